@@ -1,0 +1,2 @@
+/* fmf-discover: placeholder. */
+int main(void) { return 1; }

@@ -1,0 +1,10 @@
+/*
+ * atex/atex.h - the umbrella header: include this to get the whole API.
+ */
+#ifndef ATEX_ATEX_H
+#define ATEX_ATEX_H
+
+#include "atex/common.h"
+#include "atex/fmf.h"
+
+#endif /* ATEX_ATEX_H */

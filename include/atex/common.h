@@ -1,0 +1,105 @@
+/*
+ * atex/common.h - error codes, the thread-local last error, logging and
+ * the small value helpers every block shares.
+ *
+ * Conventions for the whole public API (see DESIGN.md):
+ *  - functions return int: 0 on success, a negative ATEX_E* code on failure;
+ *    the human message for the calling thread is atex_error_last();
+ *  - out-parameters come first, the object second;
+ *  - every *_new has a *_free that accepts NULL.
+ */
+#ifndef ATEX_COMMON_H
+#define ATEX_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATEX_VERSION_MAJOR 0
+#define ATEX_VERSION_MINOR 1
+#define ATEX_VERSION_PATCH 0
+#define ATEX_VERSION_STRING "0.1.0"
+
+/* Error codes. Stable: callers branch on them. */
+enum atex_error_code {
+	ATEX_OK = 0,
+	ATEX_ERROR = -1,      /* generic failure */
+	ATEX_ENOMEM = -2,     /* out of memory */
+	ATEX_EINVAL = -3,     /* invalid argument or usage */
+	ATEX_ENOTFOUND = -4,  /* an object (file, node, key) does not exist */
+	ATEX_EEXISTS = -5,    /* an object already exists */
+	ATEX_EIO = -6,        /* an I/O or operating system error */
+	ATEX_EFORMAT = -7,    /* malformed input (YAML, metadata layout) */
+	ATEX_EMERGE = -8,     /* fmf: a merge suffix applied to a wrong type */
+	ATEX_ERULE = -9,      /* fmf: a context rule or filter does not parse */
+	ATEX_ETIMEDOUT = -10, /* a wait ran out of time */
+	ATEX_ECANCELED = -11, /* aborted or canceled from another thread */
+	ATEX_EEXTERNAL = -12, /* an external program (git, ssh...) failed */
+};
+
+/*
+ * The calling thread's last error message; never NULL (an empty string when
+ * no error was recorded). The pointer stays valid until the next atex call
+ * made by the same thread. Thread-safe.
+ */
+const char *atex_error_last(void);
+
+/* The calling thread's last error code (ATEX_OK when none). Thread-safe. */
+int atex_error_last_code(void);
+
+/* Forgets the calling thread's last error. Thread-safe. */
+void atex_error_clear(void);
+
+/* A short static description of an error code ("invalid argument"). */
+const char *atex_error_name(int code);
+
+/* Logging. Levels grow in verbosity. */
+enum atex_log_level {
+	ATEX_LOG_ERROR = 0,
+	ATEX_LOG_WARNING = 1,
+	ATEX_LOG_INFO = 2,
+	ATEX_LOG_DEBUG = 3,
+};
+
+/*
+ * A log handler. `component` names the block ("fmf", "ssh"...), `message`
+ * is one line without a trailing newline. Both are valid only during the
+ * call. Handlers may be called from any atex thread at once.
+ */
+typedef void (*atex_log_handler)(int level, const char *component,
+				 const char *message, void *userdata);
+
+/*
+ * Replaces the process-wide log handler (NULL restores the default, which
+ * writes "atex[component]: message" to stderr). Not thread-safe with
+ * respect to concurrent logging: call it at program start.
+ */
+void atex_log_set_handler(atex_log_handler handler, void *userdata);
+
+/*
+ * Sets the maximum level passed to the handler. The default is
+ * ATEX_LOG_WARNING, or what the ATEX_LOG environment variable names
+ * ("error", "warning", "info", "debug") when it is set.
+ */
+void atex_log_set_level(int level);
+
+/* The current maximum level. */
+int atex_log_get_level(void);
+
+/*
+ * Parses a duration in fmf/tmt syntax into seconds: a sum of
+ * whitespace-separated terms, each a number with an optional unit
+ * (s, m, h, d; none means seconds) and optional "*FACTOR" multipliers
+ * applying to the whole sum: "5", "30s", "1h 30m", "5m*2", "1.5h".
+ * Returns 0, ATEX_EINVAL (message names the text) on bad syntax.
+ */
+int atex_duration_parse(double *seconds, const char *text);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATEX_COMMON_H */

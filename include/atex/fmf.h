@@ -1,0 +1,296 @@
+/*
+ * atex/fmf.h - reading fmf metadata trees and tmt plans.
+ *
+ * Behaviour follows the reference Python fmf (1.7) exactly, so that a tree
+ * gives atex the same data it gives tmt: tree loading with inheritance and
+ * merge suffixes, context + adjust, filters, and on top of those the tmt
+ * plan keys atex needs to run tests (discover, environment, prepare,
+ * finish, context).
+ *
+ * Metadata values are jansson json_t. Unless said otherwise a returned
+ * json_t is borrowed: it belongs to the object it came from and lives as
+ * long as that object; a caller may change it (for example double every
+ * `duration`) but must not free it.
+ *
+ * Thread safety: the objects here are not internally locked. Different
+ * objects may be used from different threads at once; one object from one
+ * thread at a time. Read-only calls (`const` objects) may run concurrently.
+ */
+#ifndef ATEX_FMF_H
+#define ATEX_FMF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "atex/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Context: the dimensions (distro, arch, ...) adjust rules are decided on.
+ */
+
+typedef struct atex_fmf_context atex_fmf_context;
+
+/* Creates an empty context. Free with atex_fmf_context_free.
+ * Returns 0 or ATEX_ENOMEM. */
+int atex_fmf_context_new(atex_fmf_context **out);
+
+/* Frees a context; NULL is accepted. */
+void atex_fmf_context_free(atex_fmf_context *ctx);
+
+/* Deep copy of `ctx` into *out. Returns 0 or ATEX_ENOMEM. */
+int atex_fmf_context_copy(atex_fmf_context **out, const atex_fmf_context *ctx);
+
+/*
+ * Sets a dimension, replacing earlier values. `values` is one value or
+ * several separated by commas ("s390x,x86_64"); whitespace around each is
+ * dropped. Strings are copied. Returns 0, ATEX_EINVAL (empty or malformed
+ * dimension name) or ATEX_ENOMEM.
+ */
+int atex_fmf_context_set(atex_fmf_context *ctx, const char *dimension,
+			 const char *values);
+
+/* Parses "NAME=VALUE[,VALUE...]" (the --context argument) and sets it.
+ * Returns 0 or ATEX_EINVAL naming the argument. */
+int atex_fmf_context_set_arg(atex_fmf_context *ctx, const char *assignment);
+
+/*
+ * Sets a dimension from a JSON value: a string, a number or boolean (taken
+ * as its text), or a list of those. Used for a plan's `context` key.
+ * Returns 0 or ATEX_EINVAL naming the dimension.
+ */
+int atex_fmf_context_set_json(atex_fmf_context *ctx, const char *dimension,
+			      const json_t *value);
+
+/* True when the dimension has been set. */
+bool atex_fmf_context_has(const atex_fmf_context *ctx, const char *dimension);
+
+/* The context as a new JSON object {"dim": ["value", ...]}; the caller owns
+ * the reference. NULL on allocation failure. */
+json_t *atex_fmf_context_to_json(const atex_fmf_context *ctx);
+
+/* The outcome of deciding a rule against a context. */
+enum atex_fmf_decision {
+	ATEX_FMF_FALSE = 0,
+	ATEX_FMF_TRUE = 1,
+	ATEX_FMF_UNDECIDED = 2, /* a dimension the rule needs is not set */
+};
+
+/*
+ * Decides the fmf rule `rule` ("distro < fedora-33 and arch == x86_64")
+ * against the context, storing an atex_fmf_decision in *decision.
+ * Returns 0, or ATEX_ERULE with a message quoting the rule when it does not
+ * parse. Thread-safe for a const context.
+ */
+int atex_fmf_context_match(int *decision, const atex_fmf_context *ctx,
+			   const char *rule);
+
+/*
+ * Like atex_fmf_context_match, for the `when` value of an adjust rule as
+ * found in metadata: a string rule, or a boolean (true always applies,
+ * false never does). Other types are ATEX_ERULE.
+ */
+int atex_fmf_context_match_json(int *decision, const atex_fmf_context *ctx,
+				const json_t *when);
+
+/* ------------------------------------------------------------------------
+ * Filters: "tag: foo & tier: 1 | tier: 2" expressions over node data.
+ */
+
+typedef struct atex_fmf_filter atex_fmf_filter;
+
+/*
+ * Compiles a filter expression (fmf's utils.filter language, regular
+ * expressions with Python `re` semantics). Returns 0, ATEX_ERULE with a
+ * message quoting the expression when it does not parse, or ATEX_ENOMEM.
+ */
+int atex_fmf_filter_new(atex_fmf_filter **out, const char *expression);
+
+/* Frees a filter; NULL is accepted. */
+void atex_fmf_filter_free(atex_fmf_filter *filter);
+
+/*
+ * Evaluates the filter against a node's data (a JSON object). `name` is the
+ * node name, used by the special `name` key. A key the expression needs but
+ * the data lacks makes the filter not match (as fmf's prune does). Returns
+ * 1 (match), 0 (no match) or a negative code. Thread-safe.
+ */
+int atex_fmf_filter_match(const atex_fmf_filter *filter, const json_t *data,
+			  const char *name);
+
+/* ------------------------------------------------------------------------
+ * Trees.
+ */
+
+typedef struct atex_fmf_tree atex_fmf_tree;
+typedef struct atex_fmf_node atex_fmf_node;
+
+/*
+ * Loads the metadata tree containing `path`: the root is the nearest
+ * directory at or above `path` holding `.fmf/`. All files are read,
+ * inheritance and merge suffixes are applied. Errors name file:line:column
+ * where there is one: ATEX_ENOTFOUND (no root), ATEX_EIO (unreadable file),
+ * ATEX_EFORMAT (bad YAML, layout or directive), ATEX_EMERGE (a merge
+ * suffix on a wrong type), ATEX_ENOMEM.
+ */
+int atex_fmf_tree_load(atex_fmf_tree **out, const char *path);
+
+/* Frees a tree and every node and value it holds; NULL is accepted. */
+void atex_fmf_tree_free(atex_fmf_tree *tree);
+
+/* The absolute path of the tree root (owned by the tree). */
+const char *atex_fmf_tree_root(const atex_fmf_tree *tree);
+
+/*
+ * Applies the `adjust` rules of every node for `ctx` (an empty context is
+ * allowed: every rule needing a dimension is then undecided and skipped).
+ * Call at most once per tree. Returns 0, ATEX_EFORMAT (malformed adjust),
+ * ATEX_ERULE (a `when` that does not parse) or ATEX_EMERGE.
+ */
+int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx);
+
+/* The root node "/". */
+const atex_fmf_node *atex_fmf_tree_top(const atex_fmf_tree *tree);
+
+/* The node with the given full name ("/tests/smoke"), or NULL. */
+const atex_fmf_node *atex_fmf_tree_find(const atex_fmf_tree *tree,
+					const char *name);
+
+/*
+ * Iterates over every node in name order (depth first, children sorted):
+ * pass NULL to get the first (the root node), then the previous node.
+ * Returns NULL after the last one.
+ */
+const atex_fmf_node *atex_fmf_tree_next(const atex_fmf_tree *tree,
+					const atex_fmf_node *prev);
+
+/* The full node name, "/" for the root. */
+const char *atex_fmf_node_name(const atex_fmf_node *node);
+
+/* The node's final data (a JSON object, borrowed and mutable). */
+json_t *atex_fmf_node_data(const atex_fmf_node *node);
+
+/* True for nodes fmf selects: leaves, and branches whose `/` directive
+ * says `select: true` (a leaf saying `select: false` is not selected). */
+bool atex_fmf_node_is_selected(const atex_fmf_node *node);
+
+/*
+ * The directory of the last file that defined the node, relative to the
+ * tree root ("." for the root directory). This is where tmt runs a test.
+ */
+const char *atex_fmf_node_dir(const atex_fmf_node *node);
+
+/*
+ * Selects nodes as fmf's prune does: selected nodes in name order whose
+ * name matches one of `names` (Python re.search; none given: all), and
+ * matching every filter. Returns a new JSON object {name: data, ...}
+ * (data shared with the tree, by reference) in *out. Returns 0, ATEX_ERULE
+ * (a bad name regex or filter) or ATEX_ENOMEM.
+ */
+int atex_fmf_tree_prune(json_t **out, const atex_fmf_tree *tree,
+			const char *const *names, size_t n_names,
+			const char *const *filters, size_t n_filters);
+
+/* ------------------------------------------------------------------------
+ * Discovery: a tmt plan (or the whole tree) turned into the ordered list of
+ * tests to run, with everything an executor needs.
+ */
+
+typedef struct atex_fmf_discovery atex_fmf_discovery;
+
+struct atex_fmf_discover_options {
+	unsigned int version;
+	/* Context for adjust; NULL is an empty context. Merged over the
+	 * plan's own `context` key (these values win). Borrowed. */
+	const atex_fmf_context *context;
+	/* Name of the plan ("/plans/smoke"); NULL takes every test of the
+	 * tree, without a plan. */
+	const char *plan;
+	/* Extra filter expressions, all must match (like tmt --filter). */
+	const char *const *filters;
+	size_t n_filters;
+	/* Where `discover` sections with `url` are cloned; NULL uses
+	 * $XDG_CACHE_HOME/atex/git (or ~/.cache/atex/git). */
+	const char *cache_dir;
+};
+
+#define ATEX_FMF_DISCOVER_OPTIONS_VERSION 1
+#define ATEX_FMF_DISCOVER_OPTIONS_INIT {ATEX_FMF_DISCOVER_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL}
+
+/*
+ * Discovers the tests of the tree at `path` for the plan and context in
+ * `opts` (NULL: defaults). Tests are nodes with a `test` key; `manual:
+ * true`, `enabled: false` and stories are left out. Several `discover`
+ * sections of a plan each prefix their tests with "/<section name>" when
+ * there is more than one. Returns 0, any code of atex_fmf_tree_load, ATEX_ENOTFOUND (no
+ * such plan), ATEX_EFORMAT (malformed plan), ATEX_EEXTERNAL (git failed).
+ */
+int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
+		      const struct atex_fmf_discover_options *opts);
+
+/* Frees a discovery result; NULL is accepted. */
+void atex_fmf_discovery_free(atex_fmf_discovery *d);
+
+/* The plan name, or NULL when discovery ran without a plan. */
+const char *atex_fmf_discovery_plan_name(const atex_fmf_discovery *d);
+
+/* The plan's adjusted data (an empty object without a plan). Borrowed. */
+json_t *atex_fmf_discovery_plan(const atex_fmf_discovery *d);
+
+/* The plan `environment` as an object of strings (lists "K=V" and scalar
+ * values are normalised). Borrowed, mutable. */
+json_t *atex_fmf_discovery_environment(const atex_fmf_discovery *d);
+
+/* Plan `prepare` steps atex runs, in order, as a list of objects
+ * {"how": "install", "package": [...]} or {"how": "shell", "script":
+ * [...]}. Borrowed, mutable. */
+json_t *atex_fmf_discovery_prepare(const atex_fmf_discovery *d);
+
+/* Plan `finish` steps: a list of {"how": "shell", "script": [...]}. */
+json_t *atex_fmf_discovery_finish(const atex_fmf_discovery *d);
+
+/* Number of discovered tests. */
+size_t atex_fmf_discovery_count(const atex_fmf_discovery *d);
+
+/* Index of the named test, or -1. */
+long atex_fmf_discovery_find(const atex_fmf_discovery *d, const char *name);
+
+/* The i-th test's name ("/tests/smoke"), NULL when out of range. */
+const char *atex_fmf_discovery_test_name(const atex_fmf_discovery *d,
+					 size_t i);
+
+/* The i-th test's data (an object, borrowed and mutable). */
+json_t *atex_fmf_discovery_test_data(const atex_fmf_discovery *d, size_t i);
+
+/* The absolute path of the tree root the i-th test comes from (differs
+ * from the plan's tree for `discover` sections with `url` or `path`). */
+const char *atex_fmf_discovery_test_root(const atex_fmf_discovery *d,
+					 size_t i);
+
+/* The i-th test's directory relative to its tree root ("." or
+ * "tests/smoke"). */
+const char *atex_fmf_discovery_test_dir(const atex_fmf_discovery *d,
+					size_t i);
+
+/* Removes the i-th test (a program's own selection). Returns 0 or
+ * ATEX_EINVAL when out of range. */
+int atex_fmf_discovery_remove(atex_fmf_discovery *d, size_t i);
+
+/*
+ * Everything as one new JSON object (the caller owns it):
+ * {"plan": NAME|null, "plan_data": {...}, "environment": {...},
+ *  "prepare": [...], "finish": [...],
+ *  "tests": [{"name": N, "root": R, "dir": D, "data": {...}}, ...]}
+ */
+json_t *atex_fmf_discovery_to_json(const atex_fmf_discovery *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATEX_FMF_H */

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages atex needs to build and test, skipping those
+# already present, so `make demo` and `make check` work on a fresh machine.
+set -eu
+
+packages="build-essential meson ninja-build pkgconf git
+clang libclang-rt-14-dev valgrind
+libyaml-dev libjansson-dev libpcre2-dev libcmocka-dev"
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

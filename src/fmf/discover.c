@@ -1,0 +1,1 @@
+/* discover.c: not written yet */

@@ -1,0 +1,1 @@
+/* filter.c: not written yet */

@@ -1,0 +1,1 @@
+/* yaml.c: not written yet */

@@ -1,0 +1,1 @@
+/* duration.c: not written yet */

@@ -1,0 +1,1 @@
+/* pyre.c: not written yet */

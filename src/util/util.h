@@ -1,0 +1,106 @@
+/*
+ * util.h - private helpers shared by every block: error recording, logging,
+ * growable string buffers, pointer vectors and path helpers.
+ *
+ * Nothing here is public API; the public face of errors and logging is
+ * include/atex/common.h.
+ */
+#ifndef ATEX_UTIL_H
+#define ATEX_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "atex/common.h"
+
+#define ATEX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ATEX_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Records `code` and a formatted message as the thread's last error and
+ * returns `code`, so callers can write `return atex_error_set(...)`. */
+int atex_error_set(int code, const char *fmt, ...) ATEX_PRINTF(2, 3);
+int atex_error_setv(int code, const char *fmt, va_list ap);
+
+/* Prefixes the thread's current message with "prefix: " (keeps the code);
+ * returns the current code. Used to add context while unwinding. */
+int atex_error_prefix(const char *fmt, ...) ATEX_PRINTF(1, 2);
+
+/* Records ATEX_ENOMEM with a fixed message and returns it. */
+int atex_error_oom(void);
+
+void atex_log(int level, const char *component, const char *fmt, ...)
+	ATEX_PRINTF(3, 4);
+#define atex_debug(comp, ...) \
+	do { \
+		if (atex_log_get_level() >= ATEX_LOG_DEBUG) \
+			atex_log(ATEX_LOG_DEBUG, comp, __VA_ARGS__); \
+	} while (0)
+
+/* malloc wrappers that abort on failure are deliberately absent: callers
+ * return ATEX_ENOMEM. These record the error for the caller. */
+void *atex_malloc(size_t size);
+void *atex_calloc(size_t n, size_t size);
+char *atex_strdup(const char *s);
+char *atex_strndup(const char *s, size_t n);
+char *atex_sprintf(const char *fmt, ...) ATEX_PRINTF(1, 2);
+
+/* A growable, always NUL-terminated byte buffer. Zero-initialise
+ * (ATEX_BUF_INIT) before use. On allocation failure the functions return
+ * ATEX_ENOMEM and leave the contents as they were. */
+struct atex_buf {
+	char *ptr;
+	size_t len;
+	size_t cap;
+};
+#define ATEX_BUF_INIT {NULL, 0, 0}
+
+int atex_buf_grow(struct atex_buf *b, size_t extra);
+int atex_buf_put(struct atex_buf *b, const void *data, size_t len);
+int atex_buf_puts(struct atex_buf *b, const char *s);
+int atex_buf_putc(struct atex_buf *b, char c);
+int atex_buf_printf(struct atex_buf *b, const char *fmt, ...) ATEX_PRINTF(2, 3);
+void atex_buf_clear(struct atex_buf *b);
+/* Returns the string (never NULL: "" for an empty buffer, caller frees)
+ * and resets the buffer; NULL only on allocation failure. */
+char *atex_buf_detach(struct atex_buf *b);
+void atex_buf_free(struct atex_buf *b);
+/* The contents as a C string ("" when empty; owned by the buffer). */
+static inline const char *atex_buf_cstr(const struct atex_buf *b)
+{
+	return b->ptr ? b->ptr : "";
+}
+
+/* A growable array of pointers. Zero-initialise (ATEX_VEC_INIT). The vector
+ * does not own its items unless the caller says so (atex_vec_free_all). */
+struct atex_vec {
+	void **items;
+	size_t len;
+	size_t cap;
+};
+#define ATEX_VEC_INIT {NULL, 0, 0}
+
+int atex_vec_push(struct atex_vec *v, void *item);
+void *atex_vec_pop(struct atex_vec *v);
+void atex_vec_sort(struct atex_vec *v, int (*cmp)(const void *a, const void *b));
+/* Frees the array only. */
+void atex_vec_free(struct atex_vec *v);
+/* Calls free_fn on each item, then frees the array. */
+void atex_vec_free_all(struct atex_vec *v, void (*free_fn)(void *));
+/* qsort comparator for a vector of C strings (byte order). */
+int atex_vec_cmp_str(const void *a, const void *b);
+
+/* Paths. All returned strings are malloc'ed; NULL means ATEX_ENOMEM. */
+char *atex_path_join(const char *a, const char *b);
+/* The part after the last '/' (pointer into `path`). */
+const char *atex_path_basename(const char *path);
+bool atex_path_is_dir(const char *path);
+bool atex_path_exists(const char *path);
+/* Absolute, normalised (no ".", "..", "//"), without resolving symlinks,
+ * like Python's os.path.abspath. */
+char *atex_path_abspath(const char *path);
+/* Reads a whole file into a NUL-terminated buffer. ATEX_EIO on failure
+ * with a message naming the path. */
+int atex_file_read(char **out, size_t *len, const char *path);
+
+#endif /* ATEX_UTIL_H */

@@ -1,2 +1,69 @@
-/* main.c: placeholder. */
-int main(void) { return 2; }
+/*
+ * main.c - the atex command-line tool: a thin demonstration of the library.
+ * Every feature lives in libatex; this only parses arguments and prints.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "atex/atex.h"
+#include "cli.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"fmf", cli_fmf, "read fmf metadata: discover, dump, match"},
+};
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("atex: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_fail(const char *what)
+{
+	if (what && *what)
+		cli_error("%s: %s", what, atex_error_last());
+	else
+		cli_error("%s", atex_error_last());
+	return CLI_USAGE;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: atex COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name,
+			commands[i].summary);
+	fprintf(out, "\nRun 'atex COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("atex %s\n", ATEX_VERSION_STRING);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	cli_error("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return CLI_USAGE;
+}

@@ -90,11 +90,24 @@ void atex_log_set_level(int level);
 int atex_log_get_level(void);
 
 /*
- * Parses a duration in fmf/tmt syntax into seconds: a sum of
- * whitespace-separated terms, each a number with an optional unit
- * (s, m, h, d; none means seconds) and optional "*FACTOR" multipliers
- * applying to the whole sum: "5", "30s", "1h 30m", "5m*2", "1.5h".
- * Returns 0, ATEX_EINVAL (message names the text) on bad syntax.
+ * Parses a test `duration` into seconds exactly as tmt does
+ * (tmt.utils.duration_to_seconds). The text is a sequence of terms,
+ * optionally separated by whitespace:
+ *  - a whole number with an optional unit s, m, h or d (none means
+ *    seconds): "5", "30s", "5 m", "1h 30m", "1h30m"; the numbers are
+ *    summed. A fraction ("1.5h") is invalid, as in tmt;
+ *  - a multiplier "*FACTOR", where FACTOR may have a fraction and takes no
+ *    unit: "5m*2", "1h *1.5". Multipliers may stand anywhere, also first
+ *    ("*2 5m"), and all of them multiply the sum ("1h *2 *1.5" is 3h).
+ * The result is rounded up to a whole second ("1s *3.3" is 4). Leading
+ * whitespace is invalid, trailing whitespace is not.
+ *
+ * A text whose numbers sum to zero ("*2", "0") gives 0. When tmt runs a
+ * test it then applies the multipliers to its default duration, 5m: to do
+ * the same, parse "5m " followed by the text again when the result is 0.
+ *
+ * Returns 0, or ATEX_EINVAL with a message quoting the text on bad syntax
+ * ("", "abc", "5x", "-5", "*2m", "1.5h"); *seconds is then unchanged.
  */
 int atex_duration_parse(double *seconds, const char *text);
 

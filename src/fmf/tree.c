@@ -1,1 +1,994 @@
-/* tree.c: not written yet */
+/*
+ * tree.c - loading an fmf metadata tree, as the reference fmf does it.
+ *
+ * The tree root is the nearest directory holding `.fmf/`. Each directory is
+ * a node; `main.fmf` holds its own data, any other `NAME.fmf` is the child
+ * node NAME, and keys starting with '/' inside a file are child nodes too
+ * ("/a/b:" nests). Hidden files and directories are skipped unless
+ * `.fmf/config` lists them under explore.include; directories holding
+ * their own `.fmf/` are separate trees and skipped. Once everything is
+ * read, each node's data is merged over its parent's (merge.c), top down,
+ * unless its `/` directive says `inherit: false`; directories that yielded
+ * no data and no children disappear.
+ *
+ * Selection (fmf's climb): a node is selected when it is a leaf or its `/`
+ * directive says `select: true`; nodes are visited depth first with
+ * children sorted by name.
+ *
+ * Node data is an object owned by its node at the top level; values below
+ * are shared by reference with the parent and with the YAML that produced
+ * them (merge.c copies before it changes anything shared).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atex/fmf.h"
+#include "fmf/fmf_private.h"
+#include "fmf/yaml.h"
+#include "util/pyre.h"
+#include "util/util.h"
+
+#define DIRECTIVE_UNSET (-1)
+
+struct atex_fmf_node {
+	char *name;               /* "/a/b" */
+	const char *short_name;   /* "b", points into name */
+	struct atex_fmf_node *parent;
+	struct atex_vec children; /* insertion order until sorted */
+	json_t *data;             /* object, owned at the top level */
+	struct atex_vec raws;     /* the YAML mappings data came from */
+	const char *source;       /* last file that defined it, or NULL */
+	char *dir;                /* relative directory, set after inherit */
+	signed char select;       /* directive, or DIRECTIVE_UNSET */
+	signed char inherit;
+	bool updated;             /* got data (even empty) from a file */
+	size_t position;          /* index in the tree's depth-first order */
+};
+
+struct atex_fmf_tree {
+	char *root;
+	struct atex_fmf_node *top;
+	struct atex_marks *marks;
+	json_t *index;            /* full name -> node pointer (integer) */
+	json_t *explore_include;  /* hidden names to walk anyway, or NULL */
+	struct atex_vec symlinks; /* real paths of symlinked dirs walked */
+	struct atex_vec sources;  /* every file read (owned strings) */
+	struct atex_vec order;    /* every node, depth first, sorted */
+	bool adjusted;
+};
+
+static void node_free(struct atex_fmf_node *node)
+{
+	if (!node)
+		return;
+	for (size_t i = 0; i < node->children.len; i++)
+		node_free(node->children.items[i]);
+	atex_vec_free(&node->children);
+	for (size_t i = 0; i < node->raws.len; i++)
+		json_decref(node->raws.items[i]);
+	atex_vec_free(&node->raws);
+	json_decref(node->data);
+	free(node->name);
+	free(node->dir);
+	free(node);
+}
+
+void atex_fmf_tree_free(atex_fmf_tree *tree)
+{
+	if (!tree)
+		return;
+	node_free(tree->top);
+	json_decref(tree->index);
+	json_decref(tree->explore_include);
+	atex_marks_free(tree->marks);
+	atex_vec_free_all(&tree->symlinks, free);
+	atex_vec_free_all(&tree->sources, free);
+	atex_vec_free(&tree->order);
+	free(tree->root);
+	free(tree);
+}
+
+static struct atex_fmf_node *index_get(const atex_fmf_tree *tree,
+				       const char *name)
+{
+	json_t *v = json_object_get(tree->index, name);
+
+	return v ? (struct atex_fmf_node *)(intptr_t)json_integer_value(v)
+		 : NULL;
+}
+
+static struct atex_fmf_node *node_new(atex_fmf_tree *tree,
+				      struct atex_fmf_node *parent,
+				      const char *name)
+{
+	struct atex_fmf_node *node = atex_calloc(1, sizeof(*node));
+
+	if (!node)
+		return NULL;
+	node->select = node->inherit = DIRECTIVE_UNSET;
+	node->parent = parent;
+	if (!parent)
+		node->name = atex_strdup("/");
+	else if (!strcmp(parent->name, "/"))
+		node->name = atex_sprintf("/%s", name);
+	else
+		node->name = atex_sprintf("%s/%s", parent->name, name);
+	node->data = json_object();
+	if (!node->name || !node->data)
+		goto fail;
+	node->short_name = parent ? node->name + strlen(node->name) -
+					    strlen(name)
+				  : node->name;
+	if (json_object_set_new(tree->index, node->name,
+				json_integer((json_int_t)(intptr_t)node)) < 0)
+		goto fail;
+	if (parent && atex_vec_push(&parent->children, node) < 0) {
+		json_object_del(tree->index, node->name);
+		goto fail;
+	}
+	return node;
+fail:
+	atex_error_oom();
+	json_decref(node->data);
+	free(node->name);
+	free(node);
+	return NULL;
+}
+
+/* "FILE:LINE:COL: " of a value or key, or "FILE: " without a mark. */
+static const char *where(char *buf, size_t size, const atex_fmf_tree *tree,
+			 const json_t *value, const char *key,
+			 const char *file)
+{
+	atex_mark_str(buf, size, tree->marks, value, key);
+	if (!buf[0] && file)
+		snprintf(buf, size, "%s: ", file);
+	return buf;
+}
+
+static int directives(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		      json_t *raw, const char *file)
+{
+	json_t *dir = json_object_get(raw, "/");
+	const char *key;
+	json_t *value;
+	char at[512];
+
+	if (!json_is_object(dir))
+		return atex_error_set(ATEX_EFORMAT,
+				      "%sFormatError: invalid fmf directive in "
+				      "'%s': should be a 'dict', got a '%s' "
+				      "instead",
+				      where(at, sizeof(at), tree, raw, "/",
+					    file),
+				      node->name, atex_py_type(dir));
+	json_object_foreach(dir, key, value) {
+		signed char *slot = !strcmp(key, "inherit") ? &node->inherit
+				    : !strcmp(key, "select") ? &node->select
+							     : NULL;
+
+		if (!slot)
+			return atex_error_set(
+				ATEX_EFORMAT,
+				"%sFormatError: unknown fmf directive '%s' in "
+				"'%s'",
+				where(at, sizeof(at), tree, dir, key, file),
+				key, node->name);
+		if (!json_is_boolean(value))
+			return atex_error_set(
+				ATEX_EFORMAT,
+				"%sFormatError: invalid fmf directive '%s' in "
+				"'%s': should be a 'bool', got a '%s' instead",
+				where(at, sizeof(at), tree, dir, key, file),
+				key, node->name, atex_py_type(value));
+		*slot = json_is_true(value) ? 1 : 0;
+	}
+	return 0;
+}
+
+static int node_update(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		       json_t *raw, const char *file);
+
+/* The existing child `name` of `parent`, or a new one; NULL on ENOMEM. */
+static struct atex_fmf_node *child_get(atex_fmf_tree *tree,
+				       struct atex_fmf_node *parent,
+				       const char *name)
+{
+	struct atex_fmf_node *child;
+	char *full;
+
+	full = !strcmp(parent->name, "/") ? atex_sprintf("/%s", name)
+					  : atex_sprintf("%s/%s", parent->name,
+							 name);
+	if (!full)
+		return NULL;
+	child = index_get(tree, full);
+	free(full);
+	return child ? child : node_new(tree, parent, name);
+}
+
+/* fmf's Tree.child() for data from a file: create or update child `name`. */
+static int child_update(atex_fmf_tree *tree, struct atex_fmf_node *parent,
+			const char *name, json_t *raw, const char *file,
+			const char *source)
+{
+	struct atex_fmf_node *child = child_get(tree, parent, name);
+	int rc;
+
+	if (!child)
+		return ATEX_ENOMEM;
+	rc = node_update(tree, child, raw, file);
+	if (rc == 0 && source)
+		child->source = source;
+	return rc;
+}
+
+/* A key "/a/b/c" names child "a" holding {"/b/c": value}. */
+static int virtual_child(atex_fmf_tree *tree, struct atex_fmf_node *node,
+			 const char *key, json_t *value, const char *file)
+{
+	const char *name = key + strspn(key, "/");
+	const char *slash = strchr(name, '/');
+	json_t *wrapped;
+	char *first;
+	int rc;
+
+	if (!slash)
+		return child_update(tree, node, name, value, file, NULL);
+	first = atex_strndup(name, (size_t)(slash - name));
+	wrapped = json_object();
+	if (!first || !wrapped || json_object_set(wrapped, slash, value) < 0) {
+		free(first);
+		json_decref(wrapped);
+		return atex_error_oom();
+	}
+	rc = child_update(tree, node, first, wrapped, file, NULL);
+	free(first);
+	json_decref(wrapped);
+	return rc;
+}
+
+/* fmf's Tree.update(): own keys into data, '/' keys into children. */
+static int node_update(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		       json_t *raw, const char *file)
+{
+	const char *key;
+	json_t *value;
+	char at[512];
+	int rc;
+
+	node->updated = true;
+	if (json_is_null(raw))
+		return 0;
+	if (!json_is_object(raw))
+		return atex_error_set(ATEX_EFORMAT,
+				      "%sFormatError: node '%s' must be a "
+				      "mapping, got a '%s'",
+				      where(at, sizeof(at), tree, raw, NULL,
+					    file),
+				      node->name, atex_py_type(raw));
+	if (json_object_get(raw, "/") &&
+	    (rc = directives(tree, node, raw, file)) < 0)
+		return rc;
+	if (atex_vec_push(&node->raws, json_incref(raw)) < 0) {
+		json_decref(raw);
+		return ATEX_ENOMEM;
+	}
+	json_object_foreach(raw, key, value) {
+		if (key[0] != '/') {
+			if (json_object_set(node->data, key, value) < 0)
+				return atex_error_oom();
+			continue;
+		}
+		if (!strcmp(key, "/"))
+			continue;
+		if (!json_is_object(value) && !json_is_null(value))
+			return atex_error_set(
+				ATEX_EFORMAT,
+				"%sFormatError: child node '%s' in '%s' must "
+				"be a mapping, got a '%s'",
+				where(at, sizeof(at), tree, raw, key, file),
+				key, node->name, atex_py_type(value));
+		rc = virtual_child(tree, node, key, value, file);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static bool is_included(const atex_fmf_tree *tree, const char *name)
+{
+	json_t *item;
+	size_t i;
+
+	json_array_foreach(tree->explore_include, i, item)
+		if (json_is_string(item) && !strcmp(json_string_value(item), name))
+			return true;
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+/* Lists a directory as os.walk's first step does: sorted subdirectory
+ * names (symlinks to directories included) and sorted other names. */
+static int list_dir(struct atex_vec *dirs, struct atex_vec *files,
+		    const char *path, bool *readable)
+{
+	struct dirent *e;
+	DIR *d = opendir(path);
+	int rc = 0;
+
+	*readable = d != NULL;
+	if (!d)
+		return 0; /* os.walk skips what it cannot open */
+	while ((e = readdir(d))) {
+		bool is_dir = e->d_type == DT_DIR;
+		char *copy;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
+			char *full = atex_path_join(path, e->d_name);
+
+			if (!full) {
+				rc = ATEX_ENOMEM;
+				break;
+			}
+			is_dir = atex_path_is_dir(full);
+			free(full);
+		}
+		copy = atex_strdup(e->d_name);
+		if (!copy || atex_vec_push(is_dir ? dirs : files, copy) < 0) {
+			free(copy);
+			rc = ATEX_ENOMEM;
+			break;
+		}
+	}
+	closedir(d);
+	atex_vec_sort(dirs, atex_vec_cmp_str);
+	atex_vec_sort(files, atex_vec_cmp_str);
+	return rc;
+}
+
+static int grow(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		const char *path);
+
+static int load_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		     const char *dir, const char *filename)
+{
+	char *full = atex_path_join(dir, filename);
+	json_t *raw = NULL;
+	int rc;
+
+	if (!full)
+		return ATEX_ENOMEM;
+	if (atex_vec_push(&tree->sources, full) < 0) {
+		free(full);
+		return ATEX_ENOMEM;
+	}
+	rc = atex_yaml_load_file(&raw, full, tree->marks);
+	if (rc < 0)
+		return rc;
+	if (!strcmp(filename, "main.fmf")) {
+		node->source = full;
+		rc = node_update(tree, node, raw, full);
+	} else {
+		char *stem = atex_strndup(filename, strlen(filename) - 4);
+
+		rc = stem ? child_update(tree, node, stem, raw, full, full)
+			  : ATEX_ENOMEM;
+		free(stem);
+	}
+	json_decref(raw);
+	return rc;
+}
+
+/* Whether a symlinked directory was walked already (a loop). */
+static int seen_symlink(atex_fmf_tree *tree, const char *full, bool *seen)
+{
+	struct stat st;
+	char *real;
+
+	*seen = false;
+	if (lstat(full, &st) < 0 || !S_ISLNK(st.st_mode))
+		return 0;
+	real = realpath(full, NULL);
+	if (!real)
+		return 0;
+	for (size_t i = 0; i < tree->symlinks.len; i++) {
+		if (!strcmp(tree->symlinks.items[i], real)) {
+			*seen = true;
+			free(real);
+			return 0;
+		}
+	}
+	if (atex_vec_push(&tree->symlinks, real) < 0) {
+		free(real);
+		return ATEX_ENOMEM;
+	}
+	return 0;
+}
+
+static int grow_subdir(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		       const char *path, const char *name)
+{
+	char *full = atex_path_join(path, name), *sub = NULL;
+	struct atex_fmf_node *child;
+	bool seen;
+	int rc;
+
+	if (!full)
+		return ATEX_ENOMEM;
+	rc = seen_symlink(tree, full, &seen);
+	if (rc < 0 || seen)
+		goto out;
+	sub = atex_path_join(full, ".fmf");
+	if (!sub) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	if (atex_path_is_dir(sub)) /* a tree of its own */
+		goto out;
+	child = child_get(tree, node, name);
+	if (!child) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	rc = grow(tree, child, full);
+out:
+	free(sub);
+	free(full);
+	return rc;
+}
+
+/* Drops children that got neither data nor children of their own. */
+static void prune_empty(atex_fmf_tree *tree, struct atex_fmf_node *node)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < node->children.len; i++) {
+		struct atex_fmf_node *c = node->children.items[i];
+
+		if (!c->children.len && !c->updated) {
+			json_object_del(tree->index, c->name);
+			node_free(c);
+			continue;
+		}
+		node->children.items[kept++] = c;
+	}
+	node->children.len = kept;
+}
+
+/* fmf's Tree.grow(): main.fmf first, other *.fmf files, subdirectories. */
+static int grow(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		const char *path)
+{
+	struct atex_vec dirs = ATEX_VEC_INIT, files = ATEX_VEC_INIT;
+	bool readable;
+	size_t i;
+	int rc;
+
+	rc = list_dir(&dirs, &files, path, &readable);
+	if (rc < 0 || !readable)
+		goto out;
+	for (i = 0; i < files.len; i++) {
+		if (!strcmp(files.items[i], "main.fmf")) {
+			rc = load_file(tree, node, path, "main.fmf");
+			if (rc < 0)
+				goto out;
+		}
+	}
+	for (i = 0; i < files.len; i++) {
+		const char *name = files.items[i];
+
+		if (!ends_with(name, ".fmf") || !strcmp(name, "main.fmf"))
+			continue;
+		if (name[0] == '.' && !is_included(tree, name))
+			continue;
+		rc = load_file(tree, node, path, name);
+		if (rc < 0)
+			goto out;
+	}
+	for (i = 0; i < dirs.len; i++) {
+		const char *name = dirs.items[i];
+
+		if (name[0] == '.' && !is_included(tree, name))
+			continue;
+		rc = grow_subdir(tree, node, path, name);
+		if (rc < 0)
+			goto out;
+	}
+	prune_empty(tree, node);
+out:
+	atex_vec_free_all(&dirs, free);
+	atex_vec_free_all(&files, free);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Inheritance.
+ */
+
+static struct atex_merge merge_of(const atex_fmf_tree *tree,
+				  const struct atex_fmf_node *node)
+{
+	struct atex_merge m = {
+		.node = node->name,
+		.marks = tree->marks,
+		.own = node->data,
+		.raws = (json_t *const *)node->raws.items,
+		.n_raws = node->raws.len,
+	};
+
+	return m;
+}
+
+/* Merges a node's own data over its parent's, or over nothing for the root
+ * and for `inherit: false` (so their merge suffixes are resolved too). */
+static int inherit(atex_fmf_tree *tree, struct atex_fmf_node *node)
+{
+	struct atex_fmf_node *parent = node->inherit != 0 ? node->parent : NULL;
+	struct atex_merge m = merge_of(tree, node);
+	json_t *data = parent ? json_copy(parent->data) : json_object();
+	int rc;
+
+	if (!data)
+		return atex_error_oom();
+	rc = atex_fmf_merge(data, node->data, &m);
+	json_decref(node->data);
+	node->data = data;
+	if (rc < 0)
+		return rc;
+	if (!node->source && parent)
+		node->source = parent->source;
+	for (size_t i = 0; i < node->children.len; i++) {
+		rc = inherit(tree, node->children.items[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+	const struct atex_fmf_node *x = *(struct atex_fmf_node *const *)a;
+	const struct atex_fmf_node *y = *(struct atex_fmf_node *const *)b;
+
+	return strcmp(x->short_name, y->short_name);
+}
+
+/* Sorts children, records the depth-first order and each node's dir. */
+static int finish_node(atex_fmf_tree *tree, struct atex_fmf_node *node)
+{
+	size_t root_len = strlen(tree->root);
+	int rc;
+
+	atex_vec_sort(&node->children, cmp_node);
+	node->position = tree->order.len;
+	if (atex_vec_push(&tree->order, node) < 0)
+		return ATEX_ENOMEM;
+	if (node->source) {
+		const char *slash = strrchr(node->source, '/');
+		size_t end = (size_t)(slash - node->source);
+
+		node->dir = end > root_len
+				    ? atex_strndup(node->source + root_len + 1,
+						   end - root_len - 1)
+				    : atex_strdup(".");
+	} else {
+		node->dir = atex_strdup(".");
+	}
+	if (!node->dir)
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < node->children.len; i++) {
+		rc = finish_node(tree, node->children.items[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Finding the root, reading .fmf/version and .fmf/config.
+ */
+
+static int find_root(char **root, const char *path)
+{
+	char *dir = atex_path_abspath(path), *probe = NULL;
+
+	if (!dir)
+		return atex_error_last_code();
+	if (!atex_path_is_dir(dir)) {
+		int rc = atex_error_set(ATEX_ENOTFOUND,
+					"%s: not a directory (looking for an fmf "
+					"tree root)",
+					path);
+		free(dir);
+		return rc;
+	}
+	for (;;) {
+		char *slash;
+
+		probe = atex_path_join(dir, ".fmf");
+		if (!probe)
+			goto oom;
+		if (atex_path_is_dir(probe))
+			break;
+		free(probe);
+		probe = NULL;
+		if (!strcmp(dir, "/")) {
+			free(dir);
+			return atex_error_set(ATEX_ENOTFOUND,
+					      "%s: no fmf tree root (a directory "
+					      "with .fmf/) here or above; create "
+					      "one with 'mkdir .fmf && echo 1 > "
+					      ".fmf/version'",
+					      path);
+		}
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	free(probe);
+	*root = dir;
+	return 0;
+oom:
+	free(dir);
+	return ATEX_ENOMEM;
+}
+
+static int read_version(const char *root)
+{
+	char *path = atex_path_join(root, ".fmf/version"), *text = NULL, *end;
+	long version;
+	int rc = 0;
+
+	if (!path)
+		return ATEX_ENOMEM;
+	if (atex_file_read(&text, NULL, path) < 0) {
+		atex_error_prefix("FormatError: unable to detect the format "
+				  "version");
+		rc = atex_error_set(ATEX_EFORMAT, "%s", atex_error_last());
+		goto out;
+	}
+	errno = 0;
+	version = strtol(text, &end, 10);
+	while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+		end++;
+	if (errno || end == text || *end || version < 0) {
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "%s:1:1: FormatError: invalid version "
+				    "format (expected an integer)",
+				    path);
+		goto out;
+	}
+out:
+	free(text);
+	free(path);
+	return rc;
+}
+
+static int read_config(atex_fmf_tree *tree)
+{
+	char *path = atex_path_join(tree->root, ".fmf/config");
+	json_t *config = NULL, *include;
+	int rc = 0;
+
+	if (!path)
+		return ATEX_ENOMEM;
+	if (!atex_path_exists(path))
+		goto out;
+	rc = atex_yaml_load_file(&config, path, tree->marks);
+	if (rc < 0)
+		goto out;
+	include = json_object_get(json_object_get(config, "explore"),
+				  "include");
+	if (!include)
+		goto out;
+	if (!json_is_array(include)) {
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "%s: the 'include' config section should "
+				    "be a list",
+				    path);
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(include); i++) {
+		json_t *item = json_array_get(include, i);
+
+		if (json_is_string(item) &&
+		    !strcmp(json_string_value(item), ".fmf")) {
+			rc = atex_error_set(ATEX_EFORMAT,
+					    "%s: the '.fmf' directory cannot be "
+					    "used for storing fmf metadata",
+					    path);
+			goto out;
+		}
+	}
+	tree->explore_include = json_incref(include);
+out:
+	json_decref(config);
+	free(path);
+	return rc;
+}
+
+int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
+{
+	atex_fmf_tree *tree;
+	int rc;
+
+	*out = NULL;
+	tree = atex_calloc(1, sizeof(*tree));
+	if (!tree)
+		return ATEX_ENOMEM;
+	tree->marks = atex_marks_new();
+	tree->index = json_object();
+	if (!tree->marks || !tree->index) {
+		rc = atex_error_oom();
+		goto fail;
+	}
+	rc = find_root(&tree->root, path);
+	if (rc < 0)
+		goto fail;
+	rc = read_version(tree->root);
+	if (rc < 0)
+		goto fail;
+	rc = read_config(tree);
+	if (rc < 0)
+		goto fail;
+	tree->top = node_new(tree, NULL, "/");
+	if (!tree->top) {
+		rc = ATEX_ENOMEM;
+		goto fail;
+	}
+	rc = grow(tree, tree->top, tree->root);
+	if (rc < 0)
+		goto fail;
+	rc = inherit(tree, tree->top);
+	if (rc < 0)
+		goto fail;
+	rc = finish_node(tree, tree->top);
+	if (rc < 0)
+		goto fail;
+	*out = tree;
+	return 0;
+fail:
+	atex_fmf_tree_free(tree);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Adjust.
+ */
+
+static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		       const atex_fmf_context *ctx)
+{
+	json_t *rules = json_object_get(node->data, "adjust");
+	json_t *rule;
+	char at[512];
+	size_t i;
+	int rc;
+
+	if (!rules)
+		return 0;
+	json_incref(rules); /* merging may replace data["adjust"] */
+	if (json_is_object(rules)) {
+		json_t *list = json_array();
+
+		if (!list || json_array_append(list, rules) < 0) {
+			json_decref(list);
+			json_decref(rules);
+			return atex_error_oom();
+		}
+		json_decref(rules);
+		rules = list;
+	}
+	if (!json_is_array(rules)) {
+		struct atex_merge m = merge_of(tree, node);
+
+		rc = atex_error_set(
+			ATEX_EFORMAT,
+			"%sFormatError: invalid adjust rule format in '%s': "
+			"should be a dictionary or a list of dictionaries, "
+			"got '%s'",
+			atex_merge_where(at, sizeof(at), &m, node->data,
+					 "adjust"),
+			node->name, atex_py_type(rules));
+		goto out;
+	}
+	rc = 0;
+	json_array_foreach(rules, i, rule) {
+		struct atex_merge m = merge_of(tree, node);
+		json_t *when, *cont;
+		int decision;
+
+		if (!json_is_object(rule)) {
+			rc = atex_error_set(ATEX_EFORMAT,
+					    "%sFormatError: adjust rule in '%s' "
+					    "should be a dictionary, got '%s'",
+					    where(at, sizeof(at), tree, rules,
+						  NULL, NULL),
+					    node->name, atex_py_type(rule));
+			break;
+		}
+		cont = json_object_get(rule, "continue");
+		if (cont && !json_is_boolean(cont)) {
+			rc = atex_error_set(ATEX_EFORMAT,
+					    "%sFormatError: the 'continue' value "
+					    "in '%s' should be bool, got '%s'",
+					    where(at, sizeof(at), tree, rule,
+						  "continue", NULL),
+					    node->name, atex_py_type(cont));
+			break;
+		}
+		when = json_object_get(rule, "when");
+		if (!when) {
+			decision = ATEX_FMF_TRUE;
+		} else if ((rc = atex_fmf_context_match_json(&decision, ctx,
+							      when)) < 0) {
+			char msg[1024];
+
+			snprintf(msg, sizeof(msg), "%s", atex_error_last());
+			rc = atex_error_set(rc, "%s%s (adjust rule in '%s')",
+					    where(at, sizeof(at), tree, rule,
+						  "when", NULL),
+					    msg, node->name);
+			break;
+		}
+		if (decision != ATEX_FMF_TRUE)
+			continue;
+		m.own = NULL;
+		m.skip_adjust_keys = true;
+		rc = atex_fmf_merge(node->data, rule, &m);
+		if (rc < 0 || (cont && json_is_false(cont)))
+			break;
+	}
+out:
+	json_decref(rules);
+	return rc;
+}
+
+int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
+{
+	atex_fmf_context *empty = NULL;
+	int rc = 0;
+
+	if (tree->adjusted)
+		return atex_error_set(ATEX_EINVAL,
+				      "the tree at %s is adjusted already",
+				      tree->root);
+	if (!ctx) {
+		rc = atex_fmf_context_new(&empty);
+		if (rc < 0)
+			return rc;
+		ctx = empty;
+	}
+	for (size_t i = 0; i < tree->order.len && rc == 0; i++)
+		rc = adjust_node(tree, tree->order.items[i], ctx);
+	tree->adjusted = true;
+	atex_fmf_context_free(empty);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Access and selection.
+ */
+
+const char *atex_fmf_tree_root(const atex_fmf_tree *tree)
+{
+	return tree->root;
+}
+
+const atex_fmf_node *atex_fmf_tree_top(const atex_fmf_tree *tree)
+{
+	return tree->top;
+}
+
+const atex_fmf_node *atex_fmf_tree_find(const atex_fmf_tree *tree,
+					const char *name)
+{
+	return index_get(tree, name);
+}
+
+const atex_fmf_node *atex_fmf_tree_next(const atex_fmf_tree *tree,
+					const atex_fmf_node *prev)
+{
+	size_t next = prev ? prev->position + 1 : 0;
+
+	return next < tree->order.len ? tree->order.items[next] : NULL;
+}
+
+const char *atex_fmf_node_name(const atex_fmf_node *node)
+{
+	return node->name;
+}
+
+json_t *atex_fmf_node_data(const atex_fmf_node *node)
+{
+	return node->data;
+}
+
+bool atex_fmf_node_is_selected(const atex_fmf_node *node)
+{
+	if (node->select != DIRECTIVE_UNSET)
+		return node->select == 1;
+	return node->children.len == 0;
+}
+
+const char *atex_fmf_node_dir(const atex_fmf_node *node)
+{
+	return node->dir;
+}
+
+int atex_fmf_tree_prune(json_t **out, const atex_fmf_tree *tree,
+			const char *const *names, size_t n_names,
+			const char *const *filters, size_t n_filters)
+{
+	struct atex_pyre **name_re = NULL;
+	atex_fmf_filter **filter = NULL;
+	json_t *result = NULL;
+	size_t i, j;
+	int rc = 0;
+
+	*out = NULL;
+	name_re = atex_calloc(n_names + 1, sizeof(*name_re));
+	filter = atex_calloc(n_filters + 1, sizeof(*filter));
+	result = json_object();
+	if (!name_re || !filter || !result) {
+		rc = atex_error_oom();
+		goto out;
+	}
+	for (i = 0; i < n_names && rc == 0; i++)
+		rc = atex_pyre_compile(&name_re[i], names[i], 0);
+	for (i = 0; i < n_filters && rc == 0; i++)
+		rc = atex_fmf_filter_new(&filter[i], filters[i]);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < tree->order.len; i++) {
+		const struct atex_fmf_node *node = tree->order.items[i];
+		bool keep = atex_fmf_node_is_selected(node);
+
+		if (keep && n_names) {
+			keep = false;
+			for (j = 0; j < n_names && !keep; j++)
+				keep = atex_pyre_search(name_re[j],
+							node->name) > 0;
+		}
+		for (j = 0; j < n_filters && keep; j++) {
+			rc = atex_fmf_filter_match(filter[j], node->data,
+						   node->name);
+			if (rc < 0)
+				goto out;
+			keep = rc > 0;
+		}
+		rc = 0;
+		if (keep && json_object_set(result, node->name, node->data) < 0) {
+			rc = atex_error_oom();
+			goto out;
+		}
+	}
+	*out = json_incref(result);
+out:
+	for (i = 0; name_re && i < n_names; i++)
+		atex_pyre_free(name_re[i]);
+	for (i = 0; filter && i < n_filters; i++)
+		atex_fmf_filter_free(filter[i]);
+	free(name_re);
+	free(filter);
+	json_decref(result);
+	return rc;
+}

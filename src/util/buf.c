@@ -2,6 +2,7 @@
  * buf.c - growable strings and pointer vectors, plus allocation wrappers
  * that record ATEX_ENOMEM so callers only propagate the code.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,11 +65,14 @@ int atex_buf_grow(struct atex_buf *b, size_t extra)
 	size_t cap;
 	char *p;
 
+	/* A wrapped size would "fit" and then be written past. */
+	if (extra > SIZE_MAX - b->len - 1)
+		return atex_error_oom();
 	if (want <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 64;
 	while (cap < want)
-		cap *= 2;
+		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
 	p = realloc(b->ptr, cap);
 	if (!p)
 		return atex_error_oom();
@@ -77,12 +81,26 @@ int atex_buf_grow(struct atex_buf *b, size_t extra)
 	return 0;
 }
 
+/* True when `data` points into the buffer's own storage. */
+static bool buf_owns(const struct atex_buf *b, const void *data)
+{
+	uintptr_t p = (uintptr_t)data, start = (uintptr_t)b->ptr;
+
+	return b->ptr && p >= start && p < start + b->cap;
+}
+
 int atex_buf_put(struct atex_buf *b, const void *data, size_t len)
 {
+	/* Appending a piece of itself: growing may move the storage. */
+	bool own = buf_owns(b, data);
+	size_t offset = own ? (size_t)((const char *)data - b->ptr) : 0;
+
 	if (atex_buf_grow(b, len) < 0)
 		return ATEX_ENOMEM;
+	if (own)
+		data = b->ptr + offset;
 	if (len)
-		memcpy(b->ptr + b->len, data, len);
+		memmove(b->ptr + b->len, data, len);
 	b->len += len;
 	b->ptr[b->len] = '\0';
 	return 0;
@@ -146,8 +164,11 @@ int atex_vec_push(struct atex_vec *v, void *item)
 {
 	if (v->len == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 8;
-		void **p = realloc(v->items, cap * sizeof(*p));
+		void **p;
 
+		if (cap > SIZE_MAX / 2 / sizeof(*p))
+			return atex_error_oom();
+		p = realloc(v->items, cap * sizeof(*p));
 		if (!p)
 			return atex_error_oom();
 		v->items = p;

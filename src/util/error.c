@@ -3,7 +3,10 @@
  * call returns a negative code and leaves a message here for its own thread.
  *
  * One fixed buffer per thread keeps recording an error allocation-free, so
- * even ATEX_ENOMEM can be reported.
+ * even ATEX_ENOMEM can be reported. Callers often wrap the previous message
+ * (atex_error_set(rc, "%s: %s", path, atex_error_last())), so messages are
+ * always formatted into a scratch buffer first: vsnprintf() into the very
+ * buffer an argument points to is undefined behaviour.
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +36,11 @@ void atex_error_clear(void)
 
 int atex_error_setv(int code, const char *fmt, va_list ap)
 {
-	vsnprintf(last_message, sizeof(last_message), fmt, ap);
+	char message[ERROR_MAX];
+
+	if (vsnprintf(message, sizeof(message), fmt, ap) < 0)
+		message[0] = '\0';
+	memcpy(last_message, message, strlen(message) + 1);
 	last_code = code;
 	return code;
 }
@@ -50,6 +57,7 @@ int atex_error_set(int code, const char *fmt, ...)
 
 int atex_error_prefix(const char *fmt, ...)
 {
+	/* Room for both parts whole, so the compiler sees no truncation. */
 	char joined[2 * ERROR_MAX + 2];
 	va_list ap;
 	int n;
@@ -61,9 +69,12 @@ int atex_error_prefix(const char *fmt, ...)
 		return last_code;
 	if (n >= ERROR_MAX)
 		n = ERROR_MAX - 1;
-	snprintf(joined + n, sizeof(joined) - (size_t)n, ": %s", last_message);
-	memcpy(last_message, joined, ERROR_MAX - 1);
-	last_message[ERROR_MAX - 1] = '\0';
+	if (last_message[0])
+		snprintf(joined + n, sizeof(joined) - (size_t)n, ": %s",
+			 last_message);
+	/* A long message loses its end, never the context being added. */
+	joined[ERROR_MAX - 1] = '\0';
+	memcpy(last_message, joined, strlen(joined) + 1);
 	return last_code;
 }
 

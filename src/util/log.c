@@ -4,6 +4,7 @@
  * the first time the level is read, so a program need not call anything.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,24 +14,28 @@
 
 static atex_log_handler handler;
 static void *handler_data;
-static int level = -1;
+/*
+ * Read by every logging thread while another may set it: atomic, relaxed
+ * (a thread seeing a level change a little late is harmless).
+ */
+static atomic_int level = ATEX_LOG_WARNING;
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;
 
 static void level_from_env(void)
 {
-	static const char *const names[] = {"error", "warning", "info", "debug"};
+	static const char *const names[] = {"error", "warning", "info",
+					    "debug"};
 	const char *env = getenv("ATEX_LOG");
 
-	if (level >= 0)
-		return;
-	level = ATEX_LOG_WARNING;
 	if (!env)
 		return;
 	for (size_t i = 0; i < ATEX_ARRAY_SIZE(names); i++)
 		if (!strcasecmp(env, names[i]))
-			level = (int)i;
+			atomic_store_explicit(&level, (int)i,
+					      memory_order_relaxed);
 	if (!strcasecmp(env, "warn"))
-		level = ATEX_LOG_WARNING;
+		atomic_store_explicit(&level, ATEX_LOG_WARNING,
+				      memory_order_relaxed);
 }
 
 void atex_log_set_handler(atex_log_handler fn, void *userdata)
@@ -41,27 +46,37 @@ void atex_log_set_handler(atex_log_handler fn, void *userdata)
 
 void atex_log_set_level(int new_level)
 {
+	/* Reading the environment later must not undo this call. */
 	pthread_once(&level_once, level_from_env);
-	level = new_level;
+	atomic_store_explicit(&level, new_level, memory_order_relaxed);
 }
 
 int atex_log_get_level(void)
 {
 	pthread_once(&level_once, level_from_env);
-	return level;
+	return atomic_load_explicit(&level, memory_order_relaxed);
 }
 
 void atex_log(int msg_level, const char *component, const char *fmt, ...)
 {
-	static const char *const prefix[] = {"error", "warning", "info", "debug"};
+	static const char *const prefix[] = {"error", "warning", "info",
+					     "debug"};
 	char message[2048];
+	size_t len;
 	va_list ap;
 
 	if (msg_level > atex_log_get_level())
 		return;
+	if (!component)
+		component = "atex";
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	if (vsnprintf(message, sizeof(message), fmt, ap) < 0)
+		message[0] = '\0';
 	va_end(ap);
+	/* Handlers are promised one line without a trailing newline. */
+	len = strlen(message);
+	while (len > 0 && message[len - 1] == '\n')
+		message[--len] = '\0';
 	if (handler) {
 		handler(msg_level, component, message, handler_data);
 		return;

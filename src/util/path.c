@@ -52,14 +52,19 @@ char *atex_path_abspath(const char *path)
 	char *save = NULL, *part;
 
 	if (path[0] != '/') {
-		char cwd[4096];
+		/* glibc sizes the buffer: the directory may exceed PATH_MAX. */
+		char *cwd = getcwd(NULL, 0);
+		int rc;
 
-		if (!getcwd(cwd, sizeof(cwd))) {
-			atex_error_set(ATEX_EIO, "cannot get the working directory: %s",
+		if (!cwd) {
+			atex_error_set(ATEX_EIO,
+				       "cannot get the working directory: %s",
 				       strerror(errno));
 			return NULL;
 		}
-		if (atex_buf_puts(&in, cwd) < 0 || atex_buf_putc(&in, '/') < 0)
+		rc = atex_buf_puts(&in, cwd);
+		free(cwd);
+		if (rc < 0 || atex_buf_putc(&in, '/') < 0)
 			goto out;
 	}
 	if (atex_buf_puts(&in, path) < 0)
@@ -77,7 +82,8 @@ char *atex_path_abspath(const char *path)
 			}
 			continue;
 		}
-		if (atex_buf_putc(&out, '/') < 0 || atex_buf_puts(&out, part) < 0)
+		if (atex_buf_putc(&out, '/') < 0 ||
+		    atex_buf_puts(&out, part) < 0)
 			goto out;
 	}
 	if (out.len == 0 && atex_buf_putc(&out, '/') < 0)
@@ -108,8 +114,8 @@ int atex_file_read(char **out, size_t *len, const char *path)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = atex_error_set(ATEX_EIO, "%s: cannot read: %s", path,
-					    strerror(errno));
+			rc = atex_error_set(ATEX_EIO, "%s: cannot read: %s",
+					    path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)

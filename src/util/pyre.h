@@ -44,9 +44,23 @@ int atex_pyre_sub(char **out, const struct atex_pyre *re, const char *repl,
  * Convenience forms that compile through a small process-wide cache (the
  * same pattern is used for thousands of nodes), thread-safe. Same return
  * values as the calls above plus those of atex_pyre_compile.
+ *
+ * The cache is the one piece of global state here: a fixed table of 256
+ * compiled patterns (flags 0) indexed by a hash of the pattern text and
+ * guarded by one mutex held only for the lookup. A different pattern
+ * hashing to a taken slot replaces it, so memory stays bounded whatever the
+ * number of distinct patterns. Patterns that fail to compile are not
+ * cached (the error is recomputed each call). Entries are reference
+ * counted: one replaced while another thread still matches with it lives
+ * until that thread is done. Entries live until atex_pyre_cache_clear() or
+ * process exit.
  */
 int atex_pyre_search_str(const char *pattern, const char *subject);
 int atex_pyre_sub_str(char **out, const char *pattern, const char *repl,
 		      const char *subject);
+
+/* Empties the cache (for leak checkers and tests); patterns in use by
+ * other threads are freed when those calls finish. Thread-safe. */
+void atex_pyre_cache_clear(void);
 
 #endif /* ATEX_PYRE_H */

@@ -1,3 +1,88 @@
 #!/bin/sh
-echo "not written yet" >&2
-exit 1
+# Bad fmf input through the CLI: each case must exit 2 with one clear
+# message naming the culprit (file:line:column where there is one) on
+# stderr, print nothing on stdout, and never crash.
+# usage: cli-errors.sh ATEX_CLI
+set -u
+atex=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+# new_tree NAME: an empty fmf tree in $work/NAME
+new_tree() {
+	mkdir -p "$work/$1/.fmf"
+	echo 1 >"$work/$1/.fmf/version"
+}
+
+# expect NAME PATTERN ARGS...: run atex ARGS, want exit 2, empty stdout and
+# stderr matching the extended regex PATTERN.
+expect() {
+	name=$1 pattern=$2
+	shift 2
+	"$atex" "$@" >"$work/out" 2>"$work/err"
+	status=$?
+	if [ "$status" -ne 2 ]; then
+		echo "FAIL $name: exit status $status, want 2"; failures=$((failures + 1))
+	elif [ -s "$work/out" ]; then
+		echo "FAIL $name: output on stdout"; failures=$((failures + 1))
+	elif ! grep -Eq -e "$pattern" "$work/err"; then
+		echo "FAIL $name: stderr does not match '$pattern':"
+		sed 's/^/    /' "$work/err"; failures=$((failures + 1))
+	else
+		echo "ok   $name: $(head -n 1 "$work/err")"
+	fi
+}
+
+new_tree yaml
+printf 'test: ./a.sh\ntag: [a, b\nsummary: x\n' >"$work/yaml/main.fmf"
+expect malformed-yaml "yaml/main\.fmf:[0-9]+:[0-9]+: " fmf dump "$work/yaml"
+
+new_tree dup
+printf 'test: ./a.sh\ntest: ./b.sh\n' >"$work/dup/main.fmf"
+expect duplicate-key "dup/main\.fmf:2:1: .*test" fmf dump "$work/dup"
+
+new_tree list
+printf -- '- one\n- two\n' >"$work/list/main.fmf"
+expect top-level-list "list/main\.fmf:1:1: .*mapping" fmf dump "$work/list"
+
+new_tree merge
+printf 'tag: [a]\n/child:\n    tag+: x\n' >"$work/merge/main.fmf"
+expect merge-type "merge/main\.fmf:3:5: .*tag\+" fmf dump "$work/merge"
+
+new_tree minus
+printf 'count: 1\n/child:\n    count-: [1]\n' >"$work/minus/main.fmf"
+expect minus-type "minus/main\.fmf:3:5: .*count-" fmf dump "$work/minus"
+
+new_tree rule
+printf 'test: ./a.sh\nadjust:\n  - when: distro ==\n    tier: 2\n' >"$work/rule/main.fmf"
+expect invalid-rule "rule/main\.fmf:3:5: .*distro ==" fmf dump --context distro=fedora "$work/rule"
+
+new_tree directive
+printf 'test: ./a.sh\n/:\n    inherit: maybe\n' >"$work/directive/main.fmf"
+expect bad-directive "directive/main\.fmf:3:5: .*inherit" fmf dump "$work/directive"
+
+mkdir -p "$work/noroot"
+expect missing-root "noroot.*no fmf tree root" fmf dump "$work/noroot"
+expect missing-dir "does-not-exist.*not a directory" fmf dump "$work/does-not-exist"
+
+new_tree unreadable
+ln -s "$work/nowhere.fmf" "$work/unreadable/broken.fmf"
+expect unreadable-file "unreadable/broken\.fmf: cannot open" fmf dump "$work/unreadable"
+
+new_tree version
+echo one >"$work/version/.fmf/version"
+expect bad-version "version/\.fmf/version.*version" fmf dump "$work/version"
+
+new_tree plan
+printf 'test: ./a.sh\n' >"$work/plan/main.fmf"
+expect missing-plan "no plan '/plans/x'" fmf discover --plan /plans/x "$work/plan"
+expect bad-filter "filter.*tag: \(" fmf discover --filter 'tag: (' "$work/plan"
+expect bad-context "--context.*novalue" fmf discover --context novalue "$work/plan"
+expect unknown-option "unknown option '--bogus'" fmf discover --bogus "$work/plan"
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures failures"
+	exit 1
+fi
+echo "all error cases passed"

@@ -1,20 +1,293 @@
-/* test_discover.c: placeholder until the tests are written. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+/*
+ * test_discover.c - tmt plans to test lists: which nodes are tests, the
+ * discover sections (test, filter, exclude, names, url + ref, path), plan
+ * environment, prepare, finish and context, and the discovery object's
+ * accessors.
+ */
+#include "helpers.h"
 
-static void placeholder(void **state)
+#include "atex/atex.h"
+
+static const char *plans =
+	"/plans:\n"
+	"  /all:\n"
+	"    execute: {how: tmt}\n"
+	"  /sections:\n"
+	"    discover:\n"
+	"      - how: fmf\n"
+	"        name: first\n"
+	"        test: [/tests/c, /tests/a]\n"
+	"      - how: fmf\n"
+	"        name: second\n"
+	"        filter: 'tier: 1'\n"
+	"        exclude: [/tests/b]\n"
+	"    execute: {how: tmt}\n"
+	"  /steps:\n"
+	"    discover: {how: fmf, test: /tests/a}\n"
+	"    environment: [A=1, B=x=y]\n"
+	"    prepare:\n"
+	"      - {how: install, package: vim}\n"
+	"      - {how: shell, script: [echo 1, echo 2]}\n"
+	"    finish: {how: shell, script: echo done}\n"
+	"    execute: {how: tmt}\n"
+	"  /envdict:\n"
+	"    environment: {N: 1, T: true, S: s}\n"
+	"    execute: {how: tmt}\n"
+	"  /context:\n"
+	"    context: {distro: fedora-40}\n"
+	"    execute: {how: tmt}\n"
+	"  /badprepare:\n"
+	"    prepare: {how: ansible}\n"
+	"    execute: {how: tmt}\n";
+
+static const char *tests_fmf =
+	"test: ./run.sh\n"
+	"tier: 2\n"
+	"adjust:\n"
+	"  when: distro == fedora\n"
+	"  tag: [fedora]\n"
+	"/a:\n  tier: 1\n"
+	"/b:\n  tier: 1\n"
+	"/c: {}\n"
+	"/manual:\n  manual: true\n"
+	"/disabled:\n  enabled: false\n"
+	"/story:\n  story: As a user...\n"
+	"/moved:\n  path: /elsewhere\n";
+
+static char *tree;
+
+static int setup(void **state)
 {
 	(void)state;
-	fail_msg("tests for discover not written yet");
+	tree = tree_new("main.fmf", plans, "tests/main.fmf", tests_fmf,
+			"notatest.fmf", "summary: no test key\n", NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tree_remove(tree);
+	return 0;
+}
+
+static atex_fmf_discovery *discover(const char *plan,
+				    const atex_fmf_context *ctx,
+				    const char *filter)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	o.plan = plan;
+	o.context = ctx;
+	o.filters = &filter;
+	o.n_filters = filter ? 1 : 0;
+	if (atex_fmf_discover(&d, tree, &o) < 0)
+		fail_msg("discover failed: %s", atex_error_last());
+	return d;
+}
+
+static char *names(const atex_fmf_discovery *d)
+{
+	static char buf[1024];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < atex_fmf_discovery_count(d); i++) {
+		strcat(buf, i ? " " : "");
+		strcat(buf, atex_fmf_discovery_test_name(d, i));
+	}
+	return buf;
+}
+
+static void without_plan(void **state)
+{
+	atex_fmf_discovery *d = discover(NULL, NULL, NULL);
+
+	(void)state;
+	assert_string_equal(names(d), "/tests/a /tests/b /tests/c /tests/moved");
+	assert_null(atex_fmf_discovery_plan_name(d));
+	assert_string_equal(atex_fmf_discovery_test_dir(d, 0), "tests");
+	assert_string_equal(atex_fmf_discovery_test_dir(d, 3), "elsewhere");
+	assert_string_equal(atex_fmf_discovery_test_root(d, 0), tree);
+	assert_int_equal(atex_fmf_discovery_find(d, "/tests/c"), 2);
+	assert_int_equal(atex_fmf_discovery_find(d, "/tests/x"), -1);
+	assert_null(atex_fmf_discovery_test_name(d, 4));
+	atex_fmf_discovery_free(d);
+}
+
+static void filter_and_context(void **state)
+{
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d;
+
+	(void)state;
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "fedora"), 0);
+	d = discover(NULL, ctx, "tag: fedora & tier: 1");
+	assert_string_equal(names(d), "/tests/a /tests/b");
+	atex_fmf_discovery_free(d);
+	atex_fmf_context_free(ctx);
+}
+
+static void plan_sections(void **state)
+{
+	atex_fmf_discovery *d = discover("/plans/sections", NULL, NULL);
+
+	(void)state;
+	/* `test` order is kept; the second section filters and excludes. */
+	assert_string_equal(names(d),
+			    "/first/tests/c /first/tests/a /second/tests/a");
+	assert_string_equal(atex_fmf_discovery_plan_name(d), "/plans/sections");
+	atex_fmf_discovery_free(d);
+}
+
+static void plan_steps(void **state)
+{
+	atex_fmf_discovery *d = discover("/plans/steps", NULL, NULL);
+	char *s;
+
+	(void)state;
+	assert_string_equal(names(d), "/tests/a");
+	s = json_dumps(atex_fmf_discovery_environment(d), JSON_COMPACT);
+	assert_string_equal(s, "{\"A\":\"1\",\"B\":\"x=y\"}");
+	free(s);
+	s = json_dumps(atex_fmf_discovery_prepare(d), JSON_COMPACT);
+	assert_string_equal(s, "[{\"how\":\"install\",\"package\":[\"vim\"]},"
+			       "{\"how\":\"shell\",\"script\":[\"echo 1\",\"echo 2\"]}]");
+	free(s);
+	s = json_dumps(atex_fmf_discovery_finish(d), JSON_COMPACT);
+	assert_string_equal(s, "[{\"how\":\"shell\",\"script\":[\"echo done\"]}]");
+	free(s);
+	atex_fmf_discovery_free(d);
+
+	d = discover("/plans/envdict", NULL, NULL);
+	s = json_dumps(atex_fmf_discovery_environment(d),
+		       JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"N\":\"1\",\"S\":\"s\",\"T\":\"True\"}");
+	free(s);
+	atex_fmf_discovery_free(d);
+}
+
+static void plan_context(void **state)
+{
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d = discover("/plans/context", NULL, NULL);
+	json_t *tag = json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
+
+	(void)state;
+	/* The plan's distro=fedora-40 matches "distro == fedora". */
+	assert_non_null(tag);
+	atex_fmf_discovery_free(d);
+	/* The caller's context wins over the plan's. */
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "rhel-9"), 0);
+	d = discover("/plans/context", ctx, NULL);
+	assert_null(json_object_get(atex_fmf_discovery_test_data(d, 0), "tag"));
+	atex_fmf_discovery_free(d);
+	atex_fmf_context_free(ctx);
+}
+
+static void errors(void **state)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plans/nope";
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(), "/plans/sections"));
+	assert_null(d);
+	o.plan = "/tests/a"; /* a test is not a plan */
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_ENOTFOUND);
+	o.plan = "/plans/badprepare";
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "ansible"));
+	o.plan = NULL;
+	o.version = 99;
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EINVAL);
+}
+
+static void data_is_private(void **state)
+{
+	atex_fmf_discovery *d = discover(NULL, NULL, NULL);
+	json_t *a = atex_fmf_discovery_test_data(d, 0);
+	json_t *b = atex_fmf_discovery_test_data(d, 1);
+	json_t *rule = json_object_get(json_object_get(a, "adjust"), "when");
+
+	(void)state;
+	/* Nested values are not shared between tests. */
+	assert_ptr_not_equal(json_object_get(a, "adjust"),
+			     json_object_get(b, "adjust"));
+	json_string_set(rule, "changed");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(b, "adjust"), "when")),
+			    "distro == fedora");
+	assert_int_equal(atex_fmf_discovery_remove(d, 0), 0);
+	assert_string_equal(atex_fmf_discovery_test_name(d, 0), "/tests/b");
+	assert_int_equal(atex_fmf_discovery_remove(d, 9), ATEX_EINVAL);
+	json_t *all = atex_fmf_discovery_to_json(d);
+	assert_int_equal(json_array_size(json_object_get(all, "tests")), 3);
+	assert_true(json_is_null(json_object_get(all, "plan")));
+	json_decref(all);
+	atex_fmf_discovery_free(d);
+}
+
+static void git_url(void **state)
+{
+	char *repo = tree_new("main.fmf", "test: ./t.sh\n/remote-a: {}\n", NULL);
+	char *cache = tmpdir_new();
+	char *local = tree_new("plans.fmf", "", NULL);
+	char cmd[8192], plan[4096];
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && git init -q && git add -A && "
+		 "git -c user.email=a@b -c user.name=t commit -qm one && "
+		 "git tag v1 && printf 'test: ./t.sh\\n/remote-b: {}\\n' > main.fmf && "
+		 "git -c user.email=a@b -c user.name=t commit -qam two",
+		 repo);
+	assert_int_equal(system(cmd), 0);
+	snprintf(plan, sizeof(plan),
+		 "/p:\n  execute: {how: tmt}\n  discover:\n"
+		 "    - {how: fmf, name: old, url: '%s', ref: v1}\n"
+		 "    - {how: fmf, name: new, url: '%s'}\n",
+		 repo, repo);
+	write_file(local, "plans.fmf", plan);
+	o.plan = "/plans/p";
+	o.cache_dir = cache;
+	assert_int_equal(atex_fmf_discover(&d, local, &o), 0);
+	assert_string_equal(names(d), "/old/remote-a /new/remote-b");
+	assert_non_null(strstr(atex_fmf_discovery_test_root(d, 0), cache));
+	atex_fmf_discovery_free(d);
+	/* A second run reuses the clone. */
+	assert_int_equal(atex_fmf_discover(&d, local, &o), 0);
+	assert_int_equal(atex_fmf_discovery_count(d), 2);
+	atex_fmf_discovery_free(d);
+	/* A ref that does not exist names the url. */
+	snprintf(plan, sizeof(plan),
+		 "/p:\n  execute: {how: tmt}\n  discover: {how: fmf, url: '%s', ref: nope}\n",
+		 repo);
+	write_file(local, "plans.fmf", plan);
+	assert_int_equal(atex_fmf_discover(&d, local, &o), ATEX_EEXTERNAL);
+	assert_non_null(strstr(atex_error_last(), repo));
+	tree_remove(repo);
+	tree_remove(cache);
+	tree_remove(local);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(placeholder),
+		cmocka_unit_test(without_plan),
+		cmocka_unit_test(filter_and_context),
+		cmocka_unit_test(plan_sections),
+		cmocka_unit_test(plan_steps),
+		cmocka_unit_test(plan_context),
+		cmocka_unit_test(errors),
+		cmocka_unit_test(data_is_private),
+		cmocka_unit_test(git_url),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,70 @@
+# The two commands a new user needs (see README.md). Both install missing
+# Debian packages first, then configure and build with meson + ninja.
+#
+#   make demo    run the main job on the bundled example
+#   make check   build and run the whole test suite, sanitizers included
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
+ATEX       = $(BUILD)/cli/atex
+
+.PHONY: all deps build demo check check-plain check-asan check-valgrind \
+	check-fuzz bench clean refresh-conformance
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
+	ninja -C $(BUILD)
+
+demo: build
+	$(ATEX) fmf discover --plan /plans/smoke examples
+	@echo
+	$(ATEX) fmf discover --context distro=fedora-40 --filter 'tier: 1' examples
+
+check: deps
+	$(MAKE) check-plain
+	$(MAKE) check-asan
+	$(MAKE) check-valgrind
+	$(MAKE) check-fuzz
+	@echo "make check: all suites passed"
+
+check-plain: build
+	meson test -C $(BUILD) --print-errorlogs --no-rebuild
+
+# AddressSanitizer + UndefinedBehaviorSanitizer; any report fails the test.
+check-asan: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fno-sanitize-recover=all
+	ninja -C $(ASAN_BUILD)
+	meson test -C $(ASAN_BUILD) --print-errorlogs --no-rebuild
+
+check-valgrind: build
+	meson test -C $(BUILD) --print-errorlogs --no-rebuild --suite unit \
+		--wrapper 'valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect'
+
+# Short libFuzzer runs of every fuzz target (clang build of its own).
+check-fuzz: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) \
+		-Dfuzz=true -Dfuzz_seconds=$(FUZZ_SECONDS) \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fsanitize=fuzzer-no-link
+	ninja -C $(FUZZ_BUILD)
+	meson test -C $(FUZZ_BUILD) --print-errorlogs --no-rebuild --suite fuzz
+
+bench: build
+	$(BUILD)/bench/fmf-discover
+
+# In a workplace checkout (with ../shared): refresh the copied reference data.
+refresh-conformance:
+	rm -rf tests/conformance/fmf
+	cp -a ../shared/conformance/fmf tests/conformance/fmf
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

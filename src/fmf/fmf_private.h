@@ -1,0 +1,65 @@
+/*
+ * fmf_private.h - private interfaces shared by the fmf sources: the merge
+ * engine (merge.c) and the Python value semantics it and the filters need.
+ */
+#ifndef ATEX_FMF_PRIVATE_H
+#define ATEX_FMF_PRIVATE_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "fmf/yaml.h"
+
+/* What a merge needs besides its two values: who is merging (for messages)
+ * and where the source's keys were written. */
+struct atex_merge {
+	const char *node;               /* node name, "/tests/smoke" */
+	const struct atex_marks *marks; /* may be NULL */
+	/* A node's own data is built from one or more YAML mappings; when a
+	 * merge source is `own`, positions are looked up in those mappings
+	 * (`raws`, latest last) instead. Both may be NULL. */
+	const json_t *own;
+	json_t *const *raws;
+	size_t n_raws;
+	/* Adjust rules are merged as they are written: skip their control
+	 * keys (when, because, continue) instead of copying the rule. */
+	bool skip_adjust_keys;
+};
+
+/*
+ * fmf's _merge_special: merges `source` (an object whose keys may carry the
+ * suffixes + +< - ~ -~) into `data`. `data` must be owned by the caller at
+ * its top level (not shared); nested containers shared with other values
+ * are copied before they are changed, never changed in place, so parent
+ * data and raw YAML values can be shared by reference between nodes.
+ * Returns 0, ATEX_EMERGE / ATEX_EFORMAT with a message "FILE:LINE:COL:
+ * ..." naming the key and node, or ATEX_ENOMEM.
+ */
+int atex_fmf_merge(json_t *data, const json_t *source,
+		   const struct atex_merge *m);
+
+/* Python's == on JSON values: numbers compare by value across int, float
+ * and bool (True == 1), containers deeply. */
+bool atex_py_equal(const json_t *a, const json_t *b);
+
+/* Python's str() of a JSON value ("True", "None", "1.5", "['a', 1]"),
+ * malloc'ed; NULL on allocation failure. */
+char *atex_py_str(const json_t *value);
+
+/* Python's type name of a JSON value: "int", "float", "str", "list",
+ * "dict", "bool", "NoneType". */
+const char *atex_py_type(const json_t *value);
+
+/* Location prefix "FILE:LINE:COL: " for `key` of `container`, or for the
+ * container itself; "" when unknown. Written into `buf`. */
+const char *atex_mark_str(char *buf, size_t size,
+			  const struct atex_marks *marks,
+			  const json_t *container, const char *key);
+
+/* The same for a key of a merge source (see struct atex_merge.own). */
+const char *atex_merge_where(char *buf, size_t size,
+			     const struct atex_merge *m, const json_t *source,
+			     const char *key);
+
+#endif /* ATEX_FMF_PRIVATE_H */

@@ -1,3 +1,0 @@
-#!/bin/sh
-echo "not written yet" >&2
-exit 1

@@ -163,9 +163,9 @@ static int write_suite_main(const char *dir, int area, int suite)
 		"  - when: arch != x86_64\n"
 		"    enabled: false\n"
 		"    because: only x86_64 machines in the lab\n"
+		"    continue: false\n"
 		"  - when: distro < fedora-41 or distro == centos-stream-9\n"
-		"    duration+: ' *2'\n"
-		"    continue: false\n",
+		"    duration+: ' *2'\n",
 		suite, area, suite, suite % 3 + 1, 10 + suite, suite, area,
 		suite);
 	if (rc == 0)

@@ -74,7 +74,7 @@ typedef void (*atex_log_handler)(int level, const char *component,
 
 /*
  * Replaces the process-wide log handler (NULL restores the default, which
- * writes "atex[component]: message" to stderr). Not thread-safe with
+ * writes "atex[component] LEVEL: message" to stderr). Not thread-safe with
  * respect to concurrent logging: call it at program start.
  */
 void atex_log_set_handler(atex_log_handler handler, void *userdata);

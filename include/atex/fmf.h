@@ -264,8 +264,10 @@ long atex_fmf_discovery_find(const atex_fmf_discovery *d, const char *name);
 const char *atex_fmf_discovery_test_name(const atex_fmf_discovery *d,
 					 size_t i);
 
-/* The i-th test's data (an object, borrowed and mutable). */
-json_t *atex_fmf_discovery_test_data(const atex_fmf_discovery *d, size_t i);
+/* The i-th test's data (an object, borrowed and mutable: the test's own
+ * copy, made on the first call, so changing it never affects another
+ * test). NULL when out of range or out of memory. */
+json_t *atex_fmf_discovery_test_data(atex_fmf_discovery *d, size_t i);
 
 /* The absolute path of the tree root the i-th test comes from (differs
  * from the plan's tree for `discover` sections with `url` or `path`). */

@@ -372,8 +372,9 @@ static int version_cmp(struct span l, struct span r, bool minor, bool ordered)
 		if (!part_eq(next_part(lp, l), next_part(rp, r))) {
 			if (!ordered)
 				return 1;
+			/* Minors of different majors cannot be ordered. */
 			if (nr > 2)
-				return CMP_UNDECIDED; /* minors of other majors */
+				return CMP_UNDECIDED;
 		}
 	}
 	for (i = 1; i < nl && i < nr; i++) {
@@ -427,13 +428,13 @@ static const struct {
 	size_t len;
 	enum op op;
 } operators[] = {
-	{"==", 2, OP_EQ},         {"!=", 2, OP_NE},
-	{"<", 1, OP_LT},          {"<=", 2, OP_LE},
-	{">", 1, OP_GT},          {">=", 2, OP_GE},
-	{"~=", 2, OP_MINOR_EQ},   {"~!=", 3, OP_MINOR_NE},
-	{"~<", 2, OP_MINOR_LT},   {"~<=", 3, OP_MINOR_LE},
-	{"~>", 2, OP_MINOR_GT},   {"~>=", 3, OP_MINOR_GE},
-	{"~", 1, OP_MATCH},       {"!~", 2, OP_NOT_MATCH},
+	{"==", 2, OP_EQ},	{"!=", 2, OP_NE},
+	{"<", 1, OP_LT},	{"<=", 2, OP_LE},
+	{">", 1, OP_GT},	{">=", 2, OP_GE},
+	{"~=", 2, OP_MINOR_EQ}, {"~!=", 3, OP_MINOR_NE},
+	{"~<", 2, OP_MINOR_LT}, {"~<=", 3, OP_MINOR_LE},
+	{"~>", 2, OP_MINOR_GT}, {"~>=", 3, OP_MINOR_GE},
+	{"~", 1, OP_MATCH},	{"!~", 2, OP_NOT_MATCH},
 };
 
 enum expr_kind {
@@ -558,8 +559,7 @@ static bool parse_expr(struct span s, struct expr *e)
 {
 	const char *end = s.p + s.n;
 
-	if (starts_with(s.p, end, "true") ||
-	    starts_with(s.p, end, "false")) {
+	if (starts_with(s.p, end, "true") || starts_with(s.p, end, "false")) {
 		e->kind = *s.p == 't' ? EXPR_TRUE : EXPR_FALSE;
 		return true;
 	}
@@ -1168,8 +1168,8 @@ int atex_fmf_context_set_json(atex_fmf_context *ctx, const char *dimension,
 	if (json_is_array(value))
 		n = json_array_size(value);
 	for (i = 0; i < n; i++) {
-		const json_t *v = json_is_array(value) ? json_array_get(value, i)
-						       : value;
+		const json_t *v =
+			json_is_array(value) ? json_array_get(value, i) : value;
 		char *text = json_value_text(dimension, v);
 
 		rc = text ? add_value(&d, text, &cap) : atex_error_last_code();

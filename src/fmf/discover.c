@@ -13,8 +13,10 @@
  * `exclude`. With several sections, each test name is prefixed with
  * "/<section name>", as tmt prefixes phase names.
  *
- * Every test gets a deep copy of its data: a program may change anything in
- * it without touching another test's data.
+ * Test data shares values with other tests (inherited keys are the same
+ * values); a test's data is deep-copied the first time a caller asks for it,
+ * so a program may change anything in it without touching another test's
+ * data, and a run that never looks pays neither the time nor the memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@ struct test {
 	char *root;
 	char *dir;
 	json_t *data;
+	bool private; /* data is a deep copy nobody else holds */
 };
 
 struct atex_fmf_discovery {
@@ -431,7 +434,7 @@ static int add_test(atex_fmf_discovery *d, const char *prefix,
 	} else {
 		t->dir = atex_strdup(atex_fmf_node_dir(node));
 	}
-	t->data = json_deep_copy(data);
+	t->data = json_incref((json_t *)data);
 	if (!t->name || !t->root || !t->dir || !t->data ||
 	    atex_vec_push(&d->tests, t) < 0) {
 		test_free(t);
@@ -824,11 +827,24 @@ const char *atex_fmf_discovery_test_name(const atex_fmf_discovery *d, size_t i)
 	return t ? t->name : NULL;
 }
 
-json_t *atex_fmf_discovery_test_data(const atex_fmf_discovery *d, size_t i)
+json_t *atex_fmf_discovery_test_data(atex_fmf_discovery *d, size_t i)
 {
-	const struct test *t = test_at(d, i);
+	struct test *t = i < d->tests.len ? d->tests.items[i] : NULL;
+	json_t *copy;
 
-	return t ? t->data : NULL;
+	if (!t)
+		return NULL;
+	if (!t->private) {
+		copy = json_deep_copy(t->data);
+		if (!copy) {
+			atex_error_oom();
+			return NULL;
+		}
+		json_decref(t->data);
+		t->data = copy;
+		t->private = true;
+	}
+	return t->data;
 }
 
 const char *atex_fmf_discovery_test_root(const atex_fmf_discovery *d, size_t i)

@@ -774,8 +774,86 @@ fail:
  * Adjust.
  */
 
+/*
+ * Decisions already made in one adjust pass, by the address of the `when`
+ * value: inherited rules are shared values, so the nodes of a big tree ask
+ * about the same few rules over and over. Each key holds a reference, so an
+ * address cannot be reused by another value while it is cached.
+ */
+struct decisions {
+	json_t **keys;
+	signed char *values;
+	size_t cap, len;
+};
+
+static size_t decision_slot(const struct decisions *c, const json_t *key)
+{
+	size_t i = ((uintptr_t)key >> 4) * 0x9E3779B97F4A7C15ull;
+
+	for (i &= c->cap - 1; c->keys[i] && c->keys[i] != key;
+	     i = (i + 1) & (c->cap - 1))
+		;
+	return i;
+}
+
+static int decisions_grow(struct decisions *c)
+{
+	struct decisions bigger = {.cap = c->cap ? c->cap * 2 : 64};
+
+	bigger.keys = atex_calloc(bigger.cap, sizeof(*bigger.keys));
+	bigger.values = atex_calloc(bigger.cap, sizeof(*bigger.values));
+	if (!bigger.keys || !bigger.values) {
+		free(bigger.keys);
+		free(bigger.values);
+		return ATEX_ENOMEM;
+	}
+	for (size_t i = 0; i < c->cap; i++) {
+		if (c->keys[i]) {
+			size_t j = decision_slot(&bigger, c->keys[i]);
+
+			bigger.keys[j] = c->keys[i];
+			bigger.values[j] = c->values[i];
+		}
+	}
+	bigger.len = c->len;
+	free(c->keys);
+	free(c->values);
+	*c = bigger;
+	return 0;
+}
+
+static void decisions_free(struct decisions *c)
+{
+	for (size_t i = 0; i < c->cap; i++)
+		json_decref(c->keys[i]);
+	free(c->keys);
+	free(c->values);
+}
+
+static int decide(struct decisions *c, int *decision,
+		  const atex_fmf_context *ctx, json_t *when)
+{
+	size_t i;
+	int rc;
+
+	if (c->cap && c->keys[i = decision_slot(c, when)]) {
+		*decision = c->values[i];
+		return 0;
+	}
+	rc = atex_fmf_context_match_json(decision, ctx, when);
+	if (rc < 0)
+		return rc;
+	if (2 * (c->len + 1) > c->cap && decisions_grow(c) < 0)
+		return 0; /* no memory to remember it: still decided */
+	i = decision_slot(c, when);
+	c->keys[i] = json_incref(when);
+	c->values[i] = (signed char)*decision;
+	c->len++;
+	return 0;
+}
+
 static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
-		       const atex_fmf_context *ctx)
+		       const atex_fmf_context *ctx, struct decisions *cache)
 {
 	json_t *rules = json_object_get(node->data, "adjust");
 	json_t *rule;
@@ -838,8 +916,7 @@ static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
 		when = json_object_get(rule, "when");
 		if (!when) {
 			decision = ATEX_FMF_TRUE;
-		} else if ((rc = atex_fmf_context_match_json(&decision, ctx,
-							      when)) < 0) {
+		} else if ((rc = decide(cache, &decision, ctx, when)) < 0) {
 			char msg[1024];
 
 			snprintf(msg, sizeof(msg), "%s", atex_error_last());
@@ -864,6 +941,7 @@ out:
 
 int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
 {
+	struct decisions cache = {0};
 	atex_fmf_context *empty = NULL;
 	int rc = 0;
 
@@ -878,8 +956,9 @@ int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
 		ctx = empty;
 	}
 	for (size_t i = 0; i < tree->order.len && rc == 0; i++)
-		rc = adjust_node(tree, tree->order.items[i], ctx);
+		rc = adjust_node(tree, tree->order.items[i], ctx, &cache);
 	tree->adjusted = true;
+	decisions_free(&cache);
 	atex_fmf_context_free(empty);
 	return rc;
 }

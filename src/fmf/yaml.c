@@ -387,6 +387,11 @@ struct anchor {
 	json_t *value;
 	uint64_t size;
 	yaml_mark_t at; /* where the anchored node starts */
+	/* A duplicate key left unchecked because the mapping was merged with
+	 * "<<" (see map_finish); ruamel reports it if an alias uses the
+	 * mapping anywhere else. NULL when none. */
+	char *dup_key;
+	yaml_mark_t dup_at;
 };
 
 struct loader {
@@ -1515,17 +1520,32 @@ out:
 	return rc;
 }
 
+static int dup_error(struct loader *ld, const char *key,
+		     const yaml_mark_t *at, const yaml_mark_t *map_at)
+{
+	return fail(ld, at, "found duplicate key \"%s\" (in the mapping at "
+		    "line %zu, column %zu)", key, map_at->line + 1,
+		    map_at->column + 1);
+}
+
+/* Whether a mapping about to start or be aliased under `parent` is the
+ * value of "<<" or an item of it: ruamel flattens those, unchecked. */
+static bool merge_context(const struct frame *parent, bool is_map)
+{
+	if (!parent)
+		return false;
+	if (parent->kind == FRAME_MAP)
+		return parent->have_key && parent->key_is_merge;
+	return parent->merge_src && is_map;
+}
+
 static int map_finish(struct loader *ld, struct frame *f)
 {
 	/* Merging switches duplicate checks off, if anything was merged. */
 	if (f->merged)
 		return map_rebuild(ld, f);
-	/* ruamel flattens the mappings "<<" names without checking them. */
 	if (f->dup && !f->merge_src)
-		return fail(ld, &f->dup_at,
-			    "found duplicate key \"%s\" (in the mapping at line "
-			    "%zu, column %zu)", f->dup_key.ptr,
-			    f->start.line + 1, f->start.column + 1);
+		return dup_error(ld, f->dup_key.ptr, &f->dup_at, &f->start);
 	return 0;
 }
 
@@ -1597,9 +1617,11 @@ static int anchor_check(struct loader *ld, const char *name,
 		    "column %zu)", name, first->line + 1, first->column + 1);
 }
 
-/* Registers a finished anchored node; anchor_check ran at its start. */
+/* Registers a finished anchored node (a container when `f` is not NULL);
+ * anchor_check ran at its start. */
 static int anchor_define(struct loader *ld, const char *name, json_t *value,
-			 uint64_t size, const yaml_mark_t *at)
+			 uint64_t size, const yaml_mark_t *at,
+			 const struct frame *f)
 {
 	struct strtab_slot *s;
 	struct anchor *a;
@@ -1607,12 +1629,21 @@ static int anchor_define(struct loader *ld, const char *name, json_t *value,
 
 	if (strtab_reserve(&ld->anchors) < 0)
 		return ATEX_ENOMEM;
-	a = atex_malloc(sizeof(*a));
+	a = atex_calloc(1, sizeof(*a));
 	if (!a)
 		return ATEX_ENOMEM;
+	if (f && f->dup && f->merge_src && !f->merged) {
+		a->dup_key = atex_strdup(f->dup_key.ptr);
+		if (!a->dup_key) {
+			free(a);
+			return ATEX_ENOMEM;
+		}
+		a->dup_at = f->dup_at;
+	}
 	s = strtab_slot(&ld->anchors, name, hash_str(name, len));
 	s->key = atex_strndup(name, len);
 	if (!s->key) {
+		free(a->dup_key);
 		free(a);
 		return ATEX_ENOMEM;
 	}
@@ -1697,7 +1728,7 @@ static int on_scalar(struct loader *ld, const yaml_event_t *ev)
 	}
 	if ((rc = scalar_json(ld, &sc, at, &v)))
 		return rc;
-	if (anchor && (rc = anchor_define(ld, anchor, v, 1, at)))
+	if (anchor && (rc = anchor_define(ld, anchor, v, 1, at, NULL)))
 		goto out;
 	if (wants_key(f)) {
 		f->size++;
@@ -1741,6 +1772,8 @@ static int on_alias(struct loader *ld, const yaml_event_t *ev)
 	if (ld->alias_nodes > YAML_MAX_ALIAS_NODES)
 		return fail(ld, at, "aliases expand to more than %d nodes "
 			    "(an alias bomb?)", YAML_MAX_ALIAS_NODES);
+	if (a->dup_key && !merge_context(f, true))
+		return dup_error(ld, a->dup_key, &a->dup_at, &a->at);
 	if (!wants_key(f))
 		return put_value(ld, json_incref(a->value), a->size, at);
 	if (!scalar_from_json(a->value, &sc))
@@ -1769,10 +1802,7 @@ static int on_start(struct loader *ld, const yaml_event_t *ev,
 		flow = ev->data.sequence_start.style ==
 		       YAML_FLOW_SEQUENCE_STYLE;
 	}
-	merge_src = parent && ((parent->kind == FRAME_MAP &&
-				parent->have_key && parent->key_is_merge) ||
-			       (parent->kind == FRAME_SEQ &&
-				parent->merge_src && kind == FRAME_MAP));
+	merge_src = merge_context(parent, kind == FRAME_MAP);
 	if ((rc = check_container_tag(ld, tag, kind, at)))
 		return rc;
 	if (anchor && (rc = anchor_check(ld, anchor, at)))
@@ -1817,7 +1847,7 @@ static int on_end(struct loader *ld)
 	/* Registered only now: an alias inside its own anchor's node would
 	 * be a recursive structure (see on_alias). */
 	if (f->anchor &&
-	    (rc = anchor_define(ld, f->anchor, f->value, size, &start)))
+	    (rc = anchor_define(ld, f->anchor, f->value, size, &start, f)))
 		return rc;
 	v = json_incref(f->value);
 	pop_frame(ld);
@@ -1909,6 +1939,7 @@ static void loader_free(struct loader *ld)
 		if (!s->key)
 			continue;
 		json_decref(a->value);
+		free(a->dup_key);
 		free(a);
 		free((char *)s->key);
 	}

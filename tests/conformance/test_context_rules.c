@@ -140,7 +140,7 @@ int main(void)
 	}
 	free(line);
 	fclose(f);
-	printf("%zu/%zu context rules agree with the reference\n",
-	       total - bad, total);
+	printf("%zu/%zu context rules agree with the reference\n", total - bad,
+	       total);
 	return bad || !total ? 1 : 0;
 }

@@ -95,8 +95,7 @@ static void test_set_arg(void **state)
 	atex_fmf_context *ctx = *state;
 
 	assert_int_equal(atex_fmf_context_set_arg(ctx, "distro=fedora-33"), 0);
-	assert_int_equal(atex_fmf_context_set_arg(ctx, "arch=s390x,x86_64"),
-			 0);
+	assert_int_equal(atex_fmf_context_set_arg(ctx, "arch=s390x,x86_64"), 0);
 	/* Only the first "=" separates; the value may hold more. */
 	assert_int_equal(atex_fmf_context_set_arg(ctx, "opt=a=b"), 0);
 	assert_json(ctx, "{\"arch\":[\"s390x\",\"x86_64\"],"
@@ -104,8 +103,7 @@ static void test_set_arg(void **state)
 
 	assert_int_equal(atex_fmf_context_set_arg(ctx, "distro"), ATEX_EINVAL);
 	assert_non_null(strstr(atex_error_last(), "'distro'"));
-	assert_int_equal(atex_fmf_context_set_arg(ctx, "=fedora"),
-			 ATEX_EINVAL);
+	assert_int_equal(atex_fmf_context_set_arg(ctx, "=fedora"), ATEX_EINVAL);
 	assert_int_equal(atex_fmf_context_set_arg(ctx, "di stro=x"),
 			 ATEX_EINVAL);
 	assert_non_null(strstr(atex_error_last(), "'di stro=x'"));
@@ -204,8 +202,7 @@ static void test_match_json(void **state)
 	/* Context.matches(True/False) is the literal rule. */
 	assert_int_equal(atex_fmf_context_match_json(&d, ctx, json_true()), 0);
 	assert_int_equal(d, T);
-	assert_int_equal(atex_fmf_context_match_json(&d, ctx, json_false()),
-			 0);
+	assert_int_equal(atex_fmf_context_match_json(&d, ctx, json_false()), 0);
 	assert_int_equal(d, F);
 	/* No `when` at all: fmf's adjust applies the rule. */
 	assert_int_equal(atex_fmf_context_match_json(&d, ctx, NULL), 0);
@@ -239,7 +236,7 @@ static void test_invalid_rules(void **state)
 	assert_invalid(ctx, "distro");
 	assert_invalid(ctx, "distro is  defined"); /* one space only */
 	assert_invalid(ctx, "dis.tro == x");
-	assert_invalid(ctx, "True");               /* case matters */
+	assert_invalid(ctx, "True"); /* case matters */
 	/* Splitting on the word "and" ignores everything else: '-' is not
 	 * a word character, so this value is cut in two. */
 	assert_invalid(ctx, "distro == fedora-and-more");
@@ -330,8 +327,7 @@ static void test_versions(void **state)
 	assert_int_equal(decide(ctx, "d > fedora-9"), T);
 	assert_int_equal(decide(ctx, "d == fedora-1_0"), T);
 	assert_int_equal(decide(ctx, "d == fedora-+10"), T);
-	assert_int_equal(decide(ctx, "d < fedora-100000000000000000000000"),
-			 T);
+	assert_int_equal(decide(ctx, "d < fedora-100000000000000000000000"), T);
 	/* ... else as strings: "10" < "9a". */
 	assert_int_equal(decide(ctx, "d > fedora-9a"), F);
 	/* Fewer parts on the right: only those are compared. */

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "fmf/yaml.h"
+#include "util/util.h"
 
 /* What a merge needs besides its two values: who is merging (for messages)
  * and where the source's keys were written. */
@@ -61,5 +62,41 @@ const char *atex_mark_str(char *buf, size_t size,
 const char *atex_merge_where(char *buf, size_t size,
 			     const struct atex_merge *m, const json_t *source,
 			     const char *key);
+
+/* ------------------------------------------------------------------------
+ * walk.c: the files of a tree, listed in fmf's order and parsed in
+ * parallel.
+ */
+
+enum atex_walk_kind {
+	ATEX_WALK_FILE,  /* a metadata file of the current directory */
+	ATEX_WALK_ENTER, /* a subdirectory node begins */
+	ATEX_WALK_LEAVE, /* ... and ends */
+};
+
+struct atex_walk_step {
+	enum atex_walk_kind kind;
+	char *path;       /* FILE, ENTER: the full path (owned) */
+	const char *name; /* its last component, inside path */
+	json_t *data;     /* FILE: the parsed document */
+	int rc;           /* FILE: < 0 when it could not be read or parsed */
+	char *error;      /* FILE: the message for rc */
+};
+
+struct atex_walk {
+	struct atex_walk_step *steps;
+	size_t len, cap;
+	struct atex_vec symlinks; /* real paths of symlinked dirs entered */
+};
+
+/*
+ * Lists the tree under `root` and parses every file, with marks recorded
+ * into `marks`. `include` is .fmf/config's explore.include (may be NULL).
+ * A file that fails keeps its error in its step; the call itself fails
+ * only for ATEX_ENOMEM. Free with atex_walk_free.
+ */
+int atex_walk_tree(struct atex_walk *w, const char *root,
+		   const json_t *include, struct atex_marks *marks);
+void atex_walk_free(struct atex_walk *w);
 
 #endif /* ATEX_FMF_PRIVATE_H */

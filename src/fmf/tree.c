@@ -19,7 +19,6 @@
  * are shared by reference with the parent and with the YAML that produced
  * them (merge.c copies before it changes anything shared).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -58,7 +57,6 @@ struct atex_fmf_tree {
 	struct atex_marks *marks;
 	json_t *index;            /* full name -> node pointer (integer) */
 	json_t *explore_include;  /* hidden names to walk anyway, or NULL */
-	struct atex_vec symlinks; /* real paths of symlinked dirs walked */
 	struct atex_vec sources;  /* every file read (owned strings) */
 	struct atex_vec order;    /* every node, depth first, sorted */
 	bool adjusted;
@@ -88,7 +86,6 @@ void atex_fmf_tree_free(atex_fmf_tree *tree)
 	json_decref(tree->index);
 	json_decref(tree->explore_include);
 	atex_marks_free(tree->marks);
-	atex_vec_free_all(&tree->symlinks, free);
 	atex_vec_free_all(&tree->sources, free);
 	atex_vec_free(&tree->order);
 	free(tree->root);
@@ -303,156 +300,6 @@ static int node_update(atex_fmf_tree *tree, struct atex_fmf_node *node,
 	return 0;
 }
 
-static bool is_included(const atex_fmf_tree *tree, const char *name)
-{
-	json_t *item;
-	size_t i;
-
-	json_array_foreach(tree->explore_include, i, item)
-		if (json_is_string(item) && !strcmp(json_string_value(item), name))
-			return true;
-	return false;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t ls = strlen(s), lx = strlen(suffix);
-
-	return ls >= lx && !strcmp(s + ls - lx, suffix);
-}
-
-/* Lists a directory as os.walk's first step does: sorted subdirectory
- * names (symlinks to directories included) and sorted other names. */
-static int list_dir(struct atex_vec *dirs, struct atex_vec *files,
-		    const char *path, bool *readable)
-{
-	struct dirent *e;
-	DIR *d = opendir(path);
-	int rc = 0;
-
-	*readable = d != NULL;
-	if (!d)
-		return 0; /* os.walk skips what it cannot open */
-	while ((e = readdir(d))) {
-		bool is_dir = e->d_type == DT_DIR;
-		char *copy;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
-			char *full = atex_path_join(path, e->d_name);
-
-			if (!full) {
-				rc = ATEX_ENOMEM;
-				break;
-			}
-			is_dir = atex_path_is_dir(full);
-			free(full);
-		}
-		copy = atex_strdup(e->d_name);
-		if (!copy || atex_vec_push(is_dir ? dirs : files, copy) < 0) {
-			free(copy);
-			rc = ATEX_ENOMEM;
-			break;
-		}
-	}
-	closedir(d);
-	atex_vec_sort(dirs, atex_vec_cmp_str);
-	atex_vec_sort(files, atex_vec_cmp_str);
-	return rc;
-}
-
-static int grow(atex_fmf_tree *tree, struct atex_fmf_node *node,
-		const char *path);
-
-static int load_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
-		     const char *dir, const char *filename)
-{
-	char *full = atex_path_join(dir, filename);
-	json_t *raw = NULL;
-	int rc;
-
-	if (!full)
-		return ATEX_ENOMEM;
-	if (atex_vec_push(&tree->sources, full) < 0) {
-		free(full);
-		return ATEX_ENOMEM;
-	}
-	rc = atex_yaml_load_file(&raw, full, tree->marks);
-	if (rc < 0)
-		return rc;
-	if (!strcmp(filename, "main.fmf")) {
-		node->source = full;
-		rc = node_update(tree, node, raw, full);
-	} else {
-		char *stem = atex_strndup(filename, strlen(filename) - 4);
-
-		rc = stem ? child_update(tree, node, stem, raw, full, full)
-			  : ATEX_ENOMEM;
-		free(stem);
-	}
-	json_decref(raw);
-	return rc;
-}
-
-/* Whether a symlinked directory was walked already (a loop). */
-static int seen_symlink(atex_fmf_tree *tree, const char *full, bool *seen)
-{
-	struct stat st;
-	char *real;
-
-	*seen = false;
-	if (lstat(full, &st) < 0 || !S_ISLNK(st.st_mode))
-		return 0;
-	real = realpath(full, NULL);
-	if (!real)
-		return 0;
-	for (size_t i = 0; i < tree->symlinks.len; i++) {
-		if (!strcmp(tree->symlinks.items[i], real)) {
-			*seen = true;
-			free(real);
-			return 0;
-		}
-	}
-	if (atex_vec_push(&tree->symlinks, real) < 0) {
-		free(real);
-		return ATEX_ENOMEM;
-	}
-	return 0;
-}
-
-static int grow_subdir(atex_fmf_tree *tree, struct atex_fmf_node *node,
-		       const char *path, const char *name)
-{
-	char *full = atex_path_join(path, name), *sub = NULL;
-	struct atex_fmf_node *child;
-	bool seen;
-	int rc;
-
-	if (!full)
-		return ATEX_ENOMEM;
-	rc = seen_symlink(tree, full, &seen);
-	if (rc < 0 || seen)
-		goto out;
-	sub = atex_path_join(full, ".fmf");
-	if (!sub) {
-		rc = ATEX_ENOMEM;
-		goto out;
-	}
-	if (atex_path_is_dir(sub)) /* a tree of its own */
-		goto out;
-	child = child_get(tree, node, name);
-	if (!child) {
-		rc = ATEX_ENOMEM;
-		goto out;
-	}
-	rc = grow(tree, child, full);
-out:
-	free(sub);
-	free(full);
-	return rc;
-}
-
 /* Drops children that got neither data nor children of their own. */
 static void prune_empty(atex_fmf_tree *tree, struct atex_fmf_node *node)
 {
@@ -471,49 +318,68 @@ static void prune_empty(atex_fmf_tree *tree, struct atex_fmf_node *node)
 	node->children.len = kept;
 }
 
-/* fmf's Tree.grow(): main.fmf first, other *.fmf files, subdirectories. */
-static int grow(atex_fmf_tree *tree, struct atex_fmf_node *node,
-		const char *path)
+/* fmf's handling of one file: main.fmf is the directory node's own data,
+ * NAME.fmf the child NAME. The tree takes over the path. */
+static int apply_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
+		      struct atex_walk_step *step)
 {
-	struct atex_vec dirs = ATEX_VEC_INIT, files = ATEX_VEC_INIT;
-	bool readable;
-	size_t i;
+	char *path = step->path, *stem;
 	int rc;
 
-	rc = list_dir(&dirs, &files, path, &readable);
-	if (rc < 0 || !readable)
-		goto out;
-	for (i = 0; i < files.len; i++) {
-		if (!strcmp(files.items[i], "main.fmf")) {
-			rc = load_file(tree, node, path, "main.fmf");
-			if (rc < 0)
-				goto out;
+	if (step->rc < 0)
+		return atex_error_set(step->rc, "%s",
+				      step->error ? step->error
+						  : "cannot read a file");
+	if (atex_vec_push(&tree->sources, path) < 0)
+		return ATEX_ENOMEM;
+	step->path = NULL;
+	if (!strcmp(step->name, "main.fmf")) {
+		node->source = path;
+		return node_update(tree, node, step->data, path);
+	}
+	stem = atex_strndup(step->name, strlen(step->name) - 4);
+	if (!stem)
+		return ATEX_ENOMEM;
+	rc = child_update(tree, node, stem, step->data, path, path);
+	free(stem);
+	return rc;
+}
+
+/* fmf's grow(), replayed from the walk: the same nodes in the same order
+ * as a sequential walk would make them. */
+static int grow(atex_fmf_tree *tree)
+{
+	struct atex_vec stack = ATEX_VEC_INIT;
+	struct atex_fmf_node *node = tree->top;
+	struct atex_walk walk;
+	int rc;
+
+	rc = atex_walk_tree(&walk, tree->root, tree->explore_include,
+			    tree->marks);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < walk.len && rc == 0; i++) {
+		struct atex_walk_step *step = &walk.steps[i];
+
+		switch (step->kind) {
+		case ATEX_WALK_FILE:
+			rc = apply_file(tree, node, step);
+			break;
+		case ATEX_WALK_ENTER:
+			rc = atex_vec_push(&stack, node);
+			if (rc == 0 && !(node = child_get(tree, node, step->name)))
+				rc = ATEX_ENOMEM;
+			break;
+		case ATEX_WALK_LEAVE:
+			prune_empty(tree, node);
+			node = atex_vec_pop(&stack);
+			break;
 		}
 	}
-	for (i = 0; i < files.len; i++) {
-		const char *name = files.items[i];
-
-		if (!ends_with(name, ".fmf") || !strcmp(name, "main.fmf"))
-			continue;
-		if (name[0] == '.' && !is_included(tree, name))
-			continue;
-		rc = load_file(tree, node, path, name);
-		if (rc < 0)
-			goto out;
-	}
-	for (i = 0; i < dirs.len; i++) {
-		const char *name = dirs.items[i];
-
-		if (name[0] == '.' && !is_included(tree, name))
-			continue;
-		rc = grow_subdir(tree, node, path, name);
-		if (rc < 0)
-			goto out;
-	}
-	prune_empty(tree, node);
-out:
-	atex_vec_free_all(&dirs, free);
-	atex_vec_free_all(&files, free);
+	if (rc == 0)
+		prune_empty(tree, tree->top);
+	atex_vec_free(&stack);
+	atex_walk_free(&walk);
 	return rc;
 }
 
@@ -754,7 +620,7 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 		rc = ATEX_ENOMEM;
 		goto fail;
 	}
-	rc = grow(tree, tree->top, tree->root);
+	rc = grow(tree);
 	if (rc < 0)
 		goto fail;
 	rc = inherit(tree, tree->top);

@@ -1,0 +1,309 @@
+/*
+ * walk.c - reading every metadata file of a tree, in parallel.
+ *
+ * Parsing YAML is most of the cost of loading a big tree, and files are
+ * independent, so the walk is split in two: a sequential pass lists
+ * directories exactly as fmf's grow() visits them (main.fmf first, other
+ * *.fmf files sorted, then sorted subdirectories; hidden names skipped
+ * unless .fmf/config includes them; nested trees and symlink loops
+ * skipped), recording "enter", "file" and "leave" steps; then worker
+ * threads parse the files, each into its own marks table. tree.c replays
+ * the steps in order, so the result and the first error reported are the
+ * same as a sequential load would give.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmf/fmf_private.h"
+#include "util/util.h"
+
+/* Below this many files threads cost more than they save. */
+#define PARALLEL_MIN_FILES 16
+#define MAX_WORKERS 8
+
+void atex_walk_free(struct atex_walk *w)
+{
+	for (size_t i = 0; i < w->len; i++) {
+		free(w->steps[i].path);
+		free(w->steps[i].error);
+		json_decref(w->steps[i].data);
+	}
+	free(w->steps);
+	atex_vec_free_all(&w->symlinks, free);
+	memset(w, 0, sizeof(*w));
+}
+
+static int add_step(struct atex_walk *w, enum atex_walk_kind kind,
+		    const char *dir, const char *name)
+{
+	struct atex_walk_step *s;
+
+	if (w->len == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		void *p = realloc(w->steps, cap * sizeof(*w->steps));
+
+		if (!p)
+			return atex_error_oom();
+		w->steps = p;
+		w->cap = cap;
+	}
+	s = &w->steps[w->len];
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	if (kind != ATEX_WALK_LEAVE) {
+		s->path = atex_path_join(dir, name);
+		if (!s->path)
+			return ATEX_ENOMEM;
+		s->name = atex_path_basename(s->path);
+	}
+	w->len++;
+	return 0;
+}
+
+static bool is_included(const json_t *include, const char *name)
+{
+	json_t *item;
+	size_t i;
+
+	json_array_foreach(include, i, item)
+		if (json_is_string(item) && !strcmp(json_string_value(item), name))
+			return true;
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+/* Lists a directory as os.walk's first step does: sorted subdirectory
+ * names (symlinks to directories included) and sorted other names. An
+ * unreadable directory is skipped, as fmf skips it. */
+static int list_dir(struct atex_vec *dirs, struct atex_vec *files,
+		    const char *path)
+{
+	struct dirent *e;
+	DIR *d = opendir(path);
+	int rc = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		bool is_dir = e->d_type == DT_DIR;
+		char *copy;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
+			char *full = atex_path_join(path, e->d_name);
+
+			if (!full) {
+				rc = ATEX_ENOMEM;
+				break;
+			}
+			is_dir = atex_path_is_dir(full);
+			free(full);
+		}
+		copy = atex_strdup(e->d_name);
+		if (!copy || atex_vec_push(is_dir ? dirs : files, copy) < 0) {
+			free(copy);
+			rc = ATEX_ENOMEM;
+			break;
+		}
+	}
+	closedir(d);
+	atex_vec_sort(dirs, atex_vec_cmp_str);
+	atex_vec_sort(files, atex_vec_cmp_str);
+	return rc;
+}
+
+/* Whether a symlinked directory leads where the walk has been (a loop);
+ * fmf remembers every symlink target it entered. */
+static int seen_symlink(struct atex_walk *w, const char *full, bool *seen)
+{
+	struct stat st;
+	char *real;
+
+	*seen = false;
+	if (lstat(full, &st) < 0 || !S_ISLNK(st.st_mode))
+		return 0;
+	real = realpath(full, NULL);
+	if (!real)
+		return 0;
+	for (size_t i = 0; i < w->symlinks.len; i++) {
+		if (!strcmp(w->symlinks.items[i], real)) {
+			*seen = true;
+			free(real);
+			return 0;
+		}
+	}
+	if (atex_vec_push(&w->symlinks, real) < 0) {
+		free(real);
+		return ATEX_ENOMEM;
+	}
+	return 0;
+}
+
+/* Whether the subdirectory is entered: not a symlink loop, not a tree of
+ * its own (a directory holding .fmf/). */
+static int should_enter(struct atex_walk *w, const char *path,
+			const char *name, bool *enter)
+{
+	char *full = atex_path_join(path, name), *sub = NULL;
+	bool seen;
+	int rc;
+
+	*enter = false;
+	if (!full)
+		return ATEX_ENOMEM;
+	rc = seen_symlink(w, full, &seen);
+	if (rc == 0 && !seen) {
+		sub = atex_path_join(full, ".fmf");
+		if (!sub)
+			rc = ATEX_ENOMEM;
+		else
+			*enter = !atex_path_is_dir(sub);
+	}
+	free(sub);
+	free(full);
+	return rc;
+}
+
+static int walk_dir(struct atex_walk *w, const char *path,
+		    const json_t *include)
+{
+	struct atex_vec dirs = ATEX_VEC_INIT, files = ATEX_VEC_INIT;
+	size_t i;
+	int rc;
+
+	rc = list_dir(&dirs, &files, path);
+	for (i = 0; i < files.len && rc == 0; i++)
+		if (!strcmp(files.items[i], "main.fmf"))
+			rc = add_step(w, ATEX_WALK_FILE, path, "main.fmf");
+	for (i = 0; i < files.len && rc == 0; i++) {
+		const char *name = files.items[i];
+
+		if (!ends_with(name, ".fmf") || !strcmp(name, "main.fmf"))
+			continue;
+		if (name[0] == '.' && !is_included(include, name))
+			continue;
+		rc = add_step(w, ATEX_WALK_FILE, path, name);
+	}
+	for (i = 0; i < dirs.len && rc == 0; i++) {
+		const char *name = dirs.items[i];
+		bool enter;
+
+		if (name[0] == '.' && !is_included(include, name))
+			continue;
+		rc = should_enter(w, path, name, &enter);
+		if (rc < 0 || !enter)
+			continue;
+		rc = add_step(w, ATEX_WALK_ENTER, path, name);
+		if (rc == 0)
+			rc = walk_dir(w, w->steps[w->len - 1].path, include);
+		if (rc == 0)
+			rc = add_step(w, ATEX_WALK_LEAVE, NULL, NULL);
+	}
+	atex_vec_free_all(&dirs, free);
+	atex_vec_free_all(&files, free);
+	return rc;
+}
+
+struct parse_job {
+	struct atex_walk *walk;
+	atomic_size_t next;
+};
+
+struct worker {
+	pthread_t thread;
+	struct parse_job *job;
+	struct atex_marks *marks;
+};
+
+/* Parses files until none is left. Errors stay with their step: the
+ * replay reports the first one in walk order. */
+static void *parse_files(void *arg)
+{
+	struct worker *me = arg;
+	struct atex_walk *w = me->job->walk;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&me->job->next, 1)) < w->len) {
+		struct atex_walk_step *s = &w->steps[i];
+
+		if (s->kind != ATEX_WALK_FILE)
+			continue;
+		s->rc = atex_yaml_load_file(&s->data, s->path, me->marks);
+		if (s->rc < 0)
+			s->error = strdup(atex_error_last());
+	}
+	return NULL;
+}
+
+static size_t worker_count(const struct atex_walk *w)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t files = 0;
+
+	for (size_t i = 0; i < w->len; i++)
+		files += w->steps[i].kind == ATEX_WALK_FILE;
+	if (files < PARALLEL_MIN_FILES || cpus <= 1)
+		return 1;
+	return cpus > MAX_WORKERS ? MAX_WORKERS : (size_t)cpus;
+}
+
+static int parse_all(struct atex_walk *w, struct atex_marks *marks)
+{
+	struct worker workers[MAX_WORKERS] = {0};
+	struct parse_job job = {.walk = w};
+	size_t n = worker_count(w), started = 1, i;
+	int rc = 0;
+
+	atomic_init(&job.next, 0);
+	workers[0].job = &job;
+	workers[0].marks = marks;
+	/* Extra workers fill marks tables of their own, merged afterwards;
+	 * if a thread cannot start, the others do its share. */
+	for (i = 1; i < n; i++) {
+		workers[i].job = &job;
+		workers[i].marks = atex_marks_new();
+		if (!workers[i].marks)
+			break;
+		if (pthread_create(&workers[i].thread, NULL, parse_files,
+				   &workers[i]) != 0) {
+			atex_marks_free(workers[i].marks);
+			workers[i].marks = NULL;
+			break;
+		}
+		started++;
+	}
+	parse_files(&workers[0]);
+	for (i = 1; i < started; i++) {
+		pthread_join(workers[i].thread, NULL);
+		if (rc == 0)
+			rc = atex_marks_absorb(marks, workers[i].marks);
+		atex_marks_free(workers[i].marks);
+	}
+	return rc;
+}
+
+int atex_walk_tree(struct atex_walk *w, const char *root,
+		   const json_t *include, struct atex_marks *marks)
+{
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	rc = walk_dir(w, root, include);
+	if (rc == 0)
+		rc = parse_all(w, marks);
+	if (rc < 0)
+		atex_walk_free(w);
+	return rc;
+}

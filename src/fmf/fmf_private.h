@@ -26,6 +26,9 @@ struct atex_merge {
 	/* Adjust rules are merged as they are written: skip their control
 	 * keys (when, because, continue) instead of copying the rule. */
 	bool skip_adjust_keys;
+	/* A node's raw mapping also holds its children ("/name" keys) and
+	 * directives ("/"): skip them at the top level. */
+	bool skip_child_keys;
 };
 
 /*

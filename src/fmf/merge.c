@@ -796,14 +796,17 @@ int atex_fmf_merge(json_t *data, const json_t *source,
 	char small[256];
 	int rc = 0;
 
-	/* Control keys are skipped at the top of a rule only. */
+	/* Control and child keys are skipped at the top level only. */
 	inner.skip_adjust_keys = false;
+	inner.skip_child_keys = false;
 
 	json_object_foreach((json_t *)source, skey, value) {
 		size_t len = strlen(skey), bare;
 		enum merge_op op = key_op(skey, len, &bare);
 		char *key = small;
 
+		if (m->skip_child_keys && skey[0] == '/')
+			continue;
 		if (m->skip_adjust_keys &&
 		    (!strcmp(skey, "when") || !strcmp(skey, "because") ||
 		     !strcmp(skey, "continue")))

@@ -117,8 +117,7 @@ static struct atex_fmf_node *node_new(atex_fmf_tree *tree,
 		node->name = atex_sprintf("/%s", name);
 	else
 		node->name = atex_sprintf("%s/%s", parent->name, name);
-	node->data = json_object();
-	if (!node->name || !node->data)
+	if (!node->name)
 		goto fail;
 	node->short_name = parent ? node->name + strlen(node->name) -
 					    strlen(name)
@@ -198,16 +197,20 @@ static struct atex_fmf_node *child_get(atex_fmf_tree *tree,
 				       struct atex_fmf_node *parent,
 				       const char *name)
 {
+	size_t lp = strlen(parent->name), ln = strlen(name);
 	struct atex_fmf_node *child;
-	char *full;
+	char small[512], *full = small;
 
-	full = !strcmp(parent->name, "/") ? atex_sprintf("/%s", name)
-					  : atex_sprintf("%s/%s", parent->name,
-							 name);
-	if (!full)
+	if (lp == 1) /* the root "/" */
+		lp = 0;
+	if (lp + ln + 2 > sizeof(small) && !(full = atex_malloc(lp + ln + 2)))
 		return NULL;
+	memcpy(full, parent->name, lp);
+	full[lp] = '/';
+	memcpy(full + lp + 1, name, ln + 1);
 	child = index_get(tree, full);
-	free(full);
+	if (full != small)
+		free(full);
 	return child ? child : node_new(tree, parent, name);
 }
 
@@ -278,13 +281,9 @@ static int node_update(atex_fmf_tree *tree, struct atex_fmf_node *node,
 		json_decref(raw);
 		return ATEX_ENOMEM;
 	}
+	/* Own keys stay in the raw mapping until inherit() merges them. */
 	json_object_foreach(raw, key, value) {
-		if (key[0] != '/') {
-			if (json_object_set(node->data, key, value) < 0)
-				return atex_error_oom();
-			continue;
-		}
-		if (!strcmp(key, "/"))
+		if (key[0] != '/' || !strcmp(key, "/"))
 			continue;
 		if (!json_is_object(value) && !json_is_null(value))
 			return atex_error_set(
@@ -401,19 +400,57 @@ static struct atex_merge merge_of(const atex_fmf_tree *tree,
 	return m;
 }
 
+/*
+ * A node's own data: fmf's update() copies every file's keys into one dict,
+ * later files overriding earlier ones. Nearly every node comes from one
+ * mapping, which then serves as it is (its child keys skipped by the merge);
+ * only nodes defined in several places get a combined copy.
+ */
+static json_t *own_data(struct atex_fmf_node *node)
+{
+	json_t *own, *value;
+	const char *key;
+
+	if (node->raws.len == 1)
+		return json_incref(node->raws.items[0]);
+	own = json_object();
+	if (!own) {
+		atex_error_oom();
+		return NULL;
+	}
+	for (size_t i = 0; i < node->raws.len; i++) {
+		json_object_foreach((json_t *)node->raws.items[i], key, value) {
+			if (key[0] == '/')
+				continue;
+			if (json_object_set(own, key, value) < 0) {
+				json_decref(own);
+				atex_error_oom();
+				return NULL;
+			}
+		}
+	}
+	return own;
+}
+
 /* Merges a node's own data over its parent's, or over nothing for the root
  * and for `inherit: false` (so their merge suffixes are resolved too). */
 static int inherit(atex_fmf_tree *tree, struct atex_fmf_node *node)
 {
 	struct atex_fmf_node *parent = node->inherit != 0 ? node->parent : NULL;
 	struct atex_merge m = merge_of(tree, node);
+	json_t *own = own_data(node);
 	json_t *data = parent ? json_copy(parent->data) : json_object();
 	int rc;
 
-	if (!data)
+	if (!own || !data) {
+		json_decref(own);
+		json_decref(data);
 		return atex_error_oom();
-	rc = atex_fmf_merge(data, node->data, &m);
-	json_decref(node->data);
+	}
+	m.own = own;
+	m.skip_child_keys = true;
+	rc = atex_fmf_merge(data, own, &m);
+	json_decref(own);
 	node->data = data;
 	if (rc < 0)
 		return rc;

@@ -54,7 +54,7 @@
 /* How much of a scalar or key a message quotes. */
 #define QUOTE_MAX 64
 
-#define TAG_PREFIX "tag:yaml.org,2002:"
+#define TAG_PREFIX     "tag:yaml.org,2002:"
 #define TAG_PREFIX_LEN (sizeof(TAG_PREFIX) - 1)
 
 /* ---------------------------------------------------------------------- */
@@ -91,8 +91,7 @@ struct arena_chunk {
 
 /* Copies `len` bytes plus a NUL into the arena. Large strings get a chunk
  * of their own behind the current one, so the current one stays in use. */
-static char *arena_strndup(struct arena_chunk **head, const char *s,
-			   size_t len)
+static char *arena_strndup(struct arena_chunk **head, const char *s, size_t len)
 {
 	struct arena_chunk *c = *head;
 	char *p;
@@ -145,8 +144,8 @@ struct strtab {
 };
 
 /* The slot holding `key`, or the empty slot where it would go. */
-static struct strtab_slot *strtab_slot(const struct strtab *t,
-				       const char *key, uint64_t hash)
+static struct strtab_slot *strtab_slot(const struct strtab *t, const char *key,
+				       uint64_t hash)
 {
 	size_t mask = t->cap - 1;
 	size_t i = hash & mask;
@@ -157,8 +156,7 @@ static struct strtab_slot *strtab_slot(const struct strtab *t,
 	return &t->slots[i];
 }
 
-static struct strtab_slot *strtab_find(const struct strtab *t,
-				       const char *key)
+static struct strtab_slot *strtab_find(const struct strtab *t, const char *key)
 {
 	struct strtab_slot *s;
 
@@ -281,9 +279,8 @@ static const char *marks_intern(struct atex_marks *m, const char *file)
 }
 
 /* Records or replaces a mark; `file` is already interned. */
-static int marks_put(struct atex_marks *m, const json_t *value,
-		     const char *key, const char *file, unsigned int line,
-		     unsigned int column)
+static int marks_put(struct atex_marks *m, const json_t *value, const char *key,
+		     const char *file, unsigned int line, unsigned int column)
 {
 	struct mark_entry *e;
 	uint64_t hash;
@@ -378,26 +375,26 @@ enum frame_kind { FRAME_SEQ, FRAME_MAP };
  * down, so their buffers are allocated once per load, not once per node. */
 struct frame {
 	enum frame_kind kind;
-	json_t *value;     /* the array or object being filled */
-	char *anchor;      /* its anchor name (owned), or NULL */
+	json_t *value;	   /* the array or object being filled */
+	char *anchor;	   /* its anchor name (owned), or NULL */
 	yaml_mark_t start; /* where it starts */
-	uint64_t size;     /* nodes it stands for, aliases expanded */
-	bool flow;         /* inside a flow collection ("[...]", "{...}") */
-	bool merge_src;    /* the value of "<<" or an item of it */
+	uint64_t size;	   /* nodes it stands for, aliases expanded */
+	bool flow;	   /* inside a flow collection ("[...]", "{...}") */
+	bool merge_src;	   /* the value of "<<" or an item of it */
 	/* mappings only */
-	bool have_key;     /* a key waits for its value */
+	bool have_key;	   /* a key waits for its value */
 	bool key_is_merge; /* ... and it is "<<" */
 	bool key_numeric;  /* ... and `canon` holds its numeric identity */
-	bool has_merge;    /* a "<<" key was seen */
-	size_t merged;     /* keys in the mappings "<<" named so far */
-	bool dup;          /* a duplicate key was seen (see map_finish) */
+	bool has_merge;	   /* a "<<" key was seen */
+	size_t merged;	   /* keys in the mappings "<<" named so far */
+	bool dup;	   /* a duplicate key was seen (see map_finish) */
 	yaml_mark_t key_at;
 	yaml_mark_t dup_at;
 	struct atex_buf key;   /* the pending key, as its JSON text */
 	struct atex_buf canon; /* its identity under Python's == */
 	struct atex_buf dup_key;
 	json_t *numeric; /* identities of the numeric keys so far, or NULL */
-	json_t *merges;  /* the mappings "<<" named, in order, or NULL */
+	json_t *merges;	 /* the mappings "<<" named, in order, or NULL */
 };
 
 struct anchor {
@@ -412,27 +409,26 @@ struct anchor {
 };
 
 struct loader {
-	const char *file;          /* for messages */
-	const char *mfile;         /* `file` interned in `marks` */
-	struct atex_marks *marks;  /* may be NULL */
+	const char *file;	  /* for messages */
+	const char *mfile;	  /* `file` interned in `marks` */
+	struct atex_marks *marks; /* may be NULL */
 	const char *text;
 	size_t len;
 	struct frame *frames;
-	size_t depth;              /* frames in use */
-	size_t nframes;            /* frames allocated */
-	struct strtab anchors;     /* name -> struct anchor */
+	size_t depth;	       /* frames in use */
+	size_t nframes;	       /* frames allocated */
+	struct strtab anchors; /* name -> struct anchor */
 	uint64_t alias_nodes;
 	unsigned int documents;
 	json_t *root;
-	locale_t c_locale;         /* for strtod/printf of floats; lazy */
-	struct atex_buf tmp;       /* scratch for numbers */
+	locale_t c_locale;   /* for strtod/printf of floats; lazy */
+	struct atex_buf tmp; /* scratch for numbers */
 };
 
-static int fail(struct loader *ld, const yaml_mark_t *at, const char *fmt,
-		...) ATEX_PRINTF(3, 4);
+static int fail(struct loader *ld, const yaml_mark_t *at, const char *fmt, ...)
+	ATEX_PRINTF(3, 4);
 
-static int fail(struct loader *ld, const yaml_mark_t *at, const char *fmt,
-		...)
+static int fail(struct loader *ld, const yaml_mark_t *at, const char *fmt, ...)
 {
 	char what[1024];
 	va_list ap;
@@ -546,8 +542,7 @@ static bool match_bool(const char *s, size_t n, bool *val)
 
 /* "[eE][-+]?[0-9]+" to the end; the sign is mandatory after ".5"-style
  * mantissas in ruamel's regex, hence `sign_required`. */
-static bool match_exponent(const char *p, const char *end,
-			   bool sign_required)
+static bool match_exponent(const char *p, const char *end, bool sign_required)
 {
 	if (p == end || (*p != 'e' && *p != 'E'))
 		return false;
@@ -759,7 +754,7 @@ static int convert_bool(struct loader *ld, struct scalar *sc,
 		const char *word;
 		bool value;
 	} words[] = {
-		{"yes", true},	{"no", false},	 {"y", true},  {"n", false},
+		{"yes", true},	{"no", false},	  {"y", true},	{"n", false},
 		{"true", true}, {"false", false}, {"on", true}, {"off", false},
 	};
 	char lower[8];
@@ -798,8 +793,8 @@ struct timestamp {
 };
 
 /* Reads min..max digits (greedy); NULL when fewer than `min`. */
-static const char *take_digits(const char *p, const char *end, int min,
-			       int max, int *val)
+static const char *take_digits(const char *p, const char *end, int min, int max,
+			       int *val)
 {
 	int n = 0;
 
@@ -1002,8 +997,10 @@ static int convert_timestamp(struct loader *ld, struct scalar *sc,
 	const char *problem;
 
 	if (!parse_timestamp(sc->text, sc->len, implicit, &ts))
-		return fail(ld, at, "failed to construct timestamp from "
-			    "\"%.*s\"", quote_len(sc->len), sc->text);
+		return fail(ld, at,
+			    "failed to construct timestamp from "
+			    "\"%.*s\"",
+			    quote_len(sc->len), sc->text);
 	problem = timestamp_iso(&ts, sc->iso, sizeof(sc->iso));
 	if (problem)
 		return fail(ld, at, "invalid timestamp \"%.*s\": %s",
@@ -1028,11 +1025,16 @@ static int resolve_plain(struct loader *ld, struct scalar *sc,
 		return 0;
 	}
 	switch (s[0]) {
-	case '~': case 'n': case 'N':
+	case '~':
+	case 'n':
+	case 'N':
 		if (match_null(s, n))
 			sc->type = SC_NULL;
 		return 0;
-	case 't': case 'T': case 'f': case 'F':
+	case 't':
+	case 'T':
+	case 'f':
+	case 'F':
 		if (match_bool(s, n, &sc->b))
 			sc->type = SC_BOOL;
 		return 0;
@@ -1061,8 +1063,8 @@ static int resolve_plain(struct loader *ld, struct scalar *sc,
 }
 
 /* Tags of the standard schema that a scalar may carry. */
-static int resolve_tagged(struct loader *ld, struct scalar *sc,
-			  const char *tag, const yaml_mark_t *at)
+static int resolve_tagged(struct loader *ld, struct scalar *sc, const char *tag,
+			  const yaml_mark_t *at)
 {
 	const char *name;
 
@@ -1092,7 +1094,8 @@ static int resolve_tagged(struct loader *ld, struct scalar *sc,
 		return 0;
 	}
 	if (!strcmp(name, "binary"))
-		return fail(ld, at, "!!binary is not supported (JSON has no "
+		return fail(ld, at,
+			    "!!binary is not supported (JSON has no "
 			    "byte strings)");
 	if (!strcmp(name, "map") || !strcmp(name, "omap") ||
 	    !strcmp(name, "pairs") || !strcmp(name, "set") ||
@@ -1100,8 +1103,10 @@ static int resolve_tagged(struct loader *ld, struct scalar *sc,
 		return fail(ld, at, "expected a %s node, but found scalar",
 			    strcmp(name, "seq") ? "mapping" : "sequence");
 unknown:
-	return fail(ld, at, "could not determine a constructor for the tag "
-		    "'%s'", tag);
+	return fail(ld, at,
+		    "could not determine a constructor for the tag "
+		    "'%s'",
+		    tag);
 }
 
 static int resolve_scalar(struct loader *ld, const yaml_event_t *ev,
@@ -1154,8 +1159,10 @@ static int check_container_tag(struct loader *ld, const char *tag,
 	    !strcmp(name, "set"))
 		return fail(ld, at, "the tag '%s' is not supported", tag);
 unknown:
-	return fail(ld, at, "could not determine a constructor for the tag "
-		    "'%s'", tag);
+	return fail(ld, at,
+		    "could not determine a constructor for the tag "
+		    "'%s'",
+		    tag);
 }
 
 static int scalar_json(struct loader *ld, const struct scalar *sc,
@@ -1177,8 +1184,10 @@ static int scalar_json(struct loader *ld, const struct scalar *sc,
 		break;
 	case SC_FLOAT:
 		if (!isfinite(sc->d))
-			return fail(ld, at, "%.*s: JSON cannot hold infinity "
-				    "or NaN", quote_len(sc->len), sc->text);
+			return fail(ld, at,
+				    "%.*s: JSON cannot hold infinity "
+				    "or NaN",
+				    quote_len(sc->len), sc->text);
 		*out = json_real(sc->d);
 		break;
 	case SC_TIME:
@@ -1186,7 +1195,8 @@ static int scalar_json(struct loader *ld, const struct scalar *sc,
 		break;
 	case SC_MERGE:
 	case SC_VALUE:
-		return fail(ld, at, "could not determine a constructor for the "
+		return fail(ld, at,
+			    "could not determine a constructor for the "
 			    "tag '" TAG_PREFIX "%s'",
 			    sc->type == SC_MERGE ? "merge" : "value");
 	}
@@ -1309,8 +1319,8 @@ static int float_key(struct loader *ld, struct frame *f, double d)
  * so "1", "1.0" and "true" as keys of one mapping are duplicates, as in
  * ruamel.
  */
-static int key_set(struct loader *ld, struct frame *f,
-		   const struct scalar *sc, const yaml_mark_t *at)
+static int key_set(struct loader *ld, struct frame *f, const struct scalar *sc,
+		   const yaml_mark_t *at)
 {
 	struct atex_buf *k = &f->key;
 	int rc = 0;
@@ -1465,15 +1475,18 @@ static int map_merge(struct loader *ld, struct frame *f, json_t *v,
 		goto out;
 	}
 	if (!json_is_array(v)) {
-		rc = fail(ld, at, "expected a mapping or list of mappings for "
+		rc = fail(ld, at,
+			  "expected a mapping or list of mappings for "
 			  "merging, but found scalar");
 		goto out;
 	}
-	json_array_foreach(v, i, item) {
+	json_array_foreach(v, i, item)
+	{
 		if (!json_is_object(item)) {
-			rc = fail(ld, at, "expected a mapping for merging, but "
-				  "found %s", json_is_array(item) ? "sequence" :
-				  "scalar");
+			rc = fail(ld, at,
+				  "expected a mapping for merging, but "
+				  "found %s",
+				  json_is_array(item) ? "sequence" : "scalar");
 			goto out;
 		}
 		f->merged += json_object_size(item);
@@ -1517,17 +1530,16 @@ static int map_rebuild(struct loader *ld, struct frame *f)
 		return atex_error_oom();
 	for (i = json_array_size(f->merges); i-- > 0;) {
 		src = json_array_get(f->merges, i);
-		json_object_foreach(src, key, v)
-			if ((rc = rebuild_put(ld, res, key, v, src)))
-				goto out;
+		json_object_foreach(src, key,
+				    v) if ((rc = rebuild_put(ld, res, key, v,
+							     src))) goto out;
 	}
-	json_object_foreach(f->value, key, v)
-		if ((rc = rebuild_put(ld, res, key, v, f->value)))
-			goto out;
-	if (ld->marks &&
-	    (rc = marks_put(ld->marks, res, NULL, ld->mfile,
-			    (unsigned int)f->start.line + 1,
-			    (unsigned int)f->start.column + 1)))
+	json_object_foreach(
+		f->value, key,
+		v) if ((rc = rebuild_put(ld, res, key, v, f->value))) goto out;
+	if (ld->marks && (rc = marks_put(ld->marks, res, NULL, ld->mfile,
+					 (unsigned int)f->start.line + 1,
+					 (unsigned int)f->start.column + 1)))
 		goto out;
 	json_decref(f->value);
 	f->value = res;
@@ -1537,12 +1549,13 @@ out:
 	return rc;
 }
 
-static int dup_error(struct loader *ld, const char *key,
-		     const yaml_mark_t *at, const yaml_mark_t *map_at)
+static int dup_error(struct loader *ld, const char *key, const yaml_mark_t *at,
+		     const yaml_mark_t *map_at)
 {
-	return fail(ld, at, "found duplicate key \"%s\" (in the mapping at "
-		    "line %zu, column %zu)", key, map_at->line + 1,
-		    map_at->column + 1);
+	return fail(ld, at,
+		    "found duplicate key \"%s\" (in the mapping at "
+		    "line %zu, column %zu)",
+		    key, map_at->line + 1, map_at->column + 1);
 }
 
 /* Whether a mapping about to start or be aliased under `parent` is the
@@ -1630,8 +1643,10 @@ static int anchor_check(struct loader *ld, const char *name,
 		first = &((struct anchor *)s->value)->at;
 	if (!first)
 		return 0;
-	return fail(ld, at, "found duplicate anchor &%s (first at line %zu, "
-		    "column %zu)", name, first->line + 1, first->column + 1);
+	return fail(ld, at,
+		    "found duplicate anchor &%s (first at line %zu, "
+		    "column %zu)",
+		    name, first->line + 1, first->column + 1);
 }
 
 /* Registers a finished anchored node (a container when `f` is not NULL);
@@ -1719,7 +1734,8 @@ static int check_flow_colon(struct loader *ld, const yaml_event_t *ev)
 	if (ev->end_mark.line == at.line)
 		for (; s < colon; s++)
 			at.column += (*s & 0xc0) != 0x80;
-	return fail(ld, &at, "found unexpected ':' (while scanning a plain "
+	return fail(ld, &at,
+		    "found unexpected ':' (while scanning a plain "
 		    "scalar in a flow collection; quote it)");
 }
 
@@ -1779,16 +1795,20 @@ static int on_alias(struct loader *ld, const yaml_event_t *ev)
 	struct scalar sc;
 
 	if (anchor_is_open(ld, name))
-		return fail(ld, at, "alias *%s is inside the node it names "
-			    "(recursive structures are not supported)", name);
+		return fail(ld, at,
+			    "alias *%s is inside the node it names "
+			    "(recursive structures are not supported)",
+			    name);
 	s = strtab_find(&ld->anchors, name);
 	if (!s)
 		return fail(ld, at, "found undefined alias *%s", name);
 	a = s->value;
 	ld->alias_nodes += a->size;
 	if (ld->alias_nodes > YAML_MAX_ALIAS_NODES)
-		return fail(ld, at, "aliases expand to more than %d nodes "
-			    "(an alias bomb?)", YAML_MAX_ALIAS_NODES);
+		return fail(ld, at,
+			    "aliases expand to more than %d nodes "
+			    "(an alias bomb?)",
+			    YAML_MAX_ALIAS_NODES);
 	if (a->dup_key && !merge_context(f, true))
 		return dup_error(ld, a->dup_key, &a->dup_at, &a->at);
 	if (!wants_key(f))
@@ -1967,8 +1987,8 @@ static void loader_free(struct loader *ld)
 		freelocale(ld->c_locale);
 }
 
-int atex_yaml_load(json_t **out, const char *text, size_t len,
-		   const char *file, struct atex_marks *marks)
+int atex_yaml_load(json_t **out, const char *text, size_t len, const char *file,
+		   struct atex_marks *marks)
 {
 	struct loader ld = {
 		.file = file ? file : "<string>",

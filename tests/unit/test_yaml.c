@@ -59,8 +59,7 @@ static void expect_error_n(const char *text, size_t len, const char *prefix,
 			 text, msg, prefix, part);
 }
 
-static void expect_error(const char *text, const char *prefix,
-			 const char *part)
+static void expect_error(const char *text, const char *prefix, const char *part)
 {
 	expect_error_n(text, strlen(text), prefix, part);
 }
@@ -193,12 +192,12 @@ static void test_int_limits(void **state)
 	expect_scalar("-9223372036854775808", "-9223372036854775808");
 	expect_scalar("0x7fffffffffffffff", "9223372036854775807");
 	expect_scalar("-0x8000000000000000", "-9223372036854775808");
-	expect_error("a: 9223372036854775808", "t.yaml:1:4: ",
-		     "out of the 64-bit range");
-	expect_error("a: -9223372036854775809", "t.yaml:1:4: ",
-		     "out of the 64-bit range");
-	expect_error("a:\n  - 0x8000000000000000", "t.yaml:2:5: ",
-		     "out of the 64-bit range");
+	expect_error("a: 9223372036854775808",
+		     "t.yaml:1:4: ", "out of the 64-bit range");
+	expect_error("a: -9223372036854775809",
+		     "t.yaml:1:4: ", "out of the 64-bit range");
+	expect_error("a:\n  - 0x8000000000000000",
+		     "t.yaml:2:5: ", "out of the 64-bit range");
 	/* these match ruamel's int pattern but do not convert, there too */
 	expect_error("a: +_", "t.yaml:1:4: ", "invalid integer");
 	expect_error("a: 0x_", "t.yaml:1:4: ", "invalid integer");
@@ -257,8 +256,7 @@ static void test_inf_nan_are_errors(void **state)
 	expect_error("a: +.INF", "t.yaml:1:4: ", "infinity or NaN");
 	expect_error("a: .nan", "t.yaml:1:4: ", "infinity or NaN");
 	expect_error("a: .NaN", "t.yaml:1:4: ", "infinity or NaN");
-	expect_error("x: 1\na: [1, 1e400]", "t.yaml:2:8: ",
-		     "infinity or NaN");
+	expect_error("x: 1\na: [1, 1e400]", "t.yaml:2:8: ", "infinity or NaN");
 	expect_error("a: !!float .inf", "t.yaml:1:4: ", "infinity or NaN");
 }
 
@@ -271,7 +269,8 @@ static void test_timestamps(void **state)
 	/* a bare date needs two-digit month and day; with a time, not */
 	expect_scalar("2024-3-1", "\"2024-3-1\"");
 	expect_scalar("2024-3-1 1:02:03", "\"2024-03-01T01:02:03\"");
-	expect_scalar("2001-12-14 21:59:43.10", "\"2001-12-14T21:59:43.100000\"");
+	expect_scalar("2001-12-14 21:59:43.10",
+		      "\"2001-12-14T21:59:43.100000\"");
 	expect_scalar("2001-12-14\t21:59:43", "\"2001-12-14T21:59:43\"");
 	expect_scalar("2001-12-14T21:59:43Z", "\"2001-12-14T21:59:43\"");
 	expect_scalar("2001-12-14T21:59:43.000000", "\"2001-12-14T21:59:43\"");
@@ -279,7 +278,8 @@ static void test_timestamps(void **state)
 	expect_scalar("2001-12-14t21:59:43.10-05:00",
 		      "\"2001-12-15T02:59:43.100000\"");
 	expect_scalar("2001-12-14T21:59:43 +5", "\"2001-12-14T16:59:43\"");
-	expect_scalar("2001-12-14  21:59:43.   -1:30", "\"2001-12-14T23:29:43\"");
+	expect_scalar("2001-12-14  21:59:43.   -1:30",
+		      "\"2001-12-14T23:29:43\"");
 	expect_scalar("2001-12-14T21:59:43+14:99", "\"2001-12-14T06:20:43\"");
 	expect_scalar("2001-12-14T21:59:43.1234567+05:30",
 		      "\"2001-12-14T16:29:43.123457\"");
@@ -304,24 +304,24 @@ static void test_bad_timestamps(void **state)
 {
 	(void)state;
 	expect_error("a: 2024-13-45", "t.yaml:1:4: ", "month must be in 1..12");
-	expect_error("x: 1\ny: [2023-02-29]", "t.yaml:2:5: ",
-		     "day is out of range for month");
+	expect_error("x: 1\ny: [2023-02-29]",
+		     "t.yaml:2:5: ", "day is out of range for month");
 	expect_error("a: 1900-02-29", "t.yaml:1:4: ", "day is out of range");
 	expect_error("a: 0000-01-01", "t.yaml:1:4: ", "year 0 is out of range");
-	expect_error("a: 2001-12-14T25:00:00", "t.yaml:1:4: ",
-		     "hour must be in 0..23");
-	expect_error("a: 2001-12-14T21:60:00", "t.yaml:1:4: ",
-		     "minute must be in 0..59");
-	expect_error("a: 2001-12-14T21:59:60", "t.yaml:1:4: ",
-		     "second must be in 0..59");
-	expect_error("a: 0001-01-01T00:30:00+01:00", "t.yaml:1:4: ",
-		     "date value out of range");
-	expect_error("a: 9999-12-31T23:59:59-01:00", "t.yaml:1:4: ",
-		     "date value out of range");
-	expect_error("a: !!timestamp x", "t.yaml:1:4: ",
-		     "failed to construct timestamp");
-	expect_error("a: !!timestamp '2001-12-14 21:59:43 '", "t.yaml:1:4: ",
-		     "failed to construct timestamp");
+	expect_error("a: 2001-12-14T25:00:00",
+		     "t.yaml:1:4: ", "hour must be in 0..23");
+	expect_error("a: 2001-12-14T21:60:00",
+		     "t.yaml:1:4: ", "minute must be in 0..59");
+	expect_error("a: 2001-12-14T21:59:60",
+		     "t.yaml:1:4: ", "second must be in 0..59");
+	expect_error("a: 0001-01-01T00:30:00+01:00",
+		     "t.yaml:1:4: ", "date value out of range");
+	expect_error("a: 9999-12-31T23:59:59-01:00",
+		     "t.yaml:1:4: ", "date value out of range");
+	expect_error("a: !!timestamp x",
+		     "t.yaml:1:4: ", "failed to construct timestamp");
+	expect_error("a: !!timestamp '2001-12-14 21:59:43 '",
+		     "t.yaml:1:4: ", "failed to construct timestamp");
 }
 
 static void test_quoted_and_block_scalars(void **state)
@@ -369,8 +369,8 @@ static void test_tag_errors(void **state)
 		     "could not determine a constructor for the tag '!foo'");
 	expect_error("a: !foo {b: 1}", "t.yaml:1:4: ",
 		     "could not determine a constructor for the tag '!foo'");
-	expect_error("- !!python/str x", "t.yaml:1:3: ",
-		     "tag 'tag:yaml.org,2002:python/str'");
+	expect_error("- !!python/str x",
+		     "t.yaml:1:3: ", "tag 'tag:yaml.org,2002:python/str'");
 	expect_error("a: !!binary aGVsbG8=", "t.yaml:1:4: ",
 		     "!!binary is not supported");
 	expect_error("a: !!map [1]", "t.yaml:1:4: ",
@@ -415,19 +415,20 @@ static void test_keys_converted(void **state)
 static void test_key_order_kept(void **state)
 {
 	(void)state;
-	expect_json("z: 1\na: 2\nm: 3\nb: 4", "{\"z\":1,\"a\":2,\"m\":3,\"b\":4}");
+	expect_json("z: 1\na: 2\nm: 3\nb: 4",
+		    "{\"z\":1,\"a\":2,\"m\":3,\"b\":4}");
 }
 
 static void test_container_keys(void **state)
 {
 	(void)state;
-	expect_error("? [1, 2]\n: a", "t.yaml:1:3: ",
-		     "a sequence cannot be a mapping key");
-	expect_error("x: 1\n? {a: 1}\n: b", "t.yaml:2:3: ",
-		     "a mapping cannot be a mapping key");
+	expect_error("? [1, 2]\n: a",
+		     "t.yaml:1:3: ", "a sequence cannot be a mapping key");
+	expect_error("x: 1\n? {a: 1}\n: b",
+		     "t.yaml:2:3: ", "a mapping cannot be a mapping key");
 	expect_error("[1]: 2", "t.yaml:1:1: ", "a sequence cannot be");
-	expect_error("a: &m {b: 1}\n*m : 2", "t.yaml:2:1: ",
-		     "a mapping cannot be a mapping key");
+	expect_error("a: &m {b: 1}\n*m : 2",
+		     "t.yaml:2:1: ", "a mapping cannot be a mapping key");
 	expect_error_n("\"a\\0b\": 1", 9, "t.yaml:1:1: ", "NUL character");
 }
 
@@ -435,12 +436,13 @@ static void test_duplicate_keys(void **state)
 {
 	(void)state;
 	expect_error("a: 1\na: 2", "t.yaml:2:1: ", "found duplicate key \"a\"");
-	expect_error("a: 1\nb:\n  c: 1\n  d: 2\n  c: 3", "t.yaml:5:3: ",
-		     "duplicate key \"c\" (in the mapping at line 3, column 3)");
-	expect_error("{a: 1, b: 2, a: 3}", "t.yaml:1:14: ",
-		     "found duplicate key \"a\"");
-	expect_error("- x\n- {k: 1, k: 1}", "t.yaml:2:10: ",
-		     "found duplicate key \"k\"");
+	expect_error(
+		"a: 1\nb:\n  c: 1\n  d: 2\n  c: 3", "t.yaml:5:3: ",
+		"duplicate key \"c\" (in the mapping at line 3, column 3)");
+	expect_error("{a: 1, b: 2, a: 3}",
+		     "t.yaml:1:14: ", "found duplicate key \"a\"");
+	expect_error("- x\n- {k: 1, k: 1}",
+		     "t.yaml:2:10: ", "found duplicate key \"k\"");
 	/* keys equal under Python's ==, as in ruamel */
 	expect_error("1: a\n1.0: b", "t.yaml:2:1: ", "duplicate key \"1.0\"");
 	expect_error("true: a\n1: b", "t.yaml:2:1: ", "duplicate key \"1\"");
@@ -450,18 +452,19 @@ static void test_duplicate_keys(void **state)
 	/* same JSON key from different types */
 	expect_error("1: a\n\"1\": b", "t.yaml:2:1: ", "duplicate key \"1\"");
 	/* via aliases */
-	expect_error("&a a: &b b\n*a : *b", "t.yaml:2:1: ",
-		     "duplicate key \"a\"");
+	expect_error("&a a: &b b\n*a : *b",
+		     "t.yaml:2:1: ", "duplicate key \"a\"");
 	/* distinct */
 	expect_json("1: a\n1.5: b\n\"2\": c", "{\"1\":\"a\",\"1.5\":\"b\","
-		    "\"2\":\"c\"}");
+					      "\"2\":\"c\"}");
 }
 
 static void test_merge_keys(void **state)
 {
 	(void)state;
-	expect_json("b: &b {x: 1, y: 2}\nd:\n  <<: *b\n  z: 3",
-		    "{\"b\":{\"x\":1,\"y\":2},\"d\":{\"x\":1,\"y\":2,\"z\":3}}");
+	expect_json(
+		"b: &b {x: 1, y: 2}\nd:\n  <<: *b\n  z: 3",
+		"{\"b\":{\"x\":1,\"y\":2},\"d\":{\"x\":1,\"y\":2,\"z\":3}}");
 	/* earlier mappings of a list win; the later ones' keys come first */
 	expect_json("b: &b {x: 1, y: 2}\nc: &c {x: 3, z: 4}\n"
 		    "d:\n  <<: [*b, *c]\n  y: 9\n  w: 0",
@@ -481,18 +484,19 @@ static void test_merge_keys(void **state)
 	 * something; later values win */
 	expect_json("<<: {x: 1}\na: 1\na: 2", "{\"x\":1,\"a\":2}");
 	/* ...but does when nothing was merged */
-	expect_error("<<: {}\na: 1\na: 2", "t.yaml:3:1: ", "duplicate key \"a\"");
+	expect_error("<<: {}\na: 1\na: 2",
+		     "t.yaml:3:1: ", "duplicate key \"a\"");
 	/* the mapping "<<" names is not checked either, unless used again */
 	expect_json("k: {<<: {null: 1, ~: 2}}", "{\"k\":{\"null\":2}}");
-	expect_error("k: {<<: [&m {a: 1, a: 2}]}\nj: *m", "t.yaml:1:20: ",
-		     "duplicate key \"a\"");
+	expect_error("k: {<<: [&m {a: 1, a: 2}]}\nj: *m",
+		     "t.yaml:1:20: ", "duplicate key \"a\"");
 }
 
 static void test_merge_errors(void **state)
 {
 	(void)state;
-	expect_error("b: &b {x: 1}\nd:\n  <<: *b\n  <<: *b", "t.yaml:4:3: ",
-		     "found duplicate key \"<<\"");
+	expect_error("b: &b {x: 1}\nd:\n  <<: *b\n  <<: *b",
+		     "t.yaml:4:3: ", "found duplicate key \"<<\"");
 	expect_error("d:\n  <<: 5", "t.yaml:2:7: ",
 		     "expected a mapping or list of mappings for merging");
 	expect_error("d:\n  <<: [{a: 1}, 3]", "t.yaml:2:7: ",
@@ -514,7 +518,8 @@ static void test_aliases_share_values(void **state)
 	assert_string_equal(json_string_value(json_object_get(v, "d")), "str");
 	json_decref(v);
 	expect_json("- &a [1, 2]\n- *a\n- *a", "[[1,2],[1,2],[1,2]]");
-	expect_json("&k key: v\nother: *k", "{\"key\":\"v\",\"other\":\"key\"}");
+	expect_json("&k key: v\nother: *k",
+		    "{\"key\":\"v\",\"other\":\"key\"}");
 	expect_json("a: &n 5\n*n : six", "{\"a\":5,\"5\":\"six\"}");
 }
 
@@ -525,8 +530,8 @@ static void test_alias_errors(void **state)
 	expect_error("- &a 1\n- &a 2", "t.yaml:2:3: ",
 		     "found duplicate anchor &a (first at line 1, column 3)");
 	expect_error("- &a [&a 1]", "t.yaml:1:7: ", "duplicate anchor &a");
-	expect_error("a: {b: &r [*r]}", "t.yaml:1:12: ",
-		     "alias *r is inside the node it names");
+	expect_error("a: {b: &r [*r]}",
+		     "t.yaml:1:12: ", "alias *r is inside the node it names");
 }
 
 static void test_alias_bomb(void **state)
@@ -599,7 +604,8 @@ static void test_documents(void **state)
 	assert_int_equal(json_integer_value(v), 5);
 	json_decref(v);
 	expect_json("[1, b]", "[1,\"b\"]");
-	expect_json("%YAML 1.1\n---\na: yes\nb: 010", "{\"a\":\"yes\",\"b\":10}");
+	expect_json("%YAML 1.1\n---\na: yes\nb: 010",
+		    "{\"a\":\"yes\",\"b\":10}");
 	expect_json("a: 1\n...\n", "{\"a\":1}");
 }
 
@@ -625,38 +631,41 @@ static void test_flow_colon(void **state)
 	(void)state;
 	/* the libyaml in ruamel.yaml.clib refuses these */
 	expect_error("[a:b]", "t.yaml:1:3: ", "found unexpected ':'");
-	expect_error("x: [a, http://x]", "t.yaml:1:12: ",
-		     "found unexpected ':'");
+	expect_error("x: [a, http://x]",
+		     "t.yaml:1:12: ", "found unexpected ':'");
 	expect_error("{a: b:c}", "t.yaml:1:6: ", "found unexpected ':'");
 	/* fine: a pair in a flow sequence, quoted, or block context */
 	expect_json("[a: b]", "[{\"a\":\"b\"}]");
 	expect_json("['a:b', \"c:d\"]", "[\"a:b\",\"c:d\"]");
-	expect_json("a: b:c\nu: http://x", "{\"a\":\"b:c\",\"u\":\"http://x\"}");
+	expect_json("a: b:c\nu: http://x",
+		    "{\"a\":\"b:c\",\"u\":\"http://x\"}");
 }
 
 static void test_invalid_utf8(void **state)
 {
 	(void)state;
 	expect_error("a: \xff", "t.yaml:1:4: ", "invalid leading UTF-8 octet");
-	expect_error("a: b\n\xc3", "t.yaml:2:1: ",
-		     "incomplete UTF-8 octet sequence");
-	expect_error("a: \xc3\xa9\xc3\x28", "t.yaml:1:6: ",
-		     "invalid trailing UTF-8 octet");
+	expect_error("a: b\n\xc3",
+		     "t.yaml:2:1: ", "incomplete UTF-8 octet sequence");
+	expect_error("a: \xc3\xa9\xc3\x28",
+		     "t.yaml:1:6: ", "invalid trailing UTF-8 octet");
 	expect_error("a: \xed\xa0\x80", "t.yaml:1:4: ", "");
-	expect_error_n("a: b\0c", 6, "t.yaml:1:5: ",
-		       "control characters are not allowed");
+	expect_error_n("a: b\0c", 6,
+		       "t.yaml:1:5: ", "control characters are not allowed");
 	expect_error("a: \x01", "t.yaml:1:4: ", "control characters");
 }
 
 static void test_bom_and_unicode(void **state)
 {
 	(void)state;
-	expect_json("\xef\xbb\xbf" "a: 1", "{\"a\":1}");
+	expect_json("\xef\xbb\xbf"
+		    "a: 1",
+		    "{\"a\":1}");
 	expect_json("\xc3\xa9t\xc3\xa9: caf\xc3\xa9",
 		    "{\"\xc3\xa9t\xc3\xa9\":\"caf\xc3\xa9\"}");
 	/* columns count characters, not bytes */
-	expect_error("\xc3\xa9: 1\n\xc3\xa9: 2", "t.yaml:2:1: ",
-		     "duplicate key");
+	expect_error("\xc3\xa9: 1\n\xc3\xa9: 2",
+		     "t.yaml:2:1: ", "duplicate key");
 	expect_error("\xc3\xa9\xc3\xa9: &a 1\nb: &a 2", "t.yaml:2:4: ",
 		     "duplicate anchor &a (first at line 1, column 5)");
 }
@@ -677,8 +686,9 @@ static void test_marks(void **state)
 
 	(void)state;
 	assert_non_null(marks);
-	v = load_marks("# comment\na: 1\nb:\n  c: x\n  d:\n    - 1\n    - [2]\n",
-		       marks);
+	v = load_marks(
+		"# comment\na: 1\nb:\n  c: x\n  d:\n    - 1\n    - [2]\n",
+		marks);
 	b = json_object_get(v, "b");
 	list = json_object_get(b, "d");
 

@@ -15,8 +15,8 @@
 /* What a merge needs besides its two values: who is merging (for messages)
  * and where the source's keys were written. */
 struct atex_merge {
-	const char *node;               /* node name, "/tests/smoke" */
-	const struct atex_marks *marks; /* may be NULL */
+	const char *node;                     /* node name, "/tests/smoke" */
+	const struct atex_locator *locator;   /* may be NULL */
 	/* A node's own data is built from one or more YAML mappings; when a
 	 * merge source is `own`, positions are looked up in those mappings
 	 * (`raws`, latest last) instead. Both may be NULL. */
@@ -55,13 +55,29 @@ char *atex_py_str(const json_t *value);
  * "dict", "bool", "NoneType". */
 const char *atex_py_type(const json_t *value);
 
-/* Location prefix "FILE:LINE:COL: " for `key` of `container`, or for the
- * container itself; "" when unknown. Written into `buf`. */
-const char *atex_mark_str(char *buf, size_t size,
-			  const struct atex_marks *marks,
-			  const json_t *container, const char *key);
+/* ------------------------------------------------------------------------
+ * locate.c: positions for error messages, found when an error happens.
+ */
 
-/* The same for a key of a merge source (see struct atex_merge.own). */
+struct atex_locator;
+
+struct atex_locator *atex_locator_new(void);
+void atex_locator_free(struct atex_locator *loc);
+
+/* Remembers that document `root` was parsed from `file` (which must outlive
+ * the locator). Returns 0 or ATEX_ENOMEM. */
+int atex_locator_add(struct atex_locator *loc, json_t *root, const char *file);
+
+/* "FILE:LINE:COL: " of `key` in the mapping `container` (or of the
+ * container itself when key is NULL or has no position), for a container
+ * inside a remembered document; "FILE: " when the file cannot be read
+ * again; "" when the container is unknown. Written into `buf`; the
+ * thread's last error is left as it was. */
+const char *atex_locate(char *buf, size_t size,
+			const struct atex_locator *loc,
+			const json_t *container, const char *key);
+
+/* atex_locate() for a key of a merge source (see struct atex_merge.own). */
 const char *atex_merge_where(char *buf, size_t size,
 			     const struct atex_merge *m, const json_t *source,
 			     const char *key);
@@ -93,13 +109,13 @@ struct atex_walk {
 };
 
 /*
- * Lists the tree under `root` and parses every file, with marks recorded
- * into `marks`. `include` is .fmf/config's explore.include (may be NULL).
+ * Lists the tree under `root` and parses every file. `include` is
+ * .fmf/config's explore.include (may be NULL).
  * A file that fails keeps its error in its step; the call itself fails
  * only for ATEX_ENOMEM. Free with atex_walk_free.
  */
 int atex_walk_tree(struct atex_walk *w, const char *root,
-		   const json_t *include, struct atex_marks *marks);
+		   const json_t *include);
 void atex_walk_free(struct atex_walk *w);
 
 #endif /* ATEX_FMF_PRIVATE_H */

@@ -25,22 +25,6 @@
 #include "util/pyre.h"
 #include "util/util.h"
 
-const char *atex_mark_str(char *buf, size_t size,
-			  const struct atex_marks *marks,
-			  const json_t *container, const char *key)
-{
-	const struct atex_mark *mark = atex_marks_find(marks, container, key);
-
-	if (!mark && key)
-		mark = atex_marks_find(marks, container, NULL);
-	if (!mark) {
-		buf[0] = '\0';
-		return buf;
-	}
-	snprintf(buf, size, "%s:%u:%u: ", mark->file, mark->line, mark->column);
-	return buf;
-}
-
 const char *atex_merge_where(char *buf, size_t size,
 			     const struct atex_merge *m, const json_t *source,
 			     const char *key)
@@ -48,10 +32,10 @@ const char *atex_merge_where(char *buf, size_t size,
 	if (source == m->own && m->raws) {
 		for (size_t i = m->n_raws; i-- > 0;)
 			if (json_object_get(m->raws[i], key))
-				return atex_mark_str(buf, size, m->marks,
-						     m->raws[i], key);
+				return atex_locate(buf, size, m->locator,
+						   m->raws[i], key);
 	}
-	return atex_mark_str(buf, size, m->marks, source, key);
+	return atex_locate(buf, size, m->locator, source, key);
 }
 
 const char *atex_py_type(const json_t *v)

@@ -54,7 +54,7 @@ struct atex_fmf_node {
 struct atex_fmf_tree {
 	char *root;
 	struct atex_fmf_node *top;
-	struct atex_marks *marks;
+	struct atex_locator *locator;
 	json_t *index;            /* full name -> node pointer (integer) */
 	json_t *explore_include;  /* hidden names to walk anyway, or NULL */
 	struct atex_vec sources;  /* every file read (owned strings) */
@@ -85,7 +85,7 @@ void atex_fmf_tree_free(atex_fmf_tree *tree)
 	node_free(tree->top);
 	json_decref(tree->index);
 	json_decref(tree->explore_include);
-	atex_marks_free(tree->marks);
+	atex_locator_free(tree->locator);
 	atex_vec_free_all(&tree->sources, free);
 	atex_vec_free(&tree->order);
 	free(tree->root);
@@ -143,7 +143,7 @@ static const char *where(char *buf, size_t size, const atex_fmf_tree *tree,
 			 const json_t *value, const char *key,
 			 const char *file)
 {
-	atex_mark_str(buf, size, tree->marks, value, key);
+	atex_locate(buf, size, tree->locator, value, key);
 	if (!buf[0] && file)
 		snprintf(buf, size, "%s: ", file);
 	return buf;
@@ -332,6 +332,8 @@ static int apply_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
 	if (atex_vec_push(&tree->sources, path) < 0)
 		return ATEX_ENOMEM;
 	step->path = NULL;
+	if (atex_locator_add(tree->locator, step->data, path) < 0)
+		return ATEX_ENOMEM;
 	if (!strcmp(step->name, "main.fmf")) {
 		node->source = path;
 		return node_update(tree, node, step->data, path);
@@ -353,8 +355,7 @@ static int grow(atex_fmf_tree *tree)
 	struct atex_walk walk;
 	int rc;
 
-	rc = atex_walk_tree(&walk, tree->root, tree->explore_include,
-			    tree->marks);
+	rc = atex_walk_tree(&walk, tree->root, tree->explore_include);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < walk.len && rc == 0; i++) {
@@ -391,7 +392,7 @@ static struct atex_merge merge_of(const atex_fmf_tree *tree,
 {
 	struct atex_merge m = {
 		.node = node->name,
-		.marks = tree->marks,
+		.locator = tree->locator,
 		.own = node->data,
 		.raws = (json_t *const *)node->raws.items,
 		.n_raws = node->raws.len,
@@ -595,7 +596,7 @@ static int read_config(atex_fmf_tree *tree)
 		return ATEX_ENOMEM;
 	if (!atex_path_exists(path))
 		goto out;
-	rc = atex_yaml_load_file(&config, path, tree->marks);
+	rc = atex_yaml_load_file(&config, path, NULL);
 	if (rc < 0)
 		goto out;
 	include = json_object_get(json_object_get(config, "explore"),
@@ -637,9 +638,9 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 	tree = atex_calloc(1, sizeof(*tree));
 	if (!tree)
 		return ATEX_ENOMEM;
-	tree->marks = atex_marks_new();
+	tree->locator = atex_locator_new();
 	tree->index = json_object();
-	if (!tree->marks || !tree->index) {
+	if (!tree->locator || !tree->index) {
 		rc = atex_error_oom();
 		goto fail;
 	}

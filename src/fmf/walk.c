@@ -7,7 +7,8 @@
  * *.fmf files sorted, then sorted subdirectories; hidden names skipped
  * unless .fmf/config includes them; nested trees and symlink loops
  * skipped), recording "enter", "file" and "leave" steps; then worker
- * threads parse the files, each into its own marks table. tree.c replays
+ * threads parse the files (no positions are kept: locate.c finds them
+ * again if an error needs one). tree.c replays
  * the steps in order, so the result and the first error reported are the
  * same as a sequential load would give.
  */
@@ -224,7 +225,6 @@ struct parse_job {
 struct worker {
 	pthread_t thread;
 	struct parse_job *job;
-	struct atex_marks *marks;
 };
 
 /* Parses files until none is left. Errors stay with their step: the
@@ -240,7 +240,7 @@ static void *parse_files(void *arg)
 
 		if (s->kind != ATEX_WALK_FILE)
 			continue;
-		s->rc = atex_yaml_load_file(&s->data, s->path, me->marks);
+		s->rc = atex_yaml_load_file(&s->data, s->path, NULL);
 		if (s->rc < 0)
 			s->error = strdup(atex_error_last());
 	}
@@ -259,51 +259,38 @@ static size_t worker_count(const struct atex_walk *w)
 	return cpus > MAX_WORKERS ? MAX_WORKERS : (size_t)cpus;
 }
 
-static int parse_all(struct atex_walk *w, struct atex_marks *marks)
+static void parse_all(struct atex_walk *w)
 {
 	struct worker workers[MAX_WORKERS] = {0};
 	struct parse_job job = {.walk = w};
 	size_t n = worker_count(w), started = 1, i;
-	int rc = 0;
 
 	atomic_init(&job.next, 0);
-	workers[0].job = &job;
-	workers[0].marks = marks;
-	/* Extra workers fill marks tables of their own, merged afterwards;
-	 * if a thread cannot start, the others do its share. */
-	for (i = 1; i < n; i++) {
+	/* If a thread cannot start, the others do its share. */
+	for (i = 0; i < n; i++)
 		workers[i].job = &job;
-		workers[i].marks = atex_marks_new();
-		if (!workers[i].marks)
-			break;
+	for (i = 1; i < n; i++) {
 		if (pthread_create(&workers[i].thread, NULL, parse_files,
-				   &workers[i]) != 0) {
-			atex_marks_free(workers[i].marks);
-			workers[i].marks = NULL;
+				   &workers[i]) != 0)
 			break;
-		}
 		started++;
 	}
 	parse_files(&workers[0]);
-	for (i = 1; i < started; i++) {
+	for (i = 1; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
-		if (rc == 0)
-			rc = atex_marks_absorb(marks, workers[i].marks);
-		atex_marks_free(workers[i].marks);
-	}
-	return rc;
 }
 
 int atex_walk_tree(struct atex_walk *w, const char *root,
-		   const json_t *include, struct atex_marks *marks)
+		   const json_t *include)
 {
 	int rc;
 
 	memset(w, 0, sizeof(*w));
 	rc = walk_dir(w, root, include);
-	if (rc == 0)
-		rc = parse_all(w, marks);
-	if (rc < 0)
+	if (rc < 0) {
 		atex_walk_free(w);
-	return rc;
+		return rc;
+	}
+	parse_all(w);
+	return 0;
 }

@@ -349,23 +349,6 @@ const struct atex_mark *atex_marks_find(const struct atex_marks *marks,
 	return e->value ? &e->mark : NULL;
 }
 
-int atex_marks_absorb(struct atex_marks *dst, const struct atex_marks *src)
-{
-	int rc;
-
-	for (size_t i = 0; src && i < src->cap; i++) {
-		const struct mark_entry *e = &src->entries[i];
-
-		if (!e->value)
-			continue;
-		rc = atex_marks_add(dst, e->value, e->key, e->mark.file,
-				    e->mark.line, e->mark.column);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /* The loader's state                                                      */
 

@@ -35,10 +35,6 @@ int atex_marks_add(struct atex_marks *marks, const json_t *value,
 		   const char *key, const char *file, unsigned int line,
 		   unsigned int column);
 
-/* Copies every mark of `src` into `dst` (marks made by another thread's
- * loader). Returns 0 or ATEX_ENOMEM. */
-int atex_marks_absorb(struct atex_marks *dst, const struct atex_marks *src);
-
 /* The position of `value` (key NULL) or of its key `key`; NULL if unknown.
  * Accepts a NULL table. */
 const struct atex_mark *atex_marks_find(const struct atex_marks *marks,

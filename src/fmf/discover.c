@@ -50,6 +50,10 @@ struct atex_fmf_discovery {
 	json_t *prepare;
 	json_t *finish;
 	struct atex_vec tests; /* struct test * */
+	/* The trees tests came from. Test data shares their values, so they
+	 * are released with the discovery instead of while a caller waits
+	 * for the list (freeing 10,000 nodes costs as much as adjusting). */
+	struct atex_vec trees;
 };
 
 static void test_free(void *p)
@@ -70,6 +74,7 @@ void atex_fmf_discovery_free(atex_fmf_discovery *d)
 	if (!d)
 		return;
 	atex_vec_free_all(&d->tests, test_free);
+	atex_vec_free_all(&d->trees, (void (*)(void *))atex_fmf_tree_free);
 	json_decref(d->plan);
 	json_decref(d->environment);
 	json_decref(d->prepare);
@@ -593,6 +598,8 @@ static int run_section(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
 	if (where && (rc = load_adjusted(&other, where, ctx)) < 0)
 		goto out;
 	rc = select_tests(d, other ? other : plan_tree, &s);
+	if (other && atex_vec_push(&d->trees, other) == 0)
+		other = NULL;
 out:
 	atex_fmf_tree_free(other);
 	json_decref(s.tests);
@@ -764,7 +771,9 @@ int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 	}
 	if (rc < 0)
 		goto fail;
-	atex_fmf_tree_free(tree);
+	rc = atex_vec_push(&d->trees, tree);
+	if (rc < 0)
+		goto fail;
 	*out = d;
 	return 0;
 fail:

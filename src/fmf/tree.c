@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,7 +436,7 @@ static json_t *own_data(struct atex_fmf_node *node)
 
 /* Merges a node's own data over its parent's, or over nothing for the root
  * and for `inherit: false` (so their merge suffixes are resolved too). */
-static int inherit(atex_fmf_tree *tree, struct atex_fmf_node *node)
+static int inherit_node(atex_fmf_tree *tree, struct atex_fmf_node *node)
 {
 	struct atex_fmf_node *parent = node->inherit != 0 ? node->parent : NULL;
 	struct atex_merge m = merge_of(tree, node);
@@ -453,16 +454,129 @@ static int inherit(atex_fmf_tree *tree, struct atex_fmf_node *node)
 	rc = atex_fmf_merge(data, own, &m);
 	json_decref(own);
 	node->data = data;
-	if (rc < 0)
-		return rc;
-	if (!node->source && parent)
+	if (rc == 0 && !node->source && parent)
 		node->source = parent->source;
-	for (size_t i = 0; i < node->children.len; i++) {
-		rc = inherit(tree, node->children.items[i]);
-		if (rc < 0)
-			return rc;
+	return rc;
+}
+
+static int inherit_subtree(atex_fmf_tree *tree, struct atex_fmf_node *node)
+{
+	int rc = inherit_node(tree, node);
+
+	for (size_t i = 0; i < node->children.len && rc == 0; i++)
+		rc = inherit_subtree(tree, node->children.items[i]);
+	return rc;
+}
+
+/*
+ * Work for the threads of a parallel phase: units handed out in order
+ * through `next`; each unit's result is kept so that the error reported is
+ * the first in unit order, whichever thread met it.
+ */
+struct phase {
+	atex_fmf_tree *tree;
+	const atex_fmf_context *ctx; /* adjust only */
+	void **units;
+	size_t n_units;
+	atomic_size_t next;
+	int *rcs;
+	char **errors;
+};
+
+#define PARALLEL_MIN_UNITS 8
+
+static int phase_init(struct phase *p, atex_fmf_tree *tree, void **units,
+		      size_t n)
+{
+	memset(p, 0, sizeof(*p));
+	p->tree = tree;
+	p->units = units;
+	p->n_units = n;
+	atomic_init(&p->next, 0);
+	p->rcs = atex_calloc(n, sizeof(*p->rcs));
+	p->errors = atex_calloc(n, sizeof(*p->errors));
+	if (p->rcs && p->errors)
+		return 0;
+	free(p->rcs);
+	free(p->errors);
+	return ATEX_ENOMEM;
+}
+
+static void phase_note(struct phase *p, size_t i, int rc)
+{
+	p->rcs[i] = rc;
+	if (rc < 0)
+		p->errors[i] = strdup(atex_error_last());
+}
+
+/* Runs fn on every unit, in parallel when there are enough of them, and
+ * returns the first unit's error (with its message) or 0. */
+static int phase_run(struct phase *p, void (*fn)(void *))
+{
+	int rc = 0;
+
+	atex_run_parallel(p->n_units < PARALLEL_MIN_UNITS ? 1
+							  : atex_cpu_count(),
+			  fn, p);
+	for (size_t i = 0; i < p->n_units; i++) {
+		if (p->rcs[i] < 0 && rc == 0)
+			rc = atex_error_set(p->rcs[i], "%s",
+					    p->errors[i] ? p->errors[i]
+							 : "out of memory");
+		free(p->errors[i]);
 	}
-	return 0;
+	free(p->rcs);
+	free(p->errors);
+	return rc;
+}
+
+static void inherit_units(void *arg)
+{
+	struct phase *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n_units)
+		phase_note(p, i, inherit_subtree(p->tree, p->units[i]));
+}
+
+/*
+ * Inheritance runs top down, but sibling subtrees are independent: the top
+ * levels are merged here until there are enough subtrees to keep every
+ * core busy, then the subtrees are merged in parallel (parents' data is
+ * only read by then, and jansson's reference counts are atomic).
+ */
+static int inherit(atex_fmf_tree *tree)
+{
+	struct atex_vec level = ATEX_VEC_INIT, next = ATEX_VEC_INIT;
+	struct phase p;
+	int rc;
+
+	rc = inherit_node(tree, tree->top);
+	if (rc == 0)
+		rc = atex_vec_push(&level, tree->top);
+	while (rc == 0) {
+		for (size_t i = 0; i < level.len && rc == 0; i++) {
+			struct atex_fmf_node *n = level.items[i];
+
+			for (size_t j = 0; j < n->children.len && rc == 0; j++)
+				rc = atex_vec_push(&next, n->children.items[j]);
+		}
+		if (rc < 0 || next.len == 0 || next.len >= 4 * PARALLEL_MIN_UNITS)
+			break;
+		for (size_t i = 0; i < next.len && rc == 0; i++)
+			rc = inherit_node(tree, next.items[i]);
+		atex_vec_free(&level);
+		level = next;
+		next = (struct atex_vec)ATEX_VEC_INIT;
+	}
+	if (rc == 0 && next.len) {
+		rc = phase_init(&p, tree, next.items, next.len);
+		if (rc == 0)
+			rc = phase_run(&p, inherit_units);
+	}
+	atex_vec_free(&level);
+	atex_vec_free(&next);
+	return rc;
 }
 
 static int cmp_node(const void *a, const void *b)
@@ -661,7 +775,7 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 	rc = grow(tree);
 	if (rc < 0)
 		goto fail;
-	rc = inherit(tree, tree->top);
+	rc = inherit(tree);
 	if (rc < 0)
 		goto fail;
 	rc = finish_node(tree, tree->top);
@@ -843,10 +957,30 @@ out:
 	return rc;
 }
 
+/* Nodes are adjusted independently: threads take chunks of them, each
+ * with a decision cache of its own. */
+#define ADJUST_CHUNK 64
+
+static void adjust_units(void *arg)
+{
+	struct phase *p = arg;
+	struct decisions cache = {0};
+	size_t start;
+
+	while ((start = atomic_fetch_add(&p->next, ADJUST_CHUNK)) < p->n_units) {
+		size_t end = start + ADJUST_CHUNK;
+
+		for (size_t i = start; i < end && i < p->n_units; i++)
+			phase_note(p, i, adjust_node(p->tree, p->units[i],
+						     p->ctx, &cache));
+	}
+	decisions_free(&cache);
+}
+
 int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
 {
-	struct decisions cache = {0};
 	atex_fmf_context *empty = NULL;
+	struct phase p;
 	int rc = 0;
 
 	if (tree->adjusted)
@@ -859,10 +993,11 @@ int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
 			return rc;
 		ctx = empty;
 	}
-	for (size_t i = 0; i < tree->order.len && rc == 0; i++)
-		rc = adjust_node(tree, tree->order.items[i], ctx, &cache);
 	tree->adjusted = true;
-	decisions_free(&cache);
+	rc = phase_init(&p, tree, tree->order.items, tree->order.len);
+	p.ctx = ctx;
+	if (rc == 0)
+		rc = phase_run(&p, adjust_units);
 	atex_fmf_context_free(empty);
 	return rc;
 }

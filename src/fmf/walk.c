@@ -13,7 +13,6 @@
  * same as a sequential load would give.
  */
 #include <dirent.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 
 /* Below this many files threads cost more than they save. */
 #define PARALLEL_MIN_FILES 16
-#define MAX_WORKERS 8
 
 void atex_walk_free(struct atex_walk *w)
 {
@@ -222,20 +220,15 @@ struct parse_job {
 	atomic_size_t next;
 };
 
-struct worker {
-	pthread_t thread;
-	struct parse_job *job;
-};
-
 /* Parses files until none is left. Errors stay with their step: the
  * replay reports the first one in walk order. */
-static void *parse_files(void *arg)
+static void parse_files(void *arg)
 {
-	struct worker *me = arg;
-	struct atex_walk *w = me->job->walk;
+	struct parse_job *job = arg;
+	struct atex_walk *w = job->walk;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&me->job->next, 1)) < w->len) {
+	while ((i = atomic_fetch_add(&job->next, 1)) < w->len) {
 		struct atex_walk_step *s = &w->steps[i];
 
 		if (s->kind != ATEX_WALK_FILE)
@@ -244,40 +237,18 @@ static void *parse_files(void *arg)
 		if (s->rc < 0)
 			s->error = strdup(atex_error_last());
 	}
-	return NULL;
-}
-
-static size_t worker_count(const struct atex_walk *w)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t files = 0;
-
-	for (size_t i = 0; i < w->len; i++)
-		files += w->steps[i].kind == ATEX_WALK_FILE;
-	if (files < PARALLEL_MIN_FILES || cpus <= 1)
-		return 1;
-	return cpus > MAX_WORKERS ? MAX_WORKERS : (size_t)cpus;
 }
 
 static void parse_all(struct atex_walk *w)
 {
-	struct worker workers[MAX_WORKERS] = {0};
 	struct parse_job job = {.walk = w};
-	size_t n = worker_count(w), started = 1, i;
+	size_t files = 0;
 
+	for (size_t i = 0; i < w->len; i++)
+		files += w->steps[i].kind == ATEX_WALK_FILE;
 	atomic_init(&job.next, 0);
-	/* If a thread cannot start, the others do its share. */
-	for (i = 0; i < n; i++)
-		workers[i].job = &job;
-	for (i = 1; i < n; i++) {
-		if (pthread_create(&workers[i].thread, NULL, parse_files,
-				   &workers[i]) != 0)
-			break;
-		started++;
-	}
-	parse_files(&workers[0]);
-	for (i = 1; i < started; i++)
-		pthread_join(workers[i].thread, NULL);
+	atex_run_parallel(files < PARALLEL_MIN_FILES ? 1 : atex_cpu_count(),
+			  parse_files, &job);
 }
 
 int atex_walk_tree(struct atex_walk *w, const char *root,

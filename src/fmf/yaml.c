@@ -1284,13 +1284,16 @@ static int float_key(struct loader *ld, struct frame *f, double d)
 		return atex_buf_puts(&f->key, "NaN"); /* never equal */
 	f->key_numeric = true;
 	if (isinf(d)) {
-		atex_buf_puts(&f->canon, d < 0 ? "-inf" : "inf");
+		if (atex_buf_puts(&f->canon, d < 0 ? "-inf" : "inf") < 0)
+			return ATEX_ENOMEM;
 		return atex_buf_puts(&f->key, d < 0 ? "-Infinity" : "Infinity");
 	}
-	if (d == floor(d))
-		atex_buf_printf(&f->canon, "%.0f", d == 0 ? 0.0 : d);
-	else if (float_repr(ld, d, &f->canon) < 0)
+	if (d == floor(d)) {
+		if (atex_buf_printf(&f->canon, "%.0f", d == 0 ? 0.0 : d) < 0)
+			return ATEX_ENOMEM;
+	} else if (float_repr(ld, d, &f->canon) < 0) {
 		return ATEX_ENOMEM;
+	}
 	return float_repr(ld, d, &f->key);
 }
 
@@ -1334,13 +1337,15 @@ static int key_set(struct loader *ld, struct frame *f, const struct scalar *sc,
 		break;
 	case SC_BOOL:
 		f->key_numeric = true;
-		atex_buf_puts(&f->canon, sc->b ? "1" : "0");
-		rc = atex_buf_puts(k, sc->b ? "true" : "false");
+		rc = atex_buf_puts(&f->canon, sc->b ? "1" : "0");
+		if (!rc)
+			rc = atex_buf_puts(k, sc->b ? "true" : "false");
 		break;
 	case SC_INT:
 		f->key_numeric = true;
-		atex_buf_printf(&f->canon, "%lld", (long long)sc->i);
-		rc = atex_buf_printf(k, "%lld", (long long)sc->i);
+		rc = atex_buf_printf(&f->canon, "%lld", (long long)sc->i);
+		if (!rc)
+			rc = atex_buf_printf(k, "%lld", (long long)sc->i);
 		break;
 	case SC_FLOAT:
 		rc = float_key(ld, f, sc->d);
@@ -1367,9 +1372,9 @@ static void note_dup(struct frame *f)
 
 /*
  * Whether the pending key is already in the mapping (noted as a duplicate
- * here or by the caller). Numeric keys are
- * compared as Python compares them (1, 1.0 and true are one key); a dict
- * keeps the first spelling, so the key text becomes the first one's.
+ * here or by the caller). Numeric keys are compared as Python compares
+ * them (1, 1.0 and true are one key); a dict keeps the first spelling, so
+ * the key text becomes the first one's.
  */
 static int key_seen(struct frame *f, bool *seen)
 {

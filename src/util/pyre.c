@@ -60,6 +60,22 @@
 #include "pyre.h"
 #include "util.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND_H 1
+#endif
+#endif
+
+static bool running_on_valgrind(void)
+{
+#ifdef HAVE_VALGRIND_H
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	return false;
+#endif
+}
+
 struct atex_pyre {
 	pcre2_code *code;
 	char *pattern; /* the original, for messages and the cache key */
@@ -526,8 +542,11 @@ static int compile_translated(struct atex_pyre *re, struct tr *t)
 		rc = pcre_compile_error(t, err, off);
 		goto out;
 	}
-	/* JIT is an optimisation: when unavailable, the interpreter runs. */
-	pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+	/* JIT is an optimisation: when unavailable, the interpreter runs.
+	 * Under valgrind it is skipped: valgrind cannot follow generated
+	 * code and reports false errors in it. */
+	if (!running_on_valgrind())
+		pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
 	pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &re->ngroups);
 out:
 	pcre2_compile_context_free(cc);
@@ -858,10 +877,22 @@ static int tpl_expand(struct atex_buf *b, const struct tpl *tp,
 	return rc;
 }
 
+/* The offset of the character after the one at `pos` (invalid bytes count
+ * as one character each). */
+static size_t next_char(const char *s, size_t len, size_t pos)
+{
+	pos++;
+	while (pos < len && ((unsigned char)s[pos] & 0xc0) == 0x80)
+		pos++;
+	return pos;
+}
+
 /*
- * Python 3.7+ semantics: after an empty match the next one may not be empty
- * at the same place (PCRE2_NOTEMPTY_ATSTART), but a non-empty match may
- * start there, and an empty match right after a non-empty one counts.
+ * Python 3.7+ semantics: after an empty match, a non-empty match may still
+ * start at the same place (tried anchored there); failing that the search
+ * moves on one character, where an empty match counts again. Done by hand
+ * rather than with PCRE2_NOTEMPTY_ATSTART alone, so the JIT and the
+ * interpreter behave the same on subjects that are not valid UTF-8.
  */
 static int sub_loop(struct atex_buf *b, const struct atex_pyre *re,
 		    const struct tpl *tp, const char *subject,
@@ -877,6 +908,13 @@ static int sub_loop(struct atex_buf *b, const struct atex_pyre *re,
 
 		rc = pcre2_match(re->code, (PCRE2_SPTR)subject, len, pos, opts,
 				 md, NULL);
+		if (rc == PCRE2_ERROR_NOMATCH && opts) {
+			if (pos == len)
+				break;
+			pos = next_char(subject, len, pos);
+			opts = 0;
+			continue;
+		}
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
 		if (rc < 0)
@@ -887,7 +925,8 @@ static int sub_loop(struct atex_buf *b, const struct atex_pyre *re,
 			return rc;
 		copied = ov[1];
 		pos = ov[1];
-		opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART : 0;
+		opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED
+				      : 0;
 	}
 	return atex_buf_put(b, subject + copied, len - copied);
 }

@@ -103,4 +103,12 @@ char *atex_path_abspath(const char *path);
  * with a message naming the path. */
 int atex_file_read(char **out, size_t *len, const char *path);
 
+/* The number of CPUs online, between 1 and 8. */
+size_t atex_cpu_count(void);
+
+/* Runs fn(arg) on n threads at once, the calling thread being one of them,
+ * and returns when all are done. Fewer run if threads cannot be started:
+ * fn must share the work out through `arg` so that all of it gets done. */
+void atex_run_parallel(size_t n, void (*fn)(void *arg), void *arg);
+
 #endif /* ATEX_UTIL_H */

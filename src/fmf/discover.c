@@ -420,17 +420,28 @@ static bool is_plan(const json_t *data)
 	       json_object_get(data, "discover");
 }
 
-static int add_test(atex_fmf_discovery *d, const char *prefix,
-		    const atex_fmf_tree *tree, const char *name,
-		    const json_t *data)
+static char *concat(const char *a, const char *b)
 {
-	const atex_fmf_node *node = atex_fmf_tree_find(tree, name);
-	struct test *t = atex_calloc(1, sizeof(*t));
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = atex_malloc(la + lb + 1);
+
+	if (s) {
+		memcpy(s, a, la);
+		memcpy(s + la, b, lb + 1);
+	}
+	return s;
+}
+
+static int add_test(atex_fmf_discovery *d, const char *prefix,
+		    const atex_fmf_tree *tree, const atex_fmf_node *node)
+{
+	json_t *data = atex_fmf_node_data(node);
 	const char *path = json_string_value(json_object_get(data, "path"));
+	struct test *t = atex_calloc(1, sizeof(*t));
 
 	if (!t)
 		return ATEX_ENOMEM;
-	t->name = atex_sprintf("%s%s", prefix, name);
+	t->name = concat(prefix, atex_fmf_node_name(node));
 	t->root = atex_strdup(atex_fmf_tree_root(tree));
 	/* tmt lets a test say where it runs with `path` (from the root). */
 	if (path) {
@@ -439,7 +450,7 @@ static int add_test(atex_fmf_discovery *d, const char *prefix,
 	} else {
 		t->dir = atex_strdup(atex_fmf_node_dir(node));
 	}
-	t->data = json_incref((json_t *)data);
+	t->data = json_incref(data);
 	if (!t->name || !t->root || !t->dir || !t->data ||
 	    atex_vec_push(&d->tests, t) < 0) {
 		test_free(t);
@@ -470,55 +481,73 @@ struct section {
 	json_t *filters;      /* `filter` plus the caller's */
 };
 
-/* Adds the tests of `tree` a section selects, in tree order or in the
- * order of its `test` list. */
+/* The selected test nodes of `tree` that pass every filter, in tree
+ * order. */
+static int candidates(struct atex_vec *out, const atex_fmf_tree *tree,
+		      const json_t *filters)
+{
+	size_t n = json_array_size(filters), i;
+	atex_fmf_filter **compiled = atex_calloc(n + 1, sizeof(*compiled));
+	const atex_fmf_node *node = NULL;
+	int rc = 0;
+
+	if (!compiled)
+		return ATEX_ENOMEM;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = atex_fmf_filter_new(
+			&compiled[i], json_string_value(json_array_get(filters, i)));
+	while (rc == 0 && (node = atex_fmf_tree_next(tree, node))) {
+		json_t *data = atex_fmf_node_data(node);
+		int keep = atex_fmf_node_is_selected(node) && is_test(data);
+
+		for (i = 0; i < n && keep > 0; i++)
+			keep = atex_fmf_filter_match(compiled[i], data,
+						     atex_fmf_node_name(node));
+		if (keep < 0)
+			rc = keep;
+		else if (keep)
+			rc = atex_vec_push(out, (void *)node);
+	}
+	for (i = 0; i < n; i++)
+		atex_fmf_filter_free(compiled[i]);
+	free(compiled);
+	return rc;
+}
+
+/* Adds the tests of `tree` a section selects: in tree order, or with a
+ * `test` list, one pass per listed name so the plan's order is kept
+ * (a test matched twice is taken once). */
 static int select_tests(atex_fmf_discovery *d, const atex_fmf_tree *tree,
 			const struct section *s)
 {
-	const char **filters = NULL;
-	json_t *nodes = NULL, *data, *item;
-	const char *name;
-	size_t n = json_array_size(s->filters), i;
-	int rc = 0;
+	struct atex_vec nodes = ATEX_VEC_INIT;
+	size_t passes = json_array_size(s->tests), i, j;
+	bool *taken = NULL;
+	int rc;
 
-	filters = atex_calloc(n + 1, sizeof(*filters));
-	if (!filters)
-		return ATEX_ENOMEM;
-	json_array_foreach(s->filters, i, item)
-		filters[i] = json_string_value(item);
-	rc = atex_fmf_tree_prune(&nodes, tree, NULL, 0, filters, n);
-	if (rc < 0)
-		goto out;
-	/* Without `test`, one pass in tree order; with it, one pass per
-	 * listed name so the plan's order is kept (duplicates dropped). */
-	for (i = 0; i < (json_array_size(s->tests) ? json_array_size(s->tests)
-						     : 1);
-	     i++) {
-		json_t *one = json_array_get(s->tests, i);
-		void *tmp;
+	rc = candidates(&nodes, tree, s->filters);
+	if (rc == 0 && !(taken = atex_calloc(nodes.len + 1, sizeof(*taken))))
+		rc = ATEX_ENOMEM;
+	for (i = 0; rc == 0 && i < (passes ? passes : 1); i++) {
+		const char *one = json_string_value(json_array_get(s->tests, i));
 
-		json_object_foreach_safe(nodes, tmp, name, data) {
-			if (!is_test(data))
+		for (j = 0; rc == 0 && j < nodes.len; j++) {
+			const char *name = atex_fmf_node_name(nodes.items[j]);
+
+			if (taken[j])
 				continue;
-			if (one && (rc = atex_pyre_search_str(
-					    json_string_value(one), name)) <= 0) {
-				if (rc < 0)
-					goto out;
+			if (one && (rc = atex_pyre_search_str(one, name)) <= 0)
 				continue;
-			}
+			taken[j] = true;
 			rc = name_matches(s->exclude, name);
-			if (rc < 0)
-				goto out;
-			if (rc == 0 && (rc = add_test(d, s->prefix, tree, name,
-						      data)) < 0)
-				goto out;
-			rc = 0;
-			json_object_del(nodes, name);
+			if (rc == 0)
+				rc = add_test(d, s->prefix, tree, nodes.items[j]);
+			else if (rc > 0)
+				rc = 0;
 		}
 	}
-out:
-	json_decref(nodes);
-	free(filters);
+	free(taken);
+	atex_vec_free(&nodes);
 	return rc;
 }
 

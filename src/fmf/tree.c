@@ -745,6 +745,7 @@ out:
 
 int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 {
+	double start = atex_monotonic_ms(), grown, inherited;
 	atex_fmf_tree *tree;
 	int rc;
 
@@ -775,12 +776,19 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 	rc = grow(tree);
 	if (rc < 0)
 		goto fail;
+	grown = atex_monotonic_ms();
 	rc = inherit(tree);
 	if (rc < 0)
 		goto fail;
+	inherited = atex_monotonic_ms();
 	rc = finish_node(tree, tree->top);
 	if (rc < 0)
 		goto fail;
+	atex_debug("fmf", "%s: %zu files, %zu nodes in %.1f ms (read %.1f, "
+		   "inherit %.1f)",
+		   tree->root, tree->sources.len, tree->order.len,
+		   atex_monotonic_ms() - start, grown - start,
+		   inherited - grown);
 	*out = tree;
 	return 0;
 fail:
@@ -981,6 +989,7 @@ int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
 {
 	atex_fmf_context *empty = NULL;
 	struct phase p;
+	double start;
 	int rc = 0;
 
 	if (tree->adjusted)
@@ -994,10 +1003,13 @@ int atex_fmf_tree_adjust(atex_fmf_tree *tree, const atex_fmf_context *ctx)
 		ctx = empty;
 	}
 	tree->adjusted = true;
+	start = atex_monotonic_ms();
 	rc = phase_init(&p, tree, tree->order.items, tree->order.len);
 	p.ctx = ctx;
 	if (rc == 0)
 		rc = phase_run(&p, adjust_units);
+	atex_debug("fmf", "%s: adjusted in %.1f ms", tree->root,
+		   atex_monotonic_ms() - start);
 	atex_fmf_context_free(empty);
 	return rc;
 }

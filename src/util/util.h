@@ -103,6 +103,9 @@ char *atex_path_abspath(const char *path);
  * with a message naming the path. */
 int atex_file_read(char **out, size_t *len, const char *path);
 
+/* Milliseconds on the monotonic clock (for durations, not dates). */
+double atex_monotonic_ms(void);
+
 /* The number of CPUs online, between 1 and 8. */
 size_t atex_cpu_count(void);
 

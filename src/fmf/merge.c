@@ -345,6 +345,18 @@ static json_t *py_add(const json_t *a, const json_t *b, char *why, size_t size)
 	return NULL;
 }
 
+/* A dict merged into a list (or a list of dicts into a dict) needs dicts. */
+static int not_a_dict(const struct atex_merge *m, const json_t *source,
+		      const char *skey, const json_t *item)
+{
+	char *s = atex_py_str(item);
+	int rc = merge_error(m, source, skey, "item '%s' must be a dictionary",
+			     s ? s : "?");
+
+	free(s);
+	return rc;
+}
+
 static int merge_plus(json_t *data, const char *key, json_t *value,
 		      bool prepend, const json_t *source, const char *skey,
 		      const struct atex_merge *m)
@@ -369,15 +381,8 @@ static int merge_plus(json_t *data, const char *key, json_t *value,
 			json_t *item = json_array_get(list, i);
 			json_t *copy;
 
-			if (!json_is_object(item)) {
-				char *s = atex_py_str(item);
-
-				rc = merge_error(m, source, skey,
-						 "item '%s' must be a dictionary",
-						 s ? s : "?");
-				free(s);
-				return rc;
-			}
+			if (!json_is_object(item))
+				return not_a_dict(m, source, skey, item);
 			copy = item->refcount == 1 ? json_incref(item)
 						   : json_copy(item);
 			if (!copy)
@@ -402,14 +407,8 @@ static int merge_plus(json_t *data, const char *key, json_t *value,
 			json_t *copy;
 
 			if (!json_is_object(item)) {
-				char *s = atex_py_str(item);
-
-				rc = merge_error(m, source, skey,
-						 "item '%s' must be a dictionary",
-						 s ? s : "?");
-				free(s);
 				json_decref(list);
-				return rc;
+				return not_a_dict(m, source, skey, item);
 			}
 			copy = json_copy(old);
 			rc = copy ? atex_fmf_merge(copy, item, m)

@@ -613,17 +613,6 @@ static void trim_blanks(const char **p, const char **end)
 		(*end)--;
 }
 
-static int digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return 99;
-}
-
 /*
  * ruamel's construct_yaml_int: drop every '_', take one sign, then 0b, 0x
  * or 0o select the base, else decimal (leading zeros stay decimal in 1.2).
@@ -653,9 +642,9 @@ static int convert_int(struct loader *ld, struct scalar *sc,
 	if (p == end)
 		goto bad;
 	for (; p < end; p++) {
-		int d = digit_value(*p);
+		int d = atex_hex_digit(*p);
 
-		if (d >= base)
+		if (d < 0 || d >= base)
 			goto bad;
 		if (mag > (limit - (unsigned)d) / (unsigned)base)
 			return fail(ld, at,

@@ -140,17 +140,6 @@ static int emit_adv(struct tr *t, const char *s, size_t consumed)
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool is_octal(char c)
 {
 	return c >= '0' && c <= '7';
@@ -174,7 +163,7 @@ static int tr_hex(struct tr *t, int n)
 	char text[32];
 
 	for (int i = 0; i < n; i++) {
-		int h = hexval(p[i]);
+		int h = atex_hex_digit(p[i]);
 
 		if (h < 0)
 			return tr_error(t, t->pos, "incomplete escape");

@@ -103,6 +103,18 @@ char *atex_path_abspath(const char *path);
  * with a message naming the path. */
 int atex_file_read(char **out, size_t *len, const char *path);
 
+/* The value of a hexadecimal digit, or -1. */
+static inline int atex_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Milliseconds on the monotonic clock (for durations, not dates). */
 double atex_monotonic_ms(void);
 

@@ -59,7 +59,7 @@ static int parse_args(struct fmf_args *a, int argc, char **argv,
 		return cli_fail("fmf");
 	optind = 1;
 	opterr = 0; /* our own messages, naming the option */
-	while ((opt = getopt_long(argc, argv, "+h", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
 		if (opt == 'h') {
 			fmf_usage(stdout);
 			return -1;

@@ -21,5 +21,6 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const char *what);
 
 int cli_fmf(int argc, char **argv);
+int cli_exec(int argc, char **argv);
 
 #endif /* ATEX_CLI_H */

@@ -15,6 +15,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{"fmf", cli_fmf, "read fmf metadata: discover, dump, match"},
+	{"exec", cli_exec, "run one command on a reserved system"},
 };
 
 void cli_error(const char *fmt, ...)

@@ -6,5 +6,7 @@
 
 #include "atex/common.h"
 #include "atex/fmf.h"
+#include "atex/connection.h"
+#include "atex/provisioner.h"
 
 #endif /* ATEX_ATEX_H */

@@ -1,0 +1,252 @@
+/*
+ * atex/connection.h - a channel to one system: spawn processes there with
+ * full stdio and an exit status, run and capture, copy directory trees.
+ *
+ * A Connection is an abstract object with an operations table (DESIGN.md):
+ * local (this machine), ssh (the OpenSSH client through a private
+ * ControlMaster) and podman (`podman exec` into a container) are built in;
+ * a program may implement its own by filling in struct
+ * atex_connection_ops.
+ *
+ * Every process a connection spawns is a process on *this* machine (the
+ * command itself, or the ssh/podman client running it remotely), so one
+ * process handle type serves all connections, and waiting is always a
+ * poll() on a pidfd plus a cancellation descriptor.
+ *
+ * Thread safety: spawn and run may be called from several threads at once
+ * on one connection (16 concurrent commands over one ssh master are
+ * normal); connect, disconnect and free by the owning thread only. An
+ * atex_cancel may be fired from any thread at any time.
+ */
+#ifndef ATEX_CONNECTION_H
+#define ATEX_CONNECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "atex/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Cancellation: one token can cancel any number of waits, from any thread.
+ */
+
+typedef struct atex_cancel atex_cancel;
+
+/* Creates a token (an eventfd). Returns 0, ATEX_EIO or ATEX_ENOMEM. */
+int atex_cancel_new(atex_cancel **out);
+
+/* Frees a token; NULL is accepted. No wait may still be using it. */
+void atex_cancel_free(atex_cancel *cancel);
+
+/* Fires the token: every wait using it returns ATEX_ECANCELED promptly,
+ * now and later, until atex_cancel_reset. Async-signal-safe and
+ * thread-safe. */
+void atex_cancel_fire(atex_cancel *cancel);
+
+/* Whether the token has fired. Thread-safe. */
+bool atex_cancel_fired(const atex_cancel *cancel);
+
+/* Re-arms a fired token. Only when no wait is using it. */
+void atex_cancel_reset(atex_cancel *cancel);
+
+/* The descriptor that becomes readable when the token fires, for a
+ * program's own poll() loop. Owned by the token. */
+int atex_cancel_fd(const atex_cancel *cancel);
+
+/* ------------------------------------------------------------------------
+ * Processes.
+ */
+
+typedef struct atex_process atex_process;
+
+/* How a standard stream of a spawned process is connected: one of these,
+ * or a descriptor >= 0 of the caller's (duplicated; the caller keeps it). */
+enum atex_stdio {
+	ATEX_STDIO_INHERIT = -1, /* this process's own stream */
+	ATEX_STDIO_PIPE = -2,    /* a pipe; see atex_process_stdin/out/err */
+	ATEX_STDIO_NULL = -3,    /* /dev/null */
+};
+
+struct atex_spawn_options {
+	unsigned int version;
+	/* The command: argv[0] is looked up in PATH on the system. */
+	const char *const *argv;
+	/* Working directory on the system; NULL: the connection's default. */
+	const char *cwd;
+	/* Extra environment "NAME=VALUE" for the command, NULL-terminated;
+	 * NULL for none. */
+	const char *const *env;
+	int stdin_fd;  /* enum atex_stdio or a descriptor */
+	int stdout_fd;
+	int stderr_fd;
+};
+
+#define ATEX_SPAWN_OPTIONS_VERSION 1
+#define ATEX_SPAWN_OPTIONS_INIT                                              \
+	{ATEX_SPAWN_OPTIONS_VERSION, NULL, NULL, NULL, ATEX_STDIO_NULL,      \
+	 ATEX_STDIO_INHERIT, ATEX_STDIO_INHERIT}
+
+/*
+ * Waits for the process to end, at most `timeout_ms` (-1: no limit), or
+ * until `cancel` fires (NULL: never). On 0, *status holds the exit status
+ * as waitpid() reports it (WIFEXITED...); the process is reaped.
+ * Returns 0, ATEX_ETIMEDOUT (still running), ATEX_ECANCELED, ATEX_EIO.
+ * Thread-safe against atex_process_kill.
+ */
+int atex_process_wait(int *status, atex_process *p, int timeout_ms,
+		      atex_cancel *cancel);
+
+/* Sends `signal` to the process (and for ssh/podman clients that is what
+ * ends the remote command's channel). Returns 0 or ATEX_EIO. Any thread. */
+int atex_process_kill(atex_process *p, int signal);
+
+/* The parent's ends of ATEX_STDIO_PIPE streams, or -1. Owned by the
+ * process handle until taken with atex_process_take_fd (then the caller
+ * closes it). */
+int atex_process_stdin(const atex_process *p);
+int atex_process_stdout(const atex_process *p);
+int atex_process_stderr(const atex_process *p);
+int atex_process_take_fd(atex_process *p, int which); /* 0, 1 or 2 */
+
+/* The local process id (of the command, or of the ssh/podman client). */
+pid_t atex_process_pid(const atex_process *p);
+
+/* Frees the handle: a process still running is killed (SIGKILL) and
+ * reaped first; pipes are closed. NULL is accepted. */
+void atex_process_free(atex_process *p);
+
+/* ------------------------------------------------------------------------
+ * Connections.
+ */
+
+typedef struct atex_connection atex_connection;
+
+struct atex_connection_ops {
+	unsigned int version;
+	/* Establishes the channel (ssh: starts the master). Idempotent. */
+	int (*connect)(atex_connection *c, int timeout_ms, atex_cancel *cancel);
+	/* Closes the channel (ssh: stops the master); processes already
+	 * spawned may die. Safe on a dead or never-connected channel. */
+	int (*disconnect)(atex_connection *c);
+	/* Starts a command (see atex_connection_spawn). */
+	int (*spawn)(atex_process **out, atex_connection *c,
+		     const struct atex_spawn_options *opts);
+	/* Copies the local directory tree `src` to `dst` on the system
+	 * (created if needed; contents merged), keeping modes and symlinks. */
+	int (*copy_to)(atex_connection *c, const char *src, const char *dst,
+		       atex_cancel *cancel);
+	/* A human name for messages ("root@10.0.0.5:22", "local"). */
+	const char *(*name)(const atex_connection *c);
+	/* Disconnects and frees. */
+	void (*free)(atex_connection *c);
+};
+
+#define ATEX_CONNECTION_OPS_VERSION 1
+
+/* The base every implementation embeds as its first member. */
+struct atex_connection {
+	const struct atex_connection_ops *ops;
+};
+
+/*
+ * Generic calls; each checks its arguments and forwards to the ops table.
+ * Return 0 or a negative ATEX_E* code with a message naming the
+ * connection: ATEX_ETIMEDOUT, ATEX_ECANCELED, ATEX_EIO (the channel is
+ * down: a connection error, not the command's), ATEX_EINVAL.
+ */
+int atex_connection_connect(atex_connection *c, int timeout_ms,
+			    atex_cancel *cancel);
+int atex_connection_disconnect(atex_connection *c);
+int atex_connection_spawn(atex_process **out, atex_connection *c,
+			  const struct atex_spawn_options *opts);
+int atex_connection_copy_to(atex_connection *c, const char *src,
+			    const char *dst, atex_cancel *cancel);
+const char *atex_connection_name(const atex_connection *c);
+void atex_connection_free(atex_connection *c);
+
+/* What atex_connection_run captured. */
+struct atex_run_result {
+	int status;     /* waitpid() status of the command */
+	char *out;      /* stdout, NUL-terminated (may contain NULs before) */
+	size_t out_len;
+	char *err;      /* stderr, likewise */
+	size_t err_len;
+};
+
+/* Frees the buffers of a result (not the struct). */
+void atex_run_result_clear(struct atex_run_result *r);
+
+/*
+ * Runs argv to completion, feeding `input` (may be NULL) to its stdin and
+ * capturing stdout and stderr. timeout_ms -1: no limit; on timeout or
+ * cancel the command is killed. Returns 0 (whatever the command's exit
+ * status; see r->status), or the codes of atex_process_wait.
+ */
+int atex_connection_run(struct atex_run_result *r, atex_connection *c,
+			const char *const *argv, const void *input,
+			size_t input_len, int timeout_ms, atex_cancel *cancel);
+
+/* ------------------------------------------------------------------------
+ * Implementations.
+ */
+
+/* This machine. `cwd` (may be NULL: the current directory) is the default
+ * working directory of spawned commands. Returns 0 or ATEX_ENOMEM. */
+int atex_local_connection_new(atex_connection **out, const char *cwd);
+
+/* An OpenSSH connection. Strings and arrays are copied. */
+struct atex_ssh_options {
+	unsigned int version;
+	const char *host;          /* required */
+	int port;                  /* 0: 22 */
+	const char *user;          /* NULL: ssh's default */
+	const char *identity;      /* private key file; NULL: ssh's default */
+	/* Extra "-o" values ("StrictHostKeyChecking=no"), NULL-terminated;
+	 * NULL for none. */
+	const char *const *options;
+	int connect_timeout_s;     /* 0: 10 */
+	int keepalive_s;           /* ServerAliveInterval; 0: 5 */
+	const char *ssh_program;   /* NULL: "ssh" from PATH */
+};
+
+#define ATEX_SSH_OPTIONS_VERSION 1
+#define ATEX_SSH_OPTIONS_INIT {ATEX_SSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, 0, NULL}
+
+/*
+ * A connection through the OpenSSH client with a private ControlMaster
+ * socket (in a private temporary directory removed by disconnect), so each
+ * command is one multiplexed channel. BatchMode, no TTY, keepalives.
+ * connect() after the master died (a reboot) starts a new one.
+ * Returns 0, ATEX_EINVAL (no host) or ATEX_ENOMEM.
+ */
+int atex_ssh_connection_new(atex_connection **out,
+			    const struct atex_ssh_options *opts);
+
+/* A podman container. Strings and arrays are copied. */
+struct atex_podman_options {
+	unsigned int version;
+	const char *container;      /* name or id; required */
+	/* Global podman arguments ("--runtime", "runc"), NULL-terminated;
+	 * NULL for none. */
+	const char *const *podman_args;
+	const char *podman_program; /* NULL: "podman" from PATH */
+};
+
+#define ATEX_PODMAN_OPTIONS_VERSION 1
+#define ATEX_PODMAN_OPTIONS_INIT {ATEX_PODMAN_OPTIONS_VERSION, NULL, NULL, NULL}
+
+/* Commands run with `podman exec -i`; trees are copied as a tar stream.
+ * Returns 0, ATEX_EINVAL (no container) or ATEX_ENOMEM. */
+int atex_podman_connection_new(atex_connection **out,
+			       const struct atex_podman_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATEX_CONNECTION_H */

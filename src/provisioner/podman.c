@@ -1,0 +1,1 @@
+/* podman.c: being written */

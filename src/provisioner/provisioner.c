@@ -1,0 +1,1 @@
+/* provisioner.c: being written */

@@ -1,0 +1,1 @@
+/* static.c: being written */

@@ -1,0 +1,45 @@
+/*
+ * process.h - private: starting local processes with chosen stdio, the
+ * building block of every connection (local commands, ssh and podman
+ * clients). The public half (atex_process_wait, _kill, _free, the stdio
+ * accessors and atex_cancel) is declared in include/atex/connection.h.
+ */
+#ifndef ATEX_PROCESS_H
+#define ATEX_PROCESS_H
+
+#include "atex/connection.h"
+
+/*
+ * Starts argv (argv[0] looked up in PATH) in `cwd` (NULL: inherited) with
+ * the current environment plus `env` ("NAME=VALUE", NULL-terminated, may be
+ * NULL), stdio as in struct atex_spawn_options (enum atex_stdio or a
+ * descriptor, duplicated). The child gets a pidfd-backed handle, its own
+ * process group (so a kill reaches what it started), no other descriptors
+ * of ours (everything is O_CLOEXEC), and default signal dispositions and
+ * an empty signal mask (a program blocking SIGINT for sigwait must not
+ * pass that on).
+ * Returns 0, ATEX_ENOTFOUND (no such program, message names it), ATEX_EIO,
+ * ATEX_ENOMEM.
+ */
+int atex_process_spawn(atex_process **out, const char *const *argv,
+		       const char *cwd, const char *const *env, int stdin_fd,
+		       int stdout_fd, int stderr_fd);
+
+/*
+ * Waits until `fd` is readable (events POLLIN) or writable (POLLOUT), at
+ * most timeout_ms (-1: no limit), or until `cancel` fires. Returns 0,
+ * ATEX_ETIMEDOUT, ATEX_ECANCELED. The one blocking primitive: nothing in
+ * atex sleeps in a loop.
+ */
+int atex_wait_fd(int fd, short events, int timeout_ms, atex_cancel *cancel);
+
+/* Writes all of buf to fd (EINTR and short writes handled), giving up at
+ * cancel. Returns 0, ATEX_EIO (EPIPE...), ATEX_ECANCELED. */
+int atex_write_all(int fd, const void *buf, size_t len, atex_cancel *cancel);
+
+/* Quotes one argument for a POSIX shell ('...' with '\'' inside), appended
+ * to b. Returns 0 or ATEX_ENOMEM. */
+struct atex_buf;
+int atex_shell_quote(struct atex_buf *b, const char *arg);
+
+#endif /* ATEX_PROCESS_H */

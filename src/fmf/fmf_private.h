@@ -17,6 +17,7 @@
 struct atex_merge {
 	const char *node;                     /* node name, "/tests/smoke" */
 	const struct atex_locator *locator;   /* may be NULL */
+	const char *hint;                     /* the file to search first */
 	/* A node's own data is built from one or more YAML mappings; when a
 	 * merge source is `own`, positions are looked up in those mappings
 	 * (`raws`, latest last) instead. Both may be NULL. */
@@ -64,17 +65,19 @@ struct atex_locator;
 struct atex_locator *atex_locator_new(void);
 void atex_locator_free(struct atex_locator *loc);
 
-/* Remembers that document `root` was parsed from `file` (which must outlive
- * the locator). Returns 0 or ATEX_ENOMEM. */
-int atex_locator_add(struct atex_locator *loc, json_t *root, const char *file);
+/* Remembers a file of the tree (the string must outlive the locator).
+ * Returns 0 or ATEX_ENOMEM. */
+int atex_locator_add(struct atex_locator *loc, const char *file);
 
-/* "FILE:LINE:COL: " of `key` in the mapping `container` (or of the
- * container itself when key is NULL or has no position), for a container
- * inside a remembered document; "FILE: " when the file cannot be read
- * again; "" when the container is unknown. Written into `buf`; the
- * thread's last error is left as it was. */
+/*
+ * "FILE:LINE:COL: " of `key` in a mapping equal to `container` (or of the
+ * container itself when key is NULL or has no position), searching `hint`
+ * first (may be NULL), then every file of the tree; "HINT: " or "" when
+ * nothing is found. Written into `buf`; the thread's last error is left as
+ * it was. Costs a parse per file searched: for error paths only.
+ */
 const char *atex_locate(char *buf, size_t size,
-			const struct atex_locator *loc,
+			const struct atex_locator *loc, const char *hint,
 			const json_t *container, const char *key);
 
 /* atex_locate() for a key of a merge source (see struct atex_merge.own). */

@@ -33,9 +33,9 @@ const char *atex_merge_where(char *buf, size_t size,
 		for (size_t i = m->n_raws; i-- > 0;)
 			if (json_object_get(m->raws[i], key))
 				return atex_locate(buf, size, m->locator,
-						   m->raws[i], key);
+						   m->hint, m->raws[i], key);
 	}
-	return atex_locate(buf, size, m->locator, source, key);
+	return atex_locate(buf, size, m->locator, m->hint, source, key);
 }
 
 const char *atex_py_type(const json_t *v)

@@ -45,6 +45,7 @@ struct atex_fmf_node {
 	json_t *data;             /* object, owned at the top level */
 	struct atex_vec raws;     /* the YAML mappings data came from */
 	const char *source;       /* last file that defined it, or NULL */
+	const char *file;         /* last file that gave it data (messages) */
 	char *dir;                /* relative directory, set after inherit */
 	signed char select;       /* directive, or DIRECTIVE_UNSET */
 	signed char inherit;
@@ -139,12 +140,13 @@ fail:
 	return NULL;
 }
 
-/* "FILE:LINE:COL: " of a value or key, or "FILE: " without a mark. */
+/* "FILE:LINE:COL: " of a value or key, looked for in `file` first; "FILE: "
+ * when it cannot be found. */
 static const char *where(char *buf, size_t size, const atex_fmf_tree *tree,
 			 const json_t *value, const char *key,
 			 const char *file)
 {
-	atex_locate(buf, size, tree->locator, value, key);
+	atex_locate(buf, size, tree->locator, file, value, key);
 	if (!buf[0] && file)
 		snprintf(buf, size, "%s: ", file);
 	return buf;
@@ -266,6 +268,7 @@ static int node_update(atex_fmf_tree *tree, struct atex_fmf_node *node,
 	int rc;
 
 	node->updated = true;
+	node->file = file;
 	if (json_is_null(raw))
 		return 0;
 	if (!json_is_object(raw))
@@ -333,7 +336,7 @@ static int apply_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
 	if (atex_vec_push(&tree->sources, path) < 0)
 		return ATEX_ENOMEM;
 	step->path = NULL;
-	if (atex_locator_add(tree->locator, step->data, path) < 0)
+	if (atex_locator_add(tree->locator, path) < 0)
 		return ATEX_ENOMEM;
 	if (!strcmp(step->name, "main.fmf")) {
 		node->source = path;
@@ -394,6 +397,7 @@ static struct atex_merge merge_of(const atex_fmf_tree *tree,
 	struct atex_merge m = {
 		.node = node->name,
 		.locator = tree->locator,
+		.hint = node->file,
 		.own = node->data,
 		.raws = (json_t *const *)node->raws.items,
 		.n_raws = node->raws.len,
@@ -454,6 +458,12 @@ static int inherit_node(atex_fmf_tree *tree, struct atex_fmf_node *node)
 	rc = atex_fmf_merge(data, own, &m);
 	json_decref(own);
 	node->data = data;
+	/* The YAML mappings are not needed any more (locate.c finds positions
+	 * in the files); dropping them as soon as each node is merged keeps
+	 * the peak down to one copy of the data. */
+	for (size_t i = 0; i < node->raws.len; i++)
+		json_decref(node->raws.items[i]);
+	atex_vec_free(&node->raws);
 	if (rc == 0 && !node->source && parent)
 		node->source = parent->source;
 	return rc;
@@ -925,7 +935,7 @@ static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
 					    "%sFormatError: adjust rule in '%s' "
 					    "should be a dictionary, got '%s'",
 					    where(at, sizeof(at), tree, rules,
-						  NULL, NULL),
+						  NULL, node->file),
 					    node->name, atex_py_type(rule));
 			break;
 		}
@@ -935,7 +945,7 @@ static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
 					    "%sFormatError: the 'continue' value "
 					    "in '%s' should be bool, got '%s'",
 					    where(at, sizeof(at), tree, rule,
-						  "continue", NULL),
+						  "continue", node->file),
 					    node->name, atex_py_type(cont));
 			break;
 		}
@@ -948,7 +958,7 @@ static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
 			snprintf(msg, sizeof(msg), "%s", atex_error_last());
 			rc = atex_error_set(rc, "%s%s (adjust rule in '%s')",
 					    where(at, sizeof(at), tree, rule,
-						  "when", NULL),
+						  "when", node->file),
 					    msg, node->name);
 			break;
 		}

@@ -51,13 +51,19 @@ struct atex_fmf_node {
 	signed char inherit;
 	bool updated;             /* got data (even empty) from a file */
 	size_t position;          /* index in the tree's depth-first order */
+	uint64_t hash;            /* of name, for the tree's index */
+};
+
+struct index {
+	struct atex_fmf_node **slots; /* open addressing, power-of-two size */
+	size_t cap, len;
 };
 
 struct atex_fmf_tree {
 	char *root;
 	struct atex_fmf_node *top;
 	struct atex_locator *locator;
-	json_t *index;            /* full name -> node pointer (integer) */
+	struct index index;       /* full name -> node */
 	json_t *explore_include;  /* hidden names to walk anyway, or NULL */
 	struct atex_vec sources;  /* every file read (owned strings) */
 	struct atex_vec order;    /* every node, depth first, sorted */
@@ -85,7 +91,7 @@ void atex_fmf_tree_free(atex_fmf_tree *tree)
 	if (!tree)
 		return;
 	node_free(tree->top);
-	json_decref(tree->index);
+	free(tree->index.slots);
 	json_decref(tree->explore_include);
 	atex_locator_free(tree->locator);
 	atex_vec_free_all(&tree->sources, free);
@@ -94,13 +100,79 @@ void atex_fmf_tree_free(atex_fmf_tree *tree)
 	free(tree);
 }
 
+/* FNV-1a: node names are short and this runs once per node and lookup. */
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+static size_t index_slot(const struct index *ix, const char *name,
+			 uint64_t hash)
+{
+	size_t mask = ix->cap - 1, i = hash & mask;
+
+	while (ix->slots[i] && (ix->slots[i]->hash != hash ||
+				strcmp(ix->slots[i]->name, name)))
+		i = (i + 1) & mask;
+	return i;
+}
+
 static struct atex_fmf_node *index_get(const atex_fmf_tree *tree,
 				       const char *name)
 {
-	json_t *v = json_object_get(tree->index, name);
+	const struct index *ix = &tree->index;
 
-	return v ? (struct atex_fmf_node *)(intptr_t)json_integer_value(v)
-		 : NULL;
+	return ix->cap ? ix->slots[index_slot(ix, name, name_hash(name))]
+		       : NULL;
+}
+
+static int index_put(struct index *ix, struct atex_fmf_node *node)
+{
+	if (2 * (ix->len + 1) > ix->cap) {
+		struct index bigger = {.cap = ix->cap ? 2 * ix->cap : 1024};
+
+		bigger.slots = atex_calloc(bigger.cap, sizeof(*bigger.slots));
+		if (!bigger.slots)
+			return ATEX_ENOMEM;
+		for (size_t i = 0; i < ix->cap; i++) {
+			struct atex_fmf_node *n = ix->slots[i];
+
+			if (n)
+				bigger.slots[index_slot(&bigger, n->name,
+							n->hash)] = n;
+		}
+		bigger.len = ix->len;
+		free(ix->slots);
+		*ix = bigger;
+	}
+	ix->slots[index_slot(ix, node->name, node->hash)] = node;
+	ix->len++;
+	return 0;
+}
+
+/* Linear-probing removal: the rest of the cluster moves up so lookups
+ * never stop at the hole. */
+static void index_del(struct index *ix, const struct atex_fmf_node *node)
+{
+	size_t mask = ix->cap - 1, i, j;
+
+	if (!ix->cap)
+		return;
+	i = index_slot(ix, node->name, node->hash);
+	if (ix->slots[i] != node)
+		return;
+	ix->slots[i] = NULL;
+	ix->len--;
+	for (j = (i + 1) & mask; ix->slots[j]; j = (j + 1) & mask) {
+		struct atex_fmf_node *n = ix->slots[j];
+
+		ix->slots[j] = NULL;
+		ix->slots[index_slot(ix, n->name, n->hash)] = n;
+	}
 }
 
 static struct atex_fmf_node *node_new(atex_fmf_tree *tree,
@@ -124,11 +196,11 @@ static struct atex_fmf_node *node_new(atex_fmf_tree *tree,
 	node->short_name = parent ? node->name + strlen(node->name) -
 					    strlen(name)
 				  : node->name;
-	if (json_object_set_new(tree->index, node->name,
-				json_integer((json_int_t)(intptr_t)node)) < 0)
+	node->hash = name_hash(node->name);
+	if (index_put(&tree->index, node) < 0)
 		goto fail;
 	if (parent && atex_vec_push(&parent->children, node) < 0) {
-		json_object_del(tree->index, node->name);
+		index_del(&tree->index, node);
 		goto fail;
 	}
 	return node;
@@ -312,7 +384,7 @@ static void prune_empty(atex_fmf_tree *tree, struct atex_fmf_node *node)
 		struct atex_fmf_node *c = node->children.items[i];
 
 		if (!c->children.len && !c->updated) {
-			json_object_del(tree->index, c->name);
+			index_del(&tree->index, c);
 			node_free(c);
 			continue;
 		}
@@ -764,8 +836,7 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 	if (!tree)
 		return ATEX_ENOMEM;
 	tree->locator = atex_locator_new();
-	tree->index = json_object();
-	if (!tree->locator || !tree->index) {
+	if (!tree->locator) {
 		rc = atex_error_oom();
 		goto fail;
 	}

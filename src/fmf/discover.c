@@ -36,9 +36,11 @@
 extern char **environ;
 
 struct test {
-	char *name;
-	char *root;
-	char *dir;
+	const char *name; /* the node's, or own_name with a section prefix */
+	char *own_name;
+	const char *root; /* the tree's, kept alive by the discovery */
+	const char *dir;  /* the tree's, or own_dir */
+	char *own_dir;    /* from the test's `path` key */
 	json_t *data;
 	bool private; /* data is a deep copy nobody else holds */
 };
@@ -62,9 +64,8 @@ static void test_free(void *p)
 
 	if (!t)
 		return;
-	free(t->name);
-	free(t->root);
-	free(t->dir);
+	free(t->own_name);
+	free(t->own_dir);
 	json_decref(t->data);
 	free(t);
 }
@@ -441,14 +442,15 @@ static int add_test(atex_fmf_discovery *d, const char *prefix,
 
 	if (!t)
 		return ATEX_ENOMEM;
-	t->name = concat(prefix, atex_fmf_node_name(node));
-	t->root = atex_strdup(atex_fmf_tree_root(tree));
+	t->name = atex_fmf_node_name(node);
+	if (prefix[0])
+		t->name = t->own_name = concat(prefix, t->name);
+	t->root = atex_fmf_tree_root(tree);
+	t->dir = atex_fmf_node_dir(node);
 	/* tmt lets a test say where it runs with `path` (from the root). */
 	if (path) {
 		path += strspn(path, "/");
-		t->dir = atex_strdup(*path ? path : ".");
-	} else {
-		t->dir = atex_strdup(atex_fmf_node_dir(node));
+		t->dir = t->own_dir = atex_strdup(*path ? path : ".");
 	}
 	t->data = json_incref(data);
 	if (!t->name || !t->root || !t->dir || !t->data ||
@@ -563,7 +565,7 @@ static int add_filters(json_t *list, const struct atex_fmf_discover_options *o)
 static int load_adjusted(atex_fmf_tree **out, const char *path,
 			 const atex_fmf_context *ctx)
 {
-	int rc = atex_fmf_tree_load(out, path);
+	int rc = atex_fmf_tree_load_lean(out, path);
 
 	if (rc == 0 && (rc = atex_fmf_tree_adjust(*out, ctx)) < 0) {
 		atex_fmf_tree_free(*out);
@@ -626,9 +628,11 @@ static int run_section(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
 	}
 	if (where && (rc = load_adjusted(&other, where, ctx)) < 0)
 		goto out;
+	/* Tests point into their tree: the discovery owns it from now on. */
+	if (other && (rc = atex_vec_push(&d->trees, other)) < 0)
+		goto out;
 	rc = select_tests(d, other ? other : plan_tree, &s);
-	if (other && atex_vec_push(&d->trees, other) == 0)
-		other = NULL;
+	other = NULL;
 out:
 	atex_fmf_tree_free(other);
 	json_decref(s.tests);
@@ -789,7 +793,7 @@ int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 	d = atex_calloc(1, sizeof(*d));
 	if (!d)
 		return ATEX_ENOMEM;
-	rc = atex_fmf_tree_load(&tree, path);
+	rc = atex_fmf_tree_load_lean(&tree, path);
 	if (rc < 0)
 		goto fail;
 	if (opts->plan) {

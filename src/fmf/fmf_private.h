@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "atex/fmf.h"
 #include "fmf/yaml.h"
 #include "util/util.h"
 
@@ -84,6 +85,18 @@ const char *atex_locate(char *buf, size_t size,
 const char *atex_merge_where(char *buf, size_t size,
 			     const struct atex_merge *m, const json_t *source,
 			     const char *key);
+
+/* ------------------------------------------------------------------------
+ * tree.c
+ */
+
+/*
+ * atex_fmf_tree_load for a tree nobody else sees (discovery's): branches
+ * that are not selected drop their data once their children have it, so
+ * their atex_fmf_node_data is NULL. Saves a copy of every directory's data
+ * at the peak of a big load.
+ */
+int atex_fmf_tree_load_lean(atex_fmf_tree **out, const char *path);
 
 /* ------------------------------------------------------------------------
  * walk.c: the files of a tree, listed in fmf's order and parsed in

@@ -37,6 +37,12 @@
 
 #define DIRECTIVE_UNSET (-1)
 
+/* A file of the tree and its directory relative to the root. */
+struct source {
+	char *path;
+	char *dir; /* "." for the root directory */
+};
+
 struct atex_fmf_node {
 	char *name;               /* "/a/b" */
 	const char *short_name;   /* "b", points into name */
@@ -44,9 +50,8 @@ struct atex_fmf_node {
 	struct atex_vec children; /* insertion order until sorted */
 	json_t *data;             /* object, owned at the top level */
 	struct atex_vec raws;     /* the YAML mappings data came from */
-	const char *source;       /* last file that defined it, or NULL */
+	const struct source *source; /* last file that defined it, or NULL */
 	const char *file;         /* last file that gave it data (messages) */
-	char *dir;                /* relative directory, set after inherit */
 	signed char select;       /* directive, or DIRECTIVE_UNSET */
 	signed char inherit;
 	bool updated;             /* got data (even empty) from a file */
@@ -68,6 +73,9 @@ struct atex_fmf_tree {
 	struct atex_vec sources;  /* every file read (owned strings) */
 	struct atex_vec order;    /* every node, depth first, sorted */
 	bool adjusted;
+	/* Discovery's private trees: branches nobody selects drop their data
+	 * once their children have merged it (see atex_fmf_tree_load_lean). */
+	bool lean;
 };
 
 static void node_free(struct atex_fmf_node *node)
@@ -82,7 +90,6 @@ static void node_free(struct atex_fmf_node *node)
 	atex_vec_free(&node->raws);
 	json_decref(node->data);
 	free(node->name);
-	free(node->dir);
 	free(node);
 }
 
@@ -94,7 +101,14 @@ void atex_fmf_tree_free(atex_fmf_tree *tree)
 	free(tree->index.slots);
 	json_decref(tree->explore_include);
 	atex_locator_free(tree->locator);
-	atex_vec_free_all(&tree->sources, free);
+	for (size_t i = 0; i < tree->sources.len; i++) {
+		struct source *src = tree->sources.items[i];
+
+		free(src->path);
+		free(src->dir);
+		free(src);
+	}
+	atex_vec_free(&tree->sources);
 	atex_vec_free(&tree->order);
 	free(tree->root);
 	free(tree);
@@ -292,7 +306,7 @@ static struct atex_fmf_node *child_get(atex_fmf_tree *tree,
 /* fmf's Tree.child() for data from a file: create or update child `name`. */
 static int child_update(atex_fmf_tree *tree, struct atex_fmf_node *parent,
 			const char *name, json_t *raw, const char *file,
-			const char *source)
+			const struct source *source)
 {
 	struct atex_fmf_node *child = child_get(tree, parent, name);
 	int rc;
@@ -395,29 +409,56 @@ static void prune_empty(atex_fmf_tree *tree, struct atex_fmf_node *node)
 
 /* fmf's handling of one file: main.fmf is the directory node's own data,
  * NAME.fmf the child NAME. The tree takes over the path. */
+/* Records a file of the tree (taking over `path`). */
+static struct source *add_source(atex_fmf_tree *tree, char *path)
+{
+	struct source *src = atex_calloc(1, sizeof(*src));
+	size_t root_len = strlen(tree->root);
+	size_t end = (size_t)(strrchr(path, '/') - path);
+
+	if (!src) {
+		free(path);
+		return NULL;
+	}
+	src->path = path;
+	src->dir = end > root_len ? atex_strndup(path + root_len + 1,
+						 end - root_len - 1)
+				  : atex_strdup(".");
+	if (!src->dir || atex_vec_push(&tree->sources, src) < 0) {
+		free(src->dir);
+		free(src);
+		free(path);
+		return NULL;
+	}
+	/* From here on src belongs to the tree, even on failure. */
+	if (atex_locator_add(tree->locator, path) < 0)
+		return NULL;
+	return src;
+}
+
 static int apply_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
 		      struct atex_walk_step *step)
 {
-	char *path = step->path, *stem;
+	struct source *src;
+	char *stem;
 	int rc;
 
 	if (step->rc < 0)
 		return atex_error_set(step->rc, "%s",
 				      step->error ? step->error
 						  : "cannot read a file");
-	if (atex_vec_push(&tree->sources, path) < 0)
-		return ATEX_ENOMEM;
+	src = add_source(tree, step->path);
 	step->path = NULL;
-	if (atex_locator_add(tree->locator, path) < 0)
+	if (!src)
 		return ATEX_ENOMEM;
 	if (!strcmp(step->name, "main.fmf")) {
-		node->source = path;
-		return node_update(tree, node, step->data, path);
+		node->source = src;
+		return node_update(tree, node, step->data, src->path);
 	}
 	stem = atex_strndup(step->name, strlen(step->name) - 4);
 	if (!stem)
 		return ATEX_ENOMEM;
-	rc = child_update(tree, node, stem, step->data, path, path);
+	rc = child_update(tree, node, stem, step->data, src->path, src);
 	free(stem);
 	return rc;
 }
@@ -541,12 +582,23 @@ static int inherit_node(atex_fmf_tree *tree, struct atex_fmf_node *node)
 	return rc;
 }
 
+/* A lean tree keeps data only where someone can ask for it. */
+static void drop_branch_data(const atex_fmf_tree *tree,
+			     struct atex_fmf_node *node)
+{
+	if (tree->lean && !atex_fmf_node_is_selected(node)) {
+		json_decref(node->data);
+		node->data = NULL;
+	}
+}
+
 static int inherit_subtree(atex_fmf_tree *tree, struct atex_fmf_node *node)
 {
 	int rc = inherit_node(tree, node);
 
 	for (size_t i = 0; i < node->children.len && rc == 0; i++)
 		rc = inherit_subtree(tree, node->children.items[i]);
+	drop_branch_data(tree, node);
 	return rc;
 }
 
@@ -621,6 +673,16 @@ static void inherit_units(void *arg)
 		phase_note(p, i, inherit_subtree(p->tree, p->units[i]));
 }
 
+/* The levels inherit() merged itself, above the parallel subtrees. */
+static void drop_top_data(const atex_fmf_tree *tree, struct atex_fmf_node *node)
+{
+	if (!node->data)
+		return;
+	for (size_t i = 0; i < node->children.len; i++)
+		drop_top_data(tree, node->children.items[i]);
+	drop_branch_data(tree, node);
+}
+
 /*
  * Inheritance runs top down, but sibling subtrees are independent: the top
  * levels are merged here until there are enough subtrees to keep every
@@ -658,6 +720,8 @@ static int inherit(atex_fmf_tree *tree)
 	}
 	atex_vec_free(&level);
 	atex_vec_free(&next);
+	if (rc == 0 && tree->lean)
+		drop_top_data(tree, tree->top);
 	return rc;
 }
 
@@ -669,28 +733,14 @@ static int cmp_node(const void *a, const void *b)
 	return strcmp(x->short_name, y->short_name);
 }
 
-/* Sorts children, records the depth-first order and each node's dir. */
+/* Sorts children and records the depth-first order. */
 static int finish_node(atex_fmf_tree *tree, struct atex_fmf_node *node)
 {
-	size_t root_len = strlen(tree->root);
 	int rc;
 
 	atex_vec_sort(&node->children, cmp_node);
 	node->position = tree->order.len;
 	if (atex_vec_push(&tree->order, node) < 0)
-		return ATEX_ENOMEM;
-	if (node->source) {
-		const char *slash = strrchr(node->source, '/');
-		size_t end = (size_t)(slash - node->source);
-
-		node->dir = end > root_len
-				    ? atex_strndup(node->source + root_len + 1,
-						   end - root_len - 1)
-				    : atex_strdup(".");
-	} else {
-		node->dir = atex_strdup(".");
-	}
-	if (!node->dir)
 		return ATEX_ENOMEM;
 	for (size_t i = 0; i < node->children.len; i++) {
 		rc = finish_node(tree, node->children.items[i]);
@@ -825,7 +875,7 @@ out:
 	return rc;
 }
 
-int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
+static int tree_load(atex_fmf_tree **out, const char *path, bool lean)
 {
 	double start = atex_monotonic_ms(), grown, inherited;
 	atex_fmf_tree *tree;
@@ -835,6 +885,7 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 	tree = atex_calloc(1, sizeof(*tree));
 	if (!tree)
 		return ATEX_ENOMEM;
+	tree->lean = lean;
 	tree->locator = atex_locator_new();
 	if (!tree->locator) {
 		rc = atex_error_oom();
@@ -875,6 +926,16 @@ int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
 fail:
 	atex_fmf_tree_free(tree);
 	return rc;
+}
+
+int atex_fmf_tree_load(atex_fmf_tree **out, const char *path)
+{
+	return tree_load(out, path, false);
+}
+
+int atex_fmf_tree_load_lean(atex_fmf_tree **out, const char *path)
+{
+	return tree_load(out, path, true);
 }
 
 /* ------------------------------------------------------------------------
@@ -962,7 +1023,8 @@ static int decide(struct decisions *c, int *decision,
 static int adjust_node(atex_fmf_tree *tree, struct atex_fmf_node *node,
 		       const atex_fmf_context *ctx, struct decisions *cache)
 {
-	json_t *rules = json_object_get(node->data, "adjust");
+	json_t *rules = node->data ? json_object_get(node->data, "adjust")
+				   : NULL;
 	json_t *rule;
 	char at[512];
 	size_t i;
@@ -1142,7 +1204,7 @@ bool atex_fmf_node_is_selected(const atex_fmf_node *node)
 
 const char *atex_fmf_node_dir(const atex_fmf_node *node)
 {
-	return node->dir;
+	return node->source ? node->source->dir : ".";
 }
 
 int atex_fmf_tree_prune(json_t **out, const atex_fmf_tree *tree,

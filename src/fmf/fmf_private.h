@@ -5,6 +5,7 @@
 #ifndef ATEX_FMF_PRIVATE_H
 #define ATEX_FMF_PRIVATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <jansson.h>
@@ -116,6 +117,7 @@ struct atex_walk_step {
 	json_t *data;     /* FILE: the parsed document */
 	int rc;           /* FILE: < 0 when it could not be read or parsed */
 	char *error;      /* FILE: the message for rc */
+	atomic_bool ready; /* parsed (or nothing to parse) */
 };
 
 struct atex_walk {
@@ -124,14 +126,20 @@ struct atex_walk {
 	struct atex_vec symlinks; /* real paths of symlinked dirs entered */
 };
 
+/* Called for each step in walk order, once it is parsed; may run on any
+ * one thread (always the same during a walk). Returns 0 or an error that
+ * stops the walk. A FILE step that failed to parse carries rc < 0. */
+typedef int (*atex_walk_apply_fn)(struct atex_walk_step *step, void *ctx);
+
 /*
- * Lists the tree under `root` and parses every file. `include` is
- * .fmf/config's explore.include (may be NULL).
- * A file that fails keeps its error in its step; the call itself fails
- * only for ATEX_ENOMEM. Free with atex_walk_free.
+ * Lists the tree under `root` (`include`: .fmf/config's explore.include,
+ * may be NULL), parses every file in parallel and hands each step to
+ * `apply` in order. Returns 0, ATEX_ENOMEM, or apply's first error (with
+ * its message, on the calling thread). Free with atex_walk_free either
+ * way.
  */
 int atex_walk_tree(struct atex_walk *w, const char *root,
-		   const json_t *include);
+		   const json_t *include, atex_walk_apply_fn apply, void *ctx);
 void atex_walk_free(struct atex_walk *w);
 
 #endif /* ATEX_FMF_PRIVATE_H */

@@ -463,39 +463,45 @@ static int apply_file(atex_fmf_tree *tree, struct atex_fmf_node *node,
 	return rc;
 }
 
-/* fmf's grow(), replayed from the walk: the same nodes in the same order
- * as a sequential walk would make them. */
+/* fmf's grow(), replayed from the walk one step at a time: the same nodes
+ * in the same order as a sequential walk would make them. */
+struct replay {
+	atex_fmf_tree *tree;
+	struct atex_fmf_node *node; /* the directory being filled */
+	struct atex_vec stack;      /* its ancestors */
+};
+
+static int replay_step(struct atex_walk_step *step, void *ctx)
+{
+	struct replay *r = ctx;
+
+	switch (step->kind) {
+	case ATEX_WALK_FILE:
+		return apply_file(r->tree, r->node, step);
+	case ATEX_WALK_ENTER:
+		if (atex_vec_push(&r->stack, r->node) < 0)
+			return ATEX_ENOMEM;
+		r->node = child_get(r->tree, r->node, step->name);
+		return r->node ? 0 : ATEX_ENOMEM;
+	case ATEX_WALK_LEAVE:
+		prune_empty(r->tree, r->node);
+		r->node = atex_vec_pop(&r->stack);
+		return 0;
+	}
+	return 0;
+}
+
 static int grow(atex_fmf_tree *tree)
 {
-	struct atex_vec stack = ATEX_VEC_INIT;
-	struct atex_fmf_node *node = tree->top;
+	struct replay r = {.tree = tree, .node = tree->top};
 	struct atex_walk walk;
 	int rc;
 
-	rc = atex_walk_tree(&walk, tree->root, tree->explore_include);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < walk.len && rc == 0; i++) {
-		struct atex_walk_step *step = &walk.steps[i];
-
-		switch (step->kind) {
-		case ATEX_WALK_FILE:
-			rc = apply_file(tree, node, step);
-			break;
-		case ATEX_WALK_ENTER:
-			rc = atex_vec_push(&stack, node);
-			if (rc == 0 && !(node = child_get(tree, node, step->name)))
-				rc = ATEX_ENOMEM;
-			break;
-		case ATEX_WALK_LEAVE:
-			prune_empty(tree, node);
-			node = atex_vec_pop(&stack);
-			break;
-		}
-	}
+	rc = atex_walk_tree(&walk, tree->root, tree->explore_include,
+			    replay_step, &r);
 	if (rc == 0)
 		prune_empty(tree, tree->top);
-	atex_vec_free(&stack);
+	atex_vec_free(&r.stack);
 	atex_walk_free(&walk);
 	return rc;
 }

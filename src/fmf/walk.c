@@ -6,13 +6,14 @@
  * directories exactly as fmf's grow() visits them (main.fmf first, other
  * *.fmf files sorted, then sorted subdirectories; hidden names skipped
  * unless .fmf/config includes them; nested trees and symlink loops
- * skipped), recording "enter", "file" and "leave" steps; then worker
- * threads parse the files (no positions are kept: locate.c finds them
- * again if an error needs one). tree.c replays
- * the steps in order, so the result and the first error reported are the
- * same as a sequential load would give.
+ * skipped), recording "enter", "file" and "leave" steps; then threads
+ * parse the files (no positions are kept: locate.c finds them again if an
+ * error needs one) while one of them hands the steps, in order, to
+ * tree.c, so the result and the first error reported are the same as a
+ * sequential load would give.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,45 +216,89 @@ static int walk_dir(struct atex_walk *w, const char *path,
 	return rc;
 }
 
+/*
+ * The parallel part. Every thread parses files in walk order (an atomic
+ * counter hands them out); one of them, the first to arrive, is also the
+ * replayer: whenever the next step in order is ready it hands it to
+ * `apply`, otherwise it parses a file itself, and when nothing is left to
+ * parse it waits for the step it needs. So building the tree overlaps
+ * parsing instead of following it.
+ */
 struct parse_job {
 	struct atex_walk *walk;
-	atomic_size_t next;
+	atomic_size_t next;        /* next step to parse */
+	atomic_bool replayer_taken;
+	atex_walk_apply_fn apply;
+	void *ctx;
+	atomic_bool stop;          /* apply failed: parse nothing more */
+	pthread_mutex_t lock;      /* with `parsed`: a step became ready */
+	pthread_cond_t parsed;
+	int rc;                    /* apply's result, and its message */
+	char *error;
 };
 
-/* Parses files until none is left. Errors stay with their step: the
- * replay reports the first one in walk order. */
-static void parse_files(void *arg)
+static bool parse_one(struct parse_job *job)
 {
-	struct parse_job *job = arg;
 	struct atex_walk *w = job->walk;
-	size_t i;
+	size_t i = atomic_fetch_add(&job->next, 1);
+	struct atex_walk_step *s;
 
-	while ((i = atomic_fetch_add(&job->next, 1)) < w->len) {
-		struct atex_walk_step *s = &w->steps[i];
-
-		if (s->kind != ATEX_WALK_FILE)
-			continue;
+	if (i >= w->len)
+		return false;
+	s = &w->steps[i];
+	if (s->kind == ATEX_WALK_FILE && !atomic_load(&job->stop)) {
 		s->rc = atex_yaml_load_file(&s->data, s->path, NULL);
 		if (s->rc < 0)
 			s->error = strdup(atex_error_last());
 	}
+	pthread_mutex_lock(&job->lock);
+	atomic_store_explicit(&s->ready, true, memory_order_release);
+	pthread_cond_broadcast(&job->parsed);
+	pthread_mutex_unlock(&job->lock);
+	return true;
 }
 
-static void parse_all(struct atex_walk *w)
+static void wait_ready(struct parse_job *job, struct atex_walk_step *s)
 {
-	struct parse_job job = {.walk = w};
-	size_t files = 0;
+	pthread_mutex_lock(&job->lock);
+	while (!atomic_load_explicit(&s->ready, memory_order_acquire))
+		pthread_cond_wait(&job->parsed, &job->lock);
+	pthread_mutex_unlock(&job->lock);
+}
 
-	for (size_t i = 0; i < w->len; i++)
-		files += w->steps[i].kind == ATEX_WALK_FILE;
-	atomic_init(&job.next, 0);
-	atex_run_parallel(files < PARALLEL_MIN_FILES ? 1 : atex_cpu_count(),
-			  parse_files, &job);
+static void replay(struct parse_job *job)
+{
+	struct atex_walk *w = job->walk;
+
+	for (size_t i = 0; i < w->len && job->rc == 0; i++) {
+		struct atex_walk_step *s = &w->steps[i];
+
+		while (!atomic_load_explicit(&s->ready, memory_order_acquire))
+			if (!parse_one(job))
+				wait_ready(job, s);
+		job->rc = job->apply(s, job->ctx);
+	}
+	if (job->rc < 0) {
+		job->error = strdup(atex_error_last());
+		atomic_store(&job->stop, true);
+	}
+}
+
+static void parse_files(void *arg)
+{
+	struct parse_job *job = arg;
+
+	if (!atomic_exchange(&job->replayer_taken, true))
+		replay(job);
+	while (parse_one(job))
+		;
 }
 
 int atex_walk_tree(struct atex_walk *w, const char *root,
-		   const json_t *include)
+		   const json_t *include, atex_walk_apply_fn apply, void *ctx)
 {
+	struct parse_job job = {.walk = w, .apply = apply, .ctx = ctx};
+	size_t files = 0;
 	int rc;
 
 	memset(w, 0, sizeof(*w));
@@ -262,6 +307,20 @@ int atex_walk_tree(struct atex_walk *w, const char *root,
 		atex_walk_free(w);
 		return rc;
 	}
-	parse_all(w);
-	return 0;
+	for (size_t i = 0; i < w->len; i++)
+		files += w->steps[i].kind == ATEX_WALK_FILE;
+	atomic_init(&job.next, 0);
+	atomic_init(&job.replayer_taken, false);
+	atomic_init(&job.stop, false);
+	pthread_mutex_init(&job.lock, NULL);
+	pthread_cond_init(&job.parsed, NULL);
+	atex_run_parallel(files < PARALLEL_MIN_FILES ? 1 : atex_cpu_count(),
+			  parse_files, &job);
+	pthread_cond_destroy(&job.parsed);
+	pthread_mutex_destroy(&job.lock);
+	/* apply may have run on another thread: its message moves here. */
+	if (job.rc < 0)
+		atex_error_set(job.rc, "%s", job.error ? job.error : "");
+	free(job.error);
+	return job.rc;
 }

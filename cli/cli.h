@@ -20,6 +20,72 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the last library error with a prefix and returns CLI_USAGE. */
 int cli_fail(const char *what);
 
+/* ------------------------------------------------------------------------
+ * Provisioner options (provision.c), shared by every subcommand that needs
+ * systems: exec now, test and run later. A subcommand adds
+ * CLI_PROVISION_LONG_OPTIONS to its getopt_long table, hands every option
+ * it does not know to cli_provision_option, and builds the provisioner
+ * with cli_provision_build once parsing is done.
+ */
+
+struct atex_provisioner;
+
+/* getopt_long values of the options, above any short option. */
+enum {
+	CLI_OPT_LOCAL = 0x100,
+	CLI_OPT_SSH,
+	CLI_OPT_IDENTITY,
+	CLI_OPT_SSH_OPTION,
+	CLI_OPT_PODMAN,
+	CLI_OPT_COUNT,
+	CLI_OPT_PODMAN_ARG,
+	CLI_OPT_PODMAN_RUN_ARG,
+};
+
+#define CLI_PROVISION_LONG_OPTIONS                                           \
+	{"local", required_argument, NULL, CLI_OPT_LOCAL},                   \
+	{"ssh", required_argument, NULL, CLI_OPT_SSH},                       \
+	{"identity", required_argument, NULL, CLI_OPT_IDENTITY},             \
+	{"ssh-option", required_argument, NULL, CLI_OPT_SSH_OPTION},         \
+	{"podman", required_argument, NULL, CLI_OPT_PODMAN},                 \
+	{"count", required_argument, NULL, CLI_OPT_COUNT},                   \
+	{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},         \
+	{"podman-run-arg", required_argument, NULL, CLI_OPT_PODMAN_RUN_ARG}
+
+/* The usage text of the options, for a subcommand's --help. */
+extern const char cli_provision_usage[];
+
+/* What the options said. The arrays are NULL-terminated; the strings
+ * point into argv. */
+struct cli_provision {
+	int local;           /* --local N; 0: not given */
+	const char **ssh;    /* --ssh, repeatable */
+	const char *identity;
+	const char **ssh_options;
+	const char *podman;  /* --podman IMAGE */
+	int count;           /* --count N; 0: not given */
+	const char **podman_args;
+	const char **podman_run_args;
+	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
+};
+
+/* Prepares room for the options of an argc-long command line. Returns
+ * CLI_OK or CLI_USAGE (message printed). */
+int cli_provision_init(struct cli_provision *p, int argc);
+
+/* Takes one getopt_long result: 1 when it was a provisioner option, 0
+ * when not, CLI_USAGE on a bad value (message naming the option printed;
+ * `arg` is optarg). */
+int cli_provision_option(struct cli_provision *p, int opt, const char *arg);
+
+/* Builds (does not start) the provisioner the options describe: exactly
+ * one kind. Returns CLI_OK with *out set, or CLI_USAGE (message printed,
+ * naming the option). */
+int cli_provision_build(struct atex_provisioner **out,
+			const struct cli_provision *p);
+
+void cli_provision_free(struct cli_provision *p);
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 

@@ -1,10 +1,328 @@
-/* exec.c: being written. */
+/*
+ * exec.c - `atex exec [PROVISIONER OPTIONS] -- COMMAND [ARG...]`: reserve
+ * one system, run COMMAND there with this process's stdin, stdout and
+ * stderr, give the system back and exit with COMMAND's status (128+N when
+ * a signal N killed it), as a shell would.
+ *
+ * It is also the model of signal handling for every subcommand that holds
+ * systems (DESIGN.md, "Threads, cancellation and signals"): SIGINT and
+ * SIGTERM are set back to their default disposition (a background job of a
+ * non-interactive shell starts with SIGINT ignored, and an ignored signal
+ * is discarded even while blocked), blocked before any thread exists so
+ * that every thread inherits the mask, and taken by one thread with
+ * sigwait. The first signal fires the cancellation token the main thread
+ * waits with, aborts the provisioner and terminates the command; the main
+ * thread then releases everything and exits 128+N. A second signal exits
+ * at once. The library puts the command in its own process group with an
+ * empty signal mask, so it neither inherits our mask nor gets the
+ * terminal's Ctrl-C behind our back.
+ *
+ * Exit statuses besides COMMAND's own: 2 for usage and setup errors
+ * (including a system that could not be provisioned), 127 when COMMAND
+ * does not exist (locally; remotely the remote shell says so itself).
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "atex/atex.h"
 #include "cli.h"
+
+#define EXIT_NOT_FOUND 127
+/* How long a command gets to end after SIGTERM before SIGKILL. */
+#define TERM_GRACE_MS 2000
+
+/* What the signal thread and the main thread share. */
+struct exec_state {
+	sigset_t signals; /* SIGINT, SIGTERM, SIGUSR1 (quit the thread) */
+	pthread_t thread;
+	bool has_thread;
+	atex_cancel *cancel;  /* fired on the first signal */
+	atomic_int signo;     /* the first signal, 0 for none */
+	atomic_int pid;	      /* the command, for the second signal */
+	pthread_mutex_t lock; /* guards prov and proc: the signal thread
+			       * uses them while the main thread may be
+			       * about to free them */
+	atex_provisioner *prov;
+	atex_process *proc;
+};
+
+static const struct option exec_options[] = {
+	CLI_PROVISION_LONG_OPTIONS,
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static void exec_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: atex exec PROVISIONER -- COMMAND [ARG...]\n"
+		"\n"
+		"Reserves one system, runs COMMAND there with this terminal's\n"
+		"stdin, stdout and stderr, releases the system and exits with\n"
+		"COMMAND's exit status (128+N if signal N killed it).\n"
+		"\n%s",
+		cli_provision_usage);
+}
+
+/* ------------------------------------------------------------------------
+ * Signals.
+ */
+
+/* The first signal: stop every wait, the provisioner and the command. */
+static void interrupt(struct exec_state *st, int sig)
+{
+	atomic_store(&st->signo, sig);
+	atex_cancel_fire(st->cancel);
+	pthread_mutex_lock(&st->lock);
+	if (st->proc)
+		atex_process_kill(st->proc, SIGTERM);
+	if (st->prov)
+		atex_provisioner_abort(st->prov);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void *signal_thread(void *arg)
+{
+	struct exec_state *st = arg;
+	int sig, pid;
+
+	for (;;) {
+		if (sigwait(&st->signals, &sig) != 0 || sig == SIGUSR1)
+			return NULL;
+		if (atomic_load(&st->signo) == 0) {
+			interrupt(st, sig);
+			continue;
+		}
+		/* The user insists: leave now, taking the command along. */
+		pid = atomic_load(&st->pid);
+		if (pid > 0) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+		}
+		_exit(128 + sig);
+	}
+}
+
+/* Blocks the signals in this (the only) thread, so every thread created
+ * later inherits the mask, and starts the thread that takes them. */
+static int signals_start(struct exec_state *st)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+	sigemptyset(&st->signals);
+	sigaddset(&st->signals, SIGINT);
+	sigaddset(&st->signals, SIGTERM);
+	sigaddset(&st->signals, SIGUSR1);
+	if (pthread_sigmask(SIG_BLOCK, &st->signals, NULL) != 0 ||
+	    sigaction(SIGINT, &dfl, NULL) < 0 ||
+	    sigaction(SIGTERM, &dfl, NULL) < 0) {
+		cli_error("exec: cannot set up signal handling");
+		return CLI_USAGE;
+	}
+	if (pthread_create(&st->thread, NULL, signal_thread, st) != 0) {
+		cli_error("exec: cannot start the signal thread");
+		return CLI_USAGE;
+	}
+	st->has_thread = true;
+	return CLI_OK;
+}
+
+static void signals_stop(struct exec_state *st)
+{
+	if (!st->has_thread)
+		return;
+	pthread_kill(st->thread, SIGUSR1);
+	pthread_join(st->thread, NULL);
+	st->has_thread = false;
+}
+
+/* ------------------------------------------------------------------------
+ * Running.
+ */
+
+/* Makes the provisioner visible to the signal thread; false when a
+ * signal came first (then it will not abort it, so we must not wait). */
+static bool publish(struct exec_state *st, atex_provisioner *prov,
+		    atex_process *proc)
+{
+	bool go_on;
+
+	pthread_mutex_lock(&st->lock);
+	st->prov = prov;
+	st->proc = proc;
+	go_on = !atex_cancel_fired(st->cancel);
+	pthread_mutex_unlock(&st->lock);
+	/* Cleared with the handle: a reaped pid may be reused. */
+	atomic_store(&st->pid, proc ? (int)atex_process_pid(proc) : 0);
+	return go_on;
+}
+
+/* The exit status a shell would give for a waitpid() status. */
+static int exit_status(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return CLI_FAILED;
+}
+
+/* Waits for the command; on a signal, gives it TERM_GRACE_MS to end
+ * after the SIGTERM the signal thread sent, then kills it. */
+static int wait_command(struct exec_state *st, atex_process *proc)
+{
+	int status = 0, rc;
+
+	rc = atex_process_wait(&status, proc, -1, st->cancel);
+	if (rc == 0)
+		return exit_status(status);
+	if (rc != ATEX_ECANCELED)
+		return cli_fail("exec");
+	if (atex_process_wait(&status, proc, TERM_GRACE_MS, NULL) ==
+	    ATEX_ETIMEDOUT) {
+		atex_process_kill(proc, SIGKILL);
+		atex_process_wait(&status, proc, -1, NULL);
+	}
+	return CLI_FAILED; /* replaced by 128+N by the caller */
+}
+
+static int run_command(struct exec_state *st, atex_remote *remote,
+		       char **command)
+{
+	struct atex_spawn_options opts = ATEX_SPAWN_OPTIONS_INIT;
+	atex_process *proc = NULL;
+	int rc;
+
+	opts.argv = (const char *const *)command;
+	/* Our own descriptors, as they are: bytes flow without a copy. */
+	opts.stdin_fd = ATEX_STDIO_INHERIT;
+	opts.stdout_fd = ATEX_STDIO_INHERIT;
+	opts.stderr_fd = ATEX_STDIO_INHERIT;
+	rc = atex_connection_spawn(&proc, atex_remote_connection(remote),
+				   &opts);
+	if (rc == ATEX_ENOTFOUND) {
+		cli_fail(atex_remote_name(remote));
+		return EXIT_NOT_FOUND;
+	}
+	if (rc < 0)
+		return cli_fail(atex_remote_name(remote));
+	publish(st, st->prov, proc);
+	rc = wait_command(st, proc);
+	publish(st, st->prov, NULL);
+	atex_process_free(proc);
+	return rc;
+}
+
+static int reserve_and_run(struct exec_state *st, atex_provisioner *prov,
+			   char **command)
+{
+	atex_remote *remote = NULL;
+	int rc;
+
+	if (atex_provisioner_start(prov) < 0 ||
+	    atex_provisioner_provision(prov, 1) < 0)
+		return cli_fail("exec");
+	if (!publish(st, prov, NULL))
+		return CLI_FAILED;
+	rc = atex_provisioner_get_remote(&remote, prov, -1);
+	if (rc == ATEX_ECANCELED && atomic_load(&st->signo))
+		return CLI_FAILED;
+	if (rc < 0)
+		return cli_fail("exec");
+	rc = run_command(st, remote, command);
+	atex_remote_release(remote);
+	return rc;
+}
+
+static int exec_run(struct exec_state *st, const struct cli_provision *opts,
+		    char **command)
+{
+	atex_provisioner *prov = NULL;
+	int rc;
+
+	rc = cli_provision_build(&prov, opts);
+	if (rc != CLI_OK)
+		return rc;
+	rc = reserve_and_run(st, prov, command);
+	publish(st, NULL, NULL);
+	if (atex_provisioner_stop(prov) < 0)
+		cli_fail("exec");
+	atex_provisioner_free(prov);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * The command line.
+ */
+
+/* Returns CLI_OK with *command set, -1 for --help, or CLI_USAGE. */
+static int parse_args(struct cli_provision *p, char ***command, int argc,
+		      char **argv)
+{
+	int opt, rc;
+
+	optind = 1;
+	opterr = 0; /* our own messages, naming the option */
+	while ((opt = getopt_long(argc, argv, "+h", exec_options, NULL)) !=
+	       -1) {
+		if (opt == 'h') {
+			exec_usage(stdout);
+			return -1;
+		}
+		if (opt == '?') {
+			if (optopt)
+				cli_error("option '%s' needs a value",
+					  argv[optind - 1]);
+			else
+				cli_error("unknown option '%s'",
+					  argv[optind - 1]);
+			exec_usage(stderr);
+			return CLI_USAGE;
+		}
+		rc = cli_provision_option(p, opt, optarg);
+		if (rc != 1)
+			return CLI_USAGE;
+	}
+	if (optind >= argc) {
+		cli_error("exec: no COMMAND given (atex exec PROVISIONER -- "
+			  "COMMAND [ARG...])");
+		return CLI_USAGE;
+	}
+	*command = argv + optind;
+	return CLI_OK;
+}
 
 int cli_exec(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	cli_error("exec: not written yet");
-	return CLI_USAGE;
+	struct exec_state st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct cli_provision opts;
+	char **command = NULL;
+	int rc;
+
+	rc = cli_provision_init(&opts, argc);
+	if (rc == CLI_OK)
+		rc = parse_args(&opts, &command, argc, argv);
+	if (rc != CLI_OK)
+		goto out;
+	if (atex_cancel_new(&st.cancel) < 0) {
+		rc = cli_fail("exec");
+		goto out;
+	}
+	rc = signals_start(&st);
+	if (rc == CLI_OK)
+		rc = exec_run(&st, &opts, command);
+	signals_stop(&st);
+	if (atomic_load(&st.signo))
+		rc = 128 + atomic_load(&st.signo);
+out:
+	atex_cancel_free(st.cancel);
+	cli_provision_free(&opts);
+	return rc < 0 ? CLI_OK : rc;
 }

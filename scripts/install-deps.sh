@@ -5,7 +5,10 @@ set -eu
 
 packages="build-essential meson ninja-build pkgconf git
 clang libclang-rt-14-dev valgrind
-libyaml-dev libjansson-dev libpcre2-dev libcmocka-dev"
+libyaml-dev libjansson-dev libpcre2-dev libcmocka-dev
+podman runc conmon uidmap slirp4netns netavark aardvark-dns fuse-overlayfs
+catatonit containernetworking-plugins iptables debootstrap
+openssh-server openssh-client rsync"
 
 missing=""
 for p in $packages; do

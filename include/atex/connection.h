@@ -227,6 +227,21 @@ struct atex_ssh_options {
 int atex_ssh_connection_new(atex_connection **out,
 			    const struct atex_ssh_options *opts);
 
+/*
+ * Whether the ssh connection's master process is running (false for a
+ * connection that is not ssh, never connected or disconnected). A local
+ * check of our own child process, no network traffic; any thread.
+ *
+ * How to tell "the command failed" from "the connection died": a command
+ * whose ssh client exited with status 255 either exited 255 itself or lost
+ * its channel; if this returns false afterwards, it was the connection
+ * (call connect again, e.g. after a reboot). The master notices a dead
+ * server within ServerAliveInterval * 3 seconds (keepalive_s).
+ * copy_to returns ATEX_EIO when the connection dropped and ATEX_EEXTERNAL
+ * when rsync/tar failed over a working connection.
+ */
+bool atex_ssh_connection_alive(atex_connection *c);
+
 /* A podman container. Strings and arrays are copied. */
 struct atex_podman_options {
 	unsigned int version;

@@ -1,1 +1,192 @@
-/* connection.c: being written */
+/*
+ * connection.c - the generic half of the Connection block: argument
+ * checks and dispatch through the operations table, and atex_connection_run
+ * built on spawn alone, so it works unchanged on every implementation
+ * (built in or a program's own).
+ *
+ * The checks live here, not in each implementation, so that a user's own
+ * connection gets the same argument validation and a clear message for an
+ * ops table compiled against another version of the header. connect and
+ * disconnect are optional operations (nothing to establish is a success);
+ * spawn and copy_to are required.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "atex/connection.h"
+#include "util/process.h"
+#include "util/util.h"
+
+static const char *conn_name(const atex_connection *c)
+{
+	const char *name = NULL;
+
+	if (c && c->ops && c->ops->name)
+		name = c->ops->name(c);
+	return name ? name : "connection";
+}
+
+/* A connection whose table this header version can call. */
+static int check_conn(const atex_connection *c, const char *call)
+{
+	if (!c || !c->ops)
+		return atex_error_set(ATEX_EINVAL, "%s: no connection", call);
+	if (c->ops->version == 0 ||
+	    c->ops->version > ATEX_CONNECTION_OPS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: connection ops version %u is not "
+				      "supported (this library: %u)",
+				      call, c->ops->version,
+				      ATEX_CONNECTION_OPS_VERSION);
+	return 0;
+}
+
+int atex_connection_connect(atex_connection *c, int timeout_ms,
+			    atex_cancel *cancel)
+{
+	int rc = check_conn(c, "connect");
+
+	if (rc)
+		return rc;
+	if (!c->ops->connect)
+		return 0;
+	return c->ops->connect(c, timeout_ms, cancel);
+}
+
+int atex_connection_disconnect(atex_connection *c)
+{
+	int rc = check_conn(c, "disconnect");
+
+	if (rc)
+		return rc;
+	if (!c->ops->disconnect)
+		return 0;
+	return c->ops->disconnect(c);
+}
+
+static bool stdio_valid(int fd)
+{
+	return fd >= 0 || fd == ATEX_STDIO_INHERIT || fd == ATEX_STDIO_PIPE ||
+	       fd == ATEX_STDIO_NULL;
+}
+
+int atex_connection_spawn(atex_process **out, atex_connection *c,
+			  const struct atex_spawn_options *opts)
+{
+	int rc;
+
+	if (out)
+		*out = NULL;
+	rc = check_conn(c, "spawn");
+	if (rc)
+		return rc;
+	if (!out || !opts)
+		return atex_error_set(ATEX_EINVAL, "%s: spawn: %s is NULL",
+				      conn_name(c), out ? "opts" : "out");
+	if (opts->version == 0 || opts->version > ATEX_SPAWN_OPTIONS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: spawn options version %u is not "
+				      "supported",
+				      conn_name(c), opts->version);
+	if (!opts->argv || !opts->argv[0] || !opts->argv[0][0])
+		return atex_error_set(ATEX_EINVAL, "%s: spawn: empty command",
+				      conn_name(c));
+	if (!stdio_valid(opts->stdin_fd) || !stdio_valid(opts->stdout_fd) ||
+	    !stdio_valid(opts->stderr_fd))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: spawn '%s': invalid stdio value",
+				      conn_name(c), opts->argv[0]);
+	if (!c->ops->spawn)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: spawn is not implemented",
+				      conn_name(c));
+	rc = c->ops->spawn(out, c, opts);
+	if (rc == 0 && !*out)
+		return atex_error_set(ATEX_ERROR,
+				      "%s: spawn '%s' returned no process",
+				      conn_name(c), opts->argv[0]);
+	return rc;
+}
+
+int atex_connection_copy_to(atex_connection *c, const char *src,
+			    const char *dst, atex_cancel *cancel)
+{
+	int rc = check_conn(c, "copy_to");
+
+	if (rc)
+		return rc;
+	if (!src || !*src || !dst || !*dst)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: copy_to: empty source or "
+				      "destination",
+				      conn_name(c));
+	if (!c->ops->copy_to)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: copy_to is not implemented",
+				      conn_name(c));
+	return c->ops->copy_to(c, src, dst, cancel);
+}
+
+const char *atex_connection_name(const atex_connection *c)
+{
+	if (!c || !c->ops)
+		return "(null)";
+	return conn_name(c);
+}
+
+void atex_connection_free(atex_connection *c)
+{
+	if (!c || !c->ops || !c->ops->free)
+		return;
+	c->ops->free(c);
+}
+
+void atex_run_result_clear(struct atex_run_result *r)
+{
+	if (!r)
+		return;
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+}
+
+int atex_connection_run(struct atex_run_result *r, atex_connection *c,
+			const char *const *argv, const void *input,
+			size_t input_len, int timeout_ms, atex_cancel *cancel)
+{
+	struct atex_spawn_options opts = ATEX_SPAWN_OPTIONS_INIT;
+	struct atex_buf out = ATEX_BUF_INIT, err = ATEX_BUF_INIT;
+	atex_process *p = NULL;
+	int rc;
+
+	if (!r)
+		return atex_error_set(ATEX_EINVAL, "run: no result");
+	memset(r, 0, sizeof(*r));
+	opts.argv = argv;
+	opts.stdin_fd = input ? ATEX_STDIO_PIPE : ATEX_STDIO_NULL;
+	opts.stdout_fd = ATEX_STDIO_PIPE;
+	opts.stderr_fd = ATEX_STDIO_PIPE;
+	rc = atex_connection_spawn(&p, c, &opts);
+	if (rc)
+		goto out;
+	rc = atex_process_communicate(&r->status, p, input, input_len, &out,
+				      &err, timeout_ms, cancel);
+	if (rc) {
+		atex_error_prefix("%s", conn_name(c));
+		goto out;
+	}
+	r->out_len = out.len;
+	r->err_len = err.len;
+	r->out = atex_buf_detach(&out);
+	r->err = atex_buf_detach(&err);
+	if (!r->out || !r->err)
+		rc = ATEX_ENOMEM;
+out:
+	/* On failure nothing is left for the caller to free. */
+	if (rc)
+		atex_run_result_clear(r);
+	atex_buf_free(&out);
+	atex_buf_free(&err);
+	atex_process_free(p);
+	return rc;
+}

@@ -1,1 +1,967 @@
-/* ssh.c: being written */
+/*
+ * ssh.c - the OpenSSH connection: commands run through the `ssh` client
+ * binary over a private ControlMaster, trees are copied with rsync (or a
+ * tar stream when rsync is missing).
+ *
+ * Why the client binary and not libssh: it is what the field trusts, it
+ * reads the user's ~/.ssh/config, agent and known_hosts exactly as an
+ * interactive `ssh` would, and every command becomes a plain local process
+ * (the mux client), so atex_process serves it like any other.
+ *
+ * The master. connect() makes a private directory (mkdtemp, 0700) and
+ * starts `ssh -M -N -S DIR/m -o ControlPersist=no ... host` in the
+ * foreground, as our own child: we know its pid and can always kill it,
+ * so disconnect leaves nothing behind. (With -f and ControlPersist the
+ * master would be a daemon we could only find again through `-O check`.)
+ * Its stdout is a pipe it never writes to: the pipe hangs up exactly when
+ * the master exits, a liveness signal that works with or without pidfds.
+ * OpenSSH creates the control socket only after the user is
+ * authenticated, so "the socket appeared" means "ready"; we watch for it
+ * with inotify and poll() that, the master's stdout (it died: read why
+ * from its stderr, which goes to DIR/master.log) and the cancel token at
+ * once. No sleeping, no `-O check` polling.
+ *
+ * Commands. Each spawn is `ssh -S DIR/m -o ControlMaster=no
+ * -o ProxyCommand=false -T ... -- host 'cd DIR && exec env -- VAR=.. CMD'`,
+ * one multiplexed channel, every word shell-quoted. ProxyCommand=false
+ * matters: when the control socket is unusable a mux client silently falls
+ * back to a fresh connection of its own; "false" as the proxy makes that
+ * fallback fail at once (exit 255) instead of bypassing the master.
+ *
+ * A dropped master. The mux client of a command exits 255 both when the
+ * command exits 255 and when the master dies under it. Callers tell the
+ * two apart with atex_ssh_connection_alive(): the master is our child, so
+ * "alive" is a non-blocking poll() of its stdout, with no network traffic.
+ * connect() after the master died (a reboot) starts a new one.
+ *
+ * Locking: the mutex guards the master, the directory and the cached
+ * "remote has rsync" answer. spawn copies the socket path under the lock
+ * and runs without it, so many threads multiplex one master at once.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "atex/connection.h"
+#include "util/process.h"
+#include "util/util.h"
+
+#define SSH_COMPONENT "ssh"
+/* How long a stopping master gets after SIGTERM before SIGKILL. */
+#define SSH_STOP_MS 3000
+/* At most this much of a failing program's stderr goes into a message. */
+#define SSH_STDERR_MAX 1024
+/* The control socket's name inside the private directory. ssh binds a
+ * temporary name 17 characters longer first, and a socket path has at most
+ * 107 characters, so the directory must stay short. */
+#define SSH_SOCK_NAME "m"
+#define SSH_DIR_MAX   64
+
+struct ssh_conn {
+	struct atex_connection base;
+	char *host;
+	char *user;
+	char *identity;
+	char *program;
+	char *name;
+	int port;
+	int connect_timeout_s;
+	int keepalive_s;
+	struct atex_vec options; /* char *, owned */
+
+	pthread_mutex_t lock;
+	/* Guarded by lock. */
+	char *dir;	      /* private directory, or NULL */
+	char *sock;	      /* dir/m */
+	atex_process *master; /* NULL when never started or stopped */
+	int master_fd;	      /* read end of its stdout; -1 */
+	int remote_rsync;     /* -1 unknown, 0 missing, 1 present */
+};
+
+static const struct atex_connection_ops ssh_ops;
+
+static struct ssh_conn *to_ssh(const atex_connection *c)
+{
+	return (struct ssh_conn *)c;
+}
+
+/* ------------------------------------------------------------------------
+ * Argument vectors. Additions are sticky on failure so that building a
+ * command line is a list of calls with one check at the end.
+ */
+
+struct argv {
+	struct atex_vec v; /* char *, owned, NULL-terminated by argv_end */
+	int rc;
+};
+
+#define ARGV_INIT                                                              \
+	{                                                                      \
+		ATEX_VEC_INIT, 0                                               \
+	}
+
+static void argv_add(struct argv *a, const char *s)
+{
+	char *dup;
+
+	if (a->rc)
+		return;
+	dup = atex_strdup(s);
+	if (!dup) {
+		a->rc = ATEX_ENOMEM;
+		return;
+	}
+	a->rc = atex_vec_push(&a->v, dup);
+	if (a->rc)
+		free(dup);
+}
+
+static void argv_opt(struct argv *a, const char *flag, const char *value)
+{
+	argv_add(a, flag);
+	argv_add(a, value);
+}
+
+static void argv_opt_int(struct argv *a, const char *key, int value)
+{
+	char s[64];
+
+	snprintf(s, sizeof(s), "%s=%d", key, value);
+	argv_opt(a, "-o", s);
+}
+
+/* NULL-terminates the vector; returns the sticky code. */
+static int argv_end(struct argv *a)
+{
+	if (!a->rc)
+		a->rc = atex_vec_push(&a->v, NULL);
+	return a->rc;
+}
+
+static const char *const *argv_get(const struct argv *a)
+{
+	return (const char *const *)a->v.items;
+}
+
+static void argv_free(struct argv *a)
+{
+	atex_vec_free_all(&a->v, free);
+}
+
+/* ------------------------------------------------------------------------
+ * Small helpers.
+ */
+
+/* Reads up to SSH_STDERR_MAX bytes of what a program wrote to `fd` (a file
+ * at offset 0 or rewound), one line, for a message. Never fails: an empty
+ * string when there is nothing. Caller frees; NULL only without memory. */
+static char *read_stderr(int fd)
+{
+	char raw[SSH_STDERR_MAX + 1];
+	ssize_t n = fd < 0 ? -1 : pread(fd, raw, SSH_STDERR_MAX, 0);
+	size_t len = n > 0 ? (size_t)n : 0;
+
+	raw[len] = '\0';
+	while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r' ||
+		       raw[len - 1] == ' '))
+		raw[--len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (raw[i] == '\n' || raw[i] == '\r')
+			raw[i] = ' ';
+	return atex_strdup(raw);
+}
+
+/* Creates an anonymous file next to the control socket (in the private
+ * directory) for a program's stderr. Returns the descriptor or a negative
+ * code. */
+static int stderr_file(const char *sock)
+{
+	char *path = atex_sprintf("%s.err-XXXXXX", sock);
+	int fd;
+
+	if (!path)
+		return ATEX_ENOMEM;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		atex_error_set(ATEX_EIO, "cannot create %s: %s", path,
+			       strerror(errno));
+		free(path);
+		return ATEX_EIO;
+	}
+	unlink(path);
+	free(path);
+	return fd;
+}
+
+/* Whether an executable `prog` is in PATH (or is a path that exists). */
+static bool program_exists(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char full[4096];
+
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(full, sizeof(full), "%.*s/%s", (int)n, n ? path : ".",
+			 prog);
+		if (access(full, X_OK) == 0)
+			return true;
+		path += n + (path[n] == ':');
+	}
+	return false;
+}
+
+/* Removes the private directory: it only ever holds plain files and the
+ * socket, never subdirectories. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		atex_log(ATEX_LOG_WARNING, SSH_COMPONENT,
+			 "cannot remove %s: %s", dir, strerror(errno));
+}
+
+/* ------------------------------------------------------------------------
+ * The master.
+ */
+
+/*
+ * Whether the master has ended, from its stdout: `ssh -N` never writes
+ * there, and only the master holds the write end, so the read end hangs
+ * up exactly when the master exits. This works where pidfds do not
+ * (valgrind, old kernels, where process.c falls back to a watcher thread),
+ * and unlike a zero-timeout atex_process_wait it leaves the thread's last
+ * error alone.
+ */
+static bool master_hung_up(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char buf[256];
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return false;
+	if (pfd.revents & (POLLHUP | POLLERR))
+		return true;
+	/* Output it should not have made: discard it. */
+	return read(fd, buf, sizeof(buf)) == 0;
+}
+
+/* Whether the master runs. Lock held. */
+static bool master_alive_locked(const struct ssh_conn *s)
+{
+	return s->master && s->master_fd >= 0 && !master_hung_up(s->master_fd);
+}
+
+/* Stops the master (SIGTERM, then SIGKILL through atex_process_free) and
+ * removes the directory. Lock held. Safe on any state. */
+static void master_stop_locked(struct ssh_conn *s)
+{
+	int status;
+
+	if (master_alive_locked(s)) {
+		/* SIGTERM makes ssh say goodbye to the server and remove
+		 * the socket; its open channels end with it. */
+		atex_process_kill(s->master, SIGTERM);
+		atex_process_wait(&status, s->master, SSH_STOP_MS, NULL);
+	}
+	/* Kills (SIGKILL) and reaps a master that did not stop. */
+	atex_process_free(s->master);
+	s->master = NULL;
+	if (s->master_fd >= 0)
+		close(s->master_fd);
+	s->master_fd = -1;
+	if (s->dir)
+		remove_dir(s->dir);
+	free(s->dir);
+	free(s->sock);
+	s->dir = NULL;
+	s->sock = NULL;
+	s->remote_rsync = -1;
+}
+
+/* Makes the private directory and the socket path. Lock held. */
+static int master_dir_locked(struct ssh_conn *s)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (!tmp || !*tmp || strlen(tmp) > SSH_DIR_MAX)
+		tmp = "/tmp";
+	s->dir = atex_sprintf("%s/atex-ssh-XXXXXX", tmp);
+	if (!s->dir)
+		return ATEX_ENOMEM;
+	if (!mkdtemp(s->dir)) {
+		atex_error_set(ATEX_EIO,
+			       "ssh %s: cannot create a directory "
+			       "in %s: %s",
+			       s->name, tmp, strerror(errno));
+		free(s->dir);
+		s->dir = NULL;
+		return ATEX_EIO;
+	}
+	s->sock = atex_path_join(s->dir, SSH_SOCK_NAME);
+	return s->sock ? 0 : ATEX_ENOMEM;
+}
+
+/* The master's command line. User options come after the settings that
+ * make multiplexing work (ssh keeps the first value it sees), and before
+ * our defaults, so that a caller may override those. */
+static int master_argv(struct argv *a, const struct ssh_conn *s)
+{
+	argv_add(a, s->program);
+	argv_add(a, "-M");
+	argv_add(a, "-N");
+	argv_add(a, "-T");
+	argv_opt(a, "-S", s->sock);
+	argv_opt(a, "-o", "ControlPersist=no");
+	argv_opt(a, "-o", "BatchMode=yes");
+	argv_opt_int(a, "ConnectTimeout", s->connect_timeout_s);
+	argv_opt_int(a, "ServerAliveInterval", s->keepalive_s);
+	if (s->port)
+		argv_opt_int(a, "Port", s->port);
+	if (s->user)
+		argv_opt(a, "-l", s->user);
+	if (s->identity) {
+		argv_opt(a, "-i", s->identity);
+		/* Only that key: agent keys would be tried first and could
+		 * exhaust the server's MaxAuthTries. */
+		argv_opt(a, "-o", "IdentitiesOnly=yes");
+	}
+	for (size_t i = 0; i < s->options.len; i++)
+		argv_opt(a, "-o", s->options.items[i]);
+	argv_opt(a, "-o", "ServerAliveCountMax=3");
+	/* Hides "Permanently added ... to known hosts" and the like;
+	 * authentication and connection errors are still printed. */
+	argv_opt(a, "-o", "LogLevel=ERROR");
+	argv_add(a, "--");
+	argv_add(a, s->host);
+	return argv_end(a);
+}
+
+/* Whether the control socket exists yet. */
+static bool socket_ready(const char *sock)
+{
+	struct stat st;
+
+	return stat(sock, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Drains pending inotify events; we only use them as a wake-up. */
+static void drain(int fd)
+{
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Waits until the socket appears, the master ends, time runs out or the
+ * token fires. Returns 0, ATEX_EIO (the master ended), ATEX_ETIMEDOUT,
+ * ATEX_ECANCELED; no message is set. */
+static int master_wait_ready(const struct ssh_conn *s, int inotify_fd,
+			     int timeout_ms, atex_cancel *cancel)
+{
+	double deadline = atex_monotonic_ms() + timeout_ms;
+	struct pollfd fds[3] = {
+		{.fd = inotify_fd, .events = POLLIN},
+		{.fd = s->master_fd, .events = POLLIN},
+		{.fd = cancel ? atex_cancel_fd(cancel) : -1, .events = POLLIN},
+	};
+
+	for (;;) {
+		int wait_ms = -1;
+
+		if (socket_ready(s->sock))
+			return 0;
+		if (cancel && atex_cancel_fired(cancel))
+			return ATEX_ECANCELED;
+		if (timeout_ms >= 0) {
+			double left = deadline - atex_monotonic_ms();
+
+			if (left <= 0)
+				return ATEX_ETIMEDOUT;
+			wait_ms = (int)left + 1;
+		}
+		if (poll(fds, 3, wait_ms) < 0 && errno != EINTR)
+			return ATEX_EIO;
+		if (fds[0].revents)
+			drain(inotify_fd);
+		/* The socket may have appeared just before the master died
+		 * (ssh -N has no reason to, but check first anyway). */
+		if (fds[1].revents && master_hung_up(s->master_fd) &&
+		    !socket_ready(s->sock))
+			return ATEX_EIO;
+	}
+}
+
+/* Records why the master failed, with what ssh printed. */
+static int master_fail(struct ssh_conn *s, int rc, int timeout_ms, int log_fd)
+{
+	char *why = read_stderr(log_fd);
+	const char *sep = why && *why ? ": " : "";
+
+	if (!why)
+		return ATEX_ENOMEM;
+	if (rc == ATEX_ECANCELED)
+		atex_error_set(rc, "ssh %s: connect canceled%s%s", s->name, sep,
+			       why);
+	else if (rc == ATEX_ETIMEDOUT)
+		atex_error_set(rc, "ssh %s: not connected within %d ms%s%s",
+			       s->name, timeout_ms, sep, why);
+	else
+		atex_error_set(ATEX_EIO, "ssh %s: cannot connect%s%s", s->name,
+			       sep, *why ? why : " (ssh ended)");
+	free(why);
+	return rc == ATEX_ECANCELED || rc == ATEX_ETIMEDOUT ? rc : ATEX_EIO;
+}
+
+/* Starts the master in a new directory and waits for it. Lock held; on
+ * failure nothing is left (no process, no directory). */
+static int master_start_locked(struct ssh_conn *s, int timeout_ms,
+			       atex_cancel *cancel)
+{
+	struct argv a = ARGV_INIT;
+	int inotify_fd = -1, log_fd = -1;
+	char *log = NULL;
+	int rc;
+
+	rc = master_dir_locked(s);
+	if (rc)
+		goto out;
+	log = atex_path_join(s->dir, "master.log");
+	rc = log ? master_argv(&a, s) : ATEX_ENOMEM;
+	if (rc)
+		goto out;
+	log_fd = open(log, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (log_fd < 0 || inotify_fd < 0 ||
+	    inotify_add_watch(inotify_fd, s->dir, IN_CREATE | IN_MOVED_TO) <
+		    0) {
+		rc = atex_error_set(ATEX_EIO, "ssh %s: %s: %s", s->name, s->dir,
+				    strerror(errno));
+		goto out;
+	}
+	atex_debug(SSH_COMPONENT, "%s: starting master in %s", s->name, s->dir);
+	rc = atex_process_spawn(&s->master, argv_get(&a), NULL, NULL,
+				ATEX_STDIO_NULL, ATEX_STDIO_PIPE, log_fd);
+	if (rc) {
+		atex_error_prefix("ssh %s", s->name);
+		goto out;
+	}
+	s->master_fd = atex_process_take_fd(s->master, 1);
+	rc = master_wait_ready(s, inotify_fd, timeout_ms, cancel);
+	if (rc) {
+		/* Stopped first: its stderr is then complete, and the
+		 * cleanup's own calls cannot overwrite our message. */
+		master_stop_locked(s);
+		rc = master_fail(s, rc, timeout_ms, log_fd);
+	}
+out:
+	if (rc)
+		master_stop_locked(s);
+	if (inotify_fd >= 0)
+		close(inotify_fd);
+	if (log_fd >= 0)
+		close(log_fd);
+	free(log);
+	argv_free(&a);
+	return rc;
+}
+
+static int ssh_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
+{
+	struct ssh_conn *s = to_ssh(c);
+	double t0 = atex_monotonic_ms();
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (master_alive_locked(s))
+		goto out;
+	/* A master that died (a reboot, a dropped network) leaves its
+	 * directory and maybe a stale socket: start over cleanly. */
+	master_stop_locked(s);
+	rc = master_start_locked(s, timeout_ms, cancel);
+	if (!rc)
+		atex_debug(SSH_COMPONENT, "%s: connected in %.1f ms", s->name,
+			   atex_monotonic_ms() - t0);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int ssh_disconnect(atex_connection *c)
+{
+	struct ssh_conn *s = to_ssh(c);
+
+	pthread_mutex_lock(&s->lock);
+	master_stop_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+bool atex_ssh_connection_alive(atex_connection *c)
+{
+	struct ssh_conn *s;
+	bool alive;
+
+	if (!c || c->ops != &ssh_ops)
+		return false;
+	s = to_ssh(c);
+	pthread_mutex_lock(&s->lock);
+	alive = master_alive_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return alive;
+}
+
+/* ------------------------------------------------------------------------
+ * Commands.
+ */
+
+/* A copy of the socket path of a running master, or ATEX_EIO. */
+static int socket_path(char **out, struct ssh_conn *s)
+{
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (!master_alive_locked(s))
+		rc = atex_error_set(ATEX_EIO, "ssh %s: not connected%s",
+				    s->name,
+				    s->master ? " (the master ended)" : "");
+	else if (!(*out = atex_strdup(s->sock)))
+		rc = ATEX_ENOMEM;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* The mux client's options, up to and excluding the host. */
+static void client_argv(struct argv *a, const struct ssh_conn *s,
+			const char *sock)
+{
+	argv_add(a, s->program);
+	argv_opt(a, "-S", sock);
+	argv_opt(a, "-o", "ControlMaster=no");
+	/* Without a usable master, fail instead of connecting directly. */
+	argv_opt(a, "-o", "ProxyCommand=false");
+	argv_add(a, "-T");
+	argv_opt(a, "-o", "BatchMode=yes");
+	argv_opt(a, "-o", "LogLevel=ERROR");
+}
+
+/* The remote shell command: cd, environment, then exec the argv, every
+ * word quoted. The remote login shell (POSIX) runs it. */
+static int remote_command(struct atex_buf *b,
+			  const struct atex_spawn_options *o)
+{
+	int rc = 0;
+
+	if (o->cwd) {
+		rc |= atex_buf_puts(b, "cd ");
+		rc |= atex_shell_quote(b, o->cwd);
+		rc |= atex_buf_puts(b, " && ");
+	}
+	rc |= atex_buf_puts(b, "exec");
+	if (o->env && o->env[0]) {
+		rc |= atex_buf_puts(b, " env --");
+		for (const char *const *e = o->env; *e; e++) {
+			rc |= atex_buf_putc(b, ' ');
+			rc |= atex_shell_quote(b, *e);
+		}
+	}
+	for (const char *const *arg = o->argv; *arg; arg++) {
+		rc |= atex_buf_putc(b, ' ');
+		rc |= atex_shell_quote(b, *arg);
+	}
+	return rc ? ATEX_ENOMEM : 0;
+}
+
+/* Spawns `command` (already a shell command line) on the system. */
+static int spawn_shell(atex_process **out, struct ssh_conn *s,
+		       const char *command, int in, int outfd, int err)
+{
+	struct argv a = ARGV_INIT;
+	char *sock = NULL;
+	int rc;
+
+	rc = socket_path(&sock, s);
+	if (rc)
+		goto out;
+	client_argv(&a, s, sock);
+	argv_add(&a, "--");
+	argv_add(&a, s->host);
+	argv_add(&a, command);
+	rc = argv_end(&a);
+	if (rc)
+		goto out;
+	rc = atex_process_spawn(out, argv_get(&a), NULL, NULL, in, outfd, err);
+	if (rc)
+		atex_error_prefix("ssh %s", s->name);
+out:
+	argv_free(&a);
+	free(sock);
+	return rc;
+}
+
+static int ssh_spawn(atex_process **out, atex_connection *c,
+		     const struct atex_spawn_options *opts)
+{
+	struct ssh_conn *s = to_ssh(c);
+	struct atex_buf cmd = ATEX_BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	if (!opts->argv || !opts->argv[0])
+		return atex_error_set(ATEX_EINVAL, "ssh %s: empty command",
+				      s->name);
+	rc = remote_command(&cmd, opts);
+	if (!rc)
+		rc = spawn_shell(out, s, atex_buf_cstr(&cmd), opts->stdin_fd,
+				 opts->stdout_fd, opts->stderr_fd);
+	atex_buf_free(&cmd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Copying trees.
+ */
+
+/* Waits for a copying process; on cancel kills it. Returns the wait code
+ * and sets *status. */
+static int copy_wait(int *status, atex_process *p, atex_cancel *cancel)
+{
+	int rc = atex_process_wait(status, p, -1, cancel);
+
+	if (rc) {
+		atex_process_kill(p, SIGKILL);
+		atex_process_wait(status, p, -1, NULL);
+	}
+	return rc;
+}
+
+/* Turns the outcome of a copy into a code and message: the connection
+ * dropped (ATEX_EIO), or the copying program failed (ATEX_EEXTERNAL). */
+static int copy_result(struct ssh_conn *s, int rc, int status, const char *what,
+		       const char *dst, int err_fd)
+{
+	char *why;
+
+	if (rc == ATEX_ECANCELED)
+		return atex_error_set(rc, "ssh %s: copy to %s canceled",
+				      s->name, dst);
+	if (rc)
+		return atex_error_prefix("ssh %s: copy to %s", s->name, dst);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	why = read_stderr(err_fd);
+	if (!why)
+		return ATEX_ENOMEM;
+	rc = atex_ssh_connection_alive(&s->base) ? ATEX_EEXTERNAL : ATEX_EIO;
+	atex_error_set(rc, "ssh %s: copy to %s: %s failed (status %d)%s%s",
+		       s->name, dst, what,
+		       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		       *why ? ": " : "", why);
+	free(why);
+	return rc;
+}
+
+/* Runs `command -v rsync` once per master and remembers the answer. */
+static int remote_has_rsync(bool *yes, struct ssh_conn *s, atex_cancel *cancel)
+{
+	atex_process *p = NULL;
+	int status = 0, known, rc;
+
+	pthread_mutex_lock(&s->lock);
+	known = s->remote_rsync;
+	pthread_mutex_unlock(&s->lock);
+	if (known >= 0) {
+		*yes = known;
+		return 0;
+	}
+	rc = spawn_shell(&p, s, "command -v rsync", ATEX_STDIO_NULL,
+			 ATEX_STDIO_NULL, ATEX_STDIO_NULL);
+	if (!rc)
+		rc = copy_wait(&status, p, cancel);
+	atex_process_free(p);
+	if (rc)
+		return copy_result(s, rc, status, "command -v", "", -1);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 255 &&
+	    !atex_ssh_connection_alive(&s->base))
+		return atex_error_set(ATEX_EIO,
+				      "ssh %s: the connection "
+				      "dropped",
+				      s->name);
+	*yes = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	pthread_mutex_lock(&s->lock);
+	s->remote_rsync = *yes;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* The -e value for rsync: our mux client options as one quoted string
+ * (rsync splits it on spaces and honours single quotes). */
+static int rsync_rsh(struct atex_buf *b, const struct ssh_conn *s,
+		     const char *sock)
+{
+	struct argv a = ARGV_INIT;
+	int rc;
+
+	client_argv(&a, s, sock);
+	rc = a.rc;
+	for (size_t i = 0; !rc && i < a.v.len; i++) {
+		if (i)
+			rc = atex_buf_putc(b, ' ');
+		if (!rc)
+			rc = atex_shell_quote(b, a.v.items[i]);
+	}
+	argv_free(&a);
+	return rc;
+}
+
+/* rsync's "host:path"; an IPv6 address needs brackets. */
+static char *rsync_target(const struct ssh_conn *s, const char *dst)
+{
+	if (strchr(s->host, ':'))
+		return atex_sprintf("[%s]:%s/", s->host, dst);
+	return atex_sprintf("%s:%s/", s->host, dst);
+}
+
+static int copy_rsync(struct ssh_conn *s, const char *src, const char *dst,
+		      const char *sock, int err_fd, atex_cancel *cancel)
+{
+	struct atex_buf rsh = ATEX_BUF_INIT, rpath = ATEX_BUF_INIT;
+	struct argv a = ARGV_INIT;
+	atex_process *p = NULL;
+	char *from = atex_sprintf("%s/", src);
+	char *to = rsync_target(s, dst);
+	int status = 0, rc;
+
+	rc = from && to ? rsync_rsh(&rsh, s, sock) : ATEX_ENOMEM;
+	/* rsync makes only the last component of a missing destination. */
+	rc = rc ? rc : atex_buf_puts(&rpath, "--rsync-path=mkdir -p ");
+	rc = rc ? rc : atex_shell_quote(&rpath, dst);
+	rc = rc ? rc : atex_buf_puts(&rpath, " && rsync");
+	if (rc)
+		goto out;
+	argv_add(&a, "rsync");
+	argv_add(&a, "-a");
+	argv_opt(&a, "-e", atex_buf_cstr(&rsh));
+	argv_add(&a, atex_buf_cstr(&rpath));
+	argv_add(&a, "--");
+	argv_add(&a, from);
+	argv_add(&a, to);
+	rc = argv_end(&a);
+	if (!rc)
+		rc = atex_process_spawn(&p, argv_get(&a), NULL, NULL,
+					ATEX_STDIO_NULL, ATEX_STDIO_NULL,
+					err_fd);
+	if (rc) {
+		atex_error_prefix("ssh %s", s->name);
+		goto out;
+	}
+	rc = copy_wait(&status, p, cancel);
+	rc = copy_result(s, rc, status, "rsync", dst, err_fd);
+out:
+	atex_process_free(p);
+	argv_free(&a);
+	atex_buf_free(&rsh);
+	atex_buf_free(&rpath);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* The fallback: `tar -C SRC -cf - .` piped into the remote
+ * `mkdir -p DST && tar -C DST -xpf -`. Two processes and a pipe, no local
+ * shell. */
+static int copy_tar(struct ssh_conn *s, const char *src, const char *dst,
+		    int err_fd, atex_cancel *cancel)
+{
+	const char *tar_argv[] = {"tar", "-C", src, "-cf", "-", ".", NULL};
+	struct atex_buf cmd = ATEX_BUF_INIT;
+	atex_process *tar = NULL, *remote = NULL;
+	int status = 0, pipe_fd = -1, rc;
+
+	rc = atex_buf_puts(&cmd, "mkdir -p ");
+	rc = rc ? rc : atex_shell_quote(&cmd, dst);
+	rc = rc ? rc : atex_buf_puts(&cmd, " && exec tar -C ");
+	rc = rc ? rc : atex_shell_quote(&cmd, dst);
+	rc = rc ? rc : atex_buf_puts(&cmd, " -xpf -");
+	if (rc)
+		goto out;
+	rc = atex_process_spawn(&tar, tar_argv, NULL, NULL, ATEX_STDIO_NULL,
+				ATEX_STDIO_PIPE, err_fd);
+	if (rc) {
+		atex_error_prefix("ssh %s", s->name);
+		goto out;
+	}
+	pipe_fd = atex_process_take_fd(tar, 1);
+	rc = spawn_shell(&remote, s, atex_buf_cstr(&cmd), pipe_fd,
+			 ATEX_STDIO_NULL, err_fd);
+	/* Only the two children may hold the pipe, or EOF never comes. */
+	close(pipe_fd);
+	if (rc)
+		goto out;
+	rc = copy_wait(&status, remote, cancel);
+	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		rc = copy_wait(&status, tar, cancel);
+	rc = copy_result(s, rc, status, "tar", dst, err_fd);
+out:
+	/* A local tar still running (the remote side failed) is killed. */
+	atex_process_free(tar);
+	atex_process_free(remote);
+	atex_buf_free(&cmd);
+	return rc;
+}
+
+static int ssh_copy_to(atex_connection *c, const char *src, const char *dst,
+		       atex_cancel *cancel)
+{
+	struct ssh_conn *s = to_ssh(c);
+	char *sock = NULL;
+	bool rsync = false;
+	int err_fd = -1, rc;
+
+	if (!atex_path_is_dir(src))
+		return atex_error_set(ATEX_EINVAL,
+				      "ssh %s: copy: %s is not "
+				      "a directory",
+				      s->name, src);
+	rc = socket_path(&sock, s);
+	if (rc)
+		goto out;
+	rc = stderr_file(sock);
+	if (rc < 0)
+		goto out;
+	err_fd = rc;
+	rc = 0;
+	if (program_exists("rsync"))
+		rc = remote_has_rsync(&rsync, s, cancel);
+	if (rc)
+		goto out;
+	atex_debug(SSH_COMPONENT, "%s: copying %s to %s with %s", s->name, src,
+		   dst, rsync ? "rsync" : "tar");
+	if (rsync)
+		rc = copy_rsync(s, src, dst, sock, err_fd, cancel);
+	else
+		rc = copy_tar(s, src, dst, err_fd, cancel);
+out:
+	if (err_fd >= 0)
+		close(err_fd);
+	free(sock);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle.
+ */
+
+static const char *ssh_name(const atex_connection *c)
+{
+	return to_ssh(c)->name;
+}
+
+static void ssh_free(atex_connection *c)
+{
+	struct ssh_conn *s = to_ssh(c);
+
+	if (!s)
+		return;
+	ssh_disconnect(c);
+	pthread_mutex_destroy(&s->lock);
+	atex_vec_free_all(&s->options, free);
+	free(s->host);
+	free(s->user);
+	free(s->identity);
+	free(s->program);
+	free(s->name);
+	free(s);
+}
+
+static const struct atex_connection_ops ssh_ops = {
+	.version = ATEX_CONNECTION_OPS_VERSION,
+	.connect = ssh_connect,
+	.disconnect = ssh_disconnect,
+	.spawn = ssh_spawn,
+	.copy_to = ssh_copy_to,
+	.name = ssh_name,
+	.free = ssh_free,
+};
+
+static int copy_options(struct ssh_conn *s, const struct atex_ssh_options *o)
+{
+	s->host = atex_strdup(o->host);
+	s->user = o->user ? atex_strdup(o->user) : NULL;
+	s->identity = o->identity ? atex_strdup(o->identity) : NULL;
+	s->program = atex_strdup(o->ssh_program ? o->ssh_program : "ssh");
+	if (!s->host || (o->user && !s->user) ||
+	    (o->identity && !s->identity) || !s->program)
+		return ATEX_ENOMEM;
+	for (const char *const *opt = o->options; opt && *opt; opt++) {
+		char *dup = atex_strdup(*opt);
+
+		if (!dup || atex_vec_push(&s->options, dup)) {
+			free(dup);
+			return ATEX_ENOMEM;
+		}
+	}
+	s->port = o->port;
+	s->connect_timeout_s =
+		o->connect_timeout_s > 0 ? o->connect_timeout_s : 10;
+	s->keepalive_s = o->keepalive_s > 0 ? o->keepalive_s : 5;
+	s->name = atex_sprintf("%s%s%s:%d", o->user ? o->user : "",
+			       o->user ? "@" : "", o->host,
+			       o->port ? o->port : 22);
+	return s->name ? 0 : ATEX_ENOMEM;
+}
+
+int atex_ssh_connection_new(atex_connection **out,
+			    const struct atex_ssh_options *opts)
+{
+	struct ssh_conn *s;
+	int rc;
+
+	*out = NULL;
+	if (!opts || !opts->host || !*opts->host)
+		return atex_error_set(ATEX_EINVAL, "ssh: no host given");
+	/* ssh would take these for options. */
+	if (opts->host[0] == '-' || (opts->user && opts->user[0] == '-'))
+		return atex_error_set(ATEX_EINVAL,
+				      "ssh: invalid host or user "
+				      "\"%s\"",
+				      opts->host);
+	s = atex_calloc(1, sizeof(*s));
+	if (!s)
+		return ATEX_ENOMEM;
+	s->base.ops = &ssh_ops;
+	s->remote_rsync = -1;
+	s->master_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	rc = copy_options(s, opts);
+	if (rc) {
+		ssh_free(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return 0;
+}

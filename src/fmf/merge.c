@@ -269,6 +269,14 @@ static int merge_error(const struct atex_merge *m, const json_t *source,
 			      m->node, why);
 }
 
+/* Whether `v` is held by one reference only (ours): then nobody else can
+ * see it and it may change in place. Other threads may be taking and
+ * dropping references to shared values meanwhile, hence the atomic read. */
+static bool only_ours(const json_t *v)
+{
+	return __atomic_load_n(&v->refcount, __ATOMIC_ACQUIRE) == 1;
+}
+
 /*
  * Makes data[key] (a container) safe to change: when something else may
  * hold a reference to it, it is replaced by a shallow copy first. Returns
@@ -279,7 +287,7 @@ static json_t *own_member(json_t *data, const char *key)
 	json_t *v = json_object_get(data, key);
 	json_t *copy;
 
-	if (v->refcount == 1)
+	if (only_ours(v))
 		return v;
 	copy = json_copy(v);
 	if (!copy || json_object_set_new(data, key, copy) < 0) {
@@ -383,8 +391,8 @@ static int merge_plus(json_t *data, const char *key, json_t *value,
 
 			if (!json_is_object(item))
 				return not_a_dict(m, source, skey, item);
-			copy = item->refcount == 1 ? json_incref(item)
-						   : json_copy(item);
+			copy = only_ours(item) ? json_incref(item)
+					       : json_copy(item);
 			if (!copy)
 				return atex_error_oom();
 			rc = atex_fmf_merge(copy, value, m);

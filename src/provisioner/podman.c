@@ -1,1 +1,792 @@
-/* podman.c: being written */
+/*
+ * podman.c - a provisioner of podman containers: each Remote is a fresh
+ * container from one image, reached with a podman connection
+ * (`podman exec`), and removed when released.
+ *
+ * Containers are `podman run -d --rm ... --name atex-XXXXXXXX IMAGE sleep
+ * infinity`, each started by its own background thread so that provision()
+ * returns at once and a slow start (an image pull) delays nothing else.
+ * The name is chosen, and recorded under the provisioner's lock, before
+ * podman is asked to create anything: whatever exists on the podman side
+ * is always known here, so abort() and stop() can remove it.
+ *
+ * Who removes a container depends on its state, so that exactly one party
+ * does it and nothing is left behind:
+ *  - STARTING: its thread. abort/stop fire the cancel token, which kills
+ *    the `podman run` client; only once that client is dead can nothing
+ *    more be created, and the thread then runs `podman rm` itself.
+ *  - READY (in the queue) or HANDED (given out): abort/stop, or release.
+ * abort and stop wait (on a condition variable, not a sleep) for every
+ * thread that may still be removing something, so when they return
+ * `podman ps -a` shows nothing of ours.
+ *
+ * Memory: a handed-out remote belongs to the user until release(), even
+ * after stop() removed its container (release then only frees it);
+ * free() reclaims remotes never released. Everything else is freed by
+ * stop() and free().
+ *
+ * podman's global and `run` arguments are the caller's: a host needing
+ * "--runtime runc" or explicit ulimits says so, nothing is hard-coded.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atex/provisioner.h"
+#include "provisioner/queue.h"
+#include "util/util.h"
+
+#define COMPONENT "podman"
+
+/* `podman rm` of a few containers takes a second; a hung podman must not
+ * hang stop or abort forever. */
+#define RM_TIMEOUT_MS 60000
+
+enum ct_state {
+	CT_STARTING, /* podman run in progress, by its thread */
+	CT_READY,    /* running, in the queue */
+	CT_HANDED,   /* running, given out by get_remote */
+	CT_GONE,     /* removed or being removed */
+};
+
+struct podman_provisioner;
+static const struct atex_remote_ops remote_ops;
+
+/* One container; it is also the Remote handed out. */
+struct podman_container {
+	struct atex_remote base;
+	struct podman_provisioner *prov;
+	char *name;	       /* atex-XXXXXXXX */
+	atex_connection *conn; /* set by the starter before CT_READY */
+	enum ct_state state;
+	bool discard; /* not wanted any more (clear, stop) once started */
+	bool handed;  /* the user owns the memory: freed by release */
+};
+
+/* A starter thread; joined (by the next start, or stop) once done, so a
+ * long run does not pile up finished threads. */
+struct starter {
+	pthread_t thread;
+	struct podman_container *ct;
+	bool done; /* about to return: a join will not block */
+};
+
+struct podman_provisioner {
+	struct atex_provisioner base;
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* broadcast whenever busy drops */
+	char *image;
+	char *program;
+	char *name;		  /* "podman:IMAGE" */
+	struct atex_vec args;	  /* global podman args, owned */
+	struct atex_vec run_args; /* extra run args, owned */
+	int max;		  /* containers at once */
+	atex_connection *local;	  /* runs the podman client here */
+	struct atex_remote_queue *queue;
+	atex_cancel *cancel;	    /* fired by abort and by stop */
+	struct atex_vec containers; /* every podman_container not freed */
+	struct atex_vec threads;    /* struct starter *, joined when done */
+	int wanted;		    /* requested, not started yet */
+	int active;		    /* containers STARTING, READY or HANDED */
+	int busy;		    /* threads that abort/stop must wait for */
+	bool started;
+	bool aborted;
+};
+
+static struct podman_provisioner *to_prov(const atex_provisioner *p)
+{
+	return (struct podman_provisioner *)p;
+}
+
+static struct podman_container *to_ct(const atex_remote *r)
+{
+	return (struct podman_container *)r;
+}
+
+/* ------------------------------------------------------------------------
+ * Running podman here.
+ */
+
+/* Runs `podman ARGS... EXTRA...` to completion, capturing its output.
+ * A non-zero exit is ATEX_EEXTERNAL quoting podman's stderr. */
+static int run_podman(struct podman_provisioner *p,
+		      const struct atex_vec *extra, int timeout_ms,
+		      atex_cancel *cancel)
+{
+	struct atex_run_result res = {0};
+	struct atex_vec argv = ATEX_VEC_INIT;
+	size_t i;
+	int rc;
+
+	rc = atex_vec_push(&argv, p->program);
+	for (i = 0; rc == 0 && i < p->args.len; i++)
+		rc = atex_vec_push(&argv, p->args.items[i]);
+	for (i = 0; rc == 0 && i < extra->len; i++)
+		rc = atex_vec_push(&argv, extra->items[i]);
+	if (rc == 0)
+		rc = atex_vec_push(&argv, NULL);
+	if (rc < 0)
+		goto out;
+	rc = atex_connection_run(&res, p->local,
+				 (const char *const *)argv.items, NULL, 0,
+				 timeout_ms, cancel);
+	if (rc < 0)
+		goto out;
+	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0) {
+		while (res.err_len > 0 && res.err[res.err_len - 1] == '\n')
+			res.err[--res.err_len] = '\0';
+		rc = atex_error_set(ATEX_EEXTERNAL, "podman %s failed: %s",
+				    (const char *)extra->items[0], res.err);
+	}
+out:
+	atex_run_result_clear(&res);
+	atex_vec_free(&argv);
+	return rc;
+}
+
+/* `podman rm -f` of the names (strings not owned); no cancel token: this
+ * is the cleanup that abort itself relies on. -i: a container that never
+ * got created, or that --rm already removed, is no error. */
+static int remove_names(struct podman_provisioner *p,
+			const struct atex_vec *names)
+{
+	static const char *const rm[] = {"rm", "-f", "-i", "-t", "0"};
+	struct atex_vec argv = ATEX_VEC_INIT;
+	size_t i;
+	int rc = 0;
+
+	if (names->len == 0)
+		return 0;
+	for (i = 0; rc == 0 && i < ATEX_ARRAY_SIZE(rm); i++)
+		rc = atex_vec_push(&argv, (void *)rm[i]);
+	for (i = 0; rc == 0 && i < names->len; i++)
+		rc = atex_vec_push(&argv, names->items[i]);
+	if (rc == 0)
+		rc = run_podman(p, &argv, RM_TIMEOUT_MS, NULL);
+	if (rc < 0) {
+		atex_error_prefix("%s: removing containers", p->name);
+		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s", atex_error_last());
+	}
+	atex_vec_free(&argv);
+	return rc;
+}
+
+static int remove_one(struct podman_provisioner *p, const char *name)
+{
+	struct atex_vec names = ATEX_VEC_INIT;
+	int rc;
+
+	atex_debug(COMPONENT, "removing container %s", name);
+	rc = atex_vec_push(&names, (void *)name);
+	if (rc == 0)
+		rc = remove_names(p, &names);
+	atex_vec_free(&names);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Containers.
+ */
+
+static void container_free(struct podman_container *ct)
+{
+	if (!ct)
+		return;
+	atex_connection_free(ct->conn);
+	free(ct->name);
+	free(ct);
+}
+
+static void vec_remove(struct atex_vec *v, void *item)
+{
+	size_t i;
+
+	for (i = 0; i < v->len; i++) {
+		if (v->items[i] != item)
+			continue;
+		memmove(v->items + i, v->items + i + 1,
+			(v->len - i - 1) * sizeof(*v->items));
+		v->len--;
+		return;
+	}
+}
+
+/* "atex-" and 8 random hex digits: unique enough among the containers of
+ * one machine, and recognisable in `podman ps`. */
+static char *random_name(void)
+{
+	unsigned int v;
+
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = (unsigned int)getpid() ^ (unsigned int)time(NULL) ^
+		    (unsigned int)(atex_monotonic_ms() * 1000);
+	return atex_sprintf("atex-%08x", v);
+}
+
+/* `podman run -d --rm RUN_ARGS --name NAME IMAGE sleep infinity`, then the
+ * connection for it. Runs without the lock, in the starter thread. */
+static int container_start(struct podman_container *ct)
+{
+	struct podman_provisioner *p = ct->prov;
+	struct atex_podman_options opts = ATEX_PODMAN_OPTIONS_INIT;
+	struct atex_vec argv = ATEX_VEC_INIT;
+	size_t i;
+	int rc;
+
+	atex_debug(COMPONENT, "starting container %s from %s", ct->name,
+		   p->image);
+	rc = atex_vec_push(&argv, "run");
+	if (rc == 0)
+		rc = atex_vec_push(&argv, "-d");
+	if (rc == 0)
+		rc = atex_vec_push(&argv, "--rm");
+	for (i = 0; rc == 0 && i < p->run_args.len; i++)
+		rc = atex_vec_push(&argv, p->run_args.items[i]);
+	if (rc == 0)
+		rc = atex_vec_push(&argv, "--name");
+	if (rc == 0)
+		rc = atex_vec_push(&argv, ct->name);
+	if (rc == 0)
+		rc = atex_vec_push(&argv, p->image);
+	if (rc == 0)
+		rc = atex_vec_push(&argv, "sleep");
+	if (rc == 0)
+		rc = atex_vec_push(&argv, "infinity");
+	if (rc == 0)
+		rc = run_podman(p, &argv, -1, p->cancel);
+	if (rc < 0) {
+		atex_error_prefix("%s: container %s", p->name, ct->name);
+		goto out;
+	}
+	opts.container = ct->name;
+	opts.podman_args = (const char *const *)p->args.items;
+	opts.podman_program = p->program;
+	rc = atex_podman_connection_new(&ct->conn, &opts);
+out:
+	atex_vec_free(&argv);
+	return rc;
+}
+
+/* Called with the lock held when a thread that abort/stop wait for is
+ * done. */
+static void busy_done(struct podman_provisioner *p)
+{
+	p->busy--;
+	pthread_cond_broadcast(&p->idle);
+}
+
+/* After podman run: queue the container, or, if it failed or is no longer
+ * wanted, take it off the books. Returns whether the caller must remove
+ * (and free) it. Lock held. */
+static bool container_arrived(struct podman_container *ct, int rc,
+			      const char *message)
+{
+	struct podman_provisioner *p = ct->prov;
+
+	if (rc == 0 && !ct->discard && !p->aborted && p->started) {
+		rc = atex_remote_queue_push(p->queue, &ct->base);
+		if (rc == 0) {
+			ct->state = CT_READY;
+			return false;
+		}
+		message = "out of memory";
+	}
+	/* A failure nobody cancelled is one for good: get_remote reports
+	 * it, and no more are started until the next provision(). */
+	if (rc < 0 && !ct->discard && !p->aborted && p->started) {
+		atex_remote_queue_fail(p->queue, rc, message);
+		p->wanted = 0;
+	}
+	ct->state = CT_GONE;
+	p->active--;
+	vec_remove(&p->containers, ct);
+	return true;
+}
+
+static void *starter_main(void *arg)
+{
+	struct starter *s = arg;
+	struct podman_container *ct = s->ct;
+	struct podman_provisioner *p = ct->prov;
+	char *message = NULL;
+	bool remove;
+	int rc;
+
+	rc = container_start(ct);
+	if (rc < 0)
+		message = strdup(atex_error_last());
+	pthread_mutex_lock(&p->lock);
+	remove = container_arrived(ct, rc, message ? message : "failed");
+	pthread_mutex_unlock(&p->lock);
+	/* Only now is the podman run client dead (or done), so nothing can
+	 * create the container behind the back of this rm. */
+	if (remove) {
+		remove_one(p, ct->name);
+		container_free(ct);
+	}
+	free(message);
+	pthread_mutex_lock(&p->lock);
+	s->done = true;
+	busy_done(p);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Joins the starter threads that are done (all of them with `all`: the
+ * caller waited for them). Lock held, or no other thread left. */
+static void join_starters(struct podman_provisioner *p, bool all)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < p->threads.len; i++) {
+		struct starter *s = p->threads.items[i];
+
+		if (!s->done && !all) {
+			p->threads.items[kept++] = s;
+			continue;
+		}
+		pthread_join(s->thread, NULL);
+		free(s);
+	}
+	p->threads.len = kept;
+}
+
+/* Records a new container and starts its thread. Lock held. */
+static int spawn_starter(struct podman_provisioner *p)
+{
+	struct podman_container *ct;
+	struct starter *s = NULL;
+	int rc = ATEX_ENOMEM, err;
+
+	join_starters(p, false);
+	ct = atex_calloc(1, sizeof(*ct));
+	if (!ct)
+		return ATEX_ENOMEM;
+	ct->base.ops = &remote_ops;
+	ct->prov = p;
+	ct->name = random_name();
+	s = atex_calloc(1, sizeof(*s));
+	if (!ct->name || !s)
+		goto fail;
+	s->ct = ct;
+	if (atex_vec_push(&p->containers, ct) < 0)
+		goto fail;
+	if (atex_vec_push(&p->threads, s) < 0)
+		goto fail_unlist;
+	err = pthread_create(&s->thread, NULL, starter_main, s);
+	if (err) {
+		rc = atex_error_set(ATEX_EIO, "%s: cannot start a thread: %s",
+				    p->name, strerror(err));
+		atex_vec_pop(&p->threads);
+		goto fail_unlist;
+	}
+	p->busy++;
+	return 0;
+fail_unlist:
+	vec_remove(&p->containers, ct);
+fail:
+	free(s);
+	container_free(ct);
+	return rc;
+}
+
+/* Starts as many containers as are wanted and allowed. Lock held. */
+static int start_more(struct podman_provisioner *p)
+{
+	int rc;
+
+	while (p->started && !p->aborted && p->wanted > 0 &&
+	       p->active < p->max) {
+		rc = spawn_starter(p);
+		if (rc < 0) {
+			p->wanted = 0;
+			return rc;
+		}
+		p->wanted--;
+		p->active++;
+	}
+	return 0;
+}
+
+/*
+ * Takes every running container off the books (queued ones out of the
+ * queue too) and collects copies of their names for one `podman rm`.
+ * STARTING ones are left to their threads, marked as not wanted. Lock held.
+ */
+static int take_all(struct podman_provisioner *p, struct atex_vec *names)
+{
+	size_t i;
+	int rc = 0;
+
+	while (atex_remote_queue_take(p->queue))
+		;
+	for (i = 0; i < p->containers.len; i++) {
+		struct podman_container *ct = p->containers.items[i];
+		char *name;
+
+		if (ct->state == CT_STARTING)
+			ct->discard = true;
+		if (ct->state != CT_READY && ct->state != CT_HANDED)
+			continue;
+		ct->state = CT_GONE;
+		p->active--;
+		name = atex_strdup(ct->name);
+		if (!name || atex_vec_push(names, name) < 0) {
+			/* That container is left behind: report it. */
+			free(name);
+			rc = ATEX_ENOMEM;
+		}
+	}
+	return rc;
+}
+
+/* Waits until no thread may still be removing or creating anything. */
+static void wait_idle(struct podman_provisioner *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->busy > 0)
+		pthread_cond_wait(&p->idle, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Remote operations.
+ */
+
+static atex_connection *remote_connection(atex_remote *r)
+{
+	return to_ct(r)->conn;
+}
+
+static const char *remote_name(const atex_remote *r)
+{
+	return atex_connection_name(to_ct(r)->conn);
+}
+
+static void remote_release(atex_remote *r)
+{
+	struct podman_container *ct = to_ct(r);
+	struct podman_provisioner *p = ct->prov;
+	bool remove;
+
+	pthread_mutex_lock(&p->lock);
+	/* After stop or abort the container is already gone. */
+	remove = ct->state == CT_HANDED;
+	if (remove) {
+		ct->state = CT_GONE;
+		p->active--;
+		p->busy++;
+	}
+	vec_remove(&p->containers, ct);
+	/* A pool kept full (provision(UNLIMITED)) gets a replacement. */
+	if (start_more(p) < 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s", atex_error_last());
+	pthread_mutex_unlock(&p->lock);
+	if (remove) {
+		remove_one(p, ct->name);
+		pthread_mutex_lock(&p->lock);
+		busy_done(p);
+		pthread_mutex_unlock(&p->lock);
+	}
+	container_free(ct);
+}
+
+static const struct atex_remote_ops remote_ops = {
+	.version = ATEX_REMOTE_OPS_VERSION,
+	.connection = remote_connection,
+	.name = remote_name,
+	.release = remote_release,
+};
+
+/* ------------------------------------------------------------------------
+ * Provisioner operations.
+ */
+
+static int prov_start(atex_provisioner *base)
+{
+	struct podman_provisioner *p = to_prov(base);
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->aborted)
+		rc = atex_error_set(ATEX_ECANCELED, "%s: aborted", p->name);
+	else
+		p->started = true;
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int prov_provision(atex_provisioner *base, int count)
+{
+	struct podman_provisioner *p = to_prov(base);
+	int rc;
+
+	if (count < 0 && count != ATEX_PROVISION_UNLIMITED)
+		return atex_error_set(ATEX_EINVAL, "%s: provision(%d)", p->name,
+				      count);
+	pthread_mutex_lock(&p->lock);
+	if (p->aborted) {
+		rc = atex_error_set(ATEX_ECANCELED, "%s: aborted", p->name);
+		goto out;
+	}
+	if (!p->started) {
+		rc = atex_error_set(ATEX_EINVAL, "%s: not started", p->name);
+		goto out;
+	}
+	/* A new request is a new chance after a failure. */
+	atex_remote_queue_fail(p->queue, 0, NULL);
+	if (count == ATEX_PROVISION_UNLIMITED || count > INT_MAX - p->wanted)
+		p->wanted = INT_MAX;
+	else
+		p->wanted += count;
+	rc = start_more(p);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int prov_get_remote(atex_remote **out, atex_provisioner *base,
+			   int timeout_ms)
+{
+	struct podman_provisioner *p = to_prov(base);
+	atex_remote *r = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->aborted)
+		rc = atex_error_set(ATEX_ECANCELED, "%s: aborted", p->name);
+	else if (!p->started)
+		rc = atex_error_set(ATEX_EINVAL, "%s: not started", p->name);
+	else
+		p->busy++; /* stop must not free what we may pop */
+	pthread_mutex_unlock(&p->lock);
+	if (rc < 0)
+		return rc;
+
+	rc = atex_remote_queue_pop(&r, p->queue, timeout_ms, p->cancel);
+
+	pthread_mutex_lock(&p->lock);
+	if (rc == 0 && to_ct(r)->state == CT_READY) {
+		to_ct(r)->state = CT_HANDED;
+		to_ct(r)->handed = true;
+		*out = r;
+	} else if (rc == 0 || (rc == ATEX_ECANCELED && !p->aborted)) {
+		/* Popped as abort or stop took it away; stop/free frees it. */
+		rc = atex_error_set(ATEX_ECANCELED, "%s: %s", p->name,
+				    p->aborted ? "aborted" : "stopped");
+	}
+	busy_done(p);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int prov_clear(atex_provisioner *base)
+{
+	struct podman_provisioner *p = to_prov(base);
+	size_t i;
+
+	pthread_mutex_lock(&p->lock);
+	p->wanted = 0;
+	for (i = 0; i < p->containers.len; i++) {
+		struct podman_container *ct = p->containers.items[i];
+
+		if (ct->state == CT_STARTING)
+			ct->discard = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+static void prov_abort(atex_provisioner *base)
+{
+	struct podman_provisioner *p = to_prov(base);
+	struct atex_vec names = ATEX_VEC_INIT;
+
+	pthread_mutex_lock(&p->lock);
+	p->aborted = true;
+	p->wanted = 0;
+	take_all(p, &names);
+	pthread_mutex_unlock(&p->lock);
+	/* Wakes get_remote and kills the podman run clients, whose threads
+	 * then remove what those clients made. */
+	atex_cancel_fire(p->cancel);
+	remove_names(p, &names);
+	atex_vec_free_all(&names, free);
+	wait_idle(p);
+	atex_debug(COMPONENT, "%s: aborted", p->name);
+}
+
+/* Joins the starter threads (all done: wait_idle came first) and frees
+ * the containers nobody holds. */
+static void reap(struct podman_provisioner *p)
+{
+	size_t i, kept = 0;
+
+	join_starters(p, true);
+	atex_vec_free(&p->threads);
+	for (i = 0; i < p->containers.len; i++) {
+		struct podman_container *ct = p->containers.items[i];
+
+		if (ct->handed)
+			p->containers.items[kept++] = ct;
+		else
+			container_free(ct);
+	}
+	p->containers.len = kept;
+}
+
+static int prov_stop(atex_provisioner *base)
+{
+	struct podman_provisioner *p = to_prov(base);
+	struct atex_vec names = ATEX_VEC_INIT;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	p->started = false;
+	p->wanted = 0;
+	rc = take_all(p, &names);
+	pthread_mutex_unlock(&p->lock);
+	if (rc < 0)
+		atex_error_set(rc, "%s: out of memory while stopping", p->name);
+	/* As in abort, but the token is re-armed for a later start. */
+	atex_cancel_fire(p->cancel);
+	if (remove_names(p, &names) < 0 && rc == 0)
+		rc = atex_error_last_code();
+	atex_vec_free_all(&names, free);
+	wait_idle(p);
+	reap(p);
+	atex_remote_queue_fail(p->queue, 0, NULL);
+	if (!p->aborted)
+		atex_cancel_reset(p->cancel);
+	return rc;
+}
+
+static int prov_ready_fd(const atex_provisioner *base)
+{
+	return atex_remote_queue_fd(to_prov(base)->queue);
+}
+
+static const char *prov_name(const atex_provisioner *base)
+{
+	return to_prov(base)->name;
+}
+
+static void prov_free(atex_provisioner *base)
+{
+	struct podman_provisioner *p = to_prov(base);
+	size_t i;
+
+	if (!p)
+		return;
+	/* Without them (a failed new) nothing was ever started. */
+	if (p->queue && p->cancel)
+		prov_stop(base);
+	/* Remotes the user never released. */
+	for (i = 0; i < p->containers.len; i++)
+		container_free(p->containers.items[i]);
+	atex_vec_free(&p->containers);
+	atex_remote_queue_free(p->queue);
+	atex_cancel_free(p->cancel);
+	atex_connection_free(p->local);
+	atex_vec_free_all(&p->args, free);
+	atex_vec_free_all(&p->run_args, free);
+	pthread_cond_destroy(&p->idle);
+	pthread_mutex_destroy(&p->lock);
+	free(p->image);
+	free(p->program);
+	free(p->name);
+	free(p);
+}
+
+static const struct atex_provisioner_ops podman_ops = {
+	.version = ATEX_PROVISIONER_OPS_VERSION,
+	.start = prov_start,
+	.stop = prov_stop,
+	.provision = prov_provision,
+	.get_remote = prov_get_remote,
+	.clear = prov_clear,
+	.abort = prov_abort,
+	.ready_fd = prov_ready_fd,
+	.name = prov_name,
+	.free = prov_free,
+};
+
+/* ------------------------------------------------------------------------
+ * Construction.
+ */
+
+static int copy_args(struct atex_vec *v, const char *const *args)
+{
+	for (; args && *args; args++) {
+		char *s = atex_strdup(*args);
+
+		if (!s || atex_vec_push(v, s) < 0) {
+			free(s);
+			return ATEX_ENOMEM;
+		}
+	}
+	/* NULL-terminated, to pass on as a podman connection's args. */
+	return atex_vec_push(v, NULL) < 0 ? ATEX_ENOMEM : 0;
+}
+
+/* The owned parts, each checked; on failure the caller frees p. */
+static int prov_init(struct podman_provisioner *p,
+		     const struct atex_podman_provisioner_options *opts)
+{
+	int rc;
+
+	p->image = atex_strdup(opts->image);
+	p->program = atex_strdup(opts->podman_program ? opts->podman_program
+						      : "podman");
+	p->name = atex_sprintf("podman:%s", opts->image);
+	if (!p->image || !p->program || !p->name)
+		return ATEX_ENOMEM;
+	if (copy_args(&p->args, opts->podman_args) < 0 ||
+	    copy_args(&p->run_args, opts->run_args) < 0)
+		return ATEX_ENOMEM;
+	/* The terminators are for podman connections, not for argv. */
+	p->args.len--;
+	p->run_args.len--;
+	rc = atex_local_connection_new(&p->local, NULL);
+	if (rc == 0)
+		rc = atex_remote_queue_new(&p->queue, p->name);
+	if (rc == 0)
+		rc = atex_cancel_new(&p->cancel);
+	return rc;
+}
+
+int atex_podman_provisioner_new(
+	atex_provisioner **out,
+	const struct atex_podman_provisioner_options *opts)
+{
+	struct podman_provisioner *p;
+	int rc;
+
+	if (!out || !opts || !opts->image || !*opts->image)
+		return atex_error_set(ATEX_EINVAL,
+				      "podman provisioner: no image given");
+	if (opts->count < 0)
+		return atex_error_set(ATEX_EINVAL,
+				      "podman provisioner %s: count %d",
+				      opts->image, opts->count);
+	p = atex_calloc(1, sizeof(*p));
+	if (!p)
+		return ATEX_ENOMEM;
+	p->base.ops = &podman_ops;
+	p->max = opts->count > 0 ? opts->count : 1;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	rc = prov_init(p, opts);
+	if (rc < 0) {
+		prov_free(&p->base);
+		return rc;
+	}
+	*out = &p->base;
+	return 0;
+}

@@ -3,11 +3,25 @@
  * building block of every connection (local commands, ssh and podman
  * clients). The public half (atex_process_wait, _kill, _free, the stdio
  * accessors and atex_cancel) is declared in include/atex/connection.h.
+ *
+ * Implementation notes (process.c says why):
+ *  - the parent's ends of ATEX_STDIO_PIPE streams are O_CLOEXEC and
+ *    *blocking*, so they can be handed on to another process as its stdio;
+ *    wait with atex_wait_fd, then one read() never blocks; write with
+ *    atex_write_all (or set O_NONBLOCK yourself on a pipe you keep);
+ *  - spawn returns once the program has been exec'ed (or failed to be);
+ *  - atex_process_kill signals the whole process group of the command
+ *    while it is unreaped, and does nothing (returns 0) once it is reaped:
+ *    the pid may then belong to another process;
+ *  - writes done by atex run with SIGPIPE blocked in the calling thread
+ *    and consume the SIGPIPE they cause: the program sees EPIPE only.
  */
 #ifndef ATEX_PROCESS_H
 #define ATEX_PROCESS_H
 
 #include "atex/connection.h"
+
+struct atex_buf;
 
 /*
  * Starts argv (argv[0] looked up in PATH) in `cwd` (NULL: inherited) with
@@ -26,6 +40,22 @@ int atex_process_spawn(atex_process **out, const char *const *argv,
 		       int stdout_fd, int stderr_fd);
 
 /*
+ * Feeds `input` (may be NULL) to the process's stdin pipe and drains its
+ * stdout and stderr pipes into `out` and `err` (NULL: discarded) in one
+ * poll loop, then reaps it into *status (may be NULL). Streams that are not
+ * pipes of the handle are left alone; the handle's pipes are closed on
+ * return. The loop ends when the process has exited (what it wrote is
+ * taken; a background child still holding the pipes does not keep us
+ * waiting) or all streams are at EOF. On timeout or cancel the process
+ * group is killed (SIGKILL) and reaped, `out` and `err` keep what arrived.
+ * Returns 0, ATEX_ETIMEDOUT, ATEX_ECANCELED, ATEX_EIO, ATEX_ENOMEM.
+ */
+int atex_process_communicate(int *status, atex_process *p, const void *input,
+			     size_t input_len, struct atex_buf *out,
+			     struct atex_buf *err, int timeout_ms,
+			     atex_cancel *cancel);
+
+/*
  * Waits until `fd` is readable (events POLLIN) or writable (POLLOUT), at
  * most timeout_ms (-1: no limit), or until `cancel` fires. Returns 0,
  * ATEX_ETIMEDOUT, ATEX_ECANCELED. The one blocking primitive: nothing in
@@ -39,7 +69,6 @@ int atex_write_all(int fd, const void *buf, size_t len, atex_cancel *cancel);
 
 /* Quotes one argument for a POSIX shell ('...' with '\'' inside), appended
  * to b. Returns 0 or ATEX_ENOMEM. */
-struct atex_buf;
 int atex_shell_quote(struct atex_buf *b, const char *arg);
 
 #endif /* ATEX_PROCESS_H */

@@ -58,9 +58,34 @@ static int open_ssh(atex_connection **out)
 	return atex_ssh_connection_new(out, &o);
 }
 
+/* A running podman container named by the environment:
+ * ATEX_BENCH_PODMAN_CONTAINER, and optionally ATEX_BENCH_PODMAN_ARGS,
+ * global podman arguments separated by spaces ("--runtime runc
+ * --cgroup-manager cgroupfs"). The connection copies them. */
+static int open_podman(atex_connection **out)
+{
+	struct atex_podman_options o = ATEX_PODMAN_OPTIONS_INIT;
+	const char *env = getenv("ATEX_BENCH_PODMAN_ARGS");
+	const char *args[32];
+	char buf[1024];
+	size_t n = 0;
+
+	o.container = getenv("ATEX_BENCH_PODMAN_CONTAINER");
+	if (!o.container)
+		return atex_error_set(ATEX_EINVAL,
+				      "ATEX_BENCH_PODMAN_CONTAINER is not set");
+	snprintf(buf, sizeof(buf), "%s", env ? env : "");
+	for (char *tok = strtok(buf, " "); tok && n + 1 < ATEX_ARRAY_SIZE(args);
+	     tok = strtok(NULL, " "))
+		args[n++] = tok;
+	args[n] = NULL;
+	o.podman_args = args;
+	return atex_podman_connection_new(out, &o);
+}
+
 static const struct bench benches[] = {
 	{"local", open_local}, {"ssh", open_ssh},
-	/* {"podman", open_podman}: added with it. */
+	{"podman", open_podman},
 };
 
 static int cmp_double(const void *a, const void *b)

@@ -292,6 +292,7 @@ static bool container_arrived(struct podman_container *ct, int rc,
 	if (rc == 0 && !ct->discard && !p->aborted && p->started) {
 		rc = atex_remote_queue_push(p->queue, &ct->base);
 		if (rc == 0) {
+			atex_debug(COMPONENT, "container %s ready", ct->name);
 			ct->state = CT_READY;
 			return false;
 		}
@@ -623,11 +624,13 @@ static void prov_abort(atex_provisioner *base)
 }
 
 /* Joins the starter threads (all done: wait_idle came first) and frees
- * the containers nobody holds. */
+ * the containers nobody holds. Under the lock: a release may run in
+ * another thread. */
 static void reap(struct podman_provisioner *p)
 {
 	size_t i, kept = 0;
 
+	pthread_mutex_lock(&p->lock);
 	join_starters(p, true);
 	atex_vec_free(&p->threads);
 	for (i = 0; i < p->containers.len; i++) {
@@ -639,6 +642,7 @@ static void reap(struct podman_provisioner *p)
 			container_free(ct);
 	}
 	p->containers.len = kept;
+	pthread_mutex_unlock(&p->lock);
 }
 
 static int prov_stop(atex_provisioner *base)

@@ -222,6 +222,11 @@ struct atex_ssh_options {
  * socket (in a private temporary directory removed by disconnect), so each
  * command is one multiplexed channel. BatchMode, no TTY, keepalives.
  * connect() after the master died (a reboot) starts a new one.
+ * Every running command is one session of the one server connection, so
+ * the server's MaxSessions (sshd default 10) caps concurrent commands:
+ * beyond it a command's client exits 255 ("Session open refused by peer")
+ * while the connection stays alive. Raise MaxSessions on the systems, or
+ * use one connection per 10 concurrent commands.
  * Returns 0, ATEX_EINVAL (no host) or ATEX_ENOMEM.
  */
 int atex_ssh_connection_new(atex_connection **out,

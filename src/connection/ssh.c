@@ -10,16 +10,16 @@
  *
  * The master. connect() makes a private directory (mkdtemp, 0700) and
  * starts `ssh -M -N -S DIR/m -o ControlPersist=no ... host` in the
- * foreground, as our own child: we know its pid and can always kill it,
- * so disconnect leaves nothing behind. (With -f and ControlPersist the
- * master would be a daemon we could only find again through `-O check`.)
- * Its stdout is a pipe it never writes to: the pipe hangs up exactly when
- * the master exits, a liveness signal that works with or without pidfds.
- * OpenSSH creates the control socket only after the user is
- * authenticated, so "the socket appeared" means "ready"; we watch for it
- * with inotify and poll() that, the master's stdout (it died: read why
- * from its stderr, which goes to DIR/master.log) and the cancel token at
- * once. No sleeping, no `-O check` polling.
+ * foreground, as our own child: we know its pid, hold a pidfd on it and
+ * can always kill it, so disconnect leaves nothing behind. (With -f and
+ * ControlPersist the master would be a daemon we could only find again
+ * through `-O check`.) OpenSSH creates the control socket only after the
+ * user is authenticated, so "the socket appeared" means "ready"; we watch
+ * for it with inotify and poll() that, the master's pidfd (it died: read
+ * why from its stderr, which goes to DIR/master.log) and the cancel token
+ * at once. No sleeping, no `-O check` polling. (`ssh -N` points its own
+ * stdin and stdout at /dev/null, so a pipe there cannot serve as the
+ * "it died" signal.)
  *
  * Commands. Each spawn is `ssh -S DIR/m -o ControlMaster=no
  * -o ProxyCommand=false -T ... -- host 'cd DIR && exec env -- VAR=.. CMD'`,
@@ -31,7 +31,7 @@
  * A dropped master. The mux client of a command exits 255 both when the
  * command exits 255 and when the master dies under it. Callers tell the
  * two apart with atex_ssh_connection_alive(): the master is our child, so
- * "alive" is a non-blocking poll() of its stdout, with no network traffic.
+ * "alive" is a non-blocking poll() of its pidfd, with no network traffic.
  * connect() after the master died (a reboot) starts a new one.
  *
  * Locking: the mutex guards the master, the directory and the cached
@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,7 +85,7 @@ struct ssh_conn {
 	char *dir;	      /* private directory, or NULL */
 	char *sock;	      /* dir/m */
 	atex_process *master; /* NULL when never started or stopped */
-	int master_fd;	      /* read end of its stdout; -1 */
+	int master_pidfd;     /* ours, for liveness; -1 without pidfds */
 	int remote_rsync;     /* -1 unknown, 0 missing, 1 present */
 };
 
@@ -247,40 +248,52 @@ static void remove_dir(const char *dir)
  * The master.
  */
 
-/*
- * Whether the master has ended, from its stdout: `ssh -N` never writes
- * there, and only the master holds the write end, so the read end hangs
- * up exactly when the master exits. This works where pidfds do not
- * (valgrind, old kernels, where process.c falls back to a watcher thread),
- * and unlike a zero-timeout atex_process_wait it leaves the thread's last
- * error alone.
- */
-static bool master_hung_up(int fd)
+/* pidfd_open(2) on our own unreaped child: its pid cannot be reused until
+ * atex_process_wait/free reaps it, so this is race-free. -1 where pidfds
+ * are missing (old kernels, valgrind). */
+static int pidfd_of(pid_t pid)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	char buf[256];
-
-	if (poll(&pfd, 1, 0) <= 0)
-		return false;
-	if (pfd.revents & (POLLHUP | POLLERR))
-		return true;
-	/* Output it should not have made: discard it. */
-	return read(fd, buf, sizeof(buf)) == 0;
+	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Whether the master runs. Lock held. */
+/* Whether a process runs, without pidfds. A zero-timeout wait records
+ * "still running" as the thread's error: the caller's message is kept. */
+static bool process_running(atex_process *p)
+{
+	int code = atex_error_last_code();
+	char *saved = code ? atex_strdup(atex_error_last()) : NULL;
+	bool running = atex_process_wait(NULL, p, 0, NULL) == ATEX_ETIMEDOUT;
+
+	if (saved)
+		atex_error_set(code, "%s", saved);
+	else
+		atex_error_clear();
+	free(saved);
+	return running;
+}
+
+/* Whether the master runs. Lock held. A pidfd becomes readable when its
+ * process ends: a poll() of it costs nothing and touches no error. */
 static bool master_alive_locked(const struct ssh_conn *s)
 {
-	return s->master && s->master_fd >= 0 && !master_hung_up(s->master_fd);
+	struct pollfd pfd = {.fd = s->master_pidfd, .events = POLLIN};
+
+	if (!s->master)
+		return false;
+	if (s->master_pidfd < 0)
+		return process_running(s->master);
+	return poll(&pfd, 1, 0) == 0;
 }
 
-/* Stops the master (SIGTERM, then SIGKILL through atex_process_free) and
- * removes the directory. Lock held. Safe on any state. */
-static void master_stop_locked(struct ssh_conn *s)
+/* Stops the master and removes the directory. Lock held. Safe on any
+ * state, and idempotent. `graceful`: SIGTERM first (ssh then says goodbye
+ * to the server), else SIGKILL at once (a connect that failed has nobody
+ * to say goodbye to, and cancel must be prompt). */
+static void master_stop_locked(struct ssh_conn *s, bool graceful)
 {
 	int status;
 
-	if (master_alive_locked(s)) {
+	if (graceful && master_alive_locked(s)) {
 		/* SIGTERM makes ssh say goodbye to the server and remove
 		 * the socket; its open channels end with it. */
 		atex_process_kill(s->master, SIGTERM);
@@ -289,9 +302,9 @@ static void master_stop_locked(struct ssh_conn *s)
 	/* Kills (SIGKILL) and reaps a master that did not stop. */
 	atex_process_free(s->master);
 	s->master = NULL;
-	if (s->master_fd >= 0)
-		close(s->master_fd);
-	s->master_fd = -1;
+	if (s->master_pidfd >= 0)
+		close(s->master_pidfd);
+	s->master_pidfd = -1;
 	if (s->dir)
 		remove_dir(s->dir);
 	free(s->dir);
@@ -376,42 +389,47 @@ static void drain(int fd)
 		;
 }
 
+/* How often connect looks at the master where there are no pidfds. */
+#define SSH_NO_PIDFD_CHECK_MS 50
+
 /* Waits until the socket appears, the master ends, time runs out or the
  * token fires. Returns 0, ATEX_EIO (the master ended), ATEX_ETIMEDOUT,
- * ATEX_ECANCELED; no message is set. */
+ * ATEX_ECANCELED; no message is set. Without a pidfd the master's end is
+ * noticed by looking every SSH_NO_PIDFD_CHECK_MS: the one bounded check
+ * loop, only on systems that leave no other way. */
 static int master_wait_ready(const struct ssh_conn *s, int inotify_fd,
 			     int timeout_ms, atex_cancel *cancel)
 {
 	double deadline = atex_monotonic_ms() + timeout_ms;
 	struct pollfd fds[3] = {
 		{.fd = inotify_fd, .events = POLLIN},
-		{.fd = s->master_fd, .events = POLLIN},
+		{.fd = s->master_pidfd, .events = POLLIN},
 		{.fd = cancel ? atex_cancel_fd(cancel) : -1, .events = POLLIN},
 	};
 
 	for (;;) {
-		int wait_ms = -1;
+		int wait_ms = s->master_pidfd < 0 ? SSH_NO_PIDFD_CHECK_MS : -1;
 
 		if (socket_ready(s->sock))
 			return 0;
+		/* Checked after the socket: it may have appeared just
+		 * before the master died (ssh -N has no reason to). */
+		if (!master_alive_locked(s))
+			return ATEX_EIO;
 		if (cancel && atex_cancel_fired(cancel))
 			return ATEX_ECANCELED;
 		if (timeout_ms >= 0) {
-			double left = deadline - atex_monotonic_ms();
+			int left = (int)(deadline - atex_monotonic_ms()) + 1;
 
-			if (left <= 0)
+			if (left <= 1)
 				return ATEX_ETIMEDOUT;
-			wait_ms = (int)left + 1;
+			if (wait_ms < 0 || left < wait_ms)
+				wait_ms = left;
 		}
 		if (poll(fds, 3, wait_ms) < 0 && errno != EINTR)
 			return ATEX_EIO;
 		if (fds[0].revents)
 			drain(inotify_fd);
-		/* The socket may have appeared just before the master died
-		 * (ssh -N has no reason to, but check first anyway). */
-		if (fds[1].revents && master_hung_up(s->master_fd) &&
-		    !socket_ready(s->sock))
-			return ATEX_EIO;
 	}
 }
 
@@ -464,22 +482,22 @@ static int master_start_locked(struct ssh_conn *s, int timeout_ms,
 	}
 	atex_debug(SSH_COMPONENT, "%s: starting master in %s", s->name, s->dir);
 	rc = atex_process_spawn(&s->master, argv_get(&a), NULL, NULL,
-				ATEX_STDIO_NULL, ATEX_STDIO_PIPE, log_fd);
+				ATEX_STDIO_NULL, ATEX_STDIO_NULL, log_fd);
 	if (rc) {
 		atex_error_prefix("ssh %s", s->name);
 		goto out;
 	}
-	s->master_fd = atex_process_take_fd(s->master, 1);
+	s->master_pidfd = pidfd_of(atex_process_pid(s->master));
 	rc = master_wait_ready(s, inotify_fd, timeout_ms, cancel);
 	if (rc) {
 		/* Stopped first: its stderr is then complete, and the
 		 * cleanup's own calls cannot overwrite our message. */
-		master_stop_locked(s);
+		master_stop_locked(s, false);
 		rc = master_fail(s, rc, timeout_ms, log_fd);
 	}
 out:
 	if (rc)
-		master_stop_locked(s);
+		master_stop_locked(s, false);
 	if (inotify_fd >= 0)
 		close(inotify_fd);
 	if (log_fd >= 0)
@@ -500,7 +518,7 @@ static int ssh_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
 		goto out;
 	/* A master that died (a reboot, a dropped network) leaves its
 	 * directory and maybe a stale socket: start over cleanly. */
-	master_stop_locked(s);
+	master_stop_locked(s, false);
 	rc = master_start_locked(s, timeout_ms, cancel);
 	if (!rc)
 		atex_debug(SSH_COMPONENT, "%s: connected in %.1f ms", s->name,
@@ -515,7 +533,7 @@ static int ssh_disconnect(atex_connection *c)
 	struct ssh_conn *s = to_ssh(c);
 
 	pthread_mutex_lock(&s->lock);
-	master_stop_locked(s);
+	master_stop_locked(s, true);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -955,7 +973,7 @@ int atex_ssh_connection_new(atex_connection **out,
 		return ATEX_ENOMEM;
 	s->base.ops = &ssh_ops;
 	s->remote_rsync = -1;
-	s->master_fd = -1;
+	s->master_pidfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	rc = copy_options(s, opts);
 	if (rc) {

@@ -409,6 +409,21 @@ static _Noreturn void child_fail(int fd, int stage, int err)
 	_exit(127);
 }
 
+/*
+ * glibc refuses to change the signals it reserves for itself (32 and 33),
+ * so one the program inherited as ignored would stay ignored in the
+ * command; the raw system call resets them. The kernel's sigaction with
+ * SIG_DFL, no flags and an empty mask is all zeros on every architecture.
+ */
+static void reset_reserved_signals(void)
+{
+	unsigned long long ksa[4] = {0, 0, 0, 0};
+
+	/* The last argument is the size of the kernel's sigset: 64 bits. */
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)8);
+}
+
 static _Noreturn void child_run(const struct spawn_plan *plan)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -418,6 +433,7 @@ static _Noreturn void child_run(const struct spawn_plan *plan)
 	/* Errors are expected (SIGKILL, SIGSTOP, libc-reserved signals). */
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);
+	reset_reserved_signals();
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
 	if (setpgid(0, 0) < 0)

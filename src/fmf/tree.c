@@ -17,17 +17,17 @@
  *
  * Node data is an object owned by its node at the top level; values below
  * are shared by reference with the parent and with the YAML that produced
- * them (merge.c copies before it changes anything shared).
+ * them (merge.c copies before it changes anything shared). Loading runs on
+ * every core: files are parsed in parallel while the tree is built
+ * (walk.c), sibling subtrees inherit in parallel, nodes adjust in
+ * parallel. Error positions are found again from the files (locate.c).
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "atex/fmf.h"
 #include "fmf/fmf_private.h"
@@ -70,7 +70,7 @@ struct atex_fmf_tree {
 	struct atex_locator *locator;
 	struct index index;       /* full name -> node */
 	json_t *explore_include;  /* hidden names to walk anyway, or NULL */
-	struct atex_vec sources;  /* every file read (owned strings) */
+	struct atex_vec sources;  /* every file read (struct source) */
 	struct atex_vec order;    /* every node, depth first, sorted */
 	bool adjusted;
 	/* Discovery's private trees: branches nobody selects drop their data

@@ -8,7 +8,8 @@ clang libclang-rt-14-dev valgrind
 libyaml-dev libjansson-dev libpcre2-dev libcmocka-dev
 podman runc conmon uidmap slirp4netns netavark aardvark-dns fuse-overlayfs
 catatonit containernetworking-plugins iptables debootstrap
-openssh-server openssh-client rsync"
+openssh-server openssh-client rsync
+locales"
 
 missing=""
 for p in $packages; do

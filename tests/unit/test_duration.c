@@ -6,6 +6,8 @@
  * matter of taste.
  */
 #include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -187,19 +189,34 @@ static void test_too_large(void **state)
 	assert_int_equal(atex_duration_parse(&seconds, text), ATEX_EINVAL);
 }
 
-/* A program's locale must not change how "*1.5" reads. */
+/*
+ * A program's locale must not change how "*1.5" reads. The test needs a
+ * locale with a decimal comma; machines rarely have one compiled, so it
+ * compiles de_DE itself with localedef (Debian's `locales` package, which
+ * scripts/install-deps.sh installs) into a temporary LOCPATH.
+ */
 static void test_locale(void **state)
 {
-	static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8",
-					    "cs_CZ.UTF-8", "fr_FR.UTF-8"};
-	const char *set = NULL;
+	char dir[] = "/tmp/atex-locale-XXXXXX", cmd[512];
+	const char *set;
 
-	for (size_t i = 0; i < ATEX_ARRAY_SIZE(names) && !set; i++)
-		set = setlocale(LC_NUMERIC, names[i]);
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd),
+		 "localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 2>/dev/null", dir);
+	if (system(cmd) != 0)
+		fail_msg("cannot compile the de_DE locale with localedef "
+			 "(install Debian's locales package)");
+	setenv("LOCPATH", dir, 1);
+	set = setlocale(LC_NUMERIC, "de_DE.UTF-8");
+	unsetenv("LOCPATH");
 	if (!set)
-		skip();
+		fail_msg("setlocale(de_DE.UTF-8) failed with LOCPATH=%s", dir);
+	assert_string_equal(localeconv()->decimal_point, ",");
 	assert_parses("1h *1.5", 5400);
 	setlocale(LC_NUMERIC, "C");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 int main(void)

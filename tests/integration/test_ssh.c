@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "atex/connection.h"
+#include "atex/provisioner.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -895,6 +896,101 @@ static void test_latency(void **state)
 	conn_free(c);
 }
 
+/* ------------------------------------------------------------------------
+ * The static provisioner against the real server.
+ */
+
+static atex_provisioner *static_new(const char *const *hosts)
+{
+	struct atex_ssh_options base = ATEX_SSH_OPTIONS_INIT;
+	atex_provisioner *p = NULL;
+
+	base.identity = fx.key;
+	base.options = client_options;
+	base.connect_timeout_s = 5;
+	if (atex_static_provisioner_new(&p, hosts, &base) < 0)
+		fail_msg("static provisioner: %s", atex_error_last());
+	assert_int_equal(atex_provisioner_start(p), 0);
+	return p;
+}
+
+/* A pool of our sshd and a dead port: the live host is handed out, runs
+ * commands, comes back on release, and nothing is left after stop. */
+static void test_static_pool(void **state)
+{
+	char good[64], dead[64], want[32];
+	const char *hosts[] = {good, dead, NULL};
+	const char *const echo[] = {"echo", "pooled", NULL};
+	struct atex_run_result r = {0};
+	atex_provisioner *p;
+	atex_remote *remote = NULL;
+
+	(void)state;
+	snprintf(good, sizeof(good), "root@" HOST ":%d", fx.port);
+	snprintf(dead, sizeof(dead), "root@" HOST ":%d", free_port());
+	snprintf(want, sizeof(want), ":%d", fx.port);
+	p = static_new(hosts);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(atex_provisioner_provision(p, 1), 0);
+		if (atex_provisioner_get_remote(&remote, p, 30000) < 0)
+			fail_msg("get_remote: %s", atex_error_last());
+		assert_non_null(strstr(atex_remote_name(remote), want));
+		assert_int_equal(atex_connection_run(
+					 &r, atex_remote_connection(remote),
+					 echo, NULL, 0, 30000, NULL),
+				 0);
+		assert_true(WIFEXITED(r.status) && !WEXITSTATUS(r.status));
+		assert_string_equal(r.out, "pooled\n");
+		atex_run_result_clear(&r);
+		atex_remote_release(remote);
+	}
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	assert_clean();
+}
+
+struct aborter {
+	atex_provisioner *p;
+	int delay_ms;
+};
+
+static void *abort_later(void *arg)
+{
+	struct aborter *a = arg;
+
+	usleep((useconds_t)a->delay_ms * 1000);
+	atex_provisioner_abort(a->p);
+	return NULL;
+}
+
+/* A host that accepts but never answers: abort from another thread ends
+ * the wait (and the connect behind it) promptly. */
+static void test_static_abort(void **state)
+{
+	int port, fd = silent_server(&port);
+	char hang[64];
+	const char *hosts[] = {hang, NULL};
+	struct aborter a = {.delay_ms = 300};
+	atex_remote *remote = NULL;
+	double t0;
+	pthread_t t;
+
+	(void)state;
+	snprintf(hang, sizeof(hang), "root@" HOST ":%d", port);
+	a.p = static_new(hosts);
+	assert_int_equal(atex_provisioner_provision(a.p, 1), 0);
+	t0 = atex_monotonic_ms();
+	pthread_create(&t, NULL, abort_later, &a);
+	assert_int_equal(atex_provisioner_get_remote(&remote, a.p, 20000),
+			 ATEX_ECANCELED);
+	assert_true(atex_monotonic_ms() - t0 < 1300);
+	pthread_join(t, NULL);
+	atex_provisioner_stop(a.p);
+	atex_provisioner_free(a.p);
+	close(fd);
+	assert_clean();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -917,6 +1013,8 @@ int main(void)
 		cmocka_unit_test(test_cancel_connect),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_latency),
+		cmocka_unit_test(test_static_pool),
+		cmocka_unit_test(test_static_abort),
 	};
 
 	/* A missing server is a failure, not a skip: make check must not

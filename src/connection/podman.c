@@ -23,12 +23,14 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "atex/connection.h"
+#include "connection/remote.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -175,7 +177,7 @@ static int podman_disconnect(atex_connection *c)
 
 /* podman exec -i [-w CWD] [-e K=V...] CONTAINER ARGV... */
 static int exec_argv(struct atex_vec *argv, const struct podman_connection *pc,
-		     const struct atex_spawn_options *opts)
+		     const struct atex_spawn_options *opts, const char *run_env)
 {
 	const char *const *e;
 	int rc;
@@ -184,6 +186,10 @@ static int exec_argv(struct atex_vec *argv, const struct podman_connection *pc,
 	if (rc == 0)
 		rc = argv_add_list(argv,
 				   (const char *const[]){"exec", "-i", NULL});
+	/* The run id lets a kill find the command (connection/remote.h). */
+	if (rc == 0)
+		rc = argv_add_list(argv,
+				   (const char *const[]){"-e", run_env, NULL});
 	if (rc == 0 && opts->cwd)
 		rc = argv_add_list(
 			argv, (const char *const[]){"-w", opts->cwd, NULL});
@@ -200,24 +206,42 @@ static int podman_spawn(atex_process **out, atex_connection *c,
 			const struct atex_spawn_options *opts)
 {
 	struct podman_connection *pc = to_podman(c);
-	struct atex_vec argv = ATEX_VEC_INIT;
+	struct atex_vec argv = ATEX_VEC_INIT, kill = ATEX_VEC_INIT;
+	char id[ATEX_RUN_ID_SIZE], run_env[64];
 	const char *const *av;
 	int rc;
 
 	if (!opts || !opts->argv || !opts->argv[0])
 		return atex_error_set(ATEX_EINVAL,
 				      "%s: spawn without a command", pc->name);
-	rc = exec_argv(&argv, pc, opts);
+	atex_run_id_new(id);
+	snprintf(run_env, sizeof(run_env), ATEX_RUN_ID_VAR "=%s", id);
+	rc = exec_argv(&argv, pc, opts, run_env);
 	av = argv_finish(&argv, &rc);
+	/* How a kill reaches the command: `podman ... exec CONTAINER`. */
+	if (rc == 0)
+		rc = argv_start(&kill, pc);
+	if (rc == 0)
+		rc = argv_add_list(&kill, (const char *const[]){
+						  "exec", pc->container, NULL});
 	if (rc < 0)
 		goto out;
 	/* podman's own environment stays ours; the command's extra
 	 * variables went to -e above. */
 	rc = atex_process_spawn(out, av, NULL, NULL, opts->stdin_fd,
 				opts->stdout_fd, opts->stderr_fd);
-	if (rc < 0)
+	if (rc < 0) {
 		atex_error_prefix("%s", pc->name);
+		goto out;
+	}
+	rc = atex_remote_kill_hook(*out, (const char *const *)kill.items,
+				   kill.len, false, id);
+	if (rc < 0) {
+		atex_process_free(*out);
+		*out = NULL;
+	}
 out:
+	atex_vec_free(&kill);
 	atex_vec_free(&argv);
 	return rc;
 }

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "atex/connection.h"
+#include "connection/remote.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -587,10 +588,11 @@ static void client_argv(struct argv *a, const struct ssh_conn *s,
 	argv_opt(a, "-o", "LogLevel=ERROR");
 }
 
-/* The remote shell command: cd, environment, then exec the argv, every
- * word quoted. The remote login shell (POSIX) runs it. */
+/* The remote shell command: cd, environment (with the run id that lets a
+ * kill find the command, remote.h), then exec the argv, every word
+ * quoted. The remote login shell (POSIX) runs it. */
 static int remote_command(struct atex_buf *b,
-			  const struct atex_spawn_options *o)
+			  const struct atex_spawn_options *o, const char *id)
 {
 	int rc = 0;
 
@@ -599,13 +601,10 @@ static int remote_command(struct atex_buf *b,
 		rc |= atex_shell_quote(b, o->cwd);
 		rc |= atex_buf_puts(b, " && ");
 	}
-	rc |= atex_buf_puts(b, "exec");
-	if (o->env && o->env[0]) {
-		rc |= atex_buf_puts(b, " env --");
-		for (const char *const *e = o->env; *e; e++) {
-			rc |= atex_buf_putc(b, ' ');
-			rc |= atex_shell_quote(b, *e);
-		}
+	rc |= atex_buf_printf(b, "exec env -- " ATEX_RUN_ID_VAR "=%s", id);
+	for (const char *const *e = o->env; e && *e; e++) {
+		rc |= atex_buf_putc(b, ' ');
+		rc |= atex_shell_quote(b, *e);
 	}
 	for (const char *const *arg = o->argv; *arg; arg++) {
 		rc |= atex_buf_putc(b, ' ');
@@ -614,9 +613,11 @@ static int remote_command(struct atex_buf *b,
 	return rc ? ATEX_ENOMEM : 0;
 }
 
-/* Spawns `command` (already a shell command line) on the system. */
+/* Spawns `command` (already a shell command line) on the system; with a
+ * run id, killing the process also signals the remote command. */
 static int spawn_shell(atex_process **out, struct ssh_conn *s,
-		       const char *command, int in, int outfd, int err)
+		       const char *command, int in, int outfd, int err,
+		       const char *run_id)
 {
 	struct argv a = ARGV_INIT;
 	char *sock = NULL;
@@ -633,8 +634,16 @@ static int spawn_shell(atex_process **out, struct ssh_conn *s,
 	if (rc)
 		goto out;
 	rc = atex_process_spawn(out, argv_get(&a), NULL, NULL, in, outfd, err);
-	if (rc)
+	if (rc) {
 		atex_error_prefix("ssh %s", s->name);
+		goto out;
+	}
+	/* The prefix is everything before the command: ... -- host. */
+	if (run_id && (rc = atex_remote_kill_hook(*out, argv_get(&a),
+						  a.v.len - 2, true, run_id))) {
+		atex_process_free(*out);
+		*out = NULL;
+	}
 out:
 	argv_free(&a);
 	free(sock);
@@ -646,16 +655,18 @@ static int ssh_spawn(atex_process **out, atex_connection *c,
 {
 	struct ssh_conn *s = to_ssh(c);
 	struct atex_buf cmd = ATEX_BUF_INIT;
+	char id[ATEX_RUN_ID_SIZE];
 	int rc;
 
 	*out = NULL;
 	if (!opts->argv || !opts->argv[0])
 		return atex_error_set(ATEX_EINVAL, "ssh %s: empty command",
 				      s->name);
-	rc = remote_command(&cmd, opts);
+	atex_run_id_new(id);
+	rc = remote_command(&cmd, opts, id);
 	if (!rc)
 		rc = spawn_shell(out, s, atex_buf_cstr(&cmd), opts->stdin_fd,
-				 opts->stdout_fd, opts->stderr_fd);
+				 opts->stdout_fd, opts->stderr_fd, id);
 	atex_buf_free(&cmd);
 	return rc;
 }
@@ -717,7 +728,7 @@ static int remote_has_rsync(bool *yes, struct ssh_conn *s, atex_cancel *cancel)
 		return 0;
 	}
 	rc = spawn_shell(&p, s, "command -v rsync", ATEX_STDIO_NULL,
-			 ATEX_STDIO_NULL, ATEX_STDIO_NULL);
+			 ATEX_STDIO_NULL, ATEX_STDIO_NULL, NULL);
 	if (!rc)
 		rc = copy_wait(&status, p, cancel);
 	atex_process_free(p);
@@ -835,7 +846,7 @@ static int copy_tar(struct ssh_conn *s, const char *src, const char *dst,
 	}
 	pipe_fd = atex_process_take_fd(tar, 1);
 	rc = spawn_shell(&remote, s, atex_buf_cstr(&cmd), pipe_fd,
-			 ATEX_STDIO_NULL, err_fd);
+			 ATEX_STDIO_NULL, err_fd, NULL);
 	/* Only the two children may hold the pipe, or EOF never comes. */
 	close(pipe_fd);
 	if (rc)

@@ -85,6 +85,11 @@ struct atex_process {
 	pthread_mutex_t lock;
 	bool reaped;
 	int status;
+	/* For a client running a command elsewhere (ssh, podman): how to
+	 * signal that command too. Set once, right after the spawn. */
+	atex_process_kill_hook kill_hook;
+	void *kill_data;
+	void (*kill_data_free)(void *data);
 };
 
 /* What the child reports when it cannot exec. */
@@ -762,12 +767,28 @@ int atex_process_wait(int *status, atex_process *p, int timeout_ms,
 	}
 }
 
+void atex_process_set_kill_hook(atex_process *p, atex_process_kill_hook hook,
+				void *data, void (*data_free)(void *data))
+{
+	p->kill_hook = hook;
+	p->kill_data = data;
+	p->kill_data_free = data_free;
+}
+
 int atex_process_kill(atex_process *p, int signal)
 {
+	bool running;
 	int rc = 0;
 
 	if (!p)
 		return atex_error_set(ATEX_EINVAL, "kill: no process");
+	/* The remote command first, while the client still holds its
+	 * channel open; the hook may block briefly, so not under the lock. */
+	pthread_mutex_lock(&p->lock);
+	running = !p->reaped;
+	pthread_mutex_unlock(&p->lock);
+	if (running && p->kill_hook)
+		p->kill_hook(p->kill_data, signal);
 	pthread_mutex_lock(&p->lock);
 	/* Reaped: the pid may belong to someone else by now. */
 	if (p->reaped)
@@ -842,6 +863,8 @@ void atex_process_free(atex_process *p)
 		close_fd(&p->fds[i]);
 	close_fd(&p->pidfd);
 	pthread_mutex_destroy(&p->lock);
+	if (p->kill_data_free)
+		p->kill_data_free(p->kill_data);
 	free(p->name);
 	free(p);
 }

@@ -56,6 +56,21 @@ int atex_process_communicate(int *status, atex_process *p, const void *input,
 			     atex_cancel *cancel);
 
 /*
+ * A hook atex_process_kill calls (with the same signal, before signalling
+ * the local process) for clients that run a command elsewhere: killing the
+ * ssh or podman client closes the channel but does not stop the command,
+ * so the connection signals it itself. Also called when a process still
+ * running is freed (SIGKILL). It may block briefly (one more remote
+ * command) and must not call back into the process. `data` is freed with
+ * `data_free` (may be NULL) when the handle is. Set right after spawn,
+ * before any other thread sees the handle.
+ */
+typedef void (*atex_process_kill_hook)(void *data, int signal);
+
+void atex_process_set_kill_hook(atex_process *p, atex_process_kill_hook hook,
+				void *data, void (*data_free)(void *data));
+
+/*
  * Waits until `fd` is readable (events POLLIN) or writable (POLLOUT), at
  * most timeout_ms (-1: no limit), or until `cancel` fires. Returns 0,
  * ATEX_ETIMEDOUT, ATEX_ECANCELED. The one blocking primitive: nothing in

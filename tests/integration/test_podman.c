@@ -687,6 +687,60 @@ static void test_abort_while_command_runs(void **state)
 	atex_provisioner_free(p);
 }
 
+/* How many processes of the container run `sleep SECONDS` (the container's
+ * own /proc, read through a command in it). */
+static int sleepers(atex_connection *c, const char *seconds)
+{
+	char script[256];
+	const char *const argv[] = {"sh", "-c", script, NULL};
+	struct atex_run_result res = {0};
+	int n;
+
+	snprintf(script, sizeof(script),
+		 "n=0; for f in /proc/[0-9]*/cmdline; do "
+		 "case \"$(tr '\\0' ' ' < $f 2>/dev/null)\" in "
+		 "'sleep %s '*) n=$((n+1));; esac; done; echo $n",
+		 seconds);
+	assert_int_equal(atex_connection_run(&res, c, argv, NULL, 0, 30000,
+					     NULL),
+			 0);
+	n = atoi(res.out);
+	atex_run_result_clear(&res);
+	return n;
+}
+
+/* podman exec forwards no signal: killing the client must still stop the
+ * command in the container, children included. */
+static void test_kill_reaches_container(void **state)
+{
+	const char *const argv[] = {"sh", "-c",
+				    "sleep 4243 & exec sleep 4242", NULL};
+	struct atex_spawn_options opts = ATEX_SPAWN_OPTIONS_INIT;
+	atex_provisioner *p = prov_new(1, NULL);
+	atex_process *proc = NULL;
+	atex_connection *c;
+	atex_remote *r;
+	int status;
+
+	(void)state;
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	c = atex_remote_connection(r);
+	opts.argv = argv;
+	opts.stdout_fd = opts.stderr_fd = ATEX_STDIO_NULL;
+	assert_int_equal(atex_connection_spawn(&proc, c, &opts), 0);
+	assert_int_equal(atex_process_wait(&status, proc, 1000, NULL),
+			 ATEX_ETIMEDOUT);
+	assert_int_equal(sleepers(c, "4242") + sleepers(c, "4243"), 2);
+	assert_int_equal(atex_process_kill(proc, SIGTERM), 0);
+	assert_int_equal(atex_process_wait(&status, proc, 20000, NULL), 0);
+	assert_int_equal(sleepers(c, "4242") + sleepers(c, "4243"), 0);
+	atex_process_free(proc);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
 static void test_get_remote_timeout(void **state)
 {
 	atex_provisioner *p = prov_new(1, NULL);
@@ -766,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_stop_removes_handed_out),
 		cmocka_unit_test(test_abort_while_starting),
 		cmocka_unit_test(test_abort_while_command_runs),
+		cmocka_unit_test(test_kill_reaches_container),
 		cmocka_unit_test(test_get_remote_timeout),
 		cmocka_unit_test(test_ready_fd),
 		cmocka_unit_test(test_start_failure),

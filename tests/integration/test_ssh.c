@@ -896,6 +896,48 @@ static void test_latency(void **state)
 	conn_free(c);
 }
 
+/* Waits up to `ms` for process_mentions(needle) to become `want`. */
+static bool mentions_within(const char *needle, bool want, int ms)
+{
+	double end = atex_monotonic_ms() + ms;
+
+	while (process_mentions(needle) != want) {
+		if (atex_monotonic_ms() > end)
+			return false;
+		usleep(20000);
+	}
+	return true;
+}
+
+/* Killing the client also stops the command on the system, children
+ * included, even when the connection goes down right after (as Ctrl-C on
+ * `atex exec` does): sshd itself leaves a command without a terminal
+ * running when its connection drops. The server is local, so its
+ * processes can be seen here. */
+static void test_kill_reaches_remote(void **state)
+{
+	const char *argv[] = {"sh", "-c", "sleep 4243.5 & exec sleep 4242.5",
+			      NULL};
+	struct atex_spawn_options o = ATEX_SPAWN_OPTIONS_INIT;
+	atex_connection *c = conn_open();
+	atex_process *p = NULL;
+	int status;
+
+	(void)state;
+	o.argv = argv;
+	o.stdout_fd = o.stderr_fd = ATEX_STDIO_NULL;
+	assert_int_equal(atex_connection_spawn(&p, c, &o), 0);
+	assert_true(mentions_within("sleep 4242.5", true, 10000));
+	assert_true(mentions_within("sleep 4243.5", true, 10000));
+	assert_int_equal(atex_process_kill(p, SIGTERM), 0);
+	assert_int_equal(atex_connection_disconnect(c), 0);
+	assert_int_equal(atex_process_wait(&status, p, 10000, NULL), 0);
+	assert_true(mentions_within("sleep 4242.5", false, 5000));
+	assert_true(mentions_within("sleep 4243.5", false, 5000));
+	atex_process_free(p);
+	conn_free(c);
+}
+
 /* ------------------------------------------------------------------------
  * The static provisioner against the real server.
  */
@@ -1013,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_connect),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_latency),
+		cmocka_unit_test(test_kill_reaches_remote),
 		cmocka_unit_test(test_static_pool),
 		cmocka_unit_test(test_static_abort),
 	};

@@ -424,19 +424,6 @@ static const struct atex_connection_ops podman_ops = {
 	.free = podman_free,
 };
 
-static int copy_args(struct atex_vec *v, const char *const *args)
-{
-	for (; args && *args; args++) {
-		char *s = atex_strdup(*args);
-
-		if (!s || atex_vec_push(v, s) < 0) {
-			free(s);
-			return ATEX_ENOMEM;
-		}
-	}
-	return 0;
-}
-
 int atex_podman_connection_new(atex_connection **out,
 			       const struct atex_podman_options *opts)
 {
@@ -455,7 +442,7 @@ int atex_podman_connection_new(atex_connection **out,
 	pc->name = atex_sprintf("podman:%s", opts->container);
 	if (!pc->container || !pc->program || !pc->name)
 		goto fail;
-	if (copy_args(&pc->args, opts->podman_args) < 0)
+	if (atex_vec_push_copies(&pc->args, opts->podman_args) < 0)
 		goto fail;
 	*out = &pc->base;
 	return 0;

@@ -725,20 +725,6 @@ static const struct atex_provisioner_ops podman_ops = {
  * Construction.
  */
 
-static int copy_args(struct atex_vec *v, const char *const *args)
-{
-	for (; args && *args; args++) {
-		char *s = atex_strdup(*args);
-
-		if (!s || atex_vec_push(v, s) < 0) {
-			free(s);
-			return ATEX_ENOMEM;
-		}
-	}
-	/* NULL-terminated, to pass on as a podman connection's args. */
-	return atex_vec_push(v, NULL) < 0 ? ATEX_ENOMEM : 0;
-}
-
 /* The owned parts, each checked; on failure the caller frees p. */
 static int prov_init(struct podman_provisioner *p,
 		     const struct atex_podman_provisioner_options *opts)
@@ -751,8 +737,8 @@ static int prov_init(struct podman_provisioner *p,
 	p->name = atex_sprintf("podman:%s", opts->image);
 	if (!p->image || !p->program || !p->name)
 		return ATEX_ENOMEM;
-	if (copy_args(&p->args, opts->podman_args) < 0 ||
-	    copy_args(&p->run_args, opts->run_args) < 0)
+	if (atex_vec_push_copies(&p->args, opts->podman_args) < 0 ||
+	    atex_vec_push_copies(&p->run_args, opts->run_args) < 0)
 		return ATEX_ENOMEM;
 	/* The terminators are for podman connections, not for argv. */
 	p->args.len--;

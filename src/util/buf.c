@@ -178,6 +178,19 @@ int atex_vec_push(struct atex_vec *v, void *item)
 	return 0;
 }
 
+int atex_vec_push_copies(struct atex_vec *v, const char *const *list)
+{
+	for (; list && *list; list++) {
+		char *s = atex_strdup(*list);
+
+		if (!s || atex_vec_push(v, s) < 0) {
+			free(s);
+			return ATEX_ENOMEM;
+		}
+	}
+	return 0;
+}
+
 void *atex_vec_pop(struct atex_vec *v)
 {
 	return v->len ? v->items[--v->len] : NULL;

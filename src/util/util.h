@@ -83,6 +83,10 @@ struct atex_vec {
 int atex_vec_push(struct atex_vec *v, void *item);
 void *atex_vec_pop(struct atex_vec *v);
 void atex_vec_sort(struct atex_vec *v, int (*cmp)(const void *a, const void *b));
+/* Pushes a copy of each string of a NULL-terminated list (NULL: none);
+ * the vector owns them (free with atex_vec_free_all(v, free)). Returns 0
+ * or ATEX_ENOMEM. */
+int atex_vec_push_copies(struct atex_vec *v, const char *const *list);
 /* Frees the array only. */
 void atex_vec_free(struct atex_vec *v);
 /* Calls free_fn on each item, then frees the array. */

@@ -737,8 +737,11 @@ static int prov_init(struct podman_provisioner *p,
 	p->name = atex_sprintf("podman:%s", opts->image);
 	if (!p->image || !p->program || !p->name)
 		return ATEX_ENOMEM;
+	/* NULL-terminated, to pass on as a podman connection's args. */
 	if (atex_vec_push_copies(&p->args, opts->podman_args) < 0 ||
-	    atex_vec_push_copies(&p->run_args, opts->run_args) < 0)
+	    atex_vec_push(&p->args, NULL) < 0 ||
+	    atex_vec_push_copies(&p->run_args, opts->run_args) < 0 ||
+	    atex_vec_push(&p->run_args, NULL) < 0)
 		return ATEX_ENOMEM;
 	/* The terminators are for podman connections, not for argv. */
 	p->args.len--;

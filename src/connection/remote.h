@@ -6,7 +6,9 @@
  * podman exec forwards no signals). So every remote command is started
  * with ATEX_RUN_ID=<random id> in its environment, which its children
  * inherit, and killing the client first runs one more short command on the
- * system that signals every process carrying that id.
+ * system that signals every process carrying that id. (A kill sent before
+ * the command has even started on the system finds nothing to signal;
+ * the closing channel is then all that stops it.)
  */
 #ifndef ATEX_CONNECTION_REMOTE_H
 #define ATEX_CONNECTION_REMOTE_H

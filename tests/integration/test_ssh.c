@@ -916,7 +916,10 @@ static bool mentions_within(const char *needle, bool want, int ms)
  * processes can be seen here. */
 static void test_kill_reaches_remote(void **state)
 {
-	const char *argv[] = {"sh", "-c", "sleep 4243.5 & exec sleep 4242.5",
+	/* The numbers are computed remotely, so only the remote processes
+	 * (not our ssh client's command line) show "sleep 4242.5". */
+	const char *argv[] = {"sh", "-c",
+			      "n=4242; sleep $((n+1)).5 & exec sleep $n.5",
 			      NULL};
 	struct atex_spawn_options o = ATEX_SPAWN_OPTIONS_INIT;
 	atex_connection *c = conn_open();

@@ -31,14 +31,9 @@ static int check_conn(const atex_connection *c, const char *call)
 {
 	if (!c || !c->ops)
 		return atex_error_set(ATEX_EINVAL, "%s: no connection", call);
-	if (c->ops->version == 0 ||
-	    c->ops->version > ATEX_CONNECTION_OPS_VERSION)
-		return atex_error_set(ATEX_EINVAL,
-				      "%s: connection ops version %u is not "
-				      "supported (this library: %u)",
-				      call, c->ops->version,
-				      ATEX_CONNECTION_OPS_VERSION);
-	return 0;
+	return atex_check_ops_version(c->ops->version,
+				      ATEX_CONNECTION_OPS_VERSION, "connection",
+				      call);
 }
 
 int atex_connection_connect(atex_connection *c, int timeout_ms,

@@ -26,14 +26,9 @@ static int check(const atex_provisioner *p, const char *call)
 {
 	if (!p || !p->ops)
 		return atex_error_set(ATEX_EINVAL, "%s: no provisioner", call);
-	if (p->ops->version < 1 ||
-	    p->ops->version > ATEX_PROVISIONER_OPS_VERSION)
-		return atex_error_set(ATEX_EINVAL,
-				      "%s: provisioner ops version %u, this "
-				      "library knows 1 to %u",
-				      call, p->ops->version,
-				      ATEX_PROVISIONER_OPS_VERSION);
-	return 0;
+	return atex_check_ops_version(p->ops->version,
+				      ATEX_PROVISIONER_OPS_VERSION,
+				      "provisioner", call);
 }
 
 /* The same for a required operation that is missing. */

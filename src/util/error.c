@@ -102,3 +102,14 @@ const char *atex_error_name(int code)
 	}
 	return "unknown error";
 }
+
+int atex_check_ops_version(unsigned int version, unsigned int known,
+			   const char *block, const char *call)
+{
+	if (version >= 1 && version <= known)
+		return 0;
+	return atex_error_set(ATEX_EINVAL,
+			      "%s: %s ops version %u is not supported (this "
+			      "library knows 1 to %u)",
+			      call, block, version, known);
+}

@@ -107,6 +107,11 @@ char *atex_path_abspath(const char *path);
  * with a message naming the path. */
 int atex_file_read(char **out, size_t *len, const char *path);
 
+/* Checks an operations table's version (1 up to `known`) for the generic
+ * calls of a block; ATEX_EINVAL naming the call and the block otherwise. */
+int atex_check_ops_version(unsigned int version, unsigned int known,
+			   const char *block, const char *call);
+
 /* The value of a hexadecimal digit, or -1. */
 static inline int atex_hex_digit(char c)
 {

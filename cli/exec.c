@@ -17,11 +17,21 @@
  * empty signal mask, so it neither inherits our mask nor gets the
  * terminal's Ctrl-C behind our back.
  *
+ * A terminal on stdin. The command runs in its own process group, which is
+ * not the terminal's foreground group: reading the terminal would stop it
+ * (SIGTTIN). When our stdin is the terminal and we are in the foreground,
+ * a thread reads it for the command and writes what comes into a pipe, the
+ * command's stdin; Ctrl-C still reaches only us. (Output needs nothing:
+ * a background group may write to a terminal unless TOSTOP is set.)
+ *
  * Exit statuses besides COMMAND's own: 2 for usage and setup errors
  * (including a system that could not be provisioned), 127 when COMMAND
  * does not exist (locally; remotely the remote shell says so itself).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -51,6 +61,14 @@ struct exec_state {
 			       * about to free them */
 	atex_provisioner *prov;
 	atex_process *proc;
+};
+
+/* The thread that feeds a terminal's input to the command. */
+struct tty_pump {
+	pthread_t thread;
+	bool running;
+	int pipe_fd;	     /* the write end; the thread closes it */
+	atex_cancel *stop;   /* fired when the command has ended */
 };
 
 static const struct option exec_options[] = {
@@ -193,29 +211,135 @@ static int wait_command(struct exec_state *st, atex_process *proc)
 	return CLI_FAILED; /* replaced by 128+N by the caller */
 }
 
+/* Whether stdin is a terminal whose foreground group is ours. */
+static bool stdin_is_our_terminal(void)
+{
+	return isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
+/* Copies the terminal's input into the pipe until EOF (Ctrl-D), a closed
+ * pipe (the command is not reading any more) or the stop token. */
+static void *tty_pump_run(void *arg)
+{
+	struct tty_pump *t = arg;
+	struct pollfd fds[2] = {
+		{.fd = STDIN_FILENO, .events = POLLIN},
+		{.fd = atex_cancel_fd(t->stop), .events = POLLIN},
+	};
+	char buf[4096];
+	sigset_t pipe_set;
+
+	/* A command that stops reading gives EPIPE here, not the SIGPIPE
+	 * that would end atex; a thread's pending signal dies with it. */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+	for (;;) {
+		ssize_t n, done = 0;
+
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents)
+			break;
+		if (!fds[0].revents)
+			continue;
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		while (done < n) {
+			ssize_t w = write(t->pipe_fd, buf + done,
+					  (size_t)(n - done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto out;
+			done += w;
+		}
+	}
+out:
+	close(t->pipe_fd);
+	return NULL;
+}
+
+/* Makes the pipe and starts the thread; *in_fd gets the read end (the
+ * command's stdin; ours to close). */
+static int tty_pump_start(struct tty_pump *t, int *in_fd)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		cli_error("exec: pipe: %s", strerror(errno));
+		return CLI_USAGE;
+	}
+	if (atex_cancel_new(&t->stop) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cli_fail("exec");
+	}
+	t->pipe_fd = fds[1];
+	if (pthread_create(&t->thread, NULL, tty_pump_run, t) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		cli_error("exec: cannot start a thread");
+		return CLI_USAGE;
+	}
+	t->running = true;
+	*in_fd = fds[0];
+	return CLI_OK;
+}
+
+static void tty_pump_stop(struct tty_pump *t)
+{
+	if (t->running) {
+		atex_cancel_fire(t->stop);
+		pthread_join(t->thread, NULL);
+	}
+	atex_cancel_free(t->stop);
+	t->stop = NULL;
+	t->running = false;
+}
+
 static int run_command(struct exec_state *st, atex_remote *remote,
 		       char **command)
 {
 	struct atex_spawn_options opts = ATEX_SPAWN_OPTIONS_INIT;
+	struct tty_pump pump = {.pipe_fd = -1};
 	atex_process *proc = NULL;
-	int rc;
+	int in_fd = -1, rc;
 
 	opts.argv = (const char *const *)command;
 	/* Our own descriptors, as they are: bytes flow without a copy. */
 	opts.stdin_fd = ATEX_STDIO_INHERIT;
 	opts.stdout_fd = ATEX_STDIO_INHERIT;
 	opts.stderr_fd = ATEX_STDIO_INHERIT;
+	if (stdin_is_our_terminal()) {
+		rc = tty_pump_start(&pump, &in_fd);
+		if (rc != CLI_OK)
+			goto out;
+		opts.stdin_fd = in_fd;
+	}
 	rc = atex_connection_spawn(&proc, atex_remote_connection(remote),
 				   &opts);
+	/* The command has its own copy now. */
+	if (in_fd >= 0)
+		close(in_fd);
 	if (rc == ATEX_ENOTFOUND) {
 		cli_fail(atex_remote_name(remote));
-		return EXIT_NOT_FOUND;
+		rc = EXIT_NOT_FOUND;
+		goto out;
 	}
-	if (rc < 0)
-		return cli_fail(atex_remote_name(remote));
+	if (rc < 0) {
+		rc = cli_fail(atex_remote_name(remote));
+		goto out;
+	}
 	publish(st, st->prov, proc);
 	rc = wait_command(st, proc);
 	publish(st, st->prov, NULL);
+out:
+	tty_pump_stop(&pump);
 	atex_process_free(proc);
 	return rc;
 }

@@ -212,21 +212,24 @@ struct atex_ssh_options {
 	int connect_timeout_s;     /* 0: 10 */
 	int keepalive_s;           /* ServerAliveInterval; 0: 5 */
 	const char *ssh_program;   /* NULL: "ssh" from PATH */
+	/* The server's MaxSessions; 0: 10, sshd's default. */
+	int max_sessions;
 };
 
 #define ATEX_SSH_OPTIONS_VERSION 1
-#define ATEX_SSH_OPTIONS_INIT {ATEX_SSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, 0, NULL}
+#define ATEX_SSH_OPTIONS_INIT {ATEX_SSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, 0}
 
 /*
  * A connection through the OpenSSH client with a private ControlMaster
  * socket (in a private temporary directory removed by disconnect), so each
  * command is one multiplexed channel. BatchMode, no TTY, keepalives.
  * connect() after the master died (a reboot) starts a new one.
- * Every running command is one session of the one server connection, so
- * the server's MaxSessions (sshd default 10) caps concurrent commands:
- * beyond it a command's client exits 255 ("Session open refused by peer")
- * while the connection stays alive. Raise MaxSessions on the systems, or
- * use one connection per 10 concurrent commands.
+ * Every running command is one session of a server connection, and a
+ * server refuses sessions beyond its MaxSessions (sshd's default 10,
+ * `max_sessions` here): past max_sessions - 1 concurrent commands on one
+ * master (one session stays free to kill a command) the connection starts
+ * another master, a new handshake, up to 16 masters. The extra masters
+ * live until disconnect.
  * Returns 0, ATEX_EINVAL (no host) or ATEX_ENOMEM.
  */
 int atex_ssh_connection_new(atex_connection **out,

@@ -68,6 +68,42 @@
  * 107 characters, so the directory must stay short. */
 #define SSH_SOCK_NAME "m"
 #define SSH_DIR_MAX   64
+/* Masters per connection: with sshd's default MaxSessions, 9 commands
+ * each (one session stays free for killing, remote.h), 144 in all. */
+#define SSH_MASTERS_MAX 16
+/* The server's MaxSessions when the caller does not say. */
+#define SSH_MAX_SESSIONS_DEFAULT 10
+
+/* One ControlMaster process and its socket. */
+struct ssh_master {
+	atex_process *proc; /* NULL when not started */
+	int pidfd;	    /* ours, for liveness; -1 without pidfds */
+	char *sock;	    /* DIR/m, DIR/m1, ... */
+};
+
+/*
+ * Open channels per master. A server accepts at most MaxSessions sessions
+ * on one connection (sshd's default is 10) and refuses the next one while
+ * the connection stays up, so concurrent commands beyond that need a
+ * second master. A channel is open while its client process lives; the
+ * process's exit hook gives the slot back. The hook may run after the
+ * connection is freed (a caller frees a process late), hence the
+ * reference count; `gen` makes a hook of a master that has since been
+ * restarted a no-op.
+ */
+struct ssh_channels {
+	pthread_mutex_t lock;
+	int refs;
+	unsigned int gen[SSH_MASTERS_MAX];
+	int open[SSH_MASTERS_MAX];
+};
+
+/* What a spawned client holds: its slot on one master. */
+struct ssh_ticket {
+	struct ssh_channels *ch;
+	size_t master;
+	unsigned int gen;
+};
 
 struct ssh_conn {
 	struct atex_connection base;
@@ -79,15 +115,16 @@ struct ssh_conn {
 	int port;
 	int connect_timeout_s;
 	int keepalive_s;
+	int channels_per_master;
 	struct atex_vec options; /* char *, owned */
+	struct ssh_channels *channels;
 
 	pthread_mutex_t lock;
-	/* Guarded by lock. */
-	char *dir;	      /* private directory, or NULL */
-	char *sock;	      /* dir/m */
-	atex_process *master; /* NULL when never started or stopped */
-	int master_pidfd;     /* ours, for liveness; -1 without pidfds */
-	int remote_rsync;     /* -1 unknown, 0 missing, 1 present */
+	/* Guarded by lock. masters[0] is the connection: it decides
+	 * "connected" and "alive"; the others start on demand. */
+	char *dir; /* private directory, or NULL */
+	struct ssh_master masters[SSH_MASTERS_MAX];
+	int remote_rsync; /* -1 unknown, 0 missing, 1 present */
 };
 
 static const struct atex_connection_ops ssh_ops;
@@ -273,49 +310,90 @@ static bool process_running(atex_process *p)
 	return running;
 }
 
-/* Whether the master runs. Lock held. A pidfd becomes readable when its
+/* Whether master `m` runs. Lock held. A pidfd becomes readable when its
  * process ends: a poll() of it costs nothing and touches no error. */
-static bool master_alive_locked(const struct ssh_conn *s)
+static bool master_running(const struct ssh_master *m)
 {
-	struct pollfd pfd = {.fd = s->master_pidfd, .events = POLLIN};
+	struct pollfd pfd = {.fd = m->pidfd, .events = POLLIN};
 
-	if (!s->master)
+	if (!m->proc)
 		return false;
-	if (s->master_pidfd < 0)
-		return process_running(s->master);
+	if (m->pidfd < 0)
+		return process_running(m->proc);
 	return poll(&pfd, 1, 0) == 0;
 }
 
-/* Stops the master and removes the directory. Lock held. Safe on any
- * state, and idempotent. `graceful`: SIGTERM first (ssh then says goodbye
- * to the server), else SIGKILL at once (a connect that failed has nobody
- * to say goodbye to, and cancel must be prompt). */
-static void master_stop_locked(struct ssh_conn *s, bool graceful)
+/* Whether the connection is up: its first master runs. Lock held. */
+static bool master_alive_locked(const struct ssh_conn *s)
 {
+	return master_running(&s->masters[0]);
+}
+
+/* Forgets the channels counted on master `i` (it is gone); hooks of its
+ * clients still to come see another generation. */
+static void channels_reset(struct ssh_channels *ch, size_t i)
+{
+	if (!ch)
+		return;
+	pthread_mutex_lock(&ch->lock);
+	ch->gen[i]++;
+	ch->open[i] = 0;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+static void channels_unref(struct ssh_channels *ch)
+{
+	int refs;
+
+	pthread_mutex_lock(&ch->lock);
+	refs = --ch->refs;
+	pthread_mutex_unlock(&ch->lock);
+	if (refs)
+		return;
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
+}
+
+/* Stops master `i`. Lock held; safe on any state. `graceful`: SIGTERM
+ * first (ssh then says goodbye to the server and removes its socket; its
+ * open channels end with it), else SIGKILL at once (a connect that failed
+ * has nobody to say goodbye to, and cancel must be prompt). */
+static void master_stop_one(struct ssh_conn *s, size_t i, bool graceful)
+{
+	struct ssh_master *m = &s->masters[i];
 	int status;
 
-	if (graceful && master_alive_locked(s)) {
-		/* SIGTERM makes ssh say goodbye to the server and remove
-		 * the socket; its open channels end with it. */
-		atex_process_kill(s->master, SIGTERM);
-		atex_process_wait(&status, s->master, SSH_STOP_MS, NULL);
+	if (graceful && master_running(m)) {
+		atex_process_kill(m->proc, SIGTERM);
+		atex_process_wait(&status, m->proc, SSH_STOP_MS, NULL);
 	}
 	/* Kills (SIGKILL) and reaps a master that did not stop. */
-	atex_process_free(s->master);
-	s->master = NULL;
-	if (s->master_pidfd >= 0)
-		close(s->master_pidfd);
-	s->master_pidfd = -1;
+	atex_process_free(m->proc);
+	m->proc = NULL;
+	if (m->pidfd >= 0)
+		close(m->pidfd);
+	m->pidfd = -1;
+	if (m->sock)
+		unlink(m->sock);
+	free(m->sock);
+	m->sock = NULL;
+	channels_reset(s->channels, i);
+}
+
+/* Stops every master and removes the directory. Lock held; idempotent. */
+static void master_stop_locked(struct ssh_conn *s, bool graceful)
+{
+	/* The extra masters first: the first one is "the connection". */
+	for (size_t i = SSH_MASTERS_MAX; i-- > 0;)
+		master_stop_one(s, i, graceful);
 	if (s->dir)
 		remove_dir(s->dir);
 	free(s->dir);
-	free(s->sock);
 	s->dir = NULL;
-	s->sock = NULL;
 	s->remote_rsync = -1;
 }
 
-/* Makes the private directory and the socket path. Lock held. */
+/* Makes the private directory. Lock held. */
 static int master_dir_locked(struct ssh_conn *s)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -325,29 +403,26 @@ static int master_dir_locked(struct ssh_conn *s)
 	s->dir = atex_sprintf("%s/atex-ssh-XXXXXX", tmp);
 	if (!s->dir)
 		return ATEX_ENOMEM;
-	if (!mkdtemp(s->dir)) {
-		atex_error_set(ATEX_EIO,
-			       "ssh %s: cannot create a directory "
-			       "in %s: %s",
-			       s->name, tmp, strerror(errno));
-		free(s->dir);
-		s->dir = NULL;
-		return ATEX_EIO;
-	}
-	s->sock = atex_path_join(s->dir, SSH_SOCK_NAME);
-	return s->sock ? 0 : ATEX_ENOMEM;
+	if (mkdtemp(s->dir))
+		return 0;
+	atex_error_set(ATEX_EIO, "ssh %s: cannot create a directory in %s: %s",
+		       s->name, tmp, strerror(errno));
+	free(s->dir);
+	s->dir = NULL;
+	return ATEX_EIO;
 }
 
 /* The master's command line. User options come after the settings that
  * make multiplexing work (ssh keeps the first value it sees), and before
  * our defaults, so that a caller may override those. */
-static int master_argv(struct argv *a, const struct ssh_conn *s)
+static int master_argv(struct argv *a, const struct ssh_conn *s,
+		       const char *sock)
 {
 	argv_add(a, s->program);
 	argv_add(a, "-M");
 	argv_add(a, "-N");
 	argv_add(a, "-T");
-	argv_opt(a, "-S", s->sock);
+	argv_opt(a, "-S", sock);
 	argv_opt(a, "-o", "ControlPersist=no");
 	argv_opt(a, "-o", "BatchMode=yes");
 	argv_opt_int(a, "ConnectTimeout", s->connect_timeout_s);
@@ -393,29 +468,29 @@ static void drain(int fd)
 /* How often connect looks at the master where there are no pidfds. */
 #define SSH_NO_PIDFD_CHECK_MS 50
 
-/* Waits until the socket appears, the master ends, time runs out or the
- * token fires. Returns 0, ATEX_EIO (the master ended), ATEX_ETIMEDOUT,
- * ATEX_ECANCELED; no message is set. Without a pidfd the master's end is
- * noticed by looking every SSH_NO_PIDFD_CHECK_MS: the one bounded check
- * loop, only on systems that leave no other way. */
-static int master_wait_ready(const struct ssh_conn *s, int inotify_fd,
+/* Waits until the socket of `m` appears, the master ends, time runs out
+ * or the token fires. Returns 0, ATEX_EIO (the master ended),
+ * ATEX_ETIMEDOUT, ATEX_ECANCELED; no message is set. Without a pidfd the
+ * master's end is noticed by looking every SSH_NO_PIDFD_CHECK_MS: the one
+ * bounded check loop, only on systems that leave no other way. */
+static int master_wait_ready(const struct ssh_master *m, int inotify_fd,
 			     int timeout_ms, atex_cancel *cancel)
 {
 	double deadline = atex_monotonic_ms() + timeout_ms;
 	struct pollfd fds[3] = {
 		{.fd = inotify_fd, .events = POLLIN},
-		{.fd = s->master_pidfd, .events = POLLIN},
+		{.fd = m->pidfd, .events = POLLIN},
 		{.fd = cancel ? atex_cancel_fd(cancel) : -1, .events = POLLIN},
 	};
 
 	for (;;) {
-		int wait_ms = s->master_pidfd < 0 ? SSH_NO_PIDFD_CHECK_MS : -1;
+		int wait_ms = m->pidfd < 0 ? SSH_NO_PIDFD_CHECK_MS : -1;
 
-		if (socket_ready(s->sock))
+		if (socket_ready(m->sock))
 			return 0;
 		/* Checked after the socket: it may have appeared just
 		 * before the master died (ssh -N has no reason to). */
-		if (!master_alive_locked(s))
+		if (!master_running(m))
 			return ATEX_EIO;
 		if (cancel && atex_cancel_fired(cancel))
 			return ATEX_ECANCELED;
@@ -455,21 +530,26 @@ static int master_fail(struct ssh_conn *s, int rc, int timeout_ms, int log_fd)
 	return rc == ATEX_ECANCELED || rc == ATEX_ETIMEDOUT ? rc : ATEX_EIO;
 }
 
-/* Starts the master in a new directory and waits for it. Lock held; on
- * failure nothing is left (no process, no directory). */
-static int master_start_locked(struct ssh_conn *s, int timeout_ms,
+/* Starts master `i` in the private directory (made first for master 0)
+ * and waits for it. Lock held; on failure nothing of it is left (for
+ * master 0, not the directory either). */
+static int master_start_locked(struct ssh_conn *s, size_t i, int timeout_ms,
 			       atex_cancel *cancel)
 {
+	struct ssh_master *m = &s->masters[i];
 	struct argv a = ARGV_INIT;
 	int inotify_fd = -1, log_fd = -1;
 	char *log = NULL;
-	int rc;
+	int rc = 0;
 
-	rc = master_dir_locked(s);
+	if (!s->dir)
+		rc = master_dir_locked(s);
 	if (rc)
 		goto out;
-	log = atex_path_join(s->dir, "master.log");
-	rc = log ? master_argv(&a, s) : ATEX_ENOMEM;
+	m->sock = i ? atex_sprintf("%s/" SSH_SOCK_NAME "%zu", s->dir, i)
+		    : atex_path_join(s->dir, SSH_SOCK_NAME);
+	log = m->sock ? atex_sprintf("%s.log", m->sock) : NULL;
+	rc = log ? master_argv(&a, s, m->sock) : ATEX_ENOMEM;
 	if (rc)
 		goto out;
 	log_fd = open(log, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -481,28 +561,33 @@ static int master_start_locked(struct ssh_conn *s, int timeout_ms,
 				    strerror(errno));
 		goto out;
 	}
-	atex_debug(SSH_COMPONENT, "%s: starting master in %s", s->name, s->dir);
-	rc = atex_process_spawn(&s->master, argv_get(&a), NULL, NULL,
+	atex_debug(SSH_COMPONENT, "%s: starting master %zu in %s", s->name, i,
+		   s->dir);
+	rc = atex_process_spawn(&m->proc, argv_get(&a), NULL, NULL,
 				ATEX_STDIO_NULL, ATEX_STDIO_NULL, log_fd);
 	if (rc) {
 		atex_error_prefix("ssh %s", s->name);
 		goto out;
 	}
-	s->master_pidfd = pidfd_of(atex_process_pid(s->master));
-	rc = master_wait_ready(s, inotify_fd, timeout_ms, cancel);
+	m->pidfd = pidfd_of(atex_process_pid(m->proc));
+	rc = master_wait_ready(m, inotify_fd, timeout_ms, cancel);
 	if (rc) {
 		/* Stopped first: its stderr is then complete, and the
 		 * cleanup's own calls cannot overwrite our message. */
-		master_stop_locked(s, false);
+		master_stop_one(s, i, false);
 		rc = master_fail(s, rc, timeout_ms, log_fd);
 	}
 out:
-	if (rc)
+	if (rc && i == 0)
 		master_stop_locked(s, false);
+	else if (rc)
+		master_stop_one(s, i, false);
 	if (inotify_fd >= 0)
 		close(inotify_fd);
 	if (log_fd >= 0)
 		close(log_fd);
+	if (log)
+		unlink(log);
 	free(log);
 	argv_free(&a);
 	return rc;
@@ -520,7 +605,7 @@ static int ssh_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
 	/* A master that died (a reboot, a dropped network) leaves its
 	 * directory and maybe a stale socket: start over cleanly. */
 	master_stop_locked(s, false);
-	rc = master_start_locked(s, timeout_ms, cancel);
+	rc = master_start_locked(s, 0, timeout_ms, cancel);
 	if (!rc)
 		atex_debug(SSH_COMPONENT, "%s: connected in %.1f ms", s->name,
 			   atex_monotonic_ms() - t0);
@@ -554,10 +639,125 @@ bool atex_ssh_connection_alive(atex_connection *c)
 }
 
 /* ------------------------------------------------------------------------
+ * Channels: which master a new command goes through.
+ */
+
+/* Takes a free slot on a running master, or -1. Both locks held. */
+static int channel_find(struct ssh_conn *s)
+{
+	for (size_t i = 0; i < SSH_MASTERS_MAX; i++)
+		if (master_running(&s->masters[i]) &&
+		    s->channels->open[i] < s->channels_per_master)
+			return (int)i;
+	return -1;
+}
+
+/* The first master slot that is not running (a dead extra master is
+ * cleaned up first), or -1 when all run. Lock held. */
+static int master_free_slot(struct ssh_conn *s)
+{
+	for (size_t i = 1; i < SSH_MASTERS_MAX; i++) {
+		if (master_running(&s->masters[i]))
+			continue;
+		master_stop_one(s, i, false);
+		return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * Reserves a channel for one client: a copy of the socket to use in *sock
+ * and the ticket that gives the slot back (ticket_attach, or ticket_free
+ * if no process came of it). Starts another master when every running one
+ * is full. Returns 0, ATEX_EIO (not connected, or another master could not
+ * start, or SSH_MASTERS_MAX masters are all full), ATEX_ENOMEM.
+ */
+static int channel_take(char **sock, struct ssh_ticket **ticket,
+			struct ssh_conn *s)
+{
+	struct ssh_channels *ch = s->channels;
+	int i, rc = 0;
+
+	*sock = NULL;
+	*ticket = atex_calloc(1, sizeof(**ticket));
+	if (!*ticket)
+		return ATEX_ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	if (!master_alive_locked(s)) {
+		rc = atex_error_set(ATEX_EIO, "ssh %s: not connected%s",
+				    s->name,
+				    s->masters[0].proc ? " (the master ended)"
+						       : "");
+		goto out;
+	}
+	pthread_mutex_lock(&ch->lock);
+	i = channel_find(s);
+	pthread_mutex_unlock(&ch->lock);
+	if (i < 0 && (i = master_free_slot(s)) < 0) {
+		rc = atex_error_set(ATEX_EIO,
+				    "ssh %s: %d commands already run at once",
+				    s->name,
+				    SSH_MASTERS_MAX * s->channels_per_master);
+		goto out;
+	}
+	if (!s->masters[i].proc) {
+		rc = master_start_locked(s, (size_t)i,
+					 s->connect_timeout_s * 1000, NULL);
+		if (rc) {
+			atex_error_prefix("another master for more than %d "
+					  "concurrent commands",
+					  i * s->channels_per_master);
+			goto out;
+		}
+	}
+	*sock = atex_strdup(s->masters[i].sock);
+	if (!*sock) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&ch->lock);
+	ch->open[i]++;
+	ch->refs++;
+	(*ticket)->ch = ch;
+	(*ticket)->master = (size_t)i;
+	(*ticket)->gen = ch->gen[i];
+	pthread_mutex_unlock(&ch->lock);
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(*ticket);
+		*ticket = NULL;
+	}
+	return rc;
+}
+
+/* Gives the slot back (the exit hook of the client). */
+static void ticket_free(void *data)
+{
+	struct ssh_ticket *t = data;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->ch->lock);
+	if (t->ch->gen[t->master] == t->gen && t->ch->open[t->master] > 0)
+		t->ch->open[t->master]--;
+	pthread_mutex_unlock(&t->ch->lock);
+	channels_unref(t->ch);
+	free(t);
+}
+
+/* The slot is given back when the client process ends. */
+static void ticket_attach(atex_process *p, struct ssh_ticket *t)
+{
+	atex_process_set_exit_hook(p, ticket_free, t);
+}
+
+/* ------------------------------------------------------------------------
  * Commands.
  */
 
-/* A copy of the socket path of a running master, or ATEX_EIO. */
+/* A copy of the first master's socket path (for the private directory),
+ * or ATEX_EIO when not connected. */
 static int socket_path(char **out, struct ssh_conn *s)
 {
 	int rc = 0;
@@ -567,8 +767,9 @@ static int socket_path(char **out, struct ssh_conn *s)
 	if (!master_alive_locked(s))
 		rc = atex_error_set(ATEX_EIO, "ssh %s: not connected%s",
 				    s->name,
-				    s->master ? " (the master ended)" : "");
-	else if (!(*out = atex_strdup(s->sock)))
+				    s->masters[0].proc ? " (the master ended)"
+						       : "");
+	else if (!(*out = atex_strdup(s->masters[0].sock)))
 		rc = ATEX_ENOMEM;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -620,10 +821,11 @@ static int spawn_shell(atex_process **out, struct ssh_conn *s,
 		       const char *run_id)
 {
 	struct argv a = ARGV_INIT;
+	struct ssh_ticket *ticket = NULL;
 	char *sock = NULL;
 	int rc;
 
-	rc = socket_path(&sock, s);
+	rc = channel_take(&sock, &ticket, s);
 	if (rc)
 		goto out;
 	client_argv(&a, s, sock);
@@ -638,6 +840,8 @@ static int spawn_shell(atex_process **out, struct ssh_conn *s,
 		atex_error_prefix("ssh %s", s->name);
 		goto out;
 	}
+	ticket_attach(*out, ticket);
+	ticket = NULL;
 	/* The prefix is everything before the command: ... -- host. */
 	if (run_id && (rc = atex_remote_kill_hook(*out, argv_get(&a),
 						  a.v.len - 2, true, run_id))) {
@@ -645,6 +849,7 @@ static int spawn_shell(atex_process **out, struct ssh_conn *s,
 		*out = NULL;
 	}
 out:
+	ticket_free(ticket);
 	argv_free(&a);
 	free(sock);
 	return rc;
@@ -776,16 +981,19 @@ static char *rsync_target(const struct ssh_conn *s, const char *dst)
 }
 
 static int copy_rsync(struct ssh_conn *s, const char *src, const char *dst,
-		      const char *sock, int err_fd, atex_cancel *cancel)
+		      int err_fd, atex_cancel *cancel)
 {
 	struct atex_buf rsh = ATEX_BUF_INIT, rpath = ATEX_BUF_INIT;
 	struct argv a = ARGV_INIT;
+	struct ssh_ticket *ticket = NULL;
 	atex_process *p = NULL;
 	char *from = atex_sprintf("%s/", src);
 	char *to = rsync_target(s, dst);
+	char *sock = NULL;
 	int status = 0, rc;
 
-	rc = from && to ? rsync_rsh(&rsh, s, sock) : ATEX_ENOMEM;
+	rc = from && to ? channel_take(&sock, &ticket, s) : ATEX_ENOMEM;
+	rc = rc ? rc : rsync_rsh(&rsh, s, sock);
 	/* rsync makes only the last component of a missing destination. */
 	rc = rc ? rc : atex_buf_puts(&rpath, "--rsync-path=mkdir -p ");
 	rc = rc ? rc : atex_shell_quote(&rpath, dst);
@@ -808,10 +1016,14 @@ static int copy_rsync(struct ssh_conn *s, const char *src, const char *dst,
 		atex_error_prefix("ssh %s", s->name);
 		goto out;
 	}
+	ticket_attach(p, ticket);
+	ticket = NULL;
 	rc = copy_wait(&status, p, cancel);
 	rc = copy_result(s, rc, status, "rsync", dst, err_fd);
 out:
 	atex_process_free(p);
+	ticket_free(ticket);
+	free(sock);
 	argv_free(&a);
 	atex_buf_free(&rsh);
 	atex_buf_free(&rpath);
@@ -891,7 +1103,7 @@ static int ssh_copy_to(atex_connection *c, const char *src, const char *dst,
 	atex_debug(SSH_COMPONENT, "%s: copying %s to %s with %s", s->name, src,
 		   dst, rsync ? "rsync" : "tar");
 	if (rsync)
-		rc = copy_rsync(s, src, dst, sock, err_fd, cancel);
+		rc = copy_rsync(s, src, dst, err_fd, cancel);
 	else
 		rc = copy_tar(s, src, dst, err_fd, cancel);
 out:
@@ -918,6 +1130,8 @@ static void ssh_free(atex_connection *c)
 		return;
 	ssh_disconnect(c);
 	pthread_mutex_destroy(&s->lock);
+	if (s->channels)
+		channels_unref(s->channels);
 	atex_vec_free_all(&s->options, free);
 	free(s->host);
 	free(s->user);
@@ -958,6 +1172,11 @@ static int copy_options(struct ssh_conn *s, const struct atex_ssh_options *o)
 	s->connect_timeout_s =
 		o->connect_timeout_s > 0 ? o->connect_timeout_s : 10;
 	s->keepalive_s = o->keepalive_s > 0 ? o->keepalive_s : 5;
+	/* One session of each master stays free for killing a command. */
+	s->channels_per_master = o->max_sessions > 0 ? o->max_sessions
+						     : SSH_MAX_SESSIONS_DEFAULT;
+	if (s->channels_per_master > 1)
+		s->channels_per_master--;
 	s->name = atex_sprintf("%s%s%s:%d", o->user ? o->user : "",
 			       o->user ? "@" : "", o->host,
 			       o->port ? o->port : 22);
@@ -984,8 +1203,16 @@ int atex_ssh_connection_new(atex_connection **out,
 		return ATEX_ENOMEM;
 	s->base.ops = &ssh_ops;
 	s->remote_rsync = -1;
-	s->master_pidfd = -1;
+	for (size_t i = 0; i < SSH_MASTERS_MAX; i++)
+		s->masters[i].pidfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	s->channels = atex_calloc(1, sizeof(*s->channels));
+	if (!s->channels) {
+		ssh_free(&s->base);
+		return ATEX_ENOMEM;
+	}
+	s->channels->refs = 1;
+	pthread_mutex_init(&s->channels->lock, NULL);
 	rc = copy_options(s, opts);
 	if (rc) {
 		ssh_free(&s->base);

@@ -90,6 +90,10 @@ struct atex_process {
 	atex_process_kill_hook kill_hook;
 	void *kill_data;
 	void (*kill_data_free)(void *data);
+	/* Called once when the process is reaped or freed; guarded by lock
+	 * (cleared when taken, so it runs once). */
+	atex_process_exit_hook exit_hook;
+	void *exit_data;
 };
 
 /* What the child reports when it cannot exec. */
@@ -711,6 +715,8 @@ out:
  * is still running, ATEX_EIO. */
 static int try_reap(atex_process *p, int *status)
 {
+	atex_process_exit_hook hook = NULL;
+	void *data = NULL;
 	int rc = 0;
 	pid_t r;
 
@@ -730,11 +736,17 @@ static int try_reap(atex_process *p, int *status)
 			goto out;
 		}
 		p->reaped = true;
+		hook = p->exit_hook;
+		data = p->exit_data;
+		p->exit_hook = NULL;
 	}
 	if (status)
 		*status = p->status;
 out:
 	pthread_mutex_unlock(&p->lock);
+	/* Outside the lock: the hook may take locks of its own. */
+	if (hook)
+		hook(data);
 	return rc;
 }
 
@@ -773,6 +785,13 @@ void atex_process_set_kill_hook(atex_process *p, atex_process_kill_hook hook,
 	p->kill_hook = hook;
 	p->kill_data = data;
 	p->kill_data_free = data_free;
+}
+
+void atex_process_set_exit_hook(atex_process *p, atex_process_exit_hook hook,
+				void *data)
+{
+	p->exit_hook = hook;
+	p->exit_data = data;
 }
 
 int atex_process_kill(atex_process *p, int signal)
@@ -859,6 +878,9 @@ void atex_process_free(atex_process *p)
 	 * watcher started), so the watcher is done or about to be. */
 	if (p->watched)
 		pthread_join(p->watcher, NULL);
+	/* Not reaped (a failed wait): the hook still runs, once. */
+	if (p->exit_hook)
+		p->exit_hook(p->exit_data);
 	for (int i = 0; i < 3; i++)
 		close_fd(&p->fds[i]);
 	close_fd(&p->pidfd);

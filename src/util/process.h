@@ -71,6 +71,18 @@ void atex_process_set_kill_hook(atex_process *p, atex_process_kill_hook hook,
 				void *data, void (*data_free)(void *data));
 
 /*
+ * A hook called exactly once when the process has ended: from the wait
+ * that reaps it (in that thread, with no lock of the handle held), or from
+ * atex_process_free when no wait did. The ssh connection counts its open
+ * channels with it. The hook owns `data` and frees it. Set right after
+ * spawn, before any other thread sees the handle.
+ */
+typedef void (*atex_process_exit_hook)(void *data);
+
+void atex_process_set_exit_hook(atex_process *p, atex_process_exit_hook hook,
+				void *data);
+
+/*
  * Waits until `fd` is readable (events POLLIN) or writable (POLLOUT), at
  * most timeout_ms (-1: no limit), or until `cancel` fires. Returns 0,
  * ATEX_ETIMEDOUT, ATEX_ECANCELED. The one blocking primitive: nothing in

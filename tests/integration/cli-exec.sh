@@ -3,7 +3,8 @@
 # 128+N for a signal), stdin/stdout go through byte-exact and stderr stays
 # separate, arguments arrive intact, usage errors exit 2, and SIGINT to a
 # background atex (which a non-interactive shell starts with SIGINT
-# ignored) ends it with 130 within 5 s, taking the command along.
+# ignored) ends it with 130 within 5 s, taking the command along; the same
+# from a terminal.
 # usage: cli-exec.sh ATEX_CLI
 set -u
 atex=$1
@@ -151,6 +152,30 @@ if [ "$got" -eq 143 ]; then
 else
 	fail "sigterm: exit $got, want 143"
 fi
+
+# From an interactive terminal (script(1) gives atex a pty as its
+# controlling terminal, in the foreground): the command, in a process group
+# of its own, still reads the terminal through atex instead of stopping on
+# SIGTTIN; Ctrl-D ends its input; Ctrl-C reaches atex, which exits 130.
+# tty NAME INPUT WANT COMMAND...: the pty's output (with the terminal's
+# echo) must contain WANT within 10 s.
+tty() {
+	name=$1 input=$2 want=$3
+	shift 3
+	# The input comes once atex runs: a Ctrl-C before would reach the
+	# shell that script(1) starts, not atex.
+	(sleep 1; printf "$input"; sleep 3) |
+		timeout 10 script -qec "$* </dev/tty; echo rc=\$?" /dev/null \
+		>"$work/tty" 2>&1
+	if tr -d '\r' <"$work/tty" | grep -q -e "$want"; then
+		pass "tty $name"
+	else
+		fail "tty $name: got '$(tr -d '\r' <"$work/tty" | tr '\n' '|')'"
+	fi
+}
+tty read "hello" "^hellohellorc=0$" "$atex" exec --local 1 -- head -c 5
+tty ctrl-d 'abc\n\004' "^4$" "$atex" exec --local 1 -- wc -c
+tty ctrl-c '\003' "rc=130" "$atex" exec --local 1 -- sleep 30
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"

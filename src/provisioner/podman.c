@@ -141,8 +141,19 @@ static int run_podman(struct podman_provisioner *p,
 	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0) {
 		while (res.err_len > 0 && res.err[res.err_len - 1] == '\n')
 			res.err[--res.err_len] = '\0';
-		rc = atex_error_set(ATEX_EEXTERNAL, "podman %s failed: %s",
-				    (const char *)extra->items[0], res.err);
+		/* The common trap: podman raises the container's limits
+		 * above what an unprivileged or nested host allows. */
+		bool rlimit = strstr(res.err, "error setting rlimit") != NULL;
+
+		rc = atex_error_set(ATEX_EEXTERNAL, "podman %s failed: %s%s",
+				    (const char *)extra->items[0], res.err,
+				    rlimit ? " (this host refuses podman's "
+					     "default ulimits: pass lower ones, "
+					     "e.g. --podman-run-arg="
+					     "--ulimit=nofile=4096:4096 "
+					     "--podman-run-arg="
+					     "--ulimit=nproc=4096:4096)"
+					   : "");
 	}
 out:
 	atex_run_result_clear(&res);

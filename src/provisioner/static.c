@@ -253,12 +253,16 @@ static void connect_failed(struct static_host *h, int code, const char *why)
 {
 	struct static_provisioner *sp = h->sp;
 	char *message;
+	bool permanent;
 
 	if (sp->pending != LONG_MAX)
 		sp->pending++;
 	pthread_cond_broadcast(&sp->wake);
 	h->failures++;
-	if (h->failures < STATIC_ATTEMPTS) {
+	/* Authentication does not heal by waiting: drop the host now. */
+	permanent = strstr(why, "Permission denied") ||
+		    strstr(why, "Host key verification failed");
+	if (!permanent && h->failures < STATIC_ATTEMPTS) {
 		int ms = STATIC_RETRY_MS << (h->failures - 1);
 
 		atex_log(ATEX_LOG_WARNING, "static",
@@ -271,8 +275,8 @@ static void connect_failed(struct static_host *h, int code, const char *why)
 		return;
 	}
 	atex_log(ATEX_LOG_WARNING, "static",
-		 "%s: dropped after %d failed connects: %s", h->entry,
-		 h->failures, why);
+		 "%s: dropped after %d failed connect%s: %s", h->entry,
+		 h->failures, h->failures == 1 ? "" : "s", why);
 	h->state = HOST_GONE;
 	if (++sp->n_gone < sp->n_hosts)
 		return;

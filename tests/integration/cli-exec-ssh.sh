@@ -1,0 +1,119 @@
+#!/bin/bash
+# `atex exec --ssh` end to end against a private sshd on 127.0.0.1: exit
+# statuses, 10 MiB of binary stdin/stdout byte-exact, stderr apart, a
+# closed port and a wrong key fail with exit 2 and a message naming the
+# host, and SIGINT ends atex with 130 within 5 s leaving no ssh process,
+# no atex-ssh-* directory and no remote command behind.
+# usage: cli-exec-ssh.sh ATEX_CLI
+set -u
+atex=$1
+here=$(dirname "$0")
+. "$here/sshd.sh"
+work=$(mktemp -d)
+failures=0
+trap 'sshd_stop; rm -rf "$work"' EXIT
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+sshd_start || exit 1
+# The masters' private directories go here, so that leftovers are seen.
+export TMPDIR=$work/tmp
+mkdir -p "$TMPDIR"
+ssh_args=(--ssh "$SSH_TARGET" --identity "$SSHD_KEY"
+	--ssh-option StrictHostKeyChecking=no
+	--ssh-option UserKnownHostsFile=/dev/null)
+
+clean() {
+	if ls "$TMPDIR" | grep -q atex-ssh-; then
+		echo "left behind: $(ls "$TMPDIR")"
+		return 1
+	fi
+	if pgrep -f -- "-S $TMPDIR" >/dev/null; then
+		echo "ssh processes left: $(pgrep -af -- "-S $TMPDIR")"
+		return 1
+	fi
+}
+
+for want in 0 1 42; do
+	"$atex" exec "${ssh_args[@]}" -- sh -c "exit $want" </dev/null
+	got=$?
+	if [ "$got" -eq "$want" ] && clean; then
+		pass "exit $want"
+	else
+		fail "exit: $got, want $want"
+	fi
+done
+
+head -c 10485760 /dev/urandom >"$work/in"
+if "$atex" exec "${ssh_args[@]}" -- cat <"$work/in" >"$work/out" \
+	2>"$work/err" && cmp -s "$work/in" "$work/out" && [ ! -s "$work/err" ]
+then
+	pass "stdin-stdout: 10 MiB byte-exact"
+else
+	fail "stdin-stdout: differs ($(wc -c <"$work/out") bytes, $(cat "$work/err"))"
+fi
+
+"$atex" exec "${ssh_args[@]}" -- sh -c 'echo to-out; echo to-err >&2' \
+	</dev/null >"$work/out" 2>"$work/err"
+if [ "$(cat "$work/out")" = to-out ] && [ "$(cat "$work/err")" = to-err ]; then
+	pass "stderr: separate"
+else
+	fail "stderr: out='$(cat "$work/out")' err='$(cat "$work/err")'"
+fi
+
+# A closed port: exit 2 within the connect timeout, naming host and port.
+closed=$(sshd_free_port)
+start=$(date +%s)
+"$atex" exec --ssh "root@127.0.0.1:$closed" --identity "$SSHD_KEY" -- true \
+	</dev/null 2>"$work/err"
+got=$? took=$(($(date +%s) - start))
+if [ $got -eq 2 ] && [ $took -le 15 ] &&
+	grep -q "127.0.0.1:$closed" "$work/err"; then
+	pass "closed port: exit 2 in ${took}s: $(head -n 1 "$work/err")"
+else
+	fail "closed port: exit $got in ${took}s: $(cat "$work/err")"
+fi
+
+# A wrong key: exit 2, naming the host and what the server said.
+ssh-keygen -q -t ed25519 -N '' -f "$work/bad_key"
+"$atex" exec --ssh "$SSH_TARGET" --identity "$work/bad_key" \
+	--ssh-option StrictHostKeyChecking=no -- true </dev/null 2>"$work/err"
+got=$?
+if [ $got -eq 2 ] && grep -q "$SSH_TARGET" "$work/err" &&
+	grep -q "Permission denied" "$work/err"; then
+	pass "wrong key: $(head -n 1 "$work/err")"
+else
+	fail "wrong key: exit $got: $(cat "$work/err")"
+fi
+
+# SIGINT while the command runs: 130 within 5 s, nothing left here or
+# there (the remote sleep carries a marker argument to find it by).
+marker=atex-marker-$$
+"$atex" exec "${ssh_args[@]}" -- sh -c "exec sleep 300 $marker" \
+	</dev/null >/dev/null 2>"$work/err" &
+pid=$!
+i=0
+while ! pgrep -f "sleep 300 $marker" >/dev/null && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+start=$(date +%s)
+kill -INT $pid
+wait $pid
+got=$? took=$(($(date +%s) - start))
+sleep 0.5
+if [ $got -ne 130 ] || [ $took -gt 5 ]; then
+	fail "sigint: exit $got in ${took}s: $(cat "$work/err")"
+elif pgrep -f "sleep 300 $marker" >/dev/null; then
+	fail "sigint: the remote command survived"
+	pkill -f "sleep 300 $marker"
+elif ! clean; then
+	fail "sigint: left something behind"
+else
+	pass "sigint: exit 130 in ${took}s, nothing left"
+fi
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures failure(s)"
+	exit 1
+fi

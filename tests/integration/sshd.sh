@@ -1,0 +1,63 @@
+# sshd.sh - a private OpenSSH server on 127.0.0.1 for shell tests: sourced,
+# not run. sshd_start makes host and user keys in a new directory, starts
+# sshd -D on a free port and waits until it accepts; it sets SSHD_DIR,
+# SSHD_PORT, SSHD_KEY (the user's private key) and SSH_TARGET
+# (root@127.0.0.1:PORT). sshd_stop kills it and removes the directory.
+# MaxSessions stays at sshd's default (10).
+
+sshd_free_port() {
+	# A port nobody listens on, from the ephemeral range.
+	while :; do
+		port=$(shuf -i 20000-60000 -n 1)
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return
+		fi
+	done
+}
+
+sshd_start() {
+	SSHD_DIR=$(mktemp -d /tmp/atex-sshd-XXXXXX)
+	SSHD_KEY=$SSHD_DIR/user_key
+	SSHD_PORT=$(sshd_free_port)
+	SSH_TARGET=root@127.0.0.1:$SSHD_PORT
+	mkdir -p /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_key" || return 1
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_KEY" || return 1
+	cat >"$SSHD_DIR/sshd_config" <<-CONF
+		ListenAddress 127.0.0.1
+		Port $SSHD_PORT
+		HostKey $SSHD_DIR/host_key
+		AuthorizedKeysFile $SSHD_KEY.pub
+		PidFile $SSHD_DIR/sshd.pid
+		UsePAM no
+		StrictModes no
+		PermitRootLogin yes
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+	CONF
+	sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
+	if [ ! -x "$sshd_bin" ]; then
+		echo "sshd.sh: no sshd (install openssh-server)" >&2
+		return 1
+	fi
+	"$sshd_bin" -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" &
+	SSHD_PID=$!
+	i=0
+	while ! (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$SSHD_PID" 2>/dev/null; then
+			echo "sshd.sh: sshd did not start:" >&2
+			cat "$SSHD_DIR/sshd.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+sshd_stop() {
+	[ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
+	[ -n "${SSHD_PID:-}" ] && wait "$SSHD_PID" 2>/dev/null
+	[ -n "${SSHD_DIR:-}" ] && rm -rf "$SSHD_DIR"
+	SSHD_PID=
+}

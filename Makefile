@@ -54,7 +54,7 @@ check-fuzz: deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) \
 		-Dfuzz=true -Dfuzz_seconds=$(FUZZ_SECONDS) \
 		-Db_sanitize=address,undefined -Db_lundef=false \
-		-Dc_args=-fsanitize=fuzzer-no-link
+		-Dc_args=-fsanitize=fuzzer-no-link -Dc_link_args=-fsanitize=fuzzer-no-link
 	ninja -C $(FUZZ_BUILD)
 	meson test -C $(FUZZ_BUILD) --print-errorlogs --no-rebuild --suite fuzz
 

@@ -88,5 +88,6 @@ void cli_provision_free(struct cli_provision *p);
 
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
+int cli_test(int argc, char **argv);
 
 #endif /* ATEX_CLI_H */

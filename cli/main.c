@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
 	{"fmf", cli_fmf, "read fmf metadata: discover, dump, match"},
 	{"exec", cli_exec, "run one command on a reserved system"},
+	{"test", cli_test, "run fmf tests one after another on a system"},
 };
 
 void cli_error(const char *fmt, ...)

@@ -8,5 +8,6 @@
 #include "atex/fmf.h"
 #include "atex/connection.h"
 #include "atex/provisioner.h"
+#include "atex/executor.h"
 
 #endif /* ATEX_ATEX_H */

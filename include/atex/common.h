@@ -38,6 +38,8 @@ enum atex_error_code {
 	ATEX_ETIMEDOUT = -10, /* a wait ran out of time */
 	ATEX_ECANCELED = -11, /* aborted or canceled from another thread */
 	ATEX_EEXTERNAL = -12, /* an external program (git, ssh...) failed */
+	ATEX_EINFRA = -13,    /* the system or its connection failed under a
+			       * test: not the test's fault */
 };
 
 /*

@@ -239,6 +239,10 @@ void atex_fmf_discovery_free(atex_fmf_discovery *d);
 /* The plan name, or NULL when discovery ran without a plan. */
 const char *atex_fmf_discovery_plan_name(const atex_fmf_discovery *d);
 
+/* The absolute path of the tree root discovery was given (where the
+ * plan's prepare and finish scripts run). */
+const char *atex_fmf_discovery_root(const atex_fmf_discovery *d);
+
 /* The plan's adjusted data (an empty object without a plan). Borrowed. */
 json_t *atex_fmf_discovery_plan(const atex_fmf_discovery *d);
 

@@ -824,6 +824,14 @@ const char *atex_fmf_discovery_plan_name(const atex_fmf_discovery *d)
 	return d->plan_name;
 }
 
+const char *atex_fmf_discovery_root(const atex_fmf_discovery *d)
+{
+	/* The plan's tree went in last (see atex_fmf_discover). */
+	return d->trees.len ? atex_fmf_tree_root(
+				      d->trees.items[d->trees.len - 1])
+			    : NULL;
+}
+
 json_t *atex_fmf_discovery_plan(const atex_fmf_discovery *d)
 {
 	return d->plan;

@@ -99,6 +99,7 @@ const char *atex_error_name(int code)
 	case ATEX_ETIMEDOUT: return "timed out";
 	case ATEX_ECANCELED: return "canceled";
 	case ATEX_EEXTERNAL: return "external program failed";
+	case ATEX_EINFRA: return "infrastructure failure";
 	}
 	return "unknown error";
 }

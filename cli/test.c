@@ -1,0 +1,472 @@
+/*
+ * test.c - `atex test [PROVISIONER] [--context K=V]... [--plan NAME]
+ * [--env K=V]... --artifacts DIR TREE TEST_NAME...`: discover, reserve one
+ * system, prepare it, run the named tests one after another (each into
+ * DIR/<test name>/), clean up, and print every result as its test ends.
+ *
+ * Exit status: 0 when every result is pass, info, warn or skip (or has no
+ * status), 1 when any is something else (fail, error, infra, a custom
+ * status), 2 on usage and setup errors, 128+N after signal N. Signals are
+ * handled as in exec.c: blocked, taken by one thread, which cancels the
+ * executor and aborts the provisioner; the main thread then cleans up.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atex/atex.h"
+#include "cli.h"
+
+enum { OPT_CONTEXT = 0x200, OPT_PLAN, OPT_ENV, OPT_ARTIFACTS };
+
+static const struct option test_options[] = {
+	CLI_PROVISION_LONG_OPTIONS,
+	{"context", required_argument, NULL, OPT_CONTEXT},
+	{"plan", required_argument, NULL, OPT_PLAN},
+	{"env", required_argument, NULL, OPT_ENV},
+	{"artifacts", required_argument, NULL, OPT_ARTIFACTS},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct test_args {
+	struct cli_provision prov;
+	atex_fmf_context *context;
+	const char *plan;
+	const char **env; /* NULL-terminated */
+	size_t n_env;
+	const char *artifacts;
+	const char *tree;
+	char **tests;
+	int n_tests;
+};
+
+/* What the signal thread and the main thread share. */
+struct test_state {
+	sigset_t signals;
+	pthread_t thread;
+	bool has_thread;
+	atomic_int signo;
+	pthread_mutex_t lock; /* guards prov and exec */
+	atex_provisioner *prov;
+	atex_executor *exec;
+};
+
+static void test_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: atex test PROVISIONER [--context K=V]... [--plan NAME]\n"
+		"                 [--env K=V]... --artifacts DIR TREE "
+		"TEST_NAME...\n"
+		"\n"
+		"Reserves one system, runs the plan's prepare steps and the "
+		"named\n"
+		"tests one after another (each into DIR/<test name>/), the "
+		"plan's\n"
+		"finish steps, and prints every result. Exit status: 0 when "
+		"every\n"
+		"result is pass/info/warn/skip, 1 when any is "
+		"fail/error/infra.\n"
+		"\n%s",
+		cli_provision_usage);
+}
+
+/* ------------------------------------------------------------------------
+ * Signals (see exec.c for why they are handled this way).
+ */
+
+static void *signal_thread(void *arg)
+{
+	struct test_state *st = arg;
+	int sig;
+
+	for (;;) {
+		if (sigwait(&st->signals, &sig) != 0 || sig == SIGUSR1)
+			return NULL;
+		if (atomic_load(&st->signo))
+			_exit(128 + sig); /* the user insists */
+		atomic_store(&st->signo, sig);
+		pthread_mutex_lock(&st->lock);
+		if (st->exec)
+			atex_executor_cancel(st->exec);
+		if (st->prov)
+			atex_provisioner_abort(st->prov);
+		pthread_mutex_unlock(&st->lock);
+	}
+}
+
+static int signals_start(struct test_state *st)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+	sigemptyset(&st->signals);
+	sigaddset(&st->signals, SIGINT);
+	sigaddset(&st->signals, SIGTERM);
+	sigaddset(&st->signals, SIGUSR1);
+	if (pthread_sigmask(SIG_BLOCK, &st->signals, NULL) != 0 ||
+	    sigaction(SIGINT, &dfl, NULL) < 0 ||
+	    sigaction(SIGTERM, &dfl, NULL) < 0 ||
+	    pthread_create(&st->thread, NULL, signal_thread, st) != 0) {
+		cli_error("test: cannot set up signal handling");
+		return CLI_USAGE;
+	}
+	st->has_thread = true;
+	return CLI_OK;
+}
+
+static void signals_stop(struct test_state *st)
+{
+	if (!st->has_thread)
+		return;
+	pthread_kill(st->thread, SIGUSR1);
+	pthread_join(st->thread, NULL);
+	st->has_thread = false;
+}
+
+/* Makes objects visible to the signal thread; false when a signal came
+ * first (then nobody will cancel them: do not wait on them). */
+static bool publish(struct test_state *st, atex_provisioner *prov,
+		    atex_executor *exec)
+{
+	bool go_on;
+
+	pthread_mutex_lock(&st->lock);
+	st->prov = prov;
+	st->exec = exec;
+	go_on = !atomic_load(&st->signo);
+	pthread_mutex_unlock(&st->lock);
+	return go_on;
+}
+
+/* ------------------------------------------------------------------------
+ * Results.
+ */
+
+static bool status_ok(const char *status)
+{
+	static const char *const ok[] = {"pass", "info", "warn", "skip"};
+
+	if (!status)
+		return true;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!strcmp(status, ok[i]))
+			return true;
+	return false;
+}
+
+/* Prints the results of one test; returns whether all were fine. */
+static bool print_results(const char *name, const char *dir)
+{
+	char *path = malloc(strlen(dir) + sizeof("/results"));
+	char *line = NULL;
+	size_t cap = 0;
+	bool ok = true;
+	FILE *f;
+
+	if (!path)
+		return false;
+	sprintf(path, "%s/results", dir);
+	f = fopen(path, "r");
+	if (!f) {
+		cli_error("%s: no results in %s", name, path);
+		free(path);
+		return false;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		json_t *r = json_loads(line, 0, NULL);
+		const char *status = json_string_value(json_object_get(r, "status"));
+		const char *sub = json_string_value(json_object_get(r, "name"));
+		const char *note = json_string_value(json_object_get(r, "note"));
+
+		if (!r) {
+			cli_error("%s: unreadable line in %s", name, path);
+			ok = false;
+			continue;
+		}
+		ok &= status_ok(status);
+		printf("%-5s %s%s%s%s%s\n", status ? status : "-", name,
+		       sub ? "/" : "", sub ? sub : "", note ? "  " : "",
+		       note ? note : "");
+		json_decref(r);
+	}
+	fflush(stdout);
+	free(line);
+	fclose(f);
+	free(path);
+	return ok;
+}
+
+/* ------------------------------------------------------------------------
+ * Running.
+ */
+
+/* Runs every test; CLI_OK, CLI_FAILED (a result not fine), CLI_USAGE. */
+static int run_tests(struct test_state *st, atex_executor *exec,
+		     const struct test_args *a)
+{
+	bool all_ok = true;
+
+	for (int i = 0; i < a->n_tests; i++) {
+		const char *name = a->tests[i];
+		char *dir = malloc(strlen(a->artifacts) + strlen(name) + 2);
+		int rc, code;
+
+		if (!dir)
+			return cli_fail("test");
+		sprintf(dir, "%s%s%s", a->artifacts, name[0] == '/' ? "" : "/",
+			name);
+		rc = atex_executor_run_test(exec, name, dir, a->env, &code);
+		if (rc == ATEX_ENOTFOUND || rc == ATEX_EIO ||
+		    rc == ATEX_EINVAL || rc == ATEX_ENOMEM) {
+			free(dir);
+			return cli_fail(name);
+		}
+		all_ok &= print_results(name, dir);
+		free(dir);
+		if (rc == ATEX_ECANCELED || atomic_load(&st->signo))
+			return CLI_FAILED;
+	}
+	return all_ok ? CLI_OK : CLI_FAILED;
+}
+
+static int run_on(struct test_state *st, atex_remote *remote,
+		  atex_fmf_discovery *disc, const struct test_args *a)
+{
+	struct atex_fmf_executor_options o = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	atex_executor *exec = NULL;
+	int rc;
+
+	o.connection = atex_remote_connection(remote);
+	o.discovery = disc;
+	if (atex_fmf_executor_new(&exec, &o) < 0)
+		return cli_fail("test");
+	if (!publish(st, st->prov, exec)) {
+		rc = CLI_FAILED;
+		goto out;
+	}
+	if (atex_executor_start(exec) < 0) {
+		rc = atomic_load(&st->signo) ? CLI_FAILED
+					     : cli_fail(atex_remote_name(remote));
+		goto out;
+	}
+	rc = run_tests(st, exec, a);
+	atex_executor_stop(exec);
+out:
+	publish(st, st->prov, NULL);
+	atex_executor_free(exec);
+	return rc;
+}
+
+static int reserve_and_run(struct test_state *st, atex_provisioner *prov,
+			   atex_fmf_discovery *disc, const struct test_args *a)
+{
+	atex_remote *remote = NULL;
+	int rc;
+
+	if (atex_provisioner_start(prov) < 0 ||
+	    atex_provisioner_provision(prov, 1) < 0)
+		return cli_fail("test");
+	if (!publish(st, prov, NULL))
+		return CLI_FAILED;
+	rc = atex_provisioner_get_remote(&remote, prov, -1);
+	if (rc == ATEX_ECANCELED && atomic_load(&st->signo))
+		return CLI_FAILED;
+	if (rc < 0)
+		return cli_fail("test");
+	rc = run_on(st, remote, disc, a);
+	atex_remote_release(remote);
+	return rc;
+}
+
+/* Without --plan, a tree with exactly one plan (a node with `execute`, as
+ * tmt defines it) runs in it, prepare and finish included: what a tmt user
+ * expects of `tmt run test --name X`. Returns a copy or NULL. */
+static char *only_plan(const char *path)
+{
+	atex_fmf_tree *tree = NULL;
+	json_t *nodes = NULL, *data;
+	const char *name, *found = NULL;
+	char *plan = NULL;
+	int n = 0;
+
+	if (atex_fmf_tree_load(&tree, path) < 0 ||
+	    atex_fmf_tree_prune(&nodes, tree, NULL, 0, NULL, 0) < 0)
+		goto out;
+	json_object_foreach(nodes, name, data)
+	{
+		if (json_object_get(data, "execute")) {
+			found = name;
+			n++;
+		}
+	}
+	if (n == 1)
+		plan = strdup(found);
+out:
+	json_decref(nodes);
+	atex_fmf_tree_free(tree);
+	return plan;
+}
+
+/* Discovers and checks that every named test is there (a leading "/" may
+ * be left out). */
+static int discover(atex_fmf_discovery **disc, struct test_args *a)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	char *plan = a->plan ? NULL : only_plan(a->tree);
+	int rc;
+
+	o.context = a->context;
+	o.plan = a->plan ? a->plan : plan;
+	rc = atex_fmf_discover(disc, a->tree, &o);
+	free(plan);
+	if (rc < 0)
+		return cli_fail("test");
+	for (int i = 0; i < a->n_tests; i++) {
+		char *slashed;
+
+		if (atex_fmf_discovery_find(*disc, a->tests[i]) >= 0)
+			continue;
+		slashed = malloc(strlen(a->tests[i]) + 2);
+		if (slashed) {
+			sprintf(slashed, "/%s", a->tests[i]);
+			if (a->tests[i][0] != '/' &&
+			    atex_fmf_discovery_find(*disc, slashed) >= 0) {
+				/* Kept for the run: argv outlives it. */
+				a->tests[i] = slashed;
+				continue;
+			}
+			free(slashed);
+		}
+		cli_error("test: no test named '%s' in %s%s%s", a->tests[i],
+			  a->tree, a->plan ? " plan " : "",
+			  a->plan ? a->plan : "");
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int test_run(struct test_args *a)
+{
+	struct test_state st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	atex_fmf_discovery *disc = NULL;
+	atex_provisioner *prov = NULL;
+	int rc;
+
+	rc = discover(&disc, a);
+	if (rc == CLI_OK)
+		rc = cli_provision_build(&prov, &a->prov);
+	if (rc == CLI_OK)
+		rc = signals_start(&st);
+	if (rc == CLI_OK)
+		rc = reserve_and_run(&st, prov, disc, a);
+	publish(&st, NULL, NULL);
+	if (prov && atex_provisioner_stop(prov) < 0)
+		cli_fail("test");
+	atex_provisioner_free(prov);
+	signals_stop(&st);
+	if (atomic_load(&st.signo))
+		rc = 128 + atomic_load(&st.signo);
+	atex_fmf_discovery_free(disc);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * The command line.
+ */
+
+static int parse_option(struct test_args *a, int opt, const char *arg,
+			const char *text)
+{
+	switch (opt) {
+	case OPT_CONTEXT:
+		return atex_fmf_context_set_arg(a->context, arg) < 0
+			       ? cli_fail("--context")
+			       : CLI_OK;
+	case OPT_PLAN:
+		a->plan = arg;
+		return CLI_OK;
+	case OPT_ENV:
+		if (!strchr(arg, '=') || arg[0] == '=') {
+			cli_error("--env: '%s' is not NAME=VALUE", arg);
+			return CLI_USAGE;
+		}
+		a->env[a->n_env++] = arg;
+		return CLI_OK;
+	case OPT_ARTIFACTS:
+		a->artifacts = arg;
+		return CLI_OK;
+	}
+	switch (cli_provision_option(&a->prov, opt, arg)) {
+	case 1:
+		return CLI_OK;
+	case 0:
+		cli_error("unknown option '%s'", text);
+		test_usage(stderr);
+	}
+	return CLI_USAGE;
+}
+
+/* CLI_OK, -1 for --help, or CLI_USAGE. */
+static int parse_args(struct test_args *a, int argc, char **argv)
+{
+	int opt, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", test_options, NULL)) != -1) {
+		if (opt == 'h') {
+			test_usage(stdout);
+			return -1;
+		}
+		if (opt == '?') {
+			if (optopt)
+				cli_error("option '%s' needs a value",
+					  argv[optind - 1]);
+			else
+				cli_error("unknown option '%s'",
+					  argv[optind - 1]);
+			test_usage(stderr);
+			return CLI_USAGE;
+		}
+		rc = parse_option(a, opt, optarg, argv[optind - 1]);
+		if (rc != CLI_OK)
+			return rc;
+	}
+	if (!a->artifacts) {
+		cli_error("test: --artifacts DIR is required");
+		return CLI_USAGE;
+	}
+	if (argc - optind < 2) {
+		cli_error("test: missing %s (atex test PROVISIONER "
+			  "--artifacts DIR TREE TEST_NAME...)",
+			  argc == optind ? "TREE and TEST_NAME" : "TEST_NAME");
+		return CLI_USAGE;
+	}
+	a->tree = argv[optind];
+	a->tests = argv + optind + 1;
+	a->n_tests = argc - optind - 1;
+	return CLI_OK;
+}
+
+int cli_test(int argc, char **argv)
+{
+	struct test_args a = {0};
+	int rc;
+
+	rc = cli_provision_init(&a.prov, argc);
+	a.env = calloc((size_t)argc + 1, sizeof(*a.env));
+	if (rc == CLI_OK && (!a.env || atex_fmf_context_new(&a.context) < 0))
+		rc = cli_fail("test");
+	if (rc == CLI_OK)
+		rc = parse_args(&a, argc, argv);
+	if (rc == CLI_OK)
+		rc = test_run(&a);
+	atex_fmf_context_free(a.context);
+	free(a.env);
+	cli_provision_free(&a.prov);
+	return rc < 0 ? CLI_OK : rc;
+}

@@ -1,0 +1,224 @@
+# wrapper.sh - runs one test on the system under test for the atex fmf
+# executor. Embedded into libatex at build time, uploaded next to the
+# tests tree (WORKDIR/atex/wrapper.sh), run with bash. Needs only bash,
+# coreutils and util-linux (setsid, script).
+#
+#   bash wrapper.sh test SENTINEL    run one test (below)
+#   bash wrapper.sh install [--recommend] PKG...
+#                                    install what is missing (dnf, yum or
+#                                    apt-get); --recommend skips what
+#                                    cannot be installed
+#
+# `test` reads its setup from stdin: bash code written by the executor
+# (variables ATEX_*, two functions exporting the environment), ended by a
+# line equal to SENTINEL (random per run). stdin then stays open for the
+# whole test: end-of-file there means the connection is gone, and the test
+# is killed (bash has no parent-death signal and sshd sends no SIGHUP to a
+# session without a terminal). A line "disconnect" on stdin instead means
+# the test is about to reboot the system: the control channel is closed
+# (the test's next write fails) and the test is left alone.
+#
+# The test runs in a new session (setsid), with stdout and stderr on the
+# wrapper's stderr (the executor stores it as the test's output) and the
+# control channel on descriptor ATEX_TEST_CONTROL, a pipe to a `cat` that
+# copies it to the wrapper's stdout: killing that cat is how the channel is
+# closed under a running test. When the test ends, leftovers of its
+# process group are killed and "exitcode N" follows on the channel. The
+# wrapper exits 0; anything else is an infrastructure failure.
+
+set -u
+shopt -s extglob
+
+atex_die() {
+	printf 'atex wrapper: %s\n' "$*" >&2
+	exit 70
+}
+
+# ---------------------------------------------------------------------------
+# Packages
+
+atex_pkg_tool() {
+	local t
+	for t in dnf yum apt-get; do
+		if command -v "$t" >/dev/null 2>&1; then
+			echo "$t"
+			return 0
+		fi
+	done
+	return 1
+}
+
+atex_pkg_installed() {
+	case $1 in
+	apt-get) dpkg-query -W -f '${Status}' "$2" 2>/dev/null |
+		grep -q 'ok installed' ;;
+	*) rpm -q --whatprovides "$2" >/dev/null 2>&1 ;;
+	esac
+}
+
+atex_pkg_install() {
+	local tool=$1
+	shift
+	case $tool in
+	apt-get) DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" ;;
+	*) "$tool" install -y "$@" ;;
+	esac
+}
+
+# install [--recommend] PKG...: installs the packages not yet installed;
+# without --recommend any failure fails, with it each package is tried
+# alone and failures are only reported.
+atex_install() {
+	local recommend= tool pkg missing=()
+	if [[ ${1:-} == --recommend ]]; then
+		recommend=1
+		shift
+	fi
+	[[ $# -eq 0 ]] && return 0
+	tool=$(atex_pkg_tool) || {
+		echo "atex: no dnf, yum or apt-get to install: $*" >&2
+		return 1
+	}
+	for pkg in "$@"; do
+		atex_pkg_installed "$tool" "$pkg" || missing+=("$pkg")
+	done
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	if [[ -z $recommend ]]; then
+		atex_pkg_install "$tool" "${missing[@]}" >&2
+		return
+	fi
+	for pkg in "${missing[@]}"; do
+		atex_pkg_install "$tool" "$pkg" >&2 ||
+			echo "atex: recommended package $pkg not installed" >&2
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------------------
+# The control channel, for the wrapper's own reports.
+
+atex_json_str() {
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\n'/\\n}
+	s=${s//$'\t'/\\t}
+	s=${s//$'\r'/\\r}
+	s=${s//[$'\x01'-$'\x1f']/}
+	printf '"%s"' "$s"
+}
+
+# report STATUS NOTE: a result for the test itself.
+atex_report() {
+	local json
+	json="{\"status\": $(atex_json_str "$1"), \"note\": $(atex_json_str "$2")}"
+	LC_ALL=C printf 'result %d\n%s' "${#json}" "$json" >&"$ATEX_FD"
+}
+
+# ---------------------------------------------------------------------------
+# One test.
+
+atex_read_setup() {
+	local end=$1 line setup=
+	while IFS= read -r line; do
+		if [[ $line == "$end" ]]; then
+			eval "$setup" || atex_die "bad setup"
+			return 0
+		fi
+		setup+=$line$'\n'
+	done
+	atex_die "setup ended early"
+}
+
+atex_test() {
+	local pgid rc relay watcher out
+	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
+	# Bytes, not characters, whatever the system's locale.
+	LC_ALL=C atex_read_setup "$1"
+	: "${ATEX_FD:?}" "${ATEX_PLAN_ENV_FILE:?}"
+
+	# The control channel: a pipe to a copy onto our stdout.
+	eval "exec $ATEX_FD> >(exec cat)"
+	relay=$!
+	# Our stdin, kept on descriptor 4: a background job's own stdin
+	# is /dev/null.
+	exec 4<&0
+
+	printf '%s\n' "$ATEX_METADATA" >"$ATEX_METADATA_FILE" ||
+		atex_die "cannot write $ATEX_METADATA_FILE"
+	# A required package that cannot be installed is the system's fault
+	# (infra), with what the package manager said; the test does not run.
+	if ! out=$(atex_install "${ATEX_REQUIRE[@]}" 2>&1); then
+		printf '%s\n' "$out" >&2
+		atex_report infra "required packages not installed (${ATEX_REQUIRE[*]}): $(printf '%s\n' "$out" | tail -n 5)"
+		printf 'exitcode 1\n' >&"$ATEX_FD"
+		exit 0
+	fi
+	[[ -n $out ]] && printf '%s\n' "$out" >&2
+	atex_install --recommend "${ATEX_RECOMMEND[@]}" >&2
+
+	atex_env_plan
+	if [[ -s $ATEX_PLAN_ENV_FILE ]]; then
+		set -a
+		# shellcheck disable=SC1090
+		. "$ATEX_PLAN_ENV_FILE"
+		set +a
+	fi
+	atex_env_test
+	export PATH="$ATEX_BIN:$PATH"
+	cd "$ATEX_TEST_DIR" || atex_die "cannot enter $ATEX_TEST_DIR"
+
+	# The test, in its own session; not a process group leader (no job
+	# control here), so setsid does not fork and $! is the group.
+	if [[ $ATEX_TTY == 1 ]]; then
+		export TERM=vt100
+		setsid script -qefc 'stty rows 24 cols 80 2>/dev/null; exec bash -e -o pipefail -c "$ATEX_TEST_SCRIPT"' /dev/null \
+			</dev/null >&2 4<&- &
+	else
+		setsid bash -e -o pipefail -c "$ATEX_TEST_SCRIPT" \
+			</dev/null >&2 4<&- &
+	fi
+	pgid=$!
+
+	# The watcher: end of stdin kills the test; "disconnect" closes the
+	# channel and leaves the test to reboot the system.
+	{
+		while IFS= read -r line; do
+			if [[ $line == disconnect ]]; then
+				kill -KILL "$relay" 2>/dev/null
+				exit 0
+			fi
+		done
+		kill -KILL -- "-$pgid" 2>/dev/null
+		kill -KILL "$relay" 2>/dev/null
+	} <&4 &
+	watcher=$!
+	exec 4<&-
+	trap 'kill -KILL -- "-$pgid" 2>/dev/null; kill -KILL "$relay" 2>/dev/null; exit 1' HUP PIPE
+
+	# A trapped signal interrupts wait: wait again while the test runs.
+	while :; do
+		wait "$pgid"
+		rc=$?
+		kill -0 "$pgid" 2>/dev/null || break
+	done
+	kill -KILL -- "-$pgid" 2>/dev/null
+	kill "$watcher" 2>/dev/null
+	printf 'exitcode %d\n' "$rc" >&"$ATEX_FD" 2>/dev/null
+	eval "exec $ATEX_FD>&-"
+	exit 0
+}
+
+case ${1:-} in
+test)
+	shift
+	atex_test "$@"
+	;;
+install)
+	shift
+	atex_install "$@"
+	;;
+*)
+	atex_die "usage: wrapper.sh test SENTINEL | install [--recommend] PKG..."
+	;;
+esac

@@ -1,0 +1,1050 @@
+/*
+ * reporter.c - turns what one test reports into its artifacts directory
+ * (reporter.h, docs/PROTOCOL.md sections 2 and 3).
+ *
+ * How it is built, and why:
+ *
+ *  - A result line is written whole, with a single write() on an O_APPEND
+ *    descriptor, the moment the result closes. Whoever follows the file
+ *    (an aggregator, a person after a crash) only ever sees whole lines,
+ *    and what was closed survives the executor dying.
+ *  - File contents go to disk as they arrive and are never held in memory;
+ *    the only thing kept is the JSON of the results still open (partial).
+ *  - In memory, a result's "files" is a plain array of names from the
+ *    start (the lengths are the control parser's business). Merging a
+ *    partial result is then the generic merge of the protocol, arrays
+ *    appending, and a line lists each name once, sorted, when written.
+ *  - A result counts at result_end, not at result_begin: a result whose
+ *    files did not all arrive (the channel broke, the test was killed) is
+ *    not reported. Its bytes stay on disk, unlisted; the fallback or the
+ *    channel error result says what happened.
+ *  - The testout copies are made at finish, not when their result closes:
+ *    a testout is the whole output of the test, also what was written
+ *    after the result closed. A copy, not a hard link, because nothing
+ *    guarantees the raw output is never appended to again (a process the
+ *    test left behind may still hold it open). The copy replaces what is
+ *    at its path: a file another result uploaded there loses to it.
+ *  - Names have been checked by the control parser already (control.h);
+ *    they are checked once more, cheaply, because this is the code that
+ *    creates files, and the API can be driven without the parser.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "executor/reporter.h"
+#include "util/util.h"
+
+#define COMPONENT "reporter"
+
+/* The fallback's testout, named as in tmt. */
+#define DEFAULT_TESTOUT "output.txt"
+
+/* How much of a name or path a message shows: a whole path, normally. */
+#define SHOWN_MAX 4096
+
+/* A result still open ("partial": true), waiting for more of its name. */
+struct open_result {
+	char *name;	/* NULL: the test itself */
+	json_t *result; /* merged so far; no "partial", "files" plain names */
+};
+
+struct atex_reporter {
+	char *files_dir;
+	char *results_path;
+	char *output_path;
+	int results_fd;
+
+	/* struct open_result *, in the order their names were first seen */
+	struct atex_vec open;
+
+	/* The result whose files are arriving, between result_begin and
+	 * result_end (NULL otherwise); cur_paths[i] is where file i goes,
+	 * cur_fd is open on cur_paths[cur_fd_index]. */
+	json_t *cur;
+	bool cur_partial;
+	char **cur_paths;
+	size_t cur_npaths;
+	size_t cur_fd_index;
+	int cur_fd;
+
+	/* Paths under files/, as JSON objects used as sets (ordered): every
+	 * file a result named, and every target of a closed result's
+	 * testout. */
+	json_t *uploaded;
+	json_t *testouts;
+
+	size_t count;
+	bool self_closed; /* a result for the test itself has been closed */
+	bool finished;
+};
+
+/* ---- small helpers ---- */
+
+/* `s` fit for a one-line message: control bytes become '?', and a long
+ * text is cut. A test chooses the names, and may choose them to mislead. */
+static const char *shown(char buf[SHOWN_MAX], const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < SHOWN_MAX - 4; i++)
+		buf[i] =
+			(unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	if (s[i]) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+/* ATEX_EIO for a failed system call on `path`; uses errno. */
+static int sys_error(const char *what, const char *path)
+{
+	int err = errno;
+	char buf[SHOWN_MAX];
+
+	return atex_error_set(ATEX_EIO, "%s: %s: %s", shown(buf, path), what,
+			      strerror(err));
+}
+
+/* Keeps the first error of a sequence that goes on after failures. */
+static void keep(int *rc, int next)
+{
+	if (*rc == 0)
+		*rc = next;
+}
+
+/* json_object_set_new, with its failure (which frees `value`, and which a
+ * NULL `value` from a failed allocation also causes) recorded. */
+static int set_new(json_t *obj, const char *key, json_t *value)
+{
+	if (json_object_set_new_nocheck(obj, key, value) < 0)
+		return atex_error_oom();
+	return 0;
+}
+
+static int set(json_t *obj, const char *key, json_t *value)
+{
+	if (json_object_set_nocheck(obj, key, value) < 0)
+		return atex_error_oom();
+	return 0;
+}
+
+/* A JSON string for text the executor wrote (a note), which jansson
+ * refuses when it is not UTF-8: such bytes then become '?'. */
+static json_t *text_value(const char *s)
+{
+	json_t *value = json_string(s);
+	char *copy;
+
+	if (value)
+		return value;
+	copy = atex_strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	value = json_string(copy);
+	free(copy);
+	return value;
+}
+
+/* A relative name that stays where it is put: not empty, not absolute,
+ * no empty, "." or ".." component. */
+static bool name_ok(const char *s)
+{
+	const char *p = s;
+
+	if (!*s || *s == '/')
+		return false;
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!p[n])
+			return true;
+		p += n + 1;
+	}
+}
+
+/* The result's name, NULL for the test itself. */
+static const char *result_name(json_t *result)
+{
+	return json_string_value(json_object_get(result, "name"));
+}
+
+/* `file` of the result `name`, relative to files/. */
+static char *relative_path(const char *name, const char *file)
+{
+	return name ? atex_sprintf("%s/%s", name, file) : atex_strdup(file);
+}
+
+/* Whether the array of names `files` holds `s`. */
+static bool has_name(json_t *files, const char *s)
+{
+	json_t *file;
+	size_t i;
+
+	json_array_foreach(files, i, file)
+	{
+		if (json_is_string(file) && !strcmp(json_string_value(file), s))
+			return true;
+	}
+	return false;
+}
+
+/* ---- directories and files ---- */
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0755) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		if (atex_path_is_dir(path))
+			return 0;
+		/* A file where a directory must go: "a", then "a/b". */
+		errno = ENOTDIR;
+	}
+	return sys_error("cannot create directory", path);
+}
+
+/* Creates the missing parents of `path`, looking for them from byte
+ * `from` on: what comes before is known to exist. */
+static int make_parents(char *path, size_t from)
+{
+	int rc = 0;
+
+	for (char *p = path + from; *p && !rc; p++) {
+		if (*p != '/' || p == path)
+			continue;
+		*p = '\0';
+		rc = make_dir(path);
+		*p = '/';
+	}
+	return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len, const char *path)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sys_error("cannot write", path);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Creates (or keeps, to append to) the file `file` of the result `name`,
+ * its directories too, and records it as uploaded. Created now rather than
+ * at its first byte: a file of length 0 gets no data at all, and a file
+ * that cannot be created is better refused before its data flows.
+ */
+static int create_file(atex_reporter *r, const char *name, const char *file,
+		       char **out)
+{
+	char *rel = relative_path(name, file), *path = NULL;
+	int fd, rc = 0;
+
+	if (!rel)
+		return ATEX_ENOMEM;
+	path = atex_path_join(r->files_dir, rel);
+	if (!path) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	rc = make_parents(path, strlen(r->files_dir) + 1);
+	if (rc)
+		goto out;
+	/* O_NOFOLLOW: only this file writes under files/, and it makes no
+	 * symlinks, so one there was not made for a test's benefit. */
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0) {
+		rc = sys_error("cannot create", path);
+		goto out;
+	}
+	close(fd);
+	rc = set_new(r->uploaded, rel, json_true());
+	if (rc)
+		goto out;
+	*out = path;
+	path = NULL;
+out:
+	free(path);
+	free(rel);
+	return rc;
+}
+
+/* ---- the result being received ---- */
+
+static void close_cur_fd(atex_reporter *r)
+{
+	if (r->cur_fd >= 0)
+		close(r->cur_fd);
+	r->cur_fd = -1;
+}
+
+/* Forgets the result being received (a NULL r->cur has been taken). */
+static void drop_current(atex_reporter *r)
+{
+	close_cur_fd(r);
+	for (size_t i = 0; i < r->cur_npaths; i++)
+		free(r->cur_paths[i]);
+	free(r->cur_paths);
+	r->cur_paths = NULL;
+	r->cur_npaths = 0;
+	json_decref(r->cur);
+	r->cur = NULL;
+}
+
+/* "files" as plain names: the lengths were the parser's, and plain names
+ * merge as any array does. */
+static int files_to_names(json_t *result)
+{
+	json_t *files = json_object_get(result, "files"), *names, *file;
+	size_t i;
+
+	if (!files)
+		return 0;
+	if (!json_is_array(files))
+		return atex_error_set(ATEX_EINVAL,
+				      "result: 'files' is not an array");
+	names = json_array();
+	if (!names)
+		return atex_error_oom();
+	json_array_foreach(files, i, file)
+	{
+		json_t *name = json_object_get(file, "name");
+
+		if (!json_is_string(name) ||
+		    !name_ok(json_string_value(name))) {
+			json_decref(names);
+			return atex_error_set(
+				ATEX_EINVAL,
+				"result: 'files'[%zu] has no safe name", i);
+		}
+		if (json_array_append(names, name) < 0) {
+			json_decref(names);
+			return atex_error_oom();
+		}
+	}
+	return set_new(result, "files", names);
+}
+
+/* Checks what the parser has checked (see the top of the file), drops
+ * "partial" into *partial and makes "files" plain names. */
+static int normalize(json_t *result, bool *partial)
+{
+	json_t *value;
+
+	if (!json_is_object(result))
+		return atex_error_set(ATEX_EINVAL, "result: not a JSON object");
+	value = json_object_get(result, "name");
+	if (value &&
+	    (!json_is_string(value) || !name_ok(json_string_value(value))))
+		return atex_error_set(ATEX_EINVAL,
+				      "result: 'name' is not a safe name");
+	value = json_object_get(result, "testout");
+	if (value && !json_is_null(value) &&
+	    (!json_is_string(value) || !name_ok(json_string_value(value))))
+		return atex_error_set(ATEX_EINVAL,
+				      "result: 'testout' is not a safe name");
+	value = json_object_get(result, "partial");
+	*partial = json_is_true(value);
+	if (value)
+		json_object_del(result, "partial");
+	return files_to_names(result);
+}
+
+static struct open_result *find_open(atex_reporter *r, const char *name,
+				     size_t *index)
+{
+	for (size_t i = 0; i < r->open.len; i++) {
+		struct open_result *o = r->open.items[i];
+
+		if (o->name == name ||
+		    (o->name && name && !strcmp(o->name, name))) {
+			if (index)
+				*index = i;
+			return o;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The one rule the parser cannot check alone: the testout of the result
+ * as merged must not also be one of its files, or the copy of the output
+ * would land on an uploaded file. Checked before anything changes, so a
+ * refused result leaves the open one as it was.
+ */
+static int check_testout(atex_reporter *r, json_t *result, const char *name)
+{
+	struct open_result *o = find_open(r, name, NULL);
+	json_t *value = json_object_get(result, "testout");
+	const char *testout;
+	char buf[SHOWN_MAX];
+
+	if (!value && o)
+		value = json_object_get(o->result, "testout");
+	testout = json_string_value(value);
+	if (!testout)
+		return 0;
+	if (!has_name(json_object_get(result, "files"), testout) &&
+	    !(o && has_name(json_object_get(o->result, "files"), testout)))
+		return 0;
+	return atex_error_set(ATEX_EFORMAT,
+			      "result: 'testout' '%s' is also one of the "
+			      "result's files",
+			      shown(buf, testout));
+}
+
+static int prepare_files(atex_reporter *r, json_t *result, const char *name)
+{
+	json_t *files = json_object_get(result, "files"), *file;
+	size_t i, n = json_array_size(files);
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	r->cur_paths = atex_calloc(n, sizeof(*r->cur_paths));
+	if (!r->cur_paths)
+		return ATEX_ENOMEM;
+	r->cur_npaths = n;
+	json_array_foreach(files, i, file)
+	{
+		rc = create_file(r, name, json_string_value(file),
+				 &r->cur_paths[i]);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+/* ---- lines ---- */
+
+/* A line's "files": the testout first, then the names sorted, each once
+ * (a name repeats when its file was appended to). NULL: out of memory. */
+static json_t *file_list(json_t *files, const char *testout)
+{
+	struct atex_vec names = ATEX_VEC_INIT;
+	json_t *list = json_array(), *file;
+	size_t i;
+
+	if (!list)
+		goto fail;
+	if (testout && json_array_append_new(list, json_string(testout)) < 0)
+		goto fail;
+	json_array_foreach(files, i, file)
+	{
+		if (json_is_string(file) &&
+		    atex_vec_push(&names, (void *)json_string_value(file)) < 0)
+			goto fail;
+	}
+	atex_vec_sort(&names, atex_vec_cmp_str);
+	for (i = 0; i < names.len; i++) {
+		if (i > 0 && !strcmp(names.items[i - 1], names.items[i]))
+			continue;
+		if (json_array_append_new(list, json_string(names.items[i])) <
+		    0)
+			goto fail;
+	}
+	atex_vec_free(&names);
+	return list;
+fail:
+	atex_vec_free(&names);
+	json_decref(list);
+	atex_error_oom();
+	return NULL;
+}
+
+/* The result as its line shows it: no "partial" or "testout", "files" a
+ * list of names (where it was, or last when only the testout adds it),
+ * every other key in its place. */
+static int make_line(json_t **out, json_t *result, const char *testout)
+{
+	json_t *line = json_object(), *value;
+	const char *key;
+	int rc = 0;
+
+	*out = NULL;
+	if (!line)
+		return atex_error_oom();
+	json_object_foreach(result, key, value)
+	{
+		if (!strcmp(key, "partial") || !strcmp(key, "testout"))
+			continue;
+		if (!strcmp(key, "files"))
+			rc = set_new(line, key, file_list(value, testout));
+		else
+			rc = set(line, key, value);
+		if (rc)
+			goto out;
+	}
+	if (testout && !json_object_get(result, "files"))
+		rc = set_new(line, "files", file_list(NULL, testout));
+out:
+	if (rc)
+		json_decref(line);
+	else
+		*out = line;
+	return rc;
+}
+
+static int dump_to_buf(const char *text, size_t len, void *data)
+{
+	return atex_buf_put(data, text, len) < 0 ? -1 : 0;
+}
+
+/* One write() for the whole line: with O_APPEND, a reader sees the line
+ * whole or not at all, and a short write (a full disk) is an error rather
+ * than a half line followed by the rest. */
+static int append_line(atex_reporter *r, const struct atex_buf *b)
+{
+	ssize_t n;
+
+	do
+		n = write(r->results_fd, b->ptr, b->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return sys_error("cannot write", r->results_path);
+	if ((size_t)n != b->len)
+		return atex_error_set(ATEX_EIO,
+				      "%s: short write (%zd of %zu bytes)",
+				      r->results_path, n, b->len);
+	return 0;
+}
+
+/* The result's testout, to be copied at finish. */
+static int add_testout(atex_reporter *r, const char *name, const char *testout)
+{
+	char *rel = relative_path(name, testout);
+	int rc;
+
+	if (!rel)
+		return ATEX_ENOMEM;
+	rc = set_new(r->testouts, rel, json_true());
+	free(rel);
+	return rc;
+}
+
+/* Writes the line of a closed result (the caller keeps `result`). */
+static int close_result(atex_reporter *r, json_t *result)
+{
+	const char *name = result_name(result);
+	const char *testout =
+		json_string_value(json_object_get(result, "testout"));
+	struct atex_buf b = ATEX_BUF_INIT;
+	json_t *line = NULL;
+	int rc;
+
+	/* Even if writing fails below: the test did report its own result,
+	 * and an I/O error is no reason to invent a fallback. */
+	if (!name)
+		r->self_closed = true;
+	rc = make_line(&line, result, testout);
+	if (!rc && testout)
+		rc = add_testout(r, name, testout);
+	if (rc)
+		goto out;
+	if (json_dump_callback(line, dump_to_buf, &b, JSON_COMPACT) < 0 ||
+	    atex_buf_putc(&b, '\n') < 0) {
+		rc = atex_error_oom();
+		goto out;
+	}
+	rc = append_line(r, &b);
+	if (!rc)
+		r->count++;
+out:
+	atex_buf_free(&b);
+	json_decref(line);
+	return rc;
+}
+
+/* ---- partial results ---- */
+
+/* Merges `src` into `dst` by the rules of PROTOCOL.md section 2. */
+static int merge(json_t *dst, json_t *src)
+{
+	const char *key;
+	json_t *value;
+	int rc = 0;
+
+	json_object_foreach(src, key, value)
+	{
+		json_t *old = json_object_get(dst, key);
+
+		if (json_is_null(value))
+			json_object_del(dst, key);
+		else if (!old || json_typeof(old) != json_typeof(value))
+			rc = set(dst, key, value);
+		else if (json_is_object(value))
+			rc = merge(old, value);
+		else if (json_is_array(value))
+			rc = json_array_extend(old, value) < 0
+				     ? atex_error_oom()
+				     : 0;
+		else
+			rc = set(dst, key, value);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void open_result_free(struct open_result *o)
+{
+	if (!o)
+		return;
+	json_decref(o->result);
+	free(o->name);
+	free(o);
+}
+
+/* Keeps `result` (taken) open under `name`. */
+static int open_new(atex_reporter *r, const char *name, json_t *result)
+{
+	struct open_result *o = atex_calloc(1, sizeof(*o));
+	int rc = ATEX_ENOMEM;
+
+	if (!o)
+		goto fail;
+	o->result = result;
+	result = NULL;
+	if (name && !(o->name = atex_strdup(name)))
+		goto fail;
+	rc = atex_vec_push(&r->open, o);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	json_decref(result);
+	open_result_free(o);
+	return rc;
+}
+
+static void remove_open(atex_reporter *r, size_t i)
+{
+	/* Not swapped with the last: open results keep their order. */
+	memmove(&r->open.items[i], &r->open.items[i + 1],
+		(r->open.len - i - 1) * sizeof(*r->open.items));
+	r->open.len--;
+}
+
+/* A result whose files have all arrived (taken): opened, merged into the
+ * open one of its name, or closed. */
+static int accept_result(atex_reporter *r, json_t *result, bool partial)
+{
+	size_t i = 0;
+	struct open_result *o = find_open(r, result_name(result), &i);
+	int rc;
+
+	if (!o && partial)
+		return open_new(r, result_name(result), result);
+	if (!o) {
+		rc = close_result(r, result);
+		json_decref(result);
+		return rc;
+	}
+	rc = merge(o->result, result);
+	json_decref(result);
+	if (rc || partial)
+		return rc;
+	remove_open(r, i);
+	rc = close_result(r, o->result);
+	open_result_free(o);
+	return rc;
+}
+
+/* ---- finish ---- */
+
+/* The status of a killed test, or NULL when the test exited. */
+static const char *killed_status(enum atex_test_end end)
+{
+	switch (end) {
+	case ATEX_TEST_EXITED:
+		return NULL;
+	case ATEX_TEST_TIMED_OUT:
+	case ATEX_TEST_CHANNEL_ERROR:
+		return "error";
+	case ATEX_TEST_INFRA:
+	case ATEX_TEST_CANCELED:
+		break;
+	}
+	return "infra";
+}
+
+static const char *default_note(enum atex_test_end end)
+{
+	switch (end) {
+	case ATEX_TEST_EXITED:
+		break;
+	case ATEX_TEST_TIMED_OUT:
+		return "test duration exceeded";
+	case ATEX_TEST_CHANNEL_ERROR:
+		return "test control channel error";
+	case ATEX_TEST_INFRA:
+		return "the connection or the test wrapper failed";
+	case ATEX_TEST_CANCELED:
+		return "canceled";
+	}
+	return "the test ended abnormally";
+}
+
+/* Makes `result` the test's own fallback: the status (a killed test's
+ * replaces any; otherwise the result's own, else from the exit code) and
+ * the testout, unless there is one or a file has its name already. */
+static int apply_fallback(atex_reporter *r, json_t *result,
+			  const struct atex_test_outcome *outcome)
+{
+	const char *status = killed_status(outcome->end);
+	const char *note = outcome->note;
+	int rc = 0;
+
+	if (status) {
+		rc = set_new(result, "status", json_string(status));
+		if (!rc)
+			rc = set_new(
+				result, "note",
+				text_value(note ? note
+						: default_note(outcome->end)));
+	} else if (!json_is_string(json_object_get(result, "status"))) {
+		status = outcome->exit_code == 0 ? "pass" : "fail";
+		rc = set_new(result, "status", json_string(status));
+	}
+	if (!rc && !json_object_get(result, "testout") &&
+	    !json_object_get(r->uploaded, DEFAULT_TESTOUT))
+		rc = set_new(result, "testout", json_string(DEFAULT_TESTOUT));
+	return rc;
+}
+
+static int add_fallback(atex_reporter *r,
+			const struct atex_test_outcome *outcome)
+{
+	json_t *result = json_object();
+	int rc;
+
+	if (!result)
+		return atex_error_oom();
+	rc = apply_fallback(r, result, outcome);
+	if (!rc)
+		rc = close_result(r, result);
+	json_decref(result);
+	return rc;
+}
+
+/*
+ * copy_file_range shares extents where the file system can and moves no
+ * data through user space elsewhere; the read/write loop covers kernels
+ * and file systems that refuse it, going on from where it stopped.
+ */
+static int copy_fd(int src, int dst, const char *dst_path)
+{
+	loff_t off = 0;
+	char *buf = NULL;
+	int rc = 0;
+
+	for (;;) {
+		ssize_t n = copy_file_range(src, &off, dst, NULL, 1 << 30, 0);
+
+		if (n == 0)
+			return 0;
+		if (n > 0 || errno == EINTR)
+			continue;
+		if (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+		    errno == EOPNOTSUPP)
+			break;
+		return sys_error("cannot copy the test output", dst_path);
+	}
+	buf = atex_malloc(65536);
+	if (!buf)
+		return ATEX_ENOMEM;
+	for (;;) {
+		ssize_t n = pread(src, buf, 65536, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = sys_error("cannot copy the test output", dst_path);
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = write_all(dst, buf, (size_t)n, dst_path);
+		if (rc)
+			break;
+		off += n;
+	}
+	free(buf);
+	return rc;
+}
+
+/* Copies the output (`src`; -1: there is none, the copy is empty) to the
+ * testout `rel`. The copy replaces what is there. */
+static int copy_to(atex_reporter *r, int src, const char *rel)
+{
+	char *path = atex_path_join(r->files_dir, rel);
+	int dst = -1, rc;
+
+	if (!path)
+		return ATEX_ENOMEM;
+	rc = make_parents(path, strlen(r->files_dir) + 1);
+	if (rc)
+		goto out;
+	dst = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		   0644);
+	if (dst < 0) {
+		rc = sys_error("cannot create", path);
+		goto out;
+	}
+	if (src >= 0)
+		rc = copy_fd(src, dst, path);
+	if (close(dst) < 0)
+		keep(&rc, sys_error("cannot write", path));
+out:
+	free(path);
+	return rc;
+}
+
+/* Every testout becomes a copy of the output; then the raw output goes. */
+static int copy_output(atex_reporter *r)
+{
+	const char *rel;
+	json_t *value;
+	int src, rc = 0;
+
+	src = open(r->output_path, O_RDONLY | O_CLOEXEC);
+	if (src < 0 && errno != ENOENT) {
+		rc = sys_error("cannot open", r->output_path);
+	} else {
+		json_object_foreach(r->testouts, rel, value)
+		{
+			keep(&rc, copy_to(r, src, rel));
+		}
+	}
+	if (src >= 0)
+		close(src);
+	if (unlink(r->output_path) < 0 && errno != ENOENT)
+		keep(&rc, sys_error("cannot remove", r->output_path));
+	return rc;
+}
+
+/* ---- the API ---- */
+
+int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
+{
+	atex_reporter *r = NULL;
+	char *dir = NULL;
+	int fd, rc = 0;
+
+	*out = NULL;
+	if (!artifacts_dir || !*artifacts_dir)
+		return atex_error_set(ATEX_EINVAL,
+				      "reporter: no artifacts directory");
+	r = atex_calloc(1, sizeof(*r));
+	if (!r)
+		return ATEX_ENOMEM;
+	r->results_fd = r->cur_fd = -1;
+	dir = atex_strdup(artifacts_dir);
+	r->files_dir = atex_path_join(artifacts_dir, "files");
+	r->results_path = atex_path_join(artifacts_dir, "results");
+	r->output_path = atex_path_join(artifacts_dir, "output.raw");
+	r->uploaded = json_object();
+	r->testouts = json_object();
+	if (!dir || !r->files_dir || !r->results_path || !r->output_path ||
+	    !r->uploaded || !r->testouts) {
+		rc = atex_error_oom();
+		goto out;
+	}
+	rc = make_parents(dir, 0);
+	if (!rc)
+		rc = make_dir(dir);
+	if (!rc)
+		rc = make_dir(r->files_dir);
+	if (rc)
+		goto out;
+	r->results_fd =
+		open(r->results_path,
+		     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (r->results_fd < 0) {
+		rc = sys_error("cannot create", r->results_path);
+		goto out;
+	}
+	/* Emptied too: the output of an earlier run is not this one's. */
+	fd = open(r->output_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		  0644);
+	if (fd < 0) {
+		rc = sys_error("cannot create", r->output_path);
+		goto out;
+	}
+	close(fd);
+	*out = r;
+	r = NULL;
+out:
+	free(dir);
+	atex_reporter_free(r);
+	return rc;
+}
+
+const char *atex_reporter_output_path(const atex_reporter *r)
+{
+	return r->output_path;
+}
+
+/* Whether an event may come now: before finish, and inside a result or
+ * not as `in_result` says. */
+static int check_event(atex_reporter *r, bool in_result, const char *event)
+{
+	if (r->finished)
+		return atex_error_set(ATEX_EINVAL, "reporter: %s after finish",
+				      event);
+	if (in_result && !r->cur)
+		return atex_error_set(ATEX_EINVAL,
+				      "reporter: %s outside a result", event);
+	if (!in_result && r->cur)
+		return atex_error_set(ATEX_EINVAL,
+				      "reporter: %s before the end of the "
+				      "previous result",
+				      event);
+	return 0;
+}
+
+int atex_reporter_result_begin(void *reporter, json_t *result)
+{
+	atex_reporter *r = reporter;
+	bool partial = false;
+	int rc;
+
+	rc = check_event(r, false, "result");
+	if (!rc)
+		rc = normalize(result, &partial);
+	if (!rc)
+		rc = check_testout(r, result, result_name(result));
+	if (rc) {
+		json_decref(result);
+		return rc;
+	}
+	r->cur = result;
+	r->cur_partial = partial;
+	rc = prepare_files(r, result, result_name(result));
+	if (rc)
+		drop_current(r);
+	return rc;
+}
+
+int atex_reporter_file_data(void *reporter, size_t index, const void *data,
+			    size_t len)
+{
+	atex_reporter *r = reporter;
+	int rc = check_event(r, true, "file data");
+
+	if (rc)
+		return rc;
+	if (index >= r->cur_npaths)
+		return atex_error_set(ATEX_EINVAL,
+				      "reporter: file data for file %zu of a "
+				      "result with %zu",
+				      index, r->cur_npaths);
+	/* One descriptor kept across the pieces of a file: the parser hands
+	 * them over as they arrive, often a few KiB at a time. */
+	if (r->cur_fd < 0 || r->cur_fd_index != index) {
+		close_cur_fd(r);
+		r->cur_fd = open(r->cur_paths[index],
+				 O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (r->cur_fd < 0)
+			return sys_error("cannot open", r->cur_paths[index]);
+		r->cur_fd_index = index;
+	}
+	return write_all(r->cur_fd, data, len, r->cur_paths[index]);
+}
+
+int atex_reporter_result_end(void *reporter)
+{
+	atex_reporter *r = reporter;
+	json_t *result;
+	int rc = check_event(r, true, "result end");
+
+	if (rc)
+		return rc;
+	result = r->cur;
+	r->cur = NULL;
+	drop_current(r);
+	return accept_result(r, result, r->cur_partial);
+}
+
+int atex_reporter_finish(atex_reporter *r,
+			 const struct atex_test_outcome *outcome)
+{
+	bool want_self, self_done = false;
+	int rc = 0;
+
+	if (!outcome)
+		return atex_error_set(ATEX_EINVAL, "reporter: no outcome");
+	if (r->finished)
+		return atex_error_set(ATEX_EINVAL,
+				      "reporter: finished already");
+	r->finished = true;
+	if (r->cur)
+		atex_debug(COMPONENT, "%s: a result ended before its files",
+			   r->results_path);
+	drop_current(r);
+
+	/* A channel error is worth its own result even after the test's:
+	 * the test could not report all it meant to. */
+	want_self = !r->self_closed || outcome->end == ATEX_TEST_CHANNEL_ERROR;
+	for (size_t i = 0; i < r->open.len; i++) {
+		struct open_result *o = r->open.items[i];
+
+		if (!o->name && want_self) {
+			keep(&rc, apply_fallback(r, o->result, outcome));
+			self_done = true;
+		}
+		keep(&rc, close_result(r, o->result));
+		open_result_free(o);
+	}
+	atex_vec_free(&r->open);
+	if (want_self && !self_done)
+		keep(&rc, add_fallback(r, outcome));
+	keep(&rc, copy_output(r));
+	return rc;
+}
+
+size_t atex_reporter_count(const atex_reporter *r)
+{
+	return r->count;
+}
+
+void atex_reporter_free(atex_reporter *r)
+{
+	if (!r)
+		return;
+	drop_current(r);
+	for (size_t i = 0; i < r->open.len; i++)
+		open_result_free(r->open.items[i]);
+	atex_vec_free(&r->open);
+	if (r->results_fd >= 0)
+		close(r->results_fd);
+	json_decref(r->uploaded);
+	json_decref(r->testouts);
+	free(r->files_dir);
+	free(r->results_path);
+	free(r->output_path);
+	free(r);
+}

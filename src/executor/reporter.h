@@ -1,0 +1,98 @@
+/*
+ * reporter.h - private: turns what one test reports into its artifacts
+ * directory (docs/PROTOCOL.md sections 2 and 3):
+ *
+ *   ARTIFACTS/results     one closed result per line (JSON Lines), written
+ *                         whole as each result closes
+ *   ARTIFACTS/files/      the files of every result, under the result's
+ *                         name ("sub/test" -> files/sub/test/log)
+ *   ARTIFACTS/output.raw  (transient) the test's stdout+stderr as it runs;
+ *                         gone after atex_reporter_finish
+ *
+ * The executor feeds it the events of the control parser (control.h) and
+ * finally the outcome of the test; the reporter applies the rules:
+ *  - results with "partial": true stay open per name and later results of
+ *    that name merge into them (new keys added, null removes, scalars
+ *    replaced, arrays appended, objects merged recursively, a change of
+ *    type replaces); a result without partial closes it; open results
+ *    keep their first-seen order;
+ *  - file contents go to disk as they arrive, appended when a name
+ *    repeats (within one result and across results of one name);
+ *  - at finish: open results are closed in first-seen order; the test's
+ *    own result (no name) gets the fallback when it has none closed
+ *    (status from the open partial, else pass for exit 0, else fail; for
+ *    a killed test "error" (timeout, channel error) or "infra" (lost
+ *    connection, wrapper failure, cancel) with a note; testout
+ *    "output.txt" unless it has a testout or an output.txt file); a
+ *    channel error always adds an "error" result for the test itself;
+ *    every testout becomes a copy of the whole output of the test.
+ *
+ * In a result line "partial" and "testout" are gone and "files" is the
+ * plain list of names: the testout first, then the files sorted by name,
+ * each once. Other keys keep their order and values.
+ *
+ * Not thread-safe: used by the thread that runs the test.
+ */
+#ifndef ATEX_EXECUTOR_REPORTER_H
+#define ATEX_EXECUTOR_REPORTER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct atex_reporter atex_reporter;
+
+/* How a test ended, for the fallback result. */
+enum atex_test_end {
+	ATEX_TEST_EXITED,	 /* the wrapper reported an exit code */
+	ATEX_TEST_TIMED_OUT,	 /* duration exceeded: killed ("error") */
+	ATEX_TEST_CHANNEL_ERROR, /* the control channel broke ("error") */
+	ATEX_TEST_INFRA,	 /* connection lost, wrapper failed ("infra") */
+	ATEX_TEST_CANCELED,	 /* canceled from outside ("infra") */
+};
+
+struct atex_test_outcome {
+	enum atex_test_end end;
+	int exit_code;	  /* for ATEX_TEST_EXITED */
+	const char *note; /* why, for the other ends; NULL: a default */
+};
+
+/*
+ * Creates ARTIFACTS (and parents) and files/ in it; `results` is created
+ * empty (an existing one is truncated: a directory is one run of a test).
+ * Returns 0, ATEX_EIO (message names the path), ATEX_ENOMEM.
+ */
+int atex_reporter_new(atex_reporter **out, const char *artifacts_dir);
+
+/* The file the test's stdout+stderr go to (the executor opens it with
+ * O_APPEND, also across restarts after a reboot). */
+const char *atex_reporter_output_path(const atex_reporter *r);
+
+/*
+ * The control parser's result events (control.h; the reporter's handler
+ * functions can be used as they are, with the reporter as userdata).
+ * result_begin takes the reference to `result`. Return 0, or ATEX_EIO
+ * (a file could not be written; message names it), ATEX_EFORMAT (a rule
+ * that needs state: testout repeated in files of the merged result),
+ * ATEX_ENOMEM.
+ */
+int atex_reporter_result_begin(void *reporter, json_t *result);
+int atex_reporter_file_data(void *reporter, size_t index, const void *data,
+			    size_t len);
+int atex_reporter_result_end(void *reporter);
+
+/*
+ * The test has ended: closes open results, adds the fallback (and for a
+ * channel error the error result), writes the testout copies and removes
+ * the raw output. Call once; later result events fail with ATEX_EINVAL.
+ * Returns 0, ATEX_EIO, ATEX_ENOMEM.
+ */
+int atex_reporter_finish(atex_reporter *r,
+			 const struct atex_test_outcome *outcome);
+
+/* Number of result lines written so far. */
+size_t atex_reporter_count(const atex_reporter *r);
+
+/* Frees the reporter; NULL is accepted. Does not finish it. */
+void atex_reporter_free(atex_reporter *r);
+
+#endif /* ATEX_EXECUTOR_REPORTER_H */

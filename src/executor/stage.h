@@ -1,0 +1,26 @@
+/*
+ * stage.h - private: the local staging directory the fmf executor uploads
+ * in one copy: the tests trees (without .git) and the remote scripts.
+ */
+#ifndef ATEX_EXECUTOR_STAGE_H
+#define ATEX_EXECUTOR_STAGE_H
+
+#include <stddef.h>
+
+/*
+ * Mirrors the tree at `src` into `dst` (created; its parent must exist):
+ * directories made, regular files hard-linked (copied where linking is
+ * refused, e.g. across filesystems), symlinks recreated as they are, and
+ * every entry named .git left out. Modes are kept. Returns 0, ATEX_EIO
+ * (message names the path), ATEX_ENOMEM.
+ */
+int atex_stage_tree(const char *src, const char *dst);
+
+/* Writes `len` bytes to dir/name with `mode`. Returns 0 or ATEX_EIO. */
+int atex_stage_file(const char *dir, const char *name, const char *data,
+		    size_t len, unsigned int mode);
+
+/* Removes a staged tree (rm -rf). Never fails; logs what it cannot. */
+void atex_stage_remove(const char *dir);
+
+#endif /* ATEX_EXECUTOR_STAGE_H */

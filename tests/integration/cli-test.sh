@@ -1,0 +1,178 @@
+#!/bin/bash
+# `atex test` end to end through the CLI on tests/integration/trees/cli-test,
+# on one kind of system: exit statuses (0, 1, 2, 130), the printed results,
+# the artifacts layout (DIR/<test>/results and files/), binary output, the
+# environment, a time limit, a reboot-like reconnect and Ctrl-C cleanup.
+# usage: cli-test.sh ATEX_CLI local|ssh|podman
+set -u
+atex=$1 kind=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tree=$here/trees/cli-test
+work=$(mktemp -d)
+failures=0
+pass() { echo "ok   $kind: $1"; }
+fail() { echo "FAIL $kind: $1"; failures=$((failures + 1)); }
+
+case $kind in
+local)
+	prov=(--local 1)
+	leftovers() { :; }
+	trap 'rm -rf "$work"' EXIT
+	;;
+ssh)
+	. "$here/sshd.sh"
+	trap 'sshd_stop; rm -rf "$work"' EXIT
+	sshd_start || exit 1
+	export TMPDIR=$work/tmp
+	mkdir -p "$TMPDIR"
+	prov=(--ssh "$SSH_TARGET" --identity "$SSHD_KEY"
+		--ssh-option StrictHostKeyChecking=no
+		--ssh-option UserKnownHostsFile=/dev/null)
+	leftovers() {
+		ls "$TMPDIR" | grep atex-ssh-
+		pgrep -af -- "-S $TMPDIR"
+	}
+	;;
+podman)
+	trap 'rm -rf "$work"' EXIT
+	global=(--runtime runc --cgroup-manager cgroupfs)
+	"$here/podman-image.sh" "${global[@]}" || exit 1
+	prov=(--podman atex-test-minbase)
+	for a in "${global[@]}"; do prov+=(--podman-arg "$a"); done
+	prov+=(--podman-run-arg=--ulimit=nofile=4096:4096
+		--podman-run-arg=--ulimit=nproc=4096:4096)
+	leftovers() { podman "${global[@]}" ps -a --format '{{.Names}}' | grep '^atex-'; }
+	;;
+*)
+	echo "usage: cli-test.sh ATEX_CLI local|ssh|podman" >&2
+	exit 2
+	;;
+esac
+
+# run NAME WANT ARGS...: atex test PROV --artifacts $work/NAME ARGS exits
+# WANT; stdout in $work/NAME.out, stderr in $work/NAME.err.
+run() {
+	local name=$1 want=$2 got
+	shift 2
+	"$atex" test "${prov[@]}" --artifacts "$work/$name" "$@" \
+		</dev/null >"$work/$name.out" 2>"$work/$name.err"
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		fail "$name: exit $got, want $want: $(cat "$work/$name.out" "$work/$name.err")"
+		return 1
+	fi
+}
+
+# has FILE PATTERN WHAT: FILE matches the extended regex PATTERN.
+has() {
+	if grep -Eq -e "$2" "$1"; then
+		return 0
+	fi
+	fail "$3: '$2' not in $1: $(head -c 2000 "$1")"
+	return 1
+}
+
+if run pass 0 "$tree" /pass &&
+	has "$work/pass.out" '^pass +/pass$' "pass printed" &&
+	has "$work/pass/pass/results" '"status": ?"pass"' "pass result" &&
+	has "$work/pass/pass/results" '"files": ?\["output.txt"\]' "pass files" &&
+	has "$work/pass/pass/files/output.txt" '^passing on ' "pass output"; then
+	pass "pass: exit 0, result, output.txt"
+fi
+
+if run fail 1 "$tree" fail &&
+	has "$work/fail.out" '^fail +/fail$' "fail printed" &&
+	has "$work/fail/fail/files/output.txt" '^failing$' "fail output"; then
+	pass "fail: exit 1 (name given without its slash)"
+fi
+
+if run subtests 1 "$tree" /subtests &&
+	has "$work/subtests.out" '^pass +/subtests/first$' "first" &&
+	has "$work/subtests.out" '^fail +/subtests/second$' "second" &&
+	has "$work/subtests.out" '^warn +/subtests/third +a note$' "third" &&
+	has "$work/subtests.out" '^pass +/subtests$' "fallback" &&
+	has "$work/subtests/subtests/files/first/log.txt" '^some log$' "-o file"; then
+	pass "subtests: helpers, notes, uploaded file, exit 1"
+fi
+
+if run binary 0 "$tree" /binary; then
+	out=$work/binary/binary/files/output.txt
+	sum=$(sha256sum <"$out" | cut -d' ' -f1)
+	if [ "$(wc -c <"$out")" -eq 1000000 ] &&
+		[ "$sum" = "$(cat "$work/binary/binary/files/sum.txt")" ]; then
+		pass "binary: 1 MB of output byte-exact"
+	else
+		fail "binary: $(wc -c <"$out") bytes, sum $sum"
+	fi
+fi
+
+if run env 0 --env 'FROM_RUN=run value' "$tree" /env; then
+	pass "env: plan, test and --env variables"
+fi
+
+start=$(date +%s)
+if run timeout 1 "$tree" /timeout &&
+	has "$work/timeout.out" '^error +/timeout ' "timeout printed"; then
+	took=$(($(date +%s) - start))
+	if [ "$took" -le 20 ]; then
+		pass "timeout: error result after ${took}s"
+	else
+		fail "timeout: took ${took}s"
+	fi
+fi
+
+if run reboot 0 "$tree" /reboot &&
+	has "$work/reboot/reboot/files/output.txt" '^first boot' "first boot" &&
+	has "$work/reboot/reboot/files/output.txt" '^second boot' "second boot"; then
+	pass "reboot: disconnect, reconnect, second phase"
+fi
+
+if run several 1 "$tree" /pass /fail /env &&
+	[ "$(grep -c . "$work/several.out")" -eq 3 ] &&
+	[ -f "$work/several/pass/results" ] && [ -f "$work/several/env/results" ]
+then
+	pass "several tests in one run"
+else
+	fail "several: $(cat "$work/several.out" "$work/several.err")"
+fi
+
+# Usage and setup errors: exit 2 with a message naming the culprit.
+if run unknown 2 "$tree" /nope && has "$work/unknown.err" "/nope" "unknown"; then
+	pass "unknown test: exit 2"
+fi
+if "$atex" test "${prov[@]}" "$tree" /pass >/dev/null 2>"$work/noart.err"; then
+	fail "no --artifacts: exit 0"
+else
+	has "$work/noart.err" "--artifacts" "no --artifacts" && pass "no --artifacts: exit 2"
+fi
+if run notree 2 "$work/no-such-tree" /pass &&
+	has "$work/notree.err" "no-such-tree" "missing tree"; then
+	pass "missing tree: exit 2"
+fi
+
+# Ctrl-C mid-test: 130 within 5 s, the system released.
+"$atex" test "${prov[@]}" --artifacts "$work/int" "$tree" /long \
+	</dev/null >"$work/int.out" 2>"$work/int.err" &
+pid=$!
+i=0
+while ! grep -qs started "$work/int/long/output.raw" "$work/int/long/files/output.txt" &&
+	[ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+start=$(date +%s)
+kill -INT $pid
+wait $pid
+got=$? took=$(($(date +%s) - start))
+sleep 0.5
+left=$(leftovers)
+if [ $got -eq 130 ] && [ $took -le 5 ] && [ -z "$left" ]; then
+	pass "sigint: exit 130 in ${took}s, nothing left"
+else
+	fail "sigint: exit $got in ${took}s, left: '$left': $(cat "$work/int.err")"
+fi
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures failure(s)"
+	exit 1
+fi

@@ -57,7 +57,7 @@ static void remote_kill(void *data, int sig)
 {
 	struct remote_kill *k = data;
 	char signo[16], *line = NULL;
-	const char *tail[6];
+	const char *tail[7];
 	const char **argv;
 	atex_process *p = NULL;
 	size_t n = 0, i;
@@ -66,7 +66,7 @@ static void remote_kill(void *data, int sig)
 	if (k->one_string) {
 		struct atex_buf b = ATEX_BUF_INIT;
 
-		atex_buf_puts(&b, "exec bash -c ");
+		atex_buf_puts(&b, "exec bash --norc -c ");
 		atex_shell_quote(&b, kill_script);
 		atex_buf_puts(&b, " _ ");
 		atex_shell_quote(&b, k->id);
@@ -76,6 +76,7 @@ static void remote_kill(void *data, int sig)
 		tail[n++] = line;
 	} else {
 		tail[n++] = "bash";
+		tail[n++] = "--norc";
 		tail[n++] = "-c";
 		tail[n++] = kill_script;
 		tail[n++] = "_";

@@ -301,10 +301,11 @@ static int run_scripts(struct fmf_executor *fx, const char *step,
 
 	json_array_foreach(scripts, i, script)
 	{
-		const char *argv[] = {"bash", "-c", runner, "atex-prepare",
-				      json_string_value(script), NULL};
+		const char *argv[] = {"bash", "--norc", "-c", runner,
+				      "atex-prepare", json_string_value(script),
+				      NULL};
 
-		if (rc || !argv[4])
+		if (rc || !argv[5])
 			continue;
 		what = atex_sprintf("%s script %zu", step, i + 1);
 		rc = what ? remote_run(fx, what, argv, env, tree, fx->cancel)
@@ -325,6 +326,7 @@ static int run_install(struct fmf_executor *fx, json_t *packages)
 	int rc = wrapper ? 0 : ATEX_ENOMEM;
 
 	rc = rc ? rc : atex_vec_push(&argv, "bash");
+	rc = rc ? rc : atex_vec_push(&argv, "--norc");
 	rc = rc ? rc : atex_vec_push(&argv, wrapper);
 	rc = rc ? rc : atex_vec_push(&argv, "install");
 	json_array_foreach(packages, i, pkg)
@@ -333,7 +335,7 @@ static int run_install(struct fmf_executor *fx, json_t *packages)
 			rc = atex_vec_push(&argv, (void *)json_string_value(pkg));
 	}
 	rc = rc ? rc : atex_vec_push(&argv, NULL);
-	if (!rc && argv.len > 4)
+	if (!rc && argv.len > 5)
 		rc = remote_run(fx, "prepare install",
 				(const char *const *)argv.items, NULL, NULL,
 				fx->cancel);
@@ -903,8 +905,11 @@ static int start_wrapper(struct start_state *s, struct run *r,
 	rc = wrapper ? build_setup(&setup, fx, t, sentinel) : ATEX_ENOMEM;
 	if (rc)
 		goto out;
-	o.argv = (const char *const[]){"bash", wrapper, "test", sentinel,
-				       NULL};
+	/* --norc: bash sources ~/.bashrc when its stdin is the ssh
+	 * connection, even for a script; the login shell that sshd starts
+	 * already did, and on some systems it costs more than the test. */
+	o.argv = (const char *const[]){"bash", "--norc", wrapper, "test",
+				       sentinel, NULL};
 	o.stdin_fd = ATEX_STDIO_PIPE;
 	o.stdout_fd = ATEX_STDIO_PIPE;
 	o.stderr_fd = output_fd;

@@ -170,12 +170,14 @@ atex_test() {
 
 	# The test, in its own session; not a process group leader (no job
 	# control here), so setsid does not fork and $! is the group.
+	# --norc: with SSH_CLIENT set and a low SHLVL, bash sources ~/.bashrc
+	# even for -c, which can cost more than the test itself.
 	if [[ $ATEX_TTY == 1 ]]; then
 		export TERM=vt100
-		setsid script -qefc 'stty rows 24 cols 80 2>/dev/null; exec bash -e -o pipefail -c "$ATEX_TEST_SCRIPT"' /dev/null \
+		setsid script -qefc 'stty rows 24 cols 80 2>/dev/null; exec bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT"' /dev/null \
 			</dev/null >&2 4<&- &
 	else
-		setsid bash -e -o pipefail -c "$ATEX_TEST_SCRIPT" \
+		setsid bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT" \
 			</dev/null >&2 4<&- &
 	fi
 	pgid=$!

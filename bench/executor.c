@@ -1,0 +1,180 @@
+/*
+ * bench/executor.c - what one test costs the executor: N trivial tests
+ * (`true`) run one after another through atex_executor_run_test, reporting
+ * the median and 90th percentile wall time per test and the CPU time per
+ * test spent by this process and by its children.
+ *
+ * Why: an orchestrator driving 100+ systems from one 2-core machine is
+ * bound by what atex spends per test locally (processes spawned, bytes
+ * copied, parsing), not by the systems. Over ssh the children are exactly
+ * atex's local cost (one mux client per test; the test runs on the
+ * server); over the local connection they also include the test itself
+ * and its wrapper.
+ *
+ * usage: executor [--tests N] [--only local|ssh]
+ * ssh uses the server named by ATEX_BENCH_SSH_HOST (and _PORT, _USER,
+ * _KEY) as bench/connection does; without it, ssh is skipped (the reason
+ * is printed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atex/atex.h"
+#include "util/util.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double cpu_ms(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 +
+	       ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
+}
+
+/* A tree of n tests /t0000 ... in one file. */
+static int make_tree(const char *dir, int n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/.fmf", dir);
+	if (mkdir(path, 0755) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/.fmf/version", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs("1\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/main.fmf", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	for (int i = 0; i < n; i++)
+		fprintf(f, "/t%04d:\n  test: \"true\"\n", i);
+	fclose(f);
+	return 0;
+}
+
+static int open_ssh(atex_connection **out)
+{
+	static const char *const options[] = {"StrictHostKeyChecking=no",
+					      "UserKnownHostsFile=/dev/null",
+					      NULL};
+	struct atex_ssh_options o = ATEX_SSH_OPTIONS_INIT;
+	const char *port = getenv("ATEX_BENCH_SSH_PORT");
+
+	o.host = getenv("ATEX_BENCH_SSH_HOST");
+	if (!o.host)
+		return atex_error_set(ATEX_EINVAL,
+				      "ATEX_BENCH_SSH_HOST is not set");
+	o.port = port ? atoi(port) : 0;
+	o.user = getenv("ATEX_BENCH_SSH_USER");
+	o.identity = getenv("ATEX_BENCH_SSH_KEY");
+	o.options = options;
+	return atex_ssh_connection_new(out, &o);
+}
+
+static int open_local(atex_connection **out)
+{
+	return atex_local_connection_new(out, NULL);
+}
+
+static int bench(const char *name, int (*open)(atex_connection **),
+		 atex_fmf_discovery *disc, const char *work, int n)
+{
+	struct atex_fmf_executor_options o = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	atex_connection *conn = NULL;
+	atex_executor *exec = NULL;
+	double *ms = calloc((size_t)n, sizeof(*ms));
+	double self0, kids0, self, kids;
+	char art[4096];
+	int rc, code;
+
+	rc = ms ? open(&conn) : ATEX_ENOMEM;
+	if (!rc)
+		rc = atex_connection_connect(conn, 30000, NULL);
+	o.connection = conn;
+	o.discovery = disc;
+	if (!rc)
+		rc = atex_fmf_executor_new(&exec, &o);
+	if (!rc)
+		rc = atex_executor_start(exec);
+	if (rc) {
+		printf("%-6s skipped: %s\n", name, atex_error_last());
+		goto out;
+	}
+	self0 = cpu_ms(RUSAGE_SELF);
+	kids0 = cpu_ms(RUSAGE_CHILDREN);
+	for (int i = 0; i < n && !rc; i++) {
+		double t0 = atex_monotonic_ms();
+
+		snprintf(art, sizeof(art), "%s/art-%s/%d", work, name, i);
+		rc = atex_executor_run_test(exec,
+					    atex_fmf_discovery_test_name(disc,
+									 (size_t)i),
+					    art, NULL, &code);
+		ms[i] = atex_monotonic_ms() - t0;
+	}
+	self = cpu_ms(RUSAGE_SELF) - self0;
+	kids = cpu_ms(RUSAGE_CHILDREN) - kids0;
+	if (rc) {
+		printf("%-6s failed: %s\n", name, atex_error_last());
+		goto out;
+	}
+	qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
+	printf("%-6s %d tests: wall median %.1f ms, p90 %.1f ms; CPU per "
+	       "test: atex %.2f ms, children %.2f ms\n",
+	       name, n, ms[n / 2], ms[n * 9 / 10], self / n, kids / n);
+out:
+	atex_executor_free(exec);
+	atex_connection_free(conn);
+	free(ms);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = NULL;
+	char work[] = "/tmp/atex-bench-exec-XXXXXX", cmd[4200];
+	atex_fmf_discovery *disc = NULL;
+	int n = 200, rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--tests") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
+		else {
+			fprintf(stderr,
+				"usage: executor [--tests N] [--only local|ssh]\n");
+			return 2;
+		}
+	}
+	if (n < 1 || !mkdtemp(work) || make_tree(work, n) < 0 ||
+	    atex_fmf_discover(&disc, work, NULL) < 0) {
+		fprintf(stderr, "executor: setup failed: %s\n",
+			atex_error_last());
+		return 1;
+	}
+	if (!only || !strcmp(only, "local"))
+		rc |= bench("local", open_local, disc, work, n);
+	if (!only || !strcmp(only, "ssh"))
+		bench("ssh", open_ssh, disc, work, n);
+	atex_fmf_discovery_free(disc);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", work);
+	if (system(cmd) != 0)
+		fprintf(stderr, "executor: cannot remove %s\n", work);
+	return rc ? 1 : 0;
+}

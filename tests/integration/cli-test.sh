@@ -127,6 +127,16 @@ if run reboot 0 "$tree" /reboot &&
 	pass "reboot: disconnect, reconnect, second phase"
 fi
 
+if run tmt-reboot 0 "$tree" /tmt-reboot &&
+	has "$work/tmt-reboot/tmt-reboot/files/output.txt" '^before the reboot' "before" &&
+	has "$work/tmt-reboot/tmt-reboot/files/output.txt" '^after the reboot 1' "after"; then
+	if grep -q "not reached" "$work/tmt-reboot/tmt-reboot/files/output.txt"; then
+		fail "tmt-reboot: the test went on after the reboot command"
+	else
+		pass "tmt-reboot: disconnect, reboot command, second phase"
+	fi
+fi
+
 if run several 1 "$tree" /pass /fail /env &&
 	[ "$(grep -c . "$work/several.out")" -eq 3 ] &&
 	[ -f "$work/several/pass/results" ] && [ -f "$work/several/env/results" ]

@@ -73,6 +73,10 @@
 /* Setup commands (mkdir, rm) and finish steps. */
 #define FMF_COMMAND_MS (10 * 60 * 1000)
 #define FMF_READ_CHUNK 65536
+/* "exitcode 255\n": what the end of the stream holds back. */
+#define FMF_TAIL_MAX 13
+/* How long held-back bytes wait for more before they are fed. */
+#define FMF_TAIL_MS 200
 
 struct fmf_executor {
 	struct atex_executor base;
@@ -744,6 +748,11 @@ struct start_state {
 	int out_fd;
 	double grace; /* after exitcode: when the channel must have ended */
 	bool eof;
+	/* The stream's last bytes, held back: they may be the wrapper's
+	 * "exitcode N\n", which must not be taken as data the test owed. */
+	char tail[FMF_TAIL_MAX];
+	size_t tail_len;
+	double tail_at;
 	char *note;
 };
 
@@ -768,28 +777,16 @@ static void stop_test(struct start_state *s)
 	atex_process_wait(&status, s->p, -1, NULL);
 }
 
-/* Reads what the channel has; feeds it unless the test disconnected.
- * Returns 0, or the parser's error code. */
-static int read_channel(struct start_state *s, struct run *r)
+/* Feeds bytes of the stream, unless the test disconnected. */
+static int feed(struct start_state *s, struct run *r, const char *buf,
+		size_t n)
 {
-	char buf[FMF_READ_CHUNK];
-	ssize_t n = read(s->out_fd, buf, sizeof(buf));
 	bool was_disconnect = r->disconnect;
 	int rc;
 
-	if (n < 0) {
-		/* A broken stream ends like EOF; the exit code decides. */
-		if (errno != EAGAIN && errno != EINTR)
-			s->eof = true;
+	if (r->disconnect || n == 0)
 		return 0;
-	}
-	if (n == 0) {
-		s->eof = true;
-		return r->disconnect ? 0 : atex_control_finish(s->ctl);
-	}
-	if (r->disconnect)
-		return 0;
-	rc = atex_control_feed(s->ctl, buf, (size_t)n);
+	rc = atex_control_feed(s->ctl, buf, n);
 	if (!rc && r->disconnect && !was_disconnect) {
 		/* Tell the wrapper: it closes the channel under the test
 		 * (whose `noop` writes then fail) and stops watching. */
@@ -801,6 +798,91 @@ static int read_channel(struct start_state *s, struct run *r)
 		s->grace = atex_monotonic_ms() + FMF_EXIT_GRACE_MS;
 	if (r->exitcode < 0)
 		s->grace = 0;
+	return rc;
+}
+
+static int flush_tail(struct start_state *s, struct run *r)
+{
+	size_t n = s->tail_len;
+
+	s->tail_len = 0;
+	return feed(s, r, s->tail, n);
+}
+
+/* Where the held-back bytes end with a line "exitcode N\n" (the
+ * wrapper's last words), with N in *code; -1 when they do not. */
+static long tail_exitcode(const struct start_state *s, int *code)
+{
+	static const char word[] = "exitcode ";
+	size_t w = sizeof(word) - 1;
+
+	for (size_t k = 0; k + w + 2 <= s->tail_len; k++) {
+		size_t i;
+		int c = 0;
+
+		if (memcmp(s->tail + k, word, w) ||
+		    s->tail[s->tail_len - 1] != '\n')
+			continue;
+		for (i = k + w; i < s->tail_len - 1; i++) {
+			if (s->tail[i] < '0' || s->tail[i] > '9')
+				break;
+			c = c * 10 + (s->tail[i] - '0');
+		}
+		if (i == s->tail_len - 1 && i > k + w && c <= 255) {
+			*code = c;
+			return (long)k;
+		}
+	}
+	return -1;
+}
+
+/* Reads what the channel has; feeds it, all but its last FMF_TAIL_MAX
+ * bytes (fed when more comes, after FMF_TAIL_MS, or at the end). Returns
+ * 0, or the parser's error code. */
+static int read_channel(struct start_state *s, struct run *r)
+{
+	char buf[FMF_TAIL_MAX + FMF_READ_CHUNK];
+	ssize_t n;
+	size_t total, keep;
+	int rc, code;
+	long at;
+
+	memcpy(buf, s->tail, s->tail_len);
+	n = read(s->out_fd, buf + s->tail_len, FMF_READ_CHUNK);
+	if (n < 0) {
+		/* A broken stream ends like EOF; the exit code decides. */
+		if (errno != EAGAIN && errno != EINTR)
+			s->eof = true;
+		return 0;
+	}
+	if (n == 0) {
+		s->eof = true;
+		if (r->disconnect)
+			return 0;
+		/* The test ended owing bytes (inside a result's JSON or
+		 * files): the wrapper's last line is not part of them. */
+		at = tail_exitcode(s, &code);
+		if (at >= 0) {
+			rc = feed(s, r, s->tail, (size_t)at);
+			if (rc)
+				return rc;
+			if (!atex_control_idle(s->ctl)) {
+				r->exitcode = code;
+				return atex_control_finish(s->ctl);
+			}
+			memmove(s->tail, s->tail + at, s->tail_len - (size_t)at);
+			s->tail_len -= (size_t)at;
+		}
+		rc = flush_tail(s, r);
+		return rc ? rc : atex_control_finish(s->ctl);
+	}
+	total = s->tail_len + (size_t)n;
+	keep = total < FMF_TAIL_MAX ? total : FMF_TAIL_MAX;
+	s->tail_len = 0;
+	rc = feed(s, r, buf, total - keep);
+	memcpy(s->tail, buf + total - keep, keep);
+	s->tail_len = keep;
+	s->tail_at = atex_monotonic_ms();
 	return rc;
 }
 
@@ -826,9 +908,17 @@ static enum start_end pump(struct start_state *s, struct run *r)
 		if (r->exitcode < 0 && now >= r->deadline)
 			return START_TIMED_OUT;
 		until = r->exitcode >= 0 ? s->grace : r->deadline;
+		if (s->tail_len && s->tail_at + FMF_TAIL_MS < until)
+			until = s->tail_at + FMF_TAIL_MS;
 		rc = poll(fds, 2, (int)(until - now) + 1);
 		if (rc < 0 && errno != EINTR)
 			return START_INFRA;
+		if (rc == 0 && s->tail_len &&
+		    atex_monotonic_ms() >= s->tail_at + FMF_TAIL_MS &&
+		    flush_tail(s, r)) {
+			s->note = atex_strdup(atex_control_error(s->ctl));
+			return START_CHANNEL_ERROR;
+		}
 		if (rc <= 0 || !fds[0].revents)
 			continue;
 		if (read_channel(s, r)) {
@@ -837,6 +927,34 @@ static enum start_end pump(struct start_state *s, struct run *r)
 		}
 	}
 	return START_EXITED;
+}
+
+/* Why a wrapper that ended with `status` failed the test. The wrapper's
+ * own failures (remote/wrapper.sh): 70 it could not set the test up, 71
+ * required packages could not be installed. */
+static char *wrapper_failure(const struct run *r, const char *name,
+			     int status)
+{
+	int code = WIFEXITED(status) ? WEXITSTATUS(status)
+				     : 128 + WTERMSIG(status);
+
+	if (r->exitcode < 0 && code == 71)
+		return atex_sprintf("%s: required packages could not be "
+				    "installed on %s",
+				    name, conn_name(r->fx));
+	if (r->exitcode < 0 && code == 70)
+		return atex_sprintf("%s: the test wrapper on %s could not set "
+				    "the test up (its message is in the "
+				    "test's output)",
+				    name, conn_name(r->fx));
+	if (r->exitcode >= 0)
+		return atex_sprintf("%s: the test wrapper on %s exited with "
+				    "status %d",
+				    name, conn_name(r->fx), code);
+	return atex_sprintf("%s: the test ended without an exit code: the "
+			    "connection to %s was lost or the system went "
+			    "down (disconnect was not sent), wrapper status %d",
+			    name, conn_name(r->fx), code);
 }
 
 /* After the channel ended: waits for the wrapper and tells how it went. */
@@ -870,20 +988,25 @@ static enum start_end wrapper_end(struct start_state *s, struct run *r,
 		return START_DISCONNECT;
 	if (r->exitcode >= 0 && WIFEXITED(status) && !WEXITSTATUS(status))
 		return START_EXITED;
-	if (r->exitcode >= 0)
-		s->note = atex_sprintf("the test wrapper on %s exited with "
-				       "status %d",
-				       conn_name(r->fx),
-				       WIFEXITED(status) ? WEXITSTATUS(status)
-							 : 128 + WTERMSIG(status));
-	else
-		s->note = atex_sprintf(
-			"%s: the test ended without an exit code: the "
-			"connection was lost or the system went down "
-			"(disconnect was not sent), wrapper status %d",
-			name,
-			WIFEXITED(status) ? WEXITSTATUS(status)
-					  : 128 + WTERMSIG(status));
+	s->note = wrapper_failure(r, name, status);
+	return START_INFRA;
+}
+
+/* The exit code came, the channel did not end within the grace: a
+ * wrapper that ended badly is still an infrastructure failure; one that
+ * is still there (a leftover holds the channel) is stopped. */
+static enum start_end grace_end(struct start_state *s, struct run *r,
+				const char *name)
+{
+	int status = 0;
+
+	if (atex_process_wait(&status, s->p, 0, NULL) != 0) {
+		stop_test(s);
+		return START_EXITED;
+	}
+	if (WIFEXITED(status) && !WEXITSTATUS(status))
+		return START_EXITED;
+	s->note = wrapper_failure(r, name, status);
 	return START_INFRA;
 }
 
@@ -955,6 +1078,8 @@ static enum start_end run_start(struct run *r, const struct test_start *t,
 	end = pump(&s, r);
 	if (end == START_EXITED && s.eof)
 		end = wrapper_end(&s, r, t->name);
+	else if (end == START_EXITED)
+		end = grace_end(&s, r, t->name);
 	else
 		stop_test(&s);
 	close_stdin(&s);

@@ -147,12 +147,12 @@ atex_test() {
 	printf '%s\n' "$ATEX_METADATA" >"$ATEX_METADATA_FILE" ||
 		atex_die "cannot write $ATEX_METADATA_FILE"
 	# A required package that cannot be installed is the system's fault
-	# (infra), with what the package manager said; the test does not run.
+	# (infra), with what the package manager said; the test does not run
+	# and there is no exit code: 71 tells the executor why.
 	if ! out=$(atex_install "${ATEX_REQUIRE[@]}" 2>&1); then
 		printf '%s\n' "$out" >&2
 		atex_report infra "required packages not installed (${ATEX_REQUIRE[*]}): $(printf '%s\n' "$out" | tail -n 5)"
-		printf 'exitcode 1\n' >&"$ATEX_FD"
-		exit 0
+		exit 71
 	fi
 	[[ -n $out ]] && printf '%s\n' "$out" >&2
 	atex_install --recommend "${ATEX_RECOMMEND[@]}" >&2
@@ -174,7 +174,7 @@ atex_test() {
 	# even for -c, which can cost more than the test itself.
 	if [[ $ATEX_TTY == 1 ]]; then
 		export TERM=vt100
-		setsid script -qefc 'stty rows 24 cols 80 2>/dev/null; exec bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT"' /dev/null \
+		ATEX_TEST_SCRIPT=$ATEX_TEST_SCRIPT setsid script -qefc 'stty rows 24 cols 80 2>/dev/null; exec bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT"' /dev/null \
 			</dev/null >&2 4<&- &
 	else
 		setsid bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT" \
@@ -185,22 +185,22 @@ atex_test() {
 	# The watcher: end of stdin kills the test; "disconnect" closes the
 	# channel and leaves the test to reboot the system.
 	{
+		eval "exec $ATEX_FD>&-"
 		while IFS= read -r line; do
 			if [[ $line == disconnect ]]; then
 				kill -KILL "$relay" 2>/dev/null
-				exit 0
 			fi
 		done
 		kill -KILL -- "-$pgid" 2>/dev/null
 		kill -KILL "$relay" 2>/dev/null
-	} <&4 &
+	} <&4 >/dev/null &
 	watcher=$!
 	exec 4<&-
 	trap 'kill -KILL -- "-$pgid" 2>/dev/null; kill -KILL "$relay" 2>/dev/null; exit 1' HUP PIPE
 
 	# A trapped signal interrupts wait: wait again while the test runs.
 	while :; do
-		wait "$pgid"
+		wait "$pgid" 2>/dev/null
 		rc=$?
 		kill -0 "$pgid" 2>/dev/null || break
 	done

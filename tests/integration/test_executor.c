@@ -1,0 +1,2346 @@
+/*
+ * test_executor.c - the fmf executor end to end, over the local connection,
+ * on fixture trees: docs/PROTOCOL.md sections 1-4, each rule by a test that
+ * fails when the rule breaks.
+ *
+ * Trees: the conformance trees of the Python ATEX project
+ * ($ATEX_CONFORMANCE/fmf/trees/atex-*: results, env, cwd, misc, pty) and our
+ * own ($ATEX_TEST_TREES/executor-*: hostile streams and processes, the
+ * rules the conformance trees do not reach, tmt's helpers, a reboot over
+ * the local connection, packages).
+ *
+ * The artifacts are checked exactly: every line of ARTIFACTS/results is
+ * compared with json_equal to an expected object (a "note" of "*" means
+ * any non-empty string, "~a|b" a string containing a or b), files byte by
+ * byte, the listing of files/ where it matters, run_test's return code and
+ * exit code.
+ *
+ * Around every session (discover, executor, start ... stop, free): the work
+ * directory start made (/var/tmp/atex-*, recognised as the new one holding
+ * our tree) must be gone after stop, the staging directory
+ * (/tmp/atex-stage-*) after free. After every run, no process may be left
+ * whose working directory is in the work directory (only a process that
+ * left the test's session on purpose is exempt, and killed by the test).
+ *
+ * `apt-get` is found first in a directory of ours on PATH: a wrapper that
+ * logs its arguments and runs the real one, so that a package step that
+ * must be a no-op can be seen to be one.
+ *
+ * Needs root (apt-get), bash, coreutils, util-linux (setsid, script, more).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "atex/connection.h"
+#include "atex/executor.h"
+#include "atex/fmf.h"
+#include "fmf/yaml.h"
+
+#define GIB	     (1024LL * 1024 * 1024)
+#define NO_EXIT_CODE 12345 /* what exit_code holds before run_test */
+
+static struct {
+	char conformance[PATH_MAX]; /* .../tests/conformance/fmf/trees */
+	char trees[PATH_MAX];	    /* .../tests/integration/trees */
+	char base[64];		    /* /tmp/atex-exectest-XXXXXX */
+	char apt_log[128];	    /* what our apt-get was asked */
+	atex_connection *conn;
+	unsigned long runs;
+} g;
+
+/* ------------------------------------------------------------------------
+ * Small helpers.
+ */
+
+static char *xsprintf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static char *xsprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	assert_true(n >= 0);
+	return s;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * Failures of the checks on artifacts are soft: printed and counted, so
+ * that one run shows every difference; each test ends with
+ * soft_check(), which fails it when any check did. Failures of the
+ * harness itself (a session that does not start) are hard.
+ */
+static int soft_failed;
+
+static void soft_fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void soft_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "FAILED: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	soft_failed++;
+}
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			soft_fail("%s:%d: %s", __FILE__, __LINE__, #cond);     \
+	} while (0)
+
+static void soft_check(void)
+{
+	int n = soft_failed;
+
+	soft_failed = 0;
+	if (n)
+		fail_msg("%d checks failed (above)", n);
+}
+
+/* The whole file, NUL-terminated (it may hold NULs before), or NULL. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - n < 65536) {
+			cap = cap * 2 + 65536;
+			buf = realloc(buf, cap + 1);
+			assert_non_null(buf);
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* strcmp for strings that may be missing (NULL). */
+static bool streq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+/* Whether `text` holds the whole line `line` (without its '\n'). */
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p++) {
+		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || !p[n]))
+			return true;
+	}
+	return false;
+}
+
+/* The value of the line "NAME=..." of an `env` dump, or NULL (static). */
+static const char *env_value(const char *text, const char *name)
+{
+	static char value[PATH_MAX];
+	size_t n = strlen(name);
+
+	for (const char *p = text; p && *p;
+	     p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		if (!strncmp(p, name, n) && p[n] == '=') {
+			size_t len = strcspn(p + n + 1, "\n");
+
+			assert_true(len < sizeof(value));
+			memcpy(value, p + n + 1, len);
+			value[len] = '\0';
+			return value;
+		}
+	}
+	return NULL;
+}
+
+/* Names in `dir` starting with `prefix`, NULL-terminated. */
+static char **names_of(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = calloc(1, sizeof(*v));
+	size_t n = 0;
+
+	assert_non_null(d);
+	assert_non_null(v);
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		v = realloc(v, (n + 2) * sizeof(*v));
+		assert_non_null(v);
+		v[n++] = strdup(de->d_name);
+		v[n] = NULL;
+	}
+	closedir(d);
+	return v;
+}
+
+static bool names_have(char **v, const char *name)
+{
+	for (; *v; v++)
+		if (!strcmp(*v, name))
+			return true;
+	return false;
+}
+
+static void names_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* ------------------------------------------------------------------------
+ * Processes, found through /proc.
+ */
+
+/* Processes (not us) whose command line contains `needle`; killed with
+ * SIGKILL when `kill_them`. */
+static int procs_with_arg(const char *needle, bool kill_them)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int count = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[64], *cmd;
+		size_t len;
+		pid_t pid = (pid_t)atoi(de->d_name);
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		cmd = slurp(path, &len);
+		if (!cmd)
+			continue;
+		for (size_t i = 0; i < len; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		if (strstr(cmd, needle)) {
+			count++;
+			if (kill_them)
+				kill(pid, SIGKILL);
+		}
+		free(cmd);
+	}
+	closedir(d);
+	return count;
+}
+
+/* Processes whose working directory is `dir` or under it. */
+static int procs_in_dir(const char *dir, char *which, size_t which_len)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	size_t n = strlen(dir);
+	int count = 0;
+
+	assert_non_null(d);
+	if (which_len)
+		which[0] = '\0';
+	while ((de = readdir(d))) {
+		char path[64], cwd[PATH_MAX], *cmd;
+		pid_t pid = (pid_t)atoi(de->d_name);
+		ssize_t len;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+		len = readlink(path, cwd, sizeof(cwd) - 1);
+		if (len < 0)
+			continue;
+		cwd[len] = '\0';
+		if (strncmp(cwd, dir, n) || (cwd[n] && cwd[n] != '/'))
+			continue;
+		count++;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		cmd = slurp(path, NULL);
+		if (which_len && cmd)
+			snprintf(which + strlen(which),
+				 which_len - strlen(which), "[%d %s] ",
+				 (int)pid, cmd);
+		free(cmd);
+	}
+	closedir(d);
+	return count;
+}
+
+/* Kills the processes working in `dir`. */
+static void kill_procs_in_dir(const char *dir)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	size_t n = strlen(dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[64], cwd[PATH_MAX];
+		pid_t pid = (pid_t)atoi(de->d_name);
+		ssize_t len;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+		len = readlink(path, cwd, sizeof(cwd) - 1);
+		if (len < 0)
+			continue;
+		cwd[len] = '\0';
+		if (!strncmp(cwd, dir, n) && (!cwd[n] || cwd[n] == '/'))
+			kill(pid, SIGKILL);
+	}
+	closedir(d);
+}
+
+/* Waits up to `ms` for the processes with `needle` to be gone. */
+static bool procs_gone(const char *needle, int ms)
+{
+	double end = now_ms() + ms;
+
+	while (procs_with_arg(needle, false) > 0) {
+		if (now_ms() > end)
+			return false;
+		usleep(50 * 1000);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Sessions: discovery, executor, start ... stop, free, with the checks
+ * around them.
+ */
+
+struct session {
+	char root[PATH_MAX];
+	atex_fmf_discovery *disc;
+	atex_executor *e;
+	char workdir[PATH_MAX]; /* found after start */
+	char stage[PATH_MAX];	/* found after start, or "" */
+	char **stage_before;
+};
+
+/* Open sessions, for the teardown of a test that failed half-way. */
+static struct session *open_sessions[4];
+
+static void remember(struct session *s, bool on)
+{
+	for (size_t i = 0; i < 4; i++) {
+		if (on && !open_sessions[i]) {
+			open_sessions[i] = s;
+			return;
+		}
+		if (!on && open_sessions[i] == s) {
+			open_sessions[i] = NULL;
+			return;
+		}
+	}
+	assert_false(on);
+}
+
+/* Whether dir/rel holds the same bytes as the file `path`. */
+static bool same_file(const char *dir, const char *rel, const char *path)
+{
+	char *p = xsprintf("%s/%s", dir, rel);
+	size_t la, lb;
+	char *a = slurp(p, &la), *b = slurp(path, &lb);
+	bool same = a && b && la == lb && !memcmp(a, b, la);
+
+	free(a);
+	free(b);
+	free(p);
+	return same;
+}
+
+/* The new directory `prefix`* of `dir` (not in `before`) that holds our
+ * tree as `tree/` (fmf.c's layout, also checked through TMT_TREE). */
+static bool find_new(char *out, size_t out_len, const char *dir,
+		     const char *prefix, char **before, const char *root)
+{
+	char **now = names_of(dir, prefix);
+	char *main_fmf = xsprintf("%s/main.fmf", root);
+	int found = 0;
+
+	for (char **p = now; *p; p++) {
+		char *path = xsprintf("%s/%s", dir, *p);
+
+		if (!names_have(before, *p) &&
+		    same_file(path, "tree/main.fmf", main_fmf)) {
+			snprintf(out, out_len, "%s", path);
+			found++;
+		}
+		free(path);
+	}
+	names_free(now);
+	free(main_fmf);
+	if (found > 1)
+		fail_msg("%d new %s/%s* directories hold %s", found, dir,
+			 prefix, root);
+	return found == 1;
+}
+
+static struct session *session_open(const char *root, const char *plan,
+				    const char *const *env)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	char **var_before;
+	int rc;
+
+	assert_non_null(s);
+	snprintf(s->root, sizeof(s->root), "%s", root);
+	dopts.plan = plan;
+	rc = atex_fmf_discover(&s->disc, root, &dopts);
+	if (rc)
+		fail_msg("discover %s %s: %s", root, plan, atex_error_last());
+	eopts.connection = g.conn;
+	eopts.discovery = s->disc;
+	eopts.env = env;
+	assert_int_equal(atex_fmf_executor_new(&s->e, &eopts), 0);
+	remember(s, true);
+	var_before = names_of("/var/tmp", "atex-");
+	s->stage_before = names_of("/tmp", "atex-stage-");
+	rc = atex_executor_start(s->e);
+	if (rc)
+		fail_msg("start %s: %d: %s", root, rc, atex_error_last());
+	if (!find_new(s->workdir, sizeof(s->workdir), "/var/tmp", "atex-",
+		      var_before, root))
+		fail_msg("no work directory for %s in /var/tmp", root);
+	/* The staging directory may be gone already: that is fine. */
+	find_new(s->stage, sizeof(s->stage), "/tmp", "atex-stage-",
+		 s->stage_before, root);
+	names_free(var_before);
+	return s;
+}
+
+/* Stop: the work directory is gone. Free: the staging directory too. */
+static void session_close(struct session *s)
+{
+	char stage[PATH_MAX];
+	int rc;
+
+	rc = atex_executor_stop(s->e);
+	if (rc)
+		fail_msg("stop: %d: %s", rc, atex_error_last());
+	if (exists(s->workdir))
+		fail_msg("the work directory %s is still there after stop",
+			 s->workdir);
+	atex_executor_free(s->e);
+	s->e = NULL;
+	if (s->stage[0] && exists(s->stage))
+		fail_msg("the staging directory %s is still there after free",
+			 s->stage);
+	if (find_new(stage, sizeof(stage), "/tmp", "atex-stage-",
+		     s->stage_before, s->root))
+		fail_msg("a staging directory %s is left after free", stage);
+	atex_fmf_discovery_free(s->disc);
+	s->disc = NULL;
+	names_free(s->stage_before);
+	remember(s, false);
+	free(s);
+}
+
+/* After a failed test: whatever is still open goes, without checks. */
+static int teardown(void **state)
+{
+	for (size_t i = 0; i < 4; i++) {
+		struct session *s = open_sessions[i];
+
+		if (!s)
+			continue;
+		atex_executor_free(s->e);
+		atex_fmf_discovery_free(s->disc);
+		names_free(s->stage_before);
+		free(s);
+		open_sessions[i] = NULL;
+	}
+	procs_with_arg("atex-mark-", true);
+	soft_failed = 0;
+	return 0;
+}
+
+/* Changes a test's duration (its data is read at run time). */
+static void set_duration(struct session *s, const char *test,
+			 const char *duration)
+{
+	long i = atex_fmf_discovery_find(s->disc, test);
+	json_t *data;
+
+	assert_true(i >= 0);
+	data = atex_fmf_discovery_test_data(s->disc, (size_t)i);
+	assert_non_null(data);
+	assert_int_equal(
+		json_object_set_new(data, "duration", json_string(duration)),
+		0);
+}
+
+/* ------------------------------------------------------------------------
+ * Runs and their artifacts.
+ */
+
+struct run {
+	char dir[PATH_MAX];
+	char mark[64]; /* ATEX_MARK of the run: "atex-mark-<mark>..." */
+	int rc;
+	int exit_code;
+	double ms;
+};
+
+enum run_flags {
+	RUN_LEFTOVERS_OK = 1, /* the test leaves a process out of reach */
+};
+
+/* Runs `test` into `dir` (NULL: a new one under g.base), with ATEX_MARK
+ * and ART (the artifacts directory) added to `env`. */
+static void run_in(struct session *s, struct run *r, const char *test,
+		   const char *dir, const char *const *env, int flags)
+{
+	const char *all[16];
+	char mark_var[96], art_var[PATH_MAX + 8], which[2048];
+	size_t n = 0;
+	double t0;
+
+	memset(r, 0, sizeof(*r));
+	g.runs++;
+	if (dir) {
+		snprintf(r->dir, sizeof(r->dir), "%s", dir);
+	} else {
+		int len = snprintf(r->dir, sizeof(r->dir), "%s/%lu-", g.base,
+				   g.runs);
+
+		for (const char *p = test; *p && len < PATH_MAX - 1; p++)
+			r->dir[len++] = *p == '/' ? '_' : *p;
+		r->dir[len] = '\0';
+	}
+	snprintf(r->mark, sizeof(r->mark), "%dx%lu", (int)getpid(), g.runs);
+	snprintf(mark_var, sizeof(mark_var), "ATEX_MARK=%s", r->mark);
+	snprintf(art_var, sizeof(art_var), "ART=%s", r->dir);
+	all[n++] = mark_var;
+	all[n++] = art_var;
+	for (; env && *env; env++) {
+		assert_true(n < 15);
+		all[n++] = *env;
+	}
+	all[n] = NULL;
+	r->exit_code = NO_EXIT_CODE;
+	t0 = now_ms();
+	r->rc = atex_executor_run_test(s->e, test, r->dir, all, &r->exit_code);
+	r->ms = now_ms() - t0;
+	print_message("  %-40s rc %d, exit code %d, %.0f ms%s%s\n", test, r->rc,
+		      r->exit_code, r->ms, r->rc ? ": " : "",
+		      r->rc ? atex_error_last() : "");
+	if (flags & RUN_LEFTOVERS_OK)
+		return;
+	/* Killed processes may take a moment to go. */
+	for (double end = now_ms() + 3000;;) {
+		if (!procs_in_dir(s->workdir, which, sizeof(which)))
+			break;
+		if (now_ms() > end) {
+			soft_fail("%s: processes left in %s: %s", test,
+				  s->workdir, which);
+			kill_procs_in_dir(s->workdir);
+			break;
+		}
+		usleep(50 * 1000);
+	}
+}
+
+static void run(struct session *s, struct run *r, const char *test,
+		const char *const *env, int flags)
+{
+	run_in(s, r, test, NULL, env, flags);
+}
+
+static void expect_rc(const struct run *r, int rc, int exit_code)
+{
+	if (r->rc != rc || r->exit_code != exit_code)
+		soft_fail("%s: rc %d, exit code %d; expected rc %d, exit code "
+			  "%d",
+			  r->dir, r->rc, r->exit_code, rc, exit_code);
+}
+
+/* Whether a note matches "*" (any), "~a|b" (contains a or b). */
+static bool note_matches(const char *note, const char *pattern)
+{
+	const char *alt = pattern + 1;
+
+	if (!note || !*note)
+		return false;
+	if (!strcmp(pattern, "*"))
+		return true;
+	while (*alt) {
+		size_t n = strcspn(alt, "|");
+		char *want = strndup(alt, n);
+		bool found = strstr(note, want) != NULL;
+
+		free(want);
+		if (found)
+			return true;
+		alt += n;
+		if (*alt)
+			alt++;
+	}
+	return false;
+}
+
+static bool result_matches(json_t *actual, json_t *expected)
+{
+	json_t *note = json_object_get(expected, "note");
+	const char *pattern = json_string_value(note);
+	json_t *a, *x;
+	bool same;
+
+	if (!pattern || (pattern[0] != '*' && pattern[0] != '~'))
+		return json_equal(actual, expected);
+	if (!json_is_object(actual) ||
+	    !note_matches(json_string_value(json_object_get(actual, "note")),
+			  pattern))
+		return false;
+	a = json_deep_copy(actual);
+	x = json_deep_copy(expected);
+	json_object_del(a, "note");
+	json_object_del(x, "note");
+	same = json_equal(a, x);
+	json_decref(a);
+	json_decref(x);
+	return same;
+}
+
+/* ARTIFACTS/results: exactly these lines (JSON texts, NULL-terminated). */
+static void expect_results(const struct run *r, const char *const *lines)
+{
+	char *path = xsprintf("%s/results", r->dir);
+	char *text = slurp(path, NULL), *p, *nl;
+	size_t n = 0, want = 0;
+	bool ok = true;
+
+	if (!text) {
+		soft_fail("%s: no results file", r->dir);
+		free(path);
+		return;
+	}
+	while (lines[want])
+		want++;
+	for (p = text; *p; p = nl + 1, n++) {
+		json_error_t err;
+		json_t *actual, *expected;
+
+		nl = strchr(p, '\n');
+		if (!nl) {
+			print_error("line %zu has no newline\n", n + 1);
+			ok = false;
+			break;
+		}
+		*nl = '\0';
+		if (n >= want) {
+			ok = false;
+			continue;
+		}
+		actual = json_loads(p, JSON_REJECT_DUPLICATES, &err);
+		expected = json_loads(lines[n], 0, &err);
+		if (!expected)
+			fail_msg("bad expected JSON %s: %s", lines[n],
+				 err.text);
+		if (!actual || !result_matches(actual, expected)) {
+			print_error("line %zu: %s\n     expected: %s\n", n + 1,
+				    p, lines[n]);
+			ok = false;
+		}
+		*nl = '\n';
+		json_decref(actual);
+		json_decref(expected);
+	}
+	if (n != want) {
+		print_error("%zu lines, expected %zu\n", n, want);
+		ok = false;
+	}
+	if (!ok) {
+		print_error("%s:\n%s", path, text);
+		for (size_t i = 0; i < want; i++)
+			print_error("expected %s\n", lines[i]);
+		soft_fail("%s: unexpected results", r->dir);
+	}
+	free(text);
+	free(path);
+}
+
+#define RESULTS(r, ...)                                                        \
+	expect_results(r, (const char *const[]){__VA_ARGS__, NULL})
+
+/* The last line of ARTIFACTS/results, parsed. */
+static json_t *last_result(const struct run *r)
+{
+	char *path = xsprintf("%s/results", r->dir);
+	char *text = slurp(path, NULL), *last;
+	size_t len;
+	json_t *j;
+
+	len = text ? strlen(text) : 0;
+	if (len && text[len - 1] == '\n')
+		text[len - 1] = '\0';
+	last = len ? strrchr(text, '\n') : NULL;
+	j = len ? json_loads(last ? last + 1 : text, 0, NULL) : NULL;
+	if (!j) {
+		soft_fail("%s: no last result", r->dir);
+		j = json_object();
+	}
+	free(text);
+	free(path);
+	return j;
+}
+
+/* The contents of files/<rel> (NULL when missing). */
+static char *artifact(const struct run *r, const char *rel, size_t *len)
+{
+	char *path = xsprintf("%s/files/%s", r->dir, rel);
+	char *data = slurp(path, len);
+
+	free(path);
+	return data;
+}
+
+static void expect_file(const struct run *r, const char *rel, const void *data,
+			size_t len)
+{
+	size_t got_len;
+	char *got = artifact(r, rel, &got_len);
+
+	if (!got) {
+		soft_fail("%s: files/%s is missing", r->dir, rel);
+		return;
+	}
+	if (got_len != len || memcmp(got, data, len)) {
+		print_error("files/%s: %zu bytes:\n", rel, got_len);
+		for (size_t i = 0; i < got_len && i < 512; i++)
+			print_error(got[i] >= 0x20 && got[i] < 0x7f ? "%c"
+								    : "\\x%02x",
+				    (unsigned char)got[i]);
+		print_error("\nexpected %zu bytes\n", len);
+		soft_fail("%s: files/%s differs", r->dir, rel);
+	}
+	free(got);
+}
+
+#define EXPECT_TEXT(r, rel, text) expect_file(r, rel, text, sizeof(text) - 1)
+
+/* Every path under `dir` (directories too when `dirs`), sorted, one per
+ * line. */
+static struct {
+	char **v;
+	size_t n;
+	size_t skip;
+	bool dirs;
+} walk;
+
+static int walk_one(const char *path, const struct stat *st, int type,
+		    struct FTW *f)
+{
+	if (f->level == 0 || (type != FTW_F && !(walk.dirs && type == FTW_D)))
+		return 0;
+	walk.v = realloc(walk.v, (walk.n + 1) * sizeof(*walk.v));
+	assert_non_null(walk.v);
+	walk.v[walk.n++] = strdup(path + walk.skip);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *listing(const char *dir, bool dirs)
+{
+	size_t len = 0;
+	char *out;
+
+	memset(&walk, 0, sizeof(walk));
+	walk.skip = strlen(dir) + 1;
+	walk.dirs = dirs;
+	if (exists(dir))
+		assert_int_equal(nftw(dir, walk_one, 16, FTW_PHYS), 0);
+	if (walk.n)
+		qsort(walk.v, walk.n, sizeof(*walk.v), cmp_str);
+	for (size_t i = 0; i < walk.n; i++)
+		len += strlen(walk.v[i]) + 1;
+	out = calloc(1, len + 1);
+	assert_non_null(out);
+	for (size_t i = 0; i < walk.n; i++) {
+		strcat(out, walk.v[i]);
+		strcat(out, "\n");
+		free(walk.v[i]);
+	}
+	free(walk.v);
+	return out;
+}
+
+/* The files under files/, exactly. */
+static void expect_listing(const struct run *r, const char *want)
+{
+	char *dir = xsprintf("%s/files", r->dir);
+	char *got = listing(dir, false);
+
+	if (strcmp(got, want))
+		soft_fail("%s: files/ holds:\n%s-- expected:\n%s", r->dir, got,
+			  want);
+	free(got);
+	free(dir);
+}
+
+/* output.txt is the text (used where the test's output matters). */
+static char *output_of(const struct run *r)
+{
+	char *out = artifact(r, "output.txt", NULL);
+
+	if (!out) {
+		soft_fail("%s: no files/output.txt", r->dir);
+		out = strdup("");
+	}
+	return out;
+}
+
+/* ------------------------------------------------------------------------
+ * 1. The conformance tree atex-results: every test, exactly.
+ */
+
+struct file_expect {
+	const char *rel;
+	const char *data; /* NULL: the tree's randfile */
+	size_t len;
+};
+
+#define F(rel, s)                                                              \
+	{                                                                      \
+		rel, s, sizeof(s) - 1                                          \
+	}
+
+struct results_case {
+	const char *test;
+	bool shorten; /* duration 5 -> 2 */
+	int rc;
+	int exit_code;
+	const char *lines[4];
+	struct file_expect files[3];
+	const char *listing; /* files/, exactly; NULL: not checked */
+};
+
+#define PASS_OUT "{\"status\": \"pass\", \"files\": [\"output.txt\"]}"
+#define FAIL_OUT "{\"status\": \"fail\", \"files\": [\"output.txt\"]}"
+#define BYTES5	 "\x00\x10\x20\x30\x40"
+
+static const struct results_case results_cases[] = {
+	{"/test_noresult_pass",
+	 false,
+	 0,
+	 0,
+	 {PASS_OUT},
+	 {F("output.txt", "passing the script\n")},
+	 "output.txt\n"},
+	{"/test_noresult_fail",
+	 false,
+	 0,
+	 1,
+	 {FAIL_OUT},
+	 {F("output.txt", "failing the script\n")},
+	 "output.txt\n"},
+	{"/test_noresult_abort",
+	 true,
+	 ATEX_ETIMEDOUT,
+	 -1,
+	 {"{\"status\": \"error\", \"note\": \"*\", \"files\": "
+	  "[\"output.txt\"]}"},
+	 {F("output.txt", "sleeping forever-ish\n")},
+	 "output.txt\n"},
+
+	{"/test_trivial", false, 0, 0, {"{\"status\": \"pass\"}"}, {}, ""},
+	{"/test_trivial_multiline",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+	{"/test_trivial_repeated",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\"}", "{\"status\": \"fail\"}"},
+	 {},
+	 ""},
+	{"/test_trivial_exit_mismatch",
+	 false,
+	 0,
+	 1,
+	 {"{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+	{"/test_trivial_abort",
+	 true,
+	 ATEX_ETIMEDOUT,
+	 -1,
+	 {"{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+
+	{"/test_subtest",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"fail\", \"name\": \"subtest\"}",
+	  "{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+	{"/test_subtest_nested",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"fail\", \"name\": \"sub/res/ult\"}",
+	  "{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+	{"/test_subtest_no_status",
+	 false,
+	 0,
+	 0,
+	 {"{\"name\": \"subtest\"}", PASS_OUT},
+	 {F("output.txt", "")},
+	 "output.txt\n"},
+	{"/test_subtest_testout",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"fail\", \"name\": \"subtest\", \"files\": "
+	  "[\"out.txt\"]}",
+	  "{\"status\": \"pass\"}"},
+	 {F("subtest/out.txt", "")},
+	 "subtest/out.txt\n"},
+
+	{"/test_files",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"some_file\"]}"},
+	 {F("some_file", BYTES5)},
+	 "some_file\n"},
+	{"/test_files_upload",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"rand_file\"]}"},
+	 {{"rand_file", NULL, 0}},
+	 "rand_file\n"},
+	{"/test_files_subpath",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"some/file\"]}"},
+	 {F("some/file", BYTES5)},
+	 "some/file\n"},
+	{"/test_files_multiple",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"first_file\", "
+	  "\"second_file\"]}"},
+	 {F("first_file", "\x00\x10"), F("second_file", "\x20\x30\x40")},
+	 "first_file\nsecond_file\n"},
+	{"/test_files_multiple_results",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"fail\", \"files\": [\"first_file\"]}",
+	  "{\"status\": \"pass\", \"files\": [\"second_file\"]}"},
+	 {F("first_file", "\x00\x10"), F("second_file", "\x20\x30\x40")},
+	 "first_file\nsecond_file\n"},
+	{"/test_files_append",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"one_file\"]}"},
+	 {F("one_file", BYTES5)},
+	 "one_file\n"},
+	{"/test_files_subtest",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"name\": \"sub/res/ult\", \"files\": "
+	  "[\"some_file\"]}",
+	  PASS_OUT},
+	 {F("sub/res/ult/some_file", BYTES5), F("output.txt", "")},
+	 "output.txt\nsub/res/ult/some_file\n"},
+	{"/test_files_sorted",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"file_A\", \"file_B\", "
+	  "\"file_C\"]}"},
+	 {F("file_B", "\x00\x10"), F("file_C", "\x20\x30"),
+	  F("file_A", "\x40\x50")},
+	 "file_A\nfile_B\nfile_C\n"},
+
+	{"/test_custom_keys",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"custom_string\": \"some string\", "
+	  "\"custom_number\": 123, \"custom_list\": [1, 2, 3], "
+	  "\"custom_object\": {\"some key\": \"some value\"}}"},
+	 {},
+	 ""},
+
+	{"/test_partial", false, 0, 0, {"{\"status\": \"pass\"}"}, {}, ""},
+	{"/test_partial_false",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+	{"/test_partial_abrupt",
+	 false,
+	 0,
+	 0,
+	 {FAIL_OUT},
+	 {F("output.txt", "")},
+	 "output.txt\n"},
+	{"/test_partial_abrupt_nostatus",
+	 false,
+	 0,
+	 1,
+	 {FAIL_OUT},
+	 {F("output.txt", "")},
+	 "output.txt\n"},
+	{"/test_partial_abrupt_files",
+	 false,
+	 0,
+	 1,
+	 {PASS_OUT},
+	 {F("output.txt", "custom output")},
+	 "output.txt\n"},
+	{"/test_partial_abrupt_nofiles",
+	 false,
+	 0,
+	 1,
+	 {"{\"status\": \"pass\", \"files\": [\"output.txt\", "
+	  "\"custom.txt\"]}"},
+	 {F("custom.txt", "custom output"), F("output.txt", "stdout output\n")},
+	 "custom.txt\noutput.txt\n"},
+	{"/test_partial_abrupt_fileonly",
+	 false,
+	 0,
+	 1,
+	 {"{\"status\": \"fail\", \"files\": [\"output.txt\", "
+	  "\"custom.txt\"]}"},
+	 {F("custom.txt", "custom output"), F("output.txt", "stdout output\n")},
+	 "custom.txt\noutput.txt\n"},
+	{"/test_partial_abrupt_abort",
+	 true,
+	 ATEX_ETIMEDOUT,
+	 -1,
+	 {"{\"status\": \"error\", \"note\": \"*\", \"files\": "
+	  "[\"output.txt\"]}"},
+	 {F("output.txt", "sleeping forever-ish\n")},
+	 "output.txt\n"},
+	{"/test_partial_merging",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"attr1\": \"value1\", \"attr2\": "
+	  "\"value2\"}"},
+	 {},
+	 ""},
+	{"/test_partial_deleting",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\"}"},
+	 {},
+	 ""},
+	{"/test_partial_overwriting",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"custom_string\": \"second string\", "
+	  "\"custom_number\": 456, \"custom_list\": [1, 2, 3, 4, 5, 6], "
+	  "\"custom_object\": {\"first key\": \"first value\", "
+	  "\"second key\": \"second value\"}}"},
+	 {},
+	 ""},
+	{"/test_partial_subtests",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"name\": \"sub1\"}",
+	  "{\"status\": \"pass\"}",
+	  "{\"status\": \"error\", \"name\": \"sub2\"}"},
+	 {},
+	 ""},
+	{"/test_partial_files",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"first_file\", "
+	  "\"second_file\"]}"},
+	 {F("first_file", "\x00\x10"), F("second_file", "\x20\x30\x40")},
+	 "first_file\nsecond_file\n"},
+	{"/test_partial_files_append",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"one_file\"]}"},
+	 {F("one_file", BYTES5)},
+	 "one_file\n"},
+
+	{"/test_testout",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"here.txt\"]}"},
+	 {F("here.txt", "first line\nsecond line\n")},
+	 "here.txt\n"},
+	{"/test_testout_partial",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": [\"there.txt\"]}"},
+	 {F("there.txt", "some line\n")},
+	 "there.txt\n"},
+	{"/test_testout_multiple",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"fail\", \"files\": [\"here.txt\"]}",
+	  "{\"status\": \"pass\", \"files\": [\"there.txt\"]}"},
+	 {F("here.txt", "some line\n"), F("there.txt", "some line\n")},
+	 "here.txt\nthere.txt\n"},
+	{"/test_testout_fallback",
+	 false,
+	 0,
+	 0,
+	 {PASS_OUT},
+	 {F("output.txt", "some line\n")},
+	 "output.txt\n"},
+	{"/test_testout_fallback_partial",
+	 false,
+	 0,
+	 1,
+	 {"{\"status\": \"fail\", \"files\": [\"here.txt\"]}"},
+	 {F("here.txt", "some line\n")},
+	 "here.txt\n"},
+
+	/* Channel errors: the error result names the fault. */
+	{"/test_bad_json",
+	 false,
+	 ATEX_EFORMAT,
+	 -1,
+	 {"{\"status\": \"error\", \"note\": \"~JSON\", \"files\": "
+	  "[\"output.txt\"]}"},
+	 {F("output.txt", "")},
+	 "output.txt\n"},
+	{"/test_empty_json", false, 0, 0, {"{}"}, {}, ""},
+	{"/test_no_status", false, 0, 0, {"{\"attr1\": \"value1\"}"}, {}, ""},
+	{"/test_empty_files",
+	 false,
+	 0,
+	 0,
+	 {"{\"status\": \"pass\", \"files\": []}"},
+	 {},
+	 ""},
+	/* The stream ends inside the promised file data. */
+	{"/test_no_file_data",
+	 false,
+	 ATEX_EFORMAT,
+	 -1,
+	 {"{\"status\": \"error\", \"note\": \"~EOF\", \"files\": "
+	  "[\"output.txt\"]}"},
+	 {F("output.txt", "")},
+	 NULL},
+	{"/test_some_file_data",
+	 false,
+	 ATEX_EFORMAT,
+	 -1,
+	 {"{\"status\": \"error\", \"note\": \"~EOF\", \"files\": "
+	  "[\"output.txt\"]}"},
+	 {F("output.txt", "")},
+	 NULL},
+	{"/test_empty_testout",
+	 false,
+	 ATEX_EFORMAT,
+	 -1,
+	 {"{\"status\": \"error\", \"note\": \"~testout\", \"files\": "
+	  "[\"output.txt\"]}"},
+	 {F("output.txt", "")},
+	 "output.txt\n"},
+};
+
+/* Checks one case, after the session: the artifacts outlive it. */
+static void check_results_case(const struct results_case *c,
+			       const struct run *r, const char *root)
+{
+	expect_rc(r, c->rc, c->exit_code);
+	expect_results(r, c->lines);
+	for (size_t i = 0; i < 3 && c->files[i].rel; i++) {
+		const struct file_expect *f = &c->files[i];
+
+		if (f->data) {
+			expect_file(r, f->rel, f->data, f->len);
+		} else {
+			char *path = xsprintf("%s/randfile", root);
+			size_t len;
+			char *data = slurp(path, &len);
+
+			assert_non_null(data);
+			expect_file(r, f->rel, data, len);
+			free(data);
+			free(path);
+		}
+	}
+	if (c->listing)
+		expect_listing(r, c->listing);
+}
+
+static void test_results_tree(void **state)
+{
+	struct session *s;
+	char *root = xsprintf("%s/atex-results", g.conformance);
+	size_t n = sizeof(results_cases) / sizeof(results_cases[0]);
+	struct run *runs = calloc(n, sizeof(*runs));
+
+	assert_non_null(runs);
+	s = session_open(root, "/plan", NULL);
+	/* The table covers the tree: a test added there must be added
+	 * here. */
+	assert_int_equal(atex_fmf_discovery_count(s->disc), n);
+	for (size_t i = 0; i < n; i++) {
+		const struct results_case *c = &results_cases[i];
+
+		if (c->shorten)
+			set_duration(s, c->test, "2");
+		run(s, &runs[i], c->test, NULL, 0);
+		if (c->shorten && runs[i].ms > 6000)
+			soft_fail(
+				"%s: killed after %.0f ms, its duration is 2 s",
+				c->test, runs[i].ms);
+	}
+	session_close(s);
+	/* The artifacts outlive the executor. */
+	for (size_t i = 0; i < n; i++) {
+		print_message("  checking %s\n", results_cases[i].test);
+		check_results_case(&results_cases[i], &runs[i], root);
+	}
+	/* The notes name the cause: for the timeouts, the duration. */
+	for (size_t i = 0; i < n; i++) {
+		const struct results_case *c = &results_cases[i];
+		json_t *last;
+
+		if (c->rc != ATEX_ETIMEDOUT ||
+		    !strcmp(c->test, "/test_trivial_abort"))
+			continue;
+		last = last_result(&runs[i]);
+		if (!note_matches(
+			    json_string_value(json_object_get(last, "note")),
+			    "~duration|time"))
+			soft_fail("%s: the note does not say the duration ran "
+				  "out: %s",
+				  c->test,
+				  json_string_value(
+					  json_object_get(last, "note")));
+		json_decref(last);
+	}
+	free(runs);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * 2. The conformance trees atex-env, atex-cwd, atex-misc, atex-pty.
+ */
+
+/* The metadata file of the test: YAML (JSON is YAML) with its data. */
+static void expect_metadata(const char *path, const char *test_key)
+{
+	json_t *meta = NULL;
+	int rc = atex_yaml_load_file(&meta, path, NULL);
+
+	if (rc) {
+		soft_fail("TMT_TEST_METADATA %s: %s", path, atex_error_last());
+		return;
+	}
+	CHECK(json_is_object(meta));
+	CHECK(streq(json_string_value(json_object_get(meta, "test")),
+		    test_key));
+	json_decref(meta);
+}
+
+static void test_env_tree(void **state)
+{
+	const char *exec_env[] = {"EXEC_VAR=from executor", NULL};
+	const char *param[] = {"VAR_FROM_PARAM=foo bar", NULL};
+	const char *over[] = {"VAR_FROM_PLAN=from run",
+			      "VAR_FROM_TEST=from run", "EXEC_VAR=from run",
+			      "TMT_TEST_NAME=from run", NULL};
+	char *root = xsprintf("%s/atex-env", g.conformance);
+	char *plan_env, *out, *tree, *envfile;
+	const char *v;
+	struct session *s;
+	struct run r;
+
+	unlink("/tmp/plan_env");
+	s = session_open(root, "/plan", exec_env);
+	tree = xsprintf("%s/tree", s->workdir);
+
+	/* The prepare script got the plan environment. */
+	plan_env = slurp("/tmp/plan_env", NULL);
+	if (!plan_env)
+		fail_msg("the prepare script did not write /tmp/plan_env");
+	CHECK(has_line(plan_env, "VAR_FROM_PLAN=foo bar"));
+	v = env_value(plan_env, "TMT_PLAN_ENVIRONMENT_FILE");
+	assert_non_null(v);
+	envfile = strdup(v);
+	CHECK(strncmp(envfile, s->workdir, strlen(s->workdir)) == 0);
+	unlink("/tmp/plan_env");
+
+	/* Plan environment, executor environment, this run's environment
+	 * and the built-in variables reach the test. */
+	run(s, &r, "/test_env", param, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	expect_listing(&r, "output.txt\n");
+	out = output_of(&r);
+	CHECK(has_line(out, "VAR_FROM_PLAN=foo bar"));
+	CHECK(has_line(out, "VAR_FROM_PARAM=foo bar"));
+	CHECK(has_line(out, "EXEC_VAR=from executor"));
+	CHECK(has_line(out, "TMT_TEST_NAME=/test_env"));
+	CHECK(has_line(out, "TMT_REBOOT_COUNT=0"));
+	CHECK(has_line(out, "TMT_TEST_RESTART_COUNT=0"));
+	CHECK(!env_value(out, "VAR_FROM_TEST"));
+	/* The plan-environment file is the one prepare scripts see. */
+	CHECK(streq(env_value(out, "TMT_PLAN_ENVIRONMENT_FILE"), envfile));
+	/* The uploaded tree. */
+	v = env_value(out, "TMT_TREE");
+	CHECK(streq(v, tree));
+	{
+		char *main_fmf = xsprintf("%s/main.fmf", root);
+
+		CHECK(same_file(tree, "main.fmf", main_fmf));
+		free(main_fmf);
+	}
+	/* The control descriptor: a number. */
+	v = env_value(out, "ATEX_TEST_CONTROL");
+	CHECK(v && v[0] && strspn(v, "0123456789") == strlen(v));
+	/* The metadata: a YAML file with the test's data. */
+	v = env_value(out, "TMT_TEST_METADATA");
+	CHECK(v && strncmp(v, s->workdir, strlen(s->workdir)) == 0);
+	if (v)
+		expect_metadata(v, "env");
+	free(out);
+
+	/* The plan-environment file written by one test is sourced before
+	 * the next (allexport: the quotes are gone). */
+	run(s, &r, "/test_write_env", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "");
+	run(s, &r, "/test_env", NULL, 0);
+	expect_rc(&r, 0, 0);
+	out = output_of(&r);
+	CHECK(has_line(out, "VAR_FROM_TEST=foo bar"));
+	CHECK(has_line(out, "VAR_FROM_PLAN=foo bar"));
+	free(out);
+
+	/* This run's environment wins over every other source: plan, file,
+	 * executor, built-ins. */
+	run(s, &r, "/test_env", over, 0);
+	expect_rc(&r, 0, 0);
+	out = output_of(&r);
+	CHECK(has_line(out, "VAR_FROM_PLAN=from run"));
+	CHECK(has_line(out, "VAR_FROM_TEST=from run"));
+	CHECK(has_line(out, "EXEC_VAR=from run"));
+	CHECK(has_line(out, "TMT_TEST_NAME=from run"));
+	CHECK(!(has_line(out, "VAR_FROM_PLAN=foo bar")));
+	CHECK(!(has_line(out, "VAR_FROM_TEST=foo bar")));
+	CHECK(!(has_line(out, "EXEC_VAR=from executor")));
+	free(out);
+
+	session_close(s);
+	free(plan_env);
+	free(envfile);
+	free(tree);
+	free(root);
+	soft_check();
+}
+
+static void test_cwd_tree(void **state)
+{
+	char *root = xsprintf("%s/atex-cwd", g.conformance);
+	char *in_root = xsprintf("%s/file_in_fmfdir", root);
+	char *in_sub = xsprintf("%s/subdir/file_in_subdir", root);
+	char *want_root = slurp(in_root, NULL), *want_sub = slurp(in_sub, NULL);
+	char *got;
+	struct session *s;
+	struct run r;
+
+	assert_non_null(want_root);
+	assert_non_null(want_sub);
+	/* The prepare script runs in the tree's root. */
+	unlink("/tmp/file_contents");
+	s = session_open(root, "/plan", NULL);
+	got = slurp("/tmp/file_contents", NULL);
+	assert_non_null(got);
+	CHECK(!strcmp(got, want_root));
+	free(got);
+	unlink("/tmp/file_contents");
+	/* A test runs in its fmf node's directory. */
+	run(s, &r, "/test_cwd", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	expect_file(&r, "output.txt", want_root, strlen(want_root));
+	run(s, &r, "/subdir/test_subdir_cwd", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	expect_file(&r, "output.txt", want_sub, strlen(want_sub));
+	session_close(s);
+
+	/* Named discover sections prefix the names, not the directories. */
+	s = session_open(root, "/plan_two_sections", NULL);
+	run(s, &r, "/root_tests/test_cwd", NULL, 0);
+	expect_rc(&r, 0, 0);
+	expect_file(&r, "output.txt", want_root, strlen(want_root));
+	run(s, &r, "/sub_tests/subdir/test_subdir_cwd", NULL, 0);
+	expect_rc(&r, 0, 0);
+	expect_file(&r, "output.txt", want_sub, strlen(want_sub));
+	session_close(s);
+
+	free(want_root);
+	free(want_sub);
+	free(in_root);
+	free(in_sub);
+	free(root);
+	soft_check();
+}
+
+static void test_misc_output(void **state)
+{
+	static const char want[] = "test output \x00\x01\x02\x03";
+	char *root = xsprintf("%s/atex-misc", g.conformance);
+	char *dir = xsprintf("%s/misc-output", g.base);
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", NULL);
+	/* Binary-safe output, nothing added; a second run into the same
+	 * directory replaces the first. */
+	for (int i = 0; i < 2; i++) {
+		run_in(s, &r, "/test_output", dir, NULL, 0);
+		expect_rc(&r, 0, 0);
+		RESULTS(&r, PASS_OUT);
+		expect_file(&r, "output.txt", want, sizeof(want) - 1);
+		expect_listing(&r, "output.txt\n");
+	}
+	session_close(s);
+	free(dir);
+	free(root);
+	soft_check();
+}
+
+struct canceler {
+	atex_executor *e;
+	int delay_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceler *c = arg;
+
+	usleep((useconds_t)c->delay_ms * 1000);
+	atex_executor_cancel(c->e);
+	return NULL;
+}
+
+static void test_misc_cancel(void **state)
+{
+	char *root = xsprintf("%s/atex-misc", g.conformance);
+	struct session *s;
+	struct run r;
+	struct canceler c;
+	pthread_t t;
+
+	s = session_open(root, "/plan", NULL);
+	c.e = s->e;
+	c.delay_ms = 1000;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &c), 0);
+	run(s, &r, "/test_cancel", NULL, 0);
+	pthread_join(t, NULL);
+	expect_rc(&r, ATEX_ECANCELED, -1);
+	if (r.ms < 900 || r.ms > 5000)
+		soft_fail("canceled after 1 s, run_test took %.0f ms", r.ms);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"*\", \"files\": "
+		    "[\"output.txt\"]}");
+	EXPECT_TEXT(&r, "output.txt", "");
+	/* Final: later runs are refused. */
+	run(s, &r, "/test_output", NULL, 0);
+	CHECK(r.rc == ATEX_ECANCELED);
+	/* And stop still cleans up. */
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+static void test_pty_tree(void **state)
+{
+	char *root = xsprintf("%s/atex-pty", g.conformance);
+	char *log, *out, *testfile;
+	struct session *s;
+	struct run r;
+
+	truncate(g.apt_log, 0);
+	s = session_open(root, "/plan", NULL);
+	/* util-linux is installed: the install step asked apt-get nothing. */
+	log = slurp(g.apt_log, NULL);
+	assert_non_null(log);
+	if (*log)
+		soft_fail("apt-get was run for an installed package: %s", log);
+	free(log);
+	/* The prepare script wrote testfile in the tree. */
+	testfile = xsprintf("%s/tree/testfile", s->workdir);
+	out = slurp(testfile, NULL);
+	assert_non_null(out);
+	CHECK(has_line(out, "test1") && has_line(out, "test200"));
+	free(out);
+	free(testfile);
+
+	/* `more` on a terminal prompts. */
+	run(s, &r, "/test_more_with_pty", NULL, 0);
+	CHECK(r.rc == 0);
+	out = output_of(&r);
+	CHECK(strstr(out, "--More--"));
+	CHECK(strstr(out, "test1"));
+	free(out);
+	run(s, &r, "/test_with_pty", NULL, 0);
+	CHECK(r.rc == 0);
+	out = output_of(&r);
+	CHECK(strstr(out, "test1"));
+	CHECK(strstr(out, "test10"));
+	free(out);
+	/* Not on a terminal, it writes straight through. */
+	run(s, &r, "/test_without_pty", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	out = output_of(&r);
+	CHECK(!(strstr(out, "--More--")));
+	CHECK(has_line(out, "test1") && has_line(out, "test200"));
+	free(out);
+	run(s, &r, "/test_with_pty_false", NULL, 0);
+	expect_rc(&r, 0, 0);
+	out = output_of(&r);
+	CHECK(!(strstr(out, "--More--")));
+	CHECK(has_line(out, "test1") && has_line(out, "test200"));
+	free(out);
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * 3. Our trees. executor-hostile: the channel.
+ */
+
+#define ERROR_OUT(note)                                                        \
+	"{\"status\": \"error\", \"note\": \"" note "\", \"files\": "          \
+	"[\"output.txt\"]}"
+
+struct channel_case {
+	const char *test;
+	const char *lines[3];
+};
+
+static const struct channel_case channel_cases[] = {
+	/* What came before the error is kept. */
+	{"/long_line",
+	 {"{\"status\": \"pass\", \"name\": \"before\"}", ERROR_OUT("~4096")}},
+	{"/line_4097", {ERROR_OUT("~4096")}},
+	{"/malformed_line", {ERROR_OUT("~result")}},
+	{"/empty_line", {ERROR_OUT("~empty")}},
+	{"/non_ascii_line", {ERROR_OUT("~ASCII|ascii")}},
+	{"/unknown_word", {ERROR_OUT("~frobnicate")}},
+	{"/invalid_json", {ERROR_OUT("~JSON")}},
+	{"/json_not_object", {ERROR_OUT("~object")}},
+	{"/file_entry_bad", {ERROR_OUT("~length")}},
+	{"/result_beyond_end", {ERROR_OUT("~EOF")}},
+	{"/result_too_long", {ERROR_OUT("~result")}},
+	{"/duration_invalid", {ERROR_OUT("~duration")}},
+};
+
+static void test_hostile_channel(void **state)
+{
+	char *root = xsprintf("%s/executor-hostile", g.trees);
+	size_t n = sizeof(channel_cases) / sizeof(channel_cases[0]);
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", NULL);
+	for (size_t i = 0; i < n; i++) {
+		const struct channel_case *c = &channel_cases[i];
+		char needle[96];
+
+		run(s, &r, c->test, NULL, 0);
+		expect_rc(&r, ATEX_EFORMAT, -1);
+		expect_results(&r, c->lines);
+		expect_listing(&r, "output.txt\n");
+		/* The test is stopped at once, not waited for. */
+		if (r.ms > 5000)
+			soft_fail("%s: took %.0f ms", c->test, r.ms);
+		snprintf(needle, sizeof(needle), "atex-mark-%s", r.mark);
+		CHECK(procs_gone(needle, 3000));
+	}
+
+	/* The longest line allowed is fine. */
+	run(s, &r, "/line_4096", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"note\": \"line of 4096\"}");
+	expect_listing(&r, "");
+	/* noop does nothing. */
+	run(s, &r, "/noop", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "noops sent\n");
+	/* Nothing else of the run was affected. */
+	run(s, &r, "/after_errors", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "fine\n");
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* File names that would leave the artifacts directory. */
+static void test_hostile_names(void **state)
+{
+	static const struct {
+		const char *test, *note;
+	} cases[] = {
+		{"/file_dotdot", "~../../x"},
+		{"/file_absolute", "~/etc/x"},
+		{"/file_escape", "~a/../../x"},
+		{"/name_escape", "~../x"},
+	};
+	char *root = xsprintf("%s/executor-hostile", g.trees);
+	bool etc_x = exists("/etc/x");
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", NULL);
+	for (size_t i = 0; i < 4; i++) {
+		char *top = xsprintf("%s/names-%zu", g.base, i);
+		char *dir = xsprintf("%s/a/b/art", top);
+		char *all,
+			*line = xsprintf("{\"status\": \"error\", \"note\": "
+					 "\"%s\", \"files\": [\"output.txt\"]}",
+					 cases[i].note);
+
+		run_in(s, &r, cases[i].test, dir, NULL, 0);
+		expect_rc(&r, ATEX_EFORMAT, -1);
+		RESULTS(&r, line);
+		/* Nothing anywhere but the results and the output. */
+		all = listing(top, true);
+		if (strcmp(all, "a\na/b\na/b/art\na/b/art/files\n"
+				"a/b/art/files/output.txt\na/b/art/results\n"))
+			soft_fail("%s: written under %s:\n%s", cases[i].test,
+				  top, all);
+		CHECK(exists("/etc/x") == etc_x);
+		free(all);
+		free(line);
+		free(dir);
+		free(top);
+	}
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+static void test_hostile_big_file(void **state)
+{
+	char *root = xsprintf("%s/executor-hostile", g.trees);
+	char *path;
+	struct session *s;
+	struct run r;
+	struct stat st;
+	char buf[4096];
+	int fd;
+
+	s = session_open(root, "/plan", NULL);
+	run(s, &r, "/big_file", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"big\"]}");
+	expect_listing(&r, "big\n");
+	path = xsprintf("%s/files/big", r.dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, GIB);
+	/* Zeros at both ends. */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), GIB - sizeof(buf)),
+			 sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+	if (r.ms > 30000)
+		soft_fail("1 GiB took %.0f ms", r.ms);
+	session_close(s);
+	free(path);
+	free(root);
+	soft_check();
+}
+
+/* executor-hostile: processes. */
+static void test_hostile_processes(void **state)
+{
+	char *root = xsprintf("%s/executor-hostile", g.trees);
+	char needle[96];
+	struct session *s;
+	struct run r;
+	struct stat st;
+	char *path, *out;
+
+	s = session_open(root, "/plan", NULL);
+
+	/* Never exits: killed at its duration (2 s), with everything it
+	 * started. */
+	run(s, &r, "/never_exits", NULL, 0);
+	expect_rc(&r, ATEX_ETIMEDOUT, -1);
+	RESULTS(&r, ERROR_OUT("*"));
+	EXPECT_TEXT(&r, "output.txt", "started\n");
+	expect_listing(&r, "output.txt\n");
+	if (r.ms < 1500 || r.ms > 6000)
+		soft_fail("/never_exits: duration 2 s, took %.0f ms", r.ms);
+	snprintf(needle, sizeof(needle), "atex-mark-%s", r.mark);
+	if (!procs_gone(needle, 3000))
+		soft_fail("/never_exits: its sleep is still running");
+
+	/* A closed stdout or control channel is the test's own business. */
+	run(s, &r, "/close_stdout", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "before\nafter\n");
+	run(s, &r, "/close_control", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "closed\n");
+
+	/* A leftover in the test's process group is killed when the test
+	 * ends, and does not hold the run up. */
+	run(s, &r, "/leftover_group", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "leaving\n");
+	if (r.ms > 4000)
+		soft_fail("/leftover_group: took %.0f ms", r.ms);
+	snprintf(needle, sizeof(needle), "atex-mark-%s", r.mark);
+	CHECK(procs_gone(needle, 2000));
+
+	/* Leftovers holding the output and the channel open, one in its own
+	 * session: run_test still returns, soon, with the test's result. */
+	run(s, &r, "/leftover_session", NULL, RUN_LEFTOVERS_OK);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"note\": \"left two sleeps\"}");
+	expect_listing(&r, "");
+	if (r.ms > 10000)
+		soft_fail("/leftover_session: took %.0f ms", r.ms);
+	snprintf(needle, sizeof(needle), "atex-mark-%s-group", r.mark);
+	if (!procs_gone(needle, 2000))
+		soft_fail("/leftover_session: the sleep in the test's group "
+			  "is still running");
+	snprintf(needle, sizeof(needle), "atex-mark-%s-setsid", r.mark);
+	procs_with_arg(needle, true);
+	CHECK(procs_gone(needle, 2000));
+
+	/* 50 MB of stderr, all of it. */
+	run(s, &r, "/flood_stderr", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	expect_listing(&r, "output.txt\n");
+	path = xsprintf("%s/files/output.txt", r.dir);
+	CHECK(stat(path, &st) == 0 && st.st_size == 52428800);
+	free(path);
+
+	/* The wrapper dies: no exit code, an infrastructure failure. */
+	run(s, &r, "/no_exitcode", NULL, 0);
+	expect_rc(&r, ATEX_EINFRA, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"*\", \"files\": "
+		    "[\"output.txt\"]}");
+	out = output_of(&r);
+	CHECK(has_line(out, "dying"));
+	free(out);
+
+	/* The wrapper dies after an exit code: infra too. */
+	run(s, &r, "/wrapper_fails", NULL, 0);
+	expect_rc(&r, ATEX_EINFRA, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"*\", \"files\": "
+		    "[\"output.txt\"]}");
+
+	run(s, &r, "/after_errors", NULL, 0);
+	expect_rc(&r, 0, 0);
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* executor-hostile: the `duration` word. */
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *test;
+		int rc;
+		double min_ms, max_ms;
+	} cases[] = {
+		/* New maximum... */
+		{"/duration_set", ATEX_ETIMEDOUT, 800, 2800},
+		/* ...and the clock restarts. */
+		{"/duration_restart", 0, 3300, 6000},
+		{"/duration_plus", 0, 2800, 6000},
+		{"/duration_minus", ATEX_ETIMEDOUT, 800, 2800},
+		{"/duration_save_restore", 0, 3800, 7000},
+		{"/duration_restore_limits", ATEX_ETIMEDOUT, 1500, 3800},
+		/* fmf units and sums: 1m 5s, not 1 s. */
+		{"/duration_units", 0, 2800, 6000},
+	};
+	char *root = xsprintf("%s/executor-hostile", g.trees);
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run(s, &r, cases[i].test, NULL, 0);
+		if (cases[i].rc) {
+			expect_rc(&r, cases[i].rc, -1);
+			RESULTS(&r, ERROR_OUT("*"));
+			EXPECT_TEXT(&r, "output.txt", "");
+		} else {
+			expect_rc(&r, 0, 0);
+			RESULTS(&r, PASS_OUT);
+			EXPECT_TEXT(&r, "output.txt", "done\n");
+		}
+		if (r.ms < cases[i].min_ms || r.ms > cases[i].max_ms)
+			soft_fail("%s: took %.0f ms, expected %.0f to %.0f",
+				  cases[i].test, r.ms, cases[i].min_ms,
+				  cases[i].max_ms);
+	}
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * executor-helpers: tmt-report-result, tmt-file-submit, exit codes.
+ */
+
+static void test_helpers(void **state)
+{
+	char *root = xsprintf("%s/executor-helpers", g.trees);
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", NULL);
+	run(s, &r, "/report", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"name\": \"first\"}",
+		"{\"status\": \"fail\", \"name\": \"second\"}",
+		"{\"status\": \"pass\", \"name\": \"third\", \"files\": "
+		"[\"log.txt\"]}",
+		"{\"status\": \"warn\", \"name\": \"fourth\"}", PASS_OUT);
+	expect_listing(&r, "output.txt\nthird/log.txt\n");
+	EXPECT_TEXT(&r, "third/log.txt", "log content\n");
+	EXPECT_TEXT(&r, "output.txt", "");
+
+	/* The file goes with the test's own result, the status still from
+	 * the exit code. */
+	run(s, &r, "/submit", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"report.log\"]}");
+	expect_listing(&r, "output.txt\nreport.log\n");
+	EXPECT_TEXT(&r, "report.log", "submitted\n");
+	EXPECT_TEXT(&r, "output.txt", "submitted it\n");
+	run(s, &r, "/submit_fail", NULL, 0);
+	expect_rc(&r, 0, 1);
+	RESULTS(&r, "{\"status\": \"fail\", \"files\": [\"output.txt\", "
+		    "\"report.log\"]}");
+	EXPECT_TEXT(&r, "report.log", "submitted\n");
+
+	run(s, &r, "/exit0", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	run(s, &r, "/exit3", NULL, 0);
+	expect_rc(&r, 0, 3);
+	RESULTS(&r, FAIL_OUT);
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * executor-reboot-local: disconnect, reconnect, start again.
+ */
+
+static void test_reboot_local(void **state)
+{
+	char *root = xsprintf("%s/executor-reboot-local", g.trees);
+	char needle[96];
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", NULL);
+	run(s, &r, "/reboot", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	/* The output of both starts, in one file. */
+	EXPECT_TEXT(&r, "output.txt", "first\nsecond\n");
+
+	run(s, &r, "/reboot_keeps_results", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"name\": \"boot0\"}",
+		"{\"status\": \"pass\", \"name\": \"boot1\"}", PASS_OUT);
+
+	/* tmt-reboot: disconnect, wait for the channel to close, "reboot". */
+	run(s, &r, "/tmt_reboot", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "before\nafter\n");
+
+	/* The system never goes down: the duration runs out, and the test
+	 * is stopped. */
+	run(s, &r, "/reboot_hang", NULL, RUN_LEFTOVERS_OK);
+	snprintf(needle, sizeof(needle), "atex-mark-%s", r.mark);
+	{
+		bool gone = procs_gone(needle, 3000);
+
+		procs_with_arg(needle, true);
+		expect_rc(&r, ATEX_ETIMEDOUT, -1);
+		RESULTS(&r, ERROR_OUT("*"));
+		if (r.ms < 2500 || r.ms > 9000)
+			soft_fail("/reboot_hang: duration 3 s, took %.0f ms",
+				  r.ms);
+		if (!gone)
+			soft_fail("/reboot_hang: the test is still running "
+				  "after run_test returned");
+	}
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * executor-pkgs: require and recommend with apt-get.
+ */
+
+static void test_pkgs(void **state)
+{
+	char *root = xsprintf("%s/executor-pkgs", g.trees);
+	char *log, *out;
+	struct session *s;
+	struct run r;
+
+	truncate(g.apt_log, 0);
+	s = session_open(root, "/plan", NULL);
+
+	/* Installed: nothing to install, the test runs. */
+	run(s, &r, "/require_installed", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "body ran\n");
+	run(s, &r, "/require_installed_string", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "body ran\n");
+	log = slurp(g.apt_log, NULL);
+	assert_non_null(log);
+	if (*log)
+		soft_fail("apt-get was run for installed packages: %s", log);
+	free(log);
+
+	/* A required package that does not exist: one "infra" result
+	 * naming it, and the test does not run. */
+	run(s, &r, "/require_missing", NULL, 0);
+	if (r.ms > 20000)
+		soft_fail("/require_missing: took %.0f ms", r.ms);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": "
+		    "\"~atex-no-such-package-xyz\"}");
+	{
+		char *mark = xsprintf("%s/body-ran", r.dir);
+
+		CHECK(!exists(mark));
+		free(mark);
+	}
+	/* The system's fault, not the test's: the return code says so
+	 * (executor.h), and the test has no exit code. */
+	expect_rc(&r, ATEX_EINFRA, -1);
+	log = slurp(g.apt_log, NULL);
+	CHECK(strstr(log, "atex-no-such-package-xyz"));
+	free(log);
+
+	/* A recommended one: tried, tolerated. */
+	truncate(g.apt_log, 0);
+	run(s, &r, "/recommend_missing", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	out = output_of(&r);
+	CHECK(strstr(out, "body ran\n"));
+	free(out);
+	log = slurp(g.apt_log, NULL);
+	CHECK(strstr(log, "atex-no-such-package-xyz"));
+	free(log);
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * executor-rules: sections 2-4 beyond the conformance trees.
+ */
+
+static void test_rules_results(void **state)
+{
+	const char *exec_env[] = {"PREC_EXEC=exec", "PREC_RUN=exec", NULL};
+	char *root = xsprintf("%s/executor-rules", g.trees);
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", exec_env);
+
+	/* Custom status, note and other keys are kept as they are. */
+	run(s, &r, "/custom_status", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r,
+		"{\"status\": \"custom-status\", \"name\": \"sub\", \"note\": "
+		"\"some note\", \"extra\": {\"k\": [1, \"two\"]}}",
+		PASS_OUT);
+
+	/* testout must not be one of the files: in one result, or in the
+	 * merged one. */
+	run(s, &r, "/testout_in_files", NULL, 0);
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	RESULTS(&r, ERROR_OUT("~testout"));
+	run(s, &r, "/testout_in_files_merged", NULL, 0);
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	/* The open result is the test's own: it closes as the error, with
+	 * its testout. */
+	RESULTS(&r, "{\"status\": \"error\", \"note\": \"~testout\", "
+		    "\"files\": [\"a.txt\"]}");
+	expect_listing(&r, "a.txt\n");
+
+	/* Repeated names append, within a result and across results. */
+	run(s, &r, "/append_across_results", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r,
+		"{\"status\": \"pass\", \"name\": \"s\", \"files\": "
+		"[\"log\"]}",
+		"{\"status\": \"fail\", \"name\": \"s\", \"files\": [\"log\"]}",
+		PASS_OUT);
+	expect_listing(&r, "output.txt\ns/log\n");
+	EXPECT_TEXT(&r, "s/log", "abcde");
+
+	/* The merge rules. */
+	run(s, &r, "/merge_types", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"x\": \"now a string\", \"o\": "
+		    "{\"a\": {\"b\": 1, \"d\": 3}}, \"s\": [1], \"n\": 2.5, "
+		    "\"l\": [1, 2]}");
+
+	/* Open results close in first-seen order. */
+	run(s, &r, "/open_order", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r,
+		"{\"status\": \"fail\", \"name\": \"b\", \"note\": "
+		"\"updated\"}",
+		"{\"status\": \"info\", \"name\": \"a\"}", PASS_OUT);
+
+	/* A partial result's file is on disk before the result closes. */
+	run(s, &r, "/partial_files_immediate", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r,
+		"{\"status\": \"pass\", \"name\": \"early\", \"files\": "
+		"[\"f\"]}",
+		PASS_OUT);
+	EXPECT_TEXT(&r, "early/f", "early");
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+static void test_rules_environment(void **state)
+{
+	const char *exec_env[] = {"PREC_EXEC=exec", "PREC_RUN=exec", NULL};
+	const char *run_env[] = {"PREC_RUN=run", NULL};
+	char *root = xsprintf("%s/executor-rules", g.trees);
+	char *want, *out, *dir;
+	struct session *s;
+	struct run r;
+
+	s = session_open(root, "/plan", exec_env);
+
+	/* Lowest first: plan, built-ins, test, executor, run (and the
+	 * plan-environment file a prepare script wrote). */
+	run(s, &r, "/env_precedence", run_env, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt",
+		    "PREC_EXEC=exec\nPREC_FILE=from prepare\nPREC_PLAN=plan\n"
+		    "PREC_RUN=run\nPREC_TEST=test\n"
+		    "TMT_TEST_NAME=/env_precedence\n");
+	run(s, &r, "/env_test_over_builtin", NULL, 0);
+	expect_rc(&r, 0, 0);
+	EXPECT_TEXT(&r, "output.txt", "TMT_TEST_NAME=from-test\n");
+
+	/* In its fmf directory of the uploaded tree. */
+	run(s, &r, "/sub/where", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	want = xsprintf("PWD=%s/tree/sub\nTREE=%s/tree\ntree-ok\n", s->workdir,
+			s->workdir);
+	expect_file(&r, "output.txt", want, strlen(want));
+	free(want);
+
+	/* stdin is /dev/null. */
+	run(s, &r, "/stdin_null", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "/dev/null\n");
+
+	/* bash with set -e -o pipefail. */
+	run(s, &r, "/bash_errexit", NULL, 0);
+	expect_rc(&r, 0, 1);
+	RESULTS(&r, FAIL_OUT);
+	EXPECT_TEXT(&r, "output.txt", "one\n");
+	run(s, &r, "/bash_pipefail", NULL, 0);
+	expect_rc(&r, 0, 1);
+	RESULTS(&r, FAIL_OUT);
+	EXPECT_TEXT(&r, "output.txt", "");
+
+	/* stdout and stderr, one output, in order. */
+	run(s, &r, "/output_interleave", NULL, 0);
+	expect_rc(&r, 0, 0);
+	EXPECT_TEXT(&r, "output.txt", "out1\nerr1\nout2\n");
+
+	/* A new session. */
+	run(s, &r, "/new_session", NULL, 0);
+	expect_rc(&r, 0, 0);
+	EXPECT_TEXT(&r, "output.txt", "session-leader\ngroup-leader\n");
+
+	/* tty: true: a terminal of 80x24, TERM set. */
+	run(s, &r, "/tty", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	out = output_of(&r);
+	if (!strstr(out, "24 80") || !strstr(out, "is-a-tty") ||
+	    !strstr(out, "TERM=") || strchr("\r\n", strstr(out, "TERM=")[5]))
+		soft_fail("/tty: output: %s", out);
+	free(out);
+
+	/* A directory is one run: its results are replaced. */
+	dir = xsprintf("%s/replaced", g.base);
+	run_in(s, &r, "/custom_status", dir, NULL, 0);
+	run_in(s, &r, "/output_interleave", dir, NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "out1\nerr1\nout2\n");
+	free(dir);
+
+	/* No such test: nothing written. */
+	dir = xsprintf("%s/not-found", g.base);
+	CHECK(atex_executor_run_test(s->e, "/no/such/test", dir, NULL, NULL) ==
+	      ATEX_ENOTFOUND);
+	CHECK(!(exists(dir)));
+	free(dir);
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* run_test before start. */
+static void test_not_started(void **state)
+{
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	char *root = xsprintf("%s/executor-helpers", g.trees);
+	char *dir = xsprintf("%s/not-started", g.base);
+	atex_fmf_discovery *d;
+	atex_executor *e;
+
+	dopts.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&d, root, &dopts), 0);
+	eopts.connection = g.conn;
+	eopts.discovery = d;
+	assert_int_equal(atex_fmf_executor_new(&e, &eopts), 0);
+	assert_int_equal(atex_executor_run_test(e, "/exit0", dir, NULL, NULL),
+			 ATEX_EINVAL);
+	CHECK(!(exists(dir)));
+	assert_int_equal(atex_executor_stop(e), ATEX_EINVAL);
+	atex_executor_free(e);
+	atex_fmf_discovery_free(d);
+	free(dir);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * Setup.
+ */
+
+static void setup_paths(void)
+{
+	const char *conf = getenv("ATEX_CONFORMANCE");
+	const char *trees = getenv("ATEX_TEST_TREES");
+
+	if (!conf || !trees) {
+		fprintf(stderr, "ATEX_CONFORMANCE and ATEX_TEST_TREES must be "
+				"set (meson test sets them)\n");
+		exit(1);
+	}
+	snprintf(g.conformance, sizeof(g.conformance), "%s/fmf/trees", conf);
+	snprintf(g.trees, sizeof(g.trees), "%s", trees);
+}
+
+/* Our apt-get first on PATH: it logs, then runs the real one. */
+static void setup_fake_apt(void)
+{
+	char *bin = xsprintf("%s/bin", g.base), *path, *script;
+	const char *old = getenv("PATH");
+
+	assert_int_equal(mkdir(bin, 0755), 0);
+	snprintf(g.apt_log, sizeof(g.apt_log), "%s/apt.log", g.base);
+	write_text(g.apt_log, "", 0644);
+	script = xsprintf("#!/bin/sh\necho \"$*\" >> '%s'\n"
+			  "exec /usr/bin/apt-get \"$@\"\n",
+			  g.apt_log);
+	path = xsprintf("%s/apt-get", bin);
+	write_text(path, script, 0755);
+	free(path);
+	path = xsprintf("%s:%s", bin, old ? old : "/usr/bin:/bin");
+	setenv("PATH", path, 1);
+	free(path);
+	free(script);
+	free(bin);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_not_started),
+		cmocka_unit_test_teardown(test_results_tree, teardown),
+		cmocka_unit_test_teardown(test_env_tree, teardown),
+		cmocka_unit_test_teardown(test_cwd_tree, teardown),
+		cmocka_unit_test_teardown(test_misc_output, teardown),
+		cmocka_unit_test_teardown(test_misc_cancel, teardown),
+		cmocka_unit_test_teardown(test_pty_tree, teardown),
+		cmocka_unit_test_teardown(test_hostile_channel, teardown),
+		cmocka_unit_test_teardown(test_hostile_names, teardown),
+		cmocka_unit_test_teardown(test_hostile_big_file, teardown),
+		cmocka_unit_test_teardown(test_hostile_processes, teardown),
+		cmocka_unit_test_teardown(test_durations, teardown),
+		cmocka_unit_test_teardown(test_helpers, teardown),
+		cmocka_unit_test_teardown(test_reboot_local, teardown),
+		cmocka_unit_test_teardown(test_pkgs, teardown),
+		cmocka_unit_test_teardown(test_rules_results, teardown),
+		cmocka_unit_test_teardown(test_rules_environment, teardown),
+	};
+	int failed;
+
+	setup_paths();
+	snprintf(g.base, sizeof(g.base), "/tmp/atex-exectest-XXXXXX");
+	if (!mkdtemp(g.base)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	setup_fake_apt();
+	if (atex_local_connection_new(&g.conn, NULL)) {
+		fprintf(stderr, "local connection: %s\n", atex_error_last());
+		return 1;
+	}
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	atex_connection_free(g.conn);
+	/* The artifacts are kept when something failed, for a look. */
+	if (!failed)
+		sh("rm -rf '%s'", g.base);
+	else
+		fprintf(stderr, "artifacts kept in %s\n", g.base);
+	return failed;
+}

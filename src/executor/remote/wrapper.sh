@@ -208,6 +208,16 @@ atex_test() {
 	kill "$watcher" 2>/dev/null
 	printf 'exitcode %d\n' "$rc" >&"$ATEX_FD" 2>/dev/null
 	eval "exec $ATEX_FD>&-"
+	# The relay must have copied everything out before we go: podman
+	# ends an exec session with its first process, dropping what its
+	# children still had to write. (A leftover process holding the
+	# channel keeps the relay, and us, here; the executor kills both
+	# after its grace.) bash before 5.1 cannot wait for a process
+	# substitution: look instead.
+	wait "$relay" 2>/dev/null
+	while kill -0 "$relay" 2>/dev/null; do
+		sleep 0.05
+	done
 	exit 0
 }
 

@@ -59,7 +59,7 @@ check-fuzz: deps
 	meson test -C $(FUZZ_BUILD) --print-errorlogs --no-rebuild --suite fuzz
 
 bench: build
-	$(BUILD)/bench/fmf-discover
+	bench/run-all.sh $(BUILD)
 
 # In a workplace checkout (with ../shared): refresh the copied reference data.
 refresh-conformance:

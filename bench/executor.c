@@ -11,10 +11,10 @@
  * server); over the local connection they also include the test itself
  * and its wrapper.
  *
- * usage: executor [--tests N] [--only local|ssh]
- * ssh uses the server named by ATEX_BENCH_SSH_HOST (and _PORT, _USER,
- * _KEY) as bench/connection does; without it, ssh is skipped (the reason
- * is printed).
+ * usage: executor [--tests N] [--only local|ssh|podman]
+ * ssh and podman use the server and container named by the environment,
+ * as bench/connection does (bench/connections.h); without them they are
+ * skipped, with the reason printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "atex/atex.h"
+#include "connections.h"
 #include "util/util.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -65,30 +66,6 @@ static int make_tree(const char *dir, int n)
 		fprintf(f, "/t%04d:\n  test: \"true\"\n", i);
 	fclose(f);
 	return 0;
-}
-
-static int open_ssh(atex_connection **out)
-{
-	static const char *const options[] = {"StrictHostKeyChecking=no",
-					      "UserKnownHostsFile=/dev/null",
-					      NULL};
-	struct atex_ssh_options o = ATEX_SSH_OPTIONS_INIT;
-	const char *port = getenv("ATEX_BENCH_SSH_PORT");
-
-	o.host = getenv("ATEX_BENCH_SSH_HOST");
-	if (!o.host)
-		return atex_error_set(ATEX_EINVAL,
-				      "ATEX_BENCH_SSH_HOST is not set");
-	o.port = port ? atoi(port) : 0;
-	o.user = getenv("ATEX_BENCH_SSH_USER");
-	o.identity = getenv("ATEX_BENCH_SSH_KEY");
-	o.options = options;
-	return atex_ssh_connection_new(out, &o);
-}
-
-static int open_local(atex_connection **out)
-{
-	return atex_local_connection_new(out, NULL);
 }
 
 static int bench(const char *name, int (*open)(atex_connection **),
@@ -158,7 +135,8 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		else {
 			fprintf(stderr,
-				"usage: executor [--tests N] [--only local|ssh]\n");
+				"usage: executor [--tests N] "
+				"[--only local|ssh|podman]\n");
 			return 2;
 		}
 	}
@@ -169,9 +147,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!only || !strcmp(only, "local"))
-		rc |= bench("local", open_local, disc, work, n);
+		rc |= bench("local", bench_open_local, disc, work, n);
 	if (!only || !strcmp(only, "ssh"))
-		bench("ssh", open_ssh, disc, work, n);
+		bench("ssh", bench_open_ssh, disc, work, n);
+	if (!only || !strcmp(only, "podman"))
+		bench("podman", bench_open_podman, disc, work, n);
 	atex_fmf_discovery_free(disc);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", work);
 	if (system(cmd) != 0)

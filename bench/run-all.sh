@@ -1,0 +1,31 @@
+#!/bin/bash
+# Runs every benchmark with the servers they need started here: a private
+# sshd on 127.0.0.1 (tests/integration/sshd.sh) and a container of the
+# test image (tests/integration/podman-image.sh). `make bench` calls it.
+# usage: bench/run-all.sh BUILD_DIR
+set -u
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+global=(--runtime runc --cgroup-manager cgroupfs)
+. "$top/tests/integration/sshd.sh"
+container=atex-bench-$$
+cleanup() {
+	sshd_stop
+	podman "${global[@]}" rm -f -t 0 "$container" >/dev/null 2>&1
+}
+trap cleanup EXIT
+sshd_start || exit 1
+"$top/tests/integration/podman-image.sh" "${global[@]}" || exit 1
+podman "${global[@]}" run -d --rm --name "$container" --network none \
+	--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
+	atex-test-minbase sleep infinity >/dev/null || exit 1
+export ATEX_BENCH_SSH_HOST=127.0.0.1 ATEX_BENCH_SSH_PORT=$SSHD_PORT
+export ATEX_BENCH_SSH_USER=root ATEX_BENCH_SSH_KEY=$SSHD_KEY
+export ATEX_BENCH_PODMAN_CONTAINER=$container
+export ATEX_BENCH_PODMAN_ARGS="${global[*]}"
+echo "== fmf-discover"
+"$build/bench/fmf-discover"
+echo "== connection"
+"$build/bench/connection"
+echo "== executor"
+"$build/bench/executor"

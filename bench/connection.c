@@ -30,7 +30,8 @@ struct bench {
 };
 
 static const struct bench benches[] = {
-	{"local", bench_open_local}, {"ssh", bench_open_ssh},
+	{"local", bench_open_local},
+	{"ssh", bench_open_ssh},
 	{"podman", bench_open_podman},
 };
 

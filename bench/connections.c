@@ -63,4 +63,3 @@ int bench_open_podman(atex_connection **out)
 	o.podman_args = args;
 	return atex_podman_connection_new(out, &o);
 }
-

@@ -98,10 +98,9 @@ static int bench(const char *name, int (*open)(atex_connection **),
 		double t0 = atex_monotonic_ms();
 
 		snprintf(art, sizeof(art), "%s/art-%s/%d", work, name, i);
-		rc = atex_executor_run_test(exec,
-					    atex_fmf_discovery_test_name(disc,
-									 (size_t)i),
-					    art, NULL, &code);
+		rc = atex_executor_run_test(
+			exec, atex_fmf_discovery_test_name(disc, (size_t)i),
+			art, NULL, &code);
 		ms[i] = atex_monotonic_ms() - t0;
 	}
 	self = cpu_ms(RUSAGE_SELF) - self0;
@@ -134,9 +133,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr,
-				"usage: executor [--tests N] "
-				"[--only local|ssh|podman]\n");
+			fprintf(stderr, "usage: executor [--tests N] "
+					"[--only local|ssh|podman]\n");
 			return 2;
 		}
 	}

@@ -67,8 +67,8 @@ struct exec_state {
 struct tty_pump {
 	pthread_t thread;
 	bool running;
-	int pipe_fd;	     /* the write end; the thread closes it */
-	atex_cancel *stop;   /* fired when the command has ended */
+	int pipe_fd;	   /* the write end; the thread closes it */
+	atex_cancel *stop; /* fired when the command has ended */
 };
 
 static const struct option exec_options[] = {

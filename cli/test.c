@@ -59,7 +59,8 @@ struct test_state {
 static void test_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: atex test PROVISIONER [--context K=V]... [--plan NAME]\n"
+		"usage: atex test PROVISIONER [--context K=V]... [--plan "
+		"NAME]\n"
 		"                 [--env K=V]... --artifacts DIR TREE "
 		"TEST_NAME...\n"
 		"\n"
@@ -178,9 +179,11 @@ static bool print_results(const char *name, const char *dir)
 	}
 	while (getline(&line, &cap, f) > 0) {
 		json_t *r = json_loads(line, 0, NULL);
-		const char *status = json_string_value(json_object_get(r, "status"));
+		const char *status =
+			json_string_value(json_object_get(r, "status"));
 		const char *sub = json_string_value(json_object_get(r, "name"));
-		const char *note = json_string_value(json_object_get(r, "note"));
+		const char *note =
+			json_string_value(json_object_get(r, "note"));
 
 		if (!r) {
 			cli_error("%s: unreadable line in %s", name, path);
@@ -249,8 +252,9 @@ static int run_on(struct test_state *st, atex_remote *remote,
 		goto out;
 	}
 	if (atex_executor_start(exec) < 0) {
-		rc = atomic_load(&st->signo) ? CLI_FAILED
-					     : cli_fail(atex_remote_name(remote));
+		rc = atomic_load(&st->signo)
+			     ? CLI_FAILED
+			     : cli_fail(atex_remote_name(remote));
 		goto out;
 	}
 	rc = run_tests(st, exec, a);

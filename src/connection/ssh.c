@@ -684,20 +684,18 @@ static int channel_take(char **sock, struct ssh_ticket **ticket,
 		return ATEX_ENOMEM;
 	pthread_mutex_lock(&s->lock);
 	if (!master_alive_locked(s)) {
-		rc = atex_error_set(ATEX_EIO, "ssh %s: not connected%s",
-				    s->name,
-				    s->masters[0].proc ? " (the master ended)"
-						       : "");
+		rc = atex_error_set(
+			ATEX_EIO, "ssh %s: not connected%s", s->name,
+			s->masters[0].proc ? " (the master ended)" : "");
 		goto out;
 	}
 	pthread_mutex_lock(&ch->lock);
 	i = channel_find(s);
 	pthread_mutex_unlock(&ch->lock);
 	if (i < 0 && (i = master_free_slot(s)) < 0) {
-		rc = atex_error_set(ATEX_EIO,
-				    "ssh %s: %d commands already run at once",
-				    s->name,
-				    SSH_MASTERS_MAX * s->channels_per_master);
+		rc = atex_error_set(
+			ATEX_EIO, "ssh %s: %d commands already run at once",
+			s->name, SSH_MASTERS_MAX * s->channels_per_master);
 		goto out;
 	}
 	if (!s->masters[i].proc) {
@@ -765,10 +763,9 @@ static int socket_path(char **out, struct ssh_conn *s)
 	*out = NULL;
 	pthread_mutex_lock(&s->lock);
 	if (!master_alive_locked(s))
-		rc = atex_error_set(ATEX_EIO, "ssh %s: not connected%s",
-				    s->name,
-				    s->masters[0].proc ? " (the master ended)"
-						       : "");
+		rc = atex_error_set(
+			ATEX_EIO, "ssh %s: not connected%s", s->name,
+			s->masters[0].proc ? " (the master ended)" : "");
 	else if (!(*out = atex_strdup(s->masters[0].sock)))
 		rc = ATEX_ENOMEM;
 	pthread_mutex_unlock(&s->lock);

@@ -10,9 +10,8 @@ static int check_executor(const atex_executor *e, const char *call)
 {
 	if (!e || !e->ops)
 		return atex_error_set(ATEX_EINVAL, "%s: no executor", call);
-	return atex_check_ops_version(e->ops->version,
-				      ATEX_EXECUTOR_OPS_VERSION, "executor",
-				      call);
+	return atex_check_ops_version(
+		e->ops->version, ATEX_EXECUTOR_OPS_VERSION, "executor", call);
 }
 
 int atex_executor_start(atex_executor *e)

@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 struct atex_remote_file {
-	const char *name;     /* "wrapper.sh", "tmt-report-result", ... */
+	const char *name; /* "wrapper.sh", "tmt-report-result", ... */
 	const char *contents;
 	size_t len;
-	unsigned int mode;    /* 0755 for scripts with "#!", else 0644 */
+	unsigned int mode; /* 0755 for scripts with "#!", else 0644 */
 };
 
 extern const struct atex_remote_file atex_remote_files[];

@@ -22,7 +22,7 @@
 #include "util/util.h"
 
 #define STAGE_COMPONENT "executor"
-#define STAGE_FDS 32
+#define STAGE_FDS	32
 
 /* nftw has no user data: the walk's state lives here, one walk per thread
  * at a time. */
@@ -35,8 +35,8 @@ static __thread struct {
 
 static int stage_fail(const char *what, const char *path)
 {
-	walk.rc = atex_error_set(ATEX_EIO, "staging %s: %s: %s", walk.src,
-				 what, path);
+	walk.rc = atex_error_set(ATEX_EIO, "staging %s: %s: %s", walk.src, what,
+				 path);
 	return FTW_STOP;
 }
 
@@ -116,8 +116,8 @@ int atex_stage_tree(const char *src, const char *dst)
 	walk.dst = dst;
 	walk.src_len = strlen(src);
 	walk.rc = 0;
-	if (nftw(src, stage_entry, STAGE_FDS,
-		 FTW_PHYS | FTW_ACTIONRETVAL) != 0 &&
+	if (nftw(src, stage_entry, STAGE_FDS, FTW_PHYS | FTW_ACTIONRETVAL) !=
+		    0 &&
 	    !walk.rc)
 		walk.rc = atex_error_set(ATEX_EIO, "staging %s: %s", src,
 					 strerror(errno));

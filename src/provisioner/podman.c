@@ -145,15 +145,16 @@ static int run_podman(struct podman_provisioner *p,
 		 * above what an unprivileged or nested host allows. */
 		bool rlimit = strstr(res.err, "error setting rlimit") != NULL;
 
-		rc = atex_error_set(ATEX_EEXTERNAL, "podman %s failed: %s%s",
-				    (const char *)extra->items[0], res.err,
-				    rlimit ? " (this host refuses podman's "
-					     "default ulimits: pass lower ones, "
-					     "e.g. --podman-run-arg="
-					     "--ulimit=nofile=4096:4096 "
-					     "--podman-run-arg="
-					     "--ulimit=nproc=4096:4096)"
-					   : "");
+		rc = atex_error_set(
+			ATEX_EEXTERNAL, "podman %s failed: %s%s",
+			(const char *)extra->items[0], res.err,
+			rlimit ? " (this host refuses podman's "
+				 "default ulimits: pass lower ones, "
+				 "e.g. --podman-run-arg="
+				 "--ulimit=nofile=4096:4096 "
+				 "--podman-run-arg="
+				 "--ulimit=nproc=4096:4096)"
+			       : "");
 	}
 out:
 	atex_run_result_clear(&res);

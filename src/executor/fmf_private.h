@@ -1,0 +1,106 @@
+/*
+ * fmf_private.h - private: what the three files of the fmf executor share.
+ * fmf.c is the executor (start, stop, run_test and its restarts), setup.c
+ * writes the setup a test start's wrapper reads, start.c runs one start
+ * of a test (the wrapper process, the control channel, the clock).
+ */
+#ifndef ATEX_EXECUTOR_FMF_PRIVATE_H
+#define ATEX_EXECUTOR_FMF_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "atex/executor.h"
+#include "executor/reporter.h"
+#include "util/util.h"
+
+#define FMF_COMPONENT "executor"
+/* The descriptor the test writes the control channel to. */
+#define FMF_CONTROL_FD 9
+/* A test's duration when its metadata has none (tmt's default). */
+#define FMF_DEFAULT_DURATION "5m"
+/* After `exitcode`, how long the wrapper gets to end and close the
+ * channel; a leftover process holding it open is killed after that. */
+#define FMF_EXIT_GRACE_MS 5000
+/* After closing the wrapper's stdin, how long it gets to stop the test
+ * and end by itself before it is killed. */
+#define FMF_STOP_GRACE_MS 2000
+/* How long connect may take per attempt while a system reboots, and the
+ * pause between attempts. */
+#define FMF_RECONNECT_TRY_MS   30000
+#define FMF_RECONNECT_PAUSE_MS 1000
+/* Setup commands (mkdir, rm) and finish steps. */
+#define FMF_COMMAND_MS (10 * 60 * 1000)
+#define FMF_READ_CHUNK 65536
+/* "exitcode 255\n": what the end of the stream holds back. */
+#define FMF_TAIL_MAX 13
+/* How long held-back bytes wait for more before they are fed. */
+#define FMF_TAIL_MS 200
+
+struct fmf_executor {
+	struct atex_executor base;
+	atex_connection *conn;
+	atex_fmf_discovery *disc;
+	struct atex_vec env; /* char *, owned */
+	size_t json_limit;
+	char *remote_tmp;
+	atex_cancel *cancel;
+
+	bool started;
+	char *stage;	       /* local staging directory */
+	char *workdir;	       /* on the system */
+	struct atex_vec roots; /* char *, the local roots; index = tree-N */
+	unsigned long starts;  /* test starts, for metadata file names */
+};
+
+static inline const char *fmf_conn_name(const struct fmf_executor *fx)
+{
+	return atex_connection_name(fx->conn);
+}
+
+/* One start of a test: what the wrapper needs to know. */
+struct test_start {
+	const char *name;
+	json_t *data;
+	const char *test_dir; /* on the system */
+	const char *tree;     /* on the system */
+	const char *meta;     /* on the system */
+	const char *const *run_env;
+	int reboots;
+};
+
+/* Saved remaining times (`duration save`) nest at most this deep. */
+#define FMF_SAVED_MAX 64
+
+/* One run of a test (its starts share the clock and the reporter). */
+struct run {
+	struct fmf_executor *fx;
+	atex_reporter *rep;
+	double deadline; /* monotonic ms */
+	double saved[FMF_SAVED_MAX];
+	size_t n_saved;
+	int exitcode; /* -1 until `exitcode` */
+	bool disconnect;
+};
+
+/* How one start of the test ended. */
+enum start_end {
+	START_EXITED,	  /* exitcode received, the wrapper ended */
+	START_DISCONNECT, /* the test asked to reboot */
+	START_TIMED_OUT,
+	START_CANCELED,
+	START_CHANNEL_ERROR,
+	START_INFRA,
+};
+
+/* Writes the bash code the wrapper evaluates, ended by the sentinel line
+ * (setup.c). Returns 0 or ATEX_ENOMEM. */
+int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
+		    const struct test_start *t, const char *sentinel);
+
+/* Runs one start of the test and says how it ended; *note (caller frees)
+ * says why when it did not end by itself (start.c). */
+enum start_end fmf_run_start(struct run *r, const struct test_start *t,
+			     int output_fd, char **note);
+
+#endif /* ATEX_EXECUTOR_FMF_PRIVATE_H */

@@ -1,0 +1,176 @@
+/*
+ * setup.c - the setup of one test start: bash code the wrapper
+ * (remote/wrapper.sh) reads from its stdin and evaluates. Every value is
+ * shell-quoted, so a test's name, script, metadata or environment cannot
+ * break out of it; the code ends with a random sentinel line, so no value
+ * can end it early either.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "executor/fmf_private.h"
+#include "util/process.h"
+
+/* A `require`/`recommend` value: a string or a list; only strings are
+ * packages (objects are fmf libraries, not handled here). */
+static int put_packages(struct atex_buf *b, const char *var, json_t *value)
+{
+	size_t i;
+	json_t *pkg;
+	int rc = atex_buf_printf(b, "%s=(", var);
+
+	if (json_is_string(value)) {
+		rc |= atex_shell_quote(b, json_string_value(value));
+	} else {
+		json_array_foreach(value, i, pkg)
+		{
+			if (!json_is_string(pkg))
+				continue;
+			rc |= atex_buf_putc(b, ' ');
+			rc |= atex_shell_quote(b, json_string_value(pkg));
+		}
+	}
+	return rc | atex_buf_puts(b, ")\n");
+}
+
+static int put_var(struct atex_buf *b, const char *name, const char *value)
+{
+	int rc = atex_buf_printf(b, "%s=", name);
+
+	rc |= atex_shell_quote(b, value);
+	return rc | atex_buf_putc(b, '\n');
+}
+
+/* Whether `name` can be a shell variable (others would break `export`). */
+static bool valid_name(const char *name, size_t len)
+{
+	if (!len || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(name[i] == '_' || (name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9')))
+			return false;
+	return true;
+}
+
+static int put_export(struct atex_buf *b, const char *name, size_t name_len,
+		      const char *value)
+{
+	int rc;
+
+	if (!valid_name(name, name_len)) {
+		atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+			 "environment variable '%.*s': not a valid name, "
+			 "left out",
+			 (int)name_len, name);
+		return 0;
+	}
+	rc = atex_buf_printf(b, "\texport %.*s=", (int)name_len, name);
+	rc |= atex_shell_quote(b, value);
+	return rc | atex_buf_putc(b, '\n');
+}
+
+/* An fmf `environment` object: strings, numbers and booleans. */
+static int put_env_object(struct atex_buf *b, json_t *obj)
+{
+	const char *key;
+	json_t *value;
+	char num[64];
+	int rc = 0;
+
+	json_object_foreach(obj, key, value)
+	{
+		const char *s = json_string_value(value);
+
+		if (json_is_integer(value))
+			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(value));
+		else if (json_is_real(value))
+			snprintf(num, sizeof(num), "%g",
+				 json_real_value(value));
+		else if (json_is_boolean(value))
+			snprintf(num, sizeof(num), "%s",
+				 json_is_true(value) ? "True" : "False");
+		if (!s && (json_is_number(value) || json_is_boolean(value)))
+			s = num;
+		if (s)
+			rc |= put_export(b, key, strlen(key), s);
+	}
+	return rc;
+}
+
+/* A "NAME=VALUE" list. */
+static int put_env_list(struct atex_buf *b, const char *const *list)
+{
+	int rc = 0;
+
+	for (; list && *list; list++) {
+		const char *eq = strchr(*list, '=');
+
+		if (eq)
+			rc |= put_export(b, *list, (size_t)(eq - *list),
+					 eq + 1);
+	}
+	return rc;
+}
+
+static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
+			const struct test_start *t)
+{
+	char n[32], fd[16];
+	int rc = 0;
+
+	snprintf(n, sizeof(n), "%d", t->reboots);
+	snprintf(fd, sizeof(fd), "%d", FMF_CONTROL_FD);
+	rc |= put_export(b, "ATEX_TEST_CONTROL", 17, fd);
+	rc |= put_export(b, "TMT_TREE", 8, t->tree);
+	rc |= atex_buf_printf(b, "\texport TMT_PLAN_ENVIRONMENT_FILE=");
+	rc |= atex_shell_quote(b, fx->workdir);
+	rc |= atex_buf_puts(b, "/plan-env\n");
+	rc |= put_export(b, "TMT_TEST_NAME", 13, t->name);
+	rc |= put_export(b, "TMT_TEST_METADATA", 17, t->meta);
+	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
+	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
+	return rc;
+}
+
+/* The bash code the wrapper evaluates (remote/wrapper.sh lists what it
+ * expects), ended by the sentinel line. */
+int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
+		    const struct test_start *t, const char *sentinel)
+{
+	json_t *script = json_object_get(t->data, "test");
+	char *meta = json_dumps(t->data, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc = meta ? 0 : ATEX_ENOMEM;
+
+	rc |= atex_buf_printf(b, "ATEX_FD=%d\n", FMF_CONTROL_FD);
+	rc |= atex_buf_puts(b, "ATEX_PLAN_ENV_FILE=");
+	rc |= atex_shell_quote(b, fx->workdir);
+	rc |= atex_buf_puts(b, "/plan-env\nATEX_BIN=");
+	rc |= atex_shell_quote(b, fx->workdir);
+	rc |= atex_buf_puts(b, "/atex/bin\n");
+	rc |= put_var(b, "ATEX_TEST_DIR", t->test_dir);
+	rc |= atex_buf_printf(b, "ATEX_TTY=%d\n",
+			      json_is_true(json_object_get(t->data, "tty")));
+	rc |= put_var(b, "ATEX_TEST_SCRIPT", json_string_value(script));
+	rc |= put_var(b, "ATEX_METADATA_FILE", t->meta);
+	rc |= put_var(b, "ATEX_METADATA", meta ? meta : "");
+	rc |= put_packages(b, "ATEX_REQUIRE",
+			   json_object_get(t->data, "require"));
+	rc |= put_packages(b, "ATEX_RECOMMEND",
+			   json_object_get(t->data, "recommend"));
+	/* Lowest first: plan environment, (the plan-environment file,
+	 * sourced by the wrapper), built-ins, test environment, executor
+	 * environment, this run's environment. */
+	rc |= atex_buf_puts(b, "atex_env_plan() {\n\t:\n");
+	rc |= put_env_object(b, atex_fmf_discovery_environment(fx->disc));
+	rc |= atex_buf_puts(b, "}\natex_env_test() {\n\t:\n");
+	rc |= put_builtins(b, fx, t);
+	rc |= put_env_object(b, json_object_get(t->data, "environment"));
+	rc |= put_env_list(b, (const char *const *)fx->env.items);
+	rc |= put_env_list(b, t->run_env);
+	rc |= atex_buf_printf(b, "}\n%s\n", sentinel);
+	free(meta);
+	return rc ? ATEX_ENOMEM : 0;
+}

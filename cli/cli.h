@@ -5,13 +5,17 @@
 #ifndef ATEX_CLI_H
 #define ATEX_CLI_H
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit statuses shared by every subcommand. */
 enum {
 	CLI_OK = 0,
 	CLI_FAILED = 1, /* the work ran and something in it failed */
-	CLI_USAGE = 2,  /* usage, input or setup error */
+	CLI_USAGE = 2,	/* usage, input or setup error */
 };
 
 /* Prints "atex: " + message to stderr. */
@@ -42,15 +46,18 @@ enum {
 	CLI_OPT_PODMAN_RUN_ARG,
 };
 
-#define CLI_PROVISION_LONG_OPTIONS                                           \
-	{"local", required_argument, NULL, CLI_OPT_LOCAL},                   \
-	{"ssh", required_argument, NULL, CLI_OPT_SSH},                       \
-	{"identity", required_argument, NULL, CLI_OPT_IDENTITY},             \
-	{"ssh-option", required_argument, NULL, CLI_OPT_SSH_OPTION},         \
-	{"podman", required_argument, NULL, CLI_OPT_PODMAN},                 \
-	{"count", required_argument, NULL, CLI_OPT_COUNT},                   \
-	{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},         \
-	{"podman-run-arg", required_argument, NULL, CLI_OPT_PODMAN_RUN_ARG}
+#define CLI_PROVISION_LONG_OPTIONS                                             \
+	{"local", required_argument, NULL, CLI_OPT_LOCAL},                     \
+		{"ssh", required_argument, NULL, CLI_OPT_SSH},                 \
+		{"identity", required_argument, NULL, CLI_OPT_IDENTITY},       \
+		{"ssh-option", required_argument, NULL, CLI_OPT_SSH_OPTION},   \
+		{"podman", required_argument, NULL, CLI_OPT_PODMAN},           \
+		{"count", required_argument, NULL, CLI_OPT_COUNT},             \
+		{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},   \
+	{                                                                      \
+		"podman-run-arg", required_argument, NULL,                     \
+			CLI_OPT_PODMAN_RUN_ARG                                 \
+	}
 
 /* The usage text of the options, for a subcommand's --help. */
 extern const char cli_provision_usage[];
@@ -58,12 +65,12 @@ extern const char cli_provision_usage[];
 /* What the options said. The arrays are NULL-terminated; the strings
  * point into argv. */
 struct cli_provision {
-	int local;           /* --local N; 0: not given */
-	const char **ssh;    /* --ssh, repeatable */
+	int local;	  /* --local N; 0: not given */
+	const char **ssh; /* --ssh, repeatable */
 	const char *identity;
 	const char **ssh_options;
-	const char *podman;  /* --podman IMAGE */
-	int count;           /* --count N; 0: not given */
+	const char *podman; /* --podman IMAGE */
+	int count;	    /* --count N; 0: not given */
 	const char **podman_args;
 	const char **podman_run_args;
 	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
@@ -85,6 +92,30 @@ int cli_provision_build(struct atex_provisioner **out,
 			const struct cli_provision *p);
 
 void cli_provision_free(struct cli_provision *p);
+
+/* ------------------------------------------------------------------------
+ * Signals (signals.c): SIGINT/SIGTERM taken by one thread. on_first runs
+ * in that thread on the first signal (fire cancel tokens, abort
+ * provisioners: async-signal-safety is not needed, it is a thread);
+ * on_second (may be NULL) on the second, right before _exit(128+N).
+ */
+struct cli_signals {
+	sigset_t set;
+	pthread_t thread;
+	bool running;
+	atomic_int signo; /* the first signal, 0 for none */
+	void (*on_first)(int sig, void *data);
+	void (*on_second)(int sig, void *data);
+	void *data;
+};
+
+/* Call before any other thread exists. CLI_OK or CLI_USAGE (printed). */
+int cli_signals_start(struct cli_signals *s, const char *what,
+		      void (*on_first)(int sig, void *data),
+		      void (*on_second)(int sig, void *data), void *data);
+void cli_signals_stop(struct cli_signals *s);
+/* The first signal received, 0 for none. */
+int cli_signals_received(const struct cli_signals *s);
 
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);

@@ -4,18 +4,13 @@
  * stderr, give the system back and exit with COMMAND's status (128+N when
  * a signal N killed it), as a shell would.
  *
- * It is also the model of signal handling for every subcommand that holds
- * systems (DESIGN.md, "Threads, cancellation and signals"): SIGINT and
- * SIGTERM are set back to their default disposition (a background job of a
- * non-interactive shell starts with SIGINT ignored, and an ignored signal
- * is discarded even while blocked), blocked before any thread exists so
- * that every thread inherits the mask, and taken by one thread with
- * sigwait. The first signal fires the cancellation token the main thread
- * waits with, aborts the provisioner and terminates the command; the main
- * thread then releases everything and exits 128+N. A second signal exits
- * at once. The library puts the command in its own process group with an
- * empty signal mask, so it neither inherits our mask nor gets the
- * terminal's Ctrl-C behind our back.
+ * Signals (signals.c): the first SIGINT or SIGTERM fires the cancellation
+ * token the main thread waits with, aborts the provisioner and terminates
+ * the command; the main thread then releases everything and exits 128+N.
+ * A second signal kills the command and exits at once. The library puts
+ * the command in its own process group with an empty signal mask, so it
+ * neither inherits our mask nor gets the terminal's Ctrl-C behind our
+ * back.
  *
  * A terminal on stdin. The command runs in its own process group, which is
  * not the terminal's foreground group: reading the terminal would stop it
@@ -50,11 +45,8 @@
 
 /* What the signal thread and the main thread share. */
 struct exec_state {
-	sigset_t signals; /* SIGINT, SIGTERM, SIGUSR1 (quit the thread) */
-	pthread_t thread;
-	bool has_thread;
+	struct cli_signals signals;
 	atex_cancel *cancel;  /* fired on the first signal */
-	atomic_int signo;     /* the first signal, 0 for none */
 	atomic_int pid;	      /* the command, for the second signal */
 	pthread_mutex_t lock; /* guards prov and proc: the signal thread
 			       * uses them while the main thread may be
@@ -94,9 +86,11 @@ static void exec_usage(FILE *out)
  */
 
 /* The first signal: stop every wait, the provisioner and the command. */
-static void interrupt(struct exec_state *st, int sig)
+static void interrupt(int sig, void *data)
 {
-	atomic_store(&st->signo, sig);
+	struct exec_state *st = data;
+
+	(void)sig;
 	atex_cancel_fire(st->cancel);
 	pthread_mutex_lock(&st->lock);
 	if (st->proc)
@@ -106,59 +100,17 @@ static void interrupt(struct exec_state *st, int sig)
 	pthread_mutex_unlock(&st->lock);
 }
 
-static void *signal_thread(void *arg)
+/* The second signal: take the command along before exiting. */
+static void insist(int sig, void *data)
 {
-	struct exec_state *st = arg;
-	int sig, pid;
+	struct exec_state *st = data;
+	int pid = atomic_load(&st->pid);
 
-	for (;;) {
-		if (sigwait(&st->signals, &sig) != 0 || sig == SIGUSR1)
-			return NULL;
-		if (atomic_load(&st->signo) == 0) {
-			interrupt(st, sig);
-			continue;
-		}
-		/* The user insists: leave now, taking the command along. */
-		pid = atomic_load(&st->pid);
-		if (pid > 0) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-		}
-		_exit(128 + sig);
+	(void)sig;
+	if (pid > 0) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
 	}
-}
-
-/* Blocks the signals in this (the only) thread, so every thread created
- * later inherits the mask, and starts the thread that takes them. */
-static int signals_start(struct exec_state *st)
-{
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-
-	sigemptyset(&st->signals);
-	sigaddset(&st->signals, SIGINT);
-	sigaddset(&st->signals, SIGTERM);
-	sigaddset(&st->signals, SIGUSR1);
-	if (pthread_sigmask(SIG_BLOCK, &st->signals, NULL) != 0 ||
-	    sigaction(SIGINT, &dfl, NULL) < 0 ||
-	    sigaction(SIGTERM, &dfl, NULL) < 0) {
-		cli_error("exec: cannot set up signal handling");
-		return CLI_USAGE;
-	}
-	if (pthread_create(&st->thread, NULL, signal_thread, st) != 0) {
-		cli_error("exec: cannot start the signal thread");
-		return CLI_USAGE;
-	}
-	st->has_thread = true;
-	return CLI_OK;
-}
-
-static void signals_stop(struct exec_state *st)
-{
-	if (!st->has_thread)
-		return;
-	pthread_kill(st->thread, SIGUSR1);
-	pthread_join(st->thread, NULL);
-	st->has_thread = false;
 }
 
 /* ------------------------------------------------------------------------
@@ -356,7 +308,7 @@ static int reserve_and_run(struct exec_state *st, atex_provisioner *prov,
 	if (!publish(st, prov, NULL))
 		return CLI_FAILED;
 	rc = atex_provisioner_get_remote(&remote, prov, -1);
-	if (rc == ATEX_ECANCELED && atomic_load(&st->signo))
+	if (rc == ATEX_ECANCELED && cli_signals_received(&st->signals))
 		return CLI_FAILED;
 	if (rc < 0)
 		return cli_fail("exec");
@@ -439,12 +391,12 @@ int cli_exec(int argc, char **argv)
 		rc = cli_fail("exec");
 		goto out;
 	}
-	rc = signals_start(&st);
+	rc = cli_signals_start(&st.signals, "exec", interrupt, insist, &st);
 	if (rc == CLI_OK)
 		rc = exec_run(&st, &opts, command);
-	signals_stop(&st);
-	if (atomic_load(&st.signo))
-		rc = 128 + atomic_load(&st.signo);
+	cli_signals_stop(&st.signals);
+	if (cli_signals_received(&st.signals))
+		rc = 128 + cli_signals_received(&st.signals);
 out:
 	atex_cancel_free(st.cancel);
 	cli_provision_free(&opts);

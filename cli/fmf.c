@@ -106,8 +106,9 @@ static int parse_args(struct fmf_args *a, int argc, char **argv,
 
 static int print_json(json_t *value)
 {
-	int rc = json_dumpf(value, stdout,
-			    JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	int rc =
+		json_dumpf(value, stdout,
+			   JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 
 	fputc('\n', stdout);
 	return rc == 0 ? CLI_OK : CLI_USAGE;

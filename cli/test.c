@@ -6,9 +6,9 @@
  *
  * Exit status: 0 when every result is pass, info, warn or skip (or has no
  * status), 1 when any is something else (fail, error, infra, a custom
- * status), 2 on usage and setup errors, 128+N after signal N. Signals are
- * handled as in exec.c: blocked, taken by one thread, which cancels the
- * executor and aborts the provisioner; the main thread then cleans up.
+ * status), 2 on usage and setup errors, 128+N after signal N. The first
+ * signal (signals.c) cancels the executor and aborts the provisioner; the
+ * main thread then cleans up.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -47,10 +47,7 @@ struct test_args {
 
 /* What the signal thread and the main thread share. */
 struct test_state {
-	sigset_t signals;
-	pthread_t thread;
-	bool has_thread;
-	atomic_int signo;
+	struct cli_signals signals;
 	pthread_mutex_t lock; /* guards prov and exec */
 	atex_provisioner *prov;
 	atex_executor *exec;
@@ -76,56 +73,18 @@ static void test_usage(FILE *out)
 		cli_provision_usage);
 }
 
-/* ------------------------------------------------------------------------
- * Signals (see exec.c for why they are handled this way).
- */
-
-static void *signal_thread(void *arg)
+/* The first signal: stop the test and the provisioner (signals.c). */
+static void interrupt(int sig, void *data)
 {
-	struct test_state *st = arg;
-	int sig;
+	struct test_state *st = data;
 
-	for (;;) {
-		if (sigwait(&st->signals, &sig) != 0 || sig == SIGUSR1)
-			return NULL;
-		if (atomic_load(&st->signo))
-			_exit(128 + sig); /* the user insists */
-		atomic_store(&st->signo, sig);
-		pthread_mutex_lock(&st->lock);
-		if (st->exec)
-			atex_executor_cancel(st->exec);
-		if (st->prov)
-			atex_provisioner_abort(st->prov);
-		pthread_mutex_unlock(&st->lock);
-	}
-}
-
-static int signals_start(struct test_state *st)
-{
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-
-	sigemptyset(&st->signals);
-	sigaddset(&st->signals, SIGINT);
-	sigaddset(&st->signals, SIGTERM);
-	sigaddset(&st->signals, SIGUSR1);
-	if (pthread_sigmask(SIG_BLOCK, &st->signals, NULL) != 0 ||
-	    sigaction(SIGINT, &dfl, NULL) < 0 ||
-	    sigaction(SIGTERM, &dfl, NULL) < 0 ||
-	    pthread_create(&st->thread, NULL, signal_thread, st) != 0) {
-		cli_error("test: cannot set up signal handling");
-		return CLI_USAGE;
-	}
-	st->has_thread = true;
-	return CLI_OK;
-}
-
-static void signals_stop(struct test_state *st)
-{
-	if (!st->has_thread)
-		return;
-	pthread_kill(st->thread, SIGUSR1);
-	pthread_join(st->thread, NULL);
-	st->has_thread = false;
+	(void)sig;
+	pthread_mutex_lock(&st->lock);
+	if (st->exec)
+		atex_executor_cancel(st->exec);
+	if (st->prov)
+		atex_provisioner_abort(st->prov);
+	pthread_mutex_unlock(&st->lock);
 }
 
 /* Makes objects visible to the signal thread; false when a signal came
@@ -138,7 +97,7 @@ static bool publish(struct test_state *st, atex_provisioner *prov,
 	pthread_mutex_lock(&st->lock);
 	st->prov = prov;
 	st->exec = exec;
-	go_on = !atomic_load(&st->signo);
+	go_on = !cli_signals_received(&st->signals);
 	pthread_mutex_unlock(&st->lock);
 	return go_on;
 }
@@ -230,7 +189,7 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 		}
 		all_ok &= print_results(name, dir);
 		free(dir);
-		if (rc == ATEX_ECANCELED || atomic_load(&st->signo))
+		if (rc == ATEX_ECANCELED || cli_signals_received(&st->signals))
 			return CLI_FAILED;
 	}
 	return all_ok ? CLI_OK : CLI_FAILED;
@@ -252,7 +211,7 @@ static int run_on(struct test_state *st, atex_remote *remote,
 		goto out;
 	}
 	if (atex_executor_start(exec) < 0) {
-		rc = atomic_load(&st->signo)
+		rc = cli_signals_received(&st->signals)
 			     ? CLI_FAILED
 			     : cli_fail(atex_remote_name(remote));
 		goto out;
@@ -277,7 +236,7 @@ static int reserve_and_run(struct test_state *st, atex_provisioner *prov,
 	if (!publish(st, prov, NULL))
 		return CLI_FAILED;
 	rc = atex_provisioner_get_remote(&remote, prov, -1);
-	if (rc == ATEX_ECANCELED && atomic_load(&st->signo))
+	if (rc == ATEX_ECANCELED && cli_signals_received(&st->signals))
 		return CLI_FAILED;
 	if (rc < 0)
 		return cli_fail("test");
@@ -364,16 +323,17 @@ static int test_run(struct test_args *a)
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)
-		rc = signals_start(&st);
+		rc = cli_signals_start(&st.signals, "test", interrupt, NULL,
+				       &st);
 	if (rc == CLI_OK)
 		rc = reserve_and_run(&st, prov, disc, a);
 	publish(&st, NULL, NULL);
 	if (prov && atex_provisioner_stop(prov) < 0)
 		cli_fail("test");
 	atex_provisioner_free(prov);
-	signals_stop(&st);
-	if (atomic_load(&st.signo))
-		rc = 128 + atomic_load(&st.signo);
+	cli_signals_stop(&st.signals);
+	if (cli_signals_received(&st.signals))
+		rc = 128 + cli_signals_received(&st.signals);
 	atex_fmf_discovery_free(disc);
 	return rc;
 }

@@ -1,0 +1,73 @@
+/*
+ * signals.c - SIGINT and SIGTERM for the subcommands that hold systems
+ * (DESIGN.md, "Threads, cancellation and signals"): the dispositions are
+ * set back to default (a background job of a non-interactive shell starts
+ * with SIGINT ignored, and an ignored signal is discarded even while
+ * blocked), the signals are blocked before any other thread exists so that
+ * every thread inherits the mask, and one thread takes them with sigwait.
+ * The first signal calls the subcommand's `on_first` (cancel, abort); a
+ * second one calls `on_second` (may be NULL) and exits at once.
+ */
+#include <signal.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void *signal_thread(void *arg)
+{
+	struct cli_signals *s = arg;
+	int sig;
+
+	for (;;) {
+		if (sigwait(&s->set, &sig) != 0 || sig == SIGUSR1)
+			return NULL;
+		if (atomic_load(&s->signo) == 0) {
+			atomic_store(&s->signo, sig);
+			s->on_first(sig, s->data);
+			continue;
+		}
+		/* The user insists: leave now. */
+		if (s->on_second)
+			s->on_second(sig, s->data);
+		_exit(128 + sig);
+	}
+}
+
+int cli_signals_start(struct cli_signals *s, const char *what,
+		      void (*on_first)(int sig, void *data),
+		      void (*on_second)(int sig, void *data), void *data)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+	s->on_first = on_first;
+	s->on_second = on_second;
+	s->data = data;
+	atomic_store(&s->signo, 0);
+	sigemptyset(&s->set);
+	sigaddset(&s->set, SIGINT);
+	sigaddset(&s->set, SIGTERM);
+	sigaddset(&s->set, SIGUSR1); /* quits the thread */
+	if (pthread_sigmask(SIG_BLOCK, &s->set, NULL) != 0 ||
+	    sigaction(SIGINT, &dfl, NULL) < 0 ||
+	    sigaction(SIGTERM, &dfl, NULL) < 0 ||
+	    pthread_create(&s->thread, NULL, signal_thread, s) != 0) {
+		cli_error("%s: cannot set up signal handling", what);
+		return CLI_USAGE;
+	}
+	s->running = true;
+	return CLI_OK;
+}
+
+void cli_signals_stop(struct cli_signals *s)
+{
+	if (!s->running)
+		return;
+	pthread_kill(s->thread, SIGUSR1);
+	pthread_join(s->thread, NULL);
+	s->running = false;
+}
+
+int cli_signals_received(const struct cli_signals *s)
+{
+	return atomic_load(&s->signo);
+}

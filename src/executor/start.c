@@ -284,33 +284,33 @@ static enum start_end pump(struct start_state *s, struct run *r)
 /* Why a wrapper that ended with `status` failed the test. The wrapper's
  * own failures (remote/wrapper.sh): 70 it could not set the test up, 71
  * required packages could not be installed. */
-static char *wrapper_failure(const struct run *r, const char *name, int status)
+static char *wrapper_failure(const struct run *r, int status)
 {
+	const char *host = fmf_conn_name(r->fx);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status)
 				     : 128 + WTERMSIG(status);
 
 	if (r->exitcode < 0 && code == 71)
-		return atex_sprintf("%s: required packages could not be "
-				    "installed on %s",
-				    name, fmf_conn_name(r->fx));
+		return atex_sprintf("required packages could not be installed "
+				    "on %s",
+				    host);
 	if (r->exitcode < 0 && code == 70)
-		return atex_sprintf("%s: the test wrapper on %s could not set "
-				    "the test up (its message is in the "
-				    "test's output)",
-				    name, fmf_conn_name(r->fx));
+		return atex_sprintf("the test wrapper on %s could not set the "
+				    "test up (its message is in the test's "
+				    "output)",
+				    host);
 	if (r->exitcode >= 0)
-		return atex_sprintf("%s: the test wrapper on %s exited with "
-				    "status %d",
-				    name, fmf_conn_name(r->fx), code);
-	return atex_sprintf("%s: the test ended without an exit code: the "
+		return atex_sprintf("the test wrapper on %s exited with status "
+				    "%d",
+				    host, code);
+	return atex_sprintf("the test ended without an exit code: the "
 			    "connection to %s was lost or the system went "
 			    "down (disconnect was not sent), wrapper status %d",
-			    name, fmf_conn_name(r->fx), code);
+			    host, code);
 }
 
 /* After the channel ended: waits for the wrapper and tells how it went. */
-static enum start_end wrapper_end(struct start_state *s, struct run *r,
-				  const char *name)
+static enum start_end wrapper_end(struct start_state *s, struct run *r)
 {
 	double left = r->deadline - atex_monotonic_ms();
 	int status = 0, rc;
@@ -339,15 +339,14 @@ static enum start_end wrapper_end(struct start_state *s, struct run *r,
 		return START_DISCONNECT;
 	if (r->exitcode >= 0 && WIFEXITED(status) && !WEXITSTATUS(status))
 		return START_EXITED;
-	s->note = wrapper_failure(r, name, status);
+	s->note = wrapper_failure(r, status);
 	return START_INFRA;
 }
 
 /* The exit code came, the channel did not end within the grace: a
  * wrapper that ended badly is still an infrastructure failure; one that
  * is still there (a leftover holds the channel) is stopped. */
-static enum start_end grace_end(struct start_state *s, struct run *r,
-				const char *name)
+static enum start_end grace_end(struct start_state *s, struct run *r)
 {
 	int status = 0;
 
@@ -357,7 +356,7 @@ static enum start_end grace_end(struct start_state *s, struct run *r,
 	}
 	if (WIFEXITED(status) && !WEXITSTATUS(status))
 		return START_EXITED;
-	s->note = wrapper_failure(r, name, status);
+	s->note = wrapper_failure(r, status);
 	return START_INFRA;
 }
 
@@ -428,9 +427,9 @@ enum start_end fmf_run_start(struct run *r, const struct test_start *t,
 	}
 	end = pump(&s, r);
 	if (end == START_EXITED && s.eof)
-		end = wrapper_end(&s, r, t->name);
+		end = wrapper_end(&s, r);
 	else if (end == START_EXITED)
-		end = grace_end(&s, r, t->name);
+		end = grace_end(&s, r);
 	else
 		stop_test(&s);
 	close_stdin(&s);

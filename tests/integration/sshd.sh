@@ -3,7 +3,9 @@
 # sshd -D on a free port and waits until it accepts; it sets SSHD_DIR,
 # SSHD_PORT, SSHD_KEY (the user's private key) and SSH_TARGET
 # (root@127.0.0.1:PORT). sshd_stop kills it and removes the directory.
-# MaxSessions stays at sshd's default (10).
+# MaxSessions stays at sshd's default (10). SSHD_EXTRA_CONFIG, when set
+# before sshd_start, is appended to the server's configuration (lines such
+# as "SetEnv PATH=...").
 
 sshd_free_port() {
 	# A port nobody listens on, from the ephemeral range.
@@ -36,6 +38,9 @@ sshd_start() {
 		PasswordAuthentication no
 		KbdInteractiveAuthentication no
 	CONF
+	if [ -n "${SSHD_EXTRA_CONFIG:-}" ]; then
+		printf '%s\n' "$SSHD_EXTRA_CONFIG" >>"$SSHD_DIR/sshd_config"
+	fi
 	sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
 	if [ ! -x "$sshd_bin" ]; then
 		echo "sshd.sh: no sshd (install openssh-server)" >&2

@@ -1,13 +1,28 @@
 /*
- * test_executor.c - the fmf executor end to end, over the local connection,
- * on fixture trees: docs/PROTOCOL.md sections 1-4, each rule by a test that
- * fails when the rule breaks.
+ * test_executor.c - the fmf executor end to end, on fixture trees:
+ * docs/PROTOCOL.md sections 1-4, each rule by a test that fails when the
+ * rule breaks, over one kind of connection chosen by the environment:
+ *
+ *   ATEX_EXECUTOR_CONNECTION=local (default): this machine.
+ *   ATEX_EXECUTOR_CONNECTION=ssh: ATEX_TEST_SSH_HOST, _PORT, _USER, _KEY
+ *     (and ATEX_TEST_SSH_BIN, a directory first on the sessions' PATH),
+ *     as tests/integration/with-server.sh sets them for its private sshd
+ *     on 127.0.0.1 (this same machine).
+ *   ATEX_EXECUTOR_CONNECTION=podman: a container of our own, started at
+ *     setup and removed at the end, from atex-test-minbase (or
+ *     ATEX_TEST_PODMAN_IMAGE).
+ *
+ * Whatever is checked on the system under test (the work directory, what
+ * prepare scripts wrote, the processes a test left) is checked through the
+ * connection itself, or, for processes over local and ssh, in this
+ * machine's /proc; the artifacts are on this machine.
  *
  * Trees: the conformance trees of the Python ATEX project
  * ($ATEX_CONFORMANCE/fmf/trees/atex-*: results, env, cwd, misc, pty) and our
  * own ($ATEX_TEST_TREES/executor-*: hostile streams and processes, the
- * rules the conformance trees do not reach, tmt's helpers, a reboot over
- * the local connection, packages).
+ * rules the conformance trees do not reach, tmt's helpers, a reboot that
+ * keeps the connection, packages; over ssh also a reboot and a drop that
+ * take the server side of the connection down).
  *
  * The artifacts are checked exactly: every line of ARTIFACTS/results is
  * compared with json_equal to an expected object (a "note" of "*" means
@@ -16,17 +31,22 @@
  * exit code.
  *
  * Around every session (discover, executor, start ... stop, free): the work
- * directory start made (/var/tmp/atex-*, recognised as the new one holding
- * our tree) must be gone after stop, the staging directory
- * (/tmp/atex-stage-*) after free. After every run, no process may be left
- * whose working directory is in the work directory (only a process that
- * left the test's session on purpose is exempt, and killed by the test).
+ * directory start made on the system (/var/tmp/atex-*, recognised as the
+ * new one holding our tree) must be gone after stop, the local staging
+ * directory (/tmp/atex-stage-*) after free. After every run, no process may
+ * be left on the system whose working directory is in the work directory
+ * (only a process that left the test's session on purpose is exempt, and
+ * killed by the test).
  *
- * `apt-get` is found first in a directory of ours on PATH: a wrapper that
- * logs its arguments and runs the real one, so that a package step that
- * must be a no-op can be seen to be one.
+ * `apt-get` is found first on the system's PATH in a directory of ours
+ * (local: our PATH; ssh: ATEX_TEST_SSH_BIN; podman: /usr/local/sbin in our
+ * container): a wrapper that logs its arguments and runs the real one, so
+ * that a package step that must be a no-op can be seen to be one. (The
+ * environment given to the executor cannot do it: packages are installed
+ * before it is applied.)
  *
- * Needs root (apt-get), bash, coreutils, util-linux (setsid, script, more).
+ * Needs root (apt-get), bash, coreutils, util-linux (setsid, script, more)
+ * on the system.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,7 +65,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,11 +81,29 @@
 #define GIB	     (1024LL * 1024 * 1024)
 #define NO_EXIT_CODE 12345 /* what exit_code holds before run_test */
 
+enum kind {
+	KIND_LOCAL,
+	KIND_SSH,
+	KIND_PODMAN,
+};
+
+/* What podman needs on this machine, before every subcommand. */
+static const char *const podman_global[] = {
+	"--runtime", "runc", "--cgroup-manager", "cgroupfs", NULL};
+#define PODMAN_GLOBAL "--runtime runc --cgroup-manager cgroupfs"
+#define PODMAN_RUN                                                             \
+	"--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --network none"
+
 static struct {
 	char conformance[PATH_MAX]; /* .../tests/conformance/fmf/trees */
 	char trees[PATH_MAX];	    /* .../tests/integration/trees */
-	char base[64];		    /* /tmp/atex-exectest-XXXXXX */
-	char apt_log[128];	    /* what our apt-get was asked */
+	/* /tmp/atex-exectest-XXXXXX, on this machine (the artifacts) and on
+	 * the system (scratch directories; for local and ssh the same one) */
+	char base[64];
+	char apt_log[128]; /* on the system: what our apt-get was asked */
+	enum kind kind;
+	const char *kind_name;
+	char container[64]; /* podman: ours, or "" */
 	atex_connection *conn;
 	unsigned long runs;
 } g;
@@ -172,16 +212,6 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void sh(const char *fmt, ...)
@@ -266,17 +296,193 @@ static void names_free(char **v)
 }
 
 /* ------------------------------------------------------------------------
- * Processes, found through /proc.
+ * The system under test, through the connection (the local connection:
+ * this machine).
  */
+
+/* Runs `sh -c SCRIPT sh ARGS...` (ARGS up to a NULL) on the system with
+ * `in` (may be NULL) on its stdin; returns its exit status, and its stdout
+ * in *out when `out` (the caller frees it). A connection failure fails the
+ * test. */
+static int sys_sh(char **out, size_t *out_len, const char *in,
+		  const char *script, ...) __attribute__((sentinel));
+
+static int sys_sh(char **out, size_t *out_len, const char *in,
+		  const char *script, ...)
+{
+	const char *argv[16] = {"sh", "-c", script, "sh"};
+	struct atex_run_result r = {0};
+	size_t n = 4;
+	const char *a;
+	va_list ap;
+	int rc, status;
+
+	va_start(ap, script);
+	while ((a = va_arg(ap, const char *))) {
+		assert_true(n < 15);
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	rc = atex_connection_run(&r, g.conn, argv, in, in ? strlen(in) : 0,
+				 60000, NULL);
+	if (rc)
+		fail_msg("on %s: sh -c '%s': %d: %s",
+			 atex_connection_name(g.conn), script, rc,
+			 atex_error_last());
+	status = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+	/* Our scripts never exit 255: over ssh, that is the connection. */
+	if (status == 255 || status < 0)
+		fail_msg("on %s: sh -c '%s': status %d: %s",
+			 atex_connection_name(g.conn), script, r.status,
+			 r.err ? r.err : "");
+	if (out) {
+		*out = r.out ? r.out : strdup("");
+		r.out = NULL;
+		if (out_len)
+			*out_len = r.out_len;
+	}
+	atex_run_result_clear(&r);
+	return status;
+}
+
+/* A file on the system, NUL-terminated, or NULL when it cannot be read. */
+static char *sys_read(const char *path, size_t *len)
+{
+	char *out;
+
+	if (sys_sh(&out, len, NULL, "exec cat -- \"$1\" 2>/dev/null", path,
+		   NULL) == 0)
+		return out;
+	free(out);
+	return NULL;
+}
+
+static bool sys_exists(const char *path)
+{
+	return sys_sh(NULL, NULL, NULL, "[ -e \"$1\" ] || [ -L \"$1\" ]", path,
+		      NULL) == 0;
+}
+
+static void sys_rm(const char *path)
+{
+	assert_int_equal(
+		sys_sh(NULL, NULL, NULL, "rm -f -- \"$1\"", path, NULL), 0);
+}
+
+/* Writes `text` to `path` on the system, mode `mode` ("0755"). */
+static void sys_write(const char *path, const char *text, const char *mode)
+{
+	if (sys_sh(NULL, NULL, text, "cat >\"$1\" && chmod \"$2\" \"$1\"", path,
+		   mode, NULL))
+		fail_msg("cannot write %s on %s", path,
+			 atex_connection_name(g.conn));
+}
+
+/* Names in `dir` on the system starting with `prefix`, NULL-terminated. */
+static char **sys_names(const char *dir, const char *prefix)
+{
+	char *out, *p, *nl;
+	char **v = calloc(1, sizeof(*v));
+	size_t n = 0;
+
+	assert_non_null(v);
+	assert_int_equal(sys_sh(&out, NULL, NULL,
+				"cd \"$1\" || exit 0; for f in \"$2\"*; do "
+				"[ -e \"$f\" ] || [ -L \"$f\" ] || continue; "
+				"printf '%s\\n' \"$f\"; done",
+				dir, prefix, NULL),
+			 0);
+	for (p = out; (nl = strchr(p, '\n')); p = nl + 1) {
+		*nl = '\0';
+		v = realloc(v, (n + 2) * sizeof(*v));
+		assert_non_null(v);
+		v[n++] = strdup(p);
+		v[n] = NULL;
+	}
+	free(out);
+	return v;
+}
+
+/* Whether dir/rel on the system holds the same bytes as the local file
+ * `path`. */
+static bool sys_same_file(const char *dir, const char *rel, const char *path)
+{
+	char *p = xsprintf("%s/%s", dir, rel);
+	size_t la, lb;
+	char *a = sys_read(p, &la), *b = slurp(path, &lb);
+	bool same = a && b && la == lb && !memcmp(a, b, la);
+
+	free(a);
+	free(b);
+	free(p);
+	return same;
+}
+
+/* ------------------------------------------------------------------------
+ * Processes on the system: for local and ssh (127.0.0.1) found in our own
+ * /proc, for podman in the container's, through the connection.
+ */
+
+/* The system's processes whose command line contains the needle (read
+ * from stdin, so that the script's own command line does not hold it):
+ * one pid a line; killed with SIGKILL when $1 is "kill". */
+static const char sys_procs_arg_script[] =
+	"IFS= read -r n; for p in /proc/[0-9]*; do "
+	"c=$(tr '\\0' ' ' <\"$p/cmdline\" 2>/dev/null) || continue; "
+	"case $c in *\"$n\"*) echo \"${p#/proc/}\"; "
+	"[ \"$1\" = kill ] && kill -KILL \"${p#/proc/}\" 2>/dev/null;; "
+	"esac; done; exit 0";
+
+/* The system's processes working in $2 or under it: "PID CMDLINE" a line;
+ * killed with SIGKILL when $1 is "kill". */
+static const char sys_procs_dir_script[] =
+	"for p in /proc/[0-9]*; do "
+	"c=$(readlink \"$p/cwd\" 2>/dev/null) || continue; "
+	"case $c in \"$2\"|\"$2\"/*) printf '%s %s\\n' \"${p#/proc/}\" "
+	"\"$(tr '\\0' ' ' <\"$p/cmdline\" 2>/dev/null)\"; "
+	"[ \"$1\" = kill ] && kill -KILL \"${p#/proc/}\" 2>/dev/null;; "
+	"esac; done; exit 0";
+
+static int count_lines(const char *text)
+{
+	int n = 0;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+static int sys_procs(const char *script, const char *in, const char *arg,
+		     bool kill_them, char *which, size_t which_len)
+{
+	char *out, *line = xsprintf("%s\n", in ? in : "");
+	int n;
+
+	assert_int_equal(sys_sh(&out, NULL, line, script,
+				kill_them ? "kill" : "list", arg ? arg : "",
+				NULL),
+			 0);
+	n = count_lines(out);
+	if (which_len)
+		snprintf(which, which_len, "%s", out);
+	free(out);
+	free(line);
+	return n;
+}
 
 /* Processes (not us) whose command line contains `needle`; killed with
  * SIGKILL when `kill_them`. */
 static int procs_with_arg(const char *needle, bool kill_them)
 {
-	DIR *d = opendir("/proc");
+	DIR *d;
 	struct dirent *de;
 	int count = 0;
 
+	if (g.kind == KIND_PODMAN)
+		return sys_procs(sys_procs_arg_script, needle, NULL, kill_them,
+				 NULL, 0);
+	d = opendir("/proc");
 	assert_non_null(d);
 	while ((de = readdir(d))) {
 		char path[64], *cmd;
@@ -306,11 +512,15 @@ static int procs_with_arg(const char *needle, bool kill_them)
 /* Processes whose working directory is `dir` or under it. */
 static int procs_in_dir(const char *dir, char *which, size_t which_len)
 {
-	DIR *d = opendir("/proc");
+	DIR *d;
 	struct dirent *de;
 	size_t n = strlen(dir);
 	int count = 0;
 
+	if (g.kind == KIND_PODMAN)
+		return sys_procs(sys_procs_dir_script, NULL, dir, false, which,
+				 which_len);
+	d = opendir("/proc");
 	assert_non_null(d);
 	if (which_len)
 		which[0] = '\0';
@@ -344,10 +554,15 @@ static int procs_in_dir(const char *dir, char *which, size_t which_len)
 /* Kills the processes working in `dir`. */
 static void kill_procs_in_dir(const char *dir)
 {
-	DIR *d = opendir("/proc");
+	DIR *d;
 	struct dirent *de;
 	size_t n = strlen(dir);
 
+	if (g.kind == KIND_PODMAN) {
+		sys_procs(sys_procs_dir_script, NULL, dir, true, NULL, 0);
+		return;
+	}
+	d = opendir("/proc");
 	assert_non_null(d);
 	while ((de = readdir(d))) {
 		char path[64], cwd[PATH_MAX];
@@ -427,11 +642,13 @@ static bool same_file(const char *dir, const char *rel, const char *path)
 }
 
 /* The new directory `prefix`* of `dir` (not in `before`) that holds our
- * tree as `tree/` (fmf.c's layout, also checked through TMT_TREE). */
+ * tree as `tree/` (fmf.c's layout, also checked through TMT_TREE); on the
+ * system when `on_system`, else on this machine. */
 static bool find_new(char *out, size_t out_len, const char *dir,
-		     const char *prefix, char **before, const char *root)
+		     const char *prefix, char **before, const char *root,
+		     bool on_system)
 {
-	char **now = names_of(dir, prefix);
+	char **now = on_system ? sys_names(dir, prefix) : names_of(dir, prefix);
 	char *main_fmf = xsprintf("%s/main.fmf", root);
 	int found = 0;
 
@@ -439,7 +656,8 @@ static bool find_new(char *out, size_t out_len, const char *dir,
 		char *path = xsprintf("%s/%s", dir, *p);
 
 		if (!names_have(before, *p) &&
-		    same_file(path, "tree/main.fmf", main_fmf)) {
+		    (on_system ? sys_same_file(path, "tree/main.fmf", main_fmf)
+			       : same_file(path, "tree/main.fmf", main_fmf))) {
 			snprintf(out, out_len, "%s", path);
 			found++;
 		}
@@ -473,17 +691,18 @@ static struct session *session_open(const char *root, const char *plan,
 	eopts.env = env;
 	assert_int_equal(atex_fmf_executor_new(&s->e, &eopts), 0);
 	remember(s, true);
-	var_before = names_of("/var/tmp", "atex-");
+	var_before = sys_names("/var/tmp", "atex-");
 	s->stage_before = names_of("/tmp", "atex-stage-");
 	rc = atex_executor_start(s->e);
 	if (rc)
 		fail_msg("start %s: %d: %s", root, rc, atex_error_last());
 	if (!find_new(s->workdir, sizeof(s->workdir), "/var/tmp", "atex-",
-		      var_before, root))
-		fail_msg("no work directory for %s in /var/tmp", root);
+		      var_before, root, true))
+		fail_msg("no work directory for %s in /var/tmp on %s", root,
+			 atex_connection_name(g.conn));
 	/* The staging directory may be gone already: that is fine. */
 	find_new(s->stage, sizeof(s->stage), "/tmp", "atex-stage-",
-		 s->stage_before, root);
+		 s->stage_before, root, false);
 	names_free(var_before);
 	return s;
 }
@@ -497,16 +716,17 @@ static void session_close(struct session *s)
 	rc = atex_executor_stop(s->e);
 	if (rc)
 		fail_msg("stop: %d: %s", rc, atex_error_last());
-	if (exists(s->workdir))
-		fail_msg("the work directory %s is still there after stop",
-			 s->workdir);
+	if (sys_exists(s->workdir))
+		fail_msg("the work directory %s is still there on %s after "
+			 "stop",
+			 s->workdir, atex_connection_name(g.conn));
 	atex_executor_free(s->e);
 	s->e = NULL;
 	if (s->stage[0] && exists(s->stage))
 		fail_msg("the staging directory %s is still there after free",
 			 s->stage);
 	if (find_new(stage, sizeof(stage), "/tmp", "atex-stage-",
-		     s->stage_before, s->root))
+		     s->stage_before, s->root, false))
 		fail_msg("a staging directory %s is left after free", stage);
 	atex_fmf_discovery_free(s->disc);
 	s->disc = NULL;
@@ -529,7 +749,14 @@ static int teardown(void **state)
 		free(s);
 		open_sessions[i] = NULL;
 	}
-	procs_with_arg("atex-mark-", true);
+	/* Only our own marks: other runs of this program may be going on. */
+	{
+		char needle[64];
+
+		snprintf(needle, sizeof(needle), "atex-mark-%dx",
+			 (int)getpid());
+		procs_with_arg(needle, true);
+	}
 	soft_failed = 0;
 	return 0;
 }
@@ -555,7 +782,8 @@ static void set_duration(struct session *s, const char *test,
 
 struct run {
 	char dir[PATH_MAX];
-	char mark[64]; /* ATEX_MARK of the run: "atex-mark-<mark>..." */
+	char art[PATH_MAX]; /* ART: a scratch directory on the system */
+	char mark[64];	    /* ATEX_MARK of the run: "atex-mark-<mark>..." */
 	int rc;
 	int exit_code;
 	double ms;
@@ -566,7 +794,8 @@ enum run_flags {
 };
 
 /* Runs `test` into `dir` (NULL: a new one under g.base), with ATEX_MARK
- * and ART (the artifacts directory) added to `env`. */
+ * and ART (a scratch directory on the system, g.base/sys-N there, which
+ * the test makes if it wants it) added to `env`. */
 static void run_in(struct session *s, struct run *r, const char *test,
 		   const char *dir, const char *const *env, int flags)
 {
@@ -589,7 +818,8 @@ static void run_in(struct session *s, struct run *r, const char *test,
 	}
 	snprintf(r->mark, sizeof(r->mark), "%dx%lu", (int)getpid(), g.runs);
 	snprintf(mark_var, sizeof(mark_var), "ATEX_MARK=%s", r->mark);
-	snprintf(art_var, sizeof(art_var), "ART=%s", r->dir);
+	snprintf(r->art, sizeof(r->art), "%s/sys-%lu", g.base, g.runs);
+	snprintf(art_var, sizeof(art_var), "ART=%s", r->art);
 	all[n++] = mark_var;
 	all[n++] = art_var;
 	for (; env && *env; env++) {
@@ -1330,12 +1560,21 @@ static void test_results_tree(void **state)
  * 2. The conformance trees atex-env, atex-cwd, atex-misc, atex-pty.
  */
 
-/* The metadata file of the test: YAML (JSON is YAML) with its data. */
+/* The metadata file of the test on the system: YAML (JSON is YAML) with
+ * its data. */
 static void expect_metadata(const char *path, const char *test_key)
 {
 	json_t *meta = NULL;
-	int rc = atex_yaml_load_file(&meta, path, NULL);
+	size_t len;
+	char *text = sys_read(path, &len);
+	int rc;
 
+	if (!text) {
+		soft_fail("TMT_TEST_METADATA %s: cannot be read", path);
+		return;
+	}
+	rc = atex_yaml_load(&meta, text, len, path, NULL);
+	free(text);
 	if (rc) {
 		soft_fail("TMT_TEST_METADATA %s: %s", path, atex_error_last());
 		return;
@@ -1359,12 +1598,12 @@ static void test_env_tree(void **state)
 	struct session *s;
 	struct run r;
 
-	unlink("/tmp/plan_env");
+	sys_rm("/tmp/plan_env");
 	s = session_open(root, "/plan", exec_env);
 	tree = xsprintf("%s/tree", s->workdir);
 
 	/* The prepare script got the plan environment. */
-	plan_env = slurp("/tmp/plan_env", NULL);
+	plan_env = sys_read("/tmp/plan_env", NULL);
 	if (!plan_env)
 		fail_msg("the prepare script did not write /tmp/plan_env");
 	CHECK(has_line(plan_env, "VAR_FROM_PLAN=foo bar"));
@@ -1372,7 +1611,7 @@ static void test_env_tree(void **state)
 	assert_non_null(v);
 	envfile = strdup(v);
 	CHECK(strncmp(envfile, s->workdir, strlen(s->workdir)) == 0);
-	unlink("/tmp/plan_env");
+	sys_rm("/tmp/plan_env");
 
 	/* Plan environment, executor environment, this run's environment
 	 * and the built-in variables reach the test. */
@@ -1396,7 +1635,7 @@ static void test_env_tree(void **state)
 	{
 		char *main_fmf = xsprintf("%s/main.fmf", root);
 
-		CHECK(same_file(tree, "main.fmf", main_fmf));
+		CHECK(sys_same_file(tree, "main.fmf", main_fmf));
 		free(main_fmf);
 	}
 	/* The control descriptor: a number. */
@@ -1457,13 +1696,13 @@ static void test_cwd_tree(void **state)
 	assert_non_null(want_root);
 	assert_non_null(want_sub);
 	/* The prepare script runs in the tree's root. */
-	unlink("/tmp/file_contents");
+	sys_rm("/tmp/file_contents");
 	s = session_open(root, "/plan", NULL);
-	got = slurp("/tmp/file_contents", NULL);
+	got = sys_read("/tmp/file_contents", NULL);
 	assert_non_null(got);
 	CHECK(!strcmp(got, want_root));
 	free(got);
-	unlink("/tmp/file_contents");
+	sys_rm("/tmp/file_contents");
 	/* A test runs in its fmf node's directory. */
 	run(s, &r, "/test_cwd", NULL, 0);
 	expect_rc(&r, 0, 0);
@@ -1567,17 +1806,17 @@ static void test_pty_tree(void **state)
 	struct session *s;
 	struct run r;
 
-	truncate(g.apt_log, 0);
+	sys_write(g.apt_log, "", "0644");
 	s = session_open(root, "/plan", NULL);
 	/* util-linux is installed: the install step asked apt-get nothing. */
-	log = slurp(g.apt_log, NULL);
+	log = sys_read(g.apt_log, NULL);
 	assert_non_null(log);
 	if (*log)
 		soft_fail("apt-get was run for an installed package: %s", log);
 	free(log);
 	/* The prepare script wrote testfile in the tree. */
 	testfile = xsprintf("%s/tree/testfile", s->workdir);
-	out = slurp(testfile, NULL);
+	out = sys_read(testfile, NULL);
 	assert_non_null(out);
 	CHECK(has_line(out, "test1") && has_line(out, "test200"));
 	free(out);
@@ -2009,6 +2248,135 @@ static void test_reboot_local(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * executor-reboot-ssh (ssh only): the server side of the connection goes
+ * away under the test, the way a reboot takes it.
+ */
+
+/* The number in the file ART/name on the system, or 0. */
+static long sys_number(const struct run *r, const char *name)
+{
+	char *path = xsprintf("%s/%s", r->art, name);
+	char *text = sys_read(path, NULL);
+	long n = text ? atol(text) : 0;
+
+	free(text);
+	free(path);
+	return n;
+}
+
+/* Waits up to `ms` for the process `pid` (of this machine) to be gone. */
+static bool pid_gone(long pid, int ms)
+{
+	char path[64];
+	double end = now_ms() + ms;
+
+	for (;;) {
+		char *stat;
+		bool zombie;
+
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		stat = slurp(path, NULL);
+		/* A zombie is gone too: it only waits for its parent. */
+		zombie = stat && strstr(stat, ") Z ");
+		free(stat);
+		if (!stat || zombie)
+			return true;
+		if (now_ms() > end)
+			return false;
+		usleep(50 * 1000);
+	}
+}
+
+/* Waits up to `ms` for the ssh connection's master to be `alive`. */
+static bool master_alive_is(bool alive, int ms)
+{
+	double end = now_ms() + ms;
+
+	while (atex_ssh_connection_alive(g.conn) != alive) {
+		if (now_ms() > end)
+			return false;
+		usleep(50 * 1000);
+	}
+	return true;
+}
+
+/* After `disconnect` the test kills the sshd that serves its connection:
+ * the executor reconnects (a new connection) and starts it again. */
+static void test_reboot_ssh(void **state)
+{
+	char *root = xsprintf("%s/executor-reboot-ssh", g.trees);
+	struct session *s;
+	struct run r;
+	long sshd0, sshd1;
+
+	s = session_open(root, "/plan", NULL);
+	run(s, &r, "/reboot_kill_sshd", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	/* Both starts, the second with TMT_REBOOT_COUNT=1 (and
+	 * TMT_TEST_RESTART_COUNT=1, or it exits 5). */
+	EXPECT_TEXT(&r, "output.txt", "first\nsecond TMT_REBOOT_COUNT=1\n");
+	/* Each start was served by its own sshd: the first one's was
+	 * killed, the second came through a new connection. */
+	sshd0 = sys_number(&r, "sshd-0");
+	sshd1 = sys_number(&r, "sshd-1");
+	if (sshd0 <= 0 || sshd1 <= 0 || sshd0 == sshd1)
+		soft_fail("/reboot_kill_sshd: sshd %ld, then sshd %ld", sshd0,
+			  sshd1);
+	if (sshd0 > 0 && !pid_gone(sshd0, 3000))
+		soft_fail("/reboot_kill_sshd: sshd %ld is still there", sshd0);
+	CHECK(atex_ssh_connection_alive(g.conn));
+	/* The executor goes on over the new connection. */
+	run(s, &r, "/after", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "fine\n");
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* The test kills the sshd that serves its connection without sending
+ * `disconnect`: the system failed under it. */
+static void test_drop_ssh(void **state)
+{
+	char *root = xsprintf("%s/executor-reboot-ssh", g.trees);
+	char needle[96];
+	struct session *s;
+	struct run r;
+	long sshd0;
+
+	s = session_open(root, "/plan", NULL);
+	run(s, &r, "/drop", NULL, 0);
+	expect_rc(&r, ATEX_EINFRA, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"~connection\", "
+		    "\"files\": [\"output.txt\"]}");
+	/* At once, not at the end of the test's duration (1 m). */
+	if (r.ms > 15000)
+		soft_fail("/drop: took %.0f ms", r.ms);
+	/* The test went with its connection. */
+	snprintf(needle, sizeof(needle), "atex-mark-%s", r.mark);
+	if (!procs_gone(needle, 3000))
+		soft_fail("/drop: the test is still running");
+	/* The master went with the server's side. */
+	CHECK(master_alive_is(false, 3000));
+	/* What an orchestrator does next: connect again, and go on. */
+	if (atex_connection_connect(g.conn, 30000, NULL))
+		fail_msg("reconnecting: %s", atex_error_last());
+	/* Its sshd was killed (read now: ART is on the system). */
+	sshd0 = sys_number(&r, "sshd-0");
+	if (sshd0 <= 0 || !pid_gone(sshd0, 3000))
+		soft_fail("/drop: its sshd (%ld) is still there", sshd0);
+	run(s, &r, "/after", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "fine\n");
+	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
  * executor-pkgs: require and recommend with apt-get.
  */
 
@@ -2019,7 +2387,7 @@ static void test_pkgs(void **state)
 	struct session *s;
 	struct run r;
 
-	truncate(g.apt_log, 0);
+	sys_write(g.apt_log, "", "0644");
 	s = session_open(root, "/plan", NULL);
 
 	/* Installed: nothing to install, the test runs. */
@@ -2031,7 +2399,7 @@ static void test_pkgs(void **state)
 	expect_rc(&r, 0, 0);
 	RESULTS(&r, PASS_OUT);
 	EXPECT_TEXT(&r, "output.txt", "body ran\n");
-	log = slurp(g.apt_log, NULL);
+	log = sys_read(g.apt_log, NULL);
 	assert_non_null(log);
 	if (*log)
 		soft_fail("apt-get was run for installed packages: %s", log);
@@ -2045,28 +2413,28 @@ static void test_pkgs(void **state)
 	RESULTS(&r, "{\"status\": \"infra\", \"note\": "
 		    "\"~atex-no-such-package-xyz\"}");
 	{
-		char *mark = xsprintf("%s/body-ran", r.dir);
+		char *mark = xsprintf("%s/body-ran", r.art);
 
-		CHECK(!exists(mark));
+		CHECK(!sys_exists(mark));
 		free(mark);
 	}
 	/* The system's fault, not the test's: the return code says so
 	 * (executor.h), and the test has no exit code. */
 	expect_rc(&r, ATEX_EINFRA, -1);
-	log = slurp(g.apt_log, NULL);
-	CHECK(strstr(log, "atex-no-such-package-xyz"));
+	log = sys_read(g.apt_log, NULL);
+	CHECK(log && strstr(log, "atex-no-such-package-xyz"));
 	free(log);
 
 	/* A recommended one: tried, tolerated. */
-	truncate(g.apt_log, 0);
+	sys_write(g.apt_log, "", "0644");
 	run(s, &r, "/recommend_missing", NULL, 0);
 	expect_rc(&r, 0, 0);
 	RESULTS(&r, PASS_OUT);
 	out = output_of(&r);
 	CHECK(strstr(out, "body ran\n"));
 	free(out);
-	log = slurp(g.apt_log, NULL);
-	CHECK(strstr(log, "atex-no-such-package-xyz"));
+	log = sys_read(g.apt_log, NULL);
+	CHECK(log && strstr(log, "atex-no-such-package-xyz"));
 	free(log);
 	session_close(s);
 	free(root);
@@ -2076,6 +2444,45 @@ static void test_pkgs(void **state)
 /* ------------------------------------------------------------------------
  * executor-rules: sections 2-4 beyond the conformance trees.
  */
+
+/* Watches a local artifact while a test runs: once it holds `want`,
+ * creates the file `sys` on the system (through the connection, from this
+ * thread: no cmocka checks here). */
+struct watcher {
+	char *local;
+	const char *want;
+	char *sys;
+	atomic_bool stop;
+	atomic_bool seen;
+};
+
+static void *watch_artifact(void *arg)
+{
+	struct watcher *w = arg;
+	size_t want_len = strlen(w->want);
+
+	while (!atomic_load(&w->stop)) {
+		char buf[64];
+		int fd = open(w->local, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		if (n == (ssize_t)want_len && !memcmp(buf, w->want, want_len)) {
+			const char *argv[] = {"touch", w->sys, NULL};
+			struct atex_run_result r = {0};
+
+			if (atex_connection_run(&r, g.conn, argv, NULL, 0,
+						30000, NULL) == 0 &&
+			    WIFEXITED(r.status) && !WEXITSTATUS(r.status))
+				atomic_store(&w->seen, true);
+			atex_run_result_clear(&r);
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	return NULL;
+}
 
 static void test_rules_results(void **state)
 {
@@ -2133,14 +2540,36 @@ static void test_rules_results(void **state)
 		"\"updated\"}",
 		"{\"status\": \"info\", \"name\": \"a\"}", PASS_OUT);
 
-	/* A partial result's file is on disk before the result closes. */
-	run(s, &r, "/partial_files_immediate", NULL, 0);
-	expect_rc(&r, 0, 0);
-	RESULTS(&r,
-		"{\"status\": \"pass\", \"name\": \"early\", \"files\": "
-		"[\"f\"]}",
-		PASS_OUT);
-	EXPECT_TEXT(&r, "early/f", "early");
+	/* A partial result's file is on disk before the result closes: the
+	 * test waits, its result open, until we have seen the file. */
+	{
+		char *dir = xsprintf("%s/partial-immediate", g.base);
+		char *seen = xsprintf("%s/partial-immediate-seen", g.base);
+		char *seen_var = xsprintf("SEEN=%s", seen);
+		const char *env[] = {seen_var, NULL};
+		struct watcher w = {.want = "early", .sys = seen};
+		pthread_t t;
+
+		w.local = xsprintf("%s/files/early/f", dir);
+		atomic_init(&w.stop, false);
+		atomic_init(&w.seen, false);
+		assert_int_equal(pthread_create(&t, NULL, watch_artifact, &w),
+				 0);
+		run_in(s, &r, "/partial_files_immediate", dir, env, 0);
+		atomic_store(&w.stop, true);
+		pthread_join(t, NULL);
+		CHECK(atomic_load(&w.seen));
+		expect_rc(&r, 0, 0);
+		RESULTS(&r,
+			"{\"status\": \"pass\", \"name\": \"early\", "
+			"\"files\": [\"f\"]}",
+			PASS_OUT);
+		EXPECT_TEXT(&r, "early/f", "early");
+		free(w.local);
+		free(seen_var);
+		free(seen);
+		free(dir);
+	}
 	session_close(s);
 	free(root);
 	soft_check();
@@ -2279,31 +2708,172 @@ static void setup_paths(void)
 	snprintf(g.trees, sizeof(g.trees), "%s", trees);
 }
 
-/* Our apt-get first on PATH: it logs, then runs the real one. */
+/* Removes our container, if any. */
+static void podman_remove(void)
+{
+	char cmd[256];
+
+	if (!g.container[0])
+		return;
+	snprintf(cmd, sizeof(cmd),
+		 "podman " PODMAN_GLOBAL " rm -f -t 0 %s >/dev/null 2>&1",
+		 g.container);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove the container %s\n",
+			g.container);
+	g.container[0] = '\0';
+}
+
+/* Killed (a meson timeout, ^C): the container goes too. */
+static void on_signal(int sig)
+{
+	podman_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Starts our container: `sleep infinity` in the test image. */
+static int podman_start(void)
+{
+	const char *image = getenv("ATEX_TEST_PODMAN_IMAGE");
+	char *cmd;
+	int rc;
+
+	if (!image || !*image)
+		image = "atex-test-minbase";
+	if (strchr(image, '\''))
+		return -1;
+	snprintf(g.container, sizeof(g.container), "atex-exectest-%d",
+		 (int)getpid());
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGHUP, on_signal);
+	cmd = xsprintf("podman " PODMAN_GLOBAL " run -d --rm " PODMAN_RUN
+		       " --name %s '%s' sleep infinity >/dev/null",
+		       g.container, image);
+	rc = system(cmd);
+	free(cmd);
+	if (rc != 0) {
+		fprintf(stderr, "cannot start a container of %s\n", image);
+		g.container[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* The connection ATEX_EXECUTOR_CONNECTION asks for. */
+static int setup_connection(void)
+{
+	const char *kind = getenv("ATEX_EXECUTOR_CONNECTION");
+
+	if (!kind || !*kind)
+		kind = "local";
+	g.kind_name = kind;
+	if (!strcmp(kind, "local")) {
+		g.kind = KIND_LOCAL;
+		return atex_local_connection_new(&g.conn, NULL);
+	}
+	if (!strcmp(kind, "ssh")) {
+		static const char *const options[] = {
+			"StrictHostKeyChecking=no",
+			"UserKnownHostsFile=/dev/null", NULL};
+		struct atex_ssh_options o = ATEX_SSH_OPTIONS_INIT;
+		const char *port = getenv("ATEX_TEST_SSH_PORT");
+
+		g.kind = KIND_SSH;
+		o.host = getenv("ATEX_TEST_SSH_HOST");
+		o.port = port ? atoi(port) : 0;
+		o.user = getenv("ATEX_TEST_SSH_USER");
+		o.identity = getenv("ATEX_TEST_SSH_KEY");
+		o.options = options;
+		if (!o.host || !o.identity || !getenv("ATEX_TEST_SSH_BIN")) {
+			fprintf(stderr,
+				"ssh: ATEX_TEST_SSH_HOST, _PORT, _USER, _KEY "
+				"and _BIN must be set (run through "
+				"tests/integration/with-server.sh ssh)\n");
+			return -1;
+		}
+		return atex_ssh_connection_new(&g.conn, &o);
+	}
+	if (!strcmp(kind, "podman")) {
+		struct atex_podman_options o = ATEX_PODMAN_OPTIONS_INIT;
+
+		g.kind = KIND_PODMAN;
+		if (podman_start())
+			return -1;
+		o.container = g.container;
+		o.podman_args = podman_global;
+		return atex_podman_connection_new(&g.conn, &o);
+	}
+	fprintf(stderr,
+		"ATEX_EXECUTOR_CONNECTION=%s: local, ssh or podman, please\n",
+		kind);
+	return -1;
+}
+
+/* Our apt-get first on the system's PATH: it logs, then runs the real
+ * one. Local: a directory of ours first on our PATH (the connection's
+ * commands inherit it); ssh: ATEX_TEST_SSH_BIN, which the server puts first
+ * on its sessions' PATH; podman: /usr/local/sbin of our own container. */
 static void setup_fake_apt(void)
 {
-	char *bin = xsprintf("%s/bin", g.base), *path, *script;
-	const char *old = getenv("PATH");
+	char *dir, *path, *script, *found;
 
-	assert_int_equal(mkdir(bin, 0755), 0);
+	switch (g.kind) {
+	case KIND_LOCAL: {
+		const char *old = getenv("PATH");
+
+		dir = xsprintf("%s/bin", g.base);
+		assert_int_equal(mkdir(dir, 0755), 0);
+		path = xsprintf("%s:%s", dir, old ? old : "/usr/bin:/bin");
+		setenv("PATH", path, 1);
+		free(path);
+		break;
+	}
+	case KIND_SSH:
+		dir = strdup(getenv("ATEX_TEST_SSH_BIN"));
+		break;
+	default:
+		dir = strdup("/usr/local/sbin");
+		break;
+	}
 	snprintf(g.apt_log, sizeof(g.apt_log), "%s/apt.log", g.base);
-	write_text(g.apt_log, "", 0644);
+	sys_write(g.apt_log, "", "0644");
 	script = xsprintf("#!/bin/sh\necho \"$*\" >> '%s'\n"
 			  "exec /usr/bin/apt-get \"$@\"\n",
 			  g.apt_log);
-	path = xsprintf("%s/apt-get", bin);
-	write_text(path, script, 0755);
-	free(path);
-	path = xsprintf("%s:%s", bin, old ? old : "/usr/bin:/bin");
-	setenv("PATH", path, 1);
+	path = xsprintf("%s/apt-get", dir);
+	sys_write(path, script, "0755");
+	/* The one a command on the system finds. */
+	assert_int_equal(sys_sh(&found, NULL, NULL, "command -v apt-get", NULL),
+			 0);
+	if (strcmp(found, path) && (strncmp(found, path, strlen(path)) ||
+				    strcmp(found + strlen(path), "\n")))
+		fail_msg("apt-get on %s is %s, not ours (%s)",
+			 atex_connection_name(g.conn), found, path);
+	free(found);
 	free(path);
 	free(script);
-	free(bin);
+	free(dir);
+}
+
+/* The connection, the scratch directory on the system, our apt-get. */
+static int group_setup(void **state)
+{
+	int rc = atex_connection_connect(g.conn, 60000, NULL);
+
+	if (rc)
+		fail_msg("connecting to %s: %s", atex_connection_name(g.conn),
+			 atex_error_last());
+	assert_int_equal(
+		sys_sh(NULL, NULL, NULL, "mkdir -p \"$1\"", g.base, NULL), 0);
+	setup_fake_apt();
+	return 0;
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest all[] = {
 		cmocka_unit_test(test_not_started),
 		cmocka_unit_test_teardown(test_results_tree, teardown),
 		cmocka_unit_test_teardown(test_env_tree, teardown),
@@ -2322,6 +2892,17 @@ int main(void)
 		cmocka_unit_test_teardown(test_rules_results, teardown),
 		cmocka_unit_test_teardown(test_rules_environment, teardown),
 	};
+	/* Over ssh only: the server side of the connection goes away. */
+	const struct CMUnitTest ssh_only[] = {
+		cmocka_unit_test_teardown(test_reboot_ssh, teardown),
+		cmocka_unit_test_teardown(test_drop_ssh, teardown),
+	};
+	const size_t n_all = sizeof(all) / sizeof(all[0]);
+	const size_t n_ssh = sizeof(ssh_only) / sizeof(ssh_only[0]);
+	struct CMUnitTest tests[sizeof(all) / sizeof(all[0]) +
+				sizeof(ssh_only) / sizeof(ssh_only[0])];
+	size_t n = 0;
+	char group[64];
 	int failed;
 
 	setup_paths();
@@ -2330,13 +2911,22 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	setup_fake_apt();
-	if (atex_local_connection_new(&g.conn, NULL)) {
-		fprintf(stderr, "local connection: %s\n", atex_error_last());
+	if (setup_connection()) {
+		fprintf(stderr, "%s connection: %s\n",
+			g.kind_name ? g.kind_name : "?", atex_error_last());
+		podman_remove();
 		return 1;
 	}
-	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	for (size_t i = 0; i < n_all; i++)
+		tests[n++] = all[i];
+	if (g.kind == KIND_SSH)
+		for (size_t i = 0; i < n_ssh; i++)
+			tests[n++] = ssh_only[i];
+	snprintf(group, sizeof(group), "executor over %s",
+		 atex_connection_name(g.conn));
+	failed = _cmocka_run_group_tests(group, tests, n, group_setup, NULL);
 	atex_connection_free(g.conn);
+	podman_remove();
 	/* The artifacts are kept when something failed, for a look. */
 	if (!failed)
 		sh("rm -rf '%s'", g.base);

@@ -592,12 +592,24 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	t.data = atex_fmf_discovery_test_data(fx->disc, (size_t)i);
 	if (!t.data)
 		return ATEX_ENOMEM;
-	rc = test_duration(&seconds, t.data, name);
-	rc = rc ? rc : test_paths(&tree, &dir, fx, (size_t)i);
+	rc = test_paths(&tree, &dir, fx, (size_t)i);
 	rc = rc ? rc : atex_reporter_new(&r.rep, artifacts);
 	rc = rc ? rc : open_output(&output_fd, r.rep);
 	if (rc)
 		goto out;
+	if (test_duration(&seconds, t.data, name)) {
+		/* The test's own metadata is wrong: an "error" result that
+		 * says so, as for a test that breaks the protocol. */
+		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
+						atex_error_last()};
+
+		note = atex_strdup(atex_error_last());
+		bad.note = note ? note : "invalid duration";
+		rc = atex_reporter_finish(r.rep, &bad);
+		if (!rc)
+			rc = atex_error_set(ATEX_EFORMAT, "%s", bad.note);
+		goto out;
+	}
 	t.tree = tree;
 	t.test_dir = dir;
 	atex_debug(FMF_COMPONENT, "%s: %s: starting (duration %.0f s)",

@@ -42,6 +42,7 @@ struct test_args {
 	const char *tree;
 	char **tests;
 	int n_tests;
+	char **slashed; /* names we completed with a "/" (owned) */
 };
 
 /* What the signal thread and the main thread share. */
@@ -297,8 +298,7 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 			sprintf(slashed, "/%s", a->tests[i]);
 			if (a->tests[i][0] != '/' &&
 			    atex_fmf_discovery_find(*disc, slashed) >= 0) {
-				/* Kept for the run: argv outlives it. */
-				a->tests[i] = slashed;
+				a->tests[i] = a->slashed[i] = slashed;
 				continue;
 			}
 			free(slashed);
@@ -412,6 +412,9 @@ static int parse_args(struct test_args *a, int argc, char **argv)
 	a->tree = argv[optind];
 	a->tests = argv + optind + 1;
 	a->n_tests = argc - optind - 1;
+	a->slashed = calloc((size_t)a->n_tests, sizeof(*a->slashed));
+	if (!a->slashed)
+		return cli_fail("test");
 	return CLI_OK;
 }
 
@@ -428,6 +431,9 @@ int cli_test(int argc, char **argv)
 		rc = parse_args(&a, argc, argv);
 	if (rc == CLI_OK)
 		rc = test_run(&a);
+	for (int i = 0; a.slashed && i < a.n_tests; i++)
+		free(a.slashed[i]);
+	free(a.slashed);
 	atex_fmf_context_free(a.context);
 	free(a.env);
 	cli_provision_free(&a.prov);

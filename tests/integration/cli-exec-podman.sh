@@ -14,14 +14,11 @@ trap 'rm -rf "$work"' EXIT
 pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 
-global=(--runtime runc --cgroup-manager cgroupfs)
-"$here/podman-image.sh" "${global[@]}" || exit 1
-podman_args=(--podman atex-test-minbase)
-for a in "${global[@]}"; do podman_args+=(--podman-arg "$a"); done
-podman_args+=(--podman-run-arg=--ulimit=nofile=4096:4096
-	--podman-run-arg=--ulimit=nproc=4096:4096)
+. "$here/podman.sh"
+podman_image || exit 1
+podman_args=("${PODMAN_ATEX[@]}")
 # Every container atex starts is named atex-*.
-containers() { podman "${global[@]}" ps -a --format '{{.Names}}' | grep -c '^atex-'; }
+containers() { podman_atex_names | grep -c .; }
 before=$(containers)
 
 for want in 0 1 42; do
@@ -67,7 +64,7 @@ got=$? took=$(($(date +%s) - start))
 if [ $got -ne 130 ] || [ $took -gt 5 ]; then
 	fail "sigint: exit $got in ${took}s: $(cat "$work/err")"
 elif [ "$(containers)" -ne "$before" ]; then
-	fail "sigint: a container is left: $(podman "${global[@]}" ps -a --format '{{.Names}}')"
+	fail "sigint: a container is left: $(podman_atex_names)"
 else
 	pass "sigint: exit 130 in ${took}s, container removed"
 fi

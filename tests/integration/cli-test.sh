@@ -35,13 +35,10 @@ ssh)
 	;;
 podman)
 	trap 'rm -rf "$work"' EXIT
-	global=(--runtime runc --cgroup-manager cgroupfs)
-	"$here/podman-image.sh" "${global[@]}" || exit 1
-	prov=(--podman atex-test-minbase)
-	for a in "${global[@]}"; do prov+=(--podman-arg "$a"); done
-	prov+=(--podman-run-arg=--ulimit=nofile=4096:4096
-		--podman-run-arg=--ulimit=nproc=4096:4096)
-	leftovers() { podman "${global[@]}" ps -a --format '{{.Names}}' | grep '^atex-'; }
+	. "$here/podman.sh"
+	podman_image || exit 1
+	prov=("${PODMAN_ATEX[@]}")
+	leftovers() { podman_atex_names; }
 	;;
 *)
 	echo "usage: cli-test.sh ATEX_CLI local|ssh|podman" >&2

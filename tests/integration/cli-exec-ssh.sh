@@ -19,9 +19,7 @@ sshd_start || exit 1
 # The masters' private directories go here, so that leftovers are seen.
 export TMPDIR=$work/tmp
 mkdir -p "$TMPDIR"
-ssh_args=(--ssh "$SSH_TARGET" --identity "$SSHD_KEY"
-	--ssh-option StrictHostKeyChecking=no
-	--ssh-option UserKnownHostsFile=/dev/null)
+ssh_args=("${SSH_ATEX[@]}")
 
 clean() {
 	if ls "$TMPDIR" | grep -q atex-ssh-; then

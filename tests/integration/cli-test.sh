@@ -25,9 +25,7 @@ ssh)
 	sshd_start || exit 1
 	export TMPDIR=$work/tmp
 	mkdir -p "$TMPDIR"
-	prov=(--ssh "$SSH_TARGET" --identity "$SSHD_KEY"
-		--ssh-option StrictHostKeyChecking=no
-		--ssh-option UserKnownHostsFile=/dev/null)
+	prov=("${SSH_ATEX[@]}")
 	leftovers() {
 		ls "$TMPDIR" | grep atex-ssh-
 		pgrep -af -- "-S $TMPDIR"

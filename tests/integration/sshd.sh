@@ -1,8 +1,9 @@
 # sshd.sh - a private OpenSSH server on 127.0.0.1 for shell tests: sourced,
 # not run. sshd_start makes host and user keys in a new directory, starts
 # sshd -D on a free port and waits until it accepts; it sets SSHD_DIR,
-# SSHD_PORT, SSHD_KEY (the user's private key) and SSH_TARGET
-# (root@127.0.0.1:PORT). sshd_stop kills it and removes the directory.
+# SSHD_PORT, SSHD_KEY (the user's private key), SSH_TARGET
+# (root@127.0.0.1:PORT) and SSH_ATEX (the atex provisioner options for it,
+# an array). sshd_stop kills it and removes the directory.
 # MaxSessions stays at sshd's default (10). SSHD_EXTRA_CONFIG, when set
 # before sshd_start, is appended to the server's configuration (lines such
 # as "SetEnv PATH=...").
@@ -23,6 +24,9 @@ sshd_start() {
 	SSHD_KEY=$SSHD_DIR/user_key
 	SSHD_PORT=$(sshd_free_port)
 	SSH_TARGET=root@127.0.0.1:$SSHD_PORT
+	SSH_ATEX=(--ssh "$SSH_TARGET" --identity "$SSHD_KEY"
+		--ssh-option StrictHostKeyChecking=no
+		--ssh-option UserKnownHostsFile=/dev/null)
 	mkdir -p /run/sshd
 	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_key" || return 1
 	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_KEY" || return 1

@@ -14,9 +14,9 @@
 # line equal to SENTINEL (random per run). stdin then stays open for the
 # whole test: end-of-file there means the connection is gone, and the test
 # is killed (bash has no parent-death signal and sshd sends no SIGHUP to a
-# session without a terminal). A line "disconnect" on stdin instead means
-# the test is about to reboot the system: the control channel is closed
-# (the test's next write fails) and the test is left alone.
+# session without a terminal). A line "disconnect" on stdin means the test
+# is about to reboot the system: the control channel is closed (the test's
+# next write fails) and the test goes on to reboot.
 #
 # The test runs in a new session (setsid), with stdout and stderr on the
 # wrapper's stderr (the executor stores it as the test's output) and the
@@ -130,6 +130,19 @@ atex_read_setup() {
 	atex_die "setup ended early"
 }
 
+# Closes the channel and waits until the relay has copied everything out:
+# podman ends an exec session with its first process, dropping what its
+# children still had to write. (A leftover process holding the channel
+# keeps the relay, and us, here; the executor kills both after its grace.)
+# bash before 5.1 cannot wait for a process substitution: look instead.
+atex_channel_close() {
+	eval "exec $ATEX_FD>&-"
+	wait "$1" 2>/dev/null
+	while kill -0 "$1" 2>/dev/null; do
+		sleep 0.05
+	done
+}
+
 atex_test() {
 	local pgid rc relay watcher out
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
@@ -152,6 +165,7 @@ atex_test() {
 	if ! out=$(atex_install "${ATEX_REQUIRE[@]}" 2>&1); then
 		printf '%s\n' "$out" >&2
 		atex_report infra "required packages not installed (${ATEX_REQUIRE[*]}): $(printf '%s\n' "$out" | tail -n 5)"
+		atex_channel_close "$relay"
 		exit 71
 	fi
 	[[ -n $out ]] && printf '%s\n' "$out" >&2
@@ -182,8 +196,10 @@ atex_test() {
 	fi
 	pgid=$!
 
-	# The watcher: end of stdin kills the test; "disconnect" closes the
-	# channel and leaves the test to reboot the system.
+	# The watcher: "disconnect" closes the channel under the test (its
+	# next write fails; it goes on to reboot the system); the end of
+	# stdin kills the test, also after a disconnect (the system is going
+	# down then, or the executor has given up waiting for it).
 	{
 		eval "exec $ATEX_FD>&-"
 		while IFS= read -r line; do
@@ -207,17 +223,7 @@ atex_test() {
 	kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
 	printf 'exitcode %d\n' "$rc" >&"$ATEX_FD" 2>/dev/null
-	eval "exec $ATEX_FD>&-"
-	# The relay must have copied everything out before we go: podman
-	# ends an exec session with its first process, dropping what its
-	# children still had to write. (A leftover process holding the
-	# channel keeps the relay, and us, here; the executor kills both
-	# after its grace.) bash before 5.1 cannot wait for a process
-	# substitution: look instead.
-	wait "$relay" 2>/dev/null
-	while kill -0 "$relay" 2>/dev/null; do
-		sleep 0.05
-	done
+	atex_channel_close "$relay"
 	exit 0
 }
 

@@ -93,6 +93,17 @@ int cli_provision_build(struct atex_provisioner **out,
 
 void cli_provision_free(struct cli_provision *p);
 
+struct cli_signals; /* below */
+
+/* Starts the provisioner and waits for one system. The caller has made
+ * `prov` visible to its signal handling first (the first signal aborts
+ * it, which ends the wait). Returns CLI_OK with *out set, CLI_FAILED when
+ * a signal ended the wait, CLI_USAGE (message printed, prefixed `what`). */
+struct atex_remote;
+int cli_provision_reserve(struct atex_remote **out,
+			  struct atex_provisioner *prov,
+			  const struct cli_signals *signals, const char *what);
+
 /* ------------------------------------------------------------------------
  * Signals (signals.c): SIGINT/SIGTERM taken by one thread. on_first runs
  * in that thread on the first signal (fire cancel tokens, abort

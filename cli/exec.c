@@ -302,16 +302,11 @@ static int reserve_and_run(struct exec_state *st, atex_provisioner *prov,
 	atex_remote *remote = NULL;
 	int rc;
 
-	if (atex_provisioner_start(prov) < 0 ||
-	    atex_provisioner_provision(prov, 1) < 0)
-		return cli_fail("exec");
 	if (!publish(st, prov, NULL))
 		return CLI_FAILED;
-	rc = atex_provisioner_get_remote(&remote, prov, -1);
-	if (rc == ATEX_ECANCELED && cli_signals_received(&st->signals))
-		return CLI_FAILED;
-	if (rc < 0)
-		return cli_fail("exec");
+	rc = cli_provision_reserve(&remote, prov, &st->signals, "exec");
+	if (rc != CLI_OK)
+		return rc;
 	rc = run_command(st, remote, command);
 	atex_remote_release(remote);
 	return rc;

@@ -192,3 +192,18 @@ int cli_provision_build(struct atex_provisioner **out,
 		return cli_fail("--local");
 	return CLI_OK;
 }
+
+int cli_provision_reserve(atex_remote **out, atex_provisioner *prov,
+			  const struct cli_signals *signals, const char *what)
+{
+	int rc;
+
+	*out = NULL;
+	if (atex_provisioner_start(prov) < 0 ||
+	    atex_provisioner_provision(prov, 1) < 0)
+		return cli_fail(what);
+	rc = atex_provisioner_get_remote(out, prov, -1);
+	if (rc == ATEX_ECANCELED && cli_signals_received(signals))
+		return CLI_FAILED;
+	return rc < 0 ? cli_fail(what) : CLI_OK;
+}

@@ -162,10 +162,17 @@ fi
 tty() {
 	name=$1 input=$2 want=$3
 	shift 3
-	# The input comes once atex runs: a Ctrl-C before would reach the
-	# shell that script(1) starts, not atex.
-	(sleep 1; printf "$input"; sleep 3) |
-		timeout 10 script -qec "$* </dev/tty; echo rc=\$?" /dev/null \
+	# The input comes once the command runs (it creates $work/ready): a
+	# Ctrl-C before atex has its handlers would kill atex and the shell
+	# that script(1) starts, and a loaded machine can take seconds.
+	rm -f "$work/ready"
+	(i=0
+	 while [ ! -e "$work/ready" ] && [ $i -lt 150 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	 done
+	 printf "$input"; sleep 3) |
+		timeout 30 script -qec "$* </dev/tty; echo rc=\$?" /dev/null \
 		>"$work/tty" 2>&1
 	if tr -d '\r' <"$work/tty" | grep -q -e "$want"; then
 		pass "tty $name"
@@ -173,9 +180,12 @@ tty() {
 		fail "tty $name: got '$(tr -d '\r' <"$work/tty" | tr '\n' '|')'"
 	fi
 }
-tty read "hello" "^hellohellorc=0$" "$atex" exec --local 1 -- head -c 5
-tty ctrl-d 'abc\n\004' "^4$" "$atex" exec --local 1 -- wc -c
-tty ctrl-c '\003' "rc=130" "$atex" exec --local 1 -- sleep 30
+ready="touch $work/ready; exec"
+tty read "hello" "^hellohellorc=0$" "$atex" exec --local 1 -- \
+	sh -c "'$ready head -c 5'"
+tty ctrl-d 'abc\n\004' "^4$" "$atex" exec --local 1 -- sh -c "'$ready wc -c'"
+tty ctrl-c '\003' "rc=130" "$atex" exec --local 1 -- \
+	sh -c "'$ready sleep 30'"
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"

@@ -25,6 +25,8 @@ export ATEX_BENCH_PODMAN_CONTAINER=$container
 export ATEX_BENCH_PODMAN_ARGS="${global[*]}"
 echo "== fmf-discover"
 "$build/bench/fmf-discover"
+echo "== schedule"
+"$build/bench/schedule"
 echo "== connection"
 "$build/bench/connection"
 echo "== executor"

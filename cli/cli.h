@@ -128,8 +128,14 @@ void cli_signals_stop(struct cli_signals *s);
 /* The first signal received, 0 for none. */
 int cli_signals_received(const struct cli_signals *s);
 
+/* Without --plan, a tree with exactly one plan (a node with `execute`)
+ * runs in it: its name (malloc'd), or NULL for any other tree (plan.c). */
+char *cli_only_plan(const char *tree);
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_run(int argc, char **argv);
 
 #endif /* ATEX_CLI_H */

@@ -17,6 +17,8 @@ static const struct {
 	{"fmf", cli_fmf, "read fmf metadata: discover, dump, match"},
 	{"exec", cli_exec, "run one command on a reserved system"},
 	{"test", cli_test, "run fmf tests one after another on a system"},
+	{"report", cli_report, "render a results file: HTML, JUnit, summary"},
+	{"run", cli_run, "run a whole test suite on a pool of systems"},
 };
 
 void cli_error(const char *fmt, ...)

@@ -240,41 +240,12 @@ static int reserve_and_run(struct test_state *st, atex_provisioner *prov,
 	return rc;
 }
 
-/* Without --plan, a tree with exactly one plan (a node with `execute`, as
- * tmt defines it) runs in it, prepare and finish included: what a tmt user
- * expects of `tmt run test --name X`. Returns a copy or NULL. */
-static char *only_plan(const char *path)
-{
-	atex_fmf_tree *tree = NULL;
-	json_t *nodes = NULL, *data;
-	const char *name, *found = NULL;
-	char *plan = NULL;
-	int n = 0;
-
-	if (atex_fmf_tree_load(&tree, path) < 0 ||
-	    atex_fmf_tree_prune(&nodes, tree, NULL, 0, NULL, 0) < 0)
-		goto out;
-	json_object_foreach(nodes, name, data)
-	{
-		if (json_object_get(data, "execute")) {
-			found = name;
-			n++;
-		}
-	}
-	if (n == 1)
-		plan = strdup(found);
-out:
-	json_decref(nodes);
-	atex_fmf_tree_free(tree);
-	return plan;
-}
-
 /* Discovers and checks that every named test is there (a leading "/" may
  * be left out). */
 static int discover(atex_fmf_discovery **disc, struct test_args *a)
 {
 	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
-	char *plan = a->plan ? NULL : only_plan(a->tree);
+	char *plan = a->plan ? NULL : cli_only_plan(a->tree);
 	int rc;
 
 	o.context = a->context;

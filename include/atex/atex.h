@@ -9,5 +9,8 @@
 #include "atex/connection.h"
 #include "atex/provisioner.h"
 #include "atex/executor.h"
+#include "atex/aggregator.h"
+#include "atex/orchestrator.h"
+#include "atex/report.h"
 
 #endif /* ATEX_ATEX_H */

@@ -22,13 +22,29 @@ check() {
 	fi
 }
 
-all="/tests/basic/echo /tests/basic/env /tests/basic/true /tests/network/disabled-on-rhel7 /tests/network/loopback /tests/slow/sleep-long /tests/slow/sleep-short"
+# Every test of the tree, in name order; /tests/manual (manual: true) is
+# never listed.
+slow="/tests/slow/sleep-long /tests/slow/sleep-short"
+rest="/tests/basic/echo /tests/basic/env /tests/basic/known-bug /tests/basic/true
+/tests/flaky/retry-once /tests/network/disabled-on-rhel7 /tests/network/loopback
+/tests/results/logs /tests/results/nested /tests/results/partial
+/tests/results/statuses /tests/results/subtests /tests/results/tmt-helpers
+/tests/system/critical-path /tests/system/health /tests/system/reconfigure
+/tests/workload/archive /tests/workload/base64 /tests/workload/checksum
+/tests/workload/compress /tests/workload/cut /tests/workload/dd-copy
+/tests/workload/primes /tests/workload/search /tests/workload/sort
+/tests/workload/split /tests/workload/uniq /tests/workload/wordcount"
+rest=$(echo $rest)
+all=$(printf '%s\n' $slow $rest | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 check whole-tree "$all" fmf discover "$examples"
 check options-after-tree "/tests/basic/echo /tests/basic/env /tests/basic/true" \
 	fmf discover "$examples" --filter 'tier: 1'
 check plan-filter "/tests/basic/echo /tests/basic/env /tests/basic/true" \
 	fmf discover --plan /plans/smoke "$examples"
-check plan-sections "/slow/tests/slow/sleep-long /slow/tests/slow/sleep-short /rest/tests/basic/echo /rest/tests/basic/env /rest/tests/basic/true /rest/tests/network/disabled-on-rhel7 /rest/tests/network/loopback" \
+# Each section's tests are named under the section: slow first, then the
+# others.
+sections=$(printf '/slow%s ' $slow; printf '/rest%s ' $rest)
+check plan-sections "${sections% }" \
 	fmf discover --plan /plans/full "$examples"
 check adjust-disables "/tests/network/loopback" \
 	fmf discover --context distro=rhel-7 --filter 'tag: network' "$examples"

@@ -6,7 +6,8 @@
 # an array). sshd_stop kills it and removes the directory.
 # MaxSessions stays at sshd's default (10). SSHD_EXTRA_CONFIG, when set
 # before sshd_start, is appended to the server's configuration (lines such
-# as "SetEnv PATH=...").
+# as "SetEnv PATH=..."). SSHD_SHARED_KEY, when set, is the user key to
+# use (made when missing): several servers then take one --identity.
 
 sshd_free_port() {
 	# A port nobody listens on, from the ephemeral range.
@@ -21,7 +22,7 @@ sshd_free_port() {
 
 sshd_start() {
 	SSHD_DIR=$(mktemp -d /tmp/atex-sshd-XXXXXX)
-	SSHD_KEY=$SSHD_DIR/user_key
+	SSHD_KEY=${SSHD_SHARED_KEY:-$SSHD_DIR/user_key}
 	SSHD_PORT=$(sshd_free_port)
 	SSH_TARGET=root@127.0.0.1:$SSHD_PORT
 	SSH_ATEX=(--ssh "$SSH_TARGET" --identity "$SSHD_KEY"
@@ -29,7 +30,9 @@ sshd_start() {
 		--ssh-option UserKnownHostsFile=/dev/null)
 	mkdir -p /run/sshd
 	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_key" || return 1
-	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_KEY" || return 1
+	if [ ! -f "$SSHD_KEY" ]; then
+		ssh-keygen -q -t ed25519 -N '' -f "$SSHD_KEY" || return 1
+	fi
 	cat >"$SSHD_DIR/sshd_config" <<-CONF
 		ListenAddress 127.0.0.1
 		Port $SSHD_PORT

@@ -1,0 +1,129 @@
+/*
+ * report.c - `atex report [--html FILE] [--junit FILE] [--summary]
+ * [--title TEXT] RESULTS`: load a results file (JSON Lines, .gz, .xz, or
+ * the SQLite database) and render it, as many ways as asked at once.
+ *
+ * Exit status: 0 when every final result passed (pass, info, warn,
+ * skip), 1 when one did not, so that CI can fail a job on the report
+ * alone; 2 on a usage error or a file that cannot be read or written
+ * (the message names it). Every output is written even when the results
+ * fail: that is when they are wanted most.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "atex/atex.h"
+#include "cli.h"
+
+static const struct option report_options[] = {
+	{"html", required_argument, NULL, 'H'},
+	{"junit", required_argument, NULL, 'j'},
+	{"summary", no_argument, NULL, 's'},
+	{"title", required_argument, NULL, 't'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct report_args {
+	const char *html, *junit, *title, *results;
+	bool summary;
+};
+
+static void report_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: atex report [--html FILE] [--junit FILE] [--summary] "
+		"RESULTS\n"
+		"\n"
+		"Renders a results file (results.jsonl[.gz|.xz] with old/ "
+		"next to\n"
+		"it, or a .sqlite database). At least one output:\n"
+		"  --html FILE    one self-contained HTML page (links to "
+		"the files\n"
+		"                 relative to FILE's folder)\n"
+		"  --junit FILE   JUnit XML for CI\n"
+		"  --summary      a table of counts and the failures, on "
+		"stdout\n"
+		"  --title TEXT   the HTML page's title\n"
+		"\n"
+		"Exit status: 0 all final results passed, 1 some did not, 2 "
+		"error.\n");
+}
+
+/* CLI_OK, -1 for --help, or CLI_USAGE (message printed). */
+static int parse_args(struct report_args *a, int argc, char **argv)
+{
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", report_options, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case 'h':
+			report_usage(stdout);
+			return -1;
+		case 'H':
+			a->html = optarg;
+			break;
+		case 'j':
+			a->junit = optarg;
+			break;
+		case 's':
+			a->summary = true;
+			break;
+		case 't':
+			a->title = optarg;
+			break;
+		default:
+			if (optopt)
+				cli_error("report: option '%s' needs a value",
+					  argv[optind - 1]);
+			else
+				cli_error("report: unknown option '%s'",
+					  argv[optind - 1]);
+			report_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (!a->html && !a->junit && !a->summary) {
+		cli_error("report: no output asked for (--html FILE, --junit "
+			  "FILE or --summary)");
+		report_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (argc - optind != 1) {
+		cli_error("report: %s", argc == optind
+						? "missing RESULTS"
+						: "one RESULTS file only");
+		report_usage(stderr);
+		return CLI_USAGE;
+	}
+	a->results = argv[optind];
+	return CLI_OK;
+}
+
+int cli_report(int argc, char **argv)
+{
+	struct report_args a = {0};
+	atex_results *r = NULL;
+	int rc;
+
+	rc = parse_args(&a, argc, argv);
+	if (rc != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	/* The library's messages name the file. */
+	if (atex_results_load(&r, a.results) < 0)
+		return cli_fail("report");
+	if (a.html && atex_report_html(r, a.html, a.title) < 0)
+		rc = cli_fail("report");
+	if (!rc && a.junit && atex_report_junit(r, a.junit) < 0)
+		rc = cli_fail("report");
+	if (!rc && a.summary && atex_report_summary(r, STDOUT_FILENO) < 0)
+		rc = cli_fail("report");
+	if (!rc)
+		rc = atex_results_passed(r) ? CLI_OK : CLI_FAILED;
+	atex_results_free(r);
+	return rc;
+}

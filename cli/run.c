@@ -1,0 +1,727 @@
+/*
+ * run.c - `atex run [PROVISIONER] [--context K=V]... [--plan NAME]
+ * [--filter EXPR]... [--env K=V]... [--reruns N] [--order ORDER]
+ * [--platform NAME] [--max-spares N] --results DIR TREE`: discover the
+ * tests, provision a pool, run everything ad hoc, and write
+ *   DIR/results.jsonl, DIR/files/      the final results (PROTOCOL.md 5)
+ *   DIR/old/results.jsonl, DIR/old/files/  earlier attempts of re-runs
+ *   DIR/results.sqlite                 every attempt, queryable
+ *   DIR/report.html                    the report
+ *
+ * It is the library's blocks strung together and nothing more: the
+ * provisioner from the shared options, the fmf executor as the factory,
+ * JSON Lines + SQLite behind a multi aggregator, the ad-hoc orchestrator,
+ * the HTML report. On a terminal a live progress line sits under the
+ * result lines; otherwise every event is a plain log line.
+ *
+ * Exit status: 0 when every final result is pass/info/warn/skip, 1 when
+ * any is something else, 2 on usage and setup errors (systems could not
+ * be had), 128+N after signal N (the first one aborts the run: running
+ * tests are canceled and ingested, every system released).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atex/atex.h"
+#include "cli.h"
+
+enum {
+	OPT_CONTEXT = 0x200,
+	OPT_PLAN,
+	OPT_FILTER,
+	OPT_ENV,
+	OPT_RERUNS,
+	OPT_ORDER,
+	OPT_PLATFORM,
+	OPT_MAX_SPARES,
+	OPT_RESULTS,
+};
+
+static const struct option run_options[] = {
+	CLI_PROVISION_LONG_OPTIONS,
+	{"context", required_argument, NULL, OPT_CONTEXT},
+	{"plan", required_argument, NULL, OPT_PLAN},
+	{"filter", required_argument, NULL, OPT_FILTER},
+	{"env", required_argument, NULL, OPT_ENV},
+	{"reruns", required_argument, NULL, OPT_RERUNS},
+	{"order", required_argument, NULL, OPT_ORDER},
+	{"platform", required_argument, NULL, OPT_PLATFORM},
+	{"max-spares", required_argument, NULL, OPT_MAX_SPARES},
+	{"results", required_argument, NULL, OPT_RESULTS},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct run_args {
+	struct cli_provision prov;
+	atex_fmf_context *context;
+	const char *plan;
+	const char **filters, **env; /* NULL-terminated */
+	size_t n_filters, n_env;
+	unsigned int reruns;
+	atex_next_test_hook order;
+	const char *platform;
+	unsigned int max_spares;
+	const char *results;
+	const char *tree;
+};
+
+/* What the signal thread, the orchestrator's threads and the main thread
+ * share. */
+struct run_state {
+	struct cli_signals signals;
+	pthread_mutex_t lock; /* guards prov and orch */
+	atex_provisioner *prov;
+	atex_orchestrator *orch;
+	atex_fmf_discovery *disc;
+	const char *const *env;
+	/* Progress; events come one at a time (the orchestrator serializes
+	 * them), so no lock is needed for these. */
+	bool live; /* stderr is a terminal: keep a progress line */
+	bool progress_shown;
+	double started;
+	size_t total, done, running, systems;
+	size_t passed, failed; /* final results, by test */
+	bool all_ok;
+};
+
+static void run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: atex run PROVISIONER [--context K=V]... [--plan NAME] "
+		"[--filter EXPR]...\n"
+		"                [--env K=V]... [--reruns N] [--order ORDER] "
+		"[--platform NAME]\n"
+		"                [--max-spares N] --results DIR TREE\n"
+		"\n"
+		"Runs every test of TREE (its plan) on a pool of systems, the "
+		"next test\n"
+		"on whichever system is free, and writes DIR/results.jsonl, "
+		"DIR/files/,\n"
+		"DIR/results.sqlite and DIR/report.html (earlier attempts of "
+		"re-run\n"
+		"tests in DIR/old/). Exit status: 0 when every final result is "
+		"pass,\n"
+		"info, warn or skip, 1 when any is not, 2 on usage or setup "
+		"errors.\n"
+		"\n"
+		"  --reruns N        run a failed test (fail, error, infra) up to "
+		"N more times\n"
+		"  --order ORDER     fmf (default), longest-first or priority "
+		"(extra-priority)\n"
+		"  --platform NAME   the name results are filed under (default: "
+		"the provisioner kind)\n"
+		"  --max-spares N    keep up to N prepared systems idle for "
+		"replacements\n"
+		"\n%s",
+		cli_provision_usage);
+}
+
+/* ------------------------------------------------------------------------
+ * Progress and events.
+ */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void clear_progress(struct run_state *st)
+{
+	if (st->live && st->progress_shown) {
+		fputs("\r\033[K", stderr);
+		st->progress_shown = false;
+	}
+}
+
+static void show_progress(struct run_state *st)
+{
+	double elapsed = now_s() - st->started;
+	char eta[32] = "?";
+
+	if (!st->live)
+		return;
+	if (st->done > 0 && st->done < st->total)
+		snprintf(eta, sizeof(eta), "~%.0fs",
+			 elapsed / (double)st->done *
+				 (double)(st->total - st->done));
+	else if (st->done == st->total)
+		snprintf(eta, sizeof(eta), "0s");
+	fprintf(stderr,
+		"\r\033[K[%zu/%zu] running %zu on %zu systems, %zu passed, "
+		"%zu failed, %.0fs elapsed, %s left",
+		st->done, st->total, st->running, st->systems, st->passed,
+		st->failed, elapsed, eta);
+	fflush(stderr);
+	st->progress_shown = true;
+}
+
+static bool status_ok(const char *status)
+{
+	static const char *const ok[] = {"pass", "info", "warn", "skip"};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!strcmp(status, ok[i]))
+			return true;
+	return false;
+}
+
+/* Prints the results of one finished attempt; returns whether they were
+ * all fine. */
+static bool print_attempt(const struct atex_orchestrator_event *ev)
+{
+	const struct atex_attempt *a = ev->ended;
+	bool ok = json_array_size(a->results) > 0;
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(a->results, i, r)
+	{
+		const char *status =
+			json_string_value(json_object_get(r, "status"));
+		const char *sub = json_string_value(json_object_get(r, "name"));
+		const char *note =
+			json_string_value(json_object_get(r, "note"));
+
+		ok &= status_ok(status);
+		printf("%-5s %s%s%s%s%s", status, a->test_name, sub ? "/" : "",
+		       sub ? sub : "", note ? "  " : "", note ? note : "");
+		if (ev->rerun || a->attempt > 1)
+			printf("  [attempt %u%s]", a->attempt,
+			       ev->rerun ? ", running again" : "");
+		putchar('\n');
+	}
+	if (json_array_size(a->results) == 0)
+		printf("error %s  no results\n", a->test_name);
+	fflush(stdout);
+	return ok;
+}
+
+static void on_event(const struct atex_orchestrator_event *ev, void *data)
+{
+	struct run_state *st = data;
+
+	st->total = ev->tests_total;
+	st->done = ev->tests_done;
+	st->running = ev->tests_running;
+	st->systems = ev->systems;
+	clear_progress(st);
+	switch (ev->type) {
+	case ATEX_EVENT_SYSTEM_READY:
+		if (!st->live)
+			fprintf(stderr, "atex: run: system %s ready\n",
+				ev->remote);
+		break;
+	case ATEX_EVENT_SYSTEM_FAILED:
+		fprintf(stderr, "atex: run: system %s failed to set up: %s\n",
+			ev->remote, ev->message);
+		break;
+	case ATEX_EVENT_SYSTEM_LOST:
+		fprintf(stderr, "atex: run: system %s lost: %s\n", ev->remote,
+			ev->message);
+		break;
+	case ATEX_EVENT_SYSTEM_RELEASED:
+		if (!st->live)
+			fprintf(stderr, "atex: run: system %s released\n",
+				ev->remote);
+		break;
+	case ATEX_EVENT_TEST_STARTED:
+		if (!st->live)
+			fprintf(stderr, "atex: run: %s started on %s\n",
+				ev->test_name, ev->remote);
+		break;
+	case ATEX_EVENT_TEST_FINISHED: {
+		bool ok = print_attempt(ev);
+
+		if (!ev->rerun) {
+			st->all_ok &= ok;
+			if (ok)
+				st->passed++;
+			else
+				st->failed++;
+		}
+		break;
+	}
+	}
+	fflush(stderr);
+	show_progress(st);
+}
+
+/* ------------------------------------------------------------------------
+ * The pieces.
+ */
+
+/* The first signal: abort the run and the provisioner (signals.c). */
+static void interrupt(int sig, void *data)
+{
+	struct run_state *st = data;
+
+	(void)sig;
+	pthread_mutex_lock(&st->lock);
+	if (st->orch)
+		atex_orchestrator_abort(st->orch);
+	if (st->prov)
+		atex_provisioner_abort(st->prov);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Makes objects visible to the signal thread; false when a signal came
+ * first. */
+static bool publish(struct run_state *st, atex_provisioner *prov,
+		    atex_orchestrator *orch)
+{
+	bool go_on;
+
+	pthread_mutex_lock(&st->lock);
+	st->prov = prov;
+	st->orch = orch;
+	go_on = !cli_signals_received(&st->signals);
+	pthread_mutex_unlock(&st->lock);
+	return go_on;
+}
+
+static int make_executor(atex_executor **out, atex_remote *r, void *data)
+{
+	struct run_state *st = data;
+	struct atex_fmf_executor_options o = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+
+	o.connection = atex_remote_connection(r);
+	o.discovery = st->disc;
+	o.env = st->env;
+	return atex_fmf_executor_new(out, &o);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+	char *p = malloc(strlen(dir) + strlen(name) + 2);
+
+	if (p)
+		sprintf(p, "%s/%s", dir, name);
+	return p;
+}
+
+/* Removes `path` with rm -rf through the library's local connection (no
+ * hand-written tree walk here). */
+static int remove_tree(const char *path)
+{
+	const char *argv[] = {"rm", "-rf", "--", path, NULL};
+	struct atex_run_result r = {0};
+	atex_connection *local = NULL;
+	int rc = -1;
+
+	if (atex_local_connection_new(&local, NULL) == 0 &&
+	    atex_connection_run(&r, local, argv, NULL, 0, 60000, NULL) == 0 &&
+	    WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
+		rc = 0;
+	else
+		cli_error("run: cannot remove %s: %s", path,
+			  r.err && *r.err ? r.err : atex_error_last());
+	atex_run_result_clear(&r);
+	atex_connection_free(local);
+	return rc;
+}
+
+/* The results directory: created, and what an earlier run into it left
+ * under our names removed, so that nothing stale mixes in. */
+static int prepare_results_dir(const char *dir)
+{
+	static const char *const ours[] = {"files", "old", ".running"};
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		cli_error("run: --results %s: %s", dir, strerror(errno));
+		return CLI_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		char *p = path_in(dir, ours[i]);
+		int rc = p ? remove_tree(p) : -1;
+
+		free(p);
+		if (rc < 0)
+			return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+/* final: a multi borrowing jsonl and sqlite; earlier: a multi owning
+ * its JSON Lines file and the SQLite earlier-attempts view. */
+struct aggregators {
+	atex_aggregator *final, *earlier, *jsonl, *sqlite;
+};
+
+static int make_aggregators(struct aggregators *ag, const char *dir)
+{
+	struct atex_jsonl_aggregator_options jo =
+		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
+	struct atex_sqlite_aggregator_options so =
+		ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *parts[2] = {NULL, NULL};
+	char *jsonl = path_in(dir, "results.jsonl");
+	char *files = path_in(dir, "files");
+	char *old = path_in(dir, "old");
+	char *old_jsonl = old ? path_in(old, "results.jsonl") : NULL;
+	char *old_files = old ? path_in(old, "files") : NULL;
+	char *db = path_in(dir, "results.sqlite");
+	int rc = CLI_USAGE;
+
+	if (!jsonl || !files || !old_jsonl || !old_files || !db ||
+	    (mkdir(old, 0755) < 0 && errno != EEXIST))
+		goto out;
+	jo.path = jsonl;
+	jo.files_dir = files;
+	so.path = db;
+	if (atex_jsonl_aggregator_new(&ag->jsonl, &jo) < 0 ||
+	    atex_sqlite_aggregator_new(&ag->sqlite, &so) < 0)
+		goto out;
+	parts[0] = ag->jsonl;
+	parts[1] = ag->sqlite;
+	if (atex_multi_aggregator_new(&ag->final, parts, 2, false) < 0)
+		goto out;
+	parts[0] = parts[1] = NULL;
+	jo.path = old_jsonl;
+	jo.files_dir = old_files;
+	if (atex_jsonl_aggregator_new(&parts[0], &jo) < 0 ||
+	    atex_sqlite_aggregator_earlier(&parts[1], ag->sqlite) < 0 ||
+	    atex_multi_aggregator_new(&ag->earlier, parts, 2, true) < 0)
+		goto out;
+	parts[0] = parts[1] = NULL;
+	if (atex_aggregator_start(ag->final) < 0 ||
+	    atex_aggregator_start(ag->earlier) < 0)
+		goto out;
+	rc = CLI_OK;
+out:
+	if (rc != CLI_OK)
+		cli_fail("run: results");
+	atex_aggregator_free(parts[0]);
+	atex_aggregator_free(parts[1]);
+	free(jsonl);
+	free(files);
+	free(old);
+	free(old_jsonl);
+	free(old_files);
+	free(db);
+	return rc;
+}
+
+/* Stops and frees; the SQLite view (in `earlier`) goes before its
+ * database. */
+static void free_aggregators(struct aggregators *ag)
+{
+	if (ag->earlier && atex_aggregator_stop(ag->earlier) < 0)
+		cli_fail("run: results");
+	if (ag->final && atex_aggregator_stop(ag->final) < 0)
+		cli_fail("run: results");
+	atex_aggregator_free(ag->earlier);
+	atex_aggregator_free(ag->final);
+	atex_aggregator_free(ag->jsonl);
+	atex_aggregator_free(ag->sqlite);
+}
+
+static int write_report(const char *dir)
+{
+	char *jsonl = path_in(dir, "results.jsonl");
+	char *html = path_in(dir, "report.html");
+	atex_results *res = NULL;
+	int rc = CLI_OK;
+
+	if (!jsonl || !html || atex_results_load(&res, jsonl) < 0 ||
+	    atex_report_html(res, html, "atex run") < 0)
+		rc = cli_fail("run: report");
+	else
+		fprintf(stderr, "atex: run: report in %s\n", html);
+	atex_results_free(res);
+	free(jsonl);
+	free(html);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Running.
+ */
+
+static int discover(atex_fmf_discovery **disc, const struct run_args *a)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	char *plan = a->plan ? NULL : cli_only_plan(a->tree);
+	int rc;
+
+	o.context = a->context;
+	o.plan = a->plan ? a->plan : plan;
+	o.filters = a->filters;
+	o.n_filters = a->n_filters;
+	rc = atex_fmf_discover(disc, a->tree, &o);
+	free(plan);
+	return rc < 0 ? cli_fail("run") : CLI_OK;
+}
+
+static const char *default_platform(const struct run_args *a)
+{
+	if (a->prov.podman)
+		return "podman";
+	if (a->prov.n_ssh)
+		return "ssh";
+	return "local";
+}
+
+/* Serves until the run ends; CLI_OK or CLI_USAGE (systems could not be
+ * had: printed). */
+static int serve(struct run_state *st, const struct run_args *a,
+		 struct aggregators *ag)
+{
+	struct atex_orchestrator_options o = ATEX_ORCHESTRATOR_OPTIONS_INIT;
+	atex_orchestrator *orch = NULL;
+	char *work = path_in(a->results, ".running");
+	int rc;
+
+	o.platform = a->platform ? a->platform : default_platform(a);
+	o.discovery = st->disc;
+	o.provisioners = &st->prov;
+	o.n_provisioners = 1;
+	o.executor_new = make_executor;
+	o.aggregator = ag->final;
+	o.earlier = ag->earlier;
+	o.work_dir = work;
+	o.next_test = a->order;
+	o.event = on_event;
+	o.userdata = st;
+	o.max_reruns = a->reruns;
+	o.max_spares = a->max_spares;
+	if (!work || atex_adhoc_orchestrator_new(&orch, &o) < 0) {
+		free(work);
+		return cli_fail("run");
+	}
+	rc = CLI_OK;
+	if (publish(st, st->prov, orch)) {
+		rc = atex_orchestrator_serve_forever(orch);
+		clear_progress(st);
+		if (rc < 0 && rc != ATEX_ECANCELED) {
+			cli_fail("run");
+			if (atex_orchestrator_not_run(orch))
+				cli_error("run: %zu tests not run",
+					  atex_orchestrator_not_run(orch));
+			rc = CLI_USAGE;
+		} else {
+			rc = CLI_OK;
+		}
+	}
+	publish(st, st->prov, NULL);
+	atex_orchestrator_free(orch);
+	if (rmdir(work) < 0 && errno != ENOENT)
+		remove_tree(work);
+	free(work);
+	return rc;
+}
+
+static int run_suite(struct run_state *st, const struct run_args *a)
+{
+	struct aggregators ag = {0};
+	int rc;
+
+	rc = prepare_results_dir(a->results);
+	if (rc == CLI_OK)
+		rc = make_aggregators(&ag, a->results);
+	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) == 0)
+		fprintf(stderr, "atex: run: no tests to run\n");
+	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) > 0) {
+		if (atex_provisioner_start(st->prov) < 0)
+			rc = cli_fail("run");
+		else
+			rc = serve(st, a, &ag);
+	}
+	/* Results so far are kept whatever happened: flushed, reported. */
+	free_aggregators(&ag);
+	if (ag.final && write_report(a->results) != CLI_OK && rc == CLI_OK)
+		rc = CLI_USAGE;
+	if (rc == CLI_OK && !st->all_ok)
+		rc = CLI_FAILED;
+	return rc;
+}
+
+static int run_main(struct run_args *a)
+{
+	struct run_state st = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			       .all_ok = true};
+	atex_provisioner *prov = NULL;
+	int rc;
+
+	st.env = a->env;
+	st.live = isatty(STDERR_FILENO);
+	st.started = now_s();
+	rc = discover(&st.disc, a);
+	if (rc == CLI_OK)
+		rc = cli_provision_build(&prov, &a->prov);
+	if (rc == CLI_OK)
+		rc = cli_signals_start(&st.signals, "run", interrupt, NULL,
+				       &st);
+	if (rc == CLI_OK && publish(&st, prov, NULL))
+		rc = run_suite(&st, a);
+	publish(&st, NULL, NULL);
+	if (prov && atex_provisioner_stop(prov) < 0)
+		cli_fail("run");
+	atex_provisioner_free(prov);
+	cli_signals_stop(&st.signals);
+	if (cli_signals_received(&st.signals))
+		rc = 128 + cli_signals_received(&st.signals);
+	atex_fmf_discovery_free(st.disc);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * The command line.
+ */
+
+/* A whole number 0..max for option `name`; CLI_OK or CLI_USAGE. */
+static int parse_count(unsigned int *out, const char *name, const char *arg,
+		       unsigned int max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > max) {
+		cli_error("%s: '%s' is not a number from 0 to %u", name, arg,
+			  max);
+		return CLI_USAGE;
+	}
+	*out = (unsigned int)v;
+	return CLI_OK;
+}
+
+static int parse_order(struct run_args *a, const char *arg)
+{
+	if (!strcmp(arg, "fmf"))
+		a->order = atex_policy_fmf_order;
+	else if (!strcmp(arg, "longest-first"))
+		a->order = atex_policy_longest_first;
+	else if (!strcmp(arg, "priority"))
+		a->order = atex_policy_priority;
+	else {
+		cli_error("--order: '%s' is not fmf, longest-first or "
+			  "priority",
+			  arg);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int parse_option(struct run_args *a, int opt, const char *arg,
+			const char *text)
+{
+	switch (opt) {
+	case OPT_CONTEXT:
+		return atex_fmf_context_set_arg(a->context, arg) < 0
+			       ? cli_fail("--context")
+			       : CLI_OK;
+	case OPT_PLAN:
+		a->plan = arg;
+		return CLI_OK;
+	case OPT_FILTER:
+		a->filters[a->n_filters++] = arg;
+		return CLI_OK;
+	case OPT_ENV:
+		if (!strchr(arg, '=') || arg[0] == '=') {
+			cli_error("--env: '%s' is not NAME=VALUE", arg);
+			return CLI_USAGE;
+		}
+		a->env[a->n_env++] = arg;
+		return CLI_OK;
+	case OPT_RERUNS:
+		return parse_count(&a->reruns, "--reruns", arg, 100);
+	case OPT_ORDER:
+		return parse_order(a, arg);
+	case OPT_PLATFORM:
+		if (!*arg || strchr(arg, '/') || !strcmp(arg, ".") ||
+		    !strcmp(arg, "..")) {
+			cli_error("--platform: '%s' is not a name (no '/')",
+				  arg);
+			return CLI_USAGE;
+		}
+		a->platform = arg;
+		return CLI_OK;
+	case OPT_MAX_SPARES:
+		return parse_count(&a->max_spares, "--max-spares", arg, 1024);
+	case OPT_RESULTS:
+		a->results = arg;
+		return CLI_OK;
+	}
+	switch (cli_provision_option(&a->prov, opt, arg)) {
+	case 1:
+		return CLI_OK;
+	case 0:
+		cli_error("unknown option '%s'", text);
+		run_usage(stderr);
+	}
+	return CLI_USAGE;
+}
+
+/* CLI_OK, -1 for --help, or CLI_USAGE. */
+static int parse_args(struct run_args *a, int argc, char **argv)
+{
+	int opt, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", run_options, NULL)) != -1) {
+		if (opt == 'h') {
+			run_usage(stdout);
+			return -1;
+		}
+		if (opt == '?') {
+			if (optopt)
+				cli_error("option '%s' needs a value",
+					  argv[optind - 1]);
+			else
+				cli_error("unknown option '%s'",
+					  argv[optind - 1]);
+			run_usage(stderr);
+			return CLI_USAGE;
+		}
+		rc = parse_option(a, opt, optarg, argv[optind - 1]);
+		if (rc != CLI_OK)
+			return rc;
+	}
+	if (!a->results) {
+		cli_error("run: --results DIR is required");
+		return CLI_USAGE;
+	}
+	if (argc - optind != 1) {
+		cli_error(argc == optind ? "run: missing TREE (atex run "
+					   "PROVISIONER --results DIR TREE)"
+					 : "run: one TREE only");
+		return CLI_USAGE;
+	}
+	a->tree = argv[optind];
+	return CLI_OK;
+}
+
+int cli_run(int argc, char **argv)
+{
+	struct run_args a = {0};
+	int rc;
+
+	rc = cli_provision_init(&a.prov, argc);
+	a.env = calloc((size_t)argc + 1, sizeof(*a.env));
+	a.filters = calloc((size_t)argc + 1, sizeof(*a.filters));
+	if (rc == CLI_OK &&
+	    (!a.env || !a.filters || atex_fmf_context_new(&a.context) < 0))
+		rc = cli_fail("run");
+	if (rc == CLI_OK)
+		rc = parse_args(&a, argc, argv);
+	if (rc == CLI_OK)
+		rc = run_main(&a);
+	atex_fmf_context_free(a.context);
+	free(a.env);
+	free(a.filters);
+	cli_provision_free(&a.prov);
+	return rc < 0 ? CLI_OK : rc;
+}

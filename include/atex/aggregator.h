@@ -1,0 +1,172 @@
+/*
+ * atex/aggregator.h - collecting the results of many tests: an Aggregator
+ * ingests the artifacts directory of each finished test (docs/PROTOCOL.md
+ * section 3) into one place: a JSON Lines file (section 5), YAML
+ * documents, a SQLite database, or several of those at once.
+ *
+ * The contract: ingest is atomic per test as far as the format allows (a
+ * reader never sees half a test's line, row or document, even when the
+ * program is killed in the middle), and it never destroys the artifacts
+ * directory: files are hard-linked into the aggregator's files directory
+ * when it is on the same filesystem, copied otherwise, so that several
+ * aggregators can ingest the same directory and the caller removes it.
+ *
+ * Files of a result land in FILES_DIR/<platform>/<test name>/<subtest
+ * name>/<file>, the test's own files in FILES_DIR/<platform>/<test
+ * name>/<file>: the artifacts directory's files/ tree, placed under
+ * <platform>/<test name>.
+ *
+ * Thread safety: ingest may be called from any thread at once; start,
+ * stop and free by the owning thread. A program may implement its own
+ * aggregator by filling in struct atex_aggregator_ops.
+ */
+#ifndef ATEX_AGGREGATOR_H
+#define ATEX_AGGREGATOR_H
+
+#include <stdbool.h>
+
+#include "atex/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct atex_aggregator atex_aggregator;
+
+struct atex_aggregator_ops {
+	unsigned int version;
+	int (*start)(atex_aggregator *a);
+	int (*ingest)(atex_aggregator *a, const char *platform,
+		      const char *test_name, const char *artifacts_dir);
+	int (*stop)(atex_aggregator *a);
+	void (*free)(atex_aggregator *a);
+};
+
+#define ATEX_AGGREGATOR_OPS_VERSION 1
+
+struct atex_aggregator {
+	const struct atex_aggregator_ops *ops;
+};
+
+/*
+ * Opens the output (creating or truncating it: a new run) and the files
+ * directory. Returns 0, ATEX_EIO (message names the path), ATEX_EINVAL
+ * (started twice), ATEX_ENOMEM.
+ */
+int atex_aggregator_start(atex_aggregator *a);
+
+/*
+ * Ingests one finished test: every result in ARTIFACTS/results and the
+ * files under ARTIFACTS/files. `platform` is a non-empty name without "/"
+ * components that escape ("rhel-9.6@x86_64"); `test_name` the fmf name
+ * ("/unit/syscalls"). A results line that does not parse is not fatal:
+ * it is logged with file:line and replaced by an "error" result naming
+ * it, so the other results are kept. Missing `results` (the test never
+ * started) gives one "error" result saying so.
+ * Returns 0, ATEX_EINVAL (bad platform or name, not started), ATEX_EIO
+ * (the output cannot be written: nothing of this test was written),
+ * ATEX_ENOMEM. Any thread.
+ */
+int atex_aggregator_ingest(atex_aggregator *a, const char *platform,
+			   const char *test_name, const char *artifacts_dir);
+
+/* Flushes and closes the output. Returns 0 or ATEX_EIO. */
+int atex_aggregator_stop(atex_aggregator *a);
+
+/* Stops (if needed) and frees; NULL is accepted. */
+void atex_aggregator_free(atex_aggregator *a);
+
+/* ------------------------------------------------------------------------
+ * Implementations.
+ */
+
+enum atex_compression {
+	ATEX_COMPRESSION_NONE = 0,
+	ATEX_COMPRESSION_GZIP = 1, /* zlib, .gz */
+	ATEX_COMPRESSION_XZ = 2,   /* liblzma, .xz */
+	ATEX_COMPRESSION_AUTO = 3, /* from the file name's suffix */
+};
+
+struct atex_jsonl_aggregator_options {
+	unsigned int version;
+	const char *path;      /* the results file; required */
+	const char *files_dir; /* where files go; NULL: no files kept */
+	int compression;       /* enum atex_compression; 0: none */
+};
+
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT \
+	{ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0}
+
+/*
+ * JSON Lines (docs/PROTOCOL.md section 5): one line per result,
+ * [platform, status, test, subtest or null, [files], note or null].
+ * Each ingest is written with one write(2) of whole lines; compressed
+ * output is flushed to a decodable point after every ingest (a gzip or xz
+ * decoder reads everything up to the last completed ingest of a killed
+ * run). Options are copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
+ */
+int atex_jsonl_aggregator_new(atex_aggregator **out,
+			      const struct atex_jsonl_aggregator_options *opts);
+
+/*
+ * YAML documents: one "---" document per ingested test, with keys
+ * platform, test, status, note, files (its own result) and subtests (a
+ * list of {name, status, note, files}). `files_dir` as for JSON Lines.
+ * Both strings copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
+ */
+int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
+			     const char *files_dir);
+
+struct atex_sqlite_aggregator_options {
+	unsigned int version;
+	const char *path;      /* the database; required */
+	const char *files_dir; /* where files go; NULL: names recorded only */
+};
+
+#define ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT \
+	{ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL}
+
+/*
+ * SQLite: table `results` with one row per result (id, platform, status,
+ * test, subtest, note, files as a JSON array text, ingested as Unix
+ * seconds with a fraction, attempt, final), indexed by status, test and
+ * platform; WAL mode, one transaction per ingest. `attempt` counts the
+ * ingests of the same platform and test, from 1; `final` is 1 for rows
+ * ingested through this aggregator and 0 for rows ingested through its
+ * earlier-attempts view (below). start() replaces an existing database.
+ * Options are copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
+ */
+int atex_sqlite_aggregator_new(
+	atex_aggregator **out,
+	const struct atex_sqlite_aggregator_options *opts);
+
+/*
+ * A second aggregator writing into the same database as `sqlite` (made by
+ * atex_sqlite_aggregator_new), with final = 0: hand it to an orchestrator
+ * as the home of earlier attempts of re-run tests, so one database holds
+ * every attempt. Its start and stop do nothing (the database is
+ * `sqlite`'s); free it before `sqlite`. Returns 0, ATEX_EINVAL (not a
+ * SQLite aggregator), ATEX_ENOMEM.
+ */
+int atex_sqlite_aggregator_earlier(atex_aggregator **out,
+				   atex_aggregator *sqlite);
+
+/*
+ * Fans every call out to `n` aggregators, in order: start starts all (and
+ * stops those started when one fails), ingest ingests into all and
+ * returns the first error after trying every one, stop stops all. The
+ * array is copied; the aggregators are owned by the multi aggregator when
+ * `owned` is true (freed with it), borrowed otherwise.
+ * Returns 0, ATEX_EINVAL (n == 0), ATEX_ENOMEM.
+ */
+int atex_multi_aggregator_new(atex_aggregator **out,
+			      atex_aggregator *const *aggregators, size_t n,
+			      bool owned);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATEX_AGGREGATOR_H */

@@ -1,0 +1,99 @@
+/*
+ * atex/report.h - aggregated results for people and CI: a results file
+ * (JSON Lines, plain, gzip or xz, or a SQLite database from the
+ * aggregators) loaded into memory, then rendered as a self-contained HTML
+ * page, JUnit XML, or a terminal summary.
+ *
+ * Thread safety: a loaded results set is read-only; any number of threads
+ * may render it at once.
+ */
+#ifndef ATEX_REPORT_H
+#define ATEX_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "atex/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One result. Strings are UTF-8 and owned by the results set. */
+struct atex_result {
+	const char *platform;
+	const char *status;
+	const char *test;
+	const char *subtest;	  /* NULL: the test's own result */
+	const char *note;	  /* NULL: none */
+	const char *const *files; /* n_files names, relative to files_dir */
+	size_t n_files;
+	/* The files directory of this result (the test's own, or the
+	 * subtest's): FILES_DIR/<platform>/<test>[/<subtest>]. */
+	const char *files_dir;
+	unsigned int attempt; /* 1 for the first run of the test */
+	bool final;	      /* false: an earlier attempt of a re-run test */
+};
+
+typedef struct atex_results atex_results;
+
+/*
+ * Loads every result of `path`:
+ *  - "*.jsonl", "*.jsonl.gz", "*.jsonl.xz" (docs/PROTOCOL.md section 5):
+ *    the final results; earlier attempts of re-run tests are read from
+ *    "old/results.jsonl[.gz|.xz]" next to it when that exists. Files are
+ *    under "files/" (and "old/files/") next to the results file.
+ *  - "*.sqlite": the database of the SQLite aggregator, every attempt.
+ * A file cut short by a killed run (a truncated last line, a compressed
+ * stream without its end) loads what it has, with a warning logged.
+ * Returns 0, ATEX_ENOTFOUND, ATEX_EFORMAT (a line that is not a result:
+ * the message has file:line), ATEX_EIO, ATEX_ENOMEM.
+ */
+int atex_results_load(atex_results **out, const char *path);
+
+void atex_results_free(atex_results *r);
+
+/* The number of results (final and earlier attempts). */
+size_t atex_results_count(const atex_results *r);
+
+/* Result i, in the order of the file (earlier attempts after the final
+ * ones for JSON Lines). Borrowed; valid while r lives. */
+const struct atex_result *atex_results_get(const atex_results *r, size_t i);
+
+/*
+ * true when every final result is pass, info, warn or skip (what makes
+ * `atex run` and `atex report` exit 0). Custom statuses count as failing.
+ */
+bool atex_results_passed(const atex_results *r);
+
+/*
+ * One self-contained HTML file (styles and script inline, nothing loaded
+ * from the network): counts per status, a table filterable by status,
+ * platform and test name, links to each result's files (relative to the
+ * HTML file's folder), earlier attempts of re-run tests marked. `title`
+ * may be NULL. Written to a temporary file renamed over `path`.
+ * Returns 0, ATEX_EIO, ATEX_ENOMEM.
+ */
+int atex_report_html(const atex_results *r, const char *path,
+		     const char *title);
+
+/*
+ * JUnit XML as GitLab and Jenkins read it: one <testsuite> per platform,
+ * one <testcase> per final result (classname the test, name the subtest
+ * or the test), fail -> <failure>, error and infra -> <error>, skip ->
+ * <skipped>, the note as the message. Returns 0, ATEX_EIO, ATEX_ENOMEM.
+ */
+int atex_report_junit(const atex_results *r, const char *path);
+
+/*
+ * A terminal summary to descriptor `fd`: a table of counts per platform
+ * and status of the final results, then every final result that is not
+ * pass/info/warn/skip with its note. Returns 0 or ATEX_EIO.
+ */
+int atex_report_summary(const atex_results *r, int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATEX_REPORT_H */

@@ -1,0 +1,93 @@
+/*
+ * ingest.h - private: what every aggregator does with an artifacts
+ * directory before it writes anything (docs/PROTOCOL.md section 3):
+ * checking the platform and test names, reading ARTIFACTS/results into
+ * plain result records, and placing ARTIFACTS/files/ under
+ * FILES_DIR/<platform>/<test name>/. Also the one helper that writes an
+ * ingest's bytes to an output file.
+ *
+ * All of it runs before an aggregator takes its lock, so that tests
+ * finishing at once read and copy in parallel and only their writes are
+ * serialised.
+ */
+#ifndef ATEX_AGGREGATOR_INGEST_H
+#define ATEX_AGGREGATOR_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "util/util.h"
+
+/* One result of a test. The strings and `files` are borrowed from `obj`,
+ * which is owned by the struct atex_ingest holding the record. */
+struct atex_ingest_result {
+	const char *status; /* never NULL */
+	const char *name;   /* the subtest; NULL: the test itself */
+	const char *note;   /* NULL: none */
+	json_t *files;	    /* a JSON array of strings (maybe empty) */
+	json_t *obj;	    /* the whole result, other keys included */
+};
+
+/* The results of one ingested test, in the order of the results file. */
+struct atex_ingest {
+	const char *platform; /* borrowed from the caller of ingest */
+	const char *test;
+	struct atex_ingest_result *results;
+	size_t n;
+};
+
+#define ATEX_INGEST_INIT                                                       \
+	{                                                                      \
+		NULL, NULL, NULL, 0                                            \
+	}
+
+/*
+ * Checks the names of one ingest: `platform` non-empty, no "/", neither
+ * "." nor ".."; `test_name` non-empty, with no "." or ".." component and
+ * something besides slashes; both valid UTF-8 (they are written as JSON
+ * strings). Returns 0 or ATEX_EINVAL naming the culprit.
+ */
+int atex_ingest_check_names(const char *platform, const char *test_name);
+
+/*
+ * Everything an aggregator does before it takes its lock: checks the
+ * names, reads ARTIFACTS/results into `in` and, when `files_dir` is not
+ * NULL, places ARTIFACTS/files/ under FILES_DIR/<platform>/<test name>/
+ * (hard links, copies across filesystems; existing files replaced;
+ * symlinks copied as symlinks and never followed). A malformed results
+ * line becomes an "error" result naming PATH:LINE (and a warning); a
+ * missing results file one "error" result saying so.
+ * Returns 0, ATEX_EINVAL (names), ATEX_EIO (the results file cannot be
+ * read, a file cannot be placed), ATEX_ENOMEM. `in` is empty on failure.
+ */
+int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
+			const char *platform, const char *test_name,
+			const char *artifacts_dir);
+
+void atex_ingest_release(struct atex_ingest *in);
+
+/* The files placement alone (part of atex_ingest_prepare). */
+int atex_ingest_files(const char *files_dir, const char *platform,
+		      const char *test_name, const char *artifacts_dir);
+
+/* Creates `path` and its missing parents (mode 0755). ATEX_EIO naming the
+ * path when one cannot be made or is not a directory. */
+int atex_ingest_mkdirs(const char *path);
+
+/*
+ * Appends `len` bytes to the O_APPEND descriptor `fd` with one write(2)
+ * (more only after a short write). `*size` is the file's length before;
+ * on failure the file is cut back to it, so that a reader never sees part
+ * of this write, and on success it grows by `len`. `path` names the file
+ * in the ATEX_EIO message.
+ */
+int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
+		      const char *path);
+
+/* Seconds since the epoch, with a fraction. */
+double atex_ingest_now(void);
+
+#endif /* ATEX_AGGREGATOR_INGEST_H */

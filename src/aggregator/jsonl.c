@@ -1,0 +1,371 @@
+/*
+ * jsonl.c - the JSON Lines aggregator (docs/PROTOCOL.md section 5): one
+ * line per result, plain, gzip (zlib) or xz (liblzma).
+ *
+ * How it is built, and why:
+ *
+ *  - A run may be killed at any moment, and what it leaves must read
+ *    back. So every ingest ends in one write(2) of whole lines on an
+ *    O_APPEND descriptor, and a failed write is cut back off the file
+ *    (atex_ingest_write): a reader sees whole tests or nothing of them.
+ *  - Compressed output keeps one stream for the whole run and flushes it
+ *    to a decodable point after every ingest: gzip with Z_SYNC_FLUSH
+ *    (the dictionary is kept, so small ingests still compress well), xz
+ *    with LZMA_FULL_FLUSH (the block is closed with its check, so a
+ *    decoder verifies everything up to the last ingest). A killed run
+ *    leaves a stream without its end: decoders complain about that, but
+ *    give every line up to the last completed ingest. stop() finishes the
+ *    stream properly.
+ *  - xz uses preset 1: each ingest is its own block, and a block starts
+ *    with an empty dictionary, so a bigger preset only costs memory (and
+ *    time to reset its match finder on every block).
+ *  - The lines are built before the lock is taken; under it, only the
+ *    compression (the stream is shared) and the write.
+ *  - A compressed stream whose write failed is ahead of the file: later
+ *    ingests would write garbage after the cut, so the aggregator then
+ *    refuses them (ATEX_EIO) rather than corrupt what was written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <lzma.h>
+#include <zlib.h>
+
+#include "aggregator/ingest.h"
+#include "atex/aggregator.h"
+#include "util/util.h"
+
+#define XZ_PRESET 1
+
+struct jsonl {
+	atex_aggregator base;
+	char *path;
+	char *files_dir; /* NULL: no files kept */
+	int compression; /* NONE, GZIP or XZ (AUTO resolved) */
+
+	pthread_mutex_t lock;
+	/* Under the lock: */
+	bool started;
+	bool broken; /* a compressed write failed; the stream is lost */
+	int fd;
+	off_t size; /* bytes written: where a failed write is cut back */
+	z_stream z;
+	bool z_ready;
+	lzma_stream x;
+	bool x_ready;
+	struct atex_buf out; /* compressed bytes of one write */
+};
+
+static int dump_to_buf(const char *data, size_t len, void *arg)
+{
+	return atex_buf_put(arg, data, len) < 0 ? -1 : 0;
+}
+
+/* Appends the line of one result to `b`. */
+static int put_line(struct atex_buf *b, const struct atex_ingest *in,
+		    const struct atex_ingest_result *r)
+{
+	json_t *line = json_pack("[s,s,s,s?,O,s?]", in->platform, r->status,
+				 in->test, r->name, r->files, r->note);
+	int rc = 0;
+
+	if (!line)
+		return atex_error_oom();
+	if (json_dump_callback(line, dump_to_buf, b, JSON_COMPACT) < 0 ||
+	    atex_buf_putc(b, '\n') < 0)
+		rc = atex_error_oom();
+	json_decref(line);
+	return rc;
+}
+
+/* ---- compression (under the lock) ---- */
+
+static int gzip_run(struct jsonl *j, const void *data, size_t len, int flush)
+{
+	int ret;
+
+	j->z.next_in = (Bytef *)data;
+	j->z.avail_in = (uInt)len;
+	do {
+		if (atex_buf_grow(&j->out, 65536) < 0)
+			return ATEX_ENOMEM;
+		j->z.next_out = (Bytef *)j->out.ptr + j->out.len;
+		j->z.avail_out = (uInt)(j->out.cap - j->out.len - 1);
+		size_t before = j->z.avail_out;
+
+		ret = deflate(&j->z, flush);
+		if (ret == Z_STREAM_ERROR)
+			return atex_error_set(ATEX_EIO, "%s: zlib: %s", j->path,
+					      j->z.msg ? j->z.msg
+						       : "stream error");
+		j->out.len += before - j->z.avail_out;
+	} while (j->z.avail_out == 0 ||
+		 (flush == Z_FINISH && ret != Z_STREAM_END));
+	return 0;
+}
+
+static int xz_run(struct jsonl *j, const void *data, size_t len,
+		  lzma_action action)
+{
+	lzma_ret ret;
+
+	j->x.next_in = data;
+	j->x.avail_in = len;
+	do {
+		if (atex_buf_grow(&j->out, 65536) < 0)
+			return ATEX_ENOMEM;
+		j->x.next_out = (uint8_t *)j->out.ptr + j->out.len;
+		j->x.avail_out = j->out.cap - j->out.len - 1;
+		size_t before = j->x.avail_out;
+
+		ret = lzma_code(&j->x, action);
+		j->out.len += before - j->x.avail_out;
+		if (ret == LZMA_MEM_ERROR)
+			return atex_error_oom();
+		if (ret != LZMA_OK && ret != LZMA_STREAM_END)
+			return atex_error_set(ATEX_EIO, "%s: liblzma error %d",
+					      j->path, (int)ret);
+	} while (ret != LZMA_STREAM_END);
+	return 0;
+}
+
+/* Compresses `data` (NULL: finish the stream) into j->out. */
+static int compress_locked(struct jsonl *j, const void *data, size_t len)
+{
+	atex_buf_clear(&j->out);
+	if (j->compression == ATEX_COMPRESSION_GZIP)
+		return gzip_run(j, data, len, data ? Z_SYNC_FLUSH : Z_FINISH);
+	return xz_run(j, data, len, data ? LZMA_FULL_FLUSH : LZMA_FINISH);
+}
+
+static int write_locked(struct jsonl *j, const void *data, size_t len)
+{
+	int rc;
+
+	if (j->compression == ATEX_COMPRESSION_NONE)
+		return atex_ingest_write(j->fd, data, len, &j->size, j->path);
+	rc = compress_locked(j, data, len);
+	if (!rc)
+		rc = atex_ingest_write(j->fd, j->out.ptr, j->out.len, &j->size,
+				       j->path);
+	if (rc)
+		j->broken = true;
+	/* One big ingest must not pin its buffer for the whole run. */
+	if (j->out.cap > 1 << 20)
+		atex_buf_free(&j->out);
+	return rc;
+}
+
+static void streams_end(struct jsonl *j)
+{
+	if (j->z_ready)
+		deflateEnd(&j->z);
+	if (j->x_ready)
+		lzma_end(&j->x);
+	j->z_ready = j->x_ready = false;
+	atex_buf_free(&j->out);
+}
+
+/* ---- operations ---- */
+
+static int streams_begin(struct jsonl *j)
+{
+	if (j->compression == ATEX_COMPRESSION_GZIP) {
+		memset(&j->z, 0, sizeof(j->z));
+		/* 15 + 16: a gzip header and trailer around the deflate
+		 * stream. */
+		if (deflateInit2(&j->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+				 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return atex_error_oom();
+		j->z_ready = true;
+	} else if (j->compression == ATEX_COMPRESSION_XZ) {
+		j->x = (lzma_stream)LZMA_STREAM_INIT;
+		if (lzma_easy_encoder(&j->x, XZ_PRESET, LZMA_CHECK_CRC64) !=
+		    LZMA_OK)
+			return atex_error_oom();
+		j->x_ready = true;
+	}
+	return 0;
+}
+
+static int jsonl_start(atex_aggregator *a)
+{
+	struct jsonl *j = (struct jsonl *)a;
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->started) {
+		rc = atex_error_set(ATEX_EINVAL, "%s: started twice", j->path);
+		goto out;
+	}
+	if (j->files_dir) {
+		rc = atex_ingest_mkdirs(j->files_dir);
+		if (rc)
+			goto out;
+	}
+	j->fd = open(j->path,
+		     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (j->fd < 0) {
+		rc = atex_error_set(ATEX_EIO, "%s: cannot create: %s", j->path,
+				    strerror(errno));
+		goto out;
+	}
+	rc = streams_begin(j);
+	if (rc) {
+		streams_end(j);
+		close(j->fd);
+		j->fd = -1;
+		goto out;
+	}
+	j->size = 0;
+	j->broken = false;
+	j->started = true;
+out:
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+static int jsonl_ingest(atex_aggregator *a, const char *platform,
+			const char *test_name, const char *artifacts_dir)
+{
+	struct jsonl *j = (struct jsonl *)a;
+	struct atex_ingest in;
+	struct atex_buf lines = ATEX_BUF_INIT;
+	bool started;
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	started = j->started;
+	pthread_mutex_unlock(&j->lock);
+	if (!started)
+		return atex_error_set(ATEX_EINVAL, "%s: ingest before start",
+				      j->path);
+	rc = atex_ingest_prepare(&in, j->files_dir, platform, test_name,
+				 artifacts_dir);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < in.n && !rc; i++)
+		rc = put_line(&lines, &in, &in.results[i]);
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&j->lock);
+	if (!j->started)
+		rc = atex_error_set(ATEX_EINVAL, "%s: stopped during ingest",
+				    j->path);
+	else if (j->broken)
+		rc = atex_error_set(ATEX_EIO,
+				    "%s: an earlier write failed, the "
+				    "compressed stream cannot go on",
+				    j->path);
+	else
+		rc = write_locked(j, lines.ptr, lines.len);
+	pthread_mutex_unlock(&j->lock);
+	if (rc)
+		atex_error_prefix("%s on %s", test_name, platform);
+out:
+	atex_buf_free(&lines);
+	atex_ingest_release(&in);
+	return rc;
+}
+
+static int jsonl_stop(atex_aggregator *a)
+{
+	struct jsonl *j = (struct jsonl *)a;
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (!j->started)
+		goto out;
+	if (j->compression != ATEX_COMPRESSION_NONE && !j->broken)
+		rc = write_locked(j, NULL, 0);
+	streams_end(j);
+	if (close(j->fd) < 0 && !rc)
+		rc = atex_error_set(ATEX_EIO, "%s: cannot close: %s", j->path,
+				    strerror(errno));
+	j->fd = -1;
+	j->started = false;
+out:
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+static void jsonl_free(atex_aggregator *a)
+{
+	struct jsonl *j = (struct jsonl *)a;
+
+	if (jsonl_stop(a) < 0)
+		atex_log(ATEX_LOG_ERROR, "aggregator", "%s", atex_error_last());
+	pthread_mutex_destroy(&j->lock);
+	free(j->path);
+	free(j->files_dir);
+	free(j);
+}
+
+static const struct atex_aggregator_ops jsonl_ops = {
+	.version = ATEX_AGGREGATOR_OPS_VERSION,
+	.start = jsonl_start,
+	.ingest = jsonl_ingest,
+	.stop = jsonl_stop,
+	.free = jsonl_free,
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+int atex_jsonl_aggregator_new(atex_aggregator **out,
+			      const struct atex_jsonl_aggregator_options *opts)
+{
+	struct jsonl *j;
+	int compression;
+
+	if (!out)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_jsonl_aggregator_new: no out "
+				      "pointer");
+	*out = NULL;
+	if (!opts || opts->version < 1 ||
+	    opts->version > ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_jsonl_aggregator_new: no options "
+				      "or unknown options version");
+	if (!opts->path || !*opts->path)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_jsonl_aggregator_new: no path");
+	compression = opts->compression;
+	if (compression == ATEX_COMPRESSION_AUTO)
+		compression =
+			ends_with(opts->path, ".gz")   ? ATEX_COMPRESSION_GZIP
+			: ends_with(opts->path, ".xz") ? ATEX_COMPRESSION_XZ
+						       : ATEX_COMPRESSION_NONE;
+	if (compression < ATEX_COMPRESSION_NONE ||
+	    compression > ATEX_COMPRESSION_XZ)
+		return atex_error_set(ATEX_EINVAL, "%s: unknown compression %d",
+				      opts->path, opts->compression);
+	j = atex_calloc(1, sizeof(*j));
+	if (!j)
+		return ATEX_ENOMEM;
+	j->base.ops = &jsonl_ops;
+	j->compression = compression;
+	j->fd = -1;
+	j->path = atex_strdup(opts->path);
+	j->files_dir = opts->files_dir ? atex_strdup(opts->files_dir) : NULL;
+	if (!j->path || (opts->files_dir && !j->files_dir)) {
+		free(j->path);
+		free(j->files_dir);
+		free(j);
+		return ATEX_ENOMEM;
+	}
+	pthread_mutex_init(&j->lock, NULL);
+	*out = &j->base;
+	return 0;
+}

@@ -1,0 +1,863 @@
+/*
+ * results.c - a results file loaded into memory (atex/report.h): JSON
+ * Lines from the JSON Lines aggregator, plain, gzip or xz, with the
+ * earlier attempts from old/ next to it, or the SQLite aggregator's
+ * database.
+ *
+ * How it is built, and why:
+ *
+ *  - A compressed file is inflated whole into memory, then split into
+ *    lines like a plain one. A results set is held in memory anyway, and
+ *    one code path for the lines keeps the line numbers of messages the
+ *    same whatever the compression.
+ *  - A run killed while writing leaves a file cut short: a compressed
+ *    stream without its end, a last line without its newline. That is
+ *    what a report of a crashed run looks like, not an error: what is
+ *    whole is kept and a warning names the file. A whole line that is not
+ *    a result is an error, with file:line, because it means the file is
+ *    not what we think it is.
+ *  - The format comes from the name's suffix; a name we do not know is
+ *    sniffed by its magic bytes (gzip, xz, SQLite), else read as JSON
+ *    Lines, so a renamed file still loads.
+ *  - files_dir is made absolute at load time: the HTML renderer computes
+ *    links relative to wherever the page goes, which needs both ends
+ *    absolute, and a caller gets a path that does not depend on the
+ *    working directory staying the same.
+ *  - JSON Lines have no attempt numbers: they are counted here. The lines
+ *    of one ingest are contiguous (the aggregator writes them with one
+ *    write), so an earlier attempt is a run of lines of the same platform
+ *    and test; a second run of the same test right after the first is
+ *    told apart by a subtest (or the test's own result) repeating.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <lzma.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "report/report_private.h"
+
+/* Input is read and decompressed in pieces of this size. */
+#define CHUNK 65536
+
+enum format {
+	FORMAT_JSONL,
+	FORMAT_GZIP,
+	FORMAT_XZ,
+	FORMAT_SQLITE,
+};
+
+struct atex_results {
+	struct atex_result *items;
+	size_t n, cap;
+};
+
+/* ------------------------------------------------------------------------
+ * The results set.
+ */
+
+static void result_clear(struct atex_result *res)
+{
+	free((char *)res->platform);
+	free((char *)res->status);
+	free((char *)res->test);
+	free((char *)res->subtest);
+	free((char *)res->note);
+	for (size_t i = 0; i < res->n_files; i++)
+		free((char *)res->files[i]);
+	free((char **)res->files);
+	free((char *)res->files_dir);
+	memset(res, 0, sizeof(*res));
+}
+
+void atex_results_free(atex_results *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		result_clear(&r->items[i]);
+	free(r->items);
+	free(r);
+}
+
+size_t atex_results_count(const atex_results *r)
+{
+	return r ? r->n : 0;
+}
+
+const struct atex_result *atex_results_get(const atex_results *r, size_t i)
+{
+	if (!r || i >= r->n)
+		return NULL;
+	return &r->items[i];
+}
+
+bool atex_results_passed(const atex_results *r)
+{
+	for (size_t i = 0; r && i < r->n; i++)
+		if (r->items[i].final && !report_status_ok(r->items[i].status))
+			return false;
+	return true;
+}
+
+/* Moves `res` (all of its strings) into the set; on failure it is
+ * cleared. Returns 0 or ATEX_ENOMEM. */
+static int results_push(atex_results *r, struct atex_result *res)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct atex_result *items =
+			realloc(r->items, cap * sizeof(*items));
+
+		if (!items) {
+			result_clear(res);
+			return atex_error_oom();
+		}
+		r->items = items;
+		r->cap = cap;
+	}
+	r->items[r->n++] = *res;
+	memset(res, 0, sizeof(*res));
+	return 0;
+}
+
+/* FILES/<platform>/<test without its leading slashes>[/<subtest>]. */
+static char *make_files_dir(const char *files, const char *platform,
+			    const char *test, const char *subtest)
+{
+	while (*test == '/')
+		test++;
+	if (subtest)
+		return atex_sprintf("%s/%s/%s/%s", files, platform, test,
+				    subtest);
+	return atex_sprintf("%s/%s/%s", files, platform, test);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading and decompressing into memory.
+ */
+
+/* Reads the whole of `fd` into `out` through the decoder `feed` (NULL:
+ * as is). */
+struct decoder {
+	const char *path;
+	bool truncated; /* the stream ended before its end marker */
+	/* Takes `len` bytes (0 with `eof` at the end); returns 0 or an error
+	 * code with the message set. */
+	int (*feed)(struct decoder *d, struct atex_buf *out, const uint8_t *in,
+		    size_t len, bool eof);
+	z_stream z;
+	bool z_init, z_ended;
+	lzma_stream x;
+	bool x_init, x_ended;
+};
+
+static int feed_plain(struct decoder *d, struct atex_buf *out,
+		      const uint8_t *in, size_t len, bool eof)
+{
+	return atex_buf_put(out, in, len);
+}
+
+static int feed_gzip(struct decoder *d, struct atex_buf *out, const uint8_t *in,
+		     size_t len, bool eof)
+{
+	int zrc;
+
+	d->z.next_in = (Bytef *)in;
+	d->z.avail_in = (uInt)len;
+	for (;;) {
+		if (d->z_ended) {
+			if (d->z.avail_in == 0)
+				return 0;
+			/* Another member follows (a concatenated .gz). */
+			if (inflateReset(&d->z) != Z_OK)
+				return atex_error_set(ATEX_EFORMAT,
+						      "%s: gzip: cannot reset",
+						      d->path);
+			d->z_ended = false;
+		}
+		if (d->z.avail_in == 0 && !eof)
+			return 0;
+		if (atex_buf_grow(out, CHUNK) < 0)
+			return ATEX_ENOMEM;
+		d->z.next_out = (Bytef *)out->ptr + out->len;
+		d->z.avail_out = (uInt)(out->cap - out->len - 1);
+		uInt room = d->z.avail_out;
+		zrc = inflate(&d->z, Z_NO_FLUSH);
+		out->len += room - d->z.avail_out;
+		out->ptr[out->len] = '\0';
+		if (zrc == Z_STREAM_END) {
+			d->z_ended = true;
+			continue;
+		}
+		if (zrc == Z_OK)
+			continue;
+		if (zrc == Z_BUF_ERROR && d->z.avail_in == 0) {
+			/* All input taken and no progress: at the end of the
+			 * file, a stream cut short. */
+			d->truncated = eof;
+			return 0;
+		}
+		if (zrc == Z_MEM_ERROR)
+			return atex_error_oom();
+		return atex_error_set(ATEX_EFORMAT,
+				      "%s: not valid gzip data (%s)", d->path,
+				      d->z.msg ? d->z.msg : "error");
+	}
+}
+
+static int feed_xz(struct decoder *d, struct atex_buf *out, const uint8_t *in,
+		   size_t len, bool eof)
+{
+	lzma_ret xrc;
+
+	d->x.next_in = in;
+	d->x.avail_in = len;
+	for (;;) {
+		if (d->x_ended)
+			return 0;
+		if (d->x.avail_in == 0 && !eof)
+			return 0;
+		if (atex_buf_grow(out, CHUNK) < 0)
+			return ATEX_ENOMEM;
+		d->x.next_out = (uint8_t *)out->ptr + out->len;
+		d->x.avail_out = out->cap - out->len - 1;
+		size_t before = d->x.avail_out;
+		xrc = lzma_code(&d->x, eof ? LZMA_FINISH : LZMA_RUN);
+		out->len += before - d->x.avail_out;
+		out->ptr[out->len] = '\0';
+		if (xrc == LZMA_STREAM_END) {
+			d->x_ended = true;
+			continue;
+		}
+		if (xrc == LZMA_BUF_ERROR && eof) {
+			d->truncated = true;
+			return 0;
+		}
+		if (xrc == LZMA_OK)
+			continue;
+		if (xrc == LZMA_MEM_ERROR)
+			return atex_error_oom();
+		return atex_error_set(
+			ATEX_EFORMAT,
+			"%s: not valid xz data (liblzma error %d)", d->path,
+			(int)xrc);
+	}
+}
+
+/* Reads `path` whole into `out`, decompressed; *truncated tells a stream
+ * cut short. Returns 0, ATEX_ENOTFOUND, ATEX_EIO, ATEX_EFORMAT,
+ * ATEX_ENOMEM. */
+static int read_decoded(struct atex_buf *out, bool *truncated, const char *path,
+			enum format format)
+{
+	struct decoder d = {.path = path, .feed = feed_plain};
+	uint8_t *chunk = NULL;
+	int fd = -1, rc;
+
+	*truncated = false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = atex_error_set(errno == ENOENT ? ATEX_ENOTFOUND : ATEX_EIO,
+				    "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (format == FORMAT_GZIP) {
+		/* 32 + 15: a gzip or zlib header, the largest window. */
+		if (inflateInit2(&d.z, 47) != Z_OK) {
+			rc = atex_error_oom();
+			goto out;
+		}
+		d.z_init = true;
+		d.feed = feed_gzip;
+	} else if (format == FORMAT_XZ) {
+		d.x = (lzma_stream)LZMA_STREAM_INIT;
+		if (lzma_stream_decoder(&d.x, UINT64_MAX, LZMA_CONCATENATED) !=
+		    LZMA_OK) {
+			rc = atex_error_oom();
+			goto out;
+		}
+		d.x_init = true;
+		d.feed = feed_xz;
+	}
+	chunk = atex_malloc(CHUNK);
+	if (!chunk) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, chunk, CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = atex_error_set(ATEX_EIO, "%s: read: %s", path,
+					    strerror(errno));
+			goto out;
+		}
+		rc = d.feed(&d, out, chunk, (size_t)n, n == 0);
+		if (rc < 0 || n == 0)
+			break;
+	}
+	*truncated = d.truncated;
+out:
+	if (d.z_init)
+		inflateEnd(&d.z);
+	if (d.x_init)
+		lzma_end(&d.x);
+	free(chunk);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON Lines.
+ */
+
+/* A copy of element i of `line` when it is a string (or null with
+ * `nullable`); ATEX_EFORMAT naming `what` otherwise. */
+static int take_string(char **out, json_t *line, size_t i, bool nullable,
+		       const char *what, const char *where)
+{
+	json_t *v = json_array_get(line, i);
+
+	*out = NULL;
+	if (nullable && json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return atex_error_set(ATEX_EFORMAT, "%s: %s is not a string%s",
+				      where, what, nullable ? " or null" : "");
+	if (!nullable && json_string_length(v) == 0)
+		return atex_error_set(ATEX_EFORMAT, "%s: empty %s", where,
+				      what);
+	*out = atex_strndup(json_string_value(v), json_string_length(v));
+	return *out ? 0 : ATEX_ENOMEM;
+}
+
+/* Fills res->files from a JSON array of names. */
+static int take_files(struct atex_result *res, json_t *files, const char *where)
+{
+	char **names;
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(files))
+		return atex_error_set(ATEX_EFORMAT,
+				      "%s: files are not an array", where);
+	names = atex_calloc(json_array_size(files) + 1, sizeof(*names));
+	if (!names)
+		return ATEX_ENOMEM;
+	res->files = (const char *const *)names;
+	json_array_foreach(files, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return atex_error_set(
+				ATEX_EFORMAT,
+				"%s: file %zu is not a non-empty string", where,
+				i + 1);
+		names[i] = atex_strndup(json_string_value(v),
+					json_string_length(v));
+		if (!names[i])
+			return ATEX_ENOMEM;
+		res->n_files = i + 1;
+	}
+	return 0;
+}
+
+/* One line, [platform, status, test, subtest|null, [files], note|null],
+ * into `res` (cleared on failure). `where` is "path:line". */
+static int parse_line(struct atex_result *res, const char *text, size_t len,
+		      const char *files, const char *where)
+{
+	json_error_t jerr;
+	json_t *line = json_loadb(text, len, 0, &jerr);
+	char *s[5] = {NULL};
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (!line)
+		return atex_error_set(ATEX_EFORMAT, "%s: not JSON: %s", where,
+				      jerr.text);
+	if (!json_is_array(line) || json_array_size(line) != 6) {
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "%s: not a result (an array of 6: "
+				    "platform, status, test, subtest, files, "
+				    "note)",
+				    where);
+		goto out;
+	}
+	if ((rc = take_string(&s[0], line, 0, false, "platform", where)) ||
+	    (rc = take_string(&s[1], line, 1, false, "status", where)) ||
+	    (rc = take_string(&s[2], line, 2, false, "test", where)) ||
+	    (rc = take_string(&s[3], line, 3, true, "subtest", where)) ||
+	    (rc = take_string(&s[4], line, 5, true, "note", where)))
+		goto out;
+	res->platform = s[0];
+	res->status = s[1];
+	res->test = s[2];
+	res->subtest = s[3];
+	res->note = s[4];
+	memset(s, 0, sizeof(s));
+	rc = take_files(res, json_array_get(line, 4), where);
+	if (rc)
+		goto out;
+	res->files_dir =
+		make_files_dir(files, res->platform, res->test, res->subtest);
+	if (!res->files_dir)
+		rc = ATEX_ENOMEM;
+out:
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(s); i++)
+		free(s[i]);
+	if (rc)
+		result_clear(res);
+	json_decref(line);
+	return rc;
+}
+
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * Appends every result of the JSON Lines file `path` (decompressed by
+ * `format`) with files under `files` and `final` set as given. Blank lines
+ * are skipped; a last line without its newline is kept when it parses
+ * (a file written by hand), dropped with a warning otherwise.
+ */
+static int load_jsonl(atex_results *r, const char *path, enum format format,
+		      const char *files, bool final)
+{
+	struct atex_buf data = ATEX_BUF_INIT;
+	bool truncated = false, cut_line = false;
+	size_t lineno = 0, pos = 0, n_before = r->n;
+	char *where = NULL;
+	int rc;
+
+	rc = read_decoded(&data, &truncated, path, format);
+	if (rc)
+		goto out;
+	while (pos < data.len) {
+		const char *start = data.ptr + pos;
+		const char *nl = memchr(start, '\n', data.len - pos);
+		size_t len = nl ? (size_t)(nl - start) : data.len - pos;
+		struct atex_result res;
+
+		lineno++;
+		pos += len + (nl ? 1 : 0);
+		if (blank(start, len))
+			continue;
+		free(where);
+		where = atex_sprintf("%s:%zu", path, lineno);
+		if (!where) {
+			rc = ATEX_ENOMEM;
+			goto out;
+		}
+		rc = parse_line(&res, start, len, files, where);
+		if (rc == ATEX_EFORMAT && !nl) {
+			/* The last line, cut short by a killed run. */
+			atex_error_clear();
+			cut_line = true;
+			rc = 0;
+			break;
+		}
+		if (rc)
+			goto out;
+		res.final = final;
+		rc = results_push(r, &res);
+		if (rc)
+			goto out;
+	}
+	if (truncated || cut_line)
+		atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+			 "%s: %s (a killed run?); reporting the %zu "
+			 "complete results",
+			 path,
+			 truncated ? "the compressed stream ends early"
+				   : "the last line is cut short",
+			 r->n - n_before);
+out:
+	free(where);
+	atex_buf_free(&data);
+	return rc;
+}
+
+static bool same(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* "platform\xfftest": a key of `seen` (0xff is never in UTF-8). */
+static char *test_key(const struct atex_result *res)
+{
+	return atex_sprintf("%s\xff%s", res->platform, res->test);
+}
+
+/* seen[key] + 1 (1 when absent), recorded as the new seen[key] when
+ * `record`. Returns 0 on ATEX_ENOMEM. */
+static unsigned int next_attempt(json_t *seen, const struct atex_result *res,
+				 bool record)
+{
+	char *key = test_key(res);
+	unsigned int attempt;
+
+	if (!key)
+		return 0;
+	attempt = (unsigned int)json_integer_value(json_object_get(seen, key)) +
+		  1;
+	if (record &&
+	    json_object_set_new_nocheck(seen, key, json_integer(attempt)) < 0)
+		attempt = 0;
+	free(key);
+	return attempt;
+}
+
+/*
+ * Numbers the attempts of JSON Lines results: the earlier ones (from
+ * index `first_earlier` on) 1, 2... per platform and test in file order,
+ * the final ones one more than their test's earlier attempts.
+ */
+static int number_attempts(atex_results *r, size_t first_earlier)
+{
+	json_t *seen = json_object();
+	size_t i, group = first_earlier;
+	unsigned int attempt = 0;
+	int rc = 0;
+
+	if (!seen)
+		return atex_error_oom();
+	for (i = first_earlier; i < r->n; i++) {
+		struct atex_result *res = &r->items[i];
+		bool repeat = true;
+
+		if (i > first_earlier &&
+		    same(res->platform, r->items[i - 1].platform) &&
+		    same(res->test, r->items[i - 1].test)) {
+			/* The same ingest, unless a result repeats. */
+			repeat = false;
+			for (size_t j = group; j < i && !repeat; j++)
+				repeat =
+					same(r->items[j].subtest, res->subtest);
+		}
+		if (repeat) {
+			group = i;
+			attempt = next_attempt(seen, res, true);
+			if (!attempt) {
+				rc = atex_error_oom();
+				goto out;
+			}
+		}
+		res->attempt = attempt;
+	}
+	for (i = 0; i < first_earlier; i++) {
+		r->items[i].attempt = next_attempt(seen, &r->items[i], false);
+		if (!r->items[i].attempt) {
+			rc = atex_error_oom();
+			goto out;
+		}
+	}
+out:
+	json_decref(seen);
+	return rc;
+}
+
+/* The earlier-attempts file in `old_dir`: results.jsonl with the suffix
+ * of the main file first, then any of the three. NULL when none (or
+ * ATEX_ENOMEM, which *rc says). */
+static char *find_old(const char *old_dir, enum format main_format, int *rc)
+{
+	static const struct {
+		const char *name;
+		enum format format;
+	} names[] = {
+		{"results.jsonl", FORMAT_JSONL},
+		{"results.jsonl.gz", FORMAT_GZIP},
+		{"results.jsonl.xz", FORMAT_XZ},
+	};
+
+	*rc = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < ATEX_ARRAY_SIZE(names); i++) {
+			char *p;
+
+			if ((pass == 0) != (names[i].format == main_format))
+				continue;
+			p = atex_path_join(old_dir, names[i].name);
+			if (!p) {
+				*rc = ATEX_ENOMEM;
+				return NULL;
+			}
+			if (atex_path_exists(p))
+				return p;
+			free(p);
+		}
+	return NULL;
+}
+
+static enum format format_of_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > 3 && !strcmp(name + len - 3, ".gz"))
+		return FORMAT_GZIP;
+	if (len > 3 && !strcmp(name + len - 3, ".xz"))
+		return FORMAT_XZ;
+	return FORMAT_JSONL;
+}
+
+static int load_jsonl_all(atex_results *r, const char *path, const char *dir,
+			  enum format format)
+{
+	char *files = NULL, *old_dir = NULL, *old_files = NULL, *old = NULL;
+	size_t n_final;
+	int rc;
+
+	files = atex_path_join(dir, "files");
+	old_dir = atex_path_join(dir, "old");
+	old_files = old_dir ? atex_path_join(old_dir, "files") : NULL;
+	if (!files || !old_dir || !old_files) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	rc = load_jsonl(r, path, format, files, true);
+	if (rc)
+		goto out;
+	n_final = r->n;
+	old = find_old(old_dir, format, &rc);
+	if (rc)
+		goto out;
+	if (old) {
+		rc = load_jsonl(r, old, format_of_name(old), old_files, false);
+		if (rc)
+			goto out;
+	}
+	rc = number_attempts(r, n_final);
+out:
+	free(files);
+	free(old_dir);
+	free(old_files);
+	free(old);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * SQLite.
+ */
+
+static char *column_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+
+	if (!v)
+		return NULL;
+	return atex_strndup((const char *)v,
+			    (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* One row into `res`; `where` is "path: row N". */
+static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
+		      const char *files, const char *where)
+{
+	static const char *const names[] = {"platform", "status", "test"};
+	json_error_t jerr;
+	json_t *list = NULL;
+	char *s[3];
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	for (int i = 0; i < 3; i++) {
+		if (sqlite3_column_type(st, i + 1) == SQLITE_NULL ||
+		    sqlite3_column_bytes(st, i + 1) == 0)
+			return atex_error_set(ATEX_EFORMAT, "%s: empty %s",
+					      where, names[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		s[i] = column_dup(st, i + 1);
+	res->platform = s[0];
+	res->status = s[1];
+	res->test = s[2];
+	res->subtest = column_dup(st, 4);
+	res->note = column_dup(st, 5);
+	if (!res->platform || !res->status || !res->test ||
+	    (!res->subtest && sqlite3_column_type(st, 4) != SQLITE_NULL) ||
+	    (!res->note && sqlite3_column_type(st, 5) != SQLITE_NULL)) {
+		rc = atex_error_oom();
+		goto out;
+	}
+	list = json_loads(sqlite3_column_text(st, 6)
+				  ? (const char *)sqlite3_column_text(st, 6)
+				  : "",
+			  0, &jerr);
+	if (!list) {
+		rc = atex_error_set(ATEX_EFORMAT, "%s: files: not JSON: %s",
+				    where, jerr.text);
+		goto out;
+	}
+	rc = take_files(res, list, where);
+	if (rc)
+		goto out;
+	res->attempt = (unsigned int)sqlite3_column_int64(st, 7);
+	res->final = sqlite3_column_int64(st, 8) != 0;
+	res->files_dir =
+		make_files_dir(files, res->platform, res->test, res->subtest);
+	if (!res->files_dir)
+		rc = ATEX_ENOMEM;
+out:
+	json_decref(list);
+	if (rc)
+		result_clear(res);
+	return rc;
+}
+
+static int load_sqlite(atex_results *r, const char *path, const char *dir)
+{
+	static const char query[] =
+		"SELECT id, platform, status, test, subtest, note, files, "
+		"attempt, final FROM results ORDER BY final DESC, id";
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char *files = NULL, *where = NULL;
+	int rc = 0, src;
+
+	files = atex_path_join(dir, "files");
+	if (!files) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (src != SQLITE_OK) {
+		rc = atex_error_set(ATEX_EIO, "%s: %s", path,
+				    db ? sqlite3_errmsg(db)
+				       : sqlite3_errstr(src));
+		goto out;
+	}
+	/* The aggregator of a running run may be in a transaction. */
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK) {
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "%s: not a results database: %s", path,
+				    sqlite3_errmsg(db));
+		goto out;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct atex_result res;
+
+		free(where);
+		where = atex_sprintf("%s: row %lld", path,
+				     (long long)sqlite3_column_int64(st, 0));
+		if (!where) {
+			rc = ATEX_ENOMEM;
+			goto out;
+		}
+		rc = sqlite_row(&res, st, files, where);
+		if (!rc)
+			rc = results_push(r, &res);
+		if (rc)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = atex_error_set(ATEX_EIO, "%s: %s", path,
+				    sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(files);
+	free(where);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Loading.
+ */
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+/* The format of `path` from its name, else its first bytes. */
+static enum format detect_format(const char *path)
+{
+	static const unsigned char xz_magic[] = {0xfd, '7', 'z', 'X', 'Z', 0};
+	unsigned char head[16] = {0};
+	ssize_t n = 0;
+	int fd;
+
+	if (has_suffix(path, ".jsonl"))
+		return FORMAT_JSONL;
+	if (has_suffix(path, ".gz"))
+		return FORMAT_GZIP;
+	if (has_suffix(path, ".xz"))
+		return FORMAT_XZ;
+	if (has_suffix(path, ".sqlite") || has_suffix(path, ".db"))
+		return FORMAT_SQLITE;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, head, sizeof(head));
+		close(fd);
+	}
+	if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b)
+		return FORMAT_GZIP;
+	if (n >= 6 && !memcmp(head, xz_magic, 6))
+		return FORMAT_XZ;
+	if (n >= 16 && !memcmp(head, "SQLite format 3", 16))
+		return FORMAT_SQLITE;
+	return FORMAT_JSONL;
+}
+
+int atex_results_load(atex_results **out, const char *path)
+{
+	atex_results *r = NULL;
+	char *abs = NULL, *dir = NULL;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (stat(path, &st) < 0)
+		return atex_error_set(errno == ENOENT ? ATEX_ENOTFOUND
+						      : ATEX_EIO,
+				      "%s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return atex_error_set(ATEX_EIO, "%s: is a directory", path);
+	r = atex_calloc(1, sizeof(*r));
+	abs = atex_path_abspath(path);
+	if (!r || !abs) {
+		rc = atex_error_last_code() ? atex_error_last_code()
+					    : ATEX_ENOMEM;
+		goto out;
+	}
+	dir = atex_strndup(abs, (size_t)(atex_path_basename(abs) - abs));
+	if (!dir) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	enum format format = detect_format(path);
+	if (format == FORMAT_SQLITE)
+		rc = load_sqlite(r, path, dir);
+	else
+		rc = load_jsonl_all(r, path, dir, format);
+	if (rc)
+		goto out;
+	*out = r;
+	r = NULL;
+out:
+	atex_results_free(r);
+	free(abs);
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,177 @@
+/*
+ * summary.c - the final results for a terminal (atex/report.h): a table
+ * of counts, platforms as rows and statuses as columns, then the results
+ * that fail the run, one a line, with their notes.
+ *
+ * Plain text with fixed-width columns, no colours: it goes to CI logs as
+ * often as to a terminal, and a person greps it. The known statuses are
+ * always columns, in the same order, so that summaries of two runs line
+ * up; custom statuses follow. The text is built whole and written with
+ * write(2), so it does not mix with stdio buffers of the caller.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/report_private.h"
+
+/* `s` padded with spaces to `width` characters. */
+static void put_padded(struct report_out *o, const char *s, size_t width,
+		       bool right)
+{
+	size_t w = report_width(s);
+
+	if (right)
+		report_printf(o, "%*s", (int)(width > w ? width - w : 0), "");
+	report_puts(o, s);
+	if (!right)
+		report_printf(o, "%*s", (int)(width > w ? width - w : 0), "");
+}
+
+/* A note on one line: control characters (newlines) become spaces. */
+static void put_oneline(struct report_out *o, const char *s)
+{
+	size_t start = o->buf.len;
+
+	report_puts(o, s);
+	if (o->rc)
+		return;
+	for (size_t i = start; i < o->buf.len; i++)
+		if ((unsigned char)o->buf.ptr[i] < 0x20 ||
+		    o->buf.ptr[i] == 0x7f)
+			o->buf.ptr[i] = ' ';
+}
+
+static size_t count(const atex_results *r, const char *platform,
+		    const char *status)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < atex_results_count(r); i++) {
+		const struct atex_result *res = atex_results_get(r, i);
+
+		n += res->final &&
+		     (!platform || !strcmp(res->platform, platform)) &&
+		     (!status || !strcmp(res->status, status));
+	}
+	return n;
+}
+
+static void put_table_row(struct report_out *o, const atex_results *r,
+			  const char *label, const char *platform,
+			  const struct atex_vec *statuses, size_t label_width)
+{
+	put_padded(o, label, label_width, false);
+	for (size_t s = 0; s < statuses->len; s++) {
+		const char *status = statuses->items[s];
+		size_t w = report_width(status);
+
+		report_printf(o, "  %*zu", (int)(w < 5 ? 5 : w),
+			      count(r, platform, status));
+	}
+	report_printf(o, "  %5zu\n", count(r, platform, NULL));
+}
+
+static void put_table(struct report_out *o, const atex_results *r,
+		      const struct atex_vec *statuses,
+		      const struct atex_vec *platforms)
+{
+	size_t width = strlen("PLATFORM");
+
+	for (size_t p = 0; p < platforms->len; p++)
+		if (report_width(platforms->items[p]) > width)
+			width = report_width(platforms->items[p]);
+	put_padded(o, "PLATFORM", width, false);
+	for (size_t s = 0; s < statuses->len; s++) {
+		report_puts(o, "  ");
+		put_padded(o, statuses->items[s], 5, true);
+	}
+	report_puts(o, "  total\n");
+	for (size_t p = 0; p < platforms->len; p++)
+		put_table_row(o, r, platforms->items[p], platforms->items[p],
+			      statuses, width);
+	if (platforms->len > 1)
+		put_table_row(o, r, "total", NULL, statuses, width);
+}
+
+static void put_failures(struct report_out *o, const atex_results *r,
+			 bool with_platform)
+{
+	size_t w_status = 0, w_platform = 0, w_name = 0, n = 0;
+	size_t total = atex_results_count(r);
+
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < total && !o->rc; i++) {
+			const struct atex_result *res = atex_results_get(r, i);
+			char *name;
+
+			if (!res->final || report_status_ok(res->status))
+				continue;
+			name = report_full_name(res);
+			if (!name) {
+				o->rc = ATEX_ENOMEM;
+				break;
+			}
+			if (pass == 0) {
+				n++;
+				if (report_width(res->status) > w_status)
+					w_status = report_width(res->status);
+				if (report_width(res->platform) > w_platform)
+					w_platform =
+						report_width(res->platform);
+				if (report_width(name) > w_name)
+					w_name = report_width(name);
+			} else {
+				put_padded(o, res->status, w_status, false);
+				if (with_platform) {
+					report_puts(o, "  ");
+					put_padded(o, res->platform, w_platform,
+						   false);
+				}
+				report_puts(o, "  ");
+				put_padded(o, name, res->note ? w_name : 0,
+					   false);
+				if (res->note) {
+					report_puts(o, "  ");
+					put_oneline(o, res->note);
+				}
+				report_puts(o, "\n");
+			}
+			free(name);
+		}
+		if (pass == 0)
+			report_puts(o,
+				    n ? "\nFailures:\n" : "\nNo failures.\n");
+	}
+}
+
+int atex_report_summary(const atex_results *r, int fd)
+{
+	struct report_out o = REPORT_OUT_INIT;
+	struct atex_vec statuses = ATEX_VEC_INIT, platforms = ATEX_VEC_INIT;
+	size_t earlier = atex_results_count(r) - count(r, NULL, NULL);
+	int rc;
+
+	o.rc = report_statuses(&statuses, r, true, true);
+	if (!o.rc)
+		o.rc = report_platforms(&platforms, r);
+	if (!o.rc)
+		put_table(&o, r, &statuses, &platforms);
+	if (earlier)
+		report_printf(&o,
+			      "(and %zu earlier attempts of re-run tests, not "
+			      "counted)\n",
+			      earlier);
+	if (!o.rc)
+		put_failures(&o, r, platforms.len > 1);
+	rc = o.rc;
+	if (!rc && report_write_all(fd, o.buf.ptr, o.buf.len) < 0)
+		rc = atex_error_set(ATEX_EIO,
+				    "cannot write the summary to descriptor "
+				    "%d: %s",
+				    fd, strerror(errno));
+	atex_vec_free(&statuses);
+	atex_vec_free(&platforms);
+	atex_buf_free(&o.buf);
+	return rc;
+}

@@ -1,0 +1,326 @@
+#!/bin/bash
+# cli-run.sh ATEX KIND: `atex run` end to end through the CLI, on the tree
+# integration/trees/cli-run, with the provisioner KIND:
+#   local    --local 3
+#   ssh      three sshd on 127.0.0.1 (sshd.sh), one --ssh each
+#   podman   --podman of the test image, --count 3 (podman.sh)
+# It checks the files a run writes (results.jsonl, files/, old/,
+# results.sqlite, report.html), exit statuses, re-runs, destructive tests,
+# a system dying mid-test (ssh: its sshd killed; podman: its container
+# removed) and Ctrl-C leaving nothing behind.
+set -u
+atex=$1
+kind=${2:-local}
+here=$(cd "$(dirname "$0")" && pwd)
+tree=$ATEX_TEST_TREES/cli-run
+work=$(mktemp -d /tmp/atex-cli-run.XXXXXX)
+failures=0
+
+pass() { echo "ok   $*"; }
+fail() {
+	echo "FAIL $*"
+	failures=$((failures + 1))
+}
+
+cleanup() {
+	if [ "$kind" = ssh ]; then
+		for i in 1 2 3; do
+			SSHD_PID=${sshd_pid[$i]:-} SSHD_DIR=${sshd_dir[$i]:-}
+			sshd_stop
+		done
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+case $kind in
+local)
+	prov=(--local 3)
+	;;
+ssh)
+	# shellcheck source=sshd.sh
+	. "$here/sshd.sh"
+	# Three servers, one user key: one --identity for the pool.
+	SSHD_SHARED_KEY=$work/user_key
+	declare -A sshd_pid sshd_dir sshd_port
+	prov=()
+	for i in 1 2 3; do
+		sshd_start || exit 1
+		sshd_pid[$i]=$SSHD_PID sshd_dir[$i]=$SSHD_DIR
+		sshd_port[$i]=$SSHD_PORT
+		prov+=(--ssh "$SSH_TARGET")
+	done
+	prov+=(--identity "$SSHD_SHARED_KEY"
+		--ssh-option StrictHostKeyChecking=no
+		--ssh-option UserKnownHostsFile=/dev/null)
+	;;
+podman)
+	# shellcheck source=podman.sh
+	. "$here/podman.sh"
+	podman_image || exit 1
+	prov=("${PODMAN_ATEX[@]}" --count 3)
+	;;
+*)
+	echo "unknown kind $kind" >&2
+	exit 2
+	;;
+esac
+
+# run NAME ARGS...: atex run into $work/NAME, stdout/stderr kept; sets rc.
+run() {
+	local name=$1
+	shift
+	"$atex" run "${prov[@]}" --platform plat --results "$work/$name" \
+		"$@" "$tree" >"$work/$name.out" 2>"$work/$name.err"
+	rc=$?
+}
+
+# jsonl FILE FILTER: jq over every line of a results file, slurped.
+jsonl() { jq -s -c "$2" "$1"; }
+
+# --- A whole run: 6 tests, one failing, one flaky re-run. -------------------
+t0=$(date +%s)
+run full --reruns 1
+t1=$(date +%s)
+res=$work/full
+if [ "$rc" -eq 1 ]; then
+	pass "full run: exit 1 (one test fails) in $((t1 - t0)) s"
+else
+	fail "full run: exit $rc, want 1: $(cat "$work/full.err")"
+fi
+for f in results.jsonl results.sqlite report.html old/results.jsonl; do
+	[ -s "$res/$f" ] && pass "full run: wrote $f" ||
+		fail "full run: no $f"
+done
+if jq -e 'type == "array" and length == 6' "$res/results.jsonl" \
+	>/dev/null 2>&1 &&
+	[ "$(jq -c 'select(type != "array" or length != 6)' \
+		"$res/results.jsonl" | wc -l)" -eq 0 ]; then
+	pass "results.jsonl: every line is a 6-element array"
+else
+	fail "results.jsonl: malformed: $(head -3 "$res/results.jsonl")"
+fi
+own=$(jsonl "$res/results.jsonl" \
+	'[.[] | select(.[3] == null) | .[2]] | sort')
+want='["/tests/destructive","/tests/fail","/tests/flaky","/tests/pass","/tests/slow","/tests/subtests"]'
+if [ "$own" = "$want" ]; then
+	pass "results.jsonl: each test's own result exactly once"
+else
+	fail "results.jsonl: own results $own, want $want"
+fi
+status_of() { # FILE TEST [SUBTEST]: the statuses of that result
+	jq -r --arg t "$2" --arg s "${3:-}" \
+		'select(.[2] == $t and ((.[3] // "") == $s)) | .[1]' "$1" |
+		tr '\n' ' ' | sed 's/ $//'
+}
+check_status() { # FILE TEST SUBTEST WANT
+	local got
+	got=$(status_of "$1" "$2" "$3")
+	[ "$got" = "$4" ] && pass "$(basename "$1"): $2${3:+/$3} is $4" ||
+		fail "$(basename "$1"): $2${3:+/$3} is '$got', want '$4'"
+}
+check_status "$res/results.jsonl" /tests/pass "" pass
+check_status "$res/results.jsonl" /tests/fail "" fail
+check_status "$res/results.jsonl" /tests/flaky "" pass
+check_status "$res/old/results.jsonl" /tests/flaky "" fail
+check_status "$res/results.jsonl" /tests/subtests first pass
+check_status "$res/results.jsonl" /tests/subtests second skip
+check_status "$res/old/results.jsonl" /tests/fail "" fail
+if [ "$(jq -s 'length' "$res/old/results.jsonl")" -eq 2 ]; then
+	pass "old/results.jsonl: the two earlier attempts only"
+else
+	fail "old/results.jsonl: $(cat "$res/old/results.jsonl")"
+fi
+# Files: a subtest's under its name, the test's own beside them.
+sub_files=$(jsonl "$res/results.jsonl" \
+	'.[] | select(.[2] == "/tests/subtests" and .[3] == "first") | .[4]')
+if [ "$sub_files" = '["first.log"]' ] &&
+	grep -q "log of the first part" \
+		"$res/files/plat/tests/subtests/first/first.log"; then
+	pass "files: the subtest's log under files/plat/tests/subtests/first"
+else
+	fail "files: subtest files $sub_files; $(find "$res/files" -type f | head)"
+fi
+if grep -q "a whole log" "$res/files/plat/tests/subtests/run.log"; then
+	pass "files: the test's own upload under files/plat/tests/subtests"
+else
+	fail "files: no run.log: $(find "$res/files" -type f | head)"
+fi
+if grep -q "broken on purpose" "$res/files/plat/tests/fail/output.txt"; then
+	pass "files: the failing test's output.txt"
+else
+	fail "files: no output of /tests/fail"
+fi
+# SQLite: every attempt, numbered, the final flagged.
+flaky_rows=$(sqlite3 "$res/results.sqlite" \
+	"select attempt || ':' || final || ':' || status from results
+	 where test = '/tests/flaky' order by attempt" | tr '\n' ' ')
+if [ "$flaky_rows" = "1:0:fail 2:1:pass " ]; then
+	pass "results.sqlite: the flaky test's two attempts"
+else
+	fail "results.sqlite: flaky rows '$flaky_rows'"
+fi
+n_final=$(sqlite3 "$res/results.sqlite" \
+	"select count(*) from results where final = 1")
+n_lines=$(wc -l <"$res/results.jsonl")
+[ "$n_final" -eq "$n_lines" ] &&
+	pass "results.sqlite: $n_final final rows, as many as jsonl lines" ||
+	fail "results.sqlite: $n_final final rows, $n_lines jsonl lines"
+if grep -qiE '(src|href)="(https?:)?//' "$res/report.html"; then
+	fail "report.html: loads something from the network"
+else
+	pass "report.html: self-contained"
+fi
+grep -q "/tests/subtests" "$res/report.html" &&
+	pass "report.html: lists the tests" ||
+	fail "report.html: no /tests/subtests"
+# Plain log lines (not a terminal): one line per result.
+if grep -qE '^fail +/tests/fail' "$work/full.out" &&
+	grep -qE '^pass +/tests/flaky.*attempt 2' "$work/full.out"; then
+	pass "output: result lines, the re-run marked"
+else
+	fail "output: $(cat "$work/full.out")"
+fi
+# Nothing left behind.
+[ ! -e "$res/.running" ] && pass "no .running left in the results" ||
+	fail ".running left: $(ls "$res/.running")"
+
+# --- Exit 0 when everything passes; --filter. --------------------------------
+run passing --filter 'tag: destructive'
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$work/passing/results.jsonl")" -eq 1 ]; then
+	pass "filtered run: exit 0, one result"
+else
+	fail "filtered run: exit $rc: $(cat "$work/passing.err")"
+fi
+
+# --- Usage errors: exit 2 with a message naming the culprit. ----------------
+usage() { # NAME WANT-IN-STDERR ARGS...
+	local name=$1 want=$2 out
+	shift 2
+	out=$("$atex" run "$@" 2>&1)
+	local code=$?
+	if [ "$code" -eq 2 ] && printf '%s' "$out" | grep -q -- "$want"; then
+		pass "usage $name: $out"
+	else
+		fail "usage $name: exit $code: $out"
+	fi
+}
+usage no-results "--results" --local 1 "$tree"
+usage no-tree "TREE" --local 1 --results "$work/x"
+usage bad-reruns "--reruns" --local 1 --reruns x --results "$work/x" "$tree"
+usage bad-order "--order" --local 1 --order random --results "$work/x" "$tree"
+usage bad-platform "--platform" --local 1 --platform a/b --results "$work/x" \
+	"$tree"
+usage no-tree-dir "$work/nowhere" --local 1 --results "$work/x" \
+	"$work/nowhere"
+usage no-plan "/plans/nope" --local 1 --plan /plans/nope \
+	--results "$work/x" "$tree"
+
+# --- A system dies mid-test: the test runs again on another one. ------------
+# (ssh: the victim's sshd and its sessions killed; podman: its container
+# removed. Over the local provisioner test_orchestrator covers it.)
+if [ "$kind" != local ]; then
+	"$atex" run "${prov[@]}" --platform plat --results "$work/fault" \
+		--context mode=fault "$tree" \
+		>"$work/fault.out" 2>"$work/fault.err" &
+	pid=$!
+	victim=
+	for _ in $(seq 1 600); do
+		victim=$(sed -n 's|^atex: run: /tests/victim started on ||p' \
+			"$work/fault.err" 2>/dev/null | head -1)
+		[ -n "$victim" ] && break
+		sleep 0.1
+	done
+	sleep 1
+	case $kind in
+	ssh)
+		port=${victim##*:}
+		for i in 1 2 3; do
+			[ "${sshd_port[$i]}" = "$port" ] || continue
+			pkill -KILL -P "${sshd_pid[$i]}"
+			kill -KILL "${sshd_pid[$i]}"
+		done
+		;;
+	podman)
+		ct=$(printf '%s' "$victim" | grep -o 'atex-[0-9a-zA-Z]*' | head -1)
+		podman "${PODMAN_GLOBAL[@]}" rm -f -t 0 "$ct" >/dev/null
+		;;
+	esac
+	wait "$pid"
+	rc=$?
+	own=$(jsonl "$work/fault/results.jsonl" \
+		'[.[] | select(.[3] == null) | .[2]] | sort')
+	want='["/tests/destructive","/tests/fail","/tests/flaky","/tests/pass","/tests/slow","/tests/subtests","/tests/victim"]'
+	if [ -n "$victim" ] && [ "$rc" -eq 1 ] && [ "$own" = "$want" ] &&
+		grep -q "lost" "$work/fault.err"; then
+		pass "fault: $victim killed mid-test, every test once"
+	else
+		fail "fault: victim '$victim', exit $rc, tests $own: $(tail -5 "$work/fault.err")"
+	fi
+	check_status "$work/fault/results.jsonl" /tests/victim "" pass
+	check_status "$work/fault/old/results.jsonl" /tests/victim "" infra
+fi
+
+# --- Ctrl-C mid-run: exit 130 within 5 s, results kept, nothing left. -------
+"$atex" run "${prov[@]}" --platform plat --results "$work/int" \
+	--context mode=interrupt "$tree" >"$work/int.out" 2>"$work/int.err" &
+pid=$!
+# Wait until the endless test runs (the other tests are done by then or
+# running: whatever finished must be in the results).
+for _ in $(seq 1 600); do
+	grep -q "/tests/endless started" "$work/int.err" 2>/dev/null && break
+	sleep 0.1
+done
+sleep 1
+t0=$(date +%s%N)
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ "$rc" -eq 130 ] && [ "$ms" -lt 5000 ]; then
+	pass "interrupt: exit 130 after $ms ms"
+else
+	fail "interrupt: exit $rc after $ms ms: $(tail -5 "$work/int.err")"
+fi
+if jq -e . "$work/int/results.jsonl" >/dev/null 2>&1 &&
+	[ "$(status_of "$work/int/results.jsonl" /tests/endless)" = infra ]; then
+	pass "interrupt: results.jsonl parses, the canceled test is infra"
+else
+	fail "interrupt: results: $(cat "$work/int/results.jsonl")"
+fi
+n_int=$(wc -l <"$work/int/results.jsonl")
+[ "$n_int" -ge 2 ] && pass "interrupt: $n_int results kept" ||
+	fail "interrupt: only $n_int results"
+if pgrep -f "sleep 300" >/dev/null; then
+	fail "interrupt: the test's process is still running"
+else
+	pass "interrupt: no test process left"
+fi
+case $kind in
+local)
+	left=$(pgrep -f -- "--results $work/int" | wc -l)
+	[ "$left" -eq 0 ] && pass "interrupt: no process of the run left" ||
+		fail "interrupt: $left processes left"
+	;;
+ssh)
+	if pgrep -f "ssh.*ControlMaster=yes" >/dev/null; then
+		fail "interrupt: an ssh master is left"
+	else
+		pass "interrupt: no ssh master left"
+	fi
+	;;
+podman)
+	left=$(podman_atex_names | wc -l)
+	[ "$left" -eq 0 ] && pass "interrupt: no container left" ||
+		fail "interrupt: $left containers left"
+	;;
+esac
+leftover=$(find /var/tmp -maxdepth 1 -name 'atex-*' -newer "$work/int.out" \
+	2>/dev/null | wc -l)
+[ "$leftover" -eq 0 ] && pass "interrupt: no work directory left" ||
+	fail "interrupt: $leftover /var/tmp/atex-* left"
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures failure(s)"
+	exit 1
+fi

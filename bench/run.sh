@@ -16,7 +16,7 @@
 #   fmf order    tests named in generation order, random in length
 #   sorted tree  the same tests named longest first, so that fmf order
 #                is longest first
-#   --policy longest-first   when `atex run` has that option
+#   --order longest-first   the random tree, with the longest-first policy
 #
 # usage: bench/run.sh [BUILD_DIR] [--runs N] [--seed S] [--tests N]
 #                     [--slots N]
@@ -129,8 +129,8 @@ status=0
 printf '%-28s %-22s\n' variant "wall times (s)"
 variant "fmf order (random lengths)" "$work/random" || status=1
 variant "tree sorted longest first" "$work/sorted" || status=1
-if "$atex" run --help 2>&1 | grep -q -- '--policy'; then
-	variant "--policy longest-first" "$work/random" \
-		--policy longest-first || status=1
+if "$atex" run --help 2>&1 | grep -q -- '--order'; then
+	variant "--order longest-first" "$work/random" \
+		--order longest-first || status=1
 fi
 exit $status

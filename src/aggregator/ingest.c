@@ -295,9 +295,12 @@ static int sys_error(const char *what, const char *dir, const char *name)
 
 int atex_ingest_mkdirs(const char *path)
 {
-	char *copy = atex_strdup(path);
+	char *copy;
 	int rc = 0;
 
+	if (!*path)
+		return atex_error_set(ATEX_EIO, "empty directory name");
+	copy = atex_strdup(path);
 	if (!copy)
 		return ATEX_ENOMEM;
 	for (char *p = copy + 1;; p++) {

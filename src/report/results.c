@@ -144,8 +144,7 @@ static char *make_files_dir(const char *files, const char *platform,
  * Reading and decompressing into memory.
  */
 
-/* Reads the whole of `fd` into `out` through the decoder `feed` (NULL:
- * as is). */
+/* A decompressor fed the file piece by piece (feed_plain copies). */
 struct decoder {
 	const char *path;
 	bool truncated; /* the stream ended before its end marker */

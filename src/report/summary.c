@@ -159,9 +159,9 @@ int atex_report_summary(const atex_results *r, int fd)
 		put_table(&o, r, &statuses, &platforms);
 	if (earlier)
 		report_printf(&o,
-			      "(and %zu earlier attempts of re-run tests, not "
+			      "(and %zu earlier attempt%s of re-run tests, not "
 			      "counted)\n",
-			      earlier);
+			      earlier, earlier == 1 ? "" : "s");
 	if (!o.rc)
 		put_failures(&o, r, platforms.len > 1);
 	rc = o.rc;

@@ -15,6 +15,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 tree=$ATEX_TEST_TREES/cli-run
 work=$(mktemp -d /tmp/atex-cli-run.XXXXXX)
 failures=0
+# atex's private directories (ssh masters, staging) go here, so that
+# leftovers are seen.
+export TMPDIR=$work/tmp
+mkdir "$TMPDIR"
 
 pass() { echo "ok   $*"; }
 fail() {
@@ -24,8 +28,8 @@ fail() {
 
 cleanup() {
 	if [ "$kind" = ssh ]; then
-		for i in 1 2 3; do
-			SSHD_PID=${sshd_pid[$i]:-} SSHD_DIR=${sshd_dir[$i]:-}
+		for srv in 1 2 3; do
+			SSHD_PID=${sshd_pid[$srv]:-} SSHD_DIR=${sshd_dir[$srv]:-}
 			sshd_stop
 		done
 	fi
@@ -44,10 +48,11 @@ ssh)
 	SSHD_SHARED_KEY=$work/user_key
 	declare -A sshd_pid sshd_dir sshd_port
 	prov=()
-	for i in 1 2 3; do
+	# (srv, not i: sshd.sh uses i.)
+	for srv in 1 2 3; do
 		sshd_start || exit 1
-		sshd_pid[$i]=$SSHD_PID sshd_dir[$i]=$SSHD_DIR
-		sshd_port[$i]=$SSHD_PORT
+		sshd_pid[$srv]=$SSHD_PID sshd_dir[$srv]=$SSHD_DIR
+		sshd_port[$srv]=$SSHD_PORT
 		prov+=(--ssh "$SSH_TARGET")
 	done
 	prov+=(--identity "$SSHD_SHARED_KEY"
@@ -235,10 +240,10 @@ if [ "$kind" != local ]; then
 	case $kind in
 	ssh)
 		port=${victim##*:}
-		for i in 1 2 3; do
-			[ "${sshd_port[$i]}" = "$port" ] || continue
-			pkill -KILL -P "${sshd_pid[$i]}"
-			kill -KILL "${sshd_pid[$i]}"
+		for srv in 1 2 3; do
+			[ "${sshd_port[$srv]}" = "$port" ] || continue
+			pkill -KILL -P "${sshd_pid[$srv]}"
+			kill -KILL "${sshd_pid[$srv]}"
 		done
 		;;
 	podman)
@@ -303,10 +308,10 @@ local)
 		fail "interrupt: $left processes left"
 	;;
 ssh)
-	if pgrep -f "ssh.*ControlMaster=yes" >/dev/null; then
-		fail "interrupt: an ssh master is left"
+	if pgrep -f -- "-S $TMPDIR" >/dev/null; then
+		fail "interrupt: ssh processes left: $(pgrep -af -- "-S $TMPDIR")"
 	else
-		pass "interrupt: no ssh master left"
+		pass "interrupt: no ssh master or client left"
 	fi
 	;;
 podman)
@@ -319,6 +324,11 @@ leftover=$(find /var/tmp -maxdepth 1 -name 'atex-*' -newer "$work/int.out" \
 	2>/dev/null | wc -l)
 [ "$leftover" -eq 0 ] && pass "interrupt: no work directory left" ||
 	fail "interrupt: $leftover /var/tmp/atex-* left"
+if ls "$TMPDIR" | grep -q '^atex-'; then
+	fail "interrupt: private directories left: $(ls "$TMPDIR")"
+else
+	pass "interrupt: no private directory left in \$TMPDIR"
+fi
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"

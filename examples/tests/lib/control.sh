@@ -19,7 +19,7 @@
 # "files" array of names and lengths is added to the object, and the
 # contents follow the JSON on the channel, in the same order.
 report() {
-	local json=$1 files= f size
+	local json=$1 files="" f size
 	shift
 	for f in "$@"; do
 		size=$(stat -L -c %s -- "$f")

@@ -10,7 +10,7 @@ report '{"status": "pass", "partial": true, "name": "stages", "done": []}'
 for stage in fetch unpack build check install; do
 	echo "stage $stage"
 	echo "$(date +%T.%N) $stage" >"$scratch/stages.log"
-	sleep 0.4
+	sleep 0.6
 	report "{\"partial\": true, \"name\": \"stages\", \"done\": [\"$stage\"]}" \
 		"$scratch/stages.log"
 done

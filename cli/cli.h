@@ -24,6 +24,23 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the last library error with a prefix and returns CLI_USAGE. */
 int cli_fail(const char *what);
 
+/* A subcommand's options, for cli_parse_options (main.c). */
+struct option;
+struct cli_options {
+	const char *shortopts; /* "h", or "+h" to stop at the first operand */
+	const struct option *longopts;
+	void (*usage)(FILE *out);
+	/* Takes one option (`text` is how it was written, for messages):
+	 * CLI_OK, or CLI_USAGE with a message printed. */
+	int (*take)(void *data, int opt, const char *arg, const char *text);
+};
+
+/* Runs getopt_long over argv with messages naming the option at fault:
+ * CLI_OK with optind at the first operand, -1 after --help (usage on
+ * stdout), CLI_USAGE (message and usage on stderr, or take's error). */
+int cli_parse_options(const struct cli_options *o, void *data, int argc,
+		      char **argv);
+
 /* ------------------------------------------------------------------------
  * Provisioner options (provision.c), shared by every subcommand that needs
  * systems: exec now, test and run later. A subcommand adds

@@ -333,34 +333,22 @@ static int exec_run(struct exec_state *st, const struct cli_provision *opts,
  * The command line.
  */
 
+static int take_option(void *data, int opt, const char *arg, const char *text)
+{
+	(void)text;
+	return cli_provision_option(data, opt, arg) == 1 ? CLI_OK : CLI_USAGE;
+}
+
 /* Returns CLI_OK with *command set, -1 for --help, or CLI_USAGE. */
 static int parse_args(struct cli_provision *p, char ***command, int argc,
 		      char **argv)
 {
-	int opt, rc;
+	static const struct cli_options opts = {"+h", exec_options, exec_usage,
+						take_option};
+	int rc = cli_parse_options(&opts, p, argc, argv);
 
-	optind = 1;
-	opterr = 0; /* our own messages, naming the option */
-	while ((opt = getopt_long(argc, argv, "+h", exec_options, NULL)) !=
-	       -1) {
-		if (opt == 'h') {
-			exec_usage(stdout);
-			return -1;
-		}
-		if (opt == '?') {
-			if (optopt)
-				cli_error("option '%s' needs a value",
-					  argv[optind - 1]);
-			else
-				cli_error("unknown option '%s'",
-					  argv[optind - 1]);
-			exec_usage(stderr);
-			return CLI_USAGE;
-		}
-		rc = cli_provision_option(p, opt, optarg);
-		if (rc != 1)
-			return CLI_USAGE;
-	}
+	if (rc != CLI_OK)
+		return rc;
 	if (optind >= argc) {
 		cli_error("exec: no COMMAND given (atex exec PROVISIONER -- "
 			  "COMMAND [ARG...])");

@@ -2,6 +2,7 @@
  * main.c - the atex command-line tool: a thin demonstration of the library.
  * Every feature lives in libatex; this only parses arguments and prints.
  */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,36 @@ int cli_fail(const char *what)
 	else
 		cli_error("%s", atex_error_last());
 	return CLI_USAGE;
+}
+
+int cli_parse_options(const struct cli_options *o, void *data, int argc,
+		      char **argv)
+{
+	int opt, rc;
+
+	optind = 1;
+	opterr = 0; /* our own messages, naming the option */
+	while ((opt = getopt_long(argc, argv, o->shortopts, o->longopts,
+				  NULL)) != -1) {
+		if (opt == 'h') {
+			o->usage(stdout);
+			return -1;
+		}
+		if (opt == '?') {
+			if (optopt)
+				cli_error("option '%s' needs a value",
+					  argv[optind - 1]);
+			else
+				cli_error("unknown option '%s'",
+					  argv[optind - 1]);
+			o->usage(stderr);
+			return CLI_USAGE;
+		}
+		rc = o->take(data, opt, optarg, argv[optind - 1]);
+		if (rc != CLI_OK)
+			return rc;
+	}
+	return CLI_OK;
 }
 
 static void usage(FILE *out)

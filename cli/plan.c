@@ -36,4 +36,3 @@ out:
 	atex_fmf_tree_free(tree);
 	return plan;
 }
-

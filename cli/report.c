@@ -51,42 +51,37 @@ static void report_usage(FILE *out)
 		"error.\n");
 }
 
+static int take_option(void *data, int opt, const char *arg, const char *text)
+{
+	struct report_args *a = data;
+
+	(void)text;
+	switch (opt) {
+	case 'H':
+		a->html = arg;
+		break;
+	case 'j':
+		a->junit = arg;
+		break;
+	case 's':
+		a->summary = true;
+		break;
+	case 't':
+		a->title = arg;
+		break;
+	}
+	return CLI_OK;
+}
+
 /* CLI_OK, -1 for --help, or CLI_USAGE (message printed). */
 static int parse_args(struct report_args *a, int argc, char **argv)
 {
-	int opt;
+	static const struct cli_options opts = {"h", report_options,
+						report_usage, take_option};
+	int rc = cli_parse_options(&opts, a, argc, argv);
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", report_options, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'h':
-			report_usage(stdout);
-			return -1;
-		case 'H':
-			a->html = optarg;
-			break;
-		case 'j':
-			a->junit = optarg;
-			break;
-		case 's':
-			a->summary = true;
-			break;
-		case 't':
-			a->title = optarg;
-			break;
-		default:
-			if (optopt)
-				cli_error("report: option '%s' needs a value",
-					  argv[optind - 1]);
-			else
-				cli_error("report: unknown option '%s'",
-					  argv[optind - 1]);
-			report_usage(stderr);
-			return CLI_USAGE;
-		}
-	}
+	if (rc != CLI_OK)
+		return rc;
 	if (!a->html && !a->junit && !a->summary) {
 		cli_error("report: no output asked for (--html FILE, --junit "
 			  "FILE or --summary)");

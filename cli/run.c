@@ -112,11 +112,13 @@ static void run_usage(FILE *out)
 		"info, warn or skip, 1 when any is not, 2 on usage or setup "
 		"errors.\n"
 		"\n"
-		"  --reruns N        run a failed test (fail, error, infra) up to "
+		"  --reruns N        run a failed test (fail, error, infra) up "
+		"to "
 		"N more times\n"
 		"  --order ORDER     fmf (default), longest-first or priority "
 		"(extra-priority)\n"
-		"  --platform NAME   the name results are filed under (default: "
+		"  --platform NAME   the name results are filed under "
+		"(default: "
 		"the provisioner kind)\n"
 		"  --max-spares N    keep up to N prepared systems idle for "
 		"replacements\n"
@@ -664,32 +666,20 @@ static int parse_option(struct run_args *a, int opt, const char *arg,
 	return CLI_USAGE;
 }
 
+static int take_option(void *data, int opt, const char *arg, const char *text)
+{
+	return parse_option(data, opt, arg, text);
+}
+
 /* CLI_OK, -1 for --help, or CLI_USAGE. */
 static int parse_args(struct run_args *a, int argc, char **argv)
 {
-	int opt, rc;
+	static const struct cli_options opts = {"h", run_options, run_usage,
+						take_option};
+	int rc = cli_parse_options(&opts, a, argc, argv);
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", run_options, NULL)) != -1) {
-		if (opt == 'h') {
-			run_usage(stdout);
-			return -1;
-		}
-		if (opt == '?') {
-			if (optopt)
-				cli_error("option '%s' needs a value",
-					  argv[optind - 1]);
-			else
-				cli_error("unknown option '%s'",
-					  argv[optind - 1]);
-			run_usage(stderr);
-			return CLI_USAGE;
-		}
-		rc = parse_option(a, opt, optarg, argv[optind - 1]);
-		if (rc != CLI_OK)
-			return rc;
-	}
+	if (rc != CLI_OK)
+		return rc;
 	if (!a->results) {
 		cli_error("run: --results DIR is required");
 		return CLI_USAGE;

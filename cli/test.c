@@ -339,32 +339,20 @@ static int parse_option(struct test_args *a, int opt, const char *arg,
 	return CLI_USAGE;
 }
 
+static int take_option(void *data, int opt, const char *arg, const char *text)
+{
+	return parse_option(data, opt, arg, text);
+}
+
 /* CLI_OK, -1 for --help, or CLI_USAGE. */
 static int parse_args(struct test_args *a, int argc, char **argv)
 {
-	int opt, rc;
+	static const struct cli_options opts = {"h", test_options, test_usage,
+						take_option};
+	int rc = cli_parse_options(&opts, a, argc, argv);
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", test_options, NULL)) != -1) {
-		if (opt == 'h') {
-			test_usage(stdout);
-			return -1;
-		}
-		if (opt == '?') {
-			if (optopt)
-				cli_error("option '%s' needs a value",
-					  argv[optind - 1]);
-			else
-				cli_error("unknown option '%s'",
-					  argv[optind - 1]);
-			test_usage(stderr);
-			return CLI_USAGE;
-		}
-		rc = parse_option(a, opt, optarg, argv[optind - 1]);
-		if (rc != CLI_OK)
-			return rc;
-	}
+	if (rc != CLI_OK)
+		return rc;
 	if (!a->artifacts) {
 		cli_error("test: --artifacts DIR is required");
 		return CLI_USAGE;

@@ -95,8 +95,10 @@ struct atex_jsonl_aggregator_options {
 };
 
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 1
-#define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT \
-	{ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0}
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
+	{                                                                      \
+		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0           \
+	}
 
 /*
  * JSON Lines (docs/PROTOCOL.md section 5): one line per result,
@@ -125,8 +127,10 @@ struct atex_sqlite_aggregator_options {
 };
 
 #define ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION 1
-#define ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT \
-	{ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL}
+#define ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT                                    \
+	{                                                                      \
+		ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL             \
+	}
 
 /*
  * SQLite: table `results` with one row per result (id, platform, status,

@@ -101,13 +101,13 @@ enum atex_orchestrator_event_type {
 };
 
 struct atex_orchestrator_event {
-	int type;	      /* enum atex_orchestrator_event_type */
-	const char *remote;   /* the system's name */
-	const char *message;  /* SYSTEM_FAILED/LOST: why; else NULL */
-	const char *test_name;		  /* TEST_*: the test */
-	unsigned int attempt;		  /* TEST_*: from 1 */
+	int type;	       /* enum atex_orchestrator_event_type */
+	const char *remote;    /* the system's name */
+	const char *message;   /* SYSTEM_FAILED/LOST: why; else NULL */
+	const char *test_name; /* TEST_*: the test */
+	unsigned int attempt;  /* TEST_*: from 1 */
 	const struct atex_attempt *ended; /* TEST_FINISHED, else NULL */
-	bool rerun;	 /* TEST_FINISHED: it will run again */
+	bool rerun;			  /* TEST_FINISHED: it will run again */
 	/* Counts at the time of the event. */
 	size_t tests_total, tests_done, tests_running, systems;
 };
@@ -168,8 +168,10 @@ struct atex_orchestrator_options {
 };
 
 #define ATEX_ORCHESTRATOR_OPTIONS_VERSION 1
-#define ATEX_ORCHESTRATOR_OPTIONS_INIT \
-	{.version = ATEX_ORCHESTRATOR_OPTIONS_VERSION}
+#define ATEX_ORCHESTRATOR_OPTIONS_INIT                                         \
+	{                                                                      \
+		.version = ATEX_ORCHESTRATOR_OPTIONS_VERSION                   \
+	}
 
 /*
  * A new ad-hoc orchestrator. Nothing happens before the first serve call.

@@ -40,8 +40,8 @@
 #include "util/process.h"
 #include "util/util.h"
 
-#define COMPONENT "orchestrator"
-#define DEFAULT_INFRA_RETRIES 3
+#define COMPONENT	       "orchestrator"
+#define DEFAULT_INFRA_RETRIES  3
 #define DEFAULT_SETUP_FAILURES 5
 
 struct adhoc;
@@ -49,19 +49,19 @@ struct adhoc;
 struct worker {
 	struct adhoc *o;
 	atex_remote *remote;
-	char *name;		/* the remote's name, for events after release */
-	atex_executor *exec;	/* guarded by o->lock (abort cancels it) */
+	char *name;	     /* the remote's name, for events after release */
+	atex_executor *exec; /* guarded by o->lock (abort cancels it) */
 	pthread_t thread;
-	bool done;		/* the thread has ended: join it */
-	bool idle;		/* set up, waiting for a test (a spare) */
-	bool running;		/* has a test */
+	bool done;    /* the thread has ended: join it */
+	bool idle;    /* set up, waiting for a test (a spare) */
+	bool running; /* has a test */
 	struct worker *next;
 };
 
 struct adhoc {
 	struct atex_orchestrator_options opts; /* strings below owned */
 	char *platform;
-	char **env;			/* opts.env + ATEX_TEST_ATTEMPT slot */
+	char **env; /* opts.env + ATEX_TEST_ATTEMPT slot */
 	size_t n_env;
 	char **rerun_statuses;
 	char *work_dir;
@@ -170,9 +170,9 @@ static void note_failure(struct adhoc *o, const char *message)
 /* Severity of a status for "the worst one": higher is worse. */
 static int status_rank(const char *s)
 {
-	static const char *const order[] = {"skip", "pass", "info", "warn",
-					    NULL /* custom */, "fail", "error",
-					    "infra"};
+	static const char *const order[] = {
+		"skip", "pass",	 "info", "warn", NULL /* custom */,
+		"fail", "error", "infra"};
 
 	for (int i = 0; i < (int)(sizeof(order) / sizeof(order[0])); i++) {
 		if (order[i] && strcmp(order[i], s) == 0)
@@ -195,8 +195,8 @@ static json_t *read_results(const char *artifacts, const char **worst)
 	*worst = "error";
 	while (f && results && getline(&line, &cap, f) > 0) {
 		json_t *r = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-		const char *status = json_string_value(
-			json_object_get(r, "status"));
+		const char *status =
+			json_string_value(json_object_get(r, "status"));
 
 		if (!json_is_object(r) || !status) {
 			json_decref(r);
@@ -258,7 +258,8 @@ static char **attempt_env(struct adhoc *o, unsigned int attempt)
 static int ingest(struct adhoc *o, atex_aggregator *agg, size_t test,
 		  const char *artifacts)
 {
-	const char *name = atex_fmf_discovery_test_name(o->opts.discovery, test);
+	const char *name =
+		atex_fmf_discovery_test_name(o->opts.discovery, test);
 	int rc;
 
 	if (!agg)
@@ -284,7 +285,8 @@ static struct verdict judge(struct adhoc *o, const struct atex_attempt *a)
 {
 	struct verdict v = {0};
 	unsigned int max_infra = o->opts.max_infra_retries
-		? o->opts.max_infra_retries : DEFAULT_INFRA_RETRIES;
+					 ? o->opts.max_infra_retries
+					 : DEFAULT_INFRA_RETRIES;
 
 	if (a->rc == ATEX_ECANCELED) {
 		v.release = true;
@@ -309,8 +311,8 @@ static struct verdict judge(struct adhoc *o, const struct atex_attempt *a)
 		v.release = o->opts.destructive(o->opts.discovery, a,
 						o->opts.userdata);
 	else
-		v.release = atex_policy_destructive_tag(o->opts.discovery, a,
-							NULL);
+		v.release =
+			atex_policy_destructive_tag(o->opts.discovery, a, NULL);
 	pthread_mutex_unlock(&o->hook_lock);
 	return v;
 }
@@ -391,13 +393,17 @@ static void finish_test(struct adhoc *o, struct worker *w, size_t test,
 static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		    unsigned int attempt, bool *lost)
 {
-	const char *name = atex_fmf_discovery_test_name(o->opts.discovery, test);
-	struct atex_orchestrator_event ev = {
-		.type = ATEX_EVENT_TEST_STARTED, .remote = w->name,
-		.test_name = name, .attempt = attempt};
-	struct atex_attempt a = {
-		.test = test, .test_name = name, .attempt = attempt,
-		.remote = w->name, .exit_code = -1};
+	const char *name =
+		atex_fmf_discovery_test_name(o->opts.discovery, test);
+	struct atex_orchestrator_event ev = {.type = ATEX_EVENT_TEST_STARTED,
+					     .remote = w->name,
+					     .test_name = name,
+					     .attempt = attempt};
+	struct atex_attempt a = {.test = test,
+				 .test_name = name,
+				 .attempt = attempt,
+				 .remote = w->name,
+				 .exit_code = -1};
 	char *artifacts = make_artifacts_dir(o, test);
 	char **env = attempt_env(o, attempt);
 	char *why = NULL;
@@ -430,11 +436,12 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 	if (v.lost)
 		emit_system(o, ATEX_EVENT_SYSTEM_LOST, w->name,
 			    why ? why : "the system failed under the test");
+	/* Booked first, so that the event's counts include this test. */
+	finish_test(o, w, test, v.rerun);
 	ev.type = ATEX_EVENT_TEST_FINISHED;
 	ev.ended = &a;
 	ev.rerun = v.rerun;
 	emit(o, &ev);
-	finish_test(o, w, test, v.rerun);
 
 	if (artifacts)
 		atex_stage_remove(artifacts);
@@ -549,8 +556,7 @@ static void take_remote(struct adhoc *o, atex_remote *r)
 	w->o = o;
 	w->remote = r;
 	w->name = atex_strdup(atex_remote_name(r));
-	if (!w->name ||
-	    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+	if (!w->name || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 		atex_log(ATEX_LOG_ERROR, COMPONENT, "%s: no worker thread",
 			 atex_remote_name(r));
 		free(w->name);
@@ -624,7 +630,8 @@ static void balance_requests(struct adhoc *o)
 	long missing = (long)wanted - have;
 
 	if (missing > 0 && alive > 0) {
-		long share = missing / (long)alive, extra = missing % (long)alive;
+		long share = missing / (long)alive,
+		     extra = missing % (long)alive;
 
 		for (size_t i = 0; i < o->opts.n_provisioners; i++) {
 			long n = share + (extra > 0);
@@ -676,7 +683,8 @@ static void collect_remotes(struct adhoc *o, const struct pollfd *fds)
 static int stuck(struct adhoc *o)
 {
 	unsigned int max = o->opts.max_setup_failures
-		? o->opts.max_setup_failures : DEFAULT_SETUP_FAILURES;
+				   ? o->opts.max_setup_failures
+				   : DEFAULT_SETUP_FAILURES;
 
 	if (o->setup_failures >= max)
 		return atex_error_set(ATEX_EINFRA,
@@ -760,7 +768,9 @@ int atex_orchestrator_serve_once(atex_orchestrator *orch, int timeout_ms)
 	balance_requests(o);
 	for (size_t i = 0; i < n; i++) {
 		fds[i].fd = o->prov_failed[i]
-			? -1 : atex_provisioner_ready_fd(o->opts.provisioners[i]);
+				    ? -1
+				    : atex_provisioner_ready_fd(
+					      o->opts.provisioners[i]);
 		fds[i].events = POLLIN;
 	}
 	fds[n].fd = o->wake_fd;
@@ -945,8 +955,8 @@ static int init_work_dir(struct adhoc *o, const char *dir)
 					      strerror(errno));
 		return 0;
 	}
-	o->work_dir = atex_sprintf("%s/atex-run-XXXXXX",
-				   tmp && *tmp ? tmp : "/tmp");
+	o->work_dir =
+		atex_sprintf("%s/atex-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!o->work_dir)
 		return atex_error_oom();
 	if (!mkdtemp(o->work_dir))
@@ -988,8 +998,8 @@ int atex_adhoc_orchestrator_new(atex_orchestrator **out,
 	if (!o->platform || !o->queue || !o->attempts || !o->infra ||
 	    !o->requested || !o->prov_failed ||
 	    copy_strings(&o->env, &o->n_env, opts->env) < 0 ||
-	    (opts->rerun_statuses &&
-	     copy_strings(&o->rerun_statuses, NULL, opts->rerun_statuses) < 0)) {
+	    (opts->rerun_statuses && copy_strings(&o->rerun_statuses, NULL,
+						  opts->rerun_statuses) < 0)) {
 		rc = atex_error_oom();
 		goto fail;
 	}

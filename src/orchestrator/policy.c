@@ -133,8 +133,7 @@ bool atex_policy_destructive_tag(atex_fmf_discovery *d,
 	 * may have left anything running or half done. */
 	if (a->rc == ATEX_ETIMEDOUT || a->rc == ATEX_EFORMAT)
 		return true;
-	return has_tag(atex_fmf_discovery_test_data(d, a->test),
-		       "destructive");
+	return has_tag(atex_fmf_discovery_test_data(d, a->test), "destructive");
 }
 
 bool atex_policy_rerun(const struct atex_attempt *a, unsigned int max_reruns,

@@ -85,13 +85,15 @@ else
 fi
 
 # SIGINT while the command runs: 130 within 5 s, nothing left here or
-# there (the remote sleep carries a marker argument to find it by).
-marker=atex-marker-$$
-"$atex" exec "${ssh_args[@]}" -- sh -c "exec sleep 300 $marker" \
+# there. The remote sleep runs under a marked name (exec -a) to find it
+# by: "MARKER 300" is its command line only, not atex's, which has
+# "MARKER sleep 300".
+marker=atex-sleep-$$
+"$atex" exec "${ssh_args[@]}" -- bash -c "exec -a $marker sleep 300" \
 	</dev/null >/dev/null 2>"$work/err" &
 pid=$!
 i=0
-while ! pgrep -f "sleep 300 $marker" >/dev/null && [ $i -lt 100 ]; do
+while ! pgrep -f "^$marker 300" >/dev/null && [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -100,11 +102,13 @@ kill -INT $pid
 wait $pid
 got=$? took=$(($(date +%s) - start))
 sleep 0.5
-if [ $got -ne 130 ] || [ $took -gt 5 ]; then
+if [ $i -ge 100 ]; then
+	fail "sigint: the remote command never showed"
+elif [ $got -ne 130 ] || [ $took -gt 5 ]; then
 	fail "sigint: exit $got in ${took}s: $(cat "$work/err")"
-elif pgrep -f "sleep 300 $marker" >/dev/null; then
+elif pgrep -f "^$marker 300" >/dev/null; then
 	fail "sigint: the remote command survived"
-	pkill -f "sleep 300 $marker"
+	pkill -f "^$marker 300"
 elif ! clean; then
 	fail "sigint: left something behind"
 else

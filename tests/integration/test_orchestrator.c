@@ -106,8 +106,7 @@ static void rec_init(struct recorder *r)
 }
 
 /* How many records of `test`; the last one's status in *status. */
-static int rec_count(struct recorder *r, const char *test,
-		     const char **status)
+static int rec_count(struct recorder *r, const char *test, const char **status)
 {
 	int n = 0;
 
@@ -271,9 +270,9 @@ static int run(struct fixture *f)
  * time (about 2 s, not 8), and the pool is released at the end. */
 static void test_pool(void **state)
 {
-	static const char *const names[] = {
-		"/quick/1", "/quick/2", "/quick/3", "/quick/4", "/quick/5",
-		"/quick/6", "/quick/7", "/quick/8", NULL};
+	static const char *const names[] = {"/quick/1", "/quick/2", "/quick/3",
+					    "/quick/4", "/quick/5", "/quick/6",
+					    "/quick/7", "/quick/8", NULL};
 	struct fixture *f = fixture_new(4, names);
 	double t0 = now_ms(), took;
 	const char *status = NULL;
@@ -395,12 +394,10 @@ static void test_order(void **state)
 {
 	static const char *const fmf[] = {"/order/short", "/order/longest",
 					  "/order/middle", NULL};
-	static const char *const longest[] = {"/order/longest",
-					      "/order/middle", "/order/short",
-					      NULL};
-	static const char *const priority[] = {"/order/middle",
-					       "/order/longest",
-					       "/order/short", NULL};
+	static const char *const longest[] = {"/order/longest", "/order/middle",
+					      "/order/short", NULL};
+	static const char *const priority[] = {
+		"/order/middle", "/order/longest", "/order/short", NULL};
 
 	(void)state;
 	check_order(NULL, fmf);
@@ -461,8 +458,7 @@ static void test_abort(void **state)
 	assert_int_equal(atex_adhoc_orchestrator_new(&ab.o, &f->opts), 0);
 	assert_int_equal(pthread_create(&t, NULL, abort_later, &ab), 0);
 	t0 = now_ms();
-	assert_int_equal(atex_orchestrator_serve_forever(ab.o),
-			 ATEX_ECANCELED);
+	assert_int_equal(atex_orchestrator_serve_forever(ab.o), ATEX_ECANCELED);
 	printf("# aborted after %.0f ms\n", now_ms() - t0);
 	assert_true(now_ms() - t0 < 6000);
 	pthread_join(t, NULL);

@@ -545,10 +545,12 @@ static void *worker_main(void *arg)
  * not needed. Lock held. */
 static void take_remote(struct adhoc *o, atex_remote *r)
 {
-	size_t needed = o->n_queue + o->n_running + o->opts.max_spares;
+	size_t work = o->n_queue + o->n_running;
 	struct worker *w;
 
-	if (o->aborted || o->n_queue == 0 || o->n_workers >= needed)
+	/* Spares are wanted while any test is left, queued or running. */
+	if (o->aborted || work == 0 ||
+	    o->n_workers >= work + o->opts.max_spares)
 		goto release;
 	w = atex_calloc(1, sizeof(*w));
 	if (!w)
@@ -662,14 +664,19 @@ static void collect_remotes(struct adhoc *o, const struct pollfd *fds)
 
 		if (o->prov_failed[i] || !(fds[i].revents & (POLLIN | POLLERR)))
 			continue;
-		pthread_mutex_unlock(&o->lock);
-		rc = atex_provisioner_get_remote(&r, p, 0);
-		pthread_mutex_lock(&o->lock);
-		if (rc == 0) {
-			if (o->requested[i] > 0)
-				o->requested[i]--;
-			take_remote(o, r);
-		} else if (rc != ATEX_ETIMEDOUT && rc != ATEX_ECANCELED) {
+		/* Every remote ready now, not one per wake-up: a pool of
+		 * hundreds arrives in bursts. */
+		do {
+			pthread_mutex_unlock(&o->lock);
+			rc = atex_provisioner_get_remote(&r, p, 0);
+			pthread_mutex_lock(&o->lock);
+			if (rc == 0) {
+				if (o->requested[i] > 0)
+					o->requested[i]--;
+				take_remote(o, r);
+			}
+		} while (rc == 0);
+		if (rc != ATEX_ETIMEDOUT && rc != ATEX_ECANCELED) {
 			atex_log(ATEX_LOG_ERROR, COMPONENT, "%s: %s",
 				 atex_provisioner_name(p), atex_error_last());
 			note_failure(o, atex_error_last());

@@ -186,6 +186,16 @@ if grep -qE '^fail +/tests/fail' "$work/full.out" &&
 else
 	fail "output: $(cat "$work/full.out")"
 fi
+# The destructive test's system ran nothing after it: the next line that
+# names that system releases it.
+dsys=$(sed -n 's|^atex: run: /tests/destructive started on ||p' "$work/full.err")
+next=$(grep -F "$dsys" "$work/full.err" | grep -A1 -F "/tests/destructive started" |
+	sed -n 2p)
+if [ -n "$dsys" ] && [ "$next" = "atex: run: system $dsys released" ]; then
+	pass "destructive: $dsys released right after the test"
+else
+	fail "destructive: on '$dsys', then '$next'"
+fi
 # Nothing left behind.
 [ ! -e "$res/.running" ] && pass "no .running left in the results" ||
 	fail ".running left: $(ls "$res/.running")"

@@ -677,8 +677,9 @@ static void collect_remotes(struct adhoc *o, const struct pollfd *fds)
 			}
 		} while (rc == 0);
 		if (rc != ATEX_ETIMEDOUT && rc != ATEX_ECANCELED) {
-			atex_log(ATEX_LOG_ERROR, COMPONENT, "%s: %s",
-				 atex_provisioner_name(p), atex_error_last());
+			/* The message names the provisioner already. */
+			atex_log(ATEX_LOG_ERROR, COMPONENT, "%s",
+				 atex_error_last());
 			note_failure(o, atex_error_last());
 			o->prov_failed[i] = true;
 			o->requested[i] = 0;

@@ -145,9 +145,54 @@ void cli_signals_stop(struct cli_signals *s);
 /* The first signal received, 0 for none. */
 int cli_signals_received(const struct cli_signals *s);
 
-/* Without --plan, a tree with exactly one plan (a node with `execute`)
- * runs in it: its name (malloc'd), or NULL for any other tree (plan.c). */
-char *cli_only_plan(const char *tree);
+/* ------------------------------------------------------------------------
+ * Suite options (suite.c), shared by the subcommands that run tests:
+ * which tests and how. A subcommand lists the ones it takes in its
+ * getopt_long table and hands every option to cli_suite_option first.
+ */
+
+struct atex_fmf_context;
+struct atex_fmf_discovery;
+
+enum {
+	CLI_OPT_CONTEXT = 0x180,
+	CLI_OPT_PLAN,
+	CLI_OPT_ENV,
+	CLI_OPT_FILTER,
+};
+
+#define CLI_SUITE_LONG_OPTIONS                                                 \
+	{"context", required_argument, NULL, CLI_OPT_CONTEXT},                 \
+		{"plan", required_argument, NULL, CLI_OPT_PLAN},               \
+	{                                                                      \
+		"env", required_argument, NULL, CLI_OPT_ENV                    \
+	}
+
+/* What the options said; the arrays are NULL-terminated and point into
+ * argv. */
+struct cli_suite {
+	struct atex_fmf_context *context; /* --context K=V */
+	const char *plan;		  /* --plan NAME */
+	const char **env;		  /* --env K=V */
+	const char **filters;		  /* --filter EXPR */
+	size_t n_env, n_filters;
+};
+
+/* Room for an argc-long command line. CLI_OK or CLI_USAGE (printed). */
+int cli_suite_init(struct cli_suite *s, int argc);
+
+/* Takes one getopt_long result: 1 when it was a suite option, 0 when not,
+ * CLI_USAGE on a bad value (message naming the option printed). */
+int cli_suite_option(struct cli_suite *s, int opt, const char *arg);
+
+/* Discovers TREE for the options. Without --plan, a tree with exactly one
+ * plan runs in it; any other tree gives every test. CLI_OK or CLI_USAGE
+ * (message printed, prefixed `what`). */
+int cli_suite_discover(struct atex_fmf_discovery **out,
+		       const struct cli_suite *s, const char *tree,
+		       const char *what);
+
+void cli_suite_free(struct cli_suite *s);
 
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);

@@ -33,11 +33,7 @@
 #include "cli.h"
 
 enum {
-	OPT_CONTEXT = 0x200,
-	OPT_PLAN,
-	OPT_FILTER,
-	OPT_ENV,
-	OPT_RERUNS,
+	OPT_RERUNS = 0x200,
 	OPT_ORDER,
 	OPT_PLATFORM,
 	OPT_MAX_SPARES,
@@ -46,10 +42,8 @@ enum {
 
 static const struct option run_options[] = {
 	CLI_PROVISION_LONG_OPTIONS,
-	{"context", required_argument, NULL, OPT_CONTEXT},
-	{"plan", required_argument, NULL, OPT_PLAN},
-	{"filter", required_argument, NULL, OPT_FILTER},
-	{"env", required_argument, NULL, OPT_ENV},
+	CLI_SUITE_LONG_OPTIONS,
+	{"filter", required_argument, NULL, CLI_OPT_FILTER},
 	{"reruns", required_argument, NULL, OPT_RERUNS},
 	{"order", required_argument, NULL, OPT_ORDER},
 	{"platform", required_argument, NULL, OPT_PLATFORM},
@@ -61,10 +55,7 @@ static const struct option run_options[] = {
 
 struct run_args {
 	struct cli_provision prov;
-	atex_fmf_context *context;
-	const char *plan;
-	const char **filters, **env; /* NULL-terminated */
-	size_t n_filters, n_env;
+	struct cli_suite suite;
 	unsigned int reruns;
 	atex_next_test_hook order;
 	const char *platform;
@@ -450,21 +441,6 @@ static int write_report(const char *dir)
  * Running.
  */
 
-static int discover(atex_fmf_discovery **disc, const struct run_args *a)
-{
-	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
-	char *plan = a->plan ? NULL : cli_only_plan(a->tree);
-	int rc;
-
-	o.context = a->context;
-	o.plan = a->plan ? a->plan : plan;
-	o.filters = a->filters;
-	o.n_filters = a->n_filters;
-	rc = atex_fmf_discover(disc, a->tree, &o);
-	free(plan);
-	return rc < 0 ? cli_fail("run") : CLI_OK;
-}
-
 static const char *default_platform(const struct run_args *a)
 {
 	if (a->prov.podman)
@@ -555,10 +531,10 @@ static int run_main(struct run_args *a)
 	atex_provisioner *prov = NULL;
 	int rc;
 
-	st.env = a->env;
+	st.env = a->suite.env;
 	st.live = isatty(STDERR_FILENO);
 	st.started = now_s();
-	rc = discover(&st.disc, a);
+	rc = cli_suite_discover(&st.disc, &a->suite, a->tree, "run");
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)
@@ -616,27 +592,12 @@ static int parse_order(struct run_args *a, const char *arg)
 	return CLI_OK;
 }
 
-static int parse_option(struct run_args *a, int opt, const char *arg,
-			const char *text)
+static int take_option(void *data, int opt, const char *arg, const char *text)
 {
+	struct run_args *a = data;
+	int rc;
+
 	switch (opt) {
-	case OPT_CONTEXT:
-		return atex_fmf_context_set_arg(a->context, arg) < 0
-			       ? cli_fail("--context")
-			       : CLI_OK;
-	case OPT_PLAN:
-		a->plan = arg;
-		return CLI_OK;
-	case OPT_FILTER:
-		a->filters[a->n_filters++] = arg;
-		return CLI_OK;
-	case OPT_ENV:
-		if (!strchr(arg, '=') || arg[0] == '=') {
-			cli_error("--env: '%s' is not NAME=VALUE", arg);
-			return CLI_USAGE;
-		}
-		a->env[a->n_env++] = arg;
-		return CLI_OK;
 	case OPT_RERUNS:
 		return parse_count(&a->reruns, "--reruns", arg, 100);
 	case OPT_ORDER:
@@ -656,19 +617,16 @@ static int parse_option(struct run_args *a, int opt, const char *arg,
 		a->results = arg;
 		return CLI_OK;
 	}
-	switch (cli_provision_option(&a->prov, opt, arg)) {
-	case 1:
+	rc = cli_suite_option(&a->suite, opt, arg);
+	if (rc == 0)
+		rc = cli_provision_option(&a->prov, opt, arg);
+	if (rc == 1)
 		return CLI_OK;
-	case 0:
+	if (rc == 0) {
 		cli_error("unknown option '%s'", text);
 		run_usage(stderr);
 	}
 	return CLI_USAGE;
-}
-
-static int take_option(void *data, int opt, const char *arg, const char *text)
-{
-	return parse_option(data, opt, arg, text);
 }
 
 /* CLI_OK, -1 for --help, or CLI_USAGE. */
@@ -700,18 +658,13 @@ int cli_run(int argc, char **argv)
 	int rc;
 
 	rc = cli_provision_init(&a.prov, argc);
-	a.env = calloc((size_t)argc + 1, sizeof(*a.env));
-	a.filters = calloc((size_t)argc + 1, sizeof(*a.filters));
-	if (rc == CLI_OK &&
-	    (!a.env || !a.filters || atex_fmf_context_new(&a.context) < 0))
-		rc = cli_fail("run");
+	if (rc == CLI_OK)
+		rc = cli_suite_init(&a.suite, argc);
 	if (rc == CLI_OK)
 		rc = parse_args(&a, argc, argv);
 	if (rc == CLI_OK)
 		rc = run_main(&a);
-	atex_fmf_context_free(a.context);
-	free(a.env);
-	free(a.filters);
+	cli_suite_free(&a.suite);
 	cli_provision_free(&a.prov);
 	return rc < 0 ? CLI_OK : rc;
 }

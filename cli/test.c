@@ -20,13 +20,11 @@
 #include "atex/atex.h"
 #include "cli.h"
 
-enum { OPT_CONTEXT = 0x200, OPT_PLAN, OPT_ENV, OPT_ARTIFACTS };
+enum { OPT_ARTIFACTS = 0x200 };
 
 static const struct option test_options[] = {
 	CLI_PROVISION_LONG_OPTIONS,
-	{"context", required_argument, NULL, OPT_CONTEXT},
-	{"plan", required_argument, NULL, OPT_PLAN},
-	{"env", required_argument, NULL, OPT_ENV},
+	CLI_SUITE_LONG_OPTIONS,
 	{"artifacts", required_argument, NULL, OPT_ARTIFACTS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -34,10 +32,7 @@ static const struct option test_options[] = {
 
 struct test_args {
 	struct cli_provision prov;
-	atex_fmf_context *context;
-	const char *plan;
-	const char **env; /* NULL-terminated */
-	size_t n_env;
+	struct cli_suite suite;
 	const char *artifacts;
 	const char *tree;
 	char **tests;
@@ -181,7 +176,8 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 			return cli_fail("test");
 		sprintf(dir, "%s%s%s", a->artifacts, name[0] == '/' ? "" : "/",
 			name);
-		rc = atex_executor_run_test(exec, name, dir, a->env, &code);
+		rc = atex_executor_run_test(exec, name, dir, a->suite.env,
+					    &code);
 		if (rc == ATEX_ENOTFOUND || rc == ATEX_EIO ||
 		    rc == ATEX_EINVAL || rc == ATEX_ENOMEM) {
 			free(dir);
@@ -244,16 +240,10 @@ static int reserve_and_run(struct test_state *st, atex_provisioner *prov,
  * be left out). */
 static int discover(atex_fmf_discovery **disc, struct test_args *a)
 {
-	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
-	char *plan = a->plan ? NULL : cli_only_plan(a->tree);
-	int rc;
+	int rc = cli_suite_discover(disc, &a->suite, a->tree, "test");
 
-	o.context = a->context;
-	o.plan = a->plan ? a->plan : plan;
-	rc = atex_fmf_discover(disc, a->tree, &o);
-	free(plan);
-	if (rc < 0)
-		return cli_fail("test");
+	if (rc != CLI_OK)
+		return rc;
 	for (int i = 0; i < a->n_tests; i++) {
 		char *slashed;
 
@@ -270,8 +260,8 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 			free(slashed);
 		}
 		cli_error("test: no test named '%s' in %s%s%s", a->tests[i],
-			  a->tree, a->plan ? " plan " : "",
-			  a->plan ? a->plan : "");
+			  a->tree, a->suite.plan ? " plan " : "",
+			  a->suite.plan ? a->suite.plan : "");
 		return CLI_USAGE;
 	}
 	return CLI_OK;
@@ -307,41 +297,25 @@ static int test_run(struct test_args *a)
  * The command line.
  */
 
-static int parse_option(struct test_args *a, int opt, const char *arg,
-			const char *text)
+static int take_option(void *data, int opt, const char *arg, const char *text)
 {
-	switch (opt) {
-	case OPT_CONTEXT:
-		return atex_fmf_context_set_arg(a->context, arg) < 0
-			       ? cli_fail("--context")
-			       : CLI_OK;
-	case OPT_PLAN:
-		a->plan = arg;
-		return CLI_OK;
-	case OPT_ENV:
-		if (!strchr(arg, '=') || arg[0] == '=') {
-			cli_error("--env: '%s' is not NAME=VALUE", arg);
-			return CLI_USAGE;
-		}
-		a->env[a->n_env++] = arg;
-		return CLI_OK;
-	case OPT_ARTIFACTS:
+	struct test_args *a = data;
+	int rc;
+
+	if (opt == OPT_ARTIFACTS) {
 		a->artifacts = arg;
 		return CLI_OK;
 	}
-	switch (cli_provision_option(&a->prov, opt, arg)) {
-	case 1:
+	rc = cli_suite_option(&a->suite, opt, arg);
+	if (rc == 0)
+		rc = cli_provision_option(&a->prov, opt, arg);
+	if (rc == 1)
 		return CLI_OK;
-	case 0:
+	if (rc == 0) {
 		cli_error("unknown option '%s'", text);
 		test_usage(stderr);
 	}
 	return CLI_USAGE;
-}
-
-static int take_option(void *data, int opt, const char *arg, const char *text)
-{
-	return parse_option(data, opt, arg, text);
 }
 
 /* CLI_OK, -1 for --help, or CLI_USAGE. */
@@ -378,9 +352,8 @@ int cli_test(int argc, char **argv)
 	int rc;
 
 	rc = cli_provision_init(&a.prov, argc);
-	a.env = calloc((size_t)argc + 1, sizeof(*a.env));
-	if (rc == CLI_OK && (!a.env || atex_fmf_context_new(&a.context) < 0))
-		rc = cli_fail("test");
+	if (rc == CLI_OK)
+		rc = cli_suite_init(&a.suite, argc);
 	if (rc == CLI_OK)
 		rc = parse_args(&a, argc, argv);
 	if (rc == CLI_OK)
@@ -388,8 +361,7 @@ int cli_test(int argc, char **argv)
 	for (int i = 0; a.slashed && i < a.n_tests; i++)
 		free(a.slashed[i]);
 	free(a.slashed);
-	atex_fmf_context_free(a.context);
-	free(a.env);
+	cli_suite_free(&a.suite);
 	cli_provision_free(&a.prov);
 	return rc < 0 ? CLI_OK : rc;
 }

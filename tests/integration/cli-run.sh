@@ -208,6 +208,19 @@ else
 	fail "filtered run: exit $rc: $(cat "$work/passing.err")"
 fi
 
+# --- On a terminal: a live progress line, redrawn in place. ------------------
+if [ "$kind" = local ]; then
+	script -qec "$atex run ${prov[*]} --platform plat --results $work/tty \
+		--filter 'tag: destructive' $tree" /dev/null >"$work/tty.out" 2>&1
+	if tr '\r' '\n' <"$work/tty.out" |
+		grep -qE '^.*\[1/1\] running 0 on [0-9]+ systems, 1 passed, 0 failed, [0-9]+s elapsed, 0s left' &&
+		! grep -q "started on" "$work/tty.out"; then
+		pass "terminal: a progress line instead of log lines"
+	else
+		fail "terminal: $(tr '\r' '\n' <"$work/tty.out" | tail -5)"
+	fi
+fi
+
 # --- Usage errors: exit 2 with a message naming the culprit. ----------------
 usage() { # NAME WANT-IN-STDERR ARGS...
 	local name=$1 want=$2 out

@@ -1,0 +1,97 @@
+/*
+ * suite.c - the options that say which tests to run and how (--context,
+ * --plan, --env, --filter), shared by the subcommands that run tests
+ * (test, run), and the discovery they lead to.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atex/atex.h"
+#include "cli.h"
+
+/* Without --plan, a tree with exactly one plan (a node with `execute`, as
+ * tmt defines it) runs in it, prepare and finish included: what a tmt user
+ * expects of `tmt run test --name X`. Returns a copy or NULL. */
+static char *only_plan(const char *path)
+{
+	atex_fmf_tree *tree = NULL;
+	json_t *nodes = NULL, *data;
+	const char *name, *found = NULL;
+	char *plan = NULL;
+	int n = 0;
+
+	if (atex_fmf_tree_load(&tree, path) < 0 ||
+	    atex_fmf_tree_prune(&nodes, tree, NULL, 0, NULL, 0) < 0)
+		goto out;
+	json_object_foreach(nodes, name, data)
+	{
+		if (json_object_get(data, "execute")) {
+			found = name;
+			n++;
+		}
+	}
+	if (n == 1)
+		plan = strdup(found);
+out:
+	json_decref(nodes);
+	atex_fmf_tree_free(tree);
+	return plan;
+}
+
+int cli_suite_init(struct cli_suite *s, int argc)
+{
+	memset(s, 0, sizeof(*s));
+	s->env = calloc((size_t)argc + 1, sizeof(*s->env));
+	s->filters = calloc((size_t)argc + 1, sizeof(*s->filters));
+	if (!s->env || !s->filters || atex_fmf_context_new(&s->context) < 0)
+		return cli_fail("options");
+	return CLI_OK;
+}
+
+int cli_suite_option(struct cli_suite *s, int opt, const char *arg)
+{
+	switch (opt) {
+	case CLI_OPT_CONTEXT:
+		return atex_fmf_context_set_arg(s->context, arg) < 0
+			       ? cli_fail("--context")
+			       : 1;
+	case CLI_OPT_PLAN:
+		s->plan = arg;
+		return 1;
+	case CLI_OPT_ENV:
+		if (!strchr(arg, '=') || arg[0] == '=') {
+			cli_error("--env: '%s' is not NAME=VALUE", arg);
+			return CLI_USAGE;
+		}
+		s->env[s->n_env++] = arg;
+		return 1;
+	case CLI_OPT_FILTER:
+		s->filters[s->n_filters++] = arg;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_suite_discover(atex_fmf_discovery **out, const struct cli_suite *s,
+		       const char *tree, const char *what)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	char *plan = s->plan ? NULL : only_plan(tree);
+	int rc;
+
+	o.context = s->context;
+	o.plan = s->plan ? s->plan : plan;
+	o.filters = s->filters;
+	o.n_filters = s->n_filters;
+	rc = atex_fmf_discover(out, tree, &o);
+	free(plan);
+	return rc < 0 ? cli_fail(what) : CLI_OK;
+}
+
+void cli_suite_free(struct cli_suite *s)
+{
+	atex_fmf_context_free(s->context);
+	free(s->env);
+	free(s->filters);
+}

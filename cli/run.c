@@ -72,6 +72,7 @@ struct run_state {
 	atex_provisioner *prov;
 	atex_orchestrator *orch;
 	atex_fmf_discovery *disc;
+	atex_fmf_stage *stage; /* one upload source for every system */
 	const char *const *env;
 	/* Progress; events come one at a time (the orchestrator serializes
 	 * them), so no lock is needed for these. */
@@ -291,6 +292,7 @@ static int make_executor(atex_executor **out, atex_remote *r, void *data)
 	o.connection = atex_remote_connection(r);
 	o.discovery = st->disc;
 	o.env = st->env;
+	o.stage = st->stage;
 	return atex_fmf_executor_new(out, &o);
 }
 
@@ -510,7 +512,8 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) == 0)
 		fprintf(stderr, "atex: run: no tests to run\n");
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) > 0) {
-		if (atex_provisioner_start(st->prov) < 0)
+		if (atex_fmf_stage_new(&st->stage, st->disc) < 0 ||
+		    atex_provisioner_start(st->prov) < 0)
 			rc = cli_fail("run");
 		else
 			rc = serve(st, a, &ag);
@@ -549,6 +552,7 @@ static int run_main(struct run_args *a)
 	cli_signals_stop(&st.signals);
 	if (cli_signals_received(&st.signals))
 		rc = 128 + cli_signals_received(&st.signals);
+	atex_fmf_stage_free(st.stage);
 	atex_fmf_discovery_free(st.disc);
 	return rc;
 }

@@ -113,17 +113,43 @@ struct atex_fmf_executor_options {
 	/* Where the work directory is made on the system; NULL: /var/tmp
 	 * (survives reboots, unlike /tmp on many systems). */
 	const char *remote_tmp;
+	/* (Version 2.) A stage made by atex_fmf_stage_new for the same
+	 * discovery, shared by many executors; borrowed, must outlive the
+	 * executor. NULL: start() stages on its own and stop() removes it. */
+	const struct atex_fmf_stage *stage;
 };
 
-#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 1
-#define ATEX_FMF_EXECUTOR_OPTIONS_INIT {ATEX_FMF_EXECUTOR_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL}
+#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 2
+#define ATEX_FMF_EXECUTOR_OPTIONS_INIT                                         \
+	{                                                                      \
+		ATEX_FMF_EXECUTOR_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,  \
+			NULL                                                   \
+	}
 
 /*
  * A new fmf executor. Returns 0, ATEX_EINVAL (no connection or
- * discovery), ATEX_ENOMEM.
+ * discovery, an unknown options version), ATEX_ENOMEM.
  */
 int atex_fmf_executor_new(atex_executor **out,
 			  const struct atex_fmf_executor_options *opts);
+
+/*
+ * What the fmf executor uploads to a system, staged once: the discovery's
+ * trees (hard-linked, without .git) and atex's remote scripts, in a
+ * private directory ($TMPDIR/atex-stage-*). Each executor stages on its
+ * own unless given one in its options; a pool of many systems shares one
+ * stage, so the tree is linked once, not once per system. Read-only once
+ * made: any number of executors in any threads may use it.
+ */
+typedef struct atex_fmf_stage atex_fmf_stage;
+
+/* Stages `d` now (it is read, not kept). Returns 0, ATEX_EIO (message
+ * names the path), ATEX_EINVAL, ATEX_ENOMEM. */
+int atex_fmf_stage_new(atex_fmf_stage **out, atex_fmf_discovery *d);
+
+/* Removes the directory and frees; after every executor using it is
+ * stopped. NULL is accepted. */
+void atex_fmf_stage_free(atex_fmf_stage *stage);
 
 #ifdef __cplusplus
 }

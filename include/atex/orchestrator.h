@@ -18,9 +18,12 @@
  * cleared.
  *
  * Thread safety: serve_once, serve_forever and free by the owning thread;
- * abort from any thread at any time. Hooks and the event callback are
- * called from orchestrator threads (workers and the serving thread), one
- * at a time: the orchestrator serializes them.
+ * abort from any thread at any time. The next_test, destructive and
+ * should_rerun hooks and the event callback are called from orchestrator
+ * threads (workers and the serving thread), one at a time: the
+ * orchestrator serializes them. The setup hook and the executor factory
+ * run in the worker of each arriving system, in parallel (setting a
+ * system up may take minutes); they must be thread-safe.
  */
 #ifndef ATEX_ORCHESTRATOR_H
 #define ATEX_ORCHESTRATOR_H

@@ -77,8 +77,8 @@ static char *tree_dir(const struct fmf_executor *fx, size_t i)
 /* The index of a local root among the staged ones, or -1. */
 static long root_index(const struct fmf_executor *fx, const char *root)
 {
-	for (size_t i = 0; i < fx->roots.len; i++)
-		if (!strcmp(fx->roots.items[i], root))
+	for (size_t i = 0; i < fx->stage->roots.len; i++)
+		if (!strcmp(fx->stage->roots.items[i], root))
 			return (long)i;
 	return -1;
 }
@@ -165,44 +165,55 @@ out:
 
 /* Stages every distinct root of the discovered tests (the plan's own tree
  * first) and the remote scripts. */
-static int stage_all(struct fmf_executor *fx)
+/* The index of a local root in a stage being made, or -1. */
+static long stage_root_index(const struct atex_fmf_stage *st, const char *root)
 {
-	const char *main_root = atex_fmf_discovery_root(fx->disc);
+	for (size_t i = 0; i < st->roots.len; i++)
+		if (!strcmp(st->roots.items[i], root))
+			return (long)i;
+	return -1;
+}
+
+/* Stages the discovery's roots (the plan's first) and the remote scripts
+ * into a new private directory. On failure the caller frees `st`. */
+static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
+{
+	const char *main_root = atex_fmf_discovery_root(d);
 	const char *tmp = getenv("TMPDIR");
 	char *dir = NULL, *bin = NULL, *atex = NULL;
 	int rc = 0;
 
-	fx->stage = atex_sprintf("%s/atex-stage-XXXXXX",
-				 tmp && *tmp ? tmp : "/tmp");
-	if (!fx->stage)
+	st->dir = atex_sprintf("%s/atex-stage-XXXXXX",
+			       tmp && *tmp ? tmp : "/tmp");
+	if (!st->dir)
 		return ATEX_ENOMEM;
-	if (!mkdtemp(fx->stage)) {
-		rc = atex_error_set(ATEX_EIO, "cannot create %s: %s", fx->stage,
+	if (!mkdtemp(st->dir)) {
+		rc = atex_error_set(ATEX_EIO, "cannot create %s: %s", st->dir,
 				    strerror(errno));
-		free(fx->stage);
-		fx->stage = NULL;
+		free(st->dir);
+		st->dir = NULL;
 		return rc;
 	}
 	if (main_root &&
-	    (rc = atex_vec_push_copies(&fx->roots,
+	    (rc = atex_vec_push_copies(&st->roots,
 				       (const char *[]){main_root, NULL})))
 		return rc;
-	for (size_t i = 0; i < atex_fmf_discovery_count(fx->disc); i++) {
-		const char *root = atex_fmf_discovery_test_root(fx->disc, i);
+	for (size_t i = 0; i < atex_fmf_discovery_count(d); i++) {
+		const char *root = atex_fmf_discovery_test_root(d, i);
 
-		if (root_index(fx, root) < 0 &&
-		    (rc = atex_vec_push_copies(&fx->roots,
+		if (stage_root_index(st, root) < 0 &&
+		    (rc = atex_vec_push_copies(&st->roots,
 					       (const char *[]){root, NULL})))
 			return rc;
 	}
-	for (size_t i = 0; !rc && i < fx->roots.len; i++) {
-		dir = i ? atex_sprintf("%s/tree-%zu", fx->stage, i)
-			: atex_sprintf("%s/tree", fx->stage);
-		rc = dir ? atex_stage_tree(fx->roots.items[i], dir)
+	for (size_t i = 0; !rc && i < st->roots.len; i++) {
+		dir = i ? atex_sprintf("%s/tree-%zu", st->dir, i)
+			: atex_sprintf("%s/tree", st->dir);
+		rc = dir ? atex_stage_tree(st->roots.items[i], dir)
 			 : ATEX_ENOMEM;
 		free(dir);
 	}
-	atex = atex_path_join(fx->stage, "atex");
+	atex = atex_path_join(st->dir, "atex");
 	bin = atex ? atex_path_join(atex, "bin") : NULL;
 	if (!rc && (!bin || mkdir(atex, 0755) < 0 || mkdir(bin, 0755) < 0))
 		rc = bin ? atex_error_set(ATEX_EIO, "cannot create %s: %s", bin,
@@ -217,6 +228,37 @@ static int stage_all(struct fmf_executor *fx)
 	free(atex);
 	free(bin);
 	return rc;
+}
+
+void atex_fmf_stage_free(atex_fmf_stage *st)
+{
+	if (!st)
+		return;
+	if (st->dir)
+		atex_stage_remove(st->dir);
+	free(st->dir);
+	atex_vec_free_all(&st->roots, free);
+	free(st);
+}
+
+int atex_fmf_stage_new(atex_fmf_stage **out, atex_fmf_discovery *d)
+{
+	struct atex_fmf_stage *st;
+	int rc;
+
+	*out = NULL;
+	if (!d)
+		return atex_error_set(ATEX_EINVAL, "fmf stage: no discovery");
+	st = atex_calloc(1, sizeof(*st));
+	if (!st)
+		return ATEX_ENOMEM;
+	rc = stage_make(st, d);
+	if (rc) {
+		atex_fmf_stage_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
 }
 
 /* The plan environment and the built-in variables of the plan's steps, as
@@ -350,9 +392,12 @@ static int fmf_start(atex_executor *e)
 				     fx->cancel);
 	if (rc)
 		return rc == ATEX_ECANCELED ? rc : ATEX_EINFRA;
-	rc = stage_all(fx);
-	if (rc)
-		goto out;
+	if (!fx->stage) {
+		rc = atex_fmf_stage_new(&fx->own_stage, fx->disc);
+		if (rc)
+			goto out;
+		fx->stage = fx->own_stage;
+	}
 	tmpl = atex_sprintf("%s/atex-XXXXXX", fx->remote_tmp);
 	rc = tmpl ? 0 : ATEX_ENOMEM;
 	if (!rc) {
@@ -374,7 +419,7 @@ static int fmf_start(atex_executor *e)
 	atex_debug(FMF_COMPONENT, "%s: work directory %s", fmf_conn_name(fx),
 		   fx->workdir);
 	fx->started = true;
-	rc = atex_connection_copy_to(fx->conn, fx->stage, fx->workdir,
+	rc = atex_connection_copy_to(fx->conn, fx->stage->dir, fx->workdir,
 				     fx->cancel);
 	if (!rc)
 		rc = run_prepare(fx);
@@ -396,7 +441,7 @@ static int fmf_stop(atex_executor *e)
 	json_t *steps, *step;
 	size_t i;
 
-	if (!fx->started && !fx->stage)
+	if (!fx->started && !fx->own_stage)
 		return atex_error_set(ATEX_EINVAL, "%s: executor not started",
 				      fmf_conn_name(fx));
 	if (fx->workdir && !atex_cancel_fired(fx->cancel)) {
@@ -424,10 +469,12 @@ static int fmf_stop(atex_executor *e)
 			atex_log(ATEX_LOG_WARNING, FMF_COMPONENT, "%s",
 				 atex_error_last());
 	}
-	atex_stage_remove(fx->stage);
-	free(fx->stage);
+	if (fx->own_stage) {
+		atex_fmf_stage_free(fx->own_stage);
+		fx->own_stage = NULL;
+		fx->stage = NULL;
+	}
 	free(fx->workdir);
-	fx->stage = NULL;
 	fx->workdir = NULL;
 	fx->started = false;
 	return 0;
@@ -654,10 +701,9 @@ static void fmf_free(atex_executor *e)
 
 	if (!fx)
 		return;
-	if (fx->started || fx->stage)
+	if (fx->started || fx->own_stage)
 		fmf_stop(e);
 	atex_vec_free_all(&fx->env, free);
-	atex_vec_free_all(&fx->roots, free);
 	atex_cancel_free(fx->cancel);
 	free(fx->remote_tmp);
 	free(fx);
@@ -679,7 +725,8 @@ int atex_fmf_executor_new(atex_executor **out,
 	int rc;
 
 	*out = NULL;
-	if (!opts || opts->version != ATEX_FMF_EXECUTOR_OPTIONS_VERSION)
+	if (!opts || opts->version < 1 ||
+	    opts->version > ATEX_FMF_EXECUTOR_OPTIONS_VERSION)
 		return atex_error_set(ATEX_EINVAL,
 				      "fmf executor: options missing or of "
 				      "another version");
@@ -694,6 +741,8 @@ int atex_fmf_executor_new(atex_executor **out,
 	fx->conn = opts->connection;
 	fx->disc = opts->discovery;
 	fx->json_limit = opts->json_limit;
+	/* Version 1 callers' structs end before `stage`. */
+	fx->stage = opts->version >= 2 ? opts->stage : NULL;
 	fx->remote_tmp =
 		atex_strdup(opts->remote_tmp ? opts->remote_tmp : "/var/tmp");
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;

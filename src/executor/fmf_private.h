@@ -47,10 +47,18 @@ struct fmf_executor {
 	atex_cancel *cancel;
 
 	bool started;
-	char *stage;	       /* local staging directory */
-	char *workdir;	       /* on the system */
+	/* The local staging directory: shared (the `stage` option, not
+	 * ours) or own_stage, made by start and removed by stop. */
+	const struct atex_fmf_stage *stage;
+	struct atex_fmf_stage *own_stage;
+	char *workdir;	      /* on the system */
+	unsigned long starts; /* test starts, for metadata file names */
+};
+
+/* A staged copy of the trees and the remote scripts (executor.h). */
+struct atex_fmf_stage {
+	char *dir;	       /* $TMPDIR/atex-stage-XXXXXX */
 	struct atex_vec roots; /* char *, the local roots; index = tree-N */
-	unsigned long starts;  /* test starts, for metadata file names */
 };
 
 static inline const char *fmf_conn_name(const struct fmf_executor *fx)

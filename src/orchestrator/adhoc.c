@@ -467,8 +467,7 @@ static int setup_system(struct adhoc *o, struct worker *w)
 
 	if (o->opts.setup) {
 		/* Not under hook_lock: a setup may take minutes, and
-		 * systems are set up in parallel. The header says hooks
-		 * are serialized; setup is documented apart. */
+		 * systems are set up in parallel (the header says so). */
 		rc = o->opts.setup(w->remote, o->opts.userdata);
 		if (rc < 0)
 			return rc;

@@ -140,6 +140,9 @@ struct fixture {
 	size_t max_running;
 	int factory_calls;
 	bool factory_fails;
+	atex_fmf_stage *stage; /* shared by the executors when set */
+	int max_stages;	       /* atex-stage-* seen at test starts, or -1 */
+	int options_version;   /* of the executor options; 0: current */
 };
 
 static double now_ms(void)
@@ -149,6 +152,8 @@ static double now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
+
+static int count_stages(void);
 
 static void on_event(const struct atex_orchestrator_event *ev, void *data)
 {
@@ -169,6 +174,8 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		f->failed++;
 		break;
 	case ATEX_EVENT_TEST_STARTED:
+		if (f->max_stages >= 0 && count_stages() > f->max_stages)
+			f->max_stages = count_stages();
 		/* The counts include the test starting. */
 		if (ev->tests_running > f->max_running)
 			f->max_running = ev->tests_running;
@@ -197,6 +204,9 @@ static int make_executor(atex_executor **out, atex_remote *r, void *data)
 		return ATEX_EIO; /* no message: the orchestrator copes */
 	o.connection = atex_remote_connection(r);
 	o.discovery = f->disc;
+	o.stage = f->stage;
+	if (f->options_version)
+		o.version = (unsigned int)f->options_version;
 	return atex_fmf_executor_new(out, &o);
 }
 
@@ -235,6 +245,7 @@ static struct fixture *fixture_new(int slots, const char *const *names)
 	f->opts.earlier = &f->earlier.base;
 	f->opts.event = on_event;
 	f->opts.userdata = f;
+	f->max_stages = -1;
 	return f;
 }
 
@@ -489,6 +500,71 @@ static void test_spares(void **state)
 	fixture_free(f);
 }
 
+/* Counts $TMPDIR/atex-stage-* directories. */
+static int count_stages(void)
+{
+	char cmd[4096];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -d %s/atex-stage-* 2>/dev/null | wc -l",
+		 getenv("TMPDIR"));
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* One stage shared by every executor: nothing staged per system, the
+ * shared one left in place until freed. Version 1 executor options (no
+ * `stage` field) still work and stage on their own. */
+static void test_shared_stage(void **state)
+{
+	static const char *const names[] = {"/quick/1", "/quick/2", "/quick/3",
+					    NULL};
+	char tmp[] = "/tmp/atex-orch-stage-XXXXXX";
+	char *old_tmp = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	struct fixture *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(tmp));
+	setenv("TMPDIR", tmp, 1);
+	f = fixture_new(3, names);
+	assert_int_equal(atex_fmf_stage_new(&f->stage, f->disc), 0);
+	assert_int_equal(count_stages(), 1);
+	f->max_stages = 0;
+	assert_int_equal(run(f), 0);
+	assert_int_equal(f->final.n, 3);
+	assert_int_equal(f->factory_calls, 3);
+	/* Three systems running at once, one stage. */
+	assert_int_equal(f->max_stages, 1);
+	assert_int_equal(count_stages(), 1);
+	atex_fmf_stage_free(f->stage);
+	assert_int_equal(count_stages(), 0);
+
+	f->stage = NULL;
+	f->options_version = 1;
+	f->final.n = 0;
+	f->max_stages = 0;
+	assert_int_equal(run(f), 0);
+	assert_int_equal(f->final.n, 3);
+	/* Each system staged on its own, and removed it. */
+	assert_true(f->max_stages >= 2);
+	assert_int_equal(count_stages(), 0);
+	f->options_version = 99;
+	f->final.n = 0;
+	assert_int_equal(run(f), ATEX_EINFRA);
+	assert_int_equal(f->final.n, 0);
+	fixture_free(f);
+	if (old_tmp)
+		setenv("TMPDIR", old_tmp, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old_tmp);
+	rmdir(tmp);
+}
+
 /* Bad options name what is wrong. */
 static void test_bad_options(void **state)
 {
@@ -521,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_setup_failures),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_spares),
+		cmocka_unit_test(test_shared_stage),
 		cmocka_unit_test(test_bad_options),
 	};
 

@@ -78,7 +78,8 @@ typedef bool (*atex_destructive_hook)(atex_fmf_discovery *d,
 				      void *userdata);
 
 /* Should the test run again? true: this attempt becomes an earlier
- * attempt and the test goes back to the front of the queue. */
+ * attempt and the test goes back to the front of the queue (and its
+ * system is replaced, unless rerun_on_same_system). */
 typedef bool (*atex_should_rerun_hook)(atex_fmf_discovery *d,
 				       const struct atex_attempt *a,
 				       void *userdata);
@@ -156,9 +157,16 @@ struct atex_orchestrator_options {
 	 * (NULL-terminated, copied; NULL: fail, error, infra). */
 	unsigned int max_reruns;
 	const char *const *rerun_statuses;
+	/* false (the default): a test that will run again gives up its
+	 * system, and the next attempt gets a clean one (the failure may
+	 * have been the system's state); true: the system stays. */
+	bool rerun_on_same_system;
 	/* Set-up systems kept idle beyond those running tests, ready to
 	 * replace a lost or destroyed one at once. */
 	size_t max_spares;
+	/* Systems held or requested at once, at most; 0: one per test
+	 * (the provisioners' own limits still apply). */
+	size_t max_systems;
 	/* A test whose system fails under it this many times has its last
 	 * infra result kept as final. 0: 3. */
 	unsigned int max_infra_retries;

@@ -314,6 +314,10 @@ static struct verdict judge(struct adhoc *o, const struct atex_attempt *a)
 		v.release =
 			atex_policy_destructive_tag(o->opts.discovery, a, NULL);
 	pthread_mutex_unlock(&o->hook_lock);
+	/* A failure may be the system's state: the next attempt gets a
+	 * clean system, unless the program says it does not matter. */
+	if (v.rerun && !o->opts.rerun_on_same_system)
+		v.release = true;
 	return v;
 }
 
@@ -540,16 +544,26 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* How many systems the run can use now: one per test queued or running,
+ * plus the spares while any test is left, at most max_systems. Lock
+ * held. */
+static size_t systems_wanted(const struct adhoc *o)
+{
+	size_t work = o->n_queue + o->n_running;
+	size_t wanted = work ? work + o->opts.max_spares : 0;
+
+	if (o->opts.max_systems && wanted > o->opts.max_systems)
+		wanted = o->opts.max_systems;
+	return wanted;
+}
+
 /* Takes a remote that arrived: a worker for it, or a release when it is
  * not needed. Lock held. */
 static void take_remote(struct adhoc *o, atex_remote *r)
 {
-	size_t work = o->n_queue + o->n_running;
 	struct worker *w;
 
-	/* Spares are wanted while any test is left, queued or running. */
-	if (o->aborted || work == 0 ||
-	    o->n_workers >= work + o->opts.max_spares)
+	if (o->aborted || o->n_workers >= systems_wanted(o))
 		goto release;
 	w = atex_calloc(1, sizeof(*w));
 	if (!w)
@@ -624,8 +638,7 @@ static size_t live_provisioners(struct adhoc *o)
  * held. */
 static void balance_requests(struct adhoc *o)
 {
-	size_t work = o->n_queue + o->n_running;
-	size_t wanted = work ? work + o->opts.max_spares : 0;
+	size_t wanted = systems_wanted(o);
 	long have = (long)o->n_workers + requested_total(o);
 	size_t alive = live_provisioners(o);
 	long missing = (long)wanted - have;

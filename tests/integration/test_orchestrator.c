@@ -142,7 +142,11 @@ struct fixture {
 	bool factory_fails;
 	atex_fmf_stage *stage; /* shared by the executors when set */
 	int max_stages;	       /* atex-stage-* seen at test starts, or -1 */
-	int options_version;   /* of the executor options; 0: current */
+	/* Systems by generation: "remote#N" where N counts SYSTEM_READY of
+	 * that remote name, and the system each test attempt started on. */
+	char system_of[64][4][64]; /* [discovery index][attempt - 1] */
+	int generation[16];	   /* by slot number of "local:N" */
+	int options_version;	   /* of the executor options; 0: current */
 };
 
 static double now_ms(void)
@@ -163,6 +167,7 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 	switch (ev->type) {
 	case ATEX_EVENT_SYSTEM_READY:
 		f->ready++;
+		f->generation[atoi(strchr(ev->remote, ':') + 1) % 16]++;
 		break;
 	case ATEX_EVENT_SYSTEM_LOST:
 		f->lost++;
@@ -188,9 +193,13 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		f->events[f->n_events++] = strdup(buf);
 	if (ev->type == ATEX_EVENT_TEST_STARTED) {
 		long i = atex_fmf_discovery_find(f->disc, ev->test_name);
+		int slot = atoi(strchr(ev->remote, ':') + 1) % 16;
 
 		if (i >= 0 && f->started_ms[i] == 0)
 			f->started_ms[i] = now_ms();
+		if (i >= 0 && i < 64 && ev->attempt >= 1 && ev->attempt <= 4)
+			snprintf(f->system_of[i][ev->attempt - 1], 64, "%s#%d",
+				 ev->remote, f->generation[slot]);
 	}
 }
 
@@ -324,6 +333,41 @@ static void test_reruns(void **state)
 	assert_int_equal(rec_count(&f->final, "/always-fail", &status), 1);
 	assert_string_equal(status, "fail");
 	assert_int_equal(rec_count(&f->earlier, "/always-fail", NULL), 2);
+	/* Every re-run on a clean system: never where the attempt before
+	 * failed. */
+	for (int t = 0; names[t]; t++) {
+		long i = atex_fmf_discovery_find(f->disc, names[t]);
+
+		for (int n = 1; n < 4 && f->system_of[i][n][0]; n++) {
+			printf("# %s attempt %d on %s, then %s\n", names[t], n,
+			       f->system_of[i][n - 1], f->system_of[i][n]);
+			assert_string_not_equal(f->system_of[i][n - 1],
+						f->system_of[i][n]);
+		}
+	}
+	assert_true(f->factory_calls >= 4);
+	fixture_free(f);
+}
+
+/* rerun_on_same_system: the flaky test's second attempt runs where the
+ * first failed (one slot, one system set up). max_systems caps the pool
+ * below the provisioner's slots. */
+static void test_rerun_same_system(void **state)
+{
+	static const char *const names[] = {"/flaky", "/quick/1", "/quick/2",
+					    NULL};
+	struct fixture *f = fixture_new(3, names);
+	const char *status = NULL;
+
+	(void)state;
+	f->opts.max_reruns = 1;
+	f->opts.rerun_on_same_system = true;
+	f->opts.max_systems = 1;
+	assert_int_equal(run(f), 0);
+	assert_int_equal(rec_count(&f->final, "/flaky", &status), 1);
+	assert_string_equal(status, "pass");
+	assert_int_equal(f->factory_calls, 1);
+	assert_int_equal(f->max_running, 1);
 	fixture_free(f);
 }
 
@@ -590,6 +634,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_reruns),
+		cmocka_unit_test(test_rerun_same_system),
 		cmocka_unit_test(test_no_reruns),
 		cmocka_unit_test(test_destructive),
 		cmocka_unit_test(test_lost_system),

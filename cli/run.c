@@ -332,8 +332,14 @@ static int prepare_results_dir(const char *dir)
 {
 	static const char *const ours[] = {"files", "old", ".running"};
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	struct stat sb;
+
+	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) || stat(dir, &sb) < 0) {
 		cli_error("run: --results %s: %s", dir, strerror(errno));
+		return CLI_USAGE;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		cli_error("run: --results %s: not a directory", dir);
 		return CLI_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
@@ -368,9 +374,13 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	char *db = path_in(dir, "results.sqlite");
 	int rc = CLI_USAGE;
 
-	if (!jsonl || !files || !old_jsonl || !old_files || !db ||
-	    (mkdir(old, 0755) < 0 && errno != EEXIST))
+	if (!jsonl || !files || !old_jsonl || !old_files || !db)
 		goto out;
+	if (mkdir(old, 0755) < 0 && errno != EEXIST) {
+		cli_error("run: %s: %s", old, strerror(errno));
+		rc = CLI_USAGE;
+		goto quiet;
+	}
 	jo.path = jsonl;
 	jo.files_dir = files;
 	so.path = db;
@@ -396,6 +406,7 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 out:
 	if (rc != CLI_OK)
 		cli_fail("run: results");
+quiet:
 	atex_aggregator_free(parts[0]);
 	atex_aggregator_free(parts[1]);
 	free(jsonl);

@@ -235,6 +235,9 @@ usage() { # NAME WANT-IN-STDERR ARGS...
 }
 usage no-results "--results" --local 1 "$tree"
 usage no-tree "TREE" --local 1 --results "$work/x"
+: >"$work/a-file"
+usage results-file "$work/a-file: not a directory" --local 1 \
+	--results "$work/a-file" "$tree"
 usage bad-reruns "--reruns" --local 1 --reruns x --results "$work/x" "$tree"
 usage bad-order "--order" --local 1 --order random --results "$work/x" "$tree"
 usage bad-platform "--platform" --local 1 --platform a/b --results "$work/x" \

@@ -1,7 +1,8 @@
 /*
  * report.c - `atex report [--html FILE] [--junit FILE] [--summary]
  * [--title TEXT] RESULTS`: load a results file (JSON Lines, .gz, .xz, or
- * the SQLite database) and render it, as many ways as asked at once.
+ * the SQLite database; a results folder of `atex run` stands for its
+ * results.jsonl) and render it, as many ways as asked at once.
  *
  * Exit status: 0 when every final result passed (pass, info, warn,
  * skip), 1 when one did not, so that CI can fail a job on the report
@@ -11,6 +12,9 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "atex/atex.h"
@@ -38,7 +42,9 @@ static void report_usage(FILE *out)
 		"\n"
 		"Renders a results file (results.jsonl[.gz|.xz] with old/ "
 		"next to\n"
-		"it, or a .sqlite database). At least one output:\n"
+		"it, or a .sqlite database; a results folder of atex run "
+		"stands for\n"
+		"its results.jsonl). At least one output:\n"
 		"  --html FILE    one self-contained HTML page (links to "
 		"the files\n"
 		"                 relative to FILE's folder)\n"
@@ -99,18 +105,48 @@ static int parse_args(struct report_args *a, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* A results folder of `atex run` stands for its results.jsonl (or its
+ * results.sqlite when that is all there is). A copy, or NULL. */
+static char *results_in(const char *dir)
+{
+	static const char *const names[] = {"results.jsonl", "results.sqlite"};
+	char *path = NULL;
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		free(path);
+		path = malloc(strlen(dir) + strlen(names[i]) + 2);
+		if (!path)
+			return NULL;
+		sprintf(path, "%s/%s", dir, names[i]);
+		if (stat(path, &sb) == 0)
+			break;
+	}
+	return path;
+}
+
 int cli_report(int argc, char **argv)
 {
 	struct report_args a = {0};
 	atex_results *r = NULL;
+	char *in_dir = NULL;
+	struct stat sb;
 	int rc;
 
 	rc = parse_args(&a, argc, argv);
 	if (rc != CLI_OK)
 		return rc < 0 ? CLI_OK : rc;
+	if (stat(a.results, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		in_dir = results_in(a.results);
+		if (!in_dir)
+			return cli_fail("report");
+		a.results = in_dir;
+	}
 	/* The library's messages name the file. */
-	if (atex_results_load(&r, a.results) < 0)
+	if (atex_results_load(&r, a.results) < 0) {
+		free(in_dir);
 		return cli_fail("report");
+	}
 	if (a.html && atex_report_html(r, a.html, a.title) < 0)
 		rc = cli_fail("report");
 	if (!rc && a.junit && atex_report_junit(r, a.junit) < 0)
@@ -120,5 +156,6 @@ int cli_report(int argc, char **argv)
 	if (!rc)
 		rc = atex_results_passed(r) ? CLI_OK : CLI_FAILED;
 	atex_results_free(r);
+	free(in_dir);
 	return rc;
 }

@@ -186,6 +186,15 @@ if grep -qE '^fail +/tests/fail' "$work/full.out" &&
 else
 	fail "output: $(cat "$work/full.out")"
 fi
+# atex report takes the results folder for its results.jsonl.
+"$atex" report --summary "$res" >"$work/summary.out" 2>&1
+rc=$?
+if [ "$rc" -eq 1 ] && grep -qE '^plat +6 +1 +0 +0 +0 +0 +1 +8' "$work/summary.out" &&
+	grep -qE '^fail +/tests/fail' "$work/summary.out"; then
+	pass "report --summary DIR: exit 1, the counts and the failure"
+else
+	fail "report --summary DIR: exit $rc: $(cat "$work/summary.out")"
+fi
 # The destructive test's system ran nothing after it: the next line that
 # names that system releases it.
 dsys=$(sed -n 's|^atex: run: /tests/destructive started on ||p' "$work/full.err")

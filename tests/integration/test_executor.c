@@ -33,7 +33,7 @@
  * Around every session (discover, executor, start ... stop, free): the work
  * directory start made on the system (/var/tmp/atex-*, recognised as the
  * new one holding our tree) must be gone after stop, the local staging
- * directory (/tmp/atex-stage-*) after free. After every run, no process may
+ * directory ($TMPDIR/atex-stage-*) after free. After every run, no process may
  * be left on the system whose working directory is in the work directory
  * (only a process that left the test's session on purpose is exempt, and
  * killed by the test).
@@ -671,6 +671,15 @@ static bool find_new(char *out, size_t out_len, const char *dir,
 	return found == 1;
 }
 
+/* Where the executor stages: $TMPDIR, as it does (with-server.sh gives
+ * each run its own, so that runs side by side do not see each other's). */
+static const char *tmp_dir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp && *tmp ? tmp : "/tmp";
+}
+
 static struct session *session_open(const char *root, const char *plan,
 				    const char *const *env)
 {
@@ -692,7 +701,7 @@ static struct session *session_open(const char *root, const char *plan,
 	assert_int_equal(atex_fmf_executor_new(&s->e, &eopts), 0);
 	remember(s, true);
 	var_before = sys_names("/var/tmp", "atex-");
-	s->stage_before = names_of("/tmp", "atex-stage-");
+	s->stage_before = names_of(tmp_dir(), "atex-stage-");
 	rc = atex_executor_start(s->e);
 	if (rc)
 		fail_msg("start %s: %d: %s", root, rc, atex_error_last());
@@ -701,7 +710,7 @@ static struct session *session_open(const char *root, const char *plan,
 		fail_msg("no work directory for %s in /var/tmp on %s", root,
 			 atex_connection_name(g.conn));
 	/* The staging directory may be gone already: that is fine. */
-	find_new(s->stage, sizeof(s->stage), "/tmp", "atex-stage-",
+	find_new(s->stage, sizeof(s->stage), tmp_dir(), "atex-stage-",
 		 s->stage_before, root, false);
 	names_free(var_before);
 	return s;
@@ -725,7 +734,7 @@ static void session_close(struct session *s)
 	if (s->stage[0] && exists(s->stage))
 		fail_msg("the staging directory %s is still there after free",
 			 s->stage);
-	if (find_new(stage, sizeof(stage), "/tmp", "atex-stage-",
+	if (find_new(stage, sizeof(stage), tmp_dir(), "atex-stage-",
 		     s->stage_before, s->root, false))
 		fail_msg("a staging directory %s is left after free", stage);
 	atex_fmf_discovery_free(s->disc);

@@ -25,6 +25,14 @@ fi
 kind=$1
 shift
 here=$(cd "$(dirname "$0")" && pwd)
+# A private $TMPDIR (atex's staging, ssh masters): runs side by side
+# (make check runs the ssh and podman ones at once) do not see each
+# other's leftovers.
+if [ "$kind" != local ]; then
+	TMPDIR=$(mktemp -d /tmp/atex-with-server-XXXXXX) || exit 1
+	export TMPDIR
+	with_server_tmp=$TMPDIR
+fi
 
 case $kind in
 local)
@@ -34,7 +42,7 @@ ssh)
 	# shellcheck source=sshd.sh
 	. "$here/sshd.sh"
 	bin=$(mktemp -d /tmp/atex-ssh-bin-XXXXXX) || exit 1
-	trap 'sshd_stop; rm -rf "$bin"' EXIT
+	trap 'sshd_stop; rm -rf "$bin" "$with_server_tmp"' EXIT
 	trap 'exit 143' TERM
 	trap 'exit 130' INT
 	# sshd's own PATH for root, with our directory first. (A login shell
@@ -54,7 +62,10 @@ podman)
 		"$here/podman-image.sh" --runtime runc --cgroup-manager cgroupfs ||
 			exit 1
 	fi
-	exec "$@"
+	"$@"
+	rc=$?
+	rm -rf "$with_server_tmp"
+	exit $rc
 	;;
 *)
 	echo "with-server.sh: unknown kind '$kind' (local, ssh or podman)" >&2

@@ -21,7 +21,9 @@
  * abort from any thread at any time. The next_test, destructive and
  * should_rerun hooks and the event callback are called from orchestrator
  * threads (workers and the serving thread), one at a time: the
- * orchestrator serializes them. The setup hook and the executor factory
+ * orchestrator serializes them. The event callback may call abort and
+ * the counters (done, not_run); next_test must not call the orchestrator
+ * (it runs under its lock). The setup hook and the executor factory
  * run in the worker of each arriving system, in parallel (setting a
  * system up may take minutes); they must be thread-safe.
  */

@@ -22,8 +22,9 @@
  *
  * Locks. `lock` guards the queue, the counters and the worker list;
  * `hook_lock` serializes hooks and events (the header promises one call
- * at a time). Order: lock, then hook_lock; a hook never runs under `lock`
- * except next_test, which needs the queue stable.
+ * at a time). Order: hook_lock, then lock, never the other way; a hook
+ * never runs under `lock` except next_test, which needs the queue stable.
+ * So an event callback may call abort (stop at the first failure).
  */
 #include <errno.h>
 #include <poll.h>
@@ -130,15 +131,16 @@ static void event_counts(struct adhoc *o, struct atex_orchestrator_event *ev)
 	ev->systems = o->n_workers;
 }
 
-/* Calls the event callback, serialized with the hooks. Lock not held. */
+/* Calls the event callback, serialized with the hooks; not under `lock`,
+ * so that it may call abort or the counters. Lock not held. */
 static void emit(struct adhoc *o, struct atex_orchestrator_event *ev)
 {
 	if (!o->opts.event)
 		return;
+	pthread_mutex_lock(&o->hook_lock);
 	pthread_mutex_lock(&o->lock);
 	event_counts(o, ev);
 	pthread_mutex_unlock(&o->lock);
-	pthread_mutex_lock(&o->hook_lock);
 	o->opts.event(ev, o->opts.userdata);
 	pthread_mutex_unlock(&o->hook_lock);
 }
@@ -329,28 +331,32 @@ static bool take_test(struct adhoc *o, struct worker *w, size_t *test,
 {
 	size_t pick;
 
+	/* hook_lock before lock, as everywhere: next_test runs with both
+	 * (the queue must hold still), so the wait for a test is made with
+	 * `lock` alone and the queue looked at again after. */
+	pthread_mutex_lock(&o->hook_lock);
 	pthread_mutex_lock(&o->lock);
-	for (;;) {
-		if (o->aborted)
-			goto none;
-		if (o->n_queue > 0)
-			break;
+	while (!o->aborted && o->n_queue == 0) {
 		/* Stay as a spare while others might still need a
 		 * replacement or a re-run. */
 		if (o->n_running == 0 || o->n_idle >= o->opts.max_spares)
 			goto none;
+		pthread_mutex_unlock(&o->hook_lock);
 		w->idle = true;
 		o->n_idle++;
 		pthread_cond_wait(&o->changed, &o->lock);
 		o->n_idle--;
 		w->idle = false;
+		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_lock(&o->hook_lock);
+		pthread_mutex_lock(&o->lock);
 	}
+	if (o->aborted)
+		goto none;
 	pick = 0;
 	if (o->opts.next_test) {
-		pthread_mutex_lock(&o->hook_lock);
 		pick = o->opts.next_test(o->opts.discovery, o->queue,
 					 o->n_queue, o->opts.userdata);
-		pthread_mutex_unlock(&o->hook_lock);
 		if (pick >= o->n_queue)
 			pick = 0;
 	}
@@ -362,9 +368,11 @@ static bool take_test(struct adhoc *o, struct worker *w, size_t *test,
 	w->running = true;
 	*attempt = ++o->attempts[*test];
 	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->hook_lock);
 	return true;
 none:
 	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->hook_lock);
 	return false;
 }
 

@@ -140,8 +140,9 @@ struct fixture {
 	size_t max_running;
 	int factory_calls;
 	bool factory_fails;
-	atex_fmf_stage *stage; /* shared by the executors when set */
-	int max_stages;	       /* atex-stage-* seen at test starts, or -1 */
+	atex_orchestrator *abort_on_fail; /* abort from the event callback */
+	atex_fmf_stage *stage;		  /* shared by the executors when set */
+	int max_stages; /* atex-stage-* seen at test starts, or -1 */
 	/* Systems by generation: "remote#N" where N counts SYSTEM_READY of
 	 * that remote name, and the system each test attempt started on. */
 	char system_of[64][4][64]; /* [discovery index][attempt - 1] */
@@ -185,6 +186,14 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		if (ev->tests_running > f->max_running)
 			f->max_running = ev->tests_running;
 		break;
+	}
+	/* Stop at the first failure, as a program may. */
+	if (f->abort_on_fail && ev->type == ATEX_EVENT_TEST_FINISHED &&
+	    strcmp(ev->ended->status, "fail") == 0) {
+		atex_orchestrator_abort(f->abort_on_fail);
+		/* Others may have finished since the event's counts. */
+		assert_true(atex_orchestrator_done(f->abort_on_fail) >=
+			    ev->tests_done);
 	}
 	snprintf(buf, sizeof(buf), "%d %s %s %u%s", ev->type, ev->remote,
 		 ev->test_name ? ev->test_name : "-", ev->attempt,
@@ -525,6 +534,31 @@ static void test_abort(void **state)
 	fixture_free(f);
 }
 
+/* The event callback may call the orchestrator: abort at the first
+ * failure, read the counters. Three systems, so other workers are busy
+ * in the queue while it does. */
+static void test_abort_from_event(void **state)
+{
+	static const char *const names[] = {
+		"/always-fail", "/quick/1", "/quick/2", "/quick/3",
+		"/quick/4",	"/quick/5", "/quick/6", NULL};
+	struct fixture *f = fixture_new(3, names);
+	atex_orchestrator *o = NULL;
+
+	(void)state;
+	/* A next_test hook too: it runs under the orchestrator's lock,
+	 * which the callback's abort takes. */
+	f->opts.next_test = atex_policy_longest_first;
+	assert_int_equal(atex_adhoc_orchestrator_new(&o, &f->opts), 0);
+	f->abort_on_fail = o;
+	assert_int_equal(atex_orchestrator_serve_forever(o), ATEX_ECANCELED);
+	assert_int_equal(rec_count(&f->final, "/always-fail", NULL), 1);
+	assert_true(atex_orchestrator_not_run(o) >= 1);
+	assert_int_equal(f->released, f->ready);
+	atex_orchestrator_free(o);
+	fixture_free(f);
+}
+
 /* Spares: with room for them, max_spares systems beyond the running
  * tests are set up. */
 static void test_spares(void **state)
@@ -641,6 +675,7 @@ int main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_setup_failures),
 		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_abort_from_event),
 		cmocka_unit_test(test_spares),
 		cmocka_unit_test(test_shared_stage),
 		cmocka_unit_test(test_bad_options),

@@ -4,7 +4,8 @@
  * [--platform NAME] [--max-spares N] --results DIR TREE`: discover the
  * tests, provision a pool, run everything ad hoc, and write
  *   DIR/results.jsonl, DIR/files/      the final results (PROTOCOL.md 5)
- *   DIR/old/results.jsonl, DIR/old/files/  earlier attempts of re-runs
+ *   DIR/old/results.jsonl, DIR/old/files/N/  earlier attempts of re-runs
+ *                                      (attempt N's files)
  *   DIR/results.sqlite                 every attempt, queryable
  *   DIR/report.html                    the report
  *
@@ -394,6 +395,8 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	parts[0] = parts[1] = NULL;
 	jo.path = old_jsonl;
 	jo.files_dir = old_files;
+	/* old/files/N/...: a test re-run twice keeps both attempts' files. */
+	jo.attempt_dirs = true;
 	if (atex_jsonl_aggregator_new(&parts[0], &jo) < 0 ||
 	    atex_sqlite_aggregator_earlier(&parts[1], ag->sqlite) < 0 ||
 	    atex_multi_aggregator_new(&ag->earlier, parts, 2, true) < 0)

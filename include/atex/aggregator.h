@@ -92,12 +92,18 @@ struct atex_jsonl_aggregator_options {
 	const char *path;      /* the results file; required */
 	const char *files_dir; /* where files go; NULL: no files kept */
 	int compression;       /* enum atex_compression; 0: none */
+	/* (Version 2.) true: the files of the Nth ingest of a platform and
+	 * test go to FILES_DIR/N/<platform>/<test name>/..., so that a test
+	 * ingested several times (the earlier attempts of a re-run test)
+	 * keeps every attempt's files; false: FILES_DIR/<platform>/..., a
+	 * later ingest replacing files of the same name. */
+	bool attempt_dirs;
 };
 
-#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 2
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
-		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0           \
+		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false    \
 	}
 
 /*

@@ -42,8 +42,11 @@ typedef struct atex_results atex_results;
  *  - "*.jsonl", "*.jsonl.gz", "*.jsonl.xz" (docs/PROTOCOL.md section 5):
  *    the final results; earlier attempts of re-run tests are read from
  *    "old/results.jsonl[.gz|.xz]" next to it when that exists. Files are
- *    under "files/" (and "old/files/") next to the results file.
- *  - "*.sqlite": the database of the SQLite aggregator, every attempt.
+ *    under "files/" next to the results file, those of earlier attempts
+ *    under "old/files/N/" for attempt N (as `atex run` keeps them, with
+ *    the JSON Lines aggregator's attempt_dirs) or "old/files/".
+ *  - "*.sqlite": the database of the SQLite aggregator, every attempt;
+ *    files found as for JSON Lines.
  * A file cut short by a killed run (a truncated last line, a compressed
  * stream without its end) loads what it has, with a warning logged.
  * Returns 0, ATEX_ENOTFOUND, ATEX_EFORMAT (a line that is not a result:

@@ -47,11 +47,13 @@ struct jsonl {
 	char *path;
 	char *files_dir; /* NULL: no files kept */
 	int compression; /* NONE, GZIP or XZ (AUTO resolved) */
+	bool attempt_dirs;
 
 	pthread_mutex_t lock;
 	/* Under the lock: */
 	bool started;
-	bool broken; /* a compressed write failed; the stream is lost */
+	bool broken;	 /* a compressed write failed; the stream is lost */
+	json_t *ingests; /* attempt_dirs: "platform\xfftest" -> count */
 	int fd;
 	off_t size; /* bytes written: where a failed write is cut back */
 	z_stream z;
@@ -208,6 +210,9 @@ static int jsonl_start(atex_aggregator *a)
 		if (rc)
 			goto out;
 	}
+	/* A new run: attempts count from 1 again. */
+	if (j->ingests)
+		json_object_clear(j->ingests);
 	j->fd = open(j->path,
 		     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 	if (j->fd < 0) {
@@ -230,12 +235,45 @@ out:
 	return rc;
 }
 
+/* attempt_dirs: FILES_DIR/N for the Nth ingest of this platform and test
+ * (made), counted under the lock. NULL on error (set). */
+static char *attempt_dir(struct jsonl *j, const char *platform,
+			 const char *test_name)
+{
+	char *key = atex_sprintf("%s\xff%s", platform, test_name);
+	json_int_t n = 0;
+	char *dir = NULL;
+
+	if (!key) {
+		atex_error_oom();
+		return NULL;
+	}
+	pthread_mutex_lock(&j->lock);
+	n = json_integer_value(json_object_get(j->ingests, key)) + 1;
+	if (json_object_set_new_nocheck(j->ingests, key, json_integer(n)) < 0)
+		n = 0;
+	pthread_mutex_unlock(&j->lock);
+	free(key);
+	if (n > 0)
+		dir = atex_sprintf("%s/%lld", j->files_dir, (long long)n);
+	if (!dir) {
+		atex_error_oom();
+		return NULL;
+	}
+	if (atex_ingest_mkdirs(dir) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 static int jsonl_ingest(atex_aggregator *a, const char *platform,
 			const char *test_name, const char *artifacts_dir)
 {
 	struct jsonl *j = (struct jsonl *)a;
 	struct atex_ingest in;
 	struct atex_buf lines = ATEX_BUF_INIT;
+	char *files_dir = NULL;
 	bool started;
 	int rc;
 
@@ -245,8 +283,17 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 	if (!started)
 		return atex_error_set(ATEX_EINVAL, "%s: ingest before start",
 				      j->path);
-	rc = atex_ingest_prepare(&in, j->files_dir, platform, test_name,
-				 artifacts_dir);
+	if (j->files_dir && j->attempt_dirs) {
+		rc = atex_ingest_check_names(platform, test_name);
+		if (rc)
+			return rc;
+		files_dir = attempt_dir(j, platform, test_name);
+		if (!files_dir)
+			return atex_error_last_code();
+	}
+	rc = atex_ingest_prepare(&in, files_dir ? files_dir : j->files_dir,
+				 platform, test_name, artifacts_dir);
+	free(files_dir);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < in.n && !rc; i++)
@@ -304,6 +351,7 @@ static void jsonl_free(atex_aggregator *a)
 	pthread_mutex_destroy(&j->lock);
 	free(j->path);
 	free(j->files_dir);
+	json_decref(j->ingests);
 	free(j);
 }
 
@@ -359,9 +407,14 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 	j->fd = -1;
 	j->path = atex_strdup(opts->path);
 	j->files_dir = opts->files_dir ? atex_strdup(opts->files_dir) : NULL;
-	if (!j->path || (opts->files_dir && !j->files_dir)) {
+	/* Version 1 callers' structs end before attempt_dirs. */
+	j->attempt_dirs = opts->version >= 2 && opts->attempt_dirs;
+	j->ingests = j->attempt_dirs ? json_object() : NULL;
+	if (!j->path || (opts->files_dir && !j->files_dir) ||
+	    (j->attempt_dirs && !j->ingests)) {
 		free(j->path);
 		free(j->files_dir);
+		json_decref(j->ingests);
 		free(j);
 		return ATEX_ENOMEM;
 	}

@@ -140,6 +140,31 @@ static char *make_files_dir(const char *files, const char *platform,
 	return atex_sprintf("%s/%s/%s", files, platform, test);
 }
 
+/*
+ * The files folder of an earlier attempt. `atex run` keeps each attempt's
+ * files apart (the JSON Lines aggregator's attempt_dirs):
+ * OLD_FILES/<attempt>/<platform>/<test>[/<subtest>]; a plain aggregator
+ * puts them in OLD_FILES/<platform>/... Replaces res->files_dir.
+ */
+static int set_earlier_files_dir(struct atex_result *res, const char *old_files)
+{
+	char *numbered = atex_sprintf("%s/%u", old_files, res->attempt);
+	char *probe = numbered ? atex_path_join(numbered, res->platform) : NULL;
+	char *dir = NULL;
+
+	if (probe)
+		dir = make_files_dir(atex_path_is_dir(probe) ? numbered
+							     : old_files,
+				     res->platform, res->test, res->subtest);
+	free(probe);
+	free(numbered);
+	if (!dir)
+		return atex_error_oom();
+	free((char *)res->files_dir);
+	res->files_dir = dir;
+	return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Reading and decompressing into memory.
  */
@@ -644,6 +669,8 @@ static int load_jsonl_all(atex_results *r, const char *path, const char *dir,
 			goto out;
 	}
 	rc = number_attempts(r, n_final);
+	for (size_t i = n_final; !rc && i < r->n; i++)
+		rc = set_earlier_files_dir(&r->items[i], old_files);
 out:
 	free(files);
 	free(old_dir);
@@ -668,7 +695,8 @@ static char *column_dup(sqlite3_stmt *st, int col)
 
 /* One row into `res`; `where` is "path: row N". */
 static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
-		      const char *files, const char *where)
+		      const char *files, const char *old_files,
+		      const char *where)
 {
 	static const char *const names[] = {"platform", "status", "test"};
 	json_error_t jerr;
@@ -714,6 +742,8 @@ static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
 		make_files_dir(files, res->platform, res->test, res->subtest);
 	if (!res->files_dir)
 		rc = ATEX_ENOMEM;
+	else if (!res->final)
+		rc = set_earlier_files_dir(res, old_files);
 out:
 	json_decref(list);
 	if (rc)
@@ -728,11 +758,12 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 		"attempt, final FROM results ORDER BY final DESC, id";
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	char *files = NULL, *where = NULL;
+	char *files = NULL, *old_files = NULL, *where = NULL;
 	int rc = 0, src;
 
 	files = atex_path_join(dir, "files");
-	if (!files) {
+	old_files = atex_path_join(dir, "old/files");
+	if (!files || !old_files) {
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
@@ -761,7 +792,7 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 			rc = ATEX_ENOMEM;
 			goto out;
 		}
-		rc = sqlite_row(&res, st, files, where);
+		rc = sqlite_row(&res, st, files, old_files, where);
 		if (!rc)
 			rc = results_push(r, &res);
 		if (rc)
@@ -774,6 +805,7 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	free(files);
+	free(old_files);
 	free(where);
 	return rc;
 }

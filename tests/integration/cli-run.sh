@@ -83,9 +83,9 @@ run() {
 # jsonl FILE FILTER: jq over every line of a results file, slurped.
 jsonl() { jq -s -c "$2" "$1"; }
 
-# --- A whole run: 6 tests, one failing, one flaky re-run. -------------------
+# --- A whole run: 6 tests, one failing (3 attempts), one flaky. -------------
 t0=$(date +%s)
-run full --reruns 1
+run full --reruns 2
 t1=$(date +%s)
 res=$work/full
 if [ "$rc" -eq 1 ]; then
@@ -130,9 +130,9 @@ check_status "$res/results.jsonl" /tests/flaky "" pass
 check_status "$res/old/results.jsonl" /tests/flaky "" fail
 check_status "$res/results.jsonl" /tests/subtests first pass
 check_status "$res/results.jsonl" /tests/subtests second skip
-check_status "$res/old/results.jsonl" /tests/fail "" fail
-if [ "$(jq -s 'length' "$res/old/results.jsonl")" -eq 2 ]; then
-	pass "old/results.jsonl: the two earlier attempts only"
+check_status "$res/old/results.jsonl" /tests/fail "" "fail fail"
+if [ "$(jq -s 'length' "$res/old/results.jsonl")" -eq 3 ]; then
+	pass "old/results.jsonl: the three earlier attempts only"
 else
 	fail "old/results.jsonl: $(cat "$res/old/results.jsonl")"
 fi
@@ -151,10 +151,32 @@ if grep -q "a whole log" "$res/files/plat/tests/subtests/run.log"; then
 else
 	fail "files: no run.log: $(find "$res/files" -type f | head)"
 fi
-if grep -q "broken on purpose" "$res/files/plat/tests/fail/output.txt"; then
-	pass "files: the failing test's output.txt"
+# Every attempt's files kept: the final one in files/, the earlier ones
+# in old/files/N/.
+if grep -q "broken on purpose, attempt 3" \
+	"$res/files/plat/tests/fail/output.txt" &&
+	grep -q "broken on purpose, attempt 1" \
+		"$res/old/files/1/plat/tests/fail/output.txt" &&
+	grep -q "broken on purpose, attempt 2" \
+		"$res/old/files/2/plat/tests/fail/output.txt"; then
+	pass "files: the failing test's output of each of its 3 attempts"
 else
-	fail "files: no output of /tests/fail"
+	fail "files: attempts of /tests/fail: $(find "$res" -path '*tests/fail*' -type f)"
+fi
+if grep -q 'href="old/files/2/plat/tests/fail/output.txt"' \
+	"$res/report.html"; then
+	pass "report.html: links to an earlier attempt's files"
+else
+	fail "report.html: no link to old/files/2/plat/tests/fail/output.txt"
+fi
+"$atex" report --html "$res/from-db.html" "$res/results.sqlite" \
+	>/dev/null 2>&1
+if grep -q 'href="old/files/2/plat/tests/fail/output.txt"' \
+	"$res/from-db.html" &&
+	grep -q 'href="files/plat/tests/fail/output.txt"' "$res/from-db.html"; then
+	pass "report from results.sqlite: links to every attempt's files"
+else
+	fail "report from results.sqlite: links wrong"
 fi
 # SQLite: every attempt, numbered, the final flagged.
 flaky_rows=$(sqlite3 "$res/results.sqlite" \

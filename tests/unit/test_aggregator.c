@@ -529,6 +529,75 @@ static void test_files_copied(void **state)
 	tree_remove(strdup(art));
 }
 
+static void unlink_in(const char *dir, const char *rel)
+{
+	char *p = path_in(dir, rel);
+
+	assert_int_equal(unlink(p), 0);
+	free(p);
+}
+
+/* attempt_dirs: the Nth ingest of a platform and test puts its files in
+ * FILES/N/, so every attempt's files stay; counting is per platform and
+ * test, and a new start counts from 1 again. Version 1 options (which end
+ * before the field) keep the plain layout. */
+static void test_attempt_dirs(void **state)
+{
+	struct fixture *f = *state;
+	struct atex_jsonl_aggregator_options o =
+		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *a = NULL;
+	char *p;
+
+	/* FILES/rel holds `want`. */
+#define CHECK_FILE(rel, want)                                                  \
+	do {                                                                   \
+		char *path_ = path_in(f->files, rel),                          \
+		     *text_ = slurp(path_, NULL);                              \
+		assert_string_equal(text_, want);                              \
+		free(text_);                                                   \
+		free(path_);                                                   \
+	} while (0)
+
+	o.path = f->out;
+	o.files_dir = f->files;
+	o.attempt_dirs = true;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	write_file(f->art, "results", "{\"status\":\"fail\"}\n");
+	write_file(f->art, "files/log", "first\n");
+	ingest_ok(a, "p", "/t", f->art);
+	/* A new file, as a new attempt's artifacts would have: the
+	 * first one is linked into FILES/1 now. */
+	unlink_in(f->art, "files/log");
+	write_file(f->art, "files/log", "second\n");
+	ingest_ok(a, "p", "/t", f->art);
+	ingest_ok(a, "q", "/t", f->art);
+	CHECK_FILE("1/p/t/log", "first\n");
+	CHECK_FILE("2/p/t/log", "second\n");
+	p = path_in(f->files, "1/q/t/log");
+	assert_true(access(p, F_OK) == 0);
+	free(p);
+	p = path_in(f->files, "p");
+	assert_true(access(p, F_OK) != 0);
+	free(p);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	unlink_in(f->art, "files/log");
+	write_file(f->art, "files/log", "new run\n");
+	ingest_ok(a, "p", "/t", f->art);
+	CHECK_FILE("1/p/t/log", "new run\n");
+	atex_aggregator_free(a);
+
+	o.version = 1;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "v1", "/t", f->art);
+	CHECK_FILE("v1/t/log", "new run\n");
+	atex_aggregator_free(a);
+}
+#undef CHECK_FILE
+
 /* Symlinks are never followed: not in the artifacts, not in the files
  * directory left by an earlier ingest. */
 static void test_files_no_escape(void **state)
@@ -1118,14 +1187,23 @@ static void test_multi(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_line_format),	 T(test_concurrent_ingest),
-		T(test_malformed_line),	 T(test_missing_results),
-		T(test_bad_names),	 T(test_generic_checks),
-		T(test_files_linked),	 T(test_files_copied),
-		T(test_files_no_escape), T(test_compressed_round_trip),
-		T(test_gzip_cut),	 T(test_xz_cut),
-		T(test_sqlite),		 T(test_yaml),
-		T(test_yaml_libyaml),	 T(test_multi),
+		T(test_line_format),
+		T(test_concurrent_ingest),
+		T(test_malformed_line),
+		T(test_missing_results),
+		T(test_bad_names),
+		T(test_generic_checks),
+		T(test_files_linked),
+		T(test_files_copied),
+		T(test_files_no_escape),
+		T(test_attempt_dirs),
+		T(test_compressed_round_trip),
+		T(test_gzip_cut),
+		T(test_xz_cut),
+		T(test_sqlite),
+		T(test_yaml),
+		T(test_yaml_libyaml),
+		T(test_multi),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -534,7 +534,10 @@ static void *worker_main(void *arg)
 	w->exec = NULL;
 	pthread_mutex_unlock(&o->lock);
 	/* stop cleans the system (finish steps, work directory); after a
-	 * cancel or on a lost system it only tries the removal. */
+	 * cancel only the removal is tried, which is all a lost system
+	 * deserves (its finish steps would each wait on a dead link). */
+	if (exec && lost)
+		atex_executor_cancel(exec);
 	if (exec && ready)
 		atex_executor_stop(exec);
 	atex_executor_free(exec);

@@ -194,6 +194,13 @@ int cli_suite_discover(struct atex_fmf_discovery **out,
 
 void cli_suite_free(struct cli_suite *s);
 
+/* A suite option, else a provisioner option: CLI_OK when one took it,
+ * CLI_USAGE with a message printed (for an unknown option, `usage` too;
+ * `text` is how the option was written). */
+int cli_suite_or_provision_option(struct cli_suite *s, struct cli_provision *p,
+				  int opt, const char *arg, const char *text,
+				  void (*usage)(FILE *out));
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);

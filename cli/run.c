@@ -613,7 +613,6 @@ static int parse_order(struct run_args *a, const char *arg)
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct run_args *a = data;
-	int rc;
 
 	switch (opt) {
 	case OPT_RERUNS:
@@ -635,16 +634,8 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 		a->results = arg;
 		return CLI_OK;
 	}
-	rc = cli_suite_option(&a->suite, opt, arg);
-	if (rc == 0)
-		rc = cli_provision_option(&a->prov, opt, arg);
-	if (rc == 1)
-		return CLI_OK;
-	if (rc == 0) {
-		cli_error("unknown option '%s'", text);
-		run_usage(stderr);
-	}
-	return CLI_USAGE;
+	return cli_suite_or_provision_option(&a->suite, &a->prov, opt, arg,
+					     text, run_usage);
 }
 
 /* CLI_OK, -1 for --help, or CLI_USAGE. */

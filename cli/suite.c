@@ -95,3 +95,20 @@ void cli_suite_free(struct cli_suite *s)
 	free(s->env);
 	free(s->filters);
 }
+
+int cli_suite_or_provision_option(struct cli_suite *s, struct cli_provision *p,
+				  int opt, const char *arg, const char *text,
+				  void (*usage)(FILE *out))
+{
+	int rc = cli_suite_option(s, opt, arg);
+
+	if (rc == 0)
+		rc = cli_provision_option(p, opt, arg);
+	if (rc == 1)
+		return CLI_OK;
+	if (rc == 0) {
+		cli_error("unknown option '%s'", text);
+		usage(stderr);
+	}
+	return CLI_USAGE;
+}

@@ -300,22 +300,13 @@ static int test_run(struct test_args *a)
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct test_args *a = data;
-	int rc;
 
 	if (opt == OPT_ARTIFACTS) {
 		a->artifacts = arg;
 		return CLI_OK;
 	}
-	rc = cli_suite_option(&a->suite, opt, arg);
-	if (rc == 0)
-		rc = cli_provision_option(&a->prov, opt, arg);
-	if (rc == 1)
-		return CLI_OK;
-	if (rc == 0) {
-		cli_error("unknown option '%s'", text);
-		test_usage(stderr);
-	}
-	return CLI_USAGE;
+	return cli_suite_or_provision_option(&a->suite, &a->prov, opt, arg,
+					     text, test_usage);
 }
 
 /* CLI_OK, -1 for --help, or CLI_USAGE. */

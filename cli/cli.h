@@ -122,11 +122,15 @@ int cli_provision_reserve(struct atex_remote **out,
 			  const struct cli_signals *signals, const char *what);
 
 /* ------------------------------------------------------------------------
- * Signals (signals.c): SIGINT/SIGTERM taken by one thread. on_first runs
- * in that thread on the first signal (fire cancel tokens, abort
- * provisioners: async-signal-safety is not needed, it is a thread);
- * on_second (may be NULL) on the second, right before _exit(128+N).
+ * Signals (signals.c): SIGINT/SIGTERM taken by one thread. On the first
+ * signal that thread stops what the main thread published (below), then
+ * runs on_first (may be NULL; fire cancel tokens: async-signal-safety is
+ * not needed, it is a thread); on_second (may be NULL) on the second,
+ * right before _exit(128+N).
  */
+struct atex_executor;
+struct atex_orchestrator;
+
 struct cli_signals {
 	sigset_t set;
 	pthread_t thread;
@@ -135,13 +139,35 @@ struct cli_signals {
 	void (*on_first)(int sig, void *data);
 	void (*on_second)(int sig, void *data);
 	void *data;
+	/* Published objects: the first signal aborts the orchestrator,
+	 * cancels the executor and aborts the provisioner. The lock keeps
+	 * the main thread from freeing one while the signal thread uses
+	 * it. */
+	pthread_mutex_t lock;
+	struct atex_provisioner *prov;
+	struct atex_executor *exec;
+	struct atex_orchestrator *orch;
 };
+
+/* A struct cli_signals starts as this (publish works before start). */
+#define CLI_SIGNALS_INIT                                                       \
+	{                                                                      \
+		.lock = PTHREAD_MUTEX_INITIALIZER                              \
+	}
 
 /* Call before any other thread exists. CLI_OK or CLI_USAGE (printed). */
 int cli_signals_start(struct cli_signals *s, const char *what,
 		      void (*on_first)(int sig, void *data),
 		      void (*on_second)(int sig, void *data), void *data);
 void cli_signals_stop(struct cli_signals *s);
+/* Makes objects (each may be NULL) the ones the first signal stops,
+ * replacing those published before; publish NULLs before freeing them.
+ * Returns false when a signal came first: nobody will stop these, so do
+ * not wait on them. */
+bool cli_signals_publish(struct cli_signals *s, struct atex_provisioner *prov,
+			 struct atex_executor *exec,
+			 struct atex_orchestrator *orch);
+
 /* The first signal received, 0 for none. */
 int cli_signals_received(const struct cli_signals *s);
 

@@ -360,7 +360,8 @@ static int parse_args(struct cli_provision *p, char ***command, int argc,
 
 int cli_exec(int argc, char **argv)
 {
-	struct exec_state st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct exec_state st = {.signals = CLI_SIGNALS_INIT,
+				.lock = PTHREAD_MUTEX_INITIALIZER};
 	struct cli_provision opts;
 	char **command = NULL;
 	int rc;

@@ -68,10 +68,9 @@ struct run_args {
 /* What the signal thread, the orchestrator's threads and the main thread
  * share. */
 struct run_state {
+	/* Stops the provisioner and orchestrator published there. */
 	struct cli_signals signals;
-	pthread_mutex_t lock; /* guards prov and orch */
 	atex_provisioner *prov;
-	atex_orchestrator *orch;
 	atex_fmf_discovery *disc;
 	atex_fmf_stage *stage; /* one upload source for every system */
 	const char *const *env;
@@ -255,35 +254,6 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 /* ------------------------------------------------------------------------
  * The pieces.
  */
-
-/* The first signal: abort the run and the provisioner (signals.c). */
-static void interrupt(int sig, void *data)
-{
-	struct run_state *st = data;
-
-	(void)sig;
-	pthread_mutex_lock(&st->lock);
-	if (st->orch)
-		atex_orchestrator_abort(st->orch);
-	if (st->prov)
-		atex_provisioner_abort(st->prov);
-	pthread_mutex_unlock(&st->lock);
-}
-
-/* Makes objects visible to the signal thread; false when a signal came
- * first. */
-static bool publish(struct run_state *st, atex_provisioner *prov,
-		    atex_orchestrator *orch)
-{
-	bool go_on;
-
-	pthread_mutex_lock(&st->lock);
-	st->prov = prov;
-	st->orch = orch;
-	go_on = !cli_signals_received(&st->signals);
-	pthread_mutex_unlock(&st->lock);
-	return go_on;
-}
 
 static int make_executor(atex_executor **out, atex_remote *r, void *data)
 {
@@ -494,7 +464,7 @@ static int serve(struct run_state *st, const struct run_args *a,
 		return cli_fail("run");
 	}
 	rc = CLI_OK;
-	if (publish(st, st->prov, orch)) {
+	if (cli_signals_publish(&st->signals, st->prov, NULL, orch)) {
 		rc = atex_orchestrator_serve_forever(orch);
 		clear_progress(st);
 		if (rc < 0 && rc != ATEX_ECANCELED) {
@@ -507,7 +477,7 @@ static int serve(struct run_state *st, const struct run_args *a,
 			rc = CLI_OK;
 		}
 	}
-	publish(st, st->prov, NULL);
+	cli_signals_publish(&st->signals, st->prov, NULL, NULL);
 	atex_orchestrator_free(orch);
 	if (rmdir(work) < 0 && errno != ENOENT)
 		remove_tree(work);
@@ -543,8 +513,7 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 
 static int run_main(struct run_args *a)
 {
-	struct run_state st = {.lock = PTHREAD_MUTEX_INITIALIZER,
-			       .all_ok = true};
+	struct run_state st = {.signals = CLI_SIGNALS_INIT, .all_ok = true};
 	atex_provisioner *prov = NULL;
 	int rc;
 
@@ -555,11 +524,11 @@ static int run_main(struct run_args *a)
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)
-		rc = cli_signals_start(&st.signals, "run", interrupt, NULL,
-				       &st);
-	if (rc == CLI_OK && publish(&st, prov, NULL))
+		rc = cli_signals_start(&st.signals, "run", NULL, NULL, NULL);
+	st.prov = prov;
+	if (rc == CLI_OK && cli_signals_publish(&st.signals, prov, NULL, NULL))
 		rc = run_suite(&st, a);
-	publish(&st, NULL, NULL);
+	cli_signals_publish(&st.signals, NULL, NULL, NULL);
 	if (prov && atex_provisioner_stop(prov) < 0)
 		cli_fail("run");
 	atex_provisioner_free(prov);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "atex/atex.h"
 #include "cli.h"
 
 static void *signal_thread(void *arg)
@@ -22,8 +23,17 @@ static void *signal_thread(void *arg)
 		if (sigwait(&s->set, &sig) != 0 || sig == SIGUSR1)
 			return NULL;
 		if (atomic_load(&s->signo) == 0) {
+			pthread_mutex_lock(&s->lock);
 			atomic_store(&s->signo, sig);
-			s->on_first(sig, s->data);
+			if (s->orch)
+				atex_orchestrator_abort(s->orch);
+			if (s->exec)
+				atex_executor_cancel(s->exec);
+			if (s->prov)
+				atex_provisioner_abort(s->prov);
+			pthread_mutex_unlock(&s->lock);
+			if (s->on_first)
+				s->on_first(sig, s->data);
 			continue;
 		}
 		/* The user insists: leave now. */
@@ -42,6 +52,7 @@ int cli_signals_start(struct cli_signals *s, const char *what,
 	s->on_first = on_first;
 	s->on_second = on_second;
 	s->data = data;
+
 	atomic_store(&s->signo, 0);
 	sigemptyset(&s->set);
 	sigaddset(&s->set, SIGINT);
@@ -65,6 +76,21 @@ void cli_signals_stop(struct cli_signals *s)
 	pthread_kill(s->thread, SIGUSR1);
 	pthread_join(s->thread, NULL);
 	s->running = false;
+}
+
+bool cli_signals_publish(struct cli_signals *s, struct atex_provisioner *prov,
+			 struct atex_executor *exec,
+			 struct atex_orchestrator *orch)
+{
+	bool go_on;
+
+	pthread_mutex_lock(&s->lock);
+	s->prov = prov;
+	s->exec = exec;
+	s->orch = orch;
+	go_on = atomic_load(&s->signo) == 0;
+	pthread_mutex_unlock(&s->lock);
+	return go_on;
 }
 
 int cli_signals_received(const struct cli_signals *s)

@@ -40,12 +40,11 @@ struct test_args {
 	char **slashed; /* names we completed with a "/" (owned) */
 };
 
-/* What the signal thread and the main thread share. */
+/* What the signal thread and the main thread share: the signals, which
+ * stop the provisioner and executor published there. */
 struct test_state {
 	struct cli_signals signals;
-	pthread_mutex_t lock; /* guards prov and exec */
 	atex_provisioner *prov;
-	atex_executor *exec;
 };
 
 static void test_usage(FILE *out)
@@ -66,35 +65,6 @@ static void test_usage(FILE *out)
 		"fail/error/infra.\n"
 		"\n%s",
 		cli_provision_usage);
-}
-
-/* The first signal: stop the test and the provisioner (signals.c). */
-static void interrupt(int sig, void *data)
-{
-	struct test_state *st = data;
-
-	(void)sig;
-	pthread_mutex_lock(&st->lock);
-	if (st->exec)
-		atex_executor_cancel(st->exec);
-	if (st->prov)
-		atex_provisioner_abort(st->prov);
-	pthread_mutex_unlock(&st->lock);
-}
-
-/* Makes objects visible to the signal thread; false when a signal came
- * first (then nobody will cancel them: do not wait on them). */
-static bool publish(struct test_state *st, atex_provisioner *prov,
-		    atex_executor *exec)
-{
-	bool go_on;
-
-	pthread_mutex_lock(&st->lock);
-	st->prov = prov;
-	st->exec = exec;
-	go_on = !cli_signals_received(&st->signals);
-	pthread_mutex_unlock(&st->lock);
-	return go_on;
 }
 
 /* ------------------------------------------------------------------------
@@ -202,7 +172,7 @@ static int run_on(struct test_state *st, atex_remote *remote,
 	o.discovery = disc;
 	if (atex_fmf_executor_new(&exec, &o) < 0)
 		return cli_fail("test");
-	if (!publish(st, st->prov, exec)) {
+	if (!cli_signals_publish(&st->signals, st->prov, exec, NULL)) {
 		rc = CLI_FAILED;
 		goto out;
 	}
@@ -215,7 +185,7 @@ static int run_on(struct test_state *st, atex_remote *remote,
 	rc = run_tests(st, exec, a);
 	atex_executor_stop(exec);
 out:
-	publish(st, st->prov, NULL);
+	cli_signals_publish(&st->signals, st->prov, NULL, NULL);
 	atex_executor_free(exec);
 	return rc;
 }
@@ -226,7 +196,8 @@ static int reserve_and_run(struct test_state *st, atex_provisioner *prov,
 	atex_remote *remote = NULL;
 	int rc;
 
-	if (!publish(st, prov, NULL))
+	st->prov = prov;
+	if (!cli_signals_publish(&st->signals, prov, NULL, NULL))
 		return CLI_FAILED;
 	rc = cli_provision_reserve(&remote, prov, &st->signals, "test");
 	if (rc != CLI_OK)
@@ -269,7 +240,7 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 
 static int test_run(struct test_args *a)
 {
-	struct test_state st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct test_state st = {.signals = CLI_SIGNALS_INIT};
 	atex_fmf_discovery *disc = NULL;
 	atex_provisioner *prov = NULL;
 	int rc;
@@ -278,11 +249,10 @@ static int test_run(struct test_args *a)
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)
-		rc = cli_signals_start(&st.signals, "test", interrupt, NULL,
-				       &st);
+		rc = cli_signals_start(&st.signals, "test", NULL, NULL, NULL);
 	if (rc == CLI_OK)
 		rc = reserve_and_run(&st, prov, disc, a);
-	publish(&st, NULL, NULL);
+	cli_signals_publish(&st.signals, NULL, NULL, NULL);
 	if (prov && atex_provisioner_stop(prov) < 0)
 		cli_fail("test");
 	atex_provisioner_free(prov);

@@ -464,7 +464,13 @@ static int serve(struct run_state *st, const struct run_args *a,
 		return cli_fail("run");
 	}
 	rc = CLI_OK;
-	if (cli_signals_publish(&st->signals, st->prov, NULL, orch)) {
+	/* While serving, a signal aborts the orchestrator alone: its
+	 * workers cancel their tests, clean their systems (the work
+	 * directory goes over the still open connection) and release them
+	 * within a second; the provisioner is stopped after, which also
+	 * ends systems still being made. Aborting it at once would cut the
+	 * connections under that cleanup. */
+	if (cli_signals_publish(&st->signals, NULL, NULL, orch)) {
 		rc = atex_orchestrator_serve_forever(orch);
 		clear_progress(st);
 		if (rc < 0 && rc != ATEX_ECANCELED) {

@@ -165,6 +165,8 @@ tty() {
 	# The input comes once the command runs (it creates $work/ready): a
 	# Ctrl-C before atex has its handlers would kill atex and the shell
 	# that script(1) starts, and a loaded machine can take seconds.
+	# script(1) runs $SHELL: bash, because dash (a CI's /bin/sh) dies of
+	# the terminal's SIGINT itself instead of waiting for atex's 130.
 	rm -f "$work/ready"
 	(i=0
 	 while [ ! -e "$work/ready" ] && [ $i -lt 150 ]; do
@@ -172,7 +174,7 @@ tty() {
 		i=$((i + 1))
 	 done
 	 printf "$input"; sleep 3) |
-		timeout 30 script -qec "$* </dev/tty; echo rc=\$?" /dev/null \
+		SHELL=/bin/bash timeout 30 script -qec "$* </dev/tty; echo rc=\$?" /dev/null \
 		>"$work/tty" 2>&1
 	if tr -d '\r' <"$work/tty" | grep -q -e "$want"; then
 		pass "tty $name"

@@ -1,14 +1,15 @@
 /*
  * report.c - `atex report [--html FILE] [--junit FILE] [--summary]
- * [--title TEXT] RESULTS`: load a results file (JSON Lines, .gz, .xz, or
+ * [--title TEXT] [--exit-code] RESULTS`: load a results file (JSON Lines, .gz, .xz, or
  * the SQLite database; a results folder of `atex run` stands for its
  * results.jsonl) and render it, as many ways as asked at once.
  *
- * Exit status: 0 when every final result passed (pass, info, warn,
- * skip), 1 when one did not, so that CI can fail a job on the report
- * alone; 2 on a usage error or a file that cannot be read or written
- * (the message names it). Every output is written even when the results
- * fail: that is when they are wanted most.
+ * Exit status: 0 when every output asked for was written, whatever the
+ * results say (a report is a success when it shows failures); 2 on a usage
+ * error or a file that cannot be read or written (the message names it).
+ * With --exit-code, as `git diff --exit-code`: 1 when a final result did
+ * not pass (pass, info, warn and skip do), so that CI can fail a job on
+ * the report alone; every output is still written first.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -25,13 +26,14 @@ static const struct option report_options[] = {
 	{"junit", required_argument, NULL, 'j'},
 	{"summary", no_argument, NULL, 's'},
 	{"title", required_argument, NULL, 't'},
+	{"exit-code", no_argument, NULL, 'x'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct report_args {
 	const char *html, *junit, *title, *results;
-	bool summary;
+	bool summary, exit_code;
 };
 
 static void report_usage(FILE *out)
@@ -52,9 +54,13 @@ static void report_usage(FILE *out)
 		"  --summary      a table of counts and the failures, on "
 		"stdout\n"
 		"  --title TEXT   the HTML page's title\n"
+		"  --exit-code    exit 1 when a final result is not pass, "
+		"info, warn\n"
+		"                 or skip\n"
 		"\n"
-		"Exit status: 0 all final results passed, 1 some did not, 2 "
-		"error.\n");
+		"Exit status: 0 outputs written (1 with --exit-code when "
+		"results\n"
+		"failed), 2 error.\n");
 }
 
 static int take_option(void *data, int opt, const char *arg, const char *text)
@@ -74,6 +80,9 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 		break;
 	case 't':
 		a->title = arg;
+		break;
+	case 'x':
+		a->exit_code = true;
 		break;
 	}
 	return CLI_OK;
@@ -153,8 +162,8 @@ int cli_report(int argc, char **argv)
 		rc = cli_fail("report");
 	if (!rc && a.summary && atex_report_summary(r, STDOUT_FILENO) < 0)
 		rc = cli_fail("report");
-	if (!rc)
-		rc = atex_results_passed(r) ? CLI_OK : CLI_FAILED;
+	if (!rc && a.exit_code && !atex_results_passed(r))
+		rc = CLI_FAILED;
 	atex_results_free(r);
 	free(in_dir);
 	return rc;

@@ -81,9 +81,10 @@ run unwritable 2 report --html "$work/no/such/dir/r.html" "$work/ok.jsonl"
 has unwritable-named "$work/err" "$work/no/such/dir/r.html"
 run passing 0 report --summary "$work/ok.jsonl"
 has passing-summary "$work/out" "No failures."
+run passing-exit-code 0 report --exit-code --summary "$work/ok.jsonl"
 
 # ---- summary ----
-run failing 1 report --summary "$run_dir/results.jsonl"
+run failing 0 report --summary "$run_dir/results.jsonl"
 has summary-header "$work/out" "PLATFORM   pass   fail  error  infra   warn   info   skip  total"
 has summary-p1 "$work/out" "p1            2      1      0      0      0      0      0      3"
 has summary-p2 "$work/out" "p2            0      1      0      0      0      0      1      2"
@@ -92,9 +93,14 @@ has summary-failures "$work/out" "Failures:"
 has summary-failure-1 "$work/out" "fail  p1  /unit/b/connect  Got ECONNABORTED"
 has summary-failure-2 "$work/out" "fail  p2  /net/c           bad <script>alert(1)</script>"
 has summary-earlier "$work/out" "2 earlier attempts"
+# --exit-code: 1 for failed results, with every output still written.
+rm -f "$work/junit-x.xml"
+run failing-exit-code 1 report --exit-code --summary --junit "$work/junit-x.xml" "$run_dir/results.jsonl"
+has failing-exit-code-summary "$work/out" "Failures:"
+has failing-exit-code-junit "$work/junit-x.xml" "<testsuites"
 
 # ---- JUnit ----
-run junit 1 report --junit "$work/junit.xml" "$run_dir/results.jsonl"
+run junit 0 report --junit "$work/junit.xml" "$run_dir/results.jsonl"
 if command -v python3 >/dev/null 2>&1; then
 	validate() { python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$1"; }
 elif command -v xmllint >/dev/null 2>&1; then
@@ -113,26 +119,26 @@ has junit-case "$work/junit.xml" '<testcase classname="/unit/b" name="connect">'
 
 # ---- compressed, and cut short by a killed run ----
 gzip -c "$run_dir/results.jsonl" >"$work/whole.jsonl.gz"
-run gzip 1 report --summary "$work/whole.jsonl.gz"
+run gzip 0 report --summary "$work/whole.jsonl.gz"
 has gzip-total "$work/out" "total         2      2      0      0      0      0      1      5"
 xz -c "$run_dir/results.jsonl" >"$work/whole.jsonl.xz"
-run xz 1 report --summary "$work/whole.jsonl.xz"
+run xz 0 report --summary "$work/whole.jsonl.xz"
 has xz-total "$work/out" "total         2      2      0      0      0      0      1      5"
 
 # Two ingests flushed, the third cut in the middle of its member/stream.
 gzip -c "$run_dir/part1" >"$work/cut.jsonl.gz"
 gzip -c "$run_dir/part2" | head -c 20 >>"$work/cut.jsonl.gz"
-run gzip-truncated 1 report --summary "$work/cut.jsonl.gz"
+run gzip-truncated 0 report --summary "$work/cut.jsonl.gz"
 has gzip-truncated-warning "$work/err" "$work/cut.jsonl.gz"
 has gzip-truncated-kept "$work/out" "total         2      2      0      0      0      0      0      4"
 xz -c "$run_dir/part1" >"$work/cut.jsonl.xz"
 xz -c "$run_dir/part2" | head -c 30 >>"$work/cut.jsonl.xz"
-run xz-truncated 1 report --summary "$work/cut.jsonl.xz"
+run xz-truncated 0 report --summary "$work/cut.jsonl.xz"
 has xz-truncated-warning "$work/err" "$work/cut.jsonl.xz"
 has xz-truncated-kept "$work/out" "total         2      2      0      0      0      0      0      4"
 # A last line cut short in a plain file.
 { cat "$run_dir/part1"; printf '["p2", "skip", "/un'; } >"$work/cut.jsonl"
-run plain-truncated 1 report --summary "$work/cut.jsonl"
+run plain-truncated 0 report --summary "$work/cut.jsonl"
 has plain-truncated-warning "$work/err" "$work/cut.jsonl"
 has plain-truncated-kept "$work/out" "total         2      2      0      0      0      0      0      4"
 
@@ -154,7 +160,7 @@ has sqlite-junit "$work/sqlite.xml" 'tests="2" failures="0"'
 
 # ---- HTML ----
 mkdir -p "$work/pages"
-run html 1 report --html "$work/pages/report.html" --title "Run <1>" "$run_dir/results.jsonl"
+run html 0 report --html "$work/pages/report.html" --title "Run <1>" "$run_dir/results.jsonl"
 html=$work/pages/report.html
 if grep -Eq 'https?://|<link|src=' "$html"; then
 	fail "html-self-contained: an external reference:"

@@ -207,6 +207,29 @@ static int reserve_and_run(struct test_state *st, atex_provisioner *prov,
 	return rc;
 }
 
+/* The first discovered test whose name ends with "/NAME" (the way people
+ * shorten test names), for a "did you mean"; NULL when none does. */
+static const char *similar_test(const atex_fmf_discovery *disc,
+				const char *name)
+{
+	size_t len;
+
+	while (*name == '/')
+		name++;
+	len = strlen(name);
+	if (!len)
+		return NULL;
+	for (size_t i = 0; i < atex_fmf_discovery_count(disc); i++) {
+		const char *t = atex_fmf_discovery_test_name(disc, i);
+		size_t tlen = strlen(t);
+
+		if (tlen > len && t[tlen - len - 1] == '/' &&
+		    !strcmp(t + tlen - len, name))
+			return t;
+	}
+	return NULL;
+}
+
 /* Discovers and checks that every named test is there (a leading "/" may
  * be left out). */
 static int discover(atex_fmf_discovery **disc, struct test_args *a)
@@ -216,6 +239,7 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 	if (rc != CLI_OK)
 		return rc;
 	for (int i = 0; i < a->n_tests; i++) {
+		const char *similar;
 		char *slashed;
 
 		if (atex_fmf_discovery_find(*disc, a->tests[i]) >= 0)
@@ -230,9 +254,13 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 			}
 			free(slashed);
 		}
-		cli_error("test: no test named '%s' in %s%s%s", a->tests[i],
-			  a->tree, a->suite.plan ? " plan " : "",
-			  a->suite.plan ? a->suite.plan : "");
+		similar = similar_test(*disc, a->tests[i]);
+		cli_error("test: no test named '%s' in %s%s%s%s%s%s",
+			  a->tests[i], a->tree,
+			  a->suite.plan ? " plan " : "",
+			  a->suite.plan ? a->suite.plan : "",
+			  similar ? " (did you mean '" : "",
+			  similar ? similar : "", similar ? "'?)" : "");
 		return CLI_USAGE;
 	}
 	return CLI_OK;

@@ -145,6 +145,11 @@ fi
 if run unknown 2 "$tree" /nope && has "$work/unknown.err" "/nope" "unknown"; then
 	pass "unknown test: exit 2"
 fi
+# A test named by its last components only: the message offers the name.
+if run shortened 2 "$here/trees/cli-run" fail &&
+	has "$work/shortened.err" "no test named 'fail'.*did you mean '/tests/fail'" "shortened"; then
+	pass "shortened test name: exit 2, did you mean"
+fi
 if "$atex" test "${prov[@]}" "$tree" /pass >/dev/null 2>"$work/noart.err"; then
 	fail "no --artifacts: exit 0"
 else

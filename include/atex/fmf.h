@@ -227,8 +227,11 @@ struct atex_fmf_discover_options {
  * `opts` (NULL: defaults). Tests are nodes with a `test` key; `manual:
  * true`, `enabled: false` and stories are left out. Several `discover`
  * sections of a plan each prefix their tests with "/<section name>" when
- * there is more than one. Returns 0, any code of atex_fmf_tree_load, ATEX_ENOTFOUND (no
- * such plan), ATEX_EFORMAT (malformed plan), ATEX_EEXTERNAL (git failed).
+ * there is more than one. Returns 0, any code of atex_fmf_tree_load,
+ * ATEX_ENOTFOUND (no such plan), ATEX_EFORMAT (malformed plan, two
+ * discover sections with one name, or a test whose `test`, `duration`,
+ * `tty`, `environment` or `path` cannot be used: the message names the
+ * file, test and key), ATEX_EEXTERNAL (git failed).
  */
 int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 		      const struct atex_fmf_discover_options *opts);

@@ -514,6 +514,16 @@ static int reconnect(struct run *r)
 	}
 }
 
+/* Discovery refuses a test without a command string, but a program may
+ * change the metadata afterwards. */
+static int test_script_check(json_t *data, const char *name)
+{
+	if (json_is_string(json_object_get(data, "test")))
+		return 0;
+	return atex_error_set(ATEX_EFORMAT,
+			      "%s: 'test' is not a shell command string", name);
+}
+
 /* The test's duration in seconds (tmt's default when missing). */
 static int test_duration(double *seconds, json_t *data, const char *name)
 {
@@ -644,7 +654,8 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	rc = rc ? rc : open_output(&output_fd, r.rep);
 	if (rc)
 		goto out;
-	if (test_duration(&seconds, t.data, name)) {
+	if (test_script_check(t.data, name) ||
+	    test_duration(&seconds, t.data, name)) {
 		/* The test's own metadata is wrong: an "error" result that
 		 * says so, as for a test that breaks the protocol. */
 		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,

@@ -433,13 +433,100 @@ static char *concat(const char *a, const char *b)
 	return s;
 }
 
+/* "FILE: test NAME: 'KEY' WHAT (it is TYPE)" for a test's metadata; no
+ * type without `value`. */
+static int bad_key(const atex_fmf_node *node, const char *key,
+		   const char *what, const json_t *value)
+{
+	const char *file = atex_fmf_node_file(node);
+
+	return atex_error_set(ATEX_EFORMAT, "%s%stest %s: '%s' %s%s%s%s",
+			      file ? file : "", file ? ": " : "",
+			      atex_fmf_node_name(node), key, what,
+			      value ? " (it is " : "",
+			      value ? atex_py_type(value) : "",
+			      value ? ")" : "");
+}
+
+/* The keys atex itself reads, checked once here: a wrong type would
+ * otherwise surface only on a system, after one was provisioned for it,
+ * or not at all (a list where a mapping belongs is silently ignored). */
+static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
+{
+	json_t *data = atex_fmf_node_data(node), *v;
+	const char *key;
+	double seconds;
+	struct stat sb;
+	char *dir;
+	int rc;
+
+	v = json_object_get(data, "test");
+	if (!json_is_string(v))
+		return bad_key(node, "test", "must be a shell command string",
+			       v);
+	if (!json_string_value(v)[strspn(json_string_value(v), " \t\n")])
+		return bad_key(node, "test", "is empty", NULL);
+	v = json_object_get(data, "duration");
+	if (v && !json_is_string(v) && !json_is_integer(v))
+		return bad_key(node, "duration", "must be a duration such as "
+			       "'5m' or '1h 30m'", v);
+	if (json_is_string(v) &&
+	    (atex_duration_parse(&seconds, json_string_value(v)) < 0 ||
+	     seconds <= 0))
+		return bad_key(node, "duration", "must be a duration longer "
+			       "than 0 such as '5m' or '1h 30m'", NULL);
+	if (json_is_integer(v) && json_integer_value(v) <= 0)
+		return bad_key(node, "duration", "must be more than 0 seconds",
+			       v);
+	v = json_object_get(data, "tty");
+	if (v && !json_is_boolean(v))
+		return bad_key(node, "tty", "must be true or false", v);
+	v = json_object_get(data, "environment");
+	if (v && !json_is_object(v))
+		return bad_key(node, "environment", "must be a mapping of "
+			       "variable names to values", v);
+	json_object_foreach(v, key, data) {
+		if (json_is_object(data) || json_is_array(data) ||
+		    json_is_null(data))
+			return bad_key(node, "environment", "values must be "
+				       "strings, numbers or booleans", data);
+	}
+	v = json_object_get(atex_fmf_node_data(node), "path");
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return bad_key(node, "path", "must be a directory of the tree",
+			       v);
+	dir = atex_sprintf("%s/%s", atex_fmf_tree_root(tree),
+			   json_string_value(v));
+	if (!dir)
+		return ATEX_ENOMEM;
+	rc = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)
+		     ? 0
+		     : atex_error_set(ATEX_EFORMAT,
+				      "%s%stest %s: 'path' %s: no such "
+				      "directory in the tree",
+				      atex_fmf_node_file(node)
+					      ? atex_fmf_node_file(node)
+					      : "",
+				      atex_fmf_node_file(node) ? ": " : "",
+				      atex_fmf_node_name(node),
+				      json_string_value(v));
+	free(dir);
+	return rc;
+}
+
 static int add_test(atex_fmf_discovery *d, const char *prefix,
 		    const atex_fmf_tree *tree, const atex_fmf_node *node)
 {
 	json_t *data = atex_fmf_node_data(node);
 	const char *path = json_string_value(json_object_get(data, "path"));
-	struct test *t = atex_calloc(1, sizeof(*t));
+	struct test *t;
+	int rc = check_test(tree, node);
 
+	if (rc < 0)
+		return rc;
+	t = atex_calloc(1, sizeof(*t));
 	if (!t)
 		return ATEX_ENOMEM;
 	t->name = atex_fmf_node_name(node);
@@ -687,6 +774,33 @@ static int plan_not_found(const atex_fmf_tree *tree, const char *plan)
 	return ATEX_ENOTFOUND;
 }
 
+/* Several discover phases prefix their tests with their names: two with
+ * one name would give two tests one name, and their results would land
+ * on each other. tmt refuses such a plan too. */
+static int unique_phase_names(const json_t *sections, const char *plan)
+{
+	size_t n = json_array_size(sections);
+
+	for (size_t i = 0; n > 1 && i < n; i++) {
+		const char *a = json_string_value(
+			json_object_get(json_array_get(sections, i), "name"));
+
+		for (size_t j = i + 1; a && j < n; j++) {
+			const char *b = json_string_value(json_object_get(
+				json_array_get(sections, j), "name"));
+
+			if (b && !strcmp(a, b))
+				return atex_error_set(
+					ATEX_EFORMAT,
+					"plan %s: discover phases %zu and %zu "
+					"are both named '%s' (their tests "
+					"would have the same names)",
+					plan, i + 1, j + 1, a);
+		}
+	}
+	return 0;
+}
+
 static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			 const struct atex_fmf_discover_options *o)
 {
@@ -731,7 +845,10 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 		/* tmt's default: every test of the plan's tree. */
 		json_array_append_new(sections, json_pack("{ss}", "how", "fmf"));
 	}
+	rc = unique_phase_names(sections, d->plan_name);
 	json_array_foreach(sections, i, section) {
+		if (rc < 0)
+			break;
 		rc = run_section(d, tree, section, i, json_array_size(sections),
 				 ctx, o);
 		if (rc < 0)

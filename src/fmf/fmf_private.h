@@ -99,6 +99,10 @@ const char *atex_merge_where(char *buf, size_t size,
  */
 int atex_fmf_tree_load_lean(atex_fmf_tree **out, const char *path);
 
+/* The last file that gave `node` data, for messages; NULL for a node no
+ * file defined. */
+const char *atex_fmf_node_file(const atex_fmf_node *node);
+
 /* ------------------------------------------------------------------------
  * walk.c: the files of a tree, listed in fmf's order and parsed in
  * parallel.

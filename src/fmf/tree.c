@@ -1208,6 +1208,11 @@ bool atex_fmf_node_is_selected(const atex_fmf_node *node)
 	return node->children.len == 0;
 }
 
+const char *atex_fmf_node_file(const atex_fmf_node *node)
+{
+	return node->file;
+}
+
 const char *atex_fmf_node_dir(const atex_fmf_node *node)
 {
 	return node->source ? node->source->dir : ".";

@@ -2152,6 +2152,18 @@ static void test_durations(void **state)
 				  cases[i].test, r.ms, cases[i].min_ms,
 				  cases[i].max_ms);
 	}
+	/* Metadata a program broke after discovery: an error result that
+	 * says why, not a crash. */
+	assert_int_equal(json_object_set_new(atex_fmf_discovery_test_data(
+						     s->disc,
+						     (size_t)atex_fmf_discovery_find(
+							     s->disc,
+							     "/duration_units")),
+					     "test", json_integer(5)),
+			 0);
+	run(s, &r, "/duration_units", NULL, 0);
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	RESULTS(&r, ERROR_OUT("~'test' is not a shell command string"));
 	session_close(s);
 	free(root);
 	soft_check();

@@ -38,6 +38,9 @@ static const char *plans =
 	"    execute: {how: tmt}\n"
 	"  /badprepare:\n"
 	"    prepare: {how: ansible}\n"
+	"    execute: {how: tmt}\n"
+	"  /twins:\n"
+	"    discover: [{how: fmf, name: same}, {how: fmf, name: same}]\n"
 	"    execute: {how: tmt}\n";
 
 static const char *tests_fmf =
@@ -60,7 +63,8 @@ static int setup(void **state)
 {
 	(void)state;
 	tree = tree_new("main.fmf", plans, "tests/main.fmf", tests_fmf,
-			"notatest.fmf", "summary: no test key\n", NULL);
+			"notatest.fmf", "summary: no test key\n",
+			"elsewhere/.keep", "", NULL);
 	return 0;
 }
 
@@ -202,9 +206,48 @@ static void errors(void **state)
 	o.plan = "/plans/badprepare";
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
 	assert_non_null(strstr(atex_error_last(), "ansible"));
+	o.plan = "/plans/twins";
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "plan /plans/twins: discover phases 1 and 2 "
+			       "are both named 'same'"));
 	o.plan = NULL;
 	o.version = 99;
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EINVAL);
+}
+
+/* Metadata atex reads is checked at discovery: the message names the
+ * file, the test and the key. */
+static void bad_metadata(void **state)
+{
+	static const char *const cases[][2] = {
+		{"/t:\n  test: 5\n", "'test' must be a shell command string "
+				     "(it is int)"},
+		{"/t:\n  test: [a, b]\n", "(it is list)"},
+		{"/t:\n  test: ' '\n", "'test' is empty"},
+		{"/t:\n  test: x\n  duration: 0\n", "'duration' must be more"},
+		{"/t:\n  test: x\n  duration: 5 parsecs\n", "'duration' must"},
+		{"/t:\n  test: x\n  duration: [1]\n", "'duration' must"},
+		{"/t:\n  test: x\n  tty: maybe\n", "'tty' must be true or"},
+		{"/t:\n  test: x\n  environment: [A=1]\n", "'environment' must"},
+		{"/t:\n  test: x\n  environment: {A: [1]}\n", "values must"},
+		{"/t:\n  test: x\n  path: /nope\n", "'path' /nope: no such"},
+	};
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *root = tree_new("main.fmf", cases[i][0], NULL);
+
+		assert_int_equal(atex_fmf_discover(&d, root, NULL),
+				 ATEX_EFORMAT);
+		assert_null(d);
+		if (!strstr(atex_error_last(), cases[i][1]) ||
+		    !strstr(atex_error_last(), "main.fmf: test /t: "))
+			fail_msg("case %zu: '%s' not in '%s'", i, cases[i][1],
+				 atex_error_last());
+		tree_remove(root);
+	}
 }
 
 static void data_is_private(void **state)
@@ -286,6 +329,7 @@ int main(void)
 		cmocka_unit_test(plan_steps),
 		cmocka_unit_test(plan_context),
 		cmocka_unit_test(errors),
+		cmocka_unit_test(bad_metadata),
 		cmocka_unit_test(data_is_private),
 		cmocka_unit_test(git_url),
 	};

@@ -199,6 +199,14 @@ int atex_connection_run(struct atex_run_result *r, atex_connection *c,
  * working directory of spawned commands. Returns 0 or ATEX_ENOMEM. */
 int atex_local_connection_new(atex_connection **out, const char *cwd);
 
+/*
+ * Whether `c` was made by atex_local_connection_new(): its commands run
+ * on the machine atex itself runs on, so rebooting "the system" would take
+ * atex (and whatever else runs here) down. The fmf executor therefore
+ * makes `tmt-reboot` refuse a real reboot there. Any thread.
+ */
+bool atex_connection_is_local(const atex_connection *c);
+
 /* An OpenSSH connection. Strings and arrays are copied. */
 struct atex_ssh_options {
 	unsigned int version;

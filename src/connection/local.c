@@ -149,3 +149,8 @@ int atex_local_connection_new(atex_connection **out, const char *cwd)
 	*out = &l->base;
 	return 0;
 }
+
+bool atex_connection_is_local(const atex_connection *c)
+{
+	return c && c->ops == &local_ops;
+}

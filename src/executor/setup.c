@@ -132,6 +132,11 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_export(b, "TMT_TEST_METADATA", 17, t->meta);
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
 	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
+	/* tmt-reboot reads it: on this very machine a reboot is refused. */
+	if (atex_connection_is_local(fx->conn))
+		rc |= put_export(b, "ATEX_REBOOT_REFUSED", 19,
+				 "the system is the machine atex runs on "
+				 "(local connection)");
 	return rc;
 }
 

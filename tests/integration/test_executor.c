@@ -2246,6 +2246,19 @@ static void test_reboot_local(void **state)
 	RESULTS(&r, PASS_OUT);
 	EXPECT_TEXT(&r, "output.txt", "before\nafter\n");
 
+	/* This machine is never rebooted for real (only run here: over ssh
+	 * or podman, it would try). */
+	if (atex_connection_is_local(g.conn)) {
+		run(s, &r, "/tmt_reboot_refused", NULL, 0);
+		expect_rc(&r, 0, 0);
+		RESULTS(&r, PASS_OUT);
+		EXPECT_TEXT(&r, "output.txt",
+			    "tmt-reboot: not rebooting: the system is the "
+			    "machine atex runs on (local connection); use -c "
+			    "COMMAND to act a reboot out\nstill here, "
+			    "reboots: 0\n");
+	}
+
 	/* The system never goes down: the duration runs out, and the test
 	 * is stopped. */
 	run(s, &r, "/reboot_hang", NULL, RUN_LEFTOVERS_OK);

@@ -1,12 +1,17 @@
 /*
- * signals.c - SIGINT and SIGTERM for the subcommands that hold systems
- * (DESIGN.md, "Threads, cancellation and signals"): the dispositions are
+ * signals.c - SIGINT, SIGTERM and SIGHUP for the subcommands that hold
+ * systems (DESIGN.md, "Threads, cancellation and signals"): the dispositions are
  * set back to default (a background job of a non-interactive shell starts
  * with SIGINT ignored, and an ignored signal is discarded even while
  * blocked), the signals are blocked before any other thread exists so that
  * every thread inherits the mask, and one thread takes them with sigwait.
  * The first signal calls the subcommand's `on_first` (cancel, abort); a
- * second one calls `on_second` (may be NULL) and exits at once.
+ * second one calls `on_second` (may be NULL) and exits at once. SIGHUP
+ * (the terminal went away) ends a run as Ctrl-C does: systems released,
+ * results kept. SIGPIPE is ignored: a closed stdout (`atex run | head`)
+ * must not kill a run that holds systems; the writes fail, the results
+ * still go to their files. (The library resets every disposition in the
+ * processes it starts, so tests do not inherit the ignored SIGPIPE.)
  */
 #include <signal.h>
 #include <unistd.h>
@@ -48,6 +53,7 @@ int cli_signals_start(struct cli_signals *s, const char *what,
 		      void (*on_second)(int sig, void *data), void *data)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	struct sigaction ign = {.sa_handler = SIG_IGN};
 
 	s->on_first = on_first;
 	s->on_second = on_second;
@@ -57,10 +63,13 @@ int cli_signals_start(struct cli_signals *s, const char *what,
 	sigemptyset(&s->set);
 	sigaddset(&s->set, SIGINT);
 	sigaddset(&s->set, SIGTERM);
+	sigaddset(&s->set, SIGHUP);
 	sigaddset(&s->set, SIGUSR1); /* quits the thread */
 	if (pthread_sigmask(SIG_BLOCK, &s->set, NULL) != 0 ||
 	    sigaction(SIGINT, &dfl, NULL) < 0 ||
 	    sigaction(SIGTERM, &dfl, NULL) < 0 ||
+	    sigaction(SIGHUP, &dfl, NULL) < 0 ||
+	    sigaction(SIGPIPE, &ign, NULL) < 0 ||
 	    pthread_create(&s->thread, NULL, signal_thread, s) != 0) {
 		cli_error("%s: cannot set up signal handling", what);
 		return CLI_USAGE;

@@ -209,11 +209,11 @@ else
 	fail "output: $(cat "$work/full.out")"
 fi
 # atex report takes the results folder for its results.jsonl.
-"$atex" report --summary "$res" >"$work/summary.out" 2>&1
+"$atex" report --summary --exit-code "$res" >"$work/summary.out" 2>&1
 rc=$?
 if [ "$rc" -eq 1 ] && grep -qE '^plat +6 +1 +0 +0 +0 +0 +1 +8' "$work/summary.out" &&
 	grep -qE '^fail +/tests/fail' "$work/summary.out"; then
-	pass "report --summary DIR: exit 1, the counts and the failure"
+	pass "report --summary --exit-code DIR: exit 1, the counts and the failure"
 else
 	fail "report --summary DIR: exit $rc: $(cat "$work/summary.out")"
 fi
@@ -393,6 +393,37 @@ if ls "$TMPDIR" | grep -q '^atex-'; then
 	fail "interrupt: private directories left: $(ls "$TMPDIR")"
 else
 	pass "interrupt: no private directory left in \$TMPDIR"
+fi
+
+# --- The terminal goes away (SIGHUP), or stdout is closed early. ------------
+if [ "$kind" = local ]; then
+	"$atex" run "${prov[@]}" --platform plat --results "$work/hup" \
+		--context mode=interrupt "$tree" >/dev/null 2>"$work/hup.err" &
+	pid=$!
+	for _ in $(seq 1 600); do
+		grep -q "/tests/endless started" "$work/hup.err" 2>/dev/null && break
+		sleep 0.1
+	done
+	kill -HUP "$pid"
+	wait "$pid"
+	rc=$?
+	if [ "$rc" -eq 129 ] && [ -s "$work/hup/report.html" ] &&
+		[ "$(status_of "$work/hup/results.jsonl" /tests/endless)" = infra ]; then
+		pass "hangup: exit 129, results and report kept, as Ctrl-C"
+	else
+		fail "hangup: exit $rc: $(tail -3 "$work/hup.err")"
+	fi
+	# `atex run | head -1`: the run goes on to the end, every result
+	# written, with the exit status of its results.
+	"$atex" run "${prov[@]}" --platform plat --results "$work/pipe" \
+		"$tree" 2>"$work/pipe.err" | head -c 1 >/dev/null
+	rc=${PIPESTATUS[0]}
+	own=$(jsonl "$work/pipe/results.jsonl" '[.[] | select(.[3] == null)] | length')
+	if [ "$rc" -eq 1 ] && [ "$own" -eq 6 ] && [ -s "$work/pipe/report.html" ]; then
+		pass "stdout closed early: the run ends normally, 6 tests"
+	else
+		fail "stdout closed early: exit $rc, $own tests: $(tail -3 "$work/pipe.err")"
+	fi
 fi
 
 if [ "$failures" -ne 0 ]; then

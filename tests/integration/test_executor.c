@@ -2206,6 +2206,16 @@ static void test_helpers(void **state)
 		    "\"report.log\"]}");
 	EXPECT_TEXT(&r, "report.log", "submitted\n");
 
+	run(s, &r, "/report_utf8", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"name\": \"žluťoučký kůň\"}",
+		"{\"status\": \"fail\", \"name\": \"sub ž\", \"files\": "
+		"[\"ž.log\"]}",
+		"{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		"\"ť.log\"]}");
+	EXPECT_TEXT(&r, "sub ž/ž.log", "ž\n");
+	EXPECT_TEXT(&r, "ť.log", "ť\n");
+
 	run(s, &r, "/exit0", NULL, 0);
 	expect_rc(&r, 0, 0);
 	RESULTS(&r, PASS_OUT);

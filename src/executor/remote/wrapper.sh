@@ -108,11 +108,19 @@ atex_json_str() {
 	printf '"%s"' "$s"
 }
 
+# The length of $1 in bytes, in $len: ${#var} counts characters in a
+# UTF-8 locale, and the channel counts bytes.
+atex_byte_length() {
+	local LC_ALL=C
+	len=${#1}
+}
+
 # report STATUS NOTE: a result for the test itself.
 atex_report() {
-	local json
+	local json len
 	json="{\"status\": $(atex_json_str "$1"), \"note\": $(atex_json_str "$2")}"
-	LC_ALL=C printf 'result %d\n%s' "${#json}" "$json" >&"$ATEX_FD"
+	atex_byte_length "$json"
+	LC_ALL=C printf 'result %d\n%s' "$len" "$json" >&"$ATEX_FD"
 }
 
 # ---------------------------------------------------------------------------

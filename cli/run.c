@@ -405,7 +405,9 @@ static void free_aggregators(struct aggregators *ag)
 	atex_aggregator_free(ag->sqlite);
 }
 
-static int write_report(const char *dir)
+/* DIR/report.html from DIR/results.jsonl; *passed tells whether every
+ * final result there passed. */
+static int write_report(const char *dir, bool *passed)
 {
 	char *jsonl = path_in(dir, "results.jsonl");
 	char *html = path_in(dir, "report.html");
@@ -417,6 +419,9 @@ static int write_report(const char *dir)
 		rc = cli_fail("run: report");
 	else
 		fprintf(stderr, "atex: run: report in %s\n", html);
+	/* What was written counts too: an aggregator adds an error result
+	 * when a test's files could not be stored. */
+	*passed = res && atex_results_passed(res);
 	atex_results_free(res);
 	free(jsonl);
 	free(html);
@@ -494,6 +499,7 @@ static int serve(struct run_state *st, const struct run_args *a,
 static int run_suite(struct run_state *st, const struct run_args *a)
 {
 	struct aggregators ag = {0};
+	bool passed = true;
 	int rc;
 
 	rc = prepare_results_dir(a->results);
@@ -510,9 +516,10 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	}
 	/* Results so far are kept whatever happened: flushed, reported. */
 	free_aggregators(&ag);
-	if (ag.final && write_report(a->results) != CLI_OK && rc == CLI_OK)
+	if (ag.final && write_report(a->results, &passed) != CLI_OK &&
+	    rc == CLI_OK)
 		rc = CLI_USAGE;
-	if (rc == CLI_OK && !st->all_ok)
+	if (rc == CLI_OK && (!st->all_ok || !passed))
 		rc = CLI_FAILED;
 	return rc;
 }

@@ -62,7 +62,9 @@ int atex_aggregator_start(atex_aggregator *a);
  * ("/unit/syscalls"). A results line that does not parse is not fatal:
  * it is logged with file:line and replaced by an "error" result naming
  * it, so the other results are kept. Missing `results` (the test never
- * started) gives one "error" result saying so.
+ * started) gives one "error" result saying so; so do files that cannot be
+ * placed (a name longer than the file system allows, a full disk): the
+ * results are written all the same.
  * Returns 0, ATEX_EINVAL (bad platform or name, not started), ATEX_EIO
  * (the output cannot be written: nothing of this test was written),
  * ATEX_ENOMEM. Any thread.

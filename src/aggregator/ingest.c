@@ -257,6 +257,26 @@ out:
 	return rc;
 }
 
+/* The files could not be placed (a name longer than the file system
+ * allows, a full disk...): the results are still written, with one more
+ * for the test itself that says why, so that the loss is seen and the run
+ * does not pass. */
+static int files_failed(struct atex_ingest *in)
+{
+	size_t cap = in->n; /* full: the next push grows the array */
+	char *note = atex_sprintf("the test's files could not be stored: %s",
+				  atex_error_last());
+	int rc;
+
+	if (!note)
+		return ATEX_ENOMEM;
+	atex_log(ATEX_LOG_WARNING, COMPONENT, "%s on %s: %s", in->test,
+		 in->platform, note);
+	rc = push_error(in, &cap, NULL, note);
+	free(note);
+	return rc;
+}
+
 int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 			const char *platform, const char *test_name,
 			const char *artifacts_dir)
@@ -277,6 +297,8 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 	if (!rc && files_dir)
 		rc = atex_ingest_files(files_dir, platform, test_name,
 				       artifacts_dir);
+	if (rc < 0 && rc != ATEX_ENOMEM && in->n)
+		rc = files_failed(in);
 	if (rc < 0)
 		ingest_clear(in);
 	return rc;

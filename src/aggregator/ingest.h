@@ -59,9 +59,12 @@ int atex_ingest_check_names(const char *platform, const char *test_name);
  * (hard links, copies across filesystems; existing files replaced;
  * symlinks copied as symlinks and never followed). A malformed results
  * line becomes an "error" result naming PATH:LINE (and a warning); a
- * missing results file one "error" result saying so.
+ * missing results file one "error" result saying so, and files that
+ * cannot be placed (a name too long for the file system, a full disk) one
+ * more "error" result for the test itself (and a warning): the results
+ * are never dropped for their files.
  * Returns 0, ATEX_EINVAL (names), ATEX_EIO (the results file cannot be
- * read, a file cannot be placed), ATEX_ENOMEM. `in` is empty on failure.
+ * read), ATEX_ENOMEM. `in` is empty on failure.
  */
 int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 			const char *platform, const char *test_name,

@@ -337,6 +337,41 @@ static void test_missing_results(void **state)
 	atex_aggregator_free(a);
 }
 
+/* Files that cannot be placed (a component longer than NAME_MAX) do not
+ * cost the results: they are written, with an error that says why. */
+static void test_files_not_placed(void **state)
+{
+	struct fixture *f = *state;
+	atex_aggregator *a = jsonl_new(f->out, f->files, 0);
+	char name[400] = "/";
+	json_t *lines, *line;
+
+	memset(name + 1, 'L', 300);
+	write_file(f->art, "results",
+		   "{\"status\":\"pass\",\"files\":[\"out.txt\"]}\n");
+	write_file(f->art, "files/out.txt", "output\n");
+	atex_log_set_level(ATEX_LOG_ERROR); /* the warning is expected */
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", name, f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	atex_log_set_level(ATEX_LOG_WARNING);
+	lines = read_lines(f->out);
+	assert_int_equal(json_array_size(lines), 2);
+	line = json_array_get(lines, 0);
+	assert_string_equal(json_string_value(json_array_get(line, 1)), "pass");
+	assert_string_equal(json_string_value(json_array_get(line, 2)), name);
+	line = json_array_get(lines, 1);
+	assert_string_equal(json_string_value(json_array_get(line, 1)),
+			    "error");
+	assert_true(json_is_null(json_array_get(line, 3)));
+	assert_non_null(strstr(json_string_value(json_array_get(line, 5)),
+			       "the test's files could not be stored: "));
+	assert_non_null(strstr(json_string_value(json_array_get(line, 5)),
+			       "File name too long"));
+	json_decref(lines);
+	atex_aggregator_free(a);
+}
+
 static void test_bad_names(void **state)
 {
 	struct fixture *f = *state;
@@ -605,6 +640,7 @@ static void test_files_no_escape(void **state)
 	struct fixture *f = *state;
 	atex_aggregator *a = jsonl_new(f->out, f->files, 0);
 	char *outside = path_in(f->tmp, "outside"), *d;
+	json_t *lines, *last;
 	DIR *dir;
 	int entries = 0;
 
@@ -628,10 +664,21 @@ static void test_files_no_escape(void **state)
 	/* A test below /a whose directory would be /a's symlink "b". */
 	symlink_in(f->art, "files/b", outside);
 	ingest_ok(a, "p", "/a", f->art);
-	assert_int_equal(atex_aggregator_ingest(a, "p", "/a/b/c", f->art),
-			 ATEX_EIO);
-	assert_non_null(strstr(atex_error_last(), "/p/a"));
+	/* Its files are refused; its results are kept, with an error
+	 * naming the place. */
+	atex_log_set_level(ATEX_LOG_ERROR);
+	ingest_ok(a, "p", "/a/b/c", f->art);
+	atex_log_set_level(ATEX_LOG_WARNING);
 	assert_int_equal(atex_aggregator_stop(a), 0);
+	lines = read_lines(f->out);
+	last = json_array_get(lines, json_array_size(lines) - 1);
+	assert_string_equal(json_string_value(json_array_get(last, 1)),
+			    "error");
+	assert_string_equal(json_string_value(json_array_get(last, 2)),
+			    "/a/b/c");
+	assert_non_null(strstr(json_string_value(json_array_get(last, 5)),
+			       "/p/a"));
+	json_decref(lines);
 	dir = opendir(outside);
 	assert_non_null(dir);
 	for (struct dirent *e; (e = readdir(dir));)
@@ -1191,7 +1238,8 @@ int main(void)
 		T(test_concurrent_ingest),
 		T(test_malformed_line),
 		T(test_missing_results),
-		T(test_bad_names),
+	T(test_files_not_placed),
+	T(test_bad_names),
 		T(test_generic_checks),
 		T(test_files_linked),
 		T(test_files_copied),

@@ -227,6 +227,16 @@ int cli_suite_or_provision_option(struct cli_suite *s, struct cli_provision *p,
 				  int opt, const char *arg, const char *text,
 				  void (*usage)(FILE *out));
 
+/* results.c: whether a status counts as passed (pass, info, warn, skip;
+ * NULL does not). */
+bool cli_status_ok(const char *status);
+
+/* Prints "STATUS TEST[/SUB][  NOTE][SUFFIX]" and a newline on stdout,
+ * control characters in what the test gave escaped. `sub`, `note` and
+ * `suffix` may be NULL; `suffix` is printed as it is. */
+void cli_print_result(const char *status, const char *test, const char *sub,
+		      const char *note, const char *suffix);
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);

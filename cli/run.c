@@ -160,16 +160,6 @@ static void show_progress(struct run_state *st)
 	st->progress_shown = true;
 }
 
-static bool status_ok(const char *status)
-{
-	static const char *const ok[] = {"pass", "info", "warn", "skip"};
-
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (!strcmp(status, ok[i]))
-			return true;
-	return false;
-}
-
 /* Prints the results of one finished attempt; returns whether they were
  * all fine. */
 static bool print_attempt(const struct atex_orchestrator_event *ev)
@@ -187,16 +177,18 @@ static bool print_attempt(const struct atex_orchestrator_event *ev)
 		const char *note =
 			json_string_value(json_object_get(r, "note"));
 
-		ok &= status_ok(status);
-		printf("%-5s %s%s%s%s%s", status, a->test_name, sub ? "/" : "",
-		       sub ? sub : "", note ? "  " : "", note ? note : "");
+		char suffix[64] = "";
+
+		ok &= cli_status_ok(status);
 		if (ev->rerun || a->attempt > 1)
-			printf("  [attempt %u%s]", a->attempt,
-			       ev->rerun ? ", running again" : "");
-		putchar('\n');
+			snprintf(suffix, sizeof(suffix), "  [attempt %u%s]",
+				 a->attempt,
+				 ev->rerun ? ", running again" : "");
+		cli_print_result(status, a->test_name, sub, note, suffix);
 	}
 	if (json_array_size(a->results) == 0)
-		printf("error %s  no results\n", a->test_name);
+		cli_print_result("error", a->test_name, NULL, "no results",
+				 NULL);
 	fflush(stdout);
 	return ok;
 }

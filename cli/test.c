@@ -71,18 +71,6 @@ static void test_usage(FILE *out)
  * Results.
  */
 
-static bool status_ok(const char *status)
-{
-	static const char *const ok[] = {"pass", "info", "warn", "skip"};
-
-	if (!status)
-		return true;
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (!strcmp(status, ok[i]))
-			return true;
-	return false;
-}
-
 /* Prints the results of one test; returns whether all were fine. */
 static bool print_results(const char *name, const char *dir)
 {
@@ -114,10 +102,8 @@ static bool print_results(const char *name, const char *dir)
 			ok = false;
 			continue;
 		}
-		ok &= status_ok(status);
-		printf("%-5s %s%s%s%s%s\n", status ? status : "-", name,
-		       sub ? "/" : "", sub ? sub : "", note ? "  " : "",
-		       note ? note : "");
+		ok &= cli_status_ok(status);
+		cli_print_result(status, name, sub, note, NULL);
 		json_decref(r);
 	}
 	fflush(stdout);

@@ -182,6 +182,25 @@ else
 	fail "sigint: exit $got in ${took}s, left: '$left': $(cat "$work/int.err")"
 fi
 
+# A result's name and note are the test's to choose: a newline or an
+# escape sequence in them is printed escaped, one line per result.
+if [ "$kind" = local ]; then
+	mkdir -p "$work/esc-tree/.fmf"
+	echo 1 >"$work/esc-tree/.fmf/version"
+	cat >"$work/esc-tree/main.fmf" <<'FMF'
+/forge:
+    test: |
+        j='{"status":"pass","name":"x\npass /fake","note":"l1\nl2\u001b[31m"}'
+        printf 'result %d\n%s' ${#j} "$j" >&$ATEX_TEST_CONTROL
+FMF
+	if run esc 0 "$work/esc-tree" /forge &&
+		[ "$(wc -l <"$work/esc.out")" -eq 2 ] &&
+		has "$work/esc.out" '^pass  /forge/x\\npass /fake  l1\\nl2\\x1b\[31m$' \
+			"escaped result line"; then
+		pass "control characters in names and notes printed escaped"
+	fi
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

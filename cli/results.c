@@ -1,0 +1,67 @@
+/*
+ * results.c - one line per result on stdout, for `atex test` and `atex
+ * run`: STATUS NAME[/SUBTEST][  NOTE][  SUFFIX].
+ *
+ * Names and notes come from tests, which may put anything in them: a
+ * newline would make a second line that reads like another result, and an
+ * escape sequence would act on the terminal. Control characters are
+ * therefore written escaped (\n, \t, \r, \xHH); the results files keep
+ * the text as it was.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+bool cli_status_ok(const char *status)
+{
+	static const char *const ok[] = {"pass", "info", "warn", "skip"};
+
+	if (!status)
+		return false;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!strcmp(status, ok[i]))
+			return true;
+	return false;
+}
+
+/* `text` with its control characters escaped. */
+static void put_escaped(const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p >= 0x20 && *p != 0x7f)
+			putchar(*p);
+		else if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\t')
+			fputs("\\t", stdout);
+		else if (*p == '\r')
+			fputs("\\r", stdout);
+		else
+			printf("\\x%02x", *p);
+	}
+}
+
+void cli_print_result(const char *status, const char *test, const char *sub,
+		      const char *note, const char *suffix)
+{
+	if (!status)
+		status = "-";
+	put_escaped(status);
+	/* Statuses are short words: a column five wide. */
+	for (size_t n = strlen(status); n < 5; n++)
+		putchar(' ');
+	putchar(' ');
+	put_escaped(test);
+	if (sub) {
+		putchar('/');
+		put_escaped(sub);
+	}
+	if (note) {
+		fputs("  ", stdout);
+		put_escaped(note);
+	}
+	if (suffix)
+		fputs(suffix, stdout);
+	putchar('\n');
+}

@@ -237,6 +237,10 @@ bool cli_status_ok(const char *status);
 void cli_print_result(const char *status, const char *test, const char *sub,
 		      const char *note, const char *suffix);
 
+/* Removes `path` and everything below it (nothing there is fine). 0, or
+ * -1 with a message prefixed `what` printed. */
+int cli_remove_tree(const char *path, const char *what);
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);

@@ -1,6 +1,7 @@
 /*
- * results.c - one line per result on stdout, for `atex test` and `atex
- * run`: STATUS NAME[/SUBTEST][  NOTE][  SUFFIX].
+ * results.c - results as `atex test` and `atex run` show and keep them:
+ * one line per result on stdout, STATUS NAME[/SUBTEST][  NOTE][  SUFFIX],
+ * and what an earlier run left removed before a new one writes there.
  *
  * Names and notes come from tests, which may put anything in them: a
  * newline would make a second line that reads like another result, and an
@@ -10,6 +11,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+
+#include "atex/atex.h"
 
 #include "cli.h"
 
@@ -64,4 +68,25 @@ void cli_print_result(const char *status, const char *test, const char *sub,
 	if (suffix)
 		fputs(suffix, stdout);
 	putchar('\n');
+}
+
+/* rm -rf through the library's local connection: no hand-written tree
+ * walk here. */
+int cli_remove_tree(const char *path, const char *what)
+{
+	const char *argv[] = {"rm", "-rf", "--", path, NULL};
+	struct atex_run_result r = {0};
+	atex_connection *local = NULL;
+	int rc = -1;
+
+	if (atex_local_connection_new(&local, NULL) == 0 &&
+	    atex_connection_run(&r, local, argv, NULL, 0, 60000, NULL) == 0 &&
+	    WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
+		rc = 0;
+	else
+		cli_error("%s: cannot remove %s: %s", what, path,
+			  r.err && *r.err ? r.err : atex_error_last());
+	atex_run_result_clear(&r);
+	atex_connection_free(local);
+	return rc;
 }

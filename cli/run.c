@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,27 +267,6 @@ static char *path_in(const char *dir, const char *name)
 	return p;
 }
 
-/* Removes `path` with rm -rf through the library's local connection (no
- * hand-written tree walk here). */
-static int remove_tree(const char *path)
-{
-	const char *argv[] = {"rm", "-rf", "--", path, NULL};
-	struct atex_run_result r = {0};
-	atex_connection *local = NULL;
-	int rc = -1;
-
-	if (atex_local_connection_new(&local, NULL) == 0 &&
-	    atex_connection_run(&r, local, argv, NULL, 0, 60000, NULL) == 0 &&
-	    WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
-		rc = 0;
-	else
-		cli_error("run: cannot remove %s: %s", path,
-			  r.err && *r.err ? r.err : atex_error_last());
-	atex_run_result_clear(&r);
-	atex_connection_free(local);
-	return rc;
-}
-
 /* The results directory: created, and what an earlier run into it left
  * under our names removed, so that nothing stale mixes in. */
 static int prepare_results_dir(const char *dir)
@@ -307,7 +285,7 @@ static int prepare_results_dir(const char *dir)
 	}
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
 		char *p = path_in(dir, ours[i]);
-		int rc = p ? remove_tree(p) : -1;
+		int rc = p ? cli_remove_tree(p, "run") : -1;
 
 		free(p);
 		if (rc < 0)
@@ -483,7 +461,7 @@ static int serve(struct run_state *st, const struct run_args *a,
 	cli_signals_publish(&st->signals, st->prov, NULL, NULL);
 	atex_orchestrator_free(orch);
 	if (rmdir(work) < 0 && errno != ENOENT)
-		remove_tree(work);
+		cli_remove_tree(work, "run");
 	free(work);
 	return rc;
 }

@@ -117,6 +117,28 @@ static bool print_results(const char *name, const char *dir)
  * Running.
  */
 
+/* What an earlier run of the test left in its artifacts directory: its
+ * uploads would otherwise be appended to. Tests below it (/a/b in
+ * DIR/a/b) keep theirs. */
+static int clear_artifacts(const char *dir)
+{
+	static const char *const ours[] = {"results", "files"};
+
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		char *p = malloc(strlen(dir) + strlen(ours[i]) + 2);
+		int rc;
+
+		if (!p)
+			return cli_fail("test");
+		sprintf(p, "%s/%s", dir, ours[i]);
+		rc = cli_remove_tree(p, "test");
+		free(p);
+		if (rc < 0)
+			return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
 /* Runs every test; CLI_OK, CLI_FAILED (a result not fine), CLI_USAGE. */
 static int run_tests(struct test_state *st, atex_executor *exec,
 		     const struct test_args *a)
@@ -132,6 +154,11 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 			return cli_fail("test");
 		sprintf(dir, "%s%s%s", a->artifacts, name[0] == '/' ? "" : "/",
 			name);
+		rc = clear_artifacts(dir);
+		if (rc != CLI_OK) {
+			free(dir);
+			return rc;
+		}
 		rc = atex_executor_run_test(exec, name, dir, a->suite.env,
 					    &code);
 		if (rc == ATEX_ENOTFOUND || rc == ATEX_EIO ||

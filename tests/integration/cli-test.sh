@@ -89,6 +89,19 @@ if run subtests 1 "$tree" /subtests &&
 	has "$work/subtests/subtests/files/first/log.txt" '^some log$' "-o file"; then
 	pass "subtests: helpers, notes, uploaded file, exit 1"
 fi
+# The same test again into the same DIR: its earlier results and files
+# are replaced, not appended to.
+if [ "$kind" = local ]; then
+	"$atex" test "${prov[@]}" --artifacts "$work/subtests" "$tree" /subtests \
+		>/dev/null 2>&1
+	n=$(grep -c . "$work/subtests/subtests/files/first/log.txt")
+	r=$(grep -c . "$work/subtests/subtests/results")
+	if [ "$n" -eq 1 ] && [ "$r" -eq 4 ]; then
+		pass "run again into the same DIR: replaced, not appended"
+	else
+		fail "run again: log.txt has $n lines, results $r lines"
+	fi
+fi
 
 if run binary 0 "$tree" /binary; then
 	out=$work/binary/binary/files/output.txt

@@ -192,6 +192,16 @@ static bool print_attempt(const struct atex_orchestrator_event *ev)
 	return ok;
 }
 
+/* The length of `s` without its trailing newlines. */
+static size_t trimmed_length(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	while (n && s[n - 1] == '\n')
+		n--;
+	return n;
+}
+
 static void on_event(const struct atex_orchestrator_event *ev, void *data)
 {
 	struct run_state *st = data;
@@ -208,8 +218,10 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 				ev->remote);
 		break;
 	case ATEX_EVENT_SYSTEM_FAILED:
-		fprintf(stderr, "atex: run: system %s failed to set up: %s\n",
-			ev->remote, ev->message);
+		/* The message may end with the script's output and its
+		 * newline. */
+		fprintf(stderr, "atex: run: system %s failed to set up: %.*s\n",
+			ev->remote, (int)trimmed_length(ev->message), ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_LOST:
 		fprintf(stderr, "atex: run: system %s lost: %s\n", ev->remote,

@@ -523,8 +523,11 @@ static void *worker_main(void *arg)
 				break;
 		}
 	} else if (rc != ATEX_ECANCELED) {
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: setup failed: %s",
-			 w->name, atex_error_last());
+		/* A program with an event callback says it itself: once. */
+		if (!o->opts.event)
+			atex_log(ATEX_LOG_WARNING, COMPONENT,
+				 "%s: setup failed: %s", w->name,
+				 atex_error_last());
 		emit_system(o, ATEX_EVENT_SYSTEM_FAILED, w->name,
 			    atex_error_last());
 	}

@@ -29,6 +29,7 @@
  * can land outside the test's artifacts directory, and messages quote the
  * test's text only escaped and shortened, so they stay one printable line.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -725,8 +726,16 @@ int atex_control_finish(atex_control *c)
 			return 0;
 		return die(c, ATEX_EFORMAT, "EOF in a control line");
 	case STATE_JSON:
+		return die(c, ATEX_EFORMAT,
+			   "the stream ended inside a result: %zu of its %zu "
+			   "bytes came",
+			   c->json_len, c->json_need);
 	case STATE_FILES:
-		return die(c, ATEX_EFORMAT, "EOF when reading data");
+		return die(c, ATEX_EFORMAT,
+			   "the stream ended inside file %zu of %zu of a "
+			   "result: %" PRIu64 " of its %" PRIu64 " bytes came",
+			   c->file + 1, c->nfiles,
+			   c->lengths[c->file] - c->left, c->lengths[c->file]);
 	case STATE_DEAD:
 		break;
 	}

@@ -1026,21 +1026,25 @@ static void test_eof(void **state)
 	check_exact(S("noop"), "", "EOF in a control line");
 	check_exact(S("exitcode 1\nexitcode 2"), "exitcode 1\n",
 		    "EOF in a control line");
-	check_exact(S("result 5\n"), "", "EOF when reading data");
-	check_exact(S("result 5\n{}"), "", "EOF when reading data");
+	check_exact(S("result 5\n"), "",
+		    "the stream ended inside a result: 0 of its 5 bytes came");
+	check_exact(S("result 5\n{}"), "",
+		    "the stream ended inside a result: 2 of its 5 bytes came");
 	s = result_stream("{\"files\":[{\"name\":\"a\",\"length\":5}]}", "ab",
 			  &len);
 	check_exact(s, len,
 		    "begin {\"files\":[{\"name\":\"a\",\"length\":5}]}\n"
 		    "file 0: ab\n",
-		    "EOF when reading data");
+		    "the stream ended inside file 1 of 1 of a result: 2 of "
+		    "its 5 bytes came");
 	free(s);
 	/* Between a result's JSON and its first, not yet sent, byte. */
 	s = result_stream("{\"files\":[{\"name\":\"a\",\"length\":5}]}", "",
 			  &len);
 	check_exact(s, len,
 		    "begin {\"files\":[{\"name\":\"a\",\"length\":5}]}\n",
-		    "EOF when reading data");
+		    "the stream ended inside file 1 of 1 of a result: 0 of "
+		    "its 5 bytes came");
 	free(s);
 }
 

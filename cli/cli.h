@@ -212,8 +212,9 @@ int cli_suite_init(struct cli_suite *s, int argc);
 int cli_suite_option(struct cli_suite *s, int opt, const char *arg);
 
 /* Discovers TREE for the options. Without --plan, a tree with exactly one
- * plan runs in it; any other tree gives every test. CLI_OK or CLI_USAGE
- * (message printed, prefixed `what`). */
+ * plan runs in it; any other tree gives every test (with a notice when
+ * plans were left out). CLI_OK or CLI_USAGE (message printed, prefixed
+ * `what`). */
 int cli_suite_discover(struct atex_fmf_discovery **out,
 		       const struct cli_suite *s, const char *tree,
 		       const char *what);

@@ -4,16 +4,40 @@
  * (test, run), and the discovery they lead to.
  */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atex/atex.h"
 #include "cli.h"
 
+/* A tree with several plans and no --plan: said, since their
+ * environments, prepare and finish steps are then all left out. */
+static void several_plans(const json_t *nodes, const char *path,
+			  const char *what, int n)
+{
+	const char *name;
+	json_t *data;
+	int shown = 0;
+
+	fprintf(stderr, "atex: %s: %s has %d plans (", what, path, n);
+	json_object_foreach((json_t *)nodes, name, data)
+	{
+		if (!json_object_get(data, "execute"))
+			continue;
+		if (shown < 5)
+			fprintf(stderr, "%s%s", shown ? ", " : "", name);
+		shown++;
+	}
+	fprintf(stderr, "%s) and no --plan: every test runs, without a "
+			"plan's environment, prepare or finish\n",
+		shown > 5 ? ", ..." : "");
+}
+
 /* Without --plan, a tree with exactly one plan (a node with `execute`, as
  * tmt defines it) runs in it, prepare and finish included: what a tmt user
  * expects of `tmt run test --name X`. Returns a copy or NULL. */
-static char *only_plan(const char *path)
+static char *only_plan(const char *path, const char *what)
 {
 	atex_fmf_tree *tree = NULL;
 	json_t *nodes = NULL, *data;
@@ -33,6 +57,8 @@ static char *only_plan(const char *path)
 	}
 	if (n == 1)
 		plan = strdup(found);
+	else if (n > 1)
+		several_plans(nodes, path, what, n);
 out:
 	json_decref(nodes);
 	atex_fmf_tree_free(tree);
@@ -77,7 +103,7 @@ int cli_suite_discover(atex_fmf_discovery **out, const struct cli_suite *s,
 		       const char *tree, const char *what)
 {
 	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
-	char *plan = s->plan ? NULL : only_plan(tree);
+	char *plan = s->plan ? NULL : only_plan(tree, what);
 	int rc;
 
 	o.context = s->context;

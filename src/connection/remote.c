@@ -17,12 +17,13 @@
 #define KILL_TIMEOUT_MS 5000
 
 static const char kill_script[] =
-	"id=$1 sig=$2; "
+	"id=$1 sig=$2 n=0; "
 	"for f in /proc/[0-9]*/environ; do "
 	"while IFS= read -r -d '' v; do "
 	"if [ \"$v\" = \"" ATEX_RUN_ID_VAR "=$id\" ]; then "
-	"p=${f#/proc/}; kill -n \"$sig\" \"${p%/environ}\"; break; fi; "
-	"done < \"$f\"; done 2>/dev/null; exit 0";
+	"p=${f#/proc/}; kill -n \"$sig\" \"${p%/environ}\" && n=1; "
+	"break; fi; "
+	"done < \"$f\"; done 2>/dev/null; exit $((1 - n))";
 
 struct remote_kill {
 	char **argv; /* prefix, then the command; NULL-terminated */
@@ -52,8 +53,9 @@ static void remote_kill_free(void *data)
 	free(k);
 }
 
-/* The hook: runs the script through the client with the id and signal. */
-static void remote_kill(void *data, int sig)
+/* The hook: runs the script through the client with the id and signal;
+ * true when it signalled a process there (it exits 0). */
+static bool remote_kill(void *data, int sig)
 {
 	struct remote_kill *k = data;
 	char signo[16], *line = NULL;
@@ -61,6 +63,7 @@ static void remote_kill(void *data, int sig)
 	const char **argv;
 	atex_process *p = NULL;
 	size_t n = 0, i;
+	int status = -1;
 
 	snprintf(signo, sizeof(signo), "%d", sig);
 	if (k->one_string) {
@@ -93,12 +96,15 @@ static void remote_kill(void *data, int sig)
 	/* Best effort: a dead channel means the command is going anyway. */
 	if (atex_process_spawn(&p, argv, NULL, NULL, ATEX_STDIO_NULL,
 			       ATEX_STDIO_NULL, ATEX_STDIO_NULL) == 0 &&
-	    atex_process_wait(NULL, p, KILL_TIMEOUT_MS, NULL) != 0)
+	    atex_process_wait(&status, p, KILL_TIMEOUT_MS, NULL) != 0) {
 		atex_process_kill(p, SIGKILL);
+		status = -1;
+	}
 out:
 	atex_process_free(p);
 	free(argv);
 	free(line);
+	return status == 0;
 }
 
 int atex_remote_kill_hook(atex_process *p, const char *const *prefix,

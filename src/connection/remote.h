@@ -6,9 +6,13 @@
  * podman exec forwards no signals). So every remote command is started
  * with ATEX_RUN_ID=<random id> in its environment, which its children
  * inherit, and killing the client first runs one more short command on the
- * system that signals every process carrying that id. (A kill sent before
- * the command has even started on the system finds nothing to signal;
- * the closing channel is then all that stops it.)
+ * system that signals every process carrying that id. When that reached
+ * the command, a signal other than SIGKILL stops there: the client ends
+ * when the command does, so a command that handles or ignores SIGTERM
+ * behaves as it would locally, and SIGKILL is the caller's escalation.
+ * (A kill sent before the command has even started on the system finds
+ * nothing to signal; the client is signalled then, and the closing
+ * channel is all that stops the command.)
  */
 #ifndef ATEX_CONNECTION_REMOTE_H
 #define ATEX_CONNECTION_REMOTE_H

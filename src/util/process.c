@@ -796,7 +796,7 @@ void atex_process_set_exit_hook(atex_process *p, atex_process_exit_hook hook,
 
 int atex_process_kill(atex_process *p, int signal)
 {
-	bool running;
+	bool running, reached = false;
 	int rc = 0;
 
 	if (!p)
@@ -807,7 +807,10 @@ int atex_process_kill(atex_process *p, int signal)
 	running = !p->reaped;
 	pthread_mutex_unlock(&p->lock);
 	if (running && p->kill_hook)
-		p->kill_hook(p->kill_data, signal);
+		reached = p->kill_hook(p->kill_data, signal);
+	/* The command got it there: its client ends with it. */
+	if (reached && signal != SIGKILL)
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	/* Reaped: the pid may belong to someone else by now. */
 	if (p->reaped)

@@ -64,8 +64,13 @@ int atex_process_communicate(int *status, atex_process *p, const void *input,
  * command) and must not call back into the process. `data` is freed with
  * `data_free` (may be NULL) when the handle is. Set right after spawn,
  * before any other thread sees the handle.
+ * Returns true when it signalled the command there: for any signal but
+ * SIGKILL the client is then left alone, to end when the command does,
+ * as a local command would (one that ignores SIGTERM keeps running until
+ * the caller sends SIGKILL). false (nothing found, no channel): the
+ * client is signalled too.
  */
-typedef void (*atex_process_kill_hook)(void *data, int signal);
+typedef bool (*atex_process_kill_hook)(void *data, int signal);
 
 void atex_process_set_kill_hook(atex_process *p, atex_process_kill_hook hook,
 				void *data, void (*data_free)(void *data));

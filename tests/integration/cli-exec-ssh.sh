@@ -88,32 +88,37 @@ fi
 # there. The remote sleep runs under a marked name (exec -a) to find it
 # by: "MARKER 300" is its command line only, not atex's, which has
 # "MARKER sleep 300".
-marker=atex-sleep-$$
-"$atex" exec "${ssh_args[@]}" -- bash -c "exec -a $marker sleep 300" \
-	</dev/null >/dev/null 2>"$work/err" &
-pid=$!
-i=0
-while ! pgrep -f "^$marker 300" >/dev/null && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-start=$(date +%s)
-kill -INT $pid
-wait $pid
-got=$? took=$(($(date +%s) - start))
-sleep 0.5
-if [ $i -ge 100 ]; then
-	fail "sigint: the remote command never showed"
-elif [ $got -ne 130 ] || [ $took -gt 5 ]; then
-	fail "sigint: exit $got in ${took}s: $(cat "$work/err")"
-elif pgrep -f "^$marker 300" >/dev/null; then
-	fail "sigint: the remote command survived"
-	pkill -f "^$marker 300"
-elif ! clean; then
-	fail "sigint: left something behind"
-else
-	pass "sigint: exit 130 in ${took}s, nothing left"
-fi
+# sigint NAME PREFIX: the remote command is PREFIX, then the marked sleep.
+sigint() {
+	local name=$1 prefix=$2 marker=atex-sleep-$$-$1 pid got took i=0
+	"$atex" exec "${ssh_args[@]}" -- bash -c "$prefix exec -a $marker sleep 300" \
+		</dev/null >/dev/null 2>"$work/err" &
+	pid=$!
+	while ! pgrep -f "^$marker 300" >/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	start=$(date +%s)
+	kill -INT $pid
+	wait $pid
+	got=$? took=$(($(date +%s) - start))
+	sleep 0.5
+	if [ $i -ge 100 ]; then
+		fail "$name: the remote command never showed"
+	elif [ $got -ne 130 ] || [ $took -gt 5 ]; then
+		fail "$name: exit $got in ${took}s: $(cat "$work/err")"
+	elif pgrep -f "^$marker 300" >/dev/null; then
+		fail "$name: the remote command survived"
+		pkill -f "^$marker 300"
+	elif ! clean; then
+		fail "$name: left something behind"
+	else
+		pass "$name: exit 130 in ${took}s, nothing left"
+	fi
+}
+sigint sigint ""
+# A command that ignores SIGTERM gets SIGKILL after its grace, there too.
+sigint sigint-ignored "trap '' TERM INT HUP PIPE;"
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"

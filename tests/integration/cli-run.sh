@@ -395,6 +395,24 @@ else
 	pass "interrupt: no private directory left in \$TMPDIR"
 fi
 
+# --- Several plans and no --plan: said, and every test runs. ---------------
+if [ "$kind" = local ]; then
+	mkdir -p "$work/plans-tree/.fmf"
+	echo 1 >"$work/plans-tree/.fmf/version"
+	printf '%s\n' '/p1:' '    execute: {how: tmt}' '/p2:' \
+		'    execute: {how: tmt}' '/t:' '    test: "true"' \
+		>"$work/plans-tree/main.fmf"
+	"$atex" run "${prov[@]}" --results "$work/plans" "$work/plans-tree" \
+		>/dev/null 2>"$work/plans.err"
+	rc=$?
+	if [ "$rc" -eq 0 ] && grep -qF "has 2 plans (/p1, /p2) and no --plan" \
+		"$work/plans.err"; then
+		pass "several plans, no --plan: said, the tests run"
+	else
+		fail "several plans: exit $rc: $(cat "$work/plans.err")"
+	fi
+fi
+
 # --- The terminal goes away (SIGHUP), or stdout is closed early. ------------
 if [ "$kind" = local ]; then
 	"$atex" run "${prov[@]}" --platform plat --results "$work/hup" \

@@ -1464,7 +1464,7 @@ static const struct results_case results_cases[] = {
 	 false,
 	 ATEX_EFORMAT,
 	 -1,
-	 {"{\"status\": \"error\", \"note\": \"~EOF\", \"files\": "
+	 {"{\"status\": \"error\", \"note\": \"~the stream ended inside file 1 of 1\", \"files\": "
 	  "[\"output.txt\"]}"},
 	 {F("output.txt", "")},
 	 NULL},
@@ -1472,7 +1472,7 @@ static const struct results_case results_cases[] = {
 	 false,
 	 ATEX_EFORMAT,
 	 -1,
-	 {"{\"status\": \"error\", \"note\": \"~EOF\", \"files\": "
+	 {"{\"status\": \"error\", \"note\": \"~the stream ended inside file 1 of 1\", \"files\": "
 	  "[\"output.txt\"]}"},
 	 {F("output.txt", "")},
 	 NULL},
@@ -1888,7 +1888,7 @@ static const struct channel_case channel_cases[] = {
 	{"/invalid_json", {ERROR_OUT("~JSON")}},
 	{"/json_not_object", {ERROR_OUT("~object")}},
 	{"/file_entry_bad", {ERROR_OUT("~length")}},
-	{"/result_beyond_end", {ERROR_OUT("~EOF")}},
+	{"/result_beyond_end", {ERROR_OUT("~the stream ended inside a result")}},
 	{"/result_too_long", {ERROR_OUT("~result")}},
 	{"/duration_invalid", {ERROR_OUT("~duration")}},
 };

@@ -1,7 +1,7 @@
 /*
  * report.c - `atex report [--html FILE] [--junit FILE] [--summary]
- * [--title TEXT] [--exit-code] RESULTS`: load a results file (JSON Lines, .gz, .xz, or
- * the SQLite database; a results folder of `atex run` stands for its
+ * [--title TEXT] [--exit-code] RESULTS`: load a results file (JSON Lines, .gz,
+ * .xz, or the SQLite database; a results folder of `atex run` stands for its
  * results.jsonl) and render it, as many ways as asked at once.
  *
  * Exit status: 0 when every output asked for was written, whatever the

@@ -221,7 +221,8 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		/* The message may end with the script's output and its
 		 * newline. */
 		fprintf(stderr, "atex: run: system %s failed to set up: %.*s\n",
-			ev->remote, (int)trimmed_length(ev->message), ev->message);
+			ev->remote, (int)trimmed_length(ev->message),
+			ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_LOST:
 		fprintf(stderr, "atex: run: system %s lost: %s\n", ev->remote,

@@ -1,7 +1,7 @@
 /*
  * signals.c - SIGINT, SIGTERM and SIGHUP for the subcommands that hold
- * systems (DESIGN.md, "Threads, cancellation and signals"): the dispositions are
- * set back to default (a background job of a non-interactive shell starts
+ * systems (DESIGN.md, "Threads, cancellation and signals"): the dispositions
+ * are set back to default (a background job of a non-interactive shell starts
  * with SIGINT ignored, and an ignored signal is discarded even while
  * blocked), the signals are blocked before any other thread exists so that
  * every thread inherits the mask, and one thread takes them with sigwait.

@@ -29,8 +29,9 @@ static void several_plans(const json_t *nodes, const char *path,
 			fprintf(stderr, "%s%s", shown ? ", " : "", name);
 		shown++;
 	}
-	fprintf(stderr, "%s) and no --plan: every test runs, without a "
-			"plan's environment, prepare or finish\n",
+	fprintf(stderr,
+		"%s) and no --plan: every test runs, without a "
+		"plan's environment, prepare or finish\n",
 		shown > 5 ? ", ..." : "");
 }
 

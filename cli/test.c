@@ -269,8 +269,7 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 		}
 		similar = similar_test(*disc, a->tests[i]);
 		cli_error("test: no test named '%s' in %s%s%s%s%s%s",
-			  a->tests[i], a->tree,
-			  a->suite.plan ? " plan " : "",
+			  a->tests[i], a->tree, a->suite.plan ? " plan " : "",
 			  a->suite.plan ? a->suite.plan : "",
 			  similar ? " (did you mean '" : "",
 			  similar ? similar : "", similar ? "'?)" : "");

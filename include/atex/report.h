@@ -65,7 +65,8 @@ const struct atex_result *atex_results_get(const atex_results *r, size_t i);
 
 /*
  * true when every final result is pass, info, warn or skip (what makes
- * `atex run`, and `atex report --exit-code`, exit 0). Custom statuses count as failing.
+ * `atex run`, and `atex report --exit-code`, exit 0). Custom statuses count as
+ * failing.
  */
 bool atex_results_passed(const atex_results *r);
 

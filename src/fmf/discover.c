@@ -435,17 +435,16 @@ static char *concat(const char *a, const char *b)
 
 /* "FILE: test NAME: 'KEY' WHAT (it is TYPE)" for a test's metadata; no
  * type without `value`. */
-static int bad_key(const atex_fmf_node *node, const char *key,
-		   const char *what, const json_t *value)
+static int bad_key(const atex_fmf_node *node, const char *key, const char *what,
+		   const json_t *value)
 {
 	const char *file = atex_fmf_node_file(node);
 
-	return atex_error_set(ATEX_EFORMAT, "%s%stest %s: '%s' %s%s%s%s",
-			      file ? file : "", file ? ": " : "",
-			      atex_fmf_node_name(node), key, what,
-			      value ? " (it is " : "",
-			      value ? atex_py_type(value) : "",
-			      value ? ")" : "");
+	return atex_error_set(
+		ATEX_EFORMAT, "%s%stest %s: '%s' %s%s%s%s", file ? file : "",
+		file ? ": " : "", atex_fmf_node_name(node), key, what,
+		value ? " (it is " : "", value ? atex_py_type(value) : "",
+		value ? ")" : "");
 }
 
 /* The keys atex itself reads, checked once here: a wrong type would
@@ -468,13 +467,17 @@ static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
 		return bad_key(node, "test", "is empty", NULL);
 	v = json_object_get(data, "duration");
 	if (v && !json_is_string(v) && !json_is_integer(v))
-		return bad_key(node, "duration", "must be a duration such as "
-			       "'5m' or '1h 30m'", v);
+		return bad_key(node, "duration",
+			       "must be a duration such as "
+			       "'5m' or '1h 30m'",
+			       v);
 	if (json_is_string(v) &&
 	    (atex_duration_parse(&seconds, json_string_value(v)) < 0 ||
 	     seconds <= 0))
-		return bad_key(node, "duration", "must be a duration longer "
-			       "than 0 such as '5m' or '1h 30m'", NULL);
+		return bad_key(node, "duration",
+			       "must be a duration longer "
+			       "than 0 such as '5m' or '1h 30m'",
+			       NULL);
 	if (json_is_integer(v) && json_integer_value(v) <= 0)
 		return bad_key(node, "duration", "must be more than 0 seconds",
 			       v);
@@ -483,13 +486,18 @@ static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
 		return bad_key(node, "tty", "must be true or false", v);
 	v = json_object_get(data, "environment");
 	if (v && !json_is_object(v))
-		return bad_key(node, "environment", "must be a mapping of "
-			       "variable names to values", v);
-	json_object_foreach(v, key, data) {
+		return bad_key(node, "environment",
+			       "must be a mapping of "
+			       "variable names to values",
+			       v);
+	json_object_foreach(v, key, data)
+	{
 		if (json_is_object(data) || json_is_array(data) ||
 		    json_is_null(data))
-			return bad_key(node, "environment", "values must be "
-				       "strings, numbers or booleans", data);
+			return bad_key(node, "environment",
+				       "values must be "
+				       "strings, numbers or booleans",
+				       data);
 	}
 	v = json_object_get(atex_fmf_node_data(node), "path");
 	if (!v)

@@ -1464,7 +1464,8 @@ static const struct results_case results_cases[] = {
 	 false,
 	 ATEX_EFORMAT,
 	 -1,
-	 {"{\"status\": \"error\", \"note\": \"~the stream ended inside file 1 of 1\", \"files\": "
+	 {"{\"status\": \"error\", \"note\": \"~the stream ended inside file 1 "
+	  "of 1\", \"files\": "
 	  "[\"output.txt\"]}"},
 	 {F("output.txt", "")},
 	 NULL},
@@ -1472,7 +1473,8 @@ static const struct results_case results_cases[] = {
 	 false,
 	 ATEX_EFORMAT,
 	 -1,
-	 {"{\"status\": \"error\", \"note\": \"~the stream ended inside file 1 of 1\", \"files\": "
+	 {"{\"status\": \"error\", \"note\": \"~the stream ended inside file 1 "
+	  "of 1\", \"files\": "
 	  "[\"output.txt\"]}"},
 	 {F("output.txt", "")},
 	 NULL},
@@ -1888,7 +1890,8 @@ static const struct channel_case channel_cases[] = {
 	{"/invalid_json", {ERROR_OUT("~JSON")}},
 	{"/json_not_object", {ERROR_OUT("~object")}},
 	{"/file_entry_bad", {ERROR_OUT("~length")}},
-	{"/result_beyond_end", {ERROR_OUT("~the stream ended inside a result")}},
+	{"/result_beyond_end",
+	 {ERROR_OUT("~the stream ended inside a result")}},
 	{"/result_too_long", {ERROR_OUT("~result")}},
 	{"/duration_invalid", {ERROR_OUT("~duration")}},
 };
@@ -2154,13 +2157,13 @@ static void test_durations(void **state)
 	}
 	/* Metadata a program broke after discovery: an error result that
 	 * says why, not a crash. */
-	assert_int_equal(json_object_set_new(atex_fmf_discovery_test_data(
-						     s->disc,
-						     (size_t)atex_fmf_discovery_find(
-							     s->disc,
-							     "/duration_units")),
-					     "test", json_integer(5)),
-			 0);
+	assert_int_equal(
+		json_object_set_new(
+			atex_fmf_discovery_test_data(
+				s->disc, (size_t)atex_fmf_discovery_find(
+						 s->disc, "/duration_units")),
+			"test", json_integer(5)),
+		0);
 	run(s, &r, "/duration_units", NULL, 0);
 	expect_rc(&r, ATEX_EFORMAT, -1);
 	RESULTS(&r, ERROR_OUT("~'test' is not a shell command string"));

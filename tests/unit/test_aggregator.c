@@ -676,8 +676,8 @@ static void test_files_no_escape(void **state)
 			    "error");
 	assert_string_equal(json_string_value(json_array_get(last, 2)),
 			    "/a/b/c");
-	assert_non_null(strstr(json_string_value(json_array_get(last, 5)),
-			       "/p/a"));
+	assert_non_null(
+		strstr(json_string_value(json_array_get(last, 5)), "/p/a"));
 	json_decref(lines);
 	dir = opendir(outside);
 	assert_non_null(dir);
@@ -1234,24 +1234,15 @@ static void test_multi(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_line_format),
-		T(test_concurrent_ingest),
-		T(test_malformed_line),
-		T(test_missing_results),
-	T(test_files_not_placed),
-	T(test_bad_names),
-		T(test_generic_checks),
-		T(test_files_linked),
-		T(test_files_copied),
-		T(test_files_no_escape),
-		T(test_attempt_dirs),
-		T(test_compressed_round_trip),
-		T(test_gzip_cut),
-		T(test_xz_cut),
-		T(test_sqlite),
-		T(test_yaml),
-		T(test_yaml_libyaml),
-		T(test_multi),
+		T(test_line_format),	  T(test_concurrent_ingest),
+		T(test_malformed_line),	  T(test_missing_results),
+		T(test_files_not_placed), T(test_bad_names),
+		T(test_generic_checks),	  T(test_files_linked),
+		T(test_files_copied),	  T(test_files_no_escape),
+		T(test_attempt_dirs),	  T(test_compressed_round_trip),
+		T(test_gzip_cut),	  T(test_xz_cut),
+		T(test_sqlite),		  T(test_yaml),
+		T(test_yaml_libyaml),	  T(test_multi),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

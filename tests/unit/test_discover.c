@@ -229,7 +229,8 @@ static void bad_metadata(void **state)
 		{"/t:\n  test: x\n  duration: 5 parsecs\n", "'duration' must"},
 		{"/t:\n  test: x\n  duration: [1]\n", "'duration' must"},
 		{"/t:\n  test: x\n  tty: maybe\n", "'tty' must be true or"},
-		{"/t:\n  test: x\n  environment: [A=1]\n", "'environment' must"},
+		{"/t:\n  test: x\n  environment: [A=1]\n",
+		 "'environment' must"},
 		{"/t:\n  test: x\n  environment: {A: [1]}\n", "values must"},
 		{"/t:\n  test: x\n  path: /nope\n", "'path' /nope: no such"},
 	};

@@ -21,7 +21,8 @@
  *
  * Exit statuses besides COMMAND's own: 2 for usage and setup errors
  * (including a system that could not be provisioned), 127 when COMMAND
- * does not exist (locally; remotely the remote shell says so itself).
+ * does not exist and 126 when it cannot be run (not executable), as a
+ * shell says (locally; remotely the remote shell says so itself).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@
 #include "cli.h"
 
 #define EXIT_NOT_FOUND 127
+#define EXIT_CANNOT_RUN 126
 /* How long a command gets to end after SIGTERM before SIGKILL. */
 #define TERM_GRACE_MS 2000
 
@@ -284,7 +286,9 @@ static int run_command(struct exec_state *st, atex_remote *remote,
 		goto out;
 	}
 	if (rc < 0) {
-		rc = cli_fail(atex_remote_name(remote));
+		/* The system is there: it is COMMAND that cannot run. */
+		cli_fail(atex_remote_name(remote));
+		rc = EXIT_CANNOT_RUN;
 		goto out;
 	}
 	publish(st, st->prov, proc);

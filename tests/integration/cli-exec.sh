@@ -33,6 +33,7 @@ status exit-1 1 false
 status exit-42 42 sh -c 'exit 42'
 status killed-by-9 137 sh -c 'kill -9 $$'
 status not-found 127 atex-no-such-command-here
+status not-executable 126 /etc/passwd
 
 # 10 MiB of binary data through cat, compared byte for byte.
 head -c 10485760 /dev/urandom >"$work/in"

@@ -234,6 +234,9 @@ dom platform "#platform=p2"
 rows platform 7 2 'data-platform="p2"'
 dom name "#test=net"
 rows name 7 2 'data-test="/net/c"'
+# The name as atex prints it: TEST/SUBTEST.
+dom subtest "#test=b/connect"
+rows subtest 7 1 'data-subtest="connect"'
 dom combined "?status=fail&platform=p2&test=net"
 rows combined 7 1 'data-platform="p2" data-test="/net/c"'
 dom final-only "#earlier=0"

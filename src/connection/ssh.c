@@ -22,7 +22,7 @@
  * "it died" signal.)
  *
  * Commands. Each spawn is `ssh -S DIR/m -o ControlMaster=no
- * -o ProxyCommand=false -T ... -- host 'cd DIR && exec env -- VAR=.. CMD'`,
+ * -o ProxyCommand=false -T ... -- host 'cd DIR && env -- VAR=.. CMD; exit $?'`,
  * one multiplexed channel, every word shell-quoted. ProxyCommand=false
  * matters: when the control socket is unusable a mux client silently falls
  * back to a fresh connection of its own; "false" as the proxy makes that
@@ -787,8 +787,12 @@ static void client_argv(struct argv *a, const struct ssh_conn *s,
 }
 
 /* The remote shell command: cd, environment (with the run id that lets a
- * kill find the command, remote.h), then exec the argv, every word
- * quoted. The remote login shell (POSIX) runs it. */
+ * kill find the command, remote.h), then the argv, every word quoted. The
+ * remote login shell runs it and waits (no exec, hence "; exit $?"): a
+ * command killed by signal N then ends the session with status 128+N, as
+ * locally, where sshd would report the signal and the client turn it
+ * into 255, which also means "the connection failed". The shell is not
+ * marked with the run id, so a kill leaves it to report. */
 static int remote_command(struct atex_buf *b,
 			  const struct atex_spawn_options *o, const char *id)
 {
@@ -799,7 +803,7 @@ static int remote_command(struct atex_buf *b,
 		rc |= atex_shell_quote(b, o->cwd);
 		rc |= atex_buf_puts(b, " && ");
 	}
-	rc |= atex_buf_printf(b, "exec env -- " ATEX_RUN_ID_VAR "=%s", id);
+	rc |= atex_buf_printf(b, "env -- " ATEX_RUN_ID_VAR "=%s", id);
 	for (const char *const *e = o->env; e && *e; e++) {
 		rc |= atex_buf_putc(b, ' ');
 		rc |= atex_shell_quote(b, *e);
@@ -808,6 +812,7 @@ static int remote_command(struct atex_buf *b,
 		rc |= atex_buf_putc(b, ' ');
 		rc |= atex_shell_quote(b, *arg);
 	}
+	rc |= atex_buf_puts(b, "; exit $?");
 	return rc ? ATEX_ENOMEM : 0;
 }
 

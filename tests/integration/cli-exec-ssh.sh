@@ -42,6 +42,15 @@ for want in 0 1 42; do
 	fi
 done
 
+# A command killed by a signal: 128+N, as locally (not ssh's 255).
+"$atex" exec "${ssh_args[@]}" -- sh -c 'kill -TERM $$' </dev/null
+got=$?
+if [ "$got" -eq 143 ] && clean; then
+	pass "killed by SIGTERM: exit 143"
+else
+	fail "killed by SIGTERM: exit $got, want 143"
+fi
+
 head -c 10485760 /dev/urandom >"$work/in"
 if "$atex" exec "${ssh_args[@]}" -- cat <"$work/in" >"$work/out" \
 	2>"$work/err" && cmp -s "$work/in" "$work/out" && [ ! -s "$work/err" ]

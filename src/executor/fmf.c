@@ -538,9 +538,21 @@ static int test_duration(double *seconds, json_t *data, const char *name)
 	}
 	if (!text)
 		text = FMF_DEFAULT_DURATION;
-	if (atex_duration_parse(seconds, text) == 0)
-		return 0;
-	return atex_error_prefix("%s: duration", name);
+	if (atex_duration_parse(seconds, text) < 0)
+		return atex_error_prefix("%s: duration", name);
+	/* A sum of zero ("*2"): tmt's default, with the multipliers. */
+	if (*seconds == 0) {
+		char *with_default =
+			atex_sprintf(FMF_DEFAULT_DURATION " %s", text);
+		int rc = with_default
+				 ? atex_duration_parse(seconds, with_default)
+				 : ATEX_ENOMEM;
+
+		free(with_default);
+		if (rc < 0)
+			return atex_error_prefix("%s: duration", name);
+	}
+	return 0;
 }
 
 /* Where a test runs on the system and which tree it belongs to. */

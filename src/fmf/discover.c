@@ -471,16 +471,16 @@ static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
 			       "must be a duration such as "
 			       "'5m' or '1h 30m'",
 			       v);
+	/* A sum of zero ("*2", "0") is tmt's default, 5m, multiplied: only
+	 * the syntax can be wrong. */
 	if (json_is_string(v) &&
-	    (atex_duration_parse(&seconds, json_string_value(v)) < 0 ||
-	     seconds <= 0))
+	    atex_duration_parse(&seconds, json_string_value(v)) < 0)
 		return bad_key(node, "duration",
-			       "must be a duration longer "
-			       "than 0 such as '5m' or '1h 30m'",
+			       "must be a duration such as '5m', '1h 30m' or "
+			       "'*2'",
 			       NULL);
-	if (json_is_integer(v) && json_integer_value(v) <= 0)
-		return bad_key(node, "duration", "must be more than 0 seconds",
-			       v);
+	if (json_is_integer(v) && json_integer_value(v) < 0)
+		return bad_key(node, "duration", "must not be negative", v);
 	v = json_object_get(data, "tty");
 	if (v && !json_is_boolean(v))
 		return bad_key(node, "tty", "must be true or false", v);

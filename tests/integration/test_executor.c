@@ -2131,6 +2131,8 @@ static void test_durations(void **state)
 		{"/duration_minus", ATEX_ETIMEDOUT, 800, 2800},
 		{"/duration_save_restore", 0, 3800, 7000},
 		{"/duration_restore_limits", ATEX_ETIMEDOUT, 1500, 3800},
+		/* "*0.01" alone: 5m * 0.01. */
+		{"/duration_multiplier", ATEX_ETIMEDOUT, 2500, 5500},
 		/* fmf units and sums: 1m 5s, not 1 s. */
 		{"/duration_units", 0, 2800, 6000},
 	};

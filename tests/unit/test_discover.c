@@ -225,7 +225,7 @@ static void bad_metadata(void **state)
 				     "(it is int)"},
 		{"/t:\n  test: [a, b]\n", "(it is list)"},
 		{"/t:\n  test: ' '\n", "'test' is empty"},
-		{"/t:\n  test: x\n  duration: 0\n", "'duration' must be more"},
+		{"/t:\n  test: x\n  duration: -1\n", "'duration' must not be"},
 		{"/t:\n  test: x\n  duration: 5 parsecs\n", "'duration' must"},
 		{"/t:\n  test: x\n  duration: [1]\n", "'duration' must"},
 		{"/t:\n  test: x\n  tty: maybe\n", "'tty' must be true or"},

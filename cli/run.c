@@ -80,6 +80,7 @@ struct run_state {
 	double started;
 	size_t total, done, running, systems;
 	size_t passed, failed; /* final results, by test */
+	size_t not_ingested;   /* attempts no aggregator took */
 	bool all_ok;
 };
 
@@ -241,6 +242,12 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 	case ATEX_EVENT_TEST_FINISHED: {
 		bool ok = print_attempt(ev);
 
+		/* Its artifacts stay in DIR/.running (the orchestrator keeps
+		 * them); the run cannot pass. */
+		if (ev->ingest_rc < 0) {
+			st->not_ingested++;
+			st->all_ok = false;
+		}
 		if (!ev->rerun) {
 			st->all_ok &= ok;
 			if (ok)
@@ -473,7 +480,11 @@ static int serve(struct run_state *st, const struct run_args *a,
 	}
 	cli_signals_publish(&st->signals, st->prov, NULL, NULL);
 	atex_orchestrator_free(orch);
-	if (rmdir(work) < 0 && errno != ENOENT)
+	if (st->not_ingested)
+		cli_error("run: the results of %zu attempts could not be "
+			  "written; their artifacts are kept in %s",
+			  st->not_ingested, work);
+	else if (rmdir(work) < 0 && errno != ENOENT)
 		cli_remove_tree(work, "run");
 	free(work);
 	return rc;

@@ -116,6 +116,12 @@ struct atex_orchestrator_event {
 	bool rerun;			  /* TEST_FINISHED: it will run again */
 	/* Counts at the time of the event. */
 	size_t tests_total, tests_done, tests_running, systems;
+	/* TEST_FINISHED: 0, or the aggregator's error code when it could
+	 * not take this attempt (a full disk...): the results are then not
+	 * in it, and the artifacts directory (ended->artifacts_dir) is kept
+	 * for the program to save instead of being removed (also a private
+	 * work directory that holds it, when the orchestrator is freed). */
+	int ingest_rc;
 };
 
 typedef void (*atex_orchestrator_event_cb)(

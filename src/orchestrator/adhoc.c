@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ struct adhoc {
 	char **rerun_statuses;
 	char *work_dir;
 	bool own_work_dir;
+	atomic_size_t kept; /* artifacts directories no aggregator took */
 
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* queue grew, or abort: idle workers look */
@@ -268,8 +270,9 @@ static int ingest(struct adhoc *o, atex_aggregator *agg, size_t test,
 		return 0;
 	rc = atex_aggregator_ingest(agg, o->platform, name, artifacts);
 	if (rc < 0)
-		atex_log(ATEX_LOG_ERROR, COMPONENT, "%s: ingest: %s", name,
-			 atex_error_last());
+		atex_log(ATEX_LOG_ERROR, COMPONENT,
+			 "%s: ingest: %s (its artifacts are kept in %s)", name,
+			 atex_error_last(), artifacts);
 	return rc;
 }
 
@@ -442,8 +445,10 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		a.status = "error";
 	v = judge(o, &a);
 	if (artifacts)
-		ingest(o, v.rerun ? o->opts.earlier : o->opts.aggregator, test,
-		       artifacts);
+		ev.ingest_rc = ingest(o,
+				      v.rerun ? o->opts.earlier
+					      : o->opts.aggregator,
+				      test, artifacts);
 
 	if (v.lost)
 		emit_system(o, ATEX_EVENT_SYSTEM_LOST, w->name,
@@ -455,8 +460,11 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 	ev.rerun = v.rerun;
 	emit(o, &ev);
 
-	if (artifacts)
+	/* Results no aggregator has are not thrown away. */
+	if (artifacts && ev.ingest_rc == 0)
 		atex_stage_remove(artifacts);
+	else if (artifacts)
+		atomic_fetch_add(&o->kept, 1);
 	json_decref(a.results);
 	if (env)
 		free(env[o->n_env]);
@@ -894,8 +902,14 @@ void atex_orchestrator_free(atex_orchestrator *orch)
 		wind_down(o, ATEX_ECANCELED);
 		pthread_mutex_unlock(&o->lock);
 	}
-	if (o->own_work_dir)
+	/* Not with results in it that no aggregator has. */
+	if (o->own_work_dir && atomic_load(&o->kept) == 0)
 		atex_stage_remove(o->work_dir);
+	else if (o->own_work_dir)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%zu tests' artifacts no aggregator took are kept in "
+			 "%s",
+			 atomic_load(&o->kept), o->work_dir);
 	for (size_t i = 0; i < o->n_env; i++)
 		free(o->env[i]);
 	free(o->env);

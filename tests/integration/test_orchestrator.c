@@ -36,6 +36,7 @@ struct record {
 
 struct recorder {
 	struct atex_aggregator base;
+	bool fail; /* every ingest fails, as on a full disk */
 	pthread_mutex_t lock;
 	struct record records[MAX_RECORDS];
 	int n;
@@ -66,6 +67,8 @@ static int rec_ingest(atex_aggregator *a, const char *platform,
 	char path[4096], line[8192];
 	FILE *f;
 
+	if (r->fail)
+		return ATEX_EIO;
 	assert_string_equal(platform, "test-platform");
 	snprintf(rec.test, sizeof(rec.test), "%s", test);
 	snprintf(rec.status, sizeof(rec.status), "none");
@@ -148,6 +151,10 @@ struct fixture {
 	char system_of[64][4][64]; /* [discovery index][attempt - 1] */
 	int generation[16];	   /* by slot number of "local:N" */
 	int options_version;	   /* of the executor options; 0: current */
+	/* TEST_FINISHED with ingest_rc < 0: how many, and the kept
+	 * artifacts directory that has its results file. */
+	int not_ingested;
+	char kept[4096];
 };
 
 static double now_ms(void)
@@ -178,6 +185,13 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		break;
 	case ATEX_EVENT_SYSTEM_FAILED:
 		f->failed++;
+		break;
+	case ATEX_EVENT_TEST_FINISHED:
+		if (ev->ingest_rc < 0) {
+			f->not_ingested++;
+			snprintf(f->kept, sizeof(f->kept), "%s/results",
+				 ev->ended->artifacts_dir);
+		}
 		break;
 	case ATEX_EVENT_TEST_STARTED:
 		if (f->max_stages >= 0 && count_stages() > f->max_stages)
@@ -320,6 +334,30 @@ static void test_pool(void **state)
 	assert_int_equal(f->released, 4);
 	printf("# 8 x 1 s on 4 slots: %.0f ms\n", took);
 	assert_true(took < 4500);
+	fixture_free(f);
+}
+
+/* An aggregator that cannot take a test (a full disk): the event says
+ * so, and the test's artifacts are kept, not removed with the rest. */
+static void test_ingest_fails(void **state)
+{
+	static const char *const names[] = {"/quick/1", NULL};
+	struct fixture *f = fixture_new(1, names);
+	char work[] = "/tmp/atex-orch-kept-XXXXXX", cmd[128];
+
+	(void)state;
+	assert_non_null(mkdtemp(work));
+	f->opts.work_dir = work;
+	f->final.fail = true;
+	atex_log_set_level(-1); /* the error is expected: silence */
+	assert_int_equal(run(f), 0);
+	atex_log_set_level(ATEX_LOG_WARNING);
+	assert_int_equal(f->not_ingested, 1);
+	assert_int_equal(f->final.n, 0);
+	assert_int_equal(access(f->kept, F_OK), 0);
+	assert_non_null(strstr(f->kept, work));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+	assert_int_equal(system(cmd), 0);
 	fixture_free(f);
 }
 
@@ -679,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_spares),
 		cmocka_unit_test(test_shared_stage),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_ingest_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,13 @@ extern "C" {
 
 typedef struct atex_aggregator atex_aggregator;
 
+/*
+ * An aggregator's operations, for a program's own aggregator: version
+ * (ATEX_AGGREGATOR_OPS_VERSION), ingest and free are required; start and
+ * stop may be NULL (nothing to do). Each op has the contract of the
+ * atex_aggregator_* call of the same name below (ingest from any thread
+ * at once); report errors with atex_error_set_message().
+ */
 struct atex_aggregator_ops {
 	unsigned int version;
 	int (*start)(atex_aggregator *a);

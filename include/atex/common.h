@@ -55,6 +55,15 @@ int atex_error_last_code(void);
 /* Forgets the calling thread's last error. Thread-safe. */
 void atex_error_clear(void);
 
+/*
+ * Records `code` and `message` (copied; NULL: empty) as the calling
+ * thread's last error and returns `code`: for a program's own aggregator,
+ * provisioner or executor, whose ops report failures the way atex's own
+ * do (`return atex_error_set_message(ATEX_EIO, "disk full");`). A
+ * successful call does not clear the last error. Thread-safe.
+ */
+int atex_error_set_message(int code, const char *message);
+
 /* A short static description of an error code ("invalid argument"). */
 const char *atex_error_name(int code);
 

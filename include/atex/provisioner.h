@@ -54,6 +54,16 @@ const char *atex_remote_name(const atex_remote *r);
 /* Releases the remote; NULL is accepted. */
 void atex_remote_release(atex_remote *r);
 
+/*
+ * A provisioner's operations, for a program's own provisioner: version
+ * (ATEX_PROVISIONER_OPS_VERSION), provision, get_remote, ready_fd and
+ * free are required; start, stop, clear, abort and name may be NULL (they
+ * then do nothing, and the name is "provisioner"). Each op has the
+ * contract of the atex_provisioner_* call of the same name below; report
+ * errors with atex_error_set_message(). The orchestrator waits on
+ * ready_fd, and treats a get_remote error other than ATEX_ETIMEDOUT and
+ * ATEX_ECANCELED as "this provisioner failed for good".
+ */
 struct atex_provisioner_ops {
 	unsigned int version;
 	int (*start)(atex_provisioner *p);

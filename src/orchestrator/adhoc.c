@@ -953,6 +953,21 @@ static int check_options(const struct atex_orchestrator_options *opts)
 	if (!opts->provisioners || opts->n_provisioners == 0)
 		return atex_error_set(ATEX_EINVAL,
 				      "orchestrator: no provisioner");
+	/* Systems are waited for on that descriptor: without it, none would
+	 * ever be seen. */
+	for (size_t i = 0; i < opts->n_provisioners; i++) {
+		if (!opts->provisioners[i] ||
+		    atex_provisioner_ready_fd(opts->provisioners[i]) < 0)
+			return atex_error_set(
+				ATEX_EINVAL,
+				"orchestrator: provisioner %zu (%s) has no "
+				"ready descriptor (ops ready_fd)",
+				i + 1,
+				opts->provisioners[i]
+					? atex_provisioner_name(
+						  opts->provisioners[i])
+					: "NULL");
+	}
 	count = atex_fmf_discovery_count(opts->discovery);
 	for (size_t i = 0; opts->tests && i < opts->n_tests; i++) {
 		if (opts->tests[i] >= count)

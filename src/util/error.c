@@ -55,6 +55,11 @@ int atex_error_set(int code, const char *fmt, ...)
 	return code;
 }
 
+int atex_error_set_message(int code, const char *message)
+{
+	return atex_error_set(code, "%s", message ? message : "");
+}
+
 int atex_error_prefix(const char *fmt, ...)
 {
 	/* Room for both parts whole, so the compiler sees no truncation. */

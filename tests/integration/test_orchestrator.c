@@ -68,7 +68,7 @@ static int rec_ingest(atex_aggregator *a, const char *platform,
 	FILE *f;
 
 	if (r->fail)
-		return ATEX_EIO;
+		return atex_error_set_message(ATEX_EIO, "recorder: disk full");
 	assert_string_equal(platform, "test-platform");
 	snprintf(rec.test, sizeof(rec.test), "%s", test);
 	snprintf(rec.status, sizeof(rec.status), "none");
@@ -698,6 +698,23 @@ static void test_bad_options(void **state)
 	assert_int_equal(atex_adhoc_orchestrator_new(&o, &f->opts),
 			 ATEX_EINVAL);
 	assert_non_null(strstr(atex_error_last(), "out of range"));
+	f->tests[0] = 0;
+	/* A program's own provisioner without a ready descriptor would
+	 * never be seen to have systems: refused at once. */
+	{
+		static const struct atex_provisioner_ops blind_ops = {
+			.version = ATEX_PROVISIONER_OPS_VERSION,
+		};
+		struct atex_provisioner blind = {.ops = &blind_ops};
+		atex_provisioner *provs[] = {&blind};
+
+		f->opts.provisioners = provs;
+		assert_int_equal(atex_adhoc_orchestrator_new(&o, &f->opts),
+				 ATEX_EINVAL);
+		assert_non_null(strstr(atex_error_last(),
+				       "has no ready descriptor"));
+		f->opts.provisioners = &f->prov;
+	}
 	fixture_free(f);
 }
 

@@ -401,12 +401,12 @@ static int fmf_start(atex_executor *e)
 	tmpl = atex_sprintf("%s/atex-XXXXXX", fx->remote_tmp);
 	rc = tmpl ? 0 : ATEX_ENOMEM;
 	if (!rc) {
-		/* One command: the directory, its plan-environment file and
-		 * the metadata folder. */
+		/* One command: the directory, its plan-environment file, the
+		 * metadata folder and the tests' TMT_TEST_DATA. */
 		const char *argv[] = {"bash",
 				      "-c",
 				      "d=$(mktemp -d \"$1\") && "
-				      "mkdir \"$d/meta\" && "
+				      "mkdir \"$d/meta\" \"$d/data\" && "
 				      ": >\"$d/plan-env\" && echo \"$d\"",
 				      "atex",
 				      tmpl,

@@ -130,6 +130,10 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= atex_buf_puts(b, "/plan-env\n");
 	rc |= put_export(b, "TMT_TEST_NAME", 13, t->name);
 	rc |= put_export(b, "TMT_TEST_METADATA", 17, t->meta);
+	/* What a test leaves there is uploaded as its files (wrapper.sh). */
+	rc |= atex_buf_printf(b, "\texport TMT_TEST_DATA=");
+	rc |= atex_shell_quote(b, fx->workdir);
+	rc |= atex_buf_puts(b, "/data\n");
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
 	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
 	/* tmt-reboot reads it: on this very machine a reboot is refused. */

@@ -2221,6 +2221,16 @@ static void test_helpers(void **state)
 	EXPECT_TEXT(&r, "sub ž/ž.log", "ž\n");
 	EXPECT_TEXT(&r, "ť.log", "ť\n");
 
+	run(s, &r, "/test_data", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"data/a.txt\", \"data/sub dir/b.txt\"]}");
+	EXPECT_TEXT(&r, "data/a.txt", "one\n");
+	EXPECT_TEXT(&r, "data/sub dir/b.txt", "two\n");
+	run(s, &r, "/test_data_empty", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+
 	run(s, &r, "/exit0", NULL, 0);
 	expect_rc(&r, 0, 0);
 	RESULTS(&r, PASS_OUT);

@@ -138,6 +138,34 @@ atex_read_setup() {
 	atex_die "setup ended early"
 }
 
+# What the test left in its TMT_TEST_DATA directory (WORKDIR/data): sent
+# as files of its own result, "data/PATH" (a partial result: the status
+# still comes from the test), then removed for the next test. Nothing
+# there, no process started.
+atex_submit_data() {
+	local d=${ATEX_PLAN_ENV_FILE%/plan-env}/data entries rec path
+	local json= sep= len files=()
+	shopt -s nullglob dotglob
+	entries=("$d"/*)
+	shopt -u nullglob dotglob
+	((${#entries[@]})) || return 0
+	while IFS= read -r -d '' rec; do
+		path=${rec#* }
+		files+=("$d/$path")
+		json+="$sep{\"name\": $(atex_json_str "data/$path"), \"length\": ${rec%% *}}"
+		sep=", "
+	done < <(find "$d" -type f -printf '%s %P\0' 2>/dev/null)
+	if ((${#files[@]})); then
+		json="{\"partial\": true, \"files\": [$json]}"
+		atex_byte_length "$json"
+		{
+			LC_ALL=C printf 'result %d\n%s' "$len" "$json"
+			cat -- "${files[@]}"
+		} >&"$ATEX_FD" 2>/dev/null
+	fi
+	rm -rf -- "${entries[@]}"
+}
+
 # Closes the channel and waits until the relay has copied everything out:
 # podman ends an exec session with its first process, dropping what its
 # children still had to write. (A leftover process holding the channel
@@ -233,6 +261,7 @@ atex_test() {
 	done
 	kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
+	atex_submit_data
 	printf 'exitcode %d\n' "$rc" >&"$ATEX_FD" 2>/dev/null
 	atex_channel_close "$relay"
 	exit 0

@@ -62,7 +62,10 @@ int atex_executor_start(atex_executor *e);
  * when the test did not end by itself.
  * Returns:
  *   0               the test ended by itself (its results are whatever
- *                   it reported, or the fallback: pass/fail by exit code);
+ *                   it reported, or the fallback: pass/fail by exit code),
+ *                   or it did not start because its required packages
+ *                   cannot be installed (one "infra" result naming them,
+ *                   *exit_code -1; the system is fine);
  *   ATEX_ETIMEDOUT  its duration ran out: killed, an "error" result;
  *   ATEX_EFORMAT    it broke the control channel protocol: killed, an
  *                   "error" result naming the fault;

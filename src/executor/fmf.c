@@ -630,6 +630,8 @@ static const struct {
 	[START_CHANNEL_ERROR] = {ATEX_TEST_CHANNEL_ERROR, ATEX_EFORMAT, NULL},
 	[START_INFRA] = {ATEX_TEST_INFRA, ATEX_EINFRA,
 			 "infrastructure failure"},
+	/* The wrapper's "infra" result says which packages, and why. */
+	[START_NO_PACKAGES] = {ATEX_TEST_EXITED, 0, NULL},
 };
 
 static int fmf_run_test(atex_executor *e, const char *name,

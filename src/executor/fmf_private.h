@@ -99,6 +99,7 @@ enum start_end {
 	START_CANCELED,
 	START_CHANNEL_ERROR,
 	START_INFRA,
+	START_NO_PACKAGES, /* required packages missing: reported, not run */
 };
 
 /* Writes the bash code the wrapper evaluates, ended by the sentinel line

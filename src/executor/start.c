@@ -339,6 +339,11 @@ static enum start_end wrapper_end(struct start_state *s, struct run *r)
 		return START_DISCONNECT;
 	if (r->exitcode >= 0 && WIFEXITED(status) && !WEXITSTATUS(status))
 		return START_EXITED;
+	/* The wrapper reported the missing packages as the test's "infra"
+	 * result: the test's doing (its metadata), not the system's, which
+	 * stays usable; a re-run is the caller's policy. */
+	if (r->exitcode < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 71)
+		return START_NO_PACKAGES;
 	s->note = wrapper_failure(r, status);
 	return START_INFRA;
 }

@@ -413,6 +413,27 @@ if [ "$kind" = local ]; then
 	fi
 fi
 
+# --- A required package that does not exist: one infra result, the ------
+# system kept (not "lost", not replaced), no re-run without --reruns.
+if [ "$kind" = local ]; then
+	mkdir -p "$work/req-tree/.fmf"
+	echo 1 >"$work/req-tree/.fmf/version"
+	printf '%s\n' '/req:' '    require: [atex-no-such-package-here]' \
+		'    test: "true"' '/ok:' '    test: "true"' \
+		>"$work/req-tree/main.fmf"
+	"$atex" run --local 1 --results "$work/req" "$work/req-tree" \
+		>"$work/req.out" 2>"$work/req.err"
+	rc=$?
+	if [ "$rc" -eq 1 ] && [ "$(grep -c '^infra /req' "$work/req.out")" -eq 1 ] &&
+		! grep -q "lost" "$work/req.err" &&
+		[ "$(grep -c "system local:1 ready" "$work/req.err")" -eq 1 ] &&
+		[ "$(status_of "$work/req/results.jsonl" /req)" = infra ]; then
+		pass "missing required package: one infra result, the system kept"
+	else
+		fail "missing package: exit $rc: $(cat "$work/req.out" "$work/req.err")"
+	fi
+fi
+
 # --- The terminal goes away (SIGHUP), or stdout is closed early. ------------
 if [ "$kind" = local ]; then
 	"$atex" run "${prov[@]}" --platform plat --results "$work/hup" \

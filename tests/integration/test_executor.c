@@ -2283,6 +2283,21 @@ static void test_reboot_local(void **state)
 			    "COMMAND to act a reboot out\nstill here, "
 			    "reboots: 0\n");
 	}
+	/* The test image has no reboot command: tmt-reboot says so at once
+	 * instead of disconnecting and leaving the test to its duration. */
+	if (g.kind == KIND_PODMAN) {
+		char *out;
+
+		run(s, &r, "/tmt_reboot_refused", NULL, 0);
+		expect_rc(&r, 0, 0);
+		RESULTS(&r, PASS_OUT);
+		out = output_of(&r);
+		CHECK(strstr(out, "no reboot, systemctl or shutdown command"));
+		CHECK(strstr(out, "still here, reboots: 0\n"));
+		if (r.ms > 10000)
+			soft_fail("/tmt_reboot_refused: took %.0f ms", r.ms);
+		free(out);
+	}
 
 	/* The system never goes down: the duration runs out, and the test
 	 * is stopped. */

@@ -50,10 +50,13 @@ typedef struct atex_results atex_results;
  * A file cut short by a killed run (a truncated last line, a compressed
  * stream without its end) loads what it has, with a warning logged.
  * Returns 0, ATEX_ENOTFOUND, ATEX_EFORMAT (a line that is not a result:
- * the message has file:line), ATEX_EIO, ATEX_ENOMEM.
+ * the message has file:line), ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (NULL).
+ * *out is the caller's (atex_results_free); read-only use of it is
+ * thread-safe.
  */
 int atex_results_load(atex_results **out, const char *path);
 
+/* Frees the results; NULL is accepted. */
 void atex_results_free(atex_results *r);
 
 /* The number of results (final and earlier attempts). */
@@ -66,7 +69,7 @@ const struct atex_result *atex_results_get(const atex_results *r, size_t i);
 /*
  * true when every final result is pass, info, warn or skip (what makes
  * `atex run`, and `atex report --exit-code`, exit 0). Custom statuses count as
- * failing.
+ * failing; NULL gives false.
  */
 bool atex_results_passed(const atex_results *r);
 
@@ -76,7 +79,7 @@ bool atex_results_passed(const atex_results *r);
  * platform and test name, links to each result's files (relative to the
  * HTML file's folder), earlier attempts of re-run tests marked. `title`
  * may be NULL. Written to a temporary file renamed over `path`.
- * Returns 0, ATEX_EIO, ATEX_ENOMEM.
+ * Returns 0, ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (r or path NULL).
  */
 int atex_report_html(const atex_results *r, const char *path,
 		     const char *title);
@@ -85,14 +88,16 @@ int atex_report_html(const atex_results *r, const char *path,
  * JUnit XML as GitLab and Jenkins read it: one <testsuite> per platform,
  * one <testcase> per final result (classname the test, name the subtest
  * or the test), fail -> <failure>, error and infra -> <error>, skip ->
- * <skipped>, the note as the message. Returns 0, ATEX_EIO, ATEX_ENOMEM.
+ * <skipped>, the note as the message. Returns 0, ATEX_EIO, ATEX_ENOMEM,
+ * ATEX_EINVAL (r or path NULL).
  */
 int atex_report_junit(const atex_results *r, const char *path);
 
 /*
  * A terminal summary to descriptor `fd`: a table of counts per platform
  * and status of the final results, then every final result that is not
- * pass/info/warn/skip with its note. Returns 0 or ATEX_EIO.
+ * pass/info/warn/skip with its note. Returns 0, ATEX_EIO or ATEX_EINVAL
+ * (r NULL).
  */
 int atex_report_summary(const atex_results *r, int fd);
 

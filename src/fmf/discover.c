@@ -906,6 +906,9 @@ int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 	atex_fmf_tree *tree = NULL;
 	int rc;
 
+	if (!out || !path)
+		return atex_error_set(ATEX_EINVAL, "discover: %s is NULL",
+				      out ? "path" : "out");
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;

@@ -887,6 +887,9 @@ static int tree_load(atex_fmf_tree **out, const char *path, bool lean)
 	atex_fmf_tree *tree;
 	int rc;
 
+	if (!out || !path)
+		return atex_error_set(ATEX_EINVAL, "fmf: %s is NULL",
+				      out ? "path" : "out");
 	*out = NULL;
 	tree = atex_calloc(1, sizeof(*tree));
 	if (!tree)

@@ -557,6 +557,9 @@ int atex_report_html(const atex_results *r, const char *path, const char *title)
 	char *abs = NULL, *base = NULL;
 	int rc;
 
+	if (!r || !path)
+		return atex_error_set(ATEX_EINVAL, "report: html: %s is NULL",
+				      r ? "path" : "the results");
 	if (!title)
 		title = "atex results";
 	abs = atex_path_abspath(path);

@@ -128,6 +128,9 @@ int atex_report_junit(const atex_results *r, const char *path)
 	struct counts c;
 	int rc;
 
+	if (!r || !path)
+		return atex_error_set(ATEX_EINVAL, "report: junit: %s is NULL",
+				      r ? "path" : "the results");
 	o.rc = report_platforms(&platforms, r);
 	count(&c, r, NULL);
 	report_puts(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"

@@ -101,6 +101,8 @@ const struct atex_result *atex_results_get(const atex_results *r, size_t i)
 
 bool atex_results_passed(const atex_results *r)
 {
+	if (!r)
+		return false;
 	for (size_t i = 0; r && i < r->n; i++)
 		if (r->items[i].final && !report_status_ok(r->items[i].status))
 			return false;
@@ -858,6 +860,9 @@ int atex_results_load(atex_results **out, const char *path)
 	struct stat st;
 	int rc;
 
+	if (!out || !path)
+		return atex_error_set(ATEX_EINVAL, "results: %s is NULL",
+				      out ? "path" : "out");
 	*out = NULL;
 	if (stat(path, &st) < 0)
 		return atex_error_set(errno == ENOENT ? ATEX_ENOTFOUND

@@ -149,9 +149,13 @@ int atex_report_summary(const atex_results *r, int fd)
 {
 	struct report_out o = REPORT_OUT_INIT;
 	struct atex_vec statuses = ATEX_VEC_INIT, platforms = ATEX_VEC_INIT;
-	size_t earlier = atex_results_count(r) - count(r, NULL, NULL);
+	size_t earlier;
 	int rc;
 
+	if (!r)
+		return atex_error_set(ATEX_EINVAL,
+				      "report: summary: the results are NULL");
+	earlier = atex_results_count(r) - count(r, NULL, NULL);
 	o.rc = report_statuses(&statuses, r, true, true);
 	if (!o.rc)
 		o.rc = report_platforms(&platforms, r);

@@ -211,6 +211,9 @@ static void errors(void **state)
 	assert_non_null(strstr(atex_error_last(),
 			       "plan /plans/twins: discover phases 1 and 2 "
 			       "are both named 'same'"));
+	assert_int_equal(atex_fmf_discover(NULL, tree, NULL), ATEX_EINVAL);
+	assert_int_equal(atex_fmf_discover(&d, NULL, NULL), ATEX_EINVAL);
+	assert_null(d);
 	o.plan = NULL;
 	o.version = 99;
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EINVAL);

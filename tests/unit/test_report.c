@@ -768,6 +768,23 @@ static void test_summary(void **state)
 	atex_results_free(r);
 }
 
+/* NULLs get ATEX_EINVAL and a message, never a crash or an empty report
+ * that looks like a good one. */
+static void test_null_arguments(void **state)
+{
+	atex_results *r = NULL;
+
+	(void)state;
+	assert_false(atex_results_passed(NULL));
+	assert_int_equal(atex_results_load(NULL, "x.jsonl"), ATEX_EINVAL);
+	assert_int_equal(atex_results_load(&r, NULL), ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "path is NULL"));
+	assert_int_equal(atex_report_html(NULL, "x.html", NULL), ATEX_EINVAL);
+	assert_int_equal(atex_report_junit(NULL, "x.xml"), ATEX_EINVAL);
+	assert_int_equal(atex_report_summary(NULL, 1), ATEX_EINVAL);
+	atex_results_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -781,6 +798,7 @@ int main(void)
 		T(test_html_escaping),	  T(test_html_links),
 		T(test_html_earlier),	  T(test_junit),
 		T(test_junit_bad_bytes),  T(test_summary),
+		cmocka_unit_test(test_null_arguments),
 #undef T
 	};
 

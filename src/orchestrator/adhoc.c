@@ -445,10 +445,9 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		a.status = "error";
 	v = judge(o, &a);
 	if (artifacts)
-		ev.ingest_rc = ingest(o,
-				      v.rerun ? o->opts.earlier
-					      : o->opts.aggregator,
-				      test, artifacts);
+		ev.ingest_rc = ingest(
+			o, v.rerun ? o->opts.earlier : o->opts.aggregator, test,
+			artifacts);
 
 	if (v.lost)
 		emit_system(o, ATEX_EVENT_SYSTEM_LOST, w->name,

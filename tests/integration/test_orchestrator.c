@@ -711,8 +711,8 @@ static void test_bad_options(void **state)
 		f->opts.provisioners = provs;
 		assert_int_equal(atex_adhoc_orchestrator_new(&o, &f->opts),
 				 ATEX_EINVAL);
-		assert_non_null(strstr(atex_error_last(),
-				       "has no ready descriptor"));
+		assert_non_null(
+			strstr(atex_error_last(), "has no ready descriptor"));
 		f->opts.provisioners = &f->prov;
 	}
 	fixture_free(f);

@@ -789,15 +789,24 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-		T(test_load_plain),	  T(test_load_gzip_members),
-		T(test_load_xz),	  T(test_truncated_gzip),
-		T(test_truncated_xz),	  T(test_truncated_last_line),
-		T(test_malformed_line),	  T(test_not_found),
-		T(test_earlier_attempts), T(test_earlier_other_compression),
-		T(test_load_sqlite),	  T(test_passed),
-		T(test_html_escaping),	  T(test_html_links),
-		T(test_html_earlier),	  T(test_junit),
-		T(test_junit_bad_bytes),  T(test_summary),
+		T(test_load_plain),
+		T(test_load_gzip_members),
+		T(test_load_xz),
+		T(test_truncated_gzip),
+		T(test_truncated_xz),
+		T(test_truncated_last_line),
+		T(test_malformed_line),
+		T(test_not_found),
+		T(test_earlier_attempts),
+		T(test_earlier_other_compression),
+		T(test_load_sqlite),
+		T(test_passed),
+		T(test_html_escaping),
+		T(test_html_links),
+		T(test_html_earlier),
+		T(test_junit),
+		T(test_junit_bad_bytes),
+		T(test_summary),
 		cmocka_unit_test(test_null_arguments),
 #undef T
 	};

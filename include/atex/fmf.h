@@ -286,8 +286,10 @@ const char *atex_fmf_discovery_test_root(const atex_fmf_discovery *d,
 const char *atex_fmf_discovery_test_dir(const atex_fmf_discovery *d,
 					size_t i);
 
-/* Removes the i-th test (a program's own selection). Returns 0 or
- * ATEX_EINVAL when out of range. */
+/* Removes the i-th test (a program's own selection): the tests after it
+ * move down one index, and what atex_fmf_discovery_test_data() returned
+ * for it is freed. Not while an orchestrator or executor uses the
+ * discovery. Returns 0 or ATEX_EINVAL when out of range. */
 int atex_fmf_discovery_remove(atex_fmf_discovery *d, size_t i);
 
 /*

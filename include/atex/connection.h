@@ -238,7 +238,8 @@ struct atex_ssh_options {
  * master (one session stays free to kill a command) the connection starts
  * another master, a new handshake, up to 16 masters. The extra masters
  * live until disconnect.
- * Returns 0, ATEX_EINVAL (no host) or ATEX_ENOMEM.
+ * Returns 0, ATEX_EINVAL (no host, an unknown options version) or
+ * ATEX_ENOMEM.
  */
 int atex_ssh_connection_new(atex_connection **out,
 			    const struct atex_ssh_options *opts);
@@ -272,7 +273,8 @@ struct atex_podman_options {
 #define ATEX_PODMAN_OPTIONS_INIT {ATEX_PODMAN_OPTIONS_VERSION, NULL, NULL, NULL}
 
 /* Commands run with `podman exec -i`; trees are copied as a tar stream.
- * Returns 0, ATEX_EINVAL (no container) or ATEX_ENOMEM. */
+ * Returns 0, ATEX_EINVAL (no container, an unknown options version) or
+ * ATEX_ENOMEM. */
 int atex_podman_connection_new(atex_connection **out,
 			       const struct atex_podman_options *opts);
 

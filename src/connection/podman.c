@@ -432,6 +432,11 @@ int atex_podman_connection_new(atex_connection **out,
 	if (!out || !opts || !opts->container || !*opts->container)
 		return atex_error_set(ATEX_EINVAL,
 				      "podman connection: no container given");
+	if (opts->version < 1 || opts->version > ATEX_PODMAN_OPTIONS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "podman connection %s: options version "
+				      "%u unknown",
+				      opts->container, opts->version);
 	pc = atex_calloc(1, sizeof(*pc));
 	if (!pc)
 		return ATEX_ENOMEM;

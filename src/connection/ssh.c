@@ -1191,9 +1191,15 @@ int atex_ssh_connection_new(atex_connection **out,
 	struct ssh_conn *s;
 	int rc;
 
+	if (!out)
+		return atex_error_set(ATEX_EINVAL, "ssh: out is NULL");
 	*out = NULL;
 	if (!opts || !opts->host || !*opts->host)
 		return atex_error_set(ATEX_EINVAL, "ssh: no host given");
+	if (opts->version < 1 || opts->version > ATEX_SSH_OPTIONS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "ssh %s: options version %u unknown",
+				      opts->host, opts->version);
 	/* ssh would take these for options. */
 	if (opts->host[0] == '-' || (opts->user && opts->user[0] == '-'))
 		return atex_error_set(ATEX_EINVAL,

@@ -776,6 +776,12 @@ int atex_podman_provisioner_new(
 	if (!out || !opts || !opts->image || !*opts->image)
 		return atex_error_set(ATEX_EINVAL,
 				      "podman provisioner: no image given");
+	if (opts->version < 1 ||
+	    opts->version > ATEX_PODMAN_PROVISIONER_OPTIONS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "podman provisioner %s: options version "
+				      "%u unknown",
+				      opts->image, opts->version);
 	if (opts->count < 0)
 		return atex_error_set(ATEX_EINVAL,
 				      "podman provisioner %s: count %d",

@@ -294,6 +294,29 @@ static void test_generic_checks(void **state)
 	assert_int_equal(atex_provisioner_get_remote(&r, &bad, 0), ATEX_EINVAL);
 	assert_non_null(strstr(atex_error_last(), "version"));
 	assert_int_equal(atex_provisioner_ready_fd(NULL), -1);
+	/* Option structs of an unknown version are refused, not read. */
+	{
+		struct atex_ssh_options so = ATEX_SSH_OPTIONS_INIT;
+		struct atex_podman_options po = ATEX_PODMAN_OPTIONS_INIT;
+		struct atex_podman_provisioner_options pp =
+			ATEX_PODMAN_PROVISIONER_OPTIONS_INIT;
+		atex_connection *c = NULL;
+
+		so.host = "h";
+		so.version = 99;
+		assert_int_equal(atex_ssh_connection_new(&c, &so), ATEX_EINVAL);
+		assert_non_null(strstr(atex_error_last(), "version 99"));
+		po.container = "c";
+		po.version = 99;
+		assert_int_equal(atex_podman_connection_new(&c, &po),
+				 ATEX_EINVAL);
+		pp.image = "i";
+		pp.version = 0;
+		assert_int_equal(atex_podman_provisioner_new(&p, &pp),
+				 ATEX_EINVAL);
+		assert_non_null(strstr(atex_error_last(), "version 0"));
+		assert_null(c);
+	}
 	atex_provisioner_free(NULL);
 	atex_remote_release(NULL);
 	assert_null(atex_remote_connection(NULL));

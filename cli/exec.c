@@ -256,6 +256,15 @@ static void tty_pump_stop(struct tty_pump *t)
 	t->running = false;
 }
 
+/* The error, prefixed with the system's name unless it says it already
+ * (a podman system's connection has the same name). */
+static void fail_on(atex_remote *remote)
+{
+	const char *name = atex_remote_name(remote);
+
+	cli_fail(strncmp(atex_error_last(), name, strlen(name)) ? name : NULL);
+}
+
 static int run_command(struct exec_state *st, atex_remote *remote,
 		       char **command)
 {
@@ -281,13 +290,13 @@ static int run_command(struct exec_state *st, atex_remote *remote,
 	if (in_fd >= 0)
 		close(in_fd);
 	if (rc == ATEX_ENOTFOUND) {
-		cli_fail(atex_remote_name(remote));
+		fail_on(remote);
 		rc = EXIT_NOT_FOUND;
 		goto out;
 	}
 	if (rc < 0) {
 		/* The system is there: it is COMMAND that cannot run. */
-		cli_fail(atex_remote_name(remote));
+		fail_on(remote);
 		rc = EXIT_CANNOT_RUN;
 		goto out;
 	}

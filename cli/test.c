@@ -192,7 +192,7 @@ static int run_on(struct test_state *st, atex_remote *remote,
 	if (atex_executor_start(exec) < 0) {
 		rc = cli_signals_received(&st->signals)
 			     ? CLI_FAILED
-			     : cli_fail(atex_remote_name(remote));
+			     : cli_fail("test");
 		goto out;
 	}
 	rc = run_tests(st, exec, a);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -40,6 +41,7 @@
 
 #include "atex/provisioner.h"
 #include "provisioner/queue.h"
+#include "util/process.h"
 #include "util/util.h"
 
 #define COMPONENT "podman"
@@ -47,6 +49,8 @@
 /* `podman rm` of a few containers takes a second; a hung podman must not
  * hang stop or abort forever. */
 #define RM_TIMEOUT_MS 60000
+/* How long podman gets to finish or undo its work after SIGTERM. */
+#define PODMAN_STOP_GRACE_MS 3000
 
 enum ct_state {
 	CT_STARTING, /* podman run in progress, by its thread */
@@ -87,7 +91,6 @@ struct podman_provisioner {
 	struct atex_vec args;	  /* global podman args, owned */
 	struct atex_vec run_args; /* extra run args, owned */
 	int max;		  /* containers at once */
-	atex_connection *local;	  /* runs the podman client here */
 	struct atex_remote_queue *queue;
 	atex_cancel *cancel;	    /* fired by abort and by stop */
 	struct atex_vec containers; /* every podman_container not freed */
@@ -113,6 +116,38 @@ static struct podman_container *to_ct(const atex_remote *r)
  * Running podman here.
  */
 
+/*
+ * Runs argv here, capturing its output, as atex_connection_run does; but a
+ * cancel or timeout sends SIGTERM first. A `podman run` SIGKILLed at the
+ * wrong moment leaves a container the runtime has created and podman does
+ * not know (`podman ps -a` and `podman rm` do not see it, its conmon lives
+ * on); on SIGTERM podman finishes or undoes what it was doing, and the
+ * container it made is then removed like any other.
+ */
+static int run_stoppable(struct atex_run_result *res, const char *const *argv,
+			 int timeout_ms, atex_cancel *cancel)
+{
+	struct atex_buf out = ATEX_BUF_INIT, err = ATEX_BUF_INIT;
+	atex_process *proc = NULL;
+	int rc;
+
+	rc = atex_process_spawn(&proc, argv, NULL, NULL, ATEX_STDIO_NULL,
+				ATEX_STDIO_PIPE, ATEX_STDIO_PIPE);
+	if (rc < 0)
+		return rc;
+	atex_process_set_stop_signal(proc, SIGTERM, PODMAN_STOP_GRACE_MS);
+	rc = atex_process_communicate(&res->status, proc, NULL, 0, &out, &err,
+				      timeout_ms, cancel);
+	atex_process_free(proc);
+	res->out_len = out.len;
+	res->err_len = err.len;
+	res->out = atex_buf_detach(&out);
+	res->err = atex_buf_detach(&err);
+	if (!rc && (!res->out || !res->err))
+		rc = ATEX_ENOMEM;
+	return rc;
+}
+
 /* Runs `podman ARGS... EXTRA...` to completion, capturing its output.
  * A non-zero exit is ATEX_EEXTERNAL quoting podman's stderr. */
 static int run_podman(struct podman_provisioner *p,
@@ -133,9 +168,8 @@ static int run_podman(struct podman_provisioner *p,
 		rc = atex_vec_push(&argv, NULL);
 	if (rc < 0)
 		goto out;
-	rc = atex_connection_run(&res, p->local,
-				 (const char *const *)argv.items, NULL, 0,
-				 timeout_ms, cancel);
+	rc = run_stoppable(&res, (const char *const *)argv.items, timeout_ms,
+			   cancel);
 	if (rc < 0)
 		goto out;
 	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0) {
@@ -709,7 +743,6 @@ static void prov_free(atex_provisioner *base)
 	atex_vec_free(&p->containers);
 	atex_remote_queue_free(p->queue);
 	atex_cancel_free(p->cancel);
-	atex_connection_free(p->local);
 	atex_vec_free_all(&p->args, free);
 	atex_vec_free_all(&p->run_args, free);
 	pthread_cond_destroy(&p->idle);
@@ -758,9 +791,7 @@ static int prov_init(struct podman_provisioner *p,
 	/* The terminators are for podman connections, not for argv. */
 	p->args.len--;
 	p->run_args.len--;
-	rc = atex_local_connection_new(&p->local, NULL);
-	if (rc == 0)
-		rc = atex_remote_queue_new(&p->queue, p->name);
+	rc = atex_remote_queue_new(&p->queue, p->name);
 	if (rc == 0)
 		rc = atex_cancel_new(&p->cancel);
 	return rc;

@@ -94,6 +94,10 @@ struct atex_process {
 	 * (cleared when taken, so it runs once). */
 	atex_process_exit_hook exit_hook;
 	void *exit_data;
+	/* atex_process_communicate on timeout or cancel: this signal first
+	 * and `stop_grace_ms` to go, then SIGKILL (0: SIGKILL at once). */
+	int stop_signal;
+	int stop_grace_ms;
 };
 
 /* What the child reports when it cannot exec. */
@@ -1017,6 +1021,12 @@ static int comm_step(struct comm *c, double deadline, atex_cancel *cancel)
 	return c->p->fds[1] >= 0 || c->p->fds[2] >= 0 || c->p->fds[0] >= 0;
 }
 
+void atex_process_set_stop_signal(atex_process *p, int signal, int grace_ms)
+{
+	p->stop_signal = signal;
+	p->stop_grace_ms = grace_ms;
+}
+
 int atex_process_communicate(int *status, atex_process *p, const void *input,
 			     size_t input_len, struct atex_buf *out,
 			     struct atex_buf *err, int timeout_ms,
@@ -1050,10 +1060,16 @@ int atex_process_communicate(int *status, atex_process *p, const void *input,
 	if (rc == ATEX_ECANCELED)
 		atex_error_set(rc, "'%s' (pid %d): canceled", p->name,
 			       (int)p->pid);
+	if ((rc == ATEX_ETIMEDOUT || rc == ATEX_ECANCELED) && p->stop_signal) {
+		atex_process_kill(p, p->stop_signal);
+		if (atex_process_wait(status, p, p->stop_grace_ms, NULL) == 0)
+			goto reaped;
+	}
 	if (rc == ATEX_ETIMEDOUT || rc == ATEX_ECANCELED) {
 		atex_process_kill(p, SIGKILL);
 		atex_process_wait(status, p, -1, NULL);
 	}
+reaped:
 	for (int i = 0; i < 3; i++)
 		close_fd(&p->fds[i]);
 	return rc;

@@ -50,6 +50,14 @@ int atex_process_spawn(atex_process **out, const char *const *argv,
  * group is killed (SIGKILL) and reaped, `out` and `err` keep what arrived.
  * Returns 0, ATEX_ETIMEDOUT, ATEX_ECANCELED, ATEX_EIO, ATEX_ENOMEM.
  */
+/*
+ * How atex_process_communicate stops the process on timeout or cancel:
+ * `signal` first, `grace_ms` to end, then SIGKILL. For a program that a
+ * SIGKILL would catch halfway through something it must finish or undo
+ * (`podman run` creating a container). Set right after the spawn.
+ */
+void atex_process_set_stop_signal(atex_process *p, int signal, int grace_ms);
+
 int atex_process_communicate(int *status, atex_process *p, const void *input,
 			     size_t input_len, struct atex_buf *out,
 			     struct atex_buf *err, int timeout_ms,

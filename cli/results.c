@@ -9,8 +9,10 @@
  * therefore written escaped (\n, \t, \r, \xHH); the results files keep
  * the text as it was.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "atex/atex.h"
@@ -71,13 +73,18 @@ void cli_print_result(const char *status, const char *test, const char *sub,
 }
 
 /* rm -rf through the library's local connection: no hand-written tree
- * walk here. */
+ * walk here; and no process at all when there is nothing to remove, the
+ * usual case for a fresh results or artifacts directory. */
 int cli_remove_tree(const char *path, const char *what)
 {
 	const char *argv[] = {"rm", "-rf", "--", path, NULL};
 	struct atex_run_result r = {0};
 	atex_connection *local = NULL;
+	struct stat sb;
 	int rc = -1;
+
+	if (lstat(path, &sb) < 0 && errno == ENOENT)
+		return 0;
 
 	if (atex_local_connection_new(&local, NULL) == 0 &&
 	    atex_connection_run(&r, local, argv, NULL, 0, 60000, NULL) == 0 &&

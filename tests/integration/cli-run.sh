@@ -80,6 +80,15 @@ run() {
 	rc=$?
 }
 
+# small_tree DIR LINE...: an fmf tree whose main.fmf is the LINEs.
+small_tree() {
+	local dir=$1
+	shift
+	mkdir -p "$dir/.fmf"
+	echo 1 >"$dir/.fmf/version"
+	printf '%s\n' "$@" >"$dir/main.fmf"
+}
+
 # jsonl FILE FILTER: jq over every line of a results file, slurped.
 jsonl() { jq -s -c "$2" "$1"; }
 
@@ -397,11 +406,8 @@ fi
 
 # --- Several plans and no --plan: said, and every test runs. ---------------
 if [ "$kind" = local ]; then
-	mkdir -p "$work/plans-tree/.fmf"
-	echo 1 >"$work/plans-tree/.fmf/version"
-	printf '%s\n' '/p1:' '    execute: {how: tmt}' '/p2:' \
-		'    execute: {how: tmt}' '/t:' '    test: "true"' \
-		>"$work/plans-tree/main.fmf"
+	small_tree "$work/plans-tree" '/p1:' '    execute: {how: tmt}' '/p2:' \
+		'    execute: {how: tmt}' '/t:' '    test: "true"'
 	"$atex" run "${prov[@]}" --results "$work/plans" "$work/plans-tree" \
 		>/dev/null 2>"$work/plans.err"
 	rc=$?
@@ -416,11 +422,9 @@ fi
 # --- A required package that does not exist: one infra result, the ------
 # system kept (not "lost", not replaced), no re-run without --reruns.
 if [ "$kind" = local ]; then
-	mkdir -p "$work/req-tree/.fmf"
-	echo 1 >"$work/req-tree/.fmf/version"
-	printf '%s\n' '/req:' '    require: [atex-no-such-package-here]' \
-		'    test: "true"' '/ok:' '    test: "true"' \
-		>"$work/req-tree/main.fmf"
+	small_tree "$work/req-tree" '/req:' \
+		'    require: [atex-no-such-package-here]' '    test: "true"' \
+		'/ok:' '    test: "true"'
 	"$atex" run --local 1 --results "$work/req" "$work/req-tree" \
 		>"$work/req.out" 2>"$work/req.err"
 	rc=$?

@@ -2276,11 +2276,12 @@ static void test_reboot_local(void **state)
 	 * command (podman). Over ssh the system is this machine too, with
 	 * nothing to refuse it: not run there. */
 	if (g.kind != KIND_SSH) {
-		const char *why = atex_connection_is_local(g.conn)
-					  ? "tmt-reboot: not rebooting: the "
-					    "system is the machine atex runs on"
-					  : "tmt-reboot: no reboot, systemctl or "
-					    "shutdown command";
+		const char *why =
+			atex_connection_is_local(g.conn)
+				? "tmt-reboot: not rebooting: the "
+				  "system is the machine atex runs on"
+				: "tmt-reboot: no reboot, systemctl or "
+				  "shutdown command";
 		char *out;
 
 		run(s, &r, "/tmt_reboot_refused", NULL, 0);

@@ -639,7 +639,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 			int *exit_code)
 {
 	struct fmf_executor *fx = to_fmf(e);
-	struct run r = {.fx = fx, .exitcode = -1};
+	struct run r = {.fx = fx, .test_name = name, .exitcode = -1};
 	struct test_start t = {.name = name, .run_env = env};
 	struct atex_test_outcome outcome = {0};
 	char *tree = NULL, *dir = NULL, *note = NULL;

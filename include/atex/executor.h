@@ -120,13 +120,20 @@ struct atex_fmf_executor_options {
 	 * discovery, shared by many executors; borrowed, must outlive the
 	 * executor. NULL: start() stages on its own and stop() removes it. */
 	const struct atex_fmf_stage *stage;
+	/* (Version 3.) What one test may make the executor hold in memory,
+	 * about in bytes: its open partial results (which grow as later
+	 * results merge into them) and the names of its files. A test that
+	 * goes over it is stopped as for a protocol violation: run_test
+	 * returns ATEX_EFORMAT, its result is "error" with a note saying
+	 * so. 0: 64 MiB. */
+	size_t memory_limit;
 };
 
-#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 2
+#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 3
 #define ATEX_FMF_EXECUTOR_OPTIONS_INIT                                         \
 	{                                                                      \
 		ATEX_FMF_EXECUTOR_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,  \
-			NULL                                                   \
+			NULL, 0                                                \
 	}
 
 /*

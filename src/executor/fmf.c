@@ -665,6 +665,8 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		return ATEX_ENOMEM;
 	rc = test_paths(&tree, &dir, fx, (size_t)i);
 	rc = rc ? rc : atex_reporter_new(&r.rep, artifacts);
+	if (!rc)
+		atex_reporter_set_memory_limit(r.rep, fx->memory_limit);
 	rc = rc ? rc : open_output(&output_fd, r.rep);
 	if (rc)
 		goto out;
@@ -768,6 +770,7 @@ int atex_fmf_executor_new(atex_executor **out,
 	fx->json_limit = opts->json_limit;
 	/* Version 1 callers' structs end before `stage`. */
 	fx->stage = opts->version >= 2 ? opts->stage : NULL;
+	fx->memory_limit = opts->version >= 3 ? opts->memory_limit : 0;
 	fx->remote_tmp =
 		atex_strdup(opts->remote_tmp ? opts->remote_tmp : "/var/tmp");
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;

@@ -46,6 +46,7 @@ struct fmf_executor {
 	atex_fmf_discovery *disc;
 	struct atex_vec env; /* char *, owned */
 	size_t json_limit;
+	size_t memory_limit; /* 0: the reporter's default */
 	char *remote_tmp;
 	atex_cancel *cancel;
 

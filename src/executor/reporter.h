@@ -63,6 +63,18 @@ struct atex_test_outcome {
  */
 int atex_reporter_new(atex_reporter **out, const char *artifacts_dir);
 
+/*
+ * Bounds what the test makes the reporter hold in memory: its open
+ * partial results and the names of its files, counted about in bytes (0:
+ * the default, 64 MiB). A result event that goes over it fails with
+ * ATEX_EFORMAT and a message saying so (the executor then stops the test
+ * as for any channel error).
+ */
+void atex_reporter_set_memory_limit(atex_reporter *r, size_t bytes);
+
+/* What it holds now, in the units of the limit. */
+size_t atex_reporter_held(const atex_reporter *r);
+
 /* The file the test's stdout+stderr go to (the executor opens it with
  * O_APPEND, also across restarts after a reboot). */
 const char *atex_reporter_output_path(const atex_reporter *r);

@@ -317,16 +317,44 @@ static void test_trivial_exit_mismatch(void **state)
 	assert_lines(f, "{\"status\": \"pass\"}", NULL);
 }
 
-/* ...and over a timeout: a closed result needs no fallback. */
+/* ...but not over a timeout: the test did not finish, whatever it said
+ * of itself. Its own results become "error" in place, with a note that
+ * keeps what it had said; its subtests stay. (Python ATEX keeps the
+ * "pass" and raises to its caller; atex's commands read the results.) */
 static void test_trivial_timeout(void **state)
 {
 	struct fixture *f = *state;
 
 	output(f, "some output\n");
 	SEND(f, "{\"status\": \"pass\"}");
+	SEND(f, "{\"status\": \"pass\", \"name\": \"sub\"}");
+	SEND(f, "{\"status\": \"warn\", \"note\": \"slow\"}");
 	finish_end(f, ATEX_TEST_TIMED_OUT, "timeout");
-	assert_lines(f, "{\"status\": \"pass\"}", NULL);
+	assert_lines(f,
+		     "{\"status\": \"error\", \"note\": \"timeout (it had "
+		     "reported 'pass')\"}",
+		     "{\"status\": \"pass\", \"name\": \"sub\"}",
+		     "{\"status\": \"error\", \"note\": \"timeout (it had "
+		     "reported 'warn': slow)\"}",
+		     NULL);
 	assert_int_equal(count_entries(f, "files"), 0);
+}
+
+/* A lost system or a cancel: "infra", the same way; an open partial
+ * result of its own is settled too, and nothing is added. */
+static void test_trivial_infra(void **state)
+{
+	struct fixture *f = *state;
+
+	SEND(f, "{\"status\": \"pass\"}");
+	SEND(f, "{\"status\": \"pass\", \"partial\": true}");
+	finish_end(f, ATEX_TEST_INFRA, "lost");
+	assert_lines(f,
+		     "{\"status\": \"infra\", \"note\": \"lost (it had "
+		     "reported 'pass')\"}",
+		     "{\"status\": \"infra\", \"note\": \"lost (it had "
+		     "reported 'pass')\"}",
+		     NULL);
 }
 
 static void test_trivial_repeated(void **state)
@@ -1215,6 +1243,7 @@ int main(void)
 		T(test_trivial),
 		T(test_trivial_exit_mismatch),
 		T(test_trivial_timeout),
+		T(test_trivial_infra),
 		T(test_trivial_repeated),
 		T(test_subtest),
 		T(test_subtest_no_status),

@@ -66,12 +66,16 @@ int atex_executor_start(atex_executor *e);
  *                   or it did not start because its required packages
  *                   cannot be installed (one "infra" result naming them,
  *                   *exit_code -1; the system is fine);
- *   ATEX_ETIMEDOUT  its duration ran out: killed, an "error" result;
- *   ATEX_EFORMAT    it broke the control channel protocol: killed, an
+ *   ATEX_ETIMEDOUT  its duration ran out: killed, an "error" result
+ *                   (results it had closed for itself become "error"
+ *                   too, their note saying so);
+ *   ATEX_EFORMAT    it broke the control channel protocol, or made the
+ *                   executor hold more than memory_limit: killed, an
  *                   "error" result naming the fault;
  *   ATEX_EINFRA     the system failed under it (connection lost without
  *                   `disconnect`, wrapper failure, no exit code): an
- *                   "infra" result;
+ *                   "infra" result (results it had closed for itself
+ *                   become "infra" too);
  *   ATEX_ECANCELED  canceled: an "infra" result;
  *   ATEX_ENOTFOUND  no such test (nothing written);
  *   ATEX_EIO        the artifacts directory cannot be written;

@@ -9,7 +9,14 @@
  *    (an aggregator, a person after a crash) only ever sees whole lines,
  *    and what was closed survives the executor dying.
  *  - File contents go to disk as they arrive and are never held in memory;
- *    the only thing kept is the JSON of the results still open (partial).
+ *    the only things kept are the JSON of the results still open
+ *    (partial), in a hash by name, and the set of file names: both
+ *    counted against a per-test bound (weight(), below), so a test that
+ *    re-sends a growing partial result cannot grow the executor without
+ *    end.
+ *  - A killed test's own closed results are the one thing changed after
+ *    they were written: at finish the file is rewritten beside itself and
+ *    renamed over (rewrite_own), so it is whole at every moment.
  *  - In memory, a result's "files" is a plain array of names from the
  *    start (the lengths are the control parser's business). Merging a
  *    partial result is then the generic merge of the protocol, arrays

@@ -25,7 +25,12 @@
  *    connection, wrapper failure, cancel) with a note; testout
  *    "output.txt" unless it has a testout or an output.txt file); a
  *    channel error always adds an "error" result for the test itself;
- *    every testout becomes a copy of the whole output of the test.
+ *    other kills turn the results the test closed for itself into the
+ *    kill's status, in place, the note keeping what it said; every
+ *    testout becomes a copy of the whole output of the test.
+ *  - what the test makes it hold (open results, file names) is bounded
+ *    (atex_reporter_set_memory_limit); open results are found by name in
+ *    constant time.
  *
  * In a result line "partial" and "testout" are gone and "files" is the
  * plain list of names: the testout first, then the files sorted by name,

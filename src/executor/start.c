@@ -5,9 +5,13 @@
  * The channel is read as it comes and fed to the parser (control.c),
  * whose result events go to the reporter. The last FMF_TAIL_MAX bytes of
  * the stream are held back until more comes, FMF_TAIL_MS pass or the
- * stream ends: they may be the wrapper's "exitcode N" line, which must not
- * be taken for data a test that died mid-upload still owed. See the top
- * of fmf.c for how a test is stopped and how a reboot goes.
+ * stream ends: they may be the wrapper's "exitcode N TOKEN" line, which
+ * must not be taken for data a test that died mid-upload still owed. The
+ * token is random per start and only the wrapper knows it: an `exitcode`
+ * the test writes does not end it. When the deadline passes, what the
+ * channel holds is read first (drain): a stalled executor must not kill
+ * a test that ended in time. See the top of fmf.c for how a test is
+ * stopped and how a reboot goes.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -39,6 +39,8 @@
 #define FMF_TAIL_MAX (13 + FMF_TOKEN_LEN + 1)
 /* How long held-back bytes wait for more before they are fed. */
 #define FMF_TAIL_MS 200
+/* At the deadline, how long what the channel holds may take to read. */
+#define FMF_DRAIN_MS 1000
 
 struct fmf_executor {
 	struct atex_executor base;

@@ -227,6 +227,9 @@ static int take_tail_exitcode(struct start_state *s, struct run *r)
 	if (!atex_control_idle(s->ctl)) {
 		s->tail_len = 0;
 		r->exitcode = code;
+		/* The end of the stream follows, and says what was owed. */
+		if (s->grace == 0)
+			s->grace = atex_monotonic_ms() + FMF_EXIT_GRACE_MS;
 		return 0;
 	}
 	memmove(s->tail, s->tail + at, s->tail_len - (size_t)at);
@@ -273,14 +276,18 @@ static int read_channel(struct start_state *s, struct run *r)
 
 /* The deadline has passed: what the channel holds already comes first.
  * An executor that was stalled (stopped, swapped out, starved) finds
- * there the end of a test that ended in time, exit code and all. Returns
- * 0 or the parser's error code. */
+ * there the end of a test that ended in time, exit code and all. Only
+ * what is there at once, for FMF_DRAIN_MS at most: a test that keeps
+ * writing does not keep itself alive. Returns 0 or the parser's error
+ * code. */
 static int drain(struct start_state *s, struct run *r)
 {
 	struct pollfd p = {.fd = s->out_fd, .events = POLLIN};
+	double until = atex_monotonic_ms() + FMF_DRAIN_MS;
 	int rc = 0;
 
-	while (!rc && !s->eof && r->exitcode < 0 && poll(&p, 1, 0) > 0)
+	while (!rc && !s->eof && r->exitcode < 0 && poll(&p, 1, 0) > 0 &&
+	       atex_monotonic_ms() < until)
 		rc = read_channel(s, r);
 	if (!rc && !s->eof && r->exitcode < 0)
 		rc = take_tail_exitcode(s, r);

@@ -2217,6 +2217,14 @@ static void test_verdicts(void **state)
 	expect_rc(&r, 0, 3);
 	RESULTS(&r, FAIL_OUT);
 
+	run(s, &r, "/flood_channel", NULL, 0);
+	expect_rc(&r, ATEX_ETIMEDOUT, -1);
+	RESULTS(&r, ERROR_OUT("~did not end within its duration"));
+	if (r.ms > 6000)
+		soft_fail("/flood_channel: killed after %.0f ms, its duration "
+			  "is 2 s",
+			  r.ms);
+
 	/* Its own result becomes "error", in its place, keeping what it
 	 * said; the subtest stays. */
 	run(s, &r, "/killed_after_pass", NULL, 0);

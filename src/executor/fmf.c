@@ -615,6 +615,34 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 	}
 }
 
+/* `text` without the artifacts directory `dir` in front of the paths it
+ * names: a note says "files/a", never where the artifacts are while the
+ * test runs (`atex run` keeps them in a temporary directory). */
+static char *without_dir(const char *text, const char *dir)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	size_t n = strlen(dir);
+	const char *at;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	while (n && (at = memmem(text, strlen(text), dir, n))) {
+		/* "DIR/x" loses "DIR/"; anything else stays as it is. */
+		size_t keep = at[n] == '/' ? (size_t)(at - text)
+					   : (size_t)(at - text) + n;
+
+		if (atex_buf_put(&b, text, keep) < 0)
+			goto oom;
+		text = at + n + (at[n] == '/');
+	}
+	if (atex_buf_puts(&b, text) < 0)
+		goto oom;
+	return atex_buf_detach(&b);
+oom:
+	atex_buf_free(&b);
+	return NULL;
+}
+
 static const struct {
 	enum atex_test_end end;
 	int rc;
@@ -690,6 +718,14 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		   fmf_conn_name(fx), name, seconds);
 	r.deadline = atex_monotonic_ms() + seconds * 1000;
 	end = run_starts(&r, &t, output_fd, &note);
+	if (note) {
+		char *shorter = without_dir(note, artifacts);
+
+		if (shorter) {
+			free(note);
+			note = shorter;
+		}
+	}
 	outcome.end = start_outcomes[end].end;
 	outcome.exit_code = r.exitcode;
 	outcome.note = note ? note : start_outcomes[end].note;

@@ -2235,6 +2235,13 @@ static void test_verdicts(void **state)
 		"good)\"}",
 		"{\"status\": \"pass\", \"name\": \"sub\"}");
 
+	run(s, &r, "/file_then_dir", NULL, 0);
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	RESULTS(&r, "{\"files\": [\"a\"]}", ERROR_OUT("~files/a: "));
+	last = last_result(&r);
+	CHECK(!strstr(json_string_value(json_object_get(last, "note")), r.dir));
+	json_decref(last);
+
 	/* 4 MiB: stopped after a few sends of about 1 MB, with an error
 	 * naming the test. */
 	run(s, &r, "/memory_hog", NULL, 0);

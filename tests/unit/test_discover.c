@@ -35,6 +35,7 @@ static const char *plans =
 	"    execute: {how: tmt}\n"
 	"  /context:\n"
 	"    context: {distro: fedora-40}\n"
+	"    discover: {how: fmf}\n"
 	"    execute: {how: tmt}\n"
 	"  /badprepare:\n"
 	"    prepare: {how: ansible}\n"
@@ -43,19 +44,18 @@ static const char *plans =
 	"    discover: [{how: fmf, name: same}, {how: fmf, name: same}]\n"
 	"    execute: {how: tmt}\n";
 
-static const char *tests_fmf =
-	"test: ./run.sh\n"
-	"tier: 2\n"
-	"adjust:\n"
-	"  when: distro == fedora\n"
-	"  tag: [fedora]\n"
-	"/a:\n  tier: 1\n"
-	"/b:\n  tier: 1\n"
-	"/c: {}\n"
-	"/manual:\n  manual: true\n"
-	"/disabled:\n  enabled: false\n"
-	"/story:\n  story: As a user...\n"
-	"/moved:\n  path: /elsewhere\n";
+static const char *tests_fmf = "test: ./run.sh\n"
+			       "tier: 2\n"
+			       "adjust:\n"
+			       "  when: distro == fedora\n"
+			       "  tag: [fedora]\n"
+			       "/a:\n  tier: 1\n"
+			       "/b:\n  tier: 1\n"
+			       "/c: {}\n"
+			       "/manual:\n  manual: true\n"
+			       "/disabled:\n  enabled: false\n"
+			       "/story:\n  story: As a user...\n"
+			       "/moved:\n  path: /elsewhere\n";
 
 static char *tree;
 
@@ -75,9 +75,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static atex_fmf_discovery *discover(const char *plan,
-				    const atex_fmf_context *ctx,
-				    const char *filter)
+static atex_fmf_discovery *
+discover(const char *plan, const atex_fmf_context *ctx, const char *filter)
 {
 	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	atex_fmf_discovery *d = NULL;
@@ -108,14 +107,17 @@ static void without_plan(void **state)
 	atex_fmf_discovery *d = discover(NULL, NULL, NULL);
 
 	(void)state;
-	assert_string_equal(names(d), "/tests/a /tests/b /tests/c /tests/moved");
+	/* A story with a `test` key is a test, as tmt takes it. */
+	assert_string_equal(
+		names(d),
+		"/tests/a /tests/b /tests/c /tests/moved /tests/story");
 	assert_null(atex_fmf_discovery_plan_name(d));
 	assert_string_equal(atex_fmf_discovery_test_dir(d, 0), "tests");
 	assert_string_equal(atex_fmf_discovery_test_dir(d, 3), "elsewhere");
 	assert_string_equal(atex_fmf_discovery_test_root(d, 0), tree);
 	assert_int_equal(atex_fmf_discovery_find(d, "/tests/c"), 2);
 	assert_int_equal(atex_fmf_discovery_find(d, "/tests/x"), -1);
-	assert_null(atex_fmf_discovery_test_name(d, 4));
+	assert_null(atex_fmf_discovery_test_name(d, 5));
 	atex_fmf_discovery_free(d);
 }
 
@@ -156,11 +158,15 @@ static void plan_steps(void **state)
 	assert_string_equal(s, "{\"A\":\"1\",\"B\":\"x=y\"}");
 	free(s);
 	s = json_dumps(atex_fmf_discovery_prepare(d), JSON_COMPACT);
-	assert_string_equal(s, "[{\"how\":\"install\",\"package\":[\"vim\"]},"
-			       "{\"how\":\"shell\",\"script\":[\"echo 1\",\"echo 2\"]}]");
+	assert_string_equal(
+		s, "[{\"how\":\"install\",\"package\":[\"vim\"],"
+		   "\"name\":\"default-0\"},"
+		   "{\"how\":\"shell\",\"script\":[\"echo 1\",\"echo 2\"],"
+		   "\"name\":\"default-1\"}]");
 	free(s);
 	s = json_dumps(atex_fmf_discovery_finish(d), JSON_COMPACT);
-	assert_string_equal(s, "[{\"how\":\"shell\",\"script\":[\"echo done\"]}]");
+	assert_string_equal(s, "[{\"how\":\"shell\",\"script\":[\"echo done\"],"
+			       "\"name\":\"default-0\"}]");
 	free(s);
 	atex_fmf_discovery_free(d);
 
@@ -176,7 +182,8 @@ static void plan_context(void **state)
 {
 	atex_fmf_context *ctx = NULL;
 	atex_fmf_discovery *d = discover("/plans/context", NULL, NULL);
-	json_t *tag = json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
+	json_t *tag =
+		json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
 
 	(void)state;
 	/* The plan's distro=fedora-40 matches "distro == fedora". */
@@ -273,7 +280,7 @@ static void data_is_private(void **state)
 	assert_string_equal(atex_fmf_discovery_test_name(d, 0), "/tests/b");
 	assert_int_equal(atex_fmf_discovery_remove(d, 9), ATEX_EINVAL);
 	json_t *all = atex_fmf_discovery_to_json(d);
-	assert_int_equal(json_array_size(json_object_get(all, "tests")), 3);
+	assert_int_equal(json_array_size(json_object_get(all, "tests")), 4);
 	assert_true(json_is_null(json_object_get(all, "plan")));
 	json_decref(all);
 	atex_fmf_discovery_free(d);
@@ -281,7 +288,8 @@ static void data_is_private(void **state)
 
 static void git_url(void **state)
 {
-	char *repo = tree_new("main.fmf", "test: ./t.sh\n/remote-a: {}\n", NULL);
+	char *repo =
+		tree_new("main.fmf", "test: ./t.sh\n/remote-a: {}\n", NULL);
 	char *cache = tmpdir_new();
 	char *local = tree_new("plans.fmf", "", NULL);
 	char cmd[8192], plan[4096];
@@ -292,7 +300,8 @@ static void git_url(void **state)
 	snprintf(cmd, sizeof(cmd),
 		 "cd '%s' && git init -q && git add -A && "
 		 "git -c user.email=a@b -c user.name=t commit -qm one && "
-		 "git tag v1 && printf 'test: ./t.sh\\n/remote-b: {}\\n' > main.fmf && "
+		 "git tag v1 && printf 'test: ./t.sh\\n/remote-b: {}\\n' > "
+		 "main.fmf && "
 		 "git -c user.email=a@b -c user.name=t commit -qam two",
 		 repo);
 	assert_int_equal(system(cmd), 0);
@@ -314,7 +323,8 @@ static void git_url(void **state)
 	atex_fmf_discovery_free(d);
 	/* A ref that does not exist names the url. */
 	snprintf(plan, sizeof(plan),
-		 "/p:\n  execute: {how: tmt}\n  discover: {how: fmf, url: '%s', ref: nope}\n",
+		 "/p:\n  execute: {how: tmt}\n  discover: {how: fmf, url: "
+		 "'%s', ref: nope}\n",
 		 repo);
 	write_file(local, "plans.fmf", plan);
 	assert_int_equal(atex_fmf_discover(&d, local, &o), ATEX_EEXTERNAL);

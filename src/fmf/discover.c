@@ -1579,8 +1579,8 @@ static int plan_not_found(const atex_fmf_tree *tree, const char *plan,
 						   "enabled")))
 			atex_buf_printf(&names, "%s%s", names.len ? ", " : "",
 					atex_fmf_node_name(node));
-	atex_error_set(ATEX_ENOTFOUND, "%s: %s '%s'%s (plans here: %s)",
-		       atex_fmf_tree_root(tree), why ? "" : "no plan", plan,
+	atex_error_set(ATEX_ENOTFOUND, "%s: %s'%s'%s (plans here: %s)",
+		       atex_fmf_tree_root(tree), why ? "" : "no plan ", plan,
 		       why ? why : "", names.len ? names.ptr : "none");
 	atex_buf_free(&names);
 	return ATEX_ENOTFOUND;

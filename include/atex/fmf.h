@@ -55,6 +55,20 @@ int atex_fmf_context_copy(atex_fmf_context **out, const atex_fmf_context *ctx);
 int atex_fmf_context_set(atex_fmf_context *ctx, const char *dimension,
 			 const char *values);
 
+/*
+ * fmf's Context.case_sensitive. A new context is case sensitive, as fmf's
+ * Tree.adjust is by default (`atex fmf dump`). When not, rules compare
+ * values after Python's str.casefold() (`distro == Fedora-41` matches
+ * fedora-41): the name, the major of the "~" operators and non-numeric
+ * version parts; the regular expression operators "~" and "!~" and the
+ * dimension names stay case sensitive. tmt adjusts its trees (tests, plans,
+ * `adjust-tests`) so, and atex_fmf_discover does the same; tmt decides a
+ * phase's `when` case-sensitively. Copies keep the setting. Not
+ * thread-safe against rules being decided with the same context.
+ */
+void atex_fmf_context_set_case_sensitive(atex_fmf_context *ctx, bool sensitive);
+bool atex_fmf_context_case_sensitive(const atex_fmf_context *ctx);
+
 /* Parses "NAME=VALUE[,VALUE...]" (the --context argument) and sets it.
  * Returns 0 or ATEX_EINVAL naming the argument. */
 int atex_fmf_context_set_arg(atex_fmf_context *ctx, const char *assignment);

@@ -739,7 +739,8 @@ out:
 	return rc;
 }
 
-/* The caller's context over the plan's own `context` key. */
+/* The caller's context over the plan's own `context` key (plan may be
+ * NULL). Case-insensitive, as tmt adjusts its trees. */
 static int plan_context(atex_fmf_context **out, const json_t *plan,
 			const atex_fmf_context *given)
 {
@@ -750,6 +751,7 @@ static int plan_context(atex_fmf_context **out, const json_t *plan,
 	rc = atex_fmf_context_new(out);
 	if (rc < 0)
 		return rc;
+	atex_fmf_context_set_case_sensitive(*out, false);
 	json_object_foreach(keys, key, value) {
 		rc = atex_fmf_context_set_json(*out, key, value);
 		if (rc < 0)
@@ -872,9 +874,13 @@ static int discover_all(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			const struct atex_fmf_discover_options *o)
 {
 	struct section s = {.prefix = ""};
+	atex_fmf_context *ctx = NULL;
 	int rc;
 
-	rc = atex_fmf_tree_adjust(tree, o->context);
+	rc = plan_context(&ctx, NULL, o->context);
+	if (rc == 0)
+		rc = atex_fmf_tree_adjust(tree, ctx);
+	atex_fmf_context_free(ctx);
 	if (rc < 0)
 		return rc;
 	d->plan = json_object();

@@ -7,6 +7,8 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -53,6 +55,10 @@ bool atex_py_equal(const json_t *a, const json_t *b);
 /* Python's str() of a JSON value ("True", "None", "1.5", "['a', 1]"),
  * malloc'ed; NULL on allocation failure. */
 char *atex_py_str(const json_t *value);
+
+/* Python's str.casefold() of one code point (casefold.c): stores the 1 to
+ * 3 code points it folds to in `out` and returns how many. */
+size_t atex_casefold(uint32_t cp, uint32_t out[3]);
 
 /* Python's type name of a JSON value: "int", "float", "str", "list",
  * "dict", "bool", "NoneType". */

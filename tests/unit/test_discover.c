@@ -324,6 +324,40 @@ static void git_url(void **state)
 	tree_remove(local);
 }
 
+/* Discovery adjusts as tmt does, comparing context values
+ * case-insensitively (`distro == fedora` holds for Fedora); the fmf tree
+ * API keeps fmf's default, case sensitive. */
+static void context_case(void **state)
+{
+	const char *filter = "tag: fedora";
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d;
+	atex_fmf_tree *t;
+	json_t *nodes;
+
+	(void)state;
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "FEDORA"), 0);
+	d = discover(NULL, ctx, filter);
+	assert_string_equal(names(d),
+			    "/tests/a /tests/b /tests/c /tests/moved");
+	atex_fmf_discovery_free(d);
+	d = discover("/plans/all", ctx, filter);
+	assert_string_equal(names(d),
+			    "/tests/a /tests/b /tests/c /tests/moved");
+	atex_fmf_discovery_free(d);
+	/* The caller's context is not changed. */
+	assert_true(atex_fmf_context_case_sensitive(ctx));
+	assert_int_equal(atex_fmf_tree_load(&t, tree), 0);
+	assert_int_equal(atex_fmf_tree_adjust(t, ctx), 0);
+	assert_int_equal(atex_fmf_tree_prune(&nodes, t, NULL, 0, &filter, 1),
+			 0);
+	assert_int_equal(json_object_size(nodes), 0);
+	json_decref(nodes);
+	atex_fmf_tree_free(t);
+	atex_fmf_context_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +370,7 @@ int main(void)
 		cmocka_unit_test(bad_metadata),
 		cmocka_unit_test(data_is_private),
 		cmocka_unit_test(git_url),
+		cmocka_unit_test(context_case),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -540,6 +540,16 @@ static int add_test(atex_fmf_discovery *d, const char *prefix,
 	t->name = atex_fmf_node_name(node);
 	if (prefix[0])
 		t->name = t->own_name = concat(prefix, t->name);
+	/* A name is a path below the results directory: never "..". */
+	rc = atex_fmf_check_test_name(node, atex_fmf_node_name(node));
+	if (rc == 0 && prefix[0] && t->name &&
+	    (rc = atex_fmf_check_test_name(NULL, t->name)) < 0)
+		atex_error_prefix("plan %s: discover phase '%s'", d->plan_name,
+				  prefix + 1);
+	if (rc < 0) {
+		test_free(t);
+		return rc;
+	}
 	t->root = atex_fmf_tree_root(tree);
 	t->dir = atex_fmf_node_dir(node);
 	/* tmt lets a test say where it runs with `path` (from the root). */

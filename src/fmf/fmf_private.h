@@ -109,6 +109,15 @@ int atex_fmf_tree_load_lean(atex_fmf_tree **out, const char *path);
  * file defined. */
 const char *atex_fmf_node_file(const atex_fmf_node *node);
 
+/*
+ * Refuses a test name that cannot name a directory below a results
+ * directory: one with an empty, "." or ".." component ("/../../x", "/a/."
+ * and "/a/", which fmf accepts). The root "/" is fine. Returns 0, or
+ * ATEX_EFORMAT with "FILE:LINE:COL: test NAME: ..." pointing at the key of
+ * `node`'s file (NULL: no position) that made the name.
+ */
+int atex_fmf_check_test_name(const atex_fmf_node *node, const char *name);
+
 /* ------------------------------------------------------------------------
  * walk.c: the files of a tree, listed in fmf's order and parsed in
  * parallel.

@@ -358,6 +358,43 @@ static void context_case(void **state)
 	atex_fmf_context_free(ctx);
 }
 
+/* Test names are paths below a results directory: a name with an
+ * empty, "." or ".." component, from the tree or from a phase name, is
+ * refused with the file, line and node named. The root "/" is fine. */
+static void unsafe_names(void **state)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	char *t;
+
+	(void)state;
+	t = tree_new("main.fmf", "/ok:\n  test: 'true'\n/x/../../v:\n"
+				 "  test: 'true'\n",
+		     NULL);
+	assert_int_equal(atex_fmf_discover(&d, t, NULL), ATEX_EFORMAT);
+	assert_null(d);
+	assert_non_null(strstr(atex_error_last(),
+			       "/main.fmf:3:1: test /x/../../v: the name has "
+			       "a '..' component"));
+	tree_remove(t);
+	t = tree_new("main.fmf",
+		     "/p:\n  execute: {how: tmt}\n  discover:\n"
+		     "    - {how: fmf, name: '..', test: /t}\n"
+		     "    - {how: fmf, name: b, test: /t}\n"
+		     "/t:\n  test: 'true'\n",
+		     NULL);
+	o.plan = "/p";
+	assert_int_equal(atex_fmf_discover(&d, t, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "plan /p: discover phase '..': test /../t: "));
+	tree_remove(t);
+	t = tree_new("main.fmf", "test: 'true'\n", NULL);
+	assert_int_equal(atex_fmf_discover(&d, t, NULL), 0);
+	assert_string_equal(names(d), "/");
+	atex_fmf_discovery_free(d);
+	tree_remove(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +408,7 @@ int main(void)
 		cmocka_unit_test(data_is_private),
 		cmocka_unit_test(git_url),
 		cmocka_unit_test(context_case),
+		cmocka_unit_test(unsafe_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -540,6 +540,16 @@ static int add_test(atex_fmf_discovery *d, const char *prefix,
 	t->name = atex_fmf_node_name(node);
 	if (prefix[0])
 		t->name = t->own_name = concat(prefix, t->name);
+	/* A name is a path below the results directory: never "..". */
+	rc = atex_fmf_check_test_name(node, atex_fmf_node_name(node));
+	if (rc == 0 && prefix[0] && t->name &&
+	    (rc = atex_fmf_check_test_name(NULL, t->name)) < 0)
+		atex_error_prefix("plan %s: discover phase '%s'", d->plan_name,
+				  prefix + 1);
+	if (rc < 0) {
+		test_free(t);
+		return rc;
+	}
 	t->root = atex_fmf_tree_root(tree);
 	t->dir = atex_fmf_node_dir(node);
 	/* tmt lets a test say where it runs with `path` (from the root). */
@@ -739,7 +749,8 @@ out:
 	return rc;
 }
 
-/* The caller's context over the plan's own `context` key. */
+/* The caller's context over the plan's own `context` key (plan may be
+ * NULL). Case-insensitive, as tmt adjusts its trees. */
 static int plan_context(atex_fmf_context **out, const json_t *plan,
 			const atex_fmf_context *given)
 {
@@ -750,6 +761,7 @@ static int plan_context(atex_fmf_context **out, const json_t *plan,
 	rc = atex_fmf_context_new(out);
 	if (rc < 0)
 		return rc;
+	atex_fmf_context_set_case_sensitive(*out, false);
 	json_object_foreach(keys, key, value) {
 		rc = atex_fmf_context_set_json(*out, key, value);
 		if (rc < 0)
@@ -872,9 +884,13 @@ static int discover_all(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			const struct atex_fmf_discover_options *o)
 {
 	struct section s = {.prefix = ""};
+	atex_fmf_context *ctx = NULL;
 	int rc;
 
-	rc = atex_fmf_tree_adjust(tree, o->context);
+	rc = plan_context(&ctx, NULL, o->context);
+	if (rc == 0)
+		rc = atex_fmf_tree_adjust(tree, ctx);
+	atex_fmf_context_free(ctx);
 	if (rc < 0)
 		return rc;
 	d->plan = json_object();

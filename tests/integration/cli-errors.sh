@@ -81,6 +81,45 @@ expect bad-filter "filter.*tag: \(" fmf discover --filter 'tag: (' "$work/plan"
 expect bad-context "--context.*novalue" fmf discover --context novalue "$work/plan"
 expect unknown-option "unknown option '--bogus'" fmf discover --bogus "$work/plan"
 
+# Test names with "..", "." or empty components (fmf accepts them; `fmf
+# dump` shows them): discovery refuses them, naming file, line and node,
+# before anything runs or is removed. With DIR=$work/x/y/art the test's
+# directory DIR/../../victim would be $work/x/victim.
+new_tree escape
+printf '/ok:\n    test: touch %s/ran\n/../../victim:\n    test: touch %s/ran\n' \
+	"$work" "$work" >"$work/escape/main.fmf"
+mkdir -p "$work/x/victim/files" "$work/x/victim/results" "$work/x/y"
+echo keep >"$work/x/victim/files/keep"
+echo keep >"$work/x/victim/results/keep"
+listing() { find "$work/x" -path "$work/x/y/art" -prune -o -print | sort; }
+listing >"$work/before"
+if "$atex" fmf dump "$work/escape" 2>/dev/null | grep -q '"/\.\./\.\./victim"'; then
+	echo "ok   dotdot-dump: fmf dump shows the node, as fmf does"
+else
+	echo "FAIL dotdot-dump: fmf dump does not show /../../victim"
+	failures=$((failures + 1))
+fi
+expect dotdot-discover "escape/main\.fmf:3:1: test /\.\./\.\./victim: .*'\.\.'" \
+	fmf discover "$work/escape"
+expect dotdot-test "escape/main\.fmf:3:1: test /\.\./\.\./victim" \
+	test --local 1 --artifacts "$work/x/y/art" "$work/escape" /../../victim /ok
+expect dotdot-run "escape/main\.fmf:3:1: test /\.\./\.\./victim" \
+	run --local 1 --results "$work/x/y/res" "$work/escape"
+listing | grep -v "^$work/x/y/res" >"$work/after"
+if [ -e "$work/ran" ] || ! cmp -s "$work/before" "$work/after"; then
+	echo "FAIL dotdot: a test ran or something outside DIR changed:"
+	diff "$work/before" "$work/after" | sed 's/^/    /'
+	failures=$((failures + 1))
+else
+	echo "ok   dotdot: nothing ran, nothing outside DIR removed or created"
+fi
+new_tree dot
+printf '/a:\n    /.:\n        test: "true"\n' >"$work/dot/main.fmf"
+expect dot-component "dot/main\.fmf:2:5: test /a/\.: .*'\.' component" fmf discover "$work/dot"
+new_tree empty
+printf '/a:\n    //:\n        test: "true"\n' >"$work/empty/main.fmf"
+expect empty-component "empty/main\.fmf:2:5: test /a/: .*empty component" fmf discover "$work/empty"
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failures"
 	exit 1

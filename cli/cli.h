@@ -18,8 +18,13 @@ enum {
 	CLI_USAGE = 2,	/* usage, input or setup error */
 };
 
-/* Prints "atex: " + message to stderr. */
+/* Prints "atex: " + message and a newline to stderr, the message escaped
+ * (atex_text_escape): every message of the tool, errors and notices. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes `text` (a name from a test, a tree, a host) to `out` escaped
+ * with atex_text_escape, the one escaping of the project. */
+void cli_put_escaped(FILE *out, const char *text);
 
 /* Prints the last library error with a prefix and returns CLI_USAGE. */
 int cli_fail(const char *what);

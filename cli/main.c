@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "atex/atex.h"
@@ -22,15 +23,32 @@ static const struct {
 	{"run", cli_run, "run a whole test suite on a pool of systems"},
 };
 
+void cli_put_escaped(FILE *out, const char *text)
+{
+	char *shown = NULL;
+
+	if (atex_text_escape(&shown, text) == 0)
+		fputs(shown, out);
+	else
+		fputs("(out of memory)", out);
+	free(shown);
+}
+
+/* Messages name tests, hosts and files (and quote the library's errors,
+ * which name them too): escaped whole, one message is one line. */
 void cli_error(const char *fmt, ...)
 {
+	char *message = NULL;
 	va_list ap;
+	int n;
 
-	fputs("atex: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vasprintf(&message, fmt, ap);
 	va_end(ap);
+	fputs("atex: ", stderr);
+	cli_put_escaped(stderr, n < 0 ? "(out of memory)" : message);
 	fputc('\n', stderr);
+	free(message);
 }
 
 int cli_fail(const char *what)

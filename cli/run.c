@@ -215,29 +215,25 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 	switch (ev->type) {
 	case ATEX_EVENT_SYSTEM_READY:
 		if (!st->live)
-			fprintf(stderr, "atex: run: system %s ready\n",
-				ev->remote);
+			cli_error("run: system %s ready", ev->remote);
 		break;
 	case ATEX_EVENT_SYSTEM_FAILED:
 		/* The message may end with the script's output and its
 		 * newline. */
-		fprintf(stderr, "atex: run: system %s failed to set up: %.*s\n",
-			ev->remote, (int)trimmed_length(ev->message),
-			ev->message);
+		cli_error("run: system %s failed to set up: %.*s", ev->remote,
+			  (int)trimmed_length(ev->message), ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_LOST:
-		fprintf(stderr, "atex: run: system %s lost: %s\n", ev->remote,
-			ev->message);
+		cli_error("run: system %s lost: %s", ev->remote, ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_RELEASED:
 		if (!st->live)
-			fprintf(stderr, "atex: run: system %s released\n",
-				ev->remote);
+			cli_error("run: system %s released", ev->remote);
 		break;
 	case ATEX_EVENT_TEST_STARTED:
 		if (!st->live)
-			fprintf(stderr, "atex: run: %s started on %s\n",
-				ev->test_name, ev->remote);
+			cli_error("run: %s started on %s", ev->test_name,
+				  ev->remote);
 		break;
 	case ATEX_EVENT_TEST_FINISHED: {
 		bool ok = print_attempt(ev);
@@ -408,7 +404,7 @@ static int write_report(const char *dir, bool *passed)
 	    atex_report_html(res, html, "atex run") < 0)
 		rc = cli_fail("run: report");
 	else
-		fprintf(stderr, "atex: run: report in %s\n", html);
+		cli_error("run: report in %s", html);
 	/* What was written counts too: an aggregator adds an error result
 	 * when a test's files could not be stored. */
 	*passed = res && atex_results_passed(res);

@@ -69,7 +69,7 @@
 #define SSH_SOCK_NAME "m"
 /* The pinned host keys' file in the private directory. */
 #define SSH_KNOWN_HOSTS "known_hosts"
-#define SSH_DIR_MAX   64
+#define SSH_DIR_MAX	64
 /* Masters per connection: with sshd's default MaxSessions, 9 commands
  * each (one session stays free for killing, remote.h), 144 in all. */
 #define SSH_MASTERS_MAX 16
@@ -425,8 +425,8 @@ static int known_hosts_write_locked(struct ssh_conn *s)
 		return ATEX_ENOMEM;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
-	if (fd < 0 || write(fd, s->pinned ? s->pinned : "", len) !=
-			      (ssize_t)len)
+	if (fd < 0 ||
+	    write(fd, s->pinned ? s->pinned : "", len) != (ssize_t)len)
 		rc = atex_error_set(ATEX_EIO, "ssh %s: %s: %s", s->name, path,
 				    strerror(errno));
 	if (fd >= 0)

@@ -81,6 +81,16 @@ expect bad-filter "filter.*tag: \(" fmf discover --filter 'tag: (' "$work/plan"
 expect bad-context "--context.*novalue" fmf discover --context novalue "$work/plan"
 expect unknown-option "unknown option '--bogus'" fmf discover --bogus "$work/plan"
 
+# Provisioner values that look like options or hold shell metacharacters
+# are refused when the provisioner is made: exit 2 at once, the value
+# named, nothing started (no podman run, no connection attempt).
+expect podman-option-image '"--privileged"' exec --podman --privileged -- true
+expect podman-spaced-image 'invalid image "a b"' exec --podman 'a b' -- true
+expect ssh-metachar-host 'invalid host "a;b"' exec --ssh 'root@a;b' -- true
+expect ssh-subst-host 'invalid host "h\$\(id\)"' exec --ssh 'h$(id)' -- true
+expect ssh-option-host "'-oProxyCommand=x'" exec --ssh -oProxyCommand=x -- true
+expect ssh-bad-user 'invalid user "a\|b"' exec --ssh 'a|b@host' -- true
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failures"
 	exit 1

@@ -618,6 +618,20 @@ static int master_fail(struct ssh_conn *s, int rc, int timeout_ms, int log_fd)
 
 	if (!why)
 		return ATEX_ENOMEM;
+	/* ssh's banner for it is a page of '@' and advice about
+	 * known_hosts; say what it means here instead. */
+	if (strstr(why, "REMOTE HOST IDENTIFICATION HAS CHANGED")) {
+		atex_error_set(ATEX_EIO,
+			       "ssh %s: cannot connect: the host key changed "
+			       "since %s (another system at this address?); "
+			       "Host key verification failed",
+			       s->name,
+			       s->strict_host_keys ? "it was put in known_hosts"
+						   : "the first connect "
+						     "pinned it");
+		free(why);
+		return ATEX_EIO;
+	}
 	if (rc == ATEX_ECANCELED)
 		atex_error_set(rc, "ssh %s: connect canceled%s%s", s->name, sep,
 			       why);

@@ -66,6 +66,7 @@ enum {
 	CLI_OPT_COUNT,
 	CLI_OPT_PODMAN_ARG,
 	CLI_OPT_PODMAN_RUN_ARG,
+	CLI_OPT_SSH_STRICT_HOST_KEYS,
 };
 
 #define CLI_PROVISION_LONG_OPTIONS                                             \
@@ -76,6 +77,8 @@ enum {
 		{"podman", required_argument, NULL, CLI_OPT_PODMAN},           \
 		{"count", required_argument, NULL, CLI_OPT_COUNT},             \
 		{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},   \
+		{"ssh-strict-host-keys", no_argument, NULL,                    \
+		 CLI_OPT_SSH_STRICT_HOST_KEYS},                                \
 	{                                                                      \
 		"podman-run-arg", required_argument, NULL,                     \
 			CLI_OPT_PODMAN_RUN_ARG                                 \
@@ -95,6 +98,7 @@ struct cli_provision {
 	int count;	    /* --count N; 0: not given */
 	const char **podman_args;
 	const char **podman_run_args;
+	bool ssh_strict_host_keys; /* --ssh-strict-host-keys */
 	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
 };
 

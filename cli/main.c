@@ -96,6 +96,9 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name,
 			commands[i].summary);
+	fprintf(out, "  %-10s %s\n", "help",
+		"this text; help COMMAND: its options");
+	fprintf(out, "  %-10s %s\n", "version", "the version of atex");
 	fprintf(out, "\nRun 'atex COMMAND --help' for a command's options.\n");
 }
 
@@ -105,11 +108,24 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	/* `atex help COMMAND` is `atex COMMAND --help`. */
+	if (!strcmp(argv[1], "help") && argc > 2) {
+		char *help[] = {argv[2], "--help", NULL};
+
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]);
+		     i++)
+			if (!strcmp(argv[2], commands[i].name))
+				return commands[i].run(2, help);
+		cli_error("help: unknown command '%s'", argv[2]);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return CLI_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("atex %s\n", ATEX_VERSION_STRING);
 		return CLI_OK;
 	}

@@ -582,6 +582,31 @@ static int parse_order(struct run_args *a, const char *arg)
 	return CLI_OK;
 }
 
+/* --platform names a folder of results: one path component. Each
+ * message says what is wrong with the value. */
+static int take_platform(struct run_args *a, const char *arg)
+{
+	const char *why = NULL;
+
+	if (a->platform)
+		why = "given twice";
+	else if (!*arg)
+		why = "the name is empty (give one, such as fedora-41)";
+	else if (strchr(arg, '/'))
+		why = "a name may not contain '/'";
+	else if (!strcmp(arg, ".") || !strcmp(arg, ".."))
+		why = "'.' and '..' are not names";
+	if (!why) {
+		a->platform = arg;
+		return CLI_OK;
+	}
+	if (*arg && !a->platform)
+		cli_error("--platform '%s': %s", arg, why);
+	else
+		cli_error("--platform: %s", why);
+	return CLI_USAGE;
+}
+
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct run_args *a = data;
@@ -592,17 +617,14 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 	case OPT_ORDER:
 		return parse_order(a, arg);
 	case OPT_PLATFORM:
-		if (!*arg || strchr(arg, '/') || !strcmp(arg, ".") ||
-		    !strcmp(arg, "..")) {
-			cli_error("--platform: '%s' is not a name (no '/')",
-				  arg);
-			return CLI_USAGE;
-		}
-		a->platform = arg;
-		return CLI_OK;
+		return take_platform(a, arg);
 	case OPT_MAX_SPARES:
 		return parse_count(&a->max_spares, "--max-spares", arg, 1024);
 	case OPT_RESULTS:
+		if (a->results) {
+			cli_error("--results given twice");
+			return CLI_USAGE;
+		}
 		a->results = arg;
 		return CLI_OK;
 	}

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Bad fmf input through the CLI: each case must exit 2 with one clear
+# Bad input through the CLI (fmf trees, provisioner values, options):
+# each case must exit 2 with one clear
 # message naming the culprit (file:line:column where there is one) on
 # stderr, print nothing on stdout, and never crash.
 # usage: cli-errors.sh ATEX_CLI
@@ -119,6 +120,42 @@ expect dot-component "dot/main\.fmf:2:5: test /a/\.: .*'\.' component" fmf disco
 new_tree empty
 printf '/a:\n    //:\n        test: "true"\n' >"$work/empty/main.fmf"
 expect empty-component "empty/main\.fmf:2:5: test /a/: .*empty component" fmf discover "$work/empty"
+
+# Provisioner values that look like options or hold shell metacharacters
+# are refused when the provisioner is made: exit 2 at once, the value
+# named, nothing started (no podman run, no connection attempt).
+expect podman-option-image '"--privileged"' exec --podman --privileged -- true
+expect podman-spaced-image 'invalid image "a b"' exec --podman 'a b' -- true
+expect ssh-metachar-host 'invalid host "a;b"' exec --ssh 'root@a;b' -- true
+expect ssh-subst-host 'invalid host "h\$\(id\)"' exec --ssh 'h$(id)' -- true
+expect ssh-option-host "'-oProxyCommand=x'" exec --ssh -oProxyCommand=x -- true
+expect ssh-bad-user 'invalid user "a\|b"' exec --ssh 'a|b@host' -- true
+
+# Small CLI nits: once-only options, and --platform '' says what is wrong.
+expect results-twice "--results given twice" run --local 1 --results "$work/r1" --results "$work/r2" "$work/plan"
+expect platform-empty "--platform: the name is empty" run --local 1 --platform '' --results "$work/r" "$work/plan"
+expect platform-slash "--platform 'a/b': .*'/'" run --local 1 --platform a/b --results "$work/r" "$work/plan"
+expect help-unknown "help: unknown command 'nope'" help nope
+
+# help and version as words; report's usage line has every option.
+if "$atex" help | grep -q '^usage: atex COMMAND' &&
+	"$atex" help run | grep -q '^usage: atex run' &&
+	[ "$("$atex" version)" = "$("$atex" --version)" ] &&
+	"$atex" version | grep -q '^atex [0-9]'; then
+	echo "ok   help and version as words"
+else
+	echo "FAIL help or version as words"; failures=$((failures + 1))
+fi
+usage=$("$atex" report --help | sed -n '1,/RESULTS/p')
+missing=
+for opt in $("$atex" report --help | grep -o '^  --[a-z-]*'); do
+	case $usage in *"[$opt"*) ;; *) missing="$missing $opt" ;; esac
+done
+if [ -z "$missing" ] && [ -n "$usage" ]; then
+	echo "ok   report usage lists every option"
+else
+	echo "FAIL report usage lacks:$missing"; failures=$((failures + 1))
+fi
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failures"

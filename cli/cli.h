@@ -18,8 +18,13 @@ enum {
 	CLI_USAGE = 2,	/* usage, input or setup error */
 };
 
-/* Prints "atex: " + message to stderr. */
+/* Prints "atex: " + message and a newline to stderr, the message escaped
+ * (atex_text_escape): every message of the tool, errors and notices. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes `text` (a name from a test, a tree, a host) to `out` escaped
+ * with atex_text_escape, the one escaping of the project. */
+void cli_put_escaped(FILE *out, const char *text);
 
 /* Prints the last library error with a prefix and returns CLI_USAGE. */
 int cli_fail(const char *what);
@@ -61,6 +66,7 @@ enum {
 	CLI_OPT_COUNT,
 	CLI_OPT_PODMAN_ARG,
 	CLI_OPT_PODMAN_RUN_ARG,
+	CLI_OPT_SSH_STRICT_HOST_KEYS,
 };
 
 #define CLI_PROVISION_LONG_OPTIONS                                             \
@@ -71,6 +77,8 @@ enum {
 		{"podman", required_argument, NULL, CLI_OPT_PODMAN},           \
 		{"count", required_argument, NULL, CLI_OPT_COUNT},             \
 		{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},   \
+		{"ssh-strict-host-keys", no_argument, NULL,                    \
+		 CLI_OPT_SSH_STRICT_HOST_KEYS},                                \
 	{                                                                      \
 		"podman-run-arg", required_argument, NULL,                     \
 			CLI_OPT_PODMAN_RUN_ARG                                 \
@@ -90,6 +98,7 @@ struct cli_provision {
 	int count;	    /* --count N; 0: not given */
 	const char **podman_args;
 	const char **podman_run_args;
+	bool ssh_strict_host_keys; /* --ssh-strict-host-keys */
 	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
 };
 

@@ -187,8 +187,12 @@ static int cmd_discover(struct fmf_args *a)
 		rc = all ? print_json(all) : cli_fail(NULL);
 		json_decref(all);
 	} else {
-		for (size_t i = 0; i < atex_fmf_discovery_count(d); i++)
-			printf("%s\n", atex_fmf_discovery_test_name(d, i));
+		/* Names may hold anything fmf accepts: one a line. */
+		for (size_t i = 0; i < atex_fmf_discovery_count(d); i++) {
+			cli_put_escaped(stdout,
+					atex_fmf_discovery_test_name(d, i));
+			putchar('\n');
+		}
 	}
 	atex_fmf_discovery_free(d);
 	return rc;

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "atex/atex.h"
@@ -22,15 +23,32 @@ static const struct {
 	{"run", cli_run, "run a whole test suite on a pool of systems"},
 };
 
+void cli_put_escaped(FILE *out, const char *text)
+{
+	char *shown = NULL;
+
+	if (atex_text_escape(&shown, text) == 0)
+		fputs(shown, out);
+	else
+		fputs("(out of memory)", out);
+	free(shown);
+}
+
+/* Messages name tests, hosts and files (and quote the library's errors,
+ * which name them too): escaped whole, one message is one line. */
 void cli_error(const char *fmt, ...)
 {
+	char *message = NULL;
 	va_list ap;
+	int n;
 
-	fputs("atex: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vasprintf(&message, fmt, ap);
 	va_end(ap);
+	fputs("atex: ", stderr);
+	cli_put_escaped(stderr, n < 0 ? "(out of memory)" : message);
 	fputc('\n', stderr);
+	free(message);
 }
 
 int cli_fail(const char *what)
@@ -78,6 +96,9 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name,
 			commands[i].summary);
+	fprintf(out, "  %-10s %s\n", "help",
+		"this text; help COMMAND: its options");
+	fprintf(out, "  %-10s %s\n", "version", "the version of atex");
 	fprintf(out, "\nRun 'atex COMMAND --help' for a command's options.\n");
 }
 
@@ -87,11 +108,24 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	/* `atex help COMMAND` is `atex COMMAND --help`. */
+	if (!strcmp(argv[1], "help") && argc > 2) {
+		char *help[] = {argv[2], "--help", NULL};
+
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]);
+		     i++)
+			if (!strcmp(argv[2], commands[i].name))
+				return commands[i].run(2, help);
+		cli_error("help: unknown command '%s'", argv[2]);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return CLI_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("atex %s\n", ATEX_VERSION_STRING);
 		return CLI_OK;
 	}

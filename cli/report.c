@@ -40,7 +40,8 @@ static void report_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: atex report [--html FILE] [--junit FILE] [--summary] "
-		"RESULTS\n"
+		"[--title TEXT]\n"
+		"                   [--exit-code] RESULTS\n"
 		"\n"
 		"Renders a results file (results.jsonl[.gz|.xz] with old/ "
 		"next to\n"

@@ -6,8 +6,8 @@
  * Names and notes come from tests, which may put anything in them: a
  * newline would make a second line that reads like another result, and an
  * escape sequence would act on the terminal. Control characters are
- * therefore written escaped (\n, \t, \r, \xHH); the results files keep
- * the text as it was.
+ * therefore written escaped (\n, \t, \r, \xHH, atex_text_escape); the
+ * results files keep the text as it was.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,21 +31,9 @@ bool cli_status_ok(const char *status)
 	return false;
 }
 
-/* `text` with its control characters escaped. */
 static void put_escaped(const char *text)
 {
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p >= 0x20 && *p != 0x7f)
-			putchar(*p);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p == '\r')
-			fputs("\\r", stdout);
-		else
-			printf("\\x%02x", *p);
-	}
+	cli_put_escaped(stdout, text);
 }
 
 void cli_print_result(const char *status, const char *test, const char *sub,

@@ -223,29 +223,25 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 	switch (ev->type) {
 	case ATEX_EVENT_SYSTEM_READY:
 		if (!st->live)
-			fprintf(stderr, "atex: run: system %s ready\n",
-				ev->remote);
+			cli_error("run: system %s ready", ev->remote);
 		break;
 	case ATEX_EVENT_SYSTEM_FAILED:
 		/* The message may end with the script's output and its
 		 * newline. */
-		fprintf(stderr, "atex: run: system %s failed to set up: %.*s\n",
-			ev->remote, (int)trimmed_length(ev->message),
-			ev->message);
+		cli_error("run: system %s failed to set up: %.*s", ev->remote,
+			  (int)trimmed_length(ev->message), ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_LOST:
-		fprintf(stderr, "atex: run: system %s lost: %s\n", ev->remote,
-			ev->message);
+		cli_error("run: system %s lost: %s", ev->remote, ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_RELEASED:
 		if (!st->live)
-			fprintf(stderr, "atex: run: system %s released\n",
-				ev->remote);
+			cli_error("run: system %s released", ev->remote);
 		break;
 	case ATEX_EVENT_TEST_STARTED:
 		if (!st->live)
-			fprintf(stderr, "atex: run: %s started on %s\n",
-				ev->test_name, ev->remote);
+			cli_error("run: %s started on %s", ev->test_name,
+				  ev->remote);
 		break;
 	case ATEX_EVENT_TEST_FINISHED: {
 		bool ok = print_attempt(ev);
@@ -416,7 +412,7 @@ static int write_report(const char *dir, bool *passed)
 	    atex_report_html(res, html, "atex run") < 0)
 		rc = cli_fail("run: report");
 	else
-		fprintf(stderr, "atex: run: report in %s\n", html);
+		cli_error("run: report in %s", html);
 	/* What was written counts too: an aggregator adds an error result
 	 * when a test's files could not be stored. */
 	*passed = res && atex_results_passed(res);
@@ -594,6 +590,31 @@ static int parse_order(struct run_args *a, const char *arg)
 	return CLI_OK;
 }
 
+/* --platform names a folder of results: one path component. Each
+ * message says what is wrong with the value. */
+static int take_platform(struct run_args *a, const char *arg)
+{
+	const char *why = NULL;
+
+	if (a->platform)
+		why = "given twice";
+	else if (!*arg)
+		why = "the name is empty (give one, such as fedora-41)";
+	else if (strchr(arg, '/'))
+		why = "a name may not contain '/'";
+	else if (!strcmp(arg, ".") || !strcmp(arg, ".."))
+		why = "'.' and '..' are not names";
+	if (!why) {
+		a->platform = arg;
+		return CLI_OK;
+	}
+	if (*arg && !a->platform)
+		cli_error("--platform '%s': %s", arg, why);
+	else
+		cli_error("--platform: %s", why);
+	return CLI_USAGE;
+}
+
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct run_args *a = data;
@@ -604,17 +625,14 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 	case OPT_ORDER:
 		return parse_order(a, arg);
 	case OPT_PLATFORM:
-		if (!*arg || strchr(arg, '/') || !strcmp(arg, ".") ||
-		    !strcmp(arg, "..")) {
-			cli_error("--platform: '%s' is not a name (no '/')",
-				  arg);
-			return CLI_USAGE;
-		}
-		a->platform = arg;
-		return CLI_OK;
+		return take_platform(a, arg);
 	case OPT_MAX_SPARES:
 		return parse_count(&a->max_spares, "--max-spares", arg, 1024);
 	case OPT_RESULTS:
+		if (a->results) {
+			cli_error("--results given twice");
+			return CLI_USAGE;
+		}
 		a->results = arg;
 		return CLI_OK;
 	}

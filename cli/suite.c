@@ -20,13 +20,17 @@ static void several_plans(const json_t *nodes, const char *path,
 	json_t *data;
 	int shown = 0;
 
-	fprintf(stderr, "atex: %s: %s has %d plans (", what, path, n);
+	fprintf(stderr, "atex: %s: ", what);
+	cli_put_escaped(stderr, path);
+	fprintf(stderr, " has %d plans (", n);
 	json_object_foreach((json_t *)nodes, name, data)
 	{
 		if (!json_object_get(data, "execute"))
 			continue;
-		if (shown < 5)
-			fprintf(stderr, "%s%s", shown ? ", " : "", name);
+		if (shown < 5) {
+			fputs(shown ? ", " : "", stderr);
+			cli_put_escaped(stderr, name);
+		}
 		shown++;
 	}
 	fprintf(stderr,

@@ -55,6 +55,20 @@ int atex_fmf_context_copy(atex_fmf_context **out, const atex_fmf_context *ctx);
 int atex_fmf_context_set(atex_fmf_context *ctx, const char *dimension,
 			 const char *values);
 
+/*
+ * fmf's Context.case_sensitive. A new context is case sensitive, as fmf's
+ * Tree.adjust is by default (`atex fmf dump`). When not, rules compare
+ * values after Python's str.casefold() (`distro == Fedora-41` matches
+ * fedora-41): the name, the major of the "~" operators and non-numeric
+ * version parts; the regular expression operators "~" and "!~" and the
+ * dimension names stay case sensitive. tmt adjusts its trees (tests, plans,
+ * `adjust-tests`) so, and atex_fmf_discover does the same; tmt decides a
+ * phase's `when` case-sensitively. Copies keep the setting. Not
+ * thread-safe against rules being decided with the same context.
+ */
+void atex_fmf_context_set_case_sensitive(atex_fmf_context *ctx, bool sensitive);
+bool atex_fmf_context_case_sensitive(const atex_fmf_context *ctx);
+
 /* Parses "NAME=VALUE[,VALUE...]" (the --context argument) and sets it.
  * Returns 0 or ATEX_EINVAL naming the argument. */
 int atex_fmf_context_set_arg(atex_fmf_context *ctx, const char *assignment);
@@ -115,10 +129,20 @@ int atex_fmf_filter_new(atex_fmf_filter **out, const char *expression);
 void atex_fmf_filter_free(atex_fmf_filter *filter);
 
 /*
- * Evaluates the filter against a node's data (a JSON object). `name` is the
- * node name, used by the special `name` key. A key the expression needs but
- * the data lacks makes the filter not match (as fmf's prune does). Returns
- * 1 (match), 0 (no match) or a negative code. Thread-safe.
+ * Evaluates the filter against a node's data (a JSON object), as fmf's
+ * utils.filter(regexp=True) inside Tree.prune does. `name` is the node name
+ * (borrowed, may be NULL):
+ *  - a term without a key ("/tests/core", "core$") is a regular expression
+ *    searched anywhere in `name` (Python re.search); one that does not
+ *    match makes its "&" group false before the group's keys are checked;
+ *  - when `name` is NULL a term without a key matches nothing: like fmf's
+ *    FilterError (and so tmt's plan filters, which pass no name), a filter
+ *    with such a term in any "|" group matches no node;
+ *  - `name: VALUE` is the data's own `name` key, never the node name.
+ * A key missing from the data, in any group whose name terms matched,
+ * makes the whole filter not match (fmf's FilterError), even when another
+ * group matches. Returns 1 (match), 0 (no match) or a negative code.
+ * Thread-safe.
  */
 int atex_fmf_filter_match(const atex_fmf_filter *filter, const json_t *data,
 			  const char *name);

@@ -777,10 +777,11 @@ static int check_test(const char *file, const char *name, const json_t *data,
 
 /* A test found by a phase, before it is kept or not. */
 struct cand {
-	const char *name; /* the node's, or the shell test's */
-	const char *file; /* for messages; may be NULL */
-	const char *dir;  /* relative to the tree root */
-	json_t *data;	  /* a reference */
+	const atex_fmf_node *node; /* NULL for a shell phase's test */
+	const char *name;	   /* the node's, or the shell test's */
+	const char *file;	   /* for messages; may be NULL */
+	const char *dir;	   /* relative to the tree root */
+	json_t *data;		   /* a reference */
 	long order;
 };
 
@@ -1088,8 +1089,9 @@ static void sort_by_order(struct atex_vec *v)
 		}
 }
 
-static int new_cand(struct atex_vec *out, const char *name, const char *file,
-		    const char *dir, json_t *data)
+static int new_cand(struct atex_vec *out, const atex_fmf_node *node,
+		    const char *name, const char *file, const char *dir,
+		    json_t *data)
 {
 	struct cand *c = atex_calloc(1, sizeof(*c));
 
@@ -1097,7 +1099,7 @@ static int new_cand(struct atex_vec *out, const char *name, const char *file,
 		json_decref(data);
 		return ATEX_ENOMEM;
 	}
-	*c = (struct cand){name, file, dir, data, 50};
+	*c = (struct cand){node, name, file, dir, data, 50};
 	if (order_value(&c->order, json_object_get(data, "order")) < 0) {
 		cand_free(c);
 		return bad_key(file, name, "order", "must be a whole number",
@@ -1145,7 +1147,7 @@ static int fmf_cands(struct atex_vec *out, const atex_fmf_tree *tree,
 			json_decref(data);
 			continue;
 		}
-		rc = new_cand(out, name, atex_fmf_node_file(node),
+		rc = new_cand(out, node, name, atex_fmf_node_file(node),
 			      atex_fmf_node_dir(node), data);
 	}
 	sort_by_order(out);
@@ -1166,6 +1168,18 @@ static int add_test(atex_fmf_discovery *d, const struct selector *s,
 	if (!t)
 		return ATEX_ENOMEM;
 	t->name = t->own_name = concat(s->prefix, c->name);
+	/* A name is a path below the results directory: never "..". */
+	rc = atex_fmf_check_test_name(c->node, c->name);
+	if (rc < 0 && !c->node)
+		atex_error_prefix("plan %s", d->plan_name);
+	if (rc == 0 && s->prefix[0] && t->name &&
+	    (rc = atex_fmf_check_test_name(NULL, t->name)) < 0)
+		atex_error_prefix("plan %s: discover phase '%s'", d->plan_name,
+				  s->prefix + 1);
+	if (rc < 0) {
+		test_free(t);
+		return rc;
+	}
 	t->root = s->root;
 	t->dir = t->own_dir = atex_strdup(c->dir);
 	/* tmt lets a test say where it runs with `path` (from the root). */
@@ -1251,7 +1265,7 @@ static int shell_cand(struct atex_vec *out, atex_fmf_discovery *d,
 		json_decref(data);
 		return atex_error_oom();
 	}
-	return new_cand(out, *name, d->plan_file, ".", data);
+	return new_cand(out, NULL, *name, d->plan_file, ".", data);
 }
 
 /* A shell phase: the tests it lists, with the caller's --test names,
@@ -1538,7 +1552,8 @@ static int run_phase(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
 	return rc;
 }
 
-/* The caller's context over the plan's own `context` key. */
+/* The caller's context over the plan's own `context` key (plan may be
+ * NULL). Case-insensitive, as tmt adjusts its trees. */
 static int plan_context(atex_fmf_context **out, const json_t *plan,
 			const atex_fmf_context *given)
 {
@@ -1549,6 +1564,7 @@ static int plan_context(atex_fmf_context **out, const json_t *plan,
 	rc = atex_fmf_context_new(out);
 	if (rc < 0)
 		return rc;
+	atex_fmf_context_set_case_sensitive(*out, false);
 	json_object_foreach(keys, key, value)
 	{
 		rc = atex_fmf_context_set_json(*out, key, value);
@@ -1728,12 +1744,18 @@ out:
 static int discover_all(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			const struct atex_fmf_discover_options *o)
 {
-	struct selector s = {.prefix = "", .o = o, .ctx = o->context};
+	struct selector s = {.prefix = "", .o = o};
+	atex_fmf_context *ctx = NULL;
 	int rc;
 
-	rc = atex_fmf_tree_adjust(tree, o->context);
-	if (rc < 0)
+	rc = plan_context(&ctx, NULL, o->context);
+	if (rc == 0)
+		rc = atex_fmf_tree_adjust(tree, ctx);
+	s.ctx = ctx;
+	if (rc < 0) {
+		atex_fmf_context_free(ctx);
 		return rc;
+	}
 	d->plan = json_object();
 	d->environment = json_object();
 	d->prepare = json_array();
@@ -1746,6 +1768,7 @@ static int discover_all(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	if (rc == 0)
 		rc = select_fmf(d, tree, &s);
 	selector_free(&s);
+	atex_fmf_context_free(ctx);
 	return rc;
 }
 

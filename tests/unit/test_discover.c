@@ -11,6 +11,7 @@
 static const char *plans =
 	"/plans:\n"
 	"  /all:\n"
+	"    discover: {how: fmf}\n"
 	"    execute: {how: tmt}\n"
 	"  /sections:\n"
 	"    discover:\n"
@@ -606,6 +607,80 @@ static void select_names(void **state)
 	tree_remove(root);
 }
 
+/* Discovery adjusts as tmt does, comparing context values
+ * case-insensitively (`distro == fedora` holds for Fedora); the fmf tree
+ * API keeps fmf's default, case sensitive. */
+static void context_case(void **state)
+{
+	const char *filter = "tag: fedora";
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d;
+	atex_fmf_tree *t;
+	json_t *nodes;
+
+	(void)state;
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "FEDORA"), 0);
+	d = discover(NULL, ctx, filter);
+	assert_string_equal(
+		names(d),
+		"/tests/a /tests/b /tests/c /tests/moved /tests/story");
+	atex_fmf_discovery_free(d);
+	d = discover("/plans/all", ctx, filter);
+	assert_string_equal(
+		names(d),
+		"/tests/a /tests/b /tests/c /tests/moved /tests/story");
+	atex_fmf_discovery_free(d);
+	/* The caller's context is not changed. */
+	assert_true(atex_fmf_context_case_sensitive(ctx));
+	assert_int_equal(atex_fmf_tree_load(&t, tree), 0);
+	assert_int_equal(atex_fmf_tree_adjust(t, ctx), 0);
+	assert_int_equal(atex_fmf_tree_prune(&nodes, t, NULL, 0, &filter, 1),
+			 0);
+	assert_int_equal(json_object_size(nodes), 0);
+	json_decref(nodes);
+	atex_fmf_tree_free(t);
+	atex_fmf_context_free(ctx);
+}
+
+/* Test names are paths below a results directory: a name with an
+ * empty, "." or ".." component, from the tree or from a phase name, is
+ * refused with the file, line and node named. The root "/" is fine. */
+static void unsafe_names(void **state)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	char *t;
+
+	(void)state;
+	t = tree_new("main.fmf",
+		     "/ok:\n  test: 'true'\n/x/../../v:\n"
+		     "  test: 'true'\n",
+		     NULL);
+	assert_int_equal(atex_fmf_discover(&d, t, NULL), ATEX_EFORMAT);
+	assert_null(d);
+	assert_non_null(strstr(atex_error_last(),
+			       "/main.fmf:3:1: test /x/../../v: the name has "
+			       "a '..' component"));
+	tree_remove(t);
+	t = tree_new("main.fmf",
+		     "/p:\n  execute: {how: tmt}\n  discover:\n"
+		     "    - {how: fmf, name: '..', test: /t}\n"
+		     "    - {how: fmf, name: b, test: /t}\n"
+		     "/t:\n  test: 'true'\n",
+		     NULL);
+	o.plan = "/p";
+	assert_int_equal(atex_fmf_discover(&d, t, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "plan /p: discover phase '..': test /../t: "));
+	tree_remove(t);
+	t = tree_new("main.fmf", "test: 'true'\n", NULL);
+	assert_int_equal(atex_fmf_discover(&d, t, NULL), 0);
+	assert_string_equal(names(d), "/");
+	atex_fmf_discovery_free(d);
+	tree_remove(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +700,8 @@ int main(void)
 		cmocka_unit_test(select_plans),
 		cmocka_unit_test(select_discover_keys),
 		cmocka_unit_test(select_names),
+		cmocka_unit_test(context_case),
+		cmocka_unit_test(unsafe_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -741,7 +741,7 @@ static void test_summary(void **state)
 	assert_non_null(strstr(text, "\nFailures:\n"
 				     "fail   p1  /t&<b>/s\"q'  bad "
 				     "<script>alert(1)</script>\n"
-				     "error  p2  /c           line1 line2\n"
+				     "error  p2  /c           line1\\nline2\n"
 				     "odd    p2  /d\n"));
 	assert_null(strstr(text, "flaky"));
 	free(text);

@@ -3,15 +3,21 @@
  * to run, with the plan's environment, prepare and finish steps: the part
  * of tmt atex needs, read the way tmt reads it.
  *
- * A plan is a node with an `execute` or `discover` key. Its `context` key is
- * merged under the caller's context before anything is adjusted (so the
- * plan's own adjust rules see it too). Each `discover` section (how: fmf)
- * selects tests from the plan's tree, from `path` inside it, or from a git
- * repository (`url`, `ref`) cloned into a cache directory: tests are nodes
- * with a `test` key, minus `manual: true`, `enabled: false` and stories,
- * then narrowed by `test` (name regexes, whose order is kept), `filter` and
- * `exclude`. With several sections, each test name is prefixed with
- * "/<section name>", as tmt prefixes phase names.
+ * Selection, order and names follow tmt (tmt/base/core.py Tree.tests,
+ * tmt/steps/discover/{fmf,shell}.py, tmt/steps/__init__.py): a plan is a
+ * node with `execute`, not `enabled: false`. Its `context` key is merged
+ * under the caller's context before anything is adjusted (so the plan's
+ * own adjust rules see it too). Step phases get tmt's default names and
+ * `how: shell`, run sorted by `order`, and only when their `when` matches.
+ * An fmf phase selects tests from the plan's tree, from `path` inside it,
+ * or from a git repository (`url`, `ref`) cloned into a cache directory:
+ * nodes with a `test` key, their data after `adjust-tests`, per `test`
+ * name (repeats kept) sorted by `order`, then kept by `filter` (over
+ * tmt's exported test data), `link`, `exclude`, `include`, minus `manual:
+ * true` and `enabled: false`. A shell phase lists its tests; a plan
+ * without `discover` has a bare shell phase, which `execute: script`
+ * fills. With several phases, each test name is prefixed with
+ * "/<phase name>".
  *
  * Test data shares values with other tests (inherited keys are the same
  * values); a test's data is deep-copied the first time a caller asks for it,

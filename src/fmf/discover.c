@@ -1656,9 +1656,10 @@ static int execute_scripts(atex_fmf_discovery *d, json_t *phases)
 		snprintf(name, sizeof(name), "script-%02zu", i);
 		json_array_append_new(
 			tests,
-			json_pack("{ss sO sO}", "name", name, "test", v,
+			json_pack("{ss sO so}", "name", name, "test", v,
 				  "duration",
-				  duration ? duration : json_string("1h")));
+				  duration ? json_incref((json_t *)duration)
+					   : json_string("1h")));
 	}
 	json_decref(scripts);
 	return json_object_set_new(phase, "tests", tests) < 0 ? atex_error_oom()

@@ -179,6 +179,7 @@ static int cmd_discover(struct fmf_args *a)
 	opts.n_tests = a->n_tests;
 	opts.excludes = a->excludes;
 	opts.n_excludes = a->n_excludes;
+	opts.tests_only = true; /* a listing: prepare is not run */
 	if (atex_fmf_discover(&d, a->positional, &opts) < 0)
 		return cli_fail(NULL);
 	if (a->json) {

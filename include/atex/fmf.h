@@ -256,12 +256,17 @@ struct atex_fmf_discover_options {
 	 * out, on top of the plan's own `exclude`. */
 	const char *const *excludes;
 	size_t n_excludes;
+	/* Only the tests are wanted (listing them): a prepare or finish
+	 * phase atex cannot run (a method or key it does not act on) is kept
+	 * as written, with a warning logged, instead of refused. Discover
+	 * phases are checked either way: they decide the tests. */
+	bool tests_only;
 };
 
 #define ATEX_FMF_DISCOVER_OPTIONS_VERSION 2
 #define ATEX_FMF_DISCOVER_OPTIONS_INIT                                         \
 	{ATEX_FMF_DISCOVER_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,         \
-	 NULL, 0, NULL, 0}
+	 NULL, 0, NULL, 0, false}
 
 /*
  * Discovers the tests of the tree at `path` for the plan and context in

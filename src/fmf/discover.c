@@ -427,7 +427,8 @@ static int phase_copy(json_t **out, long *order, const atex_fmf_discovery *d,
  * enabled or not).
  */
 static int step_phases(json_t **out, size_t *total, const atex_fmf_discovery *d,
-		       const char *step, const atex_fmf_context *ctx)
+		       const char *step, const atex_fmf_context *ctx,
+		       bool strict)
 {
 	json_t *raw =
 		step_list(json_object_get(d->plan, step), step, d->plan_name);
@@ -450,8 +451,15 @@ static int step_phases(json_t **out, size_t *total, const atex_fmf_discovery *d,
 	}
 	if (rc == 0)
 		rc = name_phases(d, list, step);
-	for (i = 0; i < n && rc == 0; i++)
+	for (i = 0; i < n && rc == 0; i++) {
 		rc = check_phase(d, step, json_array_get(list, i));
+		if (rc == ATEX_EFORMAT && !strict) {
+			atex_log(ATEX_LOG_WARNING, "fmf",
+				 "%s (listing the tests anyway)",
+				 atex_error_last());
+			rc = 0;
+		}
+	}
 	/* Stable: insertion sort on a handful of phases. */
 	for (i = 1; i < n && rc == 0; i++)
 		for (size_t j = i; j > 0 && orders[j - 1] > orders[j]; j--) {
@@ -483,11 +491,12 @@ out:
 /* Normalises prepare/finish phases to {"how", "package"|"script": [...],
  * ...}. */
 static int plan_steps(json_t **out, const atex_fmf_discovery *d,
-		      const char *step, const atex_fmf_context *ctx)
+		      const char *step, const atex_fmf_context *ctx,
+		      bool strict)
 {
 	json_t *steps = NULL, *item;
 	size_t i, total;
-	int rc = step_phases(&steps, &total, d, step, ctx);
+	int rc = step_phases(&steps, &total, d, step, ctx, strict);
 
 	*out = NULL;
 	if (rc < 0)
@@ -1681,7 +1690,7 @@ static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 		*total = 1;
 		rc = phases ? 0 : atex_error_oom();
 	} else {
-		rc = step_phases(&phases, total, d, "discover", ctx);
+		rc = step_phases(&phases, total, d, "discover", ctx, true);
 	}
 	if (rc == 0 && json_array_size(phases))
 		rc = execute_scripts(d, phases);
@@ -1729,9 +1738,9 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			      json_object_get(d->plan, "environment"),
 			      d->plan_name);
 	if (rc == 0)
-		rc = plan_steps(&d->prepare, d, "prepare", ctx);
+		rc = plan_steps(&d->prepare, d, "prepare", ctx, !o->tests_only);
 	if (rc == 0)
-		rc = plan_steps(&d->finish, d, "finish", ctx);
+		rc = plan_steps(&d->finish, d, "finish", ctx, !o->tests_only);
 	if (rc == 0)
 		rc = discover_phases(&phases, &total, d, ctx);
 	json_array_foreach(phases, i, phase)

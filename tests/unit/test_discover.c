@@ -580,6 +580,13 @@ static void select_discover_keys(void **state)
 	o.plan = "/plans/unknownprep";
 	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
 	assert_non_null(strstr(atex_error_last(), "key 'where'"));
+	/* Listing tests only: a prepare phase atex cannot run is a warning
+	 * (a discover phase never is). */
+	o.tests_only = true;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	atex_fmf_discovery_free(d);
+	o.plan = "/plans/unknown";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
 	tree_remove(root);
 }
 

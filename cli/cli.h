@@ -194,7 +194,16 @@ enum {
 	CLI_OPT_PLAN,
 	CLI_OPT_ENV,
 	CLI_OPT_FILTER,
+	CLI_OPT_TEST,
+	CLI_OPT_EXCLUDE,
 };
+
+/* --test REGEX and --exclude REGEX, for a subcommand's getopt_long table. */
+#define CLI_SUITE_NAME_OPTIONS                                                 \
+	{"test", required_argument, NULL, CLI_OPT_TEST},                       \
+	{                                                                      \
+		"exclude", required_argument, NULL, CLI_OPT_EXCLUDE            \
+	}
 
 #define CLI_SUITE_LONG_OPTIONS                                                 \
 	{"context", required_argument, NULL, CLI_OPT_CONTEXT},                 \
@@ -211,6 +220,8 @@ struct cli_suite {
 	const char **env;		  /* --env K=V */
 	const char **filters;		  /* --filter EXPR */
 	size_t n_env, n_filters;
+	const char **tests, **excludes; /* --test REGEX, --exclude REGEX */
+	size_t n_tests, n_excludes;
 };
 
 /* Room for an argc-long command line. CLI_OK or CLI_USAGE (printed). */
@@ -222,8 +233,9 @@ int cli_suite_option(struct cli_suite *s, int opt, const char *arg);
 
 /* Discovers TREE for the options. Without --plan, a tree with exactly one
  * plan runs in it; any other tree gives every test (with a notice when
- * plans were left out). CLI_OK or CLI_USAGE (message printed, prefixed
- * `what`). */
+ * plans were left out). A selection of no test is an error naming the
+ * plan and filters (a mistyped filter must not pass). CLI_OK or CLI_USAGE
+ * (message printed, prefixed `what`). */
 int cli_suite_discover(struct atex_fmf_discovery **out,
 		       const struct cli_suite *s, const char *tree,
 		       const char *what);

@@ -44,6 +44,7 @@ static const struct option run_options[] = {
 	CLI_PROVISION_LONG_OPTIONS,
 	CLI_SUITE_LONG_OPTIONS,
 	{"filter", required_argument, NULL, CLI_OPT_FILTER},
+	CLI_SUITE_NAME_OPTIONS,
 	{"reruns", required_argument, NULL, OPT_RERUNS},
 	{"order", required_argument, NULL, OPT_ORDER},
 	{"platform", required_argument, NULL, OPT_PLATFORM},
@@ -89,6 +90,7 @@ static void run_usage(FILE *out)
 	fprintf(out,
 		"usage: atex run PROVISIONER [--context K=V]... [--plan NAME] "
 		"[--filter EXPR]...\n"
+		"                [--test REGEX]... [--exclude REGEX]...\n"
 		"                [--env K=V]... [--reruns N] [--order ORDER] "
 		"[--platform NAME]\n"
 		"                [--max-spares N] --results DIR TREE\n"
@@ -104,6 +106,12 @@ static void run_usage(FILE *out)
 		"info, warn or skip, 1 when any is not, 2 on usage or setup "
 		"errors.\n"
 		"\n"
+		"  --filter EXPR     only tests matching the fmf filter "
+		"(replaces "
+		"the plan's)\n"
+		"  --test REGEX      only tests whose name matches one "
+		"(re.search)\n"
+		"  --exclude REGEX   leave out tests whose name matches\n"
 		"  --reruns N        run a failed test (fail, error, infra) up "
 		"to "
 		"N more times\n"

@@ -636,6 +636,60 @@ out:
 
 /* ---- output ---- */
 
+/*
+ * Opens `path` for a new run, emptied. A symlink there is removed, never
+ * followed, and so is a file with other hard links: a results directory
+ * may be shared (/tmp), and whoever planted the link must not get the
+ * file it points to truncated and written by us. A regular file of our
+ * own is truncated in place; a FIFO or device (a user's /dev/stdout) is
+ * written as it is.
+ */
+int atex_ingest_open_output(int *out, const char *path)
+{
+	const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC;
+	struct stat st;
+	int fd = -1;
+
+	for (int tries = 0; tries < 3; tries++) {
+		fd = open(path, flags | O_CREAT, 0644);
+		if (fd < 0 && errno != ELOOP)
+			break;
+		if (fd >= 0 && fstat(fd, &st) < 0) {
+			close(fd);
+			fd = -1;
+			break;
+		}
+		if (fd >= 0 && (!S_ISREG(st.st_mode) || st.st_nlink <= 1)) {
+			if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0) {
+				close(fd);
+				fd = -1;
+				break;
+			}
+			*out = fd;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		/* A symlink, or a hard link to some other file: gone, and
+		 * a file of our own made in its place. */
+		if (unlink(path) < 0 && errno != ENOENT)
+			break;
+		fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0) {
+			*out = fd;
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	return atex_error_set(ATEX_EIO, "%s: cannot create: %s", path,
+			      errno == ELOOP || errno == EEXIST
+				      ? "a symlink or hard link keeps coming "
+					"back"
+				      : strerror(errno));
+}
+
 int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
 		      const char *path)
 {

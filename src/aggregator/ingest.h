@@ -81,6 +81,15 @@ int atex_ingest_files(const char *files_dir, const char *platform,
 int atex_ingest_mkdirs(const char *path);
 
 /*
+ * Opens the output file `path` of a new run (O_WRONLY | O_APPEND) into
+ * *out, emptied: a symlink there is removed and never followed, and so is
+ * a regular file with other hard links (a file of our own is made in its
+ * place, O_EXCL); our own regular file is truncated; a FIFO or device is
+ * opened as it is. ATEX_EIO naming `path`.
+ */
+int atex_ingest_open_output(int *out, const char *path);
+
+/*
  * Appends `len` bytes to the O_APPEND descriptor `fd` with one write(2)
  * (more only after a short write). `*size` is the file's length before;
  * on failure the file is cut back to it, so that a reader never sees part

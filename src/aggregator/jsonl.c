@@ -213,13 +213,9 @@ static int jsonl_start(atex_aggregator *a)
 	/* A new run: attempts count from 1 again. */
 	if (j->ingests)
 		json_object_clear(j->ingests);
-	j->fd = open(j->path,
-		     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-	if (j->fd < 0) {
-		rc = atex_error_set(ATEX_EIO, "%s: cannot create: %s", j->path,
-				    strerror(errno));
+	rc = atex_ingest_open_output(&j->fd, j->path);
+	if (rc)
 		goto out;
-	}
 	rc = streams_begin(j);
 	if (rc) {
 		streams_end(j);

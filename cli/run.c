@@ -303,6 +303,8 @@ static int prepare_results_dir(const char *dir)
 		cli_error("run: --results %s: not a directory", dir);
 		return CLI_USAGE;
 	}
+	if (cli_check_owner(dir, "run: --results") < 0)
+		return CLI_USAGE;
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
 		char *p = path_in(dir, ours[i]);
 		int rc = p ? cli_remove_tree(p, "run") : -1;

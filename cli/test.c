@@ -154,7 +154,11 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 			return cli_fail("test");
 		sprintf(dir, "%s%s%s", a->artifacts, name[0] == '/' ? "" : "/",
 			name);
-		rc = clear_artifacts(dir);
+		/* DIR/<test> must not lead out of DIR through a link
+		 * planted there. */
+		rc = cli_confine(a->artifacts, name, "test") < 0
+			     ? CLI_USAGE
+			     : clear_artifacts(dir);
 		if (rc != CLI_OK) {
 			free(dir);
 			return rc;
@@ -190,9 +194,8 @@ static int run_on(struct test_state *st, atex_remote *remote,
 		goto out;
 	}
 	if (atex_executor_start(exec) < 0) {
-		rc = cli_signals_received(&st->signals)
-			     ? CLI_FAILED
-			     : cli_fail("test");
+		rc = cli_signals_received(&st->signals) ? CLI_FAILED
+							: cli_fail("test");
 		goto out;
 	}
 	rc = run_tests(st, exec, a);
@@ -285,7 +288,9 @@ static int test_run(struct test_args *a)
 	atex_provisioner *prov = NULL;
 	int rc;
 
-	rc = discover(&disc, a);
+	rc = cli_check_owner(a->artifacts, "test: --artifacts") < 0
+		     ? CLI_USAGE
+		     : discover(&disc, a);
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)

@@ -469,6 +469,36 @@ if [ "$kind" = local ]; then
 	fi
 fi
 
+# --- Links planted in the results directory are never followed. ------------
+if [ "$kind" = local ]; then
+	small_tree "$work/one-tree" '/one:' '    test: echo one'
+	mkdir -p "$work/planted" "$work/victims/dir"
+	echo precious >"$work/victims/dir/keep"
+	for f in results.jsonl results.sqlite results.sqlite-wal \
+		results.sqlite-shm results.sqlite-journal report.html; do
+		echo precious >"$work/victims/$f"
+		ln -s "$work/victims/$f" "$work/planted/$f"
+	done
+	for d in files old .running; do
+		ln -s "$work/victims/dir" "$work/planted/$d"
+	done
+	"$atex" run --local 1 --results "$work/planted" "$work/one-tree" \
+		>"$work/planted.out" 2>"$work/planted.err"
+	rc=$?
+	bad=$(cd "$work/victims" && for f in *; do
+		[ "$f" = dir ] || grep -qx precious "$f" || echo "$f"
+	done)
+	[ -f "$work/victims/dir/keep" ] || bad="$bad dir/keep"
+	[ "$(ls "$work/victims/dir")" = keep ] || bad="$bad dir"
+	links=$(find "$work/planted" -type l)
+	if [ "$rc" -eq 0 ] && [ -z "$bad" ] && [ -z "$links" ] &&
+		[ "$(status_of "$work/planted/results.jsonl" /one)" = pass ]; then
+		pass "planted links in the results directory not followed"
+	else
+		fail "planted links: exit $rc, victims changed: '$bad', links: '$links': $(cat "$work/planted.err")"
+	fi
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

@@ -499,6 +499,52 @@ if [ "$kind" = local ]; then
 	fi
 fi
 
+# --- A run killed with SIGKILL: the next run removes what it left (its
+# staging directory, its local work directory), never a live run's. ------
+if [ "$kind" = local ]; then
+	small_tree "$work/sleep-tree" '/sleep:' '    test: sleep 60'
+	small_tree "$work/quick-tree" '/quick:' '    test: echo quick'
+	# sleeper NAME: an atex run of /sleep into $work/NAME, in the
+	# background, once its test has started; its pid in $sleeper.
+	sleeper() {
+		"$atex" run --local 1 --results "$work/$1" "$work/sleep-tree" \
+			>/dev/null 2>"$work/$1.err" &
+		sleeper=$!
+		for _ in $(seq 1 300); do
+			grep -q "/sleep started" "$work/$1.err" && return
+			sleep 0.1
+		done
+	}
+	# dirs_of PID: the staging and work directories named after PID.
+	dirs_of() {
+		ls -d "$TMPDIR"/atex-stage-*-"$1"-*-?????? \
+			/var/tmp/atex-????????-"$1"-*-?????? 2>/dev/null
+	}
+	sleeper killed
+	killed=$sleeper
+	kill -KILL "$killed"
+	wait "$killed" 2>/dev/null
+	before_killed=$(dirs_of "$killed" | wc -l)
+	# The live run is a next run too: it may remove them already.
+	sleeper live
+	live=$sleeper
+	before_live=$(dirs_of "$live" | wc -l)
+	"$atex" run --local 1 --results "$work/after-kill" "$work/quick-tree" \
+		>/dev/null 2>"$work/after-kill.err"
+	rc=$?
+	after_killed=$(dirs_of "$killed")
+	after_live=$(dirs_of "$live" | wc -l)
+	if [ "$rc" -eq 0 ] && [ "$before_killed" -eq 2 ] && [ -z "$after_killed" ] &&
+		[ "$before_live" -eq 2 ] && [ "$after_live" -eq 2 ]; then
+		pass "a killed run's leftovers removed by the next, a live run's kept"
+	else
+		fail "leftovers: exit $rc, killed run's $before_killed then '$after_killed', live run's $before_live then $after_live: $(cat "$work/after-kill.err")"
+	fi
+	kill -INT "$live"
+	wait "$live"
+	[ -z "$(dirs_of "$live")" ] || fail "the live run left $(dirs_of "$live")"
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

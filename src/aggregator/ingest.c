@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,6 +211,37 @@ static int read_line(struct atex_ingest *in, size_t *cap, const char *path,
 	return rc;
 }
 
+/* Below this many free bytes, the file system of a test's artifacts is
+ * taken as full when the test has no results. */
+#define FULL_BELOW (256 * 1024)
+
+/* The "error" result for a test without results. A full disk under the
+ * artifacts is the likelier cause than a test that never reported (the
+ * executor always writes at least its fallback result): say so rather
+ * than blame the test. */
+static int push_no_results(struct atex_ingest *in, size_t *cap,
+			   const char *artifacts_dir)
+{
+	struct statvfs vfs;
+	char *note;
+	int rc;
+
+	if (statvfs(artifacts_dir, &vfs) < 0 ||
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize >= FULL_BELOW)
+		return push_error(in, cap, NULL,
+				  "no results (the test never reported)");
+	note = atex_sprintf("no results: they could not be stored, no space "
+			    "left on device (%s)",
+			    artifacts_dir);
+	if (!note)
+		return atex_error_oom();
+	atex_log(ATEX_LOG_WARNING, COMPONENT, "%s on %s: %s", in->test,
+		 in->platform, note);
+	rc = push_error(in, cap, NULL, note);
+	free(note);
+	return rc;
+}
+
 static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 {
 	char *path = atex_path_join(artifacts_dir, "results");
@@ -223,8 +255,7 @@ static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 		return ATEX_ENOMEM;
 	f = fopen(path, "re");
 	if (!f && errno == ENOENT) {
-		rc = push_error(in, &cap, NULL,
-				"no results (the test never reported)");
+		rc = push_no_results(in, &cap, artifacts_dir);
 		goto out;
 	}
 	if (!f) {
@@ -247,8 +278,7 @@ static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 	/* A test that reported nothing at all is no different from one that
 	 * never started, as far as its results go. */
 	if (!rc && in->n == 0)
-		rc = push_error(in, &cap, NULL,
-				"no results (the test never reported)");
+		rc = push_no_results(in, &cap, artifacts_dir);
 out:
 	if (f)
 		fclose(f);

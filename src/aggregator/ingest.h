@@ -99,6 +99,24 @@ int atex_ingest_open_output(int *out, const char *path);
 int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
 		      const char *path);
 
+/*
+ * Taking back the last ingest of a JSON Lines aggregator (multi.c keeps
+ * its outputs in agreement with it). atex_jsonl_mark() records where the
+ * file is; false when `a` is not a JSON Lines aggregator.
+ * atex_jsonl_undo() cuts the file back to the mark when exactly one ingest
+ * was written since (a compressed stream cannot go on after that: later
+ * ingests are refused).
+ */
+struct atex_jsonl_mark {
+	off_t size;
+	unsigned long writes;
+};
+
+struct atex_aggregator;
+bool atex_jsonl_mark(struct atex_aggregator *a, struct atex_jsonl_mark *mark);
+void atex_jsonl_undo(struct atex_aggregator *a,
+		     const struct atex_jsonl_mark *mark);
+
 /* Seconds since the epoch, with a fraction. */
 double atex_ingest_now(void);
 

@@ -73,11 +73,22 @@ struct sqlite_earlier {
 
 static const struct atex_aggregator_ops sqlite_ops;
 
-/* ATEX_EIO with SQLite's message for `what`. */
+/* ATEX_EIO with SQLite's message for `what`, and the system's error
+ * under it ("database or disk is full" does not say which). */
 static int db_error(struct sqlite_agg *s, const char *what)
 {
+	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+
 	if (s->db && sqlite3_errcode(s->db) == SQLITE_NOMEM)
 		return atex_error_oom();
+	/* SQLite reports a full disk without errno at times. */
+	if (s->db && sqlite3_errcode(s->db) == SQLITE_FULL && sys != ENOSPC &&
+	    sys != EDQUOT)
+		sys = ENOSPC;
+	if (sys > 0)
+		return atex_error_set(ATEX_EIO, "%s: %s: %s (%s)", s->path,
+				      what, sqlite3_errmsg(s->db),
+				      strerror(sys));
 	return atex_error_set(ATEX_EIO, "%s: %s: %s", s->path, what,
 			      s->db ? sqlite3_errmsg(s->db) : "no database");
 }
@@ -303,7 +314,8 @@ static int write_rows(struct sqlite_agg *s, const struct atex_ingest *in,
 		rc = insert_row(s, in, &in->results[i], now, attempt, final);
 	if (!rc)
 		rc = exec(s, "COMMIT");
-	if (rc &&
+	/* A failed COMMIT (a full disk) may have rolled back already. */
+	if (rc && !sqlite3_get_autocommit(s->db) &&
 	    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
 		atex_log(ATEX_LOG_ERROR, "aggregator",
 			 "%s: cannot roll back: %s", s->path,

@@ -545,6 +545,43 @@ if [ "$kind" = local ]; then
 	[ -z "$(dirs_of "$live")" ] || fail "the live run left $(dirs_of "$live")"
 fi
 
+# --- A full disk under --results (a 2 MiB tmpfs, in a mount namespace of
+# its own): the run says "no space left on device" and exits 2, no test
+# is labelled as one that never reported (the test that filled the disk
+# still has its result, room for it was set aside), and results.jsonl and
+# results.sqlite hold the same results. ------------------------------------
+if [ "$kind" = local ]; then
+	lines=('/blob:' '    test: |' \
+		'        head -c 400000 /dev/urandom | base64 >"$TMT_TEST_DATA/blob"' \
+		'        echo written')
+	for i in 1 2 3 4 5 6 7 8; do
+		lines+=("/t$i:" '    test: echo small')
+		[ "$i" -le 5 ] && lines+=("/b$i:" '    test: |' \
+			'        head -c 300000 /dev/urandom | base64 >"$TMT_TEST_DATA/blob"' \
+			'        echo big')
+	done
+	small_tree "$work/full-tree" "${lines[@]}"
+	mkdir -p "$work/full"
+	unshare -m sh -c 'mount -t tmpfs -o size=2m atex-full "$1" || exit 99
+		"$2" run --local 1 --results "$1" "$3" >"$4.out" 2>"$4.err"
+		rc=$?
+		jq -c "[.[2], .[1], .[3], .[5]]" "$1/results.jsonl" | sort >"$4.jsonl"
+		sqlite3 "$1/results.sqlite" "SELECT json_array(test, status, subtest, note) FROM results" |
+			sort >"$4.sqlite"
+		exit $rc' sh "$work/full" "$atex" "$work/full-tree" "$work/full"
+	rc=$?
+	if [ "$rc" -eq 99 ]; then
+		fail "full disk: cannot mount a tmpfs (unshare -m, mount -t tmpfs)"
+	elif [ "$rc" -eq 2 ] && grep -qi "no space left on device" "$work/full.err" &&
+		! grep -q "never reported" "$work/full.out" "$work/full.jsonl" &&
+		grep -q "^error /b[0-9].*No space left on device" "$work/full.out" &&
+		[ -s "$work/full.jsonl" ] && cmp -s "$work/full.jsonl" "$work/full.sqlite"; then
+		pass "full disk: said so, exit 2, no test relabelled, JSONL and SQLite agree"
+	else
+		fail "full disk: exit $rc; $(cat "$work/full.out" "$work/full.err"); JSONL: $(cat "$work/full.jsonl"); SQLite: $(cat "$work/full.sqlite")"
+	fi
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

@@ -1200,13 +1200,15 @@ static void test_multi(void **state)
 	list[0] = NULL; /* the array was copied */
 	assert_int_equal(atex_aggregator_start(m), 0);
 	ingest_ok(m, "p", "/t", "/nonexistent");
+	/* The first failure ends the ingest: the others do not get the
+	 * test. */
 	c[0]->fail_ingest = ATEX_EIO;
 	c[1]->fail_ingest = ATEX_ENOMEM;
 	assert_int_equal(atex_aggregator_ingest(m, "p", "/u", "/x"), ATEX_EIO);
 	assert_string_equal(atex_error_last(), "ingest failed: /u");
 	assert_int_equal(atex_aggregator_stop(m), 0);
 	for (int i = 0; i < 3; i++) {
-		assert_string_equal(c[i]->log, "SIIT");
+		assert_string_equal(c[i]->log, i == 0 ? "SIIT" : "SIT");
 		c[i]->log[0] = '\0';
 		c[i]->fail_ingest = 0;
 	}
@@ -1308,6 +1310,39 @@ static void test_outputs_no_follow(void **state)
 	free(victim);
 }
 
+/* A full disk under one output: the multi aggregator takes the test back
+ * from the JSON Lines file before it, so that both hold the same tests. */
+static void test_multi_agreement(void **state)
+{
+	struct fixture *f = *state;
+	int frees = 0;
+	struct counting *c = counting_new(&frees);
+	atex_aggregator *j = jsonl_new(f->out, NULL, ATEX_COMPRESSION_NONE);
+	atex_aggregator *list[2] = {j, &c->base};
+	atex_aggregator *m = NULL;
+	json_t *lines;
+
+	assert_int_equal(atex_multi_aggregator_new(&m, list, 2, true), 0);
+	assert_int_equal(atex_aggregator_start(m), 0);
+	write_two_results(f->art);
+	ingest_ok(m, "p", "/t", f->art);
+	c->fail_ingest = ATEX_EIO;
+	assert_int_equal(atex_aggregator_ingest(m, "p", "/u", f->art),
+			 ATEX_EIO);
+	c->fail_ingest = 0;
+	ingest_ok(m, "p", "/v", f->art);
+	assert_int_equal(atex_aggregator_stop(m), 0);
+	lines = read_lines(f->out);
+	assert_int_equal(json_array_size(lines), 4);
+	for (size_t i = 0; i < json_array_size(lines); i++)
+		assert_string_not_equal(json_string_value(json_array_get(
+						json_array_get(lines, i), 2)),
+					"/u");
+	json_decref(lines);
+	atex_aggregator_free(m);
+	assert_int_equal(frees, 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1332,6 +1367,7 @@ int main(void)
 		T(test_yaml_libyaml),
 		T(test_multi),
 		T(test_outputs_no_follow),
+		T(test_multi_agreement),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

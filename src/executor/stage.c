@@ -234,13 +234,16 @@ static void boot_id(char out[9])
 
 static void owner_init(void)
 {
+	unsigned long long start = start_time_of(getpid());
 	char boot[9];
 
 	boot_id(boot);
-	if (!*boot)
-		return; /* no tag: nothing of ours is ever reaped */
+	/* No tag (no /proc to tell the living from the dead): nothing is
+	 * ever reaped, ours or anyone's. */
+	if (!*boot || !start)
+		return;
 	snprintf(owner_tag, sizeof(owner_tag), "%s-%d-%llu", boot,
-		 (int)getpid(), start_time_of(getpid()));
+		 (int)getpid(), start);
 }
 
 const char *atex_stage_owner(void)

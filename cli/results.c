@@ -105,11 +105,12 @@ int cli_check_owner(const char *dir, const char *what)
 {
 	struct stat sb;
 
-	if (stat(dir, &sb) < 0)
-		return errno == ENOENT ? 0
-				       : (cli_error("%s: %s: %s", what, dir,
-						    strerror(errno)),
-					  -1);
+	if (stat(dir, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0; /* made by us, later */
+		cli_error("%s: %s: %s", what, dir, strerror(errno));
+		return -1;
+	}
 	if (sb.st_uid == geteuid() || sb.st_uid == 0)
 		return 0;
 	cli_error("%s: %s belongs to user %u, not to us: they could plant "
@@ -133,17 +134,20 @@ static int remove_in_the_way(int dirfd, const char *name, const char *shown,
 
 int cli_confine(const char *base, const char *rel, const char *what)
 {
-	char *copy = strdup(rel), *save = NULL, *name;
-	int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	char *copy = NULL, *save = NULL, *name;
+	int fd, rc = 0;
 
-	if (!copy || fd < 0) {
-		if (fd < 0 && errno == ENOENT)
-			rc = 0; /* nothing there yet: nothing planted */
-		else {
-			cli_error("%s: %s: %s", what, base,
-				  copy ? strerror(errno) : "out of memory");
-			rc = -1;
-		}
+	fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* nothing there yet: nothing planted */
+	if (fd < 0) {
+		cli_error("%s: %s: %s", what, base, strerror(errno));
+		return -1;
+	}
+	copy = strdup(rel);
+	if (!copy) {
+		cli_error("%s: out of memory", what);
+		rc = -1;
 		goto out;
 	}
 	for (name = strtok_r(copy, "/", &save); name && !rc;

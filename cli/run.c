@@ -17,7 +17,9 @@
  *
  * Exit status: 0 when every final result is pass/info/warn/skip, 1 when
  * any is something else, 2 on usage and setup errors (systems could not
- * be had), 128+N after signal N (the first one aborts the run: running
+ * be had) and when results could not be written (a full disk: the
+ * message says why, the artifacts stay in DIR/.running), 128+N after
+ * signal N (the first one aborts the run: running
  * tests are canceled and ingested, every system released).
  */
 #include <errno.h>
@@ -82,6 +84,7 @@ struct run_state {
 	size_t total, done, running, systems;
 	size_t passed, failed; /* final results, by test */
 	size_t not_ingested;   /* attempts no aggregator took */
+	char *ingest_error;    /* why the first of them was not (owned) */
 	bool all_ok;
 };
 
@@ -194,8 +197,15 @@ static bool print_attempt(const struct atex_orchestrator_event *ev)
 				 ev->rerun ? ", running again" : "");
 		cli_print_result(status, a->test_name, sub, note, suffix);
 	}
+	/* Results that could not be written here (a full disk) are not
+	 * the test's doing. */
 	if (json_array_size(a->results) == 0)
-		cli_print_result("error", a->test_name, NULL, "no results",
+		cli_print_result("error", a->test_name, NULL,
+				 a->rc == ATEX_EIO
+					 ? "no results: they could not be "
+					   "written on this machine (see the "
+					   "errors above)"
+					 : "no results",
 				 NULL);
 	fflush(stdout);
 	return ok;
@@ -251,6 +261,10 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		if (ev->ingest_rc < 0) {
 			st->not_ingested++;
 			st->all_ok = false;
+			/* The worker's error, still the ingest's (a full
+			 * disk: the run's last words say so). */
+			if (!st->ingest_error)
+				st->ingest_error = strdup(atex_error_last());
 		}
 		if (!ev->rerun) {
 			st->all_ok &= ok;
@@ -307,6 +321,8 @@ static int prepare_results_dir(const char *dir)
 		cli_error("run: --results %s: not a directory", dir);
 		return CLI_USAGE;
 	}
+	if (cli_check_owner(dir, "run: --results") < 0)
+		return CLI_USAGE;
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
 		char *p = path_in(dir, ours[i]);
 		int rc = p ? cli_remove_tree(p, "run") : -1;
@@ -486,8 +502,9 @@ static int serve(struct run_state *st, const struct run_args *a,
 	atex_orchestrator_free(orch);
 	if (st->not_ingested)
 		cli_error("run: the results of %zu attempts could not be "
-			  "written; their artifacts are kept in %s",
-			  st->not_ingested, work);
+			  "written (%s); their artifacts are kept in %s",
+			  st->not_ingested,
+			  st->ingest_error ? st->ingest_error : "?", work);
 	else if (rmdir(work) < 0 && errno != ENOENT)
 		cli_remove_tree(work, "run");
 	free(work);
@@ -516,6 +533,10 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	free_aggregators(&ag);
 	if (ag.final && write_report(a->results, &passed) != CLI_OK &&
 	    rc == CLI_OK)
+		rc = CLI_USAGE;
+	/* Results that could not be written (a full disk) are not a
+	 * verdict on the tests: the run itself failed. */
+	if (rc == CLI_OK && st->not_ingested)
 		rc = CLI_USAGE;
 	if (rc == CLI_OK && (!st->all_ok || !passed))
 		rc = CLI_FAILED;
@@ -548,6 +569,7 @@ static int run_main(struct run_args *a)
 		rc = 128 + cli_signals_received(&st.signals);
 	atex_fmf_stage_free(st.stage);
 	atex_fmf_discovery_free(st.disc);
+	free(st.ingest_error);
 	return rc;
 }
 

@@ -171,7 +171,12 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 			name);
 		if (seen)
 			sprintf(dir + strlen(dir), "~%d", seen + 1);
-		rc = clear_artifacts(dir);
+		/* DIR/<test> must not lead out of DIR through a link
+		 * planted there. */
+		rc = cli_confine(a->artifacts, dir + strlen(a->artifacts),
+				 "test") < 0
+			     ? CLI_USAGE
+			     : clear_artifacts(dir);
 		if (rc != CLI_OK) {
 			free(dir);
 			return rc;
@@ -318,7 +323,9 @@ static int test_run(struct test_args *a)
 	atex_provisioner *prov = NULL;
 	int rc;
 
-	rc = discover(&disc, a);
+	rc = cli_check_owner(a->artifacts, "test: --artifacts") < 0
+		     ? CLI_USAGE
+		     : discover(&disc, a);
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)

@@ -174,6 +174,23 @@ static long stage_root_index(const struct atex_fmf_stage *st, const char *root)
 	return -1;
 }
 
+/* What runs killed with SIGKILL left on this machine: staging directories
+ * in `tmp` and the work directories of local systems in /var/tmp (those
+ * of a local connection are this machine's). Once per process. */
+static void reap_leftovers(const char *tmp)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static bool done;
+
+	pthread_mutex_lock(&lock);
+	if (!done) {
+		atex_stage_reap(tmp, "atex-stage-");
+		atex_stage_reap(FMF_REMOTE_TMP, "atex-");
+		done = true;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 /* Stages the discovery's roots (the plan's first) and the remote scripts
  * into a new private directory. On failure the caller frees `st`. */
 static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
@@ -183,8 +200,9 @@ static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
 	char *dir = NULL, *bin = NULL, *atex = NULL;
 	int rc = 0;
 
-	st->dir = atex_sprintf("%s/atex-stage-XXXXXX",
-			       tmp && *tmp ? tmp : "/tmp");
+	reap_leftovers(tmp && *tmp ? tmp : "/tmp");
+	st->dir = atex_sprintf("%s/atex-stage-%s-XXXXXX",
+			       tmp && *tmp ? tmp : "/tmp", atex_stage_owner());
 	if (!st->dir)
 		return ATEX_ENOMEM;
 	if (!mkdtemp(st->dir)) {
@@ -194,6 +212,8 @@ static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
 		st->dir = NULL;
 		return rc;
 	}
+	/* Held while we live: see atex_stage_reap. */
+	st->lock_fd = atex_stage_lock(st->dir);
 	if (main_root &&
 	    (rc = atex_vec_push_copies(&st->roots,
 				       (const char *[]){main_root, NULL})))
@@ -236,6 +256,8 @@ void atex_fmf_stage_free(atex_fmf_stage *st)
 		return;
 	if (st->dir)
 		atex_stage_remove(st->dir);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
 	free(st->dir);
 	atex_vec_free_all(&st->roots, free);
 	free(st);
@@ -252,6 +274,7 @@ int atex_fmf_stage_new(atex_fmf_stage **out, atex_fmf_discovery *d)
 	st = atex_calloc(1, sizeof(*st));
 	if (!st)
 		return ATEX_ENOMEM;
+	st->lock_fd = -1;
 	rc = stage_make(st, d);
 	if (rc) {
 		atex_fmf_stage_free(st);
@@ -398,7 +421,10 @@ static int fmf_start(atex_executor *e)
 			goto out;
 		fx->stage = fx->own_stage;
 	}
-	tmpl = atex_sprintf("%s/atex-XXXXXX", fx->remote_tmp);
+	/* Named after its owner: a later run on this machine removes it
+	 * when we were killed (atex_stage_reap). */
+	tmpl = atex_sprintf("%s/atex-%s-XXXXXX", fx->remote_tmp,
+			    atex_stage_owner());
 	rc = tmpl ? 0 : ATEX_ENOMEM;
 	if (!rc) {
 		/* One command: the directory, its plan-environment file, the
@@ -768,8 +794,8 @@ int atex_fmf_executor_new(atex_executor **out,
 	fx->json_limit = opts->json_limit;
 	/* Version 1 callers' structs end before `stage`. */
 	fx->stage = opts->version >= 2 ? opts->stage : NULL;
-	fx->remote_tmp =
-		atex_strdup(opts->remote_tmp ? opts->remote_tmp : "/var/tmp");
+	fx->remote_tmp = atex_strdup(opts->remote_tmp ? opts->remote_tmp
+						      : FMF_REMOTE_TMP);
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;
 	rc = rc ? rc : atex_vec_push_copies(&fx->env, opts->env);
 	/* NULL-terminated, for put_env_list. */

@@ -45,6 +45,9 @@
 /* The fallback's testout, named as in tmt. */
 #define DEFAULT_TESTOUT "output.txt"
 
+/* Bytes set aside for the results file (result lines) at its creation. */
+#define RESULTS_RESERVE (256 * 1024)
+
 /* How much of a name or path a message shows: a whole path, normally. */
 #define SHOWN_MAX 4096
 
@@ -887,6 +890,14 @@ int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
 		rc = sys_error("cannot create", r->results_path);
 		goto out;
 	}
+	/* Room for the result lines set aside now, past the end of the
+	 * file: when the test fills the disk with its files, what it
+	 * reported is still written, and says why its files are missing.
+	 * Best effort (not every file system can). */
+	if (fallocate(r->results_fd, FALLOC_FL_KEEP_SIZE, 0, RESULTS_RESERVE) <
+	    0)
+		atex_debug(COMPONENT, "%s: no room set aside: %s",
+			   r->results_path, strerror(errno));
 	/* Emptied too: the output of an earlier run is not this one's. */
 	fd = open(r->output_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		  0644);
@@ -1039,8 +1050,18 @@ void atex_reporter_free(atex_reporter *r)
 	for (size_t i = 0; i < r->open.len; i++)
 		open_result_free(r->open.items[i]);
 	atex_vec_free(&r->open);
-	if (r->results_fd >= 0)
+	if (r->results_fd >= 0) {
+		struct stat st;
+
+		/* The room set aside and not used goes back (a kept
+		 * artifacts directory must not hold it): a truncation to
+		 * the file's own size frees the blocks past its end. */
+		if (fstat(r->results_fd, &st) == 0 &&
+		    ftruncate(r->results_fd, st.st_size) < 0)
+			atex_debug(COMPONENT, "%s: room set aside kept: %s",
+				   r->results_path, strerror(errno));
 		close(r->results_fd);
+	}
 	json_decref(r->uploaded);
 	json_decref(r->testouts);
 	free(r->files_dir);

@@ -40,7 +40,12 @@ struct cli_options {
 	int (*take)(void *data, int opt, const char *arg, const char *text);
 };
 
-/* Runs getopt_long over argv with messages naming the option at fault:
+/* Whether long option `name` ("plan") sets one value, so that giving it
+ * twice is an error (cli_parse_options says so). */
+bool cli_option_once(const char *name);
+
+/* Runs getopt_long over argv with messages naming the option at fault
+ * (an option that sets one value given twice, cli_option_once, too):
  * CLI_OK with optind at the first operand, -1 after --help (usage on
  * stdout), CLI_USAGE (message and usage on stderr, or take's error). */
 int cli_parse_options(const struct cli_options *o, void *data, int argc,

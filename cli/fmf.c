@@ -95,6 +95,10 @@ static int parse_args(struct fmf_args *a, int argc, char **argv,
 			a->filters[a->n_filters++] = optarg;
 			break;
 		case 'p':
+			if (a->plan) {
+				cli_error("--plan given twice");
+				return CLI_USAGE;
+			}
 			a->plan = optarg;
 			break;
 		case 't':

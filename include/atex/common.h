@@ -104,9 +104,10 @@ int atex_log_get_level(void);
 /*
  * `text` made safe to print for a person, on a terminal or in a log: C0
  * and C1 control characters (newline, ESC, CSI...), DEL and bytes that
- * are not valid UTF-8 become \n, \t, \r or \xHH; everything else is
- * kept. A program's own log handler or output uses it to show test,
- * host and file names the way atex does. *out is a new string the caller
+ * are not valid UTF-8 become \n, \t, \r or \xHH, and a backslash
+ * becomes \\ (so the two characters '\' 'n' and a newline never look
+ * alike); everything else is kept. A program's own log handler or
+ * output uses it to show test, host and file names the way atex does. *out is a new string the caller
  * frees (NULL text: ""). Returns 0, ATEX_EINVAL (out NULL) or
  * ATEX_ENOMEM. Thread-safe.
  */

@@ -151,8 +151,8 @@ struct atex_podman_provisioner_options {
 
 /* Containers from an image (`podman run -d --rm ... sleep infinity`),
  * started in background threads, removed on release. Returns 0,
- * ATEX_EINVAL (no image, an image starting with '-' or holding spaces
- * or control characters, a negative count, an unknown options version;
+ * ATEX_EINVAL (no image, an image starting with '-' or holding spaces,
+ * control characters or shell metacharacters, a negative count, an unknown options version;
  * the message quotes the image) or ATEX_ENOMEM. */
 int atex_podman_provisioner_new(
 	atex_provisioner **out,

@@ -9,9 +9,10 @@
  * terminal. Such characters are written as C escapes: \n, \t, \r, \xHH,
  * and so is every byte that is not part of valid UTF-8 (the text is
  * lossless to read back, and no stray byte can start a sequence the
- * terminal decodes its own way). Everything else, printable non-ASCII
- * included, is kept as it is. Backslashes are kept too: the escapes are
- * for people, and names with a backslash stay readable.
+ * terminal decodes its own way). A backslash is written \\, so that what
+ * is shown reads back one way only: a name holding the two characters
+ * '\' 'n' is shown \\n, one holding a newline \n. Everything else,
+ * printable non-ASCII included, is kept as it is.
  *
  * One function does this for the whole project (the log, the terminal
  * summary, the atex tool), so that every place shows a name the same way.
@@ -70,12 +71,17 @@ int atex_buf_put_printable(struct atex_buf *b, const char *text)
 		size_t n;
 
 		/* A run of printable ASCII at once. */
-		while (*p >= 0x20 && *p < 0x7f)
+		while (*p >= 0x20 && *p < 0x7f && *p != '\\')
 			p++;
 		if (p > start)
 			rc = atex_buf_put(b, start, (size_t)(p - start));
 		if (rc || !*p)
 			break;
+		if (*p == '\\') {
+			rc = atex_buf_puts(b, "\\\\");
+			p++;
+			continue;
+		}
 		n = *p >= 0x80 ? utf8_seq(p) : 0;
 		/* C1 controls are U+0080-U+009F: C2 80 to C2 9F. */
 		if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)

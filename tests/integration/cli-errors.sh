@@ -126,6 +126,7 @@ expect empty-component "empty/main\.fmf:2:5: test /a/: .*empty component" fmf di
 # named, nothing started (no podman run, no connection attempt).
 expect podman-option-image '"--privileged"' exec --podman --privileged -- true
 expect podman-spaced-image 'invalid image "a b"' exec --podman 'a b' -- true
+expect podman-metachar-image 'invalid image "img;rm"' exec --podman 'img;rm' -- true
 expect ssh-metachar-host 'invalid host "a;b"' exec --ssh 'root@a;b' -- true
 expect ssh-subst-host 'invalid host "h\$\(id\)"' exec --ssh 'h$(id)' -- true
 expect ssh-option-host "'-oProxyCommand=x'" exec --ssh -oProxyCommand=x -- true
@@ -136,10 +137,31 @@ expect results-twice "--results given twice" run --local 1 --results "$work/r1" 
 expect platform-empty "--platform: the name is empty" run --local 1 --platform '' --results "$work/r" "$work/plan"
 expect platform-slash "--platform 'a/b': .*'/'" run --local 1 --platform a/b --results "$work/r" "$work/plan"
 expect help-unknown "help: unknown command 'nope'" help nope
+expect help-too-many "help: too many arguments" help run extra
+expect version-too-many "version: too many arguments" version extra
+# Every option that sets one value is refused when given twice (the first
+# value was silently dropped before); nothing runs, nothing is written.
+expect artifacts-twice "--artifacts given twice" test --local 1 --artifacts "$work/a1" --artifacts "$work/a2" "$work/plan" /
+expect plan-twice-test "--plan given twice" test --local 1 --plan /plans/a --plan /plans/b --artifacts "$work/a1" "$work/plan" /
+expect plan-twice-discover "--plan given twice" fmf discover --plan /plans/a --plan /plans/b "$work/plan"
+expect reruns-twice "--reruns given twice" run --local 1 --reruns 1 --reruns 2 --results "$work/r1" "$work/plan"
+expect order-twice "--order given twice" run --local 1 --order fmf --order priority --results "$work/r1" "$work/plan"
+expect spares-twice "--max-spares given twice" run --local 1 --max-spares 1 --max-spares 2 --results "$work/r1" "$work/plan"
+expect html-twice "--html given twice" report --html "$work/h1" --html "$work/h2" "$work/r1"
+expect junit-twice "--junit given twice" report --junit "$work/j1" --junit "$work/j2" "$work/r1"
+expect title-twice "--title given twice" report --title a --title b --summary "$work/r1"
+if [ -e "$work/a1" ] || [ -e "$work/a2" ] || [ -e "$work/r1" ] ||
+	[ -e "$work/h1" ] || [ -e "$work/h2" ] || [ -e "$work/j2" ]; then
+	echo "FAIL options given twice: something was written"; failures=$((failures + 1))
+else
+	echo "ok   options given twice: nothing written"
+fi
 
 # help and version as words; report's usage line has every option.
 if "$atex" help | grep -q '^usage: atex COMMAND' &&
 	"$atex" help run | grep -q '^usage: atex run' &&
+	"$atex" help help | grep -q '^usage: atex COMMAND' &&
+	"$atex" help version | grep -q '^usage: atex COMMAND' &&
 	[ "$("$atex" version)" = "$("$atex" --version)" ] &&
 	"$atex" version | grep -q '^atex [0-9]'; then
 	echo "ok   help and version as words"

@@ -4,7 +4,7 @@
 # of `atex run`, `atex report --summary`, error messages): a test name with
 # a newline or an escape sequence must neither forge a line nor drive the
 # terminal. Every line printed is checked for raw control characters, and
-# the escaped form (\n, \x1b) must be there.
+# the escaped form (\n, \x1b, \\ for a backslash) must be there.
 set -u
 atex=$1
 work=$(mktemp -d /tmp/atex-cli-names.XXXXXX)
@@ -88,6 +88,28 @@ rc=$?
 [ "$rc" -eq 2 ] && pass "test error: exit 2" || fail "test error: exit $rc"
 clean test-error "$work/test.err"
 lines test-error "$work/test.err" "no test named '/x\n\x1b[2J'" 1
+
+# A backslash is shown doubled: a name holding the two characters '\' 'n'
+# and one holding a newline must not look alike.
+tree2=$work/tree2
+mkdir -p "$tree2/.fmf"
+echo 1 >"$tree2/.fmf/version"
+printf '%s\n' \
+	'"/a\nb":' \
+	'  test: "true"' \
+	'"/a\\nb":' \
+	'  test: "true"' >"$tree2/main.fmf"
+"$atex" fmf discover "$tree2" >"$work/discover2" 2>&1
+lines discover-newline "$work/discover2" '/a\nb' 1
+lines discover-backslash "$work/discover2" '/a\\nb' 1
+"$atex" run --local 1 --results "$work/r2" "$tree2" >"$work/run2.out" \
+	2>"$work/run2.err"
+lines run-newline "$work/run2.out" 'pass  /a\nb' 1
+lines run-backslash "$work/run2.out" 'pass  /a\\nb' 1
+"$atex" test --local 1 --artifacts "$work/a2" "$tree2" '/a\nb' \
+	>"$work/test2.out" 2>&1
+lines test-backslash "$work/test2.out" 'pass  /a\\nb' 1
+lines test-backslash-only "$work/test2.out" 'pass  /a\nb' 0
 
 [ "$failures" -eq 0 ] || { echo "$failures failures"; exit 1; }
 echo "all cli-names checks passed"

@@ -418,8 +418,10 @@ static void test_address_checks(void **state)
 	};
 	static const char *const bad_users[] = {"-l",  "a;b",	"r t",
 						"u@h", "$(id)", ""};
-	static const char *const bad_images[] = {"--privileged", "-v", "a b",
-						 "img\n", ""};
+	static const char *const bad_images[] = {
+		"--privileged", "-v",	 "a b", "img\n", "",   "img;rm",
+		"i$(id)",	"i`id`", "i|x", "i>x",	 "i&", "i\\x",
+	};
 	struct atex_ssh_options so = ATEX_SSH_OPTIONS_INIT;
 	struct atex_podman_options po = ATEX_PODMAN_OPTIONS_INIT;
 	struct atex_podman_provisioner_options pp =

@@ -271,7 +271,11 @@ static void test_text_escape(void **state)
 		{"\xc0\xaf", "\\xc0\\xaf"},
 		{"\xed\xa0\x80", "\\xed\\xa0\\x80"},
 		{"\xe2\x9c", "\\xe2\\x9c"},
-		{"back\\slash", "back\\slash"},
+		/* A backslash is doubled: "\\n" (two characters) and "\n" (a
+		 * newline) are shown apart. */
+		{"back\\slash", "back\\\\slash"},
+		{"a\\nb", "a\\\\nb"},
+		{"\\\n\\x1b\033", "\\\\\\n\\\\x1b\\x1b"},
 		{"", ""},
 	};
 	char *out = NULL;

@@ -117,8 +117,13 @@ else
 	echo "FAIL test-twice: $(cat "$work/out")"; failures=$((failures + 1))
 fi
 expect run-twice 0 "" run --local 2 --results "$work/res" "$work/t"
-if [ "$(grep -c '"/tests/a"' "$work/res/results.jsonl")" -eq 2 ]; then
-	echo "ok   run-twice: both results of /tests/a kept"
+# ... and the second entry under NAME~2, with files of its own (the second
+# run's files did overwrite the first's under one name).
+if [ "$(grep -c '"/tests/a"' "$work/res/results.jsonl")" -eq 1 ] &&
+	[ "$(grep -c '"/tests/a~2"' "$work/res/results.jsonl")" -eq 1 ] &&
+	grep -q run-a "$work/res/files/local/tests/a/output.txt" &&
+	grep -q run-a "$work/res/files/local/tests/a~2/output.txt"; then
+	echo "ok   run-twice: both results of /tests/a kept, files apart"
 else
 	echo "FAIL run-twice: $(cat "$work/res/results.jsonl")"
 	failures=$((failures + 1))

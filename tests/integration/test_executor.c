@@ -2238,6 +2238,15 @@ static void test_helpers(void **state)
 	expect_rc(&r, 0, 3);
 	RESULTS(&r, FAIL_OUT);
 
+	/* A log streamed and also written to TMT_TEST_DATA: stored once
+	 * (what is not a copy comes as data/: /test_data). */
+	run(s, &r, "/stream_and_test_data", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"scan.log\"]}");
+	expect_listing(&r, "output.txt\nscan.log\n");
+	EXPECT_TEXT(&r, "scan.log", "one\ntwo\n");
+
 	/* Names that are not UTF-8: each left out alone, said so; control
 	 * characters kept, so "a\x01b" and "ab" stay two files. */
 	run(s, &r, "/names_not_utf8", NULL, 0);

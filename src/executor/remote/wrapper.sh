@@ -219,7 +219,7 @@ atex_channel_close() {
 }
 
 atex_test() {
-	local pgid rc relay watcher out
+	local pgid rc relay watcher
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
 	# Bytes, not characters, whatever the system's locale.
 	LC_ALL=C atex_read_setup "$1"

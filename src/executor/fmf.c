@@ -316,26 +316,34 @@ oom:
 }
 
 /* Runs the plan's `shell` scripts of one step, in the tree, with the plan
- * environment and the plan-environment file sourced. */
+ * environment and the plan-environment file read as tmt reads it (never
+ * sourced: remote/lib.sh). */
 static int run_scripts(struct fmf_executor *fx, const char *step,
 		       json_t *scripts, const char *const *env)
 {
 	static const char runner[] =
-		"set -a; . \"$TMT_PLAN_ENVIRONMENT_FILE\"; set +a; "
-		"exec bash -e -o pipefail -c \"$1\"";
+		". \"$1\" || exit; atex_plan_env_load "
+		"\"$TMT_PLAN_ENVIRONMENT_FILE\" || { echo "
+		"\"TMT_PLAN_ENVIRONMENT_FILE: $REPLY\" >&2; exit 1; }; "
+		"exec bash -e -o pipefail -c \"$2\"";
 	char *tree = tree_dir(fx, 0), *what = NULL;
+	char *lib = atex_sprintf("%s/atex/lib.sh", fx->workdir);
 	size_t i;
 	json_t *script;
-	int rc = tree ? 0 : ATEX_ENOMEM;
+	int rc = tree && lib ? 0 : ATEX_ENOMEM;
 
 	json_array_foreach(scripts, i, script)
 	{
-		const char *argv[] = {
-			"bash", "--norc",	"-c",
-			runner, "atex-prepare", json_string_value(script),
-			NULL};
+		const char *argv[] = {"bash",
+				      "--norc",
+				      "-c",
+				      runner,
+				      "atex-prepare",
+				      lib,
+				      json_string_value(script),
+				      NULL};
 
-		if (rc || !argv[5])
+		if (rc || !argv[6])
 			continue;
 		what = atex_sprintf("%s script %zu", step, i + 1);
 		rc = what ? remote_run(fx, what, argv, env, tree, fx->cancel)
@@ -343,6 +351,7 @@ static int run_scripts(struct fmf_executor *fx, const char *step,
 		free(what);
 	}
 	free(tree);
+	free(lib);
 	return rc;
 }
 

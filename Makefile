@@ -71,9 +71,15 @@ bench: build
 	bench/run-all.sh $(BUILD)
 
 # In a workplace checkout (with ../shared): refresh the copied reference data.
+# The shared copy has a placeholder for a script test_executor runs: keep ours.
+CONFORMANCE_KEEP = trees/atex-results/functions
 refresh-conformance:
-	rm -rf tests/conformance/fmf
-	cp -a ../shared/conformance/fmf tests/conformance/fmf
+	tmp=$$(mktemp -d) && \
+	(cd tests/conformance/fmf && cp --parents $(CONFORMANCE_KEEP) $$tmp) && \
+	rm -rf tests/conformance/fmf && \
+	cp -a ../shared/conformance/fmf tests/conformance/fmf && \
+	(cd $$tmp && cp --parents $(CONFORMANCE_KEEP) $(CURDIR)/tests/conformance/fmf) && \
+	rm -rf $$tmp
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO_RESULTS)

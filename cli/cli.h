@@ -18,8 +18,13 @@ enum {
 	CLI_USAGE = 2,	/* usage, input or setup error */
 };
 
-/* Prints "atex: " + message to stderr. */
+/* Prints "atex: " + message and a newline to stderr, the message escaped
+ * (atex_text_escape): every message of the tool, errors and notices. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes `text` (a name from a test, a tree, a host) to `out` escaped
+ * with atex_text_escape, the one escaping of the project. */
+void cli_put_escaped(FILE *out, const char *text);
 
 /* Prints the last library error with a prefix and returns CLI_USAGE. */
 int cli_fail(const char *what);
@@ -35,7 +40,12 @@ struct cli_options {
 	int (*take)(void *data, int opt, const char *arg, const char *text);
 };
 
-/* Runs getopt_long over argv with messages naming the option at fault:
+/* Whether long option `name` ("plan") sets one value, so that giving it
+ * twice is an error (cli_parse_options says so). */
+bool cli_option_once(const char *name);
+
+/* Runs getopt_long over argv with messages naming the option at fault
+ * (an option that sets one value given twice, cli_option_once, too):
  * CLI_OK with optind at the first operand, -1 after --help (usage on
  * stdout), CLI_USAGE (message and usage on stderr, or take's error). */
 int cli_parse_options(const struct cli_options *o, void *data, int argc,
@@ -61,6 +71,7 @@ enum {
 	CLI_OPT_COUNT,
 	CLI_OPT_PODMAN_ARG,
 	CLI_OPT_PODMAN_RUN_ARG,
+	CLI_OPT_SSH_STRICT_HOST_KEYS,
 };
 
 #define CLI_PROVISION_LONG_OPTIONS                                             \
@@ -71,6 +82,8 @@ enum {
 		{"podman", required_argument, NULL, CLI_OPT_PODMAN},           \
 		{"count", required_argument, NULL, CLI_OPT_COUNT},             \
 		{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},   \
+		{"ssh-strict-host-keys", no_argument, NULL,                    \
+		 CLI_OPT_SSH_STRICT_HOST_KEYS},                                \
 	{                                                                      \
 		"podman-run-arg", required_argument, NULL,                     \
 			CLI_OPT_PODMAN_RUN_ARG                                 \
@@ -90,6 +103,7 @@ struct cli_provision {
 	int count;	    /* --count N; 0: not given */
 	const char **podman_args;
 	const char **podman_run_args;
+	bool ssh_strict_host_keys; /* --ssh-strict-host-keys */
 	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
 };
 
@@ -185,7 +199,16 @@ enum {
 	CLI_OPT_PLAN,
 	CLI_OPT_ENV,
 	CLI_OPT_FILTER,
+	CLI_OPT_TEST,
+	CLI_OPT_EXCLUDE,
 };
+
+/* --test REGEX and --exclude REGEX, for a subcommand's getopt_long table. */
+#define CLI_SUITE_NAME_OPTIONS                                                 \
+	{"test", required_argument, NULL, CLI_OPT_TEST},                       \
+	{                                                                      \
+		"exclude", required_argument, NULL, CLI_OPT_EXCLUDE            \
+	}
 
 #define CLI_SUITE_LONG_OPTIONS                                                 \
 	{"context", required_argument, NULL, CLI_OPT_CONTEXT},                 \
@@ -202,6 +225,8 @@ struct cli_suite {
 	const char **env;		  /* --env K=V */
 	const char **filters;		  /* --filter EXPR */
 	size_t n_env, n_filters;
+	const char **tests, **excludes; /* --test REGEX, --exclude REGEX */
+	size_t n_tests, n_excludes;
 };
 
 /* Room for an argc-long command line. CLI_OK or CLI_USAGE (printed). */
@@ -213,8 +238,9 @@ int cli_suite_option(struct cli_suite *s, int opt, const char *arg);
 
 /* Discovers TREE for the options. Without --plan, a tree with exactly one
  * plan runs in it; any other tree gives every test (with a notice when
- * plans were left out). CLI_OK or CLI_USAGE (message printed, prefixed
- * `what`). */
+ * plans were left out). A selection of no test is an error naming the
+ * plan and filters (a mistyped filter must not pass). CLI_OK or CLI_USAGE
+ * (message printed, prefixed `what`). */
 int cli_suite_discover(struct atex_fmf_discovery **out,
 		       const struct cli_suite *s, const char *tree,
 		       const char *what);
@@ -241,6 +267,17 @@ void cli_print_result(const char *status, const char *test, const char *sub,
 /* Removes `path` and everything below it (nothing there is fine). 0, or
  * -1 with a message prefixed `what` printed. */
 int cli_remove_tree(const char *path, const char *what);
+
+/* Makes sure that no component of REL under the directory `base` is a
+ * symlink or a non-directory: the first such entry is removed (the entry,
+ * never what it points to), so that what atex then makes or removes
+ * under base/REL stays under base. Components that are missing are fine.
+ * 0, or -1 with a message prefixed `what` printed. */
+int cli_confine(const char *base, const char *rel, const char *what);
+
+/* 0 when `dir` is missing or belongs to us or root; -1 (printed, prefixed
+ * `what`) when another user owns it and could plant links in it. */
+int cli_check_owner(const char *dir, const char *what);
 
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);

@@ -16,6 +16,8 @@ struct fmf_args {
 	atex_fmf_context *context;
 	const char **filters;
 	size_t n_filters;
+	const char **tests, **excludes; /* --test, --exclude */
+	size_t n_tests, n_excludes;
 	const char *plan;
 	int json;
 	const char *positional;
@@ -25,6 +27,8 @@ static const struct option long_options[] = {
 	{"context", required_argument, NULL, 'c'},
 	{"filter", required_argument, NULL, 'f'},
 	{"plan", required_argument, NULL, 'p'},
+	{"test", required_argument, NULL, 't'},
+	{"exclude", required_argument, NULL, 'x'},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -34,7 +38,9 @@ static void fmf_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: atex fmf discover [--context K=V]... [--plan NAME] "
-		"[--filter EXPR]... [--json] TREE\n"
+		"[--filter EXPR]...\n"
+		"                         [--test REGEX]... [--exclude "
+		"REGEX]... [--json] TREE\n"
 		"       atex fmf dump [--context K=V]... [--filter EXPR]... "
 		"TREE\n"
 		"       atex fmf match [--context K=V]... RULE\n"
@@ -55,7 +61,9 @@ static int parse_args(struct fmf_args *a, int argc, char **argv,
 	if (atex_fmf_context_new(&a->context) < 0)
 		return cli_fail("fmf");
 	a->filters = calloc((size_t)argc, sizeof(*a->filters));
-	if (!a->filters)
+	a->tests = calloc((size_t)argc, sizeof(*a->tests));
+	a->excludes = calloc((size_t)argc, sizeof(*a->excludes));
+	if (!a->filters || !a->tests || !a->excludes)
 		return cli_fail("fmf");
 	optind = 1;
 	opterr = 0; /* our own messages, naming the option */
@@ -87,7 +95,17 @@ static int parse_args(struct fmf_args *a, int argc, char **argv,
 			a->filters[a->n_filters++] = optarg;
 			break;
 		case 'p':
+			if (a->plan) {
+				cli_error("--plan given twice");
+				return CLI_USAGE;
+			}
 			a->plan = optarg;
+			break;
+		case 't':
+			a->tests[a->n_tests++] = optarg;
+			break;
+		case 'x':
+			a->excludes[a->n_excludes++] = optarg;
 			break;
 		case 'j':
 			a->json = 1;
@@ -161,6 +179,11 @@ static int cmd_discover(struct fmf_args *a)
 	opts.plan = a->plan;
 	opts.filters = a->filters;
 	opts.n_filters = a->n_filters;
+	opts.tests = a->tests;
+	opts.n_tests = a->n_tests;
+	opts.excludes = a->excludes;
+	opts.n_excludes = a->n_excludes;
+	opts.tests_only = true; /* a listing: prepare is not run */
 	if (atex_fmf_discover(&d, a->positional, &opts) < 0)
 		return cli_fail(NULL);
 	if (a->json) {
@@ -169,8 +192,12 @@ static int cmd_discover(struct fmf_args *a)
 		rc = all ? print_json(all) : cli_fail(NULL);
 		json_decref(all);
 	} else {
-		for (size_t i = 0; i < atex_fmf_discovery_count(d); i++)
-			printf("%s\n", atex_fmf_discovery_test_name(d, i));
+		/* Names may hold anything fmf accepts: one a line. */
+		for (size_t i = 0; i < atex_fmf_discovery_count(d); i++) {
+			cli_put_escaped(stdout,
+					atex_fmf_discovery_test_name(d, i));
+			putchar('\n');
+		}
 	}
 	atex_fmf_discovery_free(d);
 	return rc;
@@ -191,7 +218,7 @@ int cli_fmf(int argc, char **argv)
 	else if (!strcmp(sub, "match"))
 		rc = parse_args(&a, argc - 1, argv + 1, "c");
 	else if (!strcmp(sub, "discover"))
-		rc = parse_args(&a, argc - 1, argv + 1, "cfpj");
+		rc = parse_args(&a, argc - 1, argv + 1, "cfpjtx");
 	else {
 		cli_error("unknown fmf command '%s'", sub);
 		fmf_usage(stderr);
@@ -209,5 +236,7 @@ int cli_fmf(int argc, char **argv)
 	}
 	atex_fmf_context_free(a.context);
 	free(a.filters);
+	free(a.tests);
+	free(a.excludes);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "atex/atex.h"
@@ -22,15 +23,32 @@ static const struct {
 	{"run", cli_run, "run a whole test suite on a pool of systems"},
 };
 
+void cli_put_escaped(FILE *out, const char *text)
+{
+	char *shown = NULL;
+
+	if (atex_text_escape(&shown, text) == 0)
+		fputs(shown, out);
+	else
+		fputs("(out of memory)", out);
+	free(shown);
+}
+
+/* Messages name tests, hosts and files (and quote the library's errors,
+ * which name them too): escaped whole, one message is one line. */
 void cli_error(const char *fmt, ...)
 {
+	char *message = NULL;
 	va_list ap;
+	int n;
 
-	fputs("atex: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vasprintf(&message, fmt, ap);
 	va_end(ap);
+	fputs("atex: ", stderr);
+	cli_put_escaped(stderr, n < 0 ? "(out of memory)" : message);
 	fputc('\n', stderr);
+	free(message);
 }
 
 int cli_fail(const char *what)
@@ -42,15 +60,53 @@ int cli_fail(const char *what)
 	return CLI_USAGE;
 }
 
+/* Options that set one value (a directory, a plan, a number): given
+ * twice, the first would be silently lost, so that is an error. Every
+ * other option with a value (--context, --env, --filter, --ssh...) adds
+ * to a list. */
+bool cli_option_once(const char *name)
+{
+	static const char *const once[] = {
+		"artifacts", "results",	   "plan",  "reruns",	"order",
+		"platform",  "max-spares", "html",  "junit",	"title",
+		"local",     "podman",	   "count", "identity",
+	};
+
+	for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+		if (!strcmp(name, once[i]))
+			return true;
+	return false;
+}
+
+/* CLI_USAGE with a message when long option `i` of `o` sets one value and
+ * was seen before (`seen` has one flag per entry of o->longopts). */
+static int check_once(const struct cli_options *o, int i, bool *seen,
+		      size_t n_seen)
+{
+	if (i < 0 || (size_t)i >= n_seen ||
+	    !cli_option_once(o->longopts[i].name))
+		return CLI_OK;
+	if (seen[i]) {
+		cli_error("--%s given twice", o->longopts[i].name);
+		return CLI_USAGE;
+	}
+	seen[i] = true;
+	return CLI_OK;
+}
+
 int cli_parse_options(const struct cli_options *o, void *data, int argc,
 		      char **argv)
 {
-	int opt, rc;
+	bool seen[64] = {false};
+	int opt, rc, i;
 
 	optind = 1;
 	opterr = 0; /* our own messages, naming the option */
-	while ((opt = getopt_long(argc, argv, o->shortopts, o->longopts,
-				  NULL)) != -1) {
+	for (;;) {
+		i = -1; /* stays -1 for a short option */
+		opt = getopt_long(argc, argv, o->shortopts, o->longopts, &i);
+		if (opt == -1)
+			break;
 		if (opt == 'h') {
 			o->usage(stdout);
 			return -1;
@@ -65,7 +121,9 @@ int cli_parse_options(const struct cli_options *o, void *data, int argc,
 			o->usage(stderr);
 			return CLI_USAGE;
 		}
-		rc = o->take(data, opt, optarg, argv[optind - 1]);
+		rc = check_once(o, i, seen, sizeof(seen) / sizeof(seen[0]));
+		if (rc == CLI_OK)
+			rc = o->take(data, opt, optarg, argv[optind - 1]);
 		if (rc != CLI_OK)
 			return rc;
 	}
@@ -78,6 +136,9 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name,
 			commands[i].summary);
+	fprintf(out, "  %-10s %s\n", "help",
+		"this text; help COMMAND: its options");
+	fprintf(out, "  %-10s %s\n", "version", "the version of atex");
 	fprintf(out, "\nRun 'atex COMMAND --help' for a command's options.\n");
 }
 
@@ -87,11 +148,32 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	/* `atex help COMMAND` is `atex COMMAND --help`; help and version
+	 * are words of their own and take nothing more. */
+	if ((!strcmp(argv[1], "help") && argc > 3) ||
+	    (!strcmp(argv[1], "version") && argc > 2)) {
+		cli_error("%s: too many arguments", argv[1]);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "help") && argc > 2 && strcmp(argv[2], "help") &&
+	    strcmp(argv[2], "version")) {
+		char *help[] = {argv[2], "--help", NULL};
+
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]);
+		     i++)
+			if (!strcmp(argv[2], commands[i].name))
+				return commands[i].run(2, help);
+		cli_error("help: unknown command '%s'", argv[2]);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return CLI_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("atex %s\n", ATEX_VERSION_STRING);
 		return CLI_OK;
 	}

@@ -25,6 +25,10 @@ const char cli_provision_usage[] =
 	"                          an SSH machine (repeatable; IPv6 in [])\n"
 	"    --identity FILE       private key for all SSH machines\n"
 	"    --ssh-option OPT      an ssh -o option (repeatable)\n"
+	"    --ssh-strict-host-keys\n"
+	"                          check host keys against ~/.ssh/known_hosts\n"
+	"                          (default: accept a machine's key at the\n"
+	"                          first connect and pin it for the run)\n"
 	"  --podman IMAGE          containers from IMAGE\n"
 	"    --count N             at most N containers (default 1)\n"
 	"    --podman-arg ARG      a global podman argument (repeatable)\n"
@@ -104,6 +108,9 @@ int cli_provision_option(struct cli_provision *p, int opt, const char *arg)
 	case CLI_OPT_SSH_OPTION:
 		p->ssh_options[p->n_ssh_options++] = arg;
 		return 1;
+	case CLI_OPT_SSH_STRICT_HOST_KEYS:
+		p->ssh_strict_host_keys = true;
+		return 1;
 	case CLI_OPT_PODMAN:
 		return set_once(&p->podman, "--podman", arg);
 	case CLI_OPT_COUNT:
@@ -127,6 +134,8 @@ static int check_companions(const struct cli_provision *p)
 		alone = "--identity needs --ssh";
 	else if (!p->n_ssh && p->n_ssh_options)
 		alone = "--ssh-option needs --ssh";
+	else if (!p->n_ssh && p->ssh_strict_host_keys)
+		alone = "--ssh-strict-host-keys needs --ssh";
 	else if (!p->podman && p->count)
 		alone = "--count needs --podman";
 	else if (!p->podman && p->n_podman_args)
@@ -146,6 +155,7 @@ static int build_ssh(struct atex_provisioner **out,
 
 	base.identity = p->identity;
 	base.options = p->n_ssh_options ? p->ssh_options : NULL;
+	base.strict_host_keys = p->ssh_strict_host_keys;
 	if (atex_static_provisioner_new(out, p->ssh, &base) < 0)
 		return cli_fail("--ssh");
 	return CLI_OK;

@@ -9,7 +9,10 @@
  * error or a file that cannot be read or written (the message names it).
  * With --exit-code, as `git diff --exit-code`: 1 when a final result did
  * not pass (pass, info, warn and skip do), so that CI can fail a job on
- * the report alone; every output is still written first.
+ * the report alone; every output is still written first. 3 when the input
+ * was damaged (lines that are not results): the outputs are written with
+ * each such line as an error result named FILE:LINE, and stderr names
+ * them too; it wins over 1.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -20,6 +23,10 @@
 
 #include "atex/atex.h"
 #include "cli.h"
+
+/* Exit status: the outputs are written, but the input had lines that
+ * are not results. */
+#define REPORT_DAMAGED 3
 
 static const struct option report_options[] = {
 	{"html", required_argument, NULL, 'H'},
@@ -40,7 +47,8 @@ static void report_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: atex report [--html FILE] [--junit FILE] [--summary] "
-		"RESULTS\n"
+		"[--title TEXT]\n"
+		"                   [--exit-code] RESULTS\n"
 		"\n"
 		"Renders a results file (results.jsonl[.gz|.xz] with old/ "
 		"next to\n"
@@ -60,7 +68,9 @@ static void report_usage(FILE *out)
 		"\n"
 		"Exit status: 0 outputs written (1 with --exit-code when "
 		"results\n"
-		"failed), 2 error.\n");
+		"failed), 2 error, 3 outputs written but the input was "
+		"damaged (lines\n"
+		"that are not results, each named FILE:LINE).\n");
 }
 
 static int take_option(void *data, int opt, const char *arg, const char *text)
@@ -164,6 +174,14 @@ int cli_report(int argc, char **argv)
 		rc = cli_fail("report");
 	if (!rc && a.exit_code && !atex_results_passed(r))
 		rc = CLI_FAILED;
+	/* Every output is written, naming the damaged lines; the status
+	 * says the input was not whole. */
+	if ((!rc || rc == CLI_FAILED) && atex_results_damaged(r)) {
+		cli_error("report: %s: %zu damaged lines (not results) "
+			  "skipped; they are error results in the outputs",
+			  a.results, atex_results_damaged(r));
+		rc = REPORT_DAMAGED;
+	}
 	atex_results_free(r);
 	free(in_dir);
 	return rc;

@@ -6,14 +6,17 @@
  * Names and notes come from tests, which may put anything in them: a
  * newline would make a second line that reads like another result, and an
  * escape sequence would act on the terminal. Control characters are
- * therefore written escaped (\n, \t, \r, \xHH); the results files keep
- * the text as it was.
+ * therefore written escaped (\n, \t, \r, \xHH, atex_text_escape); the
+ * results files keep the text as it was.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "atex/atex.h"
 
@@ -31,21 +34,9 @@ bool cli_status_ok(const char *status)
 	return false;
 }
 
-/* `text` with its control characters escaped. */
 static void put_escaped(const char *text)
 {
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p >= 0x20 && *p != 0x7f)
-			putchar(*p);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else if (*p == '\t')
-			fputs("\\t", stdout);
-		else if (*p == '\r')
-			fputs("\\r", stdout);
-		else
-			printf("\\x%02x", *p);
-	}
+	cli_put_escaped(stdout, text);
 }
 
 void cli_print_result(const char *status, const char *test, const char *sub,
@@ -103,5 +94,84 @@ int cli_remove_tree(const char *path, const char *what)
 			  r.err && *r.err ? r.err : atex_error_last());
 	atex_run_result_clear(&r);
 	atex_connection_free(local);
+	return rc;
+}
+
+int cli_check_owner(const char *dir, const char *what)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0; /* made by us, later */
+		cli_error("%s: %s: %s", what, dir, strerror(errno));
+		return -1;
+	}
+	if (sb.st_uid == geteuid() || sb.st_uid == 0)
+		return 0;
+	cli_error("%s: %s belongs to user %u, not to us: they could plant "
+		  "links in it that we would follow; use a directory of our "
+		  "own",
+		  what, dir, (unsigned)sb.st_uid);
+	return -1;
+}
+
+/* Removes the entry `name` of `dirfd` that is in the way of a directory
+ * (a symlink, a file): the entry itself, never what a link points to. */
+static int remove_in_the_way(int dirfd, const char *name, const char *shown,
+			     const char *what)
+{
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	cli_error("%s: cannot remove '%s' under %s: %s", what, name, shown,
+		  strerror(errno));
+	return -1;
+}
+
+int cli_confine(const char *base, const char *rel, const char *what)
+{
+	char *copy = NULL, *save = NULL, *name;
+	int fd, rc = 0;
+
+	fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* nothing there yet: nothing planted */
+	if (fd < 0) {
+		cli_error("%s: %s: %s", what, base, strerror(errno));
+		return -1;
+	}
+	copy = strdup(rel);
+	if (!copy) {
+		cli_error("%s: out of memory", what);
+		rc = -1;
+		goto out;
+	}
+	for (name = strtok_r(copy, "/", &save); name && !rc;
+	     name = strtok_r(NULL, "/", &save)) {
+		int next =
+			openat(fd, name,
+			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (next < 0 && errno == ENOENT)
+			break; /* made later, by us */
+		if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+			/* Planted, or left by a test of another name: only
+			 * the entry goes, and what follows is made anew. */
+			rc = remove_in_the_way(fd, name, base, what);
+			break;
+		}
+		if (next < 0) {
+			cli_error("%s: %s/%s: %s", what, base, name,
+				  strerror(errno));
+			rc = -1;
+			break;
+		}
+		close(fd);
+		fd = next;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(copy);
 	return rc;
 }

@@ -17,7 +17,9 @@
  *
  * Exit status: 0 when every final result is pass/info/warn/skip, 1 when
  * any is something else, 2 on usage and setup errors (systems could not
- * be had), 128+N after signal N (the first one aborts the run: running
+ * be had) and when results could not be written (a full disk: the
+ * message says why, the artifacts stay in DIR/.running), 128+N after
+ * signal N (the first one aborts the run: running
  * tests are canceled and ingested, every system released).
  */
 #include <errno.h>
@@ -44,6 +46,7 @@ static const struct option run_options[] = {
 	CLI_PROVISION_LONG_OPTIONS,
 	CLI_SUITE_LONG_OPTIONS,
 	{"filter", required_argument, NULL, CLI_OPT_FILTER},
+	CLI_SUITE_NAME_OPTIONS,
 	{"reruns", required_argument, NULL, OPT_RERUNS},
 	{"order", required_argument, NULL, OPT_ORDER},
 	{"platform", required_argument, NULL, OPT_PLATFORM},
@@ -81,6 +84,7 @@ struct run_state {
 	size_t total, done, running, systems;
 	size_t passed, failed; /* final results, by test */
 	size_t not_ingested;   /* attempts no aggregator took */
+	char *ingest_error;    /* why the first of them was not (owned) */
 	bool all_ok;
 };
 
@@ -89,6 +93,7 @@ static void run_usage(FILE *out)
 	fprintf(out,
 		"usage: atex run PROVISIONER [--context K=V]... [--plan NAME] "
 		"[--filter EXPR]...\n"
+		"                [--test REGEX]... [--exclude REGEX]...\n"
 		"                [--env K=V]... [--reruns N] [--order ORDER] "
 		"[--platform NAME]\n"
 		"                [--max-spares N] --results DIR TREE\n"
@@ -104,6 +109,12 @@ static void run_usage(FILE *out)
 		"info, warn or skip, 1 when any is not, 2 on usage or setup "
 		"errors.\n"
 		"\n"
+		"  --filter EXPR     only tests matching the fmf filter "
+		"(replaces "
+		"the plan's)\n"
+		"  --test REGEX      only tests whose name matches one "
+		"(re.search)\n"
+		"  --exclude REGEX   leave out tests whose name matches\n"
 		"  --reruns N        run a failed test (fail, error, infra) up "
 		"to "
 		"N more times\n"
@@ -186,8 +197,15 @@ static bool print_attempt(const struct atex_orchestrator_event *ev)
 				 ev->rerun ? ", running again" : "");
 		cli_print_result(status, a->test_name, sub, note, suffix);
 	}
+	/* Results that could not be written here (a full disk) are not
+	 * the test's doing. */
 	if (json_array_size(a->results) == 0)
-		cli_print_result("error", a->test_name, NULL, "no results",
+		cli_print_result("error", a->test_name, NULL,
+				 a->rc == ATEX_EIO
+					 ? "no results: they could not be "
+					   "written on this machine (see the "
+					   "errors above)"
+					 : "no results",
 				 NULL);
 	fflush(stdout);
 	return ok;
@@ -215,29 +233,25 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 	switch (ev->type) {
 	case ATEX_EVENT_SYSTEM_READY:
 		if (!st->live)
-			fprintf(stderr, "atex: run: system %s ready\n",
-				ev->remote);
+			cli_error("run: system %s ready", ev->remote);
 		break;
 	case ATEX_EVENT_SYSTEM_FAILED:
 		/* The message may end with the script's output and its
 		 * newline. */
-		fprintf(stderr, "atex: run: system %s failed to set up: %.*s\n",
-			ev->remote, (int)trimmed_length(ev->message),
-			ev->message);
+		cli_error("run: system %s failed to set up: %.*s", ev->remote,
+			  (int)trimmed_length(ev->message), ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_LOST:
-		fprintf(stderr, "atex: run: system %s lost: %s\n", ev->remote,
-			ev->message);
+		cli_error("run: system %s lost: %s", ev->remote, ev->message);
 		break;
 	case ATEX_EVENT_SYSTEM_RELEASED:
 		if (!st->live)
-			fprintf(stderr, "atex: run: system %s released\n",
-				ev->remote);
+			cli_error("run: system %s released", ev->remote);
 		break;
 	case ATEX_EVENT_TEST_STARTED:
 		if (!st->live)
-			fprintf(stderr, "atex: run: %s started on %s\n",
-				ev->test_name, ev->remote);
+			cli_error("run: %s started on %s", ev->test_name,
+				  ev->remote);
 		break;
 	case ATEX_EVENT_TEST_FINISHED: {
 		bool ok = print_attempt(ev);
@@ -247,6 +261,10 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 		if (ev->ingest_rc < 0) {
 			st->not_ingested++;
 			st->all_ok = false;
+			/* The worker's error, still the ingest's (a full
+			 * disk: the run's last words say so). */
+			if (!st->ingest_error)
+				st->ingest_error = strdup(atex_error_last());
 		}
 		if (!ev->rerun) {
 			st->all_ok &= ok;
@@ -303,6 +321,8 @@ static int prepare_results_dir(const char *dir)
 		cli_error("run: --results %s: not a directory", dir);
 		return CLI_USAGE;
 	}
+	if (cli_check_owner(dir, "run: --results") < 0)
+		return CLI_USAGE;
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
 		char *p = path_in(dir, ours[i]);
 		int rc = p ? cli_remove_tree(p, "run") : -1;
@@ -408,7 +428,7 @@ static int write_report(const char *dir, bool *passed)
 	    atex_report_html(res, html, "atex run") < 0)
 		rc = cli_fail("run: report");
 	else
-		fprintf(stderr, "atex: run: report in %s\n", html);
+		cli_error("run: report in %s", html);
 	/* What was written counts too: an aggregator adds an error result
 	 * when a test's files could not be stored. */
 	*passed = res && atex_results_passed(res);
@@ -482,8 +502,9 @@ static int serve(struct run_state *st, const struct run_args *a,
 	atex_orchestrator_free(orch);
 	if (st->not_ingested)
 		cli_error("run: the results of %zu attempts could not be "
-			  "written; their artifacts are kept in %s",
-			  st->not_ingested, work);
+			  "written (%s); their artifacts are kept in %s",
+			  st->not_ingested,
+			  st->ingest_error ? st->ingest_error : "?", work);
 	else if (rmdir(work) < 0 && errno != ENOENT)
 		cli_remove_tree(work, "run");
 	free(work);
@@ -512,6 +533,10 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	free_aggregators(&ag);
 	if (ag.final && write_report(a->results, &passed) != CLI_OK &&
 	    rc == CLI_OK)
+		rc = CLI_USAGE;
+	/* Results that could not be written (a full disk) are not a
+	 * verdict on the tests: the run itself failed. */
+	if (rc == CLI_OK && st->not_ingested)
 		rc = CLI_USAGE;
 	if (rc == CLI_OK && (!st->all_ok || !passed))
 		rc = CLI_FAILED;
@@ -544,6 +569,7 @@ static int run_main(struct run_args *a)
 		rc = 128 + cli_signals_received(&st.signals);
 	atex_fmf_stage_free(st.stage);
 	atex_fmf_discovery_free(st.disc);
+	free(st.ingest_error);
 	return rc;
 }
 
@@ -586,6 +612,31 @@ static int parse_order(struct run_args *a, const char *arg)
 	return CLI_OK;
 }
 
+/* --platform names a folder of results: one path component. Each
+ * message says what is wrong with the value. */
+static int take_platform(struct run_args *a, const char *arg)
+{
+	const char *why = NULL;
+
+	if (a->platform)
+		why = "given twice";
+	else if (!*arg)
+		why = "the name is empty (give one, such as fedora-41)";
+	else if (strchr(arg, '/'))
+		why = "a name may not contain '/'";
+	else if (!strcmp(arg, ".") || !strcmp(arg, ".."))
+		why = "'.' and '..' are not names";
+	if (!why) {
+		a->platform = arg;
+		return CLI_OK;
+	}
+	if (*arg && !a->platform)
+		cli_error("--platform '%s': %s", arg, why);
+	else
+		cli_error("--platform: %s", why);
+	return CLI_USAGE;
+}
+
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct run_args *a = data;
@@ -596,17 +647,14 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 	case OPT_ORDER:
 		return parse_order(a, arg);
 	case OPT_PLATFORM:
-		if (!*arg || strchr(arg, '/') || !strcmp(arg, ".") ||
-		    !strcmp(arg, "..")) {
-			cli_error("--platform: '%s' is not a name (no '/')",
-				  arg);
-			return CLI_USAGE;
-		}
-		a->platform = arg;
-		return CLI_OK;
+		return take_platform(a, arg);
 	case OPT_MAX_SPARES:
 		return parse_count(&a->max_spares, "--max-spares", arg, 1024);
 	case OPT_RESULTS:
+		if (a->results) {
+			cli_error("--results given twice");
+			return CLI_USAGE;
+		}
 		a->results = arg;
 		return CLI_OK;
 	}

@@ -20,13 +20,17 @@ static void several_plans(const json_t *nodes, const char *path,
 	json_t *data;
 	int shown = 0;
 
-	fprintf(stderr, "atex: %s: %s has %d plans (", what, path, n);
+	fprintf(stderr, "atex: %s: ", what);
+	cli_put_escaped(stderr, path);
+	fprintf(stderr, " has %d plans (", n);
 	json_object_foreach((json_t *)nodes, name, data)
 	{
 		if (!json_object_get(data, "execute"))
 			continue;
-		if (shown < 5)
-			fprintf(stderr, "%s%s", shown ? ", " : "", name);
+		if (shown < 5) {
+			fputs(shown ? ", " : "", stderr);
+			cli_put_escaped(stderr, name);
+		}
 		shown++;
 	}
 	fprintf(stderr,
@@ -71,7 +75,10 @@ int cli_suite_init(struct cli_suite *s, int argc)
 	memset(s, 0, sizeof(*s));
 	s->env = calloc((size_t)argc + 1, sizeof(*s->env));
 	s->filters = calloc((size_t)argc + 1, sizeof(*s->filters));
-	if (!s->env || !s->filters || atex_fmf_context_new(&s->context) < 0)
+	s->tests = calloc((size_t)argc + 1, sizeof(*s->tests));
+	s->excludes = calloc((size_t)argc + 1, sizeof(*s->excludes));
+	if (!s->env || !s->filters || !s->tests || !s->excludes ||
+	    atex_fmf_context_new(&s->context) < 0)
 		return cli_fail("options");
 	return CLI_OK;
 }
@@ -96,8 +103,52 @@ int cli_suite_option(struct cli_suite *s, int opt, const char *arg)
 	case CLI_OPT_FILTER:
 		s->filters[s->n_filters++] = arg;
 		return 1;
+	case CLI_OPT_TEST:
+		s->tests[s->n_tests++] = arg;
+		return 1;
+	case CLI_OPT_EXCLUDE:
+		s->excludes[s->n_excludes++] = arg;
+		return 1;
 	}
 	return 0;
+}
+
+/* Says what selected nothing: the plan, its discover filters, the
+ * options. The discovery is freed. CLI_USAGE. */
+static int nothing_selected(const struct cli_suite *s, atex_fmf_discovery *d,
+			    const char *tree, const char *what)
+{
+	const char *plan = atex_fmf_discovery_plan_name(d);
+	json_t *phases =
+		json_object_get(atex_fmf_discovery_plan(d), "discover");
+	json_t *phase, *f;
+	size_t i, j;
+
+	fprintf(stderr, "atex: %s: no test selected in %s%s%s", what, tree,
+		plan ? " plan " : "", plan ? plan : "");
+	if (json_is_object(phases))
+		phases = json_pack("[O]", phases);
+	else
+		json_incref(phases);
+	json_array_foreach(phases, i, phase)
+	{
+		f = json_object_get(phase, "filter");
+		if (json_is_string(f))
+			fprintf(stderr, ", plan filter '%s'",
+				json_string_value(f));
+		json_array_foreach(f, j, phase) fprintf(
+			stderr, ", plan filter '%s'", json_string_value(phase));
+	}
+	json_decref(phases);
+	for (i = 0; i < s->n_filters; i++)
+		fprintf(stderr, ", --filter '%s'", s->filters[i]);
+	for (i = 0; i < s->n_tests; i++)
+		fprintf(stderr, ", --test '%s'", s->tests[i]);
+	for (i = 0; i < s->n_excludes; i++)
+		fprintf(stderr, ", --exclude '%s'", s->excludes[i]);
+	fputc('\n', stderr);
+	atex_fmf_discovery_free(d);
+	return CLI_USAGE;
 }
 
 int cli_suite_discover(atex_fmf_discovery **out, const struct cli_suite *s,
@@ -111,9 +162,19 @@ int cli_suite_discover(atex_fmf_discovery **out, const struct cli_suite *s,
 	o.plan = s->plan ? s->plan : plan;
 	o.filters = s->filters;
 	o.n_filters = s->n_filters;
+	o.tests = s->tests;
+	o.n_tests = s->n_tests;
+	o.excludes = s->excludes;
+	o.n_excludes = s->n_excludes;
 	rc = atex_fmf_discover(out, tree, &o);
 	free(plan);
-	return rc < 0 ? cli_fail(what) : CLI_OK;
+	if (rc < 0)
+		return cli_fail(what);
+	if (atex_fmf_discovery_count(*out) == 0) {
+		rc = nothing_selected(s, *out, tree, what);
+		*out = NULL;
+	}
+	return rc;
 }
 
 void cli_suite_free(struct cli_suite *s)
@@ -121,6 +182,8 @@ void cli_suite_free(struct cli_suite *s)
 	atex_fmf_context_free(s->context);
 	free(s->env);
 	free(s->filters);
+	free(s->tests);
+	free(s->excludes);
 }
 
 int cli_suite_or_provision_option(struct cli_suite *s, struct cli_provision *p,

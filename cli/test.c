@@ -25,6 +25,8 @@ enum { OPT_ARTIFACTS = 0x200 };
 static const struct option test_options[] = {
 	CLI_PROVISION_LONG_OPTIONS,
 	CLI_SUITE_LONG_OPTIONS,
+	{"filter", required_argument, NULL, CLI_OPT_FILTER},
+	CLI_SUITE_NAME_OPTIONS,
 	{"artifacts", required_argument, NULL, OPT_ARTIFACTS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -37,7 +39,9 @@ struct test_args {
 	const char *tree;
 	char **tests;
 	int n_tests;
-	char **slashed; /* names we completed with a "/" (owned) */
+	char **slashed;	 /* names we completed with a "/" (owned) */
+	char **selected; /* without TEST_NAME: every discovered test */
+	int n_named;	 /* TEST_NAMEs given (slashed has room for them) */
 };
 
 /* What the signal thread and the main thread share: the signals, which
@@ -52,17 +56,25 @@ static void test_usage(FILE *out)
 	fprintf(out,
 		"usage: atex test PROVISIONER [--context K=V]... [--plan "
 		"NAME]\n"
+		"                 [--filter EXPR]... [--test REGEX]... "
+		"[--exclude REGEX]...\n"
 		"                 [--env K=V]... --artifacts DIR TREE "
-		"TEST_NAME...\n"
+		"[TEST_NAME...]\n"
 		"\n"
 		"Reserves one system, runs the plan's prepare steps and the "
 		"named\n"
 		"tests one after another (each into DIR/<test name>/), the "
 		"plan's\n"
-		"finish steps, and prints every result. Exit status: 0 when "
-		"every\n"
+		"finish steps, and prints every result. --filter, --test and "
+		"--exclude\n"
+		"narrow the plan's tests; without TEST_NAME every test they "
+		"leave runs,\n"
+		"in the plan's order (a test the plan lists twice runs twice, "
+		"the second\n"
+		"time into DIR/<test name>~2/). Exit status: 0 when every\n"
 		"result is pass/info/warn/skip, 1 when any is "
-		"fail/error/infra.\n"
+		"fail/error/infra, 2 when\n"
+		"nothing is selected.\n"
 		"\n%s",
 		cli_provision_usage);
 }
@@ -147,14 +159,24 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 
 	for (int i = 0; i < a->n_tests; i++) {
 		const char *name = a->tests[i];
-		char *dir = malloc(strlen(a->artifacts) + strlen(name) + 2);
-		int rc, code;
+		char *dir = malloc(strlen(a->artifacts) + strlen(name) + 16);
+		int rc, code, seen = 0;
 
 		if (!dir)
 			return cli_fail("test");
+		/* A test run twice keeps both results: DIR/NAME~2/... */
+		for (int j = 0; j < i; j++)
+			seen += !strcmp(a->tests[j], name);
 		sprintf(dir, "%s%s%s", a->artifacts, name[0] == '/' ? "" : "/",
 			name);
-		rc = clear_artifacts(dir);
+		if (seen)
+			sprintf(dir + strlen(dir), "~%d", seen + 1);
+		/* DIR/<test> must not lead out of DIR through a link
+		 * planted there. */
+		rc = cli_confine(a->artifacts, dir + strlen(a->artifacts),
+				 "test") < 0
+			     ? CLI_USAGE
+			     : clear_artifacts(dir);
 		if (rc != CLI_OK) {
 			free(dir);
 			return rc;
@@ -190,9 +212,8 @@ static int run_on(struct test_state *st, atex_remote *remote,
 		goto out;
 	}
 	if (atex_executor_start(exec) < 0) {
-		rc = cli_signals_received(&st->signals)
-			     ? CLI_FAILED
-			     : cli_fail("test");
+		rc = cli_signals_received(&st->signals) ? CLI_FAILED
+							: cli_fail("test");
 		goto out;
 	}
 	rc = run_tests(st, exec, a);
@@ -243,6 +264,21 @@ static const char *similar_test(const atex_fmf_discovery *disc,
 	return NULL;
 }
 
+/* Without TEST_NAME: every test the selection options left, in order. */
+static int select_all(atex_fmf_discovery *disc, struct test_args *a)
+{
+	size_t n = atex_fmf_discovery_count(disc);
+
+	a->selected = calloc(n + 1, sizeof(*a->selected));
+	if (!a->selected || n > 100000000)
+		return cli_fail("test");
+	for (size_t i = 0; i < n; i++)
+		a->selected[i] = (char *)atex_fmf_discovery_test_name(disc, i);
+	a->tests = a->selected;
+	a->n_tests = (int)n;
+	return CLI_OK;
+}
+
 /* Discovers and checks that every named test is there (a leading "/" may
  * be left out). */
 static int discover(atex_fmf_discovery **disc, struct test_args *a)
@@ -251,6 +287,8 @@ static int discover(atex_fmf_discovery **disc, struct test_args *a)
 
 	if (rc != CLI_OK)
 		return rc;
+	if (a->n_tests == 0)
+		return select_all(*disc, a);
 	for (int i = 0; i < a->n_tests; i++) {
 		const char *similar;
 		char *slashed;
@@ -285,7 +323,9 @@ static int test_run(struct test_args *a)
 	atex_provisioner *prov = NULL;
 	int rc;
 
-	rc = discover(&disc, a);
+	rc = cli_check_owner(a->artifacts, "test: --artifacts") < 0
+		     ? CLI_USAGE
+		     : discover(&disc, a);
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)
@@ -332,7 +372,9 @@ static int parse_args(struct test_args *a, int argc, char **argv)
 		cli_error("test: --artifacts DIR is required");
 		return CLI_USAGE;
 	}
-	if (argc - optind < 2) {
+	if (argc - optind < 2 &&
+	    !(argc - optind == 1 && (a->suite.n_tests || a->suite.n_excludes ||
+				     a->suite.n_filters))) {
 		cli_error("test: missing %s (atex test PROVISIONER "
 			  "--artifacts DIR TREE TEST_NAME...)",
 			  argc == optind ? "TREE and TEST_NAME" : "TEST_NAME");
@@ -341,7 +383,8 @@ static int parse_args(struct test_args *a, int argc, char **argv)
 	a->tree = argv[optind];
 	a->tests = argv + optind + 1;
 	a->n_tests = argc - optind - 1;
-	a->slashed = calloc((size_t)a->n_tests, sizeof(*a->slashed));
+	a->n_named = a->n_tests;
+	a->slashed = calloc((size_t)a->n_tests + 1, sizeof(*a->slashed));
 	if (!a->slashed)
 		return cli_fail("test");
 	return CLI_OK;
@@ -359,9 +402,10 @@ int cli_test(int argc, char **argv)
 		rc = parse_args(&a, argc, argv);
 	if (rc == CLI_OK)
 		rc = test_run(&a);
-	for (int i = 0; a.slashed && i < a.n_tests; i++)
+	for (int i = 0; a.slashed && i < a.n_named; i++)
 		free(a.slashed[i]);
 	free(a.slashed);
+	free(a.selected);
 	cli_suite_free(&a.suite);
 	cli_provision_free(&a.prov);
 	return rc < 0 ? CLI_OK : rc;

@@ -174,8 +174,14 @@ int atex_sqlite_aggregator_earlier(atex_aggregator **out,
 
 /*
  * Fans every call out to `n` aggregators, in order: start starts all (and
- * stops those started when one fails), ingest ingests into all and
- * returns the first error after trying every one, stop stops all. The
+ * stops those started when one fails), ingest ingests into each in turn,
+ * one test at a time, and at the first error stops and takes the test
+ * back out of the JSON Lines aggregators before it (a cut of the file;
+ * a compressed one refuses later ingests after that), so that the outputs
+ * agree about which tests they hold: put JSON Lines first, those that
+ * cannot take a test back (SQLite, YAML, your own) last. It returns that
+ * error; the test is in none of the outputs, and the caller keeps its
+ * artifacts. stop stops all. The
  * array is copied; the aggregators are owned by the multi aggregator when
  * `owned` is true (freed with it), borrowed otherwise.
  * Returns 0, ATEX_EINVAL (n == 0), ATEX_ENOMEM.

@@ -77,8 +77,9 @@ enum atex_log_level {
 
 /*
  * A log handler. `component` names the block ("fmf", "ssh"...), `message`
- * is one line without a trailing newline. Both are valid only during the
- * call. Handlers may be called from any atex thread at once.
+ * is one line without a trailing newline, its control characters escaped
+ * as atex_text_escape does (names in it come from tests and metadata).
+ * Both are valid only during the call. Handlers may be called from any atex thread at once.
  */
 typedef void (*atex_log_handler)(int level, const char *component,
 				 const char *message, void *userdata);
@@ -99,6 +100,18 @@ void atex_log_set_level(int level);
 
 /* The current maximum level. */
 int atex_log_get_level(void);
+
+/*
+ * `text` made safe to print for a person, on a terminal or in a log: C0
+ * and C1 control characters (newline, ESC, CSI...), DEL and bytes that
+ * are not valid UTF-8 become \n, \t, \r or \xHH, and a backslash
+ * becomes \\ (so the two characters '\' 'n' and a newline never look
+ * alike); everything else is kept. A program's own log handler or
+ * output uses it to show test, host and file names the way atex does. *out is a new string the caller
+ * frees (NULL text: ""). Returns 0, ATEX_EINVAL (out NULL) or
+ * ATEX_ENOMEM. Thread-safe.
+ */
+int atex_text_escape(char **out, const char *text);
 
 /*
  * Parses a test `duration` into seconds exactly as tmt does

@@ -222,10 +222,21 @@ struct atex_ssh_options {
 	const char *ssh_program;   /* NULL: "ssh" from PATH */
 	/* The server's MaxSessions; 0: 10, sshd's default. */
 	int max_sessions;
+	/* (Version 2.) Host keys. false (the default): the key the system
+	 * shows at the connection's first connect is accepted and pinned
+	 * in the connection's own known-hosts file, and every later connect
+	 * (after a reboot) must show that key; ~/.ssh/known_hosts and the
+	 * system-wide file are neither read nor written. Freshly
+	 * provisioned systems are in no known_hosts, and a reprovisioned
+	 * one reuses its address with a new key. true: the key must already
+	 * be in the user's known_hosts (StrictHostKeyChecking=yes). An
+	 * `options` entry for StrictHostKeyChecking or UserKnownHostsFile
+	 * overrides either. */
+	bool strict_host_keys;
 };
 
-#define ATEX_SSH_OPTIONS_VERSION 1
-#define ATEX_SSH_OPTIONS_INIT {ATEX_SSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, 0}
+#define ATEX_SSH_OPTIONS_VERSION 2
+#define ATEX_SSH_OPTIONS_INIT {ATEX_SSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, 0, false}
 
 /*
  * A connection through the OpenSSH client with a private ControlMaster
@@ -237,9 +248,14 @@ struct atex_ssh_options {
  * `max_sessions` here): past max_sessions - 1 concurrent commands on one
  * master (one session stays free to kill a command) the connection starts
  * another master, a new handshake, up to 16 masters. The extra masters
- * live until disconnect.
- * Returns 0, ATEX_EINVAL (no host, an unknown options version) or
- * ATEX_ENOMEM.
+ * live until disconnect. Host keys: see strict_host_keys; a pinned key
+ * lives as long as the connection (disconnect and connect keep it).
+ * The host, user and port are checked here, not at connect: a host is
+ * a name or an address (letters, digits, . - _ : %), a user a login
+ * name (letters, digits, . - _ $), neither starting with '-'; the port
+ * 0 to 65535.
+ * Returns 0, ATEX_EINVAL (no host, a bad host, user or port, an unknown
+ * options version; the message quotes the value) or ATEX_ENOMEM.
  */
 int atex_ssh_connection_new(atex_connection **out,
 			    const struct atex_ssh_options *opts);

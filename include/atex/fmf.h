@@ -55,6 +55,20 @@ int atex_fmf_context_copy(atex_fmf_context **out, const atex_fmf_context *ctx);
 int atex_fmf_context_set(atex_fmf_context *ctx, const char *dimension,
 			 const char *values);
 
+/*
+ * fmf's Context.case_sensitive. A new context is case sensitive, as fmf's
+ * Tree.adjust is by default (`atex fmf dump`). When not, rules compare
+ * values after Python's str.casefold() (`distro == Fedora-41` matches
+ * fedora-41): the name, the major of the "~" operators and non-numeric
+ * version parts; the regular expression operators "~" and "!~" and the
+ * dimension names stay case sensitive. tmt adjusts its trees (tests, plans,
+ * `adjust-tests`) so, and atex_fmf_discover does the same; tmt decides a
+ * phase's `when` case-sensitively. Copies keep the setting. Not
+ * thread-safe against rules being decided with the same context.
+ */
+void atex_fmf_context_set_case_sensitive(atex_fmf_context *ctx, bool sensitive);
+bool atex_fmf_context_case_sensitive(const atex_fmf_context *ctx);
+
 /* Parses "NAME=VALUE[,VALUE...]" (the --context argument) and sets it.
  * Returns 0 or ATEX_EINVAL naming the argument. */
 int atex_fmf_context_set_arg(atex_fmf_context *ctx, const char *assignment);
@@ -115,10 +129,20 @@ int atex_fmf_filter_new(atex_fmf_filter **out, const char *expression);
 void atex_fmf_filter_free(atex_fmf_filter *filter);
 
 /*
- * Evaluates the filter against a node's data (a JSON object). `name` is the
- * node name, used by the special `name` key. A key the expression needs but
- * the data lacks makes the filter not match (as fmf's prune does). Returns
- * 1 (match), 0 (no match) or a negative code. Thread-safe.
+ * Evaluates the filter against a node's data (a JSON object), as fmf's
+ * utils.filter(regexp=True) inside Tree.prune does. `name` is the node name
+ * (borrowed, may be NULL):
+ *  - a term without a key ("/tests/core", "core$") is a regular expression
+ *    searched anywhere in `name` (Python re.search); one that does not
+ *    match makes its "&" group false before the group's keys are checked;
+ *  - when `name` is NULL a term without a key matches nothing: like fmf's
+ *    FilterError (and so tmt's plan filters, which pass no name), a filter
+ *    with such a term in any "|" group matches no node;
+ *  - `name: VALUE` is the data's own `name` key, never the node name.
+ * A key missing from the data, in any group whose name terms matched,
+ * makes the whole filter not match (fmf's FilterError), even when another
+ * group matches. Returns 1 (match), 0 (no match) or a negative code.
+ * Thread-safe.
  */
 int atex_fmf_filter_match(const atex_fmf_filter *filter, const json_t *data,
 			  const char *name);
@@ -211,27 +235,61 @@ struct atex_fmf_discover_options {
 	/* Name of the plan ("/plans/smoke"); NULL takes every test of the
 	 * tree, without a plan. */
 	const char *plan;
-	/* Extra filter expressions, all must match (like tmt --filter). */
+	/* Filter expressions, all must match (tmt's `tmt run tests --filter`):
+	 * evaluated over each test's metadata as tmt exports it (every tmt
+	 * test key with its default, `name` the test's name, booleans also
+	 * as "true"/"false"); a term without a key matches nothing. With a
+	 * plan they replace the `filter` of its fmf discover phases, as in
+	 * tmt. */
 	const char *const *filters;
 	size_t n_filters;
 	/* Where `discover` sections with `url` are cloned; NULL uses
 	 * $XDG_CACHE_HOME/atex/git (or ~/.cache/atex/git). */
 	const char *cache_dir;
+	/* Version 2. Test name regular expressions (Python re.search over
+	 * the name a test has in its tree, before any phase prefix): a test
+	 * is kept when one matches (tmt's `tmt run tests --name`); none
+	 * given: every test. */
+	const char *const *tests;
+	size_t n_tests;
+	/* Test name regular expressions (re.search) whose tests are left
+	 * out, on top of the plan's own `exclude`. */
+	const char *const *excludes;
+	size_t n_excludes;
+	/* Only the tests are wanted (listing them): a prepare or finish
+	 * phase atex cannot run (a method or key it does not act on) is kept
+	 * as written, with a warning logged, instead of refused. Discover
+	 * phases are checked either way: they decide the tests. */
+	bool tests_only;
 };
 
-#define ATEX_FMF_DISCOVER_OPTIONS_VERSION 1
-#define ATEX_FMF_DISCOVER_OPTIONS_INIT {ATEX_FMF_DISCOVER_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL}
+#define ATEX_FMF_DISCOVER_OPTIONS_VERSION 2
+#define ATEX_FMF_DISCOVER_OPTIONS_INIT                                         \
+	{ATEX_FMF_DISCOVER_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,         \
+	 NULL, 0, NULL, 0, false}
 
 /*
  * Discovers the tests of the tree at `path` for the plan and context in
- * `opts` (NULL: defaults). Tests are nodes with a `test` key; `manual:
- * true`, `enabled: false` and stories are left out. Several `discover`
- * sections of a plan each prefix their tests with "/<section name>" when
- * there is more than one. Returns 0, any code of atex_fmf_tree_load,
- * ATEX_ENOTFOUND (no such plan), ATEX_EFORMAT (malformed plan, two
- * discover sections with one name, or a test whose `test`, `duration`,
- * `tty`, `environment` or `path` cannot be used: the message names the
- * file, test and key), ATEX_EEXTERNAL (git failed).
+ * `opts` (NULL: defaults; version 1 structs are accepted), selecting,
+ * ordering and naming them as tmt does. A plan is a node with `execute`
+ * that is not `enabled: false`. Its discover phases (a phase without `how`
+ * is tmt's `shell` discover: the tests listed in its `tests`; a plan
+ * without `discover` has only the tests tmt makes of `execute: script`,
+ * named /script-00...) run in `order`, each only when its `when` matches
+ * the context. An fmf phase takes nodes with a `test` key (stories too),
+ * applies `adjust-tests`, and keeps, per name in its `test` list (a name
+ * listed twice gives its tests twice), the tests sorted by `order`
+ * (default 50, ties in tree order), then narrows them by `filter`,
+ * `link`, `include` and `exclude`; `manual: true` and `enabled: false`
+ * tests are left out. Several phases prefix their tests with "/<phase
+ * name>". Without a plan every test of the tree is taken, sorted by
+ * `order`. Returns 0, any code of atex_fmf_tree_load, ATEX_ENOTFOUND (no
+ * such plan, or the node is not a plan or is disabled: said), ATEX_EFORMAT
+ * (malformed plan, a phase key atex does not read, two phases with one
+ * name, or a test whose `test`, `duration`, `tty`, `environment`, `order`
+ * or `path` cannot be used: the message names the file, plan, test and
+ * key), ATEX_ERULE (a bad regular expression or filter), ATEX_EEXTERNAL
+ * (git failed).
  */
 int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 		      const struct atex_fmf_discover_options *opts);

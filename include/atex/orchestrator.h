@@ -49,7 +49,10 @@ typedef struct atex_orchestrator atex_orchestrator;
 /* How one attempt of a test ended, as hooks and events see it. */
 struct atex_attempt {
 	size_t test;	       /* index in the discovery */
-	const char *test_name; /* its fmf name */
+	/* Its fmf name; "NAME~K" for the K-th entry of a test the
+	 * discovery lists more than once (results and files are kept
+	 * under it: tmt runs repeats). */
+	const char *test_name;
 	unsigned int attempt;  /* 1 for the first run */
 	const char *remote;    /* the system's name */
 	int rc;		       /* atex_executor_run_test's return */

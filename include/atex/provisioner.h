@@ -150,7 +150,10 @@ struct atex_podman_provisioner_options {
 	{ATEX_PODMAN_PROVISIONER_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL}
 
 /* Containers from an image (`podman run -d --rm ... sleep infinity`),
- * started in background threads, removed on release. */
+ * started in background threads, removed on release. Returns 0,
+ * ATEX_EINVAL (no image, an image starting with '-' or holding spaces,
+ * control characters or shell metacharacters, a negative count, an unknown options version;
+ * the message quotes the image) or ATEX_ENOMEM. */
 int atex_podman_provisioner_new(
 	atex_provisioner **out,
 	const struct atex_podman_provisioner_options *opts);

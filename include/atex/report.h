@@ -49,12 +49,24 @@ typedef struct atex_results atex_results;
  *    files found as for JSON Lines.
  * A file cut short by a killed run (a truncated last line, a compressed
  * stream without its end) loads what it has, with a warning logged.
- * Returns 0, ATEX_ENOTFOUND, ATEX_EFORMAT (a line that is not a result:
- * the message has file:line), ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (NULL).
+ * A damaged JSON Lines file (a whole line that is not a result) loads
+ * too: each such line becomes a final "error" result of platform
+ * ATEX_RESULTS_DAMAGED_PLATFORM whose test is "FILE:LINE" and whose note
+ * says why, a warning is logged naming it, and atex_results_damaged()
+ * counts them.
+ * Returns 0, ATEX_ENOTFOUND, ATEX_EFORMAT (the message has file:line),
+ * ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (NULL).
  * *out is the caller's (atex_results_free); read-only use of it is
  * thread-safe.
  */
 int atex_results_load(atex_results **out, const char *path);
+
+/* The platform of the results standing for damaged lines. */
+#define ATEX_RESULTS_DAMAGED_PLATFORM "(damaged)"
+
+/* The number of lines of the loaded file(s) that were not results (each
+ * is an "error" result, see atex_results_load); 0 for NULL. */
+size_t atex_results_damaged(const atex_results *r);
 
 /* Frees the results; NULL is accepted. */
 void atex_results_free(atex_results *r);

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -240,6 +241,37 @@ static int read_line(struct atex_ingest *in, size_t *cap, const char *path,
 	return rc;
 }
 
+/* Below this many free bytes, the file system of a test's artifacts is
+ * taken as full when the test has no results. */
+#define FULL_BELOW (256 * 1024)
+
+/* The "error" result for a test without results. A full disk under the
+ * artifacts is the likelier cause than a test that never reported (the
+ * executor always writes at least its fallback result): say so rather
+ * than blame the test. */
+static int push_no_results(struct atex_ingest *in, size_t *cap,
+			   const char *artifacts_dir)
+{
+	struct statvfs vfs;
+	char *note;
+	int rc;
+
+	if (statvfs(artifacts_dir, &vfs) < 0 ||
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize >= FULL_BELOW)
+		return push_error(in, cap, NULL,
+				  "no results (the test never reported)");
+	note = atex_sprintf("no results: they could not be stored, no space "
+			    "left on device (%s)",
+			    artifacts_dir);
+	if (!note)
+		return atex_error_oom();
+	atex_log(ATEX_LOG_WARNING, COMPONENT, "%s on %s: %s", in->test,
+		 in->platform, note);
+	rc = push_error(in, cap, NULL, note);
+	free(note);
+	return rc;
+}
+
 static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 {
 	char *path = atex_path_join(artifacts_dir, "results");
@@ -253,8 +285,7 @@ static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 		return ATEX_ENOMEM;
 	f = fopen(path, "re");
 	if (!f && errno == ENOENT) {
-		rc = push_error(in, &cap, NULL,
-				"no results (the test never reported)");
+		rc = push_no_results(in, &cap, artifacts_dir);
 		goto out;
 	}
 	if (!f) {
@@ -277,8 +308,7 @@ static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 	/* A test that reported nothing at all is no different from one that
 	 * never started, as far as its results go. */
 	if (!rc && in->n == 0)
-		rc = push_error(in, &cap, NULL,
-				"no results (the test never reported)");
+		rc = push_no_results(in, &cap, artifacts_dir);
 out:
 	if (f)
 		fclose(f);
@@ -665,6 +695,60 @@ out:
 }
 
 /* ---- output ---- */
+
+/*
+ * Opens `path` for a new run, emptied. A symlink there is removed, never
+ * followed, and so is a file with other hard links: a results directory
+ * may be shared (/tmp), and whoever planted the link must not get the
+ * file it points to truncated and written by us. A regular file of our
+ * own is truncated in place; a FIFO or device (a user's /dev/stdout) is
+ * written as it is.
+ */
+int atex_ingest_open_output(int *out, const char *path)
+{
+	const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC;
+	struct stat st;
+	int fd = -1;
+
+	for (int tries = 0; tries < 3; tries++) {
+		fd = open(path, flags | O_CREAT, 0644);
+		if (fd < 0 && errno != ELOOP)
+			break;
+		if (fd >= 0 && fstat(fd, &st) < 0) {
+			close(fd);
+			fd = -1;
+			break;
+		}
+		if (fd >= 0 && (!S_ISREG(st.st_mode) || st.st_nlink <= 1)) {
+			if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0) {
+				close(fd);
+				fd = -1;
+				break;
+			}
+			*out = fd;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		/* A symlink, or a hard link to some other file: gone, and
+		 * a file of our own made in its place. */
+		if (unlink(path) < 0 && errno != ENOENT)
+			break;
+		fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0) {
+			*out = fd;
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	return atex_error_set(ATEX_EIO, "%s: cannot create: %s", path,
+			      errno == ELOOP || errno == EEXIST
+				      ? "a symlink or hard link keeps coming "
+					"back"
+				      : strerror(errno));
+}
 
 int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
 		      const char *path)

@@ -81,6 +81,15 @@ int atex_ingest_files(const char *files_dir, const char *platform,
 int atex_ingest_mkdirs(const char *path);
 
 /*
+ * Opens the output file `path` of a new run (O_WRONLY | O_APPEND) into
+ * *out, emptied: a symlink there is removed and never followed, and so is
+ * a regular file with other hard links (a file of our own is made in its
+ * place, O_EXCL); our own regular file is truncated; a FIFO or device is
+ * opened as it is. ATEX_EIO naming `path`.
+ */
+int atex_ingest_open_output(int *out, const char *path);
+
+/*
  * Appends `len` bytes to the O_APPEND descriptor `fd` with one write(2)
  * (more only after a short write). `*size` is the file's length before;
  * on failure the file is cut back to it, so that a reader never sees part
@@ -89,6 +98,24 @@ int atex_ingest_mkdirs(const char *path);
  */
 int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
 		      const char *path);
+
+/*
+ * Taking back the last ingest of a JSON Lines aggregator (multi.c keeps
+ * its outputs in agreement with it). atex_jsonl_mark() records where the
+ * file is; false when `a` is not a JSON Lines aggregator.
+ * atex_jsonl_undo() cuts the file back to the mark when exactly one ingest
+ * was written since (a compressed stream cannot go on after that: later
+ * ingests are refused).
+ */
+struct atex_jsonl_mark {
+	off_t size;
+	unsigned long writes;
+};
+
+struct atex_aggregator;
+bool atex_jsonl_mark(struct atex_aggregator *a, struct atex_jsonl_mark *mark);
+void atex_jsonl_undo(struct atex_aggregator *a,
+		     const struct atex_jsonl_mark *mark);
 
 /* Seconds since the epoch, with a fraction. */
 double atex_ingest_now(void);

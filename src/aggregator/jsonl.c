@@ -56,6 +56,7 @@ struct jsonl {
 	json_t *ingests; /* attempt_dirs: "platform\xfftest" -> count */
 	int fd;
 	off_t size; /* bytes written: where a failed write is cut back */
+	unsigned long writes; /* ingests written, for atex_jsonl_undo */
 	z_stream z;
 	bool z_ready;
 	lzma_stream x;
@@ -213,13 +214,9 @@ static int jsonl_start(atex_aggregator *a)
 	/* A new run: attempts count from 1 again. */
 	if (j->ingests)
 		json_object_clear(j->ingests);
-	j->fd = open(j->path,
-		     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-	if (j->fd < 0) {
-		rc = atex_error_set(ATEX_EIO, "%s: cannot create: %s", j->path,
-				    strerror(errno));
+	rc = atex_ingest_open_output(&j->fd, j->path);
+	if (rc)
 		goto out;
-	}
 	rc = streams_begin(j);
 	if (rc) {
 		streams_end(j);
@@ -312,6 +309,8 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 				    j->path);
 	else
 		rc = write_locked(j, lines.ptr, lines.len);
+	if (!rc)
+		j->writes++;
 	pthread_mutex_unlock(&j->lock);
 	if (rc)
 		atex_error_prefix("%s on %s", test_name, platform);
@@ -319,6 +318,47 @@ out:
 	atex_buf_free(&lines);
 	atex_ingest_release(&in);
 	return rc;
+}
+
+/* ---- undo, for the multi aggregator (ingest.h) ---- */
+
+static const struct atex_aggregator_ops jsonl_ops;
+
+bool atex_jsonl_mark(atex_aggregator *a, struct atex_jsonl_mark *mark)
+{
+	struct jsonl *j = (struct jsonl *)a;
+
+	if (!a || a->ops != &jsonl_ops)
+		return false;
+	pthread_mutex_lock(&j->lock);
+	mark->size = j->size;
+	mark->writes = j->writes;
+	pthread_mutex_unlock(&j->lock);
+	return true;
+}
+
+void atex_jsonl_undo(atex_aggregator *a, const struct atex_jsonl_mark *mark)
+{
+	struct jsonl *j = (struct jsonl *)a;
+
+	pthread_mutex_lock(&j->lock);
+	/* Only the one write made since the mark, and only while the file
+	 * is open: anything else is not ours to take back. */
+	if (!j->started || j->writes != mark->writes + 1)
+		goto out;
+	if (ftruncate(j->fd, mark->size) < 0) {
+		atex_log(ATEX_LOG_ERROR, "aggregator",
+			 "%s: cannot take back a test: %s", j->path,
+			 strerror(errno));
+		goto out;
+	}
+	j->size = mark->size;
+	j->writes = mark->writes;
+	/* The compressed stream has gone on past what is in the file. */
+	if (j->compression != ATEX_COMPRESSION_NONE)
+		j->broken = true;
+out:
+	pthread_mutex_unlock(&j->lock);
 }
 
 static int jsonl_stop(atex_aggregator *a)

@@ -4,14 +4,24 @@
  *
  * Calls go through the generic atex_aggregator_* functions, so the
  * children may be any implementation, a user's own included, and their
- * ops versions are checked as for any other caller. Ingest tries every
- * child even after one fails: one broken output is no reason to lose the
- * test in the others. Start is all or nothing: when a child cannot start,
- * those already started are stopped again.
+ * ops versions are checked as for any other caller. Start is all or
+ * nothing: when a child cannot start, those already started are stopped
+ * again.
+ *
+ * Ingest keeps the children in agreement about which tests they hold: it
+ * stops at the first child that fails (a full disk, say) and takes the
+ * test back from the JSON Lines children before it (ingest.h, a cut of
+ * the file). The test is then in none of them, and the caller, told so,
+ * keeps its artifacts: `atex run` leaves them in DIR/.running. An ingest
+ * is one step under a lock, so that the cut takes back exactly this
+ * test's lines. Children that cannot take a test back (SQLite, YAML, a
+ * user's own) are best put last; put JSON Lines first.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aggregator/ingest.h"
 #include "atex/aggregator.h"
 #include "util/util.h"
 
@@ -20,6 +30,7 @@ struct multi {
 	atex_aggregator **children;
 	size_t n;
 	bool owned;
+	pthread_mutex_t lock; /* one ingest at a time (see above) */
 };
 
 static int multi_start(atex_aggregator *a)
@@ -46,22 +57,44 @@ static int multi_ingest(atex_aggregator *a, const char *platform,
 			const char *test_name, const char *artifacts_dir)
 {
 	struct multi *m = (struct multi *)a;
-	char *msg = NULL;
+	struct atex_jsonl_mark *marks = atex_calloc(m->n, sizeof(*marks));
+	bool *undoable = atex_calloc(m->n, sizeof(*undoable));
+	size_t i;
 	int rc = 0;
 
-	for (size_t i = 0; i < m->n; i++) {
-		int r = atex_aggregator_ingest(m->children[i], platform,
-					       test_name, artifacts_dir);
-
-		if (r && !rc) {
-			rc = r;
-			msg = atex_strdup(atex_error_last());
-		}
+	if (!marks || !undoable) {
+		free(marks);
+		free(undoable);
+		return ATEX_ENOMEM;
 	}
-	/* The first error is the one reported, whatever came after. */
-	if (rc)
+	pthread_mutex_lock(&m->lock);
+	for (i = 0; i < m->n && !rc; i++) {
+		undoable[i] = atex_jsonl_mark(m->children[i], &marks[i]);
+		rc = atex_aggregator_ingest(m->children[i], platform, test_name,
+					    artifacts_dir);
+	}
+	if (rc) {
+		/* Child i - 1 failed; its error stays the one reported. */
+		char *msg = atex_strdup(atex_error_last());
+		bool kept = false;
+
+		for (size_t k = 0; k + 1 < i; k++) {
+			if (undoable[k])
+				atex_jsonl_undo(m->children[k], &marks[k]);
+			else
+				kept = true;
+		}
+		if (kept)
+			atex_log(ATEX_LOG_WARNING, "aggregator",
+				 "%s on %s: in some outputs and not in others "
+				 "(not every output can take a test back)",
+				 test_name, platform);
 		atex_error_set(rc, "%s", msg ? msg : "ingest failed");
-	free(msg);
+		free(msg);
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(marks);
+	free(undoable);
 	return rc;
 }
 
@@ -92,6 +125,7 @@ static void multi_free(atex_aggregator *a)
 	if (m->owned)
 		for (size_t i = 0; i < m->n; i++)
 			atex_aggregator_free(m->children[i]);
+	pthread_mutex_destroy(&m->lock);
 	free(m->children);
 	free(m);
 }
@@ -135,6 +169,7 @@ int atex_multi_aggregator_new(atex_aggregator **out,
 	}
 	memcpy(m->children, aggregators, n * sizeof(*m->children));
 	m->base.ops = &multi_ops;
+	pthread_mutex_init(&m->lock, NULL);
 	m->n = n;
 	m->owned = owned;
 	*out = &m->base;

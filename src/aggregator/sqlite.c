@@ -27,9 +27,11 @@
  *    names the JSON Lines aggregator writes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -71,11 +73,22 @@ struct sqlite_earlier {
 
 static const struct atex_aggregator_ops sqlite_ops;
 
-/* ATEX_EIO with SQLite's message for `what`. */
+/* ATEX_EIO with SQLite's message for `what`, and the system's error
+ * under it ("database or disk is full" does not say which). */
 static int db_error(struct sqlite_agg *s, const char *what)
 {
+	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+
 	if (s->db && sqlite3_errcode(s->db) == SQLITE_NOMEM)
 		return atex_error_oom();
+	/* SQLite reports a full disk without errno at times. */
+	if (s->db && sqlite3_errcode(s->db) == SQLITE_FULL && sys != ENOSPC &&
+	    sys != EDQUOT)
+		sys = ENOSPC;
+	if (sys > 0)
+		return atex_error_set(ATEX_EIO, "%s: %s: %s (%s)", s->path,
+				      what, sqlite3_errmsg(s->db),
+				      strerror(sys));
 	return atex_error_set(ATEX_EIO, "%s: %s: %s", s->path, what,
 			      s->db ? sqlite3_errmsg(s->db) : "no database");
 }
@@ -89,7 +102,8 @@ static int exec(struct sqlite_agg *s, const char *sql)
 
 /* ---- start and stop ---- */
 
-/* Removes the database of an earlier run and its WAL files. */
+/* Removes the database of an earlier run and its WAL files (a symlink
+ * in their place is removed, not what it points to). */
 static int remove_old(const char *path)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
@@ -144,15 +158,38 @@ static int open_db(struct sqlite_agg *s)
 {
 	int rc = remove_old(s->path);
 
+	struct stat made, now;
+	int fd;
+
 	if (rc)
 		return rc;
-	if (sqlite3_open_v2(s->path, &s->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				    SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK)
+	/* The database is made here, O_EXCL (an empty file is a new
+	 * database to SQLite), and is still the file we made once SQLite
+	 * has it open: a link planted in a shared results directory is
+	 * never followed. SQLite opens its -wal and -shm O_NOFOLLOW
+	 * itself. (SQLITE_OPEN_NOFOLLOW would also refuse a symlink in
+	 * the directories above, which a user may well have.) */
+	fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0)
+		return atex_error_set(ATEX_EIO, "%s: cannot create: %s",
+				      s->path, strerror(errno));
+	if (fstat(fd, &made) < 0 ||
+	    sqlite3_open_v2(s->path, &s->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		close(fd);
 		return db_error(s, "cannot open");
+	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	rc = wal_mode(s);
+	if (!rc && (lstat(s->path, &now) < 0 || now.st_dev != made.st_dev ||
+		    now.st_ino != made.st_ino))
+		rc = atex_error_set(ATEX_EIO,
+				    "%s: replaced by something else while "
+				    "being opened; refusing it",
+				    s->path);
+	close(fd);
 	if (!rc)
 		rc = exec(s, "PRAGMA synchronous=NORMAL");
 	if (!rc)
@@ -277,7 +314,8 @@ static int write_rows(struct sqlite_agg *s, const struct atex_ingest *in,
 		rc = insert_row(s, in, &in->results[i], now, attempt, final);
 	if (!rc)
 		rc = exec(s, "COMMIT");
-	if (rc &&
+	/* A failed COMMIT (a full disk) may have rolled back already. */
+	if (rc && !sqlite3_get_autocommit(s->db) &&
 	    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
 		atex_log(ATEX_LOG_ERROR, "aggregator",
 			 "%s: cannot roll back: %s", s->path,

@@ -242,13 +242,9 @@ static int yamld_start(atex_aggregator *a)
 		if (rc)
 			goto out;
 	}
-	y->fd = open(y->path,
-		     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-	if (y->fd < 0) {
-		rc = atex_error_set(ATEX_EIO, "%s: cannot create: %s", y->path,
-				    strerror(errno));
+	rc = atex_ingest_open_output(&y->fd, y->path);
+	if (rc)
 		goto out;
-	}
 	y->size = 0;
 	y->started = true;
 out:

@@ -437,6 +437,12 @@ int atex_podman_connection_new(atex_connection **out,
 				      "podman connection %s: options version "
 				      "%u unknown",
 				      opts->container, opts->version);
+	/* podman exec would take it for an option. */
+	if (opts->container[0] == '-')
+		return atex_error_set(ATEX_EINVAL,
+				      "podman connection: invalid container "
+				      "\"%s\" (starts with '-')",
+				      opts->container);
 	pc = atex_calloc(1, sizeof(*pc));
 	if (!pc)
 		return ATEX_ENOMEM;

@@ -67,7 +67,9 @@
  * temporary name 17 characters longer first, and a socket path has at most
  * 107 characters, so the directory must stay short. */
 #define SSH_SOCK_NAME "m"
-#define SSH_DIR_MAX   64
+/* The pinned host keys' file in the private directory. */
+#define SSH_KNOWN_HOSTS "known_hosts"
+#define SSH_DIR_MAX	64
 /* Masters per connection: with sshd's default MaxSessions, 9 commands
  * each (one session stays free for killing, remote.h), 144 in all. */
 #define SSH_MASTERS_MAX 16
@@ -116,6 +118,7 @@ struct ssh_conn {
 	int connect_timeout_s;
 	int keepalive_s;
 	int channels_per_master;
+	bool strict_host_keys;
 	struct atex_vec options; /* char *, owned */
 	struct ssh_channels *channels;
 
@@ -125,6 +128,10 @@ struct ssh_conn {
 	char *dir; /* private directory, or NULL */
 	struct ssh_master masters[SSH_MASTERS_MAX];
 	int remote_rsync; /* -1 unknown, 0 missing, 1 present */
+	/* The host key lines the first connect accepted (known_hosts
+	 * format), or NULL before; kept across disconnects, written into
+	 * every new private directory. */
+	char *pinned;
 };
 
 static const struct atex_connection_ops ssh_ops;
@@ -393,6 +400,97 @@ static void master_stop_locked(struct ssh_conn *s, bool graceful)
 	s->remote_rsync = -1;
 }
 
+/* ------------------------------------------------------------------------
+ * Host keys. Unless strict_host_keys, ssh checks the server's key against
+ * DIR/known_hosts only, with StrictHostKeyChecking=accept-new: at the
+ * first connect the file is empty and ssh adds the key it is shown; that
+ * file is then read into `pinned` and written into every later private
+ * directory (each connect after a reboot makes a new one), where a
+ * different key makes ssh refuse the connection.
+ */
+
+static char *known_hosts_path(const struct ssh_conn *s)
+{
+	return atex_path_join(s->dir, SSH_KNOWN_HOSTS);
+}
+
+/* Writes the pinned keys (or nothing) to DIR/known_hosts. Lock held. */
+static int known_hosts_write_locked(struct ssh_conn *s)
+{
+	char *path = known_hosts_path(s);
+	size_t len = s->pinned ? strlen(s->pinned) : 0;
+	int fd, rc = 0;
+
+	if (!path)
+		return ATEX_ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 ||
+	    write(fd, s->pinned ? s->pinned : "", len) != (ssize_t)len)
+		rc = atex_error_set(ATEX_EIO, "ssh %s: %s: %s", s->name, path,
+				    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+/* After the first connect: pins what ssh accepted. Lock held. A file ssh
+ * did not write (an option pointed it elsewhere) pins nothing. */
+static int known_hosts_pin_locked(struct ssh_conn *s)
+{
+	char *path, *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (s->strict_host_keys || s->pinned)
+		return 0;
+	path = known_hosts_path(s);
+	if (!path)
+		return ATEX_ENOMEM;
+	rc = atex_file_read(&text, &len, path);
+	free(path);
+	if (rc == ATEX_ENOMEM)
+		return rc;
+	if (rc == 0 && len && !memchr(text, '\0', len)) {
+		s->pinned = text;
+		atex_debug(SSH_COMPONENT, "%s: host key pinned", s->name);
+		return 0;
+	}
+	free(text);
+	atex_error_clear();
+	return 0;
+}
+
+/* The options that make ssh check host keys as described above; after
+ * the caller's own (ssh keeps the first value it sees). */
+static void known_hosts_argv(struct argv *a, const struct ssh_conn *s)
+{
+	char *path;
+
+	if (s->strict_host_keys) {
+		argv_opt(a, "-o", "StrictHostKeyChecking=yes");
+		return;
+	}
+	path = known_hosts_path(s);
+	if (!path) {
+		a->rc = ATEX_ENOMEM;
+		return;
+	}
+	argv_opt(a, "-o", "StrictHostKeyChecking=accept-new");
+	argv_add(a, "-o");
+	if (!a->rc) {
+		char *opt = atex_sprintf("UserKnownHostsFile=%s", path);
+
+		argv_add(a, opt ? opt : "");
+		a->rc = a->rc ? a->rc : (opt ? 0 : ATEX_ENOMEM);
+		free(opt);
+	}
+	/* A system-wide entry is as stale for a new system as the user's. */
+	argv_opt(a, "-o", "GlobalKnownHostsFile=/dev/null");
+	free(path);
+}
+
 /* Makes the private directory. Lock held. */
 static int master_dir_locked(struct ssh_conn *s)
 {
@@ -403,13 +501,15 @@ static int master_dir_locked(struct ssh_conn *s)
 	s->dir = atex_sprintf("%s/atex-ssh-XXXXXX", tmp);
 	if (!s->dir)
 		return ATEX_ENOMEM;
-	if (mkdtemp(s->dir))
-		return 0;
-	atex_error_set(ATEX_EIO, "ssh %s: cannot create a directory in %s: %s",
-		       s->name, tmp, strerror(errno));
-	free(s->dir);
-	s->dir = NULL;
-	return ATEX_EIO;
+	if (!mkdtemp(s->dir)) {
+		atex_error_set(ATEX_EIO,
+			       "ssh %s: cannot create a directory in %s: %s",
+			       s->name, tmp, strerror(errno));
+		free(s->dir);
+		s->dir = NULL;
+		return ATEX_EIO;
+	}
+	return s->strict_host_keys ? 0 : known_hosts_write_locked(s);
 }
 
 /* The master's command line. User options come after the settings that
@@ -439,6 +539,7 @@ static int master_argv(struct argv *a, const struct ssh_conn *s,
 	}
 	for (size_t i = 0; i < s->options.len; i++)
 		argv_opt(a, "-o", s->options.items[i]);
+	known_hosts_argv(a, s);
 	argv_opt(a, "-o", "ServerAliveCountMax=3");
 	/* Hides "Permanently added ... to known hosts" and the like;
 	 * authentication and connection errors are still printed. */
@@ -517,6 +618,20 @@ static int master_fail(struct ssh_conn *s, int rc, int timeout_ms, int log_fd)
 
 	if (!why)
 		return ATEX_ENOMEM;
+	/* ssh's banner for it is a page of '@' and advice about
+	 * known_hosts; say what it means here instead. */
+	if (strstr(why, "REMOTE HOST IDENTIFICATION HAS CHANGED")) {
+		atex_error_set(ATEX_EIO,
+			       "ssh %s: cannot connect: the host key changed "
+			       "since %s (another system at this address?); "
+			       "Host key verification failed",
+			       s->name,
+			       s->strict_host_keys ? "it was put in known_hosts"
+						   : "the first connect "
+						     "pinned it");
+		free(why);
+		return ATEX_EIO;
+	}
 	if (rc == ATEX_ECANCELED)
 		atex_error_set(rc, "ssh %s: connect canceled%s%s", s->name, sep,
 			       why);
@@ -571,6 +686,8 @@ static int master_start_locked(struct ssh_conn *s, size_t i, int timeout_ms,
 	}
 	m->pidfd = pidfd_of(atex_process_pid(m->proc));
 	rc = master_wait_ready(m, inotify_fd, timeout_ms, cancel);
+	if (!rc && i == 0)
+		rc = known_hosts_pin_locked(s);
 	if (rc) {
 		/* Stopped first: its stderr is then complete, and the
 		 * cleanup's own calls cannot overwrite our message. */
@@ -1135,6 +1252,7 @@ static void ssh_free(atex_connection *c)
 	if (s->channels)
 		channels_unref(s->channels);
 	atex_vec_free_all(&s->options, free);
+	free(s->pinned);
 	free(s->host);
 	free(s->user);
 	free(s->identity);
@@ -1179,10 +1297,55 @@ static int copy_options(struct ssh_conn *s, const struct atex_ssh_options *o)
 						     : SSH_MAX_SESSIONS_DEFAULT;
 	if (s->channels_per_master > 1)
 		s->channels_per_master--;
+	s->strict_host_keys = o->version >= 2 && o->strict_host_keys;
 	s->name = atex_sprintf("%s%s%s:%d", o->user ? o->user : "",
 			       o->user ? "@" : "", o->host,
 			       o->port ? o->port : 22);
 	return s->name ? 0 : ATEX_ENOMEM;
+}
+
+/* Whether every character of `s` is an ASCII letter or digit or in
+ * `extra`, and the first is no '-' (ssh would take it for an option). */
+static bool word_ok(const char *s, const char *extra)
+{
+	if (!*s || *s == '-')
+		return false;
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && !strchr(extra, *s))
+			return false;
+	return true;
+}
+
+/*
+ * The host, user and port, checked before anything runs: a value ssh
+ * would take for an option, or one with shell metacharacters or spaces
+ * (it cannot name a system; the remote side parses "user@host" as
+ * nothing else), fails at once with the value named, not after attempts
+ * to connect. A host is a DNS name or an IPv4/IPv6 address (a zone after
+ * '%'); a user a POSIX login name (Samba machine accounts end in '$').
+ */
+static int check_address(const struct atex_ssh_options *o)
+{
+	if (!word_ok(o->host, ".-_:%"))
+		return atex_error_set(ATEX_EINVAL,
+				      "ssh: invalid host \"%s\": a host is a "
+				      "name or an address (letters, digits, "
+				      "'.', '-', '_', ':', '%%'), not starting "
+				      "with '-'",
+				      o->host);
+	if (o->user && !word_ok(o->user, ".-_$"))
+		return atex_error_set(ATEX_EINVAL,
+				      "ssh %s: invalid user \"%s\": a user is "
+				      "a login name (letters, digits, '.', "
+				      "'-', '_', '$'), not starting with '-'",
+				      o->host, o->user);
+	if (o->port < 0 || o->port > 65535)
+		return atex_error_set(ATEX_EINVAL,
+				      "ssh %s: invalid port %d (0 to 65535; "
+				      "0: 22)",
+				      o->host, o->port);
+	return 0;
 }
 
 int atex_ssh_connection_new(atex_connection **out,
@@ -1200,12 +1363,9 @@ int atex_ssh_connection_new(atex_connection **out,
 		return atex_error_set(ATEX_EINVAL,
 				      "ssh %s: options version %u unknown",
 				      opts->host, opts->version);
-	/* ssh would take these for options. */
-	if (opts->host[0] == '-' || (opts->user && opts->user[0] == '-'))
-		return atex_error_set(ATEX_EINVAL,
-				      "ssh: invalid host or user "
-				      "\"%s\"",
-				      opts->host);
+	rc = check_address(opts);
+	if (rc)
+		return rc;
 	s = atex_calloc(1, sizeof(*s));
 	if (!s)
 		return ATEX_ENOMEM;

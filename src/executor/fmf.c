@@ -174,6 +174,23 @@ static long stage_root_index(const struct atex_fmf_stage *st, const char *root)
 	return -1;
 }
 
+/* What runs killed with SIGKILL left on this machine: staging directories
+ * in `tmp` and the work directories of local systems in /var/tmp (those
+ * of a local connection are this machine's). Once per process. */
+static void reap_leftovers(const char *tmp)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static bool done;
+
+	pthread_mutex_lock(&lock);
+	if (!done) {
+		atex_stage_reap(tmp, "atex-stage-");
+		atex_stage_reap(FMF_REMOTE_TMP, "atex-");
+		done = true;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 /* Stages the discovery's roots (the plan's first) and the remote scripts
  * into a new private directory. On failure the caller frees `st`. */
 static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
@@ -183,8 +200,9 @@ static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
 	char *dir = NULL, *bin = NULL, *atex = NULL;
 	int rc = 0;
 
-	st->dir = atex_sprintf("%s/atex-stage-XXXXXX",
-			       tmp && *tmp ? tmp : "/tmp");
+	reap_leftovers(tmp && *tmp ? tmp : "/tmp");
+	st->dir = atex_sprintf("%s/atex-stage-%s-XXXXXX",
+			       tmp && *tmp ? tmp : "/tmp", atex_stage_owner());
 	if (!st->dir)
 		return ATEX_ENOMEM;
 	if (!mkdtemp(st->dir)) {
@@ -194,6 +212,8 @@ static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
 		st->dir = NULL;
 		return rc;
 	}
+	/* Held while we live: see atex_stage_reap. */
+	st->lock_fd = atex_stage_lock(st->dir);
 	if (main_root &&
 	    (rc = atex_vec_push_copies(&st->roots,
 				       (const char *[]){main_root, NULL})))
@@ -236,6 +256,8 @@ void atex_fmf_stage_free(atex_fmf_stage *st)
 		return;
 	if (st->dir)
 		atex_stage_remove(st->dir);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
 	free(st->dir);
 	atex_vec_free_all(&st->roots, free);
 	free(st);
@@ -252,6 +274,7 @@ int atex_fmf_stage_new(atex_fmf_stage **out, atex_fmf_discovery *d)
 	st = atex_calloc(1, sizeof(*st));
 	if (!st)
 		return ATEX_ENOMEM;
+	st->lock_fd = -1;
 	rc = stage_make(st, d);
 	if (rc) {
 		atex_fmf_stage_free(st);
@@ -293,26 +316,34 @@ oom:
 }
 
 /* Runs the plan's `shell` scripts of one step, in the tree, with the plan
- * environment and the plan-environment file sourced. */
+ * environment and the plan-environment file read as tmt reads it (never
+ * sourced: remote/lib.sh). */
 static int run_scripts(struct fmf_executor *fx, const char *step,
 		       json_t *scripts, const char *const *env)
 {
 	static const char runner[] =
-		"set -a; . \"$TMT_PLAN_ENVIRONMENT_FILE\"; set +a; "
-		"exec bash -e -o pipefail -c \"$1\"";
+		". \"$1\" || exit; atex_plan_env_load "
+		"\"$TMT_PLAN_ENVIRONMENT_FILE\" || { echo "
+		"\"TMT_PLAN_ENVIRONMENT_FILE: $REPLY\" >&2; exit 1; }; "
+		"exec bash -e -o pipefail -c \"$2\"";
 	char *tree = tree_dir(fx, 0), *what = NULL;
+	char *lib = atex_sprintf("%s/atex/lib.sh", fx->workdir);
 	size_t i;
 	json_t *script;
-	int rc = tree ? 0 : ATEX_ENOMEM;
+	int rc = tree && lib ? 0 : ATEX_ENOMEM;
 
 	json_array_foreach(scripts, i, script)
 	{
-		const char *argv[] = {
-			"bash", "--norc",	"-c",
-			runner, "atex-prepare", json_string_value(script),
-			NULL};
+		const char *argv[] = {"bash",
+				      "--norc",
+				      "-c",
+				      runner,
+				      "atex-prepare",
+				      lib,
+				      json_string_value(script),
+				      NULL};
 
-		if (rc || !argv[5])
+		if (rc || !argv[6])
 			continue;
 		what = atex_sprintf("%s script %zu", step, i + 1);
 		rc = what ? remote_run(fx, what, argv, env, tree, fx->cancel)
@@ -320,6 +351,7 @@ static int run_scripts(struct fmf_executor *fx, const char *step,
 		free(what);
 	}
 	free(tree);
+	free(lib);
 	return rc;
 }
 
@@ -398,7 +430,10 @@ static int fmf_start(atex_executor *e)
 			goto out;
 		fx->stage = fx->own_stage;
 	}
-	tmpl = atex_sprintf("%s/atex-XXXXXX", fx->remote_tmp);
+	/* Named after its owner: a later run on this machine removes it
+	 * when we were killed (atex_stage_reap). */
+	tmpl = atex_sprintf("%s/atex-%s-XXXXXX", fx->remote_tmp,
+			    atex_stage_owner());
 	rc = tmpl ? 0 : ATEX_ENOMEM;
 	if (!rc) {
 		/* One command: the directory, its plan-environment file, the
@@ -807,8 +842,8 @@ int atex_fmf_executor_new(atex_executor **out,
 	/* Version 1 callers' structs end before `stage`. */
 	fx->stage = opts->version >= 2 ? opts->stage : NULL;
 	fx->memory_limit = opts->version >= 3 ? opts->memory_limit : 0;
-	fx->remote_tmp =
-		atex_strdup(opts->remote_tmp ? opts->remote_tmp : "/var/tmp");
+	fx->remote_tmp = atex_strdup(opts->remote_tmp ? opts->remote_tmp
+						      : FMF_REMOTE_TMP);
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;
 	rc = rc ? rc : atex_vec_push_copies(&fx->env, opts->env);
 	/* NULL-terminated, for put_env_list. */

@@ -62,8 +62,12 @@ struct fmf_executor {
 };
 
 /* A staged copy of the trees and the remote scripts (executor.h). */
+/* Where work directories go on a system, unless the options say. */
+#define FMF_REMOTE_TMP "/var/tmp"
+
 struct atex_fmf_stage {
-	char *dir;	       /* $TMPDIR/atex-stage-XXXXXX */
+	char *dir;	       /* $TMPDIR/atex-stage-OWNER-XXXXXX */
+	int lock_fd;	       /* dir, flock()ed while we live; or -1 */
 	struct atex_vec roots; /* char *, the local roots; index = tree-N */
 };
 

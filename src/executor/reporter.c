@@ -52,6 +52,9 @@
 /* The fallback's testout, named as in tmt. */
 #define DEFAULT_TESTOUT "output.txt"
 
+/* Bytes set aside for the results file (result lines) at its creation. */
+#define RESULTS_RESERVE (256 * 1024)
+
 /* How much of a name or path a message shows: a whole path, normally. */
 #define SHOWN_MAX 4096
 
@@ -87,6 +90,9 @@ struct atex_reporter {
 	size_t cur_npaths;
 	size_t cur_fd_index;
 	int cur_fd;
+	/* Its "data/..." files for the test itself that no result had
+	 * uploaded before (drop_data_copies), or NULL. */
+	json_t *cur_fresh;
 
 	/* Paths under files/, as JSON objects used as sets (ordered): every
 	 * file a result named, and every target of a closed result's
@@ -399,6 +405,8 @@ static void drop_current(atex_reporter *r)
 	r->cur_npaths = 0;
 	json_decref(r->cur);
 	r->cur = NULL;
+	json_decref(r->cur_fresh);
+	r->cur_fresh = NULL;
 }
 
 /* "files" as plain names: the lengths were the parser's, and plain names
@@ -737,6 +745,130 @@ static int accept_result(atex_reporter *r, json_t *result, bool partial)
 	rc = close_result(r, o);
 	json_decref(o);
 	return rc;
+}
+
+/* ---- TMT_TEST_DATA copies of streamed files ---- */
+
+/* The prefix of the files the wrapper uploads from TMT_TEST_DATA. */
+#define DATA_PREFIX   "data/"
+#define COMPARE_CHUNK 65536
+
+/* The "data/..." files of a result for the test itself that no result has
+ * uploaded yet (a JSON array), or NULL (none; or no memory, which only
+ * costs the check). */
+static json_t *fresh_data_files(atex_reporter *r, json_t *result)
+{
+	json_t *files = json_object_get(result, "files"), *fresh = NULL, *f;
+	size_t i;
+
+	if (result_name(result))
+		return NULL;
+	json_array_foreach(files, i, f)
+	{
+		const char *rel = json_string_value(f);
+
+		if (!rel || strncmp(rel, DATA_PREFIX, strlen(DATA_PREFIX)) ||
+		    json_object_get(r->uploaded, rel) ||
+		    (fresh && has_name(fresh, rel)))
+			continue;
+		if (!fresh && !(fresh = json_array()))
+			return NULL;
+		if (json_array_append(fresh, f) < 0)
+			break;
+	}
+	return fresh;
+}
+
+/* 1 when the files a and b under files/ hold the same bytes, 0 when not
+ * (or one cannot be read: then both are kept). */
+static int same_contents(atex_reporter *r, const char *a, const char *b)
+{
+	char *pa = atex_path_join(r->files_dir, a);
+	char *pb = atex_path_join(r->files_dir, b);
+	int fa = pa ? open(pa, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	int fb = pb ? open(pb, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	char *ba = atex_malloc(2 * COMPARE_CHUNK), *bb = ba + COMPARE_CHUNK;
+	struct stat sa, sb;
+	int same = 0;
+
+	if (!ba || fa < 0 || fb < 0 || fstat(fa, &sa) || fstat(fb, &sb) ||
+	    !S_ISREG(sa.st_mode) || !S_ISREG(sb.st_mode) ||
+	    sa.st_size != sb.st_size)
+		goto out;
+	for (;;) {
+		ssize_t n = read(fa, ba, COMPARE_CHUNK);
+
+		if (n < 0 || read(fb, bb, (size_t)n) != n ||
+		    memcmp(ba, bb, (size_t)n))
+			goto out;
+		if (n == 0)
+			break;
+	}
+	same = 1;
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(ba);
+	free(pa);
+	free(pb);
+	return same;
+}
+
+/* Removes files/<rel> and its directories left empty (files/ stays). */
+static void remove_file(atex_reporter *r, const char *rel)
+{
+	char *path = atex_path_join(r->files_dir, rel), *slash;
+	size_t keep = strlen(r->files_dir);
+
+	if (!path || unlink(path) < 0) {
+		free(path);
+		return;
+	}
+	while ((slash = strrchr(path, '/')) && (size_t)(slash - path) > keep) {
+		*slash = '\0';
+		if (rmdir(path) < 0)
+			break;
+	}
+	free(path);
+}
+
+/*
+ * A file "data/P" that a result for the test itself uploads for the first
+ * time, byte for byte the test's own file "P" already uploaded, is stored
+ * once, as P. The wrapper uploads what a test leaves in TMT_TEST_DATA as
+ * "data/..." (docs/PROTOCOL.md), and real clients that take TMT_TEST_DATA
+ * for "running under tmt" (contest's lib/results.py) write each log there
+ * while also streaming it through the channel. Returns whether the result
+ * is left empty (a partial result with nothing but those files).
+ */
+static bool drop_data_copies(atex_reporter *r, json_t *result, json_t *fresh)
+{
+	json_t *files = json_object_get(result, "files"), *f;
+	size_t i, j;
+
+	json_array_foreach(fresh, i, f)
+	{
+		const char *rel = json_string_value(f);
+		const char *own = rel + strlen(DATA_PREFIX);
+
+		if (!json_object_get(r->uploaded, own) ||
+		    !same_contents(r, rel, own))
+			continue;
+		atex_debug(COMPONENT,
+			   "%s: files/%s is files/%s again, "
+			   "stored once",
+			   r->results_path, rel, own);
+		remove_file(r, rel);
+		json_object_del(r->uploaded, rel);
+		for (j = json_array_size(files); j-- > 0;)
+			if (!strcmp(json_string_value(json_array_get(files, j)),
+				    rel))
+				json_array_remove(files, j);
+	}
+	return fresh && json_array_size(files) == 0 &&
+	       json_object_size(result) == 1;
 }
 
 /* ---- finish ---- */
@@ -1082,6 +1214,14 @@ int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
 		rc = sys_error("cannot create", r->results_path);
 		goto out;
 	}
+	/* Room for the result lines set aside now, past the end of the
+	 * file: when the test fills the disk with its files, what it
+	 * reported is still written, and says why its files are missing.
+	 * Best effort (not every file system can). */
+	if (fallocate(r->results_fd, FALLOC_FL_KEEP_SIZE, 0, RESULTS_RESERVE) <
+	    0)
+		atex_debug(COMPONENT, "%s: no room set aside: %s",
+			   r->results_path, strerror(errno));
 	/* Emptied too: the output of an earlier run is not this one's. */
 	fd = open(r->output_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		  0644);
@@ -1148,6 +1288,7 @@ int atex_reporter_result_begin(void *reporter, json_t *result)
 	}
 	r->cur = result;
 	r->cur_partial = partial;
+	r->cur_fresh = fresh_data_files(r, result);
 	rc = prepare_files(r, result, result_name(result));
 	if (rc)
 		drop_current(r);
@@ -1183,14 +1324,23 @@ int atex_reporter_file_data(void *reporter, size_t index, const void *data,
 int atex_reporter_result_end(void *reporter)
 {
 	atex_reporter *r = reporter;
-	json_t *result;
+	json_t *result, *fresh;
+	bool empty;
 	int rc = check_event(r, true, "result end");
 
 	if (rc)
 		return rc;
 	result = r->cur;
 	r->cur = NULL;
+	fresh = r->cur_fresh;
+	r->cur_fresh = NULL;
 	drop_current(r);
+	empty = drop_data_copies(r, result, fresh);
+	json_decref(fresh);
+	if (empty && r->cur_partial) {
+		json_decref(result);
+		return 0;
+	}
 	return accept_result(r, result, r->cur_partial);
 }
 
@@ -1248,8 +1398,18 @@ void atex_reporter_free(atex_reporter *r)
 		return;
 	drop_current(r);
 	json_decref(r->open);
-	if (r->results_fd >= 0)
+	if (r->results_fd >= 0) {
+		struct stat st;
+
+		/* The room set aside and not used goes back (a kept
+		 * artifacts directory must not hold it): a truncation to
+		 * the file's own size frees the blocks past its end. */
+		if (fstat(r->results_fd, &st) == 0 &&
+		    ftruncate(r->results_fd, st.st_size) < 0)
+			atex_debug(COMPONENT, "%s: room set aside kept: %s",
+				   r->results_path, strerror(errno));
 		close(r->results_fd);
+	}
 	json_decref(r->uploaded);
 	json_decref(r->testouts);
 	free(r->files_dir);

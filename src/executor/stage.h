@@ -23,4 +23,20 @@ int atex_stage_file(const char *dir, const char *name, const char *data,
 /* Removes a staged tree (rm -rf). Never fails; logs what it cannot. */
 void atex_stage_remove(const char *dir);
 
+/* This process as the owner of what it makes, "BOOT-PID-START" (boot id
+ * prefix, pid, start time), put in the names of the staging and work
+ * directories so that a later run can tell when their owner is gone.
+ * Static; "x" (never reaped) when the boot id is unknown. */
+const char *atex_stage_owner(void);
+
+/* Opens `dir` and takes an exclusive flock on it (held until the
+ * descriptor is closed, or the process dies). The descriptor, or -1 when
+ * it cannot be opened or another process holds the lock. */
+int atex_stage_lock(const char *dir);
+
+/* Removes every directory PREFIX<owner>-XXXXXX in `dir` whose owner is
+ * provably gone: made in this boot, ours (uid), its pid gone or reused,
+ * and not locked. Never fails; logs what it removes. */
+void atex_stage_reap(const char *dir, const char *prefix);
+
 #endif /* ATEX_EXECUTOR_STAGE_H */

@@ -29,6 +29,12 @@
  * 0), parts compared as integers when both read as Python int(), else as
  * strings. The context is immutable while rules are decided, so a const
  * context may be shared by threads.
+ *
+ * A context can be made case-insensitive, as fmf's Context.case_sensitive
+ * = False (tmt adjusts its trees so): names, majors and string version
+ * parts are then compared after Python's str.casefold(), integer parts and
+ * the regular expression operators stay as they are, and dimension names
+ * are always case sensitive.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +56,7 @@ struct atex_fmf_context {
 	struct dimension *dims; /* in order of first setting */
 	size_t n_dims;
 	size_t cap;
+	bool fold; /* compare values case-insensitively */
 };
 
 /* A piece of a longer string, not NUL-terminated. */
@@ -322,29 +329,72 @@ static int int_cmp(struct span a, struct span b)
 	return 0;
 }
 
-/* Python's str comparison is by code point, which for UTF-8 is byte
- * order. */
-static int str_cmp(struct span a, struct span b)
-{
-	int c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+/* The code points of str.casefold() of a span, one at a time. */
+struct folder {
+	const char *p, *end;
+	uint32_t pending[3];
+	size_t n_pending, next;
+};
 
-	if (c)
-		return c < 0 ? -1 : 1;
-	return (a.n > b.n) - (a.n < b.n);
+/* The next folded code point, or -1 at the end. A byte that is not UTF-8
+ * stands for U+DC80..U+DCFF, as Python's surrogateescape reads it. */
+static int32_t fold_next(struct folder *f)
+{
+	size_t len;
+	int32_t cp;
+
+	if (f->next < f->n_pending)
+		return (int32_t)f->pending[f->next++];
+	if (f->p >= f->end)
+		return -1;
+	cp = utf8_decode(f->p, f->end, &len);
+	if (cp < 0)
+		cp = 0xdc00 + (unsigned char)*f->p;
+	f->p += len;
+	f->n_pending = atex_casefold((uint32_t)cp, f->pending);
+	f->next = 1;
+	return (int32_t)f->pending[0];
+}
+
+/* Python's str comparison is by code point, which for UTF-8 is byte
+ * order; with `fold`, of the casefolded strings. */
+static int str_cmp(struct span a, struct span b, bool fold)
+{
+	struct folder fa = {.p = a.p, .end = a.p + a.n};
+	struct folder fb = {.p = b.p, .end = b.p + b.n};
+	int32_t ca, cb;
+	int c;
+
+	if (!fold) {
+		c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+		if (c)
+			return c < 0 ? -1 : 1;
+		return (a.n > b.n) - (a.n < b.n);
+	}
+	do {
+		ca = fold_next(&fa);
+		cb = fold_next(&fb);
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+	} while (ca >= 0);
+	return 0;
 }
 
 /* ContextValue.compare(): one version part against another. */
-static int part_cmp(struct span a, struct span b)
+static int part_cmp(struct span a, struct span b, bool fold)
 {
 	struct span da, db;
 
 	if (py_int(a, &da) && py_int(b, &db))
 		return int_cmp(da, db);
-	return str_cmp(a, b);
+	return str_cmp(a, b, fold);
 }
 
-static bool part_eq(struct span a, struct span b)
+/* ContextValue._compare_with_case(). */
+static bool part_eq(struct span a, struct span b, bool fold)
 {
+	if (fold)
+		return str_cmp(a, b, true) == 0;
 	return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
 }
 
@@ -355,21 +405,23 @@ static bool part_eq(struct span a, struct span b)
  * `r`, which sets the precision ("centos" compares names only, "centos-8"
  * the major version too). Returns -1, 0, 1 or CMP_UNDECIDED. `ordered`
  * asks for an order (else 0 means equal, 1 different); `minor` is the "~"
- * family, which compares minor versions only within the same major.
+ * family, which compares minor versions only within the same major;
+ * `fold` is case_sensitive=False.
  */
-static int version_cmp(struct span l, struct span r, bool minor, bool ordered)
+static int version_cmp(struct span l, struct span r, bool minor, bool ordered,
+		       bool fold)
 {
 	size_t nl = count_parts(l), nr = count_parts(r), i;
 	struct span lp = part_at(l.p, l), rp = part_at(r.p, r);
 	int c;
 
-	if (!part_eq(lp, rp))
+	if (!part_eq(lp, rp, fold))
 		return ordered ? CMP_UNDECIDED : 1;
 	if (minor && nr > 1) {
 		if (nl < 2)
 			return CMP_UNDECIDED; /* no major version on the left */
 		/* Majors are compared as strings here ("08" != "8"). */
-		if (!part_eq(next_part(lp, l), next_part(rp, r))) {
+		if (!part_eq(next_part(lp, l), next_part(rp, r), fold)) {
 			if (!ordered)
 				return 1;
 			/* Minors of different majors cannot be ordered. */
@@ -380,7 +432,7 @@ static int version_cmp(struct span l, struct span r, bool minor, bool ordered)
 	for (i = 1; i < nl && i < nr; i++) {
 		lp = next_part(lp, l);
 		rp = next_part(rp, r);
-		c = part_cmp(lp, rp);
+		c = part_cmp(lp, rp, fold);
 		if (c)
 			return c;
 	}
@@ -766,7 +818,8 @@ static int regex_search(struct span pattern, const char *value)
 
 /* One (context value, rule value) pair: ATEX_FMF_TRUE, ATEX_FMF_FALSE,
  * ATEX_FMF_UNDECIDED, or a negative code (a bad regular expression). */
-static int decide_pair(enum op op, const char *value, struct span other)
+static int decide_pair(enum op op, const char *value, struct span other,
+		       bool fold)
 {
 	struct span v = {value, strlen(value)};
 	bool minor = op >= OP_MINOR_EQ && op <= OP_MINOR_GE;
@@ -781,7 +834,7 @@ static int decide_pair(enum op op, const char *value, struct span other)
 			return c;
 		return (c == 1) == (op == OP_MATCH);
 	}
-	c = version_cmp(v, other, minor, ordered);
+	c = version_cmp(v, other, minor, ordered, fold);
 	if (c == CMP_UNDECIDED)
 		return ATEX_FMF_UNDECIDED;
 	switch (op) {
@@ -832,7 +885,8 @@ static int decide_compare(const atex_fmf_context *ctx, const struct expr *e)
 			struct span other = {p, (size_t)(stop - p)};
 			int rc;
 
-			rc = decide_pair(e->op, dim->values[i], strip(other));
+			rc = decide_pair(e->op, dim->values[i], strip(other),
+					 ctx->fold);
 			if (rc < 0 || rc == ATEX_FMF_TRUE)
 				return rc;
 			if (rc == ATEX_FMF_FALSE)
@@ -981,6 +1035,16 @@ int atex_fmf_context_new(atex_fmf_context **out)
 {
 	*out = atex_calloc(1, sizeof(**out));
 	return *out ? 0 : ATEX_ENOMEM;
+}
+
+void atex_fmf_context_set_case_sensitive(atex_fmf_context *ctx, bool sensitive)
+{
+	ctx->fold = !sensitive;
+}
+
+bool atex_fmf_context_case_sensitive(const atex_fmf_context *ctx)
+{
+	return !ctx->fold;
 }
 
 void atex_fmf_context_free(atex_fmf_context *ctx)
@@ -1256,6 +1320,7 @@ int atex_fmf_context_copy(atex_fmf_context **out, const atex_fmf_context *ctx)
 		if (copy_dimension(&c->dims[c->n_dims], &ctx->dims[c->n_dims]))
 			goto fail;
 	}
+	c->fold = ctx->fold;
 	*out = c;
 	return 0;
 fail:

@@ -3,15 +3,21 @@
  * to run, with the plan's environment, prepare and finish steps: the part
  * of tmt atex needs, read the way tmt reads it.
  *
- * A plan is a node with an `execute` or `discover` key. Its `context` key is
- * merged under the caller's context before anything is adjusted (so the
- * plan's own adjust rules see it too). Each `discover` section (how: fmf)
- * selects tests from the plan's tree, from `path` inside it, or from a git
- * repository (`url`, `ref`) cloned into a cache directory: tests are nodes
- * with a `test` key, minus `manual: true`, `enabled: false` and stories,
- * then narrowed by `test` (name regexes, whose order is kept), `filter` and
- * `exclude`. With several sections, each test name is prefixed with
- * "/<section name>", as tmt prefixes phase names.
+ * Selection, order and names follow tmt (tmt/base/core.py Tree.tests,
+ * tmt/steps/discover/{fmf,shell}.py, tmt/steps/__init__.py): a plan is a
+ * node with `execute`, not `enabled: false`. Its `context` key is merged
+ * under the caller's context before anything is adjusted (so the plan's
+ * own adjust rules see it too). Step phases get tmt's default names and
+ * `how: shell`, run sorted by `order`, and only when their `when` matches.
+ * An fmf phase selects tests from the plan's tree, from `path` inside it,
+ * or from a git repository (`url`, `ref`) cloned into a cache directory:
+ * nodes with a `test` key, their data after `adjust-tests`, per `test`
+ * name (repeats kept) sorted by `order`, then kept by `filter` (over
+ * tmt's exported test data), `link`, `exclude`, `include`, minus `manual:
+ * true` and `enabled: false`. A shell phase lists its tests; a plan
+ * without `discover` has a bare shell phase, which `execute: script`
+ * fills. With several phases, each test name is prefixed with
+ * "/<phase name>".
  *
  * Test data shares values with other tests (inherited keys are the same
  * values); a test's data is deep-copied the first time a caller asks for it,
@@ -21,6 +27,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +48,7 @@ struct test {
 	char *own_name;
 	const char *root; /* the tree's, kept alive by the discovery */
 	const char *dir;  /* the tree's, or own_dir */
-	char *own_dir;    /* from the test's `path` key */
+	char *own_dir;	  /* from the test's `path` key */
 	json_t *data;
 	bool private; /* data is a deep copy nobody else holds */
 };
@@ -56,6 +64,9 @@ struct atex_fmf_discovery {
 	 * are released with the discovery instead of while a caller waits
 	 * for the list (freeing 10,000 nodes costs as much as adjusting). */
 	struct atex_vec trees;
+	/* Clones shell phases with `url` run their tests in (owned). */
+	struct atex_vec roots;
+	const char *plan_file; /* the plan node's file, for messages */
 };
 
 static void test_free(void *p)
@@ -76,6 +87,7 @@ void atex_fmf_discovery_free(atex_fmf_discovery *d)
 		return;
 	atex_vec_free_all(&d->tests, test_free);
 	atex_vec_free_all(&d->trees, (void (*)(void *))atex_fmf_tree_free);
+	atex_vec_free_all(&d->roots, free);
 	json_decref(d->plan);
 	json_decref(d->environment);
 	json_decref(d->prepare);
@@ -98,9 +110,7 @@ static json_t *string_list(const json_t *value, const char *what,
 		return json_pack("[O]", value);
 	if (!json_is_array(value))
 		goto bad;
-	json_array_foreach(value, i, item)
-		if (!json_is_string(item))
-			goto bad;
+	json_array_foreach(value, i, item) if (!json_is_string(item)) goto bad;
 	list = json_copy((json_t *)value);
 	if (!list)
 		atex_error_oom();
@@ -124,9 +134,8 @@ static json_t *step_list(const json_t *value, const char *step,
 	if (json_is_object(value))
 		return json_pack("[O]", value);
 	if (json_is_array(value)) {
-		json_array_foreach(value, i, item)
-			if (!json_is_object(item))
-				goto bad;
+		json_array_foreach(value, i,
+				   item) if (!json_is_object(item)) goto bad;
 		return json_copy((json_t *)value);
 	}
 bad:
@@ -137,8 +146,7 @@ bad:
 }
 
 /* tmt accepts `environment` as a dict or as a list of "NAME=VALUE". */
-static int plan_environment(json_t **out, const json_t *value,
-			    const char *plan)
+static int plan_environment(json_t **out, const json_t *value, const char *plan)
 {
 	json_t *env = json_object(), *item;
 	const char *key;
@@ -150,13 +158,15 @@ static int plan_environment(json_t **out, const json_t *value,
 	if (!value || json_is_null(value))
 		return 0;
 	if (json_is_object(value)) {
-		json_object_foreach((json_t *)value, key, item) {
-			char *text = json_is_string(item)
-					     ? atex_strdup(json_string_value(item))
-					     : atex_py_str(item);
+		json_object_foreach((json_t *)value, key, item)
+		{
+			char *text =
+				json_is_string(item)
+					? atex_strdup(json_string_value(item))
+					: atex_py_str(item);
 
-			if (!text || json_object_set_new(env, key,
-							 json_string(text)) < 0) {
+			if (!text || json_object_set_new(
+					     env, key, json_string(text)) < 0) {
 				free(text);
 				return atex_error_oom();
 			}
@@ -166,7 +176,8 @@ static int plan_environment(json_t **out, const json_t *value,
 	}
 	if (!json_is_array(value))
 		goto bad;
-	json_array_foreach(value, i, item) {
+	json_array_foreach(value, i, item)
+	{
 		const char *s = json_string_value(item);
 		const char *eq = s ? strchr(s, '=') : NULL;
 		char *name;
@@ -189,60 +200,330 @@ bad:
 			      plan);
 }
 
-/* Normalises prepare/finish steps to {"how", "package"|"script": [...]}. */
-static int plan_steps(json_t **out, const json_t *value, const char *step,
-		      bool allow_install, const char *plan)
+/* ------------------------------------------------------------------------
+ * Step phases, as tmt reads them.
+ */
+
+/* "FILE: plan NAME: MESSAGE" as ATEX_EFORMAT. */
+static int plan_error(const atex_fmf_discovery *d, const char *fmt, ...)
+	ATEX_PRINTF(2, 3);
+
+static int plan_error(const atex_fmf_discovery *d, const char *fmt, ...)
 {
-	json_t *steps = step_list(value, step, plan), *result = NULL, *item;
-	size_t i;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return atex_error_set(ATEX_EFORMAT, "%s%splan %s: %s",
+			      d->plan_file ? d->plan_file : "",
+			      d->plan_file ? ": " : "", d->plan_name, msg);
+}
+
+/* Python's int() of an `order` value, null being tmt's default (50).
+ * Returns 0, or -1 when int() would fail. */
+static int order_value(long *out, const json_t *v)
+{
+	const char *s;
+	char *end;
+
+	*out = 50;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v)) {
+		*out = json_is_boolean(v)   ? json_is_true(v)
+		       : json_is_integer(v) ? (long)json_integer_value(v)
+					    : (long)json_real_value(v);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -1;
+	s = json_string_value(v);
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	end += strspn(end, " \t\n\r");
+	return end != s && !*end && !errno && s[strspn(s, " \t\n\r")] ? 0 : -1;
+}
+
+/* The keys each method atex runs reads, besides the ones every phase may
+ * have. A key outside these is refused: tmt would act on it, atex would
+ * not, and a run doing less than its plan says must not pass silently. */
+static const char *const phase_keys[] = {"name", "how",	    "order",
+					 "when", "summary", NULL};
+static const char *const fmf_keys[] = {
+	"url",	   "ref",     "path",	      "test",  "link", "filter",
+	"include", "exclude", "adjust-tests", "prune", NULL};
+static const char *const shell_discover_keys[] = {"tests", "url", "ref",
+						  "keep-git-metadata", NULL};
+static const char *const script_keys[] = {"script", NULL};
+static const char *const install_keys[] = {"package", NULL};
+
+static const struct method {
+	const char *step, *how;
+	const char *const *keys;
+} methods[] = {
+	{"discover", "fmf", fmf_keys},
+	{"discover", "shell", shell_discover_keys},
+	{"prepare", "shell", script_keys},
+	{"prepare", "install", install_keys},
+	{"finish", "shell", script_keys},
+};
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return true;
+	return false;
+}
+
+static int check_phase(const atex_fmf_discovery *d, const char *step,
+		       const json_t *phase)
+{
+	const char *how = json_string_value(json_object_get(phase, "how"));
+	const char *name = json_string_value(json_object_get(phase, "name"));
+	const struct method *m = NULL;
+	struct atex_buf known = ATEX_BUF_INIT;
+	const char *key;
+	json_t *v;
 	int rc = 0;
 
-	*out = NULL;
-	if (!steps)
-		return atex_error_last_code();
-	result = json_array();
-	if (!result) {
-		rc = atex_error_oom();
-		goto out;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (!strcmp(methods[i].step, step) &&
+		    !strcmp(methods[i].how, how))
+			m = &methods[i];
+	if (!m)
+		return plan_error(
+			d,
+			"%s phase '%s': unsupported method 'how: "
+			"%s' (atex runs %s)",
+			step, name, how,
+			!strcmp(step, "discover")  ? "'fmf' and 'shell'"
+			: !strcmp(step, "prepare") ? "'install' and 'shell'"
+						   : "'shell'");
+	json_object_foreach((json_t *)phase, key, v)
+	{
+		if (in_list(phase_keys, key) || in_list(m->keys, key))
+			continue;
+		for (const char *const *k = phase_keys; *k; k++)
+			atex_buf_printf(&known, "%s, ", *k);
+		for (const char *const *k = m->keys; *k; k++)
+			atex_buf_printf(&known, "%s%s", *k, k[1] ? ", " : "");
+		rc = plan_error(d,
+				"%s phase '%s' (how: %s): key '%s' is not one "
+				"atex reads (it reads %s)",
+				step, name, how, key,
+				known.ptr ? known.ptr : "");
+		break;
 	}
-	json_array_foreach(steps, i, item) {
-		const char *how = json_string_value(json_object_get(item, "how"));
-		const char *key = NULL;
-		json_t *list, *norm;
-
-		if (how && !strcmp(how, "shell"))
-			key = "script";
-		else if (how && !strcmp(how, "install") && allow_install)
-			key = "package";
-		if (!key) {
-			rc = atex_error_set(ATEX_EFORMAT,
-					    "plan %s: %s step %zu: unsupported "
-					    "method 'how: %s' (atex runs %s)",
-					    plan, step, i + 1, how ? how : "?",
-					    allow_install ? "'install' and "
-							    "'shell'"
-							  : "'shell'");
-			goto out;
-		}
-		list = string_list(json_object_get(item, key), key, plan);
-		if (!list) {
-			rc = atex_error_last_code();
-			goto out;
-		}
-		norm = json_copy(item);
-		if (!norm || json_object_set_new(norm, key, list) < 0 ||
-		    json_array_append_new(result, norm) < 0) {
-			rc = atex_error_oom();
-			goto out;
-		}
-	}
-	*out = json_incref(result);
-out:
-	json_decref(result);
-	json_decref(steps);
+	atex_buf_free(&known);
 	return rc;
 }
 
+/* Whether a phase's `when` (a rule or a list of rules) lets it run: any
+ * matching rule does; a rule the context cannot decide does not. */
+static int phase_enabled(const atex_fmf_discovery *d, const json_t *phase,
+			 const atex_fmf_context *ctx)
+{
+	json_t *rules = string_list(json_object_get(phase, "when"), "when",
+				    d->plan_name),
+	       *rule;
+	size_t i;
+	int rc = 1, decision;
+
+	if (!rules)
+		return atex_error_last_code();
+	json_array_foreach(rules, i, rule)
+	{
+		rc = atex_fmf_context_match(&decision, ctx,
+					    json_string_value(rule));
+		if (rc < 0 || decision == ATEX_FMF_TRUE)
+			break;
+	}
+	if (rc == 0)
+		rc = json_array_size(rules) == 0 || decision == ATEX_FMF_TRUE;
+	json_decref(rules);
+	return rc;
+}
+
+/* Gives each phase without a name tmt's default-0, default-1... (skipping
+ * names taken) and refuses two phases with one name: tmt refuses them,
+ * and several discover phases prefix their tests with their names. */
+static int name_phases(const atex_fmf_discovery *d, json_t *list,
+		       const char *step)
+{
+	size_t n = json_array_size(list), next = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *phase = json_array_get(list, i);
+		char name[64];
+		bool taken;
+
+		if (json_object_get(phase, "name"))
+			continue;
+		do {
+			snprintf(name, sizeof(name), "default-%zu", next++);
+			taken = false;
+			for (size_t j = 0; j < n && !taken; j++) {
+				const char *other = json_string_value(
+					json_object_get(json_array_get(list, j),
+							"name"));
+
+				taken = other && !strcmp(other, name);
+			}
+		} while (taken);
+		if (json_object_set_new(phase, "name", json_string(name)) < 0)
+			return atex_error_oom();
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *a = json_string_value(
+			json_object_get(json_array_get(list, i), "name"));
+
+		for (size_t j = i + 1; j < n; j++)
+			if (!strcmp(a,
+				    json_string_value(json_object_get(
+					    json_array_get(list, j), "name"))))
+				return plan_error(d,
+						  "%s phases %zu and %zu are "
+						  "both named '%s'",
+						  step, i + 1, j + 1, a);
+	}
+	return 0;
+}
+
+/* One phase as written, with `how` defaulted to shell, checked. */
+static int phase_copy(json_t **out, long *order, const atex_fmf_discovery *d,
+		      const json_t *raw, const char *step, size_t index)
+{
+	json_t *phase = json_copy((json_t *)raw), *v;
+
+	*out = phase;
+	if (!phase)
+		return atex_error_oom();
+	v = json_object_get(phase, "name");
+	if (v && !json_is_string(v))
+		return plan_error(d, "%s phase %zu: 'name' must be a string",
+				  step, index + 1);
+	v = json_object_get(phase, "how");
+	if (!v || json_is_null(v)) {
+		if (json_object_set_new(phase, "how", json_string("shell")) < 0)
+			return atex_error_oom();
+	} else if (!json_is_string(v)) {
+		return plan_error(d, "%s phase %zu: 'how' must be a string",
+				  step, index + 1);
+	}
+	if (order_value(order, json_object_get(phase, "order")) < 0)
+		return plan_error(d, "%s phase %zu: 'order' must be a number",
+				  step, index + 1);
+	return 0;
+}
+
+/*
+ * The phases of `step` as tmt reads them: a mapping or a list of
+ * mappings, named, `how: shell` unless said, checked, sorted by `order`
+ * (ties as written), without those whose `when` does not match. *total
+ * counts every phase (tmt prefixes test names when there are several,
+ * enabled or not).
+ */
+static int step_phases(json_t **out, size_t *total, const atex_fmf_discovery *d,
+		       const char *step, const atex_fmf_context *ctx,
+		       bool strict)
+{
+	json_t *raw =
+		step_list(json_object_get(d->plan, step), step, d->plan_name);
+	json_t *list = json_array(), *phase;
+	size_t n = json_array_size(raw), i;
+	long *orders = atex_calloc(n + 1, sizeof(*orders));
+	int rc = 0;
+
+	*out = NULL;
+	*total = n;
+	if (!raw || !list || !orders) {
+		rc = raw ? atex_error_oom() : atex_error_last_code();
+		goto out;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		rc = phase_copy(&phase, &orders[i], d, json_array_get(raw, i),
+				step, i);
+		if (json_array_append_new(list, phase) < 0 && rc == 0)
+			rc = atex_error_oom();
+	}
+	if (rc == 0)
+		rc = name_phases(d, list, step);
+	for (i = 0; i < n && rc == 0; i++) {
+		rc = check_phase(d, step, json_array_get(list, i));
+		if (rc == ATEX_EFORMAT && !strict) {
+			atex_log(ATEX_LOG_WARNING, "fmf",
+				 "%s (listing the tests anyway)",
+				 atex_error_last());
+			rc = 0;
+		}
+	}
+	/* Stable: insertion sort on a handful of phases. */
+	for (i = 1; i < n && rc == 0; i++)
+		for (size_t j = i; j > 0 && orders[j - 1] > orders[j]; j--) {
+			long o = orders[j];
+			json_t *a = json_incref(json_array_get(list, j - 1));
+
+			orders[j] = orders[j - 1];
+			orders[j - 1] = o;
+			json_array_set(list, j - 1, json_array_get(list, j));
+			json_array_set_new(list, j, a);
+		}
+	for (i = 0; i < json_array_size(list) && rc == 0;) {
+		rc = phase_enabled(d, json_array_get(list, i), ctx);
+		if (rc == 0)
+			json_array_remove(list, i);
+		else if (rc > 0)
+			i++;
+		rc = rc > 0 ? 0 : rc;
+	}
+	if (rc == 0)
+		*out = json_incref(list);
+out:
+	free(orders);
+	json_decref(list);
+	json_decref(raw);
+	return rc;
+}
+
+/* Normalises prepare/finish phases to {"how", "package"|"script": [...],
+ * ...}. */
+static int plan_steps(json_t **out, const atex_fmf_discovery *d,
+		      const char *step, const atex_fmf_context *ctx,
+		      bool strict)
+{
+	json_t *steps = NULL, *item;
+	size_t i, total;
+	int rc = step_phases(&steps, &total, d, step, ctx, strict);
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	json_array_foreach(steps, i, item)
+	{
+		const char *how =
+			json_string_value(json_object_get(item, "how"));
+		const char *key =
+			!strcmp(how, "install") ? "package" : "script";
+		json_t *list = string_list(json_object_get(item, key), key,
+					   d->plan_name);
+
+		if (!list) {
+			rc = atex_error_last_code();
+			break;
+		}
+		if (json_object_set_new(item, key, list) < 0) {
+			rc = atex_error_oom();
+			break;
+		}
+	}
+	if (rc == 0)
+		*out = json_incref(steps);
+	json_decref(steps);
+	return rc;
+}
 /* ------------------------------------------------------------------------
  * Fetching `url` sections with git.
  */
@@ -295,7 +576,8 @@ static char *default_cache_dir(void)
 
 	if (xdg && *xdg)
 		return atex_sprintf("%s/atex/git", xdg);
-	return atex_sprintf("%s/.cache/atex/git", home && *home ? home : "/tmp");
+	return atex_sprintf("%s/.cache/atex/git",
+			    home && *home ? home : "/tmp");
 }
 
 static int mkdir_p(const char *path)
@@ -353,27 +635,31 @@ static int fetch_repo(char **out, const char *url, const char *ref,
 		goto out;
 	}
 	if (atex_path_is_dir(gitdir)) {
-		char *fetch[] = {"git", "-C", dir, "fetch", "--quiet",
-				 "--tags", "--force", "origin", NULL};
+		char *fetch[] = {"git",	    "-C",      dir,
+				 "fetch",   "--quiet", "--tags",
+				 "--force", "origin",  NULL};
 
 		rc = run_git(fetch, url);
 	} else {
-		char *clone[] = {"git", "clone", "--quiet", (char *)url, dir,
-				 NULL};
+		char *clone[] = {"git",	      "clone", "--quiet",
+				 (char *)url, dir,     NULL};
 
 		rc = run_git(clone, url);
 	}
 	if (rc == 0) {
-		char *target = ref ? atex_strdup(ref) : atex_strdup("origin/HEAD");
-		char *checkout[] = {"git", "-C", dir, "checkout", "--quiet",
-				    "--force", "--detach", target, NULL};
+		char *target =
+			ref ? atex_strdup(ref) : atex_strdup("origin/HEAD");
+		char *checkout[] = {"git",	"-C",	   dir,
+				    "checkout", "--quiet", "--force",
+				    "--detach", target,	   NULL};
 
 		/* A branch name means the remote's branch, not a stale
 		 * local one. */
 		if (target && ref) {
 			char *remote = atex_sprintf("origin/%s", ref);
-			char *probe[] = {"git", "-C", dir, "rev-parse", "--quiet",
-					 "--verify", remote, NULL};
+			char *probe[] = {"git",	      "-C",	 dir,
+					 "rev-parse", "--quiet", "--verify",
+					 remote,      NULL};
 
 			if (remote && run_git(probe, url) == 0) {
 				free(target);
@@ -402,23 +688,9 @@ out:
  * Selecting tests.
  */
 
-static bool is_test(const json_t *data)
-{
-	json_t *v;
-
-	if (!json_object_get(data, "test") || json_object_get(data, "story"))
-		return false;
-	v = json_object_get(data, "manual");
-	if (v && json_is_true(v))
-		return false;
-	v = json_object_get(data, "enabled");
-	return !(v && json_is_false(v));
-}
-
 static bool is_plan(const json_t *data)
 {
-	return json_object_get(data, "execute") ||
-	       json_object_get(data, "discover");
+	return json_object_get(data, "execute") != NULL;
 }
 
 static char *concat(const char *a, const char *b)
@@ -435,24 +707,22 @@ static char *concat(const char *a, const char *b)
 
 /* "FILE: test NAME: 'KEY' WHAT (it is TYPE)" for a test's metadata; no
  * type without `value`. */
-static int bad_key(const atex_fmf_node *node, const char *key, const char *what,
-		   const json_t *value)
+static int bad_key(const char *file, const char *name, const char *key,
+		   const char *what, const json_t *value)
 {
-	const char *file = atex_fmf_node_file(node);
-
 	return atex_error_set(
 		ATEX_EFORMAT, "%s%stest %s: '%s' %s%s%s%s", file ? file : "",
-		file ? ": " : "", atex_fmf_node_name(node), key, what,
-		value ? " (it is " : "", value ? atex_py_type(value) : "",
-		value ? ")" : "");
+		file ? ": " : "", name, key, what, value ? " (it is " : "",
+		value ? atex_py_type(value) : "", value ? ")" : "");
 }
 
 /* The keys atex itself reads, checked once here: a wrong type would
  * otherwise surface only on a system, after one was provisioned for it,
  * or not at all (a list where a mapping belongs is silently ignored). */
-static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
+static int check_test(const char *file, const char *name, const json_t *data,
+		      const char *root)
 {
-	json_t *data = atex_fmf_node_data(node), *v;
+	json_t *v, *item;
 	const char *key;
 	double seconds;
 	struct stat sb;
@@ -461,13 +731,13 @@ static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
 
 	v = json_object_get(data, "test");
 	if (!json_is_string(v))
-		return bad_key(node, "test", "must be a shell command string",
-			       v);
+		return bad_key(file, name, "test",
+			       "must be a shell command string", v);
 	if (!json_string_value(v)[strspn(json_string_value(v), " \t\n")])
-		return bad_key(node, "test", "is empty", NULL);
+		return bad_key(file, name, "test", "is empty", NULL);
 	v = json_object_get(data, "duration");
 	if (v && !json_is_string(v) && !json_is_integer(v))
-		return bad_key(node, "duration",
+		return bad_key(file, name, "duration",
 			       "must be a duration such as "
 			       "'5m' or '1h 30m'",
 			       v);
@@ -475,38 +745,38 @@ static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
 	 * the syntax can be wrong. */
 	if (json_is_string(v) &&
 	    atex_duration_parse(&seconds, json_string_value(v)) < 0)
-		return bad_key(node, "duration",
+		return bad_key(file, name, "duration",
 			       "must be a duration such as '5m', '1h 30m' or "
 			       "'*2'",
 			       NULL);
 	if (json_is_integer(v) && json_integer_value(v) < 0)
-		return bad_key(node, "duration", "must not be negative", v);
+		return bad_key(file, name, "duration", "must not be negative",
+			       v);
 	v = json_object_get(data, "tty");
 	if (v && !json_is_boolean(v))
-		return bad_key(node, "tty", "must be true or false", v);
+		return bad_key(file, name, "tty", "must be true or false", v);
 	v = json_object_get(data, "environment");
 	if (v && !json_is_object(v))
-		return bad_key(node, "environment",
+		return bad_key(file, name, "environment",
 			       "must be a mapping of "
 			       "variable names to values",
 			       v);
-	json_object_foreach(v, key, data)
+	json_object_foreach(v, key, item)
 	{
-		if (json_is_object(data) || json_is_array(data) ||
-		    json_is_null(data))
-			return bad_key(node, "environment",
+		if (json_is_object(item) || json_is_array(item) ||
+		    json_is_null(item))
+			return bad_key(file, name, "environment",
 				       "values must be "
 				       "strings, numbers or booleans",
-				       data);
+				       item);
 	}
-	v = json_object_get(atex_fmf_node_data(node), "path");
+	v = json_object_get(data, "path");
 	if (!v)
 		return 0;
 	if (!json_is_string(v))
-		return bad_key(node, "path", "must be a directory of the tree",
-			       v);
-	dir = atex_sprintf("%s/%s", atex_fmf_tree_root(tree),
-			   json_string_value(v));
+		return bad_key(file, name, "path",
+			       "must be a directory of the tree", v);
+	dir = atex_sprintf("%s/%s", root, json_string_value(v));
 	if (!dir)
 		return ATEX_ENOMEM;
 	rc = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)
@@ -514,56 +784,54 @@ static int check_test(const atex_fmf_tree *tree, const atex_fmf_node *node)
 		     : atex_error_set(ATEX_EFORMAT,
 				      "%s%stest %s: 'path' %s: no such "
 				      "directory in the tree",
-				      atex_fmf_node_file(node)
-					      ? atex_fmf_node_file(node)
-					      : "",
-				      atex_fmf_node_file(node) ? ": " : "",
-				      atex_fmf_node_name(node),
+				      file ? file : "", file ? ": " : "", name,
 				      json_string_value(v));
 	free(dir);
 	return rc;
 }
 
-static int add_test(atex_fmf_discovery *d, const char *prefix,
-		    const atex_fmf_tree *tree, const atex_fmf_node *node)
-{
-	json_t *data = atex_fmf_node_data(node);
-	const char *path = json_string_value(json_object_get(data, "path"));
-	struct test *t;
-	int rc = check_test(tree, node);
+/* A test found by a phase, before it is kept or not. */
+struct cand {
+	const atex_fmf_node *node; /* NULL for a shell phase's test */
+	const char *name;	   /* the node's, or the shell test's */
+	const char *file;	   /* for messages; may be NULL */
+	const char *dir;	   /* relative to the tree root */
+	json_t *data;		   /* a reference */
+	long order;
+};
 
-	if (rc < 0)
-		return rc;
-	t = atex_calloc(1, sizeof(*t));
-	if (!t)
-		return ATEX_ENOMEM;
-	t->name = atex_fmf_node_name(node);
-	if (prefix[0])
-		t->name = t->own_name = concat(prefix, t->name);
-	t->root = atex_fmf_tree_root(tree);
-	t->dir = atex_fmf_node_dir(node);
-	/* tmt lets a test say where it runs with `path` (from the root). */
-	if (path) {
-		path += strspn(path, "/");
-		t->dir = t->own_dir = atex_strdup(*path ? path : ".");
-	}
-	t->data = json_incref(data);
-	if (!t->name || !t->root || !t->dir || !t->data ||
-	    atex_vec_push(&d->tests, t) < 0) {
-		test_free(t);
-		return atex_error_oom();
-	}
-	return 0;
+static void cand_free(void *p)
+{
+	struct cand *c = p;
+
+	if (c)
+		json_decref(c->data);
+	free(c);
 }
 
-/* Whether `name` matches any regex in `list` (re.search). */
-static int name_matches(const json_t *list, const char *name)
+/* What narrows a phase's tests: from the phase, the caller's options. */
+struct selector {
+	const char *prefix; /* "" or "/phase" */
+	const char *root;   /* the tree root tests run from */
+	json_t *entries;    /* `test`: [{"name": RE[, "rule": {...}]}] */
+	atex_fmf_filter **filters;
+	size_t n_filters;
+	json_t *links, *includes, *excludes;
+	json_t *rules; /* adjust-tests */
+	const atex_fmf_context *ctx;
+	const struct atex_fmf_discover_options *o;
+};
+
+/* Whether `name` matches a regex of `list` (re.search); negative on a
+ * bad regex. */
+static int any_search(const json_t *list, const char *name)
 {
 	json_t *item;
 	size_t i;
 	int rc;
 
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		rc = atex_pyre_search_str(json_string_value(item), name);
 		if (rc != 0)
 			return rc;
@@ -571,92 +839,637 @@ static int name_matches(const json_t *list, const char *name)
 	return 0;
 }
 
-struct section {
-	const char *prefix;   /* "" or "/name" */
-	json_t *tests;        /* `test`: name regexes, in order */
-	json_t *exclude;      /* `exclude`: name regexes */
-	json_t *filters;      /* `filter` plus the caller's */
-};
-
-/* The selected test nodes of `tree` that pass every filter, in tree
- * order. */
-static int candidates(struct atex_vec *out, const atex_fmf_tree *tree,
-		      const json_t *filters)
+static int any_search_c(const char *const *list, size_t n, const char *name)
 {
-	size_t n = json_array_size(filters), i;
-	atex_fmf_filter **compiled = atex_calloc(n + 1, sizeof(*compiled));
-	const atex_fmf_node *node = NULL;
-	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		int rc = atex_pyre_search_str(list[i], name);
 
-	if (!compiled)
-		return ATEX_ENOMEM;
-	for (i = 0; i < n && rc == 0; i++)
-		rc = atex_fmf_filter_new(
-			&compiled[i], json_string_value(json_array_get(filters, i)));
-	while (rc == 0 && (node = atex_fmf_tree_next(tree, node))) {
-		json_t *data = atex_fmf_node_data(node);
-		int keep = atex_fmf_node_is_selected(node) && is_test(data);
-
-		for (i = 0; i < n && keep > 0; i++)
-			keep = atex_fmf_filter_match(compiled[i], data,
-						     atex_fmf_node_name(node));
-		if (keep < 0)
-			rc = keep;
-		else if (keep)
-			rc = atex_vec_push(out, (void *)node);
+		if (rc != 0)
+			return rc;
 	}
-	for (i = 0; i < n; i++)
-		atex_fmf_filter_free(compiled[i]);
-	free(compiled);
-	return rc;
-}
-
-/* Adds the tests of `tree` a section selects: in tree order, or with a
- * `test` list, one pass per listed name so the plan's order is kept
- * (a test matched twice is taken once). */
-static int select_tests(atex_fmf_discovery *d, const atex_fmf_tree *tree,
-			const struct section *s)
-{
-	struct atex_vec nodes = ATEX_VEC_INIT;
-	size_t passes = json_array_size(s->tests), i, j;
-	bool *taken = NULL;
-	int rc;
-
-	rc = candidates(&nodes, tree, s->filters);
-	if (rc == 0 && !(taken = atex_calloc(nodes.len + 1, sizeof(*taken))))
-		rc = ATEX_ENOMEM;
-	for (i = 0; rc == 0 && i < (passes ? passes : 1); i++) {
-		const char *one = json_string_value(json_array_get(s->tests, i));
-
-		for (j = 0; rc == 0 && j < nodes.len; j++) {
-			const char *name = atex_fmf_node_name(nodes.items[j]);
-
-			if (taken[j])
-				continue;
-			if (one && (rc = atex_pyre_search_str(one, name)) <= 0)
-				continue;
-			taken[j] = true;
-			rc = name_matches(s->exclude, name);
-			if (rc == 0)
-				rc = add_test(d, s->prefix, tree, nodes.items[j]);
-			else if (rc > 0)
-				rc = 0;
-		}
-	}
-	free(taken);
-	atex_vec_free(&nodes);
-	return rc;
-}
-
-static int add_filters(json_t *list, const struct atex_fmf_discover_options *o)
-{
-	for (size_t i = 0; i < o->n_filters; i++)
-		if (json_array_append_new(list, json_string(o->filters[i])) < 0)
-			return atex_error_oom();
 	return 0;
 }
 
-/* Loads and adjusts a tree for a section whose tests live elsewhere. */
+/* Adds a [True, "true"] form for every boolean, as tmt does before
+ * filtering, so "enabled: true" matches. */
+static int bools_lowercase(json_t *vars)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(vars, key, v)
+	{
+		if (!json_is_boolean(v))
+			continue;
+		if (json_object_set_new(
+			    vars, key,
+			    json_pack("[Os]", v,
+				      json_is_true(v) ? "true" : "false")) < 0)
+			return atex_error_oom();
+	}
+	return 0;
+}
+
+/* A string as a one-item list, for tmt's string-list keys. */
+static int listify(json_t *vars, const char *key)
+{
+	json_t *v = json_object_get(vars, key);
+
+	if (!v || json_is_array(v))
+		return 0;
+	return json_object_set_new(vars, key,
+				   json_is_null(v) ? json_array()
+						   : json_pack("[O]", v));
+}
+
+/*
+ * The test's metadata as tmt filters it: its data with every key tmt
+ * defines for a test set to its default when missing (tmt exports them
+ * all), string lists as lists, `tier` as a string, `name` the test's
+ * name, and booleans also in lowercase text. A new object.
+ */
+static json_t *filter_vars(const struct cand *c)
+{
+	static const char *const lists[] = {"author",	 "contact",
+					    "component", "require",
+					    "recommend", "tag",
+					    "link",	 "where",
+					    "check",	 "restart-on-exit-code",
+					    NULL};
+	json_t *vars = json_copy(c->data), *v;
+	char *path = NULL, *tier = NULL;
+	int rc;
+
+	if (!vars)
+		return NULL;
+	path = strcmp(c->dir, ".") ? atex_sprintf("/%s", c->dir)
+				   : atex_strdup("/");
+	rc = path ? 0 : -1;
+	for (const char *const *k = lists; *k && rc == 0; k++)
+		if (!json_object_get(vars, *k))
+			rc = json_object_set_new(vars, *k, json_array());
+		else
+			rc = listify(vars, *k);
+	v = json_object_get(vars, "tier");
+	if (rc == 0 && v && !json_is_null(v) && !json_is_string(v)) {
+		tier = atex_py_str(v);
+		rc = tier ? json_object_set_new(vars, "tier", json_string(tier))
+			  : -1;
+	}
+	if (rc == 0)
+		rc = json_object_set_new(vars, "name", json_string(c->name));
+	if (rc == 0) {
+		json_t *defaults = json_pack(
+			"{sn sn sn sn ss sb sb so ss sb si ss sb si ss so}",
+			"summary", "description", "id", "tier", "path", path,
+			"manual", 0, "tty", 0, "environment", json_object(),
+			"framework", "shell", "enabled", 1, "order", 50,
+			"duration", "5m", "restart-with-reboot", 0,
+			"restart-max-count", 1, "result", "respect", "sources",
+			c->file ? json_pack("[s]", c->file) : json_array());
+		rc = defaults ? json_object_update_missing(vars, defaults) : -1;
+		json_decref(defaults);
+	}
+	if (rc == 0)
+		rc = bools_lowercase(vars);
+	free(path);
+	free(tier);
+	if (rc < 0) {
+		json_decref(vars);
+		atex_error_oom();
+		return NULL;
+	}
+	return vars;
+}
+
+/* Link relations of tmt's spec (a mapping with none of them is an fmf
+ * id, related). */
+static const char *const relations[] = {
+	"verifies",   "verified-by",   "implements", "implemented-by",
+	"documents",  "documented-by", "blocks",     "blocked-by",
+	"duplicates", "duplicated-by", "parent",     "child",
+	"relates",    "test-script",   NULL};
+
+/* Whether one link of the test matches the needle "[RELATION:]TARGET"
+ * (both regexes, re.search; an fmf id target by its `name`). */
+static int link_matches(const json_t *link, const char *needle)
+{
+	const char *colon = strchr(needle, ':'), *relation = "relates";
+	const json_t *target = link;
+	char *rel_re = colon ? atex_strndup(needle, (size_t)(colon - needle))
+			     : atex_strdup(".*");
+	const char *target_re = colon ? colon + 1 : needle;
+	const char *key;
+	json_t *v;
+	int rc;
+
+	if (!rel_re)
+		return atex_error_oom();
+	if (json_is_object(link)) {
+		json_object_foreach((json_t *)link, key, v)
+		{
+			if (in_list(relations, key)) {
+				relation = key;
+				target = v;
+			}
+		}
+	}
+	if (json_is_object(target))
+		target = json_object_get(target, "name");
+	rc = json_is_string(target) ? atex_pyre_search_str(rel_re, relation)
+				    : 0;
+	if (rc > 0)
+		rc = atex_pyre_search_str(target_re, json_string_value(target));
+	free(rel_re);
+	return rc;
+}
+
+/* tmt's `link` selection: any needle matching any link of the test. */
+static int links_match(const json_t *needles, const json_t *data)
+{
+	json_t *links = json_object_get(data, "link"), *link, *needle;
+	size_t i, j;
+	int rc = 0;
+
+	if (!json_array_size(needles))
+		return 1;
+	json_array_foreach(needles, i, needle)
+	{
+		if (!json_is_array(links))
+			return link_matches(links, json_string_value(needle));
+		json_array_foreach(links, j, link)
+		{
+			rc = link_matches(link, json_string_value(needle));
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return rc;
+}
+
+/* Whether tmt keeps a test found by a phase: filters over its exported
+ * metadata (no node name: a term without a key matches nothing), links,
+ * exclude and include by name, not manual, enabled. */
+static int keep(const struct selector *s, const struct cand *c)
+{
+	json_t *v = json_object_get(c->data, "manual"), *vars = NULL;
+	int rc = 1;
+
+	if (json_is_true(v))
+		return 0;
+	v = json_object_get(c->data, "enabled");
+	if (json_is_false(v))
+		return 0;
+	if (s->n_filters && !(vars = filter_vars(c)))
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < s->n_filters && rc > 0; i++)
+		rc = atex_fmf_filter_match(s->filters[i], vars, NULL);
+	json_decref(vars);
+	if (rc > 0)
+		rc = links_match(s->links, c->data);
+	if (rc > 0 && (rc = any_search(s->excludes, c->name)) >= 0)
+		rc = !rc;
+	if (rc > 0 &&
+	    (rc = any_search_c(s->o->excludes, s->o->n_excludes, c->name)) >= 0)
+		rc = !rc;
+	if (rc > 0 && json_array_size(s->includes))
+		rc = any_search(s->includes, c->name);
+	return rc;
+}
+
+/* Applies adjust rules given by the plan (`adjust-tests`, a test
+ * entry's own rule) to a copy of a node's data, after its own adjust as
+ * fmf applies additional rules. A new reference in *out. */
+static int adjust_extra(json_t **out, const atex_fmf_node *node,
+			const json_t *rules, const atex_fmf_context *ctx,
+			const char *plan)
+{
+	struct atex_merge m = {.node = atex_fmf_node_name(node),
+			       .skip_adjust_keys = true};
+	json_t *data = json_copy(atex_fmf_node_data(node)), *rule;
+	size_t i;
+	int rc = data ? 0 : atex_error_oom(), decision;
+
+	json_array_foreach(rules, i, rule)
+	{
+		json_t *cont = json_object_get(rule, "continue"),
+		       *when = json_object_get(rule, "when");
+
+		if (rc < 0)
+			break;
+		decision = ATEX_FMF_TRUE;
+		if (when && (rc = atex_fmf_context_match_json(&decision, ctx,
+							      when)) < 0)
+			break;
+		if (decision != ATEX_FMF_TRUE)
+			continue;
+		rc = atex_fmf_merge(data, rule, &m);
+		if (cont && json_is_false(cont))
+			break;
+	}
+	if (rc < 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", atex_error_last());
+		rc = atex_error_set(rc, "plan %s: adjust-tests: %s", plan, msg);
+		json_decref(data);
+		data = NULL;
+	}
+	*out = data;
+	return rc;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = *(struct cand *const *)a,
+			  *y = *(struct cand *const *)b;
+
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Stable sort by `order`: qsort is not stable, so ties fall back to the
+ * position, kept in `seq`. */
+static void sort_by_order(struct atex_vec *v)
+{
+	/* Insertion sort: stable, and lists are in tree order already, so
+	 * it is linear unless `order` says otherwise. */
+	for (size_t i = 1; i < v->len; i++)
+		for (size_t j = i;
+		     j > 0 && cand_cmp(&v->items[j - 1], &v->items[j]) > 0;
+		     j--) {
+			void *t = v->items[j];
+
+			v->items[j] = v->items[j - 1];
+			v->items[j - 1] = t;
+		}
+}
+
+static int new_cand(struct atex_vec *out, const atex_fmf_node *node,
+		    const char *name, const char *file, const char *dir,
+		    json_t *data)
+{
+	struct cand *c = atex_calloc(1, sizeof(*c));
+
+	if (!c) {
+		json_decref(data);
+		return ATEX_ENOMEM;
+	}
+	*c = (struct cand){node, name, file, dir, data, 50};
+	if (order_value(&c->order, json_object_get(data, "order")) < 0) {
+		cand_free(c);
+		return bad_key(file, name, "order", "must be a whole number",
+			       json_object_get(data, "order"));
+	}
+	if (atex_vec_push(out, c) < 0) {
+		cand_free(c);
+		return atex_error_oom();
+	}
+	return 0;
+}
+
+/* The nodes of `tree` with a `test` key (stories too) whose name matches
+ * `re` (NULL: any) and the caller's --test names, each with its data
+ * after `rules`, sorted by `order`. */
+static int fmf_cands(struct atex_vec *out, const atex_fmf_tree *tree,
+		     const char *re, const json_t *rules,
+		     const struct selector *s, const char *plan)
+{
+	const atex_fmf_node *node = NULL;
+	int rc = 0;
+
+	while (rc == 0 && (node = atex_fmf_tree_next(tree, node))) {
+		const char *name = atex_fmf_node_name(node);
+		json_t *data = NULL;
+		int match;
+
+		if (!atex_fmf_node_is_selected(node))
+			continue;
+		match = re ? atex_pyre_search_str(re, name) : 1;
+		if (match > 0 && s->o->n_tests)
+			match = any_search_c(s->o->tests, s->o->n_tests, name);
+		if (match <= 0) {
+			rc = match;
+			continue;
+		}
+		rc = json_array_size(rules)
+			     ? adjust_extra(&data, node, rules, s->ctx, plan)
+			     : 0;
+		if (rc < 0)
+			break;
+		if (!data)
+			data = json_incref(atex_fmf_node_data(node));
+		if (!json_object_get(data, "test")) {
+			json_decref(data);
+			continue;
+		}
+		rc = new_cand(out, node, name, atex_fmf_node_file(node),
+			      atex_fmf_node_dir(node), data);
+	}
+	sort_by_order(out);
+	return rc;
+}
+
+/* Adds a kept test under the phase prefix. */
+static int add_test(atex_fmf_discovery *d, const struct selector *s,
+		    const struct cand *c)
+{
+	const char *path = json_string_value(json_object_get(c->data, "path"));
+	struct test *t;
+	int rc = check_test(c->file, c->name, c->data, s->root);
+
+	if (rc < 0)
+		return rc;
+	t = atex_calloc(1, sizeof(*t));
+	if (!t)
+		return ATEX_ENOMEM;
+	t->name = t->own_name = concat(s->prefix, c->name);
+	/* A name is a path below the results directory: never "..". */
+	rc = atex_fmf_check_test_name(c->node, c->name);
+	if (rc < 0 && !c->node)
+		atex_error_prefix("plan %s", d->plan_name);
+	if (rc == 0 && s->prefix[0] && t->name &&
+	    (rc = atex_fmf_check_test_name(NULL, t->name)) < 0)
+		atex_error_prefix("plan %s: discover phase '%s'", d->plan_name,
+				  s->prefix + 1);
+	if (rc < 0) {
+		test_free(t);
+		return rc;
+	}
+	t->root = s->root;
+	t->dir = t->own_dir = atex_strdup(c->dir);
+	/* tmt lets a test say where it runs with `path` (from the root). */
+	if (path) {
+		path += strspn(path, "/");
+		free(t->own_dir);
+		t->dir = t->own_dir = atex_strdup(*path ? path : ".");
+	}
+	t->data = json_incref(c->data);
+	if (!t->name || !t->dir || atex_vec_push(&d->tests, t) < 0) {
+		test_free(t);
+		return atex_error_oom();
+	}
+	return 0;
+}
+
+/* Keeps and adds what `cands` holds, in order. */
+static int add_kept(atex_fmf_discovery *d, const struct selector *s,
+		    const struct atex_vec *cands)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < cands->len && rc >= 0; i++) {
+		rc = keep(s, cands->items[i]);
+		if (rc > 0)
+			rc = add_test(d, s, cands->items[i]);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+/* An fmf phase on `tree`: per `test` entry (or once for all), the
+ * matching tests sorted by `order`, then kept or not. A test an entry
+ * names twice comes twice, as tmt runs it. */
+static int select_fmf(atex_fmf_discovery *d, const atex_fmf_tree *tree,
+		      const struct selector *s)
+{
+	size_t n = json_array_size(s->entries), i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < (n ? n : 1); i++) {
+		json_t *entry = json_array_get(s->entries, i);
+		json_t *rule = json_object_get(entry, "rule");
+		json_t *rules =
+			rule ? json_copy(s->rules) : json_incref(s->rules);
+		struct atex_vec cands = ATEX_VEC_INIT;
+
+		if (!rules || (rule && json_array_append(rules, rule) < 0))
+			rc = atex_error_oom();
+		if (rc == 0)
+			rc = fmf_cands(&cands, tree,
+				       json_string_value(
+					       json_object_get(entry, "name")),
+				       rules, s, d->plan_name);
+		if (rc == 0)
+			rc = add_kept(d, s, &cands);
+		atex_vec_free_all(&cands, cand_free);
+		json_decref(rules);
+	}
+	return rc;
+}
+
+/* A shell phase's test: a mapping with `name` and `test`; its node name
+ * is the name under "/" (os.path.join, as tmt grows its tree), its data
+ * the rest, with tmt's duration for such tests (1h) unless given. */
+static int shell_cand(struct atex_vec *out, atex_fmf_discovery *d,
+		      const json_t *item, size_t index, char **name)
+{
+	const char *given = json_string_value(json_object_get(item, "name"));
+	json_t *data;
+
+	*name = NULL;
+	if (!json_is_object(item) || !given || !*given)
+		return plan_error(d,
+				  "discover 'tests' item %zu must be a "
+				  "mapping with a 'name'",
+				  index + 1);
+	*name = given[0] == '/' ? atex_strdup(given)
+				: atex_sprintf("/%s", given);
+	data = json_copy((json_t *)item);
+	if (!*name || !data || json_object_del(data, "name") < 0 ||
+	    (!json_object_get(data, "duration") &&
+	     json_object_set_new(data, "duration", json_string("1h")) < 0)) {
+		json_decref(data);
+		return atex_error_oom();
+	}
+	return new_cand(out, NULL, *name, d->plan_file, ".", data);
+}
+
+/* A shell phase: the tests it lists, with the caller's --test names,
+ * sorted by `order`, then kept or not. */
+static int select_shell(atex_fmf_discovery *d, const json_t *phase,
+			const struct selector *s)
+{
+	json_t *tests = json_object_get(phase, "tests"), *item;
+	struct atex_vec cands = ATEX_VEC_INIT, names = ATEX_VEC_INIT;
+	size_t i;
+	int rc = 0;
+
+	if (tests && !json_is_array(tests))
+		return plan_error(
+			d,
+			"discover phase '%s': 'tests' must be a "
+			"list of mappings",
+			json_string_value(json_object_get(phase, "name")));
+	json_array_foreach(tests, i, item)
+	{
+		char *name = NULL;
+		int match;
+
+		rc = shell_cand(&cands, d, item, i, &name);
+		if (name && atex_vec_push(&names, name) < 0) {
+			free(name);
+			rc = atex_error_oom();
+		}
+		if (rc < 0)
+			break;
+		match = s->o->n_tests
+				? any_search_c(s->o->tests, s->o->n_tests, name)
+				: 1;
+		if (match <= 0) {
+			cand_free(atex_vec_pop(&cands));
+			rc = match;
+			if (rc < 0)
+				break;
+		}
+	}
+	sort_by_order(&cands);
+	if (rc == 0)
+		rc = add_kept(d, s, &cands);
+	atex_vec_free_all(&cands, cand_free);
+	/* Names are copied by add_test: free them only now. */
+	atex_vec_free_all(&names, free);
+	return rc;
+}
+
+/* A `test` value of an fmf phase as entries {"name": RE[, "rule": R]}:
+ * names, or mappings whose other keys are an adjust rule for the tests
+ * they select. */
+static json_t *test_entries(const atex_fmf_discovery *d, const json_t *value)
+{
+	json_t *list = json_array(), *item, *single = NULL;
+	size_t i;
+
+	if (!list)
+		return NULL;
+	if (value && !json_is_array(value))
+		value = single = json_pack("[O]", value);
+	json_array_foreach(value, i, item)
+	{
+		json_t *name = json_is_object(item)
+				       ? json_object_get(item, "name")
+				       : item;
+		json_t *entry = json_is_string(name)
+					? json_pack("{sO}", "name", name)
+					: NULL;
+
+		if (!entry) {
+			plan_error(d,
+				   "discover 'test' item %zu must be a "
+				   "name or a mapping with a 'name'",
+				   i + 1);
+			goto fail;
+		}
+		if (json_is_object(item)) {
+			json_t *rule = json_copy(item);
+
+			if (!rule || json_object_del(rule, "name") < 0 ||
+			    json_object_set_new(entry, "rule", rule) < 0) {
+				json_decref(entry);
+				atex_error_oom();
+				goto fail;
+			}
+		}
+		if (json_array_append_new(list, entry) < 0)
+			goto fail;
+	}
+	json_decref(single);
+	return list;
+fail:
+	json_decref(single);
+	json_decref(list);
+	return NULL;
+}
+
+/* adjust-tests: a rule or a list of rules, each a mapping. */
+static json_t *adjust_rules(const atex_fmf_discovery *d, const json_t *value)
+{
+	json_t *item;
+	size_t i;
+
+	if (!value || json_is_null(value))
+		return json_array();
+	if (json_is_object(value))
+		return json_pack("[O]", value);
+	if (!json_is_array(value))
+		goto bad;
+	json_array_foreach(value, i, item) if (!json_is_object(item)) goto bad;
+	return json_copy((json_t *)value);
+bad:
+	plan_error(d, "'adjust-tests' must be an adjust rule or a list of "
+		      "rules");
+	return NULL;
+}
+
+static void selector_free(struct selector *s)
+{
+	for (size_t i = 0; i < s->n_filters; i++)
+		atex_fmf_filter_free(s->filters[i]);
+	free(s->filters);
+	json_decref(s->entries);
+	json_decref(s->links);
+	json_decref(s->includes);
+	json_decref(s->excludes);
+	json_decref(s->rules);
+}
+
+/* Compiles the filters: the caller's when given (they replace the
+ * phase's, as `tmt run tests --filter` does), else the phase's. */
+static int selector_filters(struct selector *s, const json_t *own)
+{
+	size_t n = s->o->n_filters ? s->o->n_filters : json_array_size(own);
+	int rc = 0;
+
+	s->filters = atex_calloc(n + 1, sizeof(*s->filters));
+	if (!s->filters)
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < n && rc == 0; i++, s->n_filters++)
+		rc = atex_fmf_filter_new(
+			&s->filters[i],
+			s->o->n_filters
+				? s->o->filters[i]
+				: json_string_value(json_array_get(own, i)));
+	return rc;
+}
+
+/* The selector of a phase (an fmf phase's keys; a shell phase has only
+ * the caller's). */
+static int selector_init(struct selector *s, const atex_fmf_discovery *d,
+			 const json_t *phase, bool fmf)
+{
+	const char *plan = d->plan_name ? d->plan_name : "-";
+	json_t *filters = NULL;
+	int rc;
+
+	if (fmf) {
+		s->entries = test_entries(d, json_object_get(phase, "test"));
+		s->rules =
+			adjust_rules(d, json_object_get(phase, "adjust-tests"));
+		filters = string_list(json_object_get(phase, "filter"),
+				      "filter", plan);
+		s->links = string_list(json_object_get(phase, "link"), "link",
+				       plan);
+		s->includes = string_list(json_object_get(phase, "include"),
+					  "include", plan);
+		s->excludes = string_list(json_object_get(phase, "exclude"),
+					  "exclude", plan);
+	} else {
+		s->entries = json_array();
+		s->rules = json_array();
+		filters = json_array();
+		s->links = json_array();
+		s->includes = json_array();
+		s->excludes = json_array();
+	}
+	if (!s->entries || !s->rules || !filters || !s->links || !s->includes ||
+	    !s->excludes)
+		rc = atex_error_last_code() ? atex_error_last_code()
+					    : ATEX_ENOMEM;
+	else
+		rc = selector_filters(s, filters);
+	json_decref(filters);
+	return rc;
+}
+
+/* Loads and adjusts a tree for a phase whose tests live elsewhere. */
 static int load_adjusted(atex_fmf_tree **out, const char *path,
 			 const atex_fmf_context *ctx)
 {
@@ -669,77 +1482,93 @@ static int load_adjusted(atex_fmf_tree **out, const char *path,
 	return rc;
 }
 
-static int run_section(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
-		       const json_t *section, size_t index, size_t count,
-		       const atex_fmf_context *ctx,
-		       const struct atex_fmf_discover_options *o)
+/* Where a phase's tests live: the plan's tree, `path` in it, or a clone
+ * of `url` (at `ref`), `path` in that. *tree is NULL for the plan's own
+ * tree; otherwise the discovery owns it. */
+static int phase_tree(atex_fmf_discovery *d, const atex_fmf_tree **tree,
+		      const atex_fmf_tree *plan_tree, const json_t *phase,
+		      const atex_fmf_context *ctx,
+		      const struct atex_fmf_discover_options *o)
 {
-	const char *how = json_string_value(json_object_get(section, "how"));
-	const char *name = json_string_value(json_object_get(section, "name"));
-	const char *url = json_string_value(json_object_get(section, "url"));
-	const char *ref = json_string_value(json_object_get(section, "ref"));
-	const char *path = json_string_value(json_object_get(section, "path"));
-	struct section s = {0};
+	const char *url = json_string_value(json_object_get(phase, "url"));
+	const char *ref = json_string_value(json_object_get(phase, "ref"));
+	const char *path = json_string_value(json_object_get(phase, "path"));
 	atex_fmf_tree *other = NULL;
-	char *repo = NULL, *where = NULL, *prefix = NULL;
+	char *repo = NULL, *where = NULL;
 	int rc = 0;
 
-	if (how && strcmp(how, "fmf"))
-		return atex_error_set(ATEX_EFORMAT,
-				      "plan %s: discover method 'how: %s' is "
-				      "not supported (atex reads 'fmf')",
-				      d->plan_name, how);
-	if (count > 1)
-		prefix = name ? atex_sprintf("/%s", name)
-			      : atex_sprintf("/default-%zu", index);
-	else
-		prefix = atex_strdup("");
-	s.prefix = prefix;
-	s.tests = string_list(json_object_get(section, "test"), "test",
-			      d->plan_name);
-	s.exclude = string_list(json_object_get(section, "exclude"), "exclude",
-				d->plan_name);
-	s.filters = string_list(json_object_get(section, "filter"), "filter",
-				d->plan_name);
-	if (!prefix || !s.tests || !s.exclude || !s.filters) {
-		rc = prefix ? atex_error_last_code() : ATEX_ENOMEM;
-		goto out;
-	}
-	rc = add_filters(s.filters, o);
-	if (rc < 0)
-		goto out;
+	*tree = plan_tree;
 	if (url) {
 		rc = fetch_repo(&repo, url, ref, o->cache_dir);
 		if (rc < 0)
-			goto out;
-		where = atex_path_join(repo, path ? path + strspn(path, "/")
-						  : ".");
+			return rc;
+		where = atex_path_join(repo,
+				       path ? path + strspn(path, "/") : ".");
 	} else if (path) {
 		where = atex_path_join(atex_fmf_tree_root(plan_tree), path);
 	}
-	if ((url || path) && !where) {
+	if ((url || path) && !where)
 		rc = ATEX_ENOMEM;
-		goto out;
+	if (rc == 0 && where && (rc = load_adjusted(&other, where, ctx)) == 0) {
+		/* Tests point into their tree: the discovery owns it. */
+		rc = atex_vec_push(&d->trees, other);
+		if (rc < 0)
+			atex_fmf_tree_free(other);
+		else
+			*tree = other;
 	}
-	if (where && (rc = load_adjusted(&other, where, ctx)) < 0)
-		goto out;
-	/* Tests point into their tree: the discovery owns it from now on. */
-	if (other && (rc = atex_vec_push(&d->trees, other)) < 0)
-		goto out;
-	rc = select_tests(d, other ? other : plan_tree, &s);
-	other = NULL;
-out:
-	atex_fmf_tree_free(other);
-	json_decref(s.tests);
-	json_decref(s.exclude);
-	json_decref(s.filters);
-	free(prefix);
 	free(repo);
 	free(where);
 	return rc;
 }
 
-/* The caller's context over the plan's own `context` key. */
+/* A shell phase with `url` runs its tests in a clone of it. */
+static int shell_root(atex_fmf_discovery *d, const char **root,
+		      const json_t *phase,
+		      const struct atex_fmf_discover_options *o)
+{
+	char *repo = NULL;
+	int rc = fetch_repo(
+		&repo, json_string_value(json_object_get(phase, "url")),
+		json_string_value(json_object_get(phase, "ref")), o->cache_dir);
+
+	if (rc == 0 && atex_vec_push(&d->roots, repo) < 0) {
+		free(repo);
+		rc = atex_error_oom();
+	}
+	if (rc == 0)
+		*root = repo;
+	return rc;
+}
+
+static int run_phase(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
+		     const json_t *phase, size_t total,
+		     const atex_fmf_context *ctx,
+		     const struct atex_fmf_discover_options *o)
+{
+	const char *how = json_string_value(json_object_get(phase, "how"));
+	const char *name = json_string_value(json_object_get(phase, "name"));
+	bool fmf = !strcmp(how, "fmf");
+	struct selector s = {.ctx = ctx, .o = o};
+	const atex_fmf_tree *tree = plan_tree;
+	char *prefix = total > 1 ? atex_sprintf("/%s", name) : atex_strdup("");
+	int rc = prefix ? selector_init(&s, d, phase, fmf) : ATEX_ENOMEM;
+
+	s.prefix = prefix;
+	if (rc == 0 && fmf)
+		rc = phase_tree(d, &tree, plan_tree, phase, ctx, o);
+	s.root = atex_fmf_tree_root(tree);
+	if (rc == 0 && !fmf && json_object_get(phase, "url"))
+		rc = shell_root(d, &s.root, phase, o);
+	if (rc == 0)
+		rc = fmf ? select_fmf(d, tree, &s) : select_shell(d, phase, &s);
+	selector_free(&s);
+	free(prefix);
+	return rc;
+}
+
+/* The caller's context over the plan's own `context` key (plan may be
+ * NULL). Case-insensitive, as tmt adjusts its trees. */
 static int plan_context(atex_fmf_context **out, const json_t *plan,
 			const atex_fmf_context *given)
 {
@@ -750,13 +1579,16 @@ static int plan_context(atex_fmf_context **out, const json_t *plan,
 	rc = atex_fmf_context_new(out);
 	if (rc < 0)
 		return rc;
-	json_object_foreach(keys, key, value) {
+	atex_fmf_context_set_case_sensitive(*out, false);
+	json_object_foreach(keys, key, value)
+	{
 		rc = atex_fmf_context_set_json(*out, key, value);
 		if (rc < 0)
 			return rc;
 	}
 	mine = given ? atex_fmf_context_to_json(given) : NULL;
-	json_object_foreach(mine, key, value) {
+	json_object_foreach(mine, key, value)
+	{
 		rc = atex_fmf_context_set_json(*out, key, value);
 		if (rc < 0)
 			break;
@@ -765,48 +1597,105 @@ static int plan_context(atex_fmf_context **out, const json_t *plan,
 	return rc;
 }
 
-static int plan_not_found(const atex_fmf_tree *tree, const char *plan)
+static int plan_not_found(const atex_fmf_tree *tree, const char *plan,
+			  const char *why)
 {
 	struct atex_buf names = ATEX_BUF_INIT;
 	const atex_fmf_node *node = NULL;
 
 	while ((node = atex_fmf_tree_next(tree, node)))
 		if (atex_fmf_node_is_selected(node) &&
-		    is_plan(atex_fmf_node_data(node)))
+		    is_plan(atex_fmf_node_data(node)) &&
+		    !json_is_false(json_object_get(atex_fmf_node_data(node),
+						   "enabled")))
 			atex_buf_printf(&names, "%s%s", names.len ? ", " : "",
 					atex_fmf_node_name(node));
-	atex_error_set(ATEX_ENOTFOUND, "%s: no plan '%s' (plans here: %s)",
-		       atex_fmf_tree_root(tree), plan,
-		       names.len ? names.ptr : "none");
+	atex_error_set(ATEX_ENOTFOUND, "%s: %s'%s'%s (plans here: %s)",
+		       atex_fmf_tree_root(tree), why ? "" : "no plan ", plan,
+		       why ? why : "", names.len ? names.ptr : "none");
 	atex_buf_free(&names);
 	return ATEX_ENOTFOUND;
 }
 
-/* Several discover phases prefix their tests with their names: two with
- * one name would give two tests one name, and their results would land
- * on each other. tmt refuses such a plan too. */
-static int unique_phase_names(const json_t *sections, const char *plan)
+/* A plan without `discover` tests what `execute: script` says: tmt makes
+ * a shell discover phase of it with tests /script-00, /script-01... (the
+ * execute step's duration, 1h by default). A plan with both is refused,
+ * as tmt refuses it. */
+static int execute_scripts(atex_fmf_discovery *d, json_t *phases)
 {
-	size_t n = json_array_size(sections);
+	json_t *exec = json_object_get(d->plan, "execute"), *scripts, *phase,
+	       *tests;
+	const json_t *duration;
+	const char *key;
+	json_t *v;
+	size_t i;
 
-	for (size_t i = 0; n > 1 && i < n; i++) {
-		const char *a = json_string_value(
-			json_object_get(json_array_get(sections, i), "name"));
-
-		for (size_t j = i + 1; a && j < n; j++) {
-			const char *b = json_string_value(json_object_get(
-				json_array_get(sections, j), "name"));
-
-			if (b && !strcmp(a, b))
-				return atex_error_set(
-					ATEX_EFORMAT,
-					"plan %s: discover phases %zu and %zu "
-					"are both named '%s' (their tests "
-					"would have the same names)",
-					plan, i + 1, j + 1, a);
+	if (json_is_array(exec))
+		exec = json_array_get(exec, 0);
+	scripts = string_list(json_object_get(exec, "script"), "script",
+			      d->plan_name);
+	if (!scripts)
+		return atex_error_last_code();
+	if (!json_array_size(scripts)) {
+		json_decref(scripts);
+		return 0;
+	}
+	phase = json_array_get(phases, 0);
+	json_object_foreach(phase, key, v)
+	{
+		if (strcmp(key, "name") && strcmp(key, "how")) {
+			json_decref(scripts);
+			return plan_error(d,
+					  "use either 'discover' or 'execute' "
+					  "to define tests, not both");
 		}
 	}
-	return 0;
+	if (strcmp(json_string_value(json_object_get(phase, "how")), "shell")) {
+		json_decref(scripts);
+		return plan_error(d,
+				  "tests of 'execute: script' need a 'shell' "
+				  "discover phase");
+	}
+	duration = json_object_get(exec, "duration");
+	tests = json_array();
+	json_array_foreach(scripts, i, v)
+	{
+		char name[32];
+
+		snprintf(name, sizeof(name), "script-%02zu", i);
+		json_array_append_new(
+			tests,
+			json_pack("{ss sO so}", "name", name, "test", v,
+				  "duration",
+				  duration ? json_incref((json_t *)duration)
+					   : json_string("1h")));
+	}
+	json_decref(scripts);
+	return json_object_set_new(phase, "tests", tests) < 0 ? atex_error_oom()
+							      : 0;
+}
+
+/* The discover phases to run, in order; *total counts all of them. */
+static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
+			   const atex_fmf_context *ctx)
+{
+	json_t *phases = NULL;
+	int rc;
+
+	if (!json_object_get(d->plan, "discover")) {
+		/* tmt's default: a bare shell phase, which lists nothing
+		 * unless `execute` has scripts. */
+		phases = json_pack("[{ss ss}]", "name", "default-0", "how",
+				   "shell");
+		*total = 1;
+		rc = phases ? 0 : atex_error_oom();
+	} else {
+		rc = step_phases(&phases, total, d, "discover", ctx, true);
+	}
+	if (rc == 0 && json_array_size(phases))
+		rc = execute_scripts(d, phases);
+	*out = phases;
+	return rc;
 }
 
 static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
@@ -814,19 +1703,32 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 {
 	const atex_fmf_node *node = atex_fmf_tree_find(tree, o->plan);
 	atex_fmf_context *ctx = NULL;
-	json_t *sections = NULL, *section;
-	size_t i;
+	json_t *phases = NULL, *phase;
+	size_t i, total = 0;
 	int rc;
 
-	if (!node || !is_plan(atex_fmf_node_data(node)))
-		return plan_not_found(tree, o->plan);
+	if (!node || !atex_fmf_node_is_selected(node))
+		return plan_not_found(tree, o->plan, NULL);
+	d->plan_file = atex_fmf_node_file(node);
 	/* The plan's context must be known before anything is adjusted. */
 	rc = plan_context(&ctx, atex_fmf_node_data(node), o->context);
+	if (rc == 0)
+		rc = atex_fmf_tree_adjust(tree, ctx);
 	if (rc < 0)
 		goto out;
-	rc = atex_fmf_tree_adjust(tree, ctx);
-	if (rc < 0)
+	if (!is_plan(atex_fmf_node_data(node))) {
+		rc = plan_not_found(tree, o->plan,
+				    " is not a plan: it has no 'execute' "
+				    "(tmt's plans are the nodes with one)");
 		goto out;
+	}
+	if (json_is_false(
+		    json_object_get(atex_fmf_node_data(node), "enabled"))) {
+		rc = plan_not_found(tree, o->plan,
+				    " is disabled (enabled: false) in this "
+				    "context");
+		goto out;
+	}
 	d->plan = json_deep_copy(atex_fmf_node_data(node));
 	if (!d->plan) {
 		rc = atex_error_oom();
@@ -836,72 +1738,60 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			      json_object_get(d->plan, "environment"),
 			      d->plan_name);
 	if (rc == 0)
-		rc = plan_steps(&d->prepare, json_object_get(d->plan, "prepare"),
-				"prepare", true, d->plan_name);
+		rc = plan_steps(&d->prepare, d, "prepare", ctx, !o->tests_only);
 	if (rc == 0)
-		rc = plan_steps(&d->finish, json_object_get(d->plan, "finish"),
-				"finish", false, d->plan_name);
-	if (rc < 0)
-		goto out;
-	sections = step_list(json_object_get(d->plan, "discover"), "discover",
-			     d->plan_name);
-	if (!sections) {
-		rc = atex_error_last_code();
-		goto out;
-	}
-	if (json_array_size(sections) == 0) {
-		/* tmt's default: every test of the plan's tree. */
-		json_array_append_new(sections, json_pack("{ss}", "how", "fmf"));
-	}
-	rc = unique_phase_names(sections, d->plan_name);
-	json_array_foreach(sections, i, section) {
+		rc = plan_steps(&d->finish, d, "finish", ctx, !o->tests_only);
+	if (rc == 0)
+		rc = discover_phases(&phases, &total, d, ctx);
+	json_array_foreach(phases, i, phase)
+	{
 		if (rc < 0)
 			break;
-		rc = run_section(d, tree, section, i, json_array_size(sections),
-				 ctx, o);
-		if (rc < 0)
-			break;
+		rc = run_phase(d, tree, phase, total, ctx, o);
 	}
 out:
-	json_decref(sections);
+	json_decref(phases);
 	atex_fmf_context_free(ctx);
 	return rc;
 }
 
+/* Without a plan: every test of the tree, as `tmt tests ls` lists them
+ * (sorted by `order`), without manual and disabled ones. */
 static int discover_all(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			const struct atex_fmf_discover_options *o)
 {
-	struct section s = {.prefix = ""};
+	struct selector s = {.prefix = "", .o = o};
+	atex_fmf_context *ctx = NULL;
 	int rc;
 
-	rc = atex_fmf_tree_adjust(tree, o->context);
-	if (rc < 0)
+	rc = plan_context(&ctx, NULL, o->context);
+	if (rc == 0)
+		rc = atex_fmf_tree_adjust(tree, ctx);
+	s.ctx = ctx;
+	if (rc < 0) {
+		atex_fmf_context_free(ctx);
 		return rc;
+	}
 	d->plan = json_object();
 	d->environment = json_object();
 	d->prepare = json_array();
 	d->finish = json_array();
-	s.tests = json_array();
-	s.exclude = json_array();
-	s.filters = json_array();
-	if (!d->plan || !d->environment || !d->prepare || !d->finish ||
-	    !s.tests || !s.exclude || !s.filters)
+	if (!d->plan || !d->environment || !d->prepare || !d->finish)
 		rc = atex_error_oom();
 	if (rc == 0)
-		rc = add_filters(s.filters, o);
+		rc = selector_init(&s, d, NULL, false);
+	s.root = atex_fmf_tree_root(tree);
 	if (rc == 0)
-		rc = select_tests(d, tree, &s);
-	json_decref(s.tests);
-	json_decref(s.exclude);
-	json_decref(s.filters);
+		rc = select_fmf(d, tree, &s);
+	selector_free(&s);
+	atex_fmf_context_free(ctx);
 	return rc;
 }
 
 int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 		      const struct atex_fmf_discover_options *opts)
 {
-	struct atex_fmf_discover_options defaults =
-		ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	atex_fmf_discovery *d;
 	atex_fmf_tree *tree = NULL;
 	int rc;
@@ -910,25 +1800,31 @@ int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 		return atex_error_set(ATEX_EINVAL, "discover: %s is NULL",
 				      out ? "path" : "out");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version != ATEX_FMF_DISCOVER_OPTIONS_VERSION)
+	if (opts && opts->version != 1 &&
+	    opts->version != ATEX_FMF_DISCOVER_OPTIONS_VERSION)
 		return atex_error_set(ATEX_EINVAL,
 				      "atex_fmf_discover: options version %u "
-				      "is not %u",
+				      "is not 1 or %u",
 				      opts->version,
 				      ATEX_FMF_DISCOVER_OPTIONS_VERSION);
+	/* A version 1 struct ends before the name selection. */
+	if (opts)
+		memcpy(&o, opts,
+		       opts->version == 1
+			       ? offsetof(struct atex_fmf_discover_options,
+					  tests)
+			       : sizeof(o));
 	d = atex_calloc(1, sizeof(*d));
 	if (!d)
 		return ATEX_ENOMEM;
 	rc = atex_fmf_tree_load_lean(&tree, path);
 	if (rc < 0)
 		goto fail;
-	if (opts->plan) {
-		d->plan_name = atex_strdup(opts->plan);
-		rc = d->plan_name ? discover_plan(d, tree, opts) : ATEX_ENOMEM;
+	if (o.plan) {
+		d->plan_name = atex_strdup(o.plan);
+		rc = d->plan_name ? discover_plan(d, tree, &o) : ATEX_ENOMEM;
 	} else {
-		rc = discover_all(d, tree, opts);
+		rc = discover_all(d, tree, &o);
 	}
 	if (rc < 0)
 		goto fail;
@@ -942,7 +1838,6 @@ fail:
 	atex_fmf_discovery_free(d);
 	return rc;
 }
-
 /* ------------------------------------------------------------------------
  * Access.
  */
@@ -955,9 +1850,9 @@ const char *atex_fmf_discovery_plan_name(const atex_fmf_discovery *d)
 const char *atex_fmf_discovery_root(const atex_fmf_discovery *d)
 {
 	/* The plan's tree went in last (see atex_fmf_discover). */
-	return d->trees.len ? atex_fmf_tree_root(
-				      d->trees.items[d->trees.len - 1])
-			    : NULL;
+	return d->trees.len
+		       ? atex_fmf_tree_root(d->trees.items[d->trees.len - 1])
+		       : NULL;
 }
 
 json_t *atex_fmf_discovery_plan(const atex_fmf_discovery *d)
@@ -1061,11 +1956,10 @@ json_t *atex_fmf_discovery_to_json(const atex_fmf_discovery *d)
 	for (size_t i = 0; i < d->tests.len; i++) {
 		const struct test *t = test_at(d, i);
 
-		if (json_array_append_new(tests,
-					  json_pack("{ss ss ss sO}", "name",
-						    t->name, "root", t->root,
-						    "dir", t->dir, "data",
-						    t->data)) < 0) {
+		if (json_array_append_new(
+			    tests, json_pack("{ss ss ss sO}", "name", t->name,
+					     "root", t->root, "dir", t->dir,
+					     "data", t->data)) < 0) {
 			json_decref(tests);
 			return NULL;
 		}

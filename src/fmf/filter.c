@@ -14,9 +14,15 @@
  *    precedence beyond "&" binding tighter than "|", and no parentheses;
  *  - a literal is "key: value": the key is everything before the first
  *    colon, kept as it is (so "tier : 1" asks for "tier "); whitespace
- *    after the colon is dropped, trailing whitespace is kept. A literal
- *    without a colon is matched against the node name, as "name: literal";
- *    when a name is given it replaces any `name` key of the data;
+ *    after the colon is dropped, trailing whitespace is kept. A `name`
+ *    key is the data's `name` key like any other, not the node name;
+ *  - a literal without a colon is a regular expression searched anywhere
+ *    in the node name (re.search: "/a/b" matches "/a/bc" and "/x/a/b",
+ *    "b$" names ending in b). One that does not match makes its clause
+ *    false before the clause's keys are looked at. Without a node name
+ *    (name NULL, as tmt evaluates plan filters) the reference raises
+ *    FilterError, so a filter with such a literal in any clause matches
+ *    nothing;
  *  - a value is split on "," into alternatives (any may match); an
  *    alternative starting with "-" is negated: it matches when no data item
  *    matches the rest (so "tag: -x" matches an empty list);
@@ -26,10 +32,11 @@
  *  - data items are Python str() of the key's value: each item of a list,
  *    or the one scalar: true -> "True", null -> "None", 1.5 -> "1.5", a
  *    nested list or object -> its Python repr;
- *  - every key the expression names, in every clause, must be present in
- *    the data: the reference evaluates all clauses eagerly, so one missing
- *    key anywhere raises FilterError and the node does not match, even
- *    when another clause would match;
+ *  - every key a clause names must be present in the data once the
+ *    clause's name literals have matched: the reference evaluates all
+ *    clauses eagerly, so one missing key in such a clause raises
+ *    FilterError and the node does not match, even when another clause
+ *    would match ("/a | tag: x" drops "/a/b" when it has no tag);
  *  - an empty expression matches everything.
  *
  * The reference only notices a bad regular expression when it first uses
@@ -54,7 +61,8 @@ struct alt {
 };
 
 struct literal {
-	char *key;
+	char *key;		/* NULL: a node name search */
+	struct atex_pyre *name; /* the search when key is NULL */
 	struct alt *alts;
 	size_t n_alts;
 };
@@ -150,6 +158,7 @@ static void literal_fini(struct literal *lit)
 {
 	for (size_t i = 0; i < lit->n_alts; i++)
 		atex_pyre_free(lit->alts[i].re);
+	atex_pyre_free(lit->name);
 	free(lit->alts);
 	free(lit->key);
 }
@@ -212,14 +221,14 @@ static int compile_literal(struct literal *lit, char *text)
 
 	if (colon)
 		value = literal_value(colon + 1);
-	if (value) {
-		lit->key = atex_strndup(text, (size_t)(colon - text));
-	} else {
-		/* No "key: value": a node name, as fmf 1.4+ reads it. */
-		lit->key = atex_strdup("name");
-		value = atex_strdup(text);
+	if (!value) {
+		/* No "key: value": a search in the node name, as fmf 1.4+
+		 * reads it. */
+		unescape(text);
+		return atex_pyre_compile(&lit->name, text, 0);
 	}
-	if (!lit->key || !value) {
+	lit->key = atex_strndup(text, (size_t)(colon - text));
+	if (!lit->key) {
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
@@ -468,17 +477,12 @@ static char *py_str(const json_t *v)
 
 /* The strings a literal's key stands for in the data (the reference's
  * list of str()). */
-static int data_items(struct atex_vec *out, const json_t *data, const char *key,
-		      const char *name)
+static int data_items(struct atex_vec *out, const json_t *data, const char *key)
 {
 	const json_t *v;
 	size_t i;
 	char *s;
 
-	if (name && !strcmp(key, "name")) {
-		s = atex_strdup(name);
-		return s && !atex_vec_push(out, s) ? 0 : ATEX_ENOMEM;
-	}
 	v = json_object_get(data, key);
 	if (json_is_array(v)) {
 		for (i = 0; i < json_array_size(v); i++) {
@@ -506,13 +510,12 @@ static int alt_hits(const struct alt *alt, const struct atex_vec *items)
 	return 0;
 }
 
-static int literal_match(const struct literal *lit, const json_t *data,
-			 const char *name)
+static int literal_match(const struct literal *lit, const json_t *data)
 {
 	struct atex_vec items = ATEX_VEC_INIT;
 	int rc;
 
-	if ((rc = data_items(&items, data, lit->key, name)))
+	if ((rc = data_items(&items, data, lit->key)))
 		goto out;
 	for (size_t i = 0; i < lit->n_alts; i++) {
 		rc = alt_hits(&lit->alts[i], &items);
@@ -529,30 +532,37 @@ out:
 	return rc;
 }
 
-/* The reference's FilterError: a key the expression names is missing. */
-static bool keys_missing(const atex_fmf_filter *f, const json_t *data,
-			 const char *name)
-{
-	for (size_t c = 0; c < f->n_clauses; c++) {
-		for (size_t l = 0; l < f->clauses[c].n_lits; l++) {
-			const char *key = f->clauses[c].lits[l].key;
+/* What evaluating a clause may find besides true and false: the
+ * reference's FilterError, which makes the whole filter not match. */
+enum { FILTER_ERROR = 2 };
 
-			if (name && !strcmp(key, "name"))
-				continue;
-			if (!json_object_get(data, key))
-				return true;
-		}
-	}
-	return false;
-}
-
+/*
+ * 1 when the clause matches, 0 when not, FILTER_ERROR, or < 0. Its name
+ * searches come first: one that fails ends the clause before its keys are
+ * looked at, as the reference returns from the clause at that literal and
+ * checks the keys only after all literals.
+ */
 static int clause_match(const struct clause *cl, const json_t *data,
 			const char *name)
 {
-	for (size_t l = 0; l < cl->n_lits; l++) {
-		int rc = literal_match(&cl->lits[l], data, name);
+	size_t l;
+	int rc;
 
-		if (rc != 1)
+	for (l = 0; l < cl->n_lits; l++) {
+		if (cl->lits[l].key)
+			continue;
+		if (!name)
+			return FILTER_ERROR;
+		if ((rc = atex_pyre_search(cl->lits[l].name, name)) != 1)
+			return rc;
+	}
+	for (l = 0; l < cl->n_lits; l++)
+		if (cl->lits[l].key && !json_object_get(data, cl->lits[l].key))
+			return FILTER_ERROR;
+	for (l = 0; l < cl->n_lits; l++) {
+		if (!cl->lits[l].key)
+			continue;
+		if ((rc = literal_match(&cl->lits[l], data)) != 1)
 			return rc;
 	}
 	return 1;
@@ -561,15 +571,21 @@ static int clause_match(const struct clause *cl, const json_t *data,
 int atex_fmf_filter_match(const atex_fmf_filter *filter, const json_t *data,
 			  const char *name)
 {
+	int match = 0;
+
 	if (!filter->n_clauses)
 		return 1;
-	if (!json_is_object(data) || keys_missing(filter, data, name))
+	if (!json_is_object(data))
 		return 0;
+	/* Every clause, even after one matched: a later one may raise. */
 	for (size_t c = 0; c < filter->n_clauses; c++) {
 		int rc = clause_match(&filter->clauses[c], data, name);
 
-		if (rc)
+		if (rc < 0)
 			return rc;
+		if (rc == FILTER_ERROR)
+			return 0;
+		match |= rc;
 	}
-	return 0;
+	return match;
 }

@@ -7,6 +7,8 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -53,6 +55,10 @@ bool atex_py_equal(const json_t *a, const json_t *b);
 /* Python's str() of a JSON value ("True", "None", "1.5", "['a', 1]"),
  * malloc'ed; NULL on allocation failure. */
 char *atex_py_str(const json_t *value);
+
+/* Python's str.casefold() of one code point (casefold.c): stores the 1 to
+ * 3 code points it folds to in `out` and returns how many. */
+size_t atex_casefold(uint32_t cp, uint32_t out[3]);
 
 /* Python's type name of a JSON value: "int", "float", "str", "list",
  * "dict", "bool", "NoneType". */
@@ -102,6 +108,15 @@ int atex_fmf_tree_load_lean(atex_fmf_tree **out, const char *path);
 /* The last file that gave `node` data, for messages; NULL for a node no
  * file defined. */
 const char *atex_fmf_node_file(const atex_fmf_node *node);
+
+/*
+ * Refuses a test name that cannot name a directory below a results
+ * directory: one with an empty, "." or ".." component ("/../../x", "/a/."
+ * and "/a/", which fmf accepts). The root "/" is fine. Returns 0, or
+ * ATEX_EFORMAT with "FILE:LINE:COL: test NAME: ..." pointing at the key of
+ * `node`'s file (NULL: no position) that made the name.
+ */
+int atex_fmf_check_test_name(const atex_fmf_node *node, const char *name);
 
 /* ------------------------------------------------------------------------
  * walk.c: the files of a tree, listed in fmf's order and parsed in

@@ -1216,6 +1216,120 @@ const char *atex_fmf_node_file(const atex_fmf_node *node)
 	return node->file;
 }
 
+/* ------------------------------------------------------------------------
+ * Test names that cannot name a directory.
+ */
+
+/* What makes `name` ("/a/b") unfit to be a path below a results
+ * directory, or NULL. The root "/" has no components and is fine. */
+static const char *name_flaw(const char *name)
+{
+	const char *p = name + (name[0] == '/');
+
+	if (!strcmp(name, "/"))
+		return NULL;
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0)
+			return "an empty component";
+		if (n == 1 && p[0] == '.')
+			return "a '.' component";
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return "a '..' component";
+		if (!p[n])
+			return NULL;
+		p += n + 1;
+	}
+}
+
+/* Whether a child key ("/x/../y", "//") gives a node such a name, as fmf
+ * splits it: leading slashes dropped, one trailing slash a directive, two
+ * an empty name. */
+static bool key_flawed(const char *key)
+{
+	const char *p = key + strspn(key, "/");
+	size_t n = strlen(key);
+
+	if (key[0] != '/' || !strcmp(key, "/"))
+		return false;
+	if (!*p || (n >= 2 && key[n - 1] == '/' && key[n - 2] == '/'))
+		return true;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		if ((len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		p += len + strspn(p + len, "/");
+	}
+	return false;
+}
+
+/* The first mapping below `map` with a flawed child key, which is stored
+ * in *key. */
+static const json_t *find_flawed(const json_t *map, const char **key,
+				 int depth)
+{
+	const json_t *found, *value;
+	const char *k;
+
+	if (!json_is_object(map) || depth > 512)
+		return NULL;
+	json_object_foreach((json_t *)map, k, value) {
+		if (key_flawed(k)) {
+			*key = k;
+			return map;
+		}
+		if ((found = find_flawed(value, key, depth + 1)))
+			return found;
+	}
+	return NULL;
+}
+
+/* "FILE:LINE:COL: " of the key in `file` that made a flawed name, "FILE: "
+ * when none is found (the name may come from elsewhere). */
+static void locate_flaw(char *buf, size_t size, const char *file)
+{
+	struct atex_marks *marks = atex_marks_new();
+	const struct atex_mark *mark = NULL;
+	const json_t *map = NULL;
+	const char *key = NULL;
+	json_t *doc = NULL;
+	int code = atex_error_last_code();
+	char saved[1024];
+
+	snprintf(saved, sizeof(saved), "%s", atex_error_last());
+	if (marks && atex_yaml_load_file(&doc, file, marks) == 0)
+		map = find_flawed(doc, &key, 0);
+	if (map)
+		mark = atex_marks_find(marks, map, key);
+	if (mark)
+		snprintf(buf, size, "%s:%u:%u: ", file, mark->line,
+			 mark->column);
+	else
+		snprintf(buf, size, "%s: ", file);
+	json_decref(doc);
+	atex_marks_free(marks);
+	atex_error_set(code, "%s", saved);
+}
+
+int atex_fmf_check_test_name(const atex_fmf_node *node, const char *name)
+{
+	const char *flaw = name_flaw(name);
+	char at[1024] = "";
+
+	if (!flaw)
+		return 0;
+	if (node && node->file)
+		locate_flaw(at, sizeof(at), node->file);
+	return atex_error_set(ATEX_EFORMAT,
+			      "%stest %s: the name has %s; a test name must "
+			      "not have empty, '.' or '..' components (it "
+			      "names the test's directory of results)",
+			      at, name, flaw);
+}
+
 const char *atex_fmf_node_dir(const atex_fmf_node *node)
 {
 	return node->source ? node->source->dir : ".";

@@ -80,6 +80,11 @@ struct adhoc {
 	size_t n_queue;
 	unsigned int *attempts; /* per discovery index: attempts started */
 	unsigned int *infra;	/* per discovery index: systems lost */
+	/* Per discovery index: NULL, or "NAME~K" for the K-th entry of a
+	 * test the plan lists more than once (tmt runs repeats), so that
+	 * each keeps its own results and files. */
+	char **shown;
+	size_t n_shown;
 	size_t n_tests_total, n_done, n_running, n_not_run;
 	unsigned long artifacts_seq;
 
@@ -262,11 +267,58 @@ static char **attempt_env(struct adhoc *o, unsigned int attempt)
 	return env;
 }
 
+/* The name a test's attempts are reported and kept under. */
+static const char *shown_name(const struct adhoc *o, size_t test)
+{
+	return o->shown[test]
+		       ? o->shown[test]
+		       : atex_fmf_discovery_test_name(o->opts.discovery, test);
+}
+
+static int by_name_then_index(const void *a, const void *b, void *d)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(atex_fmf_discovery_test_name(d, x),
+		       atex_fmf_discovery_test_name(d, y));
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Names the second and later entries of a repeated test NAME~2, NAME~3
+ * (as atex test names their artifacts directories). */
+static int name_repeats(struct adhoc *o, size_t count)
+{
+	size_t *idx = atex_calloc(count + 1, sizeof(*idx));
+	int rc = 0;
+
+	if (!idx)
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < count; i++)
+		idx[i] = i;
+	qsort_r(idx, count, sizeof(*idx), by_name_then_index,
+		o->opts.discovery);
+	for (size_t i = 1, k = 1; i < count && !rc; i++) {
+		const char *name =
+			atex_fmf_discovery_test_name(o->opts.discovery, idx[i]);
+
+		k = strcmp(name, atex_fmf_discovery_test_name(o->opts.discovery,
+							      idx[i - 1]))
+			    ? 1
+			    : k + 1;
+		if (k == 1)
+			continue;
+		o->shown[idx[i]] = atex_sprintf("%s~%zu", name, k);
+		if (!o->shown[idx[i]])
+			rc = ATEX_ENOMEM;
+	}
+	free(idx);
+	return rc;
+}
+
 static int ingest(struct adhoc *o, atex_aggregator *agg, size_t test,
 		  const char *artifacts)
 {
-	const char *name =
-		atex_fmf_discovery_test_name(o->opts.discovery, test);
+	const char *name = shown_name(o, test);
 	int rc;
 
 	if (!agg)
@@ -415,10 +467,10 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		atex_fmf_discovery_test_name(o->opts.discovery, test);
 	struct atex_orchestrator_event ev = {.type = ATEX_EVENT_TEST_STARTED,
 					     .remote = w->name,
-					     .test_name = name,
+					     .test_name = shown_name(o, test),
 					     .attempt = attempt};
 	struct atex_attempt a = {.test = test,
-				 .test_name = name,
+				 .test_name = shown_name(o, test),
 				 .attempt = attempt,
 				 .remote = w->name,
 				 .exit_code = -1};
@@ -923,6 +975,9 @@ void atex_orchestrator_free(atex_orchestrator *orch)
 	free(o->queue);
 	free(o->attempts);
 	free(o->infra);
+	for (size_t i = 0; i < o->n_shown; i++)
+		free(o->shown[i]);
+	free(o->shown);
 	free(o->requested);
 	free(o->prov_failed);
 	free(o->last_failure);
@@ -1058,10 +1113,13 @@ int atex_adhoc_orchestrator_new(atex_orchestrator **out,
 	o->queue = atex_calloc(o->n_tests_total + 1, sizeof(*o->queue));
 	o->attempts = atex_calloc(count + 1, sizeof(*o->attempts));
 	o->infra = atex_calloc(count + 1, sizeof(*o->infra));
+	o->shown = atex_calloc(count + 1, sizeof(*o->shown));
+	o->n_shown = o->shown ? count : 0;
 	o->requested = atex_calloc(opts->n_provisioners, sizeof(long));
 	o->prov_failed = atex_calloc(opts->n_provisioners, sizeof(bool));
 	if (!o->platform || !o->queue || !o->attempts || !o->infra ||
-	    !o->requested || !o->prov_failed ||
+	    !o->shown || name_repeats(o, count) < 0 || !o->requested ||
+	    !o->prov_failed ||
 	    copy_strings(&o->env, &o->n_env, opts->env) < 0 ||
 	    (opts->rerun_statuses && copy_strings(&o->rerun_statuses, NULL,
 						  opts->rerun_statuses) < 0)) {

@@ -797,6 +797,22 @@ static int prov_init(struct podman_provisioner *p,
 	return rc;
 }
 
+/* `podman run` takes a word starting with '-' for an option (a
+ * --privileged given as the image must not become one), and no image
+ * reference (name, tag, digest, transport:path) has spaces, control
+ * characters or shell metacharacters: "img;rm" is a mistake or an attack
+ * (a program passing it through a shell), refused before podman runs. */
+static bool image_ok(const char *image)
+{
+	if (image[0] == '-')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)image; *p; p++)
+		if (*p <= ' ' || *p == 0x7f ||
+		    strchr(";&|`$()<>'\"\\*?!{}#", *p))
+			return false;
+	return true;
+}
+
 int atex_podman_provisioner_new(
 	atex_provisioner **out,
 	const struct atex_podman_provisioner_options *opts)
@@ -813,6 +829,14 @@ int atex_podman_provisioner_new(
 				      "podman provisioner %s: options version "
 				      "%u unknown",
 				      opts->image, opts->version);
+	if (!image_ok(opts->image))
+		return atex_error_set(ATEX_EINVAL,
+				      "podman provisioner: invalid image "
+				      "\"%s\": an image reference starts "
+				      "with no '-' and has no spaces, "
+				      "control characters or shell "
+				      "metacharacters",
+				      opts->image);
 	if (opts->count < 0)
 		return atex_error_set(ATEX_EINVAL,
 				      "podman provisioner %s: count %d",

@@ -549,9 +549,20 @@ static int host_init(struct static_provisioner *sp, int i, const char *entry,
 		     const struct atex_ssh_options *base)
 {
 	struct static_host *h = &sp->hosts[i];
-	struct atex_ssh_options opts = *base;
+	struct atex_ssh_options opts = ATEX_SSH_OPTIONS_INIT;
 	struct atex_static_host addr = {0};
 	int rc;
+
+	/* A program built against an older header passed a shorter struct:
+	 * only the fields of its version are read. */
+	opts.identity = base->identity;
+	opts.options = base->options;
+	opts.connect_timeout_s = base->connect_timeout_s;
+	opts.keepalive_s = base->keepalive_s;
+	opts.ssh_program = base->ssh_program;
+	opts.max_sessions = base->max_sessions;
+	if (base->version >= 2)
+		opts.strict_host_keys = base->strict_host_keys;
 
 	h->base.ops = &host_ops;
 	h->sp = sp;
@@ -618,11 +629,10 @@ int atex_static_provisioner_new(atex_provisioner **out,
 		return atex_error_set(ATEX_EINVAL, "static: no hosts");
 	if (!base)
 		base = &defaults;
-	if (base->version != ATEX_SSH_OPTIONS_VERSION)
+	if (base->version < 1 || base->version > ATEX_SSH_OPTIONS_VERSION)
 		return atex_error_set(ATEX_EINVAL,
-				      "static: ssh options version %u, "
-				      "expected %u",
-				      base->version, ATEX_SSH_OPTIONS_VERSION);
+				      "static: ssh options version %u unknown",
+				      base->version);
 	sp = static_alloc();
 	if (!sp)
 		return ATEX_ENOMEM;

@@ -14,8 +14,11 @@
  *    stream without its end, a last line without its newline. That is
  *    what a report of a crashed run looks like, not an error: what is
  *    whole is kept and a warning names the file. A whole line that is not
- *    a result is an error, with file:line, because it means the file is
- *    not what we think it is.
+ *    a result (a damaged file) does not cost the others: it becomes an
+ *    "error" result of its own, named by file:line, with a warning, and
+ *    atex_results_damaged() counts it so that a caller can say the input
+ *    was damaged. A file that is not results at all (no line of it is
+ *    one) is an error.
  *  - The format comes from the name's suffix; a name we do not know is
  *    sniffed by its magic bytes (gzip, xz, SQLite), else read as JSON
  *    Lines, so a renamed file still loads.
@@ -57,6 +60,7 @@ enum format {
 struct atex_results {
 	struct atex_result *items;
 	size_t n, cap;
+	size_t damaged; /* lines that were not results (kept as errors) */
 };
 
 /* ------------------------------------------------------------------------
@@ -85,6 +89,11 @@ void atex_results_free(atex_results *r)
 		result_clear(&r->items[i]);
 	free(r->items);
 	free(r);
+}
+
+size_t atex_results_damaged(const atex_results *r)
+{
+	return r ? r->damaged : 0;
 }
 
 size_t atex_results_count(const atex_results *r)
@@ -448,6 +457,41 @@ out:
 	return rc;
 }
 
+/*
+ * A whole line that is not a result (the error just set names it) becomes
+ * an "error" result of its own, platform DAMAGED_PLATFORM, test the
+ * file:line: the other results are still reported, and every output
+ * shows the damage where a reader looks for failures.
+ */
+static int damaged_line(struct atex_result *res, const char *where,
+			const char *files)
+{
+	char *note = atex_sprintf("damaged results file: %s; this line is "
+				  "not a result and was skipped",
+				  atex_error_last());
+
+	memset(res, 0, sizeof(*res));
+	if (!note)
+		return ATEX_ENOMEM;
+	atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT, "%s", note);
+	atex_error_clear();
+	res->platform = atex_strdup(ATEX_RESULTS_DAMAGED_PLATFORM);
+	res->status = atex_strdup("error");
+	res->test = atex_strdup(where);
+	res->note = note;
+	res->files = atex_calloc(1, sizeof(char *));
+	res->files_dir =
+		res->platform && res->test
+			? make_files_dir(files, res->platform, res->test, NULL)
+			: NULL;
+	if (!res->platform || !res->status || !res->test || !res->files ||
+	    !res->files_dir) {
+		result_clear(res);
+		return atex_error_oom();
+	}
+	return 0;
+}
+
 static bool blank(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -497,6 +541,10 @@ static int load_jsonl(atex_results *r, const char *path, enum format format,
 			cut_line = true;
 			rc = 0;
 			break;
+		}
+		if (rc == ATEX_EFORMAT) {
+			rc = damaged_line(&res, where, files);
+			r->damaged += rc ? 0 : 1;
 		}
 		if (rc)
 			goto out;

@@ -1,7 +1,8 @@
 /*
  * summary.c - the final results for a terminal (atex/report.h): a table
  * of counts, platforms as rows and statuses as columns, then the results
- * that fail the run, one a line, with their notes.
+ * that fail the run, one a line, with their notes. Every text from the
+ * results is shown escaped (atex_text_escape): one result, one line.
  *
  * Plain text with fixed-width columns, no colours: it goes to CI logs as
  * often as to a terminal, and a person greps it. The known statuses are
@@ -15,31 +16,48 @@
 
 #include "report/report_private.h"
 
-/* `s` padded with spaces to `width` characters. */
+/* How `s` is shown: escaped (atex_text_escape), since statuses,
+ * platforms, names and notes come from tests and a newline or an escape
+ * sequence in them must not forge a line or drive the terminal. The
+ * result is in `tmp` (NULL on ENOMEM). */
+static const char *shown(struct atex_buf *tmp, const char *s)
+{
+	atex_buf_clear(tmp);
+	if (atex_buf_put_printable(tmp, s) < 0)
+		return NULL;
+	return atex_buf_cstr(tmp);
+}
+
+/* The width of `s` as shown, in characters. */
+static size_t shown_width(const char *s)
+{
+	struct atex_buf tmp = ATEX_BUF_INIT;
+	const char *t = shown(&tmp, s);
+	size_t w = t ? report_width(t) : strlen(s);
+
+	atex_buf_free(&tmp);
+	return w;
+}
+
+/* `s`, escaped, padded with spaces to `width` characters. */
 static void put_padded(struct report_out *o, const char *s, size_t width,
 		       bool right)
 {
-	size_t w = report_width(s);
+	struct atex_buf tmp = ATEX_BUF_INIT;
+	const char *t = shown(&tmp, s);
+	size_t w;
 
+	if (!t) {
+		o->rc = ATEX_ENOMEM;
+		return;
+	}
+	w = report_width(t);
 	if (right)
 		report_printf(o, "%*s", (int)(width > w ? width - w : 0), "");
-	report_puts(o, s);
+	report_puts(o, t);
 	if (!right)
 		report_printf(o, "%*s", (int)(width > w ? width - w : 0), "");
-}
-
-/* A note on one line: control characters (newlines) become spaces. */
-static void put_oneline(struct report_out *o, const char *s)
-{
-	size_t start = o->buf.len;
-
-	report_puts(o, s);
-	if (o->rc)
-		return;
-	for (size_t i = start; i < o->buf.len; i++)
-		if ((unsigned char)o->buf.ptr[i] < 0x20 ||
-		    o->buf.ptr[i] == 0x7f)
-			o->buf.ptr[i] = ' ';
+	atex_buf_free(&tmp);
 }
 
 static size_t count(const atex_results *r, const char *platform,
@@ -64,7 +82,7 @@ static void put_table_row(struct report_out *o, const atex_results *r,
 	put_padded(o, label, label_width, false);
 	for (size_t s = 0; s < statuses->len; s++) {
 		const char *status = statuses->items[s];
-		size_t w = report_width(status);
+		size_t w = shown_width(status);
 
 		report_printf(o, "  %*zu", (int)(w < 5 ? 5 : w),
 			      count(r, platform, status));
@@ -79,8 +97,8 @@ static void put_table(struct report_out *o, const atex_results *r,
 	size_t width = strlen("PLATFORM");
 
 	for (size_t p = 0; p < platforms->len; p++)
-		if (report_width(platforms->items[p]) > width)
-			width = report_width(platforms->items[p]);
+		if (shown_width(platforms->items[p]) > width)
+			width = shown_width(platforms->items[p]);
 	put_padded(o, "PLATFORM", width, false);
 	for (size_t s = 0; s < statuses->len; s++) {
 		report_puts(o, "  ");
@@ -114,13 +132,12 @@ static void put_failures(struct report_out *o, const atex_results *r,
 			}
 			if (pass == 0) {
 				n++;
-				if (report_width(res->status) > w_status)
-					w_status = report_width(res->status);
-				if (report_width(res->platform) > w_platform)
-					w_platform =
-						report_width(res->platform);
-				if (report_width(name) > w_name)
-					w_name = report_width(name);
+				if (shown_width(res->status) > w_status)
+					w_status = shown_width(res->status);
+				if (shown_width(res->platform) > w_platform)
+					w_platform = shown_width(res->platform);
+				if (shown_width(name) > w_name)
+					w_name = shown_width(name);
 			} else {
 				put_padded(o, res->status, w_status, false);
 				if (with_platform) {
@@ -133,7 +150,7 @@ static void put_failures(struct report_out *o, const atex_results *r,
 					   false);
 				if (res->note) {
 					report_puts(o, "  ");
-					put_oneline(o, res->note);
+					put_padded(o, res->note, 0, false);
 				}
 				report_puts(o, "\n");
 			}

@@ -2,6 +2,11 @@
  * log.c - the logging callback. The default handler writes one line per
  * message to stderr; ATEX_LOG=debug (or info, warning, error) sets the level
  * the first time the level is read, so a program need not call anything.
+ *
+ * Messages name tests, hosts and files, which may hold anything: every
+ * message reaches the handler with its control characters escaped
+ * (escape.c), so a handler gets the one line it is promised and a
+ * terminal is never driven by a test's name.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,11 +62,22 @@ int atex_log_get_level(void)
 	return atomic_load_explicit(&level, memory_order_relaxed);
 }
 
+/* Without memory to escape: control characters become '?', so the line
+ * is still one line that drives no terminal. */
+static void flatten(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p >= 0x80)
+			*p = '?';
+}
+
 void atex_log(int msg_level, const char *component, const char *fmt, ...)
 {
 	static const char *const prefix[] = {"error", "warning", "info",
 					     "debug"};
 	char message[2048];
+	struct atex_buf line = ATEX_BUF_INIT;
+	const char *shown = message;
 	size_t len;
 	va_list ap;
 
@@ -77,13 +93,20 @@ void atex_log(int msg_level, const char *component, const char *fmt, ...)
 	len = strlen(message);
 	while (len > 0 && message[len - 1] == '\n')
 		message[--len] = '\0';
+	/* The rest may name tests and hosts: escaped, it stays one line. */
+	if (atex_buf_put_printable(&line, message) == 0)
+		shown = atex_buf_cstr(&line);
+	else
+		flatten(message);
 	if (handler) {
-		handler(msg_level, component, message, handler_data);
-		return;
+		handler(msg_level, component, shown, handler_data);
+	} else {
+		if (msg_level < 0 || msg_level > ATEX_LOG_DEBUG)
+			msg_level = ATEX_LOG_DEBUG;
+		/* One fprintf per line keeps concurrent threads' lines
+		 * whole. */
+		fprintf(stderr, "atex[%s] %s: %s\n", component,
+			prefix[msg_level], shown);
 	}
-	if (msg_level < 0 || msg_level > ATEX_LOG_DEBUG)
-		msg_level = ATEX_LOG_DEBUG;
-	/* One fprintf per line keeps concurrent threads' lines whole. */
-	fprintf(stderr, "atex[%s] %s: %s\n", component, prefix[msg_level],
-		message);
+	atex_buf_free(&line);
 }

@@ -61,6 +61,10 @@ int atex_buf_puts(struct atex_buf *b, const char *s);
 int atex_buf_putc(struct atex_buf *b, char c);
 int atex_buf_printf(struct atex_buf *b, const char *fmt, ...) ATEX_PRINTF(2, 3);
 void atex_buf_clear(struct atex_buf *b);
+/* Appends `text` with its control characters and invalid UTF-8 escaped
+ * (\n, \t, \r, \xHH, a backslash as \\; escape.c), to show a name to
+ * a person on one line. NULL appends nothing. 0 or ATEX_ENOMEM. */
+int atex_buf_put_printable(struct atex_buf *b, const char *text);
 /* Returns the string (never NULL: "" for an empty buffer, caller frees)
  * and resets the buffer; NULL only on allocation failure. */
 char *atex_buf_detach(struct atex_buf *b);

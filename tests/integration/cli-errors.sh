@@ -1,5 +1,6 @@
 #!/bin/sh
-# Bad fmf input through the CLI: each case must exit 2 with one clear
+# Bad input through the CLI (fmf trees, provisioner values, options):
+# each case must exit 2 with one clear
 # message naming the culprit (file:line:column where there is one) on
 # stderr, print nothing on stdout, and never crash.
 # usage: cli-errors.sh ATEX_CLI
@@ -80,6 +81,103 @@ expect missing-plan "no plan '/plans/x'" fmf discover --plan /plans/x "$work/pla
 expect bad-filter "filter.*tag: \(" fmf discover --filter 'tag: (' "$work/plan"
 expect bad-context "--context.*novalue" fmf discover --context novalue "$work/plan"
 expect unknown-option "unknown option '--bogus'" fmf discover --bogus "$work/plan"
+
+# Test names with "..", "." or empty components (fmf accepts them; `fmf
+# dump` shows them): discovery refuses them, naming file, line and node,
+# before anything runs or is removed. With DIR=$work/x/y/art the test's
+# directory DIR/../../victim would be $work/x/victim.
+new_tree escape
+printf '/ok:\n    test: touch %s/ran\n/../../victim:\n    test: touch %s/ran\n' \
+	"$work" "$work" >"$work/escape/main.fmf"
+mkdir -p "$work/x/victim/files" "$work/x/victim/results" "$work/x/y"
+echo keep >"$work/x/victim/files/keep"
+echo keep >"$work/x/victim/results/keep"
+listing() { find "$work/x" -path "$work/x/y/art" -prune -o -print | sort; }
+listing >"$work/before"
+if "$atex" fmf dump "$work/escape" 2>/dev/null | grep -q '"/\.\./\.\./victim"'; then
+	echo "ok   dotdot-dump: fmf dump shows the node, as fmf does"
+else
+	echo "FAIL dotdot-dump: fmf dump does not show /../../victim"
+	failures=$((failures + 1))
+fi
+expect dotdot-discover "escape/main\.fmf:3:1: test /\.\./\.\./victim: .*'\.\.'" \
+	fmf discover "$work/escape"
+expect dotdot-test "escape/main\.fmf:3:1: test /\.\./\.\./victim" \
+	test --local 1 --artifacts "$work/x/y/art" "$work/escape" /../../victim /ok
+expect dotdot-run "escape/main\.fmf:3:1: test /\.\./\.\./victim" \
+	run --local 1 --results "$work/x/y/res" "$work/escape"
+listing | grep -v "^$work/x/y/res" >"$work/after"
+if [ -e "$work/ran" ] || ! cmp -s "$work/before" "$work/after"; then
+	echo "FAIL dotdot: a test ran or something outside DIR changed:"
+	diff "$work/before" "$work/after" | sed 's/^/    /'
+	failures=$((failures + 1))
+else
+	echo "ok   dotdot: nothing ran, nothing outside DIR removed or created"
+fi
+new_tree dot
+printf '/a:\n    /.:\n        test: "true"\n' >"$work/dot/main.fmf"
+expect dot-component "dot/main\.fmf:2:5: test /a/\.: .*'\.' component" fmf discover "$work/dot"
+new_tree empty
+printf '/a:\n    //:\n        test: "true"\n' >"$work/empty/main.fmf"
+expect empty-component "empty/main\.fmf:2:5: test /a/: .*empty component" fmf discover "$work/empty"
+
+# Provisioner values that look like options or hold shell metacharacters
+# are refused when the provisioner is made: exit 2 at once, the value
+# named, nothing started (no podman run, no connection attempt).
+expect podman-option-image '"--privileged"' exec --podman --privileged -- true
+expect podman-spaced-image 'invalid image "a b"' exec --podman 'a b' -- true
+expect podman-metachar-image 'invalid image "img;rm"' exec --podman 'img;rm' -- true
+expect ssh-metachar-host 'invalid host "a;b"' exec --ssh 'root@a;b' -- true
+expect ssh-subst-host 'invalid host "h\$\(id\)"' exec --ssh 'h$(id)' -- true
+expect ssh-option-host "'-oProxyCommand=x'" exec --ssh -oProxyCommand=x -- true
+expect ssh-bad-user 'invalid user "a\|b"' exec --ssh 'a|b@host' -- true
+
+# Small CLI nits: once-only options, and --platform '' says what is wrong.
+expect results-twice "--results given twice" run --local 1 --results "$work/r1" --results "$work/r2" "$work/plan"
+expect platform-empty "--platform: the name is empty" run --local 1 --platform '' --results "$work/r" "$work/plan"
+expect platform-slash "--platform 'a/b': .*'/'" run --local 1 --platform a/b --results "$work/r" "$work/plan"
+expect help-unknown "help: unknown command 'nope'" help nope
+expect help-too-many "help: too many arguments" help run extra
+expect version-too-many "version: too many arguments" version extra
+# Every option that sets one value is refused when given twice (the first
+# value was silently dropped before); nothing runs, nothing is written.
+expect artifacts-twice "--artifacts given twice" test --local 1 --artifacts "$work/a1" --artifacts "$work/a2" "$work/plan" /
+expect plan-twice-test "--plan given twice" test --local 1 --plan /plans/a --plan /plans/b --artifacts "$work/a1" "$work/plan" /
+expect plan-twice-discover "--plan given twice" fmf discover --plan /plans/a --plan /plans/b "$work/plan"
+expect reruns-twice "--reruns given twice" run --local 1 --reruns 1 --reruns 2 --results "$work/r1" "$work/plan"
+expect order-twice "--order given twice" run --local 1 --order fmf --order priority --results "$work/r1" "$work/plan"
+expect spares-twice "--max-spares given twice" run --local 1 --max-spares 1 --max-spares 2 --results "$work/r1" "$work/plan"
+expect html-twice "--html given twice" report --html "$work/h1" --html "$work/h2" "$work/r1"
+expect junit-twice "--junit given twice" report --junit "$work/j1" --junit "$work/j2" "$work/r1"
+expect title-twice "--title given twice" report --title a --title b --summary "$work/r1"
+if [ -e "$work/a1" ] || [ -e "$work/a2" ] || [ -e "$work/r1" ] ||
+	[ -e "$work/h1" ] || [ -e "$work/h2" ] || [ -e "$work/j2" ]; then
+	echo "FAIL options given twice: something was written"; failures=$((failures + 1))
+else
+	echo "ok   options given twice: nothing written"
+fi
+
+# help and version as words; report's usage line has every option.
+if "$atex" help | grep -q '^usage: atex COMMAND' &&
+	"$atex" help run | grep -q '^usage: atex run' &&
+	"$atex" help help | grep -q '^usage: atex COMMAND' &&
+	"$atex" help version | grep -q '^usage: atex COMMAND' &&
+	[ "$("$atex" version)" = "$("$atex" --version)" ] &&
+	"$atex" version | grep -q '^atex [0-9]'; then
+	echo "ok   help and version as words"
+else
+	echo "FAIL help or version as words"; failures=$((failures + 1))
+fi
+usage=$("$atex" report --help | sed -n '1,/RESULTS/p')
+missing=
+for opt in $("$atex" report --help | grep -o '^  --[a-z-]*'); do
+	case $usage in *"[$opt"*) ;; *) missing="$missing $opt" ;; esac
+done
+if [ -z "$missing" ] && [ -n "$usage" ]; then
+	echo "ok   report usage lists every option"
+else
+	echo "FAIL report usage lacks:$missing"; failures=$((failures + 1))
+fi
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failures"

@@ -129,6 +129,35 @@ sigint sigint ""
 # A command that ignores SIGTERM gets SIGKILL after its grace, there too.
 sigint sigint-ignored "trap '' TERM INT HUP PIPE;"
 
+# Host keys with no option of ours: the machine is in no known_hosts (a
+# fresh system), its key is accepted and pinned, the user's known_hosts
+# stays as it was. --ssh-strict-host-keys wants it known: refused (here
+# against an empty known_hosts, not the user's).
+user_kh=$(getent passwd "$(id -u)" | cut -d: -f6)/.ssh/known_hosts
+kh_before=$(cat "$user_kh" 2>/dev/null)
+if out=$("$atex" exec --ssh "$SSH_TARGET" --identity "$SSHD_KEY" -- echo pinned \
+	</dev/null 2>"$work/err") && [ "$out" = pinned ] && clean &&
+	[ "$(cat "$user_kh" 2>/dev/null)" = "$kh_before" ]; then
+	pass "host key: first connect accepted and pinned"
+else
+	fail "host key: first connect: $out $(cat "$work/err")"
+fi
+"$atex" exec --ssh "$SSH_TARGET" --identity "$SSHD_KEY" --ssh-strict-host-keys \
+	--ssh-option UserKnownHostsFile=/dev/null -- true </dev/null 2>"$work/err"
+got=$?
+if [ $got -eq 2 ] && grep -q "host key is known" "$work/err" && clean; then
+	pass "host key: strict refuses an unknown host"
+else
+	fail "host key: strict: exit $got: $(cat "$work/err")"
+fi
+"$atex" exec --local 1 --ssh-strict-host-keys -- true 2>"$work/err"
+got=$?
+if [ $got -eq 2 ] && grep -q "needs --ssh" "$work/err"; then
+	pass "host key: --ssh-strict-host-keys needs --ssh"
+else
+	fail "host key: strict without --ssh: exit $got"
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

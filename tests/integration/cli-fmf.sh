@@ -1,7 +1,8 @@
 #!/bin/sh
 # `atex fmf discover` on the bundled example tree: what it lists, in which
 # order, with plans, contexts and filters, options before or after the
-# tree, and the --json form.
+# tree, and the --json form; --test/--exclude, a test listed twice, and a
+# selection of nothing through `atex run` and `atex test` (--local).
 # usage: cli-fmf.sh ATEX_CLI EXAMPLES_DIR
 set -u
 atex=$1 examples=$2
@@ -50,6 +51,83 @@ check adjust-disables "/tests/network/loopback" \
 	fmf discover --context distro=rhel-7 --filter 'tag: network' "$examples"
 check adjust-adds-tag "/tests/basic/echo /tests/basic/env /tests/basic/true" \
 	fmf discover --context distro=fedora-40 --filter 'tag: fedora & tier: 1' "$examples"
+
+# --test and --exclude: regular expressions searched in test names.
+check test-regex "/tests/basic/echo /tests/basic/env /tests/workload/search" \
+	fmf discover --test 'e[cn][hv]' --test 'search$' "$examples"
+check exclude-regex "/tests/basic/echo /tests/basic/true" \
+	fmf discover --plan /plans/smoke --exclude 'env' "$examples"
+
+# Selection as tmt does it, on a tree of our own: a plan listing a test
+# twice runs it twice, `order` sorts, a story with `test` is a test.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/t/.fmf"
+echo 1 >"$work/t/.fmf/version"
+cat >"$work/t/main.fmf" <<'EOF'
+/plan:
+  discover: {how: fmf, test: [/tests/a, /tests/b, /tests/a]}
+  execute: {how: tmt}
+/tests:
+  /a:
+    test: echo run-a
+  /b:
+    test: echo run-b
+  /c:
+    story: As a user I want c.
+    test: echo run-c
+    order: 10
+EOF
+check repeats "/tests/a /tests/b /tests/a" fmf discover --plan /plan "$work/t"
+check order-story "/tests/c /tests/a /tests/b" fmf discover "$work/t"
+
+# expect NAME STATUS PATTERN ARGS...: atex ARGS exits STATUS with stderr
+# matching PATTERN (when not empty).
+expect() {
+	name=$1 want=$2 pattern=$3
+	shift 3
+	"$atex" "$@" >"$work/out" 2>"$work/err" </dev/null
+	status=$?
+	if [ "$status" -ne "$want" ] ||
+		{ [ -n "$pattern" ] && ! grep -Eq -e "$pattern" "$work/err"; }; then
+		echo "FAIL $name: exit $status (want $want): $(cat "$work/err")"
+		failures=$((failures + 1))
+	else
+		echo "ok   $name"
+	fi
+}
+# A selection of nothing is an error naming the plan and the filters.
+expect run-selects-nothing 2 \
+	"no test selected in .* plan /plan, --filter 'tag: typo'" \
+	run --local 1 --results "$work/res" --plan /plan --filter 'tag: typo' "$work/t"
+expect test-selects-nothing 2 "no test selected in .*--test 'nope'" \
+	test --local 1 --artifacts "$work/art" --test nope "$work/t"
+if [ -e "$work/res/results.jsonl" ]; then
+	echo "FAIL run-selects-nothing wrote results"; failures=$((failures + 1))
+fi
+# A test listed twice runs twice and keeps both results: atex test
+# (without TEST_NAME, every selected test) into NAME and NAME~2, atex run
+# into two result lines.
+expect test-twice 0 "" test --local 1 --artifacts "$work/art" --test /tests/a "$work/t"
+if [ "$(grep -c '^pass  */tests/a$' "$work/out")" -eq 2 ] &&
+	grep -q run-a "$work/art/tests/a/files/output.txt" &&
+	grep -q run-a "$work/art/tests/a~2/files/output.txt"; then
+	echo "ok   test-twice: two results, two artifacts directories"
+else
+	echo "FAIL test-twice: $(cat "$work/out")"; failures=$((failures + 1))
+fi
+expect run-twice 0 "" run --local 2 --results "$work/res" "$work/t"
+# ... and the second entry under NAME~2, with files of its own (the second
+# run's files did overwrite the first's under one name).
+if [ "$(grep -c '"/tests/a"' "$work/res/results.jsonl")" -eq 1 ] &&
+	[ "$(grep -c '"/tests/a~2"' "$work/res/results.jsonl")" -eq 1 ] &&
+	grep -q run-a "$work/res/files/local/tests/a/output.txt" &&
+	grep -q run-a "$work/res/files/local/tests/a~2/output.txt"; then
+	echo "ok   run-twice: both results of /tests/a kept, files apart"
+else
+	echo "FAIL run-twice: $(cat "$work/res/results.jsonl")"
+	failures=$((failures + 1))
+fi
 
 json=$("$atex" fmf discover --plan /plans/smoke --json "$examples")
 for want in '"plan": "/plans/smoke"' '"EXAMPLE_PLAN": "smoke"' \

@@ -75,8 +75,17 @@ has help-text "$work/out" "--junit FILE"
 run missing-file 2 report --summary "$work/nothing.jsonl"
 has missing-file-named "$work/err" "$work/nothing.jsonl"
 printf '%s\n' '["p", "pass", "/a", null, [], null]' '[1, 2]' >"$work/bad.jsonl"
-run malformed 2 report --summary "$work/bad.jsonl"
+# A damaged line costs only itself: the others are reported, the line is
+# named (file:line) in every output and on stderr, and the status is 3.
+printf '%s\n' '["p", "pass", "/b", null, [], null]' >>"$work/bad.jsonl"
+run malformed 3 report --summary --junit "$work/bad.xml" --html "$work/bad.html" "$work/bad.jsonl"
 has malformed-line "$work/err" "$work/bad.jsonl:2:"
+has malformed-summary "$work/out" "$work/bad.jsonl:2"
+has malformed-summary-others "$work/out" "p              2      0"
+has malformed-junit "$work/bad.xml" "$work/bad.jsonl:2"
+has malformed-junit-others "$work/bad.xml" 'name="/b"'
+has malformed-html "$work/bad.html" "$work/bad.jsonl:2"
+run malformed-exit-code 3 report --exit-code --summary "$work/bad.jsonl"
 run unwritable 2 report --html "$work/no/such/dir/r.html" "$work/ok.jsonl"
 has unwritable-named "$work/err" "$work/no/such/dir/r.html"
 run passing 0 report --summary "$work/ok.jsonl"

@@ -498,6 +498,119 @@ if [ "$kind" = local ]; then
 	fi
 fi
 
+# --- Links planted in the results directory are never followed. ------------
+if [ "$kind" = local ]; then
+	small_tree "$work/one-tree" '/one:' '    test: echo one'
+	mkdir -p "$work/planted" "$work/victims/dir"
+	echo precious >"$work/victims/dir/keep"
+	for f in results.jsonl results.sqlite results.sqlite-wal \
+		results.sqlite-shm results.sqlite-journal report.html; do
+		echo precious >"$work/victims/$f"
+		ln -s "$work/victims/$f" "$work/planted/$f"
+	done
+	for d in files old .running; do
+		ln -s "$work/victims/dir" "$work/planted/$d"
+	done
+	"$atex" run --local 1 --results "$work/planted" "$work/one-tree" \
+		>"$work/planted.out" 2>"$work/planted.err"
+	rc=$?
+	bad=$(cd "$work/victims" && for f in *; do
+		[ "$f" = dir ] || grep -qx precious "$f" || echo "$f"
+	done)
+	[ -f "$work/victims/dir/keep" ] || bad="$bad dir/keep"
+	[ "$(ls "$work/victims/dir")" = keep ] || bad="$bad dir"
+	links=$(find "$work/planted" -type l)
+	if [ "$rc" -eq 0 ] && [ -z "$bad" ] && [ -z "$links" ] &&
+		[ "$(status_of "$work/planted/results.jsonl" /one)" = pass ]; then
+		pass "planted links in the results directory not followed"
+	else
+		fail "planted links: exit $rc, victims changed: '$bad', links: '$links': $(cat "$work/planted.err")"
+	fi
+fi
+
+# --- A run killed with SIGKILL: the next run removes what it left (its
+# staging directory, its local work directory), never a live run's. ------
+if [ "$kind" = local ]; then
+	small_tree "$work/sleep-tree" '/sleep:' '    test: sleep 60'
+	small_tree "$work/quick-tree" '/quick:' '    test: echo quick'
+	# sleeper NAME: an atex run of /sleep into $work/NAME, in the
+	# background, once its test has started; its pid in $sleeper.
+	sleeper() {
+		"$atex" run --local 1 --results "$work/$1" "$work/sleep-tree" \
+			>/dev/null 2>"$work/$1.err" &
+		sleeper=$!
+		for _ in $(seq 1 300); do
+			grep -q "/sleep started" "$work/$1.err" && return
+			sleep 0.1
+		done
+	}
+	# dirs_of PID: the staging and work directories named after PID.
+	dirs_of() {
+		ls -d "$TMPDIR"/atex-stage-*-"$1"-*-?????? \
+			/var/tmp/atex-????????-"$1"-*-?????? 2>/dev/null
+	}
+	sleeper killed
+	killed=$sleeper
+	kill -KILL "$killed"
+	wait "$killed" 2>/dev/null
+	before_killed=$(dirs_of "$killed" | wc -l)
+	# The live run is a next run too: it may remove them already.
+	sleeper live
+	live=$sleeper
+	before_live=$(dirs_of "$live" | wc -l)
+	"$atex" run --local 1 --results "$work/after-kill" "$work/quick-tree" \
+		>/dev/null 2>"$work/after-kill.err"
+	rc=$?
+	after_killed=$(dirs_of "$killed")
+	after_live=$(dirs_of "$live" | wc -l)
+	if [ "$rc" -eq 0 ] && [ "$before_killed" -eq 2 ] && [ -z "$after_killed" ] &&
+		[ "$before_live" -eq 2 ] && [ "$after_live" -eq 2 ]; then
+		pass "a killed run's leftovers removed by the next, a live run's kept"
+	else
+		fail "leftovers: exit $rc, killed run's $before_killed then '$after_killed', live run's $before_live then $after_live: $(cat "$work/after-kill.err")"
+	fi
+	kill -INT "$live"
+	wait "$live"
+	[ -z "$(dirs_of "$live")" ] || fail "the live run left $(dirs_of "$live")"
+fi
+
+# --- A full disk under --results (a 2 MiB tmpfs, in a mount namespace of
+# its own): the run says "no space left on device" and exits 2, no test
+# is labelled as one that never reported (the test that filled the disk
+# still has its result, room for it was set aside), and results.jsonl and
+# results.sqlite hold the same results. ------------------------------------
+if [ "$kind" = local ]; then
+	lines=('/blob:' '    test: |' \
+		'        head -c 400000 /dev/urandom | base64 >"$TMT_TEST_DATA/blob"' \
+		'        echo written')
+	for i in 1 2 3 4 5 6 7 8; do
+		lines+=("/t$i:" '    test: echo small')
+		[ "$i" -le 5 ] && lines+=("/b$i:" '    test: |' \
+			'        head -c 300000 /dev/urandom | base64 >"$TMT_TEST_DATA/blob"' \
+			'        echo big')
+	done
+	small_tree "$work/full-tree" "${lines[@]}"
+	mkdir -p "$work/full"
+	unshare -m sh -c 'mount -t tmpfs -o size=2m atex-full "$1" || exit 99
+		"$2" run --local 1 --results "$1" "$3" >"$4.out" 2>"$4.err"
+		rc=$?
+		jq -c "[.[2], .[1], .[3], .[5]]" "$1/results.jsonl" | sort >"$4.jsonl"
+		sqlite3 "$1/results.sqlite" "SELECT json_array(test, status, subtest, note) FROM results" |
+			sort >"$4.sqlite"
+		exit $rc' sh "$work/full" "$atex" "$work/full-tree" "$work/full"
+	rc=$?
+	if [ "$rc" -eq 99 ]; then
+		fail "full disk: cannot mount a tmpfs (unshare -m, mount -t tmpfs)"
+	elif [ "$rc" -eq 2 ] && grep -qi "no space left on device" "$work/full.err" &&
+		! grep -q "never reported" "$work/full.out" "$work/full.jsonl" &&
+		grep -q "^error /b[0-9].*No space left on device" "$work/full.out" &&
+		[ -s "$work/full.jsonl" ] && cmp -s "$work/full.jsonl" "$work/full.sqlite"; then
+		pass "full disk: said so, exit 2, no test relabelled, JSONL and SQLite agree"
+	else
+		fail "full disk: exit $rc; $(cat "$work/full.out" "$work/full.err"); JSONL: $(cat "$work/full.jsonl"); SQLite: $(cat "$work/full.sqlite")"
+	fi
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

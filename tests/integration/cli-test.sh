@@ -235,6 +235,36 @@ FMF
 	fi
 fi
 
+# Links planted in the artifacts directory are never followed: the link
+# DIR/pass -> VICTIM is removed (not VICTIM/files and VICTIM/results), and
+# the test's artifacts go to a directory of their own.
+if [ "$kind" = local ]; then
+	mkdir -p "$work/victim/files" "$work/planted"
+	echo precious >"$work/victim/files/keep"
+	echo precious >"$work/victim/results"
+	ln -s "$work/victim" "$work/planted/pass"
+	if run planted 0 "$tree" /pass &&
+		[ -f "$work/victim/files/keep" ] &&
+		has "$work/victim/results" '^precious$' "victim results kept" &&
+		[ ! -L "$work/planted/pass" ] &&
+		has "$work/planted/pass/results" '"status": ?"pass"' "planted: own results"; then
+		pass "planted link in the artifacts directory not followed"
+	else
+		fail "planted link: victim: $(ls -lR "$work/victim"), artifacts: $(ls -l "$work/planted")"
+	fi
+	# A directory another user owns could have links planted at any
+	# time: refused before anything runs.
+	mkdir -p "$work/foreign"
+	if chown 65534 "$work/foreign" 2>/dev/null; then
+		if run foreign 2 "$tree" /pass &&
+			has "$work/foreign.err" "belongs to user 65534" "foreign named"; then
+			pass "an artifacts directory of another user refused"
+		fi
+	elif [ "$(id -u)" = 0 ]; then
+		fail "foreign: root cannot chown"
+	fi
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

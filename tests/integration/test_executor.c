@@ -2426,6 +2426,90 @@ static void test_helpers(void **state)
 	run(s, &r, "/exit3", NULL, 0);
 	expect_rc(&r, 0, 3);
 	RESULTS(&r, FAIL_OUT);
+
+	/* A log streamed and also written to TMT_TEST_DATA: stored once
+	 * (what is not a copy comes as data/: /test_data). */
+	run(s, &r, "/stream_and_test_data", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"scan.log\"]}");
+	expect_listing(&r, "output.txt\nscan.log\n");
+	EXPECT_TEXT(&r, "scan.log", "one\ntwo\n");
+
+	/* Names that are not UTF-8: each left out alone, said so; control
+	 * characters kept, so "a\x01b" and "ab" stay two files. */
+	run(s, &r, "/names_not_utf8", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r,
+		"{\"status\": \"warn\", \"name\": \"atex/refused-name\", "
+		"\"note\": \"~file 'l\\\\xE9.log' left out: its name is not "
+		"UTF-8\"}",
+		"{\"status\": \"fail\", \"name\": \"atex/refused-name\", "
+		"\"note\": \"~result 'sub\\\\xE9' left out\"}",
+		"{\"status\": \"warn\", \"name\": \"atex/refused-name\", "
+		"\"note\": \"~file 'l\\\\xE9.log' left out\"}",
+		"{\"status\": \"pass\", \"name\": \"named\"}",
+		"{\"status\": \"pass\", \"name\": \"ctl\\u0002x\"}",
+		"{\"status\": \"pass\", \"name\": \"ctlx\"}",
+		"{\"status\": \"warn\", \"name\": \"atex/refused-name\", "
+		"\"note\": \"~file 'data/caf\\\\xE9.log' left out\"}",
+		"{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		"\"data/a\\u0001b\", \"data/ab\", \"data/good.log\"]}");
+	expect_listing(&r, "data/a\001b\ndata/ab\ndata/good.log\noutput.txt\n");
+	EXPECT_TEXT(&r, "data/a\001b", "c1");
+	EXPECT_TEXT(&r, "data/ab", "c2");
+	EXPECT_TEXT(&r, "data/good.log", "good\n");
+
+	/* A file still growing while it is sent: exactly the bytes
+	 * announced, whole lines "line 1".."line K" as the logger wrote
+	 * them when the wrapper measured the file, and the channel intact. */
+	run(s, &r, "/data_growing", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"data/grow.log\"]}");
+	{
+		size_t len = 0, k = 0;
+		char *got = artifact(&r, "data/grow.log", &len), *p, want[32];
+
+		CHECK(got && len >= 1000);
+		for (p = got; got && p < got + len; p += strlen(want)) {
+			snprintf(want, sizeof(want), "line %zu\n", ++k);
+			if (strncmp(p, want, strlen(want))) {
+				soft_fail("data/grow.log: line %zu is not %s",
+					  k, want);
+				break;
+			}
+		}
+		free(got);
+	}
+
+	/* TMT_PLAN_ENVIRONMENT_FILE: NAME=VALUE words as tmt reads them
+	 * (shlex, comments), nothing run. */
+	run(s, &r, "/env_file_write", NULL, 0);
+	expect_rc(&r, 0, 0);
+	run(s, &r, "/env_file_read", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	{
+		char *want = xsprintf("ENV_CMD=$(touch${IFS}%s/tree/pwned)\n"
+				      "ENV_Q=two words\nENV_S=$HOME x\n"
+				      "ENV_E=a b\nENV_D=q\"u\\o\\te\n"
+				      "ENV_C=1\nENV_NOT=unset\nENV_EMPTY=\n",
+				      s->workdir);
+
+		expect_file(&r, "output.txt", want, strlen(want));
+		free(want);
+	}
+	/* A file tmt would refuse: the test does not run, and says why. */
+	run(s, &r, "/env_file_bad", NULL, 0);
+	expect_rc(&r, 0, 0);
+	run(s, &r, "/env_file_bad_read", NULL, 0);
+	expect_rc(&r, 0, -1);
+	RESULTS(&r, "{\"status\": \"error\", \"note\": "
+		    "\"~TMT_PLAN_ENVIRONMENT_FILE: line 5: 'export' is not "
+		    "NAME=VALUE\"}");
+	expect_listing(&r, "");
+
 	session_close(s);
 	free(root);
 	soft_check();
@@ -2643,6 +2727,7 @@ static void test_pkgs(void **state)
 {
 	char *root = xsprintf("%s/executor-pkgs", g.trees);
 	char *log, *out;
+	json_t *last;
 	struct session *s;
 	struct run r;
 
@@ -2670,7 +2755,18 @@ static void test_pkgs(void **state)
 	if (r.ms > 20000)
 		soft_fail("/require_missing: took %.0f ms", r.ms);
 	RESULTS(&r, "{\"status\": \"infra\", \"note\": "
-		    "\"~atex-no-such-package-xyz\"}");
+		    "\"~atex-no-such-package-xyz\", \"files\": "
+		    "[\"packages.txt\"]}");
+	/* The package manager's output is in packages.txt, which the note
+	 * names, not in the test's output. */
+	last = last_result(&r);
+	out = (char *)json_string_value(json_object_get(last, "note"));
+	CHECK(out && strstr(out, "see packages.txt"));
+	json_decref(last);
+	out = artifact(&r, "packages.txt", NULL);
+	CHECK(out && strstr(out, "atex-no-such-package-xyz"));
+	free(out);
+	expect_listing(&r, "packages.txt\n");
 	{
 		char *mark = xsprintf("%s/body-ran", r.art);
 
@@ -2688,9 +2784,14 @@ static void test_pkgs(void **state)
 	sys_write(g.apt_log, "", "0644");
 	run(s, &r, "/recommend_missing", NULL, 0);
 	expect_rc(&r, 0, 0);
-	RESULTS(&r, PASS_OUT);
-	out = output_of(&r);
-	CHECK(strstr(out, "body ran\n"));
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"packages.txt\"]}");
+	/* Only the test's own output in output.txt. */
+	EXPECT_TEXT(&r, "output.txt", "body ran\n");
+	out = artifact(&r, "packages.txt", NULL);
+	CHECK(out && strstr(out, "atex-no-such-package-xyz") &&
+	      strstr(out, "recommended package atex-no-such-package-xyz not "
+			  "installed"));
 	free(out);
 	log = sys_read(g.apt_log, NULL);
 	CHECK(log && strstr(log, "atex-no-such-package-xyz"));

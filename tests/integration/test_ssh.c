@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -675,6 +676,169 @@ static void test_wrong_key(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Host keys: pinned per connection by default, the user's known_hosts in
+ * strict mode. These tests pass no StrictHostKeyChecking or
+ * UserKnownHostsFile option of their own.
+ */
+
+/* Another sshd of ours on `port` with the host key `key`, for a system
+ * that is reprovisioned (same address, new key). */
+static atex_process *sshd_with_key(int port, const char *key)
+{
+	const char *argv[] = {SSHD, "-D", "-f", NULL, "-E", NULL, NULL};
+	char config[160], log[160];
+	atex_process *p = NULL;
+	double deadline = atex_monotonic_ms() + 10000;
+	FILE *f;
+
+	snprintf(config, sizeof(config), "%s/sshd_config_%d", fx.dir, port);
+	snprintf(log, sizeof(log), "%s/sshd_%d.log", fx.dir, port);
+	f = fopen(config, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"ListenAddress " HOST "\nPort %d\nHostKey %s\n"
+		"AuthorizedKeysFile %s.pub\nPidFile none\nUsePAM no\n"
+		"StrictModes no\nPermitRootLogin yes\n"
+		"PasswordAuthentication no\n",
+		port, key, fx.key);
+	fclose(f);
+	argv[3] = config;
+	argv[5] = log;
+	assert_int_equal(atex_process_spawn(&p, argv, NULL, NULL,
+					    ATEX_STDIO_NULL, ATEX_STDIO_INHERIT,
+					    ATEX_STDIO_INHERIT),
+			 0);
+	while (!port_accepts(port)) {
+		if (atex_monotonic_ms() > deadline ||
+		    atex_process_wait(NULL, p, 10, NULL) == 0)
+			fail_msg("sshd on port %d did not start", port);
+	}
+	return p;
+}
+
+static void sshd_end(atex_process *p)
+{
+	atex_process_kill(p, SIGTERM);
+	atex_process_wait(NULL, p, 5000, NULL);
+	atex_process_free(p);
+}
+
+/* The user's own known_hosts (ssh finds it through the password
+ * database, not $HOME), whole, or "" when there is none. */
+static char *user_known_hosts(void)
+{
+	char path[512], *text = NULL;
+	size_t len;
+	struct passwd *pw = getpwuid(getuid());
+	const char *home = pw ? pw->pw_dir : "/";
+
+	snprintf(path, sizeof(path), "%s/.ssh/known_hosts", home);
+	if (atex_file_read(&text, &len, path) < 0)
+		text = atex_strdup("");
+	return text;
+}
+
+static atex_connection *conn_pinning(int port, bool strict,
+				     const char *const *options)
+{
+	struct atex_ssh_options o = ATEX_SSH_OPTIONS_INIT;
+	atex_connection *c = NULL;
+
+	o.host = HOST;
+	o.port = port;
+	o.user = "root";
+	o.identity = fx.key;
+	o.options = options;
+	o.connect_timeout_s = 5;
+	o.strict_host_keys = strict;
+	assert_int_equal(atex_ssh_connection_new(&c, &o), 0);
+	return c;
+}
+
+/* A system in nobody's known_hosts is accepted at the first connect, its
+ * key pinned; a reconnect of the same connection (after a reboot) to a
+ * system showing another key is refused; a new connection pins anew. The
+ * user's known_hosts is neither needed nor touched. */
+static void test_host_key_pinned(void **state)
+{
+	const char *echo[] = {"echo", "up", NULL};
+	struct atex_run_result r = {0};
+	char key1[160], key2[160];
+	int port = free_port();
+	char *before = user_known_hosts(), *after;
+	atex_process *sshd;
+	atex_connection *c, *c2;
+
+	(void)state;
+	snprintf(key1, sizeof(key1), "%s/pin_key1", fx.dir);
+	snprintf(key2, sizeof(key2), "%s/pin_key2", fx.dir);
+	sh("ssh-keygen -q -t ed25519 -N '' -f %s", key1);
+	sh("ssh-keygen -q -t ed25519 -N '' -f %s", key2);
+	sshd = sshd_with_key(port, key1);
+	c = conn_pinning(port, false, NULL);
+	if (atex_connection_connect(c, 10000, NULL))
+		fail_msg("first connect: %s", atex_error_last());
+	assert_int_equal(run(c, &r, echo, NULL, 0), 0);
+	assert_string_equal(r.out, "up\n");
+	atex_run_result_clear(&r);
+
+	/* A reboot: the same key again is fine. */
+	atex_connection_disconnect(c);
+	sshd_end(sshd);
+	sshd = sshd_with_key(port, key1);
+	if (atex_connection_connect(c, 10000, NULL))
+		fail_msg("reconnect, same key: %s", atex_error_last());
+	atex_connection_disconnect(c);
+	sshd_end(sshd);
+
+	/* Another system at the address: refused. */
+	sshd = sshd_with_key(port, key2);
+	assert_int_equal(atex_connection_connect(c, 10000, NULL), ATEX_EIO);
+	assert_non_null(strstr(atex_error_last(), "host key changed since the "
+						  "first connect pinned it"));
+	assert_false(atex_ssh_connection_alive(c));
+
+	/* A new connection (a reprovisioned system) pins the new key. */
+	c2 = conn_pinning(port, false, NULL);
+	if (atex_connection_connect(c2, 10000, NULL))
+		fail_msg("new connection: %s", atex_error_last());
+	assert_int_equal(run(c2, &r, echo, NULL, 0), 0);
+	atex_run_result_clear(&r);
+	conn_free(c2);
+	conn_free(c);
+	sshd_end(sshd);
+	after = user_known_hosts();
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* Strict mode checks the user's known_hosts (here an option pointing at
+ * a file of ours): an unknown host is refused, a known one accepted. */
+static void test_host_key_strict(void **state)
+{
+	char known[160], opt[200];
+	const char *options[] = {opt, NULL};
+	atex_connection *c;
+
+	(void)state;
+	snprintf(known, sizeof(known), "%s/strict_known_hosts", fx.dir);
+	snprintf(opt, sizeof(opt), "UserKnownHostsFile=%s", known);
+	sh(": >%s", known);
+	c = conn_pinning(fx.port, true, options);
+	assert_int_equal(atex_connection_connect(c, 10000, NULL), ATEX_EIO);
+	assert_non_null(strstr(atex_error_last(), "host key is known"));
+	conn_free(c);
+
+	sh("printf '[%s]:%d ' >%s && cat %s/host_key.pub >>%s", HOST, fx.port,
+	   known, fx.dir, known);
+	c = conn_pinning(fx.port, true, options);
+	if (atex_connection_connect(c, 10000, NULL))
+		fail_msg("strict, known: %s", atex_error_last());
+	conn_free(c);
+}
+
+/* ------------------------------------------------------------------------
  * Concurrency, dropped connections, cancellation.
  */
 
@@ -922,9 +1086,8 @@ static void test_kill_reaches_remote(void **state)
 {
 	/* The numbers are computed remotely, so only the remote processes
 	 * (not our ssh client's command line) show "sleep 4242.5". */
-	const char *argv[] = {"sh", "-c",
-			      "n=4242; sleep $((n+1)).5 & exec sleep $n.5",
-			      NULL};
+	const char *argv[] = {
+		"sh", "-c", "n=4242; sleep $((n+1)).5 & exec sleep $n.5", NULL};
 	struct atex_spawn_options o = ATEX_SPAWN_OPTIONS_INIT;
 	atex_connection *c = conn_open();
 	atex_process *p = NULL;
@@ -984,10 +1147,10 @@ static void test_static_pool(void **state)
 		if (atex_provisioner_get_remote(&remote, p, 30000) < 0)
 			fail_msg("get_remote: %s", atex_error_last());
 		assert_non_null(strstr(atex_remote_name(remote), want));
-		assert_int_equal(atex_connection_run(
-					 &r, atex_remote_connection(remote),
-					 echo, NULL, 0, 30000, NULL),
-				 0);
+		assert_int_equal(
+			atex_connection_run(&r, atex_remote_connection(remote),
+					    echo, NULL, 0, 30000, NULL),
+			0);
 		assert_true(WIFEXITED(r.status) && !WEXITSTATUS(r.status));
 		assert_string_equal(r.out, "pooled\n");
 		atex_run_result_clear(&r);
@@ -1055,6 +1218,8 @@ int main(void)
 		cmocka_unit_test(test_closed_port),
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_wrong_key),
+		cmocka_unit_test(test_host_key_pinned),
+		cmocka_unit_test(test_host_key_strict),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_master_killed),
 		cmocka_unit_test(test_server_session_killed),

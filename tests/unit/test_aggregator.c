@@ -1201,13 +1201,15 @@ static void test_multi(void **state)
 	list[0] = NULL; /* the array was copied */
 	assert_int_equal(atex_aggregator_start(m), 0);
 	ingest_ok(m, "p", "/t", "/nonexistent");
+	/* The first failure ends the ingest: the others do not get the
+	 * test. */
 	c[0]->fail_ingest = ATEX_EIO;
 	c[1]->fail_ingest = ATEX_ENOMEM;
 	assert_int_equal(atex_aggregator_ingest(m, "p", "/u", "/x"), ATEX_EIO);
 	assert_string_equal(atex_error_last(), "ingest failed: /u");
 	assert_int_equal(atex_aggregator_stop(m), 0);
 	for (int i = 0; i < 3; i++) {
-		assert_string_equal(c[i]->log, "SIIT");
+		assert_string_equal(c[i]->log, i == 0 ? "SIIT" : "SIT");
 		c[i]->log[0] = '\0';
 		c[i]->fail_ingest = 0;
 	}
@@ -1230,20 +1232,143 @@ static void test_multi(void **state)
 			 ATEX_EINVAL);
 }
 
+/* ---- outputs never follow a planted link ---- */
+
+/* `path` is a symlink to `victim` (and, for `hard`, then a hard link to
+ * a second victim): starting `a` and ingesting leaves both victims as
+ * they were and makes `path` a file of its own. */
+static void check_no_follow(struct fixture *f, atex_aggregator *a,
+			    const char *path)
+{
+	char *victim = path_in(f->tmp, "victim");
+	char *victim2 = path_in(f->tmp, "victim2");
+	char *text;
+	struct stat st;
+
+	write_file(f->tmp, "victim", "precious\n");
+	write_file(f->tmp, "victim2", "precious too\n");
+	unlink(path);
+	assert_int_equal(symlink(victim, path), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	write_two_results(f->art);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	text = slurp(victim, NULL);
+	assert_string_equal(text, "precious\n");
+	free(text);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_nlink, 1);
+
+	/* A hard link to someone else's file is not written through
+	 * either. */
+	unlink(path);
+	assert_int_equal(link(victim2, path), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	text = slurp(victim2, NULL);
+	assert_string_equal(text, "precious too\n");
+	free(text);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	free(victim);
+	free(victim2);
+}
+
+static void test_outputs_no_follow(void **state)
+{
+	struct fixture *f = *state;
+	char *yaml = path_in(f->tmp, "r.yaml");
+	char *db = path_in(f->tmp, "r.sqlite");
+	char *wal = path_in(f->tmp, "r.sqlite-wal");
+	char *victim = path_in(f->tmp, "victim");
+	atex_aggregator *a = jsonl_new(f->out, NULL, ATEX_COMPRESSION_NONE);
+	char *text;
+
+	check_no_follow(f, a, f->out);
+	atex_aggregator_free(a);
+	a = jsonl_new(f->out, NULL, ATEX_COMPRESSION_GZIP);
+	check_no_follow(f, a, f->out);
+	atex_aggregator_free(a);
+	assert_int_equal(atex_yaml_aggregator_new(&a, yaml, NULL), 0);
+	check_no_follow(f, a, yaml);
+	atex_aggregator_free(a);
+	/* SQLite: the database and its log. */
+	a = sqlite_new(db, NULL);
+	check_no_follow(f, a, db);
+	assert_int_equal(symlink(victim, wal), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	text = slurp(victim, NULL);
+	assert_string_equal(text, "precious\n");
+	free(text);
+	atex_aggregator_free(a);
+	free(yaml);
+	free(db);
+	free(wal);
+	free(victim);
+}
+
+/* A full disk under one output: the multi aggregator takes the test back
+ * from the JSON Lines file before it, so that both hold the same tests. */
+static void test_multi_agreement(void **state)
+{
+	struct fixture *f = *state;
+	int frees = 0;
+	struct counting *c = counting_new(&frees);
+	atex_aggregator *j = jsonl_new(f->out, NULL, ATEX_COMPRESSION_NONE);
+	atex_aggregator *list[2] = {j, &c->base};
+	atex_aggregator *m = NULL;
+	json_t *lines;
+
+	assert_int_equal(atex_multi_aggregator_new(&m, list, 2, true), 0);
+	assert_int_equal(atex_aggregator_start(m), 0);
+	write_two_results(f->art);
+	ingest_ok(m, "p", "/t", f->art);
+	c->fail_ingest = ATEX_EIO;
+	assert_int_equal(atex_aggregator_ingest(m, "p", "/u", f->art),
+			 ATEX_EIO);
+	c->fail_ingest = 0;
+	ingest_ok(m, "p", "/v", f->art);
+	assert_int_equal(atex_aggregator_stop(m), 0);
+	lines = read_lines(f->out);
+	assert_int_equal(json_array_size(lines), 4);
+	for (size_t i = 0; i < json_array_size(lines); i++)
+		assert_string_not_equal(json_string_value(json_array_get(
+						json_array_get(lines, i), 2)),
+					"/u");
+	json_decref(lines);
+	atex_aggregator_free(m);
+	assert_int_equal(frees, 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_line_format),	  T(test_concurrent_ingest),
-		T(test_malformed_line),	  T(test_missing_results),
-		T(test_files_not_placed), T(test_bad_names),
-		T(test_generic_checks),	  T(test_files_linked),
-		T(test_files_copied),	  T(test_files_no_escape),
-		T(test_attempt_dirs),	  T(test_compressed_round_trip),
-		T(test_gzip_cut),	  T(test_xz_cut),
-		T(test_sqlite),		  T(test_yaml),
-		T(test_yaml_libyaml),	  T(test_multi),
+		T(test_line_format),
+		T(test_concurrent_ingest),
+		T(test_malformed_line),
+		T(test_missing_results),
+		T(test_files_not_placed),
+		T(test_bad_names),
+		T(test_generic_checks),
+		T(test_files_linked),
+		T(test_files_copied),
+		T(test_files_no_escape),
+		T(test_attempt_dirs),
+		T(test_compressed_round_trip),
+		T(test_gzip_cut),
+		T(test_xz_cut),
+		T(test_sqlite),
+		T(test_yaml),
+		T(test_yaml_libyaml),
+		T(test_multi),
+		T(test_outputs_no_follow),
+		T(test_multi_agreement),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

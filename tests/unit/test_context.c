@@ -7,6 +7,7 @@
  * data does not reach, each with the reason it behaves as it does.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -397,6 +398,89 @@ static void test_unicode(void **state)
 	assert_int_equal(decide(ctx, "příchuť == éand x"), F);
 }
 
+/* Decides `rule` for a context of one dimension set to `value`, as fmf
+ * does with Context.case_sensitive set to `sensitive`. */
+static int decide_case(const char *dim, const char *value, const char *rule,
+		       bool sensitive)
+{
+	atex_fmf_context *ctx;
+	int d;
+
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, dim, value), 0);
+	atex_fmf_context_set_case_sensitive(ctx, sensitive);
+	d = decide(ctx, rule);
+	atex_fmf_context_free(ctx);
+	return d;
+}
+
+/*
+ * fmf's case_sensitive=False (tmt's adjust): names, majors and string
+ * version parts compare after str.casefold(); integers, regular
+ * expressions and dimension names do not change. The pairs are
+ * (case sensitive, insensitive) as the reference decides them.
+ */
+static void test_case_sensitivity(void **state)
+{
+	static const struct {
+		const char *dim, *value, *rule;
+		int sensitive, insensitive;
+	} cases[] = {
+		{"distro", "fedora-41", "distro == Fedora-41", F, T},
+		{"distro", "Fedora-41", "distro == fedora", F, T},
+		{"distro", "fedora-41", "distro < FEDORA-42", U, T},
+		{"distro", "fedora-41", "distro ~= FEDORA-41", F, T},
+		{"distro", "fedora-41", "distro ~ ^Fedora", F, F},
+		{"distro", "fedora-41", "distro !~ ^Fedora", T, T},
+		{"distro", "fedora-41", "DISTRO == fedora-41", U, U},
+		{"x", "foo-1.a", "x < foo-1.B", F, T},
+		{"x", "foo-1.a", "x > foo-1.B", T, F},
+		{"x", "foo-RC1.a", "x ~< foo-rc1.b", U, T},
+		{"x", "bash-5.0.FC32", "x == bash-5.0.fc32", F, T},
+		{"x", "bash-5.0.fc32", "x != BASH-5.0.fc32", T, F},
+		/* Full case folding, not just ASCII. */
+		{"x",
+		 "stra\xc3\x9f"
+		 "e",
+		 "x == STRASSE", F, T},
+		{"x", "\xce\xa3\xce\x91\xce\xa3",
+		 "x == \xcf\x83\xce\xb1\xcf\x82", F, T},
+		{"x", "foo-\xc3\x9f", "x < foo-st", F, T},
+		{"x", "foo-ss", "x == foo-\xc3\x9f", F, T},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int s = decide_case(cases[i].dim, cases[i].value, cases[i].rule,
+				    true);
+		int n = decide_case(cases[i].dim, cases[i].value, cases[i].rule,
+				    false);
+
+		if (s != cases[i].sensitive || n != cases[i].insensitive)
+			fail_msg("%s=%s, '%s': %d/%d, expected %d/%d",
+				 cases[i].dim, cases[i].value, cases[i].rule, s,
+				 n, cases[i].sensitive, cases[i].insensitive);
+	}
+}
+
+/* A new context is case sensitive (fmf's default); copies keep the
+ * setting. */
+static void test_case_setting(void **state)
+{
+	atex_fmf_context *ctx = *state, *copy;
+
+	assert_true(atex_fmf_context_case_sensitive(ctx));
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "Fedora-41"), 0);
+	assert_int_equal(decide(ctx, "distro == fedora-41"), F);
+	atex_fmf_context_set_case_sensitive(ctx, false);
+	assert_false(atex_fmf_context_case_sensitive(ctx));
+	assert_int_equal(decide(ctx, "distro == fedora-41"), T);
+	assert_int_equal(atex_fmf_context_copy(&copy, ctx), 0);
+	assert_false(atex_fmf_context_case_sensitive(copy));
+	assert_int_equal(decide(copy, "distro == fedora-41"), T);
+	atex_fmf_context_free(copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +499,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unicode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_case_sensitivity, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_case_setting, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 static const char *plans =
 	"/plans:\n"
 	"  /all:\n"
+	"    discover: {how: fmf}\n"
 	"    execute: {how: tmt}\n"
 	"  /sections:\n"
 	"    discover:\n"
@@ -35,6 +36,7 @@ static const char *plans =
 	"    execute: {how: tmt}\n"
 	"  /context:\n"
 	"    context: {distro: fedora-40}\n"
+	"    discover: {how: fmf}\n"
 	"    execute: {how: tmt}\n"
 	"  /badprepare:\n"
 	"    prepare: {how: ansible}\n"
@@ -43,19 +45,18 @@ static const char *plans =
 	"    discover: [{how: fmf, name: same}, {how: fmf, name: same}]\n"
 	"    execute: {how: tmt}\n";
 
-static const char *tests_fmf =
-	"test: ./run.sh\n"
-	"tier: 2\n"
-	"adjust:\n"
-	"  when: distro == fedora\n"
-	"  tag: [fedora]\n"
-	"/a:\n  tier: 1\n"
-	"/b:\n  tier: 1\n"
-	"/c: {}\n"
-	"/manual:\n  manual: true\n"
-	"/disabled:\n  enabled: false\n"
-	"/story:\n  story: As a user...\n"
-	"/moved:\n  path: /elsewhere\n";
+static const char *tests_fmf = "test: ./run.sh\n"
+			       "tier: 2\n"
+			       "adjust:\n"
+			       "  when: distro == fedora\n"
+			       "  tag: [fedora]\n"
+			       "/a:\n  tier: 1\n"
+			       "/b:\n  tier: 1\n"
+			       "/c: {}\n"
+			       "/manual:\n  manual: true\n"
+			       "/disabled:\n  enabled: false\n"
+			       "/story:\n  story: As a user...\n"
+			       "/moved:\n  path: /elsewhere\n";
 
 static char *tree;
 
@@ -75,9 +76,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static atex_fmf_discovery *discover(const char *plan,
-				    const atex_fmf_context *ctx,
-				    const char *filter)
+static atex_fmf_discovery *
+discover(const char *plan, const atex_fmf_context *ctx, const char *filter)
 {
 	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	atex_fmf_discovery *d = NULL;
@@ -108,14 +108,17 @@ static void without_plan(void **state)
 	atex_fmf_discovery *d = discover(NULL, NULL, NULL);
 
 	(void)state;
-	assert_string_equal(names(d), "/tests/a /tests/b /tests/c /tests/moved");
+	/* A story with a `test` key is a test, as tmt takes it. */
+	assert_string_equal(
+		names(d),
+		"/tests/a /tests/b /tests/c /tests/moved /tests/story");
 	assert_null(atex_fmf_discovery_plan_name(d));
 	assert_string_equal(atex_fmf_discovery_test_dir(d, 0), "tests");
 	assert_string_equal(atex_fmf_discovery_test_dir(d, 3), "elsewhere");
 	assert_string_equal(atex_fmf_discovery_test_root(d, 0), tree);
 	assert_int_equal(atex_fmf_discovery_find(d, "/tests/c"), 2);
 	assert_int_equal(atex_fmf_discovery_find(d, "/tests/x"), -1);
-	assert_null(atex_fmf_discovery_test_name(d, 4));
+	assert_null(atex_fmf_discovery_test_name(d, 5));
 	atex_fmf_discovery_free(d);
 }
 
@@ -156,11 +159,15 @@ static void plan_steps(void **state)
 	assert_string_equal(s, "{\"A\":\"1\",\"B\":\"x=y\"}");
 	free(s);
 	s = json_dumps(atex_fmf_discovery_prepare(d), JSON_COMPACT);
-	assert_string_equal(s, "[{\"how\":\"install\",\"package\":[\"vim\"]},"
-			       "{\"how\":\"shell\",\"script\":[\"echo 1\",\"echo 2\"]}]");
+	assert_string_equal(
+		s, "[{\"how\":\"install\",\"package\":[\"vim\"],"
+		   "\"name\":\"default-0\"},"
+		   "{\"how\":\"shell\",\"script\":[\"echo 1\",\"echo 2\"],"
+		   "\"name\":\"default-1\"}]");
 	free(s);
 	s = json_dumps(atex_fmf_discovery_finish(d), JSON_COMPACT);
-	assert_string_equal(s, "[{\"how\":\"shell\",\"script\":[\"echo done\"]}]");
+	assert_string_equal(s, "[{\"how\":\"shell\",\"script\":[\"echo done\"],"
+			       "\"name\":\"default-0\"}]");
 	free(s);
 	atex_fmf_discovery_free(d);
 
@@ -176,7 +183,8 @@ static void plan_context(void **state)
 {
 	atex_fmf_context *ctx = NULL;
 	atex_fmf_discovery *d = discover("/plans/context", NULL, NULL);
-	json_t *tag = json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
+	json_t *tag =
+		json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
 
 	(void)state;
 	/* The plan's distro=fedora-40 matches "distro == fedora". */
@@ -273,7 +281,7 @@ static void data_is_private(void **state)
 	assert_string_equal(atex_fmf_discovery_test_name(d, 0), "/tests/b");
 	assert_int_equal(atex_fmf_discovery_remove(d, 9), ATEX_EINVAL);
 	json_t *all = atex_fmf_discovery_to_json(d);
-	assert_int_equal(json_array_size(json_object_get(all, "tests")), 3);
+	assert_int_equal(json_array_size(json_object_get(all, "tests")), 4);
 	assert_true(json_is_null(json_object_get(all, "plan")));
 	json_decref(all);
 	atex_fmf_discovery_free(d);
@@ -281,7 +289,8 @@ static void data_is_private(void **state)
 
 static void git_url(void **state)
 {
-	char *repo = tree_new("main.fmf", "test: ./t.sh\n/remote-a: {}\n", NULL);
+	char *repo =
+		tree_new("main.fmf", "test: ./t.sh\n/remote-a: {}\n", NULL);
 	char *cache = tmpdir_new();
 	char *local = tree_new("plans.fmf", "", NULL);
 	char cmd[8192], plan[4096];
@@ -292,7 +301,8 @@ static void git_url(void **state)
 	snprintf(cmd, sizeof(cmd),
 		 "cd '%s' && git init -q && git add -A && "
 		 "git -c user.email=a@b -c user.name=t commit -qm one && "
-		 "git tag v1 && printf 'test: ./t.sh\\n/remote-b: {}\\n' > main.fmf && "
+		 "git tag v1 && printf 'test: ./t.sh\\n/remote-b: {}\\n' > "
+		 "main.fmf && "
 		 "git -c user.email=a@b -c user.name=t commit -qam two",
 		 repo);
 	assert_int_equal(system(cmd), 0);
@@ -314,7 +324,8 @@ static void git_url(void **state)
 	atex_fmf_discovery_free(d);
 	/* A ref that does not exist names the url. */
 	snprintf(plan, sizeof(plan),
-		 "/p:\n  execute: {how: tmt}\n  discover: {how: fmf, url: '%s', ref: nope}\n",
+		 "/p:\n  execute: {how: tmt}\n  discover: {how: fmf, url: "
+		 "'%s', ref: nope}\n",
 		 repo);
 	write_file(local, "plans.fmf", plan);
 	assert_int_equal(atex_fmf_discover(&d, local, &o), ATEX_EEXTERNAL);
@@ -322,6 +333,359 @@ static void git_url(void **state)
 	tree_remove(repo);
 	tree_remove(cache);
 	tree_remove(local);
+}
+
+/* ------------------------------------------------------------------------
+ * Selection as tmt does it (issue 9, section 1).
+ */
+
+static const char *sel_plans =
+	"/plans:\n"
+	"  execute: {how: tmt}\n"
+	"  /untagged:\n"
+	"    discover: {how: fmf, filter: 'tag: -slow'}\n"
+	"  /bools:\n"
+	"    discover: {how: fmf, filter: 'enabled: true & tty: false & "
+	"tier: None & name: /t/b'}\n"
+	"  /nameonly:\n"
+	"    discover: {how: fmf, filter: '/t/a'}\n"
+	"  /ordered:\n"
+	"    discover: {how: fmf}\n"
+	"  /twice:\n"
+	"    discover: {how: fmf, test: [/t/b, /t/a, '^/t/b$']}\n"
+	"  /shell:\n"
+	"    discover:\n"
+	"      tests:\n"
+	"        - {name: one, test: echo 1, order: 60}\n"
+	"        - {name: /two, test: echo 2}\n"
+	"    prepare: {script: echo prepared}\n"
+	"  /disabled:\n"
+	"    enabled: false\n"
+	"    adjust: {when: distro == fedora, enabled: true}\n"
+	"    discover: {how: fmf}\n"
+	"  /nodiscover: {}\n"
+	"  /script:\n"
+	"    execute: {how: tmt, script: [echo a, echo b]}\n"
+	"  /both:\n"
+	"    discover: {how: fmf, filter: 'tier: 1'}\n"
+	"    execute: {how: tmt, script: echo a}\n"
+	"  /keys:\n"
+	"    discover:\n"
+	"      - {how: fmf, name: inc, include: ['/t/c', '/t/a'], exclude: "
+	"/t/c}\n"
+	"      - {how: fmf, link: 'verifies:issue/1$'}\n"
+	"      - {how: fmf, name: fedora, when: distro == fedora, test: /t/a}\n"
+	"      - how: fmf\n"
+	"        name: adj\n"
+	"        adjust-tests: {duration+: ' *2', when: distro == fedora}\n"
+	"        test: [/t/a, {name: /t/b, tag+: [extra]}]\n"
+	"  /unknown:\n"
+	"    discover: {how: fmf, modified-only: true}\n"
+	"  /unknownprep:\n"
+	"    prepare: {how: shell, script: x, where: guest}\n"
+	"/noexec:\n"
+	"  discover: {how: fmf}\n";
+
+static const char *sel_tests = "test: ./run.sh\n"
+			       "duration: 5m\n"
+			       "/a:\n  order: 70\n  link: "
+			       "[{verifies: 'https://x/issue/1'}]\n"
+			       "/b:\n  tier: null\n"
+			       "/c:\n  tag: [slow]\n  order: 10\n"
+			       "/d:\n  story: a story with a test is a test\n";
+
+static char *sel_names(const char *root, const char *plan,
+		       const atex_fmf_context *ctx, const char *const *tests,
+		       size_t n_tests, const char *exclude)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	char *s;
+
+	o.plan = plan;
+	o.context = ctx;
+	o.tests = tests;
+	o.n_tests = n_tests;
+	o.excludes = &exclude;
+	o.n_excludes = exclude ? 1 : 0;
+	if (atex_fmf_discover(&d, root, &o) < 0)
+		fail_msg("discover %s: %s", plan, atex_error_last());
+	s = strdup(names(d));
+	atex_fmf_discovery_free(d);
+	return s;
+}
+
+#define assert_selects(root, plan, want)                                       \
+	do {                                                                   \
+		char *got_ = sel_names(root, plan, NULL, NULL, 0, NULL);       \
+		assert_string_equal(got_, want);                               \
+		free(got_);                                                    \
+	} while (0)
+
+/* 1.1, 1.3, 1.10: filters over tmt's exported metadata; `order`. */
+static void select_normalized(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+
+	(void)state;
+	/* Tests without `tag` have tmt's default [], which no "slow"
+	 * is in; order: c (10), b, d (50), a (70). */
+	assert_selects(root, "/plans/untagged", "/t/b /t/d /t/a");
+	assert_selects(root, "/plans/ordered", "/t/c /t/b /t/d /t/a");
+	/* Defaults, lowercase booleans and `name` as tmt exports them. */
+	assert_selects(root, "/plans/bools", "/t/b");
+	tree_remove(root);
+}
+
+/* 1.2: a term without a key matches nothing in a plan filter (tmt gives
+ * fmf no node name). Passes once filter.c takes name == NULL so. */
+static void select_name_term(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plans/nameonly";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "");
+	atex_fmf_discovery_free(d);
+	tree_remove(root);
+}
+
+/* 1.4: a test listed twice comes twice, each name's tests by order. */
+static void select_repeats(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+
+	(void)state;
+	assert_selects(root, "/plans/twice", "/t/b /t/a /t/b");
+	tree_remove(root);
+}
+
+/* 1.5, 1.7: a phase without `how` is shell (prepare too); no discover:
+ * only execute's scripts, as /script-00... */
+static void select_shell_and_scripts(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plans/shell";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/two /one");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			atex_fmf_discovery_test_data(d, 0), "test")),
+		"echo 2");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			atex_fmf_discovery_test_data(d, 0), "duration")),
+		"1h");
+	assert_string_equal(atex_fmf_discovery_test_dir(d, 0), ".");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(atex_fmf_discovery_prepare(d), 0),
+			"how")),
+		"shell");
+	atex_fmf_discovery_free(d);
+	assert_selects(root, "/plans/nodiscover", "");
+	assert_selects(root, "/plans/script", "/script-00 /script-01");
+	o.plan = "/plans/both";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "either 'discover' or "));
+	tree_remove(root);
+}
+
+/* 1.6: disabled plans and nodes without execute are not plans. */
+static void select_plans(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d = NULL;
+	char *got;
+
+	(void)state;
+	o.plan = "/plans/disabled";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(),
+			       "'/plans/disabled' is disabled (enabled: "
+			       "false)"));
+	assert_null(strstr(strstr(atex_error_last(), "plans here"),
+			   "/plans/disabled"));
+	o.plan = "/noexec";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(),
+			       "'/noexec' is not a plan: it has no "
+			       "'execute'"));
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "fedora"), 0);
+	got = sel_names(root, "/plans/disabled", ctx, NULL, 0, NULL);
+	assert_string_equal(got, "/t/c /t/b /t/d /t/a");
+	free(got);
+	atex_fmf_context_free(ctx);
+	tree_remove(root);
+}
+
+/* 1.8: include, exclude, link, a phase's `when`, adjust-tests and a test
+ * entry's own rule; keys atex does not read are refused. */
+static void select_discover_keys(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d = NULL;
+	json_t *data;
+	char *got;
+
+	(void)state;
+	/* Phases without a name are default-0, default-1...; the `when`
+	 * phase is off without distro=fedora but still counts. */
+	assert_selects(root, "/plans/keys",
+		       "/inc/t/a /default-0/t/a /adj/t/a /adj/t/b");
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "fedora"), 0);
+	got = sel_names(root, "/plans/keys", ctx, NULL, 0, NULL);
+	assert_string_equal(
+		got, "/inc/t/a /default-0/t/a /fedora/t/a /adj/t/a /adj/t/b");
+	free(got);
+	o.plan = "/plans/keys";
+	o.context = ctx;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	data = atex_fmf_discovery_test_data(d, 3);
+	assert_string_equal(
+		json_string_value(json_object_get(data, "duration")), "5m *2");
+	data = atex_fmf_discovery_test_data(d, 4);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(data, "tag"), 0)),
+			    "extra");
+	assert_null(json_object_get(atex_fmf_discovery_test_data(d, 2), "tag"));
+	atex_fmf_discovery_free(d);
+	atex_fmf_context_free(ctx);
+	o.context = NULL;
+	o.plan = "/plans/unknown";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "main.fmf: plan "
+						  "/plans/unknown: discover "
+						  "phase 'default-0' (how: "
+						  "fmf): key 'modified-only'"));
+	o.plan = "/plans/unknownprep";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "key 'where'"));
+	/* Listing tests only: a prepare phase atex cannot run is a warning
+	 * (a discover phase never is). */
+	o.tests_only = true;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	atex_fmf_discovery_free(d);
+	o.plan = "/plans/unknown";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	tree_remove(root);
+}
+
+/* 1.11: --test and --exclude over the names tests have in their tree. */
+static void select_names(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	const char *const want[] = {"/t/[ab]$", "^/two"};
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plans/twice", NULL, want, 1, "b");
+	assert_string_equal(got, "/t/a");
+	free(got);
+	got = sel_names(root, "/plans/shell", NULL, want, 2, NULL);
+	assert_string_equal(got, "/two");
+	free(got);
+	got = sel_names(root, NULL, NULL, want, 1, NULL);
+	assert_string_equal(got, "/t/b /t/a");
+	free(got);
+	got = sel_names(root, "/plans/keys", NULL, want + 1, 1, NULL);
+	assert_string_equal(got, "");
+	free(got);
+	tree_remove(root);
+}
+
+/* Discovery adjusts as tmt does, comparing context values
+ * case-insensitively (`distro == fedora` holds for Fedora); the fmf tree
+ * API keeps fmf's default, case sensitive. */
+static void context_case(void **state)
+{
+	const char *filter = "tag: fedora";
+	atex_fmf_context *ctx = NULL;
+	atex_fmf_discovery *d;
+	atex_fmf_tree *t;
+	json_t *nodes;
+
+	(void)state;
+	assert_int_equal(atex_fmf_context_new(&ctx), 0);
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "FEDORA"), 0);
+	d = discover(NULL, ctx, filter);
+	assert_string_equal(
+		names(d),
+		"/tests/a /tests/b /tests/c /tests/moved /tests/story");
+	atex_fmf_discovery_free(d);
+	d = discover("/plans/all", ctx, filter);
+	assert_string_equal(
+		names(d),
+		"/tests/a /tests/b /tests/c /tests/moved /tests/story");
+	atex_fmf_discovery_free(d);
+	/* The caller's context is not changed. */
+	assert_true(atex_fmf_context_case_sensitive(ctx));
+	assert_int_equal(atex_fmf_tree_load(&t, tree), 0);
+	assert_int_equal(atex_fmf_tree_adjust(t, ctx), 0);
+	assert_int_equal(atex_fmf_tree_prune(&nodes, t, NULL, 0, &filter, 1),
+			 0);
+	assert_int_equal(json_object_size(nodes), 0);
+	json_decref(nodes);
+	atex_fmf_tree_free(t);
+	atex_fmf_context_free(ctx);
+}
+
+/* Test names are paths below a results directory: a name with an
+ * empty, "." or ".." component, from the tree or from a phase name, is
+ * refused with the file, line and node named. The root "/" is fine. */
+static void unsafe_names(void **state)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	char *t;
+
+	(void)state;
+	t = tree_new("main.fmf",
+		     "/ok:\n  test: 'true'\n/x/../../v:\n"
+		     "  test: 'true'\n",
+		     NULL);
+	assert_int_equal(atex_fmf_discover(&d, t, NULL), ATEX_EFORMAT);
+	assert_null(d);
+	assert_non_null(strstr(atex_error_last(),
+			       "/main.fmf:3:1: test /x/../../v: the name has "
+			       "a '..' component"));
+	tree_remove(t);
+	t = tree_new("main.fmf",
+		     "/p:\n  execute: {how: tmt}\n  discover:\n"
+		     "    - {how: fmf, name: '..', test: /t}\n"
+		     "    - {how: fmf, name: b, test: /t}\n"
+		     "/t:\n  test: 'true'\n",
+		     NULL);
+	o.plan = "/p";
+	assert_int_equal(atex_fmf_discover(&d, t, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "plan /p: discover phase '..': test /../t: "));
+	tree_remove(t);
+	t = tree_new("main.fmf", "test: 'true'\n", NULL);
+	assert_int_equal(atex_fmf_discover(&d, t, NULL), 0);
+	assert_string_equal(names(d), "/");
+	atex_fmf_discovery_free(d);
+	tree_remove(t);
 }
 
 int main(void)
@@ -336,6 +700,15 @@ int main(void)
 		cmocka_unit_test(bad_metadata),
 		cmocka_unit_test(data_is_private),
 		cmocka_unit_test(git_url),
+		cmocka_unit_test(select_normalized),
+		cmocka_unit_test(select_name_term),
+		cmocka_unit_test(select_repeats),
+		cmocka_unit_test(select_shell_and_scripts),
+		cmocka_unit_test(select_plans),
+		cmocka_unit_test(select_discover_keys),
+		cmocka_unit_test(select_names),
+		cmocka_unit_test(context_case),
+		cmocka_unit_test(unsafe_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -377,24 +377,51 @@ static void test_values(void **state)
 	check("x: \\w+", "{\"x\": \"caf\xc3\xa9\"}", NULL, 1);
 }
 
-/* A literal without "key:" is a node name; `name` is then that key. */
+/*
+ * A literal without "key:" is a regular expression searched anywhere in
+ * the node name (re.search); `name:` is the data's own `name` key.
+ */
 static void test_name(void **state)
 {
 	const char *d = "{\"tag\": [\"quick\"]}";
 
 	check("/tests/core", d, "/tests/core", 1);
-	check("/tests/core", d, "/tests/core/x", 0);
+	check("/tests/core", d, "/tests/core/x", 1);
+	check("/tests/core", d, "/tests/corex", 1);
+	check("/tests/core", d, "/x/tests/core", 1);
+	check("/tests/core", d, "/tests/cor", 0);
+	check("core$", d, "/tests/core", 1);
+	check("core$", d, "/tests/core/x", 0);
+	check("^/tests", d, "/x/tests/core", 0);
 	check("/tests/core/.* & tag: quick", d, "/tests/core/x", 1);
 	check("/tests/core/.* & tag: slow", d, "/tests/core/x", 0);
 	check("/a | /b", d, "/b", 1);
-	check("name: /tests/.*", d, "/tests/x", 1);
-	check("name: -/tests/.*", d, "/other", 1);
-	/* The node name wins over a `name` key of the data. */
-	check("name: given", "{\"name\": \"given\"}", "/node", 0);
-	check("name: /node", "{\"name\": \"given\"}", "/node", 1);
-	/* Without a node name, `name` is an ordinary key. */
+	check("/a\\|/b", d, "/b", 1);
+	check("/c | /d", d, "/b", 0);
+	/* `name:` is a key of the data, matched whole. */
+	check("name: /tests/.*", d, "/tests/x", 0);
+	check("name: given", "{\"name\": \"given\"}", "/node", 1);
+	check("name: /node", "{\"name\": \"given\"}", "/node", 0);
+	check("name: giv", "{\"name\": \"given\"}", "/node", 0);
+	check("name: -x", "{\"name\": \"given\"}", "/node", 1);
+	/* A failing name ends its clause before its keys are looked at... */
+	check("/x & nokey: 1 | tag: quick", d, "/a", 1);
+	check("nokey: 1 & /x | tag: quick", d, "/a", 1);
+	/* ...but a missing key in a clause whose names match drops the
+	 * node, even when another clause matches. */
+	check("/a | nokey: 1", d, "/a", 0);
+	check("nokey: 1 | /a", d, "/a", 0);
+	check("/a & nokey: 1 | tag: quick", d, "/a", 0);
+	check("/a | tag: quick", "{}", "/a/b", 0);
+	check("tag: -slow & /deep", "{}", "/deep/a", 0);
+	/* Without a node name (tmt's plan filters) a name literal anywhere
+	 * makes the whole filter fail, as fmf's FilterError does. */
 	check("/tests/core", d, NULL, 0);
+	check(".*", d, NULL, 0);
+	check("tag: quick | /x", d, NULL, 0);
+	check("/x | tag: quick", d, NULL, 0);
 	check("name: given", "{\"name\": \"given\"}", NULL, 1);
+	check("tag: quick", d, NULL, 1);
 }
 
 static void test_empty_filter(void **state)
@@ -428,6 +455,9 @@ static void test_errors(void **state)
 	check_refused("tag: x, \\q", "bad escape \\q");
 	/* Split on "|" first: a regex alternation breaks the pattern. */
 	check_refused("tag: (a|b)", "invalid filter 'tag: (a|b)'");
+	/* A name search is compiled up front too. */
+	check_refused("/a/[", "invalid filter '/a/['");
+	check_refused("tier: 1 & /a(", "invalid filter 'tier: 1 & /a('");
 }
 
 int main(void)

@@ -392,6 +392,117 @@ static void test_static_new(void **state)
 	atex_provisioner_free(p);
 }
 
+/* Hosts, users, ports, images and containers are checked when the
+ * object is made, with the value named: nothing that looks like an
+ * option reaches ssh or podman, no shell metacharacter reaches a
+ * connect attempt. */
+static void test_address_checks(void **state)
+{
+	static const char *const bad_hosts[] = {
+		"-oProxyCommand=x",
+		"a;b",
+		"h$(id)",
+		"h`id`",
+		"a b",
+		"h|x",
+		"h>f",
+		"h\nx",
+		"h'q",
+		"h/x",
+		"h@x",
+		"",
+	};
+	static const char *const good_hosts[] = {
+		"host", "host.example.com", "10.0.0.5",
+		"::1",	"fe80::1%eth0",	    "my_host-2",
+	};
+	static const char *const bad_users[] = {"-l",  "a;b",	"r t",
+						"u@h", "$(id)", ""};
+	static const char *const bad_images[] = {
+		"--privileged", "-v",	 "a b", "img\n", "",   "img;rm",
+		"i$(id)",	"i`id`", "i|x", "i>x",	 "i&", "i\\x",
+	};
+	struct atex_ssh_options so = ATEX_SSH_OPTIONS_INIT;
+	struct atex_podman_options po = ATEX_PODMAN_OPTIONS_INIT;
+	struct atex_podman_provisioner_options pp =
+		ATEX_PODMAN_PROVISIONER_OPTIONS_INIT;
+	const char *const pool[] = {"root@good", "root@a;b", NULL};
+	atex_connection *c = NULL;
+	atex_provisioner *p = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(bad_hosts); i++) {
+		so.host = bad_hosts[i];
+		assert_int_equal(atex_ssh_connection_new(&c, &so), ATEX_EINVAL);
+		assert_null(c);
+		if (*bad_hosts[i])
+			assert_non_null(
+				strstr(atex_error_last(), bad_hosts[i]));
+	}
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(good_hosts); i++) {
+		so.host = good_hosts[i];
+		so.user = "root";
+		so.port = 65535;
+		assert_int_equal(atex_ssh_connection_new(&c, &so), 0);
+		atex_connection_free(c);
+		c = NULL;
+	}
+	so.host = "h";
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(bad_users); i++) {
+		so.user = bad_users[i];
+		assert_int_equal(atex_ssh_connection_new(&c, &so), ATEX_EINVAL);
+		assert_non_null(strstr(atex_error_last(), "invalid user"));
+	}
+	so.user = "machine$";
+	so.port = 65536;
+	assert_int_equal(atex_ssh_connection_new(&c, &so), ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "65536"));
+	so.port = -1;
+	assert_int_equal(atex_ssh_connection_new(&c, &so), ATEX_EINVAL);
+	assert_null(c);
+
+	/* The pool names the bad entry before any host is tried. */
+	assert_int_equal(atex_static_provisioner_new(&p, pool, NULL),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "a;b"));
+	assert_null(p);
+
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(bad_images); i++) {
+		pp.image = bad_images[i];
+		assert_int_equal(atex_podman_provisioner_new(&p, &pp),
+				 ATEX_EINVAL);
+		assert_null(p);
+	}
+	pp.image = "--privileged";
+	assert_int_equal(atex_podman_provisioner_new(&p, &pp), ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "\"--privileged\""));
+	pp.image = "docker://quay.io/x/y:1@sha256:ab";
+	assert_int_equal(atex_podman_provisioner_new(&p, &pp), 0);
+	atex_provisioner_free(p);
+	po.container = "--privileged";
+	assert_int_equal(atex_podman_connection_new(&c, &po), ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "--privileged"));
+	assert_null(c);
+}
+
+/* A program built against version 1 of the ssh options (no
+ * strict_host_keys) still makes a pool: only version 1's fields are
+ * read. */
+static void test_static_old_options(void **state)
+{
+	const char *const hosts[] = {"root@localhost", NULL};
+	struct atex_ssh_options base = ATEX_SSH_OPTIONS_INIT;
+	atex_provisioner *p = NULL;
+
+	(void)state;
+	base.version = 1;
+	assert_int_equal(atex_static_provisioner_new(&p, hosts, &base), 0);
+	atex_provisioner_free(p);
+	base.version = ATEX_SSH_OPTIONS_VERSION + 1;
+	assert_int_equal(atex_static_provisioner_new(&p, hosts, &base),
+			 ATEX_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +518,8 @@ int main(void)
 		cmocka_unit_test(test_generic_checks),
 		cmocka_unit_test(test_host_parse),
 		cmocka_unit_test(test_static_new),
+		cmocka_unit_test(test_address_checks),
+		cmocka_unit_test(test_static_old_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

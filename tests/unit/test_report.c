@@ -336,20 +336,37 @@ static void test_truncated_last_line(void **state)
 	atex_results_free(r);
 }
 
-static void expect_format_error(const char *dir, const char *content,
-				const char *where, const char *what)
+/* `content` has one damaged line, at `where`: it loads, the good lines
+ * are kept, and the damaged one is an error result named FILE:LINE whose
+ * note says `what`, with a warning naming it too. */
+static void expect_damaged(const char *dir, const char *content,
+			   const char *where, const char *what, size_t good)
 {
-	atex_results *r = (atex_results *)1;
-	char *p;
+	const struct atex_result *bad = NULL;
+	atex_results *r = NULL;
+	char *p, *test;
 
+	warnings[0] = '\0';
 	write_file(dir, "bad.jsonl", content);
 	p = path_in(dir, "bad.jsonl");
-	assert_int_equal(atex_results_load(&r, p), ATEX_EFORMAT);
-	assert_null(r);
-	if (!strstr(atex_error_last(), where) ||
-	    !strstr(atex_error_last(), what))
-		fail_msg("message '%s' lacks '%s' or '%s'", atex_error_last(),
-			 where, what);
+	test = atex_sprintf("%s:%s", p, where);
+	assert_int_equal(atex_results_load(&r, p), 0);
+	assert_int_equal(atex_results_count(r), good + 1);
+	assert_int_equal(atex_results_damaged(r), 1);
+	for (size_t i = 0; i < atex_results_count(r); i++)
+		if (!strcmp(get(r, i)->platform, ATEX_RESULTS_DAMAGED_PLATFORM))
+			bad = get(r, i);
+	assert_non_null(bad);
+	assert_string_equal(bad->test, test);
+	assert_string_equal(bad->status, "error");
+	assert_true(bad->final);
+	if (!strstr(bad->note, test) || !strstr(bad->note, what))
+		fail_msg("note '%s' lacks '%s' or '%s'", bad->note, test, what);
+	if (!strstr(warnings, test))
+		fail_msg("warnings '%s' lack '%s'", warnings, test);
+	assert_false(atex_results_passed(r));
+	atex_results_free(r);
+	free(test);
 	free(p);
 }
 
@@ -357,24 +374,25 @@ static void test_malformed_line(void **state)
 {
 	char *dir = *state;
 
-	expect_format_error(dir,
-			    "[\"p\", \"pass\", \"/a\", null, [], null]\n"
-			    "{\"not\": \"a result\"}\n"
-			    "[\"p\", \"pass\", \"/c\", null, [], null]\n",
-			    "bad.jsonl:2: ", "not a result");
-	expect_format_error(dir, "[\"p\", \"pass\", \"/a\", null, [], null\n\n",
-			    "bad.jsonl:1: ", "not JSON");
-	expect_format_error(dir, "[\"p\", 5, \"/a\", null, [], null]\n",
-			    "bad.jsonl:1: ", "status");
-	expect_format_error(dir,
-			    "\n\n[\"p\", \"pass\", \"\", null, [], null]\n",
-			    "bad.jsonl:3: ", "empty test");
-	expect_format_error(dir, "[\"p\", \"pass\", \"/a\", 1, [], null]\n",
-			    "bad.jsonl:1: ", "subtest");
-	expect_format_error(dir, "[\"p\", \"pass\", \"/a\", null, [3], null]\n",
-			    "bad.jsonl:1: ", "file 1");
-	expect_format_error(dir, "[\"p\", \"pass\", \"/a\", null, {}, null]\n",
-			    "bad.jsonl:1: ", "files");
+	expect_damaged(dir,
+		       "[\"p\", \"pass\", \"/a\", null, [], null]\n"
+		       "{\"not\": \"a result\"}\n"
+		       "[\"p\", \"pass\", \"/c\", null, [], null]\n",
+		       "2", "not a result", 2);
+	expect_damaged(dir, "[\"p\", \"pass\", \"/a\", null, [], null\n\n", "1",
+		       "not JSON", 0);
+	expect_damaged(dir, "[\"p\", 5, \"/a\", null, [], null]\n", "1",
+		       "status", 0);
+	expect_damaged(dir, "\n\n[\"p\", \"pass\", \"\", null, [], null]\n",
+		       "3", "empty test", 0);
+	expect_damaged(dir,
+		       "[\"p\", \"pass\", \"/a\", 1, [], null]\n"
+		       "[\"p\", \"pass\", \"/b\", null, [], null]\n",
+		       "1", "subtest", 1);
+	expect_damaged(dir, "[\"p\", \"pass\", \"/a\", null, [3], null]\n", "1",
+		       "file 1", 0);
+	expect_damaged(dir, "[\"p\", \"pass\", \"/a\", null, {}, null]\n", "1",
+		       "files", 0);
 }
 
 static void test_not_found(void **state)
@@ -741,7 +759,7 @@ static void test_summary(void **state)
 	assert_non_null(strstr(text, "\nFailures:\n"
 				     "fail   p1  /t&<b>/s\"q'  bad "
 				     "<script>alert(1)</script>\n"
-				     "error  p2  /c           line1 line2\n"
+				     "error  p2  /c           line1\\nline2\n"
 				     "odd    p2  /d\n"));
 	assert_null(strstr(text, "flaky"));
 	free(text);

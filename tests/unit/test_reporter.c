@@ -826,6 +826,76 @@ static void test_partial_files_append(void **state)
 	ASSERT_FILE(f, "one_file", "\x00\x10\x20\x30\x40");
 }
 
+/* ---- TMT_TEST_DATA copies ---- */
+
+/* A client that streams a log and also writes it to TMT_TEST_DATA (as
+ * contest's lib/results.py does under tmt's variables): the wrapper's
+ * upload of data/LOG, byte for byte the streamed LOG, is stored once. */
+static void test_data_copy_stored_once(void **state)
+{
+	struct fixture *f = *state;
+
+	SEND_DATA(f,
+		  "{\"status\": \"error\", \"partial\": true, \"files\": ["
+		  "{\"name\": \"log\", \"length\": 3}]}",
+		  "ab\n");
+	SEND_DATA(f,
+		  "{\"status\": \"error\", \"partial\": true, \"files\": ["
+		  "{\"name\": \"log\", \"length\": 3}]}",
+		  "cd\n");
+	SEND(f, "{\"status\": \"pass\", \"note\": null}");
+	/* What the wrapper sends after the test: the copy, and files that
+	 * are not copies (other contents, no such own file) kept. */
+	SEND_DATA(f,
+		  "{\"partial\": true, \"files\": ["
+		  "{\"name\": \"data/log\", \"length\": 6}]}",
+		  "ab\ncd\n");
+	SEND_DATA(f,
+		  "{\"partial\": true, \"files\": ["
+		  "{\"name\": \"data/sub/log\", \"length\": 2}, "
+		  "{\"name\": \"data/other\", \"length\": 1}]}",
+		  "x\ny");
+	finish_exit(f, 0);
+	assert_lines(f, "{\"status\": \"pass\", \"files\": [\"log\"]}",
+		     "{\"files\": [\"data/other\", \"data/sub/log\"]}", NULL);
+	ASSERT_FILE(f, "log", "ab\ncd\n");
+	ASSERT_FILE(f, "data/other", "y");
+	assert_no_artifact(f, "files/data/log");
+}
+
+/* Not a copy: different bytes, a subtest's data/ file, or a data/ file
+ * that an earlier result uploaded already (its line names it). */
+static void test_data_copy_kept(void **state)
+{
+	struct fixture *f = *state;
+
+	SEND_DATA(f,
+		  "{\"partial\": true, \"files\": ["
+		  "{\"name\": \"log\", \"length\": 3}, "
+		  "{\"name\": \"seen\", \"length\": 1}, "
+		  "{\"name\": \"data/seen\", \"length\": 0}]}",
+		  "ab\nz");
+	SEND_DATA(f,
+		  "{\"partial\": true, \"files\": ["
+		  "{\"name\": \"data/log\", \"length\": 3}, "
+		  "{\"name\": \"data/seen\", \"length\": 1}]}",
+		  "ab!z");
+	SEND_DATA(f,
+		  "{\"name\": \"sub\", \"status\": \"pass\", \"files\": ["
+		  "{\"name\": \"data/log\", \"length\": 3}]}",
+		  "ab\n");
+	finish_exit(f, 0);
+	assert_lines(f,
+		     "{\"status\": \"pass\", \"name\": \"sub\", \"files\": "
+		     "[\"data/log\"]}",
+		     "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		     "\"data/log\", \"data/seen\", \"log\", \"seen\"]}",
+		     NULL);
+	ASSERT_FILE(f, "data/log", "ab!");
+	ASSERT_FILE(f, "data/seen", "z");
+	ASSERT_FILE(f, "sub/data/log", "ab\n");
+}
+
 /* ---- testout ---- */
 
 static void test_testout(void **state)
@@ -1421,6 +1491,8 @@ int main(void)
 		T(test_partial_finish_order),
 		T(test_partial_files),
 		T(test_partial_files_append),
+		T(test_data_copy_stored_once),
+		T(test_data_copy_kept),
 		T(test_testout),
 		T(test_testout_partial),
 		T(test_testout_multiple),

@@ -249,6 +249,49 @@ static void test_buf_self_append(void **state)
 	atex_buf_free(&b);
 }
 
+/* One escaping for every name shown to a person (escape.c). */
+static void test_text_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"/plain/name-1.2", "/plain/name-1.2"},
+		{"a\nb\tc\rd", "a\\nb\\tc\\rd"},
+		{"\033[31mred\x7f", "\\x1b[31mred\\x7f"},
+		{"\x01\x1f", "\\x01\\x1f"},
+		/* Printable UTF-8 stays; C1 controls (CSI) do not. */
+		{"caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80",
+		 "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80"},
+		{"x\xc2\x9b"
+		 "2Jy\xc2\x85",
+		 "x\\xc2\\x9b2Jy\\xc2\\x85"},
+		{"\xc2\xa0", "\xc2\xa0"},
+		/* Latin-1, overlong, surrogate, truncated: byte by byte. */
+		{"caf\xe9", "caf\\xe9"},
+		{"\xc0\xaf", "\\xc0\\xaf"},
+		{"\xed\xa0\x80", "\\xed\\xa0\\x80"},
+		{"\xe2\x9c", "\\xe2\\x9c"},
+		/* A backslash is doubled: "\\n" (two characters) and "\n" (a
+		 * newline) are shown apart. */
+		{"back\\slash", "back\\\\slash"},
+		{"a\\nb", "a\\\\nb"},
+		{"\\\n\\x1b\033", "\\\\\\n\\\\x1b\\x1b"},
+		{"", ""},
+	};
+	char *out = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(cases); i++) {
+		assert_int_equal(atex_text_escape(&out, cases[i].in), 0);
+		assert_string_equal(out, cases[i].out);
+		free(out);
+	}
+	assert_int_equal(atex_text_escape(&out, NULL), 0);
+	assert_string_equal(out, "");
+	free(out);
+	assert_int_equal(atex_text_escape(NULL, "x"), ATEX_EINVAL);
+}
+
 static void test_sprintf_and_dup(void **state)
 {
 	char *s = atex_sprintf("%s=%d", "tier", 1);
@@ -598,6 +641,13 @@ static void test_log_handler(void **state)
 	/* One line without its newline, as the handler is promised. */
 	atex_log(ATEX_LOG_ERROR, "fmf", "ends in newlines\n\n");
 	assert_string_equal(c.message, "ends in newlines");
+
+	/* A test name with a newline or ESC forges no line and drives no
+	 * terminal: the message is escaped. */
+	atex_log(ATEX_LOG_ERROR, "orchestrator", "%s: lost",
+		 "/t\natex[orchestrator] error: /x: pass\033[2J");
+	assert_string_equal(c.message, "/t\\natex[orchestrator] error: /x: "
+				       "pass\\x1b[2J: lost");
 }
 
 static void test_log_level_filter(void **state)
@@ -742,6 +792,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_buf_binary),
 		cmocka_unit_test(test_buf_growth),
 		cmocka_unit_test(test_buf_self_append),
+		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_sprintf_and_dup),
 		cmocka_unit_test(test_vec_push_pop),
 		cmocka_unit_test(test_vec_sort),

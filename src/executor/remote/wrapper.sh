@@ -24,8 +24,10 @@
 # copies it to the wrapper's stdout: killing that cat is how the channel is
 # closed under a running test. When the test ends, leftovers of its
 # process group are killed and "exitcode N TOKEN" follows on the channel
-# (TOKEN: ATEX_EXIT_TOKEN of the setup, not exported). The
-# wrapper exits 0; anything else is an infrastructure failure.
+# (TOKEN: ATEX_EXIT_TOKEN of the setup, not exported). The wrapper exits
+# 0; 71 when the test did not run and the wrapper's own result says why
+# (required packages, an invalid plan-environment file); anything else is
+# an infrastructure failure.
 
 set -u
 shopt -s extglob
@@ -34,6 +36,10 @@ atex_die() {
 	printf 'atex wrapper: %s\n' "$*" >&2
 	exit 70
 }
+
+# JSON, the channel, the plan-environment file: shared with tmt's helpers.
+# shellcheck source=lib.sh
+. "${BASH_SOURCE[0]%/*}/lib.sh" || atex_die "cannot read lib.sh"
 
 # ---------------------------------------------------------------------------
 # Packages
@@ -98,30 +104,33 @@ atex_install() {
 # ---------------------------------------------------------------------------
 # The control channel, for the wrapper's own reports.
 
-atex_json_str() {
-	local s=$1
-	s=${s//\\/\\\\}
-	s=${s//\"/\\\"}
-	s=${s//$'\n'/\\n}
-	s=${s//$'\t'/\\t}
-	s=${s//$'\r'/\\r}
-	s=${s//[$'\x01'-$'\x1f']/}
-	printf '"%s"' "$s"
+# $1 as a JSON string for a note: as it is when UTF-8, escaped otherwise
+# (package managers print what they like), in REPLY.
+atex_json_text() {
+	if atex_is_utf8 "$1"; then
+		atex_json_str "$1"
+	else
+		atex_shown "$1"
+		atex_json_str "$REPLY"
+	fi
 }
 
-# The length of $1 in bytes, in $len: ${#var} counts characters in a
-# UTF-8 locale, and the channel counts bytes.
-atex_byte_length() {
-	local LC_ALL=C
-	len=${#1}
-}
-
-# report STATUS NOTE: a result for the test itself.
+# report STATUS NOTE [FILE NAME]: a result for the test itself, with FILE
+# sent as its file NAME.
 atex_report() {
-	local json len
-	json="{\"status\": $(atex_json_str "$1"), \"note\": $(atex_json_str "$2")}"
-	atex_byte_length "$json"
-	LC_ALL=C printf 'result %d\n%s' "$len" "$json" >&"$ATEX_FD"
+	local status note size
+	atex_json_str "$1"
+	status=$REPLY
+	atex_json_text "$2"
+	note=$REPLY
+	if (($# < 4)); then
+		atex_send "{\"status\": $status, \"note\": $note}" >&"$ATEX_FD"
+		return
+	fi
+	size=$(stat -c %s -- "$3") || size=0
+	atex_json_str "$4"
+	atex_send "{\"status\": $status, \"note\": $note, \"files\": [{\"name\": $REPLY, \"length\": $size}]}" \
+		"$3" "$size" >&"$ATEX_FD"
 }
 
 # ---------------------------------------------------------------------------
@@ -142,29 +151,59 @@ atex_read_setup() {
 # What the test left in its TMT_TEST_DATA directory (WORKDIR/data): sent
 # as files of its own result, "data/PATH" (a partial result: the status
 # still comes from the test), then removed for the next test. Nothing
-# there, no process started.
+# there, no process started. Each file is sent with the length it had
+# when listed, whatever happens to it meanwhile (a logger left running
+# still appends). A name that is not UTF-8 cannot be carried (JSON): that
+# file is left out, reported by a "warn" result (atex_refuse_name).
 atex_submit_data() {
-	local d=${ATEX_PLAN_ENV_FILE%/plan-env}/data entries rec path
-	local json= sep= len files=()
+	local d=${ATEX_PLAN_ENV_FILE%/plan-env}/data entries rec path size
+	local json= sep= send=()
 	shopt -s nullglob dotglob
 	entries=("$d"/*)
 	shopt -u nullglob dotglob
 	((${#entries[@]})) || return 0
 	while IFS= read -r -d '' rec; do
-		path=${rec#* }
-		files+=("$d/$path")
-		json+="$sep{\"name\": $(atex_json_str "data/$path"), \"length\": ${rec%% *}}"
+		size=${rec%% *} path=${rec#* }
+		if ! atex_is_utf8 "$path"; then
+			atex_refuse_name file "data/$path" >&"$ATEX_FD" 2>/dev/null
+			continue
+		fi
+		atex_json_str "data/$path"
+		json+="$sep{\"name\": $REPLY, \"length\": $size}"
 		sep=", "
+		send+=("$d/$path" "$size")
 	done < <(find "$d" -type f -printf '%s %P\0' 2>/dev/null)
-	if ((${#files[@]})); then
-		json="{\"partial\": true, \"files\": [$json]}"
-		atex_byte_length "$json"
-		{
-			LC_ALL=C printf 'result %d\n%s' "$len" "$json"
-			cat -- "${files[@]}"
-		} >&"$ATEX_FD" 2>/dev/null
+	if ((${#send[@]})); then
+		atex_send "{\"partial\": true, \"files\": [$json]}" "${send[@]}" \
+			>&"$ATEX_FD" 2>/dev/null
 	fi
 	rm -rf -- "${entries[@]}"
+}
+
+# Installs the test's require (all or nothing) and recommend (what can
+# be) packages. What the package manager says goes to the file
+# packages.txt of the test's own result, not into the test's output (tmt
+# installs requirements in a step of their own). A required package that
+# cannot be installed is the system's fault (infra), with the end of what
+# the package manager said; the test does not run and there is no exit
+# code: 71 tells the executor why. Nothing to install, no file.
+atex_packages() {
+	local log=${ATEX_PLAN_ENV_FILE%/plan-env}/packages.txt size
+	((${#ATEX_REQUIRE[@]} + ${#ATEX_RECOMMEND[@]})) || return 0
+	if ! atex_install ${ATEX_REQUIRE[@]+"${ATEX_REQUIRE[@]}"} >"$log" 2>&1; then
+		atex_report infra "required packages not installed (${ATEX_REQUIRE[*]}), see packages.txt: $(tail -n 5 -- "$log")" \
+			"$log" packages.txt
+		rm -f -- "$log"
+		atex_channel_close "$relay"
+		exit 71
+	fi
+	atex_install --recommend ${ATEX_RECOMMEND[@]+"${ATEX_RECOMMEND[@]}"} >>"$log" 2>&1
+	if [[ -s $log ]]; then
+		size=$(stat -c %s -- "$log") || size=0
+		atex_send "{\"partial\": true, \"files\": [{\"name\": \"packages.txt\", \"length\": $size}]}" \
+			"$log" "$size" >&"$ATEX_FD"
+	fi
+	rm -f -- "$log"
 }
 
 # Closes the channel and waits until the relay has copied everything out:
@@ -181,7 +220,7 @@ atex_channel_close() {
 }
 
 atex_test() {
-	local pgid rc relay watcher out
+	local pgid rc relay watcher
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
 	# Bytes, not characters, whatever the system's locale.
 	LC_ALL=C atex_read_setup "$1"
@@ -196,27 +235,15 @@ atex_test() {
 
 	printf '%s\n' "$ATEX_METADATA" >"$ATEX_METADATA_FILE" ||
 		atex_die "cannot write $ATEX_METADATA_FILE"
-	# A required package that cannot be installed is the system's fault
-	# (infra), with what the package manager said; the test does not run
-	# and there is no exit code: 71 tells the executor why. (No
-	# packages, no subshell: a fork per test is worth saving.)
-	out=
-	if ((${#ATEX_REQUIRE[@]})) &&
-		! out=$(atex_install "${ATEX_REQUIRE[@]}" 2>&1); then
-		printf '%s\n' "$out" >&2
-		atex_report infra "required packages not installed (${ATEX_REQUIRE[*]}): $(printf '%s\n' "$out" | tail -n 5)"
+	atex_packages
+
+	# The plan-environment file is read as tmt reads it, never run; a
+	# file tmt would refuse fails the test before it starts ("error").
+	atex_env_plan
+	if ! atex_plan_env_load "$ATEX_PLAN_ENV_FILE"; then
+		atex_report error "TMT_PLAN_ENVIRONMENT_FILE: $REPLY (tmt reads it as NAME=VALUE words, see docs/PROTOCOL.md); the test did not run"
 		atex_channel_close "$relay"
 		exit 71
-	fi
-	[[ -n $out ]] && printf '%s\n' "$out" >&2
-	atex_install --recommend "${ATEX_RECOMMEND[@]}" >&2
-
-	atex_env_plan
-	if [[ -s $ATEX_PLAN_ENV_FILE ]]; then
-		set -a
-		# shellcheck disable=SC1090
-		. "$ATEX_PLAN_ENV_FILE"
-		set +a
 	fi
 	atex_env_test
 	export PATH="$ATEX_BIN:$PATH"

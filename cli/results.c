@@ -42,8 +42,12 @@ static void put_escaped(const char *text)
 void cli_print_result(const char *status, const char *test, const char *sub,
 		      const char *note, const char *suffix)
 {
-	if (!status)
-		status = "-";
+	/* No status: an error that says so (docs/PROTOCOL.md section 2),
+	 * as the aggregated results have it. */
+	bool missing = !status;
+
+	if (missing)
+		status = "error";
 	put_escaped(status);
 	/* Statuses are short words: a column five wide. */
 	for (size_t n = strlen(status); n < 5; n++)
@@ -54,8 +58,12 @@ void cli_print_result(const char *status, const char *test, const char *sub,
 		putchar('/');
 		put_escaped(sub);
 	}
+	if (missing)
+		fputs(note ? "  the result has no status: "
+			   : "  the result has no status",
+		      stdout);
 	if (note) {
-		fputs("  ", stdout);
+		fputs(missing ? "" : "  ", stdout);
 		put_escaped(note);
 	}
 	if (suffix)

@@ -4,9 +4,9 @@
  * system, prepare it, run the named tests one after another (each into
  * DIR/<test name>/), clean up, and print every result as its test ends.
  *
- * Exit status: 0 when every result is pass, info, warn or skip (or has no
- * status), 1 when any is something else (fail, error, infra, a custom
- * status), 2 on usage and setup errors, 128+N after signal N. The first
+ * Exit status: 0 when every result is pass, info, warn or skip, 1 when
+ * any is something else (fail, error, infra, a custom status, no status),
+ * 2 on usage and setup errors, 128+N after signal N. The first
  * signal (signals.c) cancels the executor and aborts the provisioner; the
  * main thread then cleans up.
  */

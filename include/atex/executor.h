@@ -66,12 +66,16 @@ int atex_executor_start(atex_executor *e);
  *                   or it did not start because its required packages
  *                   cannot be installed (one "infra" result naming them,
  *                   *exit_code -1; the system is fine);
- *   ATEX_ETIMEDOUT  its duration ran out: killed, an "error" result;
- *   ATEX_EFORMAT    it broke the control channel protocol: killed, an
+ *   ATEX_ETIMEDOUT  its duration ran out: killed, an "error" result
+ *                   (results it had closed for itself become "error"
+ *                   too, their note saying so);
+ *   ATEX_EFORMAT    it broke the control channel protocol, or made the
+ *                   executor hold more than memory_limit: killed, an
  *                   "error" result naming the fault;
  *   ATEX_EINFRA     the system failed under it (connection lost without
  *                   `disconnect`, wrapper failure, no exit code): an
- *                   "infra" result;
+ *                   "infra" result (results it had closed for itself
+ *                   become "infra" too);
  *   ATEX_ECANCELED  canceled: an "infra" result;
  *   ATEX_ENOTFOUND  no such test (nothing written);
  *   ATEX_EIO        the artifacts directory cannot be written;
@@ -120,13 +124,20 @@ struct atex_fmf_executor_options {
 	 * discovery, shared by many executors; borrowed, must outlive the
 	 * executor. NULL: start() stages on its own and stop() removes it. */
 	const struct atex_fmf_stage *stage;
+	/* (Version 3.) What one test may make the executor hold in memory,
+	 * about in bytes: its open partial results (which grow as later
+	 * results merge into them) and the names of its files. A test that
+	 * goes over it is stopped as for a protocol violation: run_test
+	 * returns ATEX_EFORMAT, its result is "error" with a note saying
+	 * so. 0: 64 MiB. */
+	size_t memory_limit;
 };
 
-#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 2
+#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 3
 #define ATEX_FMF_EXECUTOR_OPTIONS_INIT                                         \
 	{                                                                      \
 		ATEX_FMF_EXECUTOR_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,  \
-			NULL                                                   \
+			NULL, 0                                                \
 	}
 
 /*

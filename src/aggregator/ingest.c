@@ -9,7 +9,9 @@
  *    report thousands of results, and only the parsed records are kept.
  *    A line that does not parse, or is not a result, is not fatal: the
  *    test's other results are worth more than a strict reader, so the
- *    line becomes an "error" result whose note says PATH:LINE and why.
+ *    line becomes an "error" result whose note says which line and why
+ *    (the log says PATH:LINE). A result without status is an "error"
+ *    that says so, and keeps all it has.
  *  - Files are placed through directory descriptors (openat, linkat,
  *    mkdirat) and never through a path that could pass a symlink: the
  *    files tree is written by the test, and a symlink in it (or left in
@@ -118,8 +120,9 @@ static const char *result_problem(json_t *obj)
 
 	if (!json_is_object(obj))
 		return "not a JSON object";
-	if (!json_is_string(json_object_get(obj, "status")))
-		return "no \"status\" string";
+	v = json_object_get(obj, "status");
+	if (v && !json_is_null(v) && !json_is_string(v))
+		return "\"status\" is not a string";
 	v = json_object_get(obj, "name");
 	if (v && !json_is_null(v) && !json_is_string(v))
 		return "\"name\" is not a string";
@@ -185,6 +188,25 @@ static int push_error(struct atex_ingest *in, size_t *cap, const char *name,
 	return push_result(in, cap, obj);
 }
 
+/* A result without a status is an "error" that says so, everything else
+ * of it kept (docs/PROTOCOL.md section 2: the executor, `atex test` and
+ * `atex run` all read it so). */
+static int no_status(json_t *obj)
+{
+	const char *note = json_string_value(json_object_get(obj, "note"));
+	char *text = note && *note ? atex_sprintf("the result has no status: "
+						  "%s",
+						  note)
+				   : atex_strdup("the result has no status");
+	int rc = 0;
+
+	if (!text || json_object_set_new(obj, "note", json_string(text)) < 0 ||
+	    json_object_set_new(obj, "status", json_string("error")) < 0)
+		rc = atex_error_oom();
+	free(text);
+	return rc;
+}
+
 /* One line of the results file (without its newline). */
 static int read_line(struct atex_ingest *in, size_t *cap, const char *path,
 		     size_t lineno, const char *text, size_t len)
@@ -196,15 +218,23 @@ static int read_line(struct atex_ingest *in, size_t *cap, const char *path,
 	char *note;
 	int rc;
 
+	if (!why && !json_is_string(json_object_get(obj, "status")) &&
+	    (rc = no_status(obj))) {
+		json_decref(obj);
+		return rc;
+	}
 	if (!why)
 		return push_result(in, cap, obj);
 	atex_log(ATEX_LOG_WARNING, COMPONENT,
 		 "%s:%zu: not a result (%s); recorded as an error result", path,
 		 lineno, why);
 	/* A result that names its subtest keeps the name, so the error is
-	 * where the result would have been. */
+	 * where the result would have been. The note names the line, not
+	 * the path: the artifacts directory may be a temporary one. */
 	name = json_string_value(json_object_get(obj, "name"));
-	note = atex_sprintf("%s:%zu: malformed result: %s", path, lineno, why);
+	note = atex_sprintf("line %zu of the test's results: malformed "
+			    "result: %s",
+			    lineno, why);
 	rc = note ? push_error(in, cap, name, note) : ATEX_ENOMEM;
 	free(note);
 	json_decref(obj);

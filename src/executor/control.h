@@ -34,6 +34,8 @@
 #define ATEX_CONTROL_LINE_MAX 4096
 /* The default bound of one result's JSON text. */
 #define ATEX_CONTROL_JSON_MAX (1024 * 1024)
+/* The longest exit token (atex_control_set_exit_token). */
+#define ATEX_CONTROL_TOKEN_MAX 64
 
 enum atex_control_duration_kind {
 	ATEX_CONTROL_DURATION_SET,     /* "15m": new maximum, clock at 0 */
@@ -58,7 +60,8 @@ struct atex_control_handler {
 			 size_t len);
 	int (*result_end)(void *userdata);
 	/* `exitcode CODE`: the wrapper's report of the test's exit code,
-	 * 0..255. */
+	 * 0..255. With an exit token set (atex_control_set_exit_token),
+	 * only `exitcode CODE TOKEN` with that token comes here. */
 	int (*exitcode)(void *userdata, int code);
 	/* `duration ARG`; seconds is >= 0 (the kind gives the direction of
 	 * ADD and SUB), 0 for SAVE and RESTORE. */
@@ -66,6 +69,10 @@ struct atex_control_handler {
 			double seconds);
 	/* `disconnect`: the test is about to reboot the system. */
 	int (*disconnect)(void *userdata);
+	/* With an exit token set: an `exitcode` without it (or with another
+	 * one), which the test wrote itself. It does not end the test; this
+	 * only lets the executor say so. */
+	int (*forged_exitcode)(void *userdata, int code);
 };
 
 typedef struct atex_control atex_control;
@@ -78,6 +85,15 @@ typedef struct atex_control atex_control;
 int atex_control_new(atex_control **out,
 		     const struct atex_control_handler *handler, void *userdata,
 		     size_t json_limit);
+
+/*
+ * From now on `exitcode` counts only as `exitcode CODE TOKEN` with this
+ * token (copied; at most ATEX_CONTROL_TOKEN_MAX letters and digits): the
+ * wrapper knows it, the test does not, so a test cannot end itself early
+ * by writing the word. Without a token (the default), `exitcode CODE` is
+ * the only form. Returns 0 or ATEX_EINVAL (a bad token).
+ */
+int atex_control_set_exit_token(atex_control *c, const char *token);
 
 /* Feeds `len` bytes of the stream. Returns 0, or the code that shut the
  * channel down (ATEX_EFORMAT for the stream's own faults, ATEX_ENOMEM, or

@@ -650,6 +650,34 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 	}
 }
 
+/* `text` without the artifacts directory `dir` in front of the paths it
+ * names: a note says "files/a", never where the artifacts are while the
+ * test runs (`atex run` keeps them in a temporary directory). */
+static char *without_dir(const char *text, const char *dir)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	size_t n = strlen(dir);
+	const char *at;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	while (n && (at = memmem(text, strlen(text), dir, n))) {
+		/* "DIR/x" loses "DIR/"; anything else stays as it is. */
+		size_t keep = at[n] == '/' ? (size_t)(at - text)
+					   : (size_t)(at - text) + n;
+
+		if (atex_buf_put(&b, text, keep) < 0)
+			goto oom;
+		text = at + n + (at[n] == '/');
+	}
+	if (atex_buf_puts(&b, text) < 0)
+		goto oom;
+	return atex_buf_detach(&b);
+oom:
+	atex_buf_free(&b);
+	return NULL;
+}
+
 static const struct {
 	enum atex_test_end end;
 	int rc;
@@ -674,7 +702,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 			int *exit_code)
 {
 	struct fmf_executor *fx = to_fmf(e);
-	struct run r = {.fx = fx, .exitcode = -1};
+	struct run r = {.fx = fx, .test_name = name, .exitcode = -1};
 	struct test_start t = {.name = name, .run_env = env};
 	struct atex_test_outcome outcome = {0};
 	char *tree = NULL, *dir = NULL, *note = NULL;
@@ -700,6 +728,8 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		return ATEX_ENOMEM;
 	rc = test_paths(&tree, &dir, fx, (size_t)i);
 	rc = rc ? rc : atex_reporter_new(&r.rep, artifacts);
+	if (!rc)
+		atex_reporter_set_memory_limit(r.rep, fx->memory_limit);
 	rc = rc ? rc : open_output(&output_fd, r.rep);
 	if (rc)
 		goto out;
@@ -723,6 +753,14 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		   fmf_conn_name(fx), name, seconds);
 	r.deadline = atex_monotonic_ms() + seconds * 1000;
 	end = run_starts(&r, &t, output_fd, &note);
+	if (note) {
+		char *shorter = without_dir(note, artifacts);
+
+		if (shorter) {
+			free(note);
+			note = shorter;
+		}
+	}
 	outcome.end = start_outcomes[end].end;
 	outcome.exit_code = r.exitcode;
 	outcome.note = note ? note : start_outcomes[end].note;
@@ -803,6 +841,7 @@ int atex_fmf_executor_new(atex_executor **out,
 	fx->json_limit = opts->json_limit;
 	/* Version 1 callers' structs end before `stage`. */
 	fx->stage = opts->version >= 2 ? opts->stage : NULL;
+	fx->memory_limit = opts->version >= 3 ? opts->memory_limit : 0;
 	fx->remote_tmp = atex_strdup(opts->remote_tmp ? opts->remote_tmp
 						      : FMF_REMOTE_TMP);
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;

@@ -32,10 +32,15 @@
 /* Setup commands (mkdir, rm) and finish steps. */
 #define FMF_COMMAND_MS (10 * 60 * 1000)
 #define FMF_READ_CHUNK 65536
-/* "exitcode 255\n": what the end of the stream holds back. */
-#define FMF_TAIL_MAX 13
+/* The wrapper's `exitcode` carries a random token of this many hex
+ * digits, which the test never sees: only the wrapper's word counts. */
+#define FMF_TOKEN_LEN 32
+/* "exitcode 255 TOKEN\n": what the end of the stream holds back. */
+#define FMF_TAIL_MAX (13 + FMF_TOKEN_LEN + 1)
 /* How long held-back bytes wait for more before they are fed. */
 #define FMF_TAIL_MS 200
+/* At the deadline, how long what the channel holds may take to read. */
+#define FMF_DRAIN_MS 1000
 
 struct fmf_executor {
 	struct atex_executor base;
@@ -43,6 +48,7 @@ struct fmf_executor {
 	atex_fmf_discovery *disc;
 	struct atex_vec env; /* char *, owned */
 	size_t json_limit;
+	size_t memory_limit; /* 0: the reporter's default */
 	char *remote_tmp;
 	atex_cancel *cancel;
 
@@ -87,6 +93,7 @@ struct test_start {
 /* One run of a test (its starts share the clock and the reporter). */
 struct run {
 	struct fmf_executor *fx;
+	const char *test_name;
 	atex_reporter *rep;
 	double deadline; /* monotonic ms */
 	double saved[FMF_SAVED_MAX];

@@ -9,7 +9,14 @@
  *    (an aggregator, a person after a crash) only ever sees whole lines,
  *    and what was closed survives the executor dying.
  *  - File contents go to disk as they arrive and are never held in memory;
- *    the only thing kept is the JSON of the results still open (partial).
+ *    the only things kept are the JSON of the results still open
+ *    (partial), in a hash by name, and the set of file names: both
+ *    counted against a per-test bound (weight(), below), so a test that
+ *    re-sends a growing partial result cannot grow the executor without
+ *    end.
+ *  - A killed test's own closed results are the one thing changed after
+ *    they were written: at finish the file is rewritten beside itself and
+ *    renamed over (rewrite_own), so it is whole at every moment.
  *  - In memory, a result's "files" is a plain array of names from the
  *    start (the lengths are the control parser's business). Merging a
  *    partial result is then the generic merge of the protocol, arrays
@@ -51,11 +58,11 @@
 /* How much of a name or path a message shows: a whole path, normally. */
 #define SHOWN_MAX 4096
 
-/* A result still open ("partial": true), waiting for more of its name. */
-struct open_result {
-	char *name;	/* NULL: the test itself */
-	json_t *result; /* merged so far; no "partial", "files" plain names */
-};
+/* The key of the test's own open result in `open`: no name is empty. */
+#define SELF_KEY ""
+
+/* The default of atex_reporter_set_memory_limit. */
+#define DEFAULT_MEMORY_LIMIT ((size_t)64 * 1024 * 1024)
 
 struct atex_reporter {
 	char *files_dir;
@@ -63,8 +70,16 @@ struct atex_reporter {
 	char *output_path;
 	int results_fd;
 
-	/* struct open_result *, in the order their names were first seen */
-	struct atex_vec open;
+	/* The results still open ("partial": true), waiting for more of
+	 * their name: name (SELF_KEY for the test itself) -> the result as
+	 * merged so far (no "partial", "files" plain names). A jansson
+	 * object is a hash table that keeps insertion order: found in
+	 * constant time, closed in the order first seen. */
+	json_t *open;
+	/* What the test makes us hold: open results and the names of its
+	 * files, in weight() units (about bytes), and its bound. */
+	size_t held;
+	size_t limit;
 
 	/* The result whose files are arriving, between result_begin and
 	 * result_end (NULL otherwise); cur_paths[i] is where file i goes,
@@ -208,6 +223,74 @@ static bool has_name(json_t *files, const char *s)
 	return false;
 }
 
+/* ---- what a test makes us hold ---- */
+
+static size_t weight(json_t *v);
+
+static size_t entry_weight(const char *key, json_t *value)
+{
+	return 80 + strlen(key) + weight(value);
+}
+
+/*
+ * About what jansson allocates for `v`, in bytes: what a test makes the
+ * executor hold is counted in these units. Any fixed function would do
+ * for a bound; this one follows jansson's structures (a value's struct
+ * with malloc's overhead, a string's bytes, an array slot, an object
+ * entry with its key), so that the bound is near the memory really used:
+ * an array of small numbers costs about 50 bytes per 2 bytes of text.
+ * Depth is bounded by the JSON parser (2048).
+ */
+static size_t weight(json_t *v)
+{
+	const char *key;
+	json_t *value;
+	size_t i, w;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		w = 64;
+		json_object_foreach(v, key, value)
+		{
+			w += entry_weight(key, value);
+		}
+		return w;
+	case JSON_ARRAY:
+		w = 48;
+		json_array_foreach(v, i, value)
+		{
+			w += 16 + weight(value);
+		}
+		return w;
+	case JSON_STRING:
+		return 48 + json_string_length(v);
+	default:
+		return 32;
+	}
+}
+
+/* What a merge added and took away, in weight() units. */
+struct delta {
+	size_t add, sub;
+};
+
+static void hold(atex_reporter *r, size_t add, size_t sub)
+{
+	r->held += add;
+	r->held = r->held > sub ? r->held - sub : 0;
+}
+
+static int check_limit(atex_reporter *r)
+{
+	if (r->held <= r->limit)
+		return 0;
+	return atex_error_set(ATEX_EFORMAT,
+			      "the test holds more than %zu bytes of open "
+			      "partial results and file names in the "
+			      "executor's memory (its memory limit)",
+			      r->limit);
+}
+
 /* ---- directories and files ---- */
 
 static int make_dir(const char *path)
@@ -287,7 +370,11 @@ static int create_file(atex_reporter *r, const char *name, const char *file,
 		goto out;
 	}
 	close(fd);
+	if (!json_object_get(r->uploaded, rel))
+		hold(r, 80 + strlen(rel), 0);
 	rc = set_new(r->uploaded, rel, json_true());
+	if (!rc)
+		rc = check_limit(r);
 	if (rc)
 		goto out;
 	*out = path;
@@ -381,20 +468,10 @@ static int normalize(json_t *result, bool *partial)
 	return files_to_names(result);
 }
 
-static struct open_result *find_open(atex_reporter *r, const char *name,
-				     size_t *index)
+/* The open result of `name` (NULL: the test itself), or NULL. */
+static json_t *find_open(atex_reporter *r, const char *name)
 {
-	for (size_t i = 0; i < r->open.len; i++) {
-		struct open_result *o = r->open.items[i];
-
-		if (o->name == name ||
-		    (o->name && name && !strcmp(o->name, name))) {
-			if (index)
-				*index = i;
-			return o;
-		}
-	}
-	return NULL;
+	return json_object_get(r->open, name ? name : SELF_KEY);
 }
 
 /*
@@ -405,18 +482,18 @@ static struct open_result *find_open(atex_reporter *r, const char *name,
  */
 static int check_testout(atex_reporter *r, json_t *result, const char *name)
 {
-	struct open_result *o = find_open(r, name, NULL);
+	json_t *o = find_open(r, name);
 	json_t *value = json_object_get(result, "testout");
 	const char *testout;
 	char buf[SHOWN_MAX];
 
 	if (!value && o)
-		value = json_object_get(o->result, "testout");
+		value = json_object_get(o, "testout");
 	testout = json_string_value(value);
 	if (!testout)
 		return 0;
 	if (!has_name(json_object_get(result, "files"), testout) &&
-	    !(o && has_name(json_object_get(o->result, "files"), testout)))
+	    !(o && has_name(json_object_get(o, "files"), testout)))
 		return 0;
 	return atex_error_set(ATEX_EFORMAT,
 			      "result: 'testout' '%s' is also one of the "
@@ -548,6 +625,8 @@ static int add_testout(atex_reporter *r, const char *name, const char *testout)
 
 	if (!rel)
 		return ATEX_ENOMEM;
+	if (!json_object_get(r->testouts, rel))
+		hold(r, 80 + strlen(rel), 0);
 	rc = set_new(r->testouts, rel, json_true());
 	free(rel);
 	return rc;
@@ -588,8 +667,9 @@ out:
 
 /* ---- partial results ---- */
 
-/* Merges `src` into `dst` by the rules of PROTOCOL.md section 2. */
-static int merge(json_t *dst, json_t *src)
+/* Merges `src` into `dst` by the rules of PROTOCOL.md section 2; *d gets
+ * what that added and took away. */
+static int merge(json_t *dst, json_t *src, struct delta *d)
 {
 	const char *key;
 	json_t *value;
@@ -599,85 +679,71 @@ static int merge(json_t *dst, json_t *src)
 	{
 		json_t *old = json_object_get(dst, key);
 
-		if (json_is_null(value))
+		if (json_is_null(value)) {
+			if (old)
+				d->sub += entry_weight(key, old);
 			json_object_del(dst, key);
-		else if (!old || json_typeof(old) != json_typeof(value))
+		} else if (!old) {
+			d->add += entry_weight(key, value);
 			rc = set(dst, key, value);
-		else if (json_is_object(value))
-			rc = merge(old, value);
-		else if (json_is_array(value))
+		} else if (json_typeof(old) == json_typeof(value) &&
+			   json_is_object(value)) {
+			rc = merge(old, value, d);
+		} else if (json_typeof(old) == json_typeof(value) &&
+			   json_is_array(value)) {
+			/* The slots and elements, not the array itself. */
+			d->add += weight(value) - 48;
 			rc = json_array_extend(old, value) < 0
 				     ? atex_error_oom()
 				     : 0;
-		else
+		} else {
+			/* A scalar, or a change of type: replaced. */
+			d->sub += weight(old);
+			d->add += weight(value);
 			rc = set(dst, key, value);
+		}
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static void open_result_free(struct open_result *o)
-{
-	if (!o)
-		return;
-	json_decref(o->result);
-	free(o->name);
-	free(o);
-}
-
-/* Keeps `result` (taken) open under `name`. */
-static int open_new(atex_reporter *r, const char *name, json_t *result)
-{
-	struct open_result *o = atex_calloc(1, sizeof(*o));
-	int rc = ATEX_ENOMEM;
-
-	if (!o)
-		goto fail;
-	o->result = result;
-	result = NULL;
-	if (name && !(o->name = atex_strdup(name)))
-		goto fail;
-	rc = atex_vec_push(&r->open, o);
-	if (rc)
-		goto fail;
-	return 0;
-fail:
-	json_decref(result);
-	open_result_free(o);
-	return rc;
-}
-
-static void remove_open(atex_reporter *r, size_t i)
-{
-	/* Not swapped with the last: open results keep their order. */
-	memmove(&r->open.items[i], &r->open.items[i + 1],
-		(r->open.len - i - 1) * sizeof(*r->open.items));
-	r->open.len--;
-}
-
 /* A result whose files have all arrived (taken): opened, merged into the
  * open one of its name, or closed. */
 static int accept_result(atex_reporter *r, json_t *result, bool partial)
 {
-	size_t i = 0;
-	struct open_result *o = find_open(r, result_name(result), &i);
+	const char *name = result_name(result);
+	const char *key = name ? name : SELF_KEY;
+	json_t *o = json_object_get(r->open, key);
+	struct delta d = {0, 0};
 	int rc;
 
-	if (!o && partial)
-		return open_new(r, result_name(result), result);
+	if (!o && partial) {
+		hold(r, weight(result), 0);
+		/* The key is copied before `result` is taken. */
+		if (json_object_set_new_nocheck(r->open, key, result) < 0)
+			return atex_error_oom();
+		return check_limit(r);
+	}
 	if (!o) {
 		rc = close_result(r, result);
 		json_decref(result);
 		return rc;
 	}
-	rc = merge(o->result, result);
+	rc = merge(o, result, &d);
+	hold(r, d.add, d.sub);
+	if (rc || partial) {
+		json_decref(result);
+		return rc ? rc : check_limit(r);
+	}
+	/* Closed: out of the open ones (its key lives in `result`, kept
+	 * until now), then written. */
+	json_incref(o);
+	hold(r, 0, weight(o));
+	json_object_del(r->open, key);
 	json_decref(result);
-	if (rc || partial)
-		return rc;
-	remove_open(r, i);
-	rc = close_result(r, o->result);
-	open_result_free(o);
+	rc = close_result(r, o);
+	json_decref(o);
 	return rc;
 }
 
@@ -867,6 +933,133 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 	return rc;
 }
 
+/* Whether a kill overrides what the test said of itself: every kill but
+ * a channel error, which adds an "error" result of its own instead. */
+static bool kill_overrides(enum atex_test_end end)
+{
+	return killed_status(end) && end != ATEX_TEST_CHANNEL_ERROR;
+}
+
+/*
+ * A result the test closed for itself, when the test was killed: the
+ * kill's status replaces the one it reported (which the note keeps),
+ * since the test did not get to finish.
+ */
+static int settle_own(json_t *result, const struct atex_test_outcome *outcome)
+{
+	const char *had = json_string_value(json_object_get(result, "status"));
+	const char *had_note =
+		json_string_value(json_object_get(result, "note"));
+	const char *why =
+		outcome->note ? outcome->note : default_note(outcome->end);
+	char *note;
+	int rc;
+
+	if (had && had_note && *had_note)
+		note = atex_sprintf("%s (it had reported '%s': %s)", why, had,
+				    had_note);
+	else if (had)
+		note = atex_sprintf("%s (it had reported '%s')", why, had);
+	else
+		note = atex_strdup(why);
+	if (!note)
+		return ATEX_ENOMEM;
+	rc = set_new(result, "note", text_value(note));
+	free(note);
+	return rc ? rc
+		  : set_new(result, "status",
+			    json_string(killed_status(outcome->end)));
+}
+
+/* Copies the results file to the open temporary file `out`, each line
+ * of a result of the test itself settled (settle_own). */
+static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
+			 const struct atex_test_outcome *outcome)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *in;
+	int fd, rc = 0;
+
+	fd = open(r->results_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	in = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (!in) {
+		rc = sys_error("cannot read", r->results_path);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while (!rc && (len = getline(&line, &cap, in)) > 0) {
+		json_t *result = json_loadb(line, (size_t)len, 0, NULL);
+
+		b.len = 0;
+		/* Every line is ours; one that is not a result of the test
+		 * itself is copied as it is. */
+		if (!json_is_object(result) || result_name(result)) {
+			rc = write_all(out, line, (size_t)len, out_path);
+			json_decref(result);
+			continue;
+		}
+		rc = settle_own(result, outcome);
+		if (!rc && (json_dump_callback(result, dump_to_buf, &b,
+					       JSON_COMPACT) < 0 ||
+			    atex_buf_putc(&b, '\n') < 0))
+			rc = atex_error_oom();
+		if (!rc)
+			rc = write_all(out, b.ptr, b.len, out_path);
+		json_decref(result);
+	}
+	if (!rc && ferror(in))
+		rc = sys_error("cannot read", r->results_path);
+	fclose(in);
+	free(line);
+	atex_buf_free(&b);
+	return rc;
+}
+
+/*
+ * The results of a killed test that it closed for itself are settled
+ * (settle_own) in place: the file is written anew beside the old one and
+ * renamed over it, so that it holds either version whole, and later lines
+ * go to the new one. Until then each line was on disk the moment its
+ * result closed, as always.
+ */
+static int rewrite_own(atex_reporter *r,
+		       const struct atex_test_outcome *outcome)
+{
+	char *tmp;
+	int fd, rc;
+
+	if (!r->self_closed || !kill_overrides(outcome->end))
+		return 0;
+	tmp = atex_sprintf("%s.XXXXXX", r->results_path);
+	if (!tmp)
+		return ATEX_ENOMEM;
+	/* mkostemp: O_EXCL, a name nobody planted. */
+	fd = mkostemp(tmp, O_APPEND | O_CLOEXEC);
+	if (fd < 0) {
+		rc = sys_error("cannot create", tmp);
+		free(tmp);
+		return rc;
+	}
+	rc = rewrite_lines(r, fd, tmp, outcome);
+	if (!rc && fchmod(fd, 0644) < 0)
+		rc = sys_error("cannot change the mode of", tmp);
+	if (!rc && rename(tmp, r->results_path) < 0)
+		rc = sys_error("cannot rename to results", tmp);
+	if (rc) {
+		unlink(tmp);
+		close(fd);
+	} else {
+		close(r->results_fd);
+		r->results_fd = fd;
+	}
+	free(tmp);
+	return rc;
+}
+
 static int add_fallback(atex_reporter *r,
 			const struct atex_test_outcome *outcome)
 {
@@ -1000,8 +1193,10 @@ int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
 	r->output_path = atex_path_join(artifacts_dir, "output.raw");
 	r->uploaded = json_object();
 	r->testouts = json_object();
+	r->open = json_object();
+	r->limit = DEFAULT_MEMORY_LIMIT;
 	if (!dir || !r->files_dir || !r->results_path || !r->output_path ||
-	    !r->uploaded || !r->testouts) {
+	    !r->uploaded || !r->testouts || !r->open) {
 		rc = atex_error_oom();
 		goto out;
 	}
@@ -1041,6 +1236,16 @@ out:
 	free(dir);
 	atex_reporter_free(r);
 	return rc;
+}
+
+void atex_reporter_set_memory_limit(atex_reporter *r, size_t bytes)
+{
+	r->limit = bytes ? bytes : DEFAULT_MEMORY_LIMIT;
+}
+
+size_t atex_reporter_held(const atex_reporter *r)
+{
+	return r->held;
 }
 
 const char *atex_reporter_output_path(const atex_reporter *r)
@@ -1143,6 +1348,8 @@ int atex_reporter_finish(atex_reporter *r,
 			 const struct atex_test_outcome *outcome)
 {
 	bool want_self, self_done = false;
+	const char *key;
+	json_t *o;
 	int rc = 0;
 
 	if (!outcome)
@@ -1156,20 +1363,24 @@ int atex_reporter_finish(atex_reporter *r,
 			   r->results_path);
 	drop_current(r);
 
+	/* What a killed test closed for itself, settled; then what it
+	 * left open. */
+	keep(&rc, rewrite_own(r, outcome));
 	/* A channel error is worth its own result even after the test's:
 	 * the test could not report all it meant to. */
 	want_self = !r->self_closed || outcome->end == ATEX_TEST_CHANNEL_ERROR;
-	for (size_t i = 0; i < r->open.len; i++) {
-		struct open_result *o = r->open.items[i];
-
-		if (!o->name && want_self) {
-			keep(&rc, apply_fallback(r, o->result, outcome));
+	json_object_foreach(r->open, key, o)
+	{
+		if (!*key && want_self) {
+			keep(&rc, apply_fallback(r, o, outcome));
 			self_done = true;
+		} else if (!*key && kill_overrides(outcome->end)) {
+			keep(&rc, settle_own(o, outcome));
 		}
-		keep(&rc, close_result(r, o->result));
-		open_result_free(o);
+		keep(&rc, close_result(r, o));
 	}
-	atex_vec_free(&r->open);
+	json_object_clear(r->open);
+	r->held = 0;
 	if (want_self && !self_done)
 		keep(&rc, add_fallback(r, outcome));
 	keep(&rc, copy_output(r));
@@ -1186,9 +1397,7 @@ void atex_reporter_free(atex_reporter *r)
 	if (!r)
 		return;
 	drop_current(r);
-	for (size_t i = 0; i < r->open.len; i++)
-		open_result_free(r->open.items[i]);
-	atex_vec_free(&r->open);
+	json_decref(r->open);
 	if (r->results_fd >= 0) {
 		struct stat st;
 

@@ -25,7 +25,12 @@
  *    connection, wrapper failure, cancel) with a note; testout
  *    "output.txt" unless it has a testout or an output.txt file); a
  *    channel error always adds an "error" result for the test itself;
- *    every testout becomes a copy of the whole output of the test.
+ *    other kills turn the results the test closed for itself into the
+ *    kill's status, in place, the note keeping what it said; every
+ *    testout becomes a copy of the whole output of the test.
+ *  - what the test makes it hold (open results, file names) is bounded
+ *    (atex_reporter_set_memory_limit); open results are found by name in
+ *    constant time.
  *
  * In a result line "partial" and "testout" are gone and "files" is the
  * plain list of names: the testout first, then the files sorted by name,
@@ -62,6 +67,18 @@ struct atex_test_outcome {
  * Returns 0, ATEX_EIO (message names the path), ATEX_ENOMEM.
  */
 int atex_reporter_new(atex_reporter **out, const char *artifacts_dir);
+
+/*
+ * Bounds what the test makes the reporter hold in memory: its open
+ * partial results and the names of its files, counted about in bytes (0:
+ * the default, 64 MiB). A result event that goes over it fails with
+ * ATEX_EFORMAT and a message saying so (the executor then stops the test
+ * as for any channel error).
+ */
+void atex_reporter_set_memory_limit(atex_reporter *r, size_t bytes);
+
+/* What it holds now, in the units of the limit. */
+size_t atex_reporter_held(const atex_reporter *r);
 
 /* The file the test's stdout+stderr go to (the executor opens it with
  * O_APPEND, also across restarts after a reboot). */

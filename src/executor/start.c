@@ -5,9 +5,13 @@
  * The channel is read as it comes and fed to the parser (control.c),
  * whose result events go to the reporter. The last FMF_TAIL_MAX bytes of
  * the stream are held back until more comes, FMF_TAIL_MS pass or the
- * stream ends: they may be the wrapper's "exitcode N" line, which must not
- * be taken for data a test that died mid-upload still owed. See the top
- * of fmf.c for how a test is stopped and how a reboot goes.
+ * stream ends: they may be the wrapper's "exitcode N TOKEN" line, which
+ * must not be taken for data a test that died mid-upload still owed. The
+ * token is random per start and only the wrapper knows it: an `exitcode`
+ * the test writes does not end it. When the deadline passes, what the
+ * channel holds is read first (drain): a stalled executor must not kill
+ * a test that ended in time. See the top of fmf.c for how a test is
+ * stopped and how a reboot goes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +48,19 @@ static int on_result_end(void *data)
 static int on_exitcode(void *data, int code)
 {
 	((struct run *)data)->exitcode = code;
+	return 0;
+}
+
+/* A test that writes `exitcode` itself does not end by it: it goes on
+ * until its own end or its deadline. */
+static int on_forged_exitcode(void *data, int code)
+{
+	struct run *r = data;
+
+	atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+		 "%s: %s: the test wrote 'exitcode %d' itself; only the "
+		 "wrapper's counts",
+		 fmf_conn_name(r->fx), r->test_name, code);
 	return 0;
 }
 
@@ -106,6 +123,8 @@ struct start_state {
 	size_t tail_len;
 	double tail_at;
 	char *note;
+	/* The wrapper's `exitcode` token (FMF_TOKEN_LEN hex digits). */
+	char token[FMF_TOKEN_LEN + 1];
 };
 
 static void close_stdin(struct start_state *s)
@@ -160,31 +179,62 @@ static int flush_tail(struct start_state *s, struct run *r)
 	return feed(s, r, s->tail, n);
 }
 
-/* Where the held-back bytes end with a line "exitcode N\n" (the
- * wrapper's last words), with N in *code; -1 when they do not. */
+/* Where the held-back bytes end with a line "exitcode N TOKEN\n" (the
+ * wrapper's last words, with our token), with N in *code; -1 when they
+ * do not. */
 static long tail_exitcode(const struct start_state *s, int *code)
 {
 	static const char word[] = "exitcode ";
-	size_t w = sizeof(word) - 1;
+	size_t w = sizeof(word) - 1, t = strlen(s->token);
 
-	for (size_t k = 0; k + w + 2 <= s->tail_len; k++) {
-		size_t i;
+	if (s->tail_len < w + 2 + t + 1 || s->tail[s->tail_len - 1] != '\n' ||
+	    memcmp(s->tail + s->tail_len - 1 - t, s->token, t) ||
+	    s->tail[s->tail_len - 2 - t] != ' ')
+		return -1;
+	for (size_t k = 0; k + w + 2 + t + 1 <= s->tail_len; k++) {
+		size_t i, end = s->tail_len - 2 - t;
 		int c = 0;
 
-		if (memcmp(s->tail + k, word, w) ||
-		    s->tail[s->tail_len - 1] != '\n')
+		if (memcmp(s->tail + k, word, w))
 			continue;
-		for (i = k + w; i < s->tail_len - 1; i++) {
+		for (i = k + w; i < end; i++) {
 			if (s->tail[i] < '0' || s->tail[i] > '9')
 				break;
 			c = c * 10 + (s->tail[i] - '0');
 		}
-		if (i == s->tail_len - 1 && i > k + w && c <= 255) {
+		if (i == end && i > k + w && i - (k + w) <= 3 && c <= 255) {
 			*code = c;
 			return (long)k;
 		}
 	}
 	return -1;
+}
+
+/* The held-back bytes end with the wrapper's exit code: what comes
+ * before it is fed, then the exit code, also when the test ended owing
+ * bytes (inside a result's JSON or files), which the wrapper's line is
+ * not part of. Returns 0 or the parser's error code. */
+static int take_tail_exitcode(struct start_state *s, struct run *r)
+{
+	int rc, code;
+	long at = tail_exitcode(s, &code);
+
+	if (at < 0)
+		return 0;
+	rc = feed(s, r, s->tail, (size_t)at);
+	if (rc)
+		return rc;
+	if (!atex_control_idle(s->ctl)) {
+		s->tail_len = 0;
+		r->exitcode = code;
+		/* The end of the stream follows, and says what was owed. */
+		if (s->grace == 0)
+			s->grace = atex_monotonic_ms() + FMF_EXIT_GRACE_MS;
+		return 0;
+	}
+	memmove(s->tail, s->tail + at, s->tail_len - (size_t)at);
+	s->tail_len -= (size_t)at;
+	return flush_tail(s, r);
 }
 
 /* Reads what the channel has; feeds it, all but its last FMF_TAIL_MAX
@@ -195,8 +245,7 @@ static int read_channel(struct start_state *s, struct run *r)
 	char buf[FMF_TAIL_MAX + FMF_READ_CHUNK];
 	ssize_t n;
 	size_t total, keep;
-	int rc, code;
-	long at;
+	int rc;
 
 	memcpy(buf, s->tail, s->tail_len);
 	n = read(s->out_fd, buf + s->tail_len, FMF_READ_CHUNK);
@@ -210,22 +259,9 @@ static int read_channel(struct start_state *s, struct run *r)
 		s->eof = true;
 		if (r->disconnect)
 			return 0;
-		/* The test ended owing bytes (inside a result's JSON or
-		 * files): the wrapper's last line is not part of them. */
-		at = tail_exitcode(s, &code);
-		if (at >= 0) {
-			rc = feed(s, r, s->tail, (size_t)at);
-			if (rc)
-				return rc;
-			if (!atex_control_idle(s->ctl)) {
-				r->exitcode = code;
-				return atex_control_finish(s->ctl);
-			}
-			memmove(s->tail, s->tail + at,
-				s->tail_len - (size_t)at);
-			s->tail_len -= (size_t)at;
-		}
-		rc = flush_tail(s, r);
+		rc = take_tail_exitcode(s, r);
+		if (!rc)
+			rc = flush_tail(s, r);
 		return rc ? rc : atex_control_finish(s->ctl);
 	}
 	total = s->tail_len + (size_t)n;
@@ -235,6 +271,26 @@ static int read_channel(struct start_state *s, struct run *r)
 	memcpy(s->tail, buf + total - keep, keep);
 	s->tail_len = keep;
 	s->tail_at = atex_monotonic_ms();
+	return rc;
+}
+
+/* The deadline has passed: what the channel holds already comes first.
+ * An executor that was stalled (stopped, swapped out, starved) finds
+ * there the end of a test that ended in time, exit code and all. Only
+ * what is there at once, for FMF_DRAIN_MS at most: a test that keeps
+ * writing does not keep itself alive. Returns 0 or the parser's error
+ * code. */
+static int drain(struct start_state *s, struct run *r)
+{
+	struct pollfd p = {.fd = s->out_fd, .events = POLLIN};
+	double until = atex_monotonic_ms() + FMF_DRAIN_MS;
+	int rc = 0;
+
+	while (!rc && !s->eof && r->exitcode < 0 && poll(&p, 1, 0) > 0 &&
+	       atex_monotonic_ms() < until)
+		rc = read_channel(s, r);
+	if (!rc && !s->eof && r->exitcode < 0)
+		rc = take_tail_exitcode(s, r);
 	return rc;
 }
 
@@ -257,8 +313,16 @@ static enum start_end pump(struct start_state *s, struct run *r)
 		/* Once the test has ended, only the grace counts. */
 		if (r->exitcode >= 0 && now >= s->grace)
 			return START_EXITED;
-		if (r->exitcode < 0 && now >= r->deadline)
+		if (r->exitcode < 0 && now >= r->deadline) {
+			if (drain(s, r)) {
+				s->note =
+					atex_strdup(atex_control_error(s->ctl));
+				return START_CHANNEL_ERROR;
+			}
+			if (s->eof || r->exitcode >= 0)
+				continue;
 			return START_TIMED_OUT;
+		}
 		until = r->exitcode >= 0 ? s->grace : r->deadline;
 		if (s->tail_len && s->tail_at + FMF_TAIL_MS < until)
 			until = s->tail_at + FMF_TAIL_MS;
@@ -365,6 +429,24 @@ static enum start_end grace_end(struct start_state *s, struct run *r)
 	return START_INFRA;
 }
 
+/* A fresh token for the wrapper's `exitcode`, from the kernel's random
+ * source: a test must not be able to guess it. */
+static int make_token(char token[FMF_TOKEN_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[FMF_TOKEN_LEN / 2];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return atex_error_set(ATEX_EIO, "getrandom: %s",
+				      strerror(errno));
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		token[2 * i] = hex[rnd[i] >> 4];
+		token[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	token[FMF_TOKEN_LEN] = '\0';
+	return 0;
+}
+
 /* Starts the wrapper with its setup written to its stdin. */
 static int start_wrapper(struct start_state *s, struct run *r,
 			 const struct test_start *t, int output_fd)
@@ -380,7 +462,10 @@ static int start_wrapper(struct start_state *s, struct run *r,
 		rnd = (unsigned long long)atex_monotonic_ms();
 	snprintf(sentinel, sizeof(sentinel), "ATEX-END-OF-SETUP-%016llx", rnd);
 	wrapper = atex_sprintf("%s/atex/wrapper.sh", fx->workdir);
-	rc = wrapper ? fmf_build_setup(&setup, fx, t, sentinel) : ATEX_ENOMEM;
+	/* Not exported: the wrapper's own, never the test's. */
+	rc = wrapper ? atex_buf_printf(&setup, "ATEX_EXIT_TOKEN=%s\n", s->token)
+		     : ATEX_ENOMEM;
+	rc = rc ? ATEX_ENOMEM : fmf_build_setup(&setup, fx, t, sentinel);
 	if (rc)
 		goto out;
 	/* --norc: bash sources ~/.bashrc when its stdin is the ssh
@@ -416,6 +501,7 @@ enum start_end fmf_run_start(struct run *r, const struct test_start *t,
 		.exitcode = on_exitcode,
 		.duration = on_duration,
 		.disconnect = on_disconnect,
+		.forged_exitcode = on_forged_exitcode,
 	};
 	struct start_state s = {.in_fd = -1, .out_fd = -1};
 	enum start_end end;
@@ -423,8 +509,13 @@ enum start_end fmf_run_start(struct run *r, const struct test_start *t,
 	r->exitcode = -1;
 	r->disconnect = false;
 	*note = NULL;
-	if (atex_control_new(&s.ctl, &handler, r, r->fx->json_limit))
+	if (make_token(s.token) ||
+	    atex_control_new(&s.ctl, &handler, r, r->fx->json_limit))
 		return START_INFRA;
+	if (atex_control_set_exit_token(s.ctl, s.token)) {
+		atex_control_free(s.ctl);
+		return START_INFRA;
+	}
 	if (start_wrapper(&s, r, t, output_fd)) {
 		*note = atex_strdup(atex_error_last());
 		atex_control_free(s.ctl);

@@ -207,10 +207,13 @@ static json_t *read_results(const char *artifacts, const char **worst)
 		const char *status =
 			json_string_value(json_object_get(r, "status"));
 
-		if (!json_is_object(r) || !status) {
+		if (!json_is_object(r)) {
 			json_decref(r);
 			continue;
 		}
+		/* No status: an error (docs/PROTOCOL.md section 2). */
+		if (!status)
+			status = "error";
 		if (status_rank(status) > best) {
 			best = status_rank(status);
 			*worst = status;

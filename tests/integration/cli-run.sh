@@ -438,6 +438,35 @@ if [ "$kind" = local ]; then
 	fi
 fi
 
+# --- Verdicts: a pass killed at its duration, a result without status. ----
+# Both are errors, printed and stored alike, and the run fails; no note
+# names the run's temporary directories.
+if [ "$kind" = local ]; then
+	small_tree "$work/verdict-tree" '/killed:' '    duration: 2' \
+		'    test: |' \
+		"        j='{\"status\": \"pass\"}'" \
+		'        printf "result %d\n%s" "${#j}" "$j" >&$ATEX_TEST_CONTROL' \
+		'        exec sleep 60' \
+		'/nostatus:' '    test: |' \
+		"        j='{\"name\": \"sub\"}'" \
+		'        printf "result %d\n%s" "${#j}" "$j" >&$ATEX_TEST_CONTROL'
+	"$atex" run --local 2 --platform plat --results "$work/verdict" \
+		"$work/verdict-tree" >"$work/verdict.out" 2>"$work/verdict.err"
+	rc=$?
+	res=$work/verdict/results.jsonl
+	if [ "$rc" -eq 1 ] &&
+		grep -Eq "^error +/killed +the test did not end within its duration and was killed \\(it had reported 'pass'\\)$" "$work/verdict.out" &&
+		grep -Eq '^error +/nostatus/sub +the result has no status$' "$work/verdict.out" &&
+		[ "$(status_of "$res" /killed)" = error ] &&
+		[ "$(status_of "$res" /nostatus sub)" = error ] &&
+		[ "$(jq -r 'select(.[3] == "sub") | .[5]' "$res")" = "the result has no status" ] &&
+		! grep -q '\.running' "$res" "$work/verdict.out"; then
+		pass "verdicts: killed pass and missing status are errors, exit 1"
+	else
+		fail "verdicts: exit $rc: $(cat "$work/verdict.out" "$work/verdict.err" "$res")"
+	fi
+fi
+
 # --- The terminal goes away (SIGHUP), or stdout is closed early. ------------
 if [ "$kind" = local ]; then
 	"$atex" run "${prov[@]}" --platform plat --results "$work/hup" \

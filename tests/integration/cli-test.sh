@@ -129,6 +129,24 @@ if run timeout 1 "$tree" /timeout &&
 	fi
 fi
 
+# Killed at its duration after it reported a pass: its own result says
+# so, the subtest stays, exit 1.
+if run killed 1 "$tree" /killed-after-pass &&
+	has "$work/killed.out" '^pass +/killed-after-pass/sub$' "killed: subtest" &&
+	has "$work/killed.out" "^error +/killed-after-pass +the test did not end within its duration and was killed \\(it had reported 'pass'\\)$" "killed: own result" &&
+	! grep -q '^pass  /killed-after-pass$' "$work/killed.out"; then
+	pass "killed after reporting pass: error, exit 1"
+fi
+
+# A result without status: an error that says so, exit 1; the artifacts
+# keep the result as the test wrote it.
+if run nostatus 1 "$tree" /no-status &&
+	has "$work/nostatus.out" '^error +/no-status/sub +the result has no status: just a log$' "no status printed" &&
+	has "$work/nostatus.out" '^pass +/no-status$' "no status: fallback" &&
+	has "$work/nostatus/no-status/results" '^\{"name": ?"sub", ?"note": ?"just a log"\}$' "no status kept"; then
+	pass "result without status: error, exit 1"
+fi
+
 if run reboot 0 "$tree" /reboot &&
 	has "$work/reboot/reboot/files/output.txt" '^first boot' "first boot" &&
 	has "$work/reboot/reboot/files/output.txt" '^second boot' "second boot"; then

@@ -1254,6 +1254,104 @@ static void test_mixed_stream(void **state)
 	atex_buf_free(&log);
 }
 
+/* ------------------------------------------------------------------------
+ * The exit token: only the wrapper's `exitcode` counts.
+ */
+
+struct token_rec {
+	int real, forged; /* calls */
+	int last_real, last_forged;
+};
+
+static int tok_exitcode(void *userdata, int code)
+{
+	struct token_rec *t = userdata;
+
+	t->real++;
+	t->last_real = code;
+	return 0;
+}
+
+static int tok_forged(void *userdata, int code)
+{
+	struct token_rec *t = userdata;
+
+	t->forged++;
+	t->last_forged = code;
+	return 0;
+}
+
+static int token_feed(struct token_rec *t, const char *token, const char *text)
+{
+	const struct atex_control_handler h = {
+		.exitcode = tok_exitcode,
+		.forged_exitcode = tok_forged,
+	};
+	atex_control *c;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	assert_int_equal(atex_control_new(&c, &h, t, 0), 0);
+	if (token)
+		assert_int_equal(atex_control_set_exit_token(c, token), 0);
+	rc = atex_control_feed(c, text, strlen(text));
+	if (!rc)
+		rc = atex_control_finish(c);
+	atex_control_free(c);
+	return rc;
+}
+
+static void test_exit_token(void **state)
+{
+	struct token_rec t;
+	atex_control *c;
+
+	/* The wrapper's word, with the token: the exit code. */
+	assert_int_equal(token_feed(&t, "abc123", "exitcode 7 abc123\n"), 0);
+	assert_int_equal(t.real, 1);
+	assert_int_equal(t.last_real, 7);
+	assert_int_equal(t.forged, 0);
+	/* The test's own: without the token, with another, with a longer or
+	 * shorter one. They do not count, and break nothing. */
+	assert_int_equal(token_feed(&t, "abc123",
+				    "exitcode 0\nexitcode 0 abc124\n"
+				    "exitcode 0 abc1234\nexitcode 0 abc12\n"
+				    "noop\n"),
+			 0);
+	assert_int_equal(t.real, 0);
+	assert_int_equal(t.forged, 4);
+	assert_int_equal(t.last_forged, 0);
+	/* Forged first, then the wrapper's. */
+	assert_int_equal(
+		token_feed(&t, "abc123", "exitcode 0\nexitcode 3 abc123\n"), 0);
+	assert_int_equal(t.real, 1);
+	assert_int_equal(t.last_real, 3);
+	assert_int_equal(t.forged, 1);
+	/* Malformed is still malformed. */
+	assert_int_equal(token_feed(&t, "abc123", "exitcode 0 \n"),
+			 ATEX_EFORMAT);
+	assert_int_equal(token_feed(&t, "abc123", "exitcode 0 a-b\n"),
+			 ATEX_EFORMAT);
+	assert_int_equal(token_feed(&t, "abc123", "exitcode 256 abc123\n"),
+			 ATEX_EFORMAT);
+	assert_int_equal(t.real + t.forged, 0);
+	/* Without a token, a second argument is a fault, as it was. */
+	assert_int_equal(token_feed(&t, NULL, "exitcode 0 abc123\n"),
+			 ATEX_EFORMAT);
+	assert_int_equal(token_feed(&t, NULL, "exitcode 4\n"), 0);
+	assert_int_equal(t.last_real, 4);
+	/* Tokens are letters and digits, 1 to 64. */
+	assert_int_equal(atex_control_new(&c, NULL, NULL, 0), 0);
+	assert_int_equal(atex_control_set_exit_token(c, ""), ATEX_EINVAL);
+	assert_int_equal(atex_control_set_exit_token(c, "a b"), ATEX_EINVAL);
+	assert_int_equal(atex_control_set_exit_token(
+				 c, "0123456789012345678901234567890123456789"
+				    "01234567890123456789012345"),
+			 ATEX_EINVAL);
+	assert_int_equal(atex_control_set_exit_token(c, "aZ09"), 0);
+	atex_control_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1274,6 +1372,7 @@ int main(void)
 		cmocka_unit_test(test_result_keys),
 		cmocka_unit_test(test_result_length),
 		cmocka_unit_test(test_json_limit),
+		cmocka_unit_test(test_exit_token),
 		cmocka_unit_test(test_invalid_json),
 		cmocka_unit_test(test_json_not_object),
 		cmocka_unit_test(test_json_in_pieces),

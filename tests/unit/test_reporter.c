@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -317,16 +318,44 @@ static void test_trivial_exit_mismatch(void **state)
 	assert_lines(f, "{\"status\": \"pass\"}", NULL);
 }
 
-/* ...and over a timeout: a closed result needs no fallback. */
+/* ...but not over a timeout: the test did not finish, whatever it said
+ * of itself. Its own results become "error" in place, with a note that
+ * keeps what it had said; its subtests stay. (Python ATEX keeps the
+ * "pass" and raises to its caller; atex's commands read the results.) */
 static void test_trivial_timeout(void **state)
 {
 	struct fixture *f = *state;
 
 	output(f, "some output\n");
 	SEND(f, "{\"status\": \"pass\"}");
+	SEND(f, "{\"status\": \"pass\", \"name\": \"sub\"}");
+	SEND(f, "{\"status\": \"warn\", \"note\": \"slow\"}");
 	finish_end(f, ATEX_TEST_TIMED_OUT, "timeout");
-	assert_lines(f, "{\"status\": \"pass\"}", NULL);
+	assert_lines(f,
+		     "{\"status\": \"error\", \"note\": \"timeout (it had "
+		     "reported 'pass')\"}",
+		     "{\"status\": \"pass\", \"name\": \"sub\"}",
+		     "{\"status\": \"error\", \"note\": \"timeout (it had "
+		     "reported 'warn': slow)\"}",
+		     NULL);
 	assert_int_equal(count_entries(f, "files"), 0);
+}
+
+/* A lost system or a cancel: "infra", the same way; an open partial
+ * result of its own is settled too, and nothing is added. */
+static void test_trivial_infra(void **state)
+{
+	struct fixture *f = *state;
+
+	SEND(f, "{\"status\": \"pass\"}");
+	SEND(f, "{\"status\": \"pass\", \"partial\": true}");
+	finish_end(f, ATEX_TEST_INFRA, "lost");
+	assert_lines(f,
+		     "{\"status\": \"infra\", \"note\": \"lost (it had "
+		     "reported 'pass')\"}",
+		     "{\"status\": \"infra\", \"note\": \"lost (it had "
+		     "reported 'pass')\"}",
+		     NULL);
 }
 
 static void test_trivial_repeated(void **state)
@@ -1274,6 +1303,152 @@ static void test_output_large(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- what a test may make the reporter hold ---- */
+
+/* A partial result of its own carrying `n` small numbers. */
+static json_t *numbers_result(size_t n)
+{
+	json_t *result = json_pack("{s:b}", "partial", 1);
+	json_t *data = json_array();
+
+	assert_non_null(result);
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(json_array_append_new(data, json_integer(7)),
+				 0);
+	assert_int_equal(json_object_set_new(result, "data", data), 0);
+	return result;
+}
+
+static int send_json(atex_reporter *r, json_t *result)
+{
+	int rc = atex_reporter_result_begin(r, result);
+
+	return rc ? rc : atex_reporter_result_end(r);
+}
+
+/* A partial result re-sent with an array (arrays append): what the
+ * reporter holds grows with each, up to the limit, which fails the result
+ * with a message that says so. */
+static void test_memory_limit_arrays(void **state)
+{
+	struct fixture *f = *state;
+	size_t sent = 0;
+	int rc = 0;
+
+	atex_reporter_set_memory_limit(f->r, 1000000);
+	while (!rc && sent < 1000) {
+		rc = send_json(f->r, numbers_result(1000));
+		sent++;
+		/* Never far beyond the limit: one result's worth at most. */
+		assert_true(atex_reporter_held(f->r) < 1000000 + 100000);
+	}
+	assert_int_equal(rc, ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "memory limit"));
+	assert_non_null(strstr(atex_error_last(), "1000000 bytes"));
+	/* Each send holds about 48 KB more (1000 numbers): the limit is
+	 * near what jansson really allocates, neither 10 times below nor
+	 * above. */
+	assert_true(sent >= 10 && sent <= 40);
+}
+
+/* Replaced values do not add up: a partial result updated 300 times
+ * with a 10 KB note holds one note; once closed, it holds nothing. */
+static void test_memory_limit_replace(void **state)
+{
+	struct fixture *f = *state;
+	char *note = malloc(10001);
+	size_t after_first = 0;
+
+	assert_non_null(note);
+	memset(note, 'x', 10000);
+	note[10000] = '\0';
+	atex_reporter_set_memory_limit(f->r, 100000);
+	for (int i = 0; i < 300; i++) {
+		json_t *result = json_pack("{s:s,s:b,s:s,s:i}", "name", "sub",
+					   "partial", 1, "note", note, "n", i);
+
+		assert_int_equal(send_json(f->r, result), 0);
+		if (i == 0)
+			after_first = atex_reporter_held(f->r);
+		assert_int_equal(atex_reporter_held(f->r), after_first);
+	}
+	assert_true(after_first > 10000 && after_first < 20000);
+	SEND(f, "{\"name\": \"sub\", \"status\": \"pass\"}");
+	assert_int_equal(atex_reporter_held(f->r), 0);
+	free(note);
+	finish_exit(f, 0);
+}
+
+/* File names count too: a test cannot make the reporter hold an
+ * unbounded set of them. */
+static void test_memory_limit_files(void **state)
+{
+	struct fixture *f = *state;
+	char text[128];
+	int rc = 0, i;
+
+	atex_reporter_set_memory_limit(f->r, 10000);
+	for (i = 0; !rc && i < 1000; i++) {
+		snprintf(text, sizeof(text),
+			 "{\"status\": \"pass\", \"name\": \"s%d\", \"files\": "
+			 "[{\"name\": \"f\", \"length\": 0}]}",
+			 i);
+		rc = send_rc(f->r, text, "", 0);
+	}
+	assert_int_equal(rc, ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "memory limit"));
+	assert_true(i > 50 && i < 150);
+}
+
+/* The CPU time of n open partial results of distinct names, each merged
+ * once more, closed at finish. */
+static double many_partials(const char *dir, int n)
+{
+	struct atex_test_outcome o = {.end = ATEX_TEST_EXITED};
+	atex_reporter *r;
+	char name[32];
+	clock_t t0;
+
+	assert_int_equal(atex_reporter_new(&r, dir), 0);
+	t0 = clock();
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < n; i++) {
+			snprintf(name, sizeof(name), "s%d", i);
+			assert_int_equal(
+				send_json(r, json_pack("{s:s,s:b,s:s}", "name",
+						       name, "partial", 1,
+						       pass ? "note" : "status",
+						       pass ? "more" : "pass")),
+				0);
+		}
+	}
+	assert_int_equal(atex_reporter_finish(r, &o), 0);
+	t0 = clock() - t0;
+	/* Every one written, and the test's own fallback. */
+	assert_int_equal(atex_reporter_count(r), (size_t)n + 1);
+	atex_reporter_free(r);
+	return (double)t0 / CLOCKS_PER_SEC;
+}
+
+/* Open results are found in constant time: 4 times as many cost about 4
+ * times as much (a search through a list, 16 times: 40,000 took 14 s).
+ * A ratio, not a time, so that valgrind and a busy machine pass. */
+static void test_partials_many(void **state)
+{
+	struct fixture *f = *state;
+	char small[4200], big[4200];
+	double t_small, t_big;
+
+	snprintf(small, sizeof(small), "%s/small", f->tmp);
+	snprintf(big, sizeof(big), "%s/big", f->tmp);
+	t_small = many_partials(small, 10000);
+	t_big = many_partials(big, 40000);
+	print_message("10,000 partials: %.3f s, 40,000: %.3f s\n", t_small,
+		      t_big);
+	assert_true(t_big < 10 * (t_small + 0.01));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1285,6 +1460,7 @@ int main(void)
 		T(test_trivial),
 		T(test_trivial_exit_mismatch),
 		T(test_trivial_timeout),
+		T(test_trivial_infra),
 		T(test_trivial_repeated),
 		T(test_subtest),
 		T(test_subtest_no_status),
@@ -1339,6 +1515,10 @@ int main(void)
 		T(test_error_testout_copy),
 		T(test_output_missing),
 		T(test_output_large),
+		T(test_memory_limit_arrays),
+		T(test_memory_limit_replace),
+		T(test_memory_limit_files),
+		T(test_partials_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,10 +23,11 @@
 # control channel on descriptor ATEX_TEST_CONTROL, a pipe to a `cat` that
 # copies it to the wrapper's stdout: killing that cat is how the channel is
 # closed under a running test. When the test ends, leftovers of its
-# process group are killed and "exitcode N" follows on the channel. The
-# wrapper exits 0; 71 when the test did not run and the wrapper's own
-# result says why (required packages, an invalid plan-environment file);
-# anything else is an infrastructure failure.
+# process group are killed and "exitcode N TOKEN" follows on the channel
+# (TOKEN: ATEX_EXIT_TOKEN of the setup, not exported). The wrapper exits
+# 0; 71 when the test did not run and the wrapper's own result says why
+# (required packages, an invalid plan-environment file); anything else is
+# an infrastructure failure.
 
 set -u
 shopt -s extglob
@@ -289,7 +290,9 @@ atex_test() {
 	kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
 	atex_submit_data
-	printf 'exitcode %d\n' "$rc" >&"$ATEX_FD" 2>/dev/null
+	# With the executor's token, which the test never sees: a test that
+	# writes "exitcode" itself does not end by it.
+	printf 'exitcode %d %s\n' "$rc" "$ATEX_EXIT_TOKEN" >&"$ATEX_FD" 2>/dev/null
 	atex_channel_close "$relay"
 	exit 0
 }

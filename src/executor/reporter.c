@@ -973,8 +973,30 @@ static int settle_own(json_t *result, const struct atex_test_outcome *outcome)
 
 /* Copies the results file to the open temporary file `out`, each line
  * of a result of the test itself settled (settle_own). */
+/* Adds the names of `extra` that the line's "files" lacks to it. */
+static int add_file_names(json_t *line, json_t *extra)
+{
+	json_t *files = json_object_get(line, "files"), *name;
+	size_t i;
+
+	if (!json_is_array(files)) {
+		files = json_array();
+		if (set_new(line, "files", files))
+			return ATEX_ENOMEM;
+	}
+	json_array_foreach(extra, i, name)
+	{
+		if (!json_is_string(name) ||
+		    has_name(files, json_string_value(name)))
+			continue;
+		if (json_array_append(files, name) < 0)
+			return atex_error_oom();
+	}
+	return 0;
+}
+
 static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
-			 const struct atex_test_outcome *outcome)
+			 const struct atex_test_outcome *outcome, json_t *extra)
 {
 	struct atex_buf b = ATEX_BUF_INIT;
 	char *line = NULL;
@@ -1002,7 +1024,12 @@ static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
 			json_decref(result);
 			continue;
 		}
-		rc = settle_own(result, outcome);
+		if (kill_overrides(outcome->end))
+			rc = settle_own(result, outcome);
+		if (!rc && extra) {
+			rc = add_file_names(result, extra);
+			extra = NULL; /* to the first such line only */
+		}
 		if (!rc && (json_dump_callback(result, dump_to_buf, &b,
 					       JSON_COMPACT) < 0 ||
 			    atex_buf_putc(&b, '\n') < 0))
@@ -1027,12 +1054,12 @@ static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
  * result closed, as always.
  */
 static int rewrite_own(atex_reporter *r,
-		       const struct atex_test_outcome *outcome)
+		       const struct atex_test_outcome *outcome, json_t *extra)
 {
 	char *tmp;
 	int fd, rc;
 
-	if (!r->self_closed || !kill_overrides(outcome->end))
+	if (!r->self_closed || (!kill_overrides(outcome->end) && !extra))
 		return 0;
 	tmp = atex_sprintf("%s.XXXXXX", r->results_path);
 	if (!tmp)
@@ -1044,7 +1071,7 @@ static int rewrite_own(atex_reporter *r,
 		free(tmp);
 		return rc;
 	}
-	rc = rewrite_lines(r, fd, tmp, outcome);
+	rc = rewrite_lines(r, fd, tmp, outcome, extra);
 	if (!rc && fchmod(fd, 0644) < 0)
 		rc = sys_error("cannot change the mode of", tmp);
 	if (!rc && rename(tmp, r->results_path) < 0)
@@ -1058,6 +1085,27 @@ static int rewrite_own(atex_reporter *r,
 	}
 	free(tmp);
 	return rc;
+}
+
+/*
+ * Files sent for the test itself, with no status and nothing else, after
+ * the test had closed its own result: the wrapper's upload of what the
+ * test left in TMT_TEST_DATA (or packages.txt). They belong to that
+ * result, not to a second one without a status. NULL when there are none.
+ */
+static json_t *late_own_files(atex_reporter *r)
+{
+	json_t *late = json_object_get(r->open, ""), *value;
+	const char *key;
+
+	if (!r->self_closed || !late)
+		return NULL;
+	json_object_foreach(late, key, value)
+	{
+		if (strcmp(key, "files") && strcmp(key, "partial"))
+			return NULL;
+	}
+	return json_object_get(late, "files");
 }
 
 static int add_fallback(atex_reporter *r,
@@ -1349,7 +1397,7 @@ int atex_reporter_finish(atex_reporter *r,
 {
 	bool want_self, self_done = false;
 	const char *key;
-	json_t *o;
+	json_t *o, *extra;
 	int rc = 0;
 
 	if (!outcome)
@@ -1365,7 +1413,10 @@ int atex_reporter_finish(atex_reporter *r,
 
 	/* What a killed test closed for itself, settled; then what it
 	 * left open. */
-	keep(&rc, rewrite_own(r, outcome));
+	extra = late_own_files(r);
+	keep(&rc, rewrite_own(r, outcome, extra));
+	if (extra && !rc)
+		json_object_del(r->open, "");
 	/* A channel error is worth its own result even after the test's:
 	 * the test could not report all it meant to. */
 	want_self = !r->self_closed || outcome->end == ATEX_TEST_CHANNEL_ERROR;

@@ -856,8 +856,12 @@ static void test_data_copy_stored_once(void **state)
 		  "{\"name\": \"data/other\", \"length\": 1}]}",
 		  "x\ny");
 	finish_exit(f, 0);
-	assert_lines(f, "{\"status\": \"pass\", \"files\": [\"log\"]}",
-		     "{\"files\": [\"data/other\", \"data/sub/log\"]}", NULL);
+	/* (they join the result the test closed, see
+	 * test_data_after_own_result) */
+	assert_lines(f,
+		     "{\"status\": \"pass\", \"files\": [\"log\", "
+		     "\"data/sub/log\", \"data/other\"]}",
+		     NULL);
 	ASSERT_FILE(f, "log", "ab\ncd\n");
 	ASSERT_FILE(f, "data/other", "y");
 	assert_no_artifact(f, "files/data/log");
@@ -894,6 +898,36 @@ static void test_data_copy_kept(void **state)
 	ASSERT_FILE(f, "data/log", "ab!");
 	ASSERT_FILE(f, "data/seen", "z");
 	ASSERT_FILE(f, "sub/data/log", "ab\n");
+}
+
+/* The wrapper's upload of TMT_TEST_DATA after the test closed its own
+ * result joins that result: no second result without a status (it read
+ * as an error). A late partial with anything else stays its own line. */
+static void test_data_after_own_result(void **state)
+{
+	struct fixture *f = *state;
+
+	SEND(f, "{\"status\": \"pass\", \"note\": \"mine\"}");
+	SEND_DATA(f,
+		  "{\"partial\": true, \"files\": ["
+		  "{\"name\": \"data/log\", \"length\": 3}]}",
+		  "ab\n");
+	finish_exit(f, 0);
+	assert_lines(f,
+		     "{\"status\": \"pass\", \"note\": \"mine\", "
+		     "\"files\": [\"data/log\"]}",
+		     NULL);
+	ASSERT_FILE(f, "data/log", "ab\n");
+}
+
+static void test_late_own_partial_with_note(void **state)
+{
+	struct fixture *f = *state;
+
+	SEND(f, "{\"status\": \"pass\"}");
+	SEND(f, "{\"partial\": true, \"note\": \"late\"}");
+	finish_exit(f, 0);
+	assert_lines(f, "{\"status\": \"pass\"}", "{\"note\": \"late\"}", NULL);
 }
 
 /* ---- testout ---- */
@@ -1493,6 +1527,8 @@ int main(void)
 		T(test_partial_files_append),
 		T(test_data_copy_stored_once),
 		T(test_data_copy_kept),
+		T(test_data_after_own_result),
+		T(test_late_own_partial_with_note),
 		T(test_testout),
 		T(test_testout_partial),
 		T(test_testout_multiple),

@@ -97,17 +97,61 @@ int cli_remove_tree(const char *path, const char *what)
 	return rc;
 }
 
-int cli_check_owner(const char *dir, const char *what)
+static bool ours(uid_t uid)
 {
+	return uid == geteuid() || uid == 0;
+}
+
+/* The first symlink on the way to `dir` (dir itself included) that
+ * another user owns, as a new string, or NULL. Such a link can stand in a
+ * shared sticky directory (/tmp) and point anywhere: following it would
+ * make us empty and write a directory of the owner's choosing (the
+ * kernel's fs.protected_symlinks refuses this, when it is on). */
+static char *foreign_link(const char *dir)
+{
+	char *copy = strdup(dir), *slash;
 	struct stat sb;
 
+	if (!copy)
+		return NULL;
+	for (slash = copy + 1;; slash++) {
+		char was;
+
+		slash += strcspn(slash, "/");
+		was = *slash;
+		*slash = '\0';
+		if (lstat(copy, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+		    !ours(sb.st_uid))
+			return copy;
+		if (!was)
+			break;
+		*slash = was;
+	}
+	free(copy);
+	return NULL;
+}
+
+int cli_check_owner(const char *dir, const char *what)
+{
+	char *link = foreign_link(dir);
+	struct stat sb;
+
+	if (link && lstat(link, &sb) == 0) {
+		cli_error("%s: %s: the symlink %s belongs to user %u, not to "
+			  "us: it could point anywhere; use a directory of "
+			  "our own",
+			  what, dir, link, (unsigned)sb.st_uid);
+		free(link);
+		return -1;
+	}
+	free(link);
 	if (stat(dir, &sb) < 0) {
 		if (errno == ENOENT)
 			return 0; /* made by us, later */
 		cli_error("%s: %s: %s", what, dir, strerror(errno));
 		return -1;
 	}
-	if (sb.st_uid == geteuid() || sb.st_uid == 0)
+	if (ours(sb.st_uid))
 		return 0;
 	cli_error("%s: %s belongs to user %u, not to us: they could plant "
 		  "links in it that we would follow; use a directory of our "

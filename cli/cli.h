@@ -276,7 +276,8 @@ int cli_remove_tree(const char *path, const char *what);
 int cli_confine(const char *base, const char *rel, const char *what);
 
 /* 0 when `dir` is missing or belongs to us or root; -1 (printed, prefixed
- * `what`) when another user owns it and could plant links in it. */
+ * `what`) when another user owns it or a symlink on the way to it, or it
+ * is writable by every user: they could plant links in it. */
 int cli_check_owner(const char *dir, const char *what);
 
 int cli_fmf(int argc, char **argv);

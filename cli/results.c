@@ -151,6 +151,15 @@ int cli_check_owner(const char *dir, const char *what)
 		cli_error("%s: %s: %s", what, dir, strerror(errno));
 		return -1;
 	}
+	/* Writable by every user (--results /tmp): anyone could make an
+	 * entry we later write through (DIR/NAME/files -> VICTIM). */
+	if (ours(sb.st_uid) && S_ISDIR(sb.st_mode) && (sb.st_mode & S_IWOTH)) {
+		cli_error("%s: %s is writable by every user: they could plant "
+			  "links in it that we would follow; use a directory "
+			  "of our own",
+			  what, dir);
+		return -1;
+	}
 	if (ours(sb.st_uid))
 		return 0;
 	cli_error("%s: %s belongs to user %u, not to us: they could plant "

@@ -263,6 +263,15 @@ if [ "$kind" = local ]; then
 	elif [ "$(id -u)" = 0 ]; then
 		fail "foreign: root cannot chown"
 	fi
+	# One every user may write to (--artifacts /tmp): anyone could
+	# make DIR/NAME/files a link while the test runs. Refused.
+	mkdir -p "$work/world"
+	chmod 1777 "$work/world"
+	if run world 2 "$tree" /pass &&
+		has "$work/world.err" "writable by every user" "world named" &&
+		[ -z "$(ls "$work/world")" ]; then
+		pass "a world-writable artifacts directory refused"
+	fi
 fi
 
 if [ "$failures" -ne 0 ]; then

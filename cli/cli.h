@@ -271,13 +271,20 @@ int cli_remove_tree(const char *path, const char *what);
 /* Makes sure that no component of REL under the directory `base` is a
  * symlink or a non-directory: the first such entry is removed (the entry,
  * never what it points to), so that what atex then makes or removes
- * under base/REL stays under base. Components that are missing are fine.
+ * under base/REL stays under base. Missing components (and base) are
+ * made; one that another user made is refused.
  * 0, or -1 with a message prefixed `what` printed. */
 int cli_confine(const char *base, const char *rel, const char *what);
 
 /* 0 when `dir` is missing or belongs to us or root; -1 (printed, prefixed
- * `what`) when another user owns it and could plant links in it. */
+ * `what`) when another user owns it or a symlink on the way to it, or it
+ * is writable by every user: they could plant links in it. */
 int cli_check_owner(const char *dir, const char *what);
+
+/* Makes the directory `path` (its parent exists) and checks that it is a
+ * directory of ours, not a link or one another user made first in a
+ * sticky parent. 0, or -1 printed, prefixed `what`. */
+int cli_own_dir(const char *path, const char *what);
 
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);

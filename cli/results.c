@@ -97,17 +97,74 @@ int cli_remove_tree(const char *path, const char *what)
 	return rc;
 }
 
-int cli_check_owner(const char *dir, const char *what)
+static bool ours(uid_t uid)
 {
+	return uid == geteuid() || uid == 0;
+}
+
+/* The first symlink on the way to `dir` (dir itself included) that
+ * another user owns, as a new string, or NULL. Such a link can stand in a
+ * shared sticky directory (/tmp) and point anywhere: following it would
+ * make us empty and write a directory of the owner's choosing (the
+ * kernel's fs.protected_symlinks refuses this, when it is on). */
+static char *foreign_link(const char *dir)
+{
+	char *copy = strdup(dir), *slash;
 	struct stat sb;
 
+	if (!copy)
+		return NULL;
+	for (slash = copy + 1;; slash++) {
+		char was;
+
+		slash += strcspn(slash, "/");
+		was = *slash;
+		*slash = '\0';
+		if (lstat(copy, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+		    !ours(sb.st_uid))
+			return copy;
+		if (!was)
+			break;
+		*slash = was;
+	}
+	free(copy);
+	return NULL;
+}
+
+int cli_check_owner(const char *dir, const char *what)
+{
+	char *link = foreign_link(dir);
+	struct stat sb;
+
+	if (link && lstat(link, &sb) == 0) {
+		cli_error("%s: %s: the symlink %s belongs to user %u, not to "
+			  "us: it could point anywhere; use a directory of "
+			  "our own",
+			  what, dir, link, (unsigned)sb.st_uid);
+		free(link);
+		return -1;
+	}
+	free(link);
 	if (stat(dir, &sb) < 0) {
 		if (errno == ENOENT)
 			return 0; /* made by us, later */
 		cli_error("%s: %s: %s", what, dir, strerror(errno));
 		return -1;
 	}
-	if (sb.st_uid == geteuid() || sb.st_uid == 0)
+	/* Writable by every user and not sticky: anyone could replace an
+	 * entry we made with a link (DIR/NAME -> VICTIM). In a sticky one
+	 * (/tmp, a fresh tmpfs) what we make stays ours, and what another
+	 * user made first is refused where it is used (cli_confine,
+	 * cli_own_dir). */
+	if (ours(sb.st_uid) && S_ISDIR(sb.st_mode) && (sb.st_mode & S_IWOTH) &&
+	    !(sb.st_mode & S_ISVTX)) {
+		cli_error("%s: %s is writable by every user and not sticky: "
+			  "they could replace what we make in it with links; "
+			  "use a directory of our own",
+			  what, dir);
+		return -1;
+	}
+	if (ours(sb.st_uid))
 		return 0;
 	cli_error("%s: %s belongs to user %u, not to us: they could plant "
 		  "links in it that we would follow; use a directory of our "
@@ -128,14 +185,62 @@ static int remove_in_the_way(int dirfd, const char *name, const char *shown,
 	return -1;
 }
 
+/* 0 when the directory `fd` (shown as base/name) is ours; -1, printed,
+ * when another user made it: in a sticky directory (/tmp) they could
+ * replace what is inside it with links at any time. */
+static int own_entry(int fd, const char *base, const char *name,
+		     const char *what)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0) {
+		cli_error("%s: %s/%s: %s", what, base, name, strerror(errno));
+		return -1;
+	}
+	if (ours(sb.st_uid))
+		return 0;
+	cli_error("%s: %s/%s belongs to user %u, not to us: they could plant "
+		  "links in it that we would follow",
+		  what, base, name, (unsigned)sb.st_uid);
+	return -1;
+}
+
+int cli_own_dir(const char *path, const char *what)
+{
+	int fd;
+
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		cli_error("%s: %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		cli_error("%s: %s: %s", what, path,
+			  errno == ELOOP ? "a symlink" : strerror(errno));
+		return -1;
+	}
+	if (own_entry(fd, path, ".", what) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int cli_confine(const char *base, const char *rel, const char *what)
 {
+	const int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	char *copy = NULL, *save = NULL, *name;
 	int fd, rc = 0;
 
+	/* Every directory on the way is made here, by us, and checked to
+	 * be ours: one another user made first (base may be a sticky
+	 * directory) is refused. */
+	if (mkdir(base, 0755) < 0 && errno != EEXIST) {
+		cli_error("%s: %s: %s", what, base, strerror(errno));
+		return -1;
+	}
 	fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return 0; /* nothing there yet: nothing planted */
 	if (fd < 0) {
 		cli_error("%s: %s: %s", what, base, strerror(errno));
 		return -1;
@@ -148,18 +253,20 @@ int cli_confine(const char *base, const char *rel, const char *what)
 	}
 	for (name = strtok_r(copy, "/", &save); name && !rc;
 	     name = strtok_r(NULL, "/", &save)) {
-		int next =
-			openat(fd, name,
-			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int next = openat(fd, name, dir_flags);
 
-		if (next < 0 && errno == ENOENT)
-			break; /* made later, by us */
 		if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
 			/* Planted, or left by a test of another name: only
-			 * the entry goes, and what follows is made anew. */
-			rc = remove_in_the_way(fd, name, base, what);
-			break;
+			 * the entry goes, and a directory is made anew. */
+			if (remove_in_the_way(fd, name, base, what) < 0) {
+				rc = -1;
+				break;
+			}
+			errno = ENOENT;
 		}
+		if (next < 0 && errno == ENOENT &&
+		    (mkdirat(fd, name, 0755) == 0 || errno == EEXIST))
+			next = openat(fd, name, dir_flags);
 		if (next < 0) {
 			cli_error("%s: %s/%s: %s", what, base, name,
 				  strerror(errno));
@@ -168,6 +275,7 @@ int cli_confine(const char *base, const char *rel, const char *what)
 		}
 		close(fd);
 		fd = next;
+		rc = own_entry(fd, base, name, what);
 	}
 out:
 	if (fd >= 0)

@@ -325,7 +325,11 @@ static int prepare_results_dir(const char *dir)
 		return CLI_USAGE;
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
 		char *p = path_in(dir, ours[i]);
-		int rc = p ? cli_remove_tree(p, "run") : -1;
+		/* Made again at once, and ours: in a sticky DIR (/tmp)
+		 * one another user made first could hold links. */
+		int rc = p && cli_remove_tree(p, "run") == 0
+				 ? cli_own_dir(p, "run: --results")
+				 : -1;
 
 		free(p);
 		if (rc < 0)

@@ -701,8 +701,8 @@ out:
  * followed, and so is a file with other hard links: a results directory
  * may be shared (/tmp), and whoever planted the link must not get the
  * file it points to truncated and written by us. A regular file of our
- * own is truncated in place; a FIFO or device (a user's /dev/stdout) is
- * written as it is.
+ * own is truncated in place; a FIFO being read or a device is written as
+ * it is, a FIFO nobody reads (it would block the run) is replaced.
  */
 int atex_ingest_open_output(int *out, const char *path)
 {
@@ -711,9 +711,16 @@ int atex_ingest_open_output(int *out, const char *path)
 	int fd = -1;
 
 	for (int tries = 0; tries < 3; tries++) {
-		fd = open(path, flags | O_CREAT, 0644);
-		if (fd < 0 && errno != ELOOP)
+		/* O_NONBLOCK: a FIFO nobody reads would block the open
+		 * for ever (ENXIO instead, and it is replaced). */
+		fd = open(path, flags | O_CREAT | O_NONBLOCK, 0644);
+		if (fd < 0 && errno != ELOOP && errno != ENXIO)
 			break;
+		if (fd >= 0 && fcntl(fd, F_SETFL, flags & ~O_CLOEXEC) < 0) {
+			close(fd);
+			fd = -1;
+			break;
+		}
 		if (fd >= 0 && fstat(fd, &st) < 0) {
 			close(fd);
 			fd = -1;
@@ -731,8 +738,9 @@ int atex_ingest_open_output(int *out, const char *path)
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
-		/* A symlink, or a hard link to some other file: gone, and
-		 * a file of our own made in its place. */
+		/* A symlink, a FIFO nobody reads, or a hard link to some
+		 * other file: gone, and a file of our own made in its
+		 * place. */
 		if (unlink(path) < 0 && errno != ENOENT)
 			break;
 		fd = open(path, flags | O_CREAT | O_EXCL, 0644);

@@ -84,8 +84,9 @@ int atex_ingest_mkdirs(const char *path);
  * Opens the output file `path` of a new run (O_WRONLY | O_APPEND) into
  * *out, emptied: a symlink there is removed and never followed, and so is
  * a regular file with other hard links (a file of our own is made in its
- * place, O_EXCL); our own regular file is truncated; a FIFO or device is
- * opened as it is. ATEX_EIO naming `path`.
+ * place, O_EXCL); our own regular file is truncated; a FIFO being read or
+ * a device is opened as it is, a FIFO nobody reads is replaced (never a
+ * blocking open). ATEX_EIO naming `path`.
  */
 int atex_ingest_open_output(int *out, const char *path);
 

@@ -528,6 +528,29 @@ if [ "$kind" = local ]; then
 	fi
 fi
 
+# --- --results a symlink another user planted (a shared sticky /tmp,
+# fs.protected_symlinks off): refused, its target untouched. -------------
+if [ "$kind" = local ]; then
+	mkdir -p "$work/sticky" "$work/target/files"
+	chmod 1777 "$work/sticky"
+	echo precious >"$work/target/files/keep"
+	ln -s "$work/target" "$work/sticky/res"
+	if chown -h 65534 "$work/sticky/res" 2>/dev/null; then
+		"$atex" run --local 1 --results "$work/sticky/res" "$work/one-tree" \
+			>"$work/sticky.out" 2>"$work/sticky.err"
+		rc=$?
+		if [ "$rc" -eq 2 ] && [ -f "$work/target/files/keep" ] &&
+			[ ! -e "$work/target/results.jsonl" ] &&
+			grep -q "symlink .*belongs to user 65534" "$work/sticky.err"; then
+			pass "a --results symlink of another user refused"
+		else
+			fail "foreign --results symlink: exit $rc, target: $(ls -R "$work/target"): $(cat "$work/sticky.err")"
+		fi
+	elif [ "$(id -u)" = 0 ]; then
+		fail "foreign symlink: root cannot chown -h"
+	fi
+fi
+
 # --- A run killed with SIGKILL: the next run removes what it left (its
 # staging directory, its local work directory), never a live run's. ------
 if [ "$kind" = local ]; then

@@ -263,6 +263,35 @@ if [ "$kind" = local ]; then
 	elif [ "$(id -u)" = 0 ]; then
 		fail "foreign: root cannot chown"
 	fi
+	# One every user may write to, not sticky: anyone could replace
+	# DIR/NAME with a link while the test runs. Refused.
+	mkdir -p "$work/world"
+	chmod 0777 "$work/world"
+	if run world 2 "$tree" /pass &&
+		has "$work/world.err" "writable by every user" "world named" &&
+		[ -z "$(ls "$work/world")" ]; then
+		pass "a world-writable artifacts directory refused"
+	fi
+	# A sticky one (--artifacts /tmp): fine, but DIR/NAME made first
+	# by another user (who could make DIR/NAME/files a link while the
+	# test runs) is refused.
+	mkdir -p "$work/sticky/pass"
+	chmod 1777 "$work/sticky"
+	if chown 65534 "$work/sticky/pass" 2>/dev/null; then
+		if run sticky 2 "$tree" /pass &&
+			has "$work/sticky.err" "sticky/pass belongs to user 65534" \
+				"sticky named" &&
+			[ -z "$(ls "$work/sticky/pass")" ]; then
+			rmdir "$work/sticky/pass"
+			if run sticky 0 "$tree" /pass &&
+				has "$work/sticky/pass/results" '"status": ?"pass"' \
+					"sticky: own results"; then
+				pass "a sticky artifacts directory: another user's DIR/NAME refused"
+			fi
+		fi
+	elif [ "$(id -u)" = 0 ]; then
+		fail "sticky: root cannot chown"
+	fi
 fi
 
 if [ "$failures" -ne 0 ]; then

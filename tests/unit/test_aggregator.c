@@ -1272,6 +1272,19 @@ static void check_no_follow(struct fixture *f, atex_aggregator *a,
 	free(text);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_nlink, 1);
+
+	/* A FIFO nobody reads: replaced, never a blocking open (the
+	 * alarm's default action fails the test instead of a hang). */
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	alarm(10);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	alarm(0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_true(st.st_size > 0);
 	free(victim);
 	free(victim2);
 }

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "executor/reporter.h"
@@ -909,6 +910,46 @@ static const char *default_note(enum atex_test_end end)
 /* Makes `result` the test's own fallback: the status (a killed test's
  * replaces any; otherwise the result's own, else from the exit code) and
  * the testout, unless there is one or a file has its name already. */
+/*
+ * Whether the artifacts' file system is full (less room than a result
+ * needs): a test writing its output there got ENOSPC and likely failed of
+ * it, which its result must say; nothing else would tell.
+ */
+static bool disk_full(const atex_reporter *r)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(r->results_fd, &sv) < 0)
+		return false;
+	return (unsigned long long)sv.f_bavail * sv.f_frsize <
+	       RESULTS_RESERVE / 2;
+}
+
+#define DISK_FULL_NOTE                                                         \
+	"no space left on device where its artifacts go: its output and "      \
+	"files may be cut"
+
+/* Appends DISK_FULL_NOTE to the result's note when the test did not pass
+ * and the disk is full. */
+static int note_disk_full(atex_reporter *r, json_t *result)
+{
+	const char *status =
+		json_string_value(json_object_get(result, "status"));
+	const char *note = json_string_value(json_object_get(result, "note"));
+	char *text;
+	int rc;
+
+	if (!status || !strcmp(status, "pass") || !disk_full(r))
+		return 0;
+	text = note && *note ? atex_sprintf("%s; %s", note, DISK_FULL_NOTE)
+			     : atex_strdup(DISK_FULL_NOTE);
+	if (!text)
+		return atex_error_oom();
+	rc = set_new(result, "note", text_value(text));
+	free(text);
+	return rc;
+}
+
 static int apply_fallback(atex_reporter *r, json_t *result,
 			  const struct atex_test_outcome *outcome)
 {
@@ -927,6 +968,8 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 		status = outcome->exit_code == 0 ? "pass" : "fail";
 		rc = set_new(result, "status", json_string(status));
 	}
+	if (!rc)
+		rc = note_disk_full(r, result);
 	if (!rc && !json_object_get(result, "testout") &&
 	    !json_object_get(r->uploaded, DEFAULT_TESTOUT))
 		rc = set_new(result, "testout", json_string(DEFAULT_TESTOUT));

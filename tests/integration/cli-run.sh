@@ -632,6 +632,25 @@ if [ "$kind" = local ]; then
 	else
 		fail "full disk: exit $rc; $(cat "$work/full.out" "$work/full.err"); JSONL: $(cat "$work/full.jsonl"); SQLite: $(cat "$work/full.sqlite")"
 	fi
+	# A test whose own output fills the disk fails of it (its writes
+	# get ENOSPC): its result says why, nothing else would.
+	small_tree "$work/full-tree2" '/loud:' \
+		'    test: head -c 3000000 /dev/zero | tr "\\0" x' \
+		'/quiet:' '    test: echo hi'
+	mkdir -p "$work/full2"
+	unshare -m sh -c 'mount -t tmpfs -o size=2m atex-full "$1" || exit 99
+		"$2" run --local 1 --results "$1" "$3" >"$4.out" 2>"$4.err"
+		rc=$?; cp "$1/results.jsonl" "$4.jsonl"; exit $rc' \
+		sh "$work/full2" "$atex" "$work/full-tree2" "$work/full2"
+	rc=$?
+	if [ "$rc" -eq 1 ] &&
+		grep -q '^fail  */loud  *no space left on device' "$work/full2.out" &&
+		grep -q '"/loud".*no space left on device' "$work/full2.jsonl" &&
+		grep -q '^pass  */quiet$' "$work/full2.out"; then
+		pass "full disk: a test failing of its own output says no space left"
+	else
+		fail "full disk (output): exit $rc; $(cat "$work/full2.out" "$work/full2.err")"
+	fi
 fi
 
 if [ "$failures" -ne 0 ]; then

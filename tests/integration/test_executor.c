@@ -2437,8 +2437,20 @@ static void test_helpers(void **state)
 	EXPECT_TEXT(&r, "scan.log", "one\ntwo\n");
 
 	/* Names that are not UTF-8: each left out alone, said so; control
-	 * characters kept, so "a\x01b" and "ab" stay two files. */
-	run(s, &r, "/names_not_utf8", NULL, 0);
+	 * characters kept, so "a\x01b" and "ab" stay two files. In a UTF-8
+	 * locale (the wrapper's, on a local system: ours), where bash reads
+	 * names byte by byte only when told to. */
+	{
+		char *lc = getenv("LC_ALL") ? strdup(getenv("LC_ALL")) : NULL;
+
+		setenv("LC_ALL", "C.UTF-8", 1);
+		run(s, &r, "/names_not_utf8", NULL, 0);
+		if (lc)
+			setenv("LC_ALL", lc, 1);
+		else
+			unsetenv("LC_ALL");
+		free(lc);
+	}
 	expect_rc(&r, 0, 0);
 	RESULTS(&r,
 		"{\"status\": \"warn\", \"name\": \"atex/refused-name\", "
@@ -2452,7 +2464,7 @@ static void test_helpers(void **state)
 		"{\"status\": \"pass\", \"name\": \"ctl\\u0002x\"}",
 		"{\"status\": \"pass\", \"name\": \"ctlx\"}",
 		"{\"status\": \"warn\", \"name\": \"atex/refused-name\", "
-		"\"note\": \"~file 'data/caf\\\\xE9.log' left out\"}",
+		"\"note\": \"~file 'data/caf\\\\xE9' left out\"}",
 		"{\"status\": \"pass\", \"files\": [\"output.txt\", "
 		"\"data/a\\u0001b\", \"data/ab\", \"data/good.log\"]}");
 	expect_listing(&r, "data/a\001b\ndata/ab\ndata/good.log\noutput.txt\n");
@@ -3294,6 +3306,9 @@ int main(void)
 			tests[n++] = ssh_only[i];
 	snprintf(group, sizeof(group), "executor over %s",
 		 atex_connection_name(g.conn));
+	/* One test by hand: ATEX_TEST_FILTER=test_helpers. */
+	if (getenv("ATEX_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("ATEX_TEST_FILTER"));
 	failed = _cmocka_run_group_tests(group, tests, n, group_setup, NULL);
 	atex_connection_free(g.conn);
 	podman_remove();

@@ -156,6 +156,10 @@ atex_read_setup() {
 # still appends). A name that is not UTF-8 cannot be carried (JSON): that
 # file is left out, reported by a "warn" result (atex_refuse_name).
 atex_submit_data() {
+	# Bytes: in a UTF-8 locale, bash's read -d '' takes a name's last
+	# byte that starts a sequence (Latin-1 "caf\xe9") together with the
+	# NUL after it, losing that name and the next.
+	local LC_ALL=C
 	local d=${ATEX_PLAN_ENV_FILE%/plan-env}/data entries rec path size
 	local json= sep= send=()
 	shopt -s nullglob dotglob

@@ -2495,6 +2495,16 @@ static void test_helpers(void **state)
 		free(got);
 	}
 
+	/* A logger left running that reopens its file: the next test's
+	 * TMT_TEST_DATA is another directory, still empty. */
+	run(s, &r, "/data_leftover_writer", NULL, RUN_LEFTOVERS_OK);
+	expect_rc(&r, 0, 0);
+	run(s, &r, "/data_leftover_next", NULL, RUN_LEFTOVERS_OK);
+	kill_procs_in_dir(s->workdir);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "");
+
 	/* TMT_PLAN_ENVIRONMENT_FILE: NAME=VALUE words as tmt reads them
 	 * (shlex, comments), nothing run. */
 	run(s, &r, "/env_file_write", NULL, 0);
@@ -2541,7 +2551,10 @@ static void test_reboot_local(void **state)
 	s = session_open(root, "/plan", NULL);
 	run(s, &r, "/reboot", NULL, 0);
 	expect_rc(&r, 0, 0);
-	RESULTS(&r, PASS_OUT);
+	/* TMT_TEST_DATA kept across the reboot, uploaded at the end. */
+	RESULTS(&r, "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		    "\"data/boot0.log\"]}");
+	EXPECT_TEXT(&r, "data/boot0.log", "before\n");
 	/* The output of both starts, in one file. */
 	EXPECT_TEXT(&r, "output.txt", "first\nsecond\n");
 

@@ -2505,6 +2505,21 @@ static void test_helpers(void **state)
 	RESULTS(&r, PASS_OUT);
 	EXPECT_TEXT(&r, "output.txt", "");
 
+	/* More data files than one result can name: all of them, with
+	 * the test's own result. */
+	run(s, &r, "/data_many", NULL, 0);
+	expect_rc(&r, 0, 0);
+	{
+		json_t *last = last_result(&r);
+		json_t *files = json_object_get(last, "files");
+
+		CHECK(json_is_string(json_object_get(last, "status")) &&
+		      streq(json_string_value(json_object_get(last, "status")),
+			    "pass"));
+		CHECK(json_array_size(files) == 451);
+		json_decref(last);
+	}
+
 	/* TMT_PLAN_ENVIRONMENT_FILE: NAME=VALUE words as tmt reads them
 	 * (shlex, comments), nothing run. */
 	run(s, &r, "/env_file_write", NULL, 0);

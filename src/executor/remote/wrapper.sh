@@ -152,10 +152,14 @@ atex_read_setup() {
 # per run of a test): sent as files of its own result, "data/PATH" (a
 # partial result: the status still comes from the test), then removed
 # with the directory, so that a process left running that still writes
-# there does not reach the next test. Nothing there, no process started. Each file is sent with the length it had
-# when listed, whatever happens to it meanwhile (a logger left running
-# still appends). A name that is not UTF-8 cannot be carried (JSON): that
-# file is left out, reported by a "warn" result (atex_refuse_name).
+# there does not reach the next test. Nothing there, no process started.
+# Each file is sent with the length it had when listed, whatever happens
+# to it meanwhile (a logger left running still appends). A name that is
+# not UTF-8 cannot be carried (JSON): that file is left out, reported by
+# a "warn" result (atex_refuse_name). Many files go in several results of
+# at most ATEX_DATA_BATCH bytes of JSON each (the executor refuses a
+# result over 1 MiB); they all join the test's own result.
+ATEX_DATA_BATCH=262144
 atex_submit_data() {
 	# Bytes: in a UTF-8 locale, bash's read -d '' takes a name's last
 	# byte that starts a sequence (Latin-1 "caf\xe9") together with the
@@ -180,6 +184,11 @@ atex_submit_data() {
 		json+="$sep{\"name\": $REPLY, \"length\": $size}"
 		sep=", "
 		send+=("$d/$path" "$size")
+		if ((${#json} >= ATEX_DATA_BATCH)); then
+			atex_send "{\"partial\": true, \"files\": [$json]}" \
+				"${send[@]}" >&"$ATEX_FD" 2>/dev/null
+			json= sep= send=()
+		fi
 	done < <(find "$d" -type f -printf '%s %P\0' 2>/dev/null)
 	if ((${#send[@]})); then
 		atex_send "{\"partial\": true, \"files\": [$json]}" "${send[@]}" \

@@ -437,7 +437,8 @@ static int fmf_start(atex_executor *e)
 	rc = tmpl ? 0 : ATEX_ENOMEM;
 	if (!rc) {
 		/* One command: the directory, its plan-environment file, the
-		 * metadata folder and the tests' TMT_TEST_DATA. */
+		 * metadata folder and the parent of the tests' TMT_TEST_DATA.
+		 */
 		const char *argv[] = {"bash",
 				      "-c",
 				      "d=$(mktemp -d \"$1\") && "
@@ -705,7 +706,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	struct run r = {.fx = fx, .test_name = name, .exitcode = -1};
 	struct test_start t = {.name = name, .run_env = env};
 	struct atex_test_outcome outcome = {0};
-	char *tree = NULL, *dir = NULL, *note = NULL;
+	char *tree = NULL, *dir = NULL, *note = NULL, *data_dir = NULL;
 	enum start_end end;
 	double seconds = 0;
 	long i;
@@ -749,6 +750,15 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	t.tree = tree;
 	t.test_dir = dir;
+	/* TMT_TEST_DATA: one per run (its starts after reboots share it),
+	 * so what a process the last test left running still writes
+	 * never reaches the next test's files. */
+	data_dir = atex_sprintf("%s/data/%lu", fx->workdir, ++fx->runs);
+	if (!data_dir) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	t.data_dir = data_dir;
 	atex_debug(FMF_COMPONENT, "%s: %s: starting (duration %.0f s)",
 		   fmf_conn_name(fx), name, seconds);
 	r.deadline = atex_monotonic_ms() + seconds * 1000;
@@ -778,6 +788,7 @@ out:
 		close(output_fd);
 	atex_reporter_free(r.rep);
 	free((char *)t.meta);
+	free(data_dir);
 	free(note);
 	free(tree);
 	free(dir);

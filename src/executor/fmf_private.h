@@ -59,6 +59,7 @@ struct fmf_executor {
 	struct atex_fmf_stage *own_stage;
 	char *workdir;	      /* on the system */
 	unsigned long starts; /* test starts, for metadata file names */
+	unsigned long runs;   /* test runs, for TMT_TEST_DATA names */
 };
 
 /* A staged copy of the trees and the remote scripts (executor.h). */
@@ -83,6 +84,7 @@ struct test_start {
 	const char *test_dir; /* on the system */
 	const char *tree;     /* on the system */
 	const char *meta;     /* on the system */
+	const char *data_dir; /* on the system: TMT_TEST_DATA */
 	const char *const *run_env;
 	int reboots;
 };

@@ -131,9 +131,7 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_export(b, "TMT_TEST_NAME", 13, t->name);
 	rc |= put_export(b, "TMT_TEST_METADATA", 17, t->meta);
 	/* What a test leaves there is uploaded as its files (wrapper.sh). */
-	rc |= atex_buf_printf(b, "\texport TMT_TEST_DATA=");
-	rc |= atex_shell_quote(b, fx->workdir);
-	rc |= atex_buf_puts(b, "/data\n");
+	rc |= put_export(b, "TMT_TEST_DATA", 13, t->data_dir);
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
 	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
 	/* tmt-reboot reads it: on this very machine a reboot is refused. */
@@ -164,6 +162,7 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 			      json_is_true(json_object_get(t->data, "tty")));
 	rc |= put_var(b, "ATEX_TEST_SCRIPT", json_string_value(script));
 	rc |= put_var(b, "ATEX_METADATA_FILE", t->meta);
+	rc |= put_var(b, "ATEX_DATA_DIR", t->data_dir);
 	rc |= put_var(b, "ATEX_METADATA", meta ? meta : "");
 	rc |= put_packages(b, "ATEX_REQUIRE",
 			   json_object_get(t->data, "require"));

@@ -148,20 +148,32 @@ atex_read_setup() {
 	atex_die "setup ended early"
 }
 
-# What the test left in its TMT_TEST_DATA directory (WORKDIR/data): sent
-# as files of its own result, "data/PATH" (a partial result: the status
-# still comes from the test), then removed for the next test. Nothing
-# there, no process started. Each file is sent with the length it had
-# when listed, whatever happens to it meanwhile (a logger left running
-# still appends). A name that is not UTF-8 cannot be carried (JSON): that
-# file is left out, reported by a "warn" result (atex_refuse_name).
+# What the test left in its TMT_TEST_DATA directory (ATEX_DATA_DIR, one
+# per run of a test): sent as files of its own result, "data/PATH" (a
+# partial result: the status still comes from the test), then removed
+# with the directory, so that a process left running that still writes
+# there does not reach the next test. Nothing there, no process started.
+# Each file is sent with the length it had when listed, whatever happens
+# to it meanwhile (a logger left running still appends). A name that is
+# not UTF-8 cannot be carried (JSON): that file is left out, reported by
+# a "warn" result (atex_refuse_name). Many files go in several results of
+# at most ATEX_DATA_BATCH bytes of JSON each (the executor refuses a
+# result over 1 MiB); they all join the test's own result.
+ATEX_DATA_BATCH=262144
 atex_submit_data() {
-	local d=${ATEX_PLAN_ENV_FILE%/plan-env}/data entries rec path size
+	# Bytes: in a UTF-8 locale, bash's read -d '' takes a name's last
+	# byte that starts a sequence (Latin-1 "caf\xe9") together with the
+	# NUL after it, losing that name and the next.
+	local LC_ALL=C
+	local d=$ATEX_DATA_DIR entries rec path size
 	local json= sep= send=()
 	shopt -s nullglob dotglob
 	entries=("$d"/*)
 	shopt -u nullglob dotglob
-	((${#entries[@]})) || return 0
+	if ((${#entries[@]} == 0)); then
+		rmdir -- "$d" 2>/dev/null
+		return 0
+	fi
 	while IFS= read -r -d '' rec; do
 		size=${rec%% *} path=${rec#* }
 		if ! atex_is_utf8 "$path"; then
@@ -172,12 +184,17 @@ atex_submit_data() {
 		json+="$sep{\"name\": $REPLY, \"length\": $size}"
 		sep=", "
 		send+=("$d/$path" "$size")
+		if ((${#json} >= ATEX_DATA_BATCH)); then
+			atex_send "{\"partial\": true, \"files\": [$json]}" \
+				"${send[@]}" >&"$ATEX_FD" 2>/dev/null
+			json= sep= send=()
+		fi
 	done < <(find "$d" -type f -printf '%s %P\0' 2>/dev/null)
 	if ((${#send[@]})); then
 		atex_send "{\"partial\": true, \"files\": [$json]}" "${send[@]}" \
 			>&"$ATEX_FD" 2>/dev/null
 	fi
-	rm -rf -- "${entries[@]}"
+	rm -rf -- "$d"
 }
 
 # Installs the test's require (all or nothing) and recommend (what can
@@ -224,7 +241,9 @@ atex_test() {
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
 	# Bytes, not characters, whatever the system's locale.
 	LC_ALL=C atex_read_setup "$1"
-	: "${ATEX_FD:?}" "${ATEX_PLAN_ENV_FILE:?}"
+	: "${ATEX_FD:?}" "${ATEX_PLAN_ENV_FILE:?}" "${ATEX_DATA_DIR:?}"
+	# Kept across the starts of one run (reboots).
+	mkdir -p -- "$ATEX_DATA_DIR" || atex_die "cannot make $ATEX_DATA_DIR"
 
 	# The control channel: a pipe to a copy onto our stdout.
 	eval "exec $ATEX_FD> >(exec cat)"

@@ -16,8 +16,11 @@
 /* How long the killing command may take before it is given up. */
 #define KILL_TIMEOUT_MS 5000
 
+/* LC_ALL=C: in a UTF-8 locale bash's `read -d ''` takes a value ending in
+ * an invalid byte (a Latin-1 name) and the NUL after it as one character,
+ * merging it with the next variable, which would hide ours. */
 static const char kill_script[] =
-	"id=$1 sig=$2 n=0; "
+	"LC_ALL=C; id=$1 sig=$2 n=0; "
 	"for f in /proc/[0-9]*/environ; do "
 	"while IFS= read -r -d '' v; do "
 	"if [ \"$v\" = \"" ATEX_RUN_ID_VAR "=$id\" ]; then "
@@ -107,8 +110,8 @@ out:
 	return status == 0;
 }
 
-int atex_remote_kill_hook(atex_process *p, const char *const *prefix,
-			  size_t n, bool one_string, const char *id)
+int atex_remote_kill_hook(atex_process *p, const char *const *prefix, size_t n,
+			  bool one_string, const char *id)
 {
 	struct remote_kill *k = atex_calloc(1, sizeof(*k));
 

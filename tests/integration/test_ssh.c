@@ -122,6 +122,9 @@ static bool port_accepts(int port)
 static const char *const client_options[] = {
 	"StrictHostKeyChecking=no",
 	"UserKnownHostsFile=/dev/null",
+	/* Sessions in a UTF-8 locale, as on users' systems (the server
+	 * accepts it): bash reads bytes differently there. */
+	"SetEnv=LC_ALL=C.UTF-8",
 	NULL,
 };
 
@@ -287,6 +290,7 @@ static void write_config(const char *path)
 		"PermitRootLogin yes\n"
 		"PasswordAuthentication no\n"
 		"KbdInteractiveAuthentication no\n"
+		"AcceptEnv LC_ALL\n"
 		/* MaxSessions stays at its default (10): the connection
 		 * must open more masters for more concurrent commands. */
 		"LogLevel VERBOSE\n",
@@ -1108,6 +1112,35 @@ static void test_kill_reaches_remote(void **state)
 	conn_free(c);
 }
 
+/* A command whose environment has a value ending in a byte that is not
+ * UTF-8 just before ATEX_RUN_ID is still found and killed: the killing
+ * script reads environments as bytes (in the session's UTF-8 locale bash
+ * took that byte and the NUL after it as one character, hiding the id). */
+static void test_kill_latin1_environment(void **state)
+{
+	const char *argv[] = {
+		"sh", "-c",
+		"a=$(printf 'caf\\351'); n=4244; "
+		"exec env -i A=\"$a\" ATEX_RUN_ID=\"$ATEX_RUN_ID\" "
+		"sleep $n.5",
+		NULL};
+	struct atex_spawn_options o = ATEX_SPAWN_OPTIONS_INIT;
+	atex_connection *c = conn_open();
+	atex_process *p = NULL;
+	int status;
+
+	(void)state;
+	o.argv = argv;
+	o.stdout_fd = o.stderr_fd = ATEX_STDIO_NULL;
+	assert_int_equal(atex_connection_spawn(&p, c, &o), 0);
+	assert_true(mentions_within("sleep 4244.5", true, 10000));
+	assert_int_equal(atex_process_kill(p, SIGTERM), 0);
+	assert_int_equal(atex_process_wait(&status, p, 10000, NULL), 0);
+	assert_true(mentions_within("sleep 4244.5", false, 5000));
+	atex_process_free(p);
+	conn_free(c);
+}
+
 /* ------------------------------------------------------------------------
  * The static provisioner against the real server.
  */
@@ -1228,6 +1261,7 @@ int main(void)
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_latency),
 		cmocka_unit_test(test_kill_reaches_remote),
+		cmocka_unit_test(test_kill_latin1_environment),
 		cmocka_unit_test(test_static_pool),
 		cmocka_unit_test(test_static_abort),
 	};

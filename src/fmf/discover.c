@@ -322,27 +322,39 @@ static int check_phase(const atex_fmf_discovery *d, const char *step,
 }
 
 /* Whether a phase's `when` (a rule or a list of rules) lets it run: any
- * matching rule does; a rule the context cannot decide does not. */
+ * matching rule does; a rule the context cannot decide does not. Unlike
+ * adjust, tmt matches `when` with fmf's default, case-sensitive context
+ * (tmt/steps/__init__.py enabled_by_when): `distro == fedora-41` does
+ * not hold for Fedora-41 there. */
 static int phase_enabled(const atex_fmf_discovery *d, const json_t *phase,
 			 const atex_fmf_context *ctx)
 {
 	json_t *rules = string_list(json_object_get(phase, "when"), "when",
 				    d->plan_name),
 	       *rule;
+	atex_fmf_context *exact = NULL;
 	size_t i;
-	int rc = 1, decision;
+	int rc = 1, decision = ATEX_FMF_FALSE;
 
 	if (!rules)
 		return atex_error_last_code();
+	if (json_array_size(rules) == 0)
+		goto out;
+	rc = atex_fmf_context_copy(&exact, ctx);
+	if (rc < 0)
+		goto out;
+	atex_fmf_context_set_case_sensitive(exact, true);
 	json_array_foreach(rules, i, rule)
 	{
-		rc = atex_fmf_context_match(&decision, ctx,
+		rc = atex_fmf_context_match(&decision, exact,
 					    json_string_value(rule));
 		if (rc < 0 || decision == ATEX_FMF_TRUE)
 			break;
 	}
 	if (rc == 0)
-		rc = json_array_size(rules) == 0 || decision == ATEX_FMF_TRUE;
+		rc = decision == ATEX_FMF_TRUE;
+out:
+	atex_fmf_context_free(exact);
 	json_decref(rules);
 	return rc;
 }

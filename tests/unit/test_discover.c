@@ -569,6 +569,17 @@ static void select_discover_keys(void **state)
 			    "extra");
 	assert_null(json_object_get(atex_fmf_discovery_test_data(d, 2), "tag"));
 	atex_fmf_discovery_free(d);
+	/* tmt matches a phase's `when` case-sensitively (fmf's default),
+	 * unlike adjust and adjust-tests: Fedora turns the fedora phase
+	 * off but still doubles the duration. */
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "Fedora"), 0);
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d),
+			    "/inc/t/a /default-0/t/a /adj/t/a /adj/t/b");
+	data = atex_fmf_discovery_test_data(d, 2);
+	assert_string_equal(
+		json_string_value(json_object_get(data, "duration")), "5m *2");
+	atex_fmf_discovery_free(d);
 	atex_fmf_context_free(ctx);
 	o.context = NULL;
 	o.plan = "/plans/unknown";

@@ -404,7 +404,33 @@ static int name_phases(const atex_fmf_discovery *d, json_t *list,
 	return 0;
 }
 
-/* One phase as written, with `how` defaulted to shell, checked. */
+/* The methods tmt has for each step, in the order it tries them
+ * (tmt/steps/__init__.py delegate): `how` names the first one it is a
+ * prefix of, so `how: sh` is shell. atex runs only some of them; the
+ * others resolve all the same, to be refused by name. */
+static const char *const tmt_discover[] = {"fmf", "shell", NULL};
+static const char *const tmt_prepare[] = {"ansible", "artifact",
+					  "feature", "install",
+					  "shell",   "verify-installation",
+					  NULL};
+static const char *const tmt_finish[] = {"ansible", "shell", NULL};
+static const char *const tmt_execute[] = {"tmt", "upgrade", NULL};
+
+static const char *tmt_method(const char *step, const char *how)
+{
+	const char *const *m = !strcmp(step, "discover")  ? tmt_discover
+			       : !strcmp(step, "prepare") ? tmt_prepare
+			       : !strcmp(step, "finish")  ? tmt_finish
+							  : tmt_execute;
+
+	for (; *how && *m; m++)
+		if (!strncmp(*m, how, strlen(how)))
+			return *m;
+	return how;
+}
+
+/* One phase as written, with `how` defaulted to shell (tmt for execute)
+ * and completed as tmt completes it, checked. */
 static int phase_copy(json_t **out, long *order, const atex_fmf_discovery *d,
 		      const json_t *raw, const char *step, size_t index)
 {
@@ -418,13 +444,16 @@ static int phase_copy(json_t **out, long *order, const atex_fmf_discovery *d,
 		return plan_error(d, "%s phase %zu: 'name' must be a string",
 				  step, index + 1);
 	v = json_object_get(phase, "how");
-	if (!v || json_is_null(v)) {
-		if (json_object_set_new(phase, "how", json_string("shell")) < 0)
-			return atex_error_oom();
-	} else if (!json_is_string(v)) {
+	if (v && !json_is_null(v) && !json_is_string(v))
 		return plan_error(d, "%s phase %zu: 'how' must be a string",
 				  step, index + 1);
-	}
+	if (json_object_set_new(
+		    phase, "how",
+		    json_string(tmt_method(
+			    step, v && json_is_string(v) ? json_string_value(v)
+				  : !strcmp(step, "execute") ? "tmt"
+							     : "shell"))) < 0)
+		return atex_error_oom();
 	if (order_value(order, json_object_get(phase, "order")) < 0)
 		return plan_error(d, "%s phase %zu: 'order' must be a number",
 				  step, index + 1);
@@ -1687,6 +1716,59 @@ static int execute_scripts(atex_fmf_discovery *d, json_t *phases)
 							      : 0;
 }
 
+/* tmt refuses a plan whose execute method it does not have. atex runs
+ * only tmt's own (`how: tmt`): `upgrade` is refused too, except when only
+ * listing tests, where it is a warning as prepare phases are. */
+static int check_execute(const atex_fmf_discovery *d, bool strict)
+{
+	const json_t *value = json_object_get(d->plan, "execute");
+	json_t *raw, *phase, *how;
+	const char *method;
+	size_t i;
+	int rc = 0;
+
+	if (json_is_null(value))
+		return 0;
+	raw = step_list(value, "execute", d->plan_name);
+	if (!raw)
+		return atex_error_last_code();
+	json_array_foreach(raw, i, phase)
+	{
+		how = json_object_get(phase, "how");
+		if (how && !json_is_null(how) && !json_is_string(how)) {
+			rc = plan_error(d,
+					"execute phase %zu: 'how' must be a "
+					"string",
+					i + 1);
+			break;
+		}
+		method = tmt_method("execute", json_is_string(how)
+						       ? json_string_value(how)
+						       : "tmt");
+		if (!in_list(tmt_execute, method)) {
+			rc = plan_error(d,
+					"execute phase %zu: unsupported method "
+					"'how: %s' (tmt has 'tmt' and "
+					"'upgrade')",
+					i + 1, method);
+			break;
+		}
+		if (!strcmp(method, "tmt"))
+			continue;
+		rc = plan_error(d,
+				"execute phase %zu: unsupported method 'how: "
+				"%s' (atex runs 'tmt')",
+				i + 1, method);
+		if (strict)
+			break;
+		atex_log(ATEX_LOG_WARNING, "fmf",
+			 "%s (listing the tests anyway)", atex_error_last());
+		rc = 0;
+	}
+	json_decref(raw);
+	return rc;
+}
+
 /* The discover phases to run, in order; *total counts all of them. */
 static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 			   const atex_fmf_context *ctx)
@@ -1753,6 +1835,8 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 		rc = plan_steps(&d->prepare, d, "prepare", ctx, !o->tests_only);
 	if (rc == 0)
 		rc = plan_steps(&d->finish, d, "finish", ctx, !o->tests_only);
+	if (rc == 0)
+		rc = check_execute(d, !o->tests_only);
 	if (rc == 0)
 		rc = discover_phases(&phases, &total, d, ctx);
 	json_array_foreach(phases, i, phase)

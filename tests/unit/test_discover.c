@@ -383,6 +383,16 @@ static const char *sel_plans =
 	"    discover: {how: fmf, modified-only: true}\n"
 	"  /unknownprep:\n"
 	"    prepare: {how: shell, script: x, where: guest}\n"
+	"  /prefix:\n"
+	"    discover: {how: fm, test: /t/a}\n"
+	"    prepare: {how: sh, script: x}\n"
+	"    execute: {how: tm}\n"
+	"  /upgrade:\n"
+	"    discover: {how: fmf, test: /t/a}\n"
+	"    execute: {how: upgrade}\n"
+	"  /execbad:\n"
+	"    discover: {how: fmf, test: /t/a}\n"
+	"    execute: {how: dependency}\n"
 	"/noexec:\n"
 	"  discover: {how: fmf}\n";
 
@@ -598,6 +608,40 @@ static void select_discover_keys(void **state)
 	atex_fmf_discovery_free(d);
 	o.plan = "/plans/unknown";
 	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	/* An execute method tmt does not have is an error even then;
+	 * `upgrade`, which atex does not run, only when running. */
+	o.plan = "/plans/execbad";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "plan /plans/execbad: execute phase 1: "
+			       "unsupported method 'how: dependency'"));
+	o.plan = "/plans/upgrade";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a");
+	atex_fmf_discovery_free(d);
+	o.tests_only = false;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "'how: upgrade'"));
+	tree_remove(root);
+}
+
+/* `how` names the first of tmt's methods it is a prefix of. */
+static void select_method_prefix(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	json_t *prepare;
+
+	(void)state;
+	o.plan = "/plans/prefix";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a");
+	prepare = json_array_get(atex_fmf_discovery_prepare(d), 0);
+	assert_string_equal(json_string_value(json_object_get(prepare, "how")),
+			    "shell");
+	atex_fmf_discovery_free(d);
 	tree_remove(root);
 }
 
@@ -717,6 +761,7 @@ int main(void)
 		cmocka_unit_test(select_shell_and_scripts),
 		cmocka_unit_test(select_plans),
 		cmocka_unit_test(select_discover_keys),
+		cmocka_unit_test(select_method_prefix),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

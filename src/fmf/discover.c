@@ -5,12 +5,13 @@
  *
  * Selection, order and names follow tmt (tmt/base/core.py Tree.tests,
  * tmt/steps/discover/{fmf,shell}.py, tmt/steps/__init__.py): a plan is a
- * node with `execute`, not `enabled: false`. Its `context` key is merged
- * under the caller's context before anything is adjusted (so the plan's
- * own adjust rules see it too). Step phases get tmt's default names and
- * `how: shell`, run sorted by `order`, and only when their `when` matches.
- * An fmf phase selects tests from the plan's tree, from `path` inside it,
- * or from a git repository (`url`, `ref`) cloned into a cache directory:
+ * node with `execute`, not `enabled: false`, after adjusting with the
+ * caller's context. The plan's `context` key, under the caller's context,
+ * then adjusts the tests and decides phases' `when` (not the plan's own
+ * adjust rules, as spec/plans/context.fmf says). Step phases get tmt's default
+ * names and `how: shell`, run sorted by `order`, and only when their `when`
+ * matches. An fmf phase selects tests from the plan's tree, from `path` inside
+ * it, or from a git repository (`url`, `ref`) cloned into a cache directory:
  * nodes with a `test` key, their data after `adjust-tests`, per `test`
  * name (repeats kept) sorted by `order`, then kept by `filter` (over
  * tmt's exported test data), `link`, `exclude`, `include`, minus `manual:
@@ -1792,10 +1793,39 @@ static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 	return rc;
 }
 
+/* The tree the plan's tests come from. tmt adjusts the plan with the
+ * caller's context only (spec/plans/context.fmf: the plan's `context` is
+ * not seen by its own adjust rules), and the tests with the plan's
+ * context under the caller's: when the plan's context adds a dimension,
+ * the tests need a tree of their own, adjusted with it. */
+static int tests_tree(const atex_fmf_tree **out, atex_fmf_discovery *d,
+		      atex_fmf_tree *plan_tree, const atex_fmf_context *ctx,
+		      const struct atex_fmf_discover_options *o)
+{
+	json_t *keys = json_object_get(d->plan, "context"), *value;
+	atex_fmf_tree *other = NULL;
+	const char *key;
+	bool own = false;
+	int rc;
+
+	*out = plan_tree;
+	json_object_foreach(keys, key, value) own =
+		own || !o->context || !atex_fmf_context_has(o->context, key);
+	if (!own)
+		return 0;
+	rc = load_adjusted(&other, atex_fmf_tree_root(plan_tree), ctx);
+	if (rc == 0 && (rc = atex_vec_push(&d->trees, other)) < 0)
+		atex_fmf_tree_free(other);
+	if (rc == 0)
+		*out = other;
+	return rc;
+}
+
 static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			 const struct atex_fmf_discover_options *o)
 {
 	const atex_fmf_node *node = atex_fmf_tree_find(tree, o->plan);
+	const atex_fmf_tree *tests = tree;
 	atex_fmf_context *ctx = NULL;
 	json_t *phases = NULL, *phase;
 	size_t i, total = 0;
@@ -1804,10 +1834,11 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	if (!node || !atex_fmf_node_is_selected(node))
 		return plan_not_found(tree, o->plan, NULL);
 	d->plan_file = atex_fmf_node_file(node);
-	/* The plan's context must be known before anything is adjusted. */
-	rc = plan_context(&ctx, atex_fmf_node_data(node), o->context);
+	rc = plan_context(&ctx, NULL, o->context);
 	if (rc == 0)
 		rc = atex_fmf_tree_adjust(tree, ctx);
+	atex_fmf_context_free(ctx);
+	ctx = NULL;
 	if (rc < 0)
 		goto out;
 	if (!is_plan(atex_fmf_node_data(node))) {
@@ -1828,9 +1859,14 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 		rc = atex_error_oom();
 		goto out;
 	}
-	rc = plan_environment(&d->environment,
-			      json_object_get(d->plan, "environment"),
-			      d->plan_name);
+	/* Everything below sees the plan's context under the caller's. */
+	rc = plan_context(&ctx, d->plan, o->context);
+	if (rc == 0)
+		rc = tests_tree(&tests, d, tree, ctx, o);
+	if (rc == 0)
+		rc = plan_environment(&d->environment,
+				      json_object_get(d->plan, "environment"),
+				      d->plan_name);
 	if (rc == 0)
 		rc = plan_steps(&d->prepare, d, "prepare", ctx, !o->tests_only);
 	if (rc == 0)
@@ -1843,7 +1879,7 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	{
 		if (rc < 0)
 			break;
-		rc = run_phase(d, tree, phase, total, ctx, o);
+		rc = run_phase(d, tests, phase, total, ctx, o);
 	}
 out:
 	json_decref(phases);

@@ -36,7 +36,11 @@ static const char *plans =
 	"    execute: {how: tmt}\n"
 	"  /context:\n"
 	"    context: {distro: fedora-40}\n"
-	"    discover: {how: fmf}\n"
+	"    adjust: {when: distro == fedora-40, enabled: false}\n"
+	"    discover:\n"
+	"      - {how: fmf, name: all}\n"
+	"      - {how: fmf, name: f40, when: distro == fedora-40, test: "
+	"/tests/a}\n"
 	"    execute: {how: tmt}\n"
 	"  /badprepare:\n"
 	"    prepare: {how: ansible}\n"
@@ -187,14 +191,18 @@ static void plan_context(void **state)
 		json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
 
 	(void)state;
-	/* The plan's distro=fedora-40 matches "distro == fedora". */
+	/* The plan's distro=fedora-40 matches "distro == fedora" in the
+	 * tests and the f40 phase's `when`, but not the plan's own adjust
+	 * (spec/plans/context.fmf): the plan stays enabled. */
 	assert_non_null(tag);
+	assert_non_null(strstr(names(d), " /f40/tests/a"));
 	atex_fmf_discovery_free(d);
 	/* The caller's context wins over the plan's. */
 	assert_int_equal(atex_fmf_context_new(&ctx), 0);
 	assert_int_equal(atex_fmf_context_set(ctx, "distro", "rhel-9"), 0);
 	d = discover("/plans/context", ctx, NULL);
 	assert_null(json_object_get(atex_fmf_discovery_test_data(d, 0), "tag"));
+	assert_null(strstr(names(d), "/f40/"));
 	atex_fmf_discovery_free(d);
 	atex_fmf_context_free(ctx);
 }

@@ -14,8 +14,9 @@
  * it, or from a git repository (`url`, `ref`) cloned into a cache directory:
  * nodes with a `test` key, their data after `adjust-tests`, per `test`
  * name (repeats kept) sorted by `order`, then kept by `filter` (over
- * tmt's exported test data), `link`, `exclude`, `include`, minus `manual:
- * true` and `enabled: false`. A shell phase lists its tests; a plan
+ * tmt's exported test data), `link`, `exclude`, `include`, keeping only
+ * those whose `manual` is false and `enabled` true (absent, or exactly the
+ * boolean, as tmt tests with `is`). A shell phase lists its tests; a plan
  * without `discover` has a bare shell phase, which `execute: script`
  * fills. With several phases, each test name is prefixed with
  * "/<phase name>".
@@ -1051,16 +1052,18 @@ static int links_match(const json_t *needles, const json_t *data)
 
 /* Whether tmt keeps a test found by a phase: filters over its exported
  * metadata (no node name: a term without a key matches nothing), links,
- * exclude and include by name, not manual, enabled. */
+ * exclude and include by name, not manual, enabled. tmt tests `manual is
+ * False` and `enabled is True`: a value other than the boolean (null,
+ * "false", 1) drops the test. */
 static int keep(const struct selector *s, const struct cand *c)
 {
 	json_t *v = json_object_get(c->data, "manual"), *vars = NULL;
 	int rc = 1;
 
-	if (json_is_true(v))
+	if (v && !json_is_false(v))
 		return 0;
 	v = json_object_get(c->data, "enabled");
-	if (json_is_false(v))
+	if (v && !json_is_true(v))
 		return 0;
 	if (s->n_filters && !(vars = filter_vars(c)))
 		return ATEX_ENOMEM;

@@ -633,6 +633,30 @@ static void select_discover_keys(void **state)
 	tree_remove(root);
 }
 
+/* tmt keeps a test when `manual is False` and `enabled is True`: any
+ * other value, even "false", 1 or null, drops it. */
+static void select_strict_bools(void **state)
+{
+	char *root = tree_new(
+		"main.fmf",
+		"/plan:\n  execute: {how: tmt}\n  discover: {how: fmf}\n",
+		"t/main.fmf",
+		"test: ./run.sh\n"
+		"/m-str: {manual: 'false'}\n/m-zero: {manual: 0}\n"
+		"/m-null: {manual: null}\n/m-false: {manual: false}\n"
+		"/e-str: {enabled: 'true'}\n/e-one: {enabled: 1}\n"
+		"/e-null: {enabled: null}\n/e-true: {enabled: true}\n"
+		"/plain: {}\n",
+		NULL);
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plan", NULL, NULL, 0, NULL);
+	assert_string_equal(got, "/t/e-true /t/m-false /t/plain");
+	free(got);
+	tree_remove(root);
+}
+
 /* `how` names the first of tmt's methods it is a prefix of. */
 static void select_method_prefix(void **state)
 {
@@ -770,6 +794,7 @@ int main(void)
 		cmocka_unit_test(select_plans),
 		cmocka_unit_test(select_discover_keys),
 		cmocka_unit_test(select_method_prefix),
+		cmocka_unit_test(select_strict_bools),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

@@ -1263,6 +1263,15 @@ static int add_kept(atex_fmf_discovery *d, const struct selector *s,
 	int rc = 0;
 
 	for (size_t i = 0; i < cands->len && rc >= 0; i++) {
+		const struct cand *c = cands->items[i];
+
+		/* tmt builds every test its names select before filtering,
+		 * and refuses one whose `test` is null even if a filter
+		 * would drop it: a broken test never passes silently. */
+		if (json_is_null(json_object_get(c->data, "test")))
+			return bad_key(c->file, c->name, "test",
+				       "must be a shell command string",
+				       json_null());
 		rc = keep(s, cands->items[i]);
 		if (rc > 0)
 			rc = add_test(d, s, cands->items[i]);

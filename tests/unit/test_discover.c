@@ -657,6 +657,28 @@ static void select_strict_bools(void **state)
 	tree_remove(root);
 }
 
+/* tmt refuses a test whose `test` is null once the phase's names select
+ * it, even when a filter would then drop it. */
+static void select_null_test(void **state)
+{
+	char *root = tree_new("main.fmf",
+			      "/plan:\n  execute: {how: tmt}\n"
+			      "  discover: {how: fmf, filter: 'tag: x'}\n",
+			      "t/main.fmf",
+			      "test: ./run.sh\n/a: {tag: [x]}\n"
+			      "/null: {test: null}\n",
+			      NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "t/main.fmf: test /t/null: 'test' must be"));
+	tree_remove(root);
+}
+
 /* `how` names the first of tmt's methods it is a prefix of. */
 static void select_method_prefix(void **state)
 {
@@ -795,6 +817,7 @@ int main(void)
 		cmocka_unit_test(select_discover_keys),
 		cmocka_unit_test(select_method_prefix),
 		cmocka_unit_test(select_strict_bools),
+		cmocka_unit_test(select_null_test),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

@@ -1337,6 +1337,27 @@ static int shell_cand(struct atex_vec *out, atex_fmf_discovery *d,
 	return new_cand(out, NULL, *name, d->plan_file, ".", data);
 }
 
+/* tmt grows a shell phase's tests as children of an fmf tree: a name
+ * listed again updates the first test of that name (its keys win) instead
+ * of adding one. Merges the last candidate into an earlier one of its
+ * name and drops it; false when the name is new. */
+static bool shell_merge(struct atex_vec *cands)
+{
+	struct cand *last = cands->items[cands->len - 1], *c;
+
+	for (size_t i = 0; i + 1 < cands->len; i++) {
+		c = cands->items[i];
+		if (strcmp(c->name, last->name))
+			continue;
+		json_object_update(c->data, last->data);
+		/* Both orders were checked: the merged one is valid. */
+		order_value(&c->order, json_object_get(c->data, "order"));
+		cand_free(atex_vec_pop(cands));
+		return true;
+	}
+	return false;
+}
+
 /* A shell phase: the tests it lists, with the caller's --test names,
  * sorted by `order`, then kept or not. */
 static int select_shell(atex_fmf_discovery *d, const json_t *phase,
@@ -1365,6 +1386,8 @@ static int select_shell(atex_fmf_discovery *d, const json_t *phase,
 		}
 		if (rc < 0)
 			break;
+		if (shell_merge(&cands))
+			continue;
 		match = s->o->n_tests
 				? any_search_c(s->o->tests, s->o->n_tests, name)
 				: 1;

@@ -657,6 +657,34 @@ static void select_strict_bools(void **state)
 	tree_remove(root);
 }
 
+/* A name a shell phase lists twice is one test, at its first place, with
+ * the later keys winning (tmt grows these tests as fmf children). */
+static void select_shell_repeats(void **state)
+{
+	char *root = tree_new("main.fmf",
+			      "/plan:\n  execute: {how: tmt}\n"
+			      "  discover:\n    tests:\n"
+			      "      - {name: /a, test: echo a, order: 90}\n"
+			      "      - {name: /b, test: echo b}\n"
+			      "      - {name: /a, test: echo a2}\n"
+			      "      - {name: /c, test: echo c, order: 60}\n"
+			      "      - {name: /c, test: echo c2, order: 10}\n",
+			      NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/c /b /a");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			atex_fmf_discovery_test_data(d, 2), "test")),
+		"echo a2");
+	atex_fmf_discovery_free(d);
+	tree_remove(root);
+}
+
 /* tmt refuses a test whose `test` is null once the phase's names select
  * it, even when a filter would then drop it. */
 static void select_null_test(void **state)
@@ -818,6 +846,7 @@ int main(void)
 		cmocka_unit_test(select_method_prefix),
 		cmocka_unit_test(select_strict_bools),
 		cmocka_unit_test(select_null_test),
+		cmocka_unit_test(select_shell_repeats),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

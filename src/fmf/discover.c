@@ -1038,8 +1038,13 @@ static int links_match(const json_t *needles, const json_t *data)
 		return 1;
 	json_array_foreach(needles, i, needle)
 	{
-		if (!json_is_array(links))
-			return link_matches(links, json_string_value(needle));
+		/* A single link (a string or a mapping) is a list of one. */
+		if (!json_is_array(links)) {
+			rc = link_matches(links, json_string_value(needle));
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		json_array_foreach(links, j, link)
 		{
 			rc = link_matches(link, json_string_value(needle));

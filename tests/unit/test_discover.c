@@ -657,6 +657,29 @@ static void select_strict_bools(void **state)
 	tree_remove(root);
 }
 
+/* Needles of `link` are in OR, whatever shape a test's `link` has: a
+ * list, a single string or a single mapping. */
+static void select_links_any(void **state)
+{
+	char *root = tree_new(
+		"main.fmf",
+		"/plan:\n  execute: {how: tmt}\n"
+		"  discover:\n    how: fmf\n"
+		"    link: ['verifies:/r/1', '/r/2', 'relates:/r/3']\n",
+		"t/main.fmf",
+		"test: ./run.sh\n/a: {link: [{verifies: /r/1}]}\n"
+		"/b: {link: /r/2}\n/c: {link: {relates: /r/3}}\n"
+		"/d: {link: /r/4}\n",
+		NULL);
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plan", NULL, NULL, 0, NULL);
+	assert_string_equal(got, "/t/a /t/b /t/c");
+	free(got);
+	tree_remove(root);
+}
+
 /* A name a shell phase lists twice is one test, at its first place, with
  * the later keys winning (tmt grows these tests as fmf children). */
 static void select_shell_repeats(void **state)
@@ -847,6 +870,7 @@ int main(void)
 		cmocka_unit_test(select_strict_bools),
 		cmocka_unit_test(select_null_test),
 		cmocka_unit_test(select_shell_repeats),
+		cmocka_unit_test(select_links_any),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

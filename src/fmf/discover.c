@@ -131,7 +131,7 @@ static json_t *step_list(const json_t *value, const char *step,
 	json_t *item;
 	size_t i;
 
-	if (!value)
+	if (!value || json_is_null(value)) /* `discover:` left empty */
 		return json_array();
 	if (json_is_object(value))
 		return json_pack("[O]", value);
@@ -1817,7 +1817,8 @@ static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 	json_t *phases = NULL;
 	int rc;
 
-	if (!json_object_get(d->plan, "discover")) {
+	if (json_is_null(json_object_get(d->plan, "discover")) ||
+	    !json_object_get(d->plan, "discover")) {
 		/* tmt's default: a bare shell phase, which lists nothing
 		 * unless `execute` has scripts. */
 		phases = json_pack("[{ss ss}]", "name", "default-0", "how",

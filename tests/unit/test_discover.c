@@ -657,6 +657,23 @@ static void select_strict_bools(void **state)
 	tree_remove(root);
 }
 
+/* `discover:` left empty (null) is no discover at all, as in tmt: the
+ * plan runs what `execute: script` says; `prepare:` empty is no phase. */
+static void select_null_steps(void **state)
+{
+	char *root = tree_new("main.fmf",
+			      "/plan:\n  execute: {how: tmt, script: echo}\n"
+			      "  discover:\n  prepare:\n",
+			      "t/main.fmf", "test: ./run.sh\n", NULL);
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plan", NULL, NULL, 0, NULL);
+	assert_string_equal(got, "/script-00");
+	free(got);
+	tree_remove(root);
+}
+
 /* Needles of `link` are in OR, whatever shape a test's `link` has: a
  * list, a single string or a single mapping. */
 static void select_links_any(void **state)
@@ -871,6 +888,7 @@ int main(void)
 		cmocka_unit_test(select_null_test),
 		cmocka_unit_test(select_shell_repeats),
 		cmocka_unit_test(select_links_any),
+		cmocka_unit_test(select_null_steps),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

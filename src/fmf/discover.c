@@ -1882,6 +1882,14 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	ctx = NULL;
 	if (rc < 0)
 		goto out;
+	if (!is_plan(atex_fmf_node_data(node)) &&
+	    json_object_get(atex_fmf_node_data(node), "plan")) {
+		/* tmt's other kind of plan (Tree.plans prunes by `plan` too):
+		 * one imported from another repository. */
+		rc = plan_error(d, "imports its plan from another repository "
+				   "('plan: import:'), which atex does not do");
+		goto out;
+	}
 	if (!is_plan(atex_fmf_node_data(node))) {
 		rc = plan_not_found(tree, o->plan,
 				    " is not a plan: it has no 'execute' "

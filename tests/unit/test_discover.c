@@ -47,7 +47,9 @@ static const char *plans =
 	"    execute: {how: tmt}\n"
 	"  /twins:\n"
 	"    discover: [{how: fmf, name: same}, {how: fmf, name: same}]\n"
-	"    execute: {how: tmt}\n";
+	"    execute: {how: tmt}\n"
+	"  /imported:\n"
+	"    plan: {import: {url: 'https://example.com/x', name: /p}}\n";
 
 static const char *tests_fmf = "test: ./run.sh\n"
 			       "tier: 2\n"
@@ -219,6 +221,10 @@ static void errors(void **state)
 	assert_null(d);
 	o.plan = "/tests/a"; /* a test is not a plan */
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_ENOTFOUND);
+	/* tmt's imported plans are plans atex cannot run, said so. */
+	o.plan = "/plans/imported";
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "('plan: import:')"));
 	o.plan = "/plans/badprepare";
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
 	assert_non_null(strstr(atex_error_last(), "ansible"));

@@ -229,8 +229,10 @@ typedef struct atex_fmf_discovery atex_fmf_discovery;
 
 struct atex_fmf_discover_options {
 	unsigned int version;
-	/* Context for adjust; NULL is an empty context. Merged over the
-	 * plan's own `context` key (these values win). Borrowed. */
+	/* Context for adjust; NULL is an empty context. It alone adjusts
+	 * the plan (as in tmt); merged over the plan's own `context` key
+	 * (these values win), it adjusts the tests and decides phases'
+	 * `when`. Borrowed. */
 	const atex_fmf_context *context;
 	/* Name of the plan ("/plans/smoke"); NULL takes every test of the
 	 * tree, without a plan. */

@@ -5,16 +5,18 @@
  *
  * Selection, order and names follow tmt (tmt/base/core.py Tree.tests,
  * tmt/steps/discover/{fmf,shell}.py, tmt/steps/__init__.py): a plan is a
- * node with `execute`, not `enabled: false`. Its `context` key is merged
- * under the caller's context before anything is adjusted (so the plan's
- * own adjust rules see it too). Step phases get tmt's default names and
- * `how: shell`, run sorted by `order`, and only when their `when` matches.
- * An fmf phase selects tests from the plan's tree, from `path` inside it,
- * or from a git repository (`url`, `ref`) cloned into a cache directory:
+ * node with `execute`, not `enabled: false`, after adjusting with the
+ * caller's context. The plan's `context` key, under the caller's context,
+ * then adjusts the tests and decides phases' `when` (not the plan's own
+ * adjust rules, as spec/plans/context.fmf says). Step phases get tmt's default
+ * names and `how: shell`, run sorted by `order`, and only when their `when`
+ * matches. An fmf phase selects tests from the plan's tree, from `path` inside
+ * it, or from a git repository (`url`, `ref`) cloned into a cache directory:
  * nodes with a `test` key, their data after `adjust-tests`, per `test`
  * name (repeats kept) sorted by `order`, then kept by `filter` (over
- * tmt's exported test data), `link`, `exclude`, `include`, minus `manual:
- * true` and `enabled: false`. A shell phase lists its tests; a plan
+ * tmt's exported test data), `link`, `exclude`, `include`, keeping only
+ * those whose `manual` is false and `enabled` true (absent, or exactly the
+ * boolean, as tmt tests with `is`). A shell phase lists its tests; a plan
  * without `discover` has a bare shell phase, which `execute: script`
  * fills. With several phases, each test name is prefixed with
  * "/<phase name>".
@@ -129,7 +131,7 @@ static json_t *step_list(const json_t *value, const char *step,
 	json_t *item;
 	size_t i;
 
-	if (!value)
+	if (!value || json_is_null(value)) /* `discover:` left empty */
 		return json_array();
 	if (json_is_object(value))
 		return json_pack("[O]", value);
@@ -322,27 +324,39 @@ static int check_phase(const atex_fmf_discovery *d, const char *step,
 }
 
 /* Whether a phase's `when` (a rule or a list of rules) lets it run: any
- * matching rule does; a rule the context cannot decide does not. */
+ * matching rule does; a rule the context cannot decide does not. Unlike
+ * adjust, tmt matches `when` with fmf's default, case-sensitive context
+ * (tmt/steps/__init__.py enabled_by_when): `distro == fedora-41` does
+ * not hold for Fedora-41 there. */
 static int phase_enabled(const atex_fmf_discovery *d, const json_t *phase,
 			 const atex_fmf_context *ctx)
 {
 	json_t *rules = string_list(json_object_get(phase, "when"), "when",
 				    d->plan_name),
 	       *rule;
+	atex_fmf_context *exact = NULL;
 	size_t i;
-	int rc = 1, decision;
+	int rc = 1, decision = ATEX_FMF_FALSE;
 
 	if (!rules)
 		return atex_error_last_code();
+	if (json_array_size(rules) == 0)
+		goto out;
+	rc = atex_fmf_context_copy(&exact, ctx);
+	if (rc < 0)
+		goto out;
+	atex_fmf_context_set_case_sensitive(exact, true);
 	json_array_foreach(rules, i, rule)
 	{
-		rc = atex_fmf_context_match(&decision, ctx,
+		rc = atex_fmf_context_match(&decision, exact,
 					    json_string_value(rule));
 		if (rc < 0 || decision == ATEX_FMF_TRUE)
 			break;
 	}
 	if (rc == 0)
-		rc = json_array_size(rules) == 0 || decision == ATEX_FMF_TRUE;
+		rc = decision == ATEX_FMF_TRUE;
+out:
+	atex_fmf_context_free(exact);
 	json_decref(rules);
 	return rc;
 }
@@ -392,7 +406,33 @@ static int name_phases(const atex_fmf_discovery *d, json_t *list,
 	return 0;
 }
 
-/* One phase as written, with `how` defaulted to shell, checked. */
+/* The methods tmt has for each step, in the order it tries them
+ * (tmt/steps/__init__.py delegate): `how` names the first one it is a
+ * prefix of, so `how: sh` is shell. atex runs only some of them; the
+ * others resolve all the same, to be refused by name. */
+static const char *const tmt_discover[] = {"fmf", "shell", NULL};
+static const char *const tmt_prepare[] = {"ansible", "artifact",
+					  "feature", "install",
+					  "shell",   "verify-installation",
+					  NULL};
+static const char *const tmt_finish[] = {"ansible", "shell", NULL};
+static const char *const tmt_execute[] = {"tmt", "upgrade", NULL};
+
+static const char *tmt_method(const char *step, const char *how)
+{
+	const char *const *m = !strcmp(step, "discover")  ? tmt_discover
+			       : !strcmp(step, "prepare") ? tmt_prepare
+			       : !strcmp(step, "finish")  ? tmt_finish
+							  : tmt_execute;
+
+	for (; *how && *m; m++)
+		if (!strncmp(*m, how, strlen(how)))
+			return *m;
+	return how;
+}
+
+/* One phase as written, with `how` defaulted to shell (tmt for execute)
+ * and completed as tmt completes it, checked. */
 static int phase_copy(json_t **out, long *order, const atex_fmf_discovery *d,
 		      const json_t *raw, const char *step, size_t index)
 {
@@ -406,13 +446,16 @@ static int phase_copy(json_t **out, long *order, const atex_fmf_discovery *d,
 		return plan_error(d, "%s phase %zu: 'name' must be a string",
 				  step, index + 1);
 	v = json_object_get(phase, "how");
-	if (!v || json_is_null(v)) {
-		if (json_object_set_new(phase, "how", json_string("shell")) < 0)
-			return atex_error_oom();
-	} else if (!json_is_string(v)) {
+	if (v && !json_is_null(v) && !json_is_string(v))
 		return plan_error(d, "%s phase %zu: 'how' must be a string",
 				  step, index + 1);
-	}
+	if (json_object_set_new(
+		    phase, "how",
+		    json_string(tmt_method(
+			    step, v && json_is_string(v) ? json_string_value(v)
+				  : !strcmp(step, "execute") ? "tmt"
+							     : "shell"))) < 0)
+		return atex_error_oom();
 	if (order_value(order, json_object_get(phase, "order")) < 0)
 		return plan_error(d, "%s phase %zu: 'order' must be a number",
 				  step, index + 1);
@@ -995,8 +1038,13 @@ static int links_match(const json_t *needles, const json_t *data)
 		return 1;
 	json_array_foreach(needles, i, needle)
 	{
-		if (!json_is_array(links))
-			return link_matches(links, json_string_value(needle));
+		/* A single link (a string or a mapping) is a list of one. */
+		if (!json_is_array(links)) {
+			rc = link_matches(links, json_string_value(needle));
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		json_array_foreach(links, j, link)
 		{
 			rc = link_matches(link, json_string_value(needle));
@@ -1009,16 +1057,18 @@ static int links_match(const json_t *needles, const json_t *data)
 
 /* Whether tmt keeps a test found by a phase: filters over its exported
  * metadata (no node name: a term without a key matches nothing), links,
- * exclude and include by name, not manual, enabled. */
+ * exclude and include by name, not manual, enabled. tmt tests `manual is
+ * False` and `enabled is True`: a value other than the boolean (null,
+ * "false", 1) drops the test. */
 static int keep(const struct selector *s, const struct cand *c)
 {
 	json_t *v = json_object_get(c->data, "manual"), *vars = NULL;
 	int rc = 1;
 
-	if (json_is_true(v))
+	if (v && !json_is_false(v))
 		return 0;
 	v = json_object_get(c->data, "enabled");
-	if (json_is_false(v))
+	if (v && !json_is_true(v))
 		return 0;
 	if (s->n_filters && !(vars = filter_vars(c)))
 		return ATEX_ENOMEM;
@@ -1218,6 +1268,15 @@ static int add_kept(atex_fmf_discovery *d, const struct selector *s,
 	int rc = 0;
 
 	for (size_t i = 0; i < cands->len && rc >= 0; i++) {
+		const struct cand *c = cands->items[i];
+
+		/* tmt builds every test its names select before filtering,
+		 * and refuses one whose `test` is null even if a filter
+		 * would drop it: a broken test never passes silently. */
+		if (json_is_null(json_object_get(c->data, "test")))
+			return bad_key(c->file, c->name, "test",
+				       "must be a shell command string",
+				       json_null());
 		rc = keep(s, cands->items[i]);
 		if (rc > 0)
 			rc = add_test(d, s, cands->items[i]);
@@ -1283,6 +1342,27 @@ static int shell_cand(struct atex_vec *out, atex_fmf_discovery *d,
 	return new_cand(out, NULL, *name, d->plan_file, ".", data);
 }
 
+/* tmt grows a shell phase's tests as children of an fmf tree: a name
+ * listed again updates the first test of that name (its keys win) instead
+ * of adding one. Merges the last candidate into an earlier one of its
+ * name and drops it; false when the name is new. */
+static bool shell_merge(struct atex_vec *cands)
+{
+	struct cand *last = cands->items[cands->len - 1], *c;
+
+	for (size_t i = 0; i + 1 < cands->len; i++) {
+		c = cands->items[i];
+		if (strcmp(c->name, last->name))
+			continue;
+		json_object_update(c->data, last->data);
+		/* Both orders were checked: the merged one is valid. */
+		order_value(&c->order, json_object_get(c->data, "order"));
+		cand_free(atex_vec_pop(cands));
+		return true;
+	}
+	return false;
+}
+
 /* A shell phase: the tests it lists, with the caller's --test names,
  * sorted by `order`, then kept or not. */
 static int select_shell(atex_fmf_discovery *d, const json_t *phase,
@@ -1311,6 +1391,8 @@ static int select_shell(atex_fmf_discovery *d, const json_t *phase,
 		}
 		if (rc < 0)
 			break;
+		if (shell_merge(&cands))
+			continue;
 		match = s->o->n_tests
 				? any_search_c(s->o->tests, s->o->n_tests, name)
 				: 1;
@@ -1675,6 +1757,59 @@ static int execute_scripts(atex_fmf_discovery *d, json_t *phases)
 							      : 0;
 }
 
+/* tmt refuses a plan whose execute method it does not have. atex runs
+ * only tmt's own (`how: tmt`): `upgrade` is refused too, except when only
+ * listing tests, where it is a warning as prepare phases are. */
+static int check_execute(const atex_fmf_discovery *d, bool strict)
+{
+	const json_t *value = json_object_get(d->plan, "execute");
+	json_t *raw, *phase, *how;
+	const char *method;
+	size_t i;
+	int rc = 0;
+
+	if (json_is_null(value))
+		return 0;
+	raw = step_list(value, "execute", d->plan_name);
+	if (!raw)
+		return atex_error_last_code();
+	json_array_foreach(raw, i, phase)
+	{
+		how = json_object_get(phase, "how");
+		if (how && !json_is_null(how) && !json_is_string(how)) {
+			rc = plan_error(d,
+					"execute phase %zu: 'how' must be a "
+					"string",
+					i + 1);
+			break;
+		}
+		method = tmt_method("execute", json_is_string(how)
+						       ? json_string_value(how)
+						       : "tmt");
+		if (!in_list(tmt_execute, method)) {
+			rc = plan_error(d,
+					"execute phase %zu: unsupported method "
+					"'how: %s' (tmt has 'tmt' and "
+					"'upgrade')",
+					i + 1, method);
+			break;
+		}
+		if (!strcmp(method, "tmt"))
+			continue;
+		rc = plan_error(d,
+				"execute phase %zu: unsupported method 'how: "
+				"%s' (atex runs 'tmt')",
+				i + 1, method);
+		if (strict)
+			break;
+		atex_log(ATEX_LOG_WARNING, "fmf",
+			 "%s (listing the tests anyway)", atex_error_last());
+		rc = 0;
+	}
+	json_decref(raw);
+	return rc;
+}
+
 /* The discover phases to run, in order; *total counts all of them. */
 static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 			   const atex_fmf_context *ctx)
@@ -1682,7 +1817,8 @@ static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 	json_t *phases = NULL;
 	int rc;
 
-	if (!json_object_get(d->plan, "discover")) {
+	if (json_is_null(json_object_get(d->plan, "discover")) ||
+	    !json_object_get(d->plan, "discover")) {
 		/* tmt's default: a bare shell phase, which lists nothing
 		 * unless `execute` has scripts. */
 		phases = json_pack("[{ss ss}]", "name", "default-0", "how",
@@ -1698,10 +1834,39 @@ static int discover_phases(json_t **out, size_t *total, atex_fmf_discovery *d,
 	return rc;
 }
 
+/* The tree the plan's tests come from. tmt adjusts the plan with the
+ * caller's context only (spec/plans/context.fmf: the plan's `context` is
+ * not seen by its own adjust rules), and the tests with the plan's
+ * context under the caller's: when the plan's context adds a dimension,
+ * the tests need a tree of their own, adjusted with it. */
+static int tests_tree(const atex_fmf_tree **out, atex_fmf_discovery *d,
+		      atex_fmf_tree *plan_tree, const atex_fmf_context *ctx,
+		      const struct atex_fmf_discover_options *o)
+{
+	json_t *keys = json_object_get(d->plan, "context"), *value;
+	atex_fmf_tree *other = NULL;
+	const char *key;
+	bool own = false;
+	int rc;
+
+	*out = plan_tree;
+	json_object_foreach(keys, key, value) own =
+		own || !o->context || !atex_fmf_context_has(o->context, key);
+	if (!own)
+		return 0;
+	rc = load_adjusted(&other, atex_fmf_tree_root(plan_tree), ctx);
+	if (rc == 0 && (rc = atex_vec_push(&d->trees, other)) < 0)
+		atex_fmf_tree_free(other);
+	if (rc == 0)
+		*out = other;
+	return rc;
+}
+
 static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			 const struct atex_fmf_discover_options *o)
 {
 	const atex_fmf_node *node = atex_fmf_tree_find(tree, o->plan);
+	const atex_fmf_tree *tests = tree;
 	atex_fmf_context *ctx = NULL;
 	json_t *phases = NULL, *phase;
 	size_t i, total = 0;
@@ -1710,12 +1875,21 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	if (!node || !atex_fmf_node_is_selected(node))
 		return plan_not_found(tree, o->plan, NULL);
 	d->plan_file = atex_fmf_node_file(node);
-	/* The plan's context must be known before anything is adjusted. */
-	rc = plan_context(&ctx, atex_fmf_node_data(node), o->context);
+	rc = plan_context(&ctx, NULL, o->context);
 	if (rc == 0)
 		rc = atex_fmf_tree_adjust(tree, ctx);
+	atex_fmf_context_free(ctx);
+	ctx = NULL;
 	if (rc < 0)
 		goto out;
+	if (!is_plan(atex_fmf_node_data(node)) &&
+	    json_object_get(atex_fmf_node_data(node), "plan")) {
+		/* tmt's other kind of plan (Tree.plans prunes by `plan` too):
+		 * one imported from another repository. */
+		rc = plan_error(d, "imports its plan from another repository "
+				   "('plan: import:'), which atex does not do");
+		goto out;
+	}
 	if (!is_plan(atex_fmf_node_data(node))) {
 		rc = plan_not_found(tree, o->plan,
 				    " is not a plan: it has no 'execute' "
@@ -1734,20 +1908,27 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 		rc = atex_error_oom();
 		goto out;
 	}
-	rc = plan_environment(&d->environment,
-			      json_object_get(d->plan, "environment"),
-			      d->plan_name);
+	/* Everything below sees the plan's context under the caller's. */
+	rc = plan_context(&ctx, d->plan, o->context);
+	if (rc == 0)
+		rc = tests_tree(&tests, d, tree, ctx, o);
+	if (rc == 0)
+		rc = plan_environment(&d->environment,
+				      json_object_get(d->plan, "environment"),
+				      d->plan_name);
 	if (rc == 0)
 		rc = plan_steps(&d->prepare, d, "prepare", ctx, !o->tests_only);
 	if (rc == 0)
 		rc = plan_steps(&d->finish, d, "finish", ctx, !o->tests_only);
+	if (rc == 0)
+		rc = check_execute(d, !o->tests_only);
 	if (rc == 0)
 		rc = discover_phases(&phases, &total, d, ctx);
 	json_array_foreach(phases, i, phase)
 	{
 		if (rc < 0)
 			break;
-		rc = run_phase(d, tree, phase, total, ctx, o);
+		rc = run_phase(d, tests, phase, total, ctx, o);
 	}
 out:
 	json_decref(phases);

@@ -36,14 +36,20 @@ static const char *plans =
 	"    execute: {how: tmt}\n"
 	"  /context:\n"
 	"    context: {distro: fedora-40}\n"
-	"    discover: {how: fmf}\n"
+	"    adjust: {when: distro == fedora-40, enabled: false}\n"
+	"    discover:\n"
+	"      - {how: fmf, name: all}\n"
+	"      - {how: fmf, name: f40, when: distro == fedora-40, test: "
+	"/tests/a}\n"
 	"    execute: {how: tmt}\n"
 	"  /badprepare:\n"
 	"    prepare: {how: ansible}\n"
 	"    execute: {how: tmt}\n"
 	"  /twins:\n"
 	"    discover: [{how: fmf, name: same}, {how: fmf, name: same}]\n"
-	"    execute: {how: tmt}\n";
+	"    execute: {how: tmt}\n"
+	"  /imported:\n"
+	"    plan: {import: {url: 'https://example.com/x', name: /p}}\n";
 
 static const char *tests_fmf = "test: ./run.sh\n"
 			       "tier: 2\n"
@@ -187,14 +193,18 @@ static void plan_context(void **state)
 		json_object_get(atex_fmf_discovery_test_data(d, 0), "tag");
 
 	(void)state;
-	/* The plan's distro=fedora-40 matches "distro == fedora". */
+	/* The plan's distro=fedora-40 matches "distro == fedora" in the
+	 * tests and the f40 phase's `when`, but not the plan's own adjust
+	 * (spec/plans/context.fmf): the plan stays enabled. */
 	assert_non_null(tag);
+	assert_non_null(strstr(names(d), " /f40/tests/a"));
 	atex_fmf_discovery_free(d);
 	/* The caller's context wins over the plan's. */
 	assert_int_equal(atex_fmf_context_new(&ctx), 0);
 	assert_int_equal(atex_fmf_context_set(ctx, "distro", "rhel-9"), 0);
 	d = discover("/plans/context", ctx, NULL);
 	assert_null(json_object_get(atex_fmf_discovery_test_data(d, 0), "tag"));
+	assert_null(strstr(names(d), "/f40/"));
 	atex_fmf_discovery_free(d);
 	atex_fmf_context_free(ctx);
 }
@@ -211,6 +221,10 @@ static void errors(void **state)
 	assert_null(d);
 	o.plan = "/tests/a"; /* a test is not a plan */
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_ENOTFOUND);
+	/* tmt's imported plans are plans atex cannot run, said so. */
+	o.plan = "/plans/imported";
+	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "('plan: import:')"));
 	o.plan = "/plans/badprepare";
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
 	assert_non_null(strstr(atex_error_last(), "ansible"));
@@ -383,6 +397,16 @@ static const char *sel_plans =
 	"    discover: {how: fmf, modified-only: true}\n"
 	"  /unknownprep:\n"
 	"    prepare: {how: shell, script: x, where: guest}\n"
+	"  /prefix:\n"
+	"    discover: {how: fm, test: /t/a}\n"
+	"    prepare: {how: sh, script: x}\n"
+	"    execute: {how: tm}\n"
+	"  /upgrade:\n"
+	"    discover: {how: fmf, test: /t/a}\n"
+	"    execute: {how: upgrade}\n"
+	"  /execbad:\n"
+	"    discover: {how: fmf, test: /t/a}\n"
+	"    execute: {how: dependency}\n"
 	"/noexec:\n"
 	"  discover: {how: fmf}\n";
 
@@ -569,6 +593,17 @@ static void select_discover_keys(void **state)
 			    "extra");
 	assert_null(json_object_get(atex_fmf_discovery_test_data(d, 2), "tag"));
 	atex_fmf_discovery_free(d);
+	/* tmt matches a phase's `when` case-sensitively (fmf's default),
+	 * unlike adjust and adjust-tests: Fedora turns the fedora phase
+	 * off but still doubles the duration. */
+	assert_int_equal(atex_fmf_context_set(ctx, "distro", "Fedora"), 0);
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d),
+			    "/inc/t/a /default-0/t/a /adj/t/a /adj/t/b");
+	data = atex_fmf_discovery_test_data(d, 2);
+	assert_string_equal(
+		json_string_value(json_object_get(data, "duration")), "5m *2");
+	atex_fmf_discovery_free(d);
 	atex_fmf_context_free(ctx);
 	o.context = NULL;
 	o.plan = "/plans/unknown";
@@ -587,6 +622,154 @@ static void select_discover_keys(void **state)
 	atex_fmf_discovery_free(d);
 	o.plan = "/plans/unknown";
 	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	/* An execute method tmt does not have is an error even then;
+	 * `upgrade`, which atex does not run, only when running. */
+	o.plan = "/plans/execbad";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "plan /plans/execbad: execute phase 1: "
+			       "unsupported method 'how: dependency'"));
+	o.plan = "/plans/upgrade";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a");
+	atex_fmf_discovery_free(d);
+	o.tests_only = false;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "'how: upgrade'"));
+	tree_remove(root);
+}
+
+/* tmt keeps a test when `manual is False` and `enabled is True`: any
+ * other value, even "false", 1 or null, drops it. */
+static void select_strict_bools(void **state)
+{
+	char *root = tree_new(
+		"main.fmf",
+		"/plan:\n  execute: {how: tmt}\n  discover: {how: fmf}\n",
+		"t/main.fmf",
+		"test: ./run.sh\n"
+		"/m-str: {manual: 'false'}\n/m-zero: {manual: 0}\n"
+		"/m-null: {manual: null}\n/m-false: {manual: false}\n"
+		"/e-str: {enabled: 'true'}\n/e-one: {enabled: 1}\n"
+		"/e-null: {enabled: null}\n/e-true: {enabled: true}\n"
+		"/plain: {}\n",
+		NULL);
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plan", NULL, NULL, 0, NULL);
+	assert_string_equal(got, "/t/e-true /t/m-false /t/plain");
+	free(got);
+	tree_remove(root);
+}
+
+/* `discover:` left empty (null) is no discover at all, as in tmt: the
+ * plan runs what `execute: script` says; `prepare:` empty is no phase. */
+static void select_null_steps(void **state)
+{
+	char *root = tree_new("main.fmf",
+			      "/plan:\n  execute: {how: tmt, script: echo}\n"
+			      "  discover:\n  prepare:\n",
+			      "t/main.fmf", "test: ./run.sh\n", NULL);
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plan", NULL, NULL, 0, NULL);
+	assert_string_equal(got, "/script-00");
+	free(got);
+	tree_remove(root);
+}
+
+/* Needles of `link` are in OR, whatever shape a test's `link` has: a
+ * list, a single string or a single mapping. */
+static void select_links_any(void **state)
+{
+	char *root = tree_new(
+		"main.fmf",
+		"/plan:\n  execute: {how: tmt}\n"
+		"  discover:\n    how: fmf\n"
+		"    link: ['verifies:/r/1', '/r/2', 'relates:/r/3']\n",
+		"t/main.fmf",
+		"test: ./run.sh\n/a: {link: [{verifies: /r/1}]}\n"
+		"/b: {link: /r/2}\n/c: {link: {relates: /r/3}}\n"
+		"/d: {link: /r/4}\n",
+		NULL);
+	char *got;
+
+	(void)state;
+	got = sel_names(root, "/plan", NULL, NULL, 0, NULL);
+	assert_string_equal(got, "/t/a /t/b /t/c");
+	free(got);
+	tree_remove(root);
+}
+
+/* A name a shell phase lists twice is one test, at its first place, with
+ * the later keys winning (tmt grows these tests as fmf children). */
+static void select_shell_repeats(void **state)
+{
+	char *root = tree_new("main.fmf",
+			      "/plan:\n  execute: {how: tmt}\n"
+			      "  discover:\n    tests:\n"
+			      "      - {name: /a, test: echo a, order: 90}\n"
+			      "      - {name: /b, test: echo b}\n"
+			      "      - {name: /a, test: echo a2}\n"
+			      "      - {name: /c, test: echo c, order: 60}\n"
+			      "      - {name: /c, test: echo c2, order: 10}\n",
+			      NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/c /b /a");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			atex_fmf_discovery_test_data(d, 2), "test")),
+		"echo a2");
+	atex_fmf_discovery_free(d);
+	tree_remove(root);
+}
+
+/* tmt refuses a test whose `test` is null once the phase's names select
+ * it, even when a filter would then drop it. */
+static void select_null_test(void **state)
+{
+	char *root = tree_new("main.fmf",
+			      "/plan:\n  execute: {how: tmt}\n"
+			      "  discover: {how: fmf, filter: 'tag: x'}\n",
+			      "t/main.fmf",
+			      "test: ./run.sh\n/a: {tag: [x]}\n"
+			      "/null: {test: null}\n",
+			      NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "t/main.fmf: test /t/null: 'test' must be"));
+	tree_remove(root);
+}
+
+/* `how` names the first of tmt's methods it is a prefix of. */
+static void select_method_prefix(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	json_t *prepare;
+
+	(void)state;
+	o.plan = "/plans/prefix";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a");
+	prepare = json_array_get(atex_fmf_discovery_prepare(d), 0);
+	assert_string_equal(json_string_value(json_object_get(prepare, "how")),
+			    "shell");
+	atex_fmf_discovery_free(d);
 	tree_remove(root);
 }
 
@@ -706,6 +889,12 @@ int main(void)
 		cmocka_unit_test(select_shell_and_scripts),
 		cmocka_unit_test(select_plans),
 		cmocka_unit_test(select_discover_keys),
+		cmocka_unit_test(select_method_prefix),
+		cmocka_unit_test(select_strict_bools),
+		cmocka_unit_test(select_null_test),
+		cmocka_unit_test(select_shell_repeats),
+		cmocka_unit_test(select_links_any),
+		cmocka_unit_test(select_null_steps),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),

@@ -1118,25 +1118,30 @@ static void test_kill_reaches_remote(void **state)
  * took that byte and the NUL after it as one character, hiding the id). */
 static void test_kill_latin1_environment(void **state)
 {
-	const char *argv[] = {
-		"sh", "-c",
-		"a=$(printf 'caf\\351'); n=4244; "
-		"exec env -i A=\"$a\" ATEX_RUN_ID=\"$ATEX_RUN_ID\" "
-		"sleep $n.5",
-		NULL};
+	/* A number of this run's own: a sleep some earlier run left must
+	 * not count. */
+	int n = 5000 + (int)(getpid() % 4000);
+	char script[256], needle[32];
+	const char *argv[] = {"sh", "-c", script, NULL};
 	struct atex_spawn_options o = ATEX_SPAWN_OPTIONS_INIT;
 	atex_connection *c = conn_open();
 	atex_process *p = NULL;
 	int status;
 
 	(void)state;
+	snprintf(script, sizeof(script),
+		 "a=$(printf 'caf\\351'); n=%d; "
+		 "exec env -i A=\"$a\" ATEX_RUN_ID=\"$ATEX_RUN_ID\" "
+		 "sleep $n.5",
+		 n);
+	snprintf(needle, sizeof(needle), "sleep %d.5", n);
 	o.argv = argv;
 	o.stdout_fd = o.stderr_fd = ATEX_STDIO_NULL;
 	assert_int_equal(atex_connection_spawn(&p, c, &o), 0);
-	assert_true(mentions_within("sleep 4244.5", true, 10000));
+	assert_true(mentions_within(needle, true, 10000));
 	assert_int_equal(atex_process_kill(p, SIGTERM), 0);
 	assert_int_equal(atex_process_wait(&status, p, 10000, NULL), 0);
-	assert_true(mentions_within("sleep 4244.5", false, 5000));
+	assert_true(mentions_within(needle, false, 5000));
 	atex_process_free(p);
 	conn_free(c);
 }

@@ -3,6 +3,7 @@
 # itself selects, on one tree and one context. Not run by `make check`: it
 # needs a working tmt (installed, or a source checkout, see below) and
 # takes about a second per plan (tmt copies the tree for each plan).
+# tools/record-tmt.sh records its verdicts on our probe trees as test data.
 #
 #   tools/compare-tmt.sh [-c K=V]... [-k] TREE
 #

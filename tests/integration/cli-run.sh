@@ -333,7 +333,12 @@ if [ "$kind" != local ]; then
 fi
 
 # --- Ctrl-C mid-run: exit 130 within 5 s, results kept, nothing left. -------
+# The endless test sleeps a number of this script's own: another suite's
+# "sleep 300" (a container's processes are in this machine's /proc too)
+# must not count as ours.
+endless="sleep 300.$$"
 "$atex" run "${prov[@]}" --platform plat --results "$work/int" \
+	--env "ENDLESS=${endless#sleep }" \
 	--context mode=interrupt "$tree" >"$work/int.out" 2>"$work/int.err" &
 pid=$!
 # Wait until the endless test runs (the other tests are done by then or
@@ -343,6 +348,8 @@ for _ in $(seq 1 600); do
 	sleep 0.1
 done
 sleep 1
+pgrep -f "$endless" >/dev/null && pass "interrupt: the endless test runs" ||
+	fail "interrupt: no '$endless' running before Ctrl-C"
 t0=$(date +%s%N)
 kill -INT "$pid"
 wait "$pid"
@@ -366,11 +373,11 @@ n_int=$(wc -l <"$work/int/results.jsonl")
 # channel close: that may finish a few ms after atex has exited; it must
 # be within the 5 s that Ctrl-C is given.
 for _ in $(seq 1 40); do
-	pgrep -f "sleep 300" >/dev/null || break
+	pgrep -f "$endless" >/dev/null || break
 	[ $(((($(date +%s%N) - t0) / 1000000))) -lt 5000 ] || break
 	sleep 0.1
 done
-if pgrep -f "sleep 300" >/dev/null; then
+if pgrep -f "$endless" >/dev/null; then
 	fail "interrupt: the test's process is still running 5 s after Ctrl-C"
 else
 	pass "interrupt: no test process left"

@@ -67,14 +67,17 @@ static void test_usage(FILE *out)
 		"plan's\n"
 		"finish steps, and prints every result. --filter, --test and "
 		"--exclude\n"
-		"narrow the plan's tests; without TEST_NAME every test they "
-		"leave runs,\n"
-		"in the plan's order (a test the plan lists twice runs twice, "
-		"the second\n"
-		"time into DIR/<test name>~2/). Exit status: 0 when every\n"
-		"result is pass/info/warn/skip, 1 when any is "
-		"fail/error/infra, 2 when\n"
-		"nothing is selected.\n"
+		"narrow the plan's tests; without TEST_NAME (needs one of "
+		"them) "
+		"every\n"
+		"test they leave runs, in the plan's order (a test the plan "
+		"lists twice\n"
+		"runs twice, the second time into DIR/<test name>~2/).\n"
+		"Exit status: 0 when every result is pass/info/warn/skip, 1 "
+		"when any is\n"
+		"fail/error/infra (a result without status is an error), 2 on "
+		"usage and\n"
+		"setup errors and when nothing is selected, 130 after Ctrl-C.\n"
 		"\n%s",
 		cli_provision_usage);
 }
@@ -376,7 +379,8 @@ static int parse_args(struct test_args *a, int argc, char **argv)
 	    !(argc - optind == 1 && (a->suite.n_tests || a->suite.n_excludes ||
 				     a->suite.n_filters))) {
 		cli_error("test: missing %s (atex test PROVISIONER "
-			  "--artifacts DIR TREE TEST_NAME...)",
+			  "--artifacts DIR TREE TEST_NAME..., or --test, "
+			  "--exclude or --filter instead of TEST_NAME)",
 			  argc == optind ? "TREE and TEST_NAME" : "TEST_NAME");
 		return CLI_USAGE;
 	}

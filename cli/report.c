@@ -177,9 +177,11 @@ int cli_report(int argc, char **argv)
 	/* Every output is written, naming the damaged lines; the status
 	 * says the input was not whole. */
 	if ((!rc || rc == CLI_FAILED) && atex_results_damaged(r)) {
-		cli_error("report: %s: %zu damaged lines (not results) "
+		size_t n = atex_results_damaged(r);
+
+		cli_error("report: %s: %zu damaged line%s (not results) "
 			  "skipped; they are error results in the outputs",
-			  a.results, atex_results_damaged(r));
+			  a.results, n, n == 1 ? "" : "s");
 		rc = REPORT_DAMAGED;
 	}
 	atex_results_free(r);

@@ -191,7 +191,10 @@ static int run_tests(struct test_state *st, atex_executor *exec,
 			free(dir);
 			return cli_fail(name);
 		}
-		all_ok &= print_results(name, dir);
+		/* Shown as atex run shows it: NAME~2 for the second run. */
+		all_ok &= print_results(dir + strlen(a->artifacts) +
+						(name[0] == '/' ? 0 : 1),
+					dir);
 		free(dir);
 		if (rc == ATEX_ECANCELED || cli_signals_received(&st->signals))
 			return CLI_FAILED;

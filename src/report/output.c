@@ -79,38 +79,14 @@ int report_platforms(struct atex_vec *out, const atex_results *r)
 	return 0;
 }
 
-/* The length of the valid UTF-8 sequence at s (1 to 4), 0 when it is not
- * one. Overlong forms, surrogates and code points past U+10FFFF are not
- * valid. */
-static size_t utf8_len(const unsigned char *s)
+/* The length of the UTF-8 sequence at s that XML may hold (1 to 4), 0
+ * when it is not valid UTF-8 or is U+FFFE or U+FFFF, which are not XML
+ * characters either. */
+static size_t xml_utf8_len(const unsigned char *s)
 {
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if (s[0] == 0xe0 && s[1] < 0xa0)
-			return 0; /* overlong */
-		if (s[0] == 0xed && s[1] >= 0xa0)
-			return 0; /* surrogate */
-		/* U+FFFE and U+FFFF are not XML characters either. */
-		if (s[0] == 0xef && s[1] == 0xbf && s[2] >= 0xbe)
-			return 0;
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if (s[0] == 0xf0 && s[1] < 0x90)
-			return 0;
-		if (s[0] == 0xf4 && s[1] >= 0x90)
-			return 0;
-		return 4;
-	}
-	return 0;
+	if (s[0] == 0xef && s[1] == 0xbf && s[2] >= 0xbe)
+		return 0;
+	return atex_utf8_len(s);
 }
 
 int report_escape(struct atex_buf *b, const char *s, bool attribute)
@@ -119,7 +95,7 @@ int report_escape(struct atex_buf *b, const char *s, bool attribute)
 	int rc = 0;
 
 	while (*p && rc == 0) {
-		size_t n = utf8_len(p);
+		size_t n = xml_utf8_len(p);
 
 		if (n == 0) {
 			rc = atex_buf_puts(b, "\xef\xbf\xbd");

@@ -21,18 +21,17 @@
 
 #include "util/util.h"
 
-/* The length of the valid UTF-8 sequence at s (2 to 4) for a lead byte
- * >= 0x80, 0 when it is not one (overlong forms, surrogates, past
- * U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s)
+size_t atex_utf8_len(const unsigned char *s)
 {
+	if (s[0] < 0x80)
+		return 1;
 	if (s[0] >= 0xc2 && s[0] <= 0xdf)
 		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
 	if (s[0] >= 0xe0 && s[0] <= 0xef) {
 		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
 			return 0;
-		if ((s[0] == 0xe0 && s[1] < 0xa0) ||
-		    (s[0] == 0xed && s[1] >= 0xa0))
+		if ((s[0] == 0xe0 && s[1] < 0xa0) || /* overlong */
+		    (s[0] == 0xed && s[1] >= 0xa0))  /* surrogate */
 			return 0;
 		return 3;
 	}
@@ -40,8 +39,8 @@ static size_t utf8_seq(const unsigned char *s)
 		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
 		    (s[3] & 0xc0) != 0x80)
 			return 0;
-		if ((s[0] == 0xf0 && s[1] < 0x90) ||
-		    (s[0] == 0xf4 && s[1] >= 0x90))
+		if ((s[0] == 0xf0 && s[1] < 0x90) || /* overlong */
+		    (s[0] == 0xf4 && s[1] >= 0x90))  /* past U+10FFFF */
 			return 0;
 		return 4;
 	}
@@ -82,7 +81,7 @@ int atex_buf_put_printable(struct atex_buf *b, const char *text)
 			p++;
 			continue;
 		}
-		n = *p >= 0x80 ? utf8_seq(p) : 0;
+		n = *p >= 0x80 ? atex_utf8_len(p) : 0;
 		/* C1 controls are U+0080-U+009F: C2 80 to C2 9F. */
 		if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
 			n = 0;

@@ -61,6 +61,10 @@ int atex_buf_puts(struct atex_buf *b, const char *s);
 int atex_buf_putc(struct atex_buf *b, char c);
 int atex_buf_printf(struct atex_buf *b, const char *fmt, ...) ATEX_PRINTF(2, 3);
 void atex_buf_clear(struct atex_buf *b);
+/* The length of the valid UTF-8 sequence at s (1 to 4; s is
+ * NUL-terminated), 0 when it is not one: overlong forms, surrogates and
+ * code points past U+10FFFF are not valid. */
+size_t atex_utf8_len(const unsigned char *s);
 /* Appends `text` with its control characters and invalid UTF-8 escaped
  * (\n, \t, \r, \xHH, a backslash as \\; escape.c), to show a name to
  * a person on one line. NULL appends nothing. 0 or ATEX_ENOMEM. */

@@ -144,9 +144,24 @@ struct atex_connection_ops {
 	const char *(*name)(const atex_connection *c);
 	/* Disconnects and frees. */
 	void (*free)(atex_connection *c);
+	/* (Version 2; a version 1 table lacks these, and the generic calls
+	 * then do what their comments below say.) */
+	/* Copies the file or directory tree `src` on the system to the local
+	 * path `dst` (a tree is created or merged, a file replaced), keeping
+	 * modes and symlinks. NULL: copy_from is not supported. */
+	int (*copy_from)(atex_connection *c, const char *src, const char *dst,
+			 atex_cancel *cancel);
+	/* Whether the system can reboot and this connection survives it
+	 * (reconnects to the same system). NULL: false. */
+	bool (*can_reboot)(const atex_connection *c);
+	/* An identifier of the system's current boot, a new string the caller
+	 * frees: different after every reboot. NULL: the system's
+	 * /proc/sys/kernel/random/boot_id, read with a spawned `cat`. */
+	int (*boot_id)(char **out, atex_connection *c, int timeout_ms,
+		       atex_cancel *cancel);
 };
 
-#define ATEX_CONNECTION_OPS_VERSION 1
+#define ATEX_CONNECTION_OPS_VERSION 2
 
 /* The base every implementation embeds as its first member. */
 struct atex_connection {
@@ -168,6 +183,22 @@ int atex_connection_copy_to(atex_connection *c, const char *src,
 			    const char *dst, atex_cancel *cancel);
 const char *atex_connection_name(const atex_connection *c);
 void atex_connection_free(atex_connection *c);
+
+/* Downloads `src` (a file or a tree on the system) to the local path
+ * `dst`. ATEX_EINVAL when the connection has no copy_from; ATEX_ENOENT
+ * (message naming src) when src does not exist on the system. */
+int atex_connection_copy_from(atex_connection *c, const char *src,
+			      const char *dst, atex_cancel *cancel);
+
+/* Whether tests may reboot the system: false for the local connection
+ * (the system is the machine atex runs on) and for containers without an
+ * init that restarts them; true for ssh and for systemd containers. */
+bool atex_connection_can_reboot(const atex_connection *c);
+
+/* The current boot's identifier (see boot_id above) in *out, which the
+ * caller frees. Returns 0 or the codes of atex_connection_run. */
+int atex_connection_boot_id(char **out, atex_connection *c, int timeout_ms,
+			    atex_cancel *cancel);
 
 /* What atex_connection_run captured. */
 struct atex_run_result {
@@ -283,10 +314,14 @@ struct atex_podman_options {
 	 * NULL for none. */
 	const char *const *podman_args;
 	const char *podman_program; /* NULL: "podman" from PATH */
+	/* (Version 2.) The container runs an init that restarts it
+	 * (systemd with --restart=always): tests may reboot it, connect
+	 * waits until it runs again, and boot_id is its start time. */
+	bool can_reboot;
 };
 
-#define ATEX_PODMAN_OPTIONS_VERSION 1
-#define ATEX_PODMAN_OPTIONS_INIT {ATEX_PODMAN_OPTIONS_VERSION, NULL, NULL, NULL}
+#define ATEX_PODMAN_OPTIONS_VERSION 2
+#define ATEX_PODMAN_OPTIONS_INIT {ATEX_PODMAN_OPTIONS_VERSION, NULL, NULL, NULL, false}
 
 /* Commands run with `podman exec -i`; trees are copied as a tar stream.
  * Returns 0, ATEX_EINVAL (no container, an unknown options version) or

@@ -143,11 +143,21 @@ struct atex_podman_provisioner_options {
 	const char *const *podman_args;    /* global args, NULL-terminated */
 	const char *const *run_args;       /* extra `podman run` args */
 	const char *podman_program;        /* NULL: "podman" */
+	/* (Version 2.) systemd as the container's init: `podman run
+	 * --systemd=always --restart=always` with the image's /sbin/init (or
+	 * run_command), ulimits systemd needs without CAP_SYS_RESOURCE; a
+	 * container is handed out once `systemctl is-system-running --wait`
+	 * settles (running or degraded), and tests may reboot it. */
+	bool systemd;
+	/* The container's command, NULL-terminated; NULL: `sleep infinity`
+	 * (with systemd: /sbin/init). Python ATEX's run_command. */
+	const char *const *run_command;
 };
 
-#define ATEX_PODMAN_PROVISIONER_OPTIONS_VERSION 1
+#define ATEX_PODMAN_PROVISIONER_OPTIONS_VERSION 2
 #define ATEX_PODMAN_PROVISIONER_OPTIONS_INIT \
-	{ATEX_PODMAN_PROVISIONER_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL}
+	{ATEX_PODMAN_PROVISIONER_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, \
+	 false, NULL}
 
 /* Containers from an image (`podman run -d --rm ... sleep infinity`),
  * started in background threads, removed on release. Returns 0,
@@ -157,6 +167,91 @@ struct atex_podman_provisioner_options {
 int atex_podman_provisioner_new(
 	atex_provisioner **out,
 	const struct atex_podman_provisioner_options *opts);
+
+/*
+ * Builds the image `tag` from the image `base` with `packages`
+ * (NULL-terminated; NULL: none) plus what atex needs on a system (bash,
+ * coreutils, util-linux, rsync; with `systemd`, also systemd as init)
+ * installed by the base's own package manager (dnf, yum, apt-get or
+ * zypper), through `podman build`. podman_args: global podman arguments.
+ * Returns 0, ATEX_EINVAL (a bad tag, base or package name, quoted) or
+ * ATEX_EEXTERNAL (the build failed; the message ends with its last lines).
+ */
+int atex_podman_image_build(const char *tag, const char *base,
+			    const char *const *packages, bool systemd,
+			    const char *const *podman_args,
+			    atex_cancel *cancel);
+
+/* ------------------------------------------------------------------------
+ * Virtual machines on QEMU.
+ */
+
+enum atex_vm_accel {
+	ATEX_VM_ACCEL_AUTO = 0, /* KVM when a boot probe shows it works */
+	ATEX_VM_ACCEL_KVM,
+	ATEX_VM_ACCEL_TCG,
+};
+
+enum atex_vm_firmware {
+	ATEX_VM_FIRMWARE_BIOS = 0,
+	ATEX_VM_FIRMWARE_UEFI, /* OVMF, when installed on the host */
+};
+
+/* How the provisioner's ssh public key reaches the guest (bit set). */
+enum atex_vm_key {
+	ATEX_VM_KEY_CREDENTIAL = 1, /* systemd credential over SMBIOS */
+	ATEX_VM_KEY_SEED = 2,       /* cloud-init NoCloud seed (ISO) */
+	ATEX_VM_KEY_BOTH = 3,
+};
+
+struct atex_qemu_provisioner_options {
+	unsigned int version;
+	/* The base image, a path on the host, qcow2 or raw (detected); never
+	 * written: each VM runs on a qcow2 overlay. Required. */
+	const char *image;
+	int count;             /* VMs at once at most; 0: 1 */
+	int memory_mib;        /* 0: 1024 */
+	int cpus;              /* 0: 1 */
+	enum atex_vm_accel accel;
+	enum atex_vm_firmware firmware;
+	unsigned int key;      /* enum atex_vm_key bits; 0: both */
+	/* Direct kernel boot (paths on the host); NULL: boot the image. */
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	const char *const *qemu_args;  /* extra QEMU arguments; NULL-term. */
+	const char *qemu_program;      /* NULL: qemu-system-x86_64 */
+	int boot_timeout_s;    /* until ssh login works; 0: 300 */
+	int boot_attempts;     /* tries per VM before an error; 0: 2 */
+	const char *user;      /* login user; NULL: root */
+	/* Private key file whose .pub goes into the guest; NULL: a key
+	 * generated per provisioner (ssh-keygen -t ed25519). */
+	const char *identity;
+	/* The machine that runs QEMU: NULL for this machine, or an ssh host
+	 * (then the VMs are reached with that host as a jump host). */
+	const struct atex_ssh_options *host;
+	/* Where VM files live on the host; NULL: $TMPDIR or /var/tmp. */
+	const char *workdir;
+};
+
+#define ATEX_QEMU_PROVISIONER_OPTIONS_VERSION 1
+#define ATEX_QEMU_PROVISIONER_OPTIONS_INIT                                  \
+	{ATEX_QEMU_PROVISIONER_OPTIONS_VERSION, NULL, 0, 0, 0,              \
+	 ATEX_VM_ACCEL_AUTO, ATEX_VM_FIRMWARE_BIOS, 0, NULL, NULL, NULL,    \
+	 NULL, NULL, 0, 0, NULL, NULL, NULL, NULL}
+
+/*
+ * Throw-away VMs: each remote is one QEMU process (user-mode network with
+ * restrict=on, ssh forwarded from a free port on the host's 127.0.0.1) on
+ * its own overlay, reached with ssh as `user` with the provisioner's key;
+ * handed out once an ssh login works. Release quits QEMU and removes its
+ * files; stop, abort and a killed atex leave nothing behind (the next run
+ * removes orphans). Remotes can reboot. Returns 0, ATEX_EINVAL (a missing
+ * image, bad values; the message names the option) or ATEX_ENOMEM.
+ */
+int atex_qemu_provisioner_new(
+	atex_provisioner **out,
+	const struct atex_qemu_provisioner_options *opts);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "atex/connection.h"
+#include "connection/copy.h"
 #include "connection/remote.h"
 #include "util/process.h"
 #include "util/util.h"
@@ -60,18 +61,21 @@
 	"mkdir -p \"$1\" && tar --no-same-owner -p -C \"$1\" -xf -"
 
 /* Sends $1 (a tree or a file) as a type byte and a tar stream; see the
- * top of the file. A symlink is a file (copied as a link) unless it
- * points to a directory. */
+ * top of the file. A file's top-level symlink is followed (tar -h on the
+ * one name), as a directory's is by `-C`; a dangling one is nothing. */
 #define SEND_SCRIPT                                                            \
 	"if [ -d \"$1\" ]; then printf D; exec tar -C \"$1\" -cf - .; "        \
-	"elif [ -e \"$1\" ] || [ -L \"$1\" ]; then printf F; "                 \
-	"cd \"$(dirname \"$1\")\" && exec tar -cf - \"$(basename \"$1\")\"; "  \
+	"elif [ -e \"$1\" ]; then printf F; "                                  \
+	"cd \"$(dirname \"$1\")\" && exec tar -chf - \"$(basename \"$1\")\"; " \
 	"else printf N; fi"
 
-/* Unpacks a one-file stream here: into a new directory in $1 (created),
- * then renamed over $2; $3 is the file's name in the stream. */
+/* Unpacks a tree stream into $1 here (made by atex_copy_from_prepare). */
+#define RECEIVE_TREE_SCRIPT "tar --no-same-owner -p -C \"$1\" -xf -"
+
+/* Unpacks a one-file stream here: into a new directory in $1 (dst's
+ * parent), then renamed over $2; $3 is the file's name in the stream. */
 #define RECEIVE_FILE_SCRIPT                                                    \
-	"mkdir -p \"$1\" && t=$(mktemp -d \"$1/.atex-copy.XXXXXX\") && "       \
+	"t=$(mktemp -d \"$1/.atex-copy.XXXXXX\") && "                          \
 	"{ tar --no-same-owner -p -C \"$t\" -xf - && "                         \
 	"mv -f -T \"$t/$3\" \"$2\"; r=$?; rm -rf \"$t\"; exit $r; }"
 
@@ -698,7 +702,7 @@ static int from_receiver(atex_process **out, char type, const char *src,
 	int rc;
 
 	if (type == 'D') {
-		const char *const av[] = {"sh", "-c", RECEIVE_SCRIPT,
+		const char *const av[] = {"sh", "-c", RECEIVE_TREE_SCRIPT,
 					  "sh", dst,  NULL};
 
 		return atex_process_spawn(out, av, NULL, NULL, in_fd,
@@ -765,6 +769,9 @@ static int podman_copy_from(atex_connection *c, const char *src,
 					    pc->name, err);
 		goto out;
 	}
+	rc = atex_copy_from_prepare(pc->name, src, dst, type == 'D');
+	if (rc < 0)
+		goto out;
 	in_fd = atex_process_take_fd(sender, 1);
 	rc = from_receiver(&receiver, type, src, dst, in_fd, recv_err);
 	/* Only the receiver may hold the pipe now (see copy_to). */

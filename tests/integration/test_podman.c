@@ -523,7 +523,8 @@ static void test_copy_from(void **state)
 	assert_non_null(mkdtemp(dir));
 	/* A tree into a new directory, its parents created... */
 	snprintf(path, sizeof(path), "%s/deep/tree", dir);
-	assert_int_equal(c->ops->copy_from(c, "/tmp/cf", path, NULL), 0);
+	assert_int_equal(atex_connection_copy_from(c, "/tmp/cf", path, NULL),
+			 0);
 	snprintf(cmd, sizeof(cmd),
 		 "cd '%s/deep/tree' && stat -c '%%n %%a %%F' * sub/* | sort "
 		 "&& readlink link && cat sub/data 'with space'",
@@ -548,7 +549,8 @@ static void test_copy_from(void **state)
 	assert_non_null(f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/deep/tree", dir);
-	assert_int_equal(c->ops->copy_from(c, "/tmp/cf/", path, NULL), 0);
+	assert_int_equal(atex_connection_copy_from(c, "/tmp/cf/", path, NULL),
+			 0);
 	snprintf(path, sizeof(path), "%s/deep/tree/mine", dir);
 	assert_int_equal(stat(path, &st), 0);
 
@@ -558,8 +560,9 @@ static void test_copy_from(void **state)
 	assert_non_null(f);
 	fputs("old content, longer than the new\n", f);
 	fclose(f);
-	assert_int_equal(c->ops->copy_from(c, "/tmp/cf/sub/data", path, NULL),
-			 0);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/sub/data", path, NULL),
+		0);
 	assert_int_equal(atex_file_read(&out, NULL, path), 0);
 	assert_string_equal(out, "payload\n");
 	free(out);
@@ -567,7 +570,8 @@ static void test_copy_from(void **state)
 	assert_int_equal(st.st_mode & 07777, 0604);
 	/* A new file in a new directory; no temporary left beside it. */
 	snprintf(path, sizeof(path), "%s/new/script", dir);
-	assert_int_equal(c->ops->copy_from(c, "/tmp/cf/script", path, NULL), 0);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/script", path, NULL), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0750);
 	snprintf(cmd, sizeof(cmd), "ls -A '%s/new'", dir);
@@ -577,9 +581,23 @@ static void test_copy_from(void **state)
 	pclose(f);
 	assert_string_equal(buf, "script\n");
 
+	/* A file's top-level symlink is followed; a directory where the
+	 * file should go is refused, naming both. */
+	snprintf(path, sizeof(path), "%s/followed", dir);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/link", path, NULL), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/script", dir, NULL),
+		ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), dir));
+	assert_non_null(strstr(atex_error_last(), "/tmp/cf/script"));
+
 	/* Nothing there. */
-	assert_int_equal(c->ops->copy_from(c, "/tmp/cf/no-such", path, NULL),
-			 ATEX_ENOTFOUND);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/no-such", path, NULL),
+		ATEX_ENOTFOUND);
 	assert_non_null(strstr(atex_error_last(), "/tmp/cf/no-such"));
 	assert_non_null(strstr(atex_error_last(), conn_container));
 
@@ -597,9 +615,9 @@ static void test_plain_boot_id(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_false(c->ops->can_reboot(c));
-	assert_int_equal(c->ops->boot_id(&a, c, 30000, NULL), 0);
-	assert_int_equal(c->ops->boot_id(&b, c, 30000, NULL), 0);
+	assert_false(atex_connection_can_reboot(c));
+	assert_int_equal(atex_connection_boot_id(&a, c, 30000, NULL), 0);
+	assert_int_equal(atex_connection_boot_id(&b, c, 30000, NULL), 0);
 	assert_string_equal(a, b);
 	snprintf(cmd, sizeof(cmd), "%s inspect -f '{{.State.StartedAt}}' %s",
 		 podman_cmd, conn_container);
@@ -1054,15 +1072,15 @@ static void test_systemd_reboot(void **state)
 	out = run_ok(c, (const char *const[]){"cat", "/proc/1/comm", NULL}, 0);
 	assert_string_equal(out, "systemd\n");
 	free(out);
-	assert_true(c->ops->can_reboot(c));
-	assert_int_equal(c->ops->boot_id(&a, c, 30000, NULL), 0);
+	assert_true(atex_connection_can_reboot(c));
+	assert_int_equal(atex_connection_boot_id(&a, c, 30000, NULL), 0);
 
 	free(run_ok(c, (const char *const[]){"systemctl", "reboot", NULL}, 0));
 	start = atex_monotonic_ms();
 	assert_int_equal(atex_connection_connect(c, 120000, NULL), 0);
 	fprintf(stderr, "# reboot: up again in %.1f s\n",
 		(atex_monotonic_ms() - start) / 1000);
-	assert_int_equal(c->ops->boot_id(&b, c, 30000, NULL), 0);
+	assert_int_equal(atex_connection_boot_id(&b, c, 30000, NULL), 0);
 	assert_string_not_equal(a, b);
 	st = systemd_state(c);
 	if (strcmp(st, "running") != 0 && strcmp(st, "degraded") != 0)

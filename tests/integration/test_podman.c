@@ -991,6 +991,8 @@ static void test_start_failure(void **state)
  * Options v2: run_command, systemd containers that reboot.
  */
 
+static void image_rm(const char *image);
+
 static atex_provisioner *prov_new_v2(const char *image, bool systemd,
 				     const char *const *command)
 {
@@ -1092,6 +1094,84 @@ static void test_systemd_reboot(void **state)
 	atex_remote_release(r);
 	assert_int_equal(count_containers(), before);
 	atex_provisioner_free(p);
+}
+
+/* Builds `tag` FROM the systemd image with one more unit, enabled, whose
+ * ExecStart is `exec` (Type=oneshot: the boot waits for it). */
+static void systemd_unit_image(const char *tag, const char *exec)
+{
+	char dir[] = "/tmp/atex-test-unit-XXXXXX", path[PATH_MAX],
+	     cmd[PATH_MAX * 2];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/Containerfile", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"FROM %s\n"
+		"RUN [\"/bin/sh\", \"-c\", \"printf '[Service]\\\\n"
+		"Type=oneshot\\\\nExecStart=%s\\\\n[Install]\\\\n"
+		"WantedBy=multi-user.target\\\\n' "
+		">/etc/systemd/system/atex-test.service && "
+		"systemctl -q enable atex-test.service\"]\n",
+		SYSTEMD_IMAGE, exec);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s build -q -t %s -f %s %s >/dev/null",
+		 podman_cmd, tag, path, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A failed unit leaves systemd "degraded": still handed out. One that
+ * never ends keeps it "starting": connect gives up at its timeout with
+ * a message naming the container and the state. */
+static void test_systemd_states(void **state)
+{
+	struct atex_podman_options opts = ATEX_PODMAN_OPTIONS_INIT;
+	char image[64], name[64], cmd[1024], *st;
+	atex_connection *c = NULL;
+	atex_provisioner *p;
+	atex_remote *r;
+	double start;
+
+	(void)state;
+	snprintf(image, sizeof(image), "localhost/atex-test-unit-%ld",
+		 (long)getpid());
+	systemd_unit_image(image, "/bin/false");
+	p = prov_new_v2(image, true, NULL);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	st = systemd_state(atex_remote_connection(r));
+	assert_string_equal(st, "degraded");
+	free(st);
+	atex_remote_release(r);
+	atex_provisioner_free(p);
+	image_rm(image);
+
+	systemd_unit_image(image, "/bin/sleep infinity");
+	snprintf(name, sizeof(name), "atex-test-starting-%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd),
+		 "%s run -d --systemd=always --network none --label %s "
+		 "--ulimit %s --ulimit %s --name %s %s >/dev/null",
+		 podman_cmd, label, ulimit_nofile, ulimit_nproc, name, image);
+	assert_int_equal(system(cmd), 0);
+	opts.container = name;
+	opts.podman_args = podman_args;
+	opts.can_reboot = true;
+	assert_int_equal(atex_podman_connection_new(&c, &opts), 0);
+	start = atex_monotonic_ms();
+	assert_int_equal(atex_connection_connect(c, 3000, NULL),
+			 ATEX_ETIMEDOUT);
+	assert_true(atex_monotonic_ms() - start < 20000);
+	assert_non_null(strstr(atex_error_last(), name));
+	assert_non_null(strstr(atex_error_last(), "state: starting"));
+	atex_connection_free(c);
+	snprintf(cmd, sizeof(cmd), "%s rm -f -t 0 %s >/dev/null", podman_cmd,
+		 name);
+	assert_int_equal(system(cmd), 0);
+	image_rm(image);
 }
 
 /* connect on a container that reboots waits for it to run again, and a
@@ -1346,6 +1426,7 @@ int main(void)
 		cmocka_unit_test(test_run_command),
 		cmocka_unit_test(test_systemd_reboot),
 		cmocka_unit_test(test_reboot_connect_waits),
+		cmocka_unit_test(test_systemd_states),
 		cmocka_unit_test(test_image_build),
 		cmocka_unit_test(test_image_build_refuses),
 	};

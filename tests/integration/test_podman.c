@@ -766,6 +766,93 @@ static void remove_slow_podman(char *path)
 	free(path);
 }
 
+/* A podman wrapper that logs each `run` command line to `log` (one line,
+ * arguments separated by '|') before running it. Returns the path
+ * (caller frees and removes with remove_slow_podman). */
+static char *logging_podman(const char *log)
+{
+	char dir[] = "/tmp/atex-test-podman-XXXXXX";
+	char *path;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	path = atex_path_join(dir, "podman");
+	assert_non_null(path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"#!/bin/sh\n"
+		"for a; do\n"
+		"  if [ \"$a\" = run ]; then\n"
+		"    (IFS='|'; echo \"$*\") >>'%s'\n"
+		"  fi\n"
+		"done\n"
+		"exec podman \"$@\"\n",
+		log);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+	return path;
+}
+
+/* The `podman run` command lines: a systemd container has systemd's
+ * options and /sbin/init, and no --rm (podman refuses it with
+ * --restart); the caller's run args come after ours (to override the
+ * ulimits); version 1 options end before `systemd`, which is not read. */
+static void test_run_argv(void **state)
+{
+	char log[] = "/tmp/atex-test-runlog-XXXXXX", want[1024], *text;
+	struct atex_podman_provisioner_options opts =
+		ATEX_PODMAN_PROVISIONER_OPTIONS_INIT;
+	char *program;
+	atex_provisioner *p = NULL;
+	atex_remote *r;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(log);
+	assert_true(fd >= 0);
+	close(fd);
+	program = logging_podman(log);
+	opts.podman_args = podman_args;
+	opts.run_args = run_args;
+	opts.podman_program = program;
+	opts.image = SYSTEMD_IMAGE;
+	opts.systemd = true;
+	assert_int_equal(atex_podman_provisioner_new(&p, &opts), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	atex_remote_release(r);
+	atex_provisioner_free(p);
+	/* The same options as version 1. */
+	opts.version = 1;
+	assert_int_equal(atex_podman_provisioner_new(&p, &opts), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	atex_remote_release(r);
+	atex_provisioner_free(p);
+
+	assert_int_equal(atex_file_read(&text, NULL, log), 0);
+	snprintf(want, sizeof(want),
+		 "--runtime|runc|--cgroup-manager|cgroupfs|run|-d|"
+		 "--systemd=always|--restart=always|--ulimit|"
+		 "nofile=20000:20000|--ulimit|nproc=4096:4096|--network|none|"
+		 "--label|%s|--ulimit|%s|--ulimit|%s|--name|atex-",
+		 label, ulimit_nofile, ulimit_nproc);
+	if (strncmp(text, want, strlen(want)) != 0)
+		fail_msg("systemd run: %s\nwant: %s...", text, want);
+	assert_non_null(strstr(text, "|" SYSTEMD_IMAGE "|/sbin/init\n"));
+	snprintf(want, sizeof(want),
+		 "--runtime|runc|--cgroup-manager|cgroupfs|run|-d|--rm|"
+		 "--network|none|");
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "|" SYSTEMD_IMAGE "|sleep|infinity\n"));
+	free(text);
+	unlink(log);
+	remove_slow_podman(program);
+}
+
 /* get_remote blocks in this thread; abort comes from another. */
 static void abort_during_get_remote(atex_provisioner *p, int delay_ms)
 {
@@ -1427,6 +1514,7 @@ int main(void)
 		cmocka_unit_test(test_systemd_reboot),
 		cmocka_unit_test(test_reboot_connect_waits),
 		cmocka_unit_test(test_systemd_states),
+		cmocka_unit_test(test_run_argv),
 		cmocka_unit_test(test_image_build),
 		cmocka_unit_test(test_image_build_refuses),
 	};

@@ -566,7 +566,7 @@ static int reconnect(struct run *r)
 	}
 }
 
-/* The system's boot id, read before the first start of each test on a
+/* The system's boot id, read before each test's clock starts on a
  * connection that can reboot (the next starts have the one read after
  * the reboot). One that cannot be read is left unknown: a reboot is then
  * only a reconnect, and a lost connection an infrastructure failure. */
@@ -626,12 +626,11 @@ static int await_boot(struct run *r, bool announced)
 			id = NULL;
 			if (!announced && atex_monotonic_ms() >= settle)
 				return ATEX_EEXISTS;
+			/* Connected to the old boot: connect is a no-op
+			 * until that connection dies with its system. */
 			atex_debug(FMF_COMPONENT,
 				   "%s: still the boot %s; waiting",
 				   fmf_conn_name(fx), fx->boot_id);
-			/* The next attempt is a new connection, to the
-			 * next boot. */
-			atex_connection_disconnect(fx->conn);
 		} else {
 			atex_debug(FMF_COMPONENT, "%s: reconnecting: %s",
 				   fmf_conn_name(fx), atex_error_last());
@@ -741,17 +740,12 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 	enum start_end end;
 	int rc;
 
-	/* Read afresh: the system may have rebooted since the last test
-	 * (after its exit code), and someone may have reconnected. */
-	free(r->fx->boot_id);
-	r->fx->boot_id = NULL;
 	for (;;) {
 		free((char *)t->meta);
 		t->meta = atex_sprintf("%s/meta/%lu.yaml", r->fx->workdir,
 				       ++r->fx->starts);
 		if (!t->meta)
 			return START_INFRA;
-		boot_id_known(r->fx);
 		end = fmf_run_start(r, t, output_fd, note);
 		if (end == START_INFRA && r->lost && can_reboot) {
 			rc = unannounced_reboot(r, t->name);
@@ -926,6 +920,11 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	t.data_dir = data_dir;
 	atex_debug(FMF_COMPONENT, "%s: %s: starting (duration %.0f s)",
 		   fmf_conn_name(fx), name, seconds);
+	/* Read afresh (the system may have rebooted after the last test's
+	 * exit code), and before the clock starts: not on the test's time. */
+	free(fx->boot_id);
+	fx->boot_id = NULL;
+	boot_id_known(fx);
 	r.deadline = atex_monotonic_ms() + seconds * 1000;
 	end = run_starts(&r, &t, output_fd, &note);
 	if (note) {

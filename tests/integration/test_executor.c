@@ -2706,16 +2706,21 @@ static void test_reboot_local(void **state)
 	EXPECT_TEXT(&r, "output.txt", "before\nafter\n");
 
 	/* tmt-reboot refuses at once, before disconnecting: on this very
-	 * machine (local), and in the test image, which has no reboot
-	 * command (podman). Over ssh the system is this machine too, with
-	 * nothing to refuse it: not run there. */
+	 * machine (local), and in a container that cannot reboot (podman
+	 * without systemd; its image has no reboot command either). Over
+	 * ssh the system is this machine too, refused only by the fake
+	 * connection's word: not run there (test_fake_boot_refused is,
+	 * with reboot commands that do nothing). */
 	if (g.kind != KIND_SSH) {
 		const char *why =
 			atex_connection_is_local(g.conn)
 				? "tmt-reboot: not rebooting: the "
 				  "system is the machine atex runs on"
-				: "tmt-reboot: no reboot, systemctl or "
-				  "shutdown command";
+			: atex_connection_can_reboot(g.conn)
+				? "tmt-reboot: no reboot, systemctl or "
+				  "shutdown command"
+				: "cannot reboot (its connection does not "
+				  "survive a reboot)";
 		char *out;
 
 		run(s, &r, "/tmt_reboot_refused", NULL, 0);

@@ -82,14 +82,21 @@
 /*
  * Waits until systemd, when it is PID 1, has finished starting: prints
  * running or degraded and exits 0, or prints another final state and
- * exits 2. "offline" (no bus yet), "initializing" and "starting" are not
- * final; "stopping" is a reboot under way: the exec dies with the old
- * container and connect starts over. Without --wait (systemd < 240) the
- * first call prints nothing and the loop polls. Not systemd: exits 0
- * printing nothing.
+ * exits 2. Right after a (re)start PID 1 may still be the runtime's init
+ * (runc's binary, from a memfd) about to exec the container's command, so
+ * the script first waits for that exec; then PID 1's program says whether
+ * it is systemd (`/proc/1/exe`, not its name: /sbin/init is a link).
+ * "offline" (no bus yet), "initializing" and "starting" are not final;
+ * "stopping" is a reboot under way: the exec dies with the old container
+ * and connect starts over. Without --wait (systemd < 240) the first call
+ * prints nothing and the loop polls. Not systemd: exits 0 printing
+ * nothing.
  */
 #define SETTLE_SCRIPT                                                          \
-	"[ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] || exit 0; "        \
+	"while e=$(readlink /proc/1/exe 2>/dev/null); "                        \
+	"case $e in ''|*runc*|*memfd:*) true;; *) false;; esac; "              \
+	"do sleep 0.1; done; "                                                 \
+	"case $e in */systemd) ;; *) exit 0;; esac; "                          \
 	"while :; do "                                                         \
 	"s=$(systemctl is-system-running --wait 2>/dev/null) || [ -n \"$s\" "  \
 	"] "                                                                   \
@@ -329,11 +336,26 @@ static int settle_once(struct podman_connection *pc, double deadline,
 		goto out;
 	}
 	/* The exec failed: the container stopped (a reboot) or is still
-	 * being set up. */
+	 * being set up. Kept for the message if it never works. */
+	chomp(res.err, res.err_len);
+	atex_error_set(ATEX_EIO, "podman exec: exit status %d: %s",
+		       WIFEXITED(res.status) ? WEXITSTATUS(res.status) : -1,
+		       res.err);
 	rc = 1;
 out:
 	free(state);
 	atex_run_result_clear(&res);
+	return rc;
+}
+
+/* The last try's exec failure, as a timeout. */
+static int exec_timeout(struct podman_connection *pc)
+{
+	char *why = atex_strdup(atex_error_last());
+	int rc = atex_error_set(ATEX_ETIMEDOUT, "%s: not up in time: %s",
+				pc->name, why ? why : "podman exec failed");
+
+	free(why);
 	return rc;
 }
 
@@ -351,10 +373,7 @@ static int connect_rebooting(struct podman_connection *pc, int timeout_ms,
 		if (rc <= 0)
 			return rc;
 		if (deadline >= 0 && left_ms(deadline) == 0)
-			return atex_error_set(ATEX_ETIMEDOUT,
-					      "%s: podman exec does not work "
-					      "yet",
-					      pc->name);
+			return exec_timeout(pc);
 		/* A pause that a cancel cuts short (the restart is podman's,
 		 * nothing here can be waited on). */
 		if (atex_wait_fd(cancel_fd, POLLIN, RESTART_PAUSE_MS, NULL) ==

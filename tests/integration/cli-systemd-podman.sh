@@ -3,7 +3,8 @@
 # --systemd`, the test image atex-test-systemd from podman-image.sh
 # --systemd): a container is handed out with systemd running, a test that
 # reboots it with tmt-reboot passes on its second start with a new init,
-# the container is gone afterwards; and tmt-reboot in a plain container
+# the container is gone afterwards; a reboot without tmt-reboot is seen
+# and the test started again; and tmt-reboot in a plain container
 # (`sleep infinity` as init: nothing restarts it) fails at once with a
 # message instead of waiting for a reboot that never comes.
 # usage: cli-systemd-podman.sh ATEX_CLI
@@ -57,6 +58,13 @@ if run reboot 0 /tmt-reboot "${prov[@]}" --systemd &&
 	pass "tmt-reboot: rebooted, passed on its second start ($(($(date +%s) - start)) s)"
 else
 	fail "tmt-reboot: $(output reboot /tmt-reboot)"
+fi
+if run unannounced 0 /unannounced "${prov[@]}" --systemd &&
+	output unannounced /unannounced | grep -q '^started again: reboot 1' &&
+	! output unannounced /unannounced | grep -q 'not reached'; then
+	pass "unannounced reboot: the test started again"
+else
+	fail "unannounced reboot: $(output unannounced /unannounced)"
 fi
 if [ "$(containers)" -eq "$before" ]; then
 	pass "release: no container left"

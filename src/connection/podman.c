@@ -87,16 +87,19 @@
  * the script first waits for that exec; then PID 1's program says whether
  * it is systemd (`/proc/1/exe`, not its name: /sbin/init is a link).
  * "offline" (no bus yet), "initializing" and "starting" are not final;
- * "stopping" is a reboot under way: the exec dies with the old container
- * and connect starts over. Without --wait (systemd < 240) the first call
- * prints nothing and the loop polls. Not systemd: exits 0 printing
- * nothing.
+ * "stopping" is a reboot under way, and so is a PID 1 that is
+ * systemd-shutdown (the last stage, which may wait long for processes
+ * that are not its children, as `podman exec` ones are): the exec dies
+ * with the old container and connect starts over. Without --wait (systemd <
+ * 240) the first call prints nothing and the loop polls. Not systemd: exits 0
+ * printing nothing.
  */
 #define SETTLE_SCRIPT                                                          \
 	"while e=$(readlink /proc/1/exe 2>/dev/null); "                        \
 	"case $e in ''|*runc*|*memfd:*) true;; *) false;; esac; "              \
 	"do sleep 0.1; done; "                                                 \
-	"case $e in */systemd) ;; *) exit 0;; esac; "                          \
+	"case $e in */systemd) ;; */systemd-shutdown) "                        \
+	"while :; do sleep 1; done;; *) exit 0;; esac; "                       \
 	"while :; do "                                                         \
 	"s=$(systemctl is-system-running --wait 2>/dev/null) || [ -n \"$s\" "  \
 	"] "                                                                   \

@@ -291,13 +291,16 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[1024];
+	char cmd[2048];
 
 	(void)state;
 	if (!conn_container[0])
 		return 0;
-	snprintf(cmd, sizeof(cmd), "%s rm -f -i -t 0 %s >/dev/null", podman_cmd,
-		 conn_container);
+	/* Also whatever a failed test left (its container has our label). */
+	snprintf(cmd, sizeof(cmd),
+		 "%s rm -f -i -t 0 %s $(%s ps -a -q --filter label=%s) "
+		 ">/dev/null",
+		 podman_cmd, conn_container, podman_cmd, label);
 	return system(cmd) == 0 ? 0 : -1;
 }
 

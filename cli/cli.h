@@ -71,6 +71,7 @@ enum {
 	CLI_OPT_COUNT,
 	CLI_OPT_PODMAN_ARG,
 	CLI_OPT_PODMAN_RUN_ARG,
+	CLI_OPT_SYSTEMD,
 	CLI_OPT_SSH_STRICT_HOST_KEYS,
 };
 
@@ -82,6 +83,7 @@ enum {
 		{"podman", required_argument, NULL, CLI_OPT_PODMAN},           \
 		{"count", required_argument, NULL, CLI_OPT_COUNT},             \
 		{"podman-arg", required_argument, NULL, CLI_OPT_PODMAN_ARG},   \
+		{"systemd", no_argument, NULL, CLI_OPT_SYSTEMD},               \
 		{"ssh-strict-host-keys", no_argument, NULL,                    \
 		 CLI_OPT_SSH_STRICT_HOST_KEYS},                                \
 	{                                                                      \
@@ -103,6 +105,7 @@ struct cli_provision {
 	int count;	    /* --count N; 0: not given */
 	const char **podman_args;
 	const char **podman_run_args;
+	bool systemd; /* --systemd: systemd as the containers' init */
 	bool ssh_strict_host_keys; /* --ssh-strict-host-keys */
 	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
 };

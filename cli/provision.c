@@ -32,7 +32,9 @@ const char cli_provision_usage[] =
 	"  --podman IMAGE          containers from IMAGE\n"
 	"    --count N             at most N containers (default 1)\n"
 	"    --podman-arg ARG      a global podman argument (repeatable)\n"
-	"    --podman-run-arg ARG  a 'podman run' argument (repeatable)\n";
+	"    --podman-run-arg ARG  a 'podman run' argument (repeatable)\n"
+	"    --systemd             systemd as the containers' init (the\n"
+	"                          image's /sbin/init): tests may reboot them\n";
 
 int cli_provision_init(struct cli_provision *p, int argc)
 {
@@ -121,6 +123,9 @@ int cli_provision_option(struct cli_provision *p, int opt, const char *arg)
 	case CLI_OPT_PODMAN_RUN_ARG:
 		p->podman_run_args[p->n_podman_run_args++] = arg;
 		return 1;
+	case CLI_OPT_SYSTEMD:
+		p->systemd = true;
+		return 1;
 	}
 	return 0;
 }
@@ -142,6 +147,8 @@ static int check_companions(const struct cli_provision *p)
 		alone = "--podman-arg needs --podman";
 	else if (!p->podman && p->n_podman_run_args)
 		alone = "--podman-run-arg needs --podman";
+	else if (!p->podman && p->systemd)
+		alone = "--systemd needs --podman";
 	if (!alone)
 		return CLI_OK;
 	cli_error("%s", alone);
@@ -171,6 +178,7 @@ static int build_podman(struct atex_provisioner **out,
 	opts.count = p->count ? p->count : 1;
 	opts.podman_args = p->n_podman_args ? p->podman_args : NULL;
 	opts.run_args = p->n_podman_run_args ? p->podman_run_args : NULL;
+	opts.systemd = p->systemd;
 	if (atex_podman_provisioner_new(out, &opts) < 0)
 		return cli_fail("--podman");
 	return CLI_OK;

@@ -4,8 +4,22 @@
  * (`podman exec`), and removed when released.
  *
  * Containers are `podman run -d --rm ... --name atex-XXXXXXXX IMAGE sleep
- * infinity`, each started by its own background thread so that provision()
- * returns at once and a slow start (an image pull) delays nothing else.
+ * infinity` (or the caller's run_command), each started by its own
+ * background thread so that provision() returns at once and a slow start
+ * (an image pull) delays nothing else.
+ *
+ * With `systemd`, the container's init is systemd: `podman run -d
+ * --systemd=always --restart=always --ulimit nofile=20000:20000 --ulimit
+ * nproc=4096:4096 ... IMAGE /sbin/init`. --restart=always is what brings
+ * the container back after a test's reboot (systemd exits, podman starts
+ * it again); podman refuses it with --rm, so such a container is only
+ * ever removed by `podman rm`, which release, stop and abort run anyway.
+ * The ulimits are ones systemd accepts and a root without
+ * CAP_SYS_RESOURCE (a nested host) may set: podman's defaults are higher.
+ * The thread hands the container out only once the connection's connect
+ * (can_reboot) saw `systemctl is-system-running` settle on running or
+ * degraded, within SYSTEMD_SETTLE_MS, as Python ATEX's systemd
+ * connection waits before its first command.
  * The name is chosen, and recorded under the provisioner's lock, before
  * podman is asked to create anything: whatever exists on the podman side
  * is always known here, so abort() and stop() can remove it.
@@ -29,15 +43,19 @@
  * "--runtime runc" or explicit ulimits says so, nothing is hard-coded.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "atex/provisioner.h"
 #include "provisioner/queue.h"
@@ -51,6 +69,9 @@
 #define RM_TIMEOUT_MS 60000
 /* How long podman gets to finish or undo its work after SIGTERM. */
 #define PODMAN_STOP_GRACE_MS 3000
+/* systemd in a container is up in about a second; a machine busy with
+ * other containers may take much longer, a broken image forever. */
+#define SYSTEMD_SETTLE_MS 300000
 
 enum ct_state {
 	CT_STARTING, /* podman run in progress, by its thread */
@@ -90,6 +111,8 @@ struct podman_provisioner {
 	char *name;		  /* "podman:IMAGE" */
 	struct atex_vec args;	  /* global podman args, owned */
 	struct atex_vec run_args; /* extra run args, owned */
+	struct atex_vec command;  /* the container's command, owned */
+	bool systemd;		  /* systemd as init (see the top) */
 	int max;		  /* containers at once */
 	struct atex_remote_queue *queue;
 	atex_cancel *cancel;	    /* fired by abort and by stop */
@@ -275,45 +298,87 @@ static char *random_name(void)
 	return atex_sprintf("atex-%08x", v);
 }
 
-/* `podman run -d --rm RUN_ARGS --name NAME IMAGE sleep infinity`, then the
- * connection for it. Runs without the lock, in the starter thread. */
-static int container_start(struct podman_container *ct)
+/* Appends a NULL-terminated list (strings not owned). */
+static int push_list(struct atex_vec *v, const char *const *list)
+{
+	int rc = 0;
+
+	for (; *list && rc == 0; list++)
+		rc = atex_vec_push(v, (void *)*list);
+	return rc;
+}
+
+/* `podman run -d [--rm | SYSTEMD ARGS] RUN_ARGS --name NAME IMAGE
+ * COMMAND`: the caller's run args come after ours, so they may override
+ * the ulimits. */
+static int run_argv(struct atex_vec *argv, const struct podman_provisioner *p,
+		    const char *name)
+{
+	static const char *const plain[] = {"run", "-d", "--rm", NULL};
+	static const char *const systemd[] = {"run",
+					      "-d",
+					      "--systemd=always",
+					      "--restart=always",
+					      "--ulimit",
+					      "nofile=20000:20000",
+					      "--ulimit",
+					      "nproc=4096:4096",
+					      NULL};
+	size_t i;
+	int rc;
+
+	rc = push_list(argv, p->systemd ? systemd : plain);
+	for (i = 0; rc == 0 && i < p->run_args.len; i++)
+		rc = atex_vec_push(argv, p->run_args.items[i]);
+	if (rc == 0)
+		rc = push_list(argv, (const char *const[]){"--name", name,
+							   p->image, NULL});
+	for (i = 0; rc == 0 && i < p->command.len; i++)
+		rc = atex_vec_push(argv, p->command.items[i]);
+	return rc;
+}
+
+/* The connection to a started container; a systemd one is ready once
+ * connect has seen systemd settle (its message names the container and
+ * the state otherwise). */
+static int container_connect(struct podman_container *ct)
 {
 	struct podman_provisioner *p = ct->prov;
 	struct atex_podman_options opts = ATEX_PODMAN_OPTIONS_INIT;
+	int rc;
+
+	opts.container = ct->name;
+	opts.podman_args = (const char *const *)p->args.items;
+	opts.podman_program = p->program;
+	opts.can_reboot = p->systemd;
+	rc = atex_podman_connection_new(&ct->conn, &opts);
+	if (rc < 0 || !p->systemd)
+		return rc;
+	atex_debug(COMPONENT, "waiting for systemd in %s", ct->name);
+	rc = atex_connection_connect(ct->conn, SYSTEMD_SETTLE_MS, p->cancel);
+	if (rc < 0)
+		atex_error_prefix("%s", p->name);
+	return rc;
+}
+
+/* Starts the container, then makes the connection for it. Runs without
+ * the lock, in the starter thread. */
+static int container_start(struct podman_container *ct)
+{
+	struct podman_provisioner *p = ct->prov;
 	struct atex_vec argv = ATEX_VEC_INIT;
-	size_t i;
 	int rc;
 
 	atex_debug(COMPONENT, "starting container %s from %s", ct->name,
 		   p->image);
-	rc = atex_vec_push(&argv, "run");
-	if (rc == 0)
-		rc = atex_vec_push(&argv, "-d");
-	if (rc == 0)
-		rc = atex_vec_push(&argv, "--rm");
-	for (i = 0; rc == 0 && i < p->run_args.len; i++)
-		rc = atex_vec_push(&argv, p->run_args.items[i]);
-	if (rc == 0)
-		rc = atex_vec_push(&argv, "--name");
-	if (rc == 0)
-		rc = atex_vec_push(&argv, ct->name);
-	if (rc == 0)
-		rc = atex_vec_push(&argv, p->image);
-	if (rc == 0)
-		rc = atex_vec_push(&argv, "sleep");
-	if (rc == 0)
-		rc = atex_vec_push(&argv, "infinity");
+	rc = run_argv(&argv, p, ct->name);
 	if (rc == 0)
 		rc = run_podman(p, &argv, -1, p->cancel);
 	if (rc < 0) {
 		atex_error_prefix("%s: container %s", p->name, ct->name);
 		goto out;
 	}
-	opts.container = ct->name;
-	opts.podman_args = (const char *const *)p->args.items;
-	opts.podman_program = p->program;
-	rc = atex_podman_connection_new(&ct->conn, &opts);
+	rc = container_connect(ct);
 out:
 	atex_vec_free(&argv);
 	return rc;
@@ -745,6 +810,7 @@ static void prov_free(atex_provisioner *base)
 	atex_cancel_free(p->cancel);
 	atex_vec_free_all(&p->args, free);
 	atex_vec_free_all(&p->run_args, free);
+	atex_vec_free_all(&p->command, free);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
 	free(p->image);
@@ -791,6 +857,19 @@ static int prov_init(struct podman_provisioner *p,
 	/* The terminators are for podman connections, not for argv. */
 	p->args.len--;
 	p->run_args.len--;
+	if (opts->version >= 2) {
+		p->systemd = opts->systemd;
+		if (atex_vec_push_copies(&p->command, opts->run_command) < 0)
+			return ATEX_ENOMEM;
+	}
+	if (p->command.len == 0) {
+		static const char *const sleep[] = {"sleep", "infinity", NULL};
+		static const char *const init[] = {"/sbin/init", NULL};
+
+		if (atex_vec_push_copies(&p->command,
+					 p->systemd ? init : sleep) < 0)
+			return ATEX_ENOMEM;
+	}
 	rc = atex_remote_queue_new(&p->queue, p->name);
 	if (rc == 0)
 		rc = atex_cancel_new(&p->cancel);
@@ -855,4 +934,270 @@ int atex_podman_provisioner_new(
 	}
 	*out = &p->base;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Building an image for atex (atex_podman_image_build).
+ *
+ * A Containerfile made here: FROM the base, one RUN that installs, with
+ * whichever of dnf, yum, apt-get and zypper the base has, what atex needs
+ * and the base lacks (looked up by command, not by package: a Fedora
+ * minimal image has coreutils-single, which a "coreutils" would conflict
+ * with), plus the caller's packages; with systemd also systemd as init,
+ * and Python ATEX's shorter stop timeout (a `podman exec` process is no
+ * child of systemd, so a reboot would otherwise wait 90 s for it).
+ * Package names go into the script as words, so they are checked first:
+ * no shell syntax can reach it.
+ */
+
+/* How much of the build's output ends a failure message. */
+#define BUILD_TAIL_LINES 10
+#define BUILD_TAIL_MAX	 4096
+/* How long podman build gets to clean up after SIGTERM. */
+#define BUILD_STOP_GRACE_MS 10000
+
+/* Package names and specs of dnf, yum, apt-get and zypper ("vim-enhanced",
+ * "libstdc++", "python3:amd64", "pkg=1.2-3", "/usr/bin/ls"): no spaces,
+ * quotes or shell syntax, no leading '-' (an option). */
+static bool package_ok(const char *name)
+{
+	if (!*name || *name == '-')
+		return false;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
+		    !(*c >= '0' && *c <= '9') && !strchr(".+-_:~@=/", *c))
+			return false;
+	return true;
+}
+
+/* The RUN script: $1 is "systemd" or "", the caller's packages (checked)
+ * follow. */
+static const char build_script[] =
+	"set -e; sd=$1; shift; need=\"$*\"; "
+	"for c in bash:bash env:coreutils setsid:util-linux tar:tar "
+	"rsync:rsync; do "
+	"command -v \"${c%%:*}\" >/dev/null 2>&1 || need=\"$need ${c#*:}\"; "
+	"done; "
+	"if command -v dnf >/dev/null 2>&1; then "
+	"[ -z \"$sd\" ] || need=\"$need systemd\"; "
+	"[ -z \"$need\" ] || "
+	"{ dnf -y --setopt=install_weak_deps=False install $need; "
+	"dnf clean all; }; "
+	"elif command -v yum >/dev/null 2>&1; then "
+	"[ -z \"$sd\" ] || need=\"$need systemd\"; "
+	"[ -z \"$need\" ] || { yum -y install $need; yum clean all; }; "
+	"elif command -v apt-get >/dev/null 2>&1; then "
+	"[ -z \"$sd\" ] || need=\"$need systemd-sysv\"; "
+	"[ -z \"$need\" ] || "
+	"{ export DEBIAN_FRONTEND=noninteractive; apt-get update; "
+	"apt-get install -y --no-install-recommends $need; "
+	"apt-get clean; rm -rf /var/lib/apt/lists/*; }; "
+	"elif command -v zypper >/dev/null 2>&1; then "
+	"[ -z \"$sd\" ] || need=\"$need systemd\"; "
+	"[ -z \"$need\" ] || "
+	"{ zypper --non-interactive install --no-recommends $need; "
+	"zypper clean -a; }; "
+	"elif [ -n \"$need$sd\" ]; then "
+	"echo \"atex: no dnf, yum, apt-get or zypper to install: $need $sd\" "
+	">&2; exit 1; fi; "
+	"if [ -n \"$sd\" ]; then "
+	"mkdir -p /etc/systemd/system.conf.d; "
+	"printf '[Manager]\\nDefaultTimeoutStopSec=30s\\n' "
+	">/etc/systemd/system.conf.d/atex-container.conf; fi";
+
+/* The Containerfile's text: RUN in its exec form (a JSON array), so the
+ * script and the packages reach sh as they are, with no quoting of
+ * either by the Containerfile or a shell. */
+static char *containerfile(const char *base, const char *const *packages,
+			   bool systemd)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	json_t *run;
+	char *run_json = NULL;
+	int rc = -1;
+
+	run = json_pack("[sssss]", "/bin/sh", "-c", build_script, "sh",
+			systemd ? "systemd" : "");
+	for (; run && packages && *packages; packages++)
+		if (json_array_append_new(run, json_string(*packages)) < 0)
+			goto out;
+	run_json = run ? json_dumps(run, JSON_COMPACT) : NULL;
+	if (!run_json)
+		goto out;
+	rc = atex_buf_printf(&b, "FROM %s\nRUN %s\n%s", base, run_json,
+			     systemd ? "CMD [\"/sbin/init\"]\n" : "");
+out:
+	if (rc < 0)
+		atex_buf_free(&b);
+	json_decref(run);
+	free(run_json);
+	return rc < 0 ? NULL : atex_buf_detach(&b);
+}
+
+/* The last BUILD_TAIL_LINES lines of what the build wrote to `fd`. */
+static char *build_tail(int fd)
+{
+	char buf[BUILD_TAIL_MAX + 1], *p;
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > BUILD_TAIL_MAX ? size - BUILD_TAIL_MAX : 0;
+	ssize_t n = pread(fd, buf, BUILD_TAIL_MAX, from);
+	int lines = 0;
+
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	for (p = buf + n; p > buf; p--)
+		if (p[-1] == '\n' && ++lines == BUILD_TAIL_LINES)
+			break;
+	return atex_strdup(p);
+}
+
+/* Writes the Containerfile into a new directory (the build context,
+ * empty otherwise); *dir is then set and the caller removes both. */
+static int write_context(char **dir, const char *text)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *path = NULL;
+	int fd = -1, rc = ATEX_EIO;
+	size_t len = strlen(text);
+
+	*dir = atex_sprintf("%s/atex-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!*dir)
+		return ATEX_ENOMEM;
+	if (!mkdtemp(*dir)) {
+		rc = atex_error_set(ATEX_EIO, "podman build: mkdtemp %s: %s",
+				    *dir, strerror(errno));
+		free(*dir);
+		*dir = NULL;
+		return rc;
+	}
+	path = atex_path_join(*dir, "Containerfile");
+	if (!path)
+		return ATEX_ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || atex_write_all(fd, text, len, NULL) < 0)
+		atex_error_set(ATEX_EIO, "podman build: writing %s: %s", path,
+			       strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+static void remove_context(char *dir)
+{
+	char *path;
+
+	if (!dir)
+		return;
+	path = atex_path_join(dir, "Containerfile");
+	if (path)
+		unlink(path);
+	rmdir(dir);
+	free(path);
+	free(dir);
+}
+
+/* Runs `podman ARGS build -t TAG -f DIR/Containerfile DIR`, its output in
+ * `out_fd`. A cancel stops it with SIGTERM (podman then removes its
+ * intermediate containers), SIGKILL after a grace time. */
+static int build_run(int *status, const char *tag, const char *dir,
+		     const char *const *podman_args, int out_fd,
+		     atex_cancel *cancel)
+{
+	struct atex_vec argv = ATEX_VEC_INIT;
+	atex_process *proc = NULL;
+	char *file = atex_path_join(dir, "Containerfile");
+	int rc;
+
+	rc = file ? atex_vec_push(&argv, "podman") : ATEX_ENOMEM;
+	for (; rc == 0 && podman_args && *podman_args; podman_args++)
+		rc = atex_vec_push(&argv, (void *)*podman_args);
+	if (rc == 0)
+		rc = push_list(&argv,
+			       (const char *const[]){"build", "-t", tag, "-f",
+						     file, dir, NULL});
+	if (rc == 0)
+		rc = atex_vec_push(&argv, NULL);
+	if (rc == 0)
+		rc = atex_process_spawn(&proc, (const char *const *)argv.items,
+					NULL, NULL, ATEX_STDIO_NULL, out_fd,
+					out_fd);
+	if (rc < 0)
+		goto out;
+	rc = atex_process_wait(status, proc, -1, cancel);
+	if (rc == ATEX_ECANCELED) {
+		atex_process_kill(proc, SIGTERM);
+		if (atex_process_wait(status, proc, BUILD_STOP_GRACE_MS, NULL) <
+		    0)
+			atex_process_kill(proc, SIGKILL);
+		rc = atex_error_set(ATEX_ECANCELED, "podman build %s: canceled",
+				    tag);
+	}
+out:
+	atex_process_free(proc);
+	atex_vec_free(&argv);
+	free(file);
+	return rc;
+}
+
+int atex_podman_image_build(const char *tag, const char *base,
+			    const char *const *packages, bool systemd,
+			    const char *const *podman_args, atex_cancel *cancel)
+{
+	char *text = NULL, *dir = NULL, *tail = NULL;
+	const char *const *pkg;
+	int rc, status = 0, out_fd = -1;
+
+	if (!tag || !*tag || !image_ok(tag))
+		return atex_error_set(ATEX_EINVAL,
+				      "podman build: invalid tag \"%s\"",
+				      tag ? tag : "");
+	if (!base || !*base || !image_ok(base))
+		return atex_error_set(ATEX_EINVAL,
+				      "podman build %s: invalid base image "
+				      "\"%s\"",
+				      tag, base ? base : "");
+	for (pkg = packages; pkg && *pkg; pkg++)
+		if (!package_ok(*pkg))
+			return atex_error_set(ATEX_EINVAL,
+					      "podman build %s: invalid "
+					      "package name \"%s\"",
+					      tag, *pkg);
+	text = containerfile(base, packages, systemd);
+	if (!text)
+		return atex_error_oom();
+	rc = write_context(&dir, text);
+	if (rc < 0)
+		goto out;
+	out_fd = memfd_create("atex-podman-build", MFD_CLOEXEC);
+	if (out_fd < 0) {
+		rc = atex_error_set(ATEX_EIO, "podman build: memfd_create: %s",
+				    strerror(errno));
+		goto out;
+	}
+	atex_debug(COMPONENT, "building %s from %s", tag, base);
+	rc = build_run(&status, tag, dir, podman_args, out_fd, cancel);
+	if (rc < 0) {
+		if (rc != ATEX_ECANCELED)
+			atex_error_prefix("podman build %s", tag);
+		goto out;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		tail = build_tail(out_fd);
+		rc = atex_error_set(ATEX_EEXTERNAL,
+				    "podman build %s from %s failed:\n%s", tag,
+				    base, tail ? tail : "");
+	}
+out:
+	if (out_fd >= 0)
+		close(out_fd);
+	remove_context(dir);
+	free(tail);
+	free(text);
+	return rc;
 }

@@ -127,6 +127,7 @@ expect empty-component "empty/main\.fmf:2:5: test /a/: .*empty component" fmf di
 expect podman-option-image '"--privileged"' exec --podman --privileged -- true
 expect podman-spaced-image 'invalid image "a b"' exec --podman 'a b' -- true
 expect podman-metachar-image 'invalid image "img;rm"' exec --podman 'img;rm' -- true
+expect systemd-without-podman '--systemd needs --podman' exec --local 1 --systemd -- true
 expect ssh-metachar-host 'invalid host "a;b"' exec --ssh 'root@a;b' -- true
 expect ssh-subst-host 'invalid host "h\$\(id\)"' exec --ssh 'h$(id)' -- true
 expect ssh-option-host "'-oProxyCommand=x'" exec --ssh -oProxyCommand=x -- true

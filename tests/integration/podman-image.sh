@@ -10,16 +10,31 @@
 # same machine imports the tarball again in seconds instead of rebuilding.
 # A lock serialises concurrent runs (two build trees testing at once).
 #
-# Usage: podman-image.sh [PODMAN GLOBAL ARGS...]
+# With --systemd first, the image is atex-test-systemd instead: the same
+# minbase plus systemd-sysv (/sbin/init is systemd), for containers run with
+# systemd as their init (reboot tests), from its own cached tarball.
+#
+# Usage: podman-image.sh [--systemd] [PODMAN GLOBAL ARGS...]
 #   the arguments go before every podman subcommand ("--runtime runc").
 # Environment: ATEX_TEST_IMAGE (image name), ATEX_TEST_CACHE (cache dir),
 #   ATEX_DEBIAN_MIRROR (default: the first URI of the apt sources).
 set -euo pipefail
 
-image="${ATEX_TEST_IMAGE:-atex-test-minbase}"
 cache="${ATEX_TEST_CACHE:-/var/cache/atex-test}"
-tarball="$cache/minbase.tar"
 suite=bookworm
+if [ "${1:-}" = --systemd ]; then
+	shift
+	image="${ATEX_TEST_IMAGE:-atex-test-systemd}"
+	tarball="$cache/systemd.tar"
+	include=rsync,systemd-sysv
+	# The image's command, for `podman run IMAGE` without one.
+	cmd='CMD ["/sbin/init"]'
+else
+	image="${ATEX_TEST_IMAGE:-atex-test-minbase}"
+	tarball="$cache/minbase.tar"
+	include=rsync
+	cmd='CMD ["/bin/bash"]'
+fi
 
 die() {
 	echo "podman-image.sh: $*" >&2
@@ -47,9 +62,9 @@ build_tarball() {
 	# shellcheck disable=SC2064
 	trap "rm -rf '$dir'" EXIT
 	echo "podman-image.sh: debootstrap $suite from $(mirror)" >&2
-	debootstrap --variant=minbase --include=rsync "$suite" "$dir" \
-		"$(mirror)" >"$cache/debootstrap.log" 2>&1 ||
-		die "debootstrap failed, see $cache/debootstrap.log"
+	debootstrap --variant=minbase --include="$include" "$suite" "$dir" \
+		"$(mirror)" >"$tarball.log" 2>&1 ||
+		die "debootstrap failed, see $tarball.log"
 	# apt caches are dead weight in a test image.
 	rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
 	tar -C "$dir" -cf "$tarball.tmp" . || die "cannot write $tarball.tmp"
@@ -72,6 +87,6 @@ if podman "$@" image exists "$image"; then
 	exit 0
 fi
 [ -s "$tarball" ] || build_tarball
-podman "$@" import -q --change 'CMD ["/bin/bash"]' "$tarball" "$image" \
+podman "$@" import -q --change "$cmd" "$tarball" "$image" \
 	>/dev/null || die "podman import of $tarball failed"
 echo "podman-image.sh: imported $image from $tarball" >&2

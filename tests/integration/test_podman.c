@@ -39,6 +39,8 @@
 #include "util/util.h"
 
 #define IMAGE "atex-test-minbase"
+/* The same with systemd as /sbin/init (podman-image.sh --systemd). */
+#define SYSTEMD_IMAGE "atex-test-systemd"
 
 /* Global podman arguments this machine needs: runc (the only runtime
  * installed) and cgroupfs (no systemd to manage cgroups). */
@@ -241,7 +243,7 @@ static void set_ulimit(char *buf, size_t size, const char *what, int res)
 
 static int group_setup(void **state)
 {
-	char script[PATH_MAX], cmd[PATH_MAX + 1024];
+	char script[PATH_MAX], cmd[3 * PATH_MAX];
 	const char *const *a;
 	int n = 0;
 
@@ -261,7 +263,8 @@ static int group_setup(void **state)
 				"tests/conformance)\n");
 		return -1;
 	}
-	snprintf(cmd, sizeof(cmd), "%s %s", script, podman_cmd + 6);
+	snprintf(cmd, sizeof(cmd), "%s %s && %s --systemd %s", script,
+		 podman_cmd + 6, script, podman_cmd + 6);
 	if (system(cmd) != 0) {
 		fprintf(stderr,
 			"podman tests: %s failed: podman cannot "
@@ -288,13 +291,16 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[1024];
+	char cmd[2048];
 
 	(void)state;
 	if (!conn_container[0])
 		return 0;
-	snprintf(cmd, sizeof(cmd), "%s rm -f -i -t 0 %s >/dev/null", podman_cmd,
-		 conn_container);
+	/* Also whatever a failed test left (its container has our label). */
+	snprintf(cmd, sizeof(cmd),
+		 "%s rm -f -i -t 0 %s $(%s ps -a -q --filter label=%s) "
+		 ">/dev/null",
+		 podman_cmd, conn_container, podman_cmd, label);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -494,6 +500,140 @@ static void test_copy_to(void **state)
 	atex_connection_free(c);
 }
 
+/* A file and a tree out of the container: modes and symlinks kept, a
+ * tree merged into what is there, a file replaced, a missing source
+ * ATEX_ENOTFOUND naming it. */
+static void test_copy_from(void **state)
+{
+	const char *const make[] = {
+		"sh", "-c",
+		"rm -rf /tmp/cf && mkdir -p /tmp/cf/sub && "
+		"echo payload >/tmp/cf/sub/data && chmod 604 /tmp/cf/sub/data "
+		"&& "
+		"printf '#!/bin/sh\\n' >/tmp/cf/script && "
+		"chmod 750 /tmp/cf/script && chmod 705 /tmp/cf/sub && "
+		"ln -s sub/data /tmp/cf/link && echo spaced >'/tmp/cf/with "
+		"space'",
+		NULL};
+	char dir[] = "/tmp/atex-test-copy-from-XXXXXX", cmd[PATH_MAX + 256];
+	atex_connection *c = conn_new(conn_container);
+	char path[PATH_MAX], *out;
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	free(run_ok(c, make, 0));
+	assert_non_null(mkdtemp(dir));
+	/* A tree into a new directory, its parents created... */
+	snprintf(path, sizeof(path), "%s/deep/tree", dir);
+	assert_int_equal(atex_connection_copy_from(c, "/tmp/cf", path, NULL),
+			 0);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s/deep/tree' && stat -c '%%n %%a %%F' * sub/* | sort "
+		 "&& readlink link && cat sub/data 'with space'",
+		 dir);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	char buf[1024] = "";
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	assert_int_equal(pclose(f), 0);
+	assert_string_equal(buf, "link 777 symbolic link\n"
+				 "script 750 regular file\n"
+				 "sub 705 directory\n"
+				 "sub/data 604 regular file\n"
+				 "with space 644 regular file\n"
+				 "sub/data\n"
+				 "payload\n"
+				 "spaced\n");
+	/* ...and merged into one that has other files. */
+	snprintf(path, sizeof(path), "%s/deep/tree/mine", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/deep/tree", dir);
+	assert_int_equal(atex_connection_copy_from(c, "/tmp/cf/", path, NULL),
+			 0);
+	snprintf(path, sizeof(path), "%s/deep/tree/mine", dir);
+	assert_int_equal(stat(path, &st), 0);
+
+	/* A file replaces the local one, keeping its mode. */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("old content, longer than the new\n", f);
+	fclose(f);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/sub/data", path, NULL),
+		0);
+	assert_int_equal(atex_file_read(&out, NULL, path), 0);
+	assert_string_equal(out, "payload\n");
+	free(out);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	/* A new file in a new directory; no temporary left beside it. */
+	snprintf(path, sizeof(path), "%s/new/script", dir);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/script", path, NULL), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	snprintf(cmd, sizeof(cmd), "ls -A '%s/new'", dir);
+	f = popen(cmd, "r");
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	pclose(f);
+	assert_string_equal(buf, "script\n");
+
+	/* A file's top-level symlink is followed; a directory where the
+	 * file should go is refused, naming both. */
+	snprintf(path, sizeof(path), "%s/followed", dir);
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/link", path, NULL), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/script", dir, NULL),
+		ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), dir));
+	assert_non_null(strstr(atex_error_last(), "/tmp/cf/script"));
+
+	/* Nothing there. */
+	assert_int_equal(
+		atex_connection_copy_from(c, "/tmp/cf/no-such", path, NULL),
+		ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(), "/tmp/cf/no-such"));
+	assert_non_null(strstr(atex_error_last(), conn_container));
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	atex_connection_free(c);
+}
+
+/* A plain container cannot reboot; its boot_id is its start time (the
+ * kernel's is the host's), stable while it runs. */
+static void test_plain_boot_id(void **state)
+{
+	atex_connection *c = conn_new(conn_container);
+	char *a = NULL, *b = NULL, cmd[1024], want[128] = "";
+	FILE *f;
+
+	(void)state;
+	assert_false(atex_connection_can_reboot(c));
+	assert_int_equal(atex_connection_boot_id(&a, c, 30000, NULL), 0);
+	assert_int_equal(atex_connection_boot_id(&b, c, 30000, NULL), 0);
+	assert_string_equal(a, b);
+	snprintf(cmd, sizeof(cmd), "%s inspect -f '{{.State.StartedAt}}' %s",
+		 podman_cmd, conn_container);
+	f = popen(cmd, "r");
+	assert_non_null(fgets(want, sizeof(want), f));
+	pclose(f);
+	want[strcspn(want, "\n")] = '\0';
+	assert_string_equal(a, want);
+	free(a);
+	free(b);
+	atex_connection_free(c);
+}
+
 /* ------------------------------------------------------------------------
  * Provisioner tests.
  */
@@ -627,6 +767,93 @@ static void remove_slow_podman(char *path)
 	snprintf(cmd, sizeof(cmd), "rm -rf \"$(dirname '%s')\"", path);
 	assert_int_equal(system(cmd), 0);
 	free(path);
+}
+
+/* A podman wrapper that logs each `run` command line to `log` (one line,
+ * arguments separated by '|') before running it. Returns the path
+ * (caller frees and removes with remove_slow_podman). */
+static char *logging_podman(const char *log)
+{
+	char dir[] = "/tmp/atex-test-podman-XXXXXX";
+	char *path;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	path = atex_path_join(dir, "podman");
+	assert_non_null(path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"#!/bin/sh\n"
+		"for a; do\n"
+		"  if [ \"$a\" = run ]; then\n"
+		"    (IFS='|'; echo \"$*\") >>'%s'\n"
+		"  fi\n"
+		"done\n"
+		"exec podman \"$@\"\n",
+		log);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+	return path;
+}
+
+/* The `podman run` command lines: a systemd container has systemd's
+ * options and /sbin/init, and no --rm (podman refuses it with
+ * --restart); the caller's run args come after ours (to override the
+ * ulimits); version 1 options end before `systemd`, which is not read. */
+static void test_run_argv(void **state)
+{
+	char log[] = "/tmp/atex-test-runlog-XXXXXX", want[1024], *text;
+	struct atex_podman_provisioner_options opts =
+		ATEX_PODMAN_PROVISIONER_OPTIONS_INIT;
+	char *program;
+	atex_provisioner *p = NULL;
+	atex_remote *r;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(log);
+	assert_true(fd >= 0);
+	close(fd);
+	program = logging_podman(log);
+	opts.podman_args = podman_args;
+	opts.run_args = run_args;
+	opts.podman_program = program;
+	opts.image = SYSTEMD_IMAGE;
+	opts.systemd = true;
+	assert_int_equal(atex_podman_provisioner_new(&p, &opts), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	atex_remote_release(r);
+	atex_provisioner_free(p);
+	/* The same options as version 1. */
+	opts.version = 1;
+	assert_int_equal(atex_podman_provisioner_new(&p, &opts), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	atex_remote_release(r);
+	atex_provisioner_free(p);
+
+	assert_int_equal(atex_file_read(&text, NULL, log), 0);
+	snprintf(want, sizeof(want),
+		 "--runtime|runc|--cgroup-manager|cgroupfs|run|-d|"
+		 "--systemd=always|--restart=always|--ulimit|"
+		 "nofile=20000:20000|--ulimit|nproc=4096:4096|--network|none|"
+		 "--label|%s|--ulimit|%s|--ulimit|%s|--name|atex-",
+		 label, ulimit_nofile, ulimit_nproc);
+	if (strncmp(text, want, strlen(want)) != 0)
+		fail_msg("systemd run: %s\nwant: %s...", text, want);
+	assert_non_null(strstr(text, "|" SYSTEMD_IMAGE "|/sbin/init\n"));
+	snprintf(want, sizeof(want),
+		 "--runtime|runc|--cgroup-manager|cgroupfs|run|-d|--rm|"
+		 "--network|none|");
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "|" SYSTEMD_IMAGE "|sleep|infinity\n"));
+	free(text);
+	unlink(log);
+	remove_slow_podman(program);
 }
 
 /* get_remote blocks in this thread; abort comes from another. */
@@ -850,6 +1077,423 @@ static void test_start_failure(void **state)
 	assert_int_equal(count_containers(), before);
 }
 
+/* ------------------------------------------------------------------------
+ * Options v2: run_command, systemd containers that reboot.
+ */
+
+static void image_rm(const char *image);
+
+static atex_provisioner *prov_new_v2(const char *image, bool systemd,
+				     const char *const *command)
+{
+	struct atex_podman_provisioner_options opts =
+		ATEX_PODMAN_PROVISIONER_OPTIONS_INIT;
+	atex_provisioner *p = NULL;
+
+	opts.image = image;
+	opts.podman_args = podman_args;
+	opts.run_args = run_args;
+	opts.systemd = systemd;
+	opts.run_command = command;
+	assert_int_equal(atex_podman_provisioner_new(&p, &opts), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	return p;
+}
+
+/* The container runs the given command instead of `sleep infinity`. */
+static void test_run_command(void **state)
+{
+	static const char *const command[] = {"sleep", "31337", NULL};
+	atex_provisioner *p = prov_new_v2(IMAGE, false, command);
+	int before = count_containers();
+	atex_remote *r;
+	char *out;
+
+	(void)state;
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	out = run_ok(atex_remote_connection(r),
+		     (const char *const[]){
+			     "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline", NULL},
+		     0);
+	assert_string_equal(out, "sleep 31337 ");
+	free(out);
+	atex_remote_release(r);
+	assert_int_equal(count_containers(), before);
+	atex_provisioner_free(p);
+}
+
+/* systemd's state in the container, chomped; "" when it cannot say. */
+static char *systemd_state(atex_connection *c)
+{
+	const char *const argv[] = {"systemctl", "is-system-running", NULL};
+	struct atex_run_result r = {0};
+	char *out;
+
+	assert_int_equal(atex_connection_run(&r, c, argv, NULL, 0, 30000, NULL),
+			 0);
+	out = r.out;
+	out[strcspn(out, "\n")] = '\0';
+	r.out = NULL;
+	atex_run_result_clear(&r);
+	return out;
+}
+
+/*
+ * A systemd container: handed out once systemd runs (not still
+ * starting), it can reboot, a reboot brings it back (connect waits for
+ * it) with a new boot_id, and release removes it.
+ */
+static void test_systemd_reboot(void **state)
+{
+	atex_provisioner *p = prov_new_v2(SYSTEMD_IMAGE, true, NULL);
+	int before = count_containers();
+	char *a = NULL, *b = NULL, *st, *out;
+	atex_connection *c;
+	atex_remote *r;
+	double start;
+
+	(void)state;
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	c = atex_remote_connection(r);
+	st = systemd_state(c);
+	if (strcmp(st, "running") != 0 && strcmp(st, "degraded") != 0)
+		fail_msg("handed out with systemd %s", st);
+	free(st);
+	out = run_ok(c, (const char *const[]){"cat", "/proc/1/comm", NULL}, 0);
+	assert_string_equal(out, "systemd\n");
+	free(out);
+	assert_true(atex_connection_can_reboot(c));
+	assert_int_equal(atex_connection_boot_id(&a, c, 30000, NULL), 0);
+
+	free(run_ok(c, (const char *const[]){"systemctl", "reboot", NULL}, 0));
+	start = atex_monotonic_ms();
+	assert_int_equal(atex_connection_connect(c, 120000, NULL), 0);
+	fprintf(stderr, "# reboot: up again in %.1f s\n",
+		(atex_monotonic_ms() - start) / 1000);
+	assert_int_equal(atex_connection_boot_id(&b, c, 30000, NULL), 0);
+	assert_string_not_equal(a, b);
+	st = systemd_state(c);
+	if (strcmp(st, "running") != 0 && strcmp(st, "degraded") != 0)
+		fail_msg("after the reboot systemd is %s", st);
+	free(st);
+	free(a);
+	free(b);
+
+	atex_remote_release(r);
+	assert_int_equal(count_containers(), before);
+	atex_provisioner_free(p);
+}
+
+/* Builds `tag` FROM the systemd image with one more unit, enabled, whose
+ * ExecStart is `exec` (Type=oneshot: the boot waits for it). */
+static void systemd_unit_image(const char *tag, const char *exec)
+{
+	char dir[] = "/tmp/atex-test-unit-XXXXXX", path[PATH_MAX],
+	     cmd[PATH_MAX * 2];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/Containerfile", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"FROM %s\n"
+		"RUN [\"/bin/sh\", \"-c\", \"printf '[Service]\\\\n"
+		"Type=oneshot\\\\nExecStart=%s\\\\n[Install]\\\\n"
+		"WantedBy=multi-user.target\\\\n' "
+		">/etc/systemd/system/atex-test.service && "
+		"systemctl -q enable atex-test.service\"]\n",
+		SYSTEMD_IMAGE, exec);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s build -q -t %s -f %s %s >/dev/null",
+		 podman_cmd, tag, path, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A failed unit leaves systemd "degraded": still handed out. One that
+ * never ends keeps it "starting": connect gives up at its timeout with
+ * a message naming the container and the state. */
+static void test_systemd_states(void **state)
+{
+	struct atex_podman_options opts = ATEX_PODMAN_OPTIONS_INIT;
+	char image[64], name[64], cmd[1024], *st;
+	atex_connection *c = NULL;
+	atex_provisioner *p;
+	atex_remote *r;
+	double start;
+
+	(void)state;
+	snprintf(image, sizeof(image), "localhost/atex-test-unit-%ld",
+		 (long)getpid());
+	systemd_unit_image(image, "/bin/false");
+	p = prov_new_v2(image, true, NULL);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get_remote_ok(p);
+	st = systemd_state(atex_remote_connection(r));
+	assert_string_equal(st, "degraded");
+	free(st);
+	atex_remote_release(r);
+	atex_provisioner_free(p);
+	image_rm(image);
+
+	systemd_unit_image(image, "/bin/sleep infinity");
+	snprintf(name, sizeof(name), "atex-test-starting-%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd),
+		 "%s run -d --systemd=always --network none --label %s "
+		 "--ulimit %s --ulimit %s --name %s %s >/dev/null",
+		 podman_cmd, label, ulimit_nofile, ulimit_nproc, name, image);
+	assert_int_equal(system(cmd), 0);
+	opts.container = name;
+	opts.podman_args = podman_args;
+	opts.can_reboot = true;
+	assert_int_equal(atex_podman_connection_new(&c, &opts), 0);
+	start = atex_monotonic_ms();
+	assert_int_equal(atex_connection_connect(c, 3000, NULL),
+			 ATEX_ETIMEDOUT);
+	assert_true(atex_monotonic_ms() - start < 20000);
+	assert_non_null(strstr(atex_error_last(), name));
+	assert_non_null(strstr(atex_error_last(), "state: starting"));
+	atex_connection_free(c);
+	snprintf(cmd, sizeof(cmd), "%s rm -f -t 0 %s >/dev/null", podman_cmd,
+		 name);
+	assert_int_equal(system(cmd), 0);
+	image_rm(image);
+}
+
+/* connect on a container that reboots waits for it to run again, and a
+ * timeout or a cancel ends the wait with a message naming it. */
+static void test_reboot_connect_waits(void **state)
+{
+	struct atex_podman_options opts = ATEX_PODMAN_OPTIONS_INIT;
+	char name[64], cmd[1024];
+	atex_connection *c = NULL;
+	atex_cancel *cancel;
+	double start;
+
+	(void)state;
+	snprintf(name, sizeof(name), "atex-test-stopped-%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd),
+		 "%s create --network none --label %s --ulimit %s --ulimit %s "
+		 "--name %s %s sleep infinity >/dev/null",
+		 podman_cmd, label, ulimit_nofile, ulimit_nproc, name, IMAGE);
+	assert_int_equal(system(cmd), 0);
+	opts.container = name;
+	opts.podman_args = podman_args;
+	opts.can_reboot = true;
+	assert_int_equal(atex_podman_connection_new(&c, &opts), 0);
+
+	/* Created, not running: a plain connection fails at once, one that
+	 * reboots waits until its timeout... */
+	start = atex_monotonic_ms();
+	assert_int_equal(atex_connection_connect(c, 1500, NULL),
+			 ATEX_ETIMEDOUT);
+	assert_true(atex_monotonic_ms() - start >= 1400);
+	assert_non_null(strstr(atex_error_last(), name));
+	/* ...or a cancel... */
+	assert_int_equal(atex_cancel_new(&cancel), 0);
+	atex_cancel_fire(cancel);
+	assert_int_equal(atex_connection_connect(c, 60000, cancel),
+			 ATEX_ECANCELED);
+	atex_cancel_free(cancel);
+	/* ...or until it runs. */
+	snprintf(cmd, sizeof(cmd), "(sleep 1; %s start %s >/dev/null) &",
+		 podman_cmd, name);
+	assert_int_equal(system(cmd), 0);
+	start = atex_monotonic_ms();
+	assert_int_equal(atex_connection_connect(c, 60000, NULL), 0);
+	assert_true(atex_monotonic_ms() - start >= 500);
+	free(run_ok(c, (const char *const[]){"true", NULL}, 0));
+	atex_connection_free(c);
+
+	/* A container that is gone is an error at once. */
+	snprintf(cmd, sizeof(cmd), "%s rm -f -t 0 %s >/dev/null", podman_cmd,
+		 name);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(atex_podman_connection_new(&c, &opts), 0);
+	start = atex_monotonic_ms();
+	assert_int_equal(atex_connection_connect(c, 60000, NULL), ATEX_EIO);
+	assert_true(atex_monotonic_ms() - start < 10000);
+	assert_non_null(strstr(atex_error_last(), name));
+	atex_connection_free(c);
+}
+
+/* ------------------------------------------------------------------------
+ * atex_podman_image_build, without the network: bases whose package
+ * managers are fakes logging their arguments.
+ */
+
+/* Builds `tag` FROM IMAGE with a fake `tool` in /usr/local/sbin (ahead
+ * of the real ones in PATH) that logs its arguments and exits `status`. */
+static void fake_base(const char *tag, const char *tool, int status)
+{
+	char dir[] = "/tmp/atex-test-base-XXXXXX", path[PATH_MAX],
+	     cmd[PATH_MAX * 2];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/Containerfile", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"FROM %s\n"
+		"RUN [\"/bin/sh\", \"-c\", \"printf '#!/bin/sh\\\\necho %s "
+		"\\\"$*\\\" >>/var/log/fake-pm.log\\\\necho fake %s says "
+		"no >&2\\\\nexit %d\\\\n' >/usr/local/sbin/%s && "
+		"chmod +x /usr/local/sbin/%s\"]\n",
+		IMAGE, tool, tool, status, tool, tool);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s build -q -t %s -f %s %s >/dev/null",
+		 podman_cmd, tag, path, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A file of an image, through a throw-away container. */
+static char *image_file(const char *image, const char *file)
+{
+	char cmd[1024], buf[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s run --rm --network none --ulimit %s --ulimit %s %s cat %s "
+		 "2>/dev/null",
+		 podman_cmd, ulimit_nofile, ulimit_nproc, image, file);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	pclose(f);
+	return strdup(buf);
+}
+
+static void image_rm(const char *image)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s rmi -f %s >/dev/null 2>&1", podman_cmd,
+		 image);
+	(void)!system(cmd);
+}
+
+static void test_image_build(void **state)
+{
+	static const char *const pkgs[] = {"foo", "libstdc++-dev", "bar=1.2-3",
+					   NULL};
+	char *log, *conf, base[64], built[64], cmd[1024], out[256] = "";
+	FILE *f;
+
+	(void)state;
+	snprintf(base, sizeof(base), "localhost/atex-test-apt-%ld",
+		 (long)getpid());
+	snprintf(built, sizeof(built), "localhost/atex-test-built-%ld",
+		 (long)getpid());
+	fake_base(base, "apt-get", 0);
+	/* apt-get: the packages and systemd as init; the test image has
+	 * everything else atex needs, so nothing more. */
+	assert_int_equal(atex_podman_image_build(built, base, pkgs, true,
+						 podman_args, NULL),
+			 0);
+	log = image_file(built, "/var/log/fake-pm.log");
+	assert_string_equal(log, "apt-get update\n"
+				 "apt-get install -y --no-install-recommends "
+				 "foo libstdc++-dev bar=1.2-3 systemd-sysv\n"
+				 "apt-get clean\n");
+	free(log);
+	conf = image_file(built,
+			  "/etc/systemd/system.conf.d/atex-container.conf");
+	assert_non_null(strstr(conf, "DefaultTimeoutStopSec=30s"));
+	free(conf);
+	snprintf(cmd, sizeof(cmd), "%s image inspect -f '{{.Config.Cmd}}' %s",
+		 podman_cmd, built);
+	f = popen(cmd, "r");
+	assert_non_null(fgets(out, sizeof(out), f));
+	pclose(f);
+	assert_string_equal(out, "[/sbin/init]\n");
+	image_rm(built);
+
+	/* Without packages or systemd there is nothing to install. */
+	assert_int_equal(atex_podman_image_build(built, base, NULL, false,
+						 podman_args, NULL),
+			 0);
+	log = image_file(built, "/var/log/fake-pm.log");
+	assert_string_equal(log, "");
+	free(log);
+	image_rm(built);
+	image_rm(base);
+
+	/* dnf comes first when the base has it. */
+	fake_base(base, "dnf", 0);
+	assert_int_equal(atex_podman_image_build(built, base, pkgs, false,
+						 podman_args, NULL),
+			 0);
+	log = image_file(built, "/var/log/fake-pm.log");
+	assert_string_equal(log,
+			    "dnf -y --setopt=install_weak_deps=False install "
+			    "foo libstdc++-dev bar=1.2-3\n"
+			    "dnf clean all\n");
+	free(log);
+	image_rm(built);
+	image_rm(base);
+
+	/* A failing install: EEXTERNAL ending with the build's output. */
+	fake_base(base, "apt-get", 100);
+	assert_int_equal(atex_podman_image_build(built, base, pkgs, false,
+						 podman_args, NULL),
+			 ATEX_EEXTERNAL);
+	assert_non_null(strstr(atex_error_last(), built));
+	assert_non_null(strstr(atex_error_last(), "fake apt-get says no"));
+	image_rm(base);
+}
+
+static void test_image_build_refuses(void **state)
+{
+	static const char *const bad_pkgs[][2] = {
+		{"foo;rm -rf /", NULL}, {"-oDebug::pkgProblemResolver=1", NULL},
+		{"two words", NULL},	{"$(reboot)", NULL},
+		{"quote'", NULL},	{"", NULL},
+	};
+	atex_cancel *cancel;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ATEX_ARRAY_SIZE(bad_pkgs); i++) {
+		const char *const pkgs[] = {"fine", bad_pkgs[i][0], NULL};
+
+		assert_int_equal(atex_podman_image_build("localhost/t", IMAGE,
+							 pkgs, false,
+							 podman_args, NULL),
+				 ATEX_EINVAL);
+		assert_non_null(strstr(atex_error_last(), "package"));
+		assert_non_null(strstr(atex_error_last(), bad_pkgs[i][0]));
+	}
+	assert_int_equal(atex_podman_image_build("bad tag", IMAGE, NULL, false,
+						 podman_args, NULL),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "\"bad tag\""));
+	assert_int_equal(atex_podman_image_build("localhost/t", "--privileged",
+						 NULL, false, podman_args,
+						 NULL),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "--privileged"));
+	assert_int_equal(atex_podman_image_build(NULL, IMAGE, NULL, false,
+						 podman_args, NULL),
+			 ATEX_EINVAL);
+	/* A cancel fired before: nothing is built. */
+	assert_int_equal(atex_cancel_new(&cancel), 0);
+	atex_cancel_fire(cancel);
+	assert_int_equal(atex_podman_image_build("localhost/atex-test-canceled",
+						 IMAGE, NULL, false,
+						 podman_args, cancel),
+			 ATEX_ECANCELED);
+	atex_cancel_free(cancel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +1502,8 @@ int main(void)
 		cmocka_unit_test(test_binary_roundtrip),
 		cmocka_unit_test(test_cwd_env),
 		cmocka_unit_test(test_copy_to),
+		cmocka_unit_test(test_copy_from),
+		cmocka_unit_test(test_plain_boot_id),
 		cmocka_unit_test(test_provision_two),
 		cmocka_unit_test(test_unlimited_refills),
 		cmocka_unit_test(test_stop_removes_handed_out),
@@ -867,7 +1513,17 @@ int main(void)
 		cmocka_unit_test(test_get_remote_timeout),
 		cmocka_unit_test(test_ready_fd),
 		cmocka_unit_test(test_start_failure),
+		cmocka_unit_test(test_run_command),
+		cmocka_unit_test(test_systemd_reboot),
+		cmocka_unit_test(test_reboot_connect_waits),
+		cmocka_unit_test(test_systemd_states),
+		cmocka_unit_test(test_run_argv),
+		cmocka_unit_test(test_image_build),
+		cmocka_unit_test(test_image_build_refuses),
 	};
 
+	/* ATEX_TEST_FILTER: run only the tests matching a pattern. */
+	if (getenv("ATEX_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("ATEX_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

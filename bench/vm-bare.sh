@@ -52,6 +52,13 @@ ssh_ok() {
 		root@127.0.0.1 true </dev/null 2>/dev/null
 }
 
+# The provisioner's QEMU arguments (src/provisioner/qemu.c), but the
+# fixed port: the provisioner asks for port 0 and reads it back over QMP.
+if [ "$accel" = kvm ]; then
+	accel_args=(-accel kvm -cpu host)
+else
+	accel_args=(-accel "tcg,thread=multi")
+fi
 pub=$(cut -d' ' -f1,2 "$key.pub")
 start=$(now)
 for ((i = 0; i < n; i++)); do
@@ -59,13 +66,13 @@ for ((i = 0; i < n; i++)); do
 		"$work/vm$i.qcow2"
 	port=$(free_port)
 	ports+=("$port")
-	qemu-system-x86_64 -name "atex-bench-bare-$i" -machine q35 \
-		-accel "$accel" -cpu max -m "$memory" -smp 1 \
-		-nodefaults -no-user-config -display none \
+	qemu-system-x86_64 -name "atex-bench-bare-$i" -nodefaults \
+		-display none "${accel_args[@]}" -m "$memory" -smp 1 \
 		-serial "file:$work/console$i.log" \
 		-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
-		-drive "file=$work/vm$i.qcow2,if=virtio,format=qcow2" \
+		-drive "if=virtio,format=qcow2,discard=unmap,file=$work/vm$i.qcow2" \
 		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
+		-device virtio-rng-pci \
 		-smbios "type=11,value=io.systemd.credential:ssh.authorized_keys.root=$pub" \
 		</dev/null >"$work/qemu$i.log" 2>&1 &
 	pids+=($!)

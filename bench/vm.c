@@ -134,6 +134,25 @@ static int read_proc(struct proc *p, const char *pid)
 	return 0;
 }
 
+/* Whether the process runs QEMU: its name is the VM's (-name
+ * ...,process=NAME), its program is not. */
+static bool is_qemu(int pid)
+{
+	char path[64], argv0[256] = "";
+	const char *base;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(argv0, sizeof(argv0), f))
+		argv0[0] = '\0';
+	fclose(f);
+	base = strrchr(argv0, '/');
+	return !strncmp(base ? base + 1 : argv0, "qemu-system", 11);
+}
+
 /* CPU ms of the live descendants of this process that are not QEMU. */
 static double helpers_alive_ms(void)
 {
@@ -153,7 +172,7 @@ static double helpers_alive_ms(void)
 	for (int i = 0; i < n; i++) {
 		int pid = procs[i].ppid, depth = 0;
 
-		if (procs[i].pid == self || !strncmp(procs[i].comm, "qemu", 4))
+		if (procs[i].pid == self || is_qemu(procs[i].pid))
 			continue;
 		while (pid > 1 && pid != self && depth++ < 32) {
 			int j = 0;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every benchmark with the servers they need started here: a private
 # sshd on 127.0.0.1 (tests/integration/sshd.sh) and a container of the
-# test image (tests/integration/podman-image.sh). `make bench` calls it.
+# test image (tests/integration/podman-image.sh); bench/vm boots the VM
+# image of tests/integration/vm-image.sh. `make bench` calls it.
 # usage: bench/run-all.sh BUILD_DIR
 set -u
 build=${1:-build}
@@ -23,6 +24,10 @@ export ATEX_BENCH_SSH_HOST=127.0.0.1 ATEX_BENCH_SSH_PORT=$SSHD_PORT
 export ATEX_BENCH_SSH_USER=root ATEX_BENCH_SSH_KEY=$SSHD_KEY
 export ATEX_BENCH_PODMAN_CONTAINER=$container
 export ATEX_BENCH_PODMAN_ARGS="${global[*]}"
+# The VM image's paths, as bench/vm reads them (it skips without them).
+if vm_env=$("$top/tests/integration/vm-image.sh"); then
+	eval "$(sed 's/^ATEX_TEST_/export ATEX_BENCH_/' <<<"$vm_env")"
+fi
 echo "== fmf-discover"
 "$build/bench/fmf-discover"
 echo "== schedule"
@@ -31,5 +36,7 @@ echo "== connection"
 "$build/bench/connection"
 echo "== executor"
 "$build/bench/executor"
+echo "== vm"
+"$build/bench/vm"
 echo "== run"
 "$top/bench/run.sh" "$build"

@@ -208,7 +208,7 @@ tcg/qemu | kvm/kvm)
 	;;
 esac
 grep -i 'accel\|kvm\|tcg' "$work/main.err" | sed 's/^/# /' | head -n 5
-clean_after "run on 2 VMs" "$work" "$(date +%s%N)"
+clean_after "run on 2 VMs" "$TMPDIR" "$(date +%s%N)"
 
 # --- Ctrl-C while a VM boots. ------------------------------------------------
 start boot-int "${vm[@]}" --vm-accel "$accel" --test e-quick-1

@@ -151,6 +151,9 @@ expect vm-host-v6 "--vm-host: bad host '::1': an IPv6 address goes in brackets" 
 expect vm-host-dash "--vm-host: bad host '-oProxyCommand=x': .*'-'" exec --vm a --vm-host -oProxyCommand=x -- true
 expect vm-host-user "--vm-host: bad host '@h': expected USER@HOST" exec --vm a --vm-host @h -- true
 expect vm-host-empty "--vm-host: bad host 'u@': expected" exec --vm a --vm-host u@ -- true
+expect vm-host-metachar '--vm-host: .*invalid host "h;x"' exec --vm a --vm-host 'h;x' -- true
+expect vm-host-bad-user '--vm-host: .*invalid user "a\|b"' exec --vm a --vm-host 'a|b@h' -- true
+expect vm-missing-image "image $work/none.qcow2: no readable file" exec --vm "$work/none.qcow2" -- true
 expect vm-initrd-kernel "--vm-initrd needs --vm-kernel" exec --vm a --vm-initrd i -- true
 expect vm-cmdline-kernel "--vm-cmdline needs --vm-kernel" exec --vm a --vm-cmdline c -- true
 for companion in "--vm-host h" "--vm-memory 512" "--vm-cpus 2" "--vm-accel tcg" \

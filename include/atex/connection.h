@@ -185,7 +185,7 @@ const char *atex_connection_name(const atex_connection *c);
 void atex_connection_free(atex_connection *c);
 
 /* Downloads `src` (a file or a tree on the system) to the local path
- * `dst`. ATEX_EINVAL when the connection has no copy_from; ATEX_ENOENT
+ * `dst`. ATEX_EINVAL when the connection has no copy_from; ATEX_ENOTFOUND
  * (message naming src) when src does not exist on the system. */
 int atex_connection_copy_from(atex_connection *c, const char *src,
 			      const char *dst, atex_cancel *cancel);

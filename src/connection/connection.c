@@ -8,10 +8,13 @@
  * connection gets the same argument validation and a clear message for an
  * ops table compiled against another version of the header. connect and
  * disconnect are optional operations (nothing to establish is a success);
- * spawn and copy_to are required.
+ * spawn and copy_to are required. The version 2 operations (copy_from,
+ * can_reboot, boot_id) are never read from a version 1 table, which ends
+ * before them: each has a default here instead.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "atex/connection.h"
 #include "util/process.h"
@@ -120,6 +123,99 @@ int atex_connection_copy_to(atex_connection *c, const char *src,
 				      "%s: copy_to is not implemented",
 				      conn_name(c));
 	return c->ops->copy_to(c, src, dst, cancel);
+}
+
+/* A version 2 operation of the table, or NULL (a version 1 table ends
+ * before the field). */
+#define OP_V2(c, op) ((c)->ops->version >= 2 ? (c)->ops->op : NULL)
+
+int atex_connection_copy_from(atex_connection *c, const char *src,
+			      const char *dst, atex_cancel *cancel)
+{
+	int rc = check_conn(c, "copy_from");
+
+	if (rc)
+		return rc;
+	if (!src || !*src || !dst || !*dst)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: copy_from: empty source or "
+				      "destination",
+				      conn_name(c));
+	if (!OP_V2(c, copy_from))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: copy_from is not implemented",
+				      conn_name(c));
+	return c->ops->copy_from(c, src, dst, cancel);
+}
+
+bool atex_connection_can_reboot(const atex_connection *c)
+{
+	if (check_conn(c, "can_reboot") || !OP_V2(c, can_reboot))
+		return false;
+	return c->ops->can_reboot(c);
+}
+
+/* The default boot id: the kernel's, which changes at every boot. */
+static int default_boot_id(char **out, atex_connection *c, int timeout_ms,
+			   atex_cancel *cancel)
+{
+	static const char *const argv[] = {
+		"cat", "/proc/sys/kernel/random/boot_id", NULL};
+	struct atex_run_result r = {0};
+	size_t len;
+	int rc;
+
+	rc = atex_connection_run(&r, c, argv, NULL, 0, timeout_ms, cancel);
+	if (rc)
+		return atex_error_prefix("boot id");
+	len = strcspn(r.out, "\r\n");
+	while (len && (r.out[len - 1] == ' ' || r.out[len - 1] == '\t'))
+		len--;
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0 || !len) {
+		int elen = (int)strcspn(r.err, "\n");
+
+		rc = atex_error_set(ATEX_EEXTERNAL,
+				    "%s: boot id: cat %s failed (status "
+				    "%d)%s%.*s",
+				    conn_name(c), argv[1],
+				    WIFEXITED(r.status) ? WEXITSTATUS(r.status)
+							: -1,
+				    elen ? ": " : "", elen, r.err);
+		goto out;
+	}
+	r.out[len] = '\0';
+	*out = atex_strdup(r.out);
+	rc = *out ? 0 : ATEX_ENOMEM;
+out:
+	atex_run_result_clear(&r);
+	return rc;
+}
+
+int atex_connection_boot_id(char **out, atex_connection *c, int timeout_ms,
+			    atex_cancel *cancel)
+{
+	int rc;
+
+	if (out)
+		*out = NULL;
+	rc = check_conn(c, "boot_id");
+	if (rc)
+		return rc;
+	if (!out)
+		return atex_error_set(ATEX_EINVAL, "%s: boot_id: out is NULL",
+				      conn_name(c));
+	if (!OP_V2(c, boot_id))
+		return default_boot_id(out, c, timeout_ms, cancel);
+	rc = c->ops->boot_id(out, c, timeout_ms, cancel);
+	if (rc == 0 && !*out)
+		return atex_error_set(ATEX_ERROR,
+				      "%s: boot_id returned no identifier",
+				      conn_name(c));
+	if (rc) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 const char *atex_connection_name(const atex_connection *c)

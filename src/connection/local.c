@@ -9,13 +9,17 @@
  * modes, symlinks, timestamps, sparse files and special files right, and
  * coreutils is required on every system atex touches anyway. Running it
  * through this very connection makes it cancelable like any command.
+ * copy_from is the same cp the other way; its local side (the
+ * destination's directories) is shared with ssh (connection/copy.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "atex/connection.h"
+#include "connection/copy.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -107,6 +111,110 @@ out:
 	return rc;
 }
 
+/* Makes `dir` and its missing parents (mkdir -p) on this machine. */
+static int make_dirs(const char *dir)
+{
+	char *p = atex_strdup(dir);
+	int rc = 0;
+
+	if (!p)
+		return ATEX_ENOMEM;
+	for (char *q = p + 1; !rc; q++) {
+		bool end = !*q;
+
+		if (*q != '/' && !end)
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
+			rc = atex_error_set(ATEX_EIO, "cannot create %s: %s", p,
+					    strerror(errno));
+		if (end)
+			break;
+		*q = '/';
+	}
+	free(p);
+	return rc;
+}
+
+/* The local side of a download, the same for every connection: a tree
+ * goes into `dst` (made with its parents), a file replaces `dst` (its
+ * parent made), which must then not be a directory. */
+int atex_copy_from_prepare(const char *conn, const char *src, const char *dst,
+			   bool tree)
+{
+	char *parent, *slash;
+	int rc;
+
+	if (tree)
+		return make_dirs(dst);
+	if (atex_path_is_dir(dst))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: copying '%s' to '%s': '%s' is a "
+				      "directory, and '%s' is a file",
+				      conn, src, dst, dst, src);
+	parent = atex_strdup(dst);
+	if (!parent)
+		return ATEX_ENOMEM;
+	/* "f" and "/f" have no parent to make. */
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	rc = slash && *parent ? make_dirs(parent) : 0;
+	free(parent);
+	return rc;
+}
+
+/* src is a path on the system, which for us is relative to the default
+ * working directory; dst one of this program. A file's top-level symlink
+ * is followed (as cp follows a directory's, with "SRC/."). */
+static int local_copy_from(atex_connection *c, const char *src, const char *dst,
+			   atex_cancel *cancel)
+{
+	static const char tree[] = "cp -a -- \"$1/.\" \"$2\"";
+	static const char file[] = "cp -aL -T --remove-destination -- \"$1\" "
+				   "\"$2\"";
+	const char *cwd = to_local(c)->cwd;
+	const char *argv[] = {"sh", "-c", NULL, "sh", src, NULL, NULL};
+	struct atex_run_result r = {0};
+	char *abs_dst = atex_path_abspath(dst), *from = NULL;
+	struct stat st;
+	int rc;
+
+	from = src[0] == '/' || !cwd ? atex_strdup(src)
+				     : atex_path_join(cwd, src);
+	if (!abs_dst || !from) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	if (stat(from, &st) < 0) {
+		rc = atex_error_set(ATEX_ENOTFOUND,
+				    "local: copy source '%s': %s", src,
+				    strerror(errno));
+		goto out;
+	}
+	rc = atex_copy_from_prepare("local", src, abs_dst, S_ISDIR(st.st_mode));
+	if (rc)
+		goto out;
+	argv[2] = S_ISDIR(st.st_mode) ? tree : file;
+	argv[5] = abs_dst;
+	rc = atex_connection_run(&r, c, argv, NULL, 0, -1, cancel);
+	if (rc)
+		goto out;
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+		rc = copy_failed(&r, src, dst);
+out:
+	atex_run_result_clear(&r);
+	free(abs_dst);
+	free(from);
+	return rc;
+}
+
+/* This machine is the one atex runs on: never rebooted by a test. */
+static bool local_can_reboot(const atex_connection *c)
+{
+	return false;
+}
+
 static const char *local_name(const atex_connection *c)
 {
 	return "local";
@@ -128,6 +236,9 @@ static const struct atex_connection_ops local_ops = {
 	.copy_to = local_copy_to,
 	.name = local_name,
 	.free = local_free,
+	.copy_from = local_copy_from,
+	.can_reboot = local_can_reboot,
+	/* boot_id: the default, this machine's. */
 };
 
 int atex_local_connection_new(atex_connection **out, const char *cwd)

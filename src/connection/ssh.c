@@ -1,7 +1,8 @@
 /*
  * ssh.c - the OpenSSH connection: commands run through the `ssh` client
  * binary over a private ControlMaster, trees are copied with rsync (or a
- * tar stream when rsync is missing).
+ * tar stream when rsync is missing), both ways (copy_from: a file, when
+ * rsync is missing, is a `cat` into a temporary file renamed over dst).
  *
  * Why the client binary and not libssh: it is what the field trusts, it
  * reads the user's ~/.ssh/config, agent and known_hosts exactly as an
@@ -54,6 +55,7 @@
 #include <unistd.h>
 
 #include "atex/connection.h"
+#include "connection/copy.h"
 #include "connection/remote.h"
 #include "util/process.h"
 #include "util/util.h"
@@ -1013,28 +1015,41 @@ static int copy_wait(int *status, atex_process *p, atex_cancel *cancel)
 }
 
 /* Turns the outcome of a copy into a code and message: the connection
- * dropped (ATEX_EIO), or the copying program failed (ATEX_EEXTERNAL). */
-static int copy_result(struct ssh_conn *s, int rc, int status, const char *what,
-		       const char *dst, int err_fd)
+ * dropped (ATEX_EIO), or the copying program failed (ATEX_EEXTERNAL).
+ * `where` is "to DST" or "from SRC". */
+static int copy_result_at(struct ssh_conn *s, int rc, int status,
+			  const char *what, const char *where, int err_fd)
 {
 	char *why;
 
 	if (rc == ATEX_ECANCELED)
-		return atex_error_set(rc, "ssh %s: copy to %s canceled",
-				      s->name, dst);
+		return atex_error_set(rc, "ssh %s: copy %s canceled", s->name,
+				      where);
 	if (rc)
-		return atex_error_prefix("ssh %s: copy to %s", s->name, dst);
+		return atex_error_prefix("ssh %s: copy %s", s->name, where);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	why = read_stderr(err_fd);
 	if (!why)
 		return ATEX_ENOMEM;
 	rc = atex_ssh_connection_alive(&s->base) ? ATEX_EEXTERNAL : ATEX_EIO;
-	atex_error_set(rc, "ssh %s: copy to %s: %s failed (status %d)%s%s",
-		       s->name, dst, what,
+	atex_error_set(rc, "ssh %s: copy %s: %s failed (status %d)%s%s",
+		       s->name, where, what,
 		       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 		       *why ? ": " : "", why);
 	free(why);
+	return rc;
+}
+
+static int copy_result(struct ssh_conn *s, int rc, int status, const char *what,
+		       const char *dst, int err_fd)
+{
+	char *where = atex_sprintf("to %s", dst);
+
+	if (!where)
+		return ATEX_ENOMEM;
+	rc = copy_result_at(s, rc, status, what, where, err_fd);
+	free(where);
 	return rc;
 }
 
@@ -1233,6 +1248,234 @@ out:
 }
 
 /* ------------------------------------------------------------------------
+ * Copying from the system.
+ */
+
+/* What `src` is on the system: *tree for a directory (a symlink to one
+ * too), else a file whose permission bits go in *mode. One command.
+ * ATEX_ENOTFOUND when there is nothing there. */
+static int remote_kind(bool *tree, unsigned int *mode, struct ssh_conn *s,
+		       const char *src, atex_cancel *cancel)
+{
+	static const char probe[] =
+		"if [ -d \"$1\" ]; then echo d; elif [ -e \"$1\" ]; then "
+		"stat -L -c 'f %a' -- \"$1\"; else echo -; fi";
+	const char *argv[] = {"sh", "-c", probe, "sh", src, NULL};
+	struct atex_run_result r = {0};
+	int rc;
+
+	rc = atex_connection_run(&r, &s->base, argv, NULL, 0, -1, cancel);
+	if (rc)
+		return rc;
+	if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 255 &&
+	    !atex_ssh_connection_alive(&s->base))
+		rc = atex_error_set(ATEX_EIO, "ssh %s: the connection dropped",
+				    s->name);
+	else if (r.out[0] == '-')
+		rc = atex_error_set(ATEX_ENOTFOUND,
+				    "ssh %s: copy source %s does not exist",
+				    s->name, src);
+	else if (r.out[0] == 'd')
+		*tree = true;
+	else if (sscanf(r.out, "f %o", mode) == 1)
+		*tree = false;
+	else
+		rc = atex_error_set(ATEX_EEXTERNAL,
+				    "ssh %s: cannot tell what %s is (status "
+				    "%d): %.200s",
+				    s->name, src,
+				    WIFEXITED(r.status) ? WEXITSTATUS(r.status)
+							: -1,
+				    r.err);
+	atex_run_result_clear(&r);
+	return rc;
+}
+
+/* rsync's "host:path", with a slash for a tree (its contents). */
+static char *rsync_source(const struct ssh_conn *s, const char *src, bool tree)
+{
+	if (strchr(s->host, ':'))
+		return atex_sprintf("[%s]:%s%s", s->host, src, tree ? "/" : "");
+	return atex_sprintf("%s:%s%s", s->host, src, tree ? "/" : "");
+}
+
+static int copy_from_rsync(struct ssh_conn *s, const char *src, const char *dst,
+			   bool tree, int err_fd, const char *where,
+			   atex_cancel *cancel)
+{
+	struct atex_buf rsh = ATEX_BUF_INIT;
+	struct argv a = ARGV_INIT;
+	struct ssh_ticket *ticket = NULL;
+	atex_process *p = NULL;
+	char *from = rsync_source(s, src, tree);
+	char *to = atex_sprintf("%s%s", dst, tree ? "/" : "");
+	char *sock = NULL;
+	int status = 0, rc;
+
+	rc = from && to ? channel_take(&sock, &ticket, s) : ATEX_ENOMEM;
+	rc = rc ? rc : rsync_rsh(&rsh, s, sock);
+	if (rc)
+		goto out;
+	argv_add(&a, "rsync");
+	/* A file's own symlink is followed, a tree's members are kept. */
+	argv_add(&a, tree ? "-a" : "-aL");
+	argv_opt(&a, "-e", atex_buf_cstr(&rsh));
+	argv_add(&a, "--");
+	argv_add(&a, from);
+	argv_add(&a, to);
+	rc = argv_end(&a);
+	if (!rc)
+		rc = atex_process_spawn(&p, argv_get(&a), NULL, NULL,
+					ATEX_STDIO_NULL, ATEX_STDIO_NULL,
+					err_fd);
+	if (rc) {
+		atex_error_prefix("ssh %s", s->name);
+		goto out;
+	}
+	ticket_attach(p, ticket);
+	ticket = NULL;
+	rc = copy_wait(&status, p, cancel);
+	rc = copy_result_at(s, rc, status, "rsync", where, err_fd);
+out:
+	atex_process_free(p);
+	ticket_free(ticket);
+	free(sock);
+	argv_free(&a);
+	atex_buf_free(&rsh);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* Without rsync: a tree as `tar -cf - .` on the system into a local
+ * `tar -xpf -` in dst; a file as `cat` into a temporary file beside dst,
+ * given the file's mode and renamed over dst. */
+static int copy_from_stream(struct ssh_conn *s, const char *src,
+			    const char *dst, bool tree, unsigned int mode,
+			    int err_fd, const char *where, atex_cancel *cancel)
+{
+	const char *tar_argv[] = {"tar", "-C", dst, "-xpf", "-", NULL};
+	struct atex_buf cmd = ATEX_BUF_INIT;
+	atex_process *local = NULL, *remote = NULL;
+	char *tmp = NULL;
+	int status = 0, pipe_fd = -1, out_fd = -1, rc;
+
+	rc = atex_buf_puts(&cmd, tree ? "cd " : "exec cat -- ");
+	rc = rc ? rc : atex_shell_quote(&cmd, src);
+	rc = rc ? rc : atex_buf_puts(&cmd, tree ? " && exec tar -cf - ." : "");
+	if (rc)
+		goto out;
+	if (tree) {
+		rc = atex_process_spawn(&local, tar_argv, NULL, NULL,
+					ATEX_STDIO_PIPE, ATEX_STDIO_NULL,
+					err_fd);
+		if (rc) {
+			atex_error_prefix("ssh %s", s->name);
+			goto out;
+		}
+		pipe_fd = atex_process_take_fd(local, 0);
+		out_fd = pipe_fd;
+	} else {
+		tmp = atex_sprintf("%s.atex-XXXXXX", dst);
+		if (!tmp) {
+			rc = ATEX_ENOMEM;
+			goto out;
+		}
+		out_fd = mkostemp(tmp, O_CLOEXEC);
+		if (out_fd < 0) {
+			rc = atex_error_set(ATEX_EIO, "cannot create %s: %s",
+					    tmp, strerror(errno));
+			free(tmp);
+			tmp = NULL;
+			goto out;
+		}
+	}
+	rc = spawn_shell(&remote, s, atex_buf_cstr(&cmd), ATEX_STDIO_NULL,
+			 out_fd, err_fd, NULL);
+	/* Only the two children may hold the pipe, or EOF never comes. */
+	if (pipe_fd >= 0)
+		close(pipe_fd);
+	if (rc)
+		goto out;
+	rc = copy_wait(&status, remote, cancel);
+	if (tree && rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		rc = copy_wait(&status, local, cancel);
+	rc = copy_result_at(s, rc, status, tree ? "tar" : "cat", where, err_fd);
+	if (!rc && !tree) {
+		if (fchmod(out_fd, mode & 07777) < 0 || rename(tmp, dst) < 0)
+			rc = atex_error_set(ATEX_EIO, "cannot write %s: %s",
+					    dst, strerror(errno));
+		else
+			*tmp = '\0'; /* renamed: nothing to remove */
+	}
+out:
+	if (!tree && out_fd >= 0)
+		close(out_fd);
+	if (tmp && *tmp)
+		unlink(tmp);
+	free(tmp);
+	/* A local tar still running (the remote side failed) is killed. */
+	atex_process_free(local);
+	atex_process_free(remote);
+	atex_buf_free(&cmd);
+	return rc;
+}
+
+static int ssh_copy_from(atex_connection *c, const char *src, const char *dst,
+			 atex_cancel *cancel)
+{
+	struct ssh_conn *s = to_ssh(c);
+	char *sock = NULL, *where = atex_sprintf("from %s", src);
+	char *abs_dst = atex_path_abspath(dst);
+	bool rsync = false, tree = false;
+	unsigned int mode = 0644;
+	int err_fd = -1, rc;
+
+	if (!where || !abs_dst) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	rc = socket_path(&sock, s);
+	rc = rc ? rc : remote_kind(&tree, &mode, s, src, cancel);
+	rc = rc ? rc : atex_copy_from_prepare(s->name, src, abs_dst, tree);
+	if (rc)
+		goto out;
+	rc = stderr_file(sock);
+	if (rc < 0)
+		goto out;
+	err_fd = rc;
+	rc = 0;
+	if (program_exists("rsync"))
+		rc = remote_has_rsync(&rsync, s, cancel);
+	if (rc)
+		goto out;
+	atex_debug(SSH_COMPONENT, "%s: copying %s %s from %s with %s", s->name,
+		   tree ? "the tree" : "the file", src, dst,
+		   rsync  ? "rsync"
+		   : tree ? "tar"
+			  : "cat");
+	if (rsync)
+		rc = copy_from_rsync(s, src, abs_dst, tree, err_fd, where,
+				     cancel);
+	else
+		rc = copy_from_stream(s, src, abs_dst, tree, mode, err_fd,
+				      where, cancel);
+out:
+	if (err_fd >= 0)
+		close(err_fd);
+	free(sock);
+	free(where);
+	free(abs_dst);
+	return rc;
+}
+
+/* The system behind an ssh server reboots and answers again. */
+static bool ssh_can_reboot(const atex_connection *c)
+{
+	return true;
+}
+
+/* ------------------------------------------------------------------------
  * Life cycle.
  */
 
@@ -1269,6 +1512,9 @@ static const struct atex_connection_ops ssh_ops = {
 	.copy_to = ssh_copy_to,
 	.name = ssh_name,
 	.free = ssh_free,
+	.copy_from = ssh_copy_from,
+	.can_reboot = ssh_can_reboot,
+	/* boot_id: the default, the kernel's. */
 };
 
 static int copy_options(struct ssh_conn *s, const struct atex_ssh_options *o)

@@ -32,7 +32,13 @@
  * the wrapper (a "disconnect" line on its stdin: the channel closes, the
  * test is left to reboot the system), wait for the wrapper to go,
  * reconnect until the deadline, and start the test again with
- * TMT_REBOOT_COUNT raised.
+ * TMT_REBOOT_COUNT raised. On a connection that can reboot
+ * (atex_connection_can_reboot) reconnecting is not enough: the boot id
+ * read before the start must have changed. There, a start that lost its
+ * connection (no exit code, no `disconnect`) is a reboot too when a new
+ * boot shows up before the deadline (an unannounced reboot: the test
+ * starts again, with a warning and a note), and an infrastructure
+ * failure when the old boot is still there.
  *
  * The setup code is written by setup.c, one start of a test is run by
  * start.c; fmf_private.h holds what the three share.
@@ -512,6 +518,8 @@ static int fmf_stop(atex_executor *e)
 	}
 	free(fx->workdir);
 	fx->workdir = NULL;
+	free(fx->boot_id);
+	fx->boot_id = NULL;
 	fx->started = false;
 	return 0;
 }
@@ -520,12 +528,22 @@ static int fmf_stop(atex_executor *e)
  * run_test: starts, reboots, the outcome.
  */
 
-/* Reconnects after a reboot until the deadline. 0, ATEX_ETIMEDOUT or
+/* A pause between attempts that a cancel cuts short: 0 or
+ * ATEX_ECANCELED. */
+static int pause_attempt(struct fmf_executor *fx)
+{
+	if (atex_wait_fd(atex_cancel_fd(fx->cancel), POLLIN,
+			 FMF_RECONNECT_PAUSE_MS, NULL) == 0)
+		return ATEX_ECANCELED;
+	return 0;
+}
+
+/* Reconnects after a reboot until the deadline, on a connection that
+ * cannot reboot (the test acts its reboot out). 0, ATEX_ETIMEDOUT or
  * ATEX_ECANCELED. */
 static int reconnect(struct run *r)
 {
 	struct fmf_executor *fx = r->fx;
-	int cancel_fd = atex_cancel_fd(fx->cancel);
 
 	atex_connection_disconnect(fx->conn);
 	for (;;) {
@@ -543,11 +561,108 @@ static int reconnect(struct run *r)
 			return rc;
 		atex_debug(FMF_COMPONENT, "%s: reconnecting: %s",
 			   fmf_conn_name(fx), atex_error_last());
-		/* A pause that a cancel cuts short. */
-		if (atex_wait_fd(cancel_fd, POLLIN, FMF_RECONNECT_PAUSE_MS,
-				 NULL) == 0)
+		if (pause_attempt(fx))
 			return ATEX_ECANCELED;
 	}
+}
+
+/* The system's boot id, read before the first start of each test on a
+ * connection that can reboot (the next starts have the one read after
+ * the reboot). One that cannot be read is left unknown: a reboot is then
+ * only a reconnect, and a lost connection an infrastructure failure. */
+static void boot_id_known(struct fmf_executor *fx)
+{
+	if (fx->boot_id || !atex_connection_can_reboot(fx->conn))
+		return;
+	if (atex_connection_boot_id(&fx->boot_id, fx->conn, FMF_COMMAND_MS,
+				    fx->cancel))
+		atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+			 "%s: reboots cannot be confirmed: %s",
+			 fmf_conn_name(fx), atex_error_last());
+}
+
+/*
+ * After the system went down (`announced` by `disconnect`, or the
+ * connection lost), on a connection that can reboot: reconnects and
+ * reads the boot id until it differs from the one before, or the
+ * deadline. Reconnecting is not enough: a server can still answer while
+ * its system goes down. A lost connection whose system still shows the
+ * old boot FMF_REBOOT_SETTLE_MS after the loss did not reboot:
+ * ATEX_EEXISTS. Otherwise 0 (fx->boot_id is the new boot's),
+ * ATEX_ETIMEDOUT or ATEX_ECANCELED.
+ */
+static int await_boot(struct run *r, bool announced)
+{
+	struct fmf_executor *fx = r->fx;
+	double settle = atex_monotonic_ms() + FMF_REBOOT_SETTLE_MS;
+	char *id = NULL;
+
+	atex_connection_disconnect(fx->conn);
+	for (;;) {
+		double now = atex_monotonic_ms(), left = r->deadline - now;
+		int try = left < FMF_RECONNECT_TRY_MS ? (int)left
+						      : FMF_RECONNECT_TRY_MS;
+		int rc;
+
+		if (left <= 0)
+			return ATEX_ETIMEDOUT;
+		rc = atex_connection_connect(fx->conn, try, fx->cancel);
+		if (rc == 0)
+			rc = atex_connection_boot_id(&id, fx->conn, try,
+						     fx->cancel);
+		if (rc == ATEX_ECANCELED)
+			return rc;
+		if (rc == 0 && (!fx->boot_id || strcmp(id, fx->boot_id))) {
+			atex_log(ATEX_LOG_INFO, FMF_COMPONENT,
+				 "%s: a new boot: %s (was %s)",
+				 fmf_conn_name(fx), id,
+				 fx->boot_id ? fx->boot_id : "unknown");
+			free(fx->boot_id);
+			fx->boot_id = id;
+			return 0;
+		}
+		if (rc == 0) {
+			free(id);
+			id = NULL;
+			if (!announced && atex_monotonic_ms() >= settle)
+				return ATEX_EEXISTS;
+			atex_debug(FMF_COMPONENT,
+				   "%s: still the boot %s; waiting",
+				   fmf_conn_name(fx), fx->boot_id);
+			/* The next attempt is a new connection, to the
+			 * next boot. */
+			atex_connection_disconnect(fx->conn);
+		} else {
+			atex_debug(FMF_COMPONENT, "%s: reconnecting: %s",
+				   fmf_conn_name(fx), atex_error_last());
+		}
+		if (pause_attempt(fx))
+			return ATEX_ECANCELED;
+	}
+}
+
+/* After a start that lost its connection, on a system that can reboot:
+ * whether the system rebooted under the test (a new boot before the
+ * deadline). 0: it did; ATEX_EEXISTS: the same boot; ATEX_ETIMEDOUT,
+ * ATEX_ECANCELED. */
+static int unannounced_reboot(struct run *r, const char *name)
+{
+	struct fmf_executor *fx = r->fx;
+	int rc;
+
+	if (!r->lost || !fx->boot_id || !atex_connection_can_reboot(fx->conn))
+		return ATEX_EEXISTS;
+	atex_log(ATEX_LOG_INFO, FMF_COMPONENT,
+		 "%s: %s: the connection was lost; reconnecting to see "
+		 "whether the system rebooted",
+		 fmf_conn_name(fx), name);
+	rc = await_boot(r, false);
+	if (rc == 0)
+		atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+			 "%s: %s: the system rebooted without tmt-reboot "
+			 "(no disconnect); starting the test again",
+			 fmf_conn_name(fx), name);
+	return rc;
 }
 
 /* Discovery refuses a test without a command string, but a program may
@@ -622,22 +737,57 @@ static int open_output(int *fd, const atex_reporter *rep)
 static enum start_end run_starts(struct run *r, struct test_start *t,
 				 int output_fd, char **note)
 {
+	bool can_reboot = atex_connection_can_reboot(r->fx->conn);
 	enum start_end end;
 	int rc;
 
+	/* Read afresh: the system may have rebooted since the last test
+	 * (after its exit code), and someone may have reconnected. */
+	free(r->fx->boot_id);
+	r->fx->boot_id = NULL;
 	for (;;) {
 		free((char *)t->meta);
 		t->meta = atex_sprintf("%s/meta/%lu.yaml", r->fx->workdir,
 				       ++r->fx->starts);
 		if (!t->meta)
 			return START_INFRA;
+		boot_id_known(r->fx);
 		end = fmf_run_start(r, t, output_fd, note);
+		if (end == START_INFRA && r->lost && can_reboot) {
+			rc = unannounced_reboot(r, t->name);
+			if (rc == ATEX_ECANCELED) {
+				free(*note);
+				*note = NULL;
+				return START_CANCELED;
+			}
+			if (rc == 0) {
+				free(*note);
+				*note = NULL;
+				r->unannounced++;
+				t->reboots++;
+				continue;
+			}
+			/* Not rebooted (or not back in time): the
+			 * infrastructure failure it was. */
+			if (rc == ATEX_EEXISTS && r->fx->boot_id && *note) {
+				char *more = atex_sprintf(
+					"%s; reconnected, the system did not "
+					"reboot",
+					*note);
+
+				if (more) {
+					free(*note);
+					*note = more;
+				}
+			}
+			return end;
+		}
 		if (end != START_DISCONNECT)
 			return end;
 		atex_log(ATEX_LOG_INFO, FMF_COMPONENT,
 			 "%s: %s: rebooting (%d), reconnecting",
 			 fmf_conn_name(r->fx), t->name, t->reboots + 1);
-		rc = reconnect(r);
+		rc = can_reboot ? await_boot(r, true) : reconnect(r);
 		if (rc == ATEX_ECANCELED)
 			return START_CANCELED;
 		if (rc) {
@@ -649,6 +799,20 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 		}
 		t->reboots++;
 	}
+}
+
+/* The outcome's note, saying when the system rebooted without
+ * tmt-reboot: a new string, or NULL for none. */
+static char *outcome_note(const struct run *r, const char *note)
+{
+	static const char unannounced[] = "the system rebooted without "
+					  "tmt-reboot";
+
+	if (!r->unannounced)
+		return note ? atex_strdup(note) : NULL;
+	if (!note)
+		return atex_strdup(unannounced);
+	return atex_sprintf("%s (%s)", note, unannounced);
 }
 
 /* `text` without the artifacts directory `dir` in front of the paths it
@@ -707,6 +871,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	struct test_start t = {.name = name, .run_env = env};
 	struct atex_test_outcome outcome = {0};
 	char *tree = NULL, *dir = NULL, *note = NULL, *data_dir = NULL;
+	char *full_note = NULL;
 	enum start_end end;
 	double seconds = 0;
 	long i;
@@ -773,7 +938,10 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	outcome.end = start_outcomes[end].end;
 	outcome.exit_code = r.exitcode;
-	outcome.note = note ? note : start_outcomes[end].note;
+	full_note = outcome_note(&r, note ? note : start_outcomes[end].note);
+	outcome.note = full_note ? full_note
+		       : note	 ? note
+				 : start_outcomes[end].note;
 	rc = atex_reporter_finish(r.rep, &outcome);
 	if (rc)
 		goto out;
@@ -790,6 +958,7 @@ out:
 	free((char *)t.meta);
 	free(data_dir);
 	free(note);
+	free(full_note);
 	free(tree);
 	free(dir);
 	return rc;
@@ -813,6 +982,7 @@ static void fmf_free(atex_executor *e)
 	if (fx->started || fx->own_stage)
 		fmf_stop(e);
 	atex_vec_free_all(&fx->env, free);
+	free(fx->boot_id);
 	atex_cancel_free(fx->cancel);
 	free(fx->remote_tmp);
 	free(fx);

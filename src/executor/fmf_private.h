@@ -29,6 +29,10 @@
  * pause between attempts. */
 #define FMF_RECONNECT_TRY_MS   30000
 #define FMF_RECONNECT_PAUSE_MS 1000
+/* After a lost connection, how long a reconnected system may keep
+ * showing the boot it had before it counts as not rebooted: a server can
+ * still answer while its system goes down. */
+#define FMF_REBOOT_SETTLE_MS 5000
 /* Setup commands (mkdir, rm) and finish steps. */
 #define FMF_COMMAND_MS (10 * 60 * 1000)
 #define FMF_READ_CHUNK 65536
@@ -59,7 +63,11 @@ struct fmf_executor {
 	struct atex_fmf_stage *own_stage;
 	char *workdir;	      /* on the system */
 	unsigned long starts; /* test starts, for metadata file names */
-	unsigned long runs;   /* test runs, for TMT_TEST_DATA names */
+	/* The system's boot id (atex_connection_boot_id) as read before
+	 * the test's first start or after its last reboot, on a connection
+	 * that can reboot; NULL before or when unreadable. */
+	char *boot_id;
+	unsigned long runs; /* test runs, for TMT_TEST_DATA names */
 };
 
 /* A staged copy of the trees and the remote scripts (executor.h). */
@@ -102,6 +110,10 @@ struct run {
 	size_t n_saved;
 	int exitcode; /* -1 until `exitcode` */
 	bool disconnect;
+	/* The last start ended without an exit code or a `disconnect`:
+	 * the connection was lost (or the wrapper killed). */
+	bool lost;
+	int unannounced; /* reboots without `disconnect` so far */
 };
 
 /* How one start of the test ended. */

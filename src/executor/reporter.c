@@ -950,6 +950,24 @@ static int note_disk_full(atex_reporter *r, json_t *result)
 	return rc;
 }
 
+/* Appends `text` to the result's note ("NOTE; TEXT"), or makes it the
+ * note. */
+static int add_note(json_t *result, const char *text)
+{
+	const char *note = json_string_value(json_object_get(result, "note"));
+	char *both;
+	int rc;
+
+	if (!note || !*note)
+		return set_new(result, "note", text_value(text));
+	both = atex_sprintf("%s; %s", note, text);
+	if (!both)
+		return atex_error_oom();
+	rc = set_new(result, "note", text_value(both));
+	free(both);
+	return rc;
+}
+
 static int apply_fallback(atex_reporter *r, json_t *result,
 			  const struct atex_test_outcome *outcome)
 {
@@ -968,6 +986,10 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 		status = outcome->exit_code == 0 ? "pass" : "fail";
 		rc = set_new(result, "status", json_string(status));
 	}
+	/* A test that ended by itself with something to say about its run
+	 * (the system rebooted under it): the note says it. */
+	if (!rc && !killed_status(outcome->end) && note)
+		rc = add_note(result, note);
 	if (!rc)
 		rc = note_disk_full(r, result);
 	if (!rc && !json_object_get(result, "testout") &&

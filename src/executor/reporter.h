@@ -57,8 +57,11 @@ enum atex_test_end {
 
 struct atex_test_outcome {
 	enum atex_test_end end;
-	int exit_code;	  /* for ATEX_TEST_EXITED */
-	const char *note; /* why, for the other ends; NULL: a default */
+	int exit_code; /* for ATEX_TEST_EXITED */
+	/* Why, for the other ends (NULL: a default); for EXITED, NULL or
+	 * what the test's fallback result's note gains (a reboot without
+	 * tmt-reboot). */
+	const char *note;
 };
 
 /*

@@ -6,6 +6,7 @@
  * can end it early either.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "executor/fmf_private.h"
@@ -134,11 +135,20 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_export(b, "TMT_TEST_DATA", 13, t->data_dir);
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
 	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
-	/* tmt-reboot reads it: on this very machine a reboot is refused. */
+	/* tmt-reboot reads it: where the system cannot reboot (on this very
+	 * machine, in a container without an init), it refuses at once. */
 	if (atex_connection_is_local(fx->conn))
 		rc |= put_export(b, "ATEX_REBOOT_REFUSED", 19,
 				 "the system is the machine atex runs on "
 				 "(local connection)");
+	else if (!atex_connection_can_reboot(fx->conn)) {
+		char *why = atex_sprintf("%s cannot reboot (its connection "
+					 "does not survive a reboot)",
+					 fmf_conn_name(fx));
+
+		rc |= why ? put_export(b, "ATEX_REBOOT_REFUSED", 19, why) : -1;
+		free(why);
+	}
 	return rc;
 }
 

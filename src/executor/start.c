@@ -408,6 +408,10 @@ static enum start_end wrapper_end(struct start_state *s, struct run *r)
 	 * stays usable; a re-run is the caller's policy. */
 	if (r->exitcode < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 71)
 		return START_NO_PACKAGES;
+	/* No exit code and no `disconnect`: the connection went (or the
+	 * system rebooted under the test, which fmf.c finds out). */
+	r->lost = r->exitcode < 0 &&
+		  !(WIFEXITED(status) && WEXITSTATUS(status) == 70);
 	s->note = wrapper_failure(r, status);
 	return START_INFRA;
 }
@@ -508,6 +512,7 @@ enum start_end fmf_run_start(struct run *r, const struct test_start *t,
 
 	r->exitcode = -1;
 	r->disconnect = false;
+	r->lost = false;
 	*note = NULL;
 	if (make_token(s.token) ||
 	    atex_control_new(&s.ctl, &handler, r, r->fx->json_limit))

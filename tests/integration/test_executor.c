@@ -105,6 +105,9 @@ static struct {
 	const char *kind_name;
 	char container[64]; /* podman: ours, or "" */
 	atex_connection *conn;
+	/* What sessions run on when set (a connection of our own wrapping
+	 * conn, see "fake boot"); NULL: conn. */
+	atex_connection *session_conn;
 	unsigned long runs;
 } g;
 
@@ -699,7 +702,7 @@ static struct session *session_open(const char *root, const char *plan,
 	rc = atex_fmf_discover(&s->disc, root, &dopts);
 	if (rc)
 		fail_msg("discover %s %s: %s", root, plan, atex_error_last());
-	eopts.connection = g.conn;
+	eopts.connection = g.session_conn ? g.session_conn : g.conn;
 	eopts.discovery = s->disc;
 	eopts.env = env;
 	eopts.memory_limit = session_memory_limit;
@@ -763,6 +766,9 @@ static int teardown(void **state)
 		free(s);
 		open_sessions[i] = NULL;
 	}
+	/* A fake boot connection of a test that failed half-way. */
+	atex_connection_free(g.session_conn);
+	g.session_conn = NULL;
 	/* Only our own marks: other runs of this program may be going on. */
 	{
 		char needle[64];
@@ -2558,6 +2564,111 @@ static void test_helpers(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Fake boot: a connection of our own around g.conn (as a program may
+ * write), whose can_reboot we say and whose boot id is the content of a
+ * file on the system, so that reboots can be acted out and their
+ * confirmation seen without rebooting anything.
+ */
+
+struct fake_conn {
+	atex_connection base;
+	atex_connection *inner;
+	bool can_reboot;
+	char boot_file[PATH_MAX]; /* on the system */
+	atomic_int boot_reads;
+};
+
+static struct fake_conn *to_fake(const atex_connection *c)
+{
+	return (struct fake_conn *)c;
+}
+
+static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
+{
+	return atex_connection_connect(to_fake(c)->inner, timeout_ms, cancel);
+}
+
+static int fake_disconnect(atex_connection *c)
+{
+	return atex_connection_disconnect(to_fake(c)->inner);
+}
+
+static int fake_spawn(atex_process **out, atex_connection *c,
+		      const struct atex_spawn_options *opts)
+{
+	return atex_connection_spawn(out, to_fake(c)->inner, opts);
+}
+
+static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
+			atex_cancel *cancel)
+{
+	return atex_connection_copy_to(to_fake(c)->inner, src, dst, cancel);
+}
+
+static const char *fake_name(const atex_connection *c)
+{
+	return atex_connection_name(to_fake(c)->inner);
+}
+
+static void fake_free(atex_connection *c)
+{
+	free(c); /* the inner one is g.conn */
+}
+
+static bool fake_can_reboot(const atex_connection *c)
+{
+	return to_fake(c)->can_reboot;
+}
+
+static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
+			atex_cancel *cancel)
+{
+	struct fake_conn *f = to_fake(c);
+	const char *argv[] = {"cat", "--", f->boot_file, NULL};
+	struct atex_run_result r = {0};
+	int rc;
+
+	f->boot_reads++;
+	rc = atex_connection_run(&r, f->inner, argv, NULL, 0, timeout_ms,
+				 cancel);
+	if (rc)
+		return rc;
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status)) {
+		atex_run_result_clear(&r);
+		return ATEX_EEXTERNAL;
+	}
+	r.out[strcspn(r.out, "\n")] = '\0';
+	*out = r.out;
+	r.out = NULL;
+	atex_run_result_clear(&r);
+	return 0;
+}
+
+static const struct atex_connection_ops fake_ops = {
+	.version = ATEX_CONNECTION_OPS_VERSION,
+	.connect = fake_connect,
+	.disconnect = fake_disconnect,
+	.spawn = fake_spawn,
+	.copy_to = fake_copy_to,
+	.name = fake_name,
+	.free = fake_free,
+	.can_reboot = fake_can_reboot,
+	.boot_id = fake_boot_id,
+};
+
+static struct fake_conn *fake_new(bool can_reboot)
+{
+	struct fake_conn *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->base.ops = &fake_ops;
+	f->inner = g.conn;
+	f->can_reboot = can_reboot;
+	snprintf(f->boot_file, sizeof(f->boot_file), "%s/boot-id", g.base);
+	return f;
+}
+
+/* ------------------------------------------------------------------------
  * executor-reboot-local: disconnect, reconnect, start again.
  */
 
@@ -2568,6 +2679,11 @@ static void test_reboot_local(void **state)
 	struct session *s;
 	struct run r;
 
+	/* Over ssh the system is this machine, whose boot id never changes:
+	 * these reboots are acted out on a connection that says it cannot
+	 * reboot, where `disconnect` is followed by a reconnect alone. */
+	if (g.kind == KIND_SSH)
+		g.session_conn = &fake_new(false)->base;
 	s = session_open(root, "/plan", NULL);
 	run(s, &r, "/reboot", NULL, 0);
 	expect_rc(&r, 0, 0);
@@ -2631,6 +2747,8 @@ static void test_reboot_local(void **state)
 				  "after run_test returned");
 	}
 	session_close(s);
+	atex_connection_free(g.session_conn);
+	g.session_conn = NULL;
 	free(root);
 	soft_check();
 }
@@ -2697,6 +2815,8 @@ static void test_reboot_ssh(void **state)
 	struct run r;
 	long sshd0, sshd1;
 
+	/* This machine does not reboot: see test_reboot_local. */
+	g.session_conn = &fake_new(false)->base;
 	s = session_open(root, "/plan", NULL);
 	run(s, &r, "/reboot_kill_sshd", NULL, 0);
 	expect_rc(&r, 0, 0);
@@ -2720,12 +2840,16 @@ static void test_reboot_ssh(void **state)
 	RESULTS(&r, PASS_OUT);
 	EXPECT_TEXT(&r, "output.txt", "fine\n");
 	session_close(s);
+	atex_connection_free(g.session_conn);
+	g.session_conn = NULL;
 	free(root);
 	soft_check();
 }
 
 /* The test kills the sshd that serves its connection without sending
- * `disconnect`: the system failed under it. */
+ * `disconnect`: the system failed under it. ssh can reboot, so the
+ * executor reconnects to look for a new boot, finds the old one, and
+ * leaves it an infrastructure failure. */
 static void test_drop_ssh(void **state)
 {
 	char *root = xsprintf("%s/executor-reboot-ssh", g.trees);
@@ -2739,16 +2863,26 @@ static void test_drop_ssh(void **state)
 	expect_rc(&r, ATEX_EINFRA, -1);
 	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"~connection\", "
 		    "\"files\": [\"output.txt\"]}");
-	/* At once, not at the end of the test's duration (1 m). */
-	if (r.ms > 15000)
+	{
+		json_t *res = last_result(&r);
+		const char *note =
+			json_string_value(json_object_get(res, "note"));
+
+		CHECK(note && strstr(note, "the system did not reboot"));
+		json_decref(res);
+	}
+	/* Soon, not at the end of the test's duration (1 m): once the old
+	 * boot has been seen for 5 s. */
+	if (r.ms > 20000)
 		soft_fail("/drop: took %.0f ms", r.ms);
 	/* The test went with its connection. */
 	snprintf(needle, sizeof(needle), "atex-mark-%s", r.mark);
 	if (!procs_gone(needle, 3000))
 		soft_fail("/drop: the test is still running");
-	/* The master went with the server's side. */
-	CHECK(master_alive_is(false, 3000));
-	/* What an orchestrator does next: connect again, and go on. */
+	/* The master went with the server's side, and the executor
+	 * started a new one to read the boot id. */
+	CHECK(master_alive_is(true, 3000));
+	/* What an orchestrator does next: connect (a no-op now), go on. */
 	if (atex_connection_connect(g.conn, 30000, NULL))
 		fail_msg("reconnecting: %s", atex_error_last());
 	/* Its sshd was killed (read now: ART is on the system). */
@@ -2760,6 +2894,163 @@ static void test_drop_ssh(void **state)
 	RESULTS(&r, PASS_OUT);
 	EXPECT_TEXT(&r, "output.txt", "fine\n");
 	session_close(s);
+	free(root);
+	soft_check();
+}
+
+/* ------------------------------------------------------------------------
+ * executor-reboot-boot: reboots on the fake boot connection.
+ */
+
+/* Warnings logged while a test runs, one per line. */
+static struct {
+	pthread_mutex_t lock;
+	char text[8192];
+} warnings = {PTHREAD_MUTEX_INITIALIZER, ""};
+
+static void log_warnings(int level, const char *component, const char *message,
+			 void *userdata)
+{
+	(void)component;
+	(void)userdata;
+	if (level > ATEX_LOG_WARNING)
+		return;
+	pthread_mutex_lock(&warnings.lock);
+	strncat(warnings.text, message,
+		sizeof(warnings.text) - strlen(warnings.text) - 2);
+	strcat(warnings.text, "\n");
+	pthread_mutex_unlock(&warnings.lock);
+}
+
+/* Where fake reboot commands are on the system: tmt-reboot finds them
+ * before the real ones. */
+static char *fake_bin(void)
+{
+	char *bin = xsprintf("%s/fake-bin", g.base);
+	const char *names[] = {"reboot", "systemctl", "shutdown"};
+
+	assert_int_equal(
+		sys_sh(NULL, NULL, NULL, "mkdir -p -- \"$1\"", bin, NULL), 0);
+	for (size_t i = 0; i < 3; i++) {
+		char *path = xsprintf("%s/%s", bin, names[i]);
+
+		sys_write(path,
+			  "#!/bin/sh\necho \"fake $0 called\" >&2\nexit 1\n",
+			  "0755");
+		free(path);
+	}
+	return bin;
+}
+
+/* tmt-reboot on a connection that cannot reboot and is not the local
+ * one: refused at once, with the connection's reason. */
+static void test_fake_boot_refused(void **state)
+{
+	char *root = xsprintf("%s/executor-reboot-boot", g.trees);
+	char *bin = fake_bin(), *bin_var = xsprintf("FAKE_BIN=%s", bin);
+	const char *env[] = {bin_var, NULL};
+	struct fake_conn *f = fake_new(false);
+	struct session *s;
+	struct run r;
+	char *out;
+
+	g.session_conn = &f->base;
+	s = session_open(root, "/plan", NULL);
+	run(s, &r, "/refused", env, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	out = output_of(&r);
+	CHECK(strstr(out, "tmt-reboot: not rebooting: ") &&
+	      strstr(out, "cannot reboot"));
+	CHECK(strstr(out, "still here, reboots: 0\n"));
+	CHECK(!strstr(out, "fake"));
+	if (r.ms > 10000)
+		soft_fail("/refused: took %.0f ms", r.ms);
+	/* Nothing to confirm where nothing reboots. */
+	CHECK(f->boot_reads == 0);
+	free(out);
+	session_close(s);
+	g.session_conn = NULL;
+	atex_connection_free(&f->base);
+	free(bin_var);
+	free(bin);
+	free(root);
+	soft_check();
+}
+
+/* A connection that can reboot: after `disconnect` the boot id must
+ * change (at once, or after a while during which the old one is still
+ * there); an unannounced reboot starts the test again with a warning and
+ * a note; a lost connection without a new boot is an infrastructure
+ * failure. */
+static void test_fake_boot_reboots(void **state)
+{
+	char *root = xsprintf("%s/executor-reboot-boot", g.trees);
+	struct fake_conn *f = fake_new(true);
+	char *boot_var = xsprintf("BOOT_FILE=%s", f->boot_file);
+	const char *env[] = {boot_var, NULL};
+	const char *env_new[] = {boot_var, "NEW_BOOT=boot-4", NULL};
+	struct session *s;
+	struct run r;
+	char *out;
+
+	g.session_conn = &f->base;
+	sys_write(f->boot_file, "boot-1\n", "0644");
+	s = session_open(root, "/plan", NULL);
+
+	/* Confirmed: read before the start, read again after. */
+	run(s, &r, "/confirmed", env, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "first\nsecond boot-2\n");
+	if (f->boot_reads < 2)
+		soft_fail("/confirmed: the boot id was read %d times",
+			  (int)f->boot_reads);
+
+	/* Still the old boot for 3 s: the second start waits for the new
+	 * one (a reconnect alone would start it at once). */
+	sys_write(f->boot_file, "boot-1\n", "0644");
+	f->boot_reads = 0;
+	run(s, &r, "/waiting", env, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	EXPECT_TEXT(&r, "output.txt", "first\nsecond boot-3\n");
+	if (r.ms < 2500)
+		soft_fail("/waiting: started again after %.0f ms", r.ms);
+	if (f->boot_reads < 3)
+		soft_fail("/waiting: the boot id was read %d times",
+			  (int)f->boot_reads);
+
+	/* Unannounced: the connection lost, a new boot: started again,
+	 * TMT_REBOOT_COUNT raised, a warning and the note. */
+	sys_write(f->boot_file, "boot-1\n", "0644");
+	warnings.text[0] = '\0';
+	atex_log_set_handler(log_warnings, NULL);
+	run(s, &r, "/unannounced", env_new, 0);
+	atex_log_set_handler(NULL, NULL);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, "{\"status\": \"pass\", \"note\": \"the system rebooted "
+		    "without tmt-reboot\", \"files\": [\"output.txt\"]}");
+	EXPECT_TEXT(&r, "output.txt",
+		    "first\nsecond boot-4 TMT_REBOOT_COUNT=1\n");
+	CHECK(strstr(warnings.text, "rebooted without tmt-reboot"));
+
+	/* Lost without a new boot: infra, as before, once the system has
+	 * shown its old boot for FMF_REBOOT_SETTLE_MS (5 s). */
+	run(s, &r, "/unannounced", env, 0);
+	expect_rc(&r, ATEX_EINFRA, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"~did not reboot\", "
+		    "\"files\": [\"output.txt\"]}");
+	out = output_of(&r);
+	CHECK(!strstr(out, "second"));
+	free(out);
+	if (r.ms < 4500 || r.ms > 20000)
+		soft_fail("/unannounced (lost): took %.0f ms", r.ms);
+
+	session_close(s);
+	g.session_conn = NULL;
+	atex_connection_free(&f->base);
+	free(boot_var);
 	free(root);
 	soft_check();
 }
@@ -3294,6 +3585,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_verdicts, teardown),
 		cmocka_unit_test_teardown(test_helpers, teardown),
 		cmocka_unit_test_teardown(test_reboot_local, teardown),
+		cmocka_unit_test_teardown(test_fake_boot_refused, teardown),
+		cmocka_unit_test_teardown(test_fake_boot_reboots, teardown),
 		cmocka_unit_test_teardown(test_pkgs, teardown),
 		cmocka_unit_test_teardown(test_rules_results, teardown),
 		cmocka_unit_test_teardown(test_rules_environment, teardown),

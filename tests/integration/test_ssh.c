@@ -620,6 +620,130 @@ static void test_copy_missing_source(void **state)
 	conn_free(c);
 }
 
+/* copy_from with PATH set to `path` (NULL: unchanged), as above. */
+static int copy_from_with_path(atex_connection *c, const char *src,
+			       const char *dst, const char *path)
+{
+	char *old = strdup(getenv("PATH"));
+	int rc;
+
+	if (path)
+		setenv("PATH", path, 1);
+	rc = atex_connection_copy_from(c, src, dst, NULL);
+	setenv("PATH", old, 1);
+	free(old);
+	return rc;
+}
+
+/* Downloads a tree (modes, symlinks, merged) and a file (its mode, then
+ * replaced) from the system, which is this machine. */
+static void copy_from_and_check(const char *name, const char *path)
+{
+	char src[256], dst[256], file_src[300], file_dst[300];
+	atex_connection *c = conn_open();
+	struct stat st;
+	char *text = NULL;
+	size_t len;
+
+	snprintf(src, sizeof(src), "%s/%s-from-src", fx.dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s from dst/a/b", fx.dir, name);
+	make_tree(src);
+	if (copy_from_with_path(c, src, dst, path))
+		fail_msg("copy_from: %s", atex_error_last());
+	check_tree(dst);
+	sh("printf z > '%s/plain' && chmod 0604 '%s/plain' && "
+	   "printf k > '%s/kept'",
+	   src, src, dst);
+	assert_int_equal(copy_from_with_path(c, src, dst, path), 0);
+	snprintf(file_dst, sizeof(file_dst), "%s/plain", dst);
+	assert_int_equal(stat(file_dst, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	snprintf(file_dst, sizeof(file_dst), "%s/kept", dst);
+	assert_int_equal(stat(file_dst, &st), 0);
+
+	/* A file: into a new directory, its mode kept; then replaced. */
+	snprintf(file_src, sizeof(file_src), "%s/sub dir/secret", src);
+	snprintf(file_dst, sizeof(file_dst), "%s/%s file/got it", fx.dir, name);
+	if (copy_from_with_path(c, file_src, file_dst, path))
+		fail_msg("copy_from a file: %s", atex_error_last());
+	assert_int_equal(stat(file_dst, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(atex_file_read(&text, &len, file_dst), 0);
+	assert_string_equal(text, "y");
+	free(text);
+	sh("printf 'second' > '%s'", file_src);
+	assert_int_equal(copy_from_with_path(c, file_src, file_dst, path), 0);
+	assert_int_equal(atex_file_read(&text, &len, file_dst), 0);
+	assert_string_equal(text, "second");
+	free(text);
+	/* A top-level symlink to a file is followed. */
+	snprintf(file_src, sizeof(file_src), "%s/link", src);
+	assert_int_equal(copy_from_with_path(c, file_src, file_dst, path), 0);
+	assert_int_equal(lstat(file_dst, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	conn_free(c);
+}
+
+static void test_copy_from_rsync(void **state)
+{
+	(void)state;
+	copy_from_and_check("rsync", NULL);
+}
+
+/* rsync missing locally: a tree comes as a tar stream, a file by cat. */
+static void test_copy_from_tar(void **state)
+{
+	char bin[128];
+
+	(void)state;
+	snprintf(bin, sizeof(bin), "%s/bin", fx.dir);
+	sh("mkdir -p %s && ln -sf /usr/bin/ssh /usr/bin/tar %s/", bin, bin);
+	copy_from_and_check("tar", bin);
+}
+
+static void test_copy_from_errors(void **state)
+{
+	atex_connection *c = conn_open();
+	char dir[128], file[160];
+
+	(void)state;
+	assert_int_equal(atex_connection_copy_from(c, "/nonexistent-atex",
+						   "/tmp/x", NULL),
+			 ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(), "/nonexistent-atex"));
+	/* A file does not replace a directory. */
+	snprintf(dir, sizeof(dir), "%s/from-errors", fx.dir);
+	snprintf(file, sizeof(file), "%s/f", dir);
+	sh("mkdir -p '%s' && printf x > '%s'", dir, file);
+	assert_int_equal(atex_connection_copy_from(c, file, dir, NULL),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "is a directory"));
+	/* The system can reboot; its boot id is the kernel's. */
+	assert_true(atex_connection_can_reboot(c));
+	{
+		char *id = NULL, *mine = NULL;
+		size_t len;
+
+		assert_int_equal(atex_connection_boot_id(&id, c, 10000, NULL),
+				 0);
+		assert_int_equal(atex_file_read(&mine, &len,
+						"/proc/sys/kernel/random/"
+						"boot_id"),
+				 0);
+		mine[strcspn(mine, "\n")] = '\0';
+		assert_string_equal(id, mine);
+		free(id);
+		free(mine);
+	}
+	conn_free(c);
+	/* Not connected: the channel's error. */
+	c = conn_new_port(fx.port, NULL);
+	assert_int_equal(atex_connection_copy_from(c, file, "/tmp/x", NULL),
+			 ATEX_EIO);
+	atex_connection_free(c);
+}
+
 /* ------------------------------------------------------------------------
  * Connection failures.
  */
@@ -1253,6 +1377,9 @@ int main(void)
 		cmocka_unit_test(test_copy_rsync),
 		cmocka_unit_test(test_copy_tar),
 		cmocka_unit_test(test_copy_missing_source),
+		cmocka_unit_test(test_copy_from_rsync),
+		cmocka_unit_test(test_copy_from_tar),
+		cmocka_unit_test(test_copy_from_errors),
 		cmocka_unit_test(test_closed_port),
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_wrong_key),

@@ -2,8 +2,10 @@
  * test_local.c - the local Connection and the generic connection calls:
  * atex_connection_run (exit statuses, large binary stdin/stdout without
  * deadlock, separate stderr, timeout and cancel, concurrency), copy_to
- * (modes, symlinks, timestamps, nested and merged directories), the
- * default working directory and the argument checks of the dispatchers.
+ * (modes, symlinks, timestamps, nested and merged directories), copy_from
+ * (a tree or a file), can_reboot and boot_id (also for a version 1 ops
+ * table), the default working directory and the argument checks of the
+ * dispatchers.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -551,6 +553,234 @@ static void test_copy_to_canceled(void **state)
 	atex_connection_free(c);
 }
 
+/* The text of dir/rel, which the caller frees. */
+static char *text_of(const char *dir, const char *rel)
+{
+	char *path = atex_path_join(dir, rel), *content = NULL;
+	size_t len;
+
+	assert_int_equal(atex_file_read(&content, &len, path), 0);
+	free(path);
+	return content;
+}
+
+static void assert_text(const char *dir, const char *rel, const char *want)
+{
+	char *got = text_of(dir, rel);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* copy_from: a tree into a new directory (made with its parents), modes
+ * and symlinks kept, merged on a second copy; a file replacing dst. */
+static void test_copy_from(void **state)
+{
+	char *src = tmpdir_new(), *top = tmpdir_new();
+	char *dst = atex_path_join(top, "new/parents/dst");
+	char *file_dst = atex_path_join(top, "new/file/copy.txt");
+	char *src_file = atex_path_join(src, "a/deep.txt");
+	atex_connection *c = local_new("/");
+	char path[4096], link[256];
+	struct stat st;
+	ssize_t n;
+
+	write_file(src, "run.sh", "#!/bin/sh\n");
+	write_file(src, "a/deep.txt", "deep\n");
+	snprintf(path, sizeof(path), "%s/run.sh", src);
+	assert_int_equal(chmod(path, 0751), 0);
+	snprintf(path, sizeof(path), "%s/link", src);
+	assert_int_equal(symlink("a/deep.txt", path), 0);
+
+	assert_int_equal(atex_connection_copy_from(c, src, dst, NULL), 0);
+	stat_ok(dst, "run.sh", &st);
+	assert_int_equal(st.st_mode & 07777, 0751);
+	stat_ok(dst, "link", &st);
+	assert_true(S_ISLNK(st.st_mode));
+	snprintf(path, sizeof(path), "%s/link", dst);
+	n = readlink(path, link, sizeof(link) - 1);
+	assert_true(n > 0);
+	link[n] = '\0';
+	assert_string_equal(link, "a/deep.txt");
+	assert_text(dst, "a/deep.txt", "deep\n");
+
+	/* Merged: what is there stays, what is new comes. */
+	write_file(dst, "extra", "kept\n");
+	write_file(src, "added", "new\n");
+	assert_int_equal(atex_connection_copy_from(c, src, dst, NULL), 0);
+	assert_text(dst, "extra", "kept\n");
+	assert_text(dst, "added", "new\n");
+
+	/* A file: its parents made, its mode kept, then replaced. */
+	assert_int_equal(chmod(src_file, 0640), 0);
+	assert_int_equal(atex_connection_copy_from(c, src_file, file_dst, NULL),
+			 0);
+	assert_int_equal(stat(file_dst, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_text(top, "new/file/copy.txt", "deep\n");
+	write_file(src, "a/deep.txt", "changed\n");
+	assert_int_equal(atex_connection_copy_from(c, src_file, file_dst, NULL),
+			 0);
+	assert_text(top, "new/file/copy.txt", "changed\n");
+
+	atex_connection_free(c);
+	free(dst);
+	free(file_dst);
+	free(src_file);
+	tree_remove(src);
+	tree_remove(top);
+}
+
+/* src is a path on the system: relative to the connection's directory;
+ * dst one of this program: relative to ours. */
+static void test_copy_from_relative(void **state)
+{
+	char *sys = tmpdir_new(), *top = tmpdir_new();
+	char cwd[4096];
+	atex_connection *c = local_new(sys);
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	write_file(sys, "logs/a.log", "a\n");
+	assert_int_equal(chdir(top), 0);
+	assert_int_equal(atex_connection_copy_from(c, "logs", "got", NULL), 0);
+	assert_int_equal(
+		atex_connection_copy_from(c, "logs/a.log", "one.log", NULL), 0);
+	assert_int_equal(chdir(cwd), 0);
+	assert_text(top, "got/a.log", "a\n");
+	assert_text(top, "one.log", "a\n");
+	atex_connection_free(c);
+	tree_remove(sys);
+	tree_remove(top);
+}
+
+static void test_copy_from_errors(void **state)
+{
+	atex_connection *c = local_new(NULL);
+	char *top = tmpdir_new();
+	char *file = atex_path_join(top, "file");
+	char *below = atex_path_join(file, "below");
+	char *missing = atex_path_join(top, "missing");
+	atex_cancel *cancel;
+
+	write_file(top, "file", "x\n");
+	write_file(top, "dir/x", "x\n");
+	/* A missing source names itself. */
+	assert_int_equal(atex_connection_copy_from(c, missing, top, NULL),
+			 ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(), missing));
+	/* A file does not replace a directory. */
+	assert_int_equal(atex_connection_copy_from(c, file, top, NULL),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "is a directory"));
+	/* A tree cannot go under a regular file. */
+	assert_int_equal(atex_connection_copy_from(c, top, below, NULL),
+			 ATEX_EIO);
+	assert_non_null(strstr(atex_error_last(), file));
+	assert_int_equal(atex_connection_copy_from(c, "", top, NULL),
+			 ATEX_EINVAL);
+	assert_int_equal(atex_connection_copy_from(c, file, NULL, NULL),
+			 ATEX_EINVAL);
+	assert_int_equal(atex_cancel_new(&cancel), 0);
+	atex_cancel_fire(cancel);
+	assert_int_equal(atex_connection_copy_from(c, file, missing, cancel),
+			 ATEX_ECANCELED);
+	atex_cancel_free(cancel);
+	free(file);
+	free(below);
+	free(missing);
+	tree_remove(top);
+	atex_connection_free(c);
+}
+
+/* The local system is the machine atex runs on: no reboots; its boot id
+ * is this machine's. */
+static void test_reboot_and_boot_id(void **state)
+{
+	atex_connection *c = local_new(NULL);
+	char *id = NULL, *mine = NULL;
+	size_t len;
+
+	assert_false(atex_connection_can_reboot(c));
+	assert_false(atex_connection_can_reboot(NULL));
+	assert_int_equal(atex_connection_boot_id(&id, c, 10000, NULL), 0);
+	assert_int_equal(
+		atex_file_read(&mine, &len, "/proc/sys/kernel/random/boot_id"),
+		0);
+	mine[strcspn(mine, "\n")] = '\0';
+	/* Trimmed: no newline. */
+	assert_string_equal(id, mine);
+	free(id);
+	free(mine);
+	assert_int_equal(atex_connection_boot_id(NULL, c, 10000, NULL),
+			 ATEX_EINVAL);
+	atex_connection_free(c);
+}
+
+/* A version 1 table: its fields end before copy_from, which must not be
+ * read (here the struct really ends there). boot_id then runs `cat`
+ * through its spawn, can_reboot is false, copy_from unsupported. */
+struct v1_ops {
+	unsigned int version;
+	int (*connect)(atex_connection *, int, atex_cancel *);
+	int (*disconnect)(atex_connection *);
+	int (*spawn)(atex_process **, atex_connection *,
+		     const struct atex_spawn_options *);
+	int (*copy_to)(atex_connection *, const char *, const char *,
+		       atex_cancel *);
+	const char *(*name)(const atex_connection *);
+	void (*free)(atex_connection *);
+};
+
+static atex_connection *v1_inner;
+
+static int v1_spawn(atex_process **out, atex_connection *c,
+		    const struct atex_spawn_options *opts)
+{
+	/* Shows it is our spawn that ran the default's command. */
+	assert_string_equal(opts->argv[0], "cat");
+	assert_string_equal(opts->argv[1], "/proc/sys/kernel/random/boot_id");
+	return atex_connection_spawn(
+		out, v1_inner,
+		&(struct atex_spawn_options){
+			.version = 1,
+			.argv = (const char *const[]){"printf", "v1-boot \n",
+						      NULL},
+			.stdin_fd = opts->stdin_fd,
+			.stdout_fd = opts->stdout_fd,
+			.stderr_fd = opts->stderr_fd});
+}
+
+static const char *v1_name(const atex_connection *c)
+{
+	return "v1";
+}
+
+static void test_ops_version_1(void **state)
+{
+	/* Followed by bytes that would crash if taken for pointers. */
+	static struct {
+		struct v1_ops ops;
+		unsigned char poison[3 * sizeof(void *)];
+	} table = {{1, NULL, NULL, v1_spawn, NULL, v1_name, NULL},
+		   {0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+		    0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+		    0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5}};
+	atex_connection v1 = {(const struct atex_connection_ops *)&table.ops};
+	char *id = NULL;
+
+	memset(table.poison, 0xa5, sizeof(table.poison));
+	v1_inner = local_new(NULL);
+	assert_false(atex_connection_can_reboot(&v1));
+	assert_int_equal(atex_connection_copy_from(&v1, "/a", "/b", NULL),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "v1"));
+	assert_int_equal(atex_connection_boot_id(&id, &v1, 10000, NULL), 0);
+	assert_string_equal(id, "v1-boot");
+	free(id);
+	atex_connection_free(v1_inner);
+}
+
 /* A user's own connection compiled against a future header. */
 static const struct atex_connection_ops future_ops = {
 	.version = ATEX_CONNECTION_OPS_VERSION + 1,
@@ -623,6 +853,11 @@ int main(void)
 		cmocka_unit_test(test_copy_to_errors),
 		cmocka_unit_test(test_copy_to_canceled),
 		cmocka_unit_test(test_dispatch_checks),
+		cmocka_unit_test(test_copy_from),
+		cmocka_unit_test(test_copy_from_relative),
+		cmocka_unit_test(test_copy_from_errors),
+		cmocka_unit_test(test_reboot_and_boot_id),
+		cmocka_unit_test(test_ops_version_1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

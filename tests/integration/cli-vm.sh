@@ -181,6 +181,14 @@ for t in b-reboot-tmt c-reboot-unannounced; do
 		fail "/tests/$t: no reboot in its output: $(tail -n 5 "$out" 2>/dev/null)"
 	fi
 done
+# An unannounced reboot is told apart from a lost system by the new boot
+# (docs/PROTOCOL.md): the result says so.
+note=$(jq -r 'select(.[2] == "/tests/c-reboot-unannounced" and .[3] == null) | .[5] // ""' \
+	"$work/main/results.jsonl")
+case $note in
+*"rebooted without tmt-reboot"*) pass "unannounced reboot noted: $note" ;;
+*) fail "unannounced reboot: note '$note'" ;;
+esac
 # The destructive test's VM ran nothing after it, and another one was made
 # for the tests left.
 dsys=$(sed -n 's|^atex: run: /tests/a-destructive started on ||p' "$work/main.err")

@@ -73,6 +73,18 @@ enum {
 	CLI_OPT_PODMAN_RUN_ARG,
 	CLI_OPT_SYSTEMD,
 	CLI_OPT_SSH_STRICT_HOST_KEYS,
+	CLI_OPT_VM,
+	CLI_OPT_VM_HOST,
+	CLI_OPT_VM_MEMORY,
+	CLI_OPT_VM_CPUS,
+	CLI_OPT_VM_ACCEL,
+	CLI_OPT_VM_ARG,
+	CLI_OPT_VM_KERNEL,
+	CLI_OPT_VM_INITRD,
+	CLI_OPT_VM_CMDLINE,
+	CLI_OPT_VM_BOOT_TIMEOUT,
+	CLI_OPT_VM_FIRMWARE,
+	CLI_OPT_VM_KEY,
 };
 
 #define CLI_PROVISION_LONG_OPTIONS                                             \
@@ -86,6 +98,19 @@ enum {
 		{"systemd", no_argument, NULL, CLI_OPT_SYSTEMD},               \
 		{"ssh-strict-host-keys", no_argument, NULL,                    \
 		 CLI_OPT_SSH_STRICT_HOST_KEYS},                                \
+		{"vm", required_argument, NULL, CLI_OPT_VM},                   \
+		{"vm-host", required_argument, NULL, CLI_OPT_VM_HOST},         \
+		{"vm-memory", required_argument, NULL, CLI_OPT_VM_MEMORY},     \
+		{"vm-cpus", required_argument, NULL, CLI_OPT_VM_CPUS},         \
+		{"vm-accel", required_argument, NULL, CLI_OPT_VM_ACCEL},       \
+		{"vm-arg", required_argument, NULL, CLI_OPT_VM_ARG},           \
+		{"vm-kernel", required_argument, NULL, CLI_OPT_VM_KERNEL},     \
+		{"vm-initrd", required_argument, NULL, CLI_OPT_VM_INITRD},     \
+		{"vm-cmdline", required_argument, NULL, CLI_OPT_VM_CMDLINE},   \
+		{"vm-boot-timeout", required_argument, NULL,                   \
+		 CLI_OPT_VM_BOOT_TIMEOUT},                                     \
+		{"vm-firmware", required_argument, NULL, CLI_OPT_VM_FIRMWARE}, \
+		{"vm-key", required_argument, NULL, CLI_OPT_VM_KEY},           \
 	{                                                                      \
 		"podman-run-arg", required_argument, NULL,                     \
 			CLI_OPT_PODMAN_RUN_ARG                                 \
@@ -108,6 +133,12 @@ struct cli_provision {
 	bool systemd; /* --systemd: systemd as the containers' init */
 	bool ssh_strict_host_keys; /* --ssh-strict-host-keys */
 	size_t n_ssh, n_ssh_options, n_podman_args, n_podman_run_args;
+	/* --vm IMAGE and its companions; 0/NULL: not given. */
+	const char *vm, *vm_host, *vm_kernel, *vm_initrd, *vm_cmdline;
+	int vm_memory, vm_cpus, vm_boot_timeout;
+	int vm_accel, vm_firmware, vm_key; /* enum value + 1; 0: not given */
+	const char **vm_args;
+	size_t n_vm_args;
 };
 
 /* Prepares room for the options of an argc-long command line. Returns

@@ -1,7 +1,7 @@
 /*
  * provision.c - the provisioner options every system-using subcommand
  * shares (--local, --ssh, --podman and their companions), and turning them
- * into one atex_provisioner.
+ * into one atex_provisioner (--vm: VMs on QEMU, here or on a --vm-host).
  *
  * Parsing is split from building so that a subcommand keeps one getopt
  * loop over its own options and these; every check that needs all the
@@ -15,8 +15,11 @@
 #include "atex/atex.h"
 #include "cli.h"
 
-#define MAX_LOCAL 1024
-#define MAX_COUNT 1024
+#define MAX_LOCAL	    1024
+#define MAX_COUNT	    1024
+#define MAX_VM_MEMORY	    (1024 * 1024) /* MiB */
+#define MAX_VM_CPUS	    255
+#define MAX_VM_BOOT_TIMEOUT 86400 /* s */
 
 const char cli_provision_usage[] =
 	"provisioner (exactly one kind):\n"
@@ -34,7 +37,31 @@ const char cli_provision_usage[] =
 	"    --podman-arg ARG      a global podman argument (repeatable)\n"
 	"    --podman-run-arg ARG  a 'podman run' argument (repeatable)\n"
 	"    --systemd             systemd as the containers' init (the\n"
-	"                          image's /sbin/init): tests may reboot them\n";
+	"                          image's /sbin/init): tests may reboot them\n"
+	"  --vm IMAGE              throw-away QEMU VMs on overlays of IMAGE\n"
+	"                          (qcow2 or raw; never written)\n"
+	"    --vm-host [USER@]HOST[:PORT]\n"
+	"                          run QEMU there over ssh (default: here;\n"
+	"                          --ssh-option and --ssh-strict-host-keys\n"
+	"                          apply to it)\n"
+	"    --count N             at most N VMs at once (default 1)\n"
+	"    --identity FILE       the VMs' login key (FILE.pub goes in;\n"
+	"                          default: a key made for the run)\n"
+	"    --vm-memory MiB       memory of each VM (default 1024)\n"
+	"    --vm-cpus N           vCPUs of each VM (default 1)\n"
+	"    --vm-accel auto|kvm|tcg\n"
+	"                          accelerator (default auto: KVM when a\n"
+	"                          boot probe shows it works)\n"
+	"    --vm-firmware bios|uefi\n"
+	"                          firmware (default bios; uefi needs OVMF)\n"
+	"    --vm-key credential|seed|both\n"
+	"                          how the key goes in: systemd credential,\n"
+	"                          cloud-init seed, or both (default)\n"
+	"    --vm-kernel FILE      boot this kernel directly\n"
+	"      --vm-initrd FILE    with this initrd\n"
+	"      --vm-cmdline TEXT   with this kernel command line\n"
+	"    --vm-boot-timeout S   seconds until ssh must work (default 300)\n"
+	"    --vm-arg ARG          an extra QEMU argument (repeatable)\n";
 
 int cli_provision_init(struct cli_provision *p, int argc)
 {
@@ -45,8 +72,9 @@ int cli_provision_init(struct cli_provision *p, int argc)
 	p->ssh_options = calloc(n, sizeof(*p->ssh_options));
 	p->podman_args = calloc(n, sizeof(*p->podman_args));
 	p->podman_run_args = calloc(n, sizeof(*p->podman_run_args));
+	p->vm_args = calloc(n, sizeof(*p->vm_args));
 	if (!p->ssh || !p->ssh_options || !p->podman_args ||
-	    !p->podman_run_args) {
+	    !p->podman_run_args || !p->vm_args) {
 		cli_error("out of memory");
 		return CLI_USAGE;
 	}
@@ -59,21 +87,28 @@ void cli_provision_free(struct cli_provision *p)
 	free(p->ssh_options);
 	free(p->podman_args);
 	free(p->podman_run_args);
+	free(p->vm_args);
 	memset(p, 0, sizeof(*p));
 }
 
-/* A whole number 1..max, or 0 after printing a message naming `option`. */
-static int parse_count(const char *option, const char *arg, int max)
+/* A whole number min..max (min >= 1), or 0 after printing a message
+ * naming `option`. */
+static int parse_range(const char *option, const char *arg, int min, int max)
 {
 	char *end;
 	long n = strtol(arg, &end, 10);
 
-	if (end == arg || *end || n < 1 || n > max) {
-		cli_error("%s: '%s' is not a number from 1 to %d", option, arg,
-			  max);
+	if (end == arg || *end || n < min || n > max) {
+		cli_error("%s: '%s' is not a number from %d to %d", option, arg,
+			  min, max);
 		return 0;
 	}
 	return (int)n;
+}
+
+static int parse_count(const char *option, const char *arg, int max)
+{
+	return parse_range(option, arg, 1, max);
 }
 
 /* Sets a once-only option; CLI_USAGE when given twice. */
@@ -95,6 +130,71 @@ static int set_number(int *slot, const char *option, const char *arg, int max)
 	}
 	*slot = parse_count(option, arg, max);
 	return *slot ? 1 : CLI_USAGE;
+}
+
+/* Sets *slot to 1 + the index of `arg` among `words` (NULL-terminated):
+ * 1, or CLI_USAGE with a message listing the words. */
+static int set_word(int *slot, const char *option, const char *arg,
+		    const char *const *words, const char *choices)
+{
+	if (*slot) {
+		cli_error("%s given twice", option);
+		return CLI_USAGE;
+	}
+	for (int i = 0; words[i]; i++) {
+		if (!strcmp(arg, words[i])) {
+			*slot = i + 1;
+			return 1;
+		}
+	}
+	cli_error("%s: '%s' is not %s", option, arg, choices);
+	return CLI_USAGE;
+}
+
+static int vm_option(struct cli_provision *p, int opt, const char *arg)
+{
+	static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
+	static const char *const firmwares[] = {"bios", "uefi", NULL};
+	static const char *const keys[] = {"credential", "seed", "both", NULL};
+
+	switch (opt) {
+	case CLI_OPT_VM:
+		return set_once(&p->vm, "--vm", arg);
+	case CLI_OPT_VM_HOST:
+		return set_once(&p->vm_host, "--vm-host", arg);
+	case CLI_OPT_VM_MEMORY:
+		if (p->vm_memory) {
+			cli_error("--vm-memory given twice");
+			return CLI_USAGE;
+		}
+		p->vm_memory =
+			parse_range("--vm-memory", arg, 64, MAX_VM_MEMORY);
+		return p->vm_memory ? 1 : CLI_USAGE;
+	case CLI_OPT_VM_CPUS:
+		return set_number(&p->vm_cpus, "--vm-cpus", arg, MAX_VM_CPUS);
+	case CLI_OPT_VM_BOOT_TIMEOUT:
+		return set_number(&p->vm_boot_timeout, "--vm-boot-timeout", arg,
+				  MAX_VM_BOOT_TIMEOUT);
+	case CLI_OPT_VM_ACCEL:
+		return set_word(&p->vm_accel, "--vm-accel", arg, accels,
+				"auto, kvm or tcg");
+	case CLI_OPT_VM_FIRMWARE:
+		return set_word(&p->vm_firmware, "--vm-firmware", arg,
+				firmwares, "bios or uefi");
+	case CLI_OPT_VM_KEY:
+		return set_word(&p->vm_key, "--vm-key", arg, keys,
+				"credential, seed or both");
+	case CLI_OPT_VM_ARG:
+		p->vm_args[p->n_vm_args++] = arg;
+		return 1;
+	case CLI_OPT_VM_KERNEL:
+		return set_once(&p->vm_kernel, "--vm-kernel", arg);
+	case CLI_OPT_VM_INITRD:
+		return set_once(&p->vm_initrd, "--vm-initrd", arg);
+	case CLI_OPT_VM_CMDLINE:
+		return set_once(&p->vm_cmdline, "--vm-cmdline", arg);
+	}
+	return 0;
 }
 
 int cli_provision_option(struct cli_provision *p, int opt, const char *arg)
@@ -127,28 +227,65 @@ int cli_provision_option(struct cli_provision *p, int opt, const char *arg)
 		p->systemd = true;
 		return 1;
 	}
-	return 0;
+	return vm_option(p, opt, arg);
 }
 
-/* Companion options given without their kind; CLI_OK or CLI_USAGE. */
+/* A --vm companion given without --vm, or a direct-boot option without
+ * --vm-kernel: its message, or NULL. */
+static const char *vm_alone(const struct cli_provision *p)
+{
+	const struct {
+		bool given;
+		const char *message;
+	} companions[] = {
+		{p->vm_host, "--vm-host needs --vm"},
+		{p->vm_memory, "--vm-memory needs --vm"},
+		{p->vm_cpus, "--vm-cpus needs --vm"},
+		{p->vm_accel, "--vm-accel needs --vm"},
+		{p->n_vm_args, "--vm-arg needs --vm"},
+		{p->vm_kernel, "--vm-kernel needs --vm"},
+		{p->vm_initrd, "--vm-initrd needs --vm"},
+		{p->vm_cmdline, "--vm-cmdline needs --vm"},
+		{p->vm_boot_timeout, "--vm-boot-timeout needs --vm"},
+		{p->vm_firmware, "--vm-firmware needs --vm"},
+		{p->vm_key, "--vm-key needs --vm"},
+	};
+
+	for (size_t i = 0;
+	     !p->vm && i < sizeof(companions) / sizeof(companions[0]); i++)
+		if (companions[i].given)
+			return companions[i].message;
+	if (!p->vm_kernel && p->vm_initrd)
+		return "--vm-initrd needs --vm-kernel";
+	if (!p->vm_kernel && p->vm_cmdline)
+		return "--vm-cmdline needs --vm-kernel";
+	return NULL;
+}
+
+/* Companion options given without their kind; CLI_OK or CLI_USAGE. The
+ * ssh options also serve the --vm-host connection, --identity the VMs'
+ * login, --count the VMs. */
 static int check_companions(const struct cli_provision *p)
 {
+	bool ssh_host = p->n_ssh || p->vm_host;
 	const char *alone = NULL;
 
-	if (!p->n_ssh && p->identity)
-		alone = "--identity needs --ssh";
-	else if (!p->n_ssh && p->n_ssh_options)
-		alone = "--ssh-option needs --ssh";
-	else if (!p->n_ssh && p->ssh_strict_host_keys)
-		alone = "--ssh-strict-host-keys needs --ssh";
-	else if (!p->podman && p->count)
-		alone = "--count needs --podman";
+	if (!p->n_ssh && !p->vm && p->identity)
+		alone = "--identity needs --ssh or --vm";
+	else if (!ssh_host && p->n_ssh_options)
+		alone = "--ssh-option needs --ssh or --vm-host";
+	else if (!ssh_host && p->ssh_strict_host_keys)
+		alone = "--ssh-strict-host-keys needs --ssh or --vm-host";
+	else if (!p->podman && !p->vm && p->count)
+		alone = "--count needs --podman or --vm";
 	else if (!p->podman && p->n_podman_args)
 		alone = "--podman-arg needs --podman";
 	else if (!p->podman && p->n_podman_run_args)
 		alone = "--podman-run-arg needs --podman";
 	else if (!p->podman && p->systemd)
 		alone = "--systemd needs --podman";
+	else
+		alone = vm_alone(p);
 	if (!alone)
 		return CLI_OK;
 	cli_error("%s", alone);
@@ -184,19 +321,110 @@ static int build_podman(struct atex_provisioner **out,
 	return CLI_OK;
 }
 
+/* --vm-host "[USER@]HOST[:PORT]" (an IPv6 address in brackets), the
+ * syntax of --ssh hosts, parsed in place into `copy` (a strdup of the
+ * value) and set in *o. CLI_OK or CLI_USAGE (printed, quoting it). */
+static int parse_vm_host(struct atex_ssh_options *o, char *copy,
+			 const char *value)
+{
+	char *host = copy, *at = strchr(copy, '@'), *port = NULL, *end;
+	const char *why = NULL;
+	long n = 0;
+
+	if (at) {
+		*at = '\0';
+		o->user = copy;
+		host = at + 1;
+	}
+	if (*host == '[') {
+		end = strchr(host, ']');
+		port = end && end[1] == ':' ? end + 2 : NULL;
+		if (!end || (end[1] && !port))
+			why = "expected [ADDRESS] or [ADDRESS]:PORT";
+		else
+			*end = '\0';
+		host++;
+	} else if ((port = strchr(host, ':')) && strchr(port + 1, ':')) {
+		why = "an IPv6 address goes in brackets: [ADDRESS]:PORT";
+	} else if (port) {
+		*port++ = '\0';
+	}
+	if (!why && port) {
+		n = strtol(port, &end, 10);
+		if (end == port || *end || n < 1 || n > 65535)
+			why = "the port is not a number 1-65535";
+	}
+	if (!why && (at && !*copy))
+		why = "expected USER@HOST";
+	else if (!why && (!*host || strchr(host, '@')))
+		why = "expected [USER@]HOST[:PORT]";
+	else if (!why && (*host == '-' || (o->user && *o->user == '-')))
+		why = "a user or host may not start with '-'";
+	if (why) {
+		cli_error("--vm-host: bad host '%s': %s", value, why);
+		return CLI_USAGE;
+	}
+	o->host = host;
+	o->port = (int)n;
+	return CLI_OK;
+}
+
+static int build_vm(struct atex_provisioner **out,
+		    const struct cli_provision *p)
+{
+	struct atex_qemu_provisioner_options opts =
+		ATEX_QEMU_PROVISIONER_OPTIONS_INIT;
+	struct atex_ssh_options host = ATEX_SSH_OPTIONS_INIT;
+	char *host_copy = NULL;
+	int rc = CLI_OK;
+
+	opts.image = p->vm;
+	opts.count = p->count ? p->count : 1;
+	opts.memory_mib = p->vm_memory;
+	opts.cpus = p->vm_cpus;
+	if (p->vm_accel)
+		opts.accel = (enum atex_vm_accel)(p->vm_accel - 1);
+	if (p->vm_firmware)
+		opts.firmware = (enum atex_vm_firmware)(p->vm_firmware - 1);
+	opts.key = (unsigned int)p->vm_key; /* credential 1, seed 2, both 3 */
+	opts.kernel = p->vm_kernel;
+	opts.initrd = p->vm_initrd;
+	opts.cmdline = p->vm_cmdline;
+	opts.qemu_args = p->n_vm_args ? p->vm_args : NULL;
+	opts.boot_timeout_s = p->vm_boot_timeout;
+	opts.identity = p->identity;
+	if (p->vm_host) {
+		host_copy = strdup(p->vm_host);
+		if (!host_copy) {
+			cli_error("out of memory");
+			return CLI_USAGE;
+		}
+		rc = parse_vm_host(&host, host_copy, p->vm_host);
+		host.identity = p->identity;
+		host.options = p->n_ssh_options ? p->ssh_options : NULL;
+		host.strict_host_keys = p->ssh_strict_host_keys;
+		opts.host = &host;
+	}
+	if (rc == CLI_OK && atex_qemu_provisioner_new(out, &opts) < 0)
+		rc = cli_fail(p->vm_host ? "--vm-host" : "--vm");
+	free(host_copy);
+	return rc;
+}
+
 int cli_provision_build(struct atex_provisioner **out,
 			const struct cli_provision *p)
 {
-	int kinds = (p->local > 0) + (p->n_ssh > 0) + (p->podman != NULL);
+	int kinds = (p->local > 0) + (p->n_ssh > 0) + (p->podman != NULL) +
+		    (p->vm != NULL);
 	int rc;
 
 	if (kinds == 0) {
-		cli_error("no provisioner: give --local N, --ssh HOST or "
-			  "--podman IMAGE");
+		cli_error("no provisioner: give --local N, --ssh HOST, "
+			  "--podman IMAGE or --vm IMAGE");
 		return CLI_USAGE;
 	}
 	if (kinds > 1) {
-		cli_error("choose one of --local, --ssh and --podman");
+		cli_error("choose one of --local, --ssh, --podman and --vm");
 		return CLI_USAGE;
 	}
 	rc = check_companions(p);
@@ -206,6 +434,8 @@ int cli_provision_build(struct atex_provisioner **out,
 		return build_ssh(out, p);
 	if (p->podman)
 		return build_podman(out, p);
+	if (p->vm)
+		return build_vm(out, p);
 	if (atex_local_provisioner_new(out, p->local) < 0)
 		return cli_fail("--local");
 	return CLI_OK;

@@ -454,6 +454,8 @@ static const char *default_platform(const struct run_args *a)
 {
 	if (a->prov.podman)
 		return "podman";
+	if (a->prov.vm)
+		return "vm";
 	if (a->prov.n_ssh)
 		return "ssh";
 	return "local";

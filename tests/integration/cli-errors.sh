@@ -133,6 +133,55 @@ expect ssh-subst-host 'invalid host "h\$\(id\)"' exec --ssh 'h$(id)' -- true
 expect ssh-option-host "'-oProxyCommand=x'" exec --ssh -oProxyCommand=x -- true
 expect ssh-bad-user 'invalid user "a\|b"' exec --ssh 'a|b@host' -- true
 
+# --vm and its companions: bad values and companions without --vm are
+# refused before any VM is made, naming the option.
+expect vm-memory-word "--vm-memory: 'x' is not a number" exec --vm img --vm-memory x -- true
+expect vm-memory-small "--vm-memory: '10' is not a number from 64" exec --vm img --vm-memory 10 -- true
+expect vm-cpus-zero "--vm-cpus: '0' is not a number" exec --vm img --vm-cpus 0 -- true
+expect vm-timeout-negative "--vm-boot-timeout: '-1' is not a number" exec --vm img --vm-boot-timeout -1 -- true
+expect vm-count-zero "--count: '0' is not a number" exec --vm img --count 0 -- true
+expect vm-accel-word "--vm-accel: 'hvf' is not auto, kvm or tcg" exec --vm img --vm-accel hvf -- true
+expect vm-firmware-word "--vm-firmware: 'efi' is not bios or uefi" exec --vm img --vm-firmware efi -- true
+expect vm-key-word "--vm-key: 'ssh' is not credential, seed or both" exec --vm img --vm-key ssh -- true
+expect vm-twice "--vm given twice" exec --vm a --vm b -- true
+expect vm-memory-twice "--vm-memory given twice" exec --vm a --vm-memory 512 --vm-memory 1024 -- true
+expect vm-accel-twice "--vm-accel given twice" exec --vm a --vm-accel tcg --vm-accel kvm -- true
+expect vm-host-twice "--vm-host given twice" exec --vm a --vm-host h --vm-host g -- true
+expect vm-host-port "--vm-host: bad host 'h:70000': the port" exec --vm a --vm-host h:70000 -- true
+expect vm-host-v6 "--vm-host: bad host '::1': an IPv6 address goes in brackets" exec --vm a --vm-host ::1 -- true
+expect vm-host-dash "--vm-host: bad host '-oProxyCommand=x': .*'-'" exec --vm a --vm-host -oProxyCommand=x -- true
+expect vm-host-user "--vm-host: bad host '@h': expected USER@HOST" exec --vm a --vm-host @h -- true
+expect vm-host-empty "--vm-host: bad host 'u@': expected" exec --vm a --vm-host u@ -- true
+expect vm-host-metachar '--vm-host: .*invalid host "h;x"' exec --vm a --vm-host 'h;x' -- true
+expect vm-host-bad-user '--vm-host: .*invalid user "a\|b"' exec --vm a --vm-host 'a|b@h' -- true
+expect vm-missing-image "image $work/none.qcow2: no readable file" exec --vm "$work/none.qcow2" -- true
+expect vm-initrd-kernel "--vm-initrd needs --vm-kernel" exec --vm a --vm-initrd i -- true
+expect vm-cmdline-kernel "--vm-cmdline needs --vm-kernel" exec --vm a --vm-cmdline c -- true
+for companion in "--vm-host h" "--vm-memory 512" "--vm-cpus 2" "--vm-accel tcg" \
+	"--vm-arg -snapshot" "--vm-kernel k" "--vm-initrd i" "--vm-cmdline c" \
+	"--vm-boot-timeout 9" "--vm-firmware uefi" "--vm-key seed"; do
+	# shellcheck disable=SC2086 # the option and its value, two words
+	expect "alone${companion%% *}" "^atex: ${companion%% *} needs --vm\$" exec --local 1 $companion -- true
+done
+expect vm-count-alone "--count needs --podman or --vm" exec --local 1 --count 2 -- true
+expect vm-identity-alone "--identity needs --ssh or --vm" run --local 1 --identity k --results "$work/r" "$work/plan"
+expect vm-ssh-option-alone "--ssh-option needs --ssh or --vm-host" test --vm a --ssh-option A=b --artifacts "$work/a" "$work/plan" /
+expect vm-and-podman "choose one of --local, --ssh, --podman and --vm" exec --vm a --podman b -- true
+for cmd in exec test run; do
+	missing=
+	help=$("$atex" "$cmd" --help)
+	for opt in --vm --vm-host --count --identity --vm-memory --vm-cpus --vm-accel \
+		--vm-arg --vm-kernel --vm-initrd --vm-cmdline --vm-boot-timeout \
+		--vm-firmware --vm-key; do
+		case $help in *"  $opt "*) ;; *) missing="$missing $opt" ;; esac
+	done
+	if [ -z "$missing" ]; then
+		echo "ok   $cmd --help lists the --vm options"
+	else
+		echo "FAIL $cmd --help lacks:$missing"; failures=$((failures + 1))
+	fi
+done
+
 # Small CLI nits: once-only options, and --platform '' says what is wrong.
 expect results-twice "--results given twice" run --local 1 --results "$work/r1" --results "$work/r2" "$work/plan"
 expect platform-empty "--platform: the name is empty" run --local 1 --platform '' --results "$work/r" "$work/plan"

@@ -388,10 +388,10 @@ int atex_qemu_argv(struct atex_vec *out, const struct atex_qemu_cmd *c)
 	rc = push(out, rc, "none");
 	rc = push(out, rc, "-accel");
 	rc = push(out, rc, c->kvm ? "kvm" : "tcg,thread=multi");
-	if (c->kvm) {
-		rc = push(out, rc, "-cpu");
-		rc = push(out, rc, "host");
-	}
+	/* Every feature there is: current distributions need more than
+	 * QEMU's default CPU model (RHEL 9: x86-64-v2). */
+	rc = push(out, rc, "-cpu");
+	rc = push(out, rc, c->kvm ? "host" : "max");
 	rc = push(out, rc, "-m");
 	rc = push_fmt(out, rc, rc ? NULL : atex_sprintf("%d", c->memory_mib));
 	rc = push(out, rc, "-smp");
@@ -1203,9 +1203,6 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
 	double deadline;
 	int rc;
 
-	rc = vm_rename(vm);
-	if (rc)
-		return rc;
 	cmd_init(&c, vm);
 	c.kvm = kvm;
 	c.ovmf_code = p->ovmf_code;
@@ -1241,7 +1238,7 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
  * ("Kernel panic" on the console) and QEMU exits within seconds. Or,
  * without a kernel, boots the image and looks for the kernel's banner or
  * a login prompt on the console. true: KVM works. */
-static bool probe_kvm(struct qemu_provisioner *p, const char **why)
+static bool probe_kvm(struct qemu_provisioner *p, char *why, size_t size)
 {
 	struct qemu_vm vm = {
 		.prov = p, .qmp_in = -1, .qmp_out = -1, .err_fd = -1};
@@ -1251,7 +1248,7 @@ static bool probe_kvm(struct qemu_provisioner *p, const char **why)
 	bool ok = false;
 	int rc;
 
-	*why = "KVM boot probe failed";
+	snprintf(why, size, "KVM boot probe failed");
 	if (vm_rename(&vm))
 		return false;
 	cmd_init(&c, &vm);
@@ -1274,24 +1271,33 @@ static bool probe_kvm(struct qemu_provisioner *p, const char **why)
 		rc = vm_prepare(&vm, false);
 	if (!rc)
 		rc = vm_qmp_setup(&vm, false);
+	if (rc)
+		snprintf(why, size, "KVM boot probe failed: %s",
+			 atex_error_last());
 	if (!rc && kernel) {
 		/* QEMU exits by itself on the panic (-no-reboot). */
 		rc = vm_pause(&vm, PROBE_KERNEL_MS, p->cancel);
 		if (rc == ATEX_ETIMEDOUT) {
-			*why = "KVM boot probe timed out after 15 s";
+			snprintf(why, size,
+				 "KVM boot probe timed out after %d s",
+				 PROBE_KERNEL_MS / 1000);
 		} else if (rc != ATEX_ECANCELED) {
 			char *err = vm_stderr(&vm);
 
 			ok = err && strstr(err, "Kernel panic");
 			if (!ok)
-				*why = "no kernel panic in the KVM boot probe";
+				snprintf(why, size,
+					 "no kernel panic in the KVM boot "
+					 "probe");
 			free(err);
 		}
 	} else if (!rc) {
 		double deadline = atex_monotonic_ms() + PROBE_IMAGE_MS;
 		const char *args[] = {vm.dir, NULL};
 
-		*why = "KVM boot probe (the image) showed no kernel in 60 s";
+		snprintf(why, size,
+			 "KVM boot probe (the image) showed no kernel in %d s",
+			 PROBE_IMAGE_MS / 1000);
 		while (vm_pause(&vm, 2000, p->cancel) == ATEX_ETIMEDOUT &&
 		       atex_monotonic_ms() < deadline) {
 			struct atex_run_result res = {0};
@@ -1314,7 +1320,7 @@ static bool probe_kvm(struct qemu_provisioner *p, const char **why)
 /* The accelerator for the next boot, probed once per provisioner. */
 static bool use_kvm(struct qemu_provisioner *p)
 {
-	const char *why = NULL;
+	char why[1024] = "";
 	bool kvm;
 
 	if (p->accel_opt != ATEX_VM_ACCEL_AUTO)
@@ -1323,11 +1329,12 @@ static bool use_kvm(struct qemu_provisioner *p)
 	if (p->accel == ACCEL_UNKNOWN && !atex_cancel_fired(p->cancel)) {
 		if (!p->host_kvm) {
 			kvm = false;
-			why = "no usable /dev/kvm";
+			snprintf(why, sizeof(why), "no usable /dev/kvm");
 		} else {
-			kvm = probe_kvm(p, &why);
+			kvm = probe_kvm(p, why, sizeof(why));
 			if (kvm)
-				why = "KVM boot probe passed";
+				snprintf(why, sizeof(why),
+					 "KVM boot probe passed");
 		}
 		if (!atex_cancel_fired(p->cancel)) {
 			p->accel = kvm ? ACCEL_KVM : ACCEL_TCG;
@@ -1354,6 +1361,13 @@ static int vm_provision(struct qemu_vm *vm)
 					    p->name);
 			break;
 		}
+		rc = vm_rename(vm);
+		if (rc)
+			break;
+		atex_log(ATEX_LOG_INFO, COMPONENT,
+			 "%s: booting %s under %s (attempt %d of %d)", p->name,
+			 vm->name, kvm ? "kvm" : "tcg", attempt,
+			 p->boot_attempts);
 		rc = vm_boot_once(vm, kvm, &last);
 		if (!rc) {
 			atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s is ready",

@@ -983,8 +983,15 @@ static char *vm_console(struct qemu_vm *vm)
 
 	if (host_sh(&res, vm->prov, "console", CONSOLE_TAIL, args, NULL,
 		    NULL) == 0) {
-		while (res.out_len && res.out[res.out_len - 1] == '\n')
-			res.out[--res.out_len] = '\0';
+		size_t n = 0;
+
+		/* A serial console ends its lines with \r\n. */
+		for (size_t i = 0; i < res.out_len; i++)
+			if (res.out[i] != '\r')
+				res.out[n++] = res.out[i];
+		while (n && res.out[n - 1] == '\n')
+			n--;
+		res.out[n] = '\0';
 		text = atex_sprintf("its console ends with:\n%s", res.out);
 	} else {
 		text = atex_sprintf("its console could not be read: %s",

@@ -299,8 +299,8 @@ static void test_two_vms(void **state)
 	(void)state;
 }
 
-/* A kernel that cannot find its root panics and reboots for ever: each
- * attempt times out, and the error quotes the console. */
+/* A kernel that cannot find its root panics: each attempt times out,
+ * and the error quotes the console. */
 static void test_broken_boot(void **state)
 {
 	struct atex_qemu_provisioner_options o;
@@ -312,9 +312,11 @@ static void test_broken_boot(void **state)
 
 	base_options(&o, work);
 	o.initrd = NULL; /* no initramfs waiting for a root device */
-	o.cmdline = "root=/dev/nonexistent panic=-1 console=ttyS0";
+	/* No panic=: the kernel stays at its panic, the last lines of the
+	 * console, however slow a loaded machine makes the boot. */
+	o.cmdline = "root=/dev/nonexistent console=ttyS0";
 	o.accel = ATEX_VM_ACCEL_TCG;
-	o.boot_timeout_s = 20;
+	o.boot_timeout_s = 30;
 	o.boot_attempts = 2;
 	log_reset();
 	assert_int_equal(atex_qemu_provisioner_new(&p, &o), 0);
@@ -324,8 +326,9 @@ static void test_broken_boot(void **state)
 	rc = atex_provisioner_get_remote(&r, p, 300000);
 	assert_int_equal(rc, ATEX_EEXTERNAL);
 	assert_null(r);
-	/* Two boots of 20 s each, no more. */
-	assert_true(atex_monotonic_ms() - t0 > 2 * 20000);
+	/* Two boots of 30 s each, no more. */
+	assert_true(atex_monotonic_ms() - t0 > 2 * 30000);
+	assert_true(atex_monotonic_ms() - t0 < 3 * 30000);
 	assert_int_equal(log_count("(attempt 1 of 2)"), 1);
 	assert_int_equal(log_count("(attempt 2 of 2)"), 1);
 	assert_int_equal(log_count("attempt 3"), 0);
@@ -530,6 +533,9 @@ static void test_host(void **state)
 		fail_msg("get_remote: %s", atex_error_last());
 	assert_int_equal(log_count("using tcg"), 1);
 	assert_non_null(strstr(atex_remote_name(r), " via "));
+	/* The VM's master goes through the host: ssh -W to the VM's port
+	 * on the host's loopback (its ProxyCommand, running here). */
+	assert_int_equal(procs_naming(" -W 127.0.0.1:", "ssh "), 1);
 	out = run_on(r, "uname -n; echo through");
 	assert_string_equal(out, "atex-vm\nthrough\n");
 	free(out);

@@ -5,7 +5,8 @@
  * Each VM boot costs ~30 s of a core under TCG, so the checks share
  * boots: two VMs at once (ready, commands, the accelerator probe picking
  * TCG, nothing left after release); a VM whose kernel cannot find its
- * root (retried, the error quoting its console); abort while booting; the
+ * root (retried, the error quoting its console); abort while booting; atex
+ * SIGKILLed while booting; the
  * orphan sweep (no boot); and QEMU on a "virtualization host", the test
  * sshd on 127.0.0.1 (run under with-server.sh ssh), its VM reached through
  * it as a jump host.
@@ -408,6 +409,47 @@ static void test_abort_while_booting(void **state)
 	(void)state;
 }
 
+/* atex SIGKILLed while its VM boots: the wrapper sees EOF on its stdin
+ * and removes QEMU and the directory; nothing waits for a next run. */
+static void test_killed_atex(void **state)
+{
+	struct atex_qemu_provisioner_options o;
+	char *work = tmpdir_new();
+	double end = atex_monotonic_ms() + 60000;
+	int status;
+	pid_t child;
+
+	base_options(&o, work);
+	o.accel = ATEX_VM_ACCEL_TCG;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		atex_provisioner *p = NULL;
+		atex_remote *r = NULL;
+
+		if (atex_qemu_provisioner_new(&p, &o) ||
+		    atex_provisioner_start(p) ||
+		    atex_provisioner_provision(p, 1))
+			_exit(1);
+		atex_provisioner_get_remote(&r, p, 120000);
+		_exit(2);
+	}
+	while (files_named(work, "qemu.pid") == 0 &&
+	       atex_monotonic_ms() < end) {
+		struct timespec ts = {0, 50 * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(files_named(work, "qemu.pid"), 1);
+	assert_int_equal(procs_naming(work, "qemu-system-x86_64 "), 1);
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	expect_clean(work, 10000);
+	rmdir(work);
+	free(work);
+	(void)state;
+}
+
 /* A process whose command line names `name` (argv[0]), like QEMU's. */
 static pid_t fake_qemu(const char *name)
 {
@@ -555,6 +597,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_abort_while_booting),
+		cmocka_unit_test(test_killed_atex),
 		cmocka_unit_test(test_broken_boot),
 		cmocka_unit_test(test_two_vms),
 		cmocka_unit_test(test_host),

@@ -1278,9 +1278,18 @@ static bool probe_kvm(struct qemu_provisioner *p, char *why, size_t size)
 		rc = vm_prepare(&vm, false);
 	if (!rc)
 		rc = vm_qmp_setup(&vm, false);
-	if (rc)
-		snprintf(why, size, "KVM boot probe failed: %s",
-			 atex_error_last());
+	if (rc && rc != ATEX_ECANCELED) {
+		/* QEMU's own first word on it, not our whole story. */
+		char *err = vm_stderr(&vm);
+
+		if (err && *err)
+			snprintf(why, size, "KVM boot probe: QEMU failed: %.*s",
+				 (int)strcspn(err, "\n"), err);
+		else
+			snprintf(why, size, "KVM boot probe failed: %s",
+				 atex_error_last());
+		free(err);
+	}
 	if (!rc && kernel) {
 		/* QEMU exits by itself on the panic (-no-reboot). */
 		rc = vm_pause(&vm, PROBE_KERNEL_MS, p->cancel);

@@ -1048,6 +1048,7 @@ static int vm_connection(struct qemu_vm *vm)
 		return rc;
 	pthread_mutex_lock(&p->lock);
 	vm->conn = conn;
+	free(vm->label); /* an earlier attempt's */
 	vm->label = atex_sprintf("qemu:%s (%s@127.0.0.1:%d%s%s)", vm->name,
 				 p->user, vm->port, p->host_ssh ? " via " : "",
 				 p->host_ssh ? p->host_name : "");

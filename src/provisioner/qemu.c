@@ -33,7 +33,9 @@
  * timeout (QEMU's user network accepts TCP while the guest is down, so an
  * open port means nothing). A VM that does not answer is destroyed and
  * booted again, boot_attempts times in all; the error then quotes the end
- * of its console. The accelerator (AUTO) is chosen once per provisioner
+ * of its console. Between logins the thread waits in poll() on the
+ * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
+ * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
  * by a boot probe: KVM only when a kernel booted under KVM panics on
  * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
@@ -912,10 +914,10 @@ static void vm_close(struct qemu_vm *vm, bool quit)
 		return;
 	if (quit) {
 		static const char q[] = "{\"execute\": \"quit\"}\n";
-		int fl = fcntl(vm->qmp_in, F_GETFL);
 
-		/* Best effort, never blocking: EOF follows anyway. */
-		if (fl >= 0 && fcntl(vm->qmp_in, F_SETFL, fl | O_NONBLOCK) == 0)
+		/* Best effort, never blocking (EOF follows anyway): a pipe
+		 * with room takes these few bytes at once. */
+		if (atex_wait_fd(vm->qmp_in, POLLOUT, 0, NULL) == 0)
 			atex_write_all(vm->qmp_in, q, sizeof(q) - 1, NULL);
 	}
 	close(vm->qmp_in);

@@ -33,7 +33,9 @@
  * timeout (QEMU's user network accepts TCP while the guest is down, so an
  * open port means nothing). A VM that does not answer is destroyed and
  * booted again, boot_attempts times in all; the error then quotes the end
- * of its console. The accelerator (AUTO) is chosen once per provisioner
+ * of its console. Between logins the thread waits in poll() on the
+ * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
+ * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
  * by a boot probe: KVM only when a kernel booted under KVM panics on
  * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
@@ -388,10 +390,10 @@ int atex_qemu_argv(struct atex_vec *out, const struct atex_qemu_cmd *c)
 	rc = push(out, rc, "none");
 	rc = push(out, rc, "-accel");
 	rc = push(out, rc, c->kvm ? "kvm" : "tcg,thread=multi");
-	if (c->kvm) {
-		rc = push(out, rc, "-cpu");
-		rc = push(out, rc, "host");
-	}
+	/* Every feature there is: current distributions need more than
+	 * QEMU's default CPU model (RHEL 9: x86-64-v2). */
+	rc = push(out, rc, "-cpu");
+	rc = push(out, rc, c->kvm ? "host" : "max");
 	rc = push(out, rc, "-m");
 	rc = push_fmt(out, rc, rc ? NULL : atex_sprintf("%d", c->memory_mib));
 	rc = push(out, rc, "-smp");
@@ -912,10 +914,10 @@ static void vm_close(struct qemu_vm *vm, bool quit)
 		return;
 	if (quit) {
 		static const char q[] = "{\"execute\": \"quit\"}\n";
-		int fl = fcntl(vm->qmp_in, F_GETFL);
 
-		/* Best effort, never blocking: EOF follows anyway. */
-		if (fl >= 0 && fcntl(vm->qmp_in, F_SETFL, fl | O_NONBLOCK) == 0)
+		/* Best effort, never blocking (EOF follows anyway): a pipe
+		 * with room takes these few bytes at once. */
+		if (atex_wait_fd(vm->qmp_in, POLLOUT, 0, NULL) == 0)
 			atex_write_all(vm->qmp_in, q, sizeof(q) - 1, NULL);
 	}
 	close(vm->qmp_in);
@@ -983,8 +985,15 @@ static char *vm_console(struct qemu_vm *vm)
 
 	if (host_sh(&res, vm->prov, "console", CONSOLE_TAIL, args, NULL,
 		    NULL) == 0) {
-		while (res.out_len && res.out[res.out_len - 1] == '\n')
-			res.out[--res.out_len] = '\0';
+		size_t n = 0;
+
+		/* A serial console ends its lines with \r\n. */
+		for (size_t i = 0; i < res.out_len; i++)
+			if (res.out[i] != '\r')
+				res.out[n++] = res.out[i];
+		while (n && res.out[n - 1] == '\n')
+			n--;
+		res.out[n] = '\0';
 		text = atex_sprintf("its console ends with:\n%s", res.out);
 	} else {
 		text = atex_sprintf("its console could not be read: %s",
@@ -1041,6 +1050,7 @@ static int vm_connection(struct qemu_vm *vm)
 		return rc;
 	pthread_mutex_lock(&p->lock);
 	vm->conn = conn;
+	free(vm->label); /* an earlier attempt's */
 	vm->label = atex_sprintf("qemu:%s (%s@127.0.0.1:%d%s%s)", vm->name,
 				 p->user, vm->port, p->host_ssh ? " via " : "",
 				 p->host_ssh ? p->host_name : "");
@@ -1203,9 +1213,6 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
 	double deadline;
 	int rc;
 
-	rc = vm_rename(vm);
-	if (rc)
-		return rc;
 	cmd_init(&c, vm);
 	c.kvm = kvm;
 	c.ovmf_code = p->ovmf_code;
@@ -1241,7 +1248,7 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
  * ("Kernel panic" on the console) and QEMU exits within seconds. Or,
  * without a kernel, boots the image and looks for the kernel's banner or
  * a login prompt on the console. true: KVM works. */
-static bool probe_kvm(struct qemu_provisioner *p, const char **why)
+static bool probe_kvm(struct qemu_provisioner *p, char *why, size_t size)
 {
 	struct qemu_vm vm = {
 		.prov = p, .qmp_in = -1, .qmp_out = -1, .err_fd = -1};
@@ -1251,7 +1258,7 @@ static bool probe_kvm(struct qemu_provisioner *p, const char **why)
 	bool ok = false;
 	int rc;
 
-	*why = "KVM boot probe failed";
+	snprintf(why, size, "KVM boot probe failed");
 	if (vm_rename(&vm))
 		return false;
 	cmd_init(&c, &vm);
@@ -1274,24 +1281,42 @@ static bool probe_kvm(struct qemu_provisioner *p, const char **why)
 		rc = vm_prepare(&vm, false);
 	if (!rc)
 		rc = vm_qmp_setup(&vm, false);
+	if (rc && rc != ATEX_ECANCELED) {
+		/* QEMU's own first word on it, not our whole story. */
+		char *err = vm_stderr(&vm);
+
+		if (err && *err)
+			snprintf(why, size, "KVM boot probe: QEMU failed: %.*s",
+				 (int)strcspn(err, "\n"), err);
+		else
+			snprintf(why, size, "KVM boot probe failed: %s",
+				 atex_error_last());
+		free(err);
+	}
 	if (!rc && kernel) {
 		/* QEMU exits by itself on the panic (-no-reboot). */
 		rc = vm_pause(&vm, PROBE_KERNEL_MS, p->cancel);
 		if (rc == ATEX_ETIMEDOUT) {
-			*why = "KVM boot probe timed out after 15 s";
+			snprintf(why, size,
+				 "KVM boot probe timed out after %d s",
+				 PROBE_KERNEL_MS / 1000);
 		} else if (rc != ATEX_ECANCELED) {
 			char *err = vm_stderr(&vm);
 
 			ok = err && strstr(err, "Kernel panic");
 			if (!ok)
-				*why = "no kernel panic in the KVM boot probe";
+				snprintf(why, size,
+					 "no kernel panic in the KVM boot "
+					 "probe");
 			free(err);
 		}
 	} else if (!rc) {
 		double deadline = atex_monotonic_ms() + PROBE_IMAGE_MS;
 		const char *args[] = {vm.dir, NULL};
 
-		*why = "KVM boot probe (the image) showed no kernel in 60 s";
+		snprintf(why, size,
+			 "KVM boot probe (the image) showed no kernel in %d s",
+			 PROBE_IMAGE_MS / 1000);
 		while (vm_pause(&vm, 2000, p->cancel) == ATEX_ETIMEDOUT &&
 		       atex_monotonic_ms() < deadline) {
 			struct atex_run_result res = {0};
@@ -1314,7 +1339,7 @@ static bool probe_kvm(struct qemu_provisioner *p, const char **why)
 /* The accelerator for the next boot, probed once per provisioner. */
 static bool use_kvm(struct qemu_provisioner *p)
 {
-	const char *why = NULL;
+	char why[1024] = "";
 	bool kvm;
 
 	if (p->accel_opt != ATEX_VM_ACCEL_AUTO)
@@ -1323,11 +1348,12 @@ static bool use_kvm(struct qemu_provisioner *p)
 	if (p->accel == ACCEL_UNKNOWN && !atex_cancel_fired(p->cancel)) {
 		if (!p->host_kvm) {
 			kvm = false;
-			why = "no usable /dev/kvm";
+			snprintf(why, sizeof(why), "no usable /dev/kvm");
 		} else {
-			kvm = probe_kvm(p, &why);
+			kvm = probe_kvm(p, why, sizeof(why));
 			if (kvm)
-				why = "KVM boot probe passed";
+				snprintf(why, sizeof(why),
+					 "KVM boot probe passed");
 		}
 		if (!atex_cancel_fired(p->cancel)) {
 			p->accel = kvm ? ACCEL_KVM : ACCEL_TCG;
@@ -1354,6 +1380,13 @@ static int vm_provision(struct qemu_vm *vm)
 					    p->name);
 			break;
 		}
+		rc = vm_rename(vm);
+		if (rc)
+			break;
+		atex_log(ATEX_LOG_INFO, COMPONENT,
+			 "%s: booting %s under %s (attempt %d of %d)", p->name,
+			 vm->name, kvm ? "kvm" : "tcg", attempt,
+			 p->boot_attempts);
 		rc = vm_boot_once(vm, kvm, &last);
 		if (!rc) {
 			atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s is ready",

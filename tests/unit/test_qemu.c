@@ -63,7 +63,7 @@ static void test_argv_bios(void **state)
 	has(s, "qemu-system-x86_64|-name|atex-vm-0000abcd,process=atex-vm-"
 	       "0000abcd|");
 	has(s, "|-display|none|");
-	has(s, "|-accel|tcg,thread=multi|");
+	has(s, "|-accel|tcg,thread=multi|-cpu|max|");
 	lacks(s, "kvm");
 	has(s, "|-m|1024|-smp|2|");
 	has(s, "|-pidfile|/w/atex-vm-0000abcd/qemu.pid|");

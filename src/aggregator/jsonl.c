@@ -8,6 +8,9 @@
  *    back. So every ingest ends in one write(2) of whole lines on an
  *    O_APPEND descriptor, and a failed write is cut back off the file
  *    (atex_ingest_write): a reader sees whole tests or nothing of them.
+ *    The one exception is SIGKILL, which the kernel lets cut a write(2)
+ *    at a page boundary: the ingest in flight may end in a torn line,
+ *    which readers skip as damaged.
  *  - Compressed output keeps one stream for the whole run and flushes it
  *    to a decodable point after every ingest: Z_SYNC_FLUSH for gzip,
  *    LZMA_SYNC_FLUSH for xz. Both keep the dictionary, so small ingests

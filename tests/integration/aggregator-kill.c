@@ -178,14 +178,21 @@ out:
 
 /* ---- checking ---- */
 
-/* Whole lines, whole ingests in order, at least `done` of them. */
+/*
+ * Whole lines, whole ingests in order, at least `done` of them. Only the
+ * ingest in flight at the kill may be cut short: the kernel checks for a
+ * fatal signal between the pages a write(2) copies, so SIGKILL can tear
+ * even one small append that crosses a page boundary (seen: a file cut
+ * at 253952 bytes, 62 pages). Readers skip such a torn last line.
+ */
 static void check_text(const char *what, const char *text, size_t len,
 		       unsigned int done)
 {
 	size_t start = 0, count = 0;
+	bool torn = len && text[len - 1] != '\n';
 
-	if (len && text[len - 1] != '\n')
-		FAIL("%s: ends in the middle of a line (%zu bytes)", what, len);
+	while (len && text[len - 1] != '\n')
+		len--;
 	for (size_t i = 0; i < len; i++) {
 		json_error_t err;
 		json_t *line;
@@ -215,12 +222,13 @@ static void check_text(const char *what, const char *text, size_t len,
 		count++;
 		start = i + 1;
 	}
-	if (count % LINES_PER_TEST)
+	if (count % LINES_PER_TEST && !torn)
 		FAIL("%s: %zu lines, not whole ingests", what, count);
 	if (count / LINES_PER_TEST < done)
 		FAIL("%s: %zu ingests, %u were complete", what,
 		     count / LINES_PER_TEST, done);
-	if (count / LINES_PER_TEST > done + 1)
+	/* A torn or partial ingest counts: it is the one in flight. */
+	if ((count + LINES_PER_TEST - 1 + torn) / LINES_PER_TEST > done + 1)
 		FAIL("%s: %zu ingests, only %u + 1 can be there", what,
 		     count / LINES_PER_TEST, done);
 }

@@ -23,8 +23,9 @@
  * "it died" signal.)
  *
  * Commands. Each spawn is `ssh -S DIR/m -o ControlMaster=no
- * -o ProxyCommand=false -T ... -- host 'cd DIR && env -- VAR=.. CMD; exit $?'`,
- * one multiplexed channel, every word shell-quoted. ProxyCommand=false
+ * -o ProxyCommand=false -T ... -- host 'cd DIR && { env -- VAR=.. CMD
+ * 2>&3 3>&-; } 3>&2 2>/dev/null; exit $?'`, one multiplexed channel,
+ * every word shell-quoted. ProxyCommand=false
  * matters: when the control socket is unusable a mux client silently falls
  * back to a fresh connection of its own; "false" as the proxy makes that
  * fallback fail at once (exit 255) instead of bypassing the master.
@@ -911,7 +912,9 @@ static void client_argv(struct argv *a, const struct ssh_conn *s,
  * command killed by signal N then ends the session with status 128+N, as
  * locally, where sshd would report the signal and the client turn it
  * into 255, which also means "the connection failed". The shell is not
- * marked with the run id, so a kill leaves it to report. */
+ * marked with the run id, so a kill leaves it to report. Its own stderr
+ * is /dev/null around the command (which gets the real one as fd 3 made
+ * 2): otherwise it would add "Killed ..." to the command's output. */
 static int remote_command(struct atex_buf *b,
 			  const struct atex_spawn_options *o, const char *id)
 {
@@ -922,7 +925,7 @@ static int remote_command(struct atex_buf *b,
 		rc |= atex_shell_quote(b, o->cwd);
 		rc |= atex_buf_puts(b, " && ");
 	}
-	rc |= atex_buf_printf(b, "env -- " ATEX_RUN_ID_VAR "=%s", id);
+	rc |= atex_buf_printf(b, "{ env -- " ATEX_RUN_ID_VAR "=%s", id);
 	for (const char *const *e = o->env; e && *e; e++) {
 		rc |= atex_buf_putc(b, ' ');
 		rc |= atex_shell_quote(b, *e);
@@ -931,7 +934,7 @@ static int remote_command(struct atex_buf *b,
 		rc |= atex_buf_putc(b, ' ');
 		rc |= atex_shell_quote(b, *arg);
 	}
-	rc |= atex_buf_puts(b, "; exit $?");
+	rc |= atex_buf_puts(b, " 2>&3 3>&-; } 3>&2 2>/dev/null; exit $?");
 	return rc ? ATEX_ENOMEM : 0;
 }
 

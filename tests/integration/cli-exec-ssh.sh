@@ -42,14 +42,21 @@ for want in 0 1 42; do
 	fi
 done
 
-# A command killed by a signal: 128+N, as locally (not ssh's 255).
-"$atex" exec "${ssh_args[@]}" -- sh -c 'kill -TERM $$' </dev/null
-got=$?
-if [ "$got" -eq 143 ] && clean; then
-	pass "killed by SIGTERM: exit 143"
-else
-	fail "killed by SIGTERM: exit $got, want 143"
-fi
+# A command killed by a signal: 128+N, as locally (not ssh's 255), and
+# nothing but the command's own stderr (the remote shell that waited for
+# it does not add its "Killed" report).
+for sig in TERM KILL; do
+	want=$((128 + $(kill -l "$sig")))
+	"$atex" exec "${ssh_args[@]}" -- sh -c "echo own >&2; kill -$sig \$\$" \
+		</dev/null 2>"$work/err"
+	got=$?
+	if [ "$got" -eq "$want" ] && [ "$(cat "$work/err")" = own ] && clean
+	then
+		pass "killed by SIG$sig: exit $want, stderr the command's"
+	else
+		fail "killed by SIG$sig: exit $got, want $want; stderr: $(cat "$work/err")"
+	fi
+done
 
 head -c 10485760 /dev/urandom >"$work/in"
 if "$atex" exec "${ssh_args[@]}" -- cat <"$work/in" >"$work/out" \

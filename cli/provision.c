@@ -418,18 +418,20 @@ int cli_provision_build(struct atex_provisioner **out,
 		    (p->vm != NULL);
 	int rc;
 
+	if (kinds > 1) {
+		cli_error("choose one of --local, --ssh, --podman and --vm");
+		return CLI_USAGE;
+	}
+	/* Before "no provisioner": `--vm-memory 512` alone is a forgotten
+	 * --vm, and the message should say so. */
+	rc = check_companions(p);
+	if (rc != CLI_OK)
+		return rc;
 	if (kinds == 0) {
 		cli_error("no provisioner: give --local N, --ssh HOST, "
 			  "--podman IMAGE or --vm IMAGE");
 		return CLI_USAGE;
 	}
-	if (kinds > 1) {
-		cli_error("choose one of --local, --ssh, --podman and --vm");
-		return CLI_USAGE;
-	}
-	rc = check_companions(p);
-	if (rc != CLI_OK)
-		return rc;
 	if (p->n_ssh)
 		return build_ssh(out, p);
 	if (p->podman)

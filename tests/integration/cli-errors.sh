@@ -163,6 +163,8 @@ for companion in "--vm-host h" "--vm-memory 512" "--vm-cpus 2" "--vm-accel tcg" 
 	# shellcheck disable=SC2086 # the option and its value, two words
 	expect "alone${companion%% *}" "^atex: ${companion%% *} needs --vm\$" exec --local 1 $companion -- true
 done
+# With no provisioner at all, a VM option alone is a forgotten --vm.
+expect vm-memory-only "^atex: --vm-memory needs --vm\$" exec --vm-memory 512 -- true
 expect vm-count-alone "--count needs --podman or --vm" exec --local 1 --count 2 -- true
 expect vm-identity-alone "--identity needs --ssh or --vm" run --local 1 --identity k --results "$work/r" "$work/plan"
 expect vm-ssh-option-alone "--ssh-option needs --ssh or --vm-host" test --vm a --ssh-option A=b --artifacts "$work/a" "$work/plan" /

@@ -482,8 +482,15 @@ static void known_hosts_argv(struct argv *a, const struct ssh_conn *s)
 	}
 	argv_opt(a, "-o", "StrictHostKeyChecking=accept-new");
 	argv_add(a, "-o");
-	if (!a->rc) {
-		char *opt = atex_sprintf("UserKnownHostsFile=%s", path);
+	/* Quoted: ssh splits the value at spaces into several files (a
+	 * TMPDIR with a space would pin the key in a file elsewhere). */
+	if (!a->rc && strchr(path, '"')) {
+		a->rc = atex_error_set(ATEX_EINVAL,
+				       "%s: the known-hosts path %s holds a "
+				       "double quote, which ssh cannot take",
+				       s->name, path);
+	} else if (!a->rc) {
+		char *opt = atex_sprintf("UserKnownHostsFile=\"%s\"", path);
 
 		argv_add(a, opt ? opt : "");
 		a->rc = a->rc ? a->rc : (opt ? 0 : ATEX_ENOMEM);

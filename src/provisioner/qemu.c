@@ -1781,7 +1781,9 @@ static int setup_proxy(struct qemu_provisioner *p)
 	if (!p->host_ssh)
 		return 0;
 	port = atex_sprintf("%d", h->port ? h->port : 22);
-	kh = atex_sprintf("UserKnownHostsFile=%s/host_known_hosts", p->tmpdir);
+	/* Quoted for ssh, which splits the value at spaces. */
+	kh = atex_sprintf("UserKnownHostsFile=\"%s/host_known_hosts\"",
+			  p->tmpdir);
 	cto = atex_sprintf("ConnectTimeout=%d",
 			   h->connect_timeout_s ? h->connect_timeout_s : 10);
 	if (!port || !kh || !cto) {

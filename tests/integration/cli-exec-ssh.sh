@@ -58,6 +58,17 @@ for sig in TERM KILL; do
 	fi
 done
 
+# A TMPDIR with a space: the pinned host key stays in atex's private
+# directory (ssh splits an unquoted UserKnownHostsFile at spaces).
+mkdir -p "$work/sp ace"
+TMPDIR="$work/sp ace" "$atex" exec "${ssh_args[@]}" -- true </dev/null
+got=$?
+if [ "$got" -eq 0 ] && [ ! -e "$work/sp" ] && [ -z "$(ls "$work/sp ace")" ]; then
+	pass "TMPDIR with a space: known hosts kept inside"
+else
+	fail "TMPDIR with a space: exit $got; $(ls -d "$work/sp" 2>&1); left: $(ls "$work/sp ace")"
+fi
+
 head -c 10485760 /dev/urandom >"$work/in"
 if "$atex" exec "${ssh_args[@]}" -- cat <"$work/in" >"$work/out" \
 	2>"$work/err" && cmp -s "$work/in" "$work/out" && [ ! -s "$work/err" ]

@@ -60,8 +60,11 @@ done
 
 # A TMPDIR with a space: the pinned host key stays in atex's private
 # directory (ssh splits an unquoted UserKnownHostsFile at spaces).
+# (Without the suite's StrictHostKeyChecking=no and /dev/null options,
+# so that atex pins the key itself.)
 mkdir -p "$work/sp ace"
-TMPDIR="$work/sp ace" "$atex" exec "${ssh_args[@]}" -- true </dev/null
+TMPDIR="$work/sp ace" "$atex" exec --ssh "$SSH_TARGET" --identity "$SSHD_KEY" \
+	-- true </dev/null
 got=$?
 if [ "$got" -eq 0 ] && [ ! -e "$work/sp" ] && [ -z "$(ls "$work/sp ace")" ]; then
 	pass "TMPDIR with a space: known hosts kept inside"

@@ -14,7 +14,9 @@
  * NoCloud), vars.fd (a copy of OVMF's variables for UEFI), qemu.pid, the
  * fifos qmp.in/qmp.out (QEMU's QMP monitor on a pipe chardev) and `lock`.
  * Here: a private temp dir with the generated key (when none is given)
- * and the known_hosts file of the virtualization host.
+ * and the known_hosts file of the virtualization host; start() holds
+ * flock on its `lock` while it lives and first sweeps those a killed
+ * atex left (lock free), as util/tmpdir.c describes.
  *
  * Lifetime: QEMU is started by a small sh wrapper (WRAPPER below) spawned
  * through the host connection with stdin and stdout pipes. The wrapper
@@ -35,9 +37,9 @@
  * booted again, boot_attempts times in all; the error then quotes the end
  * of its console. Between logins the thread waits in poll() on the
  * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
- * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
- * by a boot probe: KVM only when a kernel booted under KVM panics on
- * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
+ * an abort ends the wait at once. The accelerator (AUTO) is chosen once per
+ * provisioner by a boot probe: KVM only when a kernel booted under KVM panics
+ * on schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
  * Ownership follows podman.c: a VM being booted belongs to its starter
  * thread (abort fires the cancel token and the thread destroys it); a
@@ -291,10 +293,11 @@ struct qemu_provisioner {
 	bool host_ssh;
 	char *host_name;
 	/* Found by start(). */
-	char *tmpdir;	/* private, here: the generated key, known_hosts */
-	char *key_path; /* private key used to log in */
-	char *pubkey;	/* "TYPE BASE64" */
-	char *proxy;	/* ProxyCommand through the host, or NULL */
+	char *tmpdir;	 /* private, here: the generated key, known_hosts */
+	int tmpdir_lock; /* flock held on tmpdir/lock while it lives */
+	char *key_path;	 /* private key used to log in */
+	char *pubkey;	 /* "TYPE BASE64" */
+	char *proxy;	 /* ProxyCommand through the host, or NULL */
 	char *image, *format, *kernel, *initrd, *workdir;
 	char *ovmf_code, *ovmf_vars, *iso_tool, *host_kernel;
 	bool host_kvm;
@@ -1679,39 +1682,37 @@ static void remove_tmpdir(struct qemu_provisioner *p)
 {
 	if (!p->tmpdir)
 		return;
-	const char *files[] = {"id", "id.pub", "host_known_hosts",
-			       "host_known_hosts.old"};
-	for (size_t i = 0; i < ATEX_ARRAY_SIZE(files); i++) {
-		char *path = atex_path_join(p->tmpdir, files[i]);
-
-		if (path)
-			unlink(path);
-		free(path);
-	}
-	rmdir(p->tmpdir);
+	/* Removed before its lock is let go: a sweeper never takes a
+	 * directory still in use. */
+	atex_tmpdir_remove(p->tmpdir);
+	if (p->tmpdir_lock >= 0)
+		close(p->tmpdir_lock);
+	p->tmpdir_lock = -1;
 	free(p->tmpdir);
 	p->tmpdir = NULL;
 }
 
-static int make_tmpdir(struct qemu_provisioner *p)
+static const char *local_tmp(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
+	return tmp && *tmp ? tmp : "/tmp";
+}
+
+int atex_qemu_sweep_tmp(const char *tmp)
+{
+	return atex_tmpdir_sweep(tmp, "atex-qemu", NULL, NULL);
+}
+
+/* Makes the private directory, first sweeping those that killed atex
+ * processes left behind (their lock is free). */
+static int make_tmpdir(struct qemu_provisioner *p)
+{
 	if (p->tmpdir)
 		return 0;
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	p->tmpdir = atex_sprintf("%s/atex-qemu-XXXXXX", tmp);
-	if (!p->tmpdir)
-		return ATEX_ENOMEM;
-	if (!mkdtemp(p->tmpdir)) {
-		int rc = atex_error_set(
-			ATEX_EIO, "%s: cannot create a directory in %s: %s",
-			p->name, tmp, strerror(errno));
-		free(p->tmpdir);
-		p->tmpdir = NULL;
-		return rc;
-	}
+	if (atex_tmpdir_make(&p->tmpdir, &p->tmpdir_lock, local_tmp(),
+			     "atex-qemu", NULL, NULL))
+		return atex_error_prefix("%s", p->name);
 	return 0;
 }
 
@@ -2300,6 +2301,7 @@ int atex_qemu_provisioner_new(atex_provisioner **out,
 	if (!p)
 		return ATEX_ENOMEM;
 	p->base.ops = &qemu_ops;
+	p->tmpdir_lock = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->probe_lock, NULL);
 	pthread_cond_init(&p->idle, NULL);

@@ -57,4 +57,10 @@ char *atex_qemu_key_text(const char *pub);
  * naming the option. */
 int atex_qemu_options_check(const struct atex_qemu_provisioner_options *o);
 
+/* Removes TMP/atex-qemu-XXXXXX directories of the current user that
+ * their owner (a killed atex) left behind: their lock is free (or they
+ * have no lock file and are a day old). start() does this before making
+ * its own. Returns how many it removed. */
+int atex_qemu_sweep_tmp(const char *tmp);
+
 #endif /* ATEX_PROVISIONER_QEMU_PRIVATE_H */

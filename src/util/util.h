@@ -15,7 +15,7 @@
 #include "atex/common.h"
 
 #define ATEX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ATEX_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ATEX_PRINTF(f, a)  __attribute__((format(printf, f, a)))
 
 /* Records `code` and a formatted message as the thread's last error and
  * returns `code`, so callers can write `return atex_error_set(...)`. */
@@ -31,10 +31,10 @@ int atex_error_oom(void);
 
 void atex_log(int level, const char *component, const char *fmt, ...)
 	ATEX_PRINTF(3, 4);
-#define atex_debug(comp, ...) \
-	do { \
-		if (atex_log_get_level() >= ATEX_LOG_DEBUG) \
-			atex_log(ATEX_LOG_DEBUG, comp, __VA_ARGS__); \
+#define atex_debug(comp, ...)                                                  \
+	do {                                                                   \
+		if (atex_log_get_level() >= ATEX_LOG_DEBUG)                    \
+			atex_log(ATEX_LOG_DEBUG, comp, __VA_ARGS__);           \
 	} while (0)
 
 /* malloc wrappers that abort on failure are deliberately absent: callers
@@ -53,7 +53,10 @@ struct atex_buf {
 	size_t len;
 	size_t cap;
 };
-#define ATEX_BUF_INIT {NULL, 0, 0}
+#define ATEX_BUF_INIT                                                          \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 int atex_buf_grow(struct atex_buf *b, size_t extra);
 int atex_buf_put(struct atex_buf *b, const void *data, size_t len);
@@ -86,11 +89,15 @@ struct atex_vec {
 	size_t len;
 	size_t cap;
 };
-#define ATEX_VEC_INIT {NULL, 0, 0}
+#define ATEX_VEC_INIT                                                          \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 int atex_vec_push(struct atex_vec *v, void *item);
 void *atex_vec_pop(struct atex_vec *v);
-void atex_vec_sort(struct atex_vec *v, int (*cmp)(const void *a, const void *b));
+void atex_vec_sort(struct atex_vec *v,
+		   int (*cmp)(const void *a, const void *b));
 /* Pushes a copy of each string of a NULL-terminated list (NULL: none);
  * the vector owns them (free with atex_vec_free_all(v, free)). Returns 0
  * or ATEX_ENOMEM. */
@@ -142,5 +149,22 @@ size_t atex_cpu_count(void);
  * and returns when all are done. Fewer run if threads cannot be started:
  * fn must share the work out through `arg` so that all of it gets done. */
 void atex_run_parallel(size_t n, void (*fn)(void *arg), void *arg);
+
+/* Private temporary directories (tmpdir.c). atex_tmpdir_make first sweeps
+ * TMP/PREFIX-XXXXXX directories of the current user whose owner is gone
+ * (its flock on DIR/lock is free; no lock file: a day old), calling
+ * before(dir, arg) on each before removing it (NULL: nothing), then
+ * makes TMP/PREFIX-XXXXXX (0700) with DIR/lock locked on *lock_fd
+ * (O_CLOEXEC): the caller keeps that open for the directory's whole life,
+ * removes the directory (atex_tmpdir_remove) and then closes it. *out is
+ * the caller's to free. 0, ATEX_ENOMEM or ATEX_EIO. */
+int atex_tmpdir_make(char **out, int *lock_fd, const char *tmp,
+		     const char *prefix,
+		     void (*before)(const char *dir, void *arg), void *arg);
+/* The sweep alone; returns how many directories it removed. */
+int atex_tmpdir_sweep(const char *tmp, const char *prefix,
+		      void (*before)(const char *dir, void *arg), void *arg);
+/* Removes a directory holding no subdirectories, best effort. */
+void atex_tmpdir_remove(const char *dir);
 
 #endif /* ATEX_UTIL_H */

@@ -8,6 +8,13 @@
  */
 #include "helpers.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
 #include "atex/provisioner.h"
 #include "provisioner/qemu_private.h"
 #include "util/util.h"
@@ -350,6 +357,145 @@ static void test_start_checks(void **state)
 	(void)state;
 }
 
+/* A child holding flock on PATH until the returned pipe is closed. */
+static pid_t lock_holder(const char *path, int *release)
+{
+	int ready[2], hold[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDONLY);
+
+		if (fd < 0 || flock(fd, LOCK_EX) < 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		close(hold[1]);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*release = hold[1];
+	return pid;
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[8200];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Only the first `atex-qemu-*` entry of `tmp`, or NULL. */
+static char *find_qemu_dir(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *e;
+	char *found = NULL;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "atex-qemu-", 10) && !found)
+			assert_non_null(found = strdup(e->d_name));
+	closedir(d);
+	return found;
+}
+
+/* The sweep of private directories a killed atex left: a free lock goes,
+ * a held one stays, a lock-less one goes only when a day old, and nothing
+ * outside the pattern or behind a symlink is touched. start() holds the
+ * lock of its own directory until stop(). */
+static void test_sweep(void **state)
+{
+	struct atex_qemu_provisioner_options o =
+		ATEX_QEMU_PROVISIONER_OPTIONS_INIT;
+	char *tmp = tmpdir_new(), *mine;
+	char path[4096], image[4096];
+	struct timeval old[2] = {{time(NULL) - 2 * 86400, 0},
+				 {time(NULL) - 2 * 86400, 0}};
+	atex_provisioner *p = NULL;
+	const char *saved = getenv("TMPDIR");
+	char *saved_tmp = saved ? strdup(saved) : NULL;
+	int release, status;
+	pid_t pid;
+
+	write_file(tmp, "atex-qemu-free01/lock", "");
+	write_file(tmp, "atex-qemu-free01/id", "key");
+	write_file(tmp, "atex-qemu-held01/lock", "");
+	write_file(tmp, "atex-qemu-held01/id", "key");
+	write_file(tmp, "atex-qemu-new001/id", "no lock, fresh");
+	write_file(tmp, "atex-qemu-old001/id", "no lock, old");
+	snprintf(path, sizeof(path), "%s/atex-qemu-old001", tmp);
+	assert_int_equal(utimes(path, old), 0);
+	write_file(tmp, "atex-ssh-free01/lock", "");
+	write_file(tmp, "atex-qemu-long-free/lock", "");
+	write_file(tmp, "target/lock", "");
+	snprintf(path, sizeof(path), "%s/target", tmp);
+	snprintf(image, sizeof(image), "%s/atex-qemu-link01", tmp);
+	assert_int_equal(symlink(path, image), 0);
+	snprintf(path, sizeof(path), "%s/atex-qemu-held01/lock", tmp);
+	pid = lock_holder(path, &release);
+
+	assert_int_equal(atex_qemu_sweep_tmp(tmp), 2);
+	assert_false(exists_in(tmp, "atex-qemu-free01"));
+	assert_true(exists_in(tmp, "atex-qemu-held01/id"));
+	assert_true(exists_in(tmp, "atex-qemu-new001/id"));
+	assert_false(exists_in(tmp, "atex-qemu-old001"));
+	assert_true(exists_in(tmp, "atex-ssh-free01/lock"));
+	assert_true(exists_in(tmp, "atex-qemu-long-free/lock"));
+	assert_true(exists_in(tmp, "target/lock"));
+	assert_true(exists_in(tmp, "atex-qemu-link01"));
+
+	/* The holder dies (as a SIGKILLed atex would): its lock is free. */
+	close(release);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(atex_qemu_sweep_tmp(tmp), 1);
+	assert_false(exists_in(tmp, "atex-qemu-held01"));
+
+	/* start() sweeps, then makes its own directory, locked. */
+	tree_remove(tmp);
+	tmp = tmpdir_new();
+	write_file(tmp, "atex-qemu-free02/lock", "");
+	write_file(tmp, "disk.raw", "not really a disk");
+	snprintf(image, sizeof(image), "%s/disk.raw", tmp);
+	o.image = image;
+	o.workdir = tmp;
+	o.accel = ATEX_VM_ACCEL_TCG;
+	setenv("TMPDIR", tmp, 1);
+	assert_int_equal(atex_qemu_provisioner_new(&p, &o), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_false(exists_in(tmp, "atex-qemu-free02"));
+	mine = find_qemu_dir(tmp);
+	assert_non_null(mine);
+	snprintf(path, sizeof(path), "%s/lock", mine);
+	assert_true(exists_in(tmp, path));
+	assert_int_equal(atex_qemu_sweep_tmp(tmp), 0);
+	assert_true(exists_in(tmp, mine));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	assert_false(exists_in(tmp, mine));
+	atex_provisioner_free(p);
+	if (saved_tmp)
+		setenv("TMPDIR", saved_tmp, 1);
+	else
+		unsetenv("TMPDIR");
+
+	free(mine);
+	free(saved_tmp);
+	tree_remove(tmp);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_usernet),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_start_checks),
+		cmocka_unit_test(test_sweep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

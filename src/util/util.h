@@ -15,7 +15,7 @@
 #include "atex/common.h"
 
 #define ATEX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ATEX_PRINTF(f, a)  __attribute__((format(printf, f, a)))
+#define ATEX_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* Records `code` and a formatted message as the thread's last error and
  * returns `code`, so callers can write `return atex_error_set(...)`. */
@@ -31,10 +31,10 @@ int atex_error_oom(void);
 
 void atex_log(int level, const char *component, const char *fmt, ...)
 	ATEX_PRINTF(3, 4);
-#define atex_debug(comp, ...)                                                  \
-	do {                                                                   \
-		if (atex_log_get_level() >= ATEX_LOG_DEBUG)                    \
-			atex_log(ATEX_LOG_DEBUG, comp, __VA_ARGS__);           \
+#define atex_debug(comp, ...) \
+	do { \
+		if (atex_log_get_level() >= ATEX_LOG_DEBUG) \
+			atex_log(ATEX_LOG_DEBUG, comp, __VA_ARGS__); \
 	} while (0)
 
 /* malloc wrappers that abort on failure are deliberately absent: callers
@@ -53,10 +53,7 @@ struct atex_buf {
 	size_t len;
 	size_t cap;
 };
-#define ATEX_BUF_INIT                                                          \
-	{                                                                      \
-		NULL, 0, 0                                                     \
-	}
+#define ATEX_BUF_INIT {NULL, 0, 0}
 
 int atex_buf_grow(struct atex_buf *b, size_t extra);
 int atex_buf_put(struct atex_buf *b, const void *data, size_t len);
@@ -89,15 +86,11 @@ struct atex_vec {
 	size_t len;
 	size_t cap;
 };
-#define ATEX_VEC_INIT                                                          \
-	{                                                                      \
-		NULL, 0, 0                                                     \
-	}
+#define ATEX_VEC_INIT {NULL, 0, 0}
 
 int atex_vec_push(struct atex_vec *v, void *item);
 void *atex_vec_pop(struct atex_vec *v);
-void atex_vec_sort(struct atex_vec *v,
-		   int (*cmp)(const void *a, const void *b));
+void atex_vec_sort(struct atex_vec *v, int (*cmp)(const void *a, const void *b));
 /* Pushes a copy of each string of a NULL-terminated list (NULL: none);
  * the vector owns them (free with atex_vec_free_all(v, free)). Returns 0
  * or ATEX_ENOMEM. */

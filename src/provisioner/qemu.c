@@ -87,6 +87,13 @@
 #define PROBE_KERNEL_MS 15000
 #define PROBE_IMAGE_MS	60000
 #define CONSOLE_LINES	15
+/* Console lines quoted are cut at this many characters. */
+#define CONSOLE_WIDTH 200
+/* How much of the console's end is read to find those lines: escape
+ * sequences and blank lines may make up most of it. */
+#define CONSOLE_BYTES 16384
+/* The wrapper's line before the console's end on its stderr. */
+#define CONSOLE_MARK "--- atex: console.log ---"
 
 /* ------------------------------------------------------------------------
  * Host-side scripts (sh), run as `sh -c SCRIPT sh ARGS...`.
@@ -140,10 +147,11 @@ static const char WRAPPER[] =
 	"wait \"$qpid\"\n"
 	"st=$?\n"
 	"qpid=\n"
-	"echo \"QEMU exited with status $st; its console ends with:\" >&2\n"
-	"tail -n " STR(CONSOLE_LINES) " -- \"$dir/console.log\" >&2 "
-				      "2>/dev/null\n"
-				      "finish \"$st\"\n";
+	"echo \"QEMU exited with status $st\" >&2\n"
+	"echo '" CONSOLE_MARK "' >&2\n"
+	"tail -c " STR(
+		CONSOLE_BYTES) " -- \"$dir/console.log\" >&2 2>/dev/null\n"
+			       "finish \"$st\"\n";
 
 /* Checks the host and resolves paths; prints key=value lines, then
  * "json" and `qemu-img info` of the image. Also sweeps orphans. */
@@ -228,8 +236,10 @@ static const char PREPARE[] =
 	"\"$@\" -quiet -output \"$dir/seed.iso\" -volid cidata -joliet -rock"
 	" \"$dir/seed/user-data\" \"$dir/seed/meta-data\" >&2\n";
 
+/* A console never written (QEMU not started yet) counts as empty. */
 static const char CONSOLE_TAIL[] =
-	"tail -n " STR(CONSOLE_LINES) " -- \"$1/console.log\"";
+	"[ ! -e \"$1/console.log\" ] || "
+	"tail -c " STR(CONSOLE_BYTES) " -- \"$1/console.log\"";
 
 static const char CONSOLE_BOOTED[] =
 	"grep -q -a -e 'Linux version' -e 'login:' -- \"$1/console.log\"";
@@ -575,6 +585,130 @@ char *atex_qemu_key_text(const char *pub)
 
 /* A path given to the host: no control characters (they would break the
  * host scripts' line-based output), not empty. */
+/* Where an escape sequence that starts at s[0] == ESC ends (the byte
+ * after it): CSI (ESC [ ... final byte), OSC and other strings (ESC ] P
+ * X ^ _ ... BEL or ESC \), or ESC, intermediate bytes and one more. */
+static size_t escape_len(const char *s, size_t len)
+{
+	size_t i = 2;
+
+	if (len < 2)
+		return len;
+	if (s[1] == '[') {
+		while (i < len && !(s[i] >= 0x40 && s[i] <= 0x7e))
+			i++;
+		return i < len ? i + 1 : len;
+	}
+	if (strchr("]PX^_", s[1])) {
+		for (; i < len; i++) {
+			if (s[i] == '\a')
+				return i + 1;
+			if (s[i] == 0x1b && i + 1 < len && s[i + 1] == '\\')
+				return i + 2;
+		}
+		return len;
+	}
+	/* nF sequences (ESC ( B: a charset): intermediates, then one. */
+	for (i = 1; i < len && s[i] >= 0x20 && s[i] <= 0x2f; i++)
+		;
+	return i < len ? i + 1 : len;
+}
+
+/* Appends `line` (no newline in it) cut at `width` characters when it
+ * has any, with "\n" before it unless it is the first. */
+static int put_line(struct atex_buf *b, const char *line, size_t len, int width)
+{
+	size_t n = 0, chars = 0;
+	int rc = 0;
+
+	while (n < len && chars < (size_t)width) {
+		size_t k = atex_utf8_len((const unsigned char *)line + n);
+
+		n += k ? k : 1;
+		chars++;
+	}
+	if (b->len)
+		rc = atex_buf_putc(b, '\n');
+	if (!rc)
+		rc = atex_buf_put(b, line, n > len ? len : n);
+	if (!rc && n < len)
+		rc = atex_buf_puts(b, " [...]");
+	return rc;
+}
+
+char *atex_qemu_console_clean(const char *raw, size_t len, int lines, int width)
+{
+	struct atex_buf text = ATEX_BUF_INIT, out = ATEX_BUF_INIT;
+	struct atex_vec starts = ATEX_VEC_INIT;
+	char *result = NULL;
+	size_t from, i;
+
+	/* The text without escapes and control characters but newlines
+	 * (tabs become spaces); bytes that are no UTF-8 become '?'. */
+	for (i = 0; i < len;) {
+		unsigned char c = (unsigned char)raw[i];
+		size_t k;
+
+		if (c == 0x1b) {
+			i += escape_len(raw + i, len - i);
+			continue;
+		}
+		if (c == '\t')
+			c = ' ';
+		if (c == '\n' || c == ' ' || (c > 0x20 && c < 0x7f)) {
+			if (atex_buf_putc(&text, (char)c))
+				goto out;
+			i++;
+			continue;
+		}
+		if (c < 0x80) { /* other control characters: \r, \b, ... */
+			i++;
+			continue;
+		}
+		/* raw need not be NUL-terminated: a copy of the sequence. */
+		{
+			char seq[5] = {0};
+
+			memcpy(seq, raw + i, len - i < 4 ? len - i : 4);
+			k = atex_utf8_len((const unsigned char *)seq);
+		}
+		if (k ? atex_buf_put(&text, raw + i, k)
+		      : atex_buf_putc(&text, '?'))
+			goto out;
+		i += k ? k : 1;
+	}
+	/* The last `lines` lines that hold more than blanks. */
+	for (i = 0, from = 0; i <= text.len; i++) {
+		if (i < text.len && text.ptr[i] != '\n')
+			continue;
+		size_t end = i;
+
+		while (end > from && text.ptr[end - 1] == ' ')
+			end--;
+		if (end > from &&
+		    (atex_vec_push(&starts, (void *)(text.ptr + from)) ||
+		     atex_vec_push(&starts, (void *)(text.ptr + end))))
+			goto out;
+		from = i + 1;
+	}
+	for (i = starts.len > 2 * (size_t)lines ? starts.len - 2 * (size_t)lines
+						: 0;
+	     i < starts.len; i += 2) {
+		const char *a = starts.items[i], *z = starts.items[i + 1];
+
+		if (put_line(&out, a, (size_t)(z - a), width))
+			goto out;
+	}
+	result = atex_buf_detach(&out);
+out:
+	if (!result)
+		atex_error_oom();
+	atex_buf_free(&text);
+	atex_buf_free(&out);
+	atex_vec_free(&starts);
+	return result;
+}
+
 static bool path_ok(const char *s)
 {
 	if (!*s)
@@ -762,24 +896,57 @@ static int vm_read_line(char **line, struct qemu_vm *vm, double deadline,
 	}
 }
 
-/* What the wrapper wrote to stderr (QEMU's errors, the console's end
- * when QEMU exited), its last 4 KiB, trimmed. Caller frees. */
+/* The console's end for an error, from its raw bytes: its last lines
+ * cleaned up, or a note that it is empty. Caller frees. */
+static char *console_text(const char *raw, size_t len)
+{
+	char *lines =
+		atex_qemu_console_clean(raw, len, CONSOLE_LINES, CONSOLE_WIDTH);
+	char *text;
+
+	if (!lines)
+		return NULL;
+	if (*lines)
+		text = atex_sprintf("its console ends with:\n%s", lines);
+	else
+		text = atex_strdup(
+			"the serial console is empty (no firmware or boot "
+			"loader output: is the image bootable with this "
+			"firmware, BIOS or UEFI?)");
+	free(lines);
+	return text;
+}
+
+/* What the wrapper wrote to stderr (QEMU's errors, then the console's
+ * end when QEMU exited, cleaned up), trimmed. Caller frees. */
 static char *vm_stderr(const struct qemu_vm *vm)
 {
-	char buf[4096];
+	char buf[CONSOLE_BYTES + 4096];
 	off_t size = vm->err_fd >= 0 ? lseek(vm->err_fd, 0, SEEK_END) : -1;
 	off_t from = size > (off_t)sizeof(buf) - 1
 			     ? size - (off_t)sizeof(buf) + 1
 			     : 0;
 	ssize_t n =
 		size > 0 ? pread(vm->err_fd, buf, sizeof(buf) - 1, from) : 0;
+	char *mark, *console, *text;
+	size_t head;
 
 	if (n < 0)
 		n = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
 	buf[n] = '\0';
-	return atex_strdup(buf);
+	mark = memmem(buf, (size_t)n, CONSOLE_MARK "\n",
+		      strlen(CONSOLE_MARK) + 1);
+	head = mark ? (size_t)(mark - buf) : (size_t)n;
+	while (head > 0 && (buf[head - 1] == '\n' || buf[head - 1] == '\r'))
+		head--;
+	if (!mark)
+		return atex_strndup(buf, head);
+	mark += strlen(CONSOLE_MARK) + 1;
+	console = console_text(mark, (size_t)(buf + n - mark));
+	text = console ? atex_sprintf("%.*s; %s", (int)head, buf, console)
+		       : NULL;
+	free(console);
+	return text;
 }
 
 /* Records an error for a wrapper that ended (or misbehaved) with what it
@@ -988,16 +1155,7 @@ static char *vm_console(struct qemu_vm *vm)
 
 	if (host_sh(&res, vm->prov, "console", CONSOLE_TAIL, args, NULL,
 		    NULL) == 0) {
-		size_t n = 0;
-
-		/* A serial console ends its lines with \r\n. */
-		for (size_t i = 0; i < res.out_len; i++)
-			if (res.out[i] != '\r')
-				res.out[n++] = res.out[i];
-		while (n && res.out[n - 1] == '\n')
-			n--;
-		res.out[n] = '\0';
-		text = atex_sprintf("its console ends with:\n%s", res.out);
+		text = console_text(res.out ? res.out : "", res.out_len);
 	} else {
 		text = atex_sprintf("its console could not be read: %s",
 				    atex_error_last());
@@ -1403,9 +1561,9 @@ static int vm_provision(struct qemu_vm *vm)
 			console = vm_console(vm);
 			rc = atex_error_set(
 				ATEX_ETIMEDOUT,
-				"%s: VM %s did not answer ssh as %s within %d "
-				"s "
-				"(attempt %d of %d; last ssh error: %s); %s",
+				"%s: VM %s did not answer ssh as %s within "
+				"the boot timeout of %d s (attempt %d of %d; "
+				"last ssh error: %s); %s",
 				p->name, vm->name, p->user, p->boot_timeout_s,
 				attempt, p->boot_attempts, last ? last : "none",
 				console ? console : "(no console)");

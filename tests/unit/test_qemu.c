@@ -496,6 +496,71 @@ static void test_sweep(void **state)
 	(void)state;
 }
 
+static void clean_is(const char *raw, int lines, int width, const char *want)
+{
+	char *got = atex_qemu_console_clean(raw, strlen(raw), lines, width);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* The console's end as an error quotes it: real lines, the last ones
+ * that say something, without colours, cursor moves or control
+ * characters, each cut to a readable width. */
+static void test_console_clean(void **state)
+{
+	struct atex_buf raw = ATEX_BUF_INIT;
+	char *got;
+
+	/* A systemd status line: colours, \r\n endings. */
+	clean_is("[\x1b[0;32m  OK  \x1b[0m] Started \x1b[0;1;39mgetty\x1b[0m."
+		 "\r\n",
+		 15, 200, "[  OK  ] Started getty.");
+	/* Cursor moves, an OSC title, a charset switch, backspaces, a
+	 * bell; blank and blank-after-cleanup lines dropped; tabs. */
+	clean_is("\x1b[2J\x1b[H\x1b]0;title\x07\x1b(Bboot\b\b\bxx\a:\tok\r\n"
+		 "\r\n   \r\n\x1b[0m\r\n\x1b[?25l\r\nlogin: ",
+		 15, 200, "bootxx: ok\nlogin:");
+	/* Bytes that are no UTF-8 become '?', UTF-8 is kept; an escape
+	 * cut off at the end disappears. */
+	clean_is("caf\xc3\xa9 \xff\n\x1b[0;3", 15, 200, "caf\xc3\xa9 ?");
+	/* Only the last lines; the width in characters, not bytes. */
+	clean_is("1\n2\n\n3\n4\n", 2, 200, "3\n4");
+	clean_is("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\nabcd\n", 15, 3,
+		 "\xc3\xa9\xc3\xa9\xc3\xa9 [...]\nabc [...]");
+	/* Empty, or nothing but escapes and blanks. */
+	clean_is("", 15, 200, "");
+	clean_is("\x1b[0m\r\n \r\n\b", 15, 200, "");
+
+	/* A long console: 15 lines of at most 200 characters. */
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(atex_buf_printf(&raw, "\x1b[1mline %d ", i),
+				 0);
+		for (int j = 0; j < 50; j++)
+			assert_int_equal(atex_buf_puts(&raw, "0123456789"), 0);
+		assert_int_equal(atex_buf_puts(&raw, "\r\n"), 0);
+	}
+	got = atex_qemu_console_clean(raw.ptr, raw.len, 15, 200);
+	assert_non_null(got);
+	assert_true(strncmp(got, "line 85 ", 8) == 0);
+	assert_non_null(strstr(got, "\nline 99 "));
+	assert_null(strstr(got, "line 84"));
+	for (char *line = got; line; line = strchr(line, '\n')) {
+		char *end;
+
+		line += *line == '\n';
+		end = strchrnul(line, '\n');
+		assert_true(end - line == 200 + 6);
+		assert_true(strncmp(end - 6, " [...]", 6) == 0);
+		if (!*end)
+			break;
+	}
+	free(got);
+	atex_buf_free(&raw);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_start_checks),
 		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_console_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

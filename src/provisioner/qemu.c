@@ -37,9 +37,9 @@
  * booted again, boot_attempts times in all; the error then quotes the end
  * of its console. Between logins the thread waits in poll() on the
  * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
- * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
- * by a boot probe: KVM only when a kernel booted under KVM panics on
- * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
+ * an abort ends the wait at once. The accelerator (AUTO) is chosen once per
+ * provisioner by a boot probe: KVM only when a kernel booted under KVM panics
+ * on schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
  * Ownership follows podman.c: a VM being booted belongs to its starter
  * thread (abort fires the cancel token and the thread destroys it); a
@@ -1366,7 +1366,7 @@ static int vm_qmp_setup(struct qemu_vm *vm, bool need_port)
 }
 
 /* One boot: wrapper, files, QEMU, ssh. On failure the caller destroys. */
-static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
+static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last, bool *retry)
 {
 	struct qemu_provisioner *p = vm->prov;
 	struct atex_qemu_cmd c;
@@ -1391,12 +1391,20 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
 	if (!rc)
 		rc = vm_prepare(vm, c.seed);
 	deadline = atex_monotonic_ms() + p->boot_timeout_s * 1000.0;
-	if (!rc)
+	/* Only the boot itself is worth another attempt (QEMU exited, the
+	 * guest did not answer): the steps before fail the same way on
+	 * every attempt (qemu-img on a broken image, the seed tool...). */
+	*retry = false;
+	if (!rc) {
 		rc = vm_qmp_setup(vm, true);
+		*retry = rc != 0;
+	}
 	if (!rc)
 		rc = vm_connection(vm);
-	if (!rc)
+	if (!rc) {
 		rc = vm_wait_ssh(vm, deadline, last);
+		*retry = rc != 0;
+	}
 	atex_vec_free_all(&argv, free);
 	return rc;
 }
@@ -1532,7 +1540,7 @@ static int vm_provision(struct qemu_vm *vm)
 {
 	struct qemu_provisioner *p = vm->prov;
 	char *last = NULL, *console = NULL;
-	bool kvm = use_kvm(p);
+	bool kvm = use_kvm(p), retry = false;
 	int rc = 0;
 
 	for (int attempt = 1; attempt <= p->boot_attempts; attempt++) {
@@ -1548,7 +1556,7 @@ static int vm_provision(struct qemu_vm *vm)
 			 "%s: booting %s under %s (attempt %d of %d)", p->name,
 			 vm->name, kvm ? "kvm" : "tcg", attempt,
 			 p->boot_attempts);
-		rc = vm_boot_once(vm, kvm, &last);
+		rc = vm_boot_once(vm, kvm, &last, &retry);
 		if (!rc) {
 			atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s is ready",
 				 p->name, vm->label);
@@ -1556,7 +1564,8 @@ static int vm_provision(struct qemu_vm *vm)
 		}
 		if (rc == ATEX_ECANCELED || rc == ATEX_ENOMEM)
 			break;
-		if (rc == ATEX_ETIMEDOUT) {
+		/* !retry: a deterministic failure, told as it is, once. */
+		if (retry && rc == ATEX_ETIMEDOUT) {
 			free(console);
 			console = vm_console(vm);
 			rc = atex_error_set(
@@ -1567,11 +1576,13 @@ static int vm_provision(struct qemu_vm *vm)
 				p->name, vm->name, p->user, p->boot_timeout_s,
 				attempt, p->boot_attempts, last ? last : "none",
 				console ? console : "(no console)");
-		} else {
+		} else if (retry) {
 			atex_error_prefix("attempt %d of %d", attempt,
 					  p->boot_attempts);
 		}
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s", atex_error_last());
+		if (retry)
+			atex_log(ATEX_LOG_WARNING, COMPONENT, "%s",
+				 atex_error_last());
 		{
 			/* vm_destroy may set errors of its own. */
 			char *msg = atex_strdup(atex_error_last());
@@ -1580,6 +1591,8 @@ static int vm_provision(struct qemu_vm *vm)
 			atex_error_set(rc, "%s", msg ? msg : "failed");
 			free(msg);
 		}
+		if (!retry)
+			break;
 	}
 	/* A timeout here is a failure for good, not "none ready yet". */
 	if (rc == ATEX_ETIMEDOUT)

@@ -561,6 +561,64 @@ static void test_console_clean(void **state)
 	(void)state;
 }
 
+/* Boot attempts the provisioner logged ("booting ... (attempt N of M)"). */
+static int boots_logged;
+
+static void count_boots(int level, const char *component, const char *msg,
+			void *userdata)
+{
+	if (strstr(msg, ": booting atex-vm-"))
+		__atomic_add_fetch(&boots_logged, 1, __ATOMIC_SEQ_CST);
+	(void)level;
+	(void)component;
+	(void)userdata;
+}
+
+/* A failure before QEMU starts (qemu-img cannot make the overlay: the
+ * image's backing file is gone) is the same on every attempt: it fails
+ * after one, naming the cause. No VM boots here. */
+static void test_no_retry_before_boot(void **state)
+{
+	struct atex_qemu_provisioner_options o =
+		ATEX_QEMU_PROVISIONER_OPTIONS_INIT;
+	char *dir = tmpdir_new();
+	char cmd[8400], image[4200];
+	atex_provisioner *p = NULL;
+	atex_remote *r = NULL;
+	const char *msg;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && qemu-img create -q -f qcow2 back.qcow2 16M && "
+		 "qemu-img create -q -f qcow2 -b %s/back.qcow2 -F qcow2 "
+		 "base.qcow2 && rm back.qcow2",
+		 dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(image, sizeof(image), "%s/base.qcow2", dir);
+	o.image = image;
+	o.workdir = dir;
+	o.accel = ATEX_VM_ACCEL_TCG;
+	o.boot_attempts = 3;
+	boots_logged = 0;
+	atex_log_set_handler(count_boots, NULL);
+	atex_log_set_level(ATEX_LOG_INFO);
+	assert_int_equal(atex_qemu_provisioner_new(&p, &o), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&r, p, 60000),
+			 ATEX_EEXTERNAL);
+	assert_null(r);
+	msg = atex_error_last();
+	has(msg, "back.qcow2");
+	lacks(msg, "attempt");
+	assert_int_equal(__atomic_load_n(&boots_logged, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_log_set_handler(NULL, NULL);
+	atex_log_set_level(ATEX_LOG_WARNING);
+	tree_remove(dir);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_start_checks),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_console_clean),
+		cmocka_unit_test(test_no_retry_before_boot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,9 +37,9 @@
  * booted again, boot_attempts times in all; the error then quotes the end
  * of its console. Between logins the thread waits in poll() on the
  * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
- * an abort ends the wait at once. The accelerator (AUTO) is chosen once per
- * provisioner by a boot probe: KVM only when a kernel booted under KVM panics
- * on schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
+ * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
+ * by a boot probe: KVM only when a kernel booted under KVM panics on
+ * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
  * Ownership follows podman.c: a VM being booted belongs to its starter
  * thread (abort fires the cancel token and the thread destroys it); a

@@ -31,11 +31,15 @@
  * lock is free, kills the QEMU named in qemu.pid when that process's
  * command line names the directory, and removes the directory.
  *
- * Readiness is an ssh login that runs `true`, retried until the boot
+ * Readiness is an ssh login that runs a command, retried until the boot
  * timeout (QEMU's user network accepts TCP while the guest is down, so an
- * open port means nothing). A VM that does not answer is destroyed and
- * booted again, boot_attempts times in all; the error then quotes the end
- * of its console. Between logins the thread waits in poll() on the
+ * open port means nothing); the same command says whether the guest has
+ * cloud-init, and then `cloud-init status --wait` runs before the VM is
+ * handed out (within the boot timeout; an error status only warns). A VM
+ * that does not answer (or whose QEMU exits) is destroyed and booted
+ * again, boot_attempts times in all; the error then quotes the end of its
+ * console. Failures before QEMU starts (qemu-img, the seed) are not
+ * retried: they would fail the same way. Between logins the thread waits in poll() on the
  * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
  * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
  * by a boot probe: KVM only when a kernel booted under KVM panics on
@@ -1220,10 +1224,17 @@ static int vm_connection(struct qemu_vm *vm)
 }
 
 /* Retries an ssh login running `true` until `deadline`. */
-static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last)
+static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last,
+			bool *cloud_init)
 {
 	struct qemu_provisioner *p = vm->prov;
-	static const char *const true_argv[] = {"true", NULL};
+	/* Readiness, and whether cloud-init is there to wait for, in one
+	 * command: images without it pay nothing more. */
+	static const char *const true_argv[] = {
+		"sh", "-c",
+		"command -v cloud-init >/dev/null 2>&1 && echo cloud-init; "
+		"exit 0",
+		NULL};
 	int rc;
 
 	for (;;) {
@@ -1242,11 +1253,13 @@ static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last)
 				left > 1000 ? left : 1000, p->cancel);
 			if (!rc && WIFEXITED(res.status) &&
 			    WEXITSTATUS(res.status) == 0) {
+				*cloud_init = res.out &&
+					      strstr(res.out, "cloud-init");
 				atex_run_result_clear(&res);
 				return 0;
 			}
 			if (!rc)
-				atex_error_set(ATEX_EIO, "login ran `true`: %s",
+				atex_error_set(ATEX_EIO, "login ran `sh`: %s",
 					       res.err_len ? res.err
 							   : "it failed");
 			atex_run_result_clear(&res);
@@ -1262,6 +1275,44 @@ static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last)
 		if (rc != ATEX_ETIMEDOUT)
 			return rc;
 	}
+}
+
+/* Waits for cloud-init to finish (its config stage could otherwise race
+ * the first test), within what is left of the boot timeout. Not fatal:
+ * an error status or a wait cut short is logged as a warning and the VM
+ * is handed out. Only a cancel (or no memory) fails. (No test boots an
+ * image with cloud-init here: the test image has none.) */
+static int vm_wait_cloud_init(struct qemu_vm *vm, double deadline)
+{
+	struct qemu_provisioner *p = vm->prov;
+	static const char *const argv[] = {"cloud-init", "status", "--wait",
+					   NULL};
+	struct atex_run_result res = {0};
+	int left = (int)(deadline - atex_monotonic_ms());
+	int rc;
+
+	atex_debug(COMPONENT, "%s: %s: waiting for cloud-init", p->name,
+		   vm->name);
+	rc = atex_connection_run(&res, vm->conn, argv, NULL, 0,
+				 left > 1000 ? left : 1000, p->cancel);
+	if (rc == ATEX_ECANCELED || rc == ATEX_ENOMEM)
+		goto out;
+	if (rc)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: %s: cloud-init did not finish within the boot "
+			 "timeout of %d s (%s); handing the VM out anyway",
+			 p->name, vm->name, p->boot_timeout_s,
+			 atex_error_last());
+	else if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: %s: `cloud-init status --wait` exited %d: %s%s",
+			 p->name, vm->name,
+			 WIFEXITED(res.status) ? WEXITSTATUS(res.status) : -1,
+			 res.out ? res.out : "", res.err ? res.err : "");
+	rc = 0;
+out:
+	atex_run_result_clear(&res);
+	return rc;
 }
 
 /* Gives the VM a fresh name and directory (each attempt its own). */
@@ -1371,6 +1422,7 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last, bool *retry)
 	struct qemu_provisioner *p = vm->prov;
 	struct atex_qemu_cmd c;
 	struct atex_vec argv = ATEX_VEC_INIT;
+	bool cloud_init = false;
 	double deadline;
 	int rc;
 
@@ -1402,9 +1454,11 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last, bool *retry)
 	if (!rc)
 		rc = vm_connection(vm);
 	if (!rc) {
-		rc = vm_wait_ssh(vm, deadline, last);
+		rc = vm_wait_ssh(vm, deadline, last, &cloud_init);
 		*retry = rc != 0;
 	}
+	if (!rc && cloud_init)
+		rc = vm_wait_cloud_init(vm, deadline);
 	atex_vec_free_all(&argv, free);
 	return rc;
 }

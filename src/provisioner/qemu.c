@@ -39,11 +39,11 @@
  * that does not answer (or whose QEMU exits) is destroyed and booted
  * again, boot_attempts times in all; the error then quotes the end of its
  * console. Failures before QEMU starts (qemu-img, the seed) are not
- * retried: they would fail the same way. Between logins the thread waits in poll() on the
- * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
- * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
- * by a boot probe: KVM only when a kernel booted under KVM panics on
- * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
+ * retried: they would fail the same way. Between logins the thread waits in
+ * poll() on the wrapper's stdout (EOF: QEMU died) and the cancel token, so a
+ * dead VM or an abort ends the wait at once. The accelerator (AUTO) is chosen
+ * once per provisioner by a boot probe: KVM only when a kernel booted under KVM
+ * panics on schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
  * Ownership follows podman.c: a VM being booted belongs to its starter
  * thread (abort fires the cancel token and the thread destroys it); a
@@ -1225,7 +1225,7 @@ static int vm_connection(struct qemu_vm *vm)
 
 /* Retries an ssh login running `true` until `deadline`. */
 static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last,
-			bool *cloud_init)
+		       bool *cloud_init)
 {
 	struct qemu_provisioner *p = vm->prov;
 	/* Readiness, and whether cloud-init is there to wait for, in one
@@ -1589,6 +1589,24 @@ static bool use_kvm(struct qemu_provisioner *p)
 	return kvm;
 }
 
+/* Logs a multi-line message (an error quoting the console) as a warning
+ * per line: a log message is one line, its newlines would be escaped. */
+static void log_lines(struct qemu_vm *vm, const char *msg)
+{
+	const char *nl = strchr(msg, '\n');
+
+	atex_log(ATEX_LOG_WARNING, COMPONENT, "%.*s",
+		 (int)(nl ? nl - msg : (ptrdiff_t)strlen(msg)), msg);
+	while (nl) {
+		const char *line = nl + 1;
+
+		nl = strchr(line, '\n');
+		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s | %.*s",
+			 vm->prov->name, vm->name,
+			 (int)(nl ? nl - line : (ptrdiff_t)strlen(line)), line);
+	}
+}
+
 /* Boots the VM, retrying a VM that does not answer. */
 static int vm_provision(struct qemu_vm *vm)
 {
@@ -1635,8 +1653,7 @@ static int vm_provision(struct qemu_vm *vm)
 					  p->boot_attempts);
 		}
 		if (retry)
-			atex_log(ATEX_LOG_WARNING, COMPONENT, "%s",
-				 atex_error_last());
+			log_lines(vm, atex_error_last());
 		{
 			/* vm_destroy may set errors of its own. */
 			char *msg = atex_strdup(atex_error_last());

@@ -128,7 +128,8 @@ struct ssh_conn {
 	pthread_mutex_t lock;
 	/* Guarded by lock. masters[0] is the connection: it decides
 	 * "connected" and "alive"; the others start on demand. */
-	char *dir; /* private directory, or NULL */
+	char *dir;    /* private directory, or NULL */
+	int dir_lock; /* flock held on DIR/lock while dir lives, or -1 */
 	struct ssh_master masters[SSH_MASTERS_MAX];
 	int remote_rsync; /* -1 unknown, 0 missing, 1 present */
 	/* The host key lines the first connect accepted (known_hosts
@@ -396,8 +397,13 @@ static void master_stop_locked(struct ssh_conn *s, bool graceful)
 	/* The extra masters first: the first one is "the connection". */
 	for (size_t i = SSH_MASTERS_MAX; i-- > 0;)
 		master_stop_one(s, i, graceful);
+	/* Removed before its lock is let go: a sweeper never takes a
+	 * directory still in use. */
 	if (s->dir)
 		remove_dir(s->dir);
+	if (s->dir_lock >= 0)
+		close(s->dir_lock);
+	s->dir_lock = -1;
 	free(s->dir);
 	s->dir = NULL;
 	s->remote_rsync = -1;
@@ -501,24 +507,106 @@ static void known_hosts_argv(struct argv *a, const struct ssh_conn *s)
 	free(path);
 }
 
-/* Makes the private directory. Lock held. */
+/* Whether process `pid` (ours) has "-S" `sock` on its command line: a
+ * master of the private directory of a killed atex. */
+static bool names_socket(pid_t pid, const char *sock)
+{
+	/* The master's argv starts "ssh -M -N -T -S SOCK": the head is
+	 * enough. Read without atex_file_read: no error of ours to set. */
+	char path[64], cmd[8192];
+	ssize_t len;
+	int fd;
+	bool yes = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	len = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	cmd[len] = '\0';
+	for (ssize_t i = 0; i + 3 < len && !yes; i += strlen(cmd + i) + 1)
+		yes = !strcmp(cmd + i, "-S") && !strcmp(cmd + i + 3, sock);
+	return yes;
+}
+
+/* Stops the master process(es) still serving `sock`: SIGTERM (it says
+ * goodbye to the server), SIGKILL when it has not ended in SSH_STOP_MS. */
+static void stale_master_stop(const char *sock)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	struct stat st;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		int fd;
+
+		if (*end || pid <= 0 || pid == getpid() ||
+		    fstatat(dirfd(d), e->d_name, &st, 0) < 0 ||
+		    st.st_uid != geteuid() || !names_socket((pid_t)pid, sock))
+			continue;
+		/* A pidfd first: the pid cannot be reused under us then. */
+		fd = pidfd_of((pid_t)pid);
+		atex_debug(SSH_COMPONENT, "stopping orphaned master %ld of %s",
+			   pid, sock);
+		if (fd < 0) { /* no pidfds (valgrind): no waiting either */
+			kill((pid_t)pid, SIGTERM);
+			continue;
+		}
+		if (syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) == 0 &&
+		    poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1,
+			 SSH_STOP_MS) == 0)
+			syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+		close(fd);
+	}
+	closedir(d);
+}
+
+/* The sweep's hook for an orphaned private directory (its owner is gone,
+ * util/tmpdir.c): its masters may still run (ControlPersist=no ends them
+ * with their connection only), so they are stopped before it goes. */
+static void stale_dir_stop(const char *dir, void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+
+	(void)arg;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *sock;
+
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+			    0 ||
+		    !S_ISSOCK(st.st_mode))
+			continue;
+		sock = atex_path_join(dir, e->d_name);
+		if (sock)
+			stale_master_stop(sock);
+		free(sock);
+	}
+	closedir(d);
+}
+
+/* Makes the private directory, first sweeping those that killed atex
+ * processes left behind (their lock is free) and stopping their masters.
+ * Lock held. */
 static int master_dir_locked(struct ssh_conn *s)
 {
 	const char *tmp = getenv("TMPDIR");
 
 	if (!tmp || !*tmp || strlen(tmp) > SSH_DIR_MAX)
 		tmp = "/tmp";
-	s->dir = atex_sprintf("%s/atex-ssh-XXXXXX", tmp);
-	if (!s->dir)
-		return ATEX_ENOMEM;
-	if (!mkdtemp(s->dir)) {
-		atex_error_set(ATEX_EIO,
-			       "ssh %s: cannot create a directory in %s: %s",
-			       s->name, tmp, strerror(errno));
-		free(s->dir);
-		s->dir = NULL;
-		return ATEX_EIO;
-	}
+	if (atex_tmpdir_make(&s->dir, &s->dir_lock, tmp, "atex-ssh",
+			     stale_dir_stop, NULL))
+		return atex_error_prefix("ssh %s", s->name);
 	return s->strict_host_keys ? 0 : known_hosts_write_locked(s);
 }
 
@@ -1629,6 +1717,7 @@ int atex_ssh_connection_new(atex_connection **out,
 	s->remote_rsync = -1;
 	for (size_t i = 0; i < SSH_MASTERS_MAX; i++)
 		s->masters[i].pidfd = -1;
+	s->dir_lock = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	s->channels = atex_calloc(1, sizeof(*s->channels));
 	if (!s->channels) {

@@ -14,7 +14,9 @@
  * NoCloud), vars.fd (a copy of OVMF's variables for UEFI), qemu.pid, the
  * fifos qmp.in/qmp.out (QEMU's QMP monitor on a pipe chardev) and `lock`.
  * Here: a private temp dir with the generated key (when none is given)
- * and the known_hosts file of the virtualization host.
+ * and the known_hosts file of the virtualization host; start() holds
+ * flock on its `lock` while it lives and first sweeps those a killed
+ * atex left (lock free), as util/tmpdir.c describes.
  *
  * Lifetime: QEMU is started by a small sh wrapper (WRAPPER below) spawned
  * through the host connection with stdin and stdout pipes. The wrapper
@@ -29,15 +31,19 @@
  * lock is free, kills the QEMU named in qemu.pid when that process's
  * command line names the directory, and removes the directory.
  *
- * Readiness is an ssh login that runs `true`, retried until the boot
+ * Readiness is an ssh login that runs a command, retried until the boot
  * timeout (QEMU's user network accepts TCP while the guest is down, so an
- * open port means nothing). A VM that does not answer is destroyed and
- * booted again, boot_attempts times in all; the error then quotes the end
- * of its console. Between logins the thread waits in poll() on the
- * wrapper's stdout (EOF: QEMU died) and the cancel token, so a dead VM or
- * an abort ends the wait at once. The accelerator (AUTO) is chosen once per provisioner
- * by a boot probe: KVM only when a kernel booted under KVM panics on
- * schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
+ * open port means nothing); the same command says whether the guest has
+ * cloud-init, and then `cloud-init status --wait` runs before the VM is
+ * handed out (within the boot timeout; an error status only warns). A VM
+ * that does not answer (or whose QEMU exits) is destroyed and booted
+ * again, boot_attempts times in all; the error then quotes the end of its
+ * console. Failures before QEMU starts (qemu-img, the seed) are not
+ * retried: they would fail the same way. Between logins the thread waits in
+ * poll() on the wrapper's stdout (EOF: QEMU died) and the cancel token, so a
+ * dead VM or an abort ends the wait at once. The accelerator (AUTO) is chosen
+ * once per provisioner by a boot probe: KVM only when a kernel booted under KVM
+ * panics on schedule (a nested /dev/kvm may hang a guest), TCG otherwise.
  *
  * Ownership follows podman.c: a VM being booted belongs to its starter
  * thread (abort fires the cancel token and the thread destroys it); a
@@ -85,6 +91,13 @@
 #define PROBE_KERNEL_MS 15000
 #define PROBE_IMAGE_MS	60000
 #define CONSOLE_LINES	15
+/* Console lines quoted are cut at this many characters. */
+#define CONSOLE_WIDTH 200
+/* How much of the console's end is read to find those lines: escape
+ * sequences and blank lines may make up most of it. */
+#define CONSOLE_BYTES 16384
+/* The wrapper's line before the console's end on its stderr. */
+#define CONSOLE_MARK "--- atex: console.log ---"
 
 /* ------------------------------------------------------------------------
  * Host-side scripts (sh), run as `sh -c SCRIPT sh ARGS...`.
@@ -138,10 +151,11 @@ static const char WRAPPER[] =
 	"wait \"$qpid\"\n"
 	"st=$?\n"
 	"qpid=\n"
-	"echo \"QEMU exited with status $st; its console ends with:\" >&2\n"
-	"tail -n " STR(CONSOLE_LINES) " -- \"$dir/console.log\" >&2 "
-				      "2>/dev/null\n"
-				      "finish \"$st\"\n";
+	"echo \"QEMU exited with status $st\" >&2\n"
+	"echo '" CONSOLE_MARK "' >&2\n"
+	"tail -c " STR(
+		CONSOLE_BYTES) " -- \"$dir/console.log\" >&2 2>/dev/null\n"
+			       "finish \"$st\"\n";
 
 /* Checks the host and resolves paths; prints key=value lines, then
  * "json" and `qemu-img info` of the image. Also sweeps orphans. */
@@ -226,8 +240,10 @@ static const char PREPARE[] =
 	"\"$@\" -quiet -output \"$dir/seed.iso\" -volid cidata -joliet -rock"
 	" \"$dir/seed/user-data\" \"$dir/seed/meta-data\" >&2\n";
 
+/* A console never written (QEMU not started yet) counts as empty. */
 static const char CONSOLE_TAIL[] =
-	"tail -n " STR(CONSOLE_LINES) " -- \"$1/console.log\"";
+	"[ ! -e \"$1/console.log\" ] || "
+	"tail -c " STR(CONSOLE_BYTES) " -- \"$1/console.log\"";
 
 static const char CONSOLE_BOOTED[] =
 	"grep -q -a -e 'Linux version' -e 'login:' -- \"$1/console.log\"";
@@ -291,10 +307,11 @@ struct qemu_provisioner {
 	bool host_ssh;
 	char *host_name;
 	/* Found by start(). */
-	char *tmpdir;	/* private, here: the generated key, known_hosts */
-	char *key_path; /* private key used to log in */
-	char *pubkey;	/* "TYPE BASE64" */
-	char *proxy;	/* ProxyCommand through the host, or NULL */
+	char *tmpdir;	 /* private, here: the generated key, known_hosts */
+	int tmpdir_lock; /* flock held on tmpdir/lock while it lives */
+	char *key_path;	 /* private key used to log in */
+	char *pubkey;	 /* "TYPE BASE64" */
+	char *proxy;	 /* ProxyCommand through the host, or NULL */
 	char *image, *format, *kernel, *initrd, *workdir;
 	char *ovmf_code, *ovmf_vars, *iso_tool, *host_kernel;
 	bool host_kvm;
@@ -572,6 +589,130 @@ char *atex_qemu_key_text(const char *pub)
 
 /* A path given to the host: no control characters (they would break the
  * host scripts' line-based output), not empty. */
+/* Where an escape sequence that starts at s[0] == ESC ends (the byte
+ * after it): CSI (ESC [ ... final byte), OSC and other strings (ESC ] P
+ * X ^ _ ... BEL or ESC \), or ESC, intermediate bytes and one more. */
+static size_t escape_len(const char *s, size_t len)
+{
+	size_t i = 2;
+
+	if (len < 2)
+		return len;
+	if (s[1] == '[') {
+		while (i < len && !(s[i] >= 0x40 && s[i] <= 0x7e))
+			i++;
+		return i < len ? i + 1 : len;
+	}
+	if (strchr("]PX^_", s[1])) {
+		for (; i < len; i++) {
+			if (s[i] == '\a')
+				return i + 1;
+			if (s[i] == 0x1b && i + 1 < len && s[i + 1] == '\\')
+				return i + 2;
+		}
+		return len;
+	}
+	/* nF sequences (ESC ( B: a charset): intermediates, then one. */
+	for (i = 1; i < len && s[i] >= 0x20 && s[i] <= 0x2f; i++)
+		;
+	return i < len ? i + 1 : len;
+}
+
+/* Appends `line` (no newline in it) cut at `width` characters when it
+ * has any, with "\n" before it unless it is the first. */
+static int put_line(struct atex_buf *b, const char *line, size_t len, int width)
+{
+	size_t n = 0, chars = 0;
+	int rc = 0;
+
+	while (n < len && chars < (size_t)width) {
+		size_t k = atex_utf8_len((const unsigned char *)line + n);
+
+		n += k ? k : 1;
+		chars++;
+	}
+	if (b->len)
+		rc = atex_buf_putc(b, '\n');
+	if (!rc)
+		rc = atex_buf_put(b, line, n > len ? len : n);
+	if (!rc && n < len)
+		rc = atex_buf_puts(b, " [...]");
+	return rc;
+}
+
+char *atex_qemu_console_clean(const char *raw, size_t len, int lines, int width)
+{
+	struct atex_buf text = ATEX_BUF_INIT, out = ATEX_BUF_INIT;
+	struct atex_vec starts = ATEX_VEC_INIT;
+	char *result = NULL;
+	size_t from, i;
+
+	/* The text without escapes and control characters but newlines
+	 * (tabs become spaces); bytes that are no UTF-8 become '?'. */
+	for (i = 0; i < len;) {
+		unsigned char c = (unsigned char)raw[i];
+		size_t k;
+
+		if (c == 0x1b) {
+			i += escape_len(raw + i, len - i);
+			continue;
+		}
+		if (c == '\t')
+			c = ' ';
+		if (c == '\n' || c == ' ' || (c > 0x20 && c < 0x7f)) {
+			if (atex_buf_putc(&text, (char)c))
+				goto out;
+			i++;
+			continue;
+		}
+		if (c < 0x80) { /* other control characters: \r, \b, ... */
+			i++;
+			continue;
+		}
+		/* raw need not be NUL-terminated: a copy of the sequence. */
+		{
+			char seq[5] = {0};
+
+			memcpy(seq, raw + i, len - i < 4 ? len - i : 4);
+			k = atex_utf8_len((const unsigned char *)seq);
+		}
+		if (k ? atex_buf_put(&text, raw + i, k)
+		      : atex_buf_putc(&text, '?'))
+			goto out;
+		i += k ? k : 1;
+	}
+	/* The last `lines` lines that hold more than blanks. */
+	for (i = 0, from = 0; i <= text.len; i++) {
+		if (i < text.len && text.ptr[i] != '\n')
+			continue;
+		size_t end = i;
+
+		while (end > from && text.ptr[end - 1] == ' ')
+			end--;
+		if (end > from &&
+		    (atex_vec_push(&starts, (void *)(text.ptr + from)) ||
+		     atex_vec_push(&starts, (void *)(text.ptr + end))))
+			goto out;
+		from = i + 1;
+	}
+	for (i = starts.len > 2 * (size_t)lines ? starts.len - 2 * (size_t)lines
+						: 0;
+	     i < starts.len; i += 2) {
+		const char *a = starts.items[i], *z = starts.items[i + 1];
+
+		if (put_line(&out, a, (size_t)(z - a), width))
+			goto out;
+	}
+	result = atex_buf_detach(&out);
+out:
+	if (!result)
+		atex_error_oom();
+	atex_buf_free(&text);
+	atex_buf_free(&out);
+	atex_vec_free(&starts);
+	return result;
+}
+
 static bool path_ok(const char *s)
 {
 	if (!*s)
@@ -759,24 +900,57 @@ static int vm_read_line(char **line, struct qemu_vm *vm, double deadline,
 	}
 }
 
-/* What the wrapper wrote to stderr (QEMU's errors, the console's end
- * when QEMU exited), its last 4 KiB, trimmed. Caller frees. */
+/* The console's end for an error, from its raw bytes: its last lines
+ * cleaned up, or a note that it is empty. Caller frees. */
+static char *console_text(const char *raw, size_t len)
+{
+	char *lines =
+		atex_qemu_console_clean(raw, len, CONSOLE_LINES, CONSOLE_WIDTH);
+	char *text;
+
+	if (!lines)
+		return NULL;
+	if (*lines)
+		text = atex_sprintf("its console ends with:\n%s", lines);
+	else
+		text = atex_strdup(
+			"the serial console is empty (no firmware or boot "
+			"loader output: is the image bootable with this "
+			"firmware, BIOS or UEFI?)");
+	free(lines);
+	return text;
+}
+
+/* What the wrapper wrote to stderr (QEMU's errors, then the console's
+ * end when QEMU exited, cleaned up), trimmed. Caller frees. */
 static char *vm_stderr(const struct qemu_vm *vm)
 {
-	char buf[4096];
+	char buf[CONSOLE_BYTES + 4096];
 	off_t size = vm->err_fd >= 0 ? lseek(vm->err_fd, 0, SEEK_END) : -1;
 	off_t from = size > (off_t)sizeof(buf) - 1
 			     ? size - (off_t)sizeof(buf) + 1
 			     : 0;
 	ssize_t n =
 		size > 0 ? pread(vm->err_fd, buf, sizeof(buf) - 1, from) : 0;
+	char *mark, *console, *text;
+	size_t head;
 
 	if (n < 0)
 		n = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
 	buf[n] = '\0';
-	return atex_strdup(buf);
+	mark = memmem(buf, (size_t)n, CONSOLE_MARK "\n",
+		      strlen(CONSOLE_MARK) + 1);
+	head = mark ? (size_t)(mark - buf) : (size_t)n;
+	while (head > 0 && (buf[head - 1] == '\n' || buf[head - 1] == '\r'))
+		head--;
+	if (!mark)
+		return atex_strndup(buf, head);
+	mark += strlen(CONSOLE_MARK) + 1;
+	console = console_text(mark, (size_t)(buf + n - mark));
+	text = console ? atex_sprintf("%.*s; %s", (int)head, buf, console)
+		       : NULL;
+	free(console);
+	return text;
 }
 
 /* Records an error for a wrapper that ended (or misbehaved) with what it
@@ -985,16 +1159,7 @@ static char *vm_console(struct qemu_vm *vm)
 
 	if (host_sh(&res, vm->prov, "console", CONSOLE_TAIL, args, NULL,
 		    NULL) == 0) {
-		size_t n = 0;
-
-		/* A serial console ends its lines with \r\n. */
-		for (size_t i = 0; i < res.out_len; i++)
-			if (res.out[i] != '\r')
-				res.out[n++] = res.out[i];
-		while (n && res.out[n - 1] == '\n')
-			n--;
-		res.out[n] = '\0';
-		text = atex_sprintf("its console ends with:\n%s", res.out);
+		text = console_text(res.out ? res.out : "", res.out_len);
 	} else {
 		text = atex_sprintf("its console could not be read: %s",
 				    atex_error_last());
@@ -1059,10 +1224,17 @@ static int vm_connection(struct qemu_vm *vm)
 }
 
 /* Retries an ssh login running `true` until `deadline`. */
-static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last)
+static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last,
+		       bool *cloud_init)
 {
 	struct qemu_provisioner *p = vm->prov;
-	static const char *const true_argv[] = {"true", NULL};
+	/* Readiness, and whether cloud-init is there to wait for, in one
+	 * command: images without it pay nothing more. */
+	static const char *const true_argv[] = {
+		"sh", "-c",
+		"command -v cloud-init >/dev/null 2>&1 && echo cloud-init; "
+		"exit 0",
+		NULL};
 	int rc;
 
 	for (;;) {
@@ -1081,11 +1253,13 @@ static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last)
 				left > 1000 ? left : 1000, p->cancel);
 			if (!rc && WIFEXITED(res.status) &&
 			    WEXITSTATUS(res.status) == 0) {
+				*cloud_init = res.out &&
+					      strstr(res.out, "cloud-init");
 				atex_run_result_clear(&res);
 				return 0;
 			}
 			if (!rc)
-				atex_error_set(ATEX_EIO, "login ran `true`: %s",
+				atex_error_set(ATEX_EIO, "login ran `sh`: %s",
 					       res.err_len ? res.err
 							   : "it failed");
 			atex_run_result_clear(&res);
@@ -1101,6 +1275,44 @@ static int vm_wait_ssh(struct qemu_vm *vm, double deadline, char **last)
 		if (rc != ATEX_ETIMEDOUT)
 			return rc;
 	}
+}
+
+/* Waits for cloud-init to finish (its config stage could otherwise race
+ * the first test), within what is left of the boot timeout. Not fatal:
+ * an error status or a wait cut short is logged as a warning and the VM
+ * is handed out. Only a cancel (or no memory) fails. (No test boots an
+ * image with cloud-init here: the test image has none.) */
+static int vm_wait_cloud_init(struct qemu_vm *vm, double deadline)
+{
+	struct qemu_provisioner *p = vm->prov;
+	static const char *const argv[] = {"cloud-init", "status", "--wait",
+					   NULL};
+	struct atex_run_result res = {0};
+	int left = (int)(deadline - atex_monotonic_ms());
+	int rc;
+
+	atex_debug(COMPONENT, "%s: %s: waiting for cloud-init", p->name,
+		   vm->name);
+	rc = atex_connection_run(&res, vm->conn, argv, NULL, 0,
+				 left > 1000 ? left : 1000, p->cancel);
+	if (rc == ATEX_ECANCELED || rc == ATEX_ENOMEM)
+		goto out;
+	if (rc)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: %s: cloud-init did not finish within the boot "
+			 "timeout of %d s (%s); handing the VM out anyway",
+			 p->name, vm->name, p->boot_timeout_s,
+			 atex_error_last());
+	else if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: %s: `cloud-init status --wait` exited %d: %s%s",
+			 p->name, vm->name,
+			 WIFEXITED(res.status) ? WEXITSTATUS(res.status) : -1,
+			 res.out ? res.out : "", res.err ? res.err : "");
+	rc = 0;
+out:
+	atex_run_result_clear(&res);
+	return rc;
 }
 
 /* Gives the VM a fresh name and directory (each attempt its own). */
@@ -1205,11 +1417,12 @@ static int vm_qmp_setup(struct qemu_vm *vm, bool need_port)
 }
 
 /* One boot: wrapper, files, QEMU, ssh. On failure the caller destroys. */
-static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
+static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last, bool *retry)
 {
 	struct qemu_provisioner *p = vm->prov;
 	struct atex_qemu_cmd c;
 	struct atex_vec argv = ATEX_VEC_INIT;
+	bool cloud_init = false;
 	double deadline;
 	int rc;
 
@@ -1230,12 +1443,22 @@ static int vm_boot_once(struct qemu_vm *vm, bool kvm, char **last)
 	if (!rc)
 		rc = vm_prepare(vm, c.seed);
 	deadline = atex_monotonic_ms() + p->boot_timeout_s * 1000.0;
-	if (!rc)
+	/* Only the boot itself is worth another attempt (QEMU exited, the
+	 * guest did not answer): the steps before fail the same way on
+	 * every attempt (qemu-img on a broken image, the seed tool...). */
+	*retry = false;
+	if (!rc) {
 		rc = vm_qmp_setup(vm, true);
+		*retry = rc != 0;
+	}
 	if (!rc)
 		rc = vm_connection(vm);
-	if (!rc)
-		rc = vm_wait_ssh(vm, deadline, last);
+	if (!rc) {
+		rc = vm_wait_ssh(vm, deadline, last, &cloud_init);
+		*retry = rc != 0;
+	}
+	if (!rc && cloud_init)
+		rc = vm_wait_cloud_init(vm, deadline);
 	atex_vec_free_all(&argv, free);
 	return rc;
 }
@@ -1366,12 +1589,30 @@ static bool use_kvm(struct qemu_provisioner *p)
 	return kvm;
 }
 
+/* Logs a multi-line message (an error quoting the console) as a warning
+ * per line: a log message is one line, its newlines would be escaped. */
+static void log_lines(struct qemu_vm *vm, const char *msg)
+{
+	const char *nl = strchr(msg, '\n');
+
+	atex_log(ATEX_LOG_WARNING, COMPONENT, "%.*s",
+		 (int)(nl ? nl - msg : (ptrdiff_t)strlen(msg)), msg);
+	while (nl) {
+		const char *line = nl + 1;
+
+		nl = strchr(line, '\n');
+		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s | %.*s",
+			 vm->prov->name, vm->name,
+			 (int)(nl ? nl - line : (ptrdiff_t)strlen(line)), line);
+	}
+}
+
 /* Boots the VM, retrying a VM that does not answer. */
 static int vm_provision(struct qemu_vm *vm)
 {
 	struct qemu_provisioner *p = vm->prov;
 	char *last = NULL, *console = NULL;
-	bool kvm = use_kvm(p);
+	bool kvm = use_kvm(p), retry = false;
 	int rc = 0;
 
 	for (int attempt = 1; attempt <= p->boot_attempts; attempt++) {
@@ -1387,7 +1628,7 @@ static int vm_provision(struct qemu_vm *vm)
 			 "%s: booting %s under %s (attempt %d of %d)", p->name,
 			 vm->name, kvm ? "kvm" : "tcg", attempt,
 			 p->boot_attempts);
-		rc = vm_boot_once(vm, kvm, &last);
+		rc = vm_boot_once(vm, kvm, &last, &retry);
 		if (!rc) {
 			atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s is ready",
 				 p->name, vm->label);
@@ -1395,22 +1636,24 @@ static int vm_provision(struct qemu_vm *vm)
 		}
 		if (rc == ATEX_ECANCELED || rc == ATEX_ENOMEM)
 			break;
-		if (rc == ATEX_ETIMEDOUT) {
+		/* !retry: a deterministic failure, told as it is, once. */
+		if (retry && rc == ATEX_ETIMEDOUT) {
 			free(console);
 			console = vm_console(vm);
 			rc = atex_error_set(
 				ATEX_ETIMEDOUT,
-				"%s: VM %s did not answer ssh as %s within %d "
-				"s "
-				"(attempt %d of %d; last ssh error: %s); %s",
+				"%s: VM %s did not answer ssh as %s within "
+				"the boot timeout of %d s (attempt %d of %d; "
+				"last ssh error: %s); %s",
 				p->name, vm->name, p->user, p->boot_timeout_s,
 				attempt, p->boot_attempts, last ? last : "none",
 				console ? console : "(no console)");
-		} else {
+		} else if (retry) {
 			atex_error_prefix("attempt %d of %d", attempt,
 					  p->boot_attempts);
 		}
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s", atex_error_last());
+		if (retry)
+			log_lines(vm, atex_error_last());
 		{
 			/* vm_destroy may set errors of its own. */
 			char *msg = atex_strdup(atex_error_last());
@@ -1419,6 +1662,8 @@ static int vm_provision(struct qemu_vm *vm)
 			atex_error_set(rc, "%s", msg ? msg : "failed");
 			free(msg);
 		}
+		if (!retry)
+			break;
 	}
 	/* A timeout here is a failure for good, not "none ready yet". */
 	if (rc == ATEX_ETIMEDOUT)
@@ -1679,39 +1924,37 @@ static void remove_tmpdir(struct qemu_provisioner *p)
 {
 	if (!p->tmpdir)
 		return;
-	const char *files[] = {"id", "id.pub", "host_known_hosts",
-			       "host_known_hosts.old"};
-	for (size_t i = 0; i < ATEX_ARRAY_SIZE(files); i++) {
-		char *path = atex_path_join(p->tmpdir, files[i]);
-
-		if (path)
-			unlink(path);
-		free(path);
-	}
-	rmdir(p->tmpdir);
+	/* Removed before its lock is let go: a sweeper never takes a
+	 * directory still in use. */
+	atex_tmpdir_remove(p->tmpdir);
+	if (p->tmpdir_lock >= 0)
+		close(p->tmpdir_lock);
+	p->tmpdir_lock = -1;
 	free(p->tmpdir);
 	p->tmpdir = NULL;
 }
 
-static int make_tmpdir(struct qemu_provisioner *p)
+static const char *local_tmp(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
+	return tmp && *tmp ? tmp : "/tmp";
+}
+
+int atex_qemu_sweep_tmp(const char *tmp)
+{
+	return atex_tmpdir_sweep(tmp, "atex-qemu", NULL, NULL);
+}
+
+/* Makes the private directory, first sweeping those that killed atex
+ * processes left behind (their lock is free). */
+static int make_tmpdir(struct qemu_provisioner *p)
+{
 	if (p->tmpdir)
 		return 0;
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	p->tmpdir = atex_sprintf("%s/atex-qemu-XXXXXX", tmp);
-	if (!p->tmpdir)
-		return ATEX_ENOMEM;
-	if (!mkdtemp(p->tmpdir)) {
-		int rc = atex_error_set(
-			ATEX_EIO, "%s: cannot create a directory in %s: %s",
-			p->name, tmp, strerror(errno));
-		free(p->tmpdir);
-		p->tmpdir = NULL;
-		return rc;
-	}
+	if (atex_tmpdir_make(&p->tmpdir, &p->tmpdir_lock, local_tmp(),
+			     "atex-qemu", NULL, NULL))
+		return atex_error_prefix("%s", p->name);
 	return 0;
 }
 
@@ -2302,6 +2545,7 @@ int atex_qemu_provisioner_new(atex_provisioner **out,
 	if (!p)
 		return ATEX_ENOMEM;
 	p->base.ops = &qemu_ops;
+	p->tmpdir_lock = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->probe_lock, NULL);
 	pthread_cond_init(&p->idle, NULL);

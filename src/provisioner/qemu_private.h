@@ -57,4 +57,20 @@ char *atex_qemu_key_text(const char *pub);
  * naming the option. */
 int atex_qemu_options_check(const struct atex_qemu_provisioner_options *o);
 
+/* The end of a serial console, readable in an error message: of the raw
+ * bytes `raw` (len of them, no NUL needed), escape sequences (ANSI
+ * colours, cursor moves) and control characters but newlines dropped
+ * (\r, backspaces...; tabs become spaces, bytes that are no UTF-8 '?'),
+ * then the last `lines` lines holding more than blanks, each cut at
+ * `width` characters (" [...]" marks a cut), joined with "\n". "" when
+ * no such line is left. Caller frees; NULL: ATEX_ENOMEM. */
+char *atex_qemu_console_clean(const char *raw, size_t len, int lines,
+			      int width);
+
+/* Removes TMP/atex-qemu-XXXXXX directories of the current user that
+ * their owner (a killed atex) left behind: their lock is free (or they
+ * have no lock file and are a day old). start() does this before making
+ * its own. Returns how many it removed. */
+int atex_qemu_sweep_tmp(const char *tmp);
+
 #endif /* ATEX_PROVISIONER_QEMU_PRIVATE_H */

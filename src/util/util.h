@@ -143,4 +143,21 @@ size_t atex_cpu_count(void);
  * fn must share the work out through `arg` so that all of it gets done. */
 void atex_run_parallel(size_t n, void (*fn)(void *arg), void *arg);
 
+/* Private temporary directories (tmpdir.c). atex_tmpdir_make first sweeps
+ * TMP/PREFIX-XXXXXX directories of the current user whose owner is gone
+ * (its flock on DIR/lock is free; no lock file: a day old), calling
+ * before(dir, arg) on each before removing it (NULL: nothing), then
+ * makes TMP/PREFIX-XXXXXX (0700) with DIR/lock locked on *lock_fd
+ * (O_CLOEXEC): the caller keeps that open for the directory's whole life,
+ * removes the directory (atex_tmpdir_remove) and then closes it. *out is
+ * the caller's to free. 0, ATEX_ENOMEM or ATEX_EIO. */
+int atex_tmpdir_make(char **out, int *lock_fd, const char *tmp,
+		     const char *prefix,
+		     void (*before)(const char *dir, void *arg), void *arg);
+/* The sweep alone; returns how many directories it removed. */
+int atex_tmpdir_sweep(const char *tmp, const char *prefix,
+		      void (*before)(const char *dir, void *arg), void *arg);
+/* Removes a directory holding no subdirectories, best effort. */
+void atex_tmpdir_remove(const char *dir);
+
 #endif /* ATEX_UTIL_H */

@@ -338,6 +338,10 @@ static void test_broken_boot(void **state)
 	assert_int_equal(log_count("(attempt 1 of 2)"), 1);
 	assert_int_equal(log_count("(attempt 2 of 2)"), 1);
 	assert_int_equal(log_count("attempt 3"), 0);
+	/* Each attempt's warning quotes the console a line per message:
+	 * no newline escaped into one long line. */
+	assert_int_equal(log_count("\\n"), 0);
+	assert_true(log_count(" | [") >= 2);
 	{
 		const char *msg = atex_error_last();
 

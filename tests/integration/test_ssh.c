@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1365,6 +1366,116 @@ static void test_static_abort(void **state)
 	assert_clean();
 }
 
+/* The only atex-ssh-* directory under our TMPDIR, or "" (none, or more). */
+static void only_dir(char *out, size_t size)
+{
+	DIR *d = opendir(fx.tmpdir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	out[0] = '\0';
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "atex-ssh-", 9) && n++ == 0)
+			snprintf(out, size, "%s/%s", fx.tmpdir, e->d_name);
+	closedir(d);
+	if (n != 1)
+		out[0] = '\0';
+}
+
+/* A child that connects and then waits for SIGKILL: an atex killed with
+ * its master running. */
+static pid_t connected_child(void)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		atex_connection *conn = conn_new_port(0, NULL);
+
+		if (atex_connection_connect(conn, 10000, NULL) ||
+		    write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+/* A child holding flock on `path` until `*release` is closed. */
+static pid_t lock_holder(const char *path, int *release)
+{
+	int ready[2], hold[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDONLY);
+
+		close(hold[1]);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 ||
+		    write(ready[1], "x", 1) != 1)
+			_exit(1);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*release = hold[1];
+	return pid;
+}
+
+/* A SIGKILLed atex leaves its private directory and its master: the next
+ * connection made stops that master and removes the directory (its lock
+ * is free), but leaves one whose lock is held by a live process. */
+static void test_orphan_swept(void **state)
+{
+	char orphan[400], held[256], path[420];
+	atex_connection *c;
+	int release, status;
+	pid_t pid, holder;
+
+	(void)state;
+	pid = connected_child();
+	only_dir(orphan, sizeof(orphan));
+	assert_string_not_equal(orphan, "");
+	snprintf(path, sizeof(path), "%s/lock", orphan);
+	assert_int_equal(access(path, F_OK), 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(process_mentions(orphan)); /* its master runs on */
+
+	snprintf(held, sizeof(held), "%s/atex-ssh-held01", fx.tmpdir);
+	sh("mkdir %s && touch %s/lock %s/known_hosts", held, held, held);
+	snprintf(path, sizeof(path), "%s/lock", held);
+	holder = lock_holder(path, &release);
+
+	c = conn_open();
+	assert_false(atex_path_exists(orphan));
+	assert_false(process_mentions(orphan));
+	assert_true(atex_path_exists(path));
+	atex_connection_free(c);
+
+	close(release);
+	assert_int_equal(waitpid(holder, &status, 0), holder);
+	sh("rm -r %s", held);
+	assert_clean();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1396,6 +1507,7 @@ int main(void)
 		cmocka_unit_test(test_kill_latin1_environment),
 		cmocka_unit_test(test_static_pool),
 		cmocka_unit_test(test_static_abort),
+		cmocka_unit_test(test_orphan_swept),
 	};
 
 	/* A missing server is a failure, not a skip: make check must not

@@ -8,6 +8,13 @@
  */
 #include "helpers.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
 #include "atex/provisioner.h"
 #include "provisioner/qemu_private.h"
 #include "util/util.h"
@@ -350,6 +357,268 @@ static void test_start_checks(void **state)
 	(void)state;
 }
 
+/* A child holding flock on PATH until the returned pipe is closed. */
+static pid_t lock_holder(const char *path, int *release)
+{
+	int ready[2], hold[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDONLY);
+
+		if (fd < 0 || flock(fd, LOCK_EX) < 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		close(hold[1]);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*release = hold[1];
+	return pid;
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[8200];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Only the first `atex-qemu-*` entry of `tmp`, or NULL. */
+static char *find_qemu_dir(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *e;
+	char *found = NULL;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "atex-qemu-", 10) && !found)
+			assert_non_null(found = strdup(e->d_name));
+	closedir(d);
+	return found;
+}
+
+/* The sweep of private directories a killed atex left: a free lock goes,
+ * a held one stays, a lock-less one goes only when a day old, and nothing
+ * outside the pattern or behind a symlink is touched. start() holds the
+ * lock of its own directory until stop(). */
+static void test_sweep(void **state)
+{
+	struct atex_qemu_provisioner_options o =
+		ATEX_QEMU_PROVISIONER_OPTIONS_INIT;
+	char *tmp = tmpdir_new(), *mine;
+	char path[4096], image[4096];
+	struct timeval old[2] = {{time(NULL) - 2 * 86400, 0},
+				 {time(NULL) - 2 * 86400, 0}};
+	atex_provisioner *p = NULL;
+	const char *saved = getenv("TMPDIR");
+	char *saved_tmp = saved ? strdup(saved) : NULL;
+	int release, status;
+	pid_t pid;
+
+	write_file(tmp, "atex-qemu-free01/lock", "");
+	write_file(tmp, "atex-qemu-free01/id", "key");
+	write_file(tmp, "atex-qemu-held01/lock", "");
+	write_file(tmp, "atex-qemu-held01/id", "key");
+	write_file(tmp, "atex-qemu-new001/id", "no lock, fresh");
+	write_file(tmp, "atex-qemu-old001/id", "no lock, old");
+	snprintf(path, sizeof(path), "%s/atex-qemu-old001", tmp);
+	assert_int_equal(utimes(path, old), 0);
+	write_file(tmp, "atex-ssh-free01/lock", "");
+	write_file(tmp, "atex-qemu-long-free/lock", "");
+	write_file(tmp, "target/lock", "");
+	snprintf(path, sizeof(path), "%s/target", tmp);
+	snprintf(image, sizeof(image), "%s/atex-qemu-link01", tmp);
+	assert_int_equal(symlink(path, image), 0);
+	snprintf(path, sizeof(path), "%s/atex-qemu-held01/lock", tmp);
+	pid = lock_holder(path, &release);
+
+	assert_int_equal(atex_qemu_sweep_tmp(tmp), 2);
+	assert_false(exists_in(tmp, "atex-qemu-free01"));
+	assert_true(exists_in(tmp, "atex-qemu-held01/id"));
+	assert_true(exists_in(tmp, "atex-qemu-new001/id"));
+	assert_false(exists_in(tmp, "atex-qemu-old001"));
+	assert_true(exists_in(tmp, "atex-ssh-free01/lock"));
+	assert_true(exists_in(tmp, "atex-qemu-long-free/lock"));
+	assert_true(exists_in(tmp, "target/lock"));
+	assert_true(exists_in(tmp, "atex-qemu-link01"));
+
+	/* The holder dies (as a SIGKILLed atex would): its lock is free. */
+	close(release);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(atex_qemu_sweep_tmp(tmp), 1);
+	assert_false(exists_in(tmp, "atex-qemu-held01"));
+
+	/* start() sweeps, then makes its own directory, locked. */
+	tree_remove(tmp);
+	tmp = tmpdir_new();
+	write_file(tmp, "atex-qemu-free02/lock", "");
+	write_file(tmp, "disk.raw", "not really a disk");
+	snprintf(image, sizeof(image), "%s/disk.raw", tmp);
+	o.image = image;
+	o.workdir = tmp;
+	o.accel = ATEX_VM_ACCEL_TCG;
+	setenv("TMPDIR", tmp, 1);
+	assert_int_equal(atex_qemu_provisioner_new(&p, &o), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_false(exists_in(tmp, "atex-qemu-free02"));
+	mine = find_qemu_dir(tmp);
+	assert_non_null(mine);
+	snprintf(path, sizeof(path), "%s/lock", mine);
+	assert_true(exists_in(tmp, path));
+	assert_int_equal(atex_qemu_sweep_tmp(tmp), 0);
+	assert_true(exists_in(tmp, mine));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	assert_false(exists_in(tmp, mine));
+	atex_provisioner_free(p);
+	if (saved_tmp)
+		setenv("TMPDIR", saved_tmp, 1);
+	else
+		unsetenv("TMPDIR");
+
+	free(mine);
+	free(saved_tmp);
+	tree_remove(tmp);
+	(void)state;
+}
+
+static void clean_is(const char *raw, int lines, int width, const char *want)
+{
+	char *got = atex_qemu_console_clean(raw, strlen(raw), lines, width);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* The console's end as an error quotes it: real lines, the last ones
+ * that say something, without colours, cursor moves or control
+ * characters, each cut to a readable width. */
+static void test_console_clean(void **state)
+{
+	struct atex_buf raw = ATEX_BUF_INIT;
+	char *got;
+
+	/* A systemd status line: colours, \r\n endings. */
+	clean_is("[\x1b[0;32m  OK  \x1b[0m] Started \x1b[0;1;39mgetty\x1b[0m."
+		 "\r\n",
+		 15, 200, "[  OK  ] Started getty.");
+	/* Cursor moves, an OSC title, a charset switch, backspaces, a
+	 * bell; blank and blank-after-cleanup lines dropped; tabs. */
+	clean_is("\x1b[2J\x1b[H\x1b]0;title\x07\x1b(Bboot\b\b\bxx\a:\tok\r\n"
+		 "\r\n   \r\n\x1b[0m\r\n\x1b[?25l\r\nlogin: ",
+		 15, 200, "bootxx: ok\nlogin:");
+	/* Bytes that are no UTF-8 become '?', UTF-8 is kept; an escape
+	 * cut off at the end disappears. */
+	clean_is("caf\xc3\xa9 \xff\n\x1b[0;3", 15, 200, "caf\xc3\xa9 ?");
+	/* Only the last lines; the width in characters, not bytes. */
+	clean_is("1\n2\n\n3\n4\n", 2, 200, "3\n4");
+	clean_is("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\nabcd\n", 15, 3,
+		 "\xc3\xa9\xc3\xa9\xc3\xa9 [...]\nabc [...]");
+	/* Empty, or nothing but escapes and blanks. */
+	clean_is("", 15, 200, "");
+	clean_is("\x1b[0m\r\n \r\n\b", 15, 200, "");
+
+	/* A long console: 15 lines of at most 200 characters. */
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(atex_buf_printf(&raw, "\x1b[1mline %d ", i),
+				 0);
+		for (int j = 0; j < 50; j++)
+			assert_int_equal(atex_buf_puts(&raw, "0123456789"), 0);
+		assert_int_equal(atex_buf_puts(&raw, "\r\n"), 0);
+	}
+	got = atex_qemu_console_clean(raw.ptr, raw.len, 15, 200);
+	assert_non_null(got);
+	assert_true(strncmp(got, "line 85 ", 8) == 0);
+	assert_non_null(strstr(got, "\nline 99 "));
+	assert_null(strstr(got, "line 84"));
+	for (char *line = got; line; line = strchr(line, '\n')) {
+		char *end;
+
+		line += *line == '\n';
+		end = strchrnul(line, '\n');
+		assert_true(end - line == 200 + 6);
+		assert_true(strncmp(end - 6, " [...]", 6) == 0);
+		if (!*end)
+			break;
+	}
+	free(got);
+	atex_buf_free(&raw);
+	(void)state;
+}
+
+/* Boot attempts the provisioner logged ("booting ... (attempt N of M)"). */
+static int boots_logged;
+
+static void count_boots(int level, const char *component, const char *msg,
+			void *userdata)
+{
+	if (strstr(msg, ": booting atex-vm-"))
+		__atomic_add_fetch(&boots_logged, 1, __ATOMIC_SEQ_CST);
+	(void)level;
+	(void)component;
+	(void)userdata;
+}
+
+/* A failure before QEMU starts (qemu-img cannot make the overlay: the
+ * image's backing file is gone) is the same on every attempt: it fails
+ * after one, naming the cause. No VM boots here. */
+static void test_no_retry_before_boot(void **state)
+{
+	struct atex_qemu_provisioner_options o =
+		ATEX_QEMU_PROVISIONER_OPTIONS_INIT;
+	char *dir = tmpdir_new();
+	char cmd[8400], image[4200];
+	atex_provisioner *p = NULL;
+	atex_remote *r = NULL;
+	const char *msg;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && qemu-img create -q -f qcow2 back.qcow2 16M && "
+		 "qemu-img create -q -f qcow2 -b %s/back.qcow2 -F qcow2 "
+		 "base.qcow2 && rm back.qcow2",
+		 dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(image, sizeof(image), "%s/base.qcow2", dir);
+	o.image = image;
+	o.workdir = dir;
+	o.accel = ATEX_VM_ACCEL_TCG;
+	o.boot_attempts = 3;
+	boots_logged = 0;
+	atex_log_set_handler(count_boots, NULL);
+	atex_log_set_level(ATEX_LOG_INFO);
+	assert_int_equal(atex_qemu_provisioner_new(&p, &o), 0);
+	assert_int_equal(atex_provisioner_start(p), 0);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&r, p, 60000),
+			 ATEX_EEXTERNAL);
+	assert_null(r);
+	msg = atex_error_last();
+	has(msg, "back.qcow2");
+	lacks(msg, "attempt");
+	assert_int_equal(__atomic_load_n(&boots_logged, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_log_set_handler(NULL, NULL);
+	atex_log_set_level(ATEX_LOG_WARNING);
+	tree_remove(dir);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +631,9 @@ int main(void)
 		cmocka_unit_test(test_usernet),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_start_checks),
+		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_console_clean),
+		cmocka_unit_test(test_no_retry_before_boot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

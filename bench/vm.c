@@ -447,7 +447,8 @@ int main(int argc, char **argv)
 	char work[] = "/tmp/atex-bench-vm-XXXXXX", cmd[4200];
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
+	/* Options come in pairs: NAME VALUE. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!v)
@@ -468,7 +469,6 @@ int main(int argc, char **argv)
 			c.bare = v;
 		else
 			return usage();
-		i++;
 	}
 	if (c.runs1 < 1 || c.runs1 > 16 || c.runs2 < 0 || c.runs2 > 16 ||
 	    c.wait_s < 1 || c.tests < 1 || c.memory < 128 ||

@@ -46,19 +46,9 @@ die() {
 	exit 1
 }
 
-# The mirror apt already uses: on a machine that reaches only its package
-# mirror, that is the one debootstrap must use too.
-mirror() {
-	local f=/etc/apt/sources.list.d/debian.sources uri=""
-	if [ -n "${ATEX_DEBIAN_MIRROR:-}" ]; then
-		echo "$ATEX_DEBIAN_MIRROR"
-		return
-	fi
-	if [ -r "$f" ]; then
-		uri=$(awk '$1 == "URIs:" { print $2; exit }' "$f")
-	fi
-	echo "${uri:-http://deb.debian.org/debian}"
-}
+# mirror: the Debian mirror to debootstrap from.
+# shellcheck source=debian-mirror.sh
+. "$(dirname "$0")/debian-mirror.sh"
 
 # The rootfs made a VM: root on the virtio disk, DHCP on the user-mode NIC,
 # nothing that waits for a network or a timer during boot.

@@ -6,7 +6,7 @@ set -eu
 packages="build-essential meson ninja-build pkgconf git
 clang libclang-rt-14-dev valgrind
 libyaml-dev libjansson-dev libpcre2-dev libcmocka-dev
-zlib1g-dev liblzma-dev libsqlite3-dev sqlite3 xz-utils gzip chromium
+zlib1g-dev liblzma-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev curl xz-utils gzip chromium
 jq libxml2-utils
 podman runc conmon uidmap slirp4netns netavark aardvark-dns fuse-overlayfs
 catatonit containernetworking-plugins iptables debootstrap

@@ -253,6 +253,137 @@ int atex_qemu_provisioner_new(
 	atex_provisioner **out,
 	const struct atex_qemu_provisioner_options *opts);
 
+/* ------------------------------------------------------------------------
+ * Testing Farm (API v0.1): machines reserved from the service.
+ */
+
+/* Where and as whom to talk to a Testing Farm API. Strings are copied. */
+struct atex_testingfarm_api_options {
+	unsigned int version;
+	/* The API's base URL, without "/v0.1"; NULL: $TESTING_FARM_API_URL,
+	 * else https://api.testing-farm.io. */
+	const char *url;
+	/* NULL: $TESTING_FARM_API_TOKEN. Sent only as an Authorization
+	 * header: never in a log, an error message or a process argument. */
+	const char *token;
+	/* How long an exchange is retried through outages (connection
+	 * errors, 408, 429, 5xx; backoff from 2 s doubling to 2 min);
+	 * 0: 4 hours. */
+	int retry_total_s;
+	/* HTTP requests in flight to the API host at once; 0: 10. */
+	int max_connections;
+};
+
+#define ATEX_TESTINGFARM_API_OPTIONS_VERSION 1
+#define ATEX_TESTINGFARM_API_OPTIONS_INIT \
+	{ATEX_TESTINGFARM_API_OPTIONS_VERSION, NULL, NULL, 0, 0}
+
+/*
+ * One synchronous API call, retried through outages as above:
+ * `method` ("GET", "POST", "DELETE") on `path` (from the version on:
+ * "/v0.1/whoami"), with `json_body` (may be NULL). On 0, *reply is the
+ * reply's JSON text (caller frees) and *http_status its status (2xx).
+ * Returns 0, ATEX_EINVAL (bad options or path), ATEX_EIO (the API answered
+ * an error that is not retried, e.g. 401 or 404, or retries ran out: the
+ * message names method, URL (no token) and status, and quotes the reply),
+ * ATEX_EFORMAT (a reply that is not JSON), ATEX_ECANCELED or
+ * ATEX_ENOMEM. Any thread. For `atex tf` and scripts.
+ */
+int atex_testingfarm_call(char **reply, long *http_status,
+			  const struct atex_testingfarm_api_options *api,
+			  const char *method, const char *path,
+			  const char *json_body, atex_cancel *cancel);
+
+struct atex_testingfarm_provisioner_options {
+	unsigned int version;
+	struct atex_testingfarm_api_options api;
+	const char *compose;        /* required: "Fedora-41", "CentOS-Stream-9" */
+	const char *arch;           /* NULL: x86_64 */
+	const char *pool;           /* NULL: the service chooses */
+	/* JSON object texts, passed into the request's environment as they
+	 * are (checked by _new: the message names the option); NULL: none.
+	 * `secrets` gets TF_RESERVATION_AUTHORIZED_KEYS_BASE64 added; `tags`
+	 * go under settings.provisioning.tags (ArtemisUseSpot=false unless
+	 * given). */
+	const char *hardware;
+	const char *kickstart;
+	const char *variables;
+	const char *secrets;
+	const char *tags;
+	/* The pipeline timeout (the service frees the machine after it,
+	 * whatever happens to atex), minutes; 0: 60. */
+	int timeout_min;
+	/* Reservations alive at once (pending and handed out); 0: 50. */
+	int count;
+	/* Reservations that died before their machine was ready, replaced
+	 * before the provisioner fails for good; 0: 10, -1: none. */
+	int max_retries;
+	/* Private key whose .pub goes in; NULL: one generated per
+	 * provisioner. */
+	const char *identity;
+	/* The CIDR atex connects from ("1.2.3.4/32"), sent as an ingress rule
+	 * on the public ranch (whoami says the ranch); never looked up on the
+	 * internet. NULL on the public ranch: start() fails and says so. */
+	const char *source_cidr;
+	bool skip_guest_setup;      /* settings.pipeline.skip_guest_setup */
+	/* Runs atex's OS-cleaning script (removes Testing Farm and Beaker
+	 * leftovers; docs/TESTINGFARM.md) once after the first login. */
+	bool os_cleaning;
+	/* Extra ssh "-o" options for the remotes, NULL-terminated; NULL:
+	 * none (a "Port=N" here reaches a guest not on port 22). */
+	const char *const *ssh_options;
+	/* How often a pending request's state and pipeline.log are polled,
+	 * ms; 0: 10000. */
+	int poll_ms;
+};
+
+#define ATEX_TESTINGFARM_PROVISIONER_OPTIONS_VERSION 1
+#define ATEX_TESTINGFARM_PROVISIONER_OPTIONS_INIT                          \
+	{ATEX_TESTINGFARM_PROVISIONER_OPTIONS_VERSION,                     \
+	 ATEX_TESTINGFARM_API_OPTIONS_INIT, NULL, NULL, NULL, NULL, NULL,  \
+	 NULL, NULL, NULL, 0, 0, 0, NULL, NULL, false, false, NULL, 0}
+
+/*
+ * Machines reserved from Testing Farm: each remote is one request of the
+ * reservation test, reached over ssh (the ssh connection's host-key
+ * policy) as the user and host its pipeline.log names, with the
+ * provisioner's key. One thread and one libcurl multi handle serve every
+ * request of the provisioner. Release cancels the remote's request; stop,
+ * abort and destroying the provisioner cancel every request it made. A
+ * request that dies before its machine is ready is logged with its id and
+ * the last pipeline.log lines and replaced, up to max_retries. Returns 0,
+ * ATEX_EINVAL (no compose, bad JSON or values; the message names the
+ * option) or ATEX_ENOMEM.
+ */
+int atex_testingfarm_provisioner_new(
+	atex_provisioner **out,
+	const struct atex_testingfarm_provisioner_options *opts);
+
+/* What a provisioner did so far; any thread. */
+struct atex_testingfarm_stats {
+	int submitted;  /* requests created */
+	int failed;     /* died before their machine was ready */
+	int ready;      /* handed out as remotes (or queued for that) */
+	int canceled;   /* canceled by atex (release, stop, abort) */
+	int alive;      /* requests not yet canceled or ended */
+};
+
+/* Fills *out; ATEX_EINVAL when p is not a Testing Farm provisioner. */
+int atex_testingfarm_provisioner_stats(struct atex_testingfarm_stats *out,
+				       atex_provisioner *p);
+
+/* How to log in to a Testing Farm remote (owned by the remote). */
+struct atex_testingfarm_login {
+	const char *request_id;
+	const char *user;
+	const char *host;
+	const char *identity;   /* the private key file */
+};
+
+/* Fills *out; ATEX_EINVAL when r is not a Testing Farm remote. */
+int atex_testingfarm_remote_login(struct atex_testingfarm_login *out,
+				  atex_remote *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -84,9 +84,15 @@
 #define WRAPPER_MS 60000
 /* The wrapper stops QEMU (TERM, then KILL after 5 s) and removes DIR. */
 #define WRAPPER_EXIT_MS 15000
-/* One ssh connect to a VM; retried until the boot timeout. */
-#define SSH_TRY_MS   30000
-#define SSH_RETRY_MS 1000
+/* One ssh connect to a VM; retried until the boot timeout. Before the
+ * guest's sshd listens, QEMU's user network accepts the TCP connection
+ * and then holds it without a banner: ssh's ConnectTimeout (which also
+ * bounds the banner exchange) is what ends such a try, so it is short
+ * for a VM on this machine (bare `ssh` loops use the same 5 s). */
+#define SSH_TRY_MS	     30000
+#define SSH_RETRY_MS	     250
+#define SSH_CONNECT_LOCAL_S  5
+#define SSH_CONNECT_REMOTE_S 10
 /* The KVM probe: a kernel panics within seconds under working KVM. */
 #define PROBE_KERNEL_MS 15000
 #define PROBE_IMAGE_MS	60000
@@ -1208,7 +1214,8 @@ static int vm_connection(struct qemu_vm *vm)
 	o.user = p->user;
 	o.identity = p->key_path;
 	o.options = options;
-	o.connect_timeout_s = 10;
+	o.connect_timeout_s =
+		p->host_ssh ? SSH_CONNECT_REMOTE_S : SSH_CONNECT_LOCAL_S;
 	rc = atex_ssh_connection_new(&conn, &o);
 	free(proxy);
 	if (rc)

@@ -806,10 +806,18 @@ int atex_http_call(struct atex_http_result *out,
 		}
 		rc = atex_http_run(h, -1, &fd, fd >= 0 ? 1 : 0);
 	}
-	if (!rc)
-		rc = st.rc;
+	if (rc && !st.done) {
+		/* Freeing the client cancels the exchange: keep the message
+		 * of what really failed. */
+		char *why = atex_strdup(atex_error_last());
+
+		atex_http_free(h);
+		atex_error_set(rc, "%s", why ? why : "");
+		free(why);
+		return rc;
+	}
 	atex_http_free(h);
-	return rc;
+	return rc ? rc : st.rc;
 }
 
 void atex_http_result_clear(struct atex_http_result *r)

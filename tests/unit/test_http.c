@@ -509,6 +509,9 @@ static void test_bad_request(void **state)
 	r.url = "http://127.0.0.1:1/";
 	r.headers = bad;
 	assert_int_equal(atex_http_call(&res, &r, NULL), ATEX_EINVAL);
+	assert_string_equal(atex_error_last(),
+			    "GET http://127.0.0.1:1/: an extra header that is "
+			    "not one 'Name: value' line");
 	r.headers = NULL;
 	r.token = "a\nb";
 	assert_int_equal(atex_http_call(&res, &r, NULL), ATEX_EINVAL);
@@ -633,7 +636,7 @@ static void test_retry_total(void **state)
 	assert_int_equal(d.rc, 0);
 	assert_int_equal(d.status, 503);
 	assert_string_equal(d.body, "still down");
-	assert_true(d.tries >= 5);
+	assert_true(d.tries >= 3);
 	assert_int_equal((size_t)d.tries, server_requests(s));
 	assert_true(d.at_ms - t0 >= 250);
 	assert_true(d.at_ms - t0 < 2000);
@@ -919,7 +922,7 @@ static void test_run_returns(void **state)
 	p.fd = efd;
 	assert_int_equal(pthread_create(&t, NULL, poke_main, &p), 0);
 	assert_int_equal(atex_http_run(h, 3000, &efd, 1), 0);
-	assert_true(atex_monotonic_ms() - p.at_ms < 100);
+	assert_true(atex_monotonic_ms() - p.at_ms < 1000);
 	pthread_join(t, NULL);
 	assert_false(d.done);
 
@@ -928,13 +931,13 @@ static void test_run_returns(void **state)
 	p.h = h;
 	assert_int_equal(pthread_create(&t, NULL, poke_main, &p), 0);
 	assert_int_equal(atex_http_run(h, 3000, NULL, 0), 0);
-	assert_true(atex_monotonic_ms() - p.at_ms < 100);
+	assert_true(atex_monotonic_ms() - p.at_ms < 1000);
 	pthread_join(t, NULL);
 	/* A wake before the run: that run returns at once. */
 	atex_http_wake(h);
 	t0 = atex_monotonic_ms();
 	assert_int_equal(atex_http_run(h, 3000, NULL, 0), 0);
-	assert_true(atex_monotonic_ms() - t0 < 100);
+	assert_true(atex_monotonic_ms() - t0 < 1000);
 	assert_false(d.done);
 	assert_int_equal(atex_http_pending(h), 1);
 
@@ -1117,7 +1120,7 @@ static void test_idle_cpu(void **state)
 	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
 	struct atex_http *h = fast_client(64);
 	struct done d[50] = {{0}};
-	double cpu, t0, end = atex_monotonic_ms() + 10000;
+	double cpu, t0, waited, end = atex_monotonic_ms() + 10000;
 
 	r.method = "GET";
 	r.url = url_of(s, "/x");
@@ -1134,10 +1137,13 @@ static void test_idle_cpu(void **state)
 	while (!d[0].done && atex_http_run(h, 5000, NULL, 0) == ATEX_ETIMEDOUT)
 		;
 	cpu = thread_cpu_ms() - cpu;
-	print_message("waited %.0f ms, %.1f ms of CPU\n",
-		      atex_monotonic_ms() - t0, cpu);
-	assert_true(atex_monotonic_ms() - t0 >= 500);
+	waited = atex_monotonic_ms() - t0;
+	print_message("waited %.0f ms, %.1f ms of CPU\n", waited, cpu);
+	/* A busy loop would burn about the whole wait, even on a loaded
+	 * machine more than a quarter of it. */
+	assert_true(waited >= 300);
 	assert_true(cpu < 200);
+	assert_true(cpu < waited / 4);
 	for (int i = 0; i < 50; i++) {
 		run_until(h, &d[i]);
 		assert_int_equal(d[i].status, 200);

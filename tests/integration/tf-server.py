@@ -614,7 +614,15 @@ def serve(port):
 def close_listener():
     with httpd_lock:
         srv = httpd
-    srv.shutdown()
+    # Stop listening at once (connections refused from now on): that also
+    # wakes serve_forever from its poll to see shutdown()'s flag.
+    t = threading.Thread(target=srv.shutdown)
+    t.start()
+    try:
+        srv.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    t.join()
     srv.server_close()
     with httpd_lock:
         for c in list(connections):

@@ -74,8 +74,7 @@ int main(int argc, char **argv)
 		symbol);
 	for (int i = 2; i < argc && !rc; i++)
 		rc = embed_one(out, argv[i]);
-	fprintf(out, "};\n\nconst size_t %s_count = %d;\n", symbol,
-		argc - 2);
+	fprintf(out, "};\n\nconst size_t %s_count = %d;\n", symbol, argc - 2);
 	if (fclose(out) != 0)
 		rc = 1;
 	return rc;

@@ -49,15 +49,15 @@
 
 #define COMPONENT "testingfarm"
 
-#define DEFAULT_API_URL "https://api.testing-farm.io"
-#define DEFAULT_COUNT 50
-#define DEFAULT_RETRIES 10
-#define DEFAULT_POLL_MS 10000
+#define DEFAULT_API_URL	    "https://api.testing-farm.io"
+#define DEFAULT_COUNT	    50
+#define DEFAULT_RETRIES	    10
+#define DEFAULT_POLL_MS	    10000
 #define DEFAULT_TIMEOUT_MIN 60
 /* One ssh login attempt (the master's handshake, then `true`). */
-#define LOGIN_CONNECT_S 10
+#define LOGIN_CONNECT_S	 10
 #define LOGIN_CONNECT_MS 15000
-#define LOGIN_CMD_MS 30000
+#define LOGIN_CMD_MS	 30000
 /* Between login attempts: the reservation test installs the key a few
  * seconds after "starting tests execution". */
 #define LOGIN_PAUSE_MS 1500
@@ -65,7 +65,7 @@
 #define CLEANING_MS (20 * 60 * 1000)
 /* abort returns promptly; stop waits for the DELETEs with their retries. */
 #define ABORT_WAIT_MS 4000
-#define STOP_WAIT_MS 60000
+#define STOP_WAIT_MS  60000
 /* How much of a reply quotes an error. */
 #define QUOTE_MAX 200
 
@@ -85,28 +85,28 @@ static const struct atex_remote_ops remote_ops;
 struct tf_request {
 	struct atex_remote base;
 	struct tf_prov *p;
-	char *id;		/* set once the POST answered */
+	char *id; /* set once the POST answered */
 	enum rq_phase phase;
-	bool alive;		/* the service has it in new/queued/running */
-	bool want_cancel;	/* DELETE it (release, clear, stop, abort) */
-	bool delete_busy;	/* DELETE in flight */
-	bool post_busy;		/* POST in flight */
-	bool http_busy;		/* a GET (state or log) in flight */
-	char *cancel_error;	/* why the DELETE failed */
-	double due;		/* monotonic ms of the next poll */
-	char *state;		/* last state seen */
-	char *artifacts;	/* run.artifacts */
-	long long log_off;	/* pipeline.log bytes read */
+	bool alive;	    /* the service has it in new/queued/running */
+	bool want_cancel;   /* DELETE it (release, clear, stop, abort) */
+	bool delete_busy;   /* DELETE in flight */
+	bool post_busy;	    /* POST in flight */
+	bool http_busy;	    /* a GET (state or log) in flight */
+	char *cancel_error; /* why the DELETE failed */
+	double due;	    /* monotonic ms of the next poll */
+	char *state;	    /* last state seen */
+	char *artifacts;    /* run.artifacts */
+	long long log_off;  /* pipeline.log bytes read */
 	struct atex_tf_log log;
-	atex_connection *conn;	/* made when the login phase starts */
-	char *label;		/* "tf:ID (USER@HOST)" */
+	atex_connection *conn; /* made when the login phase starts */
+	char *label;	       /* "tf:ID (USER@HOST)" */
 	atex_cancel *login_cancel;
 	pthread_t login_thread;
-	bool login_running;	/* thread started, not joined */
-	bool login_finished;	/* its result below is set */
+	bool login_running;  /* thread started, not joined */
+	bool login_finished; /* its result below is set */
 	int login_rc;
 	char *login_msg;
-	bool handed;		/* the user owns it until release */
+	bool handed; /* the user owns it until release */
 	bool released;
 };
 
@@ -116,9 +116,9 @@ struct tf_prov {
 	pthread_cond_t cond; /* broadcast whenever something ends */
 	char *name;	     /* "testingfarm:COMPOSE/ARCH" */
 	struct atex_testingfarm_provisioner_options o; /* strings below */
-	char *api_url;	     /* without a trailing '/' */
-	char *token;	     /* only ever in an Authorization header */
-	struct atex_vec strings; /* the owned copies of o's strings */
+	char *api_url;		     /* without a trailing '/' */
+	char *token;		     /* only ever in an Authorization header */
+	struct atex_vec strings;     /* the owned copies of o's strings */
 	struct atex_vec ssh_options; /* NULL-terminated */
 	int max;
 	int retries_left;
@@ -136,7 +136,7 @@ struct tf_prov {
 	bool thread_running;
 	/* state: */
 	struct atex_remote_queue *queue;
-	atex_cancel *cancel; /* fired by abort: get_remote returns */
+	atex_cancel *cancel;	  /* fired by abort: get_remote returns */
 	struct atex_vec requests; /* every struct tf_request not freed */
 	int wanted;		  /* to submit */
 	int getters;		  /* get_remote calls that may hold a popped
@@ -235,9 +235,9 @@ static int reply_error(const char *method, const char *url, long status,
 {
 	char *shown = atex_http_url_for_message(url);
 	char *quote = reply_quote(body, len);
-	int rc = atex_error_set(ATEX_EIO, "Testing Farm API: %s %s: HTTP %ld: %s",
-				method, shown ? shown : "(URL)", status,
-				quote ? quote : "");
+	int rc = atex_error_set(
+		ATEX_EIO, "Testing Farm API: %s %s: HTTP %ld: %s", method,
+		shown ? shown : "(URL)", status, quote ? quote : "");
 
 	free(shown);
 	free(quote);
@@ -275,9 +275,8 @@ static int api_call(char **reply, long *status,
 	r.body = body;
 	r.token = resolve_token(api ? api->token : NULL);
 	r.retry = true;
-	r.retry_total_ms = api && api->retry_total_s > 0
-				   ? api->retry_total_s * 1000
-				   : 0;
+	r.retry_total_ms =
+		api && api->retry_total_s > 0 ? api->retry_total_s * 1000 : 0;
 	rc = atex_http_call(&res, &r, cancel);
 	if (rc < 0)
 		goto out;
@@ -287,8 +286,8 @@ static int api_call(char **reply, long *status,
 				 res.body_len);
 		goto out;
 	}
-	v = json_loadb(res.body ? res.body : "", res.body_len,
-		       JSON_DECODE_ANY, NULL);
+	v = json_loadb(res.body ? res.body : "", res.body_len, JSON_DECODE_ANY,
+		       NULL);
 	if (!v) {
 		struct atex_buf b = ATEX_BUF_INIT;
 		char *cut = atex_strndup(res.body ? res.body : "", QUOTE_MAX);
@@ -298,8 +297,8 @@ static int api_call(char **reply, long *status,
 		rc = atex_error_set(ATEX_EFORMAT,
 				    "Testing Farm API: %s %s: HTTP %ld: the "
 				    "reply is not JSON: %s",
-				    method, shown ? shown : "(URL)",
-				    res.status, atex_buf_cstr(&b));
+				    method, shown ? shown : "(URL)", res.status,
+				    atex_buf_cstr(&b));
 		atex_buf_free(&b);
 		free(cut);
 		goto out;
@@ -440,8 +439,10 @@ static void request_failed(struct tf_request *rq, const char *why)
 	msg[strlen(msg) - 1] = '\0'; /* the last '\n' */
 	if (p->retries_left > 0) {
 		p->retries_left--;
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s (replacing it, %d "
-			 "retries left)", msg, p->retries_left);
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s (replacing it, %d "
+			 "retries left)",
+			 msg, p->retries_left);
 		if (!p->aborted && !p->stopping && !p->failed)
 			p->wanted++;
 	} else if (!p->aborted && !p->stopping) {
@@ -517,8 +518,7 @@ static void submit(struct tf_prov *p)
 	rq->p = p;
 	rq->phase = RQ_SUBMITTING;
 	rq->post_busy = true;
-	if (start_exchange(rq, "POST", url, p->body, true, -1, post_done) <
-	    0) {
+	if (start_exchange(rq, "POST", url, p->body, true, -1, post_done) < 0) {
 		rq->post_busy = false;
 		rq->phase = RQ_ENDED;
 		prov_fail(p, atex_error_last_code(), atex_error_last());
@@ -608,8 +608,8 @@ static void start_login(struct tf_request *rq)
 	o.connect_timeout_s = LOGIN_CONNECT_S;
 	rc = atex_ssh_connection_new(&rq->conn, &o);
 	if (rc == 0) {
-		rq->label = atex_sprintf("tf:%s (%s@%s)", rq->id, o.user,
-					 o.host);
+		rq->label =
+			atex_sprintf("tf:%s (%s@%s)", rq->id, o.user, o.host);
 		rc = rq->label ? 0 : ATEX_ENOMEM;
 	}
 	if (rc == 0) {
@@ -627,8 +627,10 @@ static void start_login(struct tf_request *rq)
 		free(why);
 		return;
 	}
-	atex_log(ATEX_LOG_INFO, COMPONENT, "%s: request %s: guest %s@%s, "
-		 "logging in", p->name, rq->id, o.user, o.host);
+	atex_log(ATEX_LOG_INFO, COMPONENT,
+		 "%s: request %s: guest %s@%s, "
+		 "logging in",
+		 p->name, rq->id, o.user, o.host);
 	rq->login_running = true;
 	rq->phase = RQ_LOGIN;
 }
@@ -676,8 +678,8 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
 		if (!rq->artifacts && json_is_string(artifacts)) {
-			rq->artifacts = atex_strdup(
-				json_string_value(artifacts));
+			rq->artifacts =
+				atex_strdup(json_string_value(artifacts));
 			atex_debug(COMPONENT, "%s: request %s: artifacts %s",
 				   p->name, rq->id,
 				   rq->artifacts ? rq->artifacts : "");
@@ -858,14 +860,13 @@ static int clean_os(struct tf_request *rq)
 	     line = strtok(NULL, "\n"))
 		atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s", rq->label, line);
 	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0)
-		rc = atex_error_set(ATEX_EEXTERNAL,
-				    "%s: the OS-cleaning script failed "
-				    "(status %d): %s",
-				    rq->label,
-				    WIFEXITED(res.status)
-					    ? WEXITSTATUS(res.status)
-					    : -1,
-				    output_tail(res.err, res.err_len));
+		rc = atex_error_set(
+			ATEX_EEXTERNAL,
+			"%s: the OS-cleaning script failed "
+			"(status %d): %s",
+			rq->label,
+			WIFEXITED(res.status) ? WEXITSTATUS(res.status) : -1,
+			output_tail(res.err, res.err_len));
 	atex_run_result_clear(&res);
 	return rc;
 }
@@ -890,8 +891,10 @@ static void *login_main(void *arg)
 		}
 	}
 	if (rc == 0)
-		atex_log(ATEX_LOG_INFO, COMPONENT, "%s: logged in (%d "
-			 "attempts)", rq->label, tries);
+		atex_log(ATEX_LOG_INFO, COMPONENT,
+			 "%s: logged in (%d "
+			 "attempts)",
+			 rq->label, tries);
 	if (rc == 0 && p->o.os_cleaning)
 		rc = clean_os(rq);
 	pthread_mutex_lock(&p->lock);
@@ -1021,8 +1024,8 @@ static void *http_main(void *arg)
 
 		pthread_mutex_unlock(&p->lock);
 		if (atex_http_run(p->http, timeout, &fd, n) == ATEX_EIO)
-			atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s",
-				 p->name, atex_error_last());
+			atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s", p->name,
+				 atex_error_last());
 		pthread_mutex_lock(&p->lock);
 	}
 	/* Login threads end at their cancel; they wake p->http, so it lives
@@ -1151,8 +1154,8 @@ static int setup_key(struct tf_prov *p, char **pubkey)
 		p->key_path = atex_strdup(p->o.identity);
 	} else {
 		const char *argv[] = {"ssh-keygen", "-q", "-t", "ed25519",
-				      "-N", "", "-C", "atex@tf", "-f", NULL,
-				      NULL};
+				      "-N",	    "",	  "-C", "atex@tf",
+				      "-f",	    NULL, NULL};
 		struct atex_run_result res = {0};
 		atex_connection *local = NULL;
 
@@ -1209,8 +1212,10 @@ static int check_ranch(struct tf_prov *p)
 				      "(TESTING_FARM_API_TOKEN)",
 				      p->name);
 	if (rc == ATEX_EIO && status == 404) {
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: the API has no "
-			 "whoami (HTTP 404): no ingress rule sent", p->name);
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: the API has no "
+			 "whoami (HTTP 404): no ingress rule sent",
+			 p->name);
 		return 0;
 	}
 	if (rc < 0)
@@ -1219,8 +1224,10 @@ static int check_ranch(struct tf_prov *p)
 	ranch = json_object_get(json_object_get(v, "token"), "ranch");
 	free(reply);
 	if (!json_is_string(ranch)) {
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: whoami names no "
-			 "ranch: no ingress rule sent", p->name);
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: whoami names no "
+			 "ranch: no ingress rule sent",
+			 p->name);
 		rc = 0;
 	} else if (!strcmp(json_string_value(ranch), "public")) {
 		atex_debug(COMPONENT, "%s: ranch public", p->name);
@@ -1279,12 +1286,12 @@ static int prov_start(atex_provisioner *base)
 		goto fail;
 	atex_remote_queue_fail(p->queue, 0, NULL);
 	p->quit = p->stopping = p->failed = false;
-	p->retries_left = p->o.max_retries == 0    ? DEFAULT_RETRIES
+	p->retries_left = p->o.max_retries == 0	 ? DEFAULT_RETRIES
 			  : p->o.max_retries < 0 ? 0
 						 : p->o.max_retries;
 	if (pthread_create(&p->thread, NULL, http_main, p)) {
-		rc = atex_error_set(ATEX_EIO, "%s: pthread_create: %s",
-				    p->name, strerror(errno));
+		rc = atex_error_set(ATEX_EIO, "%s: pthread_create: %s", p->name,
+				    strerror(errno));
 		goto fail;
 	}
 	p->thread_running = true;
@@ -1574,11 +1581,11 @@ static int prov_init(struct tf_prov *p,
 	p->o = *opts;
 	p->o.api.token = NULL;
 	p->o.ssh_options = NULL;
-	if (own(p, &p->o.compose) || own(p, &p->o.arch) ||
-	    own(p, &p->o.pool) || own(p, &p->o.hardware) ||
-	    own(p, &p->o.kickstart) || own(p, &p->o.variables) ||
-	    own(p, &p->o.secrets) || own(p, &p->o.tags) ||
-	    own(p, &p->o.identity) || own(p, &p->o.source_cidr) ||
+	if (own(p, &p->o.compose) || own(p, &p->o.arch) || own(p, &p->o.pool) ||
+	    own(p, &p->o.hardware) || own(p, &p->o.kickstart) ||
+	    own(p, &p->o.variables) || own(p, &p->o.secrets) ||
+	    own(p, &p->o.tags) || own(p, &p->o.identity) ||
+	    own(p, &p->o.source_cidr) ||
 	    atex_vec_push_copies(&p->ssh_options, opts->ssh_options) < 0 ||
 	    atex_vec_push(&p->ssh_options, NULL) < 0)
 		return ATEX_ENOMEM;
@@ -1644,7 +1651,8 @@ int atex_testingfarm_provisioner_stats(struct atex_testingfarm_stats *out,
 	*out = p->stats;
 	out->alive = 0;
 	for (size_t i = 0; i < p->requests.len; i++)
-		out->alive += ((struct tf_request *)p->requests.items[i])->alive;
+		out->alive +=
+			((struct tf_request *)p->requests.items[i])->alive;
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }

@@ -34,7 +34,7 @@ char *atex_tf_request_body(const struct atex_testingfarm_provisioner_options *o,
 char *atex_tf_base64(const void *data, size_t len);
 
 /* A copy of `line` without ANSI escape sequences (CSI "ESC [ ... final",
- * OSC "ESC ] ... BEL|ST", two-byte "ESC x") or carriage returns. */
+ * OSC "ESC ] ... BEL|ST", "ESC [intermediates] final") or carriage returns. */
 char *atex_tf_strip_ansi(const char *line);
 
 /* Whether a (stripped) line is "...] Guest is ready: ArtemisGuest(NAME,
@@ -43,11 +43,11 @@ bool atex_tf_parse_guest(const char *line, char **user, char **host);
 
 /* pipeline.log read a piece at a time. Zero-initialise. */
 struct atex_tf_log {
-	struct atex_buf partial;		/* a last line without '\n' yet */
-	char *tail[ATEX_TF_TAIL_LINES];	/* ring of stripped lines */
+	struct atex_buf partial;	/* a last line without '\n' yet */
+	char *tail[ATEX_TF_TAIL_LINES]; /* ring of stripped lines */
 	size_t n_lines;			/* lines seen in all */
 	char *user, *host;		/* from the "Guest is ready" line */
-	bool tests_started;		/* "] starting tests execution" after it */
+	bool tests_started; /* "] starting tests execution" after it */
 };
 
 /* Feeds bytes; complete lines are stripped, kept in the tail and matched.

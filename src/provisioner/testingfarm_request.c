@@ -45,9 +45,9 @@ static int check_json_object(const char *name, const char *text)
 				    "Testing Farm: %s: not a JSON object: a "
 				    "JSON %s",
 				    name,
-				    json_is_array(v)    ? "array"
+				    json_is_array(v)	? "array"
 				    : json_is_string(v) ? "string"
-				    : json_is_null(v)   ? "null"
+				    : json_is_null(v)	? "null"
 							: "scalar");
 	json_decref(v);
 	return rc;
@@ -109,8 +109,7 @@ int atex_tf_options_check(const struct atex_testingfarm_provisioner_options *o)
 	    (rc = check_min("max_retries", o->max_retries, -1)) ||
 	    (rc = check_min("poll_ms", o->poll_ms, 0)) ||
 	    (rc = check_min("api.retry_total_s", o->api.retry_total_s, 0)) ||
-	    (rc = check_min("api.max_connections", o->api.max_connections,
-			    0)))
+	    (rc = check_min("api.max_connections", o->api.max_connections, 0)))
 		return rc;
 	if (o->api.url && strncmp(o->api.url, "http://", 7) != 0 &&
 	    strncmp(o->api.url, "https://", 8) != 0)
@@ -143,7 +142,8 @@ char *atex_tf_base64(const void *data, size_t len)
 		*o++ = abc[v & 63];
 	}
 	if (i < len) {
-		unsigned int v = in[i] << 16 | (i + 1 < len ? in[i + 1] << 8 : 0);
+		unsigned int v =
+			in[i] << 16 | (i + 1 < len ? in[i + 1] << 8 : 0);
 
 		*o++ = abc[v >> 18 & 63];
 		*o++ = abc[v >> 12 & 63];
@@ -191,8 +191,9 @@ static int set_json(json_t *obj, const char *key, const char *text)
 
 /* The environment's settings: tags (ArtemisUseSpot "false" unless given),
  * the ingress rule, skip_guest_setup. */
-static json_t *env_settings(const struct atex_testingfarm_provisioner_options *o,
-			    const char *ingress_cidr)
+static json_t *
+env_settings(const struct atex_testingfarm_provisioner_options *o,
+	     const char *ingress_cidr)
 {
 	json_t *settings, *prov, *tags, *given = NULL;
 
@@ -207,11 +208,11 @@ static json_t *env_settings(const struct atex_testingfarm_provisioner_options *o
 	}
 	prov = tags ? json_pack("{so}", "tags", tags) : NULL;
 	if (prov && ingress_cidr &&
-	    json_object_set_new(
-		    prov, "security_group_rules_ingress",
-		    json_pack("[{sssssssisi}]", "type", "ingress", "protocol",
-			      "-1", "cidr", ingress_cidr, "port_min", 0,
-			      "port_max", 65535)) < 0) {
+	    json_object_set_new(prov, "security_group_rules_ingress",
+				json_pack("[{sssssssisi}]", "type", "ingress",
+					  "protocol", "-1", "cidr",
+					  ingress_cidr, "port_min", 0,
+					  "port_max", 65535)) < 0) {
 		json_decref(prov);
 		prov = NULL;
 	}
@@ -246,12 +247,12 @@ static json_t *environment(const struct atex_testingfarm_provisioner_options *o,
 {
 	json_t *env, *settings, *secrets;
 
-	env = json_pack("{sss{ss}}", "arch", o->arch ? o->arch : "x86_64",
-			"os", "compose", o->compose);
+	env = json_pack("{sss{ss}}", "arch", o->arch ? o->arch : "x86_64", "os",
+			"compose", o->compose);
 	if (!env)
 		return NULL;
-	if ((o->pool && json_object_set_new(env, "pool",
-					    json_string(o->pool)) < 0) ||
+	if ((o->pool &&
+	     json_object_set_new(env, "pool", json_string(o->pool)) < 0) ||
 	    set_json(env, "hardware", o->hardware) < 0 ||
 	    set_json(env, "kickstart", o->kickstart) < 0 ||
 	    set_json(env, "variables", o->variables) < 0)
@@ -279,12 +280,12 @@ char *atex_tf_request_body(const struct atex_testingfarm_provisioner_options *o,
 		return NULL;
 	env = environment(o, key_line, ingress_cidr);
 	if (env)
-		body = json_pack(
-			"{s{s{ssssssss}}s[o]s{s{si}}}", "test", "fmf", "url",
-			RESERVE_URL, "ref", RESERVE_REF, "path", RESERVE_PATH,
-			"name", RESERVE_NAME, "environments", env, "settings",
-			"pipeline", "timeout",
-			o->timeout_min > 0 ? o->timeout_min : 60);
+		body = json_pack("{s{s{ssssssss}}s[o]s{s{si}}}", "test", "fmf",
+				 "url", RESERVE_URL, "ref", RESERVE_REF, "path",
+				 RESERVE_PATH, "name", RESERVE_NAME,
+				 "environments", env, "settings", "pipeline",
+				 "timeout",
+				 o->timeout_min > 0 ? o->timeout_min : 60);
 	if (body)
 		text = json_dumps(body, JSON_COMPACT);
 	if (!text)
@@ -336,8 +337,12 @@ char *atex_tf_strip_ansi(const char *line)
 				s++;
 			else if (*s)
 				s += 2;
-		} else if (*s) {
-			s++;
+		} else {
+			/* "ESC ( B" and the like: intermediates, a final. */
+			while (*s >= 0x20 && *s <= 0x2f)
+				s++;
+			if (*s)
+				s++;
 		}
 	}
 	return atex_buf_detach(&b);

@@ -309,6 +309,17 @@ check "restart: the requests survive" [ "$(tf_requests | py 'import json,sys; pr
 check "restart: timers went on (H is running with its key)" wait_for 3 has_key k1
 check "restart: H went through new, queued, running" [ "$(ctl "$H" '" ".join(s for s, _ in r["history"])')" = "new queued running" ]
 
+# --- scale, bad control requests ---
+tf_scale 10
+I=$(post Fedora-42 k1)
+sleep 1.2
+check "scale 10: a new request is still new after 1.2 s" [ "$(state "$I")" = new ]
+tf_scale 0.2
+s=$(http POST /_control/faults --data-binary 'nope')
+check "control API: 400 for a body that is not JSON" [ "$s" = 400 ]
+s=$(http POST /_control/faults --data-binary '{"match": "("}')
+check "control API: 400 for a bad regex" [ "$s" = 400 ]
+
 # --- the access log ---
 check "access.log: valid lines with every field" py "
 import json,sys
@@ -328,6 +339,9 @@ check "the token is nowhere in the server's directory" eval '! grep -rqF "$TF_TO
 sshd_of() { pgrep -f "sshd -D -f $1/sshd_config" | grep -v "^$$\$"; }
 gone() { ! sshd_of "$1" >/dev/null; }
 dir=$TF_DIR pid=$TF_PID
+kill -TERM "$pid"
+wait "$pid"
+check "SIGTERM: the server exits 0" [ $? = 0 ]
 tf_server_stop
 ! kill -0 $pid 2>/dev/null && gone "$dir" && [ ! -e "$dir" ]
 verdict "stop: the server and its sshd are gone, DIR removed"

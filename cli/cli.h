@@ -146,7 +146,7 @@ enum {
 
 /* The usage text of the options, for a subcommand's --help. */
 extern const char cli_provision_usage[];
-/* The Testing Farm options' part of it (for `atex tf reserve`). */
+/* The --testing-farm companions' part of it (`atex tf reserve`). */
 extern const char cli_tf_usage[];
 
 /* What the options said. The arrays are NULL-terminated; the strings
@@ -362,5 +362,6 @@ int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_run(int argc, char **argv);
+int cli_tf(int argc, char **argv);
 
 #endif /* ATEX_CLI_H */

@@ -29,7 +29,6 @@
 #define MAX_TF_POLL	    3600.0	  /* s */
 #define MAX_JSON_FILE	    (1024 * 1024) /* bytes */
 
-/* Also `atex tf reserve`'s usage. */
 #define TF_USAGE                                                               \
 	"  --testing-farm COMPOSE  machines reserved from Testing Farm "       \
 	"(\"Fedora-41\")\n"                                                    \
@@ -37,7 +36,11 @@
 	"                          https://api.testing-farm.io), token:\n"     \
 	"                          $TESTING_FARM_API_TOKEN, never an "         \
 	"option:\n"                                                            \
-	"                          every user sees a process's arguments\n"    \
+	"                          every user sees a process's "               \
+	"arguments\n" TF_COMPANIONS_USAGE
+
+/* The companions, also `atex tf reserve`'s usage. */
+#define TF_COMPANIONS_USAGE                                                    \
 	"    --arch ARCH           architecture (default x86_64)\n"            \
 	"    --tf-pool POOL        the ranch's pool (default: the service's "  \
 	"choice)\n"                                                            \
@@ -110,7 +113,7 @@ const char cli_provision_usage[] =
 	"(repeatable)\n" TF_USAGE
 	"    --count N             at most N machines at once (default 1)\n";
 
-const char cli_tf_usage[] = TF_USAGE;
+const char cli_tf_usage[] = TF_COMPANIONS_USAGE;
 
 int cli_provision_init(struct cli_provision *p, int argc)
 {

@@ -33,6 +33,13 @@
 
 enum { OPT_HELP = 'h' };
 
+/* After a usage error: where the whole usage is. */
+static void short_usage(void)
+{
+	fputs("Run 'atex tf --help' for the subcommands and options.\n",
+	      stderr);
+}
+
 static void tf_usage(FILE *out)
 {
 	fprintf(out,
@@ -124,7 +131,7 @@ static int no_arguments(int argc, char **argv)
 	}
 	if (argc > 1) {
 		cli_error("tf %s: unexpected argument '%s'", argv[0], argv[1]);
-		tf_usage(stderr);
+		short_usage();
 		return CLI_USAGE;
 	}
 	return CLI_OK;
@@ -221,7 +228,7 @@ static int cancel(int argc, char **argv)
 	}
 	if (argc < 2) {
 		cli_error("tf cancel: no request id");
-		tf_usage(stderr);
+		short_usage();
 		return CLI_USAGE;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -298,7 +305,7 @@ static int reserve_take(void *data, int opt, const char *arg, const char *text)
 		return CLI_OK;
 	if (rc == 0) { /* not in the table: cannot happen */
 		cli_error("tf reserve: unknown option '%s'", text);
-		tf_usage(stderr);
+		short_usage();
 		return CLI_USAGE;
 	}
 	return rc;
@@ -463,7 +470,7 @@ static int reserve(int argc, char **argv)
 	if (rc == CLI_OK && optind != argc - 1) {
 		cli_error(optind == argc ? "tf reserve: no compose"
 					 : "tf reserve: one compose only");
-		tf_usage(stderr);
+		short_usage();
 		rc = CLI_USAGE;
 	}
 	if (rc == CLI_OK && !*argv[optind]) {
@@ -517,6 +524,6 @@ int cli_tf(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].run(argc - 1, argv + 1);
 	cli_error("tf: unknown subcommand '%s'", argv[1]);
-	tf_usage(stderr);
+	short_usage();
 	return CLI_USAGE;
 }

@@ -206,6 +206,22 @@ for companion in "--arch aarch64" "--tf-pool p" "--tf-timeout 5" \
 	# shellcheck disable=SC2086
 	expect "alone${companion%% *}" "^atex: ${companion%% *} needs --testing-farm\$" exec --local 1 $companion -- true
 done
+# atex tf: its usage errors; no token (never an option).
+expect tf-none "usage: atex tf" tf
+expect tf-unknown "tf: unknown subcommand 'nope'" tf nope
+expect tf-whoami-extra "tf whoami: unexpected argument 'x'" tf whoami x
+expect tf-reserve-none "tf reserve: no compose" tf reserve
+expect tf-reserve-two "tf reserve: one compose only" tf reserve a b
+expect tf-reserve-count "unknown option '--count'" tf reserve a --count 2
+expect tf-reserve-poll "--tf-poll: 'x' is not a number" tf reserve a --tf-poll x
+expect tf-reserve-source "--tf-source: '1.2.3' is not an address" tf reserve a --tf-source 1.2.3
+expect tf-cancel-none "tf cancel: no request id" tf cancel
+expect tf-cancel-bad "tf cancel: '../whoami' is not a request id" tf cancel ok-id ../whoami
+export TESTING_FARM_API_TOKEN=
+expect tf-whoami-token "tf whoami: no API token: set TESTING_FARM_API_TOKEN" tf whoami
+expect tf-composes-token "tf composes: no API token" tf composes
+expect tf-cancel-token "tf cancel: no API token" tf cancel some-id
+expect tf-reserve-token "--testing-farm: no API token" tf reserve Fedora-41
 exit $failures
 ) || failures=$((failures + $?))
 for cmd in exec test run; do

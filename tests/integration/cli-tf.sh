@@ -108,9 +108,9 @@ alive=$(tf_alive_count)
 alive=$(tf_alive_count)
 [ "$alive" = 0 ] && pass "full run: no request alive" ||
 	fail "full run: $alive requests alive"
-bad=$(requests '[.[] | select(.body.environments[0].settings.provisioning.
-	security_group_rules_ingress | tostring | contains("\"127.0.0.1/32\"") |
-	not) | .id]')
+bad=$(requests '[.[] | select([.body.environments[0].settings.provisioning
+	| .security_group_rules_ingress[]? | .cidr] | index("127.0.0.1/32") == null)
+	| .id]')
 [ "$bad" = "[]" ] && pass "full run: the ingress rule has the --tf-source CIDR" ||
 	fail "full run: no ingress rule with 127.0.0.1/32 in $bad: $(requests '.[0].body.environments')"
 bad=$(requests '[.[] | select(.body.settings.pipeline.timeout != 30 or

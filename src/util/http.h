@@ -121,7 +121,14 @@ int atex_http_call(struct atex_http_result *out,
 		   const struct atex_http_request *r, atex_cancel *cancel);
 void atex_http_result_clear(struct atex_http_result *r);
 
-/* The URL for messages: userinfo removed, cut at 200 characters; caller
+/* For tests and benches only: the retry backoff starts at first_ms and
+ * doubles up to max_ms (instead of 2 s and 2 min), so that a test of
+ * retries need not wait seconds per try. Owner's thread, before starting
+ * exchanges. */
+void atex_http_set_backoff(struct atex_http *h, int first_ms, int max_ms);
+
+/* The URL for messages: userinfo removed, cut at 200 characters (the
+ * last 3 being "..." when it was longer); caller
  * frees (NULL on ENOMEM). */
 char *atex_http_url_for_message(const char *url);
 

@@ -13,7 +13,8 @@
 #     files, nor in any process's arguments;
 #   - `atex tf whoami`, `composes`, `cancel ID...` (exit 1 naming the id that
 #     failed) and `reserve` (its ssh command logs in; Ctrl-C cancels the
-#     request, exit 0, the generated key is gone);
+#     request, exit 0, the generated key is gone; a request canceled
+#     elsewhere ends it, exit 1);
 #   - the public ranch without --tf-source: exit 2, no request made.
 set -u
 atex=$1
@@ -269,6 +270,34 @@ else
 	fail "tf reserve: key '$key' still there"
 fi
 no_token "tf reserve" "$work/res.out" "$work/res.err" "$TMPDIR"
+
+# A held machine whose request ends (canceled elsewhere): exit 1, saying so.
+n0=$(requests 'length')
+"$atex" tf reserve Fedora-41 "${tf[@]}" >"$work/res2.out" 2>"$work/res2.err" &
+atex_pid=$!
+for _ in $(seq 1 600); do
+	grep -q '^ssh ' "$work/res2.out" 2>/dev/null && break
+	kill -0 "$atex_pid" 2>/dev/null || break
+	sleep 0.1
+done
+id=$(requests ".[$n0].id" | tr -d '"')
+"$atex" tf cancel "$id" >/dev/null
+for _ in $(seq 1 50); do
+	kill -0 "$atex_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$atex_pid" 2>/dev/null; then
+	fail "tf reserve: still holding 5 s after its request $id was canceled"
+	kill -INT "$atex_pid"
+fi
+wait "$atex_pid"
+rc=$?
+atex_pid=
+if [ "$rc" -eq 1 ] && grep -q "request $id ended (state cancel" "$work/res2.err"; then
+	pass "tf reserve: its request canceled elsewhere: exit 1, said so"
+else
+	fail "tf reserve: request canceled elsewhere: exit $rc: $(cat "$work/res2.err")"
+fi
 
 # --- The public ranch needs --tf-source. -------------------------------------
 n0=$(requests 'length')

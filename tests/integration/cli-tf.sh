@@ -8,7 +8,8 @@
 #   - a reservation that fails (request fault: error while provisioning) is
 #     reported with its id and replaced; a destructive test's machine is
 #     canceled and a fresh request serves the next test (--count 1);
-#   - Ctrl-C mid-run: exit 130, every request canceled within 5 s;
+#   - Ctrl-C mid-run and while reserving: exit 130, every request
+#     canceled within 5 s;
 #   - the token: nowhere in atex's output, debug log, results or private
 #     files, nor in any process's arguments;
 #   - `atex tf whoami`, `composes`, `cancel ID...` (exit 1 naming the id that
@@ -190,6 +191,30 @@ else
 	fail "interrupt: $n requests, not canceled within 5 s: $late"
 fi
 no_token "interrupt" "$work/int.out" "$work/int.err" "$work/int" "$TMPDIR"
+
+# Ctrl-C while the machines are still being reserved (none ready yet).
+n0=$(requests 'length')
+"$atex" run --testing-farm Fedora-41 --count 4 "${tf[@]}" \
+	--results "$work/early" "$tree" >"$work/early.out" 2>"$work/early.err" &
+atex_pid=$!
+for _ in $(seq 1 100); do
+	[ "$(requests ".[$n0:] | length")" -ge 4 ] && break
+	sleep 0.1
+done
+sleep 0.5
+t_int=$(date +%s.%N)
+kill -INT "$atex_pid"
+wait "$atex_pid"
+rc=$?
+atex_pid=
+late=$(requests "[.[$n0:][] | select(.deleted_at == null or
+	.deleted_at > $t_int + 5) | .id]")
+n=$(requests ".[$n0:] | length")
+if [ "$rc" -eq 130 ] && [ "$n" -eq 4 ] && [ "$late" = "[]" ]; then
+	pass "interrupt while reserving: exit 130, all 4 requests canceled within 5 s"
+else
+	fail "interrupt while reserving: exit $rc, $n requests, not canceled within 5 s: $late: $(tail -3 "$work/early.err")"
+fi
 
 # --- atex tf whoami, composes, cancel. ---------------------------------------
 if "$atex" tf whoami >"$work/whoami" 2>"$work/whoami.err" &&

@@ -2,7 +2,8 @@
 # cli-tf.sh ATEX: Testing Farm through the CLI, against the local API
 # (tf-server.py, fast profile, public ranch; its sshd is every request's
 # guest, reached with --ssh-option Port=N), on integration/trees/cli-tf:
-#   - `atex run --testing-farm Fedora-41 --count 4`: every result passes,
+#   - `atex run --testing-farm Fedora-41 --count 4`, through a 503 and two
+#     429 answers: every result passes,
 #     exactly 4 requests, each with the ingress rule of --tf-source, the
 #     --tf-timeout and --tf-hardware given, all canceled when atex exits;
 #   - a reservation that fails (request fault: error while provisioning) is
@@ -75,7 +76,9 @@ no_token() {
 	fi
 }
 
-# --- A whole run on 4 machines. ----------------------------------------------
+# --- A whole run on 4 machines, through a few API outages. -------------------
+tf_fault '{"status": 503, "count": 1, "match": "^POST /v0.1/requests$"}'
+tf_fault '{"status": 429, "count": 2, "match": "^GET /v0.1/requests/"}'
 t0=$(date +%s)
 ATEX_LOG=debug "$atex" run --testing-farm Fedora-41 --count 4 "${tf[@]}" \
 	--tf-timeout 30 --tf-hardware '{"memory": ">= 1 GiB"}' \
@@ -101,6 +104,9 @@ else
 fi
 n=$(requests 'length')
 [ "$n" = 4 ] && pass "full run: 4 requests" || fail "full run: $n requests, want 4"
+n=$(grep -c '"fault": "' "$TF_DIR/access.log")
+[ "$n" -ge 3 ] && pass "full run: went through $n injected API errors" ||
+	fail "full run: only $n of 3 injected API errors served"
 bad=$(requests '[.[] | select(.deleted_at == null or
 	(.state | IN("canceled", "cancel-requested") | not)) | .id]')
 [ "$bad" = "[]" ] && pass "full run: every request canceled after the run" ||

@@ -85,7 +85,34 @@ enum {
 	CLI_OPT_VM_BOOT_TIMEOUT,
 	CLI_OPT_VM_FIRMWARE,
 	CLI_OPT_VM_KEY,
+	CLI_OPT_TF,
+	CLI_OPT_TF_ARCH,
+	CLI_OPT_TF_POOL,
+	CLI_OPT_TF_TIMEOUT,
+	CLI_OPT_TF_HARDWARE,
+	CLI_OPT_TF_SOURCE,
+	CLI_OPT_TF_POLL,
+	CLI_OPT_TF_SKIP_GUEST_SETUP,
+	CLI_OPT_TF_OS_CLEANING,
+	CLI_OPT_TF_MAX_RETRIES,
 };
+
+/* The Testing Farm options (also `atex tf reserve`'s). */
+#define CLI_TF_LONG_OPTIONS                                                    \
+	{"testing-farm", required_argument, NULL, CLI_OPT_TF},                 \
+		{"arch", required_argument, NULL, CLI_OPT_TF_ARCH},            \
+		{"tf-pool", required_argument, NULL, CLI_OPT_TF_POOL},         \
+		{"tf-timeout", required_argument, NULL, CLI_OPT_TF_TIMEOUT},   \
+		{"tf-hardware", required_argument, NULL, CLI_OPT_TF_HARDWARE}, \
+		{"tf-source", required_argument, NULL, CLI_OPT_TF_SOURCE},     \
+		{"tf-poll", required_argument, NULL, CLI_OPT_TF_POLL},         \
+		{"tf-skip-guest-setup", no_argument, NULL,                     \
+		 CLI_OPT_TF_SKIP_GUEST_SETUP},                                 \
+		{"tf-os-cleaning", no_argument, NULL, CLI_OPT_TF_OS_CLEANING}, \
+	{                                                                      \
+		"tf-max-retries", required_argument, NULL,                     \
+			CLI_OPT_TF_MAX_RETRIES                                 \
+	}
 
 #define CLI_PROVISION_LONG_OPTIONS                                             \
 	{"local", required_argument, NULL, CLI_OPT_LOCAL},                     \
@@ -111,6 +138,7 @@ enum {
 		 CLI_OPT_VM_BOOT_TIMEOUT},                                     \
 		{"vm-firmware", required_argument, NULL, CLI_OPT_VM_FIRMWARE}, \
 		{"vm-key", required_argument, NULL, CLI_OPT_VM_KEY},           \
+		CLI_TF_LONG_OPTIONS,                                           \
 	{                                                                      \
 		"podman-run-arg", required_argument, NULL,                     \
 			CLI_OPT_PODMAN_RUN_ARG                                 \
@@ -118,6 +146,8 @@ enum {
 
 /* The usage text of the options, for a subcommand's --help. */
 extern const char cli_provision_usage[];
+/* The --testing-farm companions' part of it (`atex tf reserve`). */
+extern const char cli_tf_usage[];
 
 /* What the options said. The arrays are NULL-terminated; the strings
  * point into argv. */
@@ -139,6 +169,13 @@ struct cli_provision {
 	int vm_accel, vm_firmware, vm_key; /* enum value + 1; 0: not given */
 	const char **vm_args;
 	size_t n_vm_args;
+	/* --testing-farm COMPOSE and its companions; 0/NULL: not given. */
+	const char *tf, *tf_arch, *tf_pool, *tf_hardware, *tf_source;
+	int tf_timeout, tf_poll_ms;
+	int tf_max_retries; /* N + 1; 0: not given */
+	bool tf_skip_guest_setup, tf_os_cleaning;
+	/* Owned: --tf-hardware @FILE's text, --tf-source with its prefix. */
+	char *tf_hardware_text, *tf_source_cidr;
 };
 
 /* Prepares room for the options of an argc-long command line. Returns
@@ -325,5 +362,6 @@ int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_run(int argc, char **argv);
+int cli_tf(int argc, char **argv);
 
 #endif /* ATEX_CLI_H */

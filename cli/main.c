@@ -21,6 +21,7 @@ static const struct {
 	{"test", cli_test, "run fmf tests one after another on a system"},
 	{"report", cli_report, "render a results file: HTML, JUnit, summary"},
 	{"run", cli_run, "run a whole test suite on a pool of systems"},
+	{"tf", cli_tf, "Testing Farm: whoami, composes, reserve, cancel"},
 };
 
 void cli_put_escaped(FILE *out, const char *text)

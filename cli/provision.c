@@ -1,14 +1,18 @@
 /*
  * provision.c - the provisioner options every system-using subcommand
  * shares (--local, --ssh, --podman and their companions), and turning them
- * into one atex_provisioner (--vm: VMs on QEMU, here or on a --vm-host).
+ * into one atex_provisioner (--vm: VMs on QEMU, here or on a --vm-host;
+ * --testing-farm: machines reserved from Testing Farm).
  *
  * Parsing is split from building so that a subcommand keeps one getopt
  * loop over its own options and these; every check that needs all the
  * options (exactly one kind, companions without their kind) waits for
  * cli_provision_build. Messages always name the option at fault.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +23,51 @@
 #define MAX_COUNT	    1024
 #define MAX_VM_MEMORY	    (1024 * 1024) /* MiB */
 #define MAX_VM_CPUS	    255
-#define MAX_VM_BOOT_TIMEOUT 86400 /* s */
+#define MAX_VM_BOOT_TIMEOUT 86400	   /* s */
+#define MAX_TF_TIMEOUT	    (30 * 24 * 60) /* min */
+#define MAX_TF_RETRIES	    1000
+#define MAX_TF_POLL	    3600.0	  /* s */
+#define MAX_JSON_FILE	    (1024 * 1024) /* bytes */
+
+#define TF_USAGE                                                               \
+	"  --testing-farm COMPOSE  machines reserved from Testing Farm "       \
+	"(\"Fedora-41\")\n"                                                    \
+	"                          API: $TESTING_FARM_API_URL (default\n"      \
+	"                          https://api.testing-farm.io), token:\n"     \
+	"                          $TESTING_FARM_API_TOKEN, never an "         \
+	"option:\n"                                                            \
+	"                          every user sees a process's "               \
+	"arguments\n" TF_COMPANIONS_USAGE
+
+/* The companions, also `atex tf reserve`'s usage. */
+#define TF_COMPANIONS_USAGE                                                    \
+	"    --arch ARCH           architecture (default x86_64)\n"            \
+	"    --tf-pool POOL        the ranch's pool (default: the service's "  \
+	"choice)\n"                                                            \
+	"    --tf-timeout MIN      the service frees each machine MIN "        \
+	"minutes\n"                                                            \
+	"                          after its request, even if atex is "        \
+	"killed\n"                                                             \
+	"                          (default 60)\n"                             \
+	"    --tf-hardware JSON    hardware requirements, a JSON object "      \
+	"inline\n"                                                             \
+	"                          or @FILE\n"                                 \
+	"    --tf-source CIDR      the address atex connects from\n"           \
+	"                          (ADDRESS[/PREFIX]), sent as an ingress\n"   \
+	"                          rule: required on the public ranch\n"       \
+	"    --tf-max-retries N    replace up to N reservations that die\n"    \
+	"                          before their machine is ready (default "    \
+	"10)\n"                                                                \
+	"    --tf-poll SECONDS     how often a pending request is polled\n"    \
+	"                          (default 10)\n"                             \
+	"    --tf-skip-guest-setup skip the service's guest setup\n"           \
+	"    --tf-os-cleaning      remove Testing Farm and Beaker leftovers\n" \
+	"                          once after the first login\n"               \
+	"    --identity FILE       the login key (FILE.pub goes in; "          \
+	"default:\n"                                                           \
+	"                          a key made for the run, removed at exit)\n" \
+	"    --ssh-option OPT      an ssh -o option for the machines "         \
+	"(repeatable)\n"
 
 const char cli_provision_usage[] =
 	"provisioner (exactly one kind):\n"
@@ -61,7 +109,11 @@ const char cli_provision_usage[] =
 	"      --vm-initrd FILE    with this initrd\n"
 	"      --vm-cmdline TEXT   with this kernel command line\n"
 	"    --vm-boot-timeout S   seconds until ssh must work (default 300)\n"
-	"    --vm-arg ARG          an extra QEMU argument (repeatable)\n";
+	"    --vm-arg ARG          an extra QEMU argument "
+	"(repeatable)\n" TF_USAGE
+	"    --count N             at most N machines at once (default 1)\n";
+
+const char cli_tf_usage[] = TF_COMPANIONS_USAGE;
 
 int cli_provision_init(struct cli_provision *p, int argc)
 {
@@ -88,6 +140,8 @@ void cli_provision_free(struct cli_provision *p)
 	free(p->podman_args);
 	free(p->podman_run_args);
 	free(p->vm_args);
+	free(p->tf_hardware_text);
+	free(p->tf_source_cidr);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -197,8 +251,173 @@ static int vm_option(struct cli_provision *p, int opt, const char *arg)
 	return 0;
 }
 
+/* The text of a JSON option: `arg` itself, or FILE's content for
+ * "@FILE" (kept in *owned). Checked to be a JSON object, so that a typo
+ * is named here rather than by the service. The text, or NULL after a
+ * message naming `option`. */
+static const char *json_option(char **owned, const char *option,
+			       const char *arg)
+{
+	const char *text = arg;
+	json_error_t error;
+	json_t *value;
+
+	if (arg[0] == '@') {
+		FILE *f = fopen(arg + 1, "r");
+		size_t n = 0;
+
+		*owned = f ? calloc(1, MAX_JSON_FILE + 1) : NULL;
+		if (*owned)
+			n = fread(*owned, 1, MAX_JSON_FILE + 1, f);
+		if (!f || !*owned || ferror(f) || n > MAX_JSON_FILE) {
+			cli_error("%s: cannot read '%s': %s", option, arg + 1,
+				  !f || ferror(f) ? strerror(errno)
+				  : !*owned	  ? "out of memory"
+						  : "larger than 1 MiB");
+			if (f)
+				fclose(f);
+			return NULL;
+		}
+		fclose(f);
+		text = *owned;
+	}
+	value = json_loads(text, JSON_REJECT_DUPLICATES, &error);
+	if (!json_is_object(value)) {
+		if (value)
+			cli_error("%s: '%s' is not a JSON object", option, arg);
+		else
+			cli_error("%s: '%s': %s (line %d, column %d)", option,
+				  arg, error.text, error.line, error.column);
+		json_decref(value);
+		return NULL;
+	}
+	json_decref(value);
+	return text;
+}
+
+/* --tf-source: an IPv4 or IPv6 address with an optional prefix length
+ * (none: the address alone, /32 or /128), kept as "ADDRESS/PREFIX". */
+static int tf_source(struct cli_provision *p, const char *arg)
+{
+	char addr[INET6_ADDRSTRLEN + 1], *end;
+	const char *slash = strchr(arg, '/');
+	unsigned char buf[sizeof(struct in6_addr)];
+	size_t len = slash ? (size_t)(slash - arg) : strlen(arg);
+	int family = strchr(arg, ':') ? AF_INET6 : AF_INET;
+	int max = family == AF_INET ? 32 : 128;
+	long prefix = max;
+
+	if (p->tf_source) {
+		cli_error("--tf-source given twice");
+		return CLI_USAGE;
+	}
+	if (len >= sizeof(addr))
+		len = sizeof(addr) - 1; /* too long: inet_pton refuses it */
+	memcpy(addr, arg, len);
+	addr[len] = '\0';
+	if (slash) {
+		prefix = strtol(slash + 1, &end, 10);
+		if (end == slash + 1 || *end || prefix < 0 || prefix > max)
+			prefix = -1;
+	}
+	if (inet_pton(family, addr, buf) != 1 || prefix < 0) {
+		cli_error("--tf-source: '%s' is not an address with an "
+			  "optional prefix (1.2.3.4/32, 2001:db8::/64)",
+			  arg);
+		return CLI_USAGE;
+	}
+	if (asprintf(&p->tf_source_cidr, "%s/%ld", addr, prefix) < 0) {
+		p->tf_source_cidr = NULL;
+		cli_error("out of memory");
+		return CLI_USAGE;
+	}
+	p->tf_source = arg;
+	return 1;
+}
+
+/* --tf-poll: seconds, fractions allowed (tests poll fast). */
+static int tf_poll(struct cli_provision *p, const char *arg)
+{
+	char *end;
+	double s = strtod(arg, &end);
+
+	if (p->tf_poll_ms) {
+		cli_error("--tf-poll given twice");
+		return CLI_USAGE;
+	}
+	if (end == arg || *end || !(s >= 0.01 && s <= MAX_TF_POLL)) {
+		cli_error("--tf-poll: '%s' is not a number of seconds from "
+			  "0.01 to %.0f",
+			  arg, MAX_TF_POLL);
+		return CLI_USAGE;
+	}
+	p->tf_poll_ms = (int)(s * 1000 + 0.5); /* no libm */
+	return 1;
+}
+
+/* --tf-max-retries: 0 (none) is a value here. */
+static int tf_max_retries(struct cli_provision *p, const char *arg)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (p->tf_max_retries) {
+		cli_error("--tf-max-retries given twice");
+		return CLI_USAGE;
+	}
+	if (end == arg || *end || n < 0 || n > MAX_TF_RETRIES) {
+		cli_error("--tf-max-retries: '%s' is not a number from 0 to %d",
+			  arg, MAX_TF_RETRIES);
+		return CLI_USAGE;
+	}
+	p->tf_max_retries = (int)n + 1;
+	return 1;
+}
+
+static int tf_option(struct cli_provision *p, int opt, const char *arg)
+{
+	switch (opt) {
+	case CLI_OPT_TF:
+		if (!p->tf && !*arg) {
+			cli_error("--testing-farm: the compose is empty");
+			return CLI_USAGE;
+		}
+		return set_once(&p->tf, "--testing-farm", arg);
+	case CLI_OPT_TF_ARCH:
+		return set_once(&p->tf_arch, "--arch", arg);
+	case CLI_OPT_TF_POOL:
+		return set_once(&p->tf_pool, "--tf-pool", arg);
+	case CLI_OPT_TF_TIMEOUT:
+		return set_number(&p->tf_timeout, "--tf-timeout", arg,
+				  MAX_TF_TIMEOUT);
+	case CLI_OPT_TF_HARDWARE:
+		if (p->tf_hardware) {
+			cli_error("--tf-hardware given twice");
+			return CLI_USAGE;
+		}
+		p->tf_hardware =
+			json_option(&p->tf_hardware_text, "--tf-hardware", arg);
+		return p->tf_hardware ? 1 : CLI_USAGE;
+	case CLI_OPT_TF_SOURCE:
+		return tf_source(p, arg);
+	case CLI_OPT_TF_POLL:
+		return tf_poll(p, arg);
+	case CLI_OPT_TF_SKIP_GUEST_SETUP:
+		p->tf_skip_guest_setup = true;
+		return 1;
+	case CLI_OPT_TF_OS_CLEANING:
+		p->tf_os_cleaning = true;
+		return 1;
+	case CLI_OPT_TF_MAX_RETRIES:
+		return tf_max_retries(p, arg);
+	}
+	return 0;
+}
+
 int cli_provision_option(struct cli_provision *p, int opt, const char *arg)
 {
+	int rc;
+
 	switch (opt) {
 	case CLI_OPT_LOCAL:
 		return set_number(&p->local, "--local", arg, MAX_LOCAL);
@@ -227,7 +446,8 @@ int cli_provision_option(struct cli_provision *p, int opt, const char *arg)
 		p->systemd = true;
 		return 1;
 	}
-	return vm_option(p, opt, arg);
+	rc = vm_option(p, opt, arg);
+	return rc ? rc : tf_option(p, opt, arg);
 }
 
 /* A --vm companion given without --vm, or a direct-boot option without
@@ -262,6 +482,32 @@ static const char *vm_alone(const struct cli_provision *p)
 	return NULL;
 }
 
+/* A --testing-farm companion given without it: its message, or NULL. */
+static const char *tf_alone(const struct cli_provision *p)
+{
+	const struct {
+		bool given;
+		const char *message;
+	} companions[] = {
+		{p->tf_arch, "--arch needs --testing-farm"},
+		{p->tf_pool, "--tf-pool needs --testing-farm"},
+		{p->tf_timeout, "--tf-timeout needs --testing-farm"},
+		{p->tf_hardware, "--tf-hardware needs --testing-farm"},
+		{p->tf_source, "--tf-source needs --testing-farm"},
+		{p->tf_poll_ms, "--tf-poll needs --testing-farm"},
+		{p->tf_skip_guest_setup,
+		 "--tf-skip-guest-setup needs --testing-farm"},
+		{p->tf_os_cleaning, "--tf-os-cleaning needs --testing-farm"},
+		{p->tf_max_retries, "--tf-max-retries needs --testing-farm"},
+	};
+
+	for (size_t i = 0;
+	     !p->tf && i < sizeof(companions) / sizeof(companions[0]); i++)
+		if (companions[i].given)
+			return companions[i].message;
+	return NULL;
+}
+
 /* Companion options given without their kind; CLI_OK or CLI_USAGE. The
  * ssh options also serve the --vm-host connection, --identity the VMs'
  * login, --count the VMs. */
@@ -270,22 +516,22 @@ static int check_companions(const struct cli_provision *p)
 	bool ssh_host = p->n_ssh || p->vm_host;
 	const char *alone = NULL;
 
-	if (!p->n_ssh && !p->vm && p->identity)
-		alone = "--identity needs --ssh or --vm";
-	else if (!ssh_host && p->n_ssh_options)
-		alone = "--ssh-option needs --ssh or --vm-host";
+	if (!p->n_ssh && !p->vm && !p->tf && p->identity)
+		alone = "--identity needs --ssh, --vm or --testing-farm";
+	else if (!ssh_host && !p->tf && p->n_ssh_options)
+		alone = "--ssh-option needs --ssh, --vm-host or --testing-farm";
 	else if (!ssh_host && p->ssh_strict_host_keys)
 		alone = "--ssh-strict-host-keys needs --ssh or --vm-host";
-	else if (!p->podman && !p->vm && p->count)
-		alone = "--count needs --podman or --vm";
+	else if (!p->podman && !p->vm && !p->tf && p->count)
+		alone = "--count needs --podman, --vm or --testing-farm";
 	else if (!p->podman && p->n_podman_args)
 		alone = "--podman-arg needs --podman";
 	else if (!p->podman && p->n_podman_run_args)
 		alone = "--podman-run-arg needs --podman";
 	else if (!p->podman && p->systemd)
 		alone = "--systemd needs --podman";
-	else
-		alone = vm_alone(p);
+	else if (!(alone = vm_alone(p)))
+		alone = tf_alone(p);
 	if (!alone)
 		return CLI_OK;
 	cli_error("%s", alone);
@@ -411,15 +657,50 @@ static int build_vm(struct atex_provisioner **out,
 	return rc;
 }
 
+/* The token comes from the environment only (--help says why); without
+ * one, say so here rather than after the first request's 401. */
+static int build_tf(struct atex_provisioner **out,
+		    const struct cli_provision *p)
+{
+	struct atex_testingfarm_provisioner_options opts =
+		ATEX_TESTINGFARM_PROVISIONER_OPTIONS_INIT;
+	const char *token = getenv("TESTING_FARM_API_TOKEN");
+
+	if (!token || !*token) {
+		cli_error("--testing-farm: no API token: set "
+			  "TESTING_FARM_API_TOKEN (it is never an option)");
+		return CLI_USAGE;
+	}
+	opts.compose = p->tf;
+	opts.arch = p->tf_arch;
+	opts.pool = p->tf_pool;
+	opts.hardware = p->tf_hardware;
+	opts.timeout_min = p->tf_timeout;
+	opts.count = p->count ? p->count : 1;
+	opts.max_retries = p->tf_max_retries == 1 ? -1
+			   : p->tf_max_retries	  ? p->tf_max_retries - 1
+						  : 0;
+	opts.identity = p->identity;
+	opts.source_cidr = p->tf_source_cidr;
+	opts.skip_guest_setup = p->tf_skip_guest_setup;
+	opts.os_cleaning = p->tf_os_cleaning;
+	opts.ssh_options = p->n_ssh_options ? p->ssh_options : NULL;
+	opts.poll_ms = p->tf_poll_ms;
+	if (atex_testingfarm_provisioner_new(out, &opts) < 0)
+		return cli_fail("--testing-farm");
+	return CLI_OK;
+}
+
 int cli_provision_build(struct atex_provisioner **out,
 			const struct cli_provision *p)
 {
 	int kinds = (p->local > 0) + (p->n_ssh > 0) + (p->podman != NULL) +
-		    (p->vm != NULL);
+		    (p->vm != NULL) + (p->tf != NULL);
 	int rc;
 
 	if (kinds > 1) {
-		cli_error("choose one of --local, --ssh, --podman and --vm");
+		cli_error("choose one of --local, --ssh, --podman, --vm and "
+			  "--testing-farm");
 		return CLI_USAGE;
 	}
 	/* Before "no provisioner": `--vm-memory 512` alone is a forgotten
@@ -429,7 +710,8 @@ int cli_provision_build(struct atex_provisioner **out,
 		return rc;
 	if (kinds == 0) {
 		cli_error("no provisioner: give --local N, --ssh HOST, "
-			  "--podman IMAGE or --vm IMAGE");
+			  "--podman IMAGE, --vm IMAGE or --testing-farm "
+			  "COMPOSE");
 		return CLI_USAGE;
 	}
 	if (p->n_ssh)
@@ -438,6 +720,8 @@ int cli_provision_build(struct atex_provisioner **out,
 		return build_podman(out, p);
 	if (p->vm)
 		return build_vm(out, p);
+	if (p->tf)
+		return build_tf(out, p);
 	if (atex_local_provisioner_new(out, p->local) < 0)
 		return cli_fail("--local");
 	return CLI_OK;

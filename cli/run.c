@@ -458,6 +458,8 @@ static const char *default_platform(const struct run_args *a)
 		return "vm";
 	if (a->prov.n_ssh)
 		return "ssh";
+	if (a->prov.tf)
+		return "testingfarm";
 	return "local";
 }
 

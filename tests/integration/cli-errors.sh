@@ -165,20 +165,77 @@ for companion in "--vm-host h" "--vm-memory 512" "--vm-cpus 2" "--vm-accel tcg" 
 done
 # With no provisioner at all, a VM option alone is a forgotten --vm.
 expect vm-memory-only "^atex: --vm-memory needs --vm\$" exec --vm-memory 512 -- true
-expect vm-count-alone "--count needs --podman or --vm" exec --local 1 --count 2 -- true
-expect vm-identity-alone "--identity needs --ssh or --vm" run --local 1 --identity k --results "$work/r" "$work/plan"
-expect vm-ssh-option-alone "--ssh-option needs --ssh or --vm-host" test --vm a --ssh-option A=b --artifacts "$work/a" "$work/plan" /
-expect vm-and-podman "choose one of --local, --ssh, --podman and --vm" exec --vm a --podman b -- true
+expect vm-count-alone "--count needs --podman, --vm or --testing-farm" exec --local 1 --count 2 -- true
+expect vm-identity-alone "--identity needs --ssh, --vm or --testing-farm" run --local 1 --identity k --results "$work/r" "$work/plan"
+expect vm-ssh-option-alone "--ssh-option needs --ssh, --vm-host or --testing-farm" test --vm a --ssh-option A=b --artifacts "$work/a" "$work/plan" /
+expect vm-and-podman "choose one of --local, --ssh, --podman, --vm and --testing-farm" exec --vm a --podman b -- true
+
+# --testing-farm and its companions: bad values, companions alone, no
+# token (never an option: only TESTING_FARM_API_TOKEN); nothing contacts
+# an API (the URL points at a closed port on loopback).
+(
+export TESTING_FARM_API_URL=http://127.0.0.1:9 TESTING_FARM_API_TOKEN=
+expect tf-no-token "--testing-farm: no API token: set TESTING_FARM_API_TOKEN" exec --testing-farm Fedora-41 -- true
+expect tf-no-token-run "--testing-farm: no API token" run --testing-farm Fedora-41 --results "$work/r" "$work/plan"
+expect tf-token-option "unknown option '--token'" exec --testing-farm Fedora-41 --token x -- true
+export TESTING_FARM_API_TOKEN=t
+expect tf-empty "--testing-farm: the compose is empty" exec --testing-farm '' -- true
+expect tf-twice "--testing-farm given twice" exec --testing-farm a --testing-farm b -- true
+expect tf-arch-twice "--arch given twice" exec --testing-farm a --arch x86_64 --arch aarch64 -- true
+expect tf-timeout-zero "--tf-timeout: '0' is not a number" exec --testing-farm a --tf-timeout 0 -- true
+expect tf-timeout-word "--tf-timeout: 'an hour' is not a number" exec --testing-farm a --tf-timeout 'an hour' -- true
+expect tf-count-zero "--count: '0' is not a number" test --testing-farm a --count 0 --artifacts "$work/a" "$work/plan" /
+expect tf-poll-zero "--tf-poll: '0' is not a number of seconds" exec --testing-farm a --tf-poll 0 -- true
+expect tf-poll-nan "--tf-poll: 'nan' is not a number of seconds" exec --testing-farm a --tf-poll nan -- true
+expect tf-retries-negative "--tf-max-retries: '-1' is not a number from 0" exec --testing-farm a --tf-max-retries -1 -- true
+expect tf-retries-twice "--tf-max-retries given twice" exec --testing-farm a --tf-max-retries 0 --tf-max-retries 1 -- true
+expect tf-source-prefix "--tf-source: '1.2.3.4/33' is not an address" exec --testing-farm a --tf-source 1.2.3.4/33 -- true
+expect tf-source-word "--tf-source: 'myhost' is not an address" exec --testing-farm a --tf-source myhost -- true
+expect tf-source-v6 "--tf-source: '::1/129' is not an address" exec --testing-farm a --tf-source ::1/129 -- true
+expect tf-source-empty-prefix "--tf-source: '10.0.0.1/' is not an address" exec --testing-farm a --tf-source 10.0.0.1/ -- true
+expect tf-hardware-json "--tf-hardware: '\{x': .*line 1, column" exec --testing-farm a --tf-hardware '{x' -- true
+expect tf-hardware-list "--tf-hardware: '\[1\]' is not a JSON object" exec --testing-farm a --tf-hardware '[1]' -- true
+expect tf-hardware-file "--tf-hardware: cannot read '$work/none.json'" exec --testing-farm a --tf-hardware "@$work/none.json" -- true
+printf '{"cpu": {"processors": 2}, "cpu": 1}' >"$work/dup.json"
+expect tf-hardware-file-dup "--tf-hardware: '@$work/dup.json': .*duplicate" exec --testing-farm a --tf-hardware "@$work/dup.json" -- true
+expect tf-and-vm "choose one of --local, --ssh, --podman, --vm and --testing-farm" exec --testing-farm a --vm b -- true
+expect tf-strict-keys "--ssh-strict-host-keys needs --ssh or --vm-host" exec --testing-farm a --ssh-strict-host-keys -- true
+for companion in "--arch aarch64" "--tf-pool p" "--tf-timeout 5" \
+	"--tf-hardware {}" "--tf-source 10.0.0.1" "--tf-poll 1" \
+	"--tf-skip-guest-setup" "--tf-os-cleaning" "--tf-max-retries 2"; do
+	# shellcheck disable=SC2086
+	expect "alone${companion%% *}" "^atex: ${companion%% *} needs --testing-farm\$" exec --local 1 $companion -- true
+done
+# atex tf: its usage errors; no token (never an option).
+expect tf-none "usage: atex tf" tf
+expect tf-unknown "tf: unknown subcommand 'nope'" tf nope
+expect tf-whoami-extra "tf whoami: unexpected argument 'x'" tf whoami x
+expect tf-reserve-none "tf reserve: no compose" tf reserve
+expect tf-reserve-two "tf reserve: one compose only" tf reserve a b
+expect tf-reserve-count "unknown option '--count'" tf reserve a --count 2
+expect tf-reserve-poll "--tf-poll: 'x' is not a number" tf reserve a --tf-poll x
+expect tf-reserve-source "--tf-source: '1.2.3' is not an address" tf reserve a --tf-source 1.2.3
+expect tf-cancel-none "tf cancel: no request id" tf cancel
+expect tf-cancel-bad "tf cancel: '../whoami' is not a request id" tf cancel ok-id ../whoami
+export TESTING_FARM_API_TOKEN=
+expect tf-whoami-token "tf whoami: no API token: set TESTING_FARM_API_TOKEN" tf whoami
+expect tf-composes-token "tf composes: no API token" tf composes
+expect tf-cancel-token "tf cancel: no API token" tf cancel some-id
+expect tf-reserve-token "--testing-farm: no API token" tf reserve Fedora-41
+exit $failures
+) || failures=$((failures + $?))
 for cmd in exec test run; do
 	missing=
 	help=$("$atex" "$cmd" --help)
 	for opt in --vm --vm-host --count --identity --vm-memory --vm-cpus --vm-accel \
 		--vm-arg --vm-kernel --vm-initrd --vm-cmdline --vm-boot-timeout \
-		--vm-firmware --vm-key; do
+		--vm-firmware --vm-key --testing-farm --arch --tf-pool --tf-timeout \
+		--tf-hardware --tf-source --tf-poll --tf-skip-guest-setup \
+		--tf-os-cleaning --tf-max-retries; do
 		case $help in *"  $opt "*) ;; *) missing="$missing $opt" ;; esac
 	done
 	if [ -z "$missing" ]; then
-		echo "ok   $cmd --help lists the --vm options"
+		echo "ok   $cmd --help lists the --vm and --testing-farm options"
 	else
 		echo "FAIL $cmd --help lacks:$missing"; failures=$((failures + 1))
 	fi

@@ -95,8 +95,10 @@ struct tf_request {
 	char *cancel_error; /* why the DELETE failed */
 	double due;	    /* monotonic ms of the next poll */
 	char *state;	    /* last state seen */
-	char *artifacts;    /* run.artifacts */
-	long long log_off;  /* pipeline.log bytes read */
+	char *dying; /* why it ended: reported once the last log lines are read
+		      */
+	char *artifacts;   /* run.artifacts */
+	long long log_off; /* pipeline.log bytes read */
 	struct atex_tf_log log;
 	atex_connection *conn; /* made when the login phase starts */
 	char *label;	       /* "tf:ID (USER@HOST)" */
@@ -144,6 +146,15 @@ struct tf_prov {
 	bool started, aborted, stopping, quit, failed;
 	struct atex_testingfarm_stats stats;
 };
+
+/* atex_tf_set_test_backoff's values (0: the client's default). */
+static int test_backoff_first_ms, test_backoff_max_ms;
+
+void atex_tf_set_test_backoff(int first_ms, int max_ms)
+{
+	test_backoff_first_ms = first_ms;
+	test_backoff_max_ms = max_ms;
+}
 
 static struct tf_prov *to_prov(const atex_provisioner *p)
 {
@@ -363,6 +374,7 @@ static void request_free(struct tf_request *rq)
 	atex_tf_log_clear(&rq->log);
 	free(rq->id);
 	free(rq->state);
+	free(rq->dying);
 	free(rq->artifacts);
 	free(rq->label);
 	free(rq->login_msg);
@@ -664,13 +676,20 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 					   : "has no state in its reply");
 	} else if (!state_alive(json_string_value(state))) {
 		rq->alive = false;
-		rq->phase = RQ_ENDED;
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
 		why = atex_sprintf("ended in state \"%s\" before its machine "
 				   "was ready",
 				   json_string_value(state));
-		request_failed(rq, why ? why : "ended");
+		/* Its last words are in pipeline.log: read them first. */
+		if (why && rq->artifacts && rq->phase == RQ_WAITING) {
+			rq->dying = why;
+			why = NULL;
+			start_log(rq);
+		} else {
+			rq->phase = RQ_ENDED;
+			request_failed(rq, why ? why : "ended");
+		}
 	} else {
 		if (!rq->state || strcmp(rq->state, json_string_value(state)))
 			atex_debug(COMPONENT, "%s: request %s: %s", p->name,
@@ -710,9 +729,18 @@ static void log_take(struct tf_request *rq, const struct atex_http_reply *r)
 		data += rq->log_off;
 		len -= (size_t)rq->log_off;
 	}
+	size_t before = rq->log.n_lines;
+
 	rq->log_off += (long long)len;
 	if (atex_tf_log_feed(&rq->log, data, len) < 0)
 		prov_fail(rq->p, ATEX_ENOMEM, "out of memory");
+	if (atex_log_get_level() < ATEX_LOG_DEBUG)
+		return;
+	if (rq->log.n_lines - before > ATEX_TF_TAIL_LINES)
+		before = rq->log.n_lines - ATEX_TF_TAIL_LINES;
+	for (size_t i = before; i < rq->log.n_lines; i++)
+		atex_debug(COMPONENT, "%s: %s", rq->id,
+			   rq->log.tail[i % ATEX_TF_TAIL_LINES]);
 }
 
 static void log_done(void *arg, int rc, const struct atex_http_reply *r)
@@ -722,11 +750,16 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 
 	pthread_mutex_lock(&p->lock);
 	rq->http_busy = false;
-	if (rc == 0 && rq->phase == RQ_WAITING && !rq->want_cancel) {
-		if (r->status == 200 || r->status == 206)
-			log_take(rq, r);
-		else if (r->status != 416 && r->status != 404 &&
-			 r->status != 403)
+	if (rc == 0 && (r->status == 200 || r->status == 206))
+		log_take(rq, r);
+	if (rq->dying) {
+		rq->phase = RQ_ENDED;
+		request_failed(rq, rq->dying);
+		free(rq->dying);
+		rq->dying = NULL;
+	} else if (rc == 0 && rq->phase == RQ_WAITING && !rq->want_cancel) {
+		if (r->status != 200 && r->status != 206 && r->status != 416 &&
+		    r->status != 404 && r->status != 403)
 			atex_log(ATEX_LOG_WARNING, COMPONENT,
 				 "%s: request %s: pipeline.log: HTTP %ld",
 				 p->name, rq->id, r->status);
@@ -1281,6 +1314,9 @@ static int prov_start(atex_provisioner *base)
 	}
 	if (rc == 0)
 		rc = atex_http_new(&p->http, p->o.api.max_connections);
+	if (rc == 0 && test_backoff_first_ms > 0)
+		atex_http_set_backoff(p->http, test_backoff_first_ms,
+				      test_backoff_max_ms);
 	free(pubkey);
 	if (rc < 0)
 		goto fail;

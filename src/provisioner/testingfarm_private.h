@@ -60,6 +60,10 @@ char *atex_tf_log_tail(const struct atex_tf_log *l);
 
 void atex_tf_log_clear(struct atex_tf_log *l);
 
+/* For tests: the retry backoff of the clients of provisioners started
+ * from now on (atex_http_set_backoff); 0, 0: the default. */
+void atex_tf_set_test_backoff(int first_ms, int max_ms);
+
 /* The OS-cleaning script, src/provisioner/tf-cleaning.sh, compiled in
  * by tools/embed.c (the only entry). */
 extern const struct atex_remote_file atex_tf_files[];

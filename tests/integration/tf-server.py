@@ -117,6 +117,11 @@ def write_atomic(path, text):
     os.rename(tmp, path)
 
 
+def dget(obj, key):
+    """obj[key] when obj is a dict (request bodies are anyone's JSON)."""
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
 def schedule(delay_s, fn):
     """Runs fn (under the lock) delay_s from now. Caller holds the lock."""
     heapq.heappush(events, (time.monotonic() + max(delay_s, 0), next(seq), fn))
@@ -168,8 +173,8 @@ class Request:
         self.env = (body.get("environments") or [{}])[0]
         if not isinstance(self.env, dict):
             self.env = {}
-        secret = (self.env.get("secrets") or {}).get(
-            "TF_RESERVATION_AUTHORIZED_KEYS_BASE64")
+        secret = dget(self.env.get("secrets"),
+                      "TF_RESERVATION_AUTHORIZED_KEYS_BASE64")
         if isinstance(secret, str):
             try:
                 self.key = base64.b64decode(secret).decode().strip()
@@ -186,11 +191,11 @@ class Request:
         return self.state in ALIVE
 
     def arch(self):
-        return self.env.get("arch") or "x86_64"
+        arch = self.env.get("arch")
+        return arch if isinstance(arch, str) and arch else "x86_64"
 
     def compose(self):
-        os_ = self.env.get("os")
-        return os_.get("compose") if isinstance(os_, dict) else None
+        return dget(self.env.get("os"), "compose")
 
     def document(self):
         envs = copy.deepcopy(self.body.get("environments"))
@@ -241,12 +246,12 @@ class Request:
     # --- the life, each step scheduled by the previous one ---
     def start(self):
         schedule(step_s("new"), self.to_queued)
-        timeout_min = ((self.body.get("settings") or {}).get("pipeline")
-                       or {}).get("timeout", 720)
+        timeout_min = dget(dget(self.body.get("settings"), "pipeline"),
+                           "timeout")
         try:
             timeout_s = float(timeout_min) * 60
         except (TypeError, ValueError):
-            timeout_s = 720 * 60
+            timeout_s = 720 * 60  # none or not a number: the default
         schedule(timeout_s * scale, self.timeout)
 
     def to_queued(self):
@@ -400,8 +405,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.status = None
         fault_name = None
         path = self.path.split("?", 1)[0]
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b""
+        raw = self.read_body()
         auth = self.auth_state()
         try:
             if path.startswith("/_control/"):
@@ -415,9 +419,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.api(path, raw, auth)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as e:  # a bug: say so, keep serving
+            print(f"tf-server: {self.command} {path}: {e!r}", file=sys.stderr)
+            if self.status is None:
+                self.reply(500, {"message": f"tf-server bug: {e!r}"})
         finally:
             access(self.command, path, self.status, auth,
                    self.headers.get("Range"), fault_name)
+
+    def read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raw = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return raw
+                raw += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
 
     def apply_fault(self, f):
         """Answers with the fault, or returns "delay" to answer normally."""
@@ -592,11 +614,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(200, {"ok": True})
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of connections are not dropped
+
+
 def serve(port):
     global httpd
     for _ in range(100):
         try:
-            srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            srv = Server(("127.0.0.1", port), Handler)
             break
         except OSError:
             if port == 0:
@@ -604,7 +631,6 @@ def serve(port):
             time.sleep(0.05)
     else:
         raise OSError(f"cannot listen on port {port} again")
-    srv.daemon_threads = True
     with httpd_lock:
         httpd = srv
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -614,7 +640,15 @@ def serve(port):
 def close_listener():
     with httpd_lock:
         srv = httpd
-    srv.shutdown()
+    # Stop listening at once (connections refused from now on): that also
+    # wakes serve_forever from its poll to see shutdown()'s flag.
+    t = threading.Thread(target=srv.shutdown)
+    t.start()
+    try:
+        srv.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    t.join()
     srv.server_close()
     with httpd_lock:
         for c in list(connections):

@@ -1193,7 +1193,7 @@ static int setup_key(struct tf_prov *p, char **pubkey)
 		atex_connection *local = NULL;
 
 		if (atex_tmpdir_make(&p->tmpdir, &p->tmpdir_lock, local_tmp(),
-				     "atex-tf", NULL, NULL))
+				     "atex-tfkey", NULL, NULL))
 			return atex_error_prefix("%s", p->name);
 		p->key_path = atex_path_join(p->tmpdir, "id");
 		if (!p->key_path)

@@ -156,6 +156,14 @@ void atex_tf_set_test_backoff(int first_ms, int max_ms)
 	test_backoff_max_ms = max_ms;
 }
 
+/* atex_tf_set_test_cleaning's script (NULL: the embedded one). */
+static const char *test_cleaning;
+
+void atex_tf_set_test_cleaning(const char *script)
+{
+	test_cleaning = script;
+}
+
 static struct tf_prov *to_prov(const atex_provisioner *p)
 {
 	return (struct tf_prov *)p;
@@ -861,14 +869,20 @@ static int login_once(struct tf_request *rq)
 	return rc;
 }
 
-/* The last lines of a script's output, for a message. */
-static const char *output_tail(const char *out, size_t len)
+/* The last (up to 10) lines of a script's output, for a message; trailing
+ * newlines cut off (in place). */
+static const char *output_tail(char *out, size_t len)
 {
-	const char *s = out + len;
+	char *s;
 	int lines = 0;
 
-	while (s > out && (s[-1] != '\n' || ++lines <= 10 || s == out + len))
-		s--;
+	if (!out)
+		return "";
+	while (len > 0 && out[len - 1] == '\n')
+		out[--len] = '\0';
+	for (s = out + len; s > out; s--)
+		if (s[-1] == '\n' && ++lines == 10)
+			break;
 	return s;
 }
 
@@ -879,24 +893,25 @@ static int clean_os(struct tf_request *rq)
 	static const char *const root[] = {"bash", "-s", NULL};
 	static const char *const sudo[] = {"sudo", "-n", "bash", "-s", NULL};
 	const struct atex_remote_file *f = &atex_tf_files[0];
+	const char *text = test_cleaning ? test_cleaning : f->contents;
+	size_t len = test_cleaning ? strlen(test_cleaning) : f->len;
 	struct atex_run_result res = {0};
 	bool is_root = !strcmp(rq->log.user, "root");
+	char *save = NULL;
 	int rc;
 
 	atex_log(ATEX_LOG_INFO, COMPONENT, "%s: cleaning the OS", rq->label);
-	rc = atex_connection_run(&res, rq->conn, is_root ? root : sudo,
-				 f->contents, f->len, CLEANING_MS,
-				 rq->login_cancel);
+	rc = atex_connection_run(&res, rq->conn, is_root ? root : sudo, text,
+				 len, CLEANING_MS, rq->login_cancel);
 	if (rc < 0)
 		return atex_error_prefix("%s: OS cleaning", rq->label);
-	for (char *line = strtok(res.out, "\n"); line;
-	     line = strtok(NULL, "\n"))
+	for (char *line = strtok_r(res.out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
 		atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s", rq->label, line);
 	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0)
 		rc = atex_error_set(
 			ATEX_EEXTERNAL,
-			"%s: the OS-cleaning script failed "
-			"(status %d): %s",
+			"%s: the OS-cleaning script failed (status %d): %s",
 			rq->label,
 			WIFEXITED(res.status) ? WEXITSTATUS(res.status) : -1,
 			output_tail(res.err, res.err_len));

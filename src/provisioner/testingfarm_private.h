@@ -64,6 +64,10 @@ void atex_tf_log_clear(struct atex_tf_log *l);
  * from now on (atex_http_set_backoff); 0, 0: the default. */
 void atex_tf_set_test_backoff(int first_ms, int max_ms);
 
+/* For tests: the text run instead of the OS-cleaning script by
+ * provisioners with os_cleaning (not copied; NULL: the real one). */
+void atex_tf_set_test_cleaning(const char *script);
+
 /* The OS-cleaning script, src/provisioner/tf-cleaning.sh, compiled in
  * by tools/embed.c (the only entry). */
 extern const struct atex_remote_file atex_tf_files[];

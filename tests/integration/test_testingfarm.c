@@ -7,7 +7,8 @@
  * counted, the public-ranch ingress rule, the token kept out of logs and
  * messages.
  *
- * Each test starts its own server (fresh requests and faults). The path
+ * Each test starts its own server (fresh requests and faults; the fast
+ * profile at half its delays: a request is ready in ~3 s). The path
  * of the server comes from $ATEX_TF_SERVER (tests/meson.build). Needs
  * root (the server's sshd) like the ssh suite.
  */
@@ -105,7 +106,8 @@ static void server_start(const char *ranch)
 	assert_true(fx.pid >= 0);
 	if (fx.pid == 0) {
 		execl("/usr/bin/python3", "python3", script, "--dir", fx.dir,
-		      "--token", TOKEN, "--ranch", ranch, (char *)NULL);
+		      "--token", TOKEN, "--ranch", ranch, "--scale", "0.5",
+		      (char *)NULL);
 		_exit(127);
 	}
 	snprintf(path, sizeof(path), "%s/url", fx.dir);
@@ -741,6 +743,57 @@ static void test_clear_and_count(void **state)
 	atex_provisioner_free(p);
 }
 
+/* os_cleaning: the script runs once per machine before it is handed out
+ * (its output in the log); a failing one fails that machine: canceled,
+ * counted, replaced, and with no retries left reported by get_remote.
+ * (A stand-in script: the real one would change this machine.) */
+static void test_os_cleaning(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	struct atex_testingfarm_stats s;
+	atex_provisioner *p;
+	atex_remote *r[2], *none = NULL;
+	char script[256], path[128], text[64];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/cleaned", fx.dir);
+	snprintf(script, sizeof(script),
+		 "echo 'atex-cleaning: stand-in ran'; echo x >>%s\n", path);
+	atex_tf_set_test_cleaning(script);
+	options(&o);
+	o.os_cleaning = true;
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 2), 0);
+	r[0] = get(p, 40000);
+	r[1] = get(p, 40000);
+	assert_true(read_small(path, text, sizeof(text)));
+	assert_string_equal(text, "x\nx");
+	assert_true(logs_contain("atex-cleaning: stand-in ran"));
+	atex_remote_release(r[0]);
+	atex_remote_release(r[1]);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+
+	atex_tf_set_test_cleaning("echo 'something broke' >&2; exit 3\n");
+	options(&o);
+	o.os_cleaning = true;
+	o.max_retries = -1;
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&none, p, 40000),
+			 ATEX_EINFRA);
+	assert_non_null(strstr(atex_error_last(),
+			       "OS-cleaning script failed (status 3): "
+			       "something broke"));
+	stats(p, &s);
+	assert_int_equal(s.failed, 1);
+	assert_int_equal(s.ready, 0);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	assert_int_equal(alive_count(), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_cleaning(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +817,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_clear_and_count,
 						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_os_cleaning, setup_public,
+						teardown),
 	};
 
 	struct CMUnitTest chosen[ATEX_ARRAY_SIZE(tests)];

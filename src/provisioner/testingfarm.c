@@ -508,6 +508,8 @@ static int start_exchange(struct tf_request *rq, const char *method,
 	r.range_from = range_from;
 	r.retry = true;
 	r.retry_total_ms = p->retry_total_ms;
+	if (!p->http)
+		return atex_error_set(ATEX_ECANCELED, "%s: stopped", p->name);
 	rc = atex_http_start(p->http, &r, done, rq, NULL);
 	if (rc < 0)
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s %s: %s", p->name,
@@ -1061,6 +1063,7 @@ static int schedule(struct tf_prov *p)
 static void *http_main(void *arg)
 {
 	struct tf_prov *p = arg;
+	struct atex_http *h;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->quit) {
@@ -1090,11 +1093,14 @@ static void *http_main(void *arg)
 		pthread_mutex_lock(&p->lock);
 		rq->login_running = false;
 	}
-	pthread_mutex_unlock(&p->lock);
-	/* Exchanges still pending end with ATEX_ECANCELED. */
-	atex_http_free(p->http);
-	pthread_mutex_lock(&p->lock);
+	/* Unpublished first: release and clear may call wake() meanwhile. */
+	h = p->http;
 	p->http = NULL;
+	pthread_mutex_unlock(&p->lock);
+	/* Exchanges still pending end with ATEX_ECANCELED (their callbacks
+	 * start nothing new: p->http is NULL). */
+	atex_http_free(h);
+	pthread_mutex_lock(&p->lock);
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	return NULL;

@@ -471,6 +471,15 @@ static void test_start_refused(void **state)
 	assert_int_equal(alive_count(), 0);
 	no_token_anywhere();
 	assert_false(logs_contain("wrong-"));
+
+	/* An API without whoami: a warning, and no rule needed. */
+	fault("{\"status\": 404, \"match\": \"^GET /v0.1/whoami$\"}");
+	options(&o);
+	o.source_cidr = NULL;
+	p = started(&o);
+	assert_true(logs_contain("no whoami (HTTP 404)"));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
 }
 
 /* atex_testingfarm_call: replies, errors, a reply that is not JSON. */

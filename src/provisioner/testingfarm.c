@@ -709,6 +709,11 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		if (!rq->artifacts && json_is_string(artifacts)) {
 			rq->artifacts =
 				atex_strdup(json_string_value(artifacts));
+			/* "URL/" + "/pipeline.log" would make a "//". */
+			for (size_t n = rq->artifacts ? strlen(rq->artifacts)
+						      : 0;
+			     n > 0 && rq->artifacts[n - 1] == '/'; n--)
+				rq->artifacts[n - 1] = '\0';
 			atex_debug(COMPONENT, "%s: request %s: artifacts %s",
 				   p->name, rq->id,
 				   rq->artifacts ? rq->artifacts : "");

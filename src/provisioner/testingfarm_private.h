@@ -50,8 +50,9 @@ struct atex_tf_log {
 	bool tests_started; /* "] starting tests execution" after it */
 };
 
-/* Feeds bytes; complete lines are stripped, kept in the tail and matched.
- * 0 or ATEX_ENOMEM. */
+/* Feeds bytes; complete lines are stripped, kept in the tail and matched
+ * (a partial last line is matched too: a marker in it is whole). 0 or
+ * ATEX_ENOMEM. */
 int atex_tf_log_feed(struct atex_tf_log *l, const char *data, size_t len);
 
 /* The kept lines, oldest first, each ending in '\n' ("" when none; the

@@ -328,24 +328,32 @@ static int setup_easy(struct exchange *x, const struct atex_http_request *r)
 	return 0;
 }
 
+/* Refuses what would make a broken or injected request, naming it. */
 static int check_request(const struct atex_http_request *r)
 {
+	const char *problem = NULL;
+	char *shown;
+	int rc;
+
 	if (!r || !r->method || !r->url || !r->method[0] ||
 	    strpbrk(r->method, " \t\r\n") || !valid_header_text(r->url))
 		return atex_error_set(ATEX_EINVAL,
 				      "HTTP request: no method or URL, or "
 				      "spaces or line breaks in them");
 	if (r->token && !valid_header_text(r->token))
-		return atex_error_set(ATEX_EINVAL,
-				      "HTTP request: line break in the token");
-	for (size_t i = 0; r->headers && r->headers[i]; i++)
+		problem = "a line break in the token";
+	for (size_t i = 0; !problem && r->headers && r->headers[i]; i++)
 		if (!valid_header_text(r->headers[i]) ||
 		    !strchr(r->headers[i], ':'))
-			return atex_error_set(ATEX_EINVAL,
-					      "HTTP request: header %zu is not "
-					      "one 'Name: value' line",
-					      i + 1);
-	return 0;
+			problem = "an extra header that is not one "
+				  "'Name: value' line";
+	if (!problem)
+		return 0;
+	shown = atex_http_url_for_message(r->url);
+	rc = atex_error_set(ATEX_EINVAL, "%s %s: %s", r->method,
+			    shown ? shown : "", problem);
+	free(shown);
+	return rc;
 }
 
 static int try_start(struct exchange *x)
@@ -373,8 +381,9 @@ int atex_http_start(struct atex_http *h, const struct atex_http_request *r,
 	int rc;
 
 	if (!h || !done || h->closing)
-		return atex_error_set(ATEX_EINVAL, "HTTP request: no client "
-						   "or no callback");
+		return atex_error_set(ATEX_EINVAL,
+				      "HTTP request: no client (or it is being "
+				      "freed) or no callback");
 	rc = check_request(r);
 	if (rc)
 		return rc;
@@ -806,10 +815,18 @@ int atex_http_call(struct atex_http_result *out,
 		}
 		rc = atex_http_run(h, -1, &fd, fd >= 0 ? 1 : 0);
 	}
-	if (!rc)
-		rc = st.rc;
+	if (rc && !st.done) {
+		/* Freeing the client cancels the exchange: keep the message
+		 * of what really failed. */
+		char *why = atex_strdup(atex_error_last());
+
+		atex_http_free(h);
+		atex_error_set(rc, "%s", why ? why : "");
+		free(why);
+		return rc;
+	}
 	atex_http_free(h);
-	return rc;
+	return rc ? rc : st.rc;
 }
 
 void atex_http_result_clear(struct atex_http_result *r)

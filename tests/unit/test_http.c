@@ -509,6 +509,9 @@ static void test_bad_request(void **state)
 	r.url = "http://127.0.0.1:1/";
 	r.headers = bad;
 	assert_int_equal(atex_http_call(&res, &r, NULL), ATEX_EINVAL);
+	assert_string_equal(atex_error_last(),
+			    "GET http://127.0.0.1:1/: an extra header that is "
+			    "not one 'Name: value' line");
 	r.headers = NULL;
 	r.token = "a\nb";
 	assert_int_equal(atex_http_call(&res, &r, NULL), ATEX_EINVAL);
@@ -633,7 +636,7 @@ static void test_retry_total(void **state)
 	assert_int_equal(d.rc, 0);
 	assert_int_equal(d.status, 503);
 	assert_string_equal(d.body, "still down");
-	assert_true(d.tries >= 5);
+	assert_true(d.tries >= 3);
 	assert_int_equal((size_t)d.tries, server_requests(s));
 	assert_true(d.at_ms - t0 >= 250);
 	assert_true(d.at_ms - t0 < 2000);
@@ -685,6 +688,113 @@ static void test_retry_after(void **state)
 	gap = s->seen[2].at_ms - s->seen[1].at_ms;
 	assert_true(gap >= 1490 && gap < 3000);
 	done_clear(&d);
+	atex_http_free(h);
+	free((char *)r.url);
+	server_stop(s);
+}
+
+static void test_try_timeout_retried(void **state)
+{
+	static const struct step steps[] = {
+		{200, NULL, "too late", 1000, 0, false},
+		{200, NULL, "in time", 0, 0, false},
+	};
+	struct server *s = server_start(steps, 2);
+	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
+	struct done d;
+
+	r.method = "GET";
+	r.url = url_of(s, "/x");
+	r.timeout_ms = 200;
+	exchange(&r, &d);
+	assert_int_equal(d.rc, 0);
+	assert_string_equal(d.body, "in time");
+	assert_int_equal(d.tries, 2);
+	done_clear(&d);
+	free((char *)r.url);
+	server_stop(s);
+}
+
+static void test_redirects(void **state)
+{
+	static const struct step steps[] = {
+		{302, "Location: /there\r\n", "", 0, 0, false},
+		{200, NULL, "here", 0, 0, false},
+		{302, "Location: /there\r\n", "", 0, 0, false},
+	};
+	struct server *s = server_start(steps, 3);
+	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
+	struct done d;
+
+	/* GET follows... */
+	r.method = "GET";
+	r.url = url_of(s, "/x");
+	exchange(&r, &d);
+	assert_int_equal(d.status, 200);
+	assert_string_equal(d.body, "here");
+	assert_string_equal(s->seen[1].path, "/there");
+	done_clear(&d);
+	/* ...a POST is not sent again elsewhere. */
+	r.method = "POST";
+	r.body = "{}";
+	exchange(&r, &d);
+	assert_int_equal(d.status, 302);
+	assert_int_equal(server_requests(s), 3);
+	done_clear(&d);
+	free((char *)r.url);
+	server_stop(s);
+}
+
+/* Callbacks start and cancel exchanges: the client keeps its footing. */
+struct chain {
+	struct atex_http *h;
+	const struct atex_http_request *r;
+	uint64_t victim;
+	struct done *victim_done, *next_done;
+	struct done own;
+};
+
+static void on_chain(void *arg, int rc, const struct atex_http_reply *reply)
+{
+	struct chain *c = arg;
+
+	on_done(&c->own, rc, reply);
+	atex_http_cancel(c->h, c->victim);
+	assert_true(c->victim_done->done);
+	assert_int_equal(
+		atex_http_start(c->h, c->r, on_done, c->next_done, NULL), 0);
+}
+
+static void test_callback_reentry(void **state)
+{
+	static const struct step steps[] = {
+		{200, NULL, "slow", 3000, 0, false},
+		{200, NULL, "first", 100, 0, false},
+		{200, NULL, "next", 0, 0, false},
+	};
+	struct server *s = server_start(steps, 3);
+	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
+	struct atex_http *h = fast_client(0);
+	struct done victim = {0}, next = {0};
+	struct chain c = {h, &r, 0, &victim, &next, {0}};
+
+	r.method = "GET";
+	r.url = url_of(s, "/x");
+	assert_int_equal(atex_http_start(h, &r, on_done, &victim, &c.victim),
+			 0);
+	while (server_requests(s) < 1)
+		atex_http_run(h, 10, NULL, 0);
+	assert_int_equal(atex_http_start(h, &r, on_chain, &c, NULL), 0);
+	run_until(h, &c.own);
+	assert_string_equal(c.own.body, "first");
+	assert_int_equal(victim.rc, ATEX_ECANCELED);
+	run_until(h, &next);
+	assert_int_equal(next.rc, 0);
+	assert_string_equal(next.body, "next");
+	assert_int_equal(atex_http_pending(h), 0);
+	done_clear(&c.own);
+	done_clear(&next);
+	done_clear(&victim);
 	atex_http_free(h);
 	free((char *)r.url);
 	server_stop(s);
@@ -812,7 +922,7 @@ static void test_run_returns(void **state)
 	p.fd = efd;
 	assert_int_equal(pthread_create(&t, NULL, poke_main, &p), 0);
 	assert_int_equal(atex_http_run(h, 3000, &efd, 1), 0);
-	assert_true(atex_monotonic_ms() - p.at_ms < 100);
+	assert_true(atex_monotonic_ms() - p.at_ms < 1000);
 	pthread_join(t, NULL);
 	assert_false(d.done);
 
@@ -821,13 +931,13 @@ static void test_run_returns(void **state)
 	p.h = h;
 	assert_int_equal(pthread_create(&t, NULL, poke_main, &p), 0);
 	assert_int_equal(atex_http_run(h, 3000, NULL, 0), 0);
-	assert_true(atex_monotonic_ms() - p.at_ms < 100);
+	assert_true(atex_monotonic_ms() - p.at_ms < 1000);
 	pthread_join(t, NULL);
 	/* A wake before the run: that run returns at once. */
 	atex_http_wake(h);
 	t0 = atex_monotonic_ms();
 	assert_int_equal(atex_http_run(h, 3000, NULL, 0), 0);
-	assert_true(atex_monotonic_ms() - t0 < 100);
+	assert_true(atex_monotonic_ms() - t0 < 1000);
 	assert_false(d.done);
 	assert_int_equal(atex_http_pending(h), 1);
 
@@ -1010,7 +1120,7 @@ static void test_idle_cpu(void **state)
 	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
 	struct atex_http *h = fast_client(64);
 	struct done d[50] = {{0}};
-	double cpu, t0, end = atex_monotonic_ms() + 10000;
+	double cpu, t0, waited, end = atex_monotonic_ms() + 10000;
 
 	r.method = "GET";
 	r.url = url_of(s, "/x");
@@ -1027,10 +1137,13 @@ static void test_idle_cpu(void **state)
 	while (!d[0].done && atex_http_run(h, 5000, NULL, 0) == ATEX_ETIMEDOUT)
 		;
 	cpu = thread_cpu_ms() - cpu;
-	print_message("waited %.0f ms, %.1f ms of CPU\n",
-		      atex_monotonic_ms() - t0, cpu);
-	assert_true(atex_monotonic_ms() - t0 >= 500);
+	waited = atex_monotonic_ms() - t0;
+	print_message("waited %.0f ms, %.1f ms of CPU\n", waited, cpu);
+	/* A busy loop would burn about the whole wait, even on a loaded
+	 * machine more than a quarter of it. */
+	assert_true(waited >= 300);
 	assert_true(cpu < 200);
+	assert_true(cpu < waited / 4);
 	for (int i = 0; i < 50; i++) {
 		run_until(h, &d[i]);
 		assert_int_equal(d[i].status, 200);
@@ -1052,6 +1165,9 @@ int main(void)
 		cmocka_unit_test(test_retry_dropped),
 		cmocka_unit_test(test_retry_total),
 		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_try_timeout_retried),
+		cmocka_unit_test(test_redirects),
+		cmocka_unit_test(test_callback_reentry),
 		cmocka_unit_test(test_max_host_connections),
 		cmocka_unit_test(test_cancel_and_free),
 		cmocka_unit_test(test_run_returns),
@@ -1062,5 +1178,8 @@ int main(void)
 		cmocka_unit_test(test_idle_cpu),
 	};
 
+	/* libcurl honours proxy variables: the server is here. */
+	setenv("no_proxy", "127.0.0.1", 1);
+	setenv("NO_PROXY", "127.0.0.1", 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,8 @@
  *   children's (ssh, ssh-keygen: those ended plus those alive, the API
  *   server excluded); peak RSS growth over the RSS before provision(N);
  * - from "ready in the API" (the server's key_installed_at) to the remote
- *   coming out of get_remote: median and max over the N;
+ *   coming out of get_remote: median and max over the N; the CPU per
+ *   remote meanwhile, this process and its children (the ssh logins);
  * - stop(): how long it took, and whether every request ended canceled.
  * With --runs R, the median of each figure over the runs.
  *
@@ -54,6 +55,9 @@ struct sample {
 	double self_pct, children_pct, rss_mib;
 	double ready_median_s, ready_max_s;
 	double http_per_s; /* exchanges with the API during the wait */
+	/* From the end of the wait to the last remote out: CPU ms per
+	 * remote, this process and its children (ssh logins). */
+	double login_self_ms, login_children_ms;
 	double stop_s;
 	int ready, made, canceled, early;
 };
@@ -355,6 +359,8 @@ static int one_run(struct sample *s, const struct conf *c, const char *url,
 	s->http_per_s =
 		exchanges(dir, ws_epoch, ws_epoch + (we - ws)) / (we - ws);
 
+	self0 = rusage_ms(RUSAGE_SELF);
+	kids0 = rusage_ms(RUSAGE_CHILDREN) + children_alive_ms(server);
 	while (got < c->count) {
 		struct atex_testingfarm_login login;
 
@@ -371,6 +377,12 @@ static int one_run(struct sample *s, const struct conf *c, const char *url,
 		got++;
 	}
 	s->ready = got;
+	if (got) {
+		s->login_self_ms = (rusage_ms(RUSAGE_SELF) - self0) / got;
+		s->login_children_ms = (rusage_ms(RUSAGE_CHILDREN) +
+					children_alive_ms(server) - kids0) /
+				       got;
+	}
 	n = control(reqs, (int)ATEX_ARRAY_SIZE(reqs), url);
 	for (int i = before; i < n; i++)
 		if (reqs[i].ready_at && reqs[i].ready_at < first_ready - 1)
@@ -490,6 +502,10 @@ int main(int argc, char **argv)
 	       "ready in the API -> remote, median", MEDIAN_OF(ready_median_s));
 	printf("%-46s %8.2f s\n", "ready in the API -> remote, max",
 	       MEDIAN_OF(ready_max_s));
+	printf("%-46s %7.1f ms\n", "CPU per remote, wait end -> all out: atex",
+	       MEDIAN_OF(login_self_ms));
+	printf("%-46s %7.1f ms\n", "  its children (ssh logins)",
+	       MEDIAN_OF(login_children_ms));
 	printf("%-46s %8.2f s\n", "stop()", MEDIAN_OF(stop_s));
 	rc = 0;
 	for (int i = 0; i < done; i++)

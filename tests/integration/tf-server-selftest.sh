@@ -314,6 +314,9 @@ tf_scale 10
 I=$(post Fedora-42 k1)
 sleep 1.2
 check "scale 10: a new request is still new after 1.2 s" [ "$(state "$I")" = new ]
+s=$(http DELETE "/v0.1/requests/$I" "${auth[@]}")
+[ "$s" = 200 ] && [ "$(jget 'd["state"], d["run"]')" = "cancel-requested None" ]
+verdict "DELETE of a new request: cancel-requested, no artifacts"
 tf_scale 0.2
 s=$(http POST /_control/faults --data-binary 'nope')
 check "control API: 400 for a body that is not JSON" [ "$s" = 400 ]

@@ -17,8 +17,9 @@ What it covers:
   authorized_keys holds the keys (TF_RESERVATION_AUTHORIZED_KEYS_BASE64) of
   the requests whose reservation reached "machine is reserved"; a key goes
   away when its request is canceled or ends.
-- DELETE -> cancel-requested -> canceled; the pipeline timeout ends a
-  request as complete; an unknown compose ends it as error.
+- DELETE -> cancel-requested -> canceled; the pipeline timeout (counted
+  from the POST) ends a request as complete; an unknown compose ends it as
+  error. A request canceled before it ran has no artifacts (run: null).
 - Faults on demand (control API, no auth): status bursts (5xx, 408, 429
   with Retry-After), HTML proxy pages, slow answers, dropped connections,
   replies that are not JSON; per request: error while provisioning, split
@@ -33,6 +34,12 @@ kickstart and tags are recorded but not acted upon, no real Artemis/tmt
 results (result stays null), no TLS, no API versions but v0.1 (and v0.2
 composes), no rate limits but the injected ones, and the service's
 exact log wording beyond the lines clients parse.
+
+Details the interface leaves open: delete_count counts every DELETE of
+the request that reached the API (409s included, injected faults not);
+fault "match" is matched against "METHOD PATH" without the query; the
+split_lines delay (0.3 s) is scaled like the other steps; several keys
+in one secret are installed and removed together.
 
 Timers: every step of a request's life is an event in one heap, served
 by one thread that sleeps on a condition until the earliest event (no
@@ -172,6 +179,7 @@ class Request:
         self.log_exists = False
         self.log_free_at = 0.0    # monotonic time the next log part may go
         self.ticks = 0
+        self.ran = False          # reached running: it has artifacts
         self.guest_ready_at = None
         self.key_installed_at = None
         self.deleted_at = None
@@ -210,7 +218,7 @@ class Request:
             if isinstance(env, dict) and isinstance(env.get("secrets"), dict):
                 env["secrets"] = {k: "*****" for k in env["secrets"]}
         run = None
-        if self.state not in ("new", "queued"):
+        if self.ran:
             run = {"artifacts": f"{base_url}/artifacts/{self.id}"}
         return {"id": self.id, "state": self.state, "created": self.created,
                 "updated": self.updated, "environments_requested": envs,
@@ -269,6 +277,7 @@ class Request:
         if self.state != "queued":
             return
         self.set_state("running")
+        self.ran = True
         self.line("[pipeline] pipeline started", "36")
         self.line(FILLER[0])
         schedule(step_s("log_404", self), self.log_appears)

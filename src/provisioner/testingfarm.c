@@ -402,12 +402,12 @@ static void vec_remove(struct atex_vec *v, void *item)
 	}
 }
 
-/* Whether nothing refers to rq any more (lock held). */
+/* Whether nothing refers to rq any more (lock held). One that could not
+ * be canceled stays on the books, for stop() to name it. */
 static bool request_idle(const struct tf_request *rq)
 {
 	return !rq->post_busy && !rq->http_busy && !rq->delete_busy &&
-	       !rq->login_running &&
-	       !(rq->alive && rq->want_cancel && !rq->cancel_error);
+	       !rq->login_running && !rq->alive;
 }
 
 /* Stops a login thread's attempts (lock held). */
@@ -1164,6 +1164,13 @@ static void cancel_all(struct tf_prov *p)
 
 		if (rq->phase != RQ_ENDED)
 			want_cancel(rq);
+		/* A DELETE that failed earlier (release during an outage)
+		 * gets one more go. */
+		if (rq->alive && rq->cancel_error && !rq->delete_busy) {
+			free(rq->cancel_error);
+			rq->cancel_error = NULL;
+			want_cancel(rq);
+		}
 	}
 }
 

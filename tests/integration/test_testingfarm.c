@@ -803,6 +803,36 @@ static void test_os_cleaning(void **state)
 	atex_tf_set_test_cleaning(NULL);
 }
 
+/* A request whose DELETE keeps failing: stop says which, and that the
+ * pipeline timeout frees it. */
+static void test_stop_cannot_cancel(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	json_t *v;
+	const char *id;
+
+	(void)state;
+	atex_tf_set_test_backoff(100, 200);
+	options(&o);
+	o.api.retry_total_s = 1;
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	for (int tries = 0; tries < 100 && alive_count() < 1; tries++)
+		usleep(50000);
+	fault("{\"status\": 500, \"count\": 1000, \"match\": \"^DELETE \"}");
+	assert_int_equal(atex_provisioner_stop(p), ATEX_EIO);
+	v = requests();
+	id = json_string_value(json_object_get(json_array_get(v, 0), "id"));
+	assert_non_null(strstr(atex_error_last(), id));
+	assert_non_null(strstr(atex_error_last(), "could not be canceled"));
+	assert_non_null(strstr(atex_error_last(), "HTTP 500"));
+	assert_non_null(strstr(atex_error_last(), "pipeline timeout (30 min)"));
+	json_decref(v);
+	atex_provisioner_free(p);
+	atex_tf_set_test_backoff(0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +858,8 @@ int main(void)
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_os_cleaning, setup_public,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_stop_cannot_cancel,
+						setup_public, teardown),
 	};
 
 	struct CMUnitTest chosen[ATEX_ARRAY_SIZE(tests)];

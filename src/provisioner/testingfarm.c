@@ -361,6 +361,10 @@ int atex_testingfarm_call(char **reply, long *http_status,
  * Requests.
  */
 
+/* Requests that count against `count` (lock held): being submitted, or
+ * alive on the service, including those whose DELETE is on its way (with
+ * count 1 the next machine is asked for once the last one is gone), but
+ * not one whose DELETE failed (the service frees it at its timeout). */
 static int count_active(const struct tf_prov *p)
 {
 	int n = 0;
@@ -368,7 +372,8 @@ static int count_active(const struct tf_prov *p)
 	for (size_t i = 0; i < p->requests.len; i++) {
 		const struct tf_request *rq = p->requests.items[i];
 
-		n += rq->phase != RQ_ENDED && !rq->want_cancel;
+		n += rq->phase == RQ_SUBMITTING ||
+		     (rq->alive && !rq->cancel_error);
 	}
 	return n;
 }

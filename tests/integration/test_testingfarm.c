@@ -833,6 +833,44 @@ static void test_stop_cannot_cancel(void **state)
 	atex_tf_set_test_backoff(0, 0);
 }
 
+/* count 1: the next machine is asked for only once the released one's
+ * request is gone (DELETEd before the new POST). */
+static void test_count_one(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+	json_t *v, *first, *second;
+
+	(void)state;
+	options(&o);
+	o.count = 1;
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 40000);
+	/* Asked for while the slot is taken; the DELETE answered late. */
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	fault("{\"delay\": 1.0, \"match\": \"^DELETE \"}");
+	atex_remote_release(r);
+	r = get(p, 40000);
+	run_on(r, "second");
+	v = requests();
+	assert_int_equal(json_array_size(v), 2);
+	first = json_array_get(v, 0);
+	second = json_array_get(v, 1);
+	assert_true(json_is_number(json_object_get(first, "deleted_at")));
+	assert_true(
+		json_number_value(json_object_get(first, "deleted_at")) <=
+		json_number_value(json_array_get(
+			json_array_get(json_object_get(second, "history"), 0),
+			1)));
+	json_decref(v);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	assert_int_equal(alive_count(), 0);
+	atex_provisioner_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -860,6 +898,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_cannot_cancel,
 						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_count_one, setup_public,
+						teardown),
 	};
 
 	struct CMUnitTest chosen[ATEX_ARRAY_SIZE(tests)];

@@ -95,8 +95,10 @@ struct tf_request {
 	char *cancel_error; /* why the DELETE failed */
 	double due;	    /* monotonic ms of the next poll */
 	char *state;	    /* last state seen */
-	char *artifacts;    /* run.artifacts */
-	long long log_off;  /* pipeline.log bytes read */
+	char *dying; /* why it ended: reported once the last log lines are read
+		      */
+	char *artifacts;   /* run.artifacts */
+	long long log_off; /* pipeline.log bytes read */
 	struct atex_tf_log log;
 	atex_connection *conn; /* made when the login phase starts */
 	char *label;	       /* "tf:ID (USER@HOST)" */
@@ -144,6 +146,23 @@ struct tf_prov {
 	bool started, aborted, stopping, quit, failed;
 	struct atex_testingfarm_stats stats;
 };
+
+/* atex_tf_set_test_backoff's values (0: the client's default). */
+static int test_backoff_first_ms, test_backoff_max_ms;
+
+void atex_tf_set_test_backoff(int first_ms, int max_ms)
+{
+	test_backoff_first_ms = first_ms;
+	test_backoff_max_ms = max_ms;
+}
+
+/* atex_tf_set_test_cleaning's script (NULL: the embedded one). */
+static const char *test_cleaning;
+
+void atex_tf_set_test_cleaning(const char *script)
+{
+	test_cleaning = script;
+}
 
 static struct tf_prov *to_prov(const atex_provisioner *p)
 {
@@ -342,6 +361,10 @@ int atex_testingfarm_call(char **reply, long *http_status,
  * Requests.
  */
 
+/* Requests that count against `count` (lock held): being submitted, or
+ * alive on the service, including those whose DELETE is on its way (with
+ * count 1 the next machine is asked for once the last one is gone), but
+ * not one whose DELETE failed (the service frees it at its timeout). */
 static int count_active(const struct tf_prov *p)
 {
 	int n = 0;
@@ -349,7 +372,8 @@ static int count_active(const struct tf_prov *p)
 	for (size_t i = 0; i < p->requests.len; i++) {
 		const struct tf_request *rq = p->requests.items[i];
 
-		n += rq->phase != RQ_ENDED && !rq->want_cancel;
+		n += rq->phase == RQ_SUBMITTING ||
+		     (rq->alive && !rq->cancel_error);
 	}
 	return n;
 }
@@ -363,6 +387,7 @@ static void request_free(struct tf_request *rq)
 	atex_tf_log_clear(&rq->log);
 	free(rq->id);
 	free(rq->state);
+	free(rq->dying);
 	free(rq->artifacts);
 	free(rq->label);
 	free(rq->login_msg);
@@ -382,12 +407,12 @@ static void vec_remove(struct atex_vec *v, void *item)
 	}
 }
 
-/* Whether nothing refers to rq any more (lock held). */
+/* Whether nothing refers to rq any more (lock held). One that could not
+ * be canceled stays on the books, for stop() to name it. */
 static bool request_idle(const struct tf_request *rq)
 {
 	return !rq->post_busy && !rq->http_busy && !rq->delete_busy &&
-	       !rq->login_running &&
-	       !(rq->alive && rq->want_cancel && !rq->cancel_error);
+	       !rq->login_running && !rq->alive;
 }
 
 /* Stops a login thread's attempts (lock held). */
@@ -488,6 +513,8 @@ static int start_exchange(struct tf_request *rq, const char *method,
 	r.range_from = range_from;
 	r.retry = true;
 	r.retry_total_ms = p->retry_total_ms;
+	if (!p->http)
+		return atex_error_set(ATEX_ECANCELED, "%s: stopped", p->name);
 	rc = atex_http_start(p->http, &r, done, rq, NULL);
 	if (rc < 0)
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s %s: %s", p->name,
@@ -664,13 +691,20 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 					   : "has no state in its reply");
 	} else if (!state_alive(json_string_value(state))) {
 		rq->alive = false;
-		rq->phase = RQ_ENDED;
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
 		why = atex_sprintf("ended in state \"%s\" before its machine "
 				   "was ready",
 				   json_string_value(state));
-		request_failed(rq, why ? why : "ended");
+		/* Its last words are in pipeline.log: read them first. */
+		if (why && rq->artifacts && rq->phase == RQ_WAITING) {
+			rq->dying = why;
+			why = NULL;
+			start_log(rq);
+		} else {
+			rq->phase = RQ_ENDED;
+			request_failed(rq, why ? why : "ended");
+		}
 	} else {
 		if (!rq->state || strcmp(rq->state, json_string_value(state)))
 			atex_debug(COMPONENT, "%s: request %s: %s", p->name,
@@ -680,6 +714,11 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		if (!rq->artifacts && json_is_string(artifacts)) {
 			rq->artifacts =
 				atex_strdup(json_string_value(artifacts));
+			/* "URL/" + "/pipeline.log" would make a "//". */
+			for (size_t n = rq->artifacts ? strlen(rq->artifacts)
+						      : 0;
+			     n > 0 && rq->artifacts[n - 1] == '/'; n--)
+				rq->artifacts[n - 1] = '\0';
 			atex_debug(COMPONENT, "%s: request %s: artifacts %s",
 				   p->name, rq->id,
 				   rq->artifacts ? rq->artifacts : "");
@@ -710,9 +749,18 @@ static void log_take(struct tf_request *rq, const struct atex_http_reply *r)
 		data += rq->log_off;
 		len -= (size_t)rq->log_off;
 	}
+	size_t before = rq->log.n_lines;
+
 	rq->log_off += (long long)len;
 	if (atex_tf_log_feed(&rq->log, data, len) < 0)
 		prov_fail(rq->p, ATEX_ENOMEM, "out of memory");
+	if (atex_log_get_level() < ATEX_LOG_DEBUG)
+		return;
+	if (rq->log.n_lines - before > ATEX_TF_TAIL_LINES)
+		before = rq->log.n_lines - ATEX_TF_TAIL_LINES;
+	for (size_t i = before; i < rq->log.n_lines; i++)
+		atex_debug(COMPONENT, "%s: %s", rq->id,
+			   rq->log.tail[i % ATEX_TF_TAIL_LINES]);
 }
 
 static void log_done(void *arg, int rc, const struct atex_http_reply *r)
@@ -722,11 +770,16 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 
 	pthread_mutex_lock(&p->lock);
 	rq->http_busy = false;
-	if (rc == 0 && rq->phase == RQ_WAITING && !rq->want_cancel) {
-		if (r->status == 200 || r->status == 206)
-			log_take(rq, r);
-		else if (r->status != 416 && r->status != 404 &&
-			 r->status != 403)
+	if (rc == 0 && (r->status == 200 || r->status == 206))
+		log_take(rq, r);
+	if (rq->dying) {
+		rq->phase = RQ_ENDED;
+		request_failed(rq, rq->dying);
+		free(rq->dying);
+		rq->dying = NULL;
+	} else if (rc == 0 && rq->phase == RQ_WAITING && !rq->want_cancel) {
+		if (r->status != 200 && r->status != 206 && r->status != 416 &&
+		    r->status != 404 && r->status != 403)
 			atex_log(ATEX_LOG_WARNING, COMPONENT,
 				 "%s: request %s: pipeline.log: HTTP %ld",
 				 p->name, rq->id, r->status);
@@ -828,14 +881,20 @@ static int login_once(struct tf_request *rq)
 	return rc;
 }
 
-/* The last lines of a script's output, for a message. */
-static const char *output_tail(const char *out, size_t len)
+/* The last (up to 10) lines of a script's output, for a message; trailing
+ * newlines cut off (in place). */
+static const char *output_tail(char *out, size_t len)
 {
-	const char *s = out + len;
+	char *s;
 	int lines = 0;
 
-	while (s > out && (s[-1] != '\n' || ++lines <= 10 || s == out + len))
-		s--;
+	if (!out)
+		return "";
+	while (len > 0 && out[len - 1] == '\n')
+		out[--len] = '\0';
+	for (s = out + len; s > out; s--)
+		if (s[-1] == '\n' && ++lines == 10)
+			break;
 	return s;
 }
 
@@ -846,24 +905,25 @@ static int clean_os(struct tf_request *rq)
 	static const char *const root[] = {"bash", "-s", NULL};
 	static const char *const sudo[] = {"sudo", "-n", "bash", "-s", NULL};
 	const struct atex_remote_file *f = &atex_tf_files[0];
+	const char *text = test_cleaning ? test_cleaning : f->contents;
+	size_t len = test_cleaning ? strlen(test_cleaning) : f->len;
 	struct atex_run_result res = {0};
 	bool is_root = !strcmp(rq->log.user, "root");
+	char *save = NULL;
 	int rc;
 
 	atex_log(ATEX_LOG_INFO, COMPONENT, "%s: cleaning the OS", rq->label);
-	rc = atex_connection_run(&res, rq->conn, is_root ? root : sudo,
-				 f->contents, f->len, CLEANING_MS,
-				 rq->login_cancel);
+	rc = atex_connection_run(&res, rq->conn, is_root ? root : sudo, text,
+				 len, CLEANING_MS, rq->login_cancel);
 	if (rc < 0)
 		return atex_error_prefix("%s: OS cleaning", rq->label);
-	for (char *line = strtok(res.out, "\n"); line;
-	     line = strtok(NULL, "\n"))
+	for (char *line = strtok_r(res.out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
 		atex_log(ATEX_LOG_INFO, COMPONENT, "%s: %s", rq->label, line);
 	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0)
 		rc = atex_error_set(
 			ATEX_EEXTERNAL,
-			"%s: the OS-cleaning script failed "
-			"(status %d): %s",
+			"%s: the OS-cleaning script failed (status %d): %s",
 			rq->label,
 			WIFEXITED(res.status) ? WEXITSTATUS(res.status) : -1,
 			output_tail(res.err, res.err_len));
@@ -1013,6 +1073,7 @@ static int schedule(struct tf_prov *p)
 static void *http_main(void *arg)
 {
 	struct tf_prov *p = arg;
+	struct atex_http *h;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->quit) {
@@ -1042,11 +1103,14 @@ static void *http_main(void *arg)
 		pthread_mutex_lock(&p->lock);
 		rq->login_running = false;
 	}
-	pthread_mutex_unlock(&p->lock);
-	/* Exchanges still pending end with ATEX_ECANCELED. */
-	atex_http_free(p->http);
-	pthread_mutex_lock(&p->lock);
+	/* Unpublished first: release and clear may call wake() meanwhile. */
+	h = p->http;
 	p->http = NULL;
+	pthread_mutex_unlock(&p->lock);
+	/* Exchanges still pending end with ATEX_ECANCELED (their callbacks
+	 * start nothing new: p->http is NULL). */
+	atex_http_free(h);
+	pthread_mutex_lock(&p->lock);
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -1105,6 +1169,13 @@ static void cancel_all(struct tf_prov *p)
 
 		if (rq->phase != RQ_ENDED)
 			want_cancel(rq);
+		/* A DELETE that failed earlier (release during an outage)
+		 * gets one more go. */
+		if (rq->alive && rq->cancel_error && !rq->delete_busy) {
+			free(rq->cancel_error);
+			rq->cancel_error = NULL;
+			want_cancel(rq);
+		}
 	}
 }
 
@@ -1160,7 +1231,7 @@ static int setup_key(struct tf_prov *p, char **pubkey)
 		atex_connection *local = NULL;
 
 		if (atex_tmpdir_make(&p->tmpdir, &p->tmpdir_lock, local_tmp(),
-				     "atex-tf", NULL, NULL))
+				     "atex-tfkey", NULL, NULL))
 			return atex_error_prefix("%s", p->name);
 		p->key_path = atex_path_join(p->tmpdir, "id");
 		if (!p->key_path)
@@ -1281,6 +1352,9 @@ static int prov_start(atex_provisioner *base)
 	}
 	if (rc == 0)
 		rc = atex_http_new(&p->http, p->o.api.max_connections);
+	if (rc == 0 && test_backoff_first_ms > 0)
+		atex_http_set_backoff(p->http, test_backoff_first_ms,
+				      test_backoff_max_ms);
 	free(pubkey);
 	if (rc < 0)
 		goto fail;

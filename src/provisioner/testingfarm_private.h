@@ -50,8 +50,9 @@ struct atex_tf_log {
 	bool tests_started; /* "] starting tests execution" after it */
 };
 
-/* Feeds bytes; complete lines are stripped, kept in the tail and matched.
- * 0 or ATEX_ENOMEM. */
+/* Feeds bytes; complete lines are stripped, kept in the tail and matched
+ * (a partial last line is matched too: a marker in it is whole). 0 or
+ * ATEX_ENOMEM. */
 int atex_tf_log_feed(struct atex_tf_log *l, const char *data, size_t len);
 
 /* The kept lines, oldest first, each ending in '\n' ("" when none; the
@@ -59,6 +60,14 @@ int atex_tf_log_feed(struct atex_tf_log *l, const char *data, size_t len);
 char *atex_tf_log_tail(const struct atex_tf_log *l);
 
 void atex_tf_log_clear(struct atex_tf_log *l);
+
+/* For tests: the retry backoff of the clients of provisioners started
+ * from now on (atex_http_set_backoff); 0, 0: the default. */
+void atex_tf_set_test_backoff(int first_ms, int max_ms);
+
+/* For tests: the text run instead of the OS-cleaning script by
+ * provisioners with os_cleaning (not copied; NULL: the real one). */
+void atex_tf_set_test_cleaning(const char *script);
 
 /* The OS-cleaning script, src/provisioner/tf-cleaning.sh, compiled in
  * by tools/embed.c (the only entry). */

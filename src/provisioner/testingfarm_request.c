@@ -383,6 +383,16 @@ bool atex_tf_parse_guest(const char *line, char **user, char **host)
 	return false;
 }
 
+/* The markers of a (stripped) line. */
+static void log_match(struct atex_tf_log *l, const char *line)
+{
+	if (!l->user)
+		atex_tf_parse_guest(line, &l->user, &l->host);
+	else if (!l->tests_started &&
+		 strstr(line, "] starting tests execution"))
+		l->tests_started = true;
+}
+
 /* One complete line (without its '\n'). */
 static int log_line(struct atex_tf_log *l, const char *raw)
 {
@@ -391,12 +401,7 @@ static int log_line(struct atex_tf_log *l, const char *raw)
 
 	if (!line)
 		return ATEX_ENOMEM;
-	if (!l->user) {
-		atex_tf_parse_guest(line, &l->user, &l->host);
-	} else if (!l->tests_started &&
-		   strstr(line, "] starting tests execution")) {
-		l->tests_started = true;
-	}
+	log_match(l, line);
 	slot = l->n_lines % ATEX_TF_TAIL_LINES;
 	free(l->tail[slot]);
 	l->tail[slot] = line;
@@ -427,6 +432,16 @@ int atex_tf_log_feed(struct atex_tf_log *l, const char *data, size_t len)
 		atex_buf_clear(&l->partial);
 		if (rc < 0)
 			return rc;
+	}
+	/* A last line whose newline has not come (a log cut short) counts
+	 * once its marker is whole: the guest line's ends in ", arch=". */
+	if (l->partial.len > 0 && (!l->user || !l->tests_started)) {
+		char *line = atex_tf_strip_ansi(atex_buf_cstr(&l->partial));
+
+		if (!line)
+			return ATEX_ENOMEM;
+		log_match(l, line);
+		free(line);
 	}
 	return 0;
 }

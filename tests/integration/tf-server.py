@@ -135,6 +135,13 @@ def schedule(delay_s, fn):
     cond.notify()
 
 
+def schedule_at(when, fn):
+    """Runs fn (under the lock) at monotonic time `when`: parts of log
+    lines keep their order (delays computed apart could swap them)."""
+    heapq.heappush(events, (when, next(seq), fn))
+    cond.notify()
+
+
 def timer_thread():
     with cond:
         while not stopping.is_set():
@@ -244,11 +251,10 @@ class Request:
         for i, part in enumerate(parts):
             if i:
                 t += SPLIT_S * scale
-            at = t - time.monotonic()
-            if at <= 0 and i == 0:
+            if t <= time.monotonic() and len(parts) == 1:
                 self.log += part
             else:
-                schedule(at, lambda p=part: self.log.extend(p))
+                schedule_at(t, lambda p=part: self.log.extend(p))
         self.log_free_at = t + (1e-6 if len(parts) > 1 else 0)
 
     # --- the life, each step scheduled by the previous one ---

@@ -276,6 +276,7 @@ static void test_log_feed(void **state)
 	assert_int_equal(atex_tf_log_feed(&l, part2, strlen(part2)), 0);
 	assert_string_equal(l.user, "root");
 	assert_string_equal(l.host, "127.0.0.1");
+	/* "starting tes" is not the marker yet. */
 	assert_false(l.tests_started);
 	tail = atex_tf_log_tail(&l);
 	assert_non_null(strstr(tail, "starting tes (no newline yet)\n"));
@@ -290,6 +291,23 @@ static void test_log_feed(void **state)
 			    "root@127.0.0.1, arch=x86_64)\n"
 			    "[2] [+] [id] starting tests execution\n");
 	free(tail);
+	atex_tf_log_clear(&l);
+}
+
+/* A log cut short: its last line, without a newline, still counts once
+ * its marker is whole (a guest line cut before ", arch=" does not). */
+static void test_log_cut_short(void **state)
+{
+	struct atex_tf_log l = {0};
+	const char *cut = "[1] ] Guest is ready: ArtemisGuest(g, root@10.1.1.1";
+	const char *rest = ", arch=x86_64)\n[2] ] starting tests execution";
+
+	(void)state;
+	assert_int_equal(atex_tf_log_feed(&l, cut, strlen(cut)), 0);
+	assert_null(l.user);
+	assert_int_equal(atex_tf_log_feed(&l, rest, strlen(rest)), 0);
+	assert_string_equal(l.host, "10.1.1.1");
+	assert_true(l.tests_started);
 	atex_tf_log_clear(&l);
 }
 
@@ -434,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_guest_line),
 		cmocka_unit_test(test_strip_ansi),
 		cmocka_unit_test(test_log_feed),
+		cmocka_unit_test(test_log_cut_short),
 		cmocka_unit_test(test_log_tail_keeps_last),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_cleaning_script),

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "atex/provisioner.h"
+#include "provisioner/keygen.h"
 #include "provisioner/qemu_private.h"
 #include "provisioner/queue.h"
 #include "util/process.h"
@@ -1977,24 +1978,8 @@ static int setup_key(struct qemu_provisioner *p)
 				      : atex_path_join(p->tmpdir, "id");
 	if (!p->key_path)
 		return ATEX_ENOMEM;
-	if (!p->identity_opt && !atex_path_exists(p->key_path)) {
-		const char *argv[] = {
-			"ssh-keygen", "-q",	   "-t", "ed25519",   "-N", "",
-			"-C",	      "atex-qemu", "-f", p->key_path, NULL};
-		struct atex_run_result res = {0};
-		atex_connection *local = NULL;
-
-		rc = atex_local_connection_new(&local, NULL);
-		if (!rc)
-			rc = atex_connection_run(&res, local, argv, NULL, 0,
-						 HOST_CMD_MS, NULL);
-		if (!rc &&
-		    (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0))
-			rc = atex_error_set(ATEX_EEXTERNAL,
-					    "%s: ssh-keygen failed: %s",
-					    p->name, res.err ? res.err : "");
-		atex_run_result_clear(&res);
-		atex_connection_free(local);
+	if (!p->identity_opt) {
+		rc = atex_provisioner_keygen(p->key_path, "atex-qemu", p->name);
 		if (rc)
 			return rc;
 	}

@@ -42,6 +42,7 @@
 #include <jansson.h>
 
 #include "atex/provisioner.h"
+#include "provisioner/keygen.h"
 #include "provisioner/queue.h"
 #include "provisioner/testingfarm_private.h"
 #include "util/http.h"
@@ -1224,30 +1225,13 @@ static int setup_key(struct tf_prov *p, char **pubkey)
 	if (p->o.identity) {
 		p->key_path = atex_strdup(p->o.identity);
 	} else {
-		const char *argv[] = {"ssh-keygen", "-q", "-t", "ed25519",
-				      "-N",	    "",	  "-C", "atex@tf",
-				      "-f",	    NULL, NULL};
-		struct atex_run_result res = {0};
-		atex_connection *local = NULL;
-
 		if (atex_tmpdir_make(&p->tmpdir, &p->tmpdir_lock, local_tmp(),
 				     "atex-tfkey", NULL, NULL))
 			return atex_error_prefix("%s", p->name);
 		p->key_path = atex_path_join(p->tmpdir, "id");
 		if (!p->key_path)
 			return ATEX_ENOMEM;
-		argv[9] = p->key_path;
-		rc = atex_local_connection_new(&local, NULL);
-		if (!rc)
-			rc = atex_connection_run(&res, local, argv, NULL, 0,
-						 30000, NULL);
-		if (!rc &&
-		    (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0))
-			rc = atex_error_set(ATEX_EEXTERNAL,
-					    "%s: ssh-keygen failed: %s",
-					    p->name, res.err ? res.err : "");
-		atex_run_result_clear(&res);
-		atex_connection_free(local);
+		rc = atex_provisioner_keygen(p->key_path, "atex@tf", p->name);
 		if (rc)
 			return rc;
 	}

@@ -796,12 +796,24 @@ static int stuck(struct adhoc *o)
 	return 0;
 }
 
+/* Clears every provisioner's pending requests. Lock held. */
+static void forget_requests(struct adhoc *o)
+{
+	for (size_t i = 0; i < o->opts.n_provisioners; i++) {
+		atex_provisioner_clear(o->opts.provisioners[i]);
+		o->requested[i] = 0;
+	}
+}
+
 /* Ends the run: no more tests start, workers are told to finish, the
  * serving thread waits for them and clears the provisioners. Lock held. */
 static int wind_down(struct adhoc *o, int result)
 {
 	o->n_not_run = o->n_queue;
 	o->n_queue = 0;
+	/* Before the workers end: their releases must not make room for
+	 * requests nobody needs any more. */
+	forget_requests(o);
 	pthread_cond_broadcast(&o->changed);
 	while (o->workers) {
 		reap_workers(o);
@@ -812,10 +824,6 @@ static int wind_down(struct adhoc *o, int result)
 			drain(o);
 			pthread_mutex_lock(&o->lock);
 		}
-	}
-	for (size_t i = 0; i < o->opts.n_provisioners; i++) {
-		atex_provisioner_clear(o->opts.provisioners[i]);
-		o->requested[i] = 0;
 	}
 	o->finished = true;
 	o->result = result;
@@ -909,6 +917,11 @@ void atex_orchestrator_abort(atex_orchestrator *orch)
 		return;
 	pthread_mutex_lock(&o->lock);
 	o->aborted = true;
+	/* Pending requests go first: the workers release their systems
+	 * as they stop, and a provisioner bounded by a count would fill
+	 * the freed slot with one it was still asked for (a new paid
+	 * reservation after Ctrl-C). */
+	forget_requests(o);
 	for (struct worker *w = o->workers; w; w = w->next) {
 		if (w->exec)
 			atex_executor_cancel(w->exec);

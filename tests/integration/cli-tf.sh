@@ -198,6 +198,34 @@ else
 fi
 no_token "interrupt" "$work/int.out" "$work/int.err" "$work/int" "$TMPDIR"
 
+# Ctrl-C while more systems are wanted than --count allows (spares asked
+# for, --count 2): a machine released at the signal must not make room for a
+# new request (none POSTed after the signal).
+n0=$(requests 'length')
+"$atex" run --testing-farm Fedora-41 --count 2 --max-spares 2 "${tf[@]}" \
+	--env "ENDLESS=${endless#sleep }" --context mode=interrupt \
+	--test 'endless|/a$' --results "$work/int2" "$tree" \
+	>"$work/int2.out" 2>"$work/int2.err" &
+atex_pid=$!
+for _ in $(seq 1 600); do
+	grep -q "/tests/endless started" "$work/int2.err" 2>/dev/null && break
+	sleep 0.1
+done
+sleep 1
+t_int=$(date +%s.%N)
+kill -INT "$atex_pid"
+wait "$atex_pid"
+rc=$?
+atex_pid=
+sleep 1
+after=$(requests "[.[$n0:][] | select(.history[0][1] >= $t_int) | .id]")
+n=$(requests ".[$n0:] | length")
+if [ "$rc" -eq 130 ] && [ "$n" -eq 2 ] && [ "$after" = "[]" ]; then
+	pass "interrupt with systems wanted: exit 130, no request made after the signal"
+else
+	fail "interrupt with systems wanted: exit $rc, $n requests, made after the signal: $after: $(tail -3 "$work/int2.err")"
+fi
+
 # Ctrl-C while the machines are still being reserved (none ready yet).
 n0=$(requests 'length')
 "$atex" run --testing-farm Fedora-41 --count 4 "${tf[@]}" \

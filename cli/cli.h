@@ -357,6 +357,14 @@ int cli_check_owner(const char *dir, const char *what);
  * sticky parent. 0, or -1 printed, prefixed `what`. */
 int cli_own_dir(const char *path, const char *what);
 
+/* With --testing-farm (log.c): the provisioner's info lines (request
+ * ids) shown unless ATEX_LOG is set, and its requests tracked. Call
+ * before the provisioner's threads exist. */
+void cli_log_testingfarm(void);
+/* Names on stderr the requests submitted and not seen canceled (nothing
+ * when none); any thread. */
+void cli_log_print_alive(void);
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);

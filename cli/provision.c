@@ -686,6 +686,7 @@ static int build_tf(struct atex_provisioner **out,
 	opts.os_cleaning = p->tf_os_cleaning;
 	opts.ssh_options = p->n_ssh_options ? p->ssh_options : NULL;
 	opts.poll_ms = p->tf_poll_ms;
+	cli_log_testingfarm();
 	if (atex_testingfarm_provisioner_new(out, &opts) < 0)
 		return cli_fail("--testing-farm");
 	return CLI_OK;

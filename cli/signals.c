@@ -41,7 +41,9 @@ static void *signal_thread(void *arg)
 				s->on_first(sig, s->data);
 			continue;
 		}
-		/* The user insists: leave now. */
+		/* The user insists: leave now, naming what may be left
+		 * alive (Testing Farm requests bill until they end). */
+		cli_log_print_alive();
 		if (s->on_second)
 			s->on_second(sig, s->data);
 		_exit(128 + sig);

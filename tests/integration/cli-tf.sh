@@ -225,10 +225,59 @@ if [ "$rc" -eq 130 ] && [ "$n" -eq 2 ] && [ "$after" = "[]" ]; then
 else
 	fail "interrupt with systems wanted: exit $rc, $n requests, made after the signal: $after: $(tail -3 "$work/int2.err")"
 fi
+# Without ATEX_LOG, the provisioner's info lines show every request's id
+# (what a user needs after a kill -9), and no other component's info.
+missing=
+for id in $(requests ".[$n0:][] | .id" | tr -d '"'); do
+	grep -q "atex\[testingfarm\] info: .*: submitted request $id$" \
+		"$work/int2.err" || missing="$missing $id"
+done
+if [ -z "$missing" ] && grep -q "canceled request" "$work/int2.err" &&
+	! grep -v '^atex\[testingfarm\]' "$work/int2.err" | grep -q '^atex\[.*\] info:'; then
+	pass "request ids shown by default (testingfarm info lines only)"
+else
+	fail "request ids shown by default: missing$missing: $(grep '^atex\[' "$work/int2.err" | head -5)"
+fi
+
+# A second signal exits at once, naming the requests that may be left
+# alive and how to cancel them.
+n0=$(requests 'length')
+"$atex" run --testing-farm Fedora-41 --count 2 "${tf[@]}" \
+	--env "ENDLESS=${endless#sleep }" --context mode=interrupt \
+	--test 'endless|/a$' --results "$work/int3" "$tree" \
+	>"$work/int3.out" 2>"$work/int3.err" &
+atex_pid=$!
+for _ in $(seq 1 600); do
+	grep -q "/tests/endless started" "$work/int3.err" 2>/dev/null && break
+	sleep 0.1
+done
+# Two different signals: two INTs sent at once may merge into one.
+kill -INT "$atex_pid"
+kill -TERM "$atex_pid"
+wait "$atex_pid"
+rc=$?
+atex_pid=
+line=$(grep -m1 'Testing Farm request.* may be left alive' "$work/int3.err")
+listed=${line#*atex tf cancel}
+mine=$(requests ".[$n0:][] | .id" | tr -d '"' | tr '\n' ' ')
+unknown=
+for id in $listed; do
+	case " $mine " in *" $id "*) ;; *) unknown="$unknown $id" ;; esac
+done
+if [ "$rc" -eq 143 ] && [ -n "$line" ] && [ -n "${listed// /}" ] &&
+	[ -z "$unknown" ]; then
+	pass "second signal: exit 143 at once, naming the requests left alive"
+else
+	fail "second signal: exit $rc, '$line' (requests: $mine): $(tail -3 "$work/int3.err")"
+fi
+# The command it gives works (requests already ended count as done).
+# shellcheck disable=SC2086
+"$atex" tf cancel $listed >/dev/null 2>"$work/int3.cancel" ||
+	fail "second signal: atex tf cancel$listed: $(cat "$work/int3.cancel")"
 
 # Ctrl-C while the machines are still being reserved (none ready yet).
 n0=$(requests 'length')
-"$atex" run --testing-farm Fedora-41 --count 4 "${tf[@]}" \
+ATEX_LOG=warning "$atex" run --testing-farm Fedora-41 --count 4 "${tf[@]}" \
 	--results "$work/early" "$tree" >"$work/early.out" 2>"$work/early.err" &
 atex_pid=$!
 for _ in $(seq 1 100); do
@@ -249,6 +298,9 @@ if [ "$rc" -eq 130 ] && [ "$n" -eq 4 ] && [ "$late" = "[]" ]; then
 else
 	fail "interrupt while reserving: exit $rc, $n requests, not canceled within 5 s: $late: $(tail -3 "$work/early.err")"
 fi
+! grep -q "submitted request" "$work/early.err" &&
+	pass "ATEX_LOG=warning hides the request ids" ||
+	fail "ATEX_LOG=warning: $(grep -m1 'submitted request' "$work/early.err")"
 
 # --- atex tf whoami, composes, cancel. ---------------------------------------
 if "$atex" tf whoami >"$work/whoami" 2>"$work/whoami.err" &&

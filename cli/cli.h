@@ -361,6 +361,17 @@ int cli_own_dir(const char *path, const char *what);
  * ids) shown unless ATEX_LOG is set, and its requests tracked. Call
  * before the provisioner's threads exist. */
 void cli_log_testingfarm(void);
+/* For one-shot API calls (`atex tf whoami`...): the client's first retry
+ * shown as a warning naming `what`, the URL and the error, saying it
+ * goes on for retry_for_s. */
+void cli_log_api_retries(const char *what, int retry_for_s);
+/* The API token, read once from TESTING_FARM_API_TOKEN, which is then
+ * removed from the environment (no child process inherits it); NULL
+ * when unset or empty. Call before other threads exist. */
+const char *cli_tf_token(void);
+/* CLI_OK, or CLI_USAGE after a message prefixed `what` when
+ * TESTING_FARM_API_URL is set but empty or there is no token. */
+int cli_tf_check_env(const char *what);
 /* Names on stderr the requests submitted and not seen canceled (nothing
  * when none); any thread. */
 void cli_log_print_alive(void);

@@ -40,7 +40,7 @@
 #include "atex/atex.h"
 #include "cli.h"
 
-#define EXIT_NOT_FOUND 127
+#define EXIT_NOT_FOUND	127
 #define EXIT_CANNOT_RUN 126
 /* How long a command gets to end after SIGTERM before SIGKILL. */
 #define TERM_GRACE_MS 2000

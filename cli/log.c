@@ -5,6 +5,9 @@
  * atex left alive (`atex tf cancel ID`); other components' info lines
  * stay hidden. ATEX_LOG, when set, chooses the level as everywhere else.
  *
+ * For the one-shot `atex tf` calls, the API client's first retry is a
+ * warning naming the URL and the error.
+ *
  * The handler also keeps the ids of the requests submitted and not yet
  * seen canceled, so that a second Ctrl-C (which exits at once) can name
  * those that may be left alive.
@@ -19,9 +22,12 @@
 #define TF_COMPONENT "testingfarm"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int shown_level;	   /* what ATEX_LOG (or the default) shows */
-static bool tf_info_shown; /* the testingfarm info lines too */
-static char **ids;	   /* submitted, not seen canceled */
+static int shown_level;	       /* what ATEX_LOG (or the default) shows */
+static bool tf_info_shown;     /* the testingfarm info lines too */
+static const char *retry_what; /* one-shot API calls: warn once */
+static int retry_s;
+static bool retry_warned;
+static char **ids; /* submitted, not seen canceled */
 static size_t n_ids, cap_ids;
 
 /* The id after `marker` in `message`, or NULL. */
@@ -75,6 +81,21 @@ static void track(const char *message)
 	pthread_mutex_unlock(&lock);
 }
 
+/* The client's "METHOD URL: WHY, try N in S s" (debug): the first one
+ * becomes a warning, so that a wrong URL is not minutes of silence. */
+static void warn_retry(const char *message)
+{
+	const char *tail = strstr(message, ", try ");
+
+	if (retry_warned || !tail)
+		return;
+	retry_warned = true;
+	fprintf(stderr,
+		"atex: %s: cannot reach the API: %.*s; retrying for "
+		"up to %d s\n",
+		retry_what, (int)(tail - message), message, retry_s);
+}
+
 static void handler(int level, const char *component, const char *message,
 		    void *data)
 {
@@ -85,6 +106,8 @@ static void handler(int level, const char *component, const char *message,
 	(void)data;
 	if (tf && level == ATEX_LOG_INFO)
 		track(message);
+	if (retry_what && level == ATEX_LOG_DEBUG && !strcmp(component, "http"))
+		warn_retry(message);
 	if (level > shown_level &&
 	    !(tf && tf_info_shown && level == ATEX_LOG_INFO))
 		return;
@@ -104,6 +127,16 @@ void cli_log_testingfarm(void)
 	atex_log_set_handler(handler, NULL);
 	if (level < ATEX_LOG_INFO)
 		atex_log_set_level(ATEX_LOG_INFO);
+}
+
+void cli_log_api_retries(const char *what, int retry_for_s)
+{
+	shown_level = atex_log_get_level();
+	tf_info_shown = false;
+	retry_what = what;
+	retry_s = retry_for_s;
+	atex_log_set_handler(handler, NULL);
+	atex_log_set_level(ATEX_LOG_DEBUG);
 }
 
 void cli_log_print_alive(void)

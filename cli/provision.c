@@ -657,6 +657,45 @@ static int build_vm(struct atex_provisioner **out,
 	return rc;
 }
 
+/* Kept for the whole process (never freed: one string). */
+static char *tf_token;
+
+const char *cli_tf_token(void)
+{
+	static bool read;
+	const char *env;
+
+	if (read)
+		return tf_token;
+	read = true;
+	env = getenv("TESTING_FARM_API_TOKEN");
+	if (env && *env)
+		tf_token = strdup(env);
+	/* ssh, podman and local tests' commands are our children: the
+	 * token is none of their business. */
+	unsetenv("TESTING_FARM_API_TOKEN");
+	return tf_token;
+}
+
+int cli_tf_check_env(const char *what)
+{
+	const char *url = getenv("TESTING_FARM_API_URL");
+
+	if (url && !*url) {
+		cli_error("%s: TESTING_FARM_API_URL is empty: unset it for "
+			  "https://api.testing-farm.io, or set the API's URL",
+			  what);
+		return CLI_USAGE;
+	}
+	if (!cli_tf_token()) {
+		cli_error("%s: no API token: set TESTING_FARM_API_TOKEN (it "
+			  "is never an option)",
+			  what);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
 /* The token comes from the environment only (--help says why); without
  * one, say so here rather than after the first request's 401. */
 static int build_tf(struct atex_provisioner **out,
@@ -664,13 +703,10 @@ static int build_tf(struct atex_provisioner **out,
 {
 	struct atex_testingfarm_provisioner_options opts =
 		ATEX_TESTINGFARM_PROVISIONER_OPTIONS_INIT;
-	const char *token = getenv("TESTING_FARM_API_TOKEN");
 
-	if (!token || !*token) {
-		cli_error("--testing-farm: no API token: set "
-			  "TESTING_FARM_API_TOKEN (it is never an option)");
+	if (cli_tf_check_env("--testing-farm") != CLI_OK)
 		return CLI_USAGE;
-	}
+	opts.api.token = cli_tf_token();
 	opts.compose = p->tf;
 	opts.arch = p->tf_arch;
 	opts.pool = p->tf_pool;

@@ -8,7 +8,8 @@
  *   reserve COMPOSE  one machine, held until Ctrl-C/TERM/HUP: prints the
  *                    ssh command that logs in, then waits; the signal
  *                    cancels the request and atex exits 0
- *   cancel ID...     cancels requests (exit 1 naming those that failed)
+ *   cancel ID...     cancels requests (exit 1 naming those that failed;
+ *                    one already ended is not a failure)
  *
  * The API's URL and token come from TESTING_FARM_API_URL and
  * TESTING_FARM_API_TOKEN only (as the testing-farm CLI and tmt take
@@ -25,9 +26,10 @@
 #include "atex/atex.h"
 #include "cli.h"
 
-/* How long whoami, composes and cancel ride out an API outage (the
- * library's backoff): a person is waiting. */
-#define CALL_RETRY_S 300
+/* How long whoami, composes and cancel ride out an API outage or a wrong
+ * URL (the library's backoff; the first failure is shown): a person is
+ * waiting. */
+#define CALL_RETRY_S 60
 /* How often `reserve` asks whether its request still lives, by default. */
 #define RESERVE_CHECK_MS 30000
 
@@ -63,7 +65,8 @@ static void tf_usage(FILE *out)
 		"            its request and exit 0; 1 if the request ends "
 		"first\n"
 		"  cancel    cancel these requests (exit 1 naming those that "
-		"failed)\n"
+		"failed;\n"
+		"            one already ended counts as canceled)\n"
 		"\n"
 		"Exit status 2 on usage errors and when the API cannot be "
 		"used.\n"
@@ -79,6 +82,7 @@ static struct atex_testingfarm_api_options api_options(void)
 		ATEX_TESTINGFARM_API_OPTIONS_INIT;
 
 	api.retry_total_s = CALL_RETRY_S;
+	api.token = cli_tf_token();
 	return api;
 }
 
@@ -86,14 +90,11 @@ static struct atex_testingfarm_api_options api_options(void)
  * before the first 401. */
 static int need_token(const char *what)
 {
-	const char *token = getenv("TESTING_FARM_API_TOKEN");
+	int rc = cli_tf_check_env(what);
 
-	if (token && *token)
-		return CLI_OK;
-	cli_error("%s: no API token: set TESTING_FARM_API_TOKEN (it is never "
-		  "an option)",
-		  what);
-	return CLI_USAGE;
+	if (rc == CLI_OK)
+		cli_log_api_retries(what, CALL_RETRY_S);
+	return rc;
 }
 
 /* GETs `path` and parses the reply; CLI_OK with *out, or CLI_USAGE
@@ -256,9 +257,14 @@ static int cancel(int argc, char **argv)
 			rc = CLI_USAGE;
 			break;
 		}
+		status = 0;
 		if (atex_testingfarm_call(&reply, &status, &api, "DELETE", path,
 					  NULL, NULL) == 0) {
 			printf("canceled %s\n", argv[i]);
+			fflush(stdout);
+		} else if (status == 409) {
+			/* What the user wanted: the request is over. */
+			printf("already ended: %s\n", argv[i]);
 			fflush(stdout);
 		} else {
 			cli_error("tf cancel: %s", atex_error_last());

@@ -288,6 +288,39 @@ else
 	echo "FAIL report usage lacks:$missing"; failures=$((failures + 1))
 fi
 
+# Testing Farm's environment: an empty URL is an error, not the default
+# nor a hang.
+for cmd in "tf whoami" "tf composes" "tf cancel x" \
+	"exec --testing-farm F --tf-source 127.0.0.1 -- true"; do
+	# shellcheck disable=SC2086
+	TESTING_FARM_API_URL= TESTING_FARM_API_TOKEN=t timeout 10 "$atex" $cmd \
+		>"$work/out" 2>"$work/err"
+	status=$?
+	if [ "$status" -eq 2 ] && grep -q 'TESTING_FARM_API_URL is empty' "$work/err"; then
+		echo "ok   empty TESTING_FARM_API_URL: $cmd: $(head -n 1 "$work/err")"
+	else
+		echo "FAIL empty TESTING_FARM_API_URL: $cmd: exit $status: $(cat "$work/err")"
+		failures=$((failures + 1))
+	fi
+done
+# An API that cannot be reached (a refused port): said at the first
+# failed try, with the bound of the retries, not minutes of silence.
+TESTING_FARM_API_URL=http://127.0.0.1:1 TESTING_FARM_API_TOKEN=t \
+	"$atex" tf whoami >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 50); do
+	grep -q 'cannot reach' "$work/err" && break
+	sleep 0.1
+done
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if grep -q 'tf whoami: cannot reach the API: GET http://127.0.0.1:1/v0.1/whoami: .*; retrying for up to 60 s$' "$work/err"; then
+	echo "ok   unreachable API: $(head -n 1 "$work/err")"
+else
+	echo "FAIL unreachable API: not said within 5 s: $(cat "$work/err")"
+	failures=$((failures + 1))
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failures"
 	exit 1

@@ -202,6 +202,9 @@ struct cli_signals; /* below */
  * it, which ends the wait). Returns CLI_OK with *out set, CLI_FAILED when
  * a signal ended the wait, CLI_USAGE (message printed, prefixed `what`). */
 struct atex_remote;
+/* CLI_USAGE (printed, prefixed `what`) when --count was given to a
+ * subcommand that reserves one system (exec, test); else CLI_OK. */
+int cli_provision_one_system(const struct cli_provision *p, const char *what);
 int cli_provision_reserve(struct atex_remote **out,
 			  struct atex_provisioner *prov,
 			  const struct cli_signals *signals, const char *what);

@@ -368,7 +368,7 @@ static int parse_args(struct cli_provision *p, char ***command, int argc,
 		return CLI_USAGE;
 	}
 	*command = argv + optind;
-	return CLI_OK;
+	return cli_provision_one_system(p, "exec");
 }
 
 int cli_exec(int argc, char **argv)

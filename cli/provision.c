@@ -10,6 +10,7 @@
  * cli_provision_build. Messages always name the option at fault.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -152,7 +153,10 @@ static int parse_range(const char *option, const char *arg, int min, int max)
 	char *end;
 	long n = strtol(arg, &end, 10);
 
-	if (end == arg || *end || n < min || n > max) {
+	/* strtol skips leading blanks and takes a sign: " 3" would pass
+	 * where "3 " does not. A number starts with a digit. */
+	if (!isdigit((unsigned char)arg[0]) || end == arg || *end || n < min ||
+	    n > max) {
 		cli_error("%s: '%s' is not a number from %d to %d", option, arg,
 			  min, max);
 		return 0;
@@ -317,7 +321,8 @@ static int tf_source(struct cli_provision *p, const char *arg)
 	addr[len] = '\0';
 	if (slash) {
 		prefix = strtol(slash + 1, &end, 10);
-		if (end == slash + 1 || *end || prefix < 0 || prefix > max)
+		if (!isdigit((unsigned char)slash[1]) || end == slash + 1 ||
+		    *end || prefix < 0 || prefix > max)
 			prefix = -1;
 	}
 	if (inet_pton(family, addr, buf) != 1 || prefix < 0) {
@@ -345,7 +350,8 @@ static int tf_poll(struct cli_provision *p, const char *arg)
 		cli_error("--tf-poll given twice");
 		return CLI_USAGE;
 	}
-	if (end == arg || *end || !(s >= 0.01 && s <= MAX_TF_POLL)) {
+	if ((!isdigit((unsigned char)arg[0]) && arg[0] != '.') || end == arg ||
+	    *end || !(s >= 0.01 && s <= MAX_TF_POLL)) {
 		cli_error("--tf-poll: '%s' is not a number of seconds from "
 			  "0.01 to %.0f",
 			  arg, MAX_TF_POLL);
@@ -365,7 +371,8 @@ static int tf_max_retries(struct cli_provision *p, const char *arg)
 		cli_error("--tf-max-retries given twice");
 		return CLI_USAGE;
 	}
-	if (end == arg || *end || n < 0 || n > MAX_TF_RETRIES) {
+	if (!isdigit((unsigned char)arg[0]) || end == arg || *end || n < 0 ||
+	    n > MAX_TF_RETRIES) {
 		cli_error("--tf-max-retries: '%s' is not a number from 0 to %d",
 			  arg, MAX_TF_RETRIES);
 		return CLI_USAGE;
@@ -384,6 +391,10 @@ static int tf_option(struct cli_provision *p, int opt, const char *arg)
 		}
 		return set_once(&p->tf, "--testing-farm", arg);
 	case CLI_OPT_TF_ARCH:
+		if (!*arg) {
+			cli_error("--arch: empty (x86_64, aarch64...)");
+			return CLI_USAGE;
+		}
 		return set_once(&p->tf_arch, "--arch", arg);
 	case CLI_OPT_TF_POOL:
 		return set_once(&p->tf_pool, "--tf-pool", arg);
@@ -597,7 +608,8 @@ static int parse_vm_host(struct atex_ssh_options *o, char *copy,
 	}
 	if (!why && port) {
 		n = strtol(port, &end, 10);
-		if (end == port || *end || n < 1 || n > 65535)
+		if (!isdigit((unsigned char)*port) || end == port || *end ||
+		    n < 1 || n > 65535)
 			why = "the port is not a number 1-65535";
 	}
 	if (!why && (at && !*copy))
@@ -762,6 +774,17 @@ int cli_provision_build(struct atex_provisioner **out,
 	if (atex_local_provisioner_new(out, p->local) < 0)
 		return cli_fail("--local");
 	return CLI_OK;
+}
+
+int cli_provision_one_system(const struct cli_provision *p, const char *what)
+{
+	/* Only the kinds that take --count: alone, its own message says
+	 * which it needs. */
+	if (!p->count || !(p->podman || p->vm || p->tf))
+		return CLI_OK;
+	cli_error("%s: --count: %s uses one system (--count is for atex run)",
+		  what, what);
+	return CLI_USAGE;
 }
 
 int cli_provision_reserve(atex_remote **out, atex_provisioner *prov,

@@ -22,6 +22,7 @@
  * signal N (the first one aborts the run: running
  * tests are canceled and ingested, every system released).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -598,7 +599,8 @@ static int parse_count(unsigned int *out, const char *name, const char *arg,
 
 	errno = 0;
 	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > max) {
+	if (errno || end == arg || *end || !isdigit((unsigned char)arg[0]) ||
+	    v > max) {
 		cli_error("%s: '%s' is not a number from 0 to %u", name, arg,
 			  max);
 		return CLI_USAGE;

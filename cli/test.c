@@ -329,9 +329,11 @@ static int test_run(struct test_args *a)
 	atex_provisioner *prov = NULL;
 	int rc;
 
-	rc = cli_check_owner(a->artifacts, "test: --artifacts") < 0
-		     ? CLI_USAGE
-		     : discover(&disc, a);
+	rc = cli_provision_one_system(&a->prov, "test");
+	if (rc == CLI_OK)
+		rc = cli_check_owner(a->artifacts, "test: --artifacts") < 0
+			     ? CLI_USAGE
+			     : discover(&disc, a);
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)

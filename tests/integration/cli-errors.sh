@@ -288,6 +288,19 @@ else
 	echo "FAIL report usage lacks:$missing"; failures=$((failures + 1))
 fi
 
+# Numbers with blanks around them are refused alike (strtol would take
+# a leading one); an empty --arch is named; exec and test use one system.
+expect count-leading-space "--count: ' 2' is not a number" exec --podman img --count ' 2' -- true
+expect count-trailing-space "--count: '2 ' is not a number" exec --podman img --count '2 ' -- true
+expect local-plus "--local: '\+1' is not a number" exec --local +1 -- true
+expect tf-poll-space "--tf-poll: ' 1' is not a number" exec --testing-farm F --tf-poll ' 1' -- true
+expect tf-retries-space "--tf-max-retries: ' 1' is not a number" exec --testing-farm F --tf-max-retries ' 1' -- true
+expect max-spares-space "--max-spares: ' 1' is not a number" run --local 1 --max-spares ' 1' --results "$work/ms" "$work/plan"
+expect tf-arch-empty "--arch: empty" exec --testing-farm F --arch '' -- true
+expect exec-count "exec: --count: exec uses one system" exec --podman img --count 2 -- true
+expect exec-tf-count "exec: --count: exec uses one system" exec --testing-farm F --count 2 -- true
+expect test-count "test: --count: test uses one system" test --vm img --count 2 --artifacts "$work/tc" "$work/plan" /
+
 # Testing Farm's environment: an empty URL is an error, not the default
 # nor a hang.
 for cmd in "tf whoami" "tf composes" "tf cancel x" \

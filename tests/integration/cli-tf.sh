@@ -251,6 +251,19 @@ for _ in $(seq 1 600); do
 	grep -q "/tests/endless started" "$work/int3.err" 2>/dev/null && break
 	sleep 0.1
 done
+# The token is removed from atex's environment once read: none of its
+# children (the ssh master, the tests' ssh) inherits it. (atex's own
+# /proc/PID/environ is the environment it started with.)
+heirs=
+for pid in $(pgrep -P "$atex_pid"); do
+	tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |
+		grep -q '^TESTING_FARM_API_TOKEN=' && heirs="$heirs $pid"
+done
+if [ -n "$(pgrep -P "$atex_pid")" ] && [ -z "$heirs" ]; then
+	pass "no child of atex inherits the token"
+else
+	fail "children of atex with the token:$heirs (children: $(pgrep -P "$atex_pid" | tr '\n' ' '))"
+fi
 # Two different signals: two INTs sent at once may merge into one.
 kill -INT "$atex_pid"
 kill -TERM "$atex_pid"
@@ -337,6 +350,12 @@ if [ "$rc" -eq 1 ] && grep -qx "canceled $id" "$work/cancel.out" &&
 else
 	fail "tf cancel: exit $rc: $(cat "$work/cancel.out" "$work/cancel.err")"
 fi
+# Canceled again (409 from the API): already ended, not a failure.
+"$atex" tf cancel "$id" >"$work/cancel.out" 2>"$work/cancel.err"
+rc=$?
+[ "$rc" -eq 0 ] && grep -qx "already ended: $id" "$work/cancel.out" &&
+	pass "tf cancel: an ended request: 'already ended', exit 0" ||
+	fail "tf cancel of an ended request: exit $rc: $(cat "$work/cancel.out" "$work/cancel.err")"
 "$atex" tf cancel ../whoami >/dev/null 2>"$work/cancel.err"
 rc=$?
 [ "$rc" -eq 2 ] && grep -q "'../whoami' is not a request id" "$work/cancel.err" &&

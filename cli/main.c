@@ -141,6 +141,9 @@ static void usage(FILE *out)
 		"this text; help COMMAND: its options");
 	fprintf(out, "  %-10s %s\n", "version", "the version of atex");
 	fprintf(out, "\nRun 'atex COMMAND --help' for a command's options.\n");
+	fprintf(out, "\nATEX_LOG=error|warning|info|debug sets what the "
+		     "library logs on stderr\n(default warning; with "
+		     "--testing-farm, the requests' ids too).\n");
 }
 
 int main(int argc, char **argv)

@@ -82,7 +82,7 @@ const char cli_provision_usage[] =
 	"                          (default: accept a machine's key at the\n"
 	"                          first connect and pin it for the run)\n"
 	"  --podman IMAGE          containers from IMAGE\n"
-	"    --count N             at most N containers (default 1)\n"
+	"    --count N             at most N containers (run; default 1)\n"
 	"    --podman-arg ARG      a global podman argument (repeatable)\n"
 	"    --podman-run-arg ARG  a 'podman run' argument (repeatable)\n"
 	"    --systemd             systemd as the containers' init (the\n"
@@ -93,7 +93,7 @@ const char cli_provision_usage[] =
 	"                          run QEMU there over ssh (default: here;\n"
 	"                          --ssh-option and --ssh-strict-host-keys\n"
 	"                          apply to it)\n"
-	"    --count N             at most N VMs at once (default 1)\n"
+	"    --count N             at most N VMs at once (run; default 1)\n"
 	"    --identity FILE       the VMs' login key (FILE.pub goes in;\n"
 	"                          default: a key made for the run)\n"
 	"    --vm-memory MiB       memory of each VM (default 1024)\n"
@@ -112,7 +112,7 @@ const char cli_provision_usage[] =
 	"    --vm-boot-timeout S   seconds until ssh must work (default 300)\n"
 	"    --vm-arg ARG          an extra QEMU argument "
 	"(repeatable)\n" TF_USAGE
-	"    --count N             at most N machines at once (default 1)\n";
+	"    --count N             at most N machines at once (run; 1)\n";
 
 const char cli_tf_usage[] = TF_COMPANIONS_USAGE;
 

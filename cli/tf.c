@@ -63,7 +63,10 @@ static void tf_usage(FILE *out)
 		"            logs in, and hold it until Ctrl-C (or TERM): "
 		"then cancel\n"
 		"            its request and exit 0; 1 if the request ends "
-		"first\n"
+		"first,\n"
+		"            130 on Ctrl-C before the machine is ready, 2 "
+		"when its\n"
+		"            reservation failed for good\n"
 		"  cancel    cancel these requests (exit 1 naming those that "
 		"failed;\n"
 		"            one already ended counts as canceled)\n"
@@ -160,8 +163,7 @@ static int whoami(int argc, char **argv)
 	return rc;
 }
 
-/* The names of the reply's "composes" (entries of another "type" than
- * "compose", which the real API may list, are left out). */
+/* The names of the reply's "composes", every entry with a name. */
 static int composes(int argc, char **argv)
 {
 	json_t *reply = NULL, *list, *entry;
@@ -187,10 +189,8 @@ static int composes(int argc, char **argv)
 	{
 		const char *name =
 			json_string_value(json_object_get(entry, "name"));
-		const char *type =
-			json_string_value(json_object_get(entry, "type"));
 
-		if (!name || (type && strcmp(type, "compose")))
+		if (!name)
 			continue;
 		cli_put_escaped(stdout, name);
 		putchar('\n');

@@ -67,6 +67,12 @@
 /* abort returns promptly; stop waits for the DELETEs with their retries. */
 #define ABORT_WAIT_MS 4000
 #define STOP_WAIT_MS  60000
+/* Once abort or stop begins, a POST in flight gets this long for its
+ * answer (its id, to DELETE it) before atex stops waiting for it. */
+#define POST_GRACE_MS 3000
+/* State replies that are not JSON or name no state, in a row, before
+ * the request is given up. */
+#define MAX_BAD_REPLIES 10
 /* How much of a reply quotes an error. */
 #define QUOTE_MAX 200
 
@@ -92,6 +98,9 @@ struct tf_request {
 	bool want_cancel;   /* DELETE it (release, clear, stop, abort) */
 	bool delete_busy;   /* DELETE in flight */
 	bool post_busy;	    /* POST in flight */
+	uint64_t post_xid;  /* its exchange */
+	double post_end;    /* abort/stop: when to stop waiting for it */
+	int bad_replies;    /* malformed state replies in a row */
 	bool http_busy;	    /* a GET (state or log) in flight */
 	char *cancel_error; /* why the DELETE failed */
 	double due;	    /* monotonic ms of the next poll */
@@ -141,9 +150,12 @@ struct tf_prov {
 	struct atex_remote_queue *queue;
 	atex_cancel *cancel;	  /* fired by abort: get_remote returns */
 	struct atex_vec requests; /* every struct tf_request not freed */
-	int wanted;		  /* to submit */
-	int getters;		  /* get_remote calls that may hold a popped
-				   * request: collect frees nothing then */
+	/* Exchange ids (uintptr_t) for the HTTP thread to act on unlocked:
+	 * POSTs to try no more, POSTs to give up waiting for. */
+	struct atex_vec post_no_retry, post_cancel;
+	int wanted;  /* to submit */
+	int getters; /* get_remote calls that may hold a popped
+		      * request: collect frees nothing then */
 	bool started, aborted, stopping, quit, failed;
 	struct atex_testingfarm_stats stats;
 };
@@ -453,6 +465,9 @@ static void request_failed(struct tf_request *rq, const char *why)
 	char *tail = atex_tf_log_tail(&rq->log), *msg;
 
 	stop_login(rq);
+	/* Given up: not left running on the service. */
+	if (rq->alive)
+		want_cancel(rq);
 	p->stats.failed++;
 	msg = atex_sprintf("%s: request %s %s; last pipeline.log lines:\n%s",
 			   p->name, rq->id ? rq->id : "(no id)", why,
@@ -501,7 +516,8 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r);
  * returns. */
 static int start_exchange(struct tf_request *rq, const char *method,
 			  const char *url, const char *body, bool api,
-			  long long range_from, atex_http_done_fn done)
+			  long long range_from, atex_http_done_fn done,
+			  uint64_t *xid)
 {
 	struct tf_prov *p = rq->p;
 	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
@@ -516,7 +532,7 @@ static int start_exchange(struct tf_request *rq, const char *method,
 	r.retry_total_ms = p->retry_total_ms;
 	if (!p->http)
 		return atex_error_set(ATEX_ECANCELED, "%s: stopped", p->name);
-	rc = atex_http_start(p->http, &r, done, rq, NULL);
+	rc = atex_http_start(p->http, &r, done, rq, xid);
 	if (rc < 0)
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s %s: %s", p->name,
 			 method, rq->id ? rq->id : "request",
@@ -546,7 +562,8 @@ static void submit(struct tf_prov *p)
 	rq->p = p;
 	rq->phase = RQ_SUBMITTING;
 	rq->post_busy = true;
-	if (start_exchange(rq, "POST", url, p->body, true, -1, post_done) < 0) {
+	if (start_exchange(rq, "POST", url, p->body, true, -1, post_done,
+			   &rq->post_xid) < 0) {
 		rq->post_busy = false;
 		rq->phase = RQ_ENDED;
 		prov_fail(p, atex_error_last_code(), atex_error_last());
@@ -586,11 +603,18 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 		rq->due = atex_monotonic_ms() + p->poll_ms;
 	} else {
 		rq->phase = RQ_ENDED;
-		if (rc == ATEX_ECANCELED)
+		if (rc == ATEX_ECANCELED && rq->post_end > 0 &&
+		    atex_monotonic_ms() < rq->post_end)
+			/* No try was in flight: nothing was created. */
+			atex_debug(COMPONENT,
+				   "%s: a request waiting to be submitted "
+				   "again was dropped",
+				   p->name);
+		else if (rc == ATEX_ECANCELED)
 			atex_log(ATEX_LOG_WARNING, COMPONENT,
-				 "%s: a request was being submitted when atex "
-				 "stopped waiting: if the service created it, "
-				 "its pipeline timeout (%d min) frees it",
+				 "%s: a request being submitted may be left "
+				 "alive; Testing Farm frees it at the pipeline "
+				 "timeout of %d min",
 				 p->name, p->timeout_min);
 		else if (!p->aborted && !p->stopping)
 			prov_fail(p, rc, atex_error_last());
@@ -612,7 +636,7 @@ static void start_log(struct tf_request *rq)
 	char *url = atex_sprintf("%s/pipeline.log", rq->artifacts);
 
 	if (url && start_exchange(rq, "GET", url, NULL, false, rq->log_off,
-				  log_done) == 0)
+				  log_done, NULL) == 0)
 		rq->http_busy = true;
 	else
 		poll_later(rq);
@@ -684,12 +708,23 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		/* Nothing to learn any more. */
 	} else if (rc < 0) {
 		prov_fail(p, rc, atex_error_last());
-	} else if (r->status == 404 || !json_is_string(state)) {
+	} else if (r->status == 404) {
 		rq->alive = false;
 		rq->phase = RQ_ENDED;
-		request_failed(rq, r->status == 404
-					   ? "is gone (HTTP 404)"
-					   : "has no state in its reply");
+		request_failed(rq, "is gone (HTTP 404)");
+	} else if (!json_is_string(state) &&
+		   ++rq->bad_replies < MAX_BAD_REPLIES) {
+		/* A passing fault (a proxy's page, a cut reply): ask again. */
+		atex_debug(COMPONENT,
+			   "%s: request %s: its state reply is not JSON or "
+			   "has no state (%d in a row)",
+			   p->name, rq->id, rq->bad_replies);
+		poll_later(rq);
+	} else if (!json_is_string(state)) {
+		rq->phase = RQ_ENDED;
+		why = atex_sprintf("has no state in its last %d replies",
+				   rq->bad_replies);
+		request_failed(rq, why ? why : "has no state in its replies");
 	} else if (!state_alive(json_string_value(state))) {
 		rq->alive = false;
 		free(rq->state);
@@ -707,6 +742,7 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 			request_failed(rq, why ? why : "ended");
 		}
 	} else {
+		rq->bad_replies = 0;
 		if (!rq->state || strcmp(rq->state, json_string_value(state)))
 			atex_debug(COMPONENT, "%s: request %s: %s", p->name,
 				   rq->id, json_string_value(state));
@@ -801,7 +837,7 @@ static void start_delete(struct tf_request *rq)
 
 	atex_debug(COMPONENT, "%s: canceling request %s", rq->p->name, rq->id);
 	if (url && start_exchange(rq, "DELETE", url, NULL, true, -1,
-				  delete_done) == 0) {
+				  delete_done, NULL) == 0) {
 		rq->delete_busy = true;
 	} else {
 		free(rq->cancel_error);
@@ -1022,6 +1058,45 @@ static void collect(struct tf_prov *p)
 	p->requests.len = kept;
 }
 
+/* abort or stop with rq's POST pending (lock held): no more tries (one
+ * waiting for its next try ends), then POST_GRACE_MS for an answer in
+ * flight; the HTTP thread does it unlocked (the callback locks). Returns
+ * when to look again (0: not needed). */
+static double stop_post(struct tf_prov *p, struct tf_request *rq, double now)
+{
+	struct atex_vec *v = NULL;
+
+	if (rq->post_end == 0) {
+		rq->post_end = now + POST_GRACE_MS;
+		v = &p->post_no_retry;
+	} else if (now >= rq->post_end) {
+		v = &p->post_cancel;
+	}
+	if (v && atex_vec_push(v, (void *)(uintptr_t)rq->post_xid) < 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: out of memory",
+			 p->name);
+	return v == &p->post_cancel ? 0 : rq->post_end;
+}
+
+/* Acts on the POSTs stop_post listed (lock held, released meanwhile). */
+static void stop_posts(struct tf_prov *p)
+{
+	struct atex_vec no_retry = p->post_no_retry, cancel = p->post_cancel;
+
+	if (!no_retry.len && !cancel.len)
+		return;
+	memset(&p->post_no_retry, 0, sizeof(p->post_no_retry));
+	memset(&p->post_cancel, 0, sizeof(p->post_cancel));
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < no_retry.len; i++)
+		atex_http_no_retry(p->http, (uintptr_t)no_retry.items[i]);
+	for (size_t i = 0; i < cancel.len; i++)
+		atex_http_cancel(p->http, (uintptr_t)cancel.items[i]);
+	pthread_mutex_lock(&p->lock);
+	atex_vec_free(&no_retry);
+	atex_vec_free(&cancel);
+}
+
 /* Starts what is due and returns how long until the next due time (ms,
  * -1: none). Lock held. */
 static int schedule(struct tf_prov *p)
@@ -1032,6 +1107,13 @@ static int schedule(struct tf_prov *p)
 	for (i = 0; i < p->requests.len; i++) {
 		struct tf_request *rq = p->requests.items[i];
 
+		if (rq->post_busy && (p->aborted || p->stopping)) {
+			double end = stop_post(p, rq, now);
+
+			if (end > 0 && (next < 0 || end < next))
+				next = end;
+			continue;
+		}
 		if (rq->login_running && rq->login_finished)
 			login_joined(rq);
 		if (rq->want_cancel && rq->alive && rq->id &&
@@ -1050,7 +1132,7 @@ static int schedule(struct tf_prov *p)
 			char *url = request_url(p, rq->id);
 
 			if (url && start_exchange(rq, "GET", url, NULL, true,
-						  -1, state_done) == 0)
+						  -1, state_done, NULL) == 0)
 				rq->http_busy = true;
 			else
 				poll_later(rq);
@@ -1083,6 +1165,11 @@ static void *http_main(void *arg)
 		/* Once aborted the token stays fired: waking on it again
 		 * would spin. */
 		size_t n = p->aborted ? 0 : 1;
+
+		if (p->post_no_retry.len || p->post_cancel.len) {
+			stop_posts(p);
+			continue;
+		}
 
 		pthread_mutex_unlock(&p->lock);
 		if (atex_http_run(p->http, timeout, &fd, n) == ATEX_EIO)
@@ -1539,6 +1626,8 @@ static void prov_free(atex_provisioner *base)
 	for (size_t i = 0; i < p->requests.len; i++)
 		request_free(p->requests.items[i]);
 	atex_vec_free(&p->requests);
+	atex_vec_free(&p->post_no_retry);
+	atex_vec_free(&p->post_cancel);
 	atex_remote_queue_free(p->queue);
 	atex_cancel_free(p->cancel);
 	atex_vec_free_all(&p->strings, free);

@@ -682,6 +682,19 @@ void atex_http_cancel(struct atex_http *h, uint64_t id)
 	}
 }
 
+void atex_http_no_retry(struct atex_http *h, uint64_t id)
+{
+	for (struct exchange *x = h ? h->head : NULL; x; x = x->next) {
+		if (x->id != id)
+			continue;
+		x->retry = false;
+		/* Between tries: the next one must not start. */
+		if (!x->in_multi && !x->finished)
+			cancel_one(x);
+		return;
+	}
+}
+
 size_t atex_http_pending(const struct atex_http *h)
 {
 	return h ? h->pending : 0;

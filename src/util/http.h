@@ -87,6 +87,12 @@ int atex_http_start(struct atex_http *h, const struct atex_http_request *r,
  * before this returns. An unknown id (already finished) is ignored. */
 void atex_http_cancel(struct atex_http *h, uint64_t id);
 
+/* No more tries for a pending exchange: one waiting for its next try
+ * ends now (its callback runs with ATEX_ECANCELED before this returns),
+ * one in flight ends with this try's outcome. An unknown id is ignored.
+ * Owner's thread. */
+void atex_http_no_retry(struct atex_http *h, uint64_t id);
+
 /* How many exchanges are pending (in flight or waiting to retry). */
 size_t atex_http_pending(const struct atex_http *h);
 

@@ -871,6 +871,106 @@ static void test_count_one(void **state)
 	atex_provisioner_free(p);
 }
 
+/* abort while the POST waits to be retried (503 x5): no try starts any
+ * more, so nothing is created, and abort returns at once. */
+static void test_abort_post_retrying(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	double t0;
+	json_t *v;
+
+	(void)state;
+	atex_tf_set_test_backoff(200, 400);
+	options(&o);
+	p = started(&o);
+	fault("{\"status\": 503, \"count\": 5, \"match\": \"^POST "
+	      "/v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	usleep(300000);
+	t0 = atex_monotonic_ms();
+	atex_provisioner_abort(p);
+	assert_true(atex_monotonic_ms() - t0 < 1000);
+	usleep(2500000); /* the 6th try would have come by now */
+	v = requests();
+	assert_int_equal(json_array_size(v), 0);
+	json_decref(v);
+	atex_provisioner_stop(p);
+	atex_provisioner_free(p);
+	atex_tf_set_test_backoff(0, 0);
+}
+
+/* abort while a POST's answer is slow: waited for ~3 s, then given up
+ * with a warning, abort within 5 s; an answer within the grace gets its
+ * request DELETEd. */
+static void test_abort_post_in_flight(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	double t0;
+	json_t *v;
+
+	(void)state;
+	options(&o);
+	p = started(&o);
+	fault("{\"delay\": 8.0, \"match\": \"^POST /v0.1/requests$\"}");
+	fault("{\"delay\": 1.5, \"match\": \"^POST /v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 2), 0);
+	usleep(300000);
+	t0 = atex_monotonic_ms();
+	atex_provisioner_abort(p);
+	assert_true(atex_monotonic_ms() - t0 < 5000);
+	assert_true(logs_contain("a request being submitted may be left "
+				 "alive; Testing Farm frees it at the "
+				 "pipeline timeout of 30 min"));
+	v = requests();
+	assert_int_equal(json_array_size(v), 1);
+	assert_true(canceled(json_array_get(v, 0)));
+	json_decref(v);
+	atex_provisioner_stop(p);
+	atex_provisioner_free(p);
+}
+
+/* State replies that are not JSON are passing faults: the request is
+ * kept; ten in a row give it up, and it is DELETEd. */
+static void test_bad_state_replies(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	struct atex_testingfarm_stats s;
+	atex_provisioner *p;
+	atex_remote *r;
+	int tries;
+
+	(void)state;
+	options(&o);
+	p = started(&o);
+	fault("{\"not_json\": true, \"count\": 3, \"match\": \"^GET "
+	      "/v0.1/requests/\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 30000);
+	stats(p, &s);
+	assert_int_equal(s.submitted, 1);
+	assert_int_equal(s.failed, 0);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+
+	options(&o);
+	o.max_retries = -1;
+	p = started(&o);
+	fault("{\"not_json\": true, \"count\": 1000, \"match\": \"^GET "
+	      "/v0.1/requests/\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&r, p, 20000),
+			 ATEX_EINFRA);
+	assert_non_null(strstr(atex_error_last(), "has no state in its last"));
+	for (tries = 0; tries < 60 && alive_count() > 0; tries++)
+		usleep(50000);
+	assert_int_equal(alive_count(), 0);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1000,12 @@ int main(void)
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_count_one, setup_public,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_abort_post_retrying,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_post_in_flight,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_state_replies,
+						setup_public, teardown),
 	};
 
 	struct CMUnitTest chosen[ATEX_ARRAY_SIZE(tests)];

@@ -70,6 +70,8 @@
 /* Once abort or stop begins, a POST in flight gets this long for its
  * answer (its id, to DELETE it) before atex stops waiting for it. */
 #define POST_GRACE_MS 3000
+/* One POST try: the first byte of the answer is what matters. */
+#define POST_TRY_MS (10 * 60 * 1000)
 /* State replies that are not JSON or name no state, in a row, before
  * the request is given up. */
 #define MAX_BAD_REPLIES 10
@@ -94,17 +96,21 @@ struct tf_request {
 	struct tf_prov *p;
 	char *id; /* set once the POST answered */
 	enum rq_phase phase;
-	bool alive;	    /* the service has it in new/queued/running */
-	bool want_cancel;   /* DELETE it (release, clear, stop, abort) */
-	bool delete_busy;   /* DELETE in flight */
-	bool post_busy;	    /* POST in flight */
-	uint64_t post_xid;  /* its exchange */
-	double post_end;    /* abort/stop: when to stop waiting for it */
-	int bad_replies;    /* malformed state replies in a row */
-	bool http_busy;	    /* a GET (state or log) in flight */
-	char *cancel_error; /* why the DELETE failed */
-	double due;	    /* monotonic ms of the next poll */
-	char *state;	    /* last state seen */
+	bool alive;	       /* the service has it in new/queued/running */
+	bool want_cancel;      /* DELETE it (release, clear, stop, abort) */
+	bool delete_busy;      /* DELETE in flight */
+	bool post_busy;	       /* POST in flight */
+	uint64_t post_xid;     /* its exchange */
+	double post_end;       /* abort/stop: when to stop waiting for it */
+	int bad_replies;       /* malformed state replies in a row */
+	bool http_busy;	       /* a GET (state or log) in flight */
+	char *cancel_error;    /* why the DELETE failed */
+	uint64_t delete_xid;   /* its exchange */
+	bool delete_own_retry; /* abort/stop: retried here, not by the client */
+	double delete_due;     /* then: the next try's time */
+	char *delete_failure;  /* then: why the last try failed */
+	double due;	       /* monotonic ms of the next poll */
+	char *state;	       /* last state seen */
 	char *dying; /* why it ended: reported once the last log lines are read
 		      */
 	char *artifacts;   /* run.artifacts */
@@ -152,7 +158,7 @@ struct tf_prov {
 	struct atex_vec requests; /* every struct tf_request not freed */
 	/* Exchange ids (uintptr_t) for the HTTP thread to act on unlocked:
 	 * POSTs to try no more, POSTs to give up waiting for. */
-	struct atex_vec post_no_retry, post_cancel;
+	struct atex_vec no_retry_xids, cancel_xids;
 	int wanted;  /* to submit */
 	int getters; /* get_remote calls that may hold a popped
 		      * request: collect frees nothing then */
@@ -167,6 +173,15 @@ void atex_tf_set_test_backoff(int first_ms, int max_ms)
 {
 	test_backoff_first_ms = first_ms;
 	test_backoff_max_ms = max_ms;
+}
+
+/* atex_tf_set_test_try_timeouts's values (0: the defaults). */
+static int test_try_ms, test_post_try_ms;
+
+void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms)
+{
+	test_try_ms = try_ms;
+	test_post_try_ms = post_try_ms;
 }
 
 /* atex_tf_set_test_cleaning's script (NULL: the embedded one). */
@@ -227,23 +242,58 @@ static const char *resolve_token(const char *token)
 	return env && *env ? env : NULL;
 }
 
+bool atex_tf_valid_id(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > 128 || !strcmp(id, ".") || !strcmp(id, ".."))
+		return false;
+	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			  "0123456789._-") == n;
+}
+
+char *atex_tf_redact(const char *s, size_t len, const char *token)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	size_t n = token ? strlen(token) : 0;
+	const char *end = s + len, *hit;
+
+	while (n > 0 && (hit = memmem(s, (size_t)(end - s), token, n))) {
+		if (atex_buf_put(&b, s, (size_t)(hit - s)) < 0 ||
+		    atex_buf_puts(&b, "***") < 0)
+			goto oom;
+		s = hit + n;
+	}
+	if (atex_buf_put(&b, s, (size_t)(end - s)) < 0 ||
+	    atex_buf_puts(&b, "") < 0)
+		goto oom;
+	return atex_buf_detach(&b);
+oom:
+	atex_buf_free(&b);
+	return NULL;
+}
+
 /* What an error reply says: its JSON "message", else its first
- * QUOTE_MAX characters, control characters escaped. Caller frees. */
-static char *reply_quote(const char *body, size_t len)
+ * QUOTE_MAX characters, the token redacted (a server may echo it),
+ * control characters escaped. Caller frees. */
+static char *reply_quote(const char *body, size_t len, const char *token)
 {
 	struct atex_buf b = ATEX_BUF_INIT;
 	json_t *v = body && len ? json_loadb(body, len, 0, NULL) : NULL;
 	json_t *msg = json_is_object(v) ? json_object_get(v, "message") : NULL;
-	char *cut;
+	char *clean, *cut;
 	int rc;
 
 	if (json_is_string(msg))
-		cut = atex_strndup(json_string_value(msg), QUOTE_MAX);
+		clean = atex_tf_redact(json_string_value(msg),
+				       json_string_length(msg), token);
+	else if (body && len)
+		clean = atex_tf_redact(body, len, token);
 	else
-		cut = atex_strndup(body && len ? body : "(empty reply)",
-				   len < QUOTE_MAX ? (len ? len : 13)
-						   : QUOTE_MAX);
+		clean = atex_strdup("(empty reply)");
 	json_decref(v);
+	cut = clean ? atex_strndup(clean, QUOTE_MAX) : NULL;
+	free(clean);
 	rc = cut ? atex_buf_put_printable(&b, cut) : ATEX_ENOMEM;
 	if (rc == 0)
 		rc = atex_buf_puts(&b, "");
@@ -263,10 +313,10 @@ static bool status_ok(long status)
 /* Sets the error for a reply that is not 2xx: method, URL (no token, no
  * userinfo), status, what the reply says. */
 static int reply_error(const char *method, const char *url, long status,
-		       const char *body, size_t len)
+		       const char *body, size_t len, const char *token)
 {
 	char *shown = atex_http_url_for_message(url);
-	char *quote = reply_quote(body, len);
+	char *quote = reply_quote(body, len, token);
 	int rc = atex_error_set(
 		ATEX_EIO, "Testing Farm API: %s %s: HTTP %ld: %s", method,
 		shown ? shown : "(URL)", status, quote ? quote : "");
@@ -315,14 +365,18 @@ static int api_call(char **reply, long *status,
 	*status = res.status;
 	if (!status_ok(res.status)) {
 		rc = reply_error(method, url, res.status, res.body,
-				 res.body_len);
+				 res.body_len, r.token);
 		goto out;
 	}
 	v = json_loadb(res.body ? res.body : "", res.body_len, JSON_DECODE_ANY,
 		       NULL);
 	if (!v) {
 		struct atex_buf b = ATEX_BUF_INIT;
-		char *cut = atex_strndup(res.body ? res.body : "", QUOTE_MAX);
+		char *clean = atex_tf_redact(res.body ? res.body : "",
+					     res.body_len, r.token);
+		char *cut = clean ? atex_strndup(clean, QUOTE_MAX) : NULL;
+
+		free(clean);
 
 		shown = atex_http_url_for_message(url);
 		atex_buf_put_printable(&b, cut ? cut : "");
@@ -405,6 +459,7 @@ static void request_free(struct tf_request *rq)
 	free(rq->label);
 	free(rq->login_msg);
 	free(rq->cancel_error);
+	free(rq->delete_failure);
 	free(rq);
 }
 
@@ -528,8 +583,18 @@ static int start_exchange(struct tf_request *rq, const char *method,
 	r.body = body;
 	r.token = api ? p->token : NULL;
 	r.range_from = range_from;
-	r.retry = true;
+	/* Once abort or stop began, a DELETE's failures are retried here, so
+	 * that each one is told at once. */
+	r.retry = strcmp(method, "DELETE") || !(p->aborted || p->stopping);
 	r.retry_total_ms = p->retry_total_ms;
+	/* A slow POST is not tried again: the try that timed out may have
+	 * made a reservation nobody would know of. abort and stop still
+	 * end it (stop_post). */
+	if (!strcmp(method, "POST"))
+		r.timeout_ms =
+			test_post_try_ms > 0 ? test_post_try_ms : POST_TRY_MS;
+	else if (test_try_ms > 0)
+		r.timeout_ms = test_try_ms;
 	if (!p->http)
 		return atex_error_set(ATEX_ECANCELED, "%s: stopped", p->name);
 	rc = atex_http_start(p->http, &r, done, rq, xid);
@@ -577,6 +642,7 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 	struct tf_prov *p = rq->p;
 	json_t *v = NULL, *id = NULL;
 	char *url = request_url(p, NULL);
+	bool bad_id = false;
 
 	if (rc == 0 && status_ok(r->status)) {
 		v = json_loadb(r->body, r->body_len, 0, NULL);
@@ -586,10 +652,22 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 					    "Testing Farm API: POST %s: HTTP "
 					    "%ld: the reply has no request id",
 					    url ? url : "", r->status);
+		} else if (!atex_tf_valid_id(json_string_value(id))) {
+			char *quote =
+				reply_quote(json_string_value(id),
+					    json_string_length(id), p->token);
+
+			bad_id = true;
+			rc = atex_error_set(
+				ATEX_EFORMAT,
+				"the API answered request id \"%s\": "
+				"not an id",
+				quote ? quote : "?");
+			free(quote);
 		}
 	} else if (rc == 0) {
 		rc = reply_error("POST", url ? url : "", r->status, r->body,
-				 r->body_len);
+				 r->body_len, p->token);
 	}
 	pthread_mutex_lock(&p->lock);
 	rq->post_busy = false;
@@ -616,6 +694,8 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 				 "alive; Testing Farm frees it at the pipeline "
 				 "timeout of %d min",
 				 p->name, p->timeout_min);
+		else if (bad_id)
+			request_failed(rq, atex_error_last());
 		else if (!p->aborted && !p->stopping)
 			prov_fail(p, rc, atex_error_last());
 	}
@@ -696,7 +776,7 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 
 	if (rc == 0 && r->status != 404 && !status_ok(r->status))
 		rc = reply_error("GET", url ? url : "", r->status, r->body,
-				 r->body_len);
+				 r->body_len, p->token);
 	if (rc == 0 && r->status != 404)
 		v = json_loadb(r->body, r->body_len, 0, NULL);
 	state = json_object_get(v, "state");
@@ -831,14 +911,21 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Between the DELETE tries of abort and stop. */
+static int delete_pause_ms(void)
+{
+	return test_backoff_first_ms > 0 ? test_backoff_first_ms : 1000;
+}
+
 static void start_delete(struct tf_request *rq)
 {
 	char *url = request_url(rq->p, rq->id);
 
 	atex_debug(COMPONENT, "%s: canceling request %s", rq->p->name, rq->id);
 	if (url && start_exchange(rq, "DELETE", url, NULL, true, -1,
-				  delete_done, NULL) == 0) {
+				  delete_done, &rq->delete_xid) == 0) {
 		rq->delete_busy = true;
+		rq->delete_own_retry = rq->p->aborted || rq->p->stopping;
 	} else {
 		free(rq->cancel_error);
 		rq->cancel_error = atex_strdup(atex_error_last());
@@ -855,12 +942,16 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r)
 	if (rc == 0 && !status_ok(r->status) && r->status != 404 &&
 	    r->status != 409)
 		rc = reply_error("DELETE", url ? url : "", r->status, r->body,
-				 r->body_len);
+				 r->body_len, p->token);
 	else if (rc == ATEX_ECANCELED)
 		atex_error_set(rc, "atex stopped waiting for the DELETE");
 	pthread_mutex_lock(&p->lock);
 	rq->delete_busy = false;
-	if (rc == 0) {
+	if (rc == ATEX_ECANCELED && (p->aborted || p->stopping) && p->http) {
+		/* Its client's retries were stopped (schedule): tried
+		 * again here at once. */
+		rq->delete_due = 0;
+	} else if (rc == 0) {
 		rq->alive = false;
 		if (status_ok(r->status)) {
 			p->stats.canceled++;
@@ -870,6 +961,21 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r)
 			atex_debug(COMPONENT, "%s: request %s already ended",
 				   p->name, rq->id);
 		}
+	} else if ((p->aborted || p->stopping) && p->http) {
+		/* Tried again until abort's or stop's time is up; told at
+		 * once (stop may wait a minute), not at each try. */
+		if (!rq->delete_failure && p->stopping && !p->aborted)
+			atex_log(ATEX_LOG_WARNING, COMPONENT,
+				 "%s: canceling %s: %s; retrying for up to "
+				 "%d s",
+				 p->name, rq->id, atex_error_last(),
+				 STOP_WAIT_MS / 1000);
+		else
+			atex_debug(COMPONENT, "%s: canceling %s: %s", p->name,
+				   rq->id, atex_error_last());
+		free(rq->delete_failure);
+		rq->delete_failure = atex_strdup(atex_error_last());
+		rq->delete_due = atex_monotonic_ms() + delete_pause_ms();
 	} else {
 		free(rq->cancel_error);
 		rq->cancel_error = atex_strdup(atex_error_last());
@@ -1068,25 +1174,25 @@ static double stop_post(struct tf_prov *p, struct tf_request *rq, double now)
 
 	if (rq->post_end == 0) {
 		rq->post_end = now + POST_GRACE_MS;
-		v = &p->post_no_retry;
+		v = &p->no_retry_xids;
 	} else if (now >= rq->post_end) {
-		v = &p->post_cancel;
+		v = &p->cancel_xids;
 	}
 	if (v && atex_vec_push(v, (void *)(uintptr_t)rq->post_xid) < 0)
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: out of memory",
 			 p->name);
-	return v == &p->post_cancel ? 0 : rq->post_end;
+	return v == &p->cancel_xids ? 0 : rq->post_end;
 }
 
 /* Acts on the POSTs stop_post listed (lock held, released meanwhile). */
 static void stop_posts(struct tf_prov *p)
 {
-	struct atex_vec no_retry = p->post_no_retry, cancel = p->post_cancel;
+	struct atex_vec no_retry = p->no_retry_xids, cancel = p->cancel_xids;
 
 	if (!no_retry.len && !cancel.len)
 		return;
-	memset(&p->post_no_retry, 0, sizeof(p->post_no_retry));
-	memset(&p->post_cancel, 0, sizeof(p->post_cancel));
+	memset(&p->no_retry_xids, 0, sizeof(p->no_retry_xids));
+	memset(&p->cancel_xids, 0, sizeof(p->cancel_xids));
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < no_retry.len; i++)
 		atex_http_no_retry(p->http, (uintptr_t)no_retry.items[i]);
@@ -1116,9 +1222,21 @@ static int schedule(struct tf_prov *p)
 		}
 		if (rq->login_running && rq->login_finished)
 			login_joined(rq);
+		if (rq->delete_busy && !rq->delete_own_retry &&
+		    (p->aborted || p->stopping)) {
+			/* Its client retries would be silent: here now. */
+			rq->delete_own_retry = true;
+			if (atex_vec_push(&p->no_retry_xids,
+					  (void *)(uintptr_t)rq->delete_xid) <
+			    0)
+				rq->delete_own_retry = false;
+		}
 		if (rq->want_cancel && rq->alive && rq->id &&
 		    !rq->delete_busy && !rq->cancel_error) {
-			start_delete(rq);
+			if (rq->delete_due <= now)
+				start_delete(rq);
+			else if (next < 0 || rq->delete_due < next)
+				next = rq->delete_due;
 			continue;
 		}
 		if (rq->want_cancel && !rq->alive && !rq->delete_busy &&
@@ -1166,7 +1284,7 @@ static void *http_main(void *arg)
 		 * would spin. */
 		size_t n = p->aborted ? 0 : 1;
 
-		if (p->post_no_retry.len || p->post_cancel.len) {
+		if (p->no_retry_xids.len || p->cancel_xids.len) {
 			stop_posts(p);
 			continue;
 		}
@@ -1526,9 +1644,45 @@ static int prov_clear(atex_provisioner *base)
 	return 0;
 }
 
+/* The ids of the requests still alive, ", "-separated ("" when none;
+ * NULL: ENOMEM). Lock held. */
+static char *alive_ids(const struct tf_prov *p)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	int rc = atex_buf_puts(&b, "");
+
+	for (size_t i = 0; rc == 0 && i < p->requests.len; i++) {
+		const struct tf_request *rq = p->requests.items[i];
+
+		if (rq->alive && rq->id)
+			rc = atex_buf_printf(&b, "%s%s", b.len ? ", " : "",
+					     rq->id);
+	}
+	if (rc < 0) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
+/* "ID, ID" as "ID ID" for a command line (in place). */
+static const char *left_args(char *ids)
+{
+	char *w = ids;
+
+	for (const char *r = ids; *r; r++)
+		if (!(r[0] == ',' && r[1] == ' '))
+			*w++ = *r;
+		else
+			*w++ = ' ', r++;
+	*w = '\0';
+	return ids;
+}
+
 static void prov_abort(atex_provisioner *base)
 {
 	struct tf_prov *p = to_prov(base);
+	char *left, *args;
 
 	pthread_mutex_lock(&p->lock);
 	p->aborted = true;
@@ -1536,31 +1690,53 @@ static void prov_abort(atex_provisioner *base)
 	atex_cancel_fire(p->cancel);
 	wake(p);
 	wait_cancels(p, ABORT_WAIT_MS);
+	left = alive_ids(p);
 	pthread_mutex_unlock(&p->lock);
+	args = left ? atex_strdup(left) : NULL;
+	if (left && *left)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: requests that could not be canceled: %s; "
+			 "Testing Farm frees them at the pipeline timeout "
+			 "(%d min), or `atex tf cancel %s`",
+			 p->name, left, p->timeout_min,
+			 args ? left_args(args) : "ID...");
+	free(args);
+	free(left);
 	atex_debug(COMPONENT, "%s: aborted", p->name);
 }
 
-/* The error of stop: requests that could not be canceled (lock held). */
+/* The error of stop: requests that could not be canceled, each with
+ * why, in one message (lock held). */
 static int stop_errors(struct tf_prov *p)
 {
+	struct atex_buf b = ATEX_BUF_INIT, ids = ATEX_BUF_INIT;
 	int rc = 0;
 
 	for (size_t i = 0; i < p->requests.len; i++) {
 		struct tf_request *rq = p->requests.items[i];
+		const char *why = rq->delete_failure ? rq->delete_failure
+				  : rq->cancel_error ? rq->cancel_error
+						     : "no answer in time";
 
 		if (!rq->alive)
 			continue;
-		rc = atex_error_set(ATEX_EIO,
-				    "%s: request %s could not be canceled "
-				    "(%s): the service frees it at its "
-				    "pipeline timeout (%d min)",
-				    p->name, rq->id,
-				    rq->cancel_error ? rq->cancel_error
-						     : "no answer in time",
-				    p->timeout_min);
-		atex_log(ATEX_LOG_ERROR, COMPONENT, "%s", atex_error_last());
+		atex_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "", rq->id,
+				why);
+		atex_buf_printf(&ids, " %s", rq->id);
 		rq->alive = false;
 	}
+	if (b.len) {
+		rc = atex_error_set(
+			ATEX_EIO,
+			"%s: could not be canceled: %s; Testing Farm frees "
+			"them at the pipeline timeout (%d min), or `atex tf "
+			"cancel%s`",
+			p->name, atex_buf_cstr(&b), p->timeout_min,
+			atex_buf_cstr(&ids));
+		atex_log(ATEX_LOG_ERROR, COMPONENT, "%s", atex_error_last());
+	}
+	atex_buf_free(&b);
+	atex_buf_free(&ids);
 	return rc;
 }
 
@@ -1577,7 +1753,9 @@ static int prov_stop(atex_provisioner *base)
 	p->stopping = true;
 	cancel_all(p);
 	wake(p);
-	wait_cancels(p, STOP_WAIT_MS);
+	/* After abort, which waited and told already, stop does not wait
+	 * again. */
+	wait_cancels(p, p->aborted ? 0 : STOP_WAIT_MS);
 	p->quit = true;
 	wake(p);
 	pthread_mutex_unlock(&p->lock);
@@ -1626,8 +1804,8 @@ static void prov_free(atex_provisioner *base)
 	for (size_t i = 0; i < p->requests.len; i++)
 		request_free(p->requests.items[i]);
 	atex_vec_free(&p->requests);
-	atex_vec_free(&p->post_no_retry);
-	atex_vec_free(&p->post_cancel);
+	atex_vec_free(&p->no_retry_xids);
+	atex_vec_free(&p->cancel_xids);
 	atex_remote_queue_free(p->queue);
 	atex_cancel_free(p->cancel);
 	atex_vec_free_all(&p->strings, free);

@@ -828,6 +828,8 @@ static void test_stop_cannot_cancel(void **state)
 	assert_non_null(strstr(atex_error_last(), "could not be canceled"));
 	assert_non_null(strstr(atex_error_last(), "HTTP 500"));
 	assert_non_null(strstr(atex_error_last(), "pipeline timeout (30 min)"));
+	/* Said at once, not only after the minute. */
+	assert_true(logs_contain("retrying for up to 60 s"));
 	json_decref(v);
 	atex_provisioner_free(p);
 	atex_tf_set_test_backoff(0, 0);
@@ -971,6 +973,125 @@ static void test_bad_state_replies(void **state)
 	atex_provisioner_free(p);
 }
 
+/* abort with every DELETE failing: abort is bounded and names the ids
+ * left alive; stop after it does not wait its minute again. */
+static void test_abort_delete_failing(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	double t0;
+	json_t *v, *rq;
+	size_t i;
+
+	(void)state;
+	atex_tf_set_test_backoff(100, 200);
+	options(&o);
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 2), 0);
+	for (int tries = 0; tries < 100 && alive_count() < 2; tries++)
+		usleep(50000);
+	fault("{\"status\": 503, \"count\": 100000, \"match\": \"^DELETE \"}");
+	t0 = atex_monotonic_ms();
+	atex_provisioner_abort(p);
+	assert_true(atex_monotonic_ms() - t0 < 5000);
+	assert_true(logs_contain("requests that could not be canceled: "));
+	assert_true(logs_contain("or `atex tf cancel "));
+	v = requests();
+	json_array_foreach(v, i, rq) assert_true(
+		logs_contain(json_string_value(json_object_get(rq, "id"))));
+	json_decref(v);
+	t0 = atex_monotonic_ms();
+	assert_int_equal(atex_provisioner_stop(p), ATEX_EIO);
+	assert_true(atex_monotonic_ms() - t0 < 2000);
+	assert_non_null(strstr(atex_error_last(), "atex tf cancel "));
+	atex_provisioner_free(p);
+	atex_tf_set_test_backoff(0, 0);
+}
+
+/* A POST slower than a try of the other exchanges is not tried again
+ * (that would make a second reservation). */
+static void test_post_slow(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+	json_t *v;
+
+	(void)state;
+	atex_tf_set_test_try_timeouts(1000, 10000);
+	options(&o);
+	p = started(&o);
+	fault("{\"delay\": 2.5, \"match\": \"^POST /v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 30000);
+	v = requests();
+	assert_int_equal(json_array_size(v), 1);
+	json_decref(v);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_try_timeouts(0, 0);
+}
+
+/* A server quoting the Authorization header back: the token is in no
+ * error and no log line. */
+static void test_token_echoed(void **state)
+{
+	struct atex_testingfarm_api_options api =
+		ATEX_TESTINGFARM_API_OPTIONS_INIT;
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r = NULL;
+	char *reply = NULL;
+	long status = 0;
+
+	(void)state;
+	api.url = fx.url;
+	api.token = TOKEN;
+	fault("{\"echo_auth\": true, \"status\": 400, \"match\": \"^GET "
+	      "/v0.1/whoami\"}");
+	assert_int_equal(atex_testingfarm_call(&reply, &status, &api, "GET",
+					       "/v0.1/whoami", NULL, NULL),
+			 ATEX_EIO);
+	assert_non_null(strstr(atex_error_last(), "Bearer ***"));
+	no_token_anywhere();
+
+	options(&o);
+	p = started(&o);
+	fault("{\"echo_auth\": true, \"status\": 400, \"match\": \"^POST "
+	      "/v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_not_equal(atex_provisioner_get_remote(&r, p, 20000), 0);
+	assert_non_null(strstr(atex_error_last(), "Bearer ***"));
+	no_token_anywhere();
+	atex_provisioner_stop(p);
+	atex_provisioner_free(p);
+}
+
+/* A request id that cannot go into a URL is an error naming it, and the
+ * reservation counts as failed (and is replaced). */
+static void test_bad_request_id(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	struct atex_testingfarm_stats s;
+	atex_provisioner *p;
+	atex_remote *r;
+
+	(void)state;
+	options(&o);
+	p = started(&o);
+	fault("{\"id\": \"../x\", \"match\": \"^POST /v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 30000);
+	assert_true(logs_contain("the API answered request id \"../x\": not "
+				 "an id"));
+	stats(p, &s);
+	assert_int_equal(s.failed, 1);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1005,6 +1126,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort_post_in_flight,
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_state_replies,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_delete_failing,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_post_slow, setup_public,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_token_echoed, setup_public,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_request_id,
 						setup_public, teardown),
 	};
 

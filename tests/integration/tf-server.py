@@ -472,6 +472,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if f.get("not_json"):
             self.reply(200, "<html>not json</html>\n")
             return "not_json"
+        if "id" in f:  # a POST answered with this id, nothing created
+            self.reply(200, {"id": f["id"], "state": "new"})
+            return "id"
+        if f.get("echo_auth"):  # a server quoting the header back
+            self.reply(int(f.get("status") or 400), {
+                "message": "bad header Authorization: %s"
+                % self.headers.get("Authorization")})
+            return "echo_auth"
         status = int(f.get("status") or 503)
         hdr = {"Retry-After": "1"} if status == 429 else {}
         if f.get("html"):

@@ -75,7 +75,7 @@ void atex_tf_log_clear(struct atex_tf_log *l);
 void atex_tf_set_test_backoff(int first_ms, int max_ms);
 
 /* For tests: one try's timeout of the exchanges (other than POST) and of
- * the POSTs of provisioners started from now on (0: the defaults, 60 s
+ * the POSTs started from now on (0: the defaults, 60 s
  * and 10 min). */
 void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms);
 

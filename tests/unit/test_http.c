@@ -1154,6 +1154,57 @@ static void test_idle_cpu(void **state)
 	server_stop(s);
 }
 
+/* atex_http_no_retry: an exchange waiting for its next try ends at once
+ * (ECANCELED, no try more); one in flight ends with that try. */
+static void test_no_retry(void **state)
+{
+	static const struct step steps[] = {
+		{503, NULL, "busy", 0, 0, false},
+		{503, NULL, "busy", 300, 0, false},
+		{200, NULL, "{}", 0, 0, false},
+	};
+	struct server *s = server_start(steps, 3);
+	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
+	struct atex_http *h;
+	struct done d = {0};
+	uint64_t id;
+	double end;
+
+	(void)state;
+	assert_int_equal(atex_http_new(&h, 0), 0);
+	atex_http_set_backoff(h, 400, 400);
+	r.method = "POST";
+	r.url = url_of(s, "/v0.1/requests");
+	assert_int_equal(atex_http_start(h, &r, on_done, &d, &id), 0);
+	for (end = atex_monotonic_ms() + 200; atex_monotonic_ms() < end;)
+		atex_http_run(h, 50, NULL, 0);
+	assert_int_equal(server_requests(s), 1);
+	assert_false(d.done);
+	atex_http_no_retry(h, id);
+	assert_true(d.done);
+	assert_int_equal(d.rc, ATEX_ECANCELED);
+	for (end = atex_monotonic_ms() + 600; atex_monotonic_ms() < end;)
+		atex_http_run(h, 50, NULL, 0);
+	assert_int_equal(server_requests(s), 1);
+	done_clear(&d);
+
+	/* In flight (the server answers in 300 ms): that answer is final. */
+	assert_int_equal(atex_http_start(h, &r, on_done, &d, &id), 0);
+	for (end = atex_monotonic_ms() + 100; atex_monotonic_ms() < end;)
+		atex_http_run(h, 20, NULL, 0);
+	atex_http_no_retry(h, id);
+	assert_false(d.done);
+	run_until(h, &d);
+	assert_int_equal(d.rc, 0);
+	assert_int_equal(d.status, 503);
+	assert_int_equal(d.tries, 1);
+	assert_int_equal(server_requests(s), 2);
+	done_clear(&d);
+	atex_http_free(h);
+	free((char *)r.url);
+	server_stop(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1162,6 +1213,7 @@ int main(void)
 		cmocka_unit_test(test_bad_request),
 		cmocka_unit_test(test_retry_503_post),
 		cmocka_unit_test(test_no_retry_4xx),
+		cmocka_unit_test(test_no_retry),
 		cmocka_unit_test(test_retry_dropped),
 		cmocka_unit_test(test_retry_total),
 		cmocka_unit_test(test_retry_after),

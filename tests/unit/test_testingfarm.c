@@ -442,6 +442,45 @@ static void test_start_without_token(void **state)
 	atex_provisioner_free(p);
 }
 
+static void test_valid_id(void **state)
+{
+	char long_id[130];
+
+	(void)state;
+	assert_true(atex_tf_valid_id("9f3c2a10-1b2c-4d5e-8f90-0123456789ab"));
+	assert_true(atex_tf_valid_id("a.b_c-D"));
+	assert_false(atex_tf_valid_id(""));
+	assert_false(atex_tf_valid_id(NULL));
+	assert_false(atex_tf_valid_id("."));
+	assert_false(atex_tf_valid_id(".."));
+	assert_false(atex_tf_valid_id("../x"));
+	assert_false(atex_tf_valid_id("a b"));
+	assert_false(atex_tf_valid_id("a?b"));
+	memset(long_id, 'a', 128);
+	long_id[128] = '\0';
+	assert_true(atex_tf_valid_id(long_id));
+	long_id[128] = 'a';
+	long_id[129] = '\0';
+	assert_false(atex_tf_valid_id(long_id));
+}
+
+static void test_redact(void **state)
+{
+	const char *in = "Bearer tok1 and tok1tok1, t";
+	char *out;
+
+	(void)state;
+	out = atex_tf_redact(in, strlen(in), "tok1");
+	assert_string_equal(out, "Bearer *** and ******, t");
+	free(out);
+	out = atex_tf_redact(in, strlen(in), NULL);
+	assert_string_equal(out, in);
+	free(out);
+	out = atex_tf_redact(in, 6, "Bearer tok1");
+	assert_string_equal(out, "Bearer");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +496,8 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_cleaning_script),
 		cmocka_unit_test(test_start_without_token),
+		cmocka_unit_test(test_valid_id),
+		cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,8 @@
 #define POST_GRACE_MS 3000
 /* One POST try: the first byte of the answer is what matters. */
 #define POST_TRY_MS (10 * 60 * 1000)
+/* The last pipeline.log read of a request that ended. */
+#define DYING_READ_MS 5000
 /* State replies that are not JSON or name no state, in a row, before
  * the request is given up. */
 #define MAX_BAD_REPLIES 10
@@ -514,25 +516,46 @@ static void prov_fail(struct tf_prov *p, int code, const char *message)
  * pipeline.log lines, counted, and replaced unless max_retries is used
  * up, in which case the provisioner fails for good with the same words.
  */
+/* "a\nb\n" as "a | b": one log line reads well (the log layer would
+ * show each newline as a literal \n). Caller frees; NULL: ENOMEM. */
+static char *join_lines(const char *text)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	int rc = atex_buf_puts(&b, "");
+
+	for (const char *s = text; rc == 0 && *s; s++) {
+		if (*s != '\n')
+			rc = atex_buf_put(&b, s, 1);
+		else if (s[1])
+			rc = atex_buf_puts(&b, " | ");
+	}
+	if (rc < 0) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
 static void request_failed(struct tf_request *rq, const char *why)
 {
 	struct tf_prov *p = rq->p;
-	char *tail = atex_tf_log_tail(&rq->log), *msg;
+	char *tail = atex_tf_log_tail(&rq->log), *msg, *joined;
 
 	stop_login(rq);
 	/* Given up: not left running on the service. */
 	if (rq->alive)
 		want_cancel(rq);
 	p->stats.failed++;
-	msg = atex_sprintf("%s: request %s %s; last pipeline.log lines:\n%s",
+	joined = tail && *tail ? join_lines(tail) : NULL;
+	msg = atex_sprintf("%s: request %s %s; last pipeline.log lines: %s",
 			   p->name, rq->id ? rq->id : "(no id)", why,
-			   tail && *tail ? tail : "(none read)\n");
+			   joined ? joined : "(none read)");
+	free(joined);
 	free(tail);
 	if (!msg) {
 		prov_fail(p, ATEX_ENOMEM, "out of memory");
 		return;
 	}
-	msg[strlen(msg) - 1] = '\0'; /* the last '\n' */
 	if (p->retries_left > 0) {
 		p->retries_left--;
 		atex_log(ATEX_LOG_WARNING, COMPONENT,
@@ -542,7 +565,7 @@ static void request_failed(struct tf_request *rq, const char *why)
 		if (!p->aborted && !p->stopping && !p->failed)
 			p->wanted++;
 	} else if (!p->aborted && !p->stopping) {
-		char *final = atex_sprintf("%s\n(max_retries used up)", msg);
+		char *final = atex_sprintf("%s (max_retries used up)", msg);
 
 		prov_fail(p, ATEX_EINFRA, final ? final : msg);
 		free(final);
@@ -595,6 +618,12 @@ static int start_exchange(struct tf_request *rq, const char *method,
 			test_post_try_ms > 0 ? test_post_try_ms : POST_TRY_MS;
 	else if (test_try_ms > 0)
 		r.timeout_ms = test_try_ms;
+	/* The last read of a dead request's log: its words are worth a few
+	 * seconds, not an outage's hours. */
+	if (rq->dying && done == log_done) {
+		r.retry_total_ms = DYING_READ_MS;
+		r.timeout_ms = DYING_READ_MS;
+	}
 	if (!p->http)
 		return atex_error_set(ATEX_ECANCELED, "%s: stopped", p->name);
 	rc = atex_http_start(p->http, &r, done, rq, xid);
@@ -767,6 +796,18 @@ static void start_login(struct tf_request *rq)
 	rq->phase = RQ_LOGIN;
 }
 
+/* Where pipeline.log is (lock held). */
+static void set_artifacts(struct tf_request *rq, const char *url)
+{
+	rq->artifacts = atex_strdup(url);
+	/* "URL/" + "/pipeline.log" would make a "//". */
+	for (size_t n = rq->artifacts ? strlen(rq->artifacts) : 0;
+	     n > 0 && rq->artifacts[n - 1] == '/'; n--)
+		rq->artifacts[n - 1] = '\0';
+	atex_debug(COMPONENT, "%s: request %s: artifacts %s", rq->p->name,
+		   rq->id, rq->artifacts ? rq->artifacts : "");
+}
+
 static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 {
 	struct tf_request *rq = arg;
@@ -807,13 +848,17 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		request_failed(rq, why ? why : "has no state in its replies");
 	} else if (!state_alive(json_string_value(state))) {
 		rq->alive = false;
+		/* It may have ended within one poll, artifacts and all. */
+		if (!rq->artifacts && json_is_string(artifacts))
+			set_artifacts(rq, json_string_value(artifacts));
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
 		why = atex_sprintf("ended in state \"%s\" before its machine "
 				   "was ready",
 				   json_string_value(state));
 		/* Its last words are in pipeline.log: read them first. */
-		if (why && rq->artifacts && rq->phase == RQ_WAITING) {
+		if (why && rq->artifacts &&
+		    (rq->phase == RQ_WAITING || rq->phase == RQ_LOGIN)) {
 			rq->dying = why;
 			why = NULL;
 			start_log(rq);
@@ -828,18 +873,8 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 				   rq->id, json_string_value(state));
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
-		if (!rq->artifacts && json_is_string(artifacts)) {
-			rq->artifacts =
-				atex_strdup(json_string_value(artifacts));
-			/* "URL/" + "/pipeline.log" would make a "//". */
-			for (size_t n = rq->artifacts ? strlen(rq->artifacts)
-						      : 0;
-			     n > 0 && rq->artifacts[n - 1] == '/'; n--)
-				rq->artifacts[n - 1] = '\0';
-			atex_debug(COMPONENT, "%s: request %s: artifacts %s",
-				   p->name, rq->id,
-				   rq->artifacts ? rq->artifacts : "");
-		}
+		if (!rq->artifacts && json_is_string(artifacts))
+			set_artifacts(rq, json_string_value(artifacts));
 		if (rq->phase == RQ_WAITING && rq->artifacts &&
 		    !strcmp(rq->state, "running"))
 			start_log(rq);

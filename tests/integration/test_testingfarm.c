@@ -64,6 +64,24 @@ static void log_handler(int level, const char *component, const char *msg,
 		fprintf(stderr, "[%s] %s\n", component, msg);
 }
 
+/* Whether one log line holds both a and b. */
+static bool log_line_has(const char *a, const char *b)
+{
+	bool found = false;
+	const char *p, *start, *end;
+
+	pthread_mutex_lock(&log_lock);
+	for (p = atex_buf_cstr(&logs); !found && (p = strstr(p, a)); p++) {
+		for (start = p;
+		     start > atex_buf_cstr(&logs) && start[-1] != '\n'; start--)
+			;
+		end = strchr(p, '\n');
+		found = memmem(start, (size_t)(end - start), b, strlen(b));
+	}
+	pthread_mutex_unlock(&log_lock);
+	return found;
+}
+
 static bool logs_contain(const char *s)
 {
 	bool found;
@@ -563,6 +581,7 @@ static void test_abort(void **state)
 	atex_remote *r = NULL;
 	pthread_t t;
 	json_t *v, *rq;
+	char want[256];
 	size_t i;
 
 	(void)state;
@@ -585,6 +604,19 @@ static void test_abort(void **state)
 
 		assert_true(json_is_number(d));
 		assert_true(canceled(rq));
+		/* Every id is told at info level, submitted and canceled. */
+		snprintf(want, sizeof(want),
+			 "%d testingfarm: testingfarm:Fedora-41/x86_64: "
+			 "canceled request %s",
+			 ATEX_LOG_INFO,
+			 json_string_value(json_object_get(rq, "id")));
+		assert_true(logs_contain(want));
+		snprintf(want, sizeof(want),
+			 "%d testingfarm: testingfarm:Fedora-41/x86_64: "
+			 "submitted request %s",
+			 ATEX_LOG_INFO,
+			 json_string_value(json_object_get(rq, "id")));
+		assert_true(logs_contain(want));
 	}
 	json_decref(v);
 	assert_int_equal(alive_count(), 0);
@@ -664,6 +696,9 @@ static void test_error_replaced(void **state)
 	json_decref(v);
 	assert_true(logs_contain(want));
 	assert_true(logs_contain("Guest provisioning failed"));
+	/* On the same line, the log's lines joined with " | ". */
+	assert_true(log_line_has(want, " | "));
+	assert_true(log_line_has(want, "Guest provisioning failed"));
 	atex_remote_release(r);
 	assert_int_equal(atex_provisioner_stop(p), 0);
 	assert_int_equal(alive_count(), 0);

@@ -74,6 +74,9 @@
 #define POST_TRY_MS (10 * 60 * 1000)
 /* The last pipeline.log read of a request that ended. */
 #define DYING_READ_MS 5000
+/* pipeline.log reads in one poll when the server answers less than it
+ * has (206 with B+1 < TOTAL). */
+#define MAX_LOG_READS 64
 /* State replies that are not JSON or name no state, in a row, before
  * the request is given up. */
 #define MAX_BAD_REPLIES 10
@@ -105,6 +108,7 @@ struct tf_request {
 	uint64_t post_xid;     /* its exchange */
 	double post_end;       /* abort/stop: when to stop waiting for it */
 	int bad_replies;       /* malformed state replies in a row */
+	int log_reads;	       /* pipeline.log reads of this poll */
 	bool http_busy;	       /* a GET (state or log) in flight */
 	char *cancel_error;    /* why the DELETE failed */
 	uint64_t delete_xid;   /* its exchange */
@@ -742,6 +746,7 @@ static void poll_later(struct tf_request *rq)
 
 static void start_log(struct tf_request *rq)
 {
+	rq->log_reads++;
 	char *url = atex_sprintf("%s/pipeline.log", rq->artifacts);
 
 	if (url && start_exchange(rq, "GET", url, NULL, false, rq->log_off,
@@ -861,6 +866,7 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		    (rq->phase == RQ_WAITING || rq->phase == RQ_LOGIN)) {
 			rq->dying = why;
 			why = NULL;
+			rq->log_reads = 0;
 			start_log(rq);
 		} else {
 			rq->phase = RQ_ENDED;
@@ -875,6 +881,7 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		rq->state = atex_strdup(json_string_value(state));
 		if (!rq->artifacts && json_is_string(artifacts))
 			set_artifacts(rq, json_string_value(artifacts));
+		rq->log_reads = 0;
 		if (rq->phase == RQ_WAITING && rq->artifacts &&
 		    !strcmp(rq->state, "running"))
 			start_log(rq);
@@ -915,6 +922,18 @@ static void log_take(struct tf_request *rq, const struct atex_http_reply *r)
 			   rq->log.tail[i % ATEX_TF_TAIL_LINES]);
 }
 
+/* Whether a 206 reply covers less than the file (Content-Range "bytes
+ * A-B/TOTAL" with B+1 < TOTAL). */
+static bool log_more(const struct atex_http_reply *r)
+{
+	long long first, last, total;
+
+	return r->status == 206 &&
+	       atex_http_content_range(r->content_range, &first, &last,
+				       &total) &&
+	       total >= 0 && last + 1 < total;
+}
+
 static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 {
 	struct tf_request *rq = arg;
@@ -924,6 +943,17 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 	rq->http_busy = false;
 	if (rc == 0 && (r->status == 200 || r->status == 206))
 		log_take(rq, r);
+	/* The server sent less than it has: the rest now, not a poll later
+	 * (a login would wait for it). */
+	if (rc == 0 && log_more(r) && rq->log_reads < MAX_LOG_READS &&
+	    !rq->want_cancel && !p->failed &&
+	    (rq->dying || rq->phase == RQ_WAITING)) {
+		start_log(rq);
+		if (rq->http_busy) {
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+	}
 	if (rq->dying) {
 		rq->phase = RQ_ENDED;
 		request_failed(rq, rq->dying);

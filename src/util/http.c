@@ -72,6 +72,7 @@ struct exchange {
 	long status;
 	struct atex_buf reply;
 	char *content_type;
+	char *content_range;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -187,6 +188,7 @@ static void exchange_free(struct exchange *x)
 	atex_buf_free(&x->body);
 	atex_buf_free(&x->reply);
 	free(x->content_type);
+	free(x->content_range);
 	free(x);
 }
 
@@ -227,6 +229,7 @@ static void finish(struct exchange *x, int rc)
 		reply.body = atex_buf_cstr(&x->reply);
 		reply.body_len = x->reply.len;
 		reply.content_type = x->content_type ? x->content_type : "";
+		reply.content_range = x->content_range ? x->content_range : "";
 	}
 	reply.tries = x->tries;
 	h->callbacks++;
@@ -468,12 +471,22 @@ static int keep_reply(struct exchange *x)
 	struct atex_buf tmp = x->reply;
 	long status = 0;
 	char *type = NULL;
+	struct curl_header *range = NULL;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &type);
 	free(x->content_type);
 	x->content_type = atex_strdup(type ? type : "");
 	if (!x->content_type)
+		return ATEX_ENOMEM;
+	free(x->content_range);
+	x->content_range = NULL;
+	if (curl_easy_header(x->easy, "Content-Range", 0, CURLH_HEADER, -1,
+			     &range) == CURLHE_OK)
+		x->content_range = atex_strdup(range->value);
+	else
+		x->content_range = atex_strdup("");
+	if (!x->content_range)
 		return ATEX_ENOMEM;
 	x->reply = x->body;
 	x->body = tmp;
@@ -693,6 +706,48 @@ void atex_http_no_retry(struct atex_http *h, uint64_t id)
 			cancel_one(x);
 		return;
 	}
+}
+
+/* A decimal number at *s (digits only), *s moved past it; -1: none. */
+static long long read_number(const char **s)
+{
+	long long n = 0;
+
+	if (**s < '0' || **s > '9')
+		return -1;
+	for (; **s >= '0' && **s <= '9'; (*s)++) {
+		if (n > (LLONG_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (**s - '0');
+	}
+	return n;
+}
+
+bool atex_http_content_range(const char *value, long long *first,
+			     long long *last, long long *total)
+{
+	const char *s = value;
+	long long a, b, t = -1;
+
+	if (!s || strncmp(s, "bytes ", 6))
+		return false;
+	s += 6;
+	a = read_number(&s);
+	if (a < 0 || *s++ != '-')
+		return false;
+	b = read_number(&s);
+	if (b < a || *s++ != '/')
+		return false;
+	if (*s == '*')
+		s++;
+	else if ((t = read_number(&s)) < 0 || b >= t)
+		return false;
+	if (*s)
+		return false;
+	*first = a;
+	*last = b;
+	*total = t;
+	return true;
 }
 
 size_t atex_http_pending(const struct atex_http *h)

@@ -56,7 +56,15 @@ struct atex_http_reply {
 	size_t body_len;
 	const char *content_type; /* "" when absent */
 	int tries;                /* how many attempts it took */
+	/* The Content-Range header's value ("bytes A-B/TOTAL"); "" when
+	 * absent. atex_http_content_range reads it. */
+	const char *content_range;
 };
+
+/* Reads a Content-Range value "bytes A-B/TOTAL" (TOTAL may be "*": -1):
+ * true with *first, *last and *total set, false when it is not one. */
+bool atex_http_content_range(const char *value, long long *first,
+			     long long *last, long long *total);
 
 /* Called by atex_http_run on the owner's thread when an exchange ends:
  * rc 0 with the final reply (any status that was not retried, or the last

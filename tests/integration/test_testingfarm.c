@@ -1127,6 +1127,31 @@ static void test_bad_request_id(void **state)
 	atex_provisioner_free(p);
 }
 
+/* A server answering pipeline.log a piece at a time (206 covering less
+ * than it has): the rest is asked for at once, not a poll later. */
+static void test_log_short_reads(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+	double t0;
+
+	(void)state;
+	request_fault("{\"log_chunk\": 40}");
+	options(&o);
+	o.poll_ms = 3000;
+	p = started(&o);
+	t0 = atex_monotonic_ms();
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 40000);
+	/* At 40 bytes a poll, the lines before the login would take
+	 * minutes. */
+	assert_true(atex_monotonic_ms() - t0 < 20000);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1169,6 +1194,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_echoed, setup_public,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_request_id,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_log_short_reads,
 						setup_public, teardown),
 	};
 

@@ -24,7 +24,9 @@ What it covers:
   with Retry-After), HTML proxy pages, slow answers, dropped connections,
   replies that are not JSON; per request: error while provisioning, split
   (partial) log lines, a log that 404s or 403s longer, a server ignoring
-  Range, a key never installed; an API restart (listener closed, the same
+  Range, a log answering at most N bytes per Range read (log_chunk), a
+  key never installed; a POST answered with a given id (id), an error
+  quoting the Authorization header back (echo_auth); an API restart (listener closed, the same
   port reopened later, requests and timers kept); the time scale.
 - An access log (DIR/access.log, JSON lines) that never holds the token.
 
@@ -596,6 +598,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         end = len(data) - 1
         if r.group(2):
             end = min(end, int(r.group(2)))
+        if f.get("log_chunk"):  # a server answering less than asked
+            end = min(end, start + int(f["log_chunk"]) - 1)
         return self.reply(206, data[start:end + 1],
                           "text/plain; charset=utf-8",
                           {"Content-Range": f"bytes {start}-{end}/{len(data)}"},

@@ -965,7 +965,10 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 			atex_log(ATEX_LOG_WARNING, COMPONENT,
 				 "%s: request %s: pipeline.log: HTTP %ld",
 				 p->name, rq->id, r->status);
-		if (rq->log.user && rq->log.tests_started && !p->failed)
+		if (rq->log.no_guest)
+			request_failed(rq, "started its tests with no \"Guest "
+					   "is ready\" line atex could parse");
+		else if (rq->log.user && rq->log.tests_started && !p->failed)
 			start_login(rq);
 	} else if (rc < 0 && rc != ATEX_ECANCELED) {
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: request %s: %s",

@@ -57,6 +57,9 @@ struct atex_tf_log {
 	size_t n_lines;			/* lines seen in all */
 	char *user, *host;		/* from the "Guest is ready" line */
 	bool tests_started; /* "] starting tests execution" after it */
+	/* "] starting tests execution" or "] machine is reserved" (the key
+	 * is in) came with no Guest line parsed before: no login to try. */
+	bool no_guest;
 };
 
 /* Feeds bytes; complete lines are stripped, kept in the tail and matched

@@ -1152,6 +1152,31 @@ static void test_log_short_reads(void **state)
 	atex_provisioner_free(p);
 }
 
+/* Tests started with a Guest line atex cannot parse: that reservation
+ * fails at once (counted, DELETEd) with the log's last lines. */
+static void test_guest_unparsed(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r = NULL;
+
+	(void)state;
+	request_fault("{\"bad_guest\": true}");
+	options(&o);
+	o.max_retries = -1;
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&r, p, 20000),
+			 ATEX_EINFRA);
+	assert_non_null(strstr(atex_error_last(), "atex could parse"));
+	assert_non_null(strstr(atex_error_last(), "NewGuest(name="));
+	for (int tries = 0; tries < 60 && alive_count() > 0; tries++)
+		usleep(50000);
+	assert_int_equal(alive_count(), 0);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1196,6 +1221,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_request_id,
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_log_short_reads,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_unparsed,
 						setup_public, teardown),
 	};
 

@@ -481,6 +481,28 @@ static void test_redact(void **state)
 	free(out);
 }
 
+/* Tests started (or the key in) with no Guest line parsed. */
+static void test_log_no_guest(void **state)
+{
+	struct atex_tf_log l = {0};
+	const char *odd = "[1] ] Guest is ready: NewGuest(name=g, a=root@h)\n"
+			  "[2] ] starting tests execution\n";
+	const char *good = "[1] ] Guest is ready: ArtemisGuest(g, root@h, "
+			   "arch=x86_64)\n[2] ] starting tests execution\n"
+			   "[3] [reservation] machine is reserved\n";
+
+	(void)state;
+	assert_int_equal(atex_tf_log_feed(&l, odd, strlen(odd)), 0);
+	assert_true(l.no_guest);
+	assert_null(l.user);
+	atex_tf_log_clear(&l);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(atex_tf_log_feed(&l, good, strlen(good)), 0);
+	assert_false(l.no_guest);
+	assert_true(l.tests_started);
+	atex_tf_log_clear(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_cleaning_script),
 		cmocka_unit_test(test_start_without_token),
 		cmocka_unit_test(test_valid_id),
+		cmocka_unit_test(test_log_no_guest),
 		cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,10 @@
 /* Between login attempts: the reservation test installs the key a few
  * seconds after "starting tests execution". */
 #define LOGIN_PAUSE_MS 1500
+/* A login that keeps failing (the key never installed) is told after
+ * this long, then at this interval. */
+#define LOGIN_WARN_FIRST_MS (2 * 60 * 1000)
+#define LOGIN_WARN_EVERY_MS (5 * 60 * 1000)
 /* The cleaning script updates nothing big; a hung one must still end. */
 #define CLEANING_MS (20 * 60 * 1000)
 /* abort returns promptly; stop waits for the DELETEs with their retries. */
@@ -188,6 +192,15 @@ void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms)
 {
 	test_try_ms = try_ms;
 	test_post_try_ms = post_try_ms;
+}
+
+/* atex_tf_set_test_login_warn's values (0: the defaults). */
+static int test_login_warn_first_ms, test_login_warn_every_ms;
+
+void atex_tf_set_test_login_warn(int first_ms, int every_ms)
+{
+	test_login_warn_first_ms = first_ms;
+	test_login_warn_every_ms = every_ms;
 }
 
 /* atex_tf_set_test_cleaning's script (NULL: the embedded one). */
@@ -1146,6 +1159,10 @@ static void *login_main(void *arg)
 {
 	struct tf_request *rq = arg;
 	struct tf_prov *p = rq->p;
+	double start = atex_monotonic_ms();
+	double warn_at =
+		start + (test_login_warn_first_ms > 0 ? test_login_warn_first_ms
+						      : LOGIN_WARN_FIRST_MS);
 	int rc, tries = 0;
 
 	for (;;) {
@@ -1155,6 +1172,19 @@ static void *login_main(void *arg)
 			break;
 		atex_debug(COMPONENT, "%s: login %d: %s", rq->label, tries,
 			   atex_error_last());
+		/* Not silent for the whole pipeline timeout. */
+		if (atex_monotonic_ms() >= warn_at) {
+			atex_log(ATEX_LOG_WARNING, COMPONENT,
+				 "%s: still cannot log in after %.0f s (%d "
+				 "attempts): %s",
+				 rq->label,
+				 (atex_monotonic_ms() - start) / 1000, tries,
+				 atex_error_last());
+			warn_at = atex_monotonic_ms() +
+				  (test_login_warn_every_ms > 0
+					   ? test_login_warn_every_ms
+					   : LOGIN_WARN_EVERY_MS);
+		}
 		atex_connection_disconnect(rq->conn);
 		if (!login_pause(rq)) {
 			rc = ATEX_ECANCELED;

@@ -82,6 +82,10 @@ void atex_tf_set_test_backoff(int first_ms, int max_ms);
  * and 10 min). */
 void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms);
 
+/* For tests: when a login that keeps failing is first told, and then how
+ * often (0, 0: 2 min, 5 min). */
+void atex_tf_set_test_login_warn(int first_ms, int every_ms);
+
 /* For tests: the text run instead of the OS-cleaning script by
  * provisioners with os_cleaning (not copied; NULL: the real one). */
 void atex_tf_set_test_cleaning(const char *script);

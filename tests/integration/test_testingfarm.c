@@ -1177,6 +1177,37 @@ static void test_guest_unparsed(void **state)
 	atex_provisioner_free(p);
 }
 
+/* A machine whose key is never installed: the failing login is told
+ * (request id, user@host, ssh's error), not waited on in silence. */
+static void test_login_keeps_failing(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	json_t *v;
+	char want[256];
+
+	(void)state;
+	atex_tf_set_test_login_warn(1000, 1500);
+	request_fault("{\"no_key\": true}");
+	options(&o);
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	for (int tries = 0; tries < 200 && !logs_contain("still cannot log in");
+	     tries++)
+		usleep(50000);
+	v = requests();
+	snprintf(
+		want, sizeof(want), "tf:%s (",
+		json_string_value(json_object_get(json_array_get(v, 0), "id")));
+	json_decref(v);
+	assert_true(log_line_has("still cannot log in", want));
+	assert_true(log_line_has("still cannot log in", "@127.0.0.1)"));
+	assert_true(log_line_has("still cannot log in", "attempts): "));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_login_warn(0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1223,6 +1254,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_short_reads,
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_unparsed,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_login_keeps_failing,
 						setup_public, teardown),
 	};
 

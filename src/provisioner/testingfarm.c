@@ -64,6 +64,9 @@
 #define LOGIN_PAUSE_MS 1500
 /* A login that keeps failing (the key never installed) is told after
  * this long, then at this interval. */
+/* API failures for this long are told (once, and once when it is back),
+ * not each retry. */
+#define OUTAGE_WARN_MS	    30000
 #define LOGIN_WARN_FIRST_MS (2 * 60 * 1000)
 #define LOGIN_WARN_EVERY_MS (5 * 60 * 1000)
 /* The cleaning script updates nothing big; a hung one must still end. */
@@ -173,6 +176,7 @@ struct tf_prov {
 	int getters; /* get_remote calls that may hold a popped
 		      * request: collect frees nothing then */
 	bool started, aborted, stopping, quit, failed;
+	bool outage_told; /* "unreachable" said, "back" not yet */
 	struct atex_testingfarm_stats stats;
 };
 
@@ -201,6 +205,14 @@ void atex_tf_set_test_login_warn(int first_ms, int every_ms)
 {
 	test_login_warn_first_ms = first_ms;
 	test_login_warn_every_ms = every_ms;
+}
+
+/* atex_tf_set_test_outage_warn's value (0: the default). */
+static int test_outage_warn_ms;
+
+void atex_tf_set_test_outage_warn(int ms)
+{
+	test_outage_warn_ms = ms;
 }
 
 /* atex_tf_set_test_cleaning's script (NULL: the embedded one). */
@@ -1301,11 +1313,41 @@ static void stop_posts(struct tf_prov *p)
 	atex_vec_free(&cancel);
 }
 
+/* An API outage is told when it passes OUTAGE_WARN_MS and when it ends
+ * (lock held; HTTP thread). Returns when to look again (0: no need). */
+static double tell_outage(struct tf_prov *p, double now)
+{
+	int limit =
+		test_outage_warn_ms > 0 ? test_outage_warn_ms : OUTAGE_WARN_MS;
+	const char *why = NULL;
+	double out = p->http ? atex_http_outage(p->http, &why) : 0;
+
+	if (out > 0 && !p->outage_told && out >= limit) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: Testing Farm API unreachable for %.0f s: %s; "
+			 "retrying",
+			 p->name, out / 1000, why ? why : "?");
+		p->outage_told = true;
+	} else if (out == 0 && p->outage_told) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: Testing Farm API reachable again", p->name);
+		p->outage_told = false;
+	}
+	if (out > 0 && !p->outage_told)
+		return now + (limit - out) + 1;
+	/* An outage starts inside atex_http_run without returning from
+	 * it: looked at every quarter of the limit while exchanges are
+	 * pending. */
+	if (!p->outage_told && p->http && atex_http_pending(p->http) > 0)
+		return now + limit / 4;
+	return 0;
+}
+
 /* Starts what is due and returns how long until the next due time (ms,
  * -1: none). Lock held. */
 static int schedule(struct tf_prov *p)
 {
-	double now = atex_monotonic_ms(), next = -1;
+	double now = atex_monotonic_ms(), next = -1, outage_due;
 	size_t i;
 
 	for (i = 0; i < p->requests.len; i++) {
@@ -1357,6 +1399,9 @@ static int schedule(struct tf_prov *p)
 			next = rq->due;
 		}
 	}
+	outage_due = tell_outage(p, now);
+	if (outage_due > 0 && (next < 0 || outage_due < next))
+		next = outage_due;
 	while (p->wanted > 0 && !p->failed && !p->aborted && !p->stopping &&
 	       count_active(p) < p->max) {
 		p->wanted--;

@@ -86,6 +86,9 @@ void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms);
  * often (0, 0: 2 min, 5 min). */
 void atex_tf_set_test_login_warn(int first_ms, int every_ms);
 
+/* For tests: how long API failures last before they are told (0: 30 s). */
+void atex_tf_set_test_outage_warn(int ms);
+
 /* For tests: the text run instead of the OS-cleaning script by
  * provisioners with os_cleaning (not copied; NULL: the real one). */
 void atex_tf_set_test_cleaning(const char *script);

@@ -86,6 +86,10 @@ struct atex_http {
 	int callbacks; /* callbacks run during this atex_http_run */
 	bool closing;
 	atomic_bool woken;
+	/* Since when tries fail with an outage (0: they do not), and the
+	 * last one's reason. */
+	double outage_since;
+	char outage_why[256];
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -543,12 +547,17 @@ static void handle_try(struct exchange *x)
 		return;
 	}
 	if (replied && !retryable_status(x->status)) {
+		x->h->outage_since = 0;
 		finish(x, 0);
 		return;
 	}
 	snprintf(status_text, sizeof(status_text), "HTTP %ld", x->status);
 	why = replied ? status_text : try_error(x);
 	now = atex_monotonic_ms();
+	if (x->h->outage_since == 0)
+		x->h->outage_since = now;
+	snprintf(x->h->outage_why, sizeof(x->h->outage_why), "%s %s: %s",
+		 x->method, x->shown_url, why);
 	delay = next_delay(x, replied);
 	if (!x->retry || now + delay > x->first_ms + x->total_ms) {
 		atex_debug("http", "%s %s: %s, no more tries after %d",
@@ -748,6 +757,15 @@ bool atex_http_content_range(const char *value, long long *first,
 	*last = b;
 	*total = t;
 	return true;
+}
+
+double atex_http_outage(const struct atex_http *h, const char **why)
+{
+	if (!h || h->outage_since == 0)
+		return 0;
+	if (why)
+		*why = h->outage_why;
+	return atex_monotonic_ms() - h->outage_since;
 }
 
 size_t atex_http_pending(const struct atex_http *h)

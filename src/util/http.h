@@ -101,6 +101,13 @@ void atex_http_cancel(struct atex_http *h, uint64_t id);
  * Owner's thread. */
 void atex_http_no_retry(struct atex_http *h, uint64_t id);
 
+/* How long (ms) the client's tries have been failing with an outage
+ * (connection errors, timeouts, 408, 429, 5xx) with no other answer
+ * since; 0 when they are not. *why (may be NULL) is then the last
+ * failure ("METHOD URL: reason"), valid until the next atex_http_run.
+ * Owner's thread. */
+double atex_http_outage(const struct atex_http *h, const char **why);
+
 /* How many exchanges are pending (in flight or waiting to retry). */
 size_t atex_http_pending(const struct atex_http *h);
 

@@ -1208,6 +1208,50 @@ static void test_login_keeps_failing(void **state)
 	atex_tf_set_test_login_warn(0, 0);
 }
 
+/* How many log lines hold s. */
+static int log_count(const char *s)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&log_lock);
+	for (const char *p = atex_buf_cstr(&logs); (p = strstr(p, s)); p++)
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+/* The API down for a while: one warning when it has lasted, one when it
+ * is back, not one per retry. */
+static void test_outage_told_once(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+
+	(void)state;
+	atex_tf_set_test_backoff(100, 200);
+	atex_tf_set_test_outage_warn(1000);
+	options(&o);
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	for (int tries = 0; tries < 100 && alive_count() < 1; tries++)
+		usleep(50000);
+	free(ctl("POST", "/_control/restart", "{\"down_s\": 3}"));
+	r = get(p, 40000);
+	for (int tries = 0; tries < 100 && !logs_contain("reachable again");
+	     tries++)
+		usleep(50000);
+	assert_int_equal(log_count("Testing Farm API unreachable for "), 1);
+	assert_true(log_line_has("Testing Farm API unreachable for ",
+				 "; retrying"));
+	assert_int_equal(log_count("Testing Farm API reachable again"), 1);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_outage_warn(0);
+	atex_tf_set_test_backoff(0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1256,6 +1300,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_unparsed,
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_login_keeps_failing,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_outage_told_once,
 						setup_public, teardown),
 	};
 

@@ -122,6 +122,7 @@ struct tf_request {
 	bool delete_own_retry; /* abort/stop: retried here, not by the client */
 	double delete_due;     /* then: the next try's time */
 	char *delete_failure;  /* then: why the last try failed */
+	double delete_since;   /* then: when the first try failed */
 	double due;	       /* monotonic ms of the next poll */
 	char *state;	       /* last state seen */
 	char *dying; /* why it ended: reported once the last log lines are read
@@ -1010,6 +1011,15 @@ static int delete_pause_ms(void)
 	return test_backoff_first_ms > 0 ? test_backoff_first_ms : 1000;
 }
 
+/* How long abort and stop retry a DELETE: stop's bound, or the API
+ * option's retry time when shorter. */
+static int delete_budget_ms(const struct tf_prov *p)
+{
+	return p->retry_total_ms > 0 && p->retry_total_ms < STOP_WAIT_MS
+		       ? p->retry_total_ms
+		       : STOP_WAIT_MS;
+}
+
 static void start_delete(struct tf_request *rq)
 {
 	char *url = request_url(rq->p, rq->id);
@@ -1054,7 +1064,10 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r)
 			atex_debug(COMPONENT, "%s: request %s already ended",
 				   p->name, rq->id);
 		}
-	} else if ((p->aborted || p->stopping) && p->http) {
+	} else if ((p->aborted || p->stopping) && p->http &&
+		   (!rq->delete_since ||
+		    atex_monotonic_ms() - rq->delete_since <
+			    delete_budget_ms(p))) {
 		/* Tried again until abort's or stop's time is up; told at
 		 * once (stop may wait a minute), not at each try. */
 		if (!rq->delete_failure && p->stopping && !p->aborted)
@@ -1062,12 +1075,14 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r)
 				 "%s: canceling %s: %s; retrying for up to "
 				 "%d s",
 				 p->name, rq->id, atex_error_last(),
-				 STOP_WAIT_MS / 1000);
+				 delete_budget_ms(p) / 1000);
 		else
 			atex_debug(COMPONENT, "%s: canceling %s: %s", p->name,
 				   rq->id, atex_error_last());
 		free(rq->delete_failure);
 		rq->delete_failure = atex_strdup(atex_error_last());
+		if (!rq->delete_since)
+			rq->delete_since = atex_monotonic_ms();
 		rq->delete_due = atex_monotonic_ms() + delete_pause_ms();
 	} else {
 		free(rq->cancel_error);

@@ -62,11 +62,31 @@
 /* Between login attempts: the reservation test installs the key a few
  * seconds after "starting tests execution". */
 #define LOGIN_PAUSE_MS 1500
+/* A login that keeps failing (the key never installed) is told after
+ * this long, then at this interval. */
+/* API failures for this long are told (once, and once when it is back),
+ * not each retry. */
+#define OUTAGE_WARN_MS	    30000
+#define LOGIN_WARN_FIRST_MS (2 * 60 * 1000)
+#define LOGIN_WARN_EVERY_MS (5 * 60 * 1000)
 /* The cleaning script updates nothing big; a hung one must still end. */
 #define CLEANING_MS (20 * 60 * 1000)
 /* abort returns promptly; stop waits for the DELETEs with their retries. */
 #define ABORT_WAIT_MS 4000
 #define STOP_WAIT_MS  60000
+/* Once abort or stop begins, a POST in flight gets this long for its
+ * answer (its id, to DELETE it) before atex stops waiting for it. */
+#define POST_GRACE_MS 3000
+/* One POST try: the first byte of the answer is what matters. */
+#define POST_TRY_MS (10 * 60 * 1000)
+/* The last pipeline.log read of a request that ended. */
+#define DYING_READ_MS 5000
+/* pipeline.log reads in one poll when the server answers less than it
+ * has (206 with B+1 < TOTAL). */
+#define MAX_LOG_READS 64
+/* State replies that are not JSON or name no state, in a row, before
+ * the request is given up. */
+#define MAX_BAD_REPLIES 10
 /* How much of a reply quotes an error. */
 #define QUOTE_MAX 200
 
@@ -88,14 +108,23 @@ struct tf_request {
 	struct tf_prov *p;
 	char *id; /* set once the POST answered */
 	enum rq_phase phase;
-	bool alive;	    /* the service has it in new/queued/running */
-	bool want_cancel;   /* DELETE it (release, clear, stop, abort) */
-	bool delete_busy;   /* DELETE in flight */
-	bool post_busy;	    /* POST in flight */
-	bool http_busy;	    /* a GET (state or log) in flight */
-	char *cancel_error; /* why the DELETE failed */
-	double due;	    /* monotonic ms of the next poll */
-	char *state;	    /* last state seen */
+	bool alive;	       /* the service has it in new/queued/running */
+	bool want_cancel;      /* DELETE it (release, clear, stop, abort) */
+	bool delete_busy;      /* DELETE in flight */
+	bool post_busy;	       /* POST in flight */
+	uint64_t post_xid;     /* its exchange */
+	double post_end;       /* abort/stop: when to stop waiting for it */
+	int bad_replies;       /* malformed state replies in a row */
+	int log_reads;	       /* pipeline.log reads of this poll */
+	bool http_busy;	       /* a GET (state or log) in flight */
+	char *cancel_error;    /* why the DELETE failed */
+	uint64_t delete_xid;   /* its exchange */
+	bool delete_own_retry; /* abort/stop: retried here, not by the client */
+	double delete_due;     /* then: the next try's time */
+	char *delete_failure;  /* then: why the last try failed */
+	double delete_since;   /* then: when the first try failed */
+	double due;	       /* monotonic ms of the next poll */
+	char *state;	       /* last state seen */
 	char *dying; /* why it ended: reported once the last log lines are read
 		      */
 	char *artifacts;   /* run.artifacts */
@@ -141,10 +170,14 @@ struct tf_prov {
 	struct atex_remote_queue *queue;
 	atex_cancel *cancel;	  /* fired by abort: get_remote returns */
 	struct atex_vec requests; /* every struct tf_request not freed */
-	int wanted;		  /* to submit */
-	int getters;		  /* get_remote calls that may hold a popped
-				   * request: collect frees nothing then */
+	/* Exchange ids (uintptr_t) for the HTTP thread to act on unlocked:
+	 * POSTs to try no more, POSTs to give up waiting for. */
+	struct atex_vec no_retry_xids, cancel_xids;
+	int wanted;  /* to submit */
+	int getters; /* get_remote calls that may hold a popped
+		      * request: collect frees nothing then */
 	bool started, aborted, stopping, quit, failed;
+	bool outage_told; /* "unreachable" said, "back" not yet */
 	struct atex_testingfarm_stats stats;
 };
 
@@ -155,6 +188,32 @@ void atex_tf_set_test_backoff(int first_ms, int max_ms)
 {
 	test_backoff_first_ms = first_ms;
 	test_backoff_max_ms = max_ms;
+}
+
+/* atex_tf_set_test_try_timeouts's values (0: the defaults). */
+static int test_try_ms, test_post_try_ms;
+
+void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms)
+{
+	test_try_ms = try_ms;
+	test_post_try_ms = post_try_ms;
+}
+
+/* atex_tf_set_test_login_warn's values (0: the defaults). */
+static int test_login_warn_first_ms, test_login_warn_every_ms;
+
+void atex_tf_set_test_login_warn(int first_ms, int every_ms)
+{
+	test_login_warn_first_ms = first_ms;
+	test_login_warn_every_ms = every_ms;
+}
+
+/* atex_tf_set_test_outage_warn's value (0: the default). */
+static int test_outage_warn_ms;
+
+void atex_tf_set_test_outage_warn(int ms)
+{
+	test_outage_warn_ms = ms;
 }
 
 /* atex_tf_set_test_cleaning's script (NULL: the embedded one). */
@@ -215,23 +274,58 @@ static const char *resolve_token(const char *token)
 	return env && *env ? env : NULL;
 }
 
+bool atex_tf_valid_id(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > 128 || !strcmp(id, ".") || !strcmp(id, ".."))
+		return false;
+	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			  "0123456789._-") == n;
+}
+
+char *atex_tf_redact(const char *s, size_t len, const char *token)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	size_t n = token ? strlen(token) : 0;
+	const char *end = s + len, *hit;
+
+	while (n > 0 && (hit = memmem(s, (size_t)(end - s), token, n))) {
+		if (atex_buf_put(&b, s, (size_t)(hit - s)) < 0 ||
+		    atex_buf_puts(&b, "***") < 0)
+			goto oom;
+		s = hit + n;
+	}
+	if (atex_buf_put(&b, s, (size_t)(end - s)) < 0 ||
+	    atex_buf_puts(&b, "") < 0)
+		goto oom;
+	return atex_buf_detach(&b);
+oom:
+	atex_buf_free(&b);
+	return NULL;
+}
+
 /* What an error reply says: its JSON "message", else its first
- * QUOTE_MAX characters, control characters escaped. Caller frees. */
-static char *reply_quote(const char *body, size_t len)
+ * QUOTE_MAX characters, the token redacted (a server may echo it),
+ * control characters escaped. Caller frees. */
+static char *reply_quote(const char *body, size_t len, const char *token)
 {
 	struct atex_buf b = ATEX_BUF_INIT;
 	json_t *v = body && len ? json_loadb(body, len, 0, NULL) : NULL;
 	json_t *msg = json_is_object(v) ? json_object_get(v, "message") : NULL;
-	char *cut;
+	char *clean, *cut;
 	int rc;
 
 	if (json_is_string(msg))
-		cut = atex_strndup(json_string_value(msg), QUOTE_MAX);
+		clean = atex_tf_redact(json_string_value(msg),
+				       json_string_length(msg), token);
+	else if (body && len)
+		clean = atex_tf_redact(body, len, token);
 	else
-		cut = atex_strndup(body && len ? body : "(empty reply)",
-				   len < QUOTE_MAX ? (len ? len : 13)
-						   : QUOTE_MAX);
+		clean = atex_strdup("(empty reply)");
 	json_decref(v);
+	cut = clean ? atex_strndup(clean, QUOTE_MAX) : NULL;
+	free(clean);
 	rc = cut ? atex_buf_put_printable(&b, cut) : ATEX_ENOMEM;
 	if (rc == 0)
 		rc = atex_buf_puts(&b, "");
@@ -251,10 +345,10 @@ static bool status_ok(long status)
 /* Sets the error for a reply that is not 2xx: method, URL (no token, no
  * userinfo), status, what the reply says. */
 static int reply_error(const char *method, const char *url, long status,
-		       const char *body, size_t len)
+		       const char *body, size_t len, const char *token)
 {
 	char *shown = atex_http_url_for_message(url);
-	char *quote = reply_quote(body, len);
+	char *quote = reply_quote(body, len, token);
 	int rc = atex_error_set(
 		ATEX_EIO, "Testing Farm API: %s %s: HTTP %ld: %s", method,
 		shown ? shown : "(URL)", status, quote ? quote : "");
@@ -303,14 +397,18 @@ static int api_call(char **reply, long *status,
 	*status = res.status;
 	if (!status_ok(res.status)) {
 		rc = reply_error(method, url, res.status, res.body,
-				 res.body_len);
+				 res.body_len, r.token);
 		goto out;
 	}
 	v = json_loadb(res.body ? res.body : "", res.body_len, JSON_DECODE_ANY,
 		       NULL);
 	if (!v) {
 		struct atex_buf b = ATEX_BUF_INIT;
-		char *cut = atex_strndup(res.body ? res.body : "", QUOTE_MAX);
+		char *clean = atex_tf_redact(res.body ? res.body : "",
+					     res.body_len, r.token);
+		char *cut = clean ? atex_strndup(clean, QUOTE_MAX) : NULL;
+
+		free(clean);
 
 		shown = atex_http_url_for_message(url);
 		atex_buf_put_printable(&b, cut ? cut : "");
@@ -393,6 +491,7 @@ static void request_free(struct tf_request *rq)
 	free(rq->label);
 	free(rq->login_msg);
 	free(rq->cancel_error);
+	free(rq->delete_failure);
 	free(rq);
 }
 
@@ -447,22 +546,46 @@ static void prov_fail(struct tf_prov *p, int code, const char *message)
  * pipeline.log lines, counted, and replaced unless max_retries is used
  * up, in which case the provisioner fails for good with the same words.
  */
+/* "a\nb\n" as "a | b": one log line reads well (the log layer would
+ * show each newline as a literal \n). Caller frees; NULL: ENOMEM. */
+static char *join_lines(const char *text)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	int rc = atex_buf_puts(&b, "");
+
+	for (const char *s = text; rc == 0 && *s; s++) {
+		if (*s != '\n')
+			rc = atex_buf_put(&b, s, 1);
+		else if (s[1])
+			rc = atex_buf_puts(&b, " | ");
+	}
+	if (rc < 0) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
 static void request_failed(struct tf_request *rq, const char *why)
 {
 	struct tf_prov *p = rq->p;
-	char *tail = atex_tf_log_tail(&rq->log), *msg;
+	char *tail = atex_tf_log_tail(&rq->log), *msg, *joined;
 
 	stop_login(rq);
+	/* Given up: not left running on the service. */
+	if (rq->alive)
+		want_cancel(rq);
 	p->stats.failed++;
-	msg = atex_sprintf("%s: request %s %s; last pipeline.log lines:\n%s",
+	joined = tail && *tail ? join_lines(tail) : NULL;
+	msg = atex_sprintf("%s: request %s %s; last pipeline.log lines: %s",
 			   p->name, rq->id ? rq->id : "(no id)", why,
-			   tail && *tail ? tail : "(none read)\n");
+			   joined ? joined : "(none read)");
+	free(joined);
 	free(tail);
 	if (!msg) {
 		prov_fail(p, ATEX_ENOMEM, "out of memory");
 		return;
 	}
-	msg[strlen(msg) - 1] = '\0'; /* the last '\n' */
 	if (p->retries_left > 0) {
 		p->retries_left--;
 		atex_log(ATEX_LOG_WARNING, COMPONENT,
@@ -472,7 +595,7 @@ static void request_failed(struct tf_request *rq, const char *why)
 		if (!p->aborted && !p->stopping && !p->failed)
 			p->wanted++;
 	} else if (!p->aborted && !p->stopping) {
-		char *final = atex_sprintf("%s\n(max_retries used up)", msg);
+		char *final = atex_sprintf("%s (max_retries used up)", msg);
 
 		prov_fail(p, ATEX_EINFRA, final ? final : msg);
 		free(final);
@@ -501,7 +624,8 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r);
  * returns. */
 static int start_exchange(struct tf_request *rq, const char *method,
 			  const char *url, const char *body, bool api,
-			  long long range_from, atex_http_done_fn done)
+			  long long range_from, atex_http_done_fn done,
+			  uint64_t *xid)
 {
 	struct tf_prov *p = rq->p;
 	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
@@ -512,11 +636,27 @@ static int start_exchange(struct tf_request *rq, const char *method,
 	r.body = body;
 	r.token = api ? p->token : NULL;
 	r.range_from = range_from;
-	r.retry = true;
+	/* Once abort or stop began, a DELETE's failures are retried here, so
+	 * that each one is told at once. */
+	r.retry = strcmp(method, "DELETE") || !(p->aborted || p->stopping);
 	r.retry_total_ms = p->retry_total_ms;
+	/* A slow POST is not tried again: the try that timed out may have
+	 * made a reservation nobody would know of. abort and stop still
+	 * end it (stop_post). */
+	if (!strcmp(method, "POST"))
+		r.timeout_ms =
+			test_post_try_ms > 0 ? test_post_try_ms : POST_TRY_MS;
+	else if (test_try_ms > 0)
+		r.timeout_ms = test_try_ms;
+	/* The last read of a dead request's log: its words are worth a few
+	 * seconds, not an outage's hours. */
+	if (rq->dying && done == log_done) {
+		r.retry_total_ms = DYING_READ_MS;
+		r.timeout_ms = DYING_READ_MS;
+	}
 	if (!p->http)
 		return atex_error_set(ATEX_ECANCELED, "%s: stopped", p->name);
-	rc = atex_http_start(p->http, &r, done, rq, NULL);
+	rc = atex_http_start(p->http, &r, done, rq, xid);
 	if (rc < 0)
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s %s: %s", p->name,
 			 method, rq->id ? rq->id : "request",
@@ -546,7 +686,8 @@ static void submit(struct tf_prov *p)
 	rq->p = p;
 	rq->phase = RQ_SUBMITTING;
 	rq->post_busy = true;
-	if (start_exchange(rq, "POST", url, p->body, true, -1, post_done) < 0) {
+	if (start_exchange(rq, "POST", url, p->body, true, -1, post_done,
+			   &rq->post_xid) < 0) {
 		rq->post_busy = false;
 		rq->phase = RQ_ENDED;
 		prov_fail(p, atex_error_last_code(), atex_error_last());
@@ -560,6 +701,7 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 	struct tf_prov *p = rq->p;
 	json_t *v = NULL, *id = NULL;
 	char *url = request_url(p, NULL);
+	bool bad_id = false;
 
 	if (rc == 0 && status_ok(r->status)) {
 		v = json_loadb(r->body, r->body_len, 0, NULL);
@@ -569,10 +711,22 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 					    "Testing Farm API: POST %s: HTTP "
 					    "%ld: the reply has no request id",
 					    url ? url : "", r->status);
+		} else if (!atex_tf_valid_id(json_string_value(id))) {
+			char *quote =
+				reply_quote(json_string_value(id),
+					    json_string_length(id), p->token);
+
+			bad_id = true;
+			rc = atex_error_set(
+				ATEX_EFORMAT,
+				"the API answered request id \"%s\": "
+				"not an id",
+				quote ? quote : "?");
+			free(quote);
 		}
 	} else if (rc == 0) {
 		rc = reply_error("POST", url ? url : "", r->status, r->body,
-				 r->body_len);
+				 r->body_len, p->token);
 	}
 	pthread_mutex_lock(&p->lock);
 	rq->post_busy = false;
@@ -586,12 +740,21 @@ static void post_done(void *arg, int rc, const struct atex_http_reply *r)
 		rq->due = atex_monotonic_ms() + p->poll_ms;
 	} else {
 		rq->phase = RQ_ENDED;
-		if (rc == ATEX_ECANCELED)
+		if (rc == ATEX_ECANCELED && rq->post_end > 0 &&
+		    atex_monotonic_ms() < rq->post_end)
+			/* No try was in flight: nothing was created. */
+			atex_debug(COMPONENT,
+				   "%s: a request waiting to be submitted "
+				   "again was dropped",
+				   p->name);
+		else if (rc == ATEX_ECANCELED)
 			atex_log(ATEX_LOG_WARNING, COMPONENT,
-				 "%s: a request was being submitted when atex "
-				 "stopped waiting: if the service created it, "
-				 "its pipeline timeout (%d min) frees it",
+				 "%s: a request being submitted may be left "
+				 "alive; Testing Farm frees it at the pipeline "
+				 "timeout of %d min",
 				 p->name, p->timeout_min);
+		else if (bad_id)
+			request_failed(rq, atex_error_last());
 		else if (!p->aborted && !p->stopping)
 			prov_fail(p, rc, atex_error_last());
 	}
@@ -609,10 +772,11 @@ static void poll_later(struct tf_request *rq)
 
 static void start_log(struct tf_request *rq)
 {
+	rq->log_reads++;
 	char *url = atex_sprintf("%s/pipeline.log", rq->artifacts);
 
 	if (url && start_exchange(rq, "GET", url, NULL, false, rq->log_off,
-				  log_done) == 0)
+				  log_done, NULL) == 0)
 		rq->http_busy = true;
 	else
 		poll_later(rq);
@@ -663,6 +827,18 @@ static void start_login(struct tf_request *rq)
 	rq->phase = RQ_LOGIN;
 }
 
+/* Where pipeline.log is (lock held). */
+static void set_artifacts(struct tf_request *rq, const char *url)
+{
+	rq->artifacts = atex_strdup(url);
+	/* "URL/" + "/pipeline.log" would make a "//". */
+	for (size_t n = rq->artifacts ? strlen(rq->artifacts) : 0;
+	     n > 0 && rq->artifacts[n - 1] == '/'; n--)
+		rq->artifacts[n - 1] = '\0';
+	atex_debug(COMPONENT, "%s: request %s: artifacts %s", rq->p->name,
+		   rq->id, rq->artifacts ? rq->artifacts : "");
+}
+
 static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 {
 	struct tf_request *rq = arg;
@@ -672,7 +848,7 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 
 	if (rc == 0 && r->status != 404 && !status_ok(r->status))
 		rc = reply_error("GET", url ? url : "", r->status, r->body,
-				 r->body_len);
+				 r->body_len, p->token);
 	if (rc == 0 && r->status != 404)
 		v = json_loadb(r->body, r->body_len, 0, NULL);
 	state = json_object_get(v, "state");
@@ -684,46 +860,54 @@ static void state_done(void *arg, int rc, const struct atex_http_reply *r)
 		/* Nothing to learn any more. */
 	} else if (rc < 0) {
 		prov_fail(p, rc, atex_error_last());
-	} else if (r->status == 404 || !json_is_string(state)) {
+	} else if (r->status == 404) {
 		rq->alive = false;
 		rq->phase = RQ_ENDED;
-		request_failed(rq, r->status == 404
-					   ? "is gone (HTTP 404)"
-					   : "has no state in its reply");
+		request_failed(rq, "is gone (HTTP 404)");
+	} else if (!json_is_string(state) &&
+		   ++rq->bad_replies < MAX_BAD_REPLIES) {
+		/* A passing fault (a proxy's page, a cut reply): ask again. */
+		atex_debug(COMPONENT,
+			   "%s: request %s: its state reply is not JSON or "
+			   "has no state (%d in a row)",
+			   p->name, rq->id, rq->bad_replies);
+		poll_later(rq);
+	} else if (!json_is_string(state)) {
+		rq->phase = RQ_ENDED;
+		why = atex_sprintf("has no state in its last %d replies",
+				   rq->bad_replies);
+		request_failed(rq, why ? why : "has no state in its replies");
 	} else if (!state_alive(json_string_value(state))) {
 		rq->alive = false;
+		/* It may have ended within one poll, artifacts and all. */
+		if (!rq->artifacts && json_is_string(artifacts))
+			set_artifacts(rq, json_string_value(artifacts));
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
 		why = atex_sprintf("ended in state \"%s\" before its machine "
 				   "was ready",
 				   json_string_value(state));
 		/* Its last words are in pipeline.log: read them first. */
-		if (why && rq->artifacts && rq->phase == RQ_WAITING) {
+		if (why && rq->artifacts &&
+		    (rq->phase == RQ_WAITING || rq->phase == RQ_LOGIN)) {
 			rq->dying = why;
 			why = NULL;
+			rq->log_reads = 0;
 			start_log(rq);
 		} else {
 			rq->phase = RQ_ENDED;
 			request_failed(rq, why ? why : "ended");
 		}
 	} else {
+		rq->bad_replies = 0;
 		if (!rq->state || strcmp(rq->state, json_string_value(state)))
 			atex_debug(COMPONENT, "%s: request %s: %s", p->name,
 				   rq->id, json_string_value(state));
 		free(rq->state);
 		rq->state = atex_strdup(json_string_value(state));
-		if (!rq->artifacts && json_is_string(artifacts)) {
-			rq->artifacts =
-				atex_strdup(json_string_value(artifacts));
-			/* "URL/" + "/pipeline.log" would make a "//". */
-			for (size_t n = rq->artifacts ? strlen(rq->artifacts)
-						      : 0;
-			     n > 0 && rq->artifacts[n - 1] == '/'; n--)
-				rq->artifacts[n - 1] = '\0';
-			atex_debug(COMPONENT, "%s: request %s: artifacts %s",
-				   p->name, rq->id,
-				   rq->artifacts ? rq->artifacts : "");
-		}
+		if (!rq->artifacts && json_is_string(artifacts))
+			set_artifacts(rq, json_string_value(artifacts));
+		rq->log_reads = 0;
 		if (rq->phase == RQ_WAITING && rq->artifacts &&
 		    !strcmp(rq->state, "running"))
 			start_log(rq);
@@ -764,6 +948,18 @@ static void log_take(struct tf_request *rq, const struct atex_http_reply *r)
 			   rq->log.tail[i % ATEX_TF_TAIL_LINES]);
 }
 
+/* Whether a 206 reply covers less than the file (Content-Range "bytes
+ * A-B/TOTAL" with B+1 < TOTAL). */
+static bool log_more(const struct atex_http_reply *r)
+{
+	long long first, last, total;
+
+	return r->status == 206 &&
+	       atex_http_content_range(r->content_range, &first, &last,
+				       &total) &&
+	       total >= 0 && last + 1 < total;
+}
+
 static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 {
 	struct tf_request *rq = arg;
@@ -773,6 +969,17 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 	rq->http_busy = false;
 	if (rc == 0 && (r->status == 200 || r->status == 206))
 		log_take(rq, r);
+	/* The server sent less than it has: the rest now, not a poll later
+	 * (a login would wait for it). */
+	if (rc == 0 && log_more(r) && rq->log_reads < MAX_LOG_READS &&
+	    !rq->want_cancel && !p->failed &&
+	    (rq->dying || rq->phase == RQ_WAITING)) {
+		start_log(rq);
+		if (rq->http_busy) {
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+	}
 	if (rq->dying) {
 		rq->phase = RQ_ENDED;
 		request_failed(rq, rq->dying);
@@ -784,7 +991,10 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 			atex_log(ATEX_LOG_WARNING, COMPONENT,
 				 "%s: request %s: pipeline.log: HTTP %ld",
 				 p->name, rq->id, r->status);
-		if (rq->log.user && rq->log.tests_started && !p->failed)
+		if (rq->log.no_guest)
+			request_failed(rq, "started its tests with no \"Guest "
+					   "is ready\" line atex could parse");
+		else if (rq->log.user && rq->log.tests_started && !p->failed)
 			start_login(rq);
 	} else if (rc < 0 && rc != ATEX_ECANCELED) {
 		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: request %s: %s",
@@ -795,14 +1005,30 @@ static void log_done(void *arg, int rc, const struct atex_http_reply *r)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Between the DELETE tries of abort and stop. */
+static int delete_pause_ms(void)
+{
+	return test_backoff_first_ms > 0 ? test_backoff_first_ms : 1000;
+}
+
+/* How long abort and stop retry a DELETE: stop's bound, or the API
+ * option's retry time when shorter. */
+static int delete_budget_ms(const struct tf_prov *p)
+{
+	return p->retry_total_ms > 0 && p->retry_total_ms < STOP_WAIT_MS
+		       ? p->retry_total_ms
+		       : STOP_WAIT_MS;
+}
+
 static void start_delete(struct tf_request *rq)
 {
 	char *url = request_url(rq->p, rq->id);
 
 	atex_debug(COMPONENT, "%s: canceling request %s", rq->p->name, rq->id);
 	if (url && start_exchange(rq, "DELETE", url, NULL, true, -1,
-				  delete_done) == 0) {
+				  delete_done, &rq->delete_xid) == 0) {
 		rq->delete_busy = true;
+		rq->delete_own_retry = rq->p->aborted || rq->p->stopping;
 	} else {
 		free(rq->cancel_error);
 		rq->cancel_error = atex_strdup(atex_error_last());
@@ -819,12 +1045,16 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r)
 	if (rc == 0 && !status_ok(r->status) && r->status != 404 &&
 	    r->status != 409)
 		rc = reply_error("DELETE", url ? url : "", r->status, r->body,
-				 r->body_len);
+				 r->body_len, p->token);
 	else if (rc == ATEX_ECANCELED)
 		atex_error_set(rc, "atex stopped waiting for the DELETE");
 	pthread_mutex_lock(&p->lock);
 	rq->delete_busy = false;
-	if (rc == 0) {
+	if (rc == ATEX_ECANCELED && (p->aborted || p->stopping) && p->http) {
+		/* Its client's retries were stopped (schedule): tried
+		 * again here at once. */
+		rq->delete_due = 0;
+	} else if (rc == 0) {
 		rq->alive = false;
 		if (status_ok(r->status)) {
 			p->stats.canceled++;
@@ -834,6 +1064,26 @@ static void delete_done(void *arg, int rc, const struct atex_http_reply *r)
 			atex_debug(COMPONENT, "%s: request %s already ended",
 				   p->name, rq->id);
 		}
+	} else if ((p->aborted || p->stopping) && p->http &&
+		   (!rq->delete_since ||
+		    atex_monotonic_ms() - rq->delete_since <
+			    delete_budget_ms(p))) {
+		/* Tried again until abort's or stop's time is up; told at
+		 * once (stop may wait a minute), not at each try. */
+		if (!rq->delete_failure && p->stopping && !p->aborted)
+			atex_log(ATEX_LOG_WARNING, COMPONENT,
+				 "%s: canceling %s: %s; retrying for up to "
+				 "%d s",
+				 p->name, rq->id, atex_error_last(),
+				 delete_budget_ms(p) / 1000);
+		else
+			atex_debug(COMPONENT, "%s: canceling %s: %s", p->name,
+				   rq->id, atex_error_last());
+		free(rq->delete_failure);
+		rq->delete_failure = atex_strdup(atex_error_last());
+		if (!rq->delete_since)
+			rq->delete_since = atex_monotonic_ms();
+		rq->delete_due = atex_monotonic_ms() + delete_pause_ms();
 	} else {
 		free(rq->cancel_error);
 		rq->cancel_error = atex_strdup(atex_error_last());
@@ -936,6 +1186,10 @@ static void *login_main(void *arg)
 {
 	struct tf_request *rq = arg;
 	struct tf_prov *p = rq->p;
+	double start = atex_monotonic_ms();
+	double warn_at =
+		start + (test_login_warn_first_ms > 0 ? test_login_warn_first_ms
+						      : LOGIN_WARN_FIRST_MS);
 	int rc, tries = 0;
 
 	for (;;) {
@@ -945,6 +1199,19 @@ static void *login_main(void *arg)
 			break;
 		atex_debug(COMPONENT, "%s: login %d: %s", rq->label, tries,
 			   atex_error_last());
+		/* Not silent for the whole pipeline timeout. */
+		if (atex_monotonic_ms() >= warn_at) {
+			atex_log(ATEX_LOG_WARNING, COMPONENT,
+				 "%s: still cannot log in after %.0f s (%d "
+				 "attempts): %s",
+				 rq->label,
+				 (atex_monotonic_ms() - start) / 1000, tries,
+				 atex_error_last());
+			warn_at = atex_monotonic_ms() +
+				  (test_login_warn_every_ms > 0
+					   ? test_login_warn_every_ms
+					   : LOGIN_WARN_EVERY_MS);
+		}
 		atex_connection_disconnect(rq->conn);
 		if (!login_pause(rq)) {
 			rc = ATEX_ECANCELED;
@@ -1022,21 +1289,109 @@ static void collect(struct tf_prov *p)
 	p->requests.len = kept;
 }
 
+/* abort or stop with rq's POST pending (lock held): no more tries (one
+ * waiting for its next try ends), then POST_GRACE_MS for an answer in
+ * flight; the HTTP thread does it unlocked (the callback locks). Returns
+ * when to look again (0: not needed). */
+static double stop_post(struct tf_prov *p, struct tf_request *rq, double now)
+{
+	struct atex_vec *v = NULL;
+
+	if (rq->post_end == 0) {
+		rq->post_end = now + POST_GRACE_MS;
+		v = &p->no_retry_xids;
+	} else if (now >= rq->post_end) {
+		v = &p->cancel_xids;
+	}
+	if (v && atex_vec_push(v, (void *)(uintptr_t)rq->post_xid) < 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: out of memory",
+			 p->name);
+	return v == &p->cancel_xids ? 0 : rq->post_end;
+}
+
+/* Acts on the POSTs stop_post listed (lock held, released meanwhile). */
+static void stop_posts(struct tf_prov *p)
+{
+	struct atex_vec no_retry = p->no_retry_xids, cancel = p->cancel_xids;
+
+	if (!no_retry.len && !cancel.len)
+		return;
+	memset(&p->no_retry_xids, 0, sizeof(p->no_retry_xids));
+	memset(&p->cancel_xids, 0, sizeof(p->cancel_xids));
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < no_retry.len; i++)
+		atex_http_no_retry(p->http, (uintptr_t)no_retry.items[i]);
+	for (size_t i = 0; i < cancel.len; i++)
+		atex_http_cancel(p->http, (uintptr_t)cancel.items[i]);
+	pthread_mutex_lock(&p->lock);
+	atex_vec_free(&no_retry);
+	atex_vec_free(&cancel);
+}
+
+/* An API outage is told when it passes OUTAGE_WARN_MS and when it ends
+ * (lock held; HTTP thread). Returns when to look again (0: no need). */
+static double tell_outage(struct tf_prov *p, double now)
+{
+	int limit =
+		test_outage_warn_ms > 0 ? test_outage_warn_ms : OUTAGE_WARN_MS;
+	const char *why = NULL;
+	double out = p->http ? atex_http_outage(p->http, &why) : 0;
+
+	if (out > 0 && !p->outage_told && out >= limit) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: Testing Farm API unreachable for %.0f s: %s; "
+			 "retrying",
+			 p->name, out / 1000, why ? why : "?");
+		p->outage_told = true;
+	} else if (out == 0 && p->outage_told) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: Testing Farm API reachable again", p->name);
+		p->outage_told = false;
+	}
+	if (out > 0 && !p->outage_told)
+		return now + (limit - out) + 1;
+	/* An outage starts inside atex_http_run without returning from
+	 * it: looked at every quarter of the limit while exchanges are
+	 * pending. */
+	if (!p->outage_told && p->http && atex_http_pending(p->http) > 0)
+		return now + limit / 4;
+	return 0;
+}
+
 /* Starts what is due and returns how long until the next due time (ms,
  * -1: none). Lock held. */
 static int schedule(struct tf_prov *p)
 {
-	double now = atex_monotonic_ms(), next = -1;
+	double now = atex_monotonic_ms(), next = -1, outage_due;
 	size_t i;
 
 	for (i = 0; i < p->requests.len; i++) {
 		struct tf_request *rq = p->requests.items[i];
 
+		if (rq->post_busy && (p->aborted || p->stopping)) {
+			double end = stop_post(p, rq, now);
+
+			if (end > 0 && (next < 0 || end < next))
+				next = end;
+			continue;
+		}
 		if (rq->login_running && rq->login_finished)
 			login_joined(rq);
+		if (rq->delete_busy && !rq->delete_own_retry &&
+		    (p->aborted || p->stopping)) {
+			/* Its client retries would be silent: here now. */
+			rq->delete_own_retry = true;
+			if (atex_vec_push(&p->no_retry_xids,
+					  (void *)(uintptr_t)rq->delete_xid) <
+			    0)
+				rq->delete_own_retry = false;
+		}
 		if (rq->want_cancel && rq->alive && rq->id &&
 		    !rq->delete_busy && !rq->cancel_error) {
-			start_delete(rq);
+			if (rq->delete_due <= now)
+				start_delete(rq);
+			else if (next < 0 || rq->delete_due < next)
+				next = rq->delete_due;
 			continue;
 		}
 		if (rq->want_cancel && !rq->alive && !rq->delete_busy &&
@@ -1050,7 +1405,7 @@ static int schedule(struct tf_prov *p)
 			char *url = request_url(p, rq->id);
 
 			if (url && start_exchange(rq, "GET", url, NULL, true,
-						  -1, state_done) == 0)
+						  -1, state_done, NULL) == 0)
 				rq->http_busy = true;
 			else
 				poll_later(rq);
@@ -1059,6 +1414,9 @@ static int schedule(struct tf_prov *p)
 			next = rq->due;
 		}
 	}
+	outage_due = tell_outage(p, now);
+	if (outage_due > 0 && (next < 0 || outage_due < next))
+		next = outage_due;
 	while (p->wanted > 0 && !p->failed && !p->aborted && !p->stopping &&
 	       count_active(p) < p->max) {
 		p->wanted--;
@@ -1083,6 +1441,11 @@ static void *http_main(void *arg)
 		/* Once aborted the token stays fired: waking on it again
 		 * would spin. */
 		size_t n = p->aborted ? 0 : 1;
+
+		if (p->no_retry_xids.len || p->cancel_xids.len) {
+			stop_posts(p);
+			continue;
+		}
 
 		pthread_mutex_unlock(&p->lock);
 		if (atex_http_run(p->http, timeout, &fd, n) == ATEX_EIO)
@@ -1439,9 +1802,45 @@ static int prov_clear(atex_provisioner *base)
 	return 0;
 }
 
+/* The ids of the requests still alive, ", "-separated ("" when none;
+ * NULL: ENOMEM). Lock held. */
+static char *alive_ids(const struct tf_prov *p)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	int rc = atex_buf_puts(&b, "");
+
+	for (size_t i = 0; rc == 0 && i < p->requests.len; i++) {
+		const struct tf_request *rq = p->requests.items[i];
+
+		if (rq->alive && rq->id)
+			rc = atex_buf_printf(&b, "%s%s", b.len ? ", " : "",
+					     rq->id);
+	}
+	if (rc < 0) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
+/* "ID, ID" as "ID ID" for a command line (in place). */
+static const char *left_args(char *ids)
+{
+	char *w = ids;
+
+	for (const char *r = ids; *r; r++)
+		if (!(r[0] == ',' && r[1] == ' '))
+			*w++ = *r;
+		else
+			*w++ = ' ', r++;
+	*w = '\0';
+	return ids;
+}
+
 static void prov_abort(atex_provisioner *base)
 {
 	struct tf_prov *p = to_prov(base);
+	char *left, *args;
 
 	pthread_mutex_lock(&p->lock);
 	p->aborted = true;
@@ -1449,31 +1848,53 @@ static void prov_abort(atex_provisioner *base)
 	atex_cancel_fire(p->cancel);
 	wake(p);
 	wait_cancels(p, ABORT_WAIT_MS);
+	left = alive_ids(p);
 	pthread_mutex_unlock(&p->lock);
+	args = left ? atex_strdup(left) : NULL;
+	if (left && *left)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: requests that could not be canceled: %s; "
+			 "Testing Farm frees them at the pipeline timeout "
+			 "(%d min), or `atex tf cancel %s`",
+			 p->name, left, p->timeout_min,
+			 args ? left_args(args) : "ID...");
+	free(args);
+	free(left);
 	atex_debug(COMPONENT, "%s: aborted", p->name);
 }
 
-/* The error of stop: requests that could not be canceled (lock held). */
+/* The error of stop: requests that could not be canceled, each with
+ * why, in one message (lock held). */
 static int stop_errors(struct tf_prov *p)
 {
+	struct atex_buf b = ATEX_BUF_INIT, ids = ATEX_BUF_INIT;
 	int rc = 0;
 
 	for (size_t i = 0; i < p->requests.len; i++) {
 		struct tf_request *rq = p->requests.items[i];
+		const char *why = rq->delete_failure ? rq->delete_failure
+				  : rq->cancel_error ? rq->cancel_error
+						     : "no answer in time";
 
 		if (!rq->alive)
 			continue;
-		rc = atex_error_set(ATEX_EIO,
-				    "%s: request %s could not be canceled "
-				    "(%s): the service frees it at its "
-				    "pipeline timeout (%d min)",
-				    p->name, rq->id,
-				    rq->cancel_error ? rq->cancel_error
-						     : "no answer in time",
-				    p->timeout_min);
-		atex_log(ATEX_LOG_ERROR, COMPONENT, "%s", atex_error_last());
+		atex_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "", rq->id,
+				why);
+		atex_buf_printf(&ids, " %s", rq->id);
 		rq->alive = false;
 	}
+	if (b.len) {
+		rc = atex_error_set(
+			ATEX_EIO,
+			"%s: could not be canceled: %s; Testing Farm frees "
+			"them at the pipeline timeout (%d min), or `atex tf "
+			"cancel%s`",
+			p->name, atex_buf_cstr(&b), p->timeout_min,
+			atex_buf_cstr(&ids));
+		atex_log(ATEX_LOG_ERROR, COMPONENT, "%s", atex_error_last());
+	}
+	atex_buf_free(&b);
+	atex_buf_free(&ids);
 	return rc;
 }
 
@@ -1490,7 +1911,9 @@ static int prov_stop(atex_provisioner *base)
 	p->stopping = true;
 	cancel_all(p);
 	wake(p);
-	wait_cancels(p, STOP_WAIT_MS);
+	/* After abort, which waited and told already, stop does not wait
+	 * again. */
+	wait_cancels(p, p->aborted ? 0 : STOP_WAIT_MS);
 	p->quit = true;
 	wake(p);
 	pthread_mutex_unlock(&p->lock);
@@ -1539,6 +1962,8 @@ static void prov_free(atex_provisioner *base)
 	for (size_t i = 0; i < p->requests.len; i++)
 		request_free(p->requests.items[i]);
 	atex_vec_free(&p->requests);
+	atex_vec_free(&p->no_retry_xids);
+	atex_vec_free(&p->cancel_xids);
 	atex_remote_queue_free(p->queue);
 	atex_cancel_free(p->cancel);
 	atex_vec_free_all(&p->strings, free);

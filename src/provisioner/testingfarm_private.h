@@ -30,6 +30,15 @@ int atex_tf_options_check(const struct atex_testingfarm_provisioner_options *o);
 char *atex_tf_request_body(const struct atex_testingfarm_provisioner_options *o,
 			   const char *pubkey, const char *ingress_cidr);
 
+/* A copy of the len bytes at s with every occurrence of `token` (NULL or
+ * "": none) replaced by "***" (so "Bearer TOKEN" reads "Bearer ***"),
+ * NUL-terminated; caller frees; NULL: ENOMEM. */
+char *atex_tf_redact(const char *s, size_t len, const char *token);
+
+/* Whether a request id from the API can go into a URL path: 1 to 128
+ * of [A-Za-z0-9._-], not "." or "..". */
+bool atex_tf_valid_id(const char *id);
+
 /* base64 (RFC 4648, padded) of len bytes; caller frees; NULL: ENOMEM. */
 char *atex_tf_base64(const void *data, size_t len);
 
@@ -48,6 +57,9 @@ struct atex_tf_log {
 	size_t n_lines;			/* lines seen in all */
 	char *user, *host;		/* from the "Guest is ready" line */
 	bool tests_started; /* "] starting tests execution" after it */
+	/* "] starting tests execution" or "] machine is reserved" (the key
+	 * is in) came with no Guest line parsed before: no login to try. */
+	bool no_guest;
 };
 
 /* Feeds bytes; complete lines are stripped, kept in the tail and matched
@@ -64,6 +76,18 @@ void atex_tf_log_clear(struct atex_tf_log *l);
 /* For tests: the retry backoff of the clients of provisioners started
  * from now on (atex_http_set_backoff); 0, 0: the default. */
 void atex_tf_set_test_backoff(int first_ms, int max_ms);
+
+/* For tests: one try's timeout of the exchanges (other than POST) and of
+ * the POSTs started from now on (0: the defaults, 60 s
+ * and 10 min). */
+void atex_tf_set_test_try_timeouts(int try_ms, int post_try_ms);
+
+/* For tests: when a login that keeps failing is first told, and then how
+ * often (0, 0: 2 min, 5 min). */
+void atex_tf_set_test_login_warn(int first_ms, int every_ms);
+
+/* For tests: how long API failures last before they are told (0: 30 s). */
+void atex_tf_set_test_outage_warn(int ms);
 
 /* For tests: the text run instead of the OS-cleaning script by
  * provisioners with os_cleaning (not copied; NULL: the real one). */

@@ -386,8 +386,10 @@ bool atex_tf_parse_guest(const char *line, char **user, char **host)
 /* The markers of a (stripped) line. */
 static void log_match(struct atex_tf_log *l, const char *line)
 {
-	if (!l->user)
-		atex_tf_parse_guest(line, &l->user, &l->host);
+	if (!l->user && !atex_tf_parse_guest(line, &l->user, &l->host) &&
+	    (strstr(line, "] starting tests execution") ||
+	     strstr(line, "] machine is reserved")))
+		l->no_guest = true;
 	else if (!l->tests_started &&
 		 strstr(line, "] starting tests execution"))
 		l->tests_started = true;
@@ -435,7 +437,8 @@ int atex_tf_log_feed(struct atex_tf_log *l, const char *data, size_t len)
 	}
 	/* A last line whose newline has not come (a log cut short) counts
 	 * once its marker is whole: the guest line's ends in ", arch=". */
-	if (l->partial.len > 0 && (!l->user || !l->tests_started)) {
+	if (l->partial.len > 0 && !l->no_guest &&
+	    (!l->user || !l->tests_started)) {
 		char *line = atex_tf_strip_ansi(atex_buf_cstr(&l->partial));
 
 		if (!line)

@@ -72,6 +72,7 @@ struct exchange {
 	long status;
 	struct atex_buf reply;
 	char *content_type;
+	char *content_range;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -85,6 +86,10 @@ struct atex_http {
 	int callbacks; /* callbacks run during this atex_http_run */
 	bool closing;
 	atomic_bool woken;
+	/* Since when tries fail with an outage (0: they do not), and the
+	 * last one's reason. */
+	double outage_since;
+	char outage_why[256];
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -187,6 +192,7 @@ static void exchange_free(struct exchange *x)
 	atex_buf_free(&x->body);
 	atex_buf_free(&x->reply);
 	free(x->content_type);
+	free(x->content_range);
 	free(x);
 }
 
@@ -227,6 +233,7 @@ static void finish(struct exchange *x, int rc)
 		reply.body = atex_buf_cstr(&x->reply);
 		reply.body_len = x->reply.len;
 		reply.content_type = x->content_type ? x->content_type : "";
+		reply.content_range = x->content_range ? x->content_range : "";
 	}
 	reply.tries = x->tries;
 	h->callbacks++;
@@ -468,12 +475,22 @@ static int keep_reply(struct exchange *x)
 	struct atex_buf tmp = x->reply;
 	long status = 0;
 	char *type = NULL;
+	struct curl_header *range = NULL;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &type);
 	free(x->content_type);
 	x->content_type = atex_strdup(type ? type : "");
 	if (!x->content_type)
+		return ATEX_ENOMEM;
+	free(x->content_range);
+	x->content_range = NULL;
+	if (curl_easy_header(x->easy, "Content-Range", 0, CURLH_HEADER, -1,
+			     &range) == CURLHE_OK)
+		x->content_range = atex_strdup(range->value);
+	else
+		x->content_range = atex_strdup("");
+	if (!x->content_range)
 		return ATEX_ENOMEM;
 	x->reply = x->body;
 	x->body = tmp;
@@ -530,12 +547,17 @@ static void handle_try(struct exchange *x)
 		return;
 	}
 	if (replied && !retryable_status(x->status)) {
+		x->h->outage_since = 0;
 		finish(x, 0);
 		return;
 	}
 	snprintf(status_text, sizeof(status_text), "HTTP %ld", x->status);
 	why = replied ? status_text : try_error(x);
 	now = atex_monotonic_ms();
+	if (x->h->outage_since == 0)
+		x->h->outage_since = now;
+	snprintf(x->h->outage_why, sizeof(x->h->outage_why), "%s %s: %s",
+		 x->method, x->shown_url, why);
 	delay = next_delay(x, replied);
 	if (!x->retry || now + delay > x->first_ms + x->total_ms) {
 		atex_debug("http", "%s %s: %s, no more tries after %d",
@@ -680,6 +702,70 @@ void atex_http_cancel(struct atex_http *h, uint64_t id)
 			return;
 		}
 	}
+}
+
+void atex_http_no_retry(struct atex_http *h, uint64_t id)
+{
+	for (struct exchange *x = h ? h->head : NULL; x; x = x->next) {
+		if (x->id != id)
+			continue;
+		x->retry = false;
+		/* Between tries: the next one must not start. */
+		if (!x->in_multi && !x->finished)
+			cancel_one(x);
+		return;
+	}
+}
+
+/* A decimal number at *s (digits only), *s moved past it; -1: none. */
+static long long read_number(const char **s)
+{
+	long long n = 0;
+
+	if (**s < '0' || **s > '9')
+		return -1;
+	for (; **s >= '0' && **s <= '9'; (*s)++) {
+		if (n > (LLONG_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (**s - '0');
+	}
+	return n;
+}
+
+bool atex_http_content_range(const char *value, long long *first,
+			     long long *last, long long *total)
+{
+	const char *s = value;
+	long long a, b, t = -1;
+
+	if (!s || strncmp(s, "bytes ", 6))
+		return false;
+	s += 6;
+	a = read_number(&s);
+	if (a < 0 || *s++ != '-')
+		return false;
+	b = read_number(&s);
+	if (b < a || *s++ != '/')
+		return false;
+	if (*s == '*')
+		s++;
+	else if ((t = read_number(&s)) < 0 || b >= t)
+		return false;
+	if (*s)
+		return false;
+	*first = a;
+	*last = b;
+	*total = t;
+	return true;
+}
+
+double atex_http_outage(const struct atex_http *h, const char **why)
+{
+	if (!h || h->outage_since == 0)
+		return 0;
+	if (why)
+		*why = h->outage_why;
+	return atex_monotonic_ms() - h->outage_since;
 }
 
 size_t atex_http_pending(const struct atex_http *h)

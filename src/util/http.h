@@ -56,7 +56,15 @@ struct atex_http_reply {
 	size_t body_len;
 	const char *content_type; /* "" when absent */
 	int tries;                /* how many attempts it took */
+	/* The Content-Range header's value ("bytes A-B/TOTAL"); "" when
+	 * absent. atex_http_content_range reads it. */
+	const char *content_range;
 };
+
+/* Reads a Content-Range value "bytes A-B/TOTAL" (TOTAL may be "*": -1):
+ * true with *first, *last and *total set, false when it is not one. */
+bool atex_http_content_range(const char *value, long long *first,
+			     long long *last, long long *total);
 
 /* Called by atex_http_run on the owner's thread when an exchange ends:
  * rc 0 with the final reply (any status that was not retried, or the last
@@ -86,6 +94,19 @@ int atex_http_start(struct atex_http *h, const struct atex_http_request *r,
 /* Ends a pending exchange now: its callback runs with ATEX_ECANCELED
  * before this returns. An unknown id (already finished) is ignored. */
 void atex_http_cancel(struct atex_http *h, uint64_t id);
+
+/* No more tries for a pending exchange: one waiting for its next try
+ * ends now (its callback runs with ATEX_ECANCELED before this returns),
+ * one in flight ends with this try's outcome. An unknown id is ignored.
+ * Owner's thread. */
+void atex_http_no_retry(struct atex_http *h, uint64_t id);
+
+/* How long (ms) the client's tries have been failing with an outage
+ * (connection errors, timeouts, 408, 429, 5xx) with no other answer
+ * since; 0 when they are not. *why (may be NULL) is then the last
+ * failure ("METHOD URL: reason"), valid until the next atex_http_run.
+ * Owner's thread. */
+double atex_http_outage(const struct atex_http *h, const char **why);
 
 /* How many exchanges are pending (in flight or waiting to retry). */
 size_t atex_http_pending(const struct atex_http *h);

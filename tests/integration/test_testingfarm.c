@@ -64,6 +64,24 @@ static void log_handler(int level, const char *component, const char *msg,
 		fprintf(stderr, "[%s] %s\n", component, msg);
 }
 
+/* Whether one log line holds both a and b. */
+static bool log_line_has(const char *a, const char *b)
+{
+	bool found = false;
+	const char *p, *start, *end;
+
+	pthread_mutex_lock(&log_lock);
+	for (p = atex_buf_cstr(&logs); !found && (p = strstr(p, a)); p++) {
+		for (start = p;
+		     start > atex_buf_cstr(&logs) && start[-1] != '\n'; start--)
+			;
+		end = strchr(p, '\n');
+		found = memmem(start, (size_t)(end - start), b, strlen(b));
+	}
+	pthread_mutex_unlock(&log_lock);
+	return found;
+}
+
 static bool logs_contain(const char *s)
 {
 	bool found;
@@ -563,6 +581,7 @@ static void test_abort(void **state)
 	atex_remote *r = NULL;
 	pthread_t t;
 	json_t *v, *rq;
+	char want[256];
 	size_t i;
 
 	(void)state;
@@ -585,6 +604,19 @@ static void test_abort(void **state)
 
 		assert_true(json_is_number(d));
 		assert_true(canceled(rq));
+		/* Every id is told at info level, submitted and canceled. */
+		snprintf(want, sizeof(want),
+			 "%d testingfarm: testingfarm:Fedora-41/x86_64: "
+			 "canceled request %s",
+			 ATEX_LOG_INFO,
+			 json_string_value(json_object_get(rq, "id")));
+		assert_true(logs_contain(want));
+		snprintf(want, sizeof(want),
+			 "%d testingfarm: testingfarm:Fedora-41/x86_64: "
+			 "submitted request %s",
+			 ATEX_LOG_INFO,
+			 json_string_value(json_object_get(rq, "id")));
+		assert_true(logs_contain(want));
 	}
 	json_decref(v);
 	assert_int_equal(alive_count(), 0);
@@ -664,6 +696,9 @@ static void test_error_replaced(void **state)
 	json_decref(v);
 	assert_true(logs_contain(want));
 	assert_true(logs_contain("Guest provisioning failed"));
+	/* On the same line, the log's lines joined with " | ". */
+	assert_true(log_line_has(want, " | "));
+	assert_true(log_line_has(want, "Guest provisioning failed"));
 	atex_remote_release(r);
 	assert_int_equal(atex_provisioner_stop(p), 0);
 	assert_int_equal(alive_count(), 0);
@@ -828,6 +863,8 @@ static void test_stop_cannot_cancel(void **state)
 	assert_non_null(strstr(atex_error_last(), "could not be canceled"));
 	assert_non_null(strstr(atex_error_last(), "HTTP 500"));
 	assert_non_null(strstr(atex_error_last(), "pipeline timeout (30 min)"));
+	/* Said at once, not only after the minute. */
+	assert_true(logs_contain("retrying for up to 1 s"));
 	json_decref(v);
 	atex_provisioner_free(p);
 	atex_tf_set_test_backoff(0, 0);
@@ -871,6 +908,353 @@ static void test_count_one(void **state)
 	atex_provisioner_free(p);
 }
 
+/* abort while the POST waits to be retried (503 x5): no try starts any
+ * more, so nothing is created, and abort returns at once. */
+static void test_abort_post_retrying(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	double t0;
+	json_t *v;
+
+	(void)state;
+	atex_tf_set_test_backoff(200, 400);
+	options(&o);
+	p = started(&o);
+	fault("{\"status\": 503, \"count\": 5, \"match\": \"^POST "
+	      "/v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	usleep(300000);
+	t0 = atex_monotonic_ms();
+	atex_provisioner_abort(p);
+	assert_true(atex_monotonic_ms() - t0 < 1000);
+	usleep(2500000); /* the 6th try would have come by now */
+	v = requests();
+	assert_int_equal(json_array_size(v), 0);
+	json_decref(v);
+	atex_provisioner_stop(p);
+	atex_provisioner_free(p);
+	atex_tf_set_test_backoff(0, 0);
+}
+
+/* abort while a POST's answer is slow: waited for ~3 s, then given up
+ * with a warning, abort within 5 s; an answer within the grace gets its
+ * request DELETEd. */
+static void test_abort_post_in_flight(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	double t0;
+	json_t *v;
+
+	(void)state;
+	options(&o);
+	p = started(&o);
+	fault("{\"delay\": 8.0, \"match\": \"^POST /v0.1/requests$\"}");
+	fault("{\"delay\": 1.5, \"match\": \"^POST /v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 2), 0);
+	usleep(300000);
+	t0 = atex_monotonic_ms();
+	atex_provisioner_abort(p);
+	assert_true(atex_monotonic_ms() - t0 < 5000);
+	assert_true(logs_contain("a request being submitted may be left "
+				 "alive; Testing Farm frees it at the "
+				 "pipeline timeout of 30 min"));
+	v = requests();
+	assert_int_equal(json_array_size(v), 1);
+	assert_true(canceled(json_array_get(v, 0)));
+	json_decref(v);
+	atex_provisioner_stop(p);
+	atex_provisioner_free(p);
+}
+
+/* State replies that are not JSON are passing faults: the request is
+ * kept; ten in a row give it up, and it is DELETEd. */
+static void test_bad_state_replies(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	struct atex_testingfarm_stats s;
+	atex_provisioner *p;
+	atex_remote *r;
+	int tries;
+
+	(void)state;
+	options(&o);
+	p = started(&o);
+	fault("{\"not_json\": true, \"count\": 3, \"match\": \"^GET "
+	      "/v0.1/requests/\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 30000);
+	stats(p, &s);
+	assert_int_equal(s.submitted, 1);
+	assert_int_equal(s.failed, 0);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+
+	options(&o);
+	o.max_retries = -1;
+	p = started(&o);
+	fault("{\"not_json\": true, \"count\": 1000, \"match\": \"^GET "
+	      "/v0.1/requests/\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&r, p, 20000),
+			 ATEX_EINFRA);
+	assert_non_null(strstr(atex_error_last(), "has no state in its last"));
+	for (tries = 0; tries < 60 && alive_count() > 0; tries++)
+		usleep(50000);
+	assert_int_equal(alive_count(), 0);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
+/* abort with every DELETE failing: abort is bounded and names the ids
+ * left alive; stop after it does not wait its minute again. */
+static void test_abort_delete_failing(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	double t0;
+	json_t *v, *rq;
+	size_t i;
+
+	(void)state;
+	atex_tf_set_test_backoff(100, 200);
+	options(&o);
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 2), 0);
+	for (int tries = 0; tries < 100 && alive_count() < 2; tries++)
+		usleep(50000);
+	fault("{\"status\": 503, \"count\": 100000, \"match\": \"^DELETE \"}");
+	t0 = atex_monotonic_ms();
+	atex_provisioner_abort(p);
+	assert_true(atex_monotonic_ms() - t0 < 5000);
+	assert_true(logs_contain("requests that could not be canceled: "));
+	assert_true(logs_contain("or `atex tf cancel "));
+	v = requests();
+	json_array_foreach(v, i, rq) assert_true(
+		logs_contain(json_string_value(json_object_get(rq, "id"))));
+	json_decref(v);
+	t0 = atex_monotonic_ms();
+	assert_int_equal(atex_provisioner_stop(p), ATEX_EIO);
+	assert_true(atex_monotonic_ms() - t0 < 2000);
+	assert_non_null(strstr(atex_error_last(), "atex tf cancel "));
+	atex_provisioner_free(p);
+	atex_tf_set_test_backoff(0, 0);
+}
+
+/* A POST slower than a try of the other exchanges is not tried again
+ * (that would make a second reservation). */
+static void test_post_slow(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+	json_t *v;
+
+	(void)state;
+	atex_tf_set_test_try_timeouts(1000, 10000);
+	options(&o);
+	p = started(&o);
+	fault("{\"delay\": 2.5, \"match\": \"^POST /v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 30000);
+	v = requests();
+	assert_int_equal(json_array_size(v), 1);
+	json_decref(v);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_try_timeouts(0, 0);
+}
+
+/* A server quoting the Authorization header back: the token is in no
+ * error and no log line. */
+static void test_token_echoed(void **state)
+{
+	struct atex_testingfarm_api_options api =
+		ATEX_TESTINGFARM_API_OPTIONS_INIT;
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r = NULL;
+	char *reply = NULL;
+	long status = 0;
+
+	(void)state;
+	api.url = fx.url;
+	api.token = TOKEN;
+	fault("{\"echo_auth\": true, \"status\": 400, \"match\": \"^GET "
+	      "/v0.1/whoami\"}");
+	assert_int_equal(atex_testingfarm_call(&reply, &status, &api, "GET",
+					       "/v0.1/whoami", NULL, NULL),
+			 ATEX_EIO);
+	assert_non_null(strstr(atex_error_last(), "Bearer ***"));
+	no_token_anywhere();
+
+	options(&o);
+	p = started(&o);
+	fault("{\"echo_auth\": true, \"status\": 400, \"match\": \"^POST "
+	      "/v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_not_equal(atex_provisioner_get_remote(&r, p, 20000), 0);
+	assert_non_null(strstr(atex_error_last(), "Bearer ***"));
+	no_token_anywhere();
+	atex_provisioner_stop(p);
+	atex_provisioner_free(p);
+}
+
+/* A request id that cannot go into a URL is an error naming it, and the
+ * reservation counts as failed (and is replaced). */
+static void test_bad_request_id(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	struct atex_testingfarm_stats s;
+	atex_provisioner *p;
+	atex_remote *r;
+
+	(void)state;
+	options(&o);
+	p = started(&o);
+	fault("{\"id\": \"../x\", \"match\": \"^POST /v0.1/requests$\"}");
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 30000);
+	assert_true(logs_contain("the API answered request id \"../x\": not "
+				 "an id"));
+	stats(p, &s);
+	assert_int_equal(s.failed, 1);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
+/* A server answering pipeline.log a piece at a time (206 covering less
+ * than it has): the rest is asked for at once, not a poll later. */
+static void test_log_short_reads(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+	double t0;
+
+	(void)state;
+	request_fault("{\"log_chunk\": 40}");
+	options(&o);
+	o.poll_ms = 3000;
+	p = started(&o);
+	t0 = atex_monotonic_ms();
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	r = get(p, 40000);
+	/* At 40 bytes a poll, the lines before the login would take
+	 * minutes. */
+	assert_true(atex_monotonic_ms() - t0 < 20000);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
+/* Tests started with a Guest line atex cannot parse: that reservation
+ * fails at once (counted, DELETEd) with the log's last lines. */
+static void test_guest_unparsed(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r = NULL;
+
+	(void)state;
+	request_fault("{\"bad_guest\": true}");
+	options(&o);
+	o.max_retries = -1;
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	assert_int_equal(atex_provisioner_get_remote(&r, p, 20000),
+			 ATEX_EINFRA);
+	assert_non_null(strstr(atex_error_last(), "atex could parse"));
+	assert_non_null(strstr(atex_error_last(), "NewGuest(name="));
+	for (int tries = 0; tries < 60 && alive_count() > 0; tries++)
+		usleep(50000);
+	assert_int_equal(alive_count(), 0);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+}
+
+/* A machine whose key is never installed: the failing login is told
+ * (request id, user@host, ssh's error), not waited on in silence. */
+static void test_login_keeps_failing(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	json_t *v;
+	char want[256];
+
+	(void)state;
+	atex_tf_set_test_login_warn(1000, 1500);
+	request_fault("{\"no_key\": true}");
+	options(&o);
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	for (int tries = 0; tries < 200 && !logs_contain("still cannot log in");
+	     tries++)
+		usleep(50000);
+	v = requests();
+	snprintf(
+		want, sizeof(want), "tf:%s (",
+		json_string_value(json_object_get(json_array_get(v, 0), "id")));
+	json_decref(v);
+	assert_true(log_line_has("still cannot log in", want));
+	assert_true(log_line_has("still cannot log in", "@127.0.0.1)"));
+	assert_true(log_line_has("still cannot log in", "attempts): "));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_login_warn(0, 0);
+}
+
+/* How many log lines hold s. */
+static int log_count(const char *s)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&log_lock);
+	for (const char *p = atex_buf_cstr(&logs); (p = strstr(p, s)); p++)
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+/* The API down for a while: one warning when it has lasted, one when it
+ * is back, not one per retry. */
+static void test_outage_told_once(void **state)
+{
+	struct atex_testingfarm_provisioner_options o;
+	atex_provisioner *p;
+	atex_remote *r;
+
+	(void)state;
+	atex_tf_set_test_backoff(100, 200);
+	atex_tf_set_test_outage_warn(1000);
+	pthread_mutex_lock(&log_lock);
+	atex_buf_clear(&logs);
+	pthread_mutex_unlock(&log_lock);
+	options(&o);
+	p = started(&o);
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	for (int tries = 0; tries < 100 && alive_count() < 1; tries++)
+		usleep(50000);
+	free(ctl("POST", "/_control/restart", "{\"down_s\": 3}"));
+	r = get(p, 40000);
+	for (int tries = 0; tries < 100 && !logs_contain("reachable again");
+	     tries++)
+		usleep(50000);
+	assert_int_equal(log_count("Testing Farm API unreachable for "), 1);
+	assert_true(log_line_has("Testing Farm API unreachable for ",
+				 "; retrying"));
+	assert_int_equal(log_count("Testing Farm API reachable again"), 1);
+	atex_remote_release(r);
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	atex_tf_set_test_outage_warn(0);
+	atex_tf_set_test_backoff(0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1284,28 @@ int main(void)
 						setup_public, teardown),
 		cmocka_unit_test_setup_teardown(test_count_one, setup_public,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_abort_post_retrying,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_post_in_flight,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_state_replies,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_delete_failing,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_post_slow, setup_public,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_token_echoed, setup_public,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_request_id,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_log_short_reads,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_unparsed,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_login_keeps_failing,
+						setup_public, teardown),
+		cmocka_unit_test_setup_teardown(test_outage_told_once,
+						setup_public, teardown),
 	};
 
 	struct CMUnitTest chosen[ATEX_ARRAY_SIZE(tests)];

@@ -24,7 +24,10 @@ What it covers:
   with Retry-After), HTML proxy pages, slow answers, dropped connections,
   replies that are not JSON; per request: error while provisioning, split
   (partial) log lines, a log that 404s or 403s longer, a server ignoring
-  Range, a key never installed; an API restart (listener closed, the same
+  Range, a Guest line in an unknown wording (bad_guest), a log answering
+  at most N bytes per Range read (log_chunk), a
+  key never installed; a POST answered with a given id (id), an error
+  quoting the Authorization header back (echo_auth); an API restart (listener closed, the same
   port reopened later, requests and timers kept); the time scale.
 - An access log (DIR/access.log, JSON lines) that never holds the token.
 
@@ -310,8 +313,13 @@ class Request:
             return
         self.guest_ready_at = time.time()
         name = self.id.split("-")[0] + "-guest"
-        self.line(f"Guest is ready: ArtemisGuest({name}, {args.user}@127.0.0.1,"
-                  f" arch={self.arch()}, compose={compose}, snapshots=no)")
+        if self.faults.get("bad_guest"):  # a wording atex does not know
+            self.line(f"Guest is ready: NewGuest(name={name}, "
+                      f"address={args.user}@127.0.0.1)")
+        else:
+            self.line(f"Guest is ready: ArtemisGuest({name}, "
+                      f"{args.user}@127.0.0.1, arch={self.arch()}, "
+                      f"compose={compose}, snapshots=no)")
         schedule(step_s("tests_exec"), self.tests_exec)
 
     def tests_exec(self):
@@ -472,6 +480,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if f.get("not_json"):
             self.reply(200, "<html>not json</html>\n")
             return "not_json"
+        if "id" in f:  # a POST answered with this id, nothing created
+            self.reply(200, {"id": f["id"], "state": "new"})
+            return "id"
+        if f.get("echo_auth"):  # a server quoting the header back
+            self.reply(int(f.get("status") or 400), {
+                "message": "bad header Authorization: %s"
+                % self.headers.get("Authorization")})
+            return "echo_auth"
         status = int(f.get("status") or 503)
         hdr = {"Retry-After": "1"} if status == 429 else {}
         if f.get("html"):
@@ -588,6 +604,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         end = len(data) - 1
         if r.group(2):
             end = min(end, int(r.group(2)))
+        if f.get("log_chunk"):  # a server answering less than asked
+            end = min(end, start + int(f["log_chunk"]) - 1)
         return self.reply(206, data[start:end + 1],
                           "text/plain; charset=utf-8",
                           {"Content-Range": f"bytes {start}-{end}/{len(data)}"},

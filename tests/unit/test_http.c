@@ -338,6 +338,7 @@ struct done {
 	char *body;
 	size_t body_len;
 	char *content_type;
+	char *content_range;
 	char error[1024];
 	double at_ms;
 };
@@ -360,12 +361,14 @@ static void on_done(void *arg, int rc, const struct atex_http_reply *r)
 	d->body_len = r->body_len;
 	d->body = strdup(r->body);
 	d->content_type = strdup(r->content_type);
+	d->content_range = strdup(r->content_range);
 }
 
 static void done_clear(struct done *d)
 {
 	free(d->body);
 	free(d->content_type);
+	free(d->content_range);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -1154,6 +1157,98 @@ static void test_idle_cpu(void **state)
 	server_stop(s);
 }
 
+/* atex_http_no_retry: an exchange waiting for its next try ends at once
+ * (ECANCELED, no try more); one in flight ends with that try. */
+static void test_no_retry(void **state)
+{
+	static const struct step steps[] = {
+		{503, NULL, "busy", 0, 0, false},
+		{503, NULL, "busy", 300, 0, false},
+		{200, NULL, "{}", 0, 0, false},
+	};
+	struct server *s = server_start(steps, 3);
+	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
+	struct atex_http *h;
+	struct done d = {0};
+	uint64_t id;
+	double end;
+
+	(void)state;
+	assert_int_equal(atex_http_new(&h, 0), 0);
+	atex_http_set_backoff(h, 400, 400);
+	r.method = "POST";
+	r.url = url_of(s, "/v0.1/requests");
+	assert_int_equal(atex_http_start(h, &r, on_done, &d, &id), 0);
+	for (end = atex_monotonic_ms() + 200; atex_monotonic_ms() < end;)
+		atex_http_run(h, 50, NULL, 0);
+	assert_int_equal(server_requests(s), 1);
+	assert_false(d.done);
+	atex_http_no_retry(h, id);
+	assert_true(d.done);
+	assert_int_equal(d.rc, ATEX_ECANCELED);
+	for (end = atex_monotonic_ms() + 600; atex_monotonic_ms() < end;)
+		atex_http_run(h, 50, NULL, 0);
+	assert_int_equal(server_requests(s), 1);
+	done_clear(&d);
+
+	/* In flight (the server answers in 300 ms): that answer is final. */
+	assert_int_equal(atex_http_start(h, &r, on_done, &d, &id), 0);
+	for (end = atex_monotonic_ms() + 100; atex_monotonic_ms() < end;)
+		atex_http_run(h, 20, NULL, 0);
+	atex_http_no_retry(h, id);
+	assert_false(d.done);
+	run_until(h, &d);
+	assert_int_equal(d.rc, 0);
+	assert_int_equal(d.status, 503);
+	assert_int_equal(d.tries, 1);
+	assert_int_equal(server_requests(s), 2);
+	done_clear(&d);
+	atex_http_free(h);
+	free((char *)r.url);
+	server_stop(s);
+}
+
+/* Content-Range: in the reply, and read. */
+static void test_content_range(void **state)
+{
+	static const struct step steps[] = {
+		{206, "Content-Range: bytes 4-7/20\r\n", "abcd", 0, 0, false},
+		{200, NULL, "whole", 0, 0, false},
+	};
+	struct server *s = server_start(steps, 2);
+	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
+	long long a, b, t;
+	struct done d;
+
+	(void)state;
+	r.method = "GET";
+	r.url = url_of(s, "/artifacts/x/pipeline.log");
+	r.range_from = 4;
+	exchange(&r, &d);
+	assert_int_equal(d.status, 206);
+	assert_string_equal(d.content_range, "bytes 4-7/20");
+	done_clear(&d);
+	exchange(&r, &d);
+	assert_string_equal(d.content_range, "");
+	done_clear(&d);
+	free((char *)r.url);
+	server_stop(s);
+
+	assert_true(atex_http_content_range("bytes 4-7/20", &a, &b, &t));
+	assert_true(a == 4 && b == 7 && t == 20);
+	assert_true(atex_http_content_range("bytes 0-0/*", &a, &b, &t));
+	assert_true(a == 0 && b == 0 && t == -1);
+	assert_false(atex_http_content_range("bytes */20", &a, &b, &t));
+	assert_false(atex_http_content_range("bytes 7-4/20", &a, &b, &t));
+	assert_false(atex_http_content_range("bytes 4-20/20", &a, &b, &t));
+	assert_false(atex_http_content_range("bytes 4-7/20x", &a, &b, &t));
+	assert_false(atex_http_content_range("items 4-7/20", &a, &b, &t));
+	assert_false(atex_http_content_range("", &a, &b, &t));
+	assert_false(atex_http_content_range(NULL, &a, &b, &t));
+	assert_false(atex_http_content_range("bytes 1-99999999999999999999/9",
+					     &a, &b, &t));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1162,6 +1257,8 @@ int main(void)
 		cmocka_unit_test(test_bad_request),
 		cmocka_unit_test(test_retry_503_post),
 		cmocka_unit_test(test_no_retry_4xx),
+		cmocka_unit_test(test_no_retry),
+		cmocka_unit_test(test_content_range),
 		cmocka_unit_test(test_retry_dropped),
 		cmocka_unit_test(test_retry_total),
 		cmocka_unit_test(test_retry_after),

@@ -442,6 +442,67 @@ static void test_start_without_token(void **state)
 	atex_provisioner_free(p);
 }
 
+static void test_valid_id(void **state)
+{
+	char long_id[130];
+
+	(void)state;
+	assert_true(atex_tf_valid_id("9f3c2a10-1b2c-4d5e-8f90-0123456789ab"));
+	assert_true(atex_tf_valid_id("a.b_c-D"));
+	assert_false(atex_tf_valid_id(""));
+	assert_false(atex_tf_valid_id(NULL));
+	assert_false(atex_tf_valid_id("."));
+	assert_false(atex_tf_valid_id(".."));
+	assert_false(atex_tf_valid_id("../x"));
+	assert_false(atex_tf_valid_id("a b"));
+	assert_false(atex_tf_valid_id("a?b"));
+	memset(long_id, 'a', 128);
+	long_id[128] = '\0';
+	assert_true(atex_tf_valid_id(long_id));
+	long_id[128] = 'a';
+	long_id[129] = '\0';
+	assert_false(atex_tf_valid_id(long_id));
+}
+
+static void test_redact(void **state)
+{
+	const char *in = "Bearer tok1 and tok1tok1, t";
+	char *out;
+
+	(void)state;
+	out = atex_tf_redact(in, strlen(in), "tok1");
+	assert_string_equal(out, "Bearer *** and ******, t");
+	free(out);
+	out = atex_tf_redact(in, strlen(in), NULL);
+	assert_string_equal(out, in);
+	free(out);
+	out = atex_tf_redact(in, 6, "Bearer tok1");
+	assert_string_equal(out, "Bearer");
+	free(out);
+}
+
+/* Tests started (or the key in) with no Guest line parsed. */
+static void test_log_no_guest(void **state)
+{
+	struct atex_tf_log l = {0};
+	const char *odd = "[1] ] Guest is ready: NewGuest(name=g, a=root@h)\n"
+			  "[2] ] starting tests execution\n";
+	const char *good = "[1] ] Guest is ready: ArtemisGuest(g, root@h, "
+			   "arch=x86_64)\n[2] ] starting tests execution\n"
+			   "[3] [reservation] machine is reserved\n";
+
+	(void)state;
+	assert_int_equal(atex_tf_log_feed(&l, odd, strlen(odd)), 0);
+	assert_true(l.no_guest);
+	assert_null(l.user);
+	atex_tf_log_clear(&l);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(atex_tf_log_feed(&l, good, strlen(good)), 0);
+	assert_false(l.no_guest);
+	assert_true(l.tests_started);
+	atex_tf_log_clear(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +518,9 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_cleaning_script),
 		cmocka_unit_test(test_start_without_token),
+		cmocka_unit_test(test_valid_id),
+		cmocka_unit_test(test_log_no_guest),
+		cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1610,6 +1610,24 @@ static int setup_key(struct tf_prov *p, char **pubkey)
 	return rc;
 }
 
+/* whoami did not say the ranch: the rule the user gave is sent (it may be
+ * the public ranch, where a machine needs it); without one, none. */
+static int unknown_ranch(struct tf_prov *p, const char *why)
+{
+	if (!p->o.source_cidr) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: %s: no ingress rule sent (on the public ranch a "
+			 "machine needs one: source_cidr, --tf-source)",
+			 p->name, why);
+		return 0;
+	}
+	atex_log(ATEX_LOG_INFO, COMPONENT,
+		 "%s: %s: the ingress rule for %s is sent as given", p->name,
+		 why, p->o.source_cidr);
+	p->ingress_cidr = atex_strdup(p->o.source_cidr);
+	return p->ingress_cidr ? 0 : ATEX_ENOMEM;
+}
+
 /* The token's ranch: on "public" a reservation needs the ingress rule. */
 static int check_ranch(struct tf_prov *p)
 {
@@ -1629,24 +1647,17 @@ static int check_ranch(struct tf_prov *p)
 				      "401 on whoami): check the token "
 				      "(TESTING_FARM_API_TOKEN)",
 				      p->name);
-	if (rc == ATEX_EIO && status == 404) {
-		atex_log(ATEX_LOG_WARNING, COMPONENT,
-			 "%s: the API has no "
-			 "whoami (HTTP 404): no ingress rule sent",
-			 p->name);
-		return 0;
-	}
+	if (rc == ATEX_EIO && status == 404)
+		return unknown_ranch(p, "the API has no whoami (HTTP 404)");
 	if (rc < 0)
 		return atex_error_prefix("%s", p->name);
 	v = json_loads(reply, 0, NULL);
 	ranch = json_object_get(json_object_get(v, "token"), "ranch");
+	if (!ranch)
+		ranch = json_object_get(v, "ranch");
 	free(reply);
 	if (!json_is_string(ranch)) {
-		atex_log(ATEX_LOG_WARNING, COMPONENT,
-			 "%s: whoami names no "
-			 "ranch: no ingress rule sent",
-			 p->name);
-		rc = 0;
+		rc = unknown_ranch(p, "whoami names no ranch");
 	} else if (!strcmp(json_string_value(ranch), "public")) {
 		atex_debug(COMPONENT, "%s: ranch public", p->name);
 		if (!p->o.source_cidr)
@@ -1662,6 +1673,12 @@ static int check_ranch(struct tf_prov *p)
 			p->ingress_cidr = atex_strdup(p->o.source_cidr);
 		if (rc == 0 && !p->ingress_cidr)
 			rc = ATEX_ENOMEM;
+	} else if (p->o.source_cidr) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: the token is on the %s ranch: source_cidr "
+			 "(--tf-source) is not sent, only the public ranch "
+			 "takes an ingress rule",
+			 p->name, json_string_value(ranch));
 	} else {
 		atex_debug(COMPONENT, "%s: ranch %s", p->name,
 			   json_string_value(ranch));

@@ -433,6 +433,12 @@ static void test_redhat_no_rule(void **state)
 
 	(void)state;
 	options(&o);
+	/* A source_cidr given there is said to be unused, and not sent. */
+	p = started(&o);
+	assert_true(logs_contain("is not sent, only the public ranch"));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+	options(&o);
 	o.source_cidr = NULL;
 	p = started(&o);
 	assert_int_equal(atex_provisioner_provision(p, 1), 0);
@@ -496,6 +502,32 @@ static void test_start_refused(void **state)
 	o.source_cidr = NULL;
 	p = started(&o);
 	assert_true(logs_contain("no whoami (HTTP 404)"));
+	assert_int_equal(atex_provisioner_stop(p), 0);
+	atex_provisioner_free(p);
+
+	/* The same API with source_cidr given: the ranch may be the public
+	 * one, so the rule goes as given. */
+	fault("{\"status\": 404, \"match\": \"^GET /v0.1/whoami$\"}");
+	options(&o);
+	p = started(&o);
+	assert_true(logs_contain("is sent as given"));
+	assert_int_equal(atex_provisioner_provision(p, 1), 0);
+	for (int tries = 0; tries < 100 && alive_count() < 1; tries++)
+		usleep(50000);
+	{
+		json_t *v = requests();
+		json_t *env = json_array_get(
+			json_object_get(
+				json_object_get(json_array_get(v, 0), "body"),
+				"environments"),
+			0);
+
+		assert_non_null(json_object_get(
+			json_object_get(json_object_get(env, "settings"),
+					"provisioning"),
+			"security_group_rules_ingress"));
+		json_decref(v);
+	}
 	assert_int_equal(atex_provisioner_stop(p), 0);
 	atex_provisioner_free(p);
 }

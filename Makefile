@@ -69,7 +69,8 @@ check-asan: deps
 		-Dc_args=-fno-sanitize-recover=all
 	ninja -C $(ASAN_BUILD)
 	meson test -C $(ASAN_BUILD) --print-errorlogs --no-rebuild \
-		--no-suite remote-executor --no-suite remote-run --no-suite vm
+		--no-suite remote-executor --no-suite remote-run --no-suite vm \
+		--no-suite python
 
 check-valgrind: build
 	meson test -C $(BUILD) --print-errorlogs --no-rebuild --suite unit \

@@ -11,6 +11,7 @@ jq libxml2-utils
 podman runc conmon uidmap slirp4netns netavark aardvark-dns fuse-overlayfs
 catatonit containernetworking-plugins iptables debootstrap
 openssh-server openssh-client rsync
+python3 python3-dev python3-pytest python3-yaml
 qemu-system-x86 qemu-utils genisoimage ovmf
 locales"
 

@@ -1,0 +1,109 @@
+/*
+ * _atex.h - what the C files of the atex._atex extension module share.
+ *
+ * The extension is one module (atex._atex) built from one file per block
+ * (_connection.c, _provisioner.c, ...) plus _atex.c, which owns module
+ * set-up, error mapping, the blocking-call helper and the log bridge.
+ * Each block file exports atexpy_init_<block>(module), called once from
+ * PyInit__atex.
+ *
+ * GIL rules (docs/PYTHON.md): every call into libatex that may block or
+ * take a lock runs with the GIL released (Py_BEGIN_ALLOW_THREADS or
+ * atexpy_call); C callbacks into Python (ops bridges, hooks) take it with
+ * PyGILState_Ensure for their own duration only. Log records never take
+ * the GIL on the logging thread: they are queued and a bridge thread
+ * hands them to Python's logging.
+ */
+#ifndef ATEXPY_ATEX_H
+#define ATEXPY_ATEX_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <atex/atex.h>
+
+/* The module object's exception base: atex._atex.Error(RuntimeError),
+ * with .code (the ATEX_E* value). Set up by PyInit__atex. */
+extern PyObject *atexpy_Error;
+
+/*
+ * Raises the Python exception for libatex error `rc` with `message` (the
+ * atex_error_last() text read in the thread that made the call; NULL: read
+ * it now). ENOMEM -> MemoryError, EINVAL -> ValueError, ENOTFOUND ->
+ * FileNotFoundError, EEXISTS -> FileExistsError, ETIMEDOUT -> TimeoutError,
+ * EIO -> OSError, anything else -> `fallback` when not NULL, else
+ * atex._atex.Error. The exception gets an `atex_code` attribute. Always
+ * returns NULL (for `return atexpy_raise(...)`). Needs the GIL.
+ */
+PyObject *atexpy_raise(int rc, const char *message, PyObject *fallback);
+
+/* As atexpy_raise, always with class `cls`. */
+PyObject *atexpy_raise_as(PyObject *cls, int rc, const char *message);
+
+/*
+ * A blocking libatex call made from Python. `fn(arg)` runs with the GIL
+ * released; it returns 0 or an ATEX_E* code. When called from the main
+ * thread, fn runs in a helper thread while the caller wakes every 100 ms
+ * to run Python's signal handlers: if one raises (Ctrl-C, an alarm),
+ * `cancel(cancel_arg)` is called (it must make fn return soon; it is
+ * called without the GIL, from the waiting thread), fn is waited for,
+ * and atexpy_call returns ATEXPY_EPYTHON with that exception set. From
+ * other threads
+ * fn just runs with the GIL released.
+ *
+ * On fn's failure atexpy_call returns its code and, when `message` is not
+ * NULL, *message is a copy of atex_error_last() taken in fn's thread
+ * (free() it). Returns 0 on success. After ATEXPY_EPYTHON fn has still run to its
+ * end: whatever it produced (a remote, an object) is the caller's to
+ * free, so initialize out-parameters to NULL and check them.
+ */
+#define ATEXPY_EPYTHON (-1000) /* not an atex code: a Python exception is set */
+int atexpy_call(int (*fn)(void *arg), void *arg, void (*cancel)(void *arg),
+		void *cancel_arg, char **message);
+
+/* atexpy_call, then atexpy_raise on failure: returns 0, or -1 with an
+ * exception set. */
+int atexpy_call_raise(int (*fn)(void *arg), void *arg,
+		      void (*cancel)(void *arg), void *cancel_arg,
+		      PyObject *fallback);
+
+/*
+ * Exceptions raised by Python code that C called (hooks, a Python
+ * provisioner's methods): the first is kept in `*slot` (a strong
+ * reference to the exception instance, traceback attached) so the
+ * orchestrator can raise it from serve_forever(). Needs the GIL; clears
+ * the current exception.
+ */
+void atexpy_keep_exception(PyObject **slot);
+
+/* Makes libatex's log level follow logging.getLogger("atex") now (unless
+ * ATEX_LOG names one). Needs the GIL. */
+void atexpy_log_sync(void);
+
+/* A str for a C string that may hold any bytes (surrogateescape). */
+PyObject *atexpy_str(const char *s);
+
+/* A path argument (str, bytes, os.PathLike) as a new C string, or NULL
+ * with an exception set. `name` is used in the error. */
+char *atexpy_path(PyObject *obj, const char *name);
+
+/* A sequence of str/PathLike as a NULL-terminated array of new strings
+ * (free with atexpy_strv_free), or NULL with an exception set. */
+char **atexpy_strv(PyObject *seq, const char *name);
+void atexpy_strv_free(char **v);
+
+/* A mapping of str -> str as a NULL-terminated "KEY=VALUE" array, or
+ * NULL with an exception set; None gives an empty array. */
+char **atexpy_envv(PyObject *mapping, const char *name);
+
+/* Per-block set-up, each in its own file. Return 0 or -1 with an
+ * exception set. */
+int atexpy_init_connection(PyObject *module);
+int atexpy_init_provisioner(PyObject *module);
+int atexpy_init_fmf(PyObject *module);
+int atexpy_init_executor(PyObject *module);
+int atexpy_init_aggregator(PyObject *module);
+int atexpy_init_report(PyObject *module);
+int atexpy_init_orchestrator(PyObject *module);
+
+#endif /* ATEXPY_ATEX_H */

@@ -1,0 +1,10 @@
+/*
+ * _connection.c - atex._atex: the connection block (see _atex.h).
+ */
+#include "_atex.h"
+
+int atexpy_init_connection(PyObject *module)
+{
+	(void)module;
+	return 0;
+}

@@ -1,0 +1,1 @@
+"""Small helpers shared by the blocks (filled in by the core work)."""

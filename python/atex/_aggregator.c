@@ -8,3 +8,10 @@ int atexpy_init_aggregator(PyObject *module)
 	(void)module;
 	return 0;
 }
+
+atex_aggregator *atexpy_aggregator_ptr(PyObject *aggregator)
+{
+	(void)aggregator;
+	PyErr_SetString(PyExc_NotImplementedError, "aggregator: not yet");
+	return NULL;
+}

@@ -96,6 +96,42 @@ void atexpy_strv_free(char **v);
  * NULL with an exception set; None gives an empty array. */
 char **atexpy_envv(PyObject *mapping, const char *name);
 
+/* ------------------------------------------------------------------------
+ * Between blocks. A Python object of a block's base class (a built-in
+ * implementation or a user's subclass) has one libatex object behind it:
+ * the built-in's own, or a bridge whose operations table calls the
+ * object's Python methods (taking the GIL for each call). A user's
+ * subclass of a built-in class that overrides one of the operations'
+ * methods gets a bridge too, so the override is what C calls.
+ * The pointers are borrowed: they live as long as the Python object (the
+ * caller keeps a reference). All need the GIL; NULL means an exception
+ * is set.
+ */
+
+/* _connection.c: atex.connection.Connection -> atex_connection. */
+atex_connection *atexpy_connection_ptr(PyObject *connection);
+
+/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner. */
+atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
+
+/* _provisioner.c: a Python atex.provisioner.Remote for a remote the C
+ * orchestrator got from `provisioner` (the Python provisioner object):
+ * cmd()/rsync() work on it; release() tells the orchestrator nothing (it
+ * releases the remote itself once the executor is done with it). A new
+ * reference. When `r` came from a Python provisioner through its bridge,
+ * this is the Python Remote object the provisioner returned. */
+PyObject *atexpy_remote_wrap(atex_remote *r, PyObject *provisioner);
+
+/* _fmf.c: atex.executor.fmf.FMFTests -> its discovery, with the edits a
+ * script made to .data (changed, removed tests) applied first. */
+atex_fmf_discovery *atexpy_discovery_ptr(PyObject *fmf_tests);
+
+/* _executor.c: atex.executor.Executor -> atex_executor. */
+atex_executor *atexpy_executor_ptr(PyObject *executor);
+
+/* _aggregator.c: atex.aggregator.Aggregator -> atex_aggregator. */
+atex_aggregator *atexpy_aggregator_ptr(PyObject *aggregator);
+
 /* Per-block set-up, each in its own file. Return 0 or -1 with an
  * exception set. */
 int atexpy_init_connection(PyObject *module);

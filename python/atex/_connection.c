@@ -8,3 +8,10 @@ int atexpy_init_connection(PyObject *module)
 	(void)module;
 	return 0;
 }
+
+atex_connection *atexpy_connection_ptr(PyObject *connection)
+{
+	(void)connection;
+	PyErr_SetString(PyExc_NotImplementedError, "connection: not yet");
+	return NULL;
+}

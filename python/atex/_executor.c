@@ -8,3 +8,10 @@ int atexpy_init_executor(PyObject *module)
 	(void)module;
 	return 0;
 }
+
+atex_executor *atexpy_executor_ptr(PyObject *executor)
+{
+	(void)executor;
+	PyErr_SetString(PyExc_NotImplementedError, "executor: not yet");
+	return NULL;
+}

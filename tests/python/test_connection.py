@@ -364,3 +364,28 @@ def test_lazy_submodules():
     with pytest.raises(AttributeError):
         ac.nonexistent
     assert sys.modules["atex.connection.podman"]
+
+
+def test_python_connection_runs_the_fmf_executor(tmp_path):
+    # The C fmf executor on a connection written in Python: spawns,
+    # uploads and connect all go through its methods (the bridge).
+    fmf = pytest.importorskip("atex.executor.fmf")
+    tree = tmp_path / "tree"
+    (tree / ".fmf").mkdir(parents=True)
+    (tree / ".fmf" / "version").write_text("1\n")
+    (tree / "main.fmf").write_text(
+        "/plan:\n  discover:\n    how: fmf\n  execute:\n    how: tmt\n"
+        "/hello:\n  test: echo \"hello $FOO\" > \"$TMT_TEST_DATA/out\"\n"
+        "  environment:\n    FOO: world\n"
+    )
+    tests = fmf.discover(str(tree), "/plan")
+    w = Wrapped()
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    with fmf.FMFExecutor(w, tests) as ex:
+        assert ex.run_test("/hello", artifacts) == 0
+    assert "connect" in w.log
+    assert any(e[0] == "cmd" for e in w.log if isinstance(e, tuple))
+    assert any(e[0] == "rsync" for e in w.log if isinstance(e, tuple))
+    found = list(artifacts.rglob("out"))
+    assert found and found[0].read_text() == "hello world\n"

@@ -141,7 +141,11 @@ int atexpy_dict_int(int *out, PyObject *d, const char *key);
 int atexpy_ssh_options_from(struct atexpy_ssh_options *s, PyObject *dict);
 void atexpy_ssh_options_clear(struct atexpy_ssh_options *s);
 
-/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner. */
+/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner.
+ * A Python provisioner's bridge polls get_remote(block=False) from a
+ * thread between its start and stop ops; the first exception its methods
+ * raise is kept as provisioner._atex_error (a get_remote failure makes
+ * the C get_remote fail for good with ATEX_EIO naming it). */
 atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
 
 /* _provisioner.c: a Python atex.provisioner.Remote for a remote the C

@@ -3,6 +3,7 @@
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -79,3 +80,29 @@ def test_static_provisioner():
         r2 = p.get_remote()
         assert r2.cmd(("true",)).returncode == 0
     assert r2.released
+
+
+def wait_nonblocking(c):
+    tries = 0
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            c.connect(block=False)
+            return tries
+        except BlockingIOError:
+            tries += 1
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_connect_nonblocking():
+    c = ManagedSSHConnection(OPTIONS)
+    assert wait_nonblocking(c) >= 1  # the first call never waits
+    try:
+        c.assert_master()
+        assert c.cmd(("true",)).returncode == 0
+    finally:
+        c.disconnect()
+    bad = ManagedSSHConnection({**OPTIONS, "Port": "1"})
+    with pytest.raises(ConnectError):
+        wait_nonblocking(bad)

@@ -156,6 +156,13 @@ atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
  * this is the Python Remote object the provisioner returned. */
 PyObject *atexpy_remote_wrap(atex_remote *r, PyObject *provisioner);
 
+/* _provisioner.c: call before C releases a remote that atexpy_remote_wrap
+ * wrapped as `wrapped`: a built-in's Remote is marked released (its cmd()
+ * then raises NotConnectedError instead of reaching freed memory); a
+ * Python provisioner's own Remote is left alone (its release() is what C
+ * calls). Needs the GIL; never fails; NULL is accepted. */
+void atexpy_remote_unwrap(PyObject *wrapped);
+
 /* _fmf.c: atex.executor.fmf.FMFTests -> its discovery, with the edits a
  * script made to .data (changed, removed tests) applied first. */
 atex_fmf_discovery *atexpy_discovery_ptr(PyObject *fmf_tests);

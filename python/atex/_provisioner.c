@@ -1187,6 +1187,21 @@ PyObject *atexpy_remote_wrap(atex_remote *r, PyObject *provisioner)
 	return ret;
 }
 
+void atexpy_remote_unwrap(PyObject *wrapped)
+{
+	PyObject *h;
+
+	if (!wrapped)
+		return;
+	h = PyObject_GetAttrString(wrapped, "_rhandle");
+	if (h && PyObject_TypeCheck(h, &RemoteHandleType) &&
+	    !((RemoteHandle *)h)->prov)
+		((RemoteHandle *)h)->r = NULL; /* C releases it, not us */
+	else
+		PyErr_Clear();
+	Py_XDECREF(h);
+}
+
 /* _provisioner_selftest(provisioner, count, timeout_ms): what the C
  * orchestrator does: start, provision, get_remote, run `echo` through
  * the remote's connection, wrap it, release it, stop. Returns
@@ -1242,12 +1257,7 @@ static PyObject *py_selftest(PyObject *self, PyObject *args)
 				    (Py_ssize_t)t.res.out_len, wrapped,
 				    pollable);
 	/* The orchestrator's Remote must not outlive the release below. */
-	if (wrapped && t.r->ops != &bremote_ops) {
-		PyObject *r = PyObject_CallMethod(wrapped, "release", NULL);
-		if (!r)
-			Py_CLEAR(ret);
-		Py_XDECREF(r);
-	}
+	atexpy_remote_unwrap(wrapped);
 	t.step = 1;
 	if (atexpy_call_raise(selftest_get, &t, NULL, NULL, NULL) < 0)
 		Py_CLEAR(ret);

@@ -352,7 +352,9 @@ def test_no_leak_local_cmd_and_bridge():
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = _grown(before, after)
-    assert grown < 32 * 1024, grown
+    # ~10-35 KiB of interpreter caches and free lists settle here; one
+    # object kept per call would be >= 4,000 * 48 bytes.
+    assert grown < 128 * 1024, grown
     assert _rss_kib() - before_rss < 1024
 
 

@@ -9,7 +9,12 @@ import pytest
 
 from atex import _atex
 from atex.connection import NotConnectedError
-from atex.connection.ssh import ConnectError, ManagedSSHConnection, StatelessSSHConnection
+from atex.connection.ssh import (
+    ConnectError,
+    GoneAwayError,
+    ManagedSSHConnection,
+    StatelessSSHConnection,
+)
 from atex.provisioner.static import StaticProvisioner, StaticRemote
 
 if "ATEX_TEST_SSH_HOST" not in os.environ:
@@ -53,6 +58,21 @@ def test_managed(tmp_path):
         c.connect(block=False)  # already up: nothing to do
     with pytest.raises(NotConnectedError):
         c.cmd(("true",))
+
+
+def test_gone_away():
+    c = ManagedSSHConnection(OPTIONS)
+    with c:
+        # the master dies (a reboot, a dropped network): GoneAwayError,
+        # and connect() brings it back
+        c.cmd(("true",), check=True)
+        # stop the master behind the Python object's back: from here,
+        # that is what a master that died looks like
+        c._handle.disconnect()
+        with pytest.raises(GoneAwayError):
+            c.cmd(("true",))
+        c.connect()
+        assert c.cmd(("true",)).returncode == 0
 
 
 def test_connect_fails():

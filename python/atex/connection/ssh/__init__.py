@@ -131,15 +131,21 @@ class ManagedSSHConnection(Connection):
         _check_password(password)
         self.options = dict(options)
         self.sudo = sudo
+        self._connected = False
         self._handle = _atex.SSHConnection(_to_atex(self.options))
 
     def __str__(self):
         return f"ssh:{self._handle.name()}"
 
     def assert_master(self):
-        """Raise NotConnectedError when the master does not run."""
-        if not self._handle.alive():
-            raise NotConnectedError(f"{self}: the ssh master is not running")
+        """Raise NotConnectedError when never connected (or disconnected),
+        GoneAwayError when the master ended by itself (the system went
+        away: connect() again)."""
+        if self._handle.alive():
+            return
+        if self._connected:
+            raise GoneAwayError(f"{self}: the ssh master ended")
+        raise NotConnectedError(f"{self}: the ssh master is not running")
 
     def connect(self, *, block=True):
         """Start the master; ``block=False``: start it in the background
@@ -152,6 +158,7 @@ class ManagedSSHConnection(Connection):
                 self._handle.connect(-1)
             except (OSError, RuntimeError) as e:
                 raise ConnectError(str(e)) from e
+            self._connected = True
             return
         pending = getattr(self, "_pending", None)
         if pending is None:
@@ -170,8 +177,10 @@ class ManagedSSHConnection(Connection):
         self._pending = None
         if pending[1] is not None:
             raise ConnectError(str(pending[1])) from pending[1]
+        self._connected = True
 
     def disconnect(self):
+        self._connected = False
         self._handle.disconnect()
 
     def forward(self, forward_type, *spec, cancel=False):

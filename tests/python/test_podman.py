@@ -10,7 +10,7 @@ import pytest
 
 from atex import _atex
 from atex.connection import NotConnectedError
-from atex.connection.podman import PodmanConnection
+from atex.connection.podman import PodmanConnection, SystemdPodmanConnection
 from atex.provisioner import ProvisionerError
 from atex.provisioner.podman import (
     PodmanProvisioner,
@@ -146,3 +146,19 @@ def test_systemd_provisioner():
         proc = r.cmd(("systemctl", "is-system-running"), stdout=subprocess.PIPE, text=True)
         assert proc.stdout.strip() in ("running", "degraded")
         assert r._conn.can_reboot()
+
+
+def test_systemd_build_from_and_connection():
+    # the base has /sbin/init: nothing installed (offline), image removed
+    # after the block
+    with SystemdPodmanProvisioner.build_from(SYSTEMD_IMAGE, extra_content="RUN touch /x") as p:
+        image = p.image
+        p.provision(1)
+        r = p.get_remote()
+        assert r.cmd(("test", "-e", "/x")).returncode == 0
+        # a SystemdPodmanConnection to the same container waits for systemd
+        with SystemdPodmanConnection(r.container) as c:
+            proc = c.cmd(("systemctl", "is-system-running"), stdout=subprocess.PIPE, text=True)
+            assert proc.stdout.strip() in ("running", "degraded")
+    exists = subprocess.run((*PODMAN, "image", "exists", image))
+    assert exists.returncode != 0

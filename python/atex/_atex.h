@@ -111,7 +111,41 @@ char **atexpy_envv(PyObject *mapping, const char *name);
 /* _connection.c: atex.connection.Connection -> atex_connection. */
 atex_connection *atexpy_connection_ptr(PyObject *connection);
 
-/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner. */
+/* Between _connection.c and _provisioner.c. */
+
+/* A ConnectionHandle for a connection owned by `owner` (a remote handle):
+ * each use asks get(owner), which returns NULL once the remote is gone.
+ * A new reference, or NULL with an exception set. */
+PyObject *atexpy_connection_handle_borrowed(
+	PyObject *owner, atex_connection *(*get)(PyObject *owner));
+
+/* A ConnectionHandle's connection, or NULL with an exception set. */
+atex_connection *atexpy_connection_handle_ptr(PyObject *handle);
+
+/* Whether c is a bridge over a Python connection. */
+bool atexpy_connection_is_bridge(const atex_connection *c);
+
+/* atex_ssh_options from a dict (host, port, user, identity, options,
+ * connect_timeout, keepalive, ssh_program, max_sessions,
+ * strict_host_keys) with the strings it points to. */
+struct atexpy_ssh_options {
+	struct atex_ssh_options o;
+	char *host, *user, *identity, *program;
+	char **options;
+};
+/* An optional str (or int, as text) / int entry of a dict: absent or None
+ * leaves *out NULL / unchanged. 0 or -1 with an exception set. */
+int atexpy_dict_str(char **out, PyObject *d, const char *key);
+int atexpy_dict_int(int *out, PyObject *d, const char *key);
+
+int atexpy_ssh_options_from(struct atexpy_ssh_options *s, PyObject *dict);
+void atexpy_ssh_options_clear(struct atexpy_ssh_options *s);
+
+/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner.
+ * A Python provisioner's bridge polls get_remote(block=False) from a
+ * thread between its start and stop ops; the first exception its methods
+ * raise is kept as provisioner._atex_error (a get_remote failure makes
+ * the C get_remote fail for good with ATEX_EIO naming it). */
 atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
 
 /* _provisioner.c: a Python atex.provisioner.Remote for a remote the C
@@ -121,6 +155,13 @@ atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
  * reference. When `r` came from a Python provisioner through its bridge,
  * this is the Python Remote object the provisioner returned. */
 PyObject *atexpy_remote_wrap(atex_remote *r, PyObject *provisioner);
+
+/* _provisioner.c: call before C releases a remote that atexpy_remote_wrap
+ * wrapped as `wrapped`: a built-in's Remote is marked released (its cmd()
+ * then raises NotConnectedError instead of reaching freed memory); a
+ * Python provisioner's own Remote is left alone (its release() is what C
+ * calls). Needs the GIL; never fails; NULL is accepted. */
+void atexpy_remote_unwrap(PyObject *wrapped);
 
 /* _fmf.c: atex.executor.fmf.FMFTests -> its discovery, with the edits a
  * script made to .data (changed, removed tests) applied first. */

@@ -8,13 +8,16 @@ from pathlib import Path, PurePath
 _CONTROL = {c: "_" for c in range(32)} | {127: "_"}
 
 
+def _normalized(name):
+    text = str(name).translate(_CONTROL)
+    return "/".join(p for p in text.split("/") if p not in ("", ".", ".."))
+
+
 def normalize_path(name):
     """``name`` (any str()-able) as a relative PurePath safe under a
     directory: control characters become ``_``, empty, ``.`` and ``..``
     components and a leading ``/`` are dropped."""
-    text = str(name).translate(_CONTROL)
-    parts = [p for p in text.split("/") if p not in ("", ".", "..")]
-    return PurePath(*parts) if parts else PurePath()
+    return PurePath(_normalized(name))
 
 
 def lexists(path):
@@ -70,12 +73,15 @@ class SeenTests:
 def check_artifacts(artifacts, files, platform, test_name):
     """PA's checks before an ingest: ``artifacts/results`` must exist
     (FileNotFoundError) and the test's files directory must not
-    (FileExistsError). Returns (artifacts Path, the test's files dir)."""
+    (FileExistsError). Returns (artifacts Path, the test's files dir as
+    a str)."""
     artifacts = Path(artifacts)
     results = artifacts / "results"
     if not lexists(results):
         raise FileNotFoundError(f"{results} does not exist")
-    test_files = files / normalize_path(platform) / normalize_path(test_name)
+    # Strings, not PurePath: pathlib interns every component, and a long
+    # run's test names would stay in the interning table.
+    test_files = os.path.join(files, _normalized(platform), _normalized(test_name))
     if lexists(test_files):
         raise FileExistsError(f"{test_files} already exists for {test_name}")
     return artifacts, test_files

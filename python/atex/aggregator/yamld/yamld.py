@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -96,7 +97,7 @@ class YAMLDocumentAggregator(Aggregator):
         (artifacts / "results").unlink()
         files = artifacts / "files"
         if has_entries(files):
-            test_files.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(test_files), exist_ok=True)
             move_verbatim(files, test_files)
 
     def __str__(self):

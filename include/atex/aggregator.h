@@ -124,13 +124,25 @@ struct atex_jsonl_aggregator_options {
 	 * gzip 1-9; xz preset 0-9, optionally ORed with
 	 * LZMA_PRESET_EXTREME (1u << 31). ATEX_EINVAL otherwise. */
 	unsigned int level;
+	/* compress_files: ATEX_COMPRESSION_GZIP or _XZ writes every regular
+	 * file a test uploaded compressed (at `level`) into the files
+	 * directory, named name + files_suffix, instead of linking it, and
+	 * adds files_suffix to the names in the results' "files" lists;
+	 * symlinks, and files whose basename is in files_exclude (also in
+	 * the lists), are kept as they are. ATEX_COMPRESSION_AUTO: the
+	 * output's compression (none: off). 0: off. files_suffix NULL:
+	 * ".gz" or ".xz"; "": compressed under the same name. The strings
+	 * are copied. */
+	int compress_files;
+	const char *files_suffix;
+	const char *const *files_exclude; /* NULL-terminated; NULL: none */
 };
 
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 3
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
 		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false,   \
-			false, false, 0                                        \
+			false, false, 0, 0, NULL, NULL                         \
 	}
 
 /*

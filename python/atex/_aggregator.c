@@ -218,31 +218,40 @@ static PyObject *handle_new(atex_aggregator *agg, const char *name)
 
 static PyObject *jsonl_new(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"path",	 "files_dir", "compression",
-				 "attempt_dirs", "strict",    "exclusive",
-				 "level",	 NULL};
+	static char *kwlist[] = {"path",
+				 "files_dir",
+				 "compression",
+				 "attempt_dirs",
+				 "strict",
+				 "exclusive",
+				 "level",
+				 "compress_files",
+				 "files_suffix",
+				 "files_exclude",
+				 NULL};
 	struct atex_jsonl_aggregator_options o =
 		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
-	PyObject *path, *files = Py_None, *ret = NULL;
+	PyObject *path, *files = Py_None, *exclude = Py_None, *ret = NULL;
 	int compression = ATEX_COMPRESSION_AUTO, attempt_dirs = 0;
-	int strict = 0, exclusive = 0;
+	int strict = 0, exclusive = 0, compress_files = 0;
 	unsigned int level = 0;
-	char *p = NULL, *f = NULL;
+	const char *suffix = NULL;
+	char *p = NULL, *f = NULL, **ex = NULL;
 	atex_aggregator *agg = NULL;
 	int rc;
 
 	(void)mod;
-	if (!PyArg_ParseTupleAndKeywords(args, kw,
-					 "O|Oippp"
-					 "I:AggregatorJSONLines",
-					 kwlist, &path, &files, &compression,
-					 &attempt_dirs, &strict, &exclusive,
-					 &level))
+	if (!PyArg_ParseTupleAndKeywords(
+		    args, kw, "O|OipppIizO:AggregatorJSONLines", kwlist, &path,
+		    &files, &compression, &attempt_dirs, &strict, &exclusive,
+		    &level, &compress_files, &suffix, &exclude))
 		return NULL;
 	p = atexpy_path(path, "path");
 	if (!p)
 		return NULL;
 	if (files != Py_None && !(f = atexpy_path(files, "files_dir")))
+		goto out;
+	if (exclude != Py_None && !(ex = atexpy_strv(exclude, "files_exclude")))
 		goto out;
 	o.path = p;
 	o.files_dir = f;
@@ -251,6 +260,9 @@ static PyObject *jsonl_new(PyObject *mod, PyObject *args, PyObject *kw)
 	o.strict = strict;
 	o.exclusive = exclusive;
 	o.level = level;
+	o.compress_files = compress_files;
+	o.files_suffix = suffix;
+	o.files_exclude = (const char *const *)ex;
 	rc = atex_jsonl_aggregator_new(&agg, &o);
 	if (rc) {
 		atexpy_raise(rc, NULL, NULL);
@@ -258,6 +270,7 @@ static PyObject *jsonl_new(PyObject *mod, PyObject *args, PyObject *kw)
 	}
 	ret = handle_new(agg, p);
 out:
+	atexpy_strv_free(ex);
 	free(p);
 	free(f);
 	return ret;

@@ -612,3 +612,33 @@ def test_leaks_bridge_and_handles(tmp_path):
     heap, rss = _growth(handle, 10000)
     assert heap < 64 * 1024, heap
     assert rss < 8 * 1024, rss
+
+
+def test_handle_options(tmp_path):
+    # The low-level libatex aggregator: bad options are named.
+    with pytest.raises(ValueError, match="unknown compress_files 7"):
+        _atex.AggregatorJSONLines(tmp_path / "o.jsonl", compress_files=7)
+    with pytest.raises(ValueError, match="level 10 out of range"):
+        _atex.AggregatorJSONLines(tmp_path / "o.jsonl.gz", level=10)
+    with pytest.raises(TypeError):
+        _atex.AggregatorJSONLines(tmp_path / "o.jsonl", compress_files=1, files_exclude=5)
+    h = _atex.AggregatorJSONLines(tmp_path / "o.jsonl", tmp_path / "f", attempt_dirs=True)
+    h.start()
+    art = artifacts(tmp_path, [{"status": "pass"}], {"x": b"x"})
+    h.ingest("p", "/t", art)
+    h.ingest("p", "/t", art)  # libatex's own: nothing consumed
+    h.stop()
+    h.close()
+    h.close()
+    with pytest.raises(ValueError, match="closed"):
+        h.start()
+    assert (tmp_path / "f" / "2" / "p" / "t" / "x").exists()
+    assert len(lines(tmp_path / "o.jsonl")) == 2
+
+
+def test_compressed_file_mode_kept(tmp_path):
+    art = artifacts(tmp_path, [{"status": "pass", "files": ["run.sh"]}], {"run.sh": b"#!/bin/sh\n"})
+    os.chmod(art / "files" / "run.sh", 0o750)
+    with GzipJSONLinesAggregator(tmp_path / "o.jsonl.gz", tmp_path / "f") as agg:
+        agg.ingest("p", "/t", art)
+    assert (tmp_path / "f" / "p" / "t" / "run.sh.gz").stat().st_mode & 0o777 == 0o750

@@ -165,6 +165,33 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
 			     const char *files_dir);
 
+struct atex_yaml_aggregator_options {
+	unsigned int version;
+	const char *path;      /* the YAML file; required */
+	const char *files_dir; /* where files go; NULL: no files kept */
+	/* compact: Python ATEX's layout. Keys platform, name, status,
+	 * files, note, subtests (items {name, status, files, note}), in
+	 * that order; a key without a value (null, an empty list) is left
+	 * out; the results without a name are the test's own, merged (the
+	 * last status and note, the files of all). */
+	bool compact;
+	bool strict;	/* as the JSON Lines aggregator's */
+	bool exclusive; /* as the JSON Lines aggregator's */
+};
+
+#define ATEX_YAML_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_YAML_AGGREGATOR_OPTIONS_INIT                                      \
+	{                                                                      \
+		ATEX_YAML_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, false,       \
+			false, false                                           \
+	}
+
+/* atex_yaml_aggregator_new with options (copied). Returns 0, ATEX_EINVAL,
+ * ATEX_ENOMEM. */
+int atex_yaml_aggregator_new_opts(
+	atex_aggregator **out,
+	const struct atex_yaml_aggregator_options *opts);
+
 struct atex_sqlite_aggregator_options {
 	unsigned int version;
 	const char *path;      /* the database; required */

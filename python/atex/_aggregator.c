@@ -278,22 +278,32 @@ out:
 
 static PyObject *yaml_new(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"path", "files_dir", NULL};
+	static char *kwlist[] = {"path",   "files_dir", "compact",
+				 "strict", "exclusive", NULL};
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
 	PyObject *path, *files = Py_None, *ret = NULL;
+	int compact = 0, strict = 0, exclusive = 0;
 	char *p = NULL, *f = NULL;
 	atex_aggregator *agg = NULL;
 	int rc;
 
 	(void)mod;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:AggregatorYAML", kwlist,
-					 &path, &files))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Oppp:AggregatorYAML",
+					 kwlist, &path, &files, &compact,
+					 &strict, &exclusive))
 		return NULL;
 	p = atexpy_path(path, "path");
 	if (!p)
 		return NULL;
 	if (files != Py_None && !(f = atexpy_path(files, "files_dir")))
 		goto out;
-	rc = atex_yaml_aggregator_new(&agg, p, f);
+	o.path = p;
+	o.files_dir = f;
+	o.compact = compact;
+	o.strict = strict;
+	o.exclusive = exclusive;
+	rc = atex_yaml_aggregator_new_opts(&agg, &o);
 	if (rc) {
 		atexpy_raise(rc, NULL, NULL);
 		goto out;

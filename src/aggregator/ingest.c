@@ -430,6 +430,18 @@ static int sys_error(const char *what, const char *dir, const char *name)
 			      name ? name : "", what, strerror(err));
 }
 
+int atex_ingest_check_absent(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0)
+		return atex_error_set(ATEX_EEXISTS, "%s already exists", path);
+	if (errno != ENOENT)
+		return atex_error_set(ATEX_EIO, "%s: %s", path,
+				      strerror(errno));
+	return 0;
+}
+
 int atex_ingest_mkdirs(const char *path)
 {
 	char *copy;

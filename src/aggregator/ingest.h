@@ -113,6 +113,10 @@ int atex_ingest_files(const char *files_dir, const char *platform,
 /* true when the directory `path` has no entries (or cannot be read). */
 bool atex_ingest_dir_empty(const char *path);
 
+/* ATEX_EEXISTS when `path` exists (a dangling symlink too): the
+ * aggregators' exclusive start. */
+int atex_ingest_check_absent(const char *path);
+
 /* Creates `path` and its missing parents (mode 0755). ATEX_EIO naming the
  * path when one cannot be made or is not a directory. */
 int atex_ingest_mkdirs(const char *path);

@@ -250,19 +250,6 @@ static int streams_begin(struct jsonl *j)
 	return 0;
 }
 
-/* exclusive: `path` must not exist, not even as a dangling symlink. */
-static int check_absent(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == 0)
-		return atex_error_set(ATEX_EEXISTS, "%s already exists", path);
-	if (errno != ENOENT)
-		return atex_error_set(ATEX_EIO, "%s: %s", path,
-				      strerror(errno));
-	return 0;
-}
-
 static int jsonl_start(atex_aggregator *a)
 {
 	struct jsonl *j = (struct jsonl *)a;
@@ -274,9 +261,9 @@ static int jsonl_start(atex_aggregator *a)
 		goto out;
 	}
 	if (j->exclusive) {
-		rc = check_absent(j->path);
+		rc = atex_ingest_check_absent(j->path);
 		if (!rc && j->files_dir)
-			rc = check_absent(j->files_dir);
+			rc = atex_ingest_check_absent(j->files_dir);
 		if (rc)
 			goto out;
 	}

@@ -344,6 +344,24 @@ def test_yamld(tmp_path):
         YAMLDocumentAggregator(target, tmp_path / "other").start()
 
 
+def test_yamld_strings_and_errors(tmp_path):
+    # Strings YAML would read as something else stay strings; a malformed
+    # results line is a ValueError and nothing of the test is written.
+    target = tmp_path / "o.yaml"
+    with YAMLDocumentAggregator(target, tmp_path / "f") as agg:
+        agg.ingest("p", "/t", artifacts(tmp_path, [
+            {"status": "yes", "note": "1.5", "files": ["~", "null"]},
+            {"name": "- x: y", "status": "true", "note": "two\nlines: # c"}], name="a"))
+        bad = artifacts(tmp_path, '{"status": "pass"}\n[1, 2\n', name="b")
+        with pytest.raises(ValueError, match="b/results:2"):
+            agg.ingest("p", "/bad", bad)
+        assert (bad / "results").exists()
+    assert list(yaml.safe_load_all(target.read_text())) == [
+        {"platform": "p", "name": "/t", "status": "yes", "files": ["~", "null"],
+         "note": "1.5", "subtests": [
+             {"name": "- x: y", "status": "true", "note": "two\nlines: # c"}]}]
+
+
 def test_yamld_duplicates_allowed(tmp_path):
     target, files = tmp_path / "o.yaml", tmp_path / "files"
     with YAMLDocumentAggregator(target, files, allow_duplicate=True) as agg:

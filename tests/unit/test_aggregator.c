@@ -1554,6 +1554,59 @@ static void test_strict_exclusive(void **state)
 	free(p);
 }
 
+/* The compact layout (Python ATEX's), strict and exclusive. */
+static void test_yaml_compact(void **state)
+{
+	struct fixture *f = *state;
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
+	char *path = path_in(f->tmp, "c.yaml"), *text;
+	atex_aggregator *a = NULL;
+	json_t *docs;
+
+	o.version = 99;
+	assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), ATEX_EINVAL);
+	o.version = ATEX_YAML_AGGREGATOR_OPTIONS_VERSION;
+	o.path = path;
+	o.files_dir = f->files;
+	o.compact = o.strict = o.exclusive = true;
+	assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	write_file(
+		f->art, "results",
+		"{\"status\":\"fail\",\"name\":\"s1\",\"files\":[\"s.log\"]}\n"
+		"{\"status\":\"error\",\"files\":[\"a\"],\"note\":\"first\"}\n"
+		"{\"status\":\"pass\",\"files\":[\"b\"],\"note\":\"last\"}\n"
+		"{\"name\":\"s2\"}\n");
+	ingest_ok(a, "p", "/t1", f->art);
+	write_file(f->art, "results", "{}\n");
+	ingest_ok(a, "p", "/t2", f->art);
+	unlink_in(f->art, "results");
+	assert_int_equal(atex_aggregator_ingest(a, "p", "/t3", f->art),
+			 ATEX_ENOTFOUND);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	text = slurp(path, NULL);
+	/* The key order is the document's. */
+	assert_non_null(strstr(text, "platform: p\nname: /t1\nstatus: pass\n"
+				     "files:\n- a\n- b\nnote: last\n"
+				     "subtests:\n"));
+	docs = load_yaml_docs(text);
+	assert_json(docs, "[{\"platform\":\"p\",\"name\":\"/t1\","
+			  "\"status\":\"pass\",\"files\":[\"a\",\"b\"],"
+			  "\"note\":\"last\",\"subtests\":["
+			  "{\"name\":\"s1\",\"status\":\"fail\","
+			  "\"files\":[\"s.log\"]},{\"name\":\"s2\"}]},"
+			  "{\"platform\":\"p\",\"name\":\"/t2\"}]");
+	json_decref(docs);
+	free(text);
+	atex_aggregator_free(a);
+	/* Exclusive: the file exists now. */
+	assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), ATEX_EEXISTS);
+	atex_aggregator_free(a);
+	free(path);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1581,6 +1634,7 @@ int main(void)
 		T(test_multi_agreement),
 		T(test_strict_exclusive),
 		T(test_compress_files),
+		T(test_yaml_compact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

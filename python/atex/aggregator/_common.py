@@ -1,7 +1,6 @@
 """What the aggregators share (internal)."""
 
 import os
-import shutil
 import threading
 from pathlib import Path, PurePath
 
@@ -32,15 +31,6 @@ def has_entries(path):
             return any(True for _ in it)
     except (FileNotFoundError, NotADirectoryError):
         return False
-
-
-def move_verbatim(src, dst):
-    """Move ``src`` to ``dst`` (a rename, or a copy keeping symlinks as
-    symlinks across file systems)."""
-    return shutil.move(
-        src, dst,
-        copy_function=lambda s, d: shutil.copy2(s, d, follow_symlinks=False),
-    )
 
 
 class SeenTests:

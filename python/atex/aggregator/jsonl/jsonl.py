@@ -2,17 +2,14 @@
 
 import logging
 import lzma
-import shutil
-from pathlib import Path
 
 from ... import _atex
-from .. import Aggregator
-from .._common import SeenTests, check_artifacts, has_entries
+from .._libatex import LibatexAggregator
 
 _logger = logging.getLogger("atex.aggregator.jsonl")
 
 
-class JSONLinesAggregator(Aggregator):
+class JSONLinesAggregator(LibatexAggregator):
     """Results of every ingested test as JSON Lines in ``target``.
 
     - ``target``: str/Path of the ``.jsonl`` file; ``start()`` raises
@@ -28,59 +25,15 @@ class JSONLinesAggregator(Aggregator):
     released, one write(2) per test.
     """
 
+    logger = _logger
     _compression = _atex.AGGREGATOR_COMPRESSION_NONE
     _level = 0
-
-    def __init__(self, target, files, *, allow_duplicate=False):
-        self.logger = _logger
-        self.target = Path(target)
-        self.files = Path(files)
-        self.allow_duplicate = allow_duplicate
-        self._seen = SeenTests(allow_duplicate)
-        self._handle = None
 
     def _new_handle(self):
         return _atex.AggregatorJSONLines(
             self.target, self.files, compression=self._compression,
             strict=True, exclusive=True, level=self._level,
         )
-
-    def start(self):
-        """Create ``target`` and the ``files`` directory (FileExistsError
-        when either exists)."""
-        self.logger.debug(f"starting: {self}")
-        if self._handle is None:
-            self._handle = self._new_handle()
-        self._handle.start()
-
-    def stop(self):
-        """Flush and close ``target`` (a compressed stream is ended)."""
-        self.logger.debug(f"stopping: {self}")
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            try:
-                handle.stop()
-            finally:
-                handle.close()
-
-    def ingest(self, platform, test_name, artifacts):
-        """Aggregate one test's ``artifacts`` (see the class)."""
-        test_name = self._seen.name(platform, test_name)
-        self.logger.info(f"ingesting '{platform}' / '{test_name}' from '{artifacts}'")
-        handle = self._handle
-        if handle is None:
-            raise RuntimeError(f"{self}: ingest before start()")
-        artifacts, _ = check_artifacts(artifacts, self.files, platform, test_name)
-        files = artifacts / "files"
-        any_files = has_entries(files)
-        handle.ingest(str(platform), str(test_name), artifacts)
-        # Python ATEX moves the artifacts: libatex linked (or copied) them.
-        (artifacts / "results").unlink()
-        if any_files:
-            shutil.rmtree(files, ignore_errors=True)
-
-    def __str__(self):
-        return f"{self.__class__.__name__}({self.target}, {self.files})"
 
 
 class _CompressedJSONLinesAggregator(JSONLinesAggregator):

@@ -185,10 +185,14 @@ def test_jsonl_bad_artifacts(tmp_path):
         (files / "p" / "taken").mkdir(parents=True)
         with pytest.raises(FileExistsError, match="taken already exists"):
             agg.ingest("p", "/taken", artifacts(tmp_path, [{"status": "pass"}], name="t"))
+        # Control characters are kept in the files directory's names.
+        agg.ingest("p", "/c\x01d", artifacts(tmp_path, [{"status": "pass"}], {"x": b"x"},
+                                             name="c"))
+        assert (files / "p" / "c\x01d" / "x").exists()
         # libatex's names: a platform is one path component.
         with pytest.raises(ValueError, match="bad platform name"):
             agg.ingest("a/b", "/t", artifacts(tmp_path, [{"status": "pass"}], name="s"))
-    assert target.read_text() == ""
+    assert [ln[2] for ln in lines(target)] == ["/c\x01d"]
 
 
 def test_jsonl_ingest_before_start(tmp_path):

@@ -72,8 +72,8 @@ def test_damaged_lines(tmp_path, atex_log):
     assert len(bad) == 1 and bad[0].status == "error"
     assert bad[0].test.endswith("r.jsonl:2")
     atex.report._atex.log_flush()
-    assert any(r.levelno == logging.WARNING and "r.jsonl" in r.getMessage()
-               for r in atex_log.records)
+    assert any(r.levelno == logging.WARNING and r.name == "atex.report"
+               and "r.jsonl" in r.getMessage() for r in atex_log.records)
 
 
 def test_load_errors(tmp_path):

@@ -2,21 +2,7 @@
 
 import os
 import threading
-from pathlib import Path, PurePath
-
-_CONTROL = {c: "_" for c in range(32)} | {127: "_"}
-
-
-def _normalized(name):
-    text = str(name).translate(_CONTROL)
-    return "/".join(p for p in text.split("/") if p not in ("", ".", ".."))
-
-
-def normalize_path(name):
-    """``name`` (any str()-able) as a relative PurePath safe under a
-    directory: control characters become ``_``, empty, ``.`` and ``..``
-    components and a leading ``/`` are dropped."""
-    return PurePath(_normalized(name))
+from pathlib import Path
 
 
 def lexists(path):
@@ -69,9 +55,11 @@ def check_artifacts(artifacts, files, platform, test_name):
     results = artifacts / "results"
     if not lexists(results):
         raise FileNotFoundError(f"{results} does not exist")
-    # Strings, not PurePath: pathlib interns every component, and a long
-    # run's test names would stay in the interning table.
-    test_files = os.path.join(files, _normalized(platform), _normalized(test_name))
+    # libatex's layout (names kept as they are, empty components
+    # dropped). Strings, not PurePath: pathlib interns every component,
+    # and a long run's test names would stay in the interning table.
+    test_files = os.path.join(files, str(platform),
+                              "/".join(p for p in str(test_name).split("/") if p))
     if lexists(test_files):
         raise FileExistsError(f"{test_files} already exists for {test_name}")
     return artifacts, test_files

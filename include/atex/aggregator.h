@@ -189,8 +189,7 @@ struct atex_yaml_aggregator_options {
 /* atex_yaml_aggregator_new with options (copied). Returns 0, ATEX_EINVAL,
  * ATEX_ENOMEM. */
 int atex_yaml_aggregator_new_opts(
-	atex_aggregator **out,
-	const struct atex_yaml_aggregator_options *opts);
+	atex_aggregator **out, const struct atex_yaml_aggregator_options *opts);
 
 struct atex_sqlite_aggregator_options {
 	unsigned int version;

@@ -664,3 +664,35 @@ def test_compressed_file_mode_kept(tmp_path):
     with GzipJSONLinesAggregator(tmp_path / "o.jsonl.gz", tmp_path / "f") as agg:
         agg.ingest("p", "/t", art)
     assert (tmp_path / "f" / "p" / "t" / "run.sh.gz").stat().st_mode & 0o777 == 0o750
+
+
+def test_stop_and_close_during_ingests(tmp_path):
+    # stop() (which closes the libatex handle) while threads ingest: the
+    # aggregator is freed by the last call out, never under one; ingests
+    # that lose the race fail cleanly.
+    agg = JSONLinesAggregator(tmp_path / "o.jsonl.gz", tmp_path / "f")
+    agg.start()
+    arts = [artifacts(tmp_path, [{"status": "pass", "name": f"s{j}"} for j in range(200)],
+                      {"x": b"x" * 4096}, name=f"a{i}") for i in range(40)]
+    outcomes = []
+
+    def worker(k):
+        for i in range(k, 40, 4):
+            try:
+                agg.ingest("p", f"/t{i}", arts[i])
+                outcomes.append("ok")
+            except (ValueError, RuntimeError):
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.01)
+    agg.stop()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 40
+    handle = _atex.AggregatorJSONLines(tmp_path / "x.jsonl", tmp_path / "xf")
+    handle.close()
+    with pytest.raises(ValueError, match="closed"):
+        handle.ingest("p", "/t", arts[0])

@@ -184,3 +184,19 @@ def test_leaks_load(tmp_path):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0
     assert heap < 64 * 1024, heap
     assert rss < 8 * 1024, rss
+
+
+def test_null_status_from_aggregator(tmp_path):
+    # The JSON Lines aggregator writes Python ATEX's null status; the
+    # report reads it as an error (a result without status).
+    from atex.aggregator.jsonl import JSONLinesAggregator
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "results").write_text('{"name": "s"}\n')
+    with JSONLinesAggregator(tmp_path / "r.jsonl", tmp_path / "files") as agg:
+        agg.ingest("p", "/t", art)
+    results = atex.report.load(tmp_path / "r.jsonl")
+    assert results.damaged == 0
+    assert [(r.status, r.subtest) for r in results] == [("error", "s")]
+    assert results.passed is False

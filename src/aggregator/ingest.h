@@ -24,7 +24,7 @@
 /* One result of a test. The strings and `files` are borrowed from `obj`,
  * which is owned by the struct atex_ingest holding the record. */
 struct atex_ingest_result {
-	const char *status; /* never NULL */
+	const char *status; /* NULL only with ATEX_INGEST_STRICT */
 	const char *name;   /* the subtest; NULL: the test itself */
 	const char *note;   /* NULL: none */
 	json_t *files;	    /* a JSON array of strings (maybe empty) */
@@ -70,11 +70,52 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 			const char *platform, const char *test_name,
 			const char *artifacts_dir);
 
+/*
+ * ATEX_INGEST_STRICT: the results as Python ATEX's aggregators read them
+ * (the jsonl aggregator's `strict` option): a missing results file is
+ * ATEX_ENOTFOUND and a line that is not a result ATEX_EFORMAT naming
+ * PATH:LINE (nothing of the test is kept), a result without status keeps
+ * a NULL status, a results file without results gives no results, an
+ * empty ARTIFACTS/files/ makes no directory, and files that cannot be
+ * placed fail the ingest (ATEX_EIO).
+ */
+#define ATEX_INGEST_STRICT 1u
+
+/*
+ * Compression of the files placed (the jsonl aggregator's compress_files):
+ * every regular file whose basename is not in `exclude` is written
+ * compressed (gzip or xz at `level`, 0 the default) to its name +
+ * `suffix` ("": the same name) instead of linked; symlinks and excluded
+ * files are placed as they are.
+ */
+struct atex_ingest_compress {
+	int compression;	    /* ATEX_COMPRESSION_GZIP or _XZ */
+	unsigned int level;	    /* 0: zlib's default, xz preset 1 */
+	const char *suffix;	    /* never NULL */
+	const char *const *exclude; /* NULL-terminated; NULL: none */
+};
+
+/* Whether `path`'s basename is in cz->exclude. */
+bool atex_ingest_excluded(const struct atex_ingest_compress *cz,
+			  const char *path);
+
+int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
+			      const char *platform, const char *test_name,
+			      const char *artifacts_dir, unsigned int flags,
+			      const struct atex_ingest_compress *cz);
+
 void atex_ingest_release(struct atex_ingest *in);
 
 /* The files placement alone (part of atex_ingest_prepare). */
 int atex_ingest_files(const char *files_dir, const char *platform,
 		      const char *test_name, const char *artifacts_dir);
+
+/* true when the directory `path` has no entries (or cannot be read). */
+bool atex_ingest_dir_empty(const char *path);
+
+/* ATEX_EEXISTS when `path` exists (a dangling symlink too): the
+ * aggregators' exclusive start. */
+int atex_ingest_check_absent(const char *path);
 
 /* Creates `path` and its missing parents (mode 0755). ATEX_EIO naming the
  * path when one cannot be made or is not a directory. */

@@ -52,8 +52,10 @@ typedef struct atex_results atex_results;
  * A damaged JSON Lines file (a whole line that is not a result) loads
  * too: each such line becomes a final "error" result of platform
  * ATEX_RESULTS_DAMAGED_PLATFORM whose test is "FILE:LINE" and whose note
- * says why, a warning is logged naming it, and atex_results_damaged()
- * counts them.
+ * says why, a warning is logged naming it (the first 10; then one with
+ * the count of the rest), and atex_results_damaged() counts them. A file
+ * none of whose lines is a result (another format, random bytes) is not
+ * results: ATEX_EFORMAT naming the file and its first bad line.
  * Returns 0, ATEX_ENOTFOUND, ATEX_EFORMAT (the message has file:line),
  * ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (NULL).
  * *out is the caller's (atex_results_free); read-only use of it is

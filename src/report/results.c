@@ -479,7 +479,6 @@ static int damaged_line(struct atex_result *res, const char *where,
 	memset(res, 0, sizeof(*res));
 	if (!note)
 		return ATEX_ENOMEM;
-	atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT, "%s", note);
 	atex_error_clear();
 	res->platform = atex_strdup(ATEX_RESULTS_DAMAGED_PLATFORM);
 	res->status = atex_strdup("error");
@@ -511,14 +510,43 @@ static bool blank(const char *s, size_t len)
  * `format`) with files under `files` and `final` set as given. Blank lines
  * are skipped; a last line without its newline is kept when it parses
  * (a file written by hand), dropped with a warning otherwise.
+ *
+ * A file none of whose lines is a result (another YAML, /etc/passwd,
+ * random bytes) is ATEX_EFORMAT naming the file and its first bad line:
+ * it is not results, and tens of thousands of "damaged" results would
+ * bury that. Bad lines among results are damage: each becomes an "error"
+ * result; the first MAX_DAMAGE_WARNINGS get a warning each, the rest one
+ * warning with their count.
  */
+#define MAX_DAMAGE_WARNINGS 10
+
+static void warn_damage(const atex_results *r, size_t from, size_t damaged,
+			const char *path)
+{
+	size_t warned = 0;
+
+	for (size_t i = from; i < r->n && warned < MAX_DAMAGE_WARNINGS; i++)
+		if (!strcmp(r->items[i].platform,
+			    ATEX_RESULTS_DAMAGED_PLATFORM) &&
+		    r->items[i].note) {
+			atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT, "%s",
+				 r->items[i].note);
+			warned++;
+		}
+	if (damaged > warned)
+		atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+			 "%zu more lines of %s are not results (each an "
+			 "\"error\" result of platform %s)",
+			 damaged - warned, path, ATEX_RESULTS_DAMAGED_PLATFORM);
+}
+
 static int load_jsonl(atex_results *r, const char *path, enum format format,
 		      const char *files, bool final)
 {
 	struct atex_buf data = ATEX_BUF_INIT;
 	bool truncated = false, cut_line = false;
-	size_t lineno = 0, pos = 0, n_before = r->n;
-	char *where = NULL;
+	size_t lineno = 0, pos = 0, n_before = r->n, good = 0, bad = 0;
+	char *where = NULL, *first_bad = NULL;
 	int rc;
 
 	rc = read_decoded(&data, &truncated, path, format);
@@ -549,9 +577,15 @@ static int load_jsonl(atex_results *r, const char *path, enum format format,
 			break;
 		}
 		if (rc == ATEX_EFORMAT) {
+			if (!first_bad &&
+			    !(first_bad = atex_strdup(atex_error_last()))) {
+				rc = ATEX_ENOMEM;
+				goto out;
+			}
 			rc = damaged_line(&res, where, files);
-			r->damaged += rc ? 0 : 1;
-		}
+			bad += rc ? 0 : 1;
+		} else if (!rc)
+			good++;
 		if (rc)
 			goto out;
 		res.final = final;
@@ -559,6 +593,18 @@ static int load_jsonl(atex_results *r, const char *path, enum format format,
 		if (rc)
 			goto out;
 	}
+	if (bad && !good) {
+		while (r->n > n_before)
+			result_clear(&r->items[--r->n]);
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "%s: not a results file (no line of it is "
+				    "a result): %s",
+				    path, first_bad);
+		goto out;
+	}
+	r->damaged += bad;
+	if (bad)
+		warn_damage(r, n_before, bad, path);
 	if (truncated || cut_line)
 		atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
 			 "%s: %s (a killed run?); reporting the %zu "
@@ -569,6 +615,7 @@ static int load_jsonl(atex_results *r, const char *path, enum format format,
 			 r->n - n_before);
 out:
 	free(where);
+	free(first_bad);
 	atex_buf_free(&data);
 	return rc;
 }

@@ -338,7 +338,8 @@ static void test_truncated_last_line(void **state)
 
 /* `content` has one damaged line, at `where`: it loads, the good lines
  * are kept, and the damaged one is an error result named FILE:LINE whose
- * note says `what`, with a warning naming it too. */
+ * note says `what`, with a warning naming it too. Without good lines the
+ * file is not results: ATEX_EFORMAT naming FILE:LINE and `what`. */
 static void expect_damaged(const char *dir, const char *content,
 			   const char *where, const char *what, size_t good)
 {
@@ -350,6 +351,19 @@ static void expect_damaged(const char *dir, const char *content,
 	write_file(dir, "bad.jsonl", content);
 	p = path_in(dir, "bad.jsonl");
 	test = atex_sprintf("%s:%s", p, where);
+	if (!good) {
+		assert_int_equal(atex_results_load(&r, p), ATEX_EFORMAT);
+		assert_null(r);
+		if (!strstr(atex_error_last(), test) ||
+		    !strstr(atex_error_last(), what) ||
+		    !strstr(atex_error_last(), "not a results file"))
+			fail_msg("error '%s' lacks '%s' or '%s'",
+				 atex_error_last(), test, what);
+		assert_string_equal(warnings, "");
+		free(test);
+		free(p);
+		return;
+	}
 	assert_int_equal(atex_results_load(&r, p), 0);
 	assert_int_equal(atex_results_count(r), good + 1);
 	assert_int_equal(atex_results_damaged(r), 1);
@@ -393,6 +407,54 @@ static void test_malformed_line(void **state)
 		       "file 1", 0);
 	expect_damaged(dir, "[\"p\", \"pass\", \"/a\", null, {}, null]\n", "1",
 		       "files", 0);
+}
+
+/* Files that are not results at all (no line is one) are ATEX_EFORMAT
+ * naming the file and its first bad line, with no warning per line; many
+ * damaged n_warnings among results give at most 10 warnings and a count. */
+static void test_not_results(void **state)
+{
+	static const char *const texts[] = {
+		"---\nplatform: p\nname: /a\nstatus: pass\n---\n"
+		"platform: p\nname: /b\n",
+		"root:x:0:0:root:/root:/bin/bash\n"
+		"daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n",
+		"\x89\xfe\x01garbage\xff\n\x12\x13\x14\n\xc3\x28\n",
+	};
+	char *dir = *state, *p = path_in(dir, "x.jsonl");
+	struct atex_buf many = ATEX_BUF_INIT;
+	atex_results *r = NULL;
+	size_t n_warnings = 0;
+
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(texts); i++) {
+		warnings[0] = '\0';
+		write_file(dir, "x.jsonl", texts[i]);
+		assert_int_equal(atex_results_load(&r, p), ATEX_EFORMAT);
+		assert_null(r);
+		assert_non_null(
+			strstr(atex_error_last(), "not a results file"));
+		assert_non_null(strstr(atex_error_last(), "x.jsonl:1:"));
+		assert_string_equal(warnings, "");
+	}
+	/* 1 result among 500 bad n_warnings: damage, but few warnings. */
+	assert_int_equal(atex_buf_puts(&many,
+				       "[\"p\", \"pass\", \"/a\", null, [], "
+				       "null]\n"),
+			 0);
+	for (int i = 0; i < 500; i++)
+		assert_int_equal(atex_buf_printf(&many, "junk %d\n", i), 0);
+	warnings[0] = '\0';
+	write_file(dir, "x.jsonl", atex_buf_cstr(&many));
+	assert_int_equal(atex_results_load(&r, p), 0);
+	assert_int_equal(atex_results_count(r), 501);
+	assert_int_equal(atex_results_damaged(r), 500);
+	for (const char *w = warnings; (w = strchr(w, '\n')); w++)
+		n_warnings++;
+	assert_int_equal(n_warnings, 11);
+	assert_non_null(strstr(warnings, "490 more lines"));
+	atex_results_free(r);
+	atex_buf_free(&many);
+	free(p);
 }
 
 /* A null status (Python ATEX's format, the strict JSON Lines aggregator)
@@ -832,6 +894,7 @@ int main(void)
 		T(test_truncated_xz),
 		T(test_truncated_last_line),
 		T(test_malformed_line),
+		T(test_not_results),
 		T(test_not_found),
 		T(test_null_status),
 		T(test_earlier_attempts),

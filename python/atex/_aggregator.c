@@ -16,9 +16,13 @@
  *  - _atex.AggregatorDrive: calls an aggregator's libatex operations from
  *    C threads, as the orchestrator does (tests and tools).
  */
+#include <dirent.h>
+#include <ftw.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "_atex.h"
 
@@ -98,7 +102,55 @@ struct op_call {
 	atex_aggregator *agg;
 	int op; /* 0 start, 1 ingest, 2 stop */
 	const char *platform, *test, *artifacts;
+	bool consume; /* ingest: remove results and files/ after */
 };
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* Whether the directory `path` exists and has entries. */
+static bool has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool any = false;
+
+	if (!d)
+		return false;
+	while (!any && (e = readdir(d)))
+		any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/* Python ATEX moves the artifacts; libatex linked (or copied) them: the
+ * rest is removed here, in the ingest's own call, so that an ingest is
+ * either done and consumed or not done (a Ctrl-C waits for both). An
+ * empty files/ is left, as before. Best effort: the results are in. */
+static void consume_artifacts(const char *artifacts)
+{
+	char *results = NULL, *files = NULL;
+
+	if (asprintf(&results, "%s/results", artifacts) < 0)
+		results = NULL;
+	if (asprintf(&files, "%s/files", artifacts) < 0)
+		files = NULL;
+	if (results)
+		unlink(results);
+	if (files && has_entries(files))
+		nftw(files, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(results);
+	free(files);
+}
 
 static int op_run(void *arg)
 {
@@ -107,9 +159,14 @@ static int op_run(void *arg)
 	switch (c->op) {
 	case 0:
 		return atex_aggregator_start(c->agg);
-	case 1:
-		return atex_aggregator_ingest(c->agg, c->platform, c->test,
-					      c->artifacts);
+	case 1: {
+		int rc = atex_aggregator_ingest(c->agg, c->platform, c->test,
+						c->artifacts);
+
+		if (!rc && c->consume)
+			consume_artifacts(c->artifacts);
+		return rc;
+	}
 	default:
 		return atex_aggregator_stop(c->agg);
 	}
@@ -141,8 +198,10 @@ static PyObject *handle_stop(Handle *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-/* str(obj) as UTF-8 bytes (surrogateescape): a new reference or NULL. */
-static PyObject *name_bytes(PyObject *obj)
+/* str(obj) as UTF-8 bytes (surrogateescape): a new reference or NULL.
+ * A NUL byte is a ValueError naming `what`: C would cut the name there
+ * (and write over another test's results). */
+static PyObject *name_bytes(PyObject *obj, const char *what)
 {
 	PyObject *s = PyObject_Str(obj);
 	PyObject *b;
@@ -150,25 +209,34 @@ static PyObject *name_bytes(PyObject *obj)
 	if (!s)
 		return NULL;
 	b = PyUnicode_AsEncodedString(s, "utf-8", "surrogateescape");
+	if (b && strlen(PyBytes_AS_STRING(b)) != (size_t)PyBytes_GET_SIZE(b)) {
+		PyErr_Format(PyExc_ValueError, "%s %R: embedded null byte",
+			     what, s);
+		Py_CLEAR(b);
+	}
 	Py_DECREF(s);
 	return b;
 }
 
 static PyObject *handle_ingest(Handle *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"platform", "test_name", "artifacts", NULL};
+	static char *kwlist[] = {"platform", "test_name", "artifacts",
+				 "consume", NULL};
 	PyObject *platform, *test, *artifacts, *pb = NULL, *tb = NULL;
 	struct op_call c = {.op = 1};
 	char *dir = NULL;
 	PyObject *ret = NULL;
+	int consume = 0;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:ingest", kwlist,
-					 &platform, &test, &artifacts))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$p:ingest", kwlist,
+					 &platform, &test, &artifacts,
+					 &consume))
 		return NULL;
 	if (handle_ok(self) < 0)
 		return NULL;
-	pb = name_bytes(platform);
-	tb = pb ? name_bytes(test) : NULL;
+	c.consume = consume;
+	pb = name_bytes(platform, "platform");
+	tb = pb ? name_bytes(test, "test name") : NULL;
 	dir = tb ? atexpy_path(artifacts, "artifacts") : NULL;
 	if (!dir)
 		goto out;
@@ -200,8 +268,9 @@ static PyMethodDef handle_methods[] = {
 	 "Starts the aggregator (opens its outputs)."},
 	{"ingest", (PyCFunction)(void (*)(void))handle_ingest,
 	 METH_VARARGS | METH_KEYWORDS,
-	 "ingest(platform, test_name, artifacts): ingests one test, the GIL "
-	 "released."},
+	 "ingest(platform, test_name, artifacts, *, consume=False): ingests "
+	 "one test, the GIL released; consume: then removes artifacts/results "
+	 "and files/ in the same call (all or nothing for Ctrl-C)."},
 	{"stop", (PyCFunction)handle_stop, METH_NOARGS,
 	 "Flushes and closes the outputs."},
 	{"close", (PyCFunction)handle_close, METH_NOARGS,
@@ -727,8 +796,8 @@ static int drive_items(struct drive *d, PyObject *items)
 				      "artifacts)",
 				      &p, &t, &a))
 			goto fail;
-		pb = name_bytes(p);
-		tb = pb ? name_bytes(t) : NULL;
+		pb = name_bytes(p, "platform");
+		tb = pb ? name_bytes(t, "test name") : NULL;
 		if (tb) {
 			d->items[i].platform = strdup(PyBytes_AS_STRING(pb));
 			d->items[i].test = strdup(PyBytes_AS_STRING(tb));

@@ -453,6 +453,12 @@ char *atexpy_path(PyObject *obj, const char *name)
 {
 	PyObject *bytes = NULL;
 	if (!PyUnicode_FSConverter(obj, &bytes)) {
+		/* A NUL byte: ValueError naming the argument. */
+		if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+			PyErr_Format(PyExc_ValueError, "%s: embedded null byte",
+				     name);
+			return NULL;
+		}
 		PyErr_Format(PyExc_TypeError,
 			     "%s: expected a str, bytes or os.PathLike, not %.100s",
 			     name, Py_TYPE(obj)->tp_name);

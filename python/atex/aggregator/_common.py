@@ -29,6 +29,22 @@ class SeenTests:
         self._seen = {}
         self._lock = threading.Lock()
 
+    def forget(self, platform, test_name, name):
+        """Undo name() of an ingest that did not happen: a retry gets the
+        same name (only the last name given can be taken back)."""
+        key = (platform, test_name)
+        with self._lock:
+            count = self._seen.get(key)
+            if count is None:
+                return
+            last = test_name if count == 1 else f"{test_name} ({count - 1})"
+            if name != last:
+                return
+            if count == 1:
+                del self._seen[key]
+            else:
+                self._seen[key] = count - 1
+
     def name(self, platform, test_name):
         from . import AggregatorError
 
@@ -44,6 +60,34 @@ class SeenTests:
                 )
             self._seen[key] = count + 1
             return f"{test_name} ({count})"
+
+
+def check_names(platform, test_name):
+    """libatex's rules for the names of an ingest, checked before anything
+    is touched so that the error names the culprit: ValueError for an
+    empty name, a NUL byte (C would cut the name there and write over
+    another test's results), a platform with "/" or "." / "..", a test
+    name with a "." / ".." component or none at all. Returns both names
+    as str."""
+    platform, test_name = str(platform), str(test_name)
+    if "\0" in platform:
+        raise ValueError(f"platform {platform!r}: embedded null byte")
+    if "\0" in test_name:
+        raise ValueError(f"test name {test_name!r} (platform {platform!r}): "
+                         f"embedded null byte")
+    if not platform or "/" in platform or platform in (".", ".."):
+        raise ValueError(f"bad platform name {platform!r}: it must be "
+                         f"non-empty, without '/', not '.' or '..'")
+    if not test_name:
+        raise ValueError(f"platform {platform!r}: empty test name")
+    parts = test_name.split("/")
+    if any(p in (".", "..") for p in parts):
+        raise ValueError(f"bad test name {test_name!r} (platform "
+                         f"{platform!r}): a '.' or '..' component")
+    if not any(parts):
+        raise ValueError(f"bad test name {test_name!r} (platform "
+                         f"{platform!r}): no name in it")
+    return platform, test_name
 
 
 def check_artifacts(artifacts, files, platform, test_name):

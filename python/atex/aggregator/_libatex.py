@@ -3,11 +3,10 @@ semantics (internal): libatex's strict reading and exclusive start, plus
 what is Python's business: duplicate names, the checks Python ATEX makes
 before an ingest, and consuming the artifacts after it."""
 
-import shutil
 from pathlib import Path
 
 from . import Aggregator
-from ._common import SeenTests, check_artifacts, has_entries
+from ._common import SeenTests, check_artifacts, check_names, lexists
 
 
 class LibatexAggregator(Aggregator):
@@ -23,6 +22,7 @@ class LibatexAggregator(Aggregator):
         self.allow_duplicate = allow_duplicate
         self._seen = SeenTests(allow_duplicate)
         self._handle = None
+        self._stopped = False
 
     def _new_handle(self):
         raise NotImplementedError
@@ -33,6 +33,7 @@ class LibatexAggregator(Aggregator):
         self.logger.debug(f"starting: {self}")
         if self._handle is None:
             self._handle = self._new_handle()
+            self._stopped = False
         self._handle.start()
 
     def stop(self):
@@ -40,6 +41,7 @@ class LibatexAggregator(Aggregator):
         self.logger.debug(f"stopping: {self}")
         handle, self._handle = self._handle, None
         if handle is not None:
+            self._stopped = True
             try:
                 handle.stop()
             finally:
@@ -47,20 +49,35 @@ class LibatexAggregator(Aggregator):
 
     def ingest(self, platform, test_name, artifacts):
         """Aggregate one test's ``artifacts``, consuming them: thread-safe,
-        the writing done by libatex with the GIL released."""
-        test_name = self._seen.name(platform, test_name)
-        self.logger.info(f"ingesting '{platform}' / '{test_name}' from '{artifacts}'")
+        the writing done by libatex with the GIL released.
+
+        All or nothing: libatex writes the results and places the files,
+        then (in the same call, the GIL still released) ``results`` is
+        removed and ``files/`` taken. A Ctrl-C meanwhile is raised when
+        that call ends (the ingest of one test is never left half done);
+        an ingest that did not happen can be retried under the same name.
+        """
+        platform, test_name = check_names(platform, test_name)
         handle = self._handle
         if handle is None:
-            raise RuntimeError(f"{self}: ingest before start()")
-        artifacts, _ = check_artifacts(artifacts, self.files, platform, test_name)
-        files = artifacts / "files"
-        any_files = has_entries(files)
-        handle.ingest(str(platform), str(test_name), artifacts)
-        # Python ATEX moves the artifacts: libatex linked (or copied) them.
-        (artifacts / "results").unlink()
-        if any_files:
-            shutil.rmtree(files, ignore_errors=True)
+            when = "after stop()" if self._stopped else "before start()"
+            raise RuntimeError(f"{self}: ingest() of {test_name!r} on "
+                               f"{platform!r} {when}")
+        name = self._seen.name(platform, test_name)
+        self.logger.info(f"ingesting '{platform}' / '{name}' from '{artifacts}'")
+        try:
+            artifacts, _ = check_artifacts(artifacts, self.files, platform, name)
+            handle.ingest(platform, name, artifacts, consume=True)
+        except BaseException:
+            # Not ingested (the results file is still there): the name
+            # is free again for a retry.
+            try:
+                undone = lexists(Path(artifacts) / "results")
+            except (TypeError, ValueError):
+                undone = True
+            if undone:
+                self._seen.forget(platform, test_name, name)
+            raise
 
     def __str__(self):
         return f"{self.__class__.__name__}({self.target}, {self.files})"

@@ -13,8 +13,11 @@ renders an HTML page, JUnit XML or a terminal summary::
     sys.exit(0 if results.passed else 1)
 """
 
+import io
+import operator
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -52,9 +55,11 @@ class Results(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        return Result(*self._r[index])
+        index = operator.index(index)
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"result index {index} out of range ({n} results)")
+        return Result(*self._r[index % n if index < 0 else index])
 
     @property
     def passed(self):
@@ -80,13 +85,33 @@ class Results(Sequence):
         self._r.junit(path)
 
     def summary(self, file=None):
-        """Write the terminal summary to ``file`` (a file object with a
-        descriptor, or a descriptor; default sys.stdout)."""
+        """Write the terminal summary to ``file``: a descriptor (int), or
+        any object with ``write(str)`` (default ``sys.stdout``, whatever
+        it has been replaced with). A file object with a working
+        ``fileno()`` is written through its descriptor (colors on a
+        terminal); any other (io.StringIO, a capture) gets the text."""
         if file is None:
             file = sys.stdout
-        if hasattr(file, "flush"):
-            file.flush()
-        self._r.summary(file)
+        if isinstance(file, int):
+            self._r.summary(file)
+            return
+        try:
+            fd = file.fileno()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            fd = None
+        if fd is not None and fd >= 0:
+            if hasattr(file, "flush"):
+                file.flush()
+            self._r.summary(fd)
+            return
+        if not hasattr(file, "write"):
+            raise TypeError(f"summary(): file must be a descriptor or have "
+                            f"write(), not {type(file).__name__}")
+        with tempfile.TemporaryFile() as tmp:
+            self._r.summary(tmp.fileno())
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+        file.write(text)
 
     def __repr__(self):
         return f"<atex.report.Results {self.path!r}: {len(self)} results>"

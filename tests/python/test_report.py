@@ -2,11 +2,13 @@
 attempts, SQLite), and the HTML, JUnit and summary writers."""
 
 import gzip
+import io
 import json
 import logging
 import lzma
 import os
 import resource
+import sys
 import threading
 import tracemalloc
 import xml.etree.ElementTree as ET
@@ -200,3 +202,93 @@ def test_null_status_from_aggregator(tmp_path):
     assert results.damaged == 0
     assert [(r.status, r.subtest) for r in results] == [("error", "s")]
     assert results.passed is False
+
+
+# ---- QA findings (issue 12, fix-agg) ----------------------------------------
+
+
+def test_negative_index_bounds(tmp_path):
+    write_jsonl(tmp_path / "r.jsonl", LINES * 500)
+    results = atex.report.load(tmp_path / "r.jsonl")
+    n = len(results)
+    assert n == 1500
+    assert results[-1] == results[n - 1]
+    assert results[-n] == results[0]
+    for bad in (-n - 1, -2 * n, -2 * n - 1, n, 2 * n):
+        with pytest.raises(IndexError, match=str(bad)):
+            results[bad]
+    assert results[-2:] == [results[n - 2], results[n - 1]]
+    with pytest.raises(TypeError):
+        results["1"]
+
+
+@pytest.mark.parametrize("content", [
+    b"---\nplatform: p\nname: /a\nstatus: pass\n---\nplatform: p\nname: /b\n",
+    b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n",
+    bytes(range(256)) * 400,
+])
+def test_not_a_results_file(tmp_path, atex_log, content):
+    path = tmp_path / "notresults"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"notresults: not a results file .*notresults:1:"):
+        atex.report.load(path)
+    atex.report._atex.log_flush()
+    assert not [r for r in atex_log.records if r.levelno >= logging.WARNING]
+
+
+def test_yaml_aggregator_output_is_not_results(tmp_path):
+    from atex.aggregator.yamld import YAMLDocumentAggregator
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "results").write_text('{"status": "pass"}\n')
+    with YAMLDocumentAggregator(tmp_path / "out.yaml", tmp_path / "files") as agg:
+        agg.ingest("p", "/t", art)
+    with pytest.raises(ValueError, match="out.yaml: not a results file"):
+        atex.report.load(tmp_path / "out.yaml")
+
+
+def test_many_damaged_lines_few_warnings(tmp_path, atex_log):
+    text = json.dumps(LINES[0]) + "\n" + "".join(f"junk {i}\n" for i in range(300))
+    (tmp_path / "r.jsonl").write_text(text)
+    results = atex.report.load(tmp_path / "r.jsonl")
+    assert results.damaged == 300 and len(results) == 301
+    atex.report._atex.log_flush()
+    warnings = [r.getMessage() for r in atex_log.records
+                if r.levelno == logging.WARNING and r.name == "atex.report"]
+    assert len(warnings) == 11
+    assert "290 more lines" in warnings[-1]
+
+
+def test_nul_in_path(tmp_path):
+    with pytest.raises(ValueError, match="path: embedded null byte"):
+        atex.report.load("a\0b")
+    write_jsonl(tmp_path / "r.jsonl", LINES)
+    results = atex.report.load(tmp_path / "r.jsonl")
+    with pytest.raises(ValueError, match="path: embedded null byte"):
+        results.html(str(tmp_path / "x\0.html"))
+
+
+def test_summary_to_any_writable(tmp_path, capsys, monkeypatch):
+    write_jsonl(tmp_path / "r.jsonl", LINES)
+    results = atex.report.load(tmp_path / "r.jsonl")
+    buf = io.StringIO()
+    results.summary(file=buf)
+    assert "it broke" in buf.getvalue() and "p1" in buf.getvalue()
+
+    class Writer:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, s):
+            self.parts.append(s)
+
+    w = Writer()
+    results.summary(w)
+    assert "it broke" in "".join(w.parts)
+    # sys.stdout replaced by something without a descriptor
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    results.summary()
+    assert "it broke" in sys.stdout.getvalue()
+    with pytest.raises(TypeError, match="write"):
+        results.summary(object())

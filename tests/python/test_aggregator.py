@@ -8,6 +8,7 @@ import logging
 import lzma
 import os
 import resource
+import signal
 import sqlite3
 import threading
 import time
@@ -696,3 +697,143 @@ def test_stop_and_close_during_ingests(tmp_path):
     handle.close()
     with pytest.raises(ValueError, match="closed"):
         handle.ingest("p", "/t", arts[0])
+
+
+# ---- QA findings (issue 12, fix-agg) ----------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda t: JSONLinesAggregator(t / "o.jsonl", t / "f"),
+    lambda t: YAMLDocumentAggregator(t / "o.yaml", t / "f"),
+    lambda t: SQLiteAggregator(t / "o.sqlite", t / "f"),
+])
+def test_nul_in_names_refused(tmp_path, make):
+    agg = make(tmp_path)
+    art1 = artifacts(tmp_path, [{"status": "pass", "files": ["x"]}], {"x": b"one"}, name="a1")
+    art2 = artifacts(tmp_path, [{"status": "fail", "files": ["x"]}], {"x": b"two"}, name="a2")
+    art3 = artifacts(tmp_path, [{"status": "fail"}], name="a3")
+    with agg:
+        agg.ingest("a", "/t", art1)
+        with pytest.raises(ValueError, match=r"platform 'a\\x00evil': embedded null byte"):
+            agg.ingest("a\0evil", "/t", art2)
+        with pytest.raises(ValueError, match=r"test name '/t\\x00y'.*embedded null byte"):
+            agg.ingest("a", "/t\0y", art3)
+    # nothing of art2/art3 written, consumed or placed
+    assert (art2 / "results").exists() and (art3 / "results").exists()
+    assert (tmp_path / "f" / "a" / "t" / "x").read_bytes() == b"one"
+    # the handle itself refuses them too (C would cut the name at the NUL)
+    handle = _atex.AggregatorJSONLines(tmp_path / "h.jsonl")
+    handle.start()
+    with pytest.raises(ValueError, match="embedded null byte"):
+        handle.ingest("a\0b", "/t", art2)
+    with pytest.raises(ValueError, match="embedded null byte"):
+        handle.ingest("a", "/t\0", art2)
+    handle.stop()
+    handle.close()
+    assert (tmp_path / "h.jsonl").read_text() == ""
+    with pytest.raises(ValueError, match="embedded null byte"):
+        _atex.AggregatorDrive(_atex.AggregatorJSONLines(tmp_path / "d.jsonl"),
+                              [("p", "/t\0", art2)], start=True, stop=True)
+    assert not (tmp_path / "d.jsonl").exists()
+
+
+def test_sqlite_nul_test_name_not_stored(tmp_path):
+    agg = SQLiteAggregator(tmp_path / "o.sqlite")
+    with agg:
+        with pytest.raises(ValueError, match="embedded null byte"):
+            agg.ingest("p", "/t\0y", artifacts(tmp_path, [{"status": "pass"}]))
+    con = sqlite3.connect(tmp_path / "o.sqlite")
+    assert con.execute("select count(*) from results").fetchone() == (0,)
+    con.close()
+
+
+def test_bad_names_name_the_culprit(tmp_path):
+    agg = JSONLinesAggregator(tmp_path / "o.jsonl", tmp_path / "f")
+    art = artifacts(tmp_path, [{"status": "pass"}])
+    with agg:
+        with pytest.raises(ValueError, match="platform 'p': empty test name"):
+            agg.ingest("p", "", art)
+        with pytest.raises(ValueError, match="bad platform name ''"):
+            agg.ingest("", "/t", art)
+        with pytest.raises(ValueError, match=r"bad test name '/a/\.\./b'"):
+            agg.ingest("p", "/a/../b", art)
+        with pytest.raises(ValueError, match="bad test name '//'.*no name"):
+            agg.ingest("p", "//", art)
+        # none of those took the name or the artifacts
+        agg.ingest("p", "/t", art)
+    assert [ln[2] for ln in lines(tmp_path / "o.jsonl")] == ["/t"]
+
+
+def test_ingest_after_stop(tmp_path):
+    agg = JSONLinesAggregator(tmp_path / "o.jsonl", tmp_path / "f")
+    with agg:
+        pass
+    with pytest.raises(RuntimeError, match=r"ingest\(\) of '/t' on 'p' after stop\(\)"):
+        agg.ingest("p", "/t", artifacts(tmp_path, [{"status": "pass"}]))
+
+
+def test_failed_ingest_can_be_retried(tmp_path):
+    files = tmp_path / "f"
+    with JSONLinesAggregator(tmp_path / "o.jsonl", files) as agg:
+        art = artifacts(tmp_path, '{"status": "pass"}\n{broken\n', name="a")
+        with pytest.raises(ValueError):
+            agg.ingest("p", "/t", art)
+        (art / "results").write_text('{"status": "pass"}\n')
+        agg.ingest("p", "/t", art)  # not "already ingested"
+        with pytest.raises(AggregatorError):
+            agg.ingest("p", "/t", artifacts(tmp_path, [{"status": "pass"}], name="b"))
+    assert [ln[2] for ln in lines(tmp_path / "o.jsonl")] == ["/t"]
+
+
+def _interrupt_after(seconds):
+    def fire():
+        time.sleep(seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Thread(target=fire)
+    t.start()
+    return t
+
+
+def test_ctrl_c_during_ingest_is_all_or_nothing(tmp_path):
+    """Ctrl-C during a long ingest (a big file compressed): the ingest
+    completes, the artifacts are consumed, then KeyboardInterrupt; the
+    state is never half done."""
+    target, files = tmp_path / "o.jsonl.xz", tmp_path / "f"
+    big = os.urandom(3 << 20)
+    agg = LZMAJSONLinesAggregator(target, files, compress_preset=6)
+    with agg:
+        art = artifacts(tmp_path, [{"status": "pass", "files": ["big"]}], {"big": big})
+        t = _interrupt_after(0.2)
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            agg.ingest("p", "/t", art)
+            time.sleep(5)  # a fast machine: the signal comes after
+        took = time.monotonic() - start
+        t.join()
+        done = lzma.LZMADecompressor().decompress(target.read_bytes())
+        placed = (files / "p" / "t" / "big.xz").exists()
+        if (art / "results").exists():
+            # not done at all: retry works
+            assert done == b"" and not placed
+            agg.ingest("p", "/t", art)
+        else:
+            # done and consumed
+            assert json.loads(done)[2] == "/t"
+            assert not (art / "files" / "big").exists()
+            assert placed
+            with pytest.raises(AggregatorError, match="already ingested"):
+                agg.ingest("p", "/t", artifacts(tmp_path, [{"status": "pass"}], name="b"))
+    assert [ln[2] for ln in lines(target, lzma.open)] == ["/t"]
+    with lzma.open(files / "p" / "t" / "big.xz") as f:
+        assert f.read() == big
+    assert took < 30
+
+
+def test_gzip_level_range(tmp_path):
+    for level in (0, 10, -1):
+        with pytest.raises(ValueError, match=f"compress_level {level}: 1 to 9"):
+            GzipJSONLinesAggregator(tmp_path / "o.jsonl.gz", tmp_path / "f",
+                                    compress_level=level)
+    assert GzipJSONLinesAggregator(tmp_path / "o.jsonl.gz", tmp_path / "f",
+                                   compress_level=1).level == 1

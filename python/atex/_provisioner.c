@@ -1262,14 +1262,14 @@ void atexpy_remote_unwrap(PyObject *wrapped)
 	Py_XDECREF(h);
 }
 
-/* _provisioner_selftest(provisioner, count, timeout_ms): what the C
+/* _provisioner_selftest(provisioner, timeout_ms, count=1): what the C
  * orchestrator does: start, provision, get_remote, run `echo` through
  * the remote's connection, wrap it, release it, stop. Returns
  * (remote name, output, wrapped Remote). */
 struct selftest {
 	atex_provisioner *p;
 	atex_cancel *cancel;
-	int timeout_ms;
+	int timeout_ms, count;
 	atex_remote *r;
 	struct atex_run_result res;
 	int step;
@@ -1284,7 +1284,7 @@ static int selftest_get(void *arg)
 	if (t->step == 0) {
 		rc = atex_provisioner_start(t->p);
 		if (!rc)
-			rc = atex_provisioner_provision(t->p, 1);
+			rc = atex_provisioner_provision(t->p, t->count);
 		if (!rc)
 			rc = atex_provisioner_get_remote(&t->r, t->p,
 							 t->timeout_ms);
@@ -1335,7 +1335,8 @@ static PyObject *py_selftest(PyObject *self, PyObject *args)
 	int pollable, rc;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "Oi", &prov, &t.timeout_ms))
+	t.count = 1;
+	if (!PyArg_ParseTuple(args, "Oi|i", &prov, &t.timeout_ms, &t.count))
 		return NULL;
 	if (!(t.p = atexpy_provisioner_ptr(prov)))
 		return NULL;

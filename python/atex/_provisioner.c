@@ -679,7 +679,7 @@ out:
 struct bremote {
 	atex_remote base;
 	PyObject *remote;      /* strong: the Python Remote */
-	PyObject *prov;        /* strong: its provisioner (keeps errors) */
+	PyObject *prov;	       /* strong: its provisioner (keeps errors) */
 	atex_connection *conn; /* atexpy_connection_ptr(remote) */
 	char *name;
 	struct bremote *next;
@@ -764,8 +764,8 @@ static void bridge_fail_logged(PyObject *obj, const char *name,
 	if (logger && value) {
 		PyObject *kw = Py_BuildValue("{s:O}", "exc_info", value);
 		PyObject *fn = PyObject_GetAttrString(logger, "error");
-		PyObject *args = Py_BuildValue("(sss)", "%s: %s failed", name,
-					       what);
+		PyObject *args =
+			Py_BuildValue("(sss)", "%s: %s failed", name, what);
 
 		if (kw && fn && args)
 			r = PyObject_Call(fn, args, kw);
@@ -872,7 +872,8 @@ static int poll_once(struct pbridge *b)
 	if (!br->name) {
 		/* A remote C cannot name is of no use: kept as get_remote's
 		 * error, and the system given back (its own failure logged). */
-		int rc = bridge_fail(b->obj, b->name, "get_remote: str(remote)");
+		int rc =
+			bridge_fail(b->obj, b->name, "get_remote: str(remote)");
 
 		br->name = strdup("remote");
 		bremote_release(&br->base);
@@ -1289,10 +1290,9 @@ static int selftest_get(void *arg)
 			rc = atex_provisioner_get_remote(&t->r, t->p,
 							 t->timeout_ms);
 		if (!rc)
-			rc = atex_connection_run(&t->res,
-						 atex_remote_connection(t->r),
-						 argv, NULL, 0, 30000,
-						 t->cancel);
+			rc = atex_connection_run(
+				&t->res, atex_remote_connection(t->r), argv,
+				NULL, 0, 30000, t->cancel);
 		return rc;
 	}
 	atex_remote_release(t->r);

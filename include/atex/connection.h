@@ -276,7 +276,13 @@ struct atex_ssh_options {
 	const char *user;          /* NULL: ssh's default */
 	const char *identity;      /* private key file; NULL: ssh's default */
 	/* Extra "-o" values ("StrictHostKeyChecking=no"), NULL-terminated;
-	 * NULL for none. */
+	 * NULL for none. They come before libatex's defaults (ssh keeps the
+	 * first value it sees), so they override BatchMode, ConnectTimeout,
+	 * keepalives, LogLevel, host key checking; not the ControlMaster
+	 * settings. The master gets them, and so does the line of
+	 * atex_connection_command_argv (RequestTTY=no after them instead of
+	 * -T: a RequestTTY here wins); libatex's own commands (spawn, copies)
+	 * never get a TTY. */
 	const char *const *options;
 	int connect_timeout_s;     /* 0: 10 */
 	int keepalive_s;           /* ServerAliveInterval; 0: 5 */

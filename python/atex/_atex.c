@@ -453,15 +453,21 @@ char *atexpy_path(PyObject *obj, const char *name)
 {
 	PyObject *bytes = NULL;
 	if (!PyUnicode_FSConverter(obj, &bytes)) {
-		/* A NUL byte: ValueError naming the argument. */
-		if (PyErr_ExceptionMatches(PyExc_ValueError)) {
-			PyErr_Format(PyExc_ValueError, "%s: embedded null byte",
-				     name);
-			return NULL;
+		/* Only a wrong type is a TypeError: a NUL inside (ValueError)
+		 * or a string the file system cannot encode keep their class,
+		 * with the argument named. */
+		if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+			PyErr_Clear();
+			PyErr_Format(PyExc_TypeError,
+				     "%s: expected a str, bytes or os.PathLike, "
+				     "not %.100s",
+				     name, Py_TYPE(obj)->tp_name);
+		} else if (PyErr_ExceptionMatches(PyExc_ValueError) &&
+			   !PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+			PyErr_Clear();
+			PyErr_Format(PyExc_ValueError,
+				     "%s: embedded null byte in %R", name, obj);
 		}
-		PyErr_Format(PyExc_TypeError,
-			     "%s: expected a str, bytes or os.PathLike, not %.100s",
-			     name, Py_TYPE(obj)->tp_name);
 		return NULL;
 	}
 	char *s = strdup(PyBytes_AS_STRING(bytes));

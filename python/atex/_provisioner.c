@@ -679,6 +679,7 @@ out:
 struct bremote {
 	atex_remote base;
 	PyObject *remote;      /* strong: the Python Remote */
+	PyObject *prov;	       /* strong: its provisioner (keeps errors) */
 	atex_connection *conn; /* atexpy_connection_ptr(remote) */
 	char *name;
 	struct bremote *next;
@@ -700,13 +701,16 @@ struct pbridge {
 
 static const struct atex_remote_ops bremote_ops;
 
-static char *py_name(PyObject *obj, const char *fallback)
+/* str(obj), malloc'd, or NULL with the exception set (__str__ raised:
+ * the caller keeps that exception, as any other of a bridged call). */
+static char *py_name(PyObject *obj)
 {
 	PyObject *s = PyObject_Str(obj);
 	const char *u = s ? PyUnicode_AsUTF8(s) : NULL;
-	char *name = strdup(u ? u : fallback);
+	char *name = u ? strdup(u) : NULL;
 
-	PyErr_Clear();
+	if (u && !name)
+		PyErr_NoMemory();
 	Py_XDECREF(s);
 	return name;
 }
@@ -741,6 +745,42 @@ static int bridge_fail(PyObject *obj, const char *name, const char *what)
 	return atex_error_set_message(ATEX_EIO, msg);
 }
 
+/* A failure nobody in C can be told of (release returns nothing): kept
+ * on the provisioner as any other, and logged now. GIL held, the
+ * exception pending. */
+static void bridge_fail_logged(PyObject *obj, const char *name,
+			       const char *what)
+{
+	PyObject *type, *value, *tb, *logging, *logger, *r = NULL;
+
+	PyErr_Fetch(&type, &value, &tb);
+	PyErr_NormalizeException(&type, &value, &tb);
+	if (tb && value)
+		PyException_SetTraceback(value, tb);
+	logging = PyImport_ImportModule("logging");
+	logger = logging ? PyObject_CallMethod(logging, "getLogger", "s",
+					       "atex.provisioner")
+			 : NULL;
+	if (logger && value) {
+		PyObject *kw = Py_BuildValue("{s:O}", "exc_info", value);
+		PyObject *fn = PyObject_GetAttrString(logger, "error");
+		PyObject *args =
+			Py_BuildValue("(sss)", "%s: %s failed", name, what);
+
+		if (kw && fn && args)
+			r = PyObject_Call(fn, args, kw);
+		Py_XDECREF(kw);
+		Py_XDECREF(fn);
+		Py_XDECREF(args);
+	}
+	Py_XDECREF(r);
+	Py_XDECREF(logger);
+	Py_XDECREF(logging);
+	PyErr_Clear(); /* a failing log must not hide the error kept below */
+	PyErr_Restore(type, value, tb);
+	bridge_fail(obj, name, what);
+}
+
 static atex_connection *bremote_connection(atex_remote *r)
 {
 	return ((struct bremote *)r)->conn;
@@ -758,9 +798,10 @@ static void bremote_release(atex_remote *r)
 	PyObject *res = PyObject_CallMethod(br->remote, "release", NULL);
 
 	if (!res)
-		bridge_fail(br->remote, br->name, "release");
+		bridge_fail_logged(br->prov, br->name, "release");
 	Py_XDECREF(res);
 	Py_DECREF(br->remote);
+	Py_DECREF(br->prov);
 	PyGILState_Release(g);
 	free(br->name);
 	free(br);
@@ -783,6 +824,19 @@ static void efd_set(struct pbridge *b, bool ready)
 	} else if (read(b->efd, &v, sizeof(v)) < 0) {
 		(void)errno; /* EAGAIN: it was not set */
 	}
+}
+
+/* The poller fails for good with rc (the atex error set). */
+static int poll_failed(struct pbridge *b, int rc)
+{
+	pthread_mutex_lock(&b->lock);
+	b->fail_rc = rc;
+	free(b->fail_msg);
+	b->fail_msg = strdup(atex_error_last());
+	efd_set(b, true); /* wake the orchestrator to see the error */
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	return -1;
 }
 
 /* One poll: a remote from get_remote(block=False), queued. GIL held.
@@ -812,8 +866,19 @@ static int poll_once(struct pbridge *b)
 	}
 	br->base.ops = &bremote_ops;
 	br->remote = r;
+	br->prov = Py_NewRef(b->obj);
 	br->conn = c;
-	br->name = py_name(r, "remote");
+	br->name = py_name(r);
+	if (!br->name) {
+		/* A remote C cannot name is of no use: kept as get_remote's
+		 * error, and the system given back (its own failure logged). */
+		int rc =
+			bridge_fail(b->obj, b->name, "get_remote: str(remote)");
+
+		br->name = strdup("remote");
+		bremote_release(&br->base);
+		return poll_failed(b, rc);
+	}
 	pthread_mutex_lock(&b->lock);
 	if (b->tail)
 		b->tail->next = br;
@@ -824,17 +889,8 @@ static int poll_once(struct pbridge *b)
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 	return 1;
-fail : {
-	int rc = bridge_fail(b->obj, b->name, "get_remote");
-	pthread_mutex_lock(&b->lock);
-	b->fail_rc = rc;
-	free(b->fail_msg);
-	b->fail_msg = strdup(atex_error_last());
-	efd_set(b, true); /* wake the orchestrator to see the error */
-	pthread_cond_broadcast(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-	return -1;
-}
+fail:
+	return poll_failed(b, bridge_fail(b->obj, b->name, "get_remote"));
 }
 
 static void *poller(void *arg)
@@ -965,8 +1021,9 @@ static int pb_provision(atex_provisioner *p, int count)
 {
 	struct pbridge *b = (struct pbridge *)p;
 	PyGILState_STATE g = PyGILState_Ensure();
-	/* Python ATEX has no "unlimited": ask for a lot. */
-	PyObject *n = PyLong_FromLong(count < 0 ? 1000000 : count);
+	/* "Unlimited" is Python ATEX's math.inf. */
+	PyObject *n = count < 0 ? PyFloat_FromDouble(Py_HUGE_VAL)
+				: PyLong_FromLong(count);
 	PyGILState_Release(g);
 	int rc = n ? pcall(b, "provision", n) : ATEX_ENOMEM;
 
@@ -1109,13 +1166,17 @@ static atex_provisioner *pbridge_of(PyObject *obj)
 	b->base.ops = &pbridge_ops;
 	b->obj = obj;
 	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	b->name = py_name(obj, "python provisioner");
+	b->name = py_name(obj);
+	if (!b->name) {
+		free(b);
+		return NULL;
+	}
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->cond, &attr);
 	pthread_condattr_destroy(&attr);
-	if (b->efd < 0 || !b->name) {
+	if (b->efd < 0) {
 		pb_free(&b->base);
 		return (atex_provisioner *)PyErr_SetFromErrno(PyExc_OSError);
 	}
@@ -1202,13 +1263,14 @@ void atexpy_remote_unwrap(PyObject *wrapped)
 	Py_XDECREF(h);
 }
 
-/* _provisioner_selftest(provisioner, count, timeout_ms): what the C
+/* _provisioner_selftest(provisioner, timeout_ms, count=1): what the C
  * orchestrator does: start, provision, get_remote, run `echo` through
  * the remote's connection, wrap it, release it, stop. Returns
  * (remote name, output, wrapped Remote). */
 struct selftest {
 	atex_provisioner *p;
-	int timeout_ms;
+	atex_cancel *cancel;
+	int timeout_ms, count;
 	atex_remote *r;
 	struct atex_run_result res;
 	int step;
@@ -1223,34 +1285,78 @@ static int selftest_get(void *arg)
 	if (t->step == 0) {
 		rc = atex_provisioner_start(t->p);
 		if (!rc)
-			rc = atex_provisioner_provision(t->p, 1);
+			rc = atex_provisioner_provision(t->p, t->count);
 		if (!rc)
 			rc = atex_provisioner_get_remote(&t->r, t->p,
 							 t->timeout_ms);
 		if (!rc)
-			rc = atex_connection_run(&t->res,
-						 atex_remote_connection(t->r),
-						 argv, NULL, 0, 30000, NULL);
+			rc = atex_connection_run(
+				&t->res, atex_remote_connection(t->r), argv,
+				NULL, 0, 30000, t->cancel);
 		return rc;
 	}
 	atex_remote_release(t->r);
 	return atex_provisioner_stop(t->p);
 }
 
+/* Ctrl-C: as the orchestrator, abort the provisioner (a waiting
+ * get_remote returns) and cancel the command. */
+static void selftest_cancel(void *arg)
+{
+	struct selftest *t = arg;
+
+	atex_provisioner_abort(t->p);
+	atex_cancel_fire(t->cancel);
+}
+
+/* The exception a bridged call kept on obj during the selftest (one that
+ * C could not be told of: a Remote's release()), raised. */
+static int selftest_kept(PyObject *obj, PyObject *before)
+{
+	PyObject *kept = PyObject_GetAttrString(obj, "_atex_error");
+
+	if (!kept) {
+		PyErr_Clear();
+		return 0;
+	}
+	if (kept != before && PyExceptionInstance_Check(kept)) {
+		PyErr_SetObject((PyObject *)Py_TYPE(kept), kept);
+		Py_DECREF(kept);
+		return -1;
+	}
+	Py_DECREF(kept);
+	return 0;
+}
+
 static PyObject *py_selftest(PyObject *self, PyObject *args)
 {
 	struct selftest t = {0};
-	PyObject *prov, *wrapped = NULL, *ret = NULL;
-	int pollable;
+	PyObject *prov, *wrapped = NULL, *ret = NULL, *before;
+	int pollable, rc;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "Oi", &prov, &t.timeout_ms))
+	t.count = 1;
+	if (!PyArg_ParseTuple(args, "Oi|i", &prov, &t.timeout_ms, &t.count))
 		return NULL;
 	if (!(t.p = atexpy_provisioner_ptr(prov)))
 		return NULL;
+	if ((rc = atex_cancel_new(&t.cancel)) < 0)
+		return atexpy_raise(rc, NULL, NULL);
+	before = PyObject_GetAttrString(prov, "_atex_error");
+	PyErr_Clear();
 	pollable = atex_provisioner_ready_fd(t.p) >= 0;
-	if (atexpy_call_raise(selftest_get, &t, NULL, NULL, NULL) < 0)
+	if (atexpy_call_raise(selftest_get, &t, selftest_cancel, &t, NULL) <
+	    0) {
+		/* Not left half done: what C got goes back. */
+		PyObject *type, *value, *tb;
+
+		PyErr_Fetch(&type, &value, &tb);
+		t.step = 1;
+		Py_BEGIN_ALLOW_THREADS if (t.r) atex_remote_release(t.r);
+		atex_provisioner_stop(t.p);
+		Py_END_ALLOW_THREADS PyErr_Restore(type, value, tb);
 		goto out;
+	}
 	wrapped = atexpy_remote_wrap(t.r, prov);
 	if (wrapped)
 		ret = Py_BuildValue("sy#Oi", atex_remote_name(t.r), t.res.out,
@@ -1259,11 +1365,14 @@ static PyObject *py_selftest(PyObject *self, PyObject *args)
 	/* The orchestrator's Remote must not outlive the release below. */
 	atexpy_remote_unwrap(wrapped);
 	t.step = 1;
-	if (atexpy_call_raise(selftest_get, &t, NULL, NULL, NULL) < 0)
+	if (atexpy_call_raise(selftest_get, &t, NULL, NULL, NULL) < 0 ||
+	    selftest_kept(prov, before) < 0)
 		Py_CLEAR(ret);
 out:
+	Py_XDECREF(before);
 	Py_XDECREF(wrapped);
 	atex_run_result_clear(&t.res);
+	atex_cancel_free(t.cancel);
 	return ret;
 }
 

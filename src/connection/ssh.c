@@ -612,7 +612,8 @@ static int master_dir_locked(struct ssh_conn *s)
 
 /* The master's command line. User options come after the settings that
  * make multiplexing work (ssh keeps the first value it sees), and before
- * our defaults, so that a caller may override those. */
+ * our defaults (BatchMode, ConnectTimeout, keepalives...), so that a
+ * caller may override those. */
 static int master_argv(struct argv *a, const struct ssh_conn *s,
 		       const char *sock)
 {
@@ -622,6 +623,8 @@ static int master_argv(struct argv *a, const struct ssh_conn *s,
 	argv_add(a, "-T");
 	argv_opt(a, "-S", sock);
 	argv_opt(a, "-o", "ControlPersist=no");
+	for (size_t i = 0; i < s->options.len; i++)
+		argv_opt(a, "-o", s->options.items[i]);
 	argv_opt(a, "-o", "BatchMode=yes");
 	argv_opt_int(a, "ConnectTimeout", s->connect_timeout_s);
 	argv_opt_int(a, "ServerAliveInterval", s->keepalive_s);
@@ -635,8 +638,6 @@ static int master_argv(struct argv *a, const struct ssh_conn *s,
 		 * exhaust the server's MaxAuthTries. */
 		argv_opt(a, "-o", "IdentitiesOnly=yes");
 	}
-	for (size_t i = 0; i < s->options.len; i++)
-		argv_opt(a, "-o", s->options.items[i]);
 	known_hosts_argv(a, s);
 	argv_opt(a, "-o", "ServerAliveCountMax=3");
 	/* Hides "Permanently added ... to known hosts" and the like;
@@ -987,16 +988,26 @@ static int socket_path(char **out, struct ssh_conn *s)
 	return rc;
 }
 
-/* The mux client's options, up to and excluding the host. */
+/* The mux client's options, up to and excluding the host. Our own
+ * commands (the executor's, copies) never have a TTY (-T beats any
+ * RequestTTY). A caller's (`for_caller`: command_argv) gets the user's
+ * options too, before our defaults: ssh keeps the first value it sees, so
+ * the user's RequestTTY, BatchMode, SendEnv... win. */
 static void client_argv(struct argv *a, const struct ssh_conn *s,
-			const char *sock)
+			const char *sock, bool for_caller)
 {
 	argv_add(a, s->program);
 	argv_opt(a, "-S", sock);
 	argv_opt(a, "-o", "ControlMaster=no");
 	/* Without a usable master, fail instead of connecting directly. */
 	argv_opt(a, "-o", "ProxyCommand=false");
-	argv_add(a, "-T");
+	if (for_caller) {
+		for (size_t i = 0; i < s->options.len; i++)
+			argv_opt(a, "-o", s->options.items[i]);
+		argv_opt(a, "-o", "RequestTTY=no");
+	} else {
+		argv_add(a, "-T");
+	}
 	argv_opt(a, "-o", "BatchMode=yes");
 	argv_opt(a, "-o", "LogLevel=ERROR");
 }
@@ -1049,7 +1060,7 @@ static int spawn_shell(atex_process **out, struct ssh_conn *s,
 	rc = channel_take(&sock, &ticket, s);
 	if (rc)
 		goto out;
-	client_argv(&a, s, sock);
+	client_argv(&a, s, sock, false);
 	argv_add(&a, "--");
 	argv_add(&a, s->host);
 	argv_add(&a, command);
@@ -1112,7 +1123,7 @@ static int ssh_command_argv(char ***out, atex_connection *c,
 	if (!rc)
 		rc = socket_path(&sock, s);
 	if (!rc) {
-		client_argv(&a, s, sock);
+		client_argv(&a, s, sock, true);
 		argv_add(&a, "--");
 		argv_add(&a, s->host);
 		argv_add(&a, atex_buf_cstr(&cmd));
@@ -1221,7 +1232,7 @@ static int rsync_rsh(struct atex_buf *b, const struct ssh_conn *s,
 	struct argv a = ARGV_INIT;
 	int rc;
 
-	client_argv(&a, s, sock);
+	client_argv(&a, s, sock, false);
 	rc = a.rc;
 	for (size_t i = 0; !rc && i < a.v.len; i++) {
 		if (i)

@@ -206,11 +206,11 @@ static int run_podman(struct podman_provisioner *p,
 			ATEX_EEXTERNAL, "podman %s failed: %s%s",
 			(const char *)extra->items[0], res.err,
 			rlimit ? " (this host refuses podman's "
-				 "default ulimits: pass lower ones, "
-				 "e.g. --podman-run-arg="
-				 "--ulimit=nofile=4096:4096 "
-				 "--podman-run-arg="
-				 "--ulimit=nproc=4096:4096)"
+				 "default ulimits: give podman run lower "
+				 "ones, --ulimit=nofile=4096:4096 "
+				 "--ulimit=nproc=4096:4096; the atex CLI: "
+				 "--podman-run-arg=..., Python: run_options "
+				 "or $ATEX_PODMAN_RUN_ARGS)"
 			       : "");
 	}
 out:

@@ -1439,6 +1439,47 @@ static pid_t lock_holder(const char *path, int *release)
 	return pid;
 }
 
+/* The user's options come before libatex's defaults (ssh keeps the first
+ * value it sees), on the master and on a caller's client (command_argv),
+ * so that they win: a longer keepalive, a TTY (RequestTTY, no -T there). */
+static void test_user_options_win(void **state)
+{
+	const char *opts[] = {
+		"StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null",
+		"ServerAliveInterval=17", "RequestTTY=force", NULL};
+	const char *argv[] = {"true", NULL};
+	struct atex_ssh_options o = ATEX_SSH_OPTIONS_INIT;
+	struct atex_spawn_options so = ATEX_SPAWN_OPTIONS_INIT;
+	atex_connection *c = NULL;
+	char **out = NULL;
+	int user = -1, ours = -1, tty_flag = -1;
+
+	(void)state;
+	o.host = HOST;
+	o.port = fx.port;
+	o.user = "root";
+	o.identity = fx.key;
+	o.options = opts;
+	assert_int_equal(atex_ssh_connection_new(&c, &o), 0);
+	assert_int_equal(atex_connection_connect(c, 10000, NULL), 0);
+	assert_true(process_mentions("-o ServerAliveInterval=17 -o "
+				     "RequestTTY=force -o BatchMode=yes"));
+	so.argv = argv;
+	assert_int_equal(atex_connection_command_argv(&out, c, &so), 0);
+	for (int i = 0; out[i]; i++) {
+		if (!strcmp(out[i], "RequestTTY=force"))
+			user = i;
+		else if (!strcmp(out[i], "RequestTTY=no"))
+			ours = i;
+		else if (!strcmp(out[i], "-T"))
+			tty_flag = i;
+	}
+	assert_true(user > 0 && ours > user);
+	assert_int_equal(tty_flag, -1);
+	atex_command_argv_free(out);
+	conn_free(c);
+}
+
 /* A SIGKILLed atex leaves its private directory and its master: the next
  * connection made stops that master and removes the directory (its lock
  * is free), but leaves one whose lock is held by a live process. */
@@ -1508,6 +1549,7 @@ int main(void)
 		cmocka_unit_test(test_static_pool),
 		cmocka_unit_test(test_static_abort),
 		cmocka_unit_test(test_orphan_swept),
+		cmocka_unit_test(test_user_options_win),
 	};
 
 	/* A missing server is a failure, not a skip: make check must not

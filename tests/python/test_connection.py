@@ -215,6 +215,69 @@ def test_ssh_options():
     assert "User=joe" in argv and "ConnectTimeout=3" in argv and "BatchMode=yes" in argv
 
 
+def test_ssh_stateless_default_options_and_overrides():
+    from atex.connection.ssh import DEFAULT_OPTIONS
+
+    assert DEFAULT_OPTIONS["StrictHostKeyChecking"] == "no"
+    assert DEFAULT_OPTIONS["UserKnownHostsFile"] == "/dev/null"
+    assert DEFAULT_OPTIONS["RequestTTY"] == "no"
+    s = StatelessSSHConnection({"Hostname": "h", "serveraliveinterval": 7,
+                                "SendEnv": ["A", "B"], "RequestTTY": "force"})
+    # As Python ATEX: the defaults, then the caller's (keys case-insensitive)
+    assert s.options["StrictHostKeyChecking"] == "no"
+    assert "ServerAliveInterval" not in s.options and s.options["serveraliveinterval"] == 7
+    calls = []
+    s.cmd(("true",), func=capture(calls), options={"ConnectTimeout": 3, "BatchMode": "no"})
+    argv = calls[-1][0]
+    opts = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+    assert "-T" not in argv  # RequestTTY decides
+    assert "RequestTTY=force" in opts and "RequestTTY=no" not in opts
+    assert "serveraliveinterval=7" in opts and "ServerAliveInterval=30" not in opts
+    assert opts.count("SendEnv=A") == 1 and opts.count("SendEnv=B") == 1
+    assert "StrictHostKeyChecking=no" in opts and "UserKnownHostsFile=/dev/null" in opts
+    # the caller's BatchMode comes before ours: ssh keeps the first
+    assert opts.index("BatchMode=no") < opts.index("BatchMode=yes")
+    assert "ConnectTimeout=3" in opts
+    # the C side's master gets the caller's options, one -o per list item
+    assert s._atex_options["options"] == [
+        "serveraliveinterval=7", "SendEnv=A", "SendEnv=B", "RequestTTY=force"]
+
+
+def test_ssh_bad_options_name_the_key():
+    with pytest.raises(TypeError, match="Port"):
+        ManagedSSHConnection({"Hostname": "h", "Port": [1, 2]})
+    with pytest.raises(ValueError, match="Port.*'x'"):
+        StatelessSSHConnection({"Hostname": "h", "Port": "x"})
+    with pytest.raises(TypeError, match="Hostname"):
+        ManagedSSHConnection({"Hostname": ["a", "b"]})
+    with pytest.raises(ValueError, match="SendEnv.*null"):
+        ManagedSSHConnection({"Hostname": "h", "SendEnv": ["A\0B"]})
+
+
+def test_nul_bytes_are_value_errors_naming_the_argument():
+    c = PodmanConnection("box", podman_args=())
+    c._connected = True
+    with pytest.raises(ValueError, match=r"command: embedded null byte in 'a\\x00b'"):
+        c.cmd(("echo", "a\0b"))
+    with pytest.raises(ValueError, match="container: embedded null byte"):
+        PodmanConnection("bo\0x")
+    with pytest.raises(ValueError, match="podman_args: embedded null byte"):
+        PodmanConnection("box", podman_args=["--x\0"])
+    with pytest.raises(TypeError, match="expected a str, bytes or os.PathLike"):
+        c.cmd(("echo", object()))
+
+
+def test_podman_args_str_is_split_and_bad_types_named():
+    assert PodmanConnection("b", podman_args="--runtime runc --root '/x y'").podman_args == (
+        "--runtime", "runc", "--root", "/x y")
+    assert PodmanConnection("b", podman_args=["--runtime", "runc"]).podman_args == (
+        "--runtime", "runc")
+    with pytest.raises(TypeError, match="podman_args"):
+        PodmanConnection("b", podman_args=5)
+    with pytest.raises(TypeError, match="podman_args.*1"):
+        PodmanConnection("b", podman_args=["--x", 1])
+
+
 # ---- the bridge: a Python connection used by C ----
 
 

@@ -162,3 +162,61 @@ def test_systemd_build_from_and_connection():
             assert proc.stdout.strip() in ("running", "degraded")
     exists = subprocess.run((*PODMAN, "image", "exists", image))
     assert exists.returncode != 0
+
+
+def test_provisioner_image_inf_and_disconnect():
+    import math
+
+    with PodmanProvisioner(IMAGE, max_remotes=1) as p:
+        p.provision(math.inf)  # as many as max_remotes allows
+        r = p.get_remote()
+        assert r.image == IMAGE  # as Python ATEX's PodmanRemote
+        r.disconnect()
+        with pytest.raises(NotConnectedError):
+            r.cmd(("true",))
+        with pytest.raises(NotConnectedError):
+            r.rsync("/etc/hostname", "remote:/tmp/x")
+        r.connect()
+        assert r.cmd(("true",)).returncode == 0
+
+
+def test_missing_image_is_not_pulled():
+    # `--pull=never`, as Python ATEX: no registry lookup, an error naming
+    # the image (a pull would be tried for seconds against the network)
+    missing = f"localhost/atex-missing-{uuid.uuid4().hex[:8]}"
+    with PodmanProvisioner(missing) as p:
+        p.provision(1)
+        start = time.monotonic()
+        with pytest.raises(ProvisionerError) as e:
+            p.get_remote()
+        assert missing in str(e.value) and "image not known" in str(e.value)
+        # a pull's retries took 3 s and more
+        assert time.monotonic() - start < 2.5
+
+
+def test_provisioner_args_checked():
+    with pytest.raises(TypeError, match="podman_args"):
+        PodmanProvisioner(IMAGE, podman_args=5)
+    with pytest.raises(TypeError, match="run_options"):
+        PodmanProvisioner(IMAGE, run_options=[1])
+    p = PodmanProvisioner(IMAGE, podman_args="--runtime runc --cgroup-manager cgroupfs",
+                          run_options="--env A=1")
+    assert p.podman_args == ("--runtime", "runc", "--cgroup-manager", "cgroupfs")
+    assert p.run_options == ["--env", "A=1"]
+
+
+def test_ulimit_error_names_python_settings(monkeypatch):
+    # Without the run args this host needs, the error tells a Python user
+    # what to set (not only the CLI's --podman-run-arg).
+    monkeypatch.setenv("ATEX_PODMAN_RUN_ARGS", "")
+    with PodmanProvisioner(IMAGE) as p:
+        p.provision(1)
+        try:
+            r = p.get_remote()
+        except ProvisionerError as e:
+            if "rlimit" not in str(e):
+                raise
+            assert "ATEX_PODMAN_RUN_ARGS" in str(e) and "run_options" in str(e)
+        else:
+            r.release()
+            pytest.skip("this host takes podman's default ulimits")

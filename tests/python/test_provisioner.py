@@ -299,3 +299,141 @@ def test_extras_arguments():
     assert tf.stats()["submitted"] == 0
     with pytest.raises(ValueError, match="hardware"):
         TestingFarmProvisioner("Fedora-41", hardware="{not json")._atex_handle()
+
+
+def test_provision_inf_means_as_many_as_allowed():
+    import math
+
+    with LocalProvisioner(max_remotes=3) as p:
+        p.provision(math.inf)
+        remotes = [p.get_remote() for _ in range(3)]
+        assert all(isinstance(r, LocalRemote) for r in remotes)
+        assert p.get_remote(block=False) is None  # slots: 3 out
+        remotes[0].release()
+        assert p.get_remote() is not None  # the request is still open
+        p.clear()
+        p.provision(10**30)  # past a C int: unlimited too
+        p.provision(2.0)
+        with pytest.raises(TypeError, match="count"):
+            p.provision("2")
+        with pytest.raises(TypeError, match="count"):
+            p.provision(1.5)
+        with pytest.raises(ValueError, match="negative"):
+            p.provision(-1)
+
+
+def test_native_remote_disconnect_then_connect():
+    # A remote whose disconnect() is libatex's (podman, ssh): NotConnectedError
+    # until connect(), as Python ATEX.
+    from atex.provisioner import NativeRemote
+
+    class Plain(LocalProvisioner):
+        _remote_class = type("PlainRemote", (NativeRemote,), {})
+
+        def _remote_kwargs(self):
+            return {}
+
+    with Plain() as p:
+        p.provision(1)
+        r = p.get_remote()
+        assert r.cmd(("true",)).returncode == 0
+        r.disconnect()
+        with pytest.raises(NotConnectedError, match="disconnected"):
+            r.cmd(("true",))
+        with pytest.raises(NotConnectedError):
+            r.rsync("a", "remote:b")
+        r.connect()
+        assert r.cmd(("true",)).returncode == 0
+
+
+class FaultyRemote(ListRemote):
+    def __init__(self, n, log, fault):
+        super().__init__(n, log)
+        self.fault = fault
+
+    def __str__(self):
+        if self.fault == "str":
+            raise LookupError("no name for you")
+        return super().__str__()
+
+    def release(self):
+        super().release()
+        if self.fault == "release":
+            raise KeyError("release went wrong")
+
+
+class FaultyProvisioner(ListProvisioner):
+    def __init__(self, fault):
+        super().__init__()
+        self.fault = fault
+
+    def get_remote(self, block=True):
+        r = super().get_remote(block)
+        return r and FaultyRemote(r.n, self.log, self.fault)
+
+
+def test_bridge_release_error_kept_and_logged(atex_log):
+    p = FaultyProvisioner("release")
+    with pytest.raises(KeyError, match="release went wrong"):
+        _atex._provisioner_selftest(p, 5000)
+    assert isinstance(p._atex_error, KeyError)
+    assert p._atex_error.__traceback__ is not None
+    assert p.log == ["start", ("release", 1), "stop"]
+    rec = [r for r in atex_log.records if "release failed" in r.getMessage()]
+    assert rec and rec[0].name == "atex.provisioner" and rec[0].exc_info
+
+
+def test_bridge_str_error_kept_and_remote_given_back():
+    p = FaultyProvisioner("str")
+    with pytest.raises(OSError, match="str.remote.: LookupError: no name for you"):
+        _atex._provisioner_selftest(p, 5000)
+    assert isinstance(p._atex_error, LookupError)
+    assert ("release", 1) in p.log  # not leaked
+
+
+def test_bridge_str_error_of_the_provisioner():
+    class Nameless(ListProvisioner):
+        def __str__(self):
+            raise LookupError("nameless")
+
+    with pytest.raises(LookupError, match="nameless"):
+        _atex._provisioner_selftest(Nameless(), 5000)
+
+
+def test_bridge_unlimited_is_math_inf():
+    import math
+
+    class Counting(ListProvisioner):
+        def provision(self, count=1):
+            self.log.append(("provision", count))
+            super().provision(1)
+
+    p = Counting()
+    # C asks for "as many as it can" (ATEX_PROVISION_UNLIMITED = -1)
+    _atex._provisioner_selftest(p, 5000, -1)
+    assert ("provision", math.inf) in p.log
+    # and the native side takes the same
+    name, out, _, _ = _atex._provisioner_selftest(LocalProvisioner(), 5000, -1)
+    assert out == b"hello from C\n"
+
+
+def test_alarm_during_bridge_wait():
+    class Alarm(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Alarm
+
+    p = ListProvisioner()
+    p.get_remote = lambda block=True: None  # never a remote: C waits
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        start = time.monotonic()
+        with pytest.raises(Alarm):
+            _atex._provisioner_selftest(p, 10000)
+        assert time.monotonic() - start < 1.5
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert p.log[-1] == "stop"  # not left started

@@ -126,3 +126,67 @@ def test_connect_nonblocking():
     bad = ManagedSSHConnection({**OPTIONS, "Port": "1"})
     with pytest.raises(ConnectError):
         wait_nonblocking(bad)
+
+
+TTY_PROBE = ("sh", "-c", "if test -t 0; then echo tty; else echo notty; fi")
+
+
+def _master_cmdline(needle):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "-M" in argv and needle in argv:
+            return argv
+    return None
+
+
+def test_managed_user_options_win():
+    # the user's options come before libatex's (ssh keeps the first value)
+    c = ManagedSSHConnection({**OPTIONS, "RequestTTY": "force", "ServerAliveInterval": "17",
+                              "SendEnv": ["ATEX_A", "ATEX_B"]})
+    with c:
+        argv = _master_cmdline("ServerAliveInterval=17")
+        assert argv, "no master with the user's option"
+        assert argv.index("ServerAliveInterval=17") < argv.index("ServerAliveInterval=5")
+        assert argv.index("ServerAliveInterval=17") < argv.index("BatchMode=yes")
+        assert argv.count("SendEnv=ATEX_A") == 1 and argv.count("SendEnv=ATEX_B") == 1
+        out = c.cmd(TTY_PROBE, stdout=subprocess.PIPE, text=True).stdout
+        assert out.strip() == "tty"  # RequestTTY=force, as Python ATEX's README says
+    plain = ManagedSSHConnection(OPTIONS)
+    with plain:
+        assert plain.cmd(TTY_PROBE, stdout=subprocess.PIPE, text=True).stdout == "notty\n"
+        out = plain.cmd(TTY_PROBE, options={"RequestTTY": "force"}, stdout=subprocess.PIPE,
+                        text=True).stdout
+        assert out.strip() == "tty"
+        calls = []
+        plain.cmd(("true",), options={"SendEnv": ["X", "Y"]},
+                  func=lambda a, **k: calls.append(list(a)))
+        assert calls[0][1:5] == ["-o", "SendEnv=X", "-o", "SendEnv=Y"]
+        # the C executor's commands never get a TTY
+        assert _atex._connection_selftest_run(plain, list(TTY_PROBE), b"")[1] == b"notty\n"
+
+
+def test_stateless_defaults_and_tty():
+    # Python ATEX's DEFAULT_OPTIONS: no known_hosts needed
+    c = StatelessSSHConnection(OPTIONS)
+    with c:
+        assert c.cmd(TTY_PROBE, stdout=subprocess.PIPE, text=True).stdout == "notty\n"
+        out = c.cmd(TTY_PROBE, options={"RequestTTY": "force"}, stdout=subprocess.PIPE,
+                    text=True).stdout
+        assert out.strip() == "tty"
+
+
+def test_static_remote_disconnect():
+    with StaticProvisioner([f"{USER}@{HOST}:{PORT}"], options={"IdentityFile": KEY}) as p:
+        p.provision(1)
+        r = p.get_remote()
+        r.disconnect()
+        with pytest.raises(NotConnectedError):
+            r.cmd(("true",))
+        r.connect()
+        assert r.cmd(("true",)).returncode == 0

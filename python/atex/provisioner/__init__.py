@@ -11,6 +11,7 @@ docs/PYTHON.md.
 """
 
 import importlib
+import operator
 import subprocess
 import threading
 from abc import ABC, abstractmethod
@@ -23,6 +24,27 @@ _OPERATIONS = ("provision", "get_remote", "clear", "start", "stop")
 # How long one wait of get_remote(block=True) lasts: signal handlers
 # (Ctrl-C, alarms) run between two.
 _SLICE_MS = 100
+_UNLIMITED = -1  # ATEX_PROVISION_UNLIMITED
+_INT_MAX = 2**31 - 1
+
+
+def _count(count):
+    """provision()'s count as libatex takes it: inf or a huge int is
+    "unlimited"; anything else must be a whole number >= 0."""
+    if isinstance(count, float) and count == float("inf"):
+        return _UNLIMITED
+    if isinstance(count, float) and count.is_integer() and count >= 0:
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int):
+        try:
+            count = operator.index(count)
+        except TypeError:
+            raise TypeError(
+                f"provision(count): expected an int or math.inf, not {count!r}"
+            ) from None
+    if count < 0:
+        raise ValueError(f"provision(count): {count} is negative")
+    return _UNLIMITED if count >= _INT_MAX else count
 
 
 class ProvisionerError(Exception):
@@ -93,6 +115,7 @@ class NativeRemote(Remote):
         self._rhandle = handle
         self._conn = handle.connection()
         self._name = handle.name()
+        self._disconnected = False
 
     def __str__(self):
         return self._name
@@ -106,16 +129,22 @@ class NativeRemote(Remote):
         """True once released (also by the provisioner's stop())."""
         return self._rhandle.released
 
-    def _require(self):
+    def _require(self, connected=True):
         if self._rhandle.released:
             raise NotConnectedError(f"{self}: the remote was released")
+        if connected and self._disconnected:
+            raise NotConnectedError(f"{self}: disconnected (connect() again)")
 
     def connect(self):
         """Reconnect if needed (a remote is handed out connected)."""
-        self._require()
+        self._require(connected=False)
         self._conn.connect()
+        self._disconnected = False
 
     def disconnect(self):
+        """Close the connection: cmd() and rsync() raise
+        NotConnectedError until connect()."""
+        self._disconnected = True
         self._conn.disconnect()
 
     def release(self):
@@ -133,7 +162,7 @@ class NativeRemote(Remote):
     def _atex_handle(self):
         if not self._atex_native(NativeRemote):
             return None
-        self._require()
+        self._require(connected=False)
         return self._conn
 
 
@@ -183,8 +212,11 @@ class NativeProvisioner(Provisioner):
             self._handle.stop()
 
     def provision(self, count=1):
+        """Ask for ``count`` more systems (does not wait); ``math.inf`` (or
+        any count past what fits a C int): as many as the provisioner
+        allows (its max_remotes, slots or hosts)."""
         handle = self._ready()
-        handle.provision(count)
+        handle.provision(_count(count))
 
     def _ready(self):
         handle = self._handle

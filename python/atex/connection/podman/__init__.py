@@ -17,6 +17,26 @@ def podman_args_default():
     return tuple(shlex.split(os.environ.get("ATEX_PODMAN_ARGS", "")))
 
 
+def _arg_list(value, name, default=()):
+    """A list of command-line arguments given as ``name``: None is
+    ``default``, a str is split like a shell would, else an iterable of
+    str (or os.PathLike); anything else is a TypeError naming ``name``."""
+    if value is None:
+        return tuple(default)
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    if isinstance(value, (bytes, dict)):
+        raise TypeError(f"{name}: expected a str or a list of str, not {value!r}")
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a str or a list of str, not {value!r}") from None
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"{name}: expected a list of str, not {item!r} in {value!r}")
+    return tuple(os.fspath(item) for item in items)
+
+
 class PodmanConnection(Connection):
     """A running podman container (name or id).
 
@@ -29,9 +49,7 @@ class PodmanConnection(Connection):
 
     def __init__(self, container, *, podman_args=None, podman_program=None):
         self.container = container
-        self.podman_args = (
-            podman_args_default() if podman_args is None else tuple(podman_args)
-        )
+        self.podman_args = _arg_list(podman_args, "podman_args", podman_args_default())
         self.podman_program = podman_program
         self._connected = False
         self._handle = _atex.PodmanConnection(

@@ -12,6 +12,7 @@ from ... import _atex
 from .. import Connection, NotConnectedError, _rsync_defaults, _rsync_rsh
 
 __all__ = (
+    "DEFAULT_OPTIONS",
     "ConnectError",
     "GoneAwayError",
     "ManagedSSHConnection",
@@ -32,7 +33,20 @@ class ConnectError(SSHError):
     """connect() could not log in."""
 
 
-_DEFAULTS = {"BatchMode": "yes", "LogLevel": "ERROR"}
+# Python ATEX's defaults for scripted use (StatelessSSHConnection starts
+# from them; ManagedSSHConnection has libatex's, see docs/PYTHON.md).
+DEFAULT_OPTIONS = {
+    "LogLevel": "ERROR",
+    "StrictHostKeyChecking": "no",
+    "UserKnownHostsFile": "/dev/null",
+    "ConnectionAttempts": 3,
+    "ServerAliveCountMax": 4,
+    "ServerAliveInterval": 30,
+    "TCPKeepAlive": "no",
+    "EscapeChar": "none",
+    "ExitOnForwardFailure": "yes",
+    "RequestTTY": "no",
+}
 
 
 def _get(options, key):
@@ -42,20 +56,72 @@ def _get(options, key):
     return None
 
 
+def _merge(*layers):
+    """The options of every layer, a later one's key replacing an earlier
+    one's (ssh_config keys are case-insensitive)."""
+    merged = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            for old in [k for k in merged if k.lower() == str(key).lower()]:
+                del merged[old]
+            merged[key] = value
+    return merged
+
+
+def _values(key, value):
+    """The ``-o`` values of one option: one per item of a list, tuple or
+    set (``SendEnv``, ``LocalForward``...), else its str()."""
+    items = value if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+    out = []
+    for item in items:
+        text = f"{key}={item}"
+        if "\0" in text:
+            raise ValueError(f"ssh option {key}: embedded null byte in {item!r}")
+        out.append(text)
+    return out
+
+
+def _cli(options):
+    """``-o Key=Value`` arguments for an ssh command line."""
+    argv = []
+    for key, value in (options or {}).items():
+        for text in _values(key, value):
+            argv += ["-o", text]
+    return argv
+
+
+def _single(options, key):
+    value = _get(options, key)
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        raise TypeError(f"ssh option {key}: one value expected, not {value!r}")
+    return value
+
+
 def _to_atex(options):
     """The dict _atex.SSHConnection takes: host, port, user, identity and
     the other keys as ``-o`` options."""
-    host = _get(options, "Hostname")
+    host = _single(options, "Hostname")
     if host is None:
         raise ValueError(f"ssh options: no Hostname in {options!r}")
-    port = _get(options, "Port")
+    port = _single(options, "Port")
+    if port is not None:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise ValueError(f"ssh option Port: not a port number: {port!r}") from None
+    user = _single(options, "User")
+    identity = _single(options, "IdentityFile")
     known = {"hostname", "port", "user", "identityfile"}
+    extra = []
+    for key, value in options.items():
+        if str(key).lower() not in known:
+            extra += _values(key, value)
     return {
         "host": str(host),
-        "port": int(port) if port is not None else 0,
-        "user": _get(options, "User"),
-        "identity": _get(options, "IdentityFile"),
-        "options": [f"{k}={v}" for k, v in options.items() if k.lower() not in known],
+        "port": port if port is not None else 0,
+        "user": None if user is None else str(user),
+        "identity": identity,
+        "options": extra,
     }
 
 
@@ -77,9 +143,12 @@ class StatelessSSHConnection(Connection):
 
     def __init__(self, options, *, password=None, sudo=None):
         _check_password(password)
-        self.options = dict(options)
+        # As Python ATEX: DEFAULT_OPTIONS, then the caller's.
+        self.options = _merge(DEFAULT_OPTIONS, options)
         self.sudo = sudo
-        self._atex_options = _to_atex(self.options)
+        # The C side's own master takes the caller's options only, over
+        # libatex's defaults (host key pinning, 5 s keepalives).
+        self._atex_options = _to_atex(dict(options))
         self._handle = None
 
     def __str__(self):
@@ -94,11 +163,8 @@ class StatelessSSHConnection(Connection):
         pass
 
     def _ssh_argv(self, options=None):
-        merged = {**_DEFAULTS, **self.options, **(options or {})}
-        argv = ["ssh", "-T"]
-        for key, value in merged.items():
-            argv += ["-o", f"{key}={value}"]
-        return argv
+        # BatchMode last: the caller's (or self.options') value wins.
+        return ["ssh", *_cli(_merge(self.options, options)), "-o", "BatchMode=yes"]
 
     def cmd(self, command, *, options=None, func=subprocess.run, **func_args):
         argv = self._ssh_argv(options)
@@ -186,18 +252,13 @@ class ManagedSSHConnection(Connection):
     def forward(self, forward_type, *spec, cancel=False):
         raise NotImplementedError("ManagedSSHConnection.forward() is not supported by atex")
 
-    def _extra(self, options):
-        argv = []
-        for key, value in (options or {}).items():
-            argv += ["-o", f"{key}={value}"]
-        return argv
-
     def _command_argv(self, command, options=None):
         self.assert_master()
         argv = self._handle.command_argv(_sudo(command, self.sudo))
-        # argv = [ssh, <client options>, --, host, line]: extras before --
-        cut = argv.index("--")
-        return [*argv[:cut], *self._extra(options), *argv[cut:]]
+        # argv = [ssh, <client options>, --, host, line]. ssh keeps the
+        # first value it sees: one call's options go first, before the
+        # constructor's and libatex's defaults (RequestTTY=no...).
+        return [argv[0], *_cli(options), *argv[1:]]
 
     def cmd(self, command, *, options=None, func=subprocess.run, **func_args):
         return func(self._command_argv(command, options), **func_args)

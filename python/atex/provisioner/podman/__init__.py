@@ -16,7 +16,7 @@ import tempfile
 import uuid
 
 from ... import _atex
-from ...connection.podman import podman_args_default
+from ...connection.podman import _arg_list, podman_args_default
 from .. import NativeProvisioner, NativeRemote
 
 __all__ = (
@@ -31,7 +31,7 @@ __all__ = (
 
 
 def _podman(*args, podman_args=None, **kwargs):
-    pargs = podman_args_default() if podman_args is None else tuple(podman_args)
+    pargs = _arg_list(podman_args, "podman_args", podman_args_default())
     return subprocess.run(("podman", *pargs, *args), **kwargs)
 
 
@@ -60,7 +60,7 @@ def pull_image(origin, *, podman_args=None):
 
 def _build(origin, tag, extra_pkgs, extra_content, systemd, podman_args):
     tag = tag or f"localhost/atex-{uuid.uuid4().hex[:12]}"
-    pargs = podman_args_default() if podman_args is None else tuple(podman_args)
+    pargs = _arg_list(podman_args, "podman_args", podman_args_default())
     _atex.podman_image_build(tag, str(origin), tuple(extra_pkgs or ()), systemd, pargs)
     if extra_content:
         # libatex builds the base layer; the caller's text goes on top.
@@ -92,10 +92,12 @@ def build_systemd_container_with_deps(origin, tag=None, *, extra_pkgs=None, extr
 
 
 class PodmanRemote(NativeRemote):
-    """A container; release() removes it."""
+    """A container; release() removes it. ``image``: the provisioner's
+    image, ``container``: the container's name."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, *, image=None):
         super().__init__(handle)
+        self.image = image
         self.container = self._name.removeprefix("podman:")
 
 
@@ -122,17 +124,23 @@ class PodmanProvisioner(NativeProvisioner):
         super().__init__()
         self.image = image
         self.max_remotes = max_remotes
-        self.run_options = list(run_options or ())
-        self.run_command = tuple(run_command) if run_command else None
-        self.podman_args = podman_args_default() if podman_args is None else tuple(podman_args)
+        self.run_options = list(_arg_list(run_options, "run_options"))
+        self.run_command = _arg_list(run_command, "run_command") or None
+        self.podman_args = _arg_list(podman_args, "podman_args", podman_args_default())
         self.podman_program = podman_program
+
+    def _remote_kwargs(self):
+        return {"image": self.image}
 
     def _make_handle(self):
         return _atex.PodmanProvisioner({
             "image": str(self.image),
             "count": self.max_remotes,
             "podman_args": self.podman_args,
-            "run_args": [*shlex.split(os.environ.get("ATEX_PODMAN_RUN_ARGS", "")),
+            # As Python ATEX: a missing image is an error, never a pull
+            # (pull_image() pulls); run_options may say otherwise.
+            "run_args": ["--pull=never",
+                         *shlex.split(os.environ.get("ATEX_PODMAN_RUN_ARGS", "")),
                          *self.run_options],
             "run_command": self.run_command,
             "podman_program": self.podman_program,

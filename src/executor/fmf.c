@@ -822,7 +822,10 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 		atex_log(ATEX_LOG_INFO, FMF_COMPONENT,
 			 "%s: %s: rebooting (%d), reconnecting",
 			 fmf_conn_name(r->fx), t->name, t->reboots + 1);
-		rc = can_reboot ? await_boot(r, true) : reconnect(r);
+		/* Python ATEX reconnects and starts the test again at once,
+		 * without waiting for a new boot. */
+		rc = can_reboot && !r->fx->compat ? await_boot(r, true)
+						  : reconnect(r);
 		if (rc == ATEX_ECANCELED)
 			return START_CANCELED;
 		if (rc) {

@@ -72,3 +72,23 @@ def test_command_executor_on_container(remote, tmp_path):
     _, rc, code, _, _ = _atex._executor_bridge_selftest(e, "id", str(tmp_path / "b"))
     assert (rc, code) == (0, 0)
     assert results(tmp_path / "b") == [{"status": "pass", "files": ["output.txt"]}]
+
+
+def test_reboot_on_systemd_container(tmp_path):
+    # Python ATEX's way: after `disconnect` the test starts again once the
+    # connection is back; a reboot without it is TestAbortedError.
+    from atex.provisioner.podman import SystemdPodmanProvisioner
+
+    t = discover(TREES / "atex-reboot", "/plan")
+    with SystemdPodmanProvisioner("localhost/atex-test-systemd") as prov:
+        prov.provision(1)
+        remote = prov.get_remote()
+        with FMFExecutor(remote, t) as e:
+            e.run_test("/test_reboot_count", tmp_path / "a")
+            assert results(tmp_path / "a") == [{"status": "pass", "files": ["output.txt"]}]
+            assert (tmp_path / "a" / "files" / "output.txt").read_text() == \
+                "first boot\nsecond boot\nthird boot\n"
+            with pytest.raises(TestAbortedError,
+                               match="disconnect was not sent via test control"):
+                e.run_test("/test_reboot_unexpected", tmp_path / "b")
+            assert results(tmp_path / "b")[0]["status"] == "infra"

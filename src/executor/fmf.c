@@ -309,6 +309,17 @@ static int plan_env(struct atex_vec *env, struct fmf_executor *fx)
 			return ATEX_ENOMEM;
 		}
 	}
+	/* Python ATEX's prepare and finish get the executor's environment
+	 * too, over the plan's. */
+	for (size_t i = 0; fx->compat && i < fx->env.len; i++) {
+		const char *item = fx->env.items[i];
+
+		s = item ? atex_strdup(item) : NULL;
+		if (item && (!s || atex_vec_push(env, s))) {
+			free(s);
+			return ATEX_ENOMEM;
+		}
+	}
 	s = atex_sprintf("TMT_TREE=%s/tree", fx->workdir);
 	if (!s || atex_vec_push(env, s))
 		goto oom;
@@ -811,7 +822,10 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 		atex_log(ATEX_LOG_INFO, FMF_COMPONENT,
 			 "%s: %s: rebooting (%d), reconnecting",
 			 fmf_conn_name(r->fx), t->name, t->reboots + 1);
-		rc = can_reboot ? await_boot(r, true) : reconnect(r);
+		/* Python ATEX reconnects and starts the test again at once,
+		 * without waiting for a new boot. */
+		rc = can_reboot && !r->fx->compat ? await_boot(r, true)
+						  : reconnect(r);
 		if (rc == ATEX_ECANCELED)
 			return START_CANCELED;
 		if (rc) {

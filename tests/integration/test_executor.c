@@ -3165,6 +3165,30 @@ static void test_fake_boot_reboots(void **state)
 		soft_fail("/unannounced (lost): took %.0f ms", r.ms);
 
 	session_close(s);
+
+	/* compat_python_atex: after `disconnect` the test starts again as
+	 * soon as the connection is back (the old boot then), and a reboot
+	 * without it is not followed. */
+	session_compat = true;
+	s = session_open(root, "/plan", NULL);
+	sys_write(f->boot_file, "boot-1\n", "0644");
+	run(s, &r, "/waiting", env, 0);
+	expect_rc(&r, 0, 0);
+	EXPECT_TEXT(&r, "output.txt", "first\nsecond boot-1\n");
+	if (r.ms > 2500)
+		soft_fail("/waiting (compat): started again after %.0f ms",
+			  r.ms);
+	sys_write(f->boot_file, "boot-1\n", "0644");
+	run(s, &r, "/unannounced", env_new, 0);
+	expect_rc(&r, ATEX_EINFRA, -1);
+	RESULTS(&r,
+		"{\"status\": \"infra\", \"note\": \"~TestAbortedError(test "
+		"wrapper unexpectedly exited with\", \"files\": "
+		"[\"output.txt\"]}");
+	CHECK(strstr(atex_error_last(), "disconnect was not sent via test "
+					"control") != NULL);
+	session_compat = false;
+	session_close(s);
 	g.session_conn = NULL;
 	atex_connection_free(&f->base);
 	free(boot_var);

@@ -230,6 +230,9 @@ static int x_start(atex_executor *e)
 	char *msg = NULL;
 	int rc = ATEX_EEXTERNAL;
 
+	/* A run that is ending sets nothing more up. */
+	if (atomic_load(&o->want_abort))
+		return atex_error_set_message(ATEX_ECANCELED, "aborted");
 	if (!(o->hooks & HOOK_RUN_SETUP)) {
 		rc = atex_executor_start(x->inner);
 		if (rc == 0 || rc == ATEX_ECANCELED)
@@ -342,8 +345,13 @@ static int factory(atex_executor **out, atex_remote *r, void *userdata)
 {
 	OrchObject *o = userdata;
 	size_t index = take_given(o, r);
-	PyGILState_STATE gil = PyGILState_Ensure();
-	struct xshim *x = new_system(o, r, index);
+	PyGILState_STATE gil;
+	struct xshim *x;
+
+	if (atomic_load(&o->want_abort))
+		return atex_error_set_message(ATEX_ECANCELED, "aborted");
+	gil = PyGILState_Ensure();
+	x = new_system(o, r, index);
 
 	/* As in Python ATEX, a factory that raises ends the run. */
 	if (!x)

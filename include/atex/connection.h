@@ -159,9 +159,15 @@ struct atex_connection_ops {
 	 * /proc/sys/kernel/random/boot_id, read with a spawned `cat`. */
 	int (*boot_id)(char **out, atex_connection *c, int timeout_ms,
 		       atex_cancel *cancel);
+	/* (Version 3.) The local command line that runs opts->argv (with
+	 * opts->cwd and opts->env) on the system when the caller spawns it
+	 * itself (see atex_connection_command_argv): a NULL-terminated array
+	 * of new strings in *out. NULL: not supported. */
+	int (*command_argv)(char ***out, atex_connection *c,
+			    const struct atex_spawn_options *opts);
 };
 
-#define ATEX_CONNECTION_OPS_VERSION 2
+#define ATEX_CONNECTION_OPS_VERSION 3
 
 /* The base every implementation embeds as its first member. */
 struct atex_connection {
@@ -199,6 +205,30 @@ bool atex_connection_can_reboot(const atex_connection *c);
  * caller frees. Returns 0 or the codes of atex_connection_run. */
 int atex_connection_boot_id(char **out, atex_connection *c, int timeout_ms,
 			    atex_cancel *cancel);
+
+/*
+ * The local command line (argv[0] looked up in PATH) that runs
+ * opts->argv on the system, with opts->cwd (NULL: the connection's
+ * default) and opts->env added to its environment; its stdio fds are not
+ * used: the caller spawns the line itself with whatever stdio it likes
+ * (the Python binding hands it to subprocess, as Python ATEX does). local:
+ * the argv itself, behind `env -C CWD -- NAME=VALUE...` when a cwd or env
+ * is given; podman: `podman [ARGS] exec -i [-w CWD] [-e ...] CONTAINER
+ * ARGV`; ssh: the ssh client through the first master's socket (the
+ * connection must be connected; the command does not count against
+ * max_sessions, and atex_process_kill semantics do not apply: killing the
+ * local client may leave the remote command running). *out is a
+ * NULL-terminated array of new strings; free it with
+ * atex_command_argv_free. Any thread.
+ * Returns 0, ATEX_EINVAL (no argv, or the connection has no
+ * command_argv: a version 1 or 2 table, or NULL in a version 3 one),
+ * ATEX_EIO (ssh not connected) or ATEX_ENOMEM.
+ */
+int atex_connection_command_argv(char ***out, atex_connection *c,
+				 const struct atex_spawn_options *opts);
+
+/* Frees an array from atex_connection_command_argv; NULL is accepted. */
+void atex_command_argv_free(char **argv);
 
 /* What atex_connection_run captured. */
 struct atex_run_result {

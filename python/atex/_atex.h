@@ -111,6 +111,31 @@ char **atexpy_envv(PyObject *mapping, const char *name);
 /* _connection.c: atex.connection.Connection -> atex_connection. */
 atex_connection *atexpy_connection_ptr(PyObject *connection);
 
+/* Between _connection.c and _provisioner.c. */
+
+/* A ConnectionHandle for a connection owned by `owner` (a remote handle):
+ * each use asks get(owner), which returns NULL once the remote is gone.
+ * A new reference, or NULL with an exception set. */
+PyObject *atexpy_connection_handle_borrowed(
+	PyObject *owner, atex_connection *(*get)(PyObject *owner));
+
+/* A ConnectionHandle's connection, or NULL with an exception set. */
+atex_connection *atexpy_connection_handle_ptr(PyObject *handle);
+
+/* Whether c is a bridge over a Python connection. */
+bool atexpy_connection_is_bridge(const atex_connection *c);
+
+/* atex_ssh_options from a dict (host, port, user, identity, options,
+ * connect_timeout, keepalive, ssh_program, max_sessions,
+ * strict_host_keys) with the strings it points to. */
+struct atexpy_ssh_options {
+	struct atex_ssh_options o;
+	char *host, *user, *identity, *program;
+	char **options;
+};
+int atexpy_ssh_options_from(struct atexpy_ssh_options *s, PyObject *dict);
+void atexpy_ssh_options_clear(struct atexpy_ssh_options *s);
+
 /* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner. */
 atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
 

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "atex/connection.h"
+#include "connection/remote.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -146,6 +147,56 @@ int atex_connection_copy_from(atex_connection *c, const char *src,
 				      "%s: copy_from is not implemented",
 				      conn_name(c));
 	return c->ops->copy_from(c, src, dst, cancel);
+}
+
+/* A version 3 operation of the table, or NULL. */
+#define OP_V3(c, op) ((c)->ops->version >= 3 ? (c)->ops->op : NULL)
+
+int atex_connection_command_argv(char ***out, atex_connection *c,
+				 const struct atex_spawn_options *opts)
+{
+	int rc;
+
+	if (!out)
+		return atex_error_set(ATEX_EINVAL, "command_argv: no output");
+	*out = NULL;
+	rc = check_conn(c, "command_argv");
+	if (rc)
+		return rc;
+	if (!opts || !opts->argv || !opts->argv[0] || !opts->argv[0][0])
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: command_argv without a command",
+				      conn_name(c));
+	if (!OP_V3(c, command_argv))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: command_argv is not implemented",
+				      conn_name(c));
+	return c->ops->command_argv(out, c, opts);
+}
+
+int atex_argv_copy(char ***out, const char *const *v, size_t n)
+{
+	char **a = calloc(n + 1, sizeof(*a));
+
+	*out = NULL;
+	if (!a)
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		a[i] = atex_strdup(v[i]);
+		if (!a[i]) {
+			atex_command_argv_free(a);
+			return ATEX_ENOMEM;
+		}
+	}
+	*out = a;
+	return 0;
+}
+
+void atex_command_argv_free(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
 }
 
 bool atex_connection_can_reboot(const atex_connection *c)

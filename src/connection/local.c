@@ -20,6 +20,7 @@
 
 #include "atex/connection.h"
 #include "connection/copy.h"
+#include "connection/remote.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -228,6 +229,37 @@ static void local_free(atex_connection *c)
 	free(l);
 }
 
+/* The argv itself, or `env [-C CWD] -- [NAME=VALUE...] ARGV` when there
+ * is a directory or environment to set. */
+static int local_command_argv(char ***out, atex_connection *c,
+			      const struct atex_spawn_options *opts)
+{
+	const char *cwd = opts->cwd ? opts->cwd : to_local(c)->cwd;
+	struct atex_vec v = ATEX_VEC_INIT;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!cwd && (!opts->env || !opts->env[0])) {
+		while (opts->argv[n])
+			n++;
+		return atex_argv_copy(out, opts->argv, n);
+	}
+	rc |= atex_vec_push(&v, (void *)"env");
+	if (cwd) {
+		rc |= atex_vec_push(&v, (void *)"-C");
+		rc |= atex_vec_push(&v, (void *)cwd);
+	}
+	rc |= atex_vec_push(&v, (void *)"--");
+	for (const char *const *e = opts->env; e && *e; e++)
+		rc |= atex_vec_push(&v, (void *)*e);
+	for (const char *const *a = opts->argv; *a; a++)
+		rc |= atex_vec_push(&v, (void *)*a);
+	if (!rc)
+		rc = atex_argv_copy(out, (const char *const *)v.items, v.len);
+	atex_vec_free(&v);
+	return rc ? ATEX_ENOMEM : 0;
+}
+
 static const struct atex_connection_ops local_ops = {
 	.version = ATEX_CONNECTION_OPS_VERSION,
 	.connect = local_connect, /* nothing to establish */
@@ -239,6 +271,7 @@ static const struct atex_connection_ops local_ops = {
 	.copy_from = local_copy_from,
 	.can_reboot = local_can_reboot,
 	/* boot_id: the default, this machine's. */
+	.command_argv = local_command_argv,
 };
 
 int atex_local_connection_new(atex_connection **out, const char *cwd)

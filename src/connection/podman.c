@@ -448,7 +448,7 @@ static int exec_argv(struct atex_vec *argv, const struct podman_connection *pc,
 		rc = argv_add_list(argv,
 				   (const char *const[]){"exec", "-i", NULL});
 	/* The run id lets a kill find the command (connection/remote.h). */
-	if (rc == 0)
+	if (rc == 0 && run_env)
 		rc = argv_add_list(argv,
 				   (const char *const[]){"-e", run_env, NULL});
 	if (rc == 0 && opts->cwd)
@@ -503,6 +503,22 @@ static int podman_spawn(atex_process **out, atex_connection *c,
 	}
 out:
 	atex_vec_free(&kill);
+	atex_vec_free(&argv);
+	return rc;
+}
+
+/* What podman_spawn runs, without the run id (no kill hook: the caller
+ * spawns it). */
+static int podman_command_argv(char ***out, atex_connection *c,
+			       const struct atex_spawn_options *opts)
+{
+	struct atex_vec argv = ATEX_VEC_INIT;
+	int rc;
+
+	rc = exec_argv(&argv, to_podman(c), opts, NULL);
+	if (rc == 0)
+		rc = atex_argv_copy(out, (const char *const *)argv.items,
+				    argv.len);
 	atex_vec_free(&argv);
 	return rc;
 }
@@ -838,6 +854,7 @@ static const struct atex_connection_ops podman_ops = {
 	.copy_from = podman_copy_from,
 	.can_reboot = podman_can_reboot,
 	.boot_id = podman_boot_id,
+	.command_argv = podman_command_argv,
 };
 
 int atex_podman_connection_new(atex_connection **out,

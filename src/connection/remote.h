@@ -39,4 +39,8 @@ void atex_run_id_new(char id[ATEX_RUN_ID_SIZE]);
 int atex_remote_kill_hook(atex_process *p, const char *const *prefix,
 			  size_t n_prefix, bool one_string, const char *id);
 
+/* A NULL-terminated copy of the first n strings of `v` (each copied), for
+ * command_argv results. Returns 0 or ATEX_ENOMEM. */
+int atex_argv_copy(char ***out, const char *const *v, size_t n);
+
 #endif /* ATEX_CONNECTION_REMOTE_H */

@@ -1020,7 +1020,9 @@ static int remote_command(struct atex_buf *b,
 		rc |= atex_shell_quote(b, o->cwd);
 		rc |= atex_buf_puts(b, " && ");
 	}
-	rc |= atex_buf_printf(b, "{ env -- " ATEX_RUN_ID_VAR "=%s", id);
+	rc |= atex_buf_puts(b, "{ env --");
+	if (id)
+		rc |= atex_buf_printf(b, " " ATEX_RUN_ID_VAR "=%s", id);
 	for (const char *const *e = o->env; e && *e; e++) {
 		rc |= atex_buf_putc(b, ' ');
 		rc |= atex_shell_quote(b, *e);
@@ -1091,6 +1093,33 @@ static int ssh_spawn(atex_process **out, atex_connection *c,
 	if (!rc)
 		rc = spawn_shell(out, s, atex_buf_cstr(&cmd), opts->stdin_fd,
 				 opts->stdout_fd, opts->stderr_fd, id);
+	atex_buf_free(&cmd);
+	return rc;
+}
+
+/* The mux client line through the first master, with the command of
+ * ssh_spawn minus the run id (no kill hook: the caller spawns it). */
+static int ssh_command_argv(char ***out, atex_connection *c,
+			    const struct atex_spawn_options *opts)
+{
+	struct ssh_conn *s = to_ssh(c);
+	struct atex_buf cmd = ATEX_BUF_INIT;
+	struct argv a = ARGV_INIT;
+	char *sock = NULL;
+	int rc;
+
+	rc = remote_command(&cmd, opts, NULL);
+	if (!rc)
+		rc = socket_path(&sock, s);
+	if (!rc) {
+		client_argv(&a, s, sock);
+		argv_add(&a, "--");
+		argv_add(&a, s->host);
+		argv_add(&a, atex_buf_cstr(&cmd));
+		rc = a.rc ? a.rc : atex_argv_copy(out, argv_get(&a), a.v.len);
+	}
+	argv_free(&a);
+	free(sock);
 	atex_buf_free(&cmd);
 	return rc;
 }
@@ -1613,6 +1642,7 @@ static const struct atex_connection_ops ssh_ops = {
 	.copy_from = ssh_copy_from,
 	.can_reboot = ssh_can_reboot,
 	/* boot_id: the default, the kernel's. */
+	.command_argv = ssh_command_argv,
 };
 
 static int copy_options(struct ssh_conn *s, const struct atex_ssh_options *o)

@@ -831,6 +831,90 @@ static void test_dispatch_checks(void **state)
 	atex_connection_free(c);
 }
 
+/* Joins a command_argv result with spaces, for one comparison. */
+static char *joined(char **argv)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+
+	for (size_t i = 0; argv[i]; i++) {
+		if (i)
+			atex_buf_putc(&b, ' ');
+		atex_buf_puts(&b, argv[i]);
+	}
+	return atex_buf_detach(&b);
+}
+
+static void check_argv(atex_connection *c, const char *cwd,
+		       const char *const *env, const char *want)
+{
+	const char *argv[] = {"printf", "%s\\n", "a b", NULL};
+	struct atex_spawn_options opts = ATEX_SPAWN_OPTIONS_INIT;
+	char **out = NULL, *s;
+
+	opts.argv = argv;
+	opts.cwd = cwd;
+	opts.env = env;
+	assert_int_equal(atex_connection_command_argv(&out, c, &opts), 0);
+	s = joined(out);
+	assert_string_equal(s, want);
+	free(s);
+	atex_command_argv_free(out);
+}
+
+/* The local line that runs a command: the argv, behind env when a cwd or
+ * environment is set; podman's exec line; errors for no argv and for a
+ * table without the operation. And the line really runs there. */
+static void test_command_argv(void **state)
+{
+	const char *env[] = {"A=1", "B=x y", NULL};
+	const char *podargs[] = {"--runtime", "runc", NULL};
+	const char *sh[] = {"sh", "-c", "pwd; echo \"$A $B\"", NULL};
+	struct atex_podman_options po = ATEX_PODMAN_OPTIONS_INIT;
+	struct atex_spawn_options opts = ATEX_SPAWN_OPTIONS_INIT;
+	atex_connection *c = local_new(NULL), *d = local_new("/tmp");
+	atex_connection *p = NULL, bare = {&bare_ops};
+	struct atex_run_result r = {0};
+	char **out = (char **)1;
+
+	(void)state;
+	check_argv(c, NULL, NULL, "printf %s\\n a b");
+	check_argv(c, "/", env, "env -C / -- A=1 B=x y printf %s\\n a b");
+	check_argv(d, NULL, NULL, "env -C /tmp -- printf %s\\n a b");
+	po.container = "box";
+	po.podman_args = podargs;
+	assert_int_equal(atex_podman_connection_new(&p, &po), 0);
+	check_argv(p, "/srv", env,
+		   "podman --runtime runc exec -i -w /srv -e A=1 -e B=x y box "
+		   "printf %s\\n a b");
+	check_argv(p, NULL, NULL, "podman --runtime runc exec -i box printf "
+				  "%s\\n a b");
+
+	/* It runs: through the local connection's own spawn. */
+	opts.argv = sh;
+	opts.cwd = "/";
+	opts.env = env;
+	assert_int_equal(atex_connection_command_argv(&out, c, &opts), 0);
+	assert_int_equal(atex_connection_run(&r, c, (const char *const *)out,
+					     NULL, 0, 10000, NULL),
+			 0);
+	assert_string_equal(r.out, "/\n1 x y\n");
+	atex_run_result_clear(&r);
+	atex_command_argv_free(out);
+
+	opts.argv = NULL;
+	assert_int_equal(atex_connection_command_argv(&out, c, &opts),
+			 ATEX_EINVAL);
+	assert_null(out);
+	opts.argv = sh;
+	assert_int_equal(atex_connection_command_argv(&out, &bare, &opts),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "not implemented"));
+	atex_command_argv_free(NULL);
+	atex_connection_free(p);
+	atex_connection_free(d);
+	atex_connection_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_copy_from_errors),
 		cmocka_unit_test(test_reboot_and_boot_id),
 		cmocka_unit_test(test_ops_version_1),
+		cmocka_unit_test(test_command_argv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

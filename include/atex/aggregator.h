@@ -107,12 +107,30 @@ struct atex_jsonl_aggregator_options {
 	 * keeps every attempt's files; false: FILES_DIR/<platform>/..., a
 	 * later ingest replacing files of the same name. */
 	bool attempt_dirs;
+	/* (Version 3, for the Python API's Python ATEX semantics.)
+	 * strict: a missing ARTIFACTS/results fails the ingest with
+	 * ATEX_ENOTFOUND and a line that is not a result with ATEX_EFORMAT
+	 * (PATH:LINE in the message; nothing of the test is written); a
+	 * result without status is written with a null status; a results
+	 * file without results writes no line; an empty ARTIFACTS/files/
+	 * makes no directory; files that cannot be placed fail the ingest
+	 * (ATEX_EIO) instead of adding an "error" result. */
+	bool strict;
+	/* exclusive: start() fails with ATEX_EEXISTS when `path` or
+	 * `files_dir` exists already (a run never writes over another's
+	 * results) instead of replacing them. */
+	bool exclusive;
+	/* The compression level: 0 the default (gzip 6, xz preset 1);
+	 * gzip 1-9; xz preset 0-9, optionally ORed with
+	 * LZMA_PRESET_EXTREME (1u << 31). ATEX_EINVAL otherwise. */
+	unsigned int level;
 };
 
-#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 2
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 3
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
-		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false    \
+		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false,   \
+			false, false, 0                                        \
 	}
 
 /*

@@ -157,6 +157,12 @@ atex_executor *atexpy_executor_ptr(PyObject *executor);
 /* _aggregator.c: atex.aggregator.Aggregator -> atex_aggregator. */
 atex_aggregator *atexpy_aggregator_ptr(PyObject *aggregator);
 
+/* _aggregator.c: the first exception a Python aggregator's method raised
+ * while libatex called it through its bridge (the libatex error message
+ * has its text), forgotten after; None when there was none. A new
+ * reference. */
+PyObject *atexpy_aggregator_take_exception(PyObject *aggregator);
+
 /* Per-block set-up, each in its own file. Return 0 or -1 with an
  * exception set. */
 int atexpy_init_connection(PyObject *module);

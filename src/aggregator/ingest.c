@@ -209,7 +209,7 @@ static int no_status(json_t *obj)
 
 /* One line of the results file (without its newline). */
 static int read_line(struct atex_ingest *in, size_t *cap, const char *path,
-		     size_t lineno, const char *text, size_t len)
+		     size_t lineno, const char *text, size_t len, bool strict)
 {
 	json_error_t jerr;
 	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -218,7 +218,14 @@ static int read_line(struct atex_ingest *in, size_t *cap, const char *path,
 	char *note;
 	int rc;
 
-	if (!why && !json_is_string(json_object_get(obj, "status")) &&
+	if (why && strict) {
+		rc = atex_error_set(ATEX_EFORMAT, "%s:%zu: not a result: %s",
+				    path, lineno, why);
+		json_decref(obj);
+		return rc;
+	}
+	if (!why && !strict &&
+	    !json_is_string(json_object_get(obj, "status")) &&
 	    (rc = no_status(obj))) {
 		json_decref(obj);
 		return rc;
@@ -272,7 +279,8 @@ static int push_no_results(struct atex_ingest *in, size_t *cap,
 	return rc;
 }
 
-static int read_results(struct atex_ingest *in, const char *artifacts_dir)
+static int read_results(struct atex_ingest *in, const char *artifacts_dir,
+			bool strict)
 {
 	char *path = atex_path_join(artifacts_dir, "results");
 	char *line = NULL;
@@ -284,6 +292,10 @@ static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 	if (!path)
 		return ATEX_ENOMEM;
 	f = fopen(path, "re");
+	if (!f && errno == ENOENT && strict) {
+		rc = atex_error_set(ATEX_ENOTFOUND, "%s does not exist", path);
+		goto out;
+	}
 	if (!f && errno == ENOENT) {
 		rc = push_no_results(in, &cap, artifacts_dir);
 		goto out;
@@ -300,14 +312,15 @@ static int read_results(struct atex_ingest *in, const char *artifacts_dir)
 			len--;
 		if (strspn(line, " \t") >= (size_t)len)
 			continue;
-		rc = read_line(in, &cap, path, lineno, line, (size_t)len);
+		rc = read_line(in, &cap, path, lineno, line, (size_t)len,
+			       strict);
 	}
 	if (!rc && ferror(f))
 		rc = atex_error_set(ATEX_EIO, "%s: cannot read: %s", path,
 				    strerror(errno));
 	/* A test that reported nothing at all is no different from one that
 	 * never started, as far as its results go. */
-	if (!rc && in->n == 0)
+	if (!rc && in->n == 0 && !strict)
 		rc = push_no_results(in, &cap, artifacts_dir);
 out:
 	if (f)
@@ -341,6 +354,39 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 			const char *platform, const char *test_name,
 			const char *artifacts_dir)
 {
+	return atex_ingest_prepare_flags(in, files_dir, platform, test_name,
+					 artifacts_dir, 0);
+}
+
+bool atex_ingest_dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!d)
+		return true;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+/* Whether ARTIFACTS/files has anything to place (strict mode). */
+static bool has_files(const char *artifacts_dir)
+{
+	char *path = atex_path_join(artifacts_dir, "files");
+	bool any = path && !atex_ingest_dir_empty(path);
+
+	free(path);
+	return any;
+}
+
+int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
+			      const char *platform, const char *test_name,
+			      const char *artifacts_dir, unsigned int flags)
+{
+	bool strict = flags & ATEX_INGEST_STRICT;
 	int rc = atex_ingest_check_names(platform, test_name);
 
 	*in = (struct atex_ingest)ATEX_INGEST_INIT;
@@ -353,11 +399,11 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 				      test_name, platform);
 	in->platform = platform;
 	in->test = test_name;
-	rc = read_results(in, artifacts_dir);
-	if (!rc && files_dir)
+	rc = read_results(in, artifacts_dir, strict);
+	if (!rc && files_dir && (!strict || has_files(artifacts_dir)))
 		rc = atex_ingest_files(files_dir, platform, test_name,
 				       artifacts_dir);
-	if (rc < 0 && rc != ATEX_ENOMEM && in->n)
+	if (rc < 0 && rc != ATEX_ENOMEM && in->n && !strict)
 		rc = files_failed(in);
 	if (rc < 0)
 		ingest_clear(in);

@@ -24,7 +24,7 @@
 /* One result of a test. The strings and `files` are borrowed from `obj`,
  * which is owned by the struct atex_ingest holding the record. */
 struct atex_ingest_result {
-	const char *status; /* never NULL */
+	const char *status; /* NULL only with ATEX_INGEST_STRICT */
 	const char *name;   /* the subtest; NULL: the test itself */
 	const char *note;   /* NULL: none */
 	json_t *files;	    /* a JSON array of strings (maybe empty) */
@@ -70,11 +70,29 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 			const char *platform, const char *test_name,
 			const char *artifacts_dir);
 
+/*
+ * ATEX_INGEST_STRICT: the results as Python ATEX's aggregators read them
+ * (the jsonl aggregator's `strict` option): a missing results file is
+ * ATEX_ENOTFOUND and a line that is not a result ATEX_EFORMAT naming
+ * PATH:LINE (nothing of the test is kept), a result without status keeps
+ * a NULL status, a results file without results gives no results, an
+ * empty ARTIFACTS/files/ makes no directory, and files that cannot be
+ * placed fail the ingest (ATEX_EIO).
+ */
+#define ATEX_INGEST_STRICT 1u
+
+int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
+			      const char *platform, const char *test_name,
+			      const char *artifacts_dir, unsigned int flags);
+
 void atex_ingest_release(struct atex_ingest *in);
 
 /* The files placement alone (part of atex_ingest_prepare). */
 int atex_ingest_files(const char *files_dir, const char *platform,
 		      const char *test_name, const char *artifacts_dir);
+
+/* true when the directory `path` has no entries (or cannot be read). */
+bool atex_ingest_dir_empty(const char *path);
 
 /* Creates `path` and its missing parents (mode 0755). ATEX_EIO naming the
  * path when one cannot be made or is not a directory. */

@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -51,6 +52,9 @@ struct jsonl {
 	char *files_dir; /* NULL: no files kept */
 	int compression; /* NONE, GZIP or XZ (AUTO resolved) */
 	bool attempt_dirs;
+	bool strict;	    /* ATEX_INGEST_STRICT */
+	bool exclusive;	    /* start: EEXISTS for existing outputs */
+	unsigned int level; /* 0: the default */
 
 	pthread_mutex_t lock;
 	/* Under the lock: */
@@ -76,7 +80,7 @@ static int dump_to_buf(const char *data, size_t len, void *arg)
 static int put_line(struct atex_buf *b, const struct atex_ingest *in,
 		    const struct atex_ingest_result *r)
 {
-	json_t *line = json_pack("[s,s,s,s?,O,s?]", in->platform, r->status,
+	json_t *line = json_pack("[s,s?,s,s?,O,s?]", in->platform, r->status,
 				 in->test, r->name, r->files, r->note);
 	int rc = 0;
 
@@ -185,17 +189,32 @@ static int streams_begin(struct jsonl *j)
 		memset(&j->z, 0, sizeof(j->z));
 		/* 15 + 16: a gzip header and trailer around the deflate
 		 * stream. */
-		if (deflateInit2(&j->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
-				 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		if (deflateInit2(
+			    &j->z,
+			    j->level ? (int)j->level : Z_DEFAULT_COMPRESSION,
+			    Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 			return atex_error_oom();
 		j->z_ready = true;
 	} else if (j->compression == ATEX_COMPRESSION_XZ) {
 		j->x = (lzma_stream)LZMA_STREAM_INIT;
-		if (lzma_easy_encoder(&j->x, XZ_PRESET, LZMA_CHECK_CRC64) !=
-		    LZMA_OK)
+		if (lzma_easy_encoder(&j->x, j->level ? j->level : XZ_PRESET,
+				      LZMA_CHECK_CRC64) != LZMA_OK)
 			return atex_error_oom();
 		j->x_ready = true;
 	}
+	return 0;
+}
+
+/* exclusive: `path` must not exist, not even as a dangling symlink. */
+static int check_absent(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0)
+		return atex_error_set(ATEX_EEXISTS, "%s already exists", path);
+	if (errno != ENOENT)
+		return atex_error_set(ATEX_EIO, "%s: %s", path,
+				      strerror(errno));
 	return 0;
 }
 
@@ -208,6 +227,13 @@ static int jsonl_start(atex_aggregator *a)
 	if (j->started) {
 		rc = atex_error_set(ATEX_EINVAL, "%s: started twice", j->path);
 		goto out;
+	}
+	if (j->exclusive) {
+		rc = check_absent(j->path);
+		if (!rc && j->files_dir)
+			rc = check_absent(j->files_dir);
+		if (rc)
+			goto out;
 	}
 	if (j->files_dir) {
 		rc = atex_ingest_mkdirs(j->files_dir);
@@ -291,8 +317,9 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 		if (!files_dir)
 			return atex_error_last_code();
 	}
-	rc = atex_ingest_prepare(&in, files_dir ? files_dir : j->files_dir,
-				 platform, test_name, artifacts_dir);
+	rc = atex_ingest_prepare_flags(
+		&in, files_dir ? files_dir : j->files_dir, platform, test_name,
+		artifacts_dir, j->strict ? ATEX_INGEST_STRICT : 0);
 	free(files_dir);
 	if (rc)
 		return rc;
@@ -413,6 +440,17 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
+static bool level_ok(int compression, unsigned int level)
+{
+	if (!level)
+		return true;
+	if (compression == ATEX_COMPRESSION_GZIP)
+		return level <= 9;
+	if (compression == ATEX_COMPRESSION_XZ)
+		return (level & ~LZMA_PRESET_EXTREME) <= 9;
+	return true; /* no compression: nothing to set */
+}
+
 int atex_jsonl_aggregator_new(atex_aggregator **out,
 			      const struct atex_jsonl_aggregator_options *opts)
 {
@@ -442,10 +480,19 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 	    compression > ATEX_COMPRESSION_XZ)
 		return atex_error_set(ATEX_EINVAL, "%s: unknown compression %d",
 				      opts->path, opts->compression);
+	if (opts->version >= 3 && !level_ok(compression, opts->level))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: compression level %u out of range",
+				      opts->path, opts->level);
 	j = atex_calloc(1, sizeof(*j));
 	if (!j)
 		return ATEX_ENOMEM;
 	j->base.ops = &jsonl_ops;
+	if (opts->version >= 3) {
+		j->strict = opts->strict;
+		j->exclusive = opts->exclusive;
+		j->level = opts->level;
+	}
 	j->compression = compression;
 	j->fd = -1;
 	j->path = atex_strdup(opts->path);

@@ -1357,6 +1357,99 @@ static void test_multi_agreement(void **state)
 	assert_int_equal(frees, 1);
 }
 
+/* Version 3 options: strict reading (Python ATEX's semantics), exclusive
+ * start, and the compression level. */
+static atex_aggregator *strict_new(const char *path, const char *files_dir,
+				   int compression, unsigned int level)
+{
+	struct atex_jsonl_aggregator_options o =
+		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *a = NULL;
+
+	o.path = path;
+	o.files_dir = files_dir;
+	o.compression = compression;
+	o.strict = true;
+	o.exclusive = true;
+	o.level = level;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), 0);
+	return a;
+}
+
+static void test_strict_exclusive(void **state)
+{
+	struct fixture *f = *state;
+	struct atex_jsonl_aggregator_options o =
+		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *a = NULL, *b;
+	char *p;
+	json_t *lines;
+
+	/* A level out of range is refused at creation. */
+	o.path = f->out;
+	o.compression = ATEX_COMPRESSION_GZIP;
+	o.level = 10;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), ATEX_EINVAL);
+	assert_null(a);
+
+	a = strict_new(f->out, f->files, 0, 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	/* No results file: ENOTFOUND naming it, nothing written. */
+	assert_int_equal(atex_aggregator_ingest(a, "p", "/missing", f->art),
+			 ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(), "results does not exist"));
+	/* A malformed line: EFORMAT with file:line, nothing written. */
+	write_file(f->art, "results", "{\"status\":\"pass\"}\nnot json\n");
+	assert_int_equal(atex_aggregator_ingest(a, "p", "/bad", f->art),
+			 ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(), "results:2:"));
+	/* No status stays null; an empty files/ makes no directory. */
+	write_file(f->art, "results", "{\"name\":\"s\"}\n");
+	p = path_in(f->art, "files");
+	assert_int_equal(mkdir(p, 0755), 0);
+	ingest_ok(a, "p", "/nostatus", f->art);
+	free(p);
+	p = path_in(f->files, "p");
+	assert_false(atex_path_is_dir(p));
+	free(p);
+	/* An empty results file: no line. */
+	write_file(f->art, "results", "");
+	ingest_ok(a, "p", "/empty", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	lines = read_lines(f->out);
+	assert_json(lines, "[[\"p\",null,\"/nostatus\",\"s\",[],null]]");
+	json_decref(lines);
+
+	/* Exclusive: the outputs exist now, so a second start fails. */
+	b = strict_new(f->out, f->tmp, 0, 0);
+	assert_int_equal(atex_aggregator_start(b), ATEX_EEXISTS);
+	assert_non_null(strstr(atex_error_last(), "already exists"));
+	atex_aggregator_free(b);
+	p = path_in(f->tmp, "new.jsonl");
+	b = strict_new(p, f->files, 0, 0);
+	assert_int_equal(atex_aggregator_start(b), ATEX_EEXISTS);
+	atex_aggregator_free(b);
+	free(p);
+	atex_aggregator_free(a);
+
+	/* Levels: gzip 9 and xz 9 | extreme write readable streams. */
+	p = path_in(f->tmp, "l.jsonl.gz");
+	a = strict_new(p, NULL, ATEX_COMPRESSION_GZIP, 9);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	write_file(f->art, "results", "{\"status\":\"pass\"}\n");
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	atex_aggregator_free(a);
+	free(p);
+	p = path_in(f->tmp, "l.jsonl.xz");
+	a = strict_new(p, NULL, ATEX_COMPRESSION_XZ, 6 | LZMA_PRESET_EXTREME);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	atex_aggregator_free(a);
+	free(p);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1382,6 +1475,7 @@ int main(void)
 		T(test_multi),
 		T(test_outputs_no_follow),
 		T(test_multi_agreement),
+		T(test_strict_exclusive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

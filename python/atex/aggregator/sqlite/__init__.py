@@ -1,0 +1,5 @@
+"""SQLiteAggregator: every result in a SQLite database (atex's own)."""
+
+from .sqlite import SQLiteAggregator, SQLiteEarlierAggregator
+
+__all__ = ("SQLiteAggregator", "SQLiteEarlierAggregator")

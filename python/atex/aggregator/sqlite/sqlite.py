@@ -1,0 +1,84 @@
+"""The SQLite aggregator over libatex's (atex's own, not in Python ATEX)."""
+
+import logging
+from pathlib import Path
+
+from ... import _atex
+from .. import Aggregator
+
+_logger = logging.getLogger("atex.aggregator.sqlite")
+
+
+class _Native(Aggregator):
+    """An aggregator libatex implements whole: the C orchestrator uses
+    its libatex aggregator directly unless a subclass overrides one of
+    start/ingest/stop (then libatex calls the Python methods)."""
+
+    _handle = None
+
+    def _atex_native(self):
+        cls = type(self)
+        base = self._native_class
+        for op in ("start", "ingest", "stop"):
+            if getattr(cls, op) is not getattr(base, op):
+                return None
+        return self._handle
+
+    def start(self):
+        """Open the database."""
+        self.logger.debug(f"starting: {self}")
+        self._handle.start()
+
+    def stop(self):
+        """Close the database."""
+        self.logger.debug(f"stopping: {self}")
+        self._handle.stop()
+
+    def ingest(self, platform, test_name, artifacts):
+        """Record one test's results (libatex, the GIL released). The
+        artifacts are left in place (libatex never consumes them)."""
+        self._handle.ingest(str(platform), str(test_name), artifacts)
+
+
+class SQLiteAggregator(_Native):
+    """Every result as a row of table ``results`` in the SQLite database
+    ``target`` (id, platform, status, test, subtest, note, files as JSON
+    text, ingested, attempt, final); files under ``files`` when given.
+    ``start()`` replaces an existing database. ``earlier()`` gives the
+    aggregator for earlier attempts of re-run tests (same database,
+    ``final = 0``). Load the database with atex.report.load()."""
+
+    def __init__(self, target, files=None):
+        self.logger = _logger
+        self.target = Path(target)
+        self.files = Path(files) if files is not None else None
+        self._handle = _atex.AggregatorSQLite(self.target, self.files)
+
+    def earlier(self):
+        """A SQLiteEarlierAggregator writing into this database."""
+        return SQLiteEarlierAggregator(self)
+
+    def __str__(self):
+        return f"{self.__class__.__name__}({self.target}, {self.files})"
+
+
+SQLiteAggregator._native_class = SQLiteAggregator
+
+
+class SQLiteEarlierAggregator(_Native):
+    """Earlier attempts of re-run tests into ``sqlite``'s database
+    (``final = 0``); its start() and stop() do nothing (the database is
+    ``sqlite``'s). Pass it as an orchestrator's ``old_aggregator``."""
+
+    def __init__(self, sqlite):
+        if not isinstance(sqlite, SQLiteAggregator):
+            raise TypeError("SQLiteEarlierAggregator needs a SQLiteAggregator")
+        self.logger = _logger
+        self.sqlite = sqlite
+        self._handle = _atex.AggregatorSQLiteEarlier(sqlite._handle)
+
+    def __str__(self):
+        return f"{self.__class__.__name__}({self.sqlite.target})"
+
+
+SQLiteEarlierAggregator._native_class = SQLiteEarlierAggregator

@@ -1,0 +1,5 @@
+"""The YAML documents aggregator (Python ATEX's layout)."""
+
+from .yamld import YAMLDocumentAggregator
+
+__all__ = ("YAMLDocumentAggregator",)

@@ -171,7 +171,8 @@ int atex_podman_provisioner_new(
 /*
  * Builds the image `tag` from the image `base` with `packages`
  * (NULL-terminated; NULL: none) plus what atex needs on a system (bash,
- * coreutils, util-linux, rsync; with `systemd`, also systemd as init)
+ * coreutils, util-linux, rsync; with `systemd`, also systemd as init
+ * unless the base has /sbin/init already)
  * installed by the base's own package manager (dnf, yum, apt-get or
  * zypper), through `podman build`. podman_args: global podman arguments.
  * Returns 0, ATEX_EINVAL (a bad tag, base or package name, quoted) or

@@ -133,6 +133,11 @@ struct atexpy_ssh_options {
 	char *host, *user, *identity, *program;
 	char **options;
 };
+/* An optional str (or int, as text) / int entry of a dict: absent or None
+ * leaves *out NULL / unchanged. 0 or -1 with an exception set. */
+int atexpy_dict_str(char **out, PyObject *d, const char *key);
+int atexpy_dict_int(int *out, PyObject *d, const char *key);
+
 int atexpy_ssh_options_from(struct atexpy_ssh_options *s, PyObject *dict);
 void atexpy_ssh_options_clear(struct atexpy_ssh_options *s);
 

@@ -392,7 +392,7 @@ void atexpy_ssh_options_clear(struct atexpy_ssh_options *s)
 }
 
 /* One optional str entry of the dict, copied into *out. */
-static int dict_str(char **out, PyObject *d, const char *key)
+int atexpy_dict_str(char **out, PyObject *d, const char *key)
 {
 	PyObject *v = PyDict_GetItemString(d, key);
 
@@ -410,7 +410,7 @@ static int dict_str(char **out, PyObject *d, const char *key)
 	return *out ? 0 : -1;
 }
 
-static int dict_int(int *out, PyObject *d, const char *key)
+int atexpy_dict_int(int *out, PyObject *d, const char *key)
 {
 	PyObject *v = PyDict_GetItemString(d, key);
 	long n;
@@ -434,13 +434,14 @@ int atexpy_ssh_options_from(struct atexpy_ssh_options *s, PyObject *d)
 		PyErr_SetString(PyExc_TypeError, "ssh options: not a dict");
 		return -1;
 	}
-	if (dict_str(&s->host, d, "host") || dict_str(&s->user, d, "user") ||
-	    dict_str(&s->identity, d, "identity") ||
-	    dict_str(&s->program, d, "ssh_program") ||
-	    dict_int(&s->o.port, d, "port") ||
-	    dict_int(&s->o.connect_timeout_s, d, "connect_timeout") ||
-	    dict_int(&s->o.keepalive_s, d, "keepalive") ||
-	    dict_int(&s->o.max_sessions, d, "max_sessions"))
+	if (atexpy_dict_str(&s->host, d, "host") ||
+	    atexpy_dict_str(&s->user, d, "user") ||
+	    atexpy_dict_str(&s->identity, d, "identity") ||
+	    atexpy_dict_str(&s->program, d, "ssh_program") ||
+	    atexpy_dict_int(&s->o.port, d, "port") ||
+	    atexpy_dict_int(&s->o.connect_timeout_s, d, "connect_timeout") ||
+	    atexpy_dict_int(&s->o.keepalive_s, d, "keepalive") ||
+	    atexpy_dict_int(&s->o.max_sessions, d, "max_sessions"))
 		goto fail;
 	opts = PyDict_GetItemString(d, "options");
 	if (opts && opts != Py_None &&

@@ -971,33 +971,35 @@ static bool package_ok(const char *name)
 }
 
 /* The RUN script: $1 is "systemd" or "", the caller's packages (checked)
- * follow. */
+ * follow. systemd is installed only when /sbin/init is missing: a base
+ * that has it (a prebuilt image, offline) needs no package manager. */
 static const char build_script[] =
-	"set -e; sd=$1; shift; need=\"$*\"; "
+	"set -e; sd=$1; shift; need=\"$*\"; sdpkg=; "
+	"[ -z \"$sd\" ] || [ -x /sbin/init ] || sdpkg=1; "
 	"for c in bash:bash env:coreutils setsid:util-linux tar:tar "
 	"rsync:rsync; do "
 	"command -v \"${c%%:*}\" >/dev/null 2>&1 || need=\"$need ${c#*:}\"; "
 	"done; "
 	"if command -v dnf >/dev/null 2>&1; then "
-	"[ -z \"$sd\" ] || need=\"$need systemd\"; "
+	"[ -z \"$sdpkg\" ] || need=\"$need systemd\"; "
 	"[ -z \"$need\" ] || "
 	"{ dnf -y --setopt=install_weak_deps=False install $need; "
 	"dnf clean all; }; "
 	"elif command -v yum >/dev/null 2>&1; then "
-	"[ -z \"$sd\" ] || need=\"$need systemd\"; "
+	"[ -z \"$sdpkg\" ] || need=\"$need systemd\"; "
 	"[ -z \"$need\" ] || { yum -y install $need; yum clean all; }; "
 	"elif command -v apt-get >/dev/null 2>&1; then "
-	"[ -z \"$sd\" ] || need=\"$need systemd-sysv\"; "
+	"[ -z \"$sdpkg\" ] || need=\"$need systemd-sysv\"; "
 	"[ -z \"$need\" ] || "
 	"{ export DEBIAN_FRONTEND=noninteractive; apt-get update; "
 	"apt-get install -y --no-install-recommends $need; "
 	"apt-get clean; rm -rf /var/lib/apt/lists/*; }; "
 	"elif command -v zypper >/dev/null 2>&1; then "
-	"[ -z \"$sd\" ] || need=\"$need systemd\"; "
+	"[ -z \"$sdpkg\" ] || need=\"$need systemd\"; "
 	"[ -z \"$need\" ] || "
 	"{ zypper --non-interactive install --no-recommends $need; "
 	"zypper clean -a; }; "
-	"elif [ -n \"$need$sd\" ]; then "
+	"elif [ -n \"$need$sdpkg\" ]; then "
 	"echo \"atex: no dnf, yum, apt-get or zypper to install: $need $sd\" "
 	">&2; exit 1; fi; "
 	"if [ -n \"$sd\" ]; then "

@@ -1433,6 +1433,18 @@ static void test_image_build(void **state)
 	image_rm(built);
 	image_rm(base);
 
+	/* systemd on a base that has /sbin/init already: nothing to
+	 * install (no package manager, no network), the config still
+	 * written. */
+	assert_int_equal(atex_podman_image_build(built, SYSTEMD_IMAGE, NULL,
+						 true, podman_args, NULL),
+			 0);
+	conf = image_file(built,
+			  "/etc/systemd/system.conf.d/atex-container.conf");
+	assert_non_null(strstr(conf, "DefaultTimeoutStopSec=30s"));
+	free(conf);
+	image_rm(built);
+
 	/* dnf comes first when the base has it. */
 	fake_base(base, "dnf", 0);
 	assert_int_equal(atex_podman_image_build(built, base, pkgs, false,

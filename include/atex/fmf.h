@@ -263,16 +263,25 @@ struct atex_fmf_discover_options {
 	 * as written, with a warning logged, instead of refused. Discover
 	 * phases are checked either way: they decide the tests. */
 	bool tests_only;
+	/* Version 3. Python ATEX's selection (its `discover()`), instead of
+	 * tmt's: in an fmf phase `tests` are added to the phase's `test`
+	 * names (a test is taken once when any of them matches, not once
+	 * per name; no names at all: every test), `filters` must hold
+	 * together with the phase's `filter` (they do not replace it), and
+	 * a phase the plan names itself prefixes its tests with "/<name>"
+	 * even when it is the only one. Shell phases and discovery without
+	 * a plan are as without it. */
+	bool compat_python_atex;
 };
 
-#define ATEX_FMF_DISCOVER_OPTIONS_VERSION 2
+#define ATEX_FMF_DISCOVER_OPTIONS_VERSION 3
 #define ATEX_FMF_DISCOVER_OPTIONS_INIT                                         \
 	{ATEX_FMF_DISCOVER_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,         \
-	 NULL, 0, NULL, 0, false}
+	 NULL, 0, NULL, 0, false, false}
 
 /*
  * Discovers the tests of the tree at `path` for the plan and context in
- * `opts` (NULL: defaults; version 1 structs are accepted), selecting,
+ * `opts` (NULL: defaults; version 1 and 2 structs are accepted), selecting,
  * ordering and naming them as tmt does. A plan is a node with `execute`
  * that is not `enabled: false`. Its discover phases (a phase without `how`
  * is tmt's `shell` discover: the tests listed in its `tests`; a plan

@@ -173,20 +173,25 @@ int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 		return atex_error_set(ATEX_EINVAL, "discover: %s is NULL",
 				      out ? "path" : "out");
 	*out = NULL;
-	if (opts && opts->version != 1 &&
-	    opts->version != ATEX_FMF_DISCOVER_OPTIONS_VERSION)
+	if (opts && (opts->version < 1 ||
+		     opts->version > ATEX_FMF_DISCOVER_OPTIONS_VERSION))
 		return atex_error_set(ATEX_EINVAL,
 				      "atex_fmf_discover: options version %u "
-				      "is not 1 or %u",
+				      "is not 1 to %u",
 				      opts->version,
 				      ATEX_FMF_DISCOVER_OPTIONS_VERSION);
-	/* A version 1 struct ends before the name selection. */
+	/* A version 1 struct ends before the name selection, a version 2
+	 * one before compat_python_atex. */
 	if (opts)
 		memcpy(&o, opts,
 		       opts->version == 1
 			       ? offsetof(struct atex_fmf_discover_options,
 					  tests)
+		       : opts->version == 2
+			       ? offsetof(struct atex_fmf_discover_options,
+					  compat_python_atex)
 			       : sizeof(o));
+	o.version = ATEX_FMF_DISCOVER_OPTIONS_VERSION;
 	d = atex_calloc(1, sizeof(*d));
 	if (!d)
 		return ATEX_ENOMEM;

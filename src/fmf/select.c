@@ -469,33 +469,73 @@ static int new_cand(struct atex_vec *out, const atex_fmf_node *node,
 	return 0;
 }
 
-/* The nodes of `tree` with a `test` key (stories too) whose name matches
- * `re` (NULL: any) and the caller's --test names, each with its data
- * after `rules`, sorted by `order`. */
+/* Whether a node named `name` is taken, and the rule of the `test` entry
+ * that took it (NULL: none) in *rule. tmt's way: `entry` (NULL: any name)
+ * and one of the caller's names must match. Python ATEX's way
+ * (compat_python_atex): one of the phase's entries or of the caller's
+ * names (none at all: any name). Negative on a bad regex. */
+static int name_taken(const struct selector *s, const json_t *entry,
+		      const char *name, const json_t **rule)
+{
+	const char *re = json_string_value(json_object_get(entry, "name"));
+	json_t *e;
+	size_t i;
+	int rc;
+
+	*rule = NULL;
+	if (s->o->compat_python_atex) {
+		if (!json_array_size(s->entries) && !s->o->n_tests)
+			return 1;
+		json_array_foreach(s->entries, i, e)
+		{
+			rc = atex_pyre_search_str(
+				json_string_value(json_object_get(e, "name")),
+				name);
+			if (rc != 0) {
+				*rule = json_object_get(e, "rule");
+				return rc;
+			}
+		}
+		return any_search_c(s->o->tests, s->o->n_tests, name);
+	}
+	rc = re ? atex_pyre_search_str(re, name) : 1;
+	if (rc > 0 && s->o->n_tests)
+		rc = any_search_c(s->o->tests, s->o->n_tests, name);
+	if (rc > 0)
+		*rule = json_object_get(entry, "rule");
+	return rc;
+}
+
+/* The nodes of `tree` with a `test` key (stories too) that name_taken()
+ * takes for `entry`, each with its data after the phase's `adjust-tests`
+ * and the entry's rule, sorted by `order`. */
 static int fmf_cands(struct atex_vec *out, const atex_fmf_tree *tree,
-		     const char *re, const json_t *rules,
-		     const struct selector *s, const char *plan)
+		     const json_t *entry, const struct selector *s,
+		     const char *plan)
 {
 	const atex_fmf_node *node = NULL;
 	int rc = 0;
 
 	while (rc == 0 && (node = atex_fmf_tree_next(tree, node))) {
 		const char *name = atex_fmf_node_name(node);
-		json_t *data = NULL;
+		const json_t *rule;
+		json_t *data = NULL, *rules;
 		int match;
 
 		if (!atex_fmf_node_is_selected(node))
 			continue;
-		match = re ? atex_pyre_search_str(re, name) : 1;
-		if (match > 0 && s->o->n_tests)
-			match = any_search_c(s->o->tests, s->o->n_tests, name);
+		match = name_taken(s, entry, name, &rule);
 		if (match <= 0) {
 			rc = match;
 			continue;
 		}
-		rc = json_array_size(rules)
-			     ? adjust_extra(&data, node, rules, s->ctx, plan)
-			     : 0;
+		rules = rule ? json_copy(s->rules) : json_incref(s->rules);
+		if (!rules ||
+		    (rule && json_array_append(rules, (json_t *)rule) < 0))
+			rc = atex_error_oom();
+		if (rc == 0 && json_array_size(rules))
+			rc = adjust_extra(&data, node, rules, s->ctx, plan);
+		json_decref(rules);
 		if (rc < 0)
 			break;
 		if (!data)
@@ -578,31 +618,26 @@ static int add_kept(atex_fmf_discovery *d, const struct selector *s,
 
 /* An fmf phase on `tree`: per `test` entry (or once for all), the
  * matching tests sorted by `order`, then kept or not. A test an entry
- * names twice comes twice, as tmt runs it. */
+ * names twice comes twice, as tmt runs it. Python ATEX's way takes every
+ * test once, in one pass over all entries. */
 static int select_fmf(atex_fmf_discovery *d, const atex_fmf_tree *tree,
 		      const struct selector *s)
 {
 	size_t n = json_array_size(s->entries), i;
 	int rc = 0;
 
+	if (s->o->compat_python_atex)
+		n = 1;
 	for (i = 0; rc == 0 && i < (n ? n : 1); i++) {
-		json_t *entry = json_array_get(s->entries, i);
-		json_t *rule = json_object_get(entry, "rule");
-		json_t *rules =
-			rule ? json_copy(s->rules) : json_incref(s->rules);
+		const json_t *entry = s->o->compat_python_atex
+					      ? NULL
+					      : json_array_get(s->entries, i);
 		struct atex_vec cands = ATEX_VEC_INIT;
 
-		if (!rules || (rule && json_array_append(rules, rule) < 0))
-			rc = atex_error_oom();
-		if (rc == 0)
-			rc = fmf_cands(&cands, tree,
-				       json_string_value(
-					       json_object_get(entry, "name")),
-				       rules, s, d->plan_name);
+		rc = fmf_cands(&cands, tree, entry, s, d->plan_name);
 		if (rc == 0)
 			rc = add_kept(d, s, &cands);
 		atex_vec_free_all(&cands, cand_free);
-		json_decref(rules);
 	}
 	return rc;
 }
@@ -790,10 +825,14 @@ static void selector_free(struct selector *s)
 }
 
 /* Compiles the filters: the caller's when given (they replace the
- * phase's, as `tmt run tests --filter` does), else the phase's. */
+ * phase's, as `tmt run tests --filter` does), else the phase's; with
+ * compat_python_atex both (all must match, as Python ATEX merges them). */
 static int selector_filters(struct selector *s, const json_t *own)
 {
-	size_t n = s->o->n_filters ? s->o->n_filters : json_array_size(own);
+	bool both = s->o->compat_python_atex;
+	size_t n_own = both || !s->o->n_filters ? json_array_size(own) : 0;
+	size_t n_caller = both || s->o->n_filters ? s->o->n_filters : 0;
+	size_t n = n_own + n_caller;
 	int rc = 0;
 
 	s->filters = atex_calloc(n + 1, sizeof(*s->filters));
@@ -802,9 +841,8 @@ static int selector_filters(struct selector *s, const json_t *own)
 	for (size_t i = 0; i < n && rc == 0; i++, s->n_filters++)
 		rc = atex_fmf_filter_new(
 			&s->filters[i],
-			s->o->n_filters
-				? s->o->filters[i]
-				: json_string_value(json_array_get(own, i)));
+			i < n_own ? json_string_value(json_array_get(own, i))
+				  : s->o->filters[i - n_own]);
 	return rc;
 }
 
@@ -920,6 +958,26 @@ static int shell_root(atex_fmf_discovery *d, const char **root,
 	return rc;
 }
 
+/* Whether the plan names a discover phase `name` itself (tmt gives the
+ * others default-0, default-1... under names no phase has). */
+static bool named_phase(const json_t *plan, const char *name)
+{
+	json_t *raw = json_object_get(plan, "discover"), *item;
+	size_t i;
+
+	if (json_is_object(raw))
+		return json_is_string(json_object_get(raw, "name"));
+	json_array_foreach(raw, i, item)
+	{
+		const char *given =
+			json_string_value(json_object_get(item, "name"));
+
+		if (given && !strcmp(given, name))
+			return true;
+	}
+	return false;
+}
+
 int atex_fmf_select_phase(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
 			  const json_t *phase, size_t total,
 			  const atex_fmf_context *ctx,
@@ -930,7 +988,10 @@ int atex_fmf_select_phase(atex_fmf_discovery *d, const atex_fmf_tree *plan_tree,
 	bool fmf = !strcmp(how, "fmf");
 	struct selector s = {.ctx = ctx, .o = o};
 	const atex_fmf_tree *tree = plan_tree;
-	char *prefix = total > 1 ? atex_sprintf("/%s", name) : atex_strdup("");
+	char *prefix = total > 1 || (o->compat_python_atex &&
+				     named_phase(d->plan, name))
+			       ? atex_sprintf("/%s", name)
+			       : atex_strdup("");
 	int rc = prefix ? selector_init(&s, d, phase, fmf) : ATEX_ENOMEM;
 
 	s.prefix = prefix;

@@ -904,6 +904,95 @@ static void from_names(void **state)
 	assert_non_null(strstr(atex_error_last(), "name 2 is empty"));
 }
 
+/* compat_python_atex: Python ATEX's discover() semantics. The caller's
+ * names add to the phase's `test` names (each test once), filters hold
+ * together with the phase's, a phase the plan names prefixes its tests
+ * even alone; tmt's way intersects names and replaces filters. */
+static void select_compat_python_atex(void **state)
+{
+	static const char *plans_fmf =
+		"/plans:\n"
+		"  /filtered:\n"
+		"    discover:\n"
+		"      how: fmf\n"
+		"      filter: ['tier: 1']\n"
+		"      test: [/t/a, /t/c, /t/a]\n"
+		"      exclude: [/t/c]\n"
+		"    execute: {how: tmt}\n"
+		"  /named:\n"
+		"    discover: {how: fmf, name: sec, test: /t/b}\n"
+		"    execute: {how: tmt}\n";
+	static const char *tests_tree = "test: ./run.sh\n"
+					"tier: 1\n"
+					"/a: {}\n"
+					"/b: {}\n"
+					"/c: {}\n"
+					"/d:\n  tier: 2\n";
+	char *root =
+		tree_new("main.fmf", plans_fmf, "t/main.fmf", tests_tree, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	const char *names_b[] = {"/t/b"}, *names_d[] = {"/t/d"};
+	const char *tier1[] = {"tier: 1"};
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	/* tmt: names narrow the phase's (a listed twice comes twice). */
+	o.plan = "/plans/filtered";
+	o.tests = names_b;
+	o.n_tests = 1;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "");
+	atex_fmf_discovery_free(d);
+	o.tests = NULL;
+	o.n_tests = 0;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a /t/a");
+	atex_fmf_discovery_free(d);
+	/* Python ATEX: the union, once each, c still excluded. */
+	o.compat_python_atex = true;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a");
+	atex_fmf_discovery_free(d);
+	o.tests = names_b;
+	o.n_tests = 1;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a /t/b");
+	atex_fmf_discovery_free(d);
+	/* The phase's filter still holds: d (tier 2) is not taken. */
+	o.tests = names_d;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a");
+	atex_fmf_discovery_free(d);
+	/* Filters add up: tmt's replace the phase's (d is then taken). */
+	o.filters = tier1;
+	o.n_filters = 1;
+	o.compat_python_atex = false;
+	o.tests = NULL;
+	o.n_tests = 0;
+	o.plan = NULL;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/a /t/b /t/c");
+	atex_fmf_discovery_free(d);
+	o.filters = NULL;
+	o.n_filters = 0;
+	/* A named single phase prefixes only in Python ATEX's way. */
+	o.plan = "/plans/named";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/b");
+	atex_fmf_discovery_free(d);
+	o.compat_python_atex = true;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/sec/t/b");
+	assert_string_equal(atex_fmf_discovery_test_dir(d, 0), "t");
+	atex_fmf_discovery_free(d);
+	/* A version 2 struct ends before the field: tmt's way. */
+	o.version = 2;
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/b");
+	atex_fmf_discovery_free(d);
+	tree_remove(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -927,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(select_null_test),
 		cmocka_unit_test(select_shell_repeats),
 		cmocka_unit_test(select_links_any),
+		cmocka_unit_test(select_compat_python_atex),
 		cmocka_unit_test(select_null_steps),
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),

@@ -1,0 +1,69 @@
+"""Executors: run one test at a time on a system (atex.executor).
+
+Shaped like Python ATEX's: `Executor` is the base class (a context
+manager: start on enter, stop on exit); `atex.executor.fmf` runs fmf tests
+through libatex, `atex.executor.command` runs plain commands. Submodules
+are imported on first use. Differences: docs/PYTHON.md, section executor.
+"""
+
+import abc as _abc
+import importlib as _importlib
+
+
+class Executor(_abc.ABC):
+    """Runs tests on one system, one at a time.
+
+    A subclass implements run_test, start, stop and cancel. Used as a
+    context manager it is started on enter and stopped on exit (also when
+    start fails). Any Executor can be given to the orchestrator: libatex
+    then calls these methods (a bridge, docs/PYTHON.md).
+    """
+
+    @_abc.abstractmethod
+    def run_test(self, test_name, artifacts):
+        """Run test `test_name`, writing into the directory `artifacts`
+        (str or Path, existing and empty): its results as JSON Lines in
+        `artifacts/results`, its files under `artifacts/files`. Returns
+        the test's exit code."""
+
+    @_abc.abstractmethod
+    def start(self):
+        """Prepare the system for running tests."""
+
+    @_abc.abstractmethod
+    def stop(self):
+        """Clean the system up after running tests."""
+
+    @_abc.abstractmethod
+    def cancel(self):
+        """Stop a running run_test() as soon as possible (any thread)."""
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.stop()
+
+
+class ExecutorError(Exception):
+    """An executor could not run a test as asked."""
+
+
+_SUBMODULES = ("command", "fmf")
+
+__all__ = ("Executor", *_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

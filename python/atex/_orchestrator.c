@@ -739,9 +739,13 @@ static int serve_all(void *arg)
 	return rc;
 }
 
+/* Ctrl-C: called in the main thread, its KeyboardInterrupt pending. The
+ * abort is left to the serving thread (within its 100 ms slice): an
+ * abort here would cancel Python executors from this thread, calling
+ * Python with that exception set (and losing it). */
 static void serve_cancel(void *arg)
 {
-	atex_orchestrator_abort(((OrchObject *)arg)->orch);
+	atomic_store(&((OrchObject *)arg)->want_abort, true);
 }
 
 static PyObject *orch_serve_forever(OrchObject *o, PyObject *noargs)

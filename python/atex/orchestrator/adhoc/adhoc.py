@@ -13,7 +13,10 @@ import threading
 from ... import _atex, util
 from .. import Orchestrator, OrchestratorError
 
-_get_logger = util.get_loggers("atex.orchestrator.adhoc")
+# One logger for every instance (Python ATEX names one per instance,
+# "atex.orchestrator.adhoc.N": logging keeps each forever, so a program
+# making orchestrators in a loop would grow).
+_logger = logging.getLogger("atex.orchestrator.adhoc")
 
 
 class FailedSetupError(OrchestratorError):
@@ -84,7 +87,7 @@ class AdHocOrchestrator(Orchestrator):
         self, platform, tests, provisioners, executor, aggregator, *,
         old_aggregator=None, max_spares=0, max_failed_setups=10,
     ):
-        self.logger = _get_logger()
+        self.logger = _logger
         self.platform = platform
         self._tests = tuple(dict.fromkeys(tests))
         if not self._tests:

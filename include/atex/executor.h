@@ -131,13 +131,30 @@ struct atex_fmf_executor_options {
 	 * returns ATEX_EFORMAT, its result is "error" with a note saying
 	 * so. 0: 64 MiB. */
 	size_t memory_limit;
+	/* (Version 4.) Python ATEX's semantics, for its API (the atex
+	 * Python package): a test that does not end by itself (out of
+	 * time, canceled, the channel broken, the system lost) gets one
+	 * "infra" result whose note is the exception Python ATEX raises,
+	 * "Class(message)" ("TestAbortedError(test duration timeout
+	 * reached)", "TestAbortedError(cancel requested)",
+	 * "BadControlError(EOF when reading data)",
+	 * "BadReportJSONError(...)"), only when the test closed no result
+	 * for itself; results it closed are left as they are; a reboot
+	 * without `disconnect` is not followed; run_test's error message
+	 * ends with that note. The return codes stay as above. The
+	 * controller's environment is read at each run_test:
+	 * ATEX_DEBUG_NO_EXITCODE=1 (the wrapper sends no exit code),
+	 * ATEX_DEBUG_NO_BG_KILL=1 (what the test left running is not
+	 * killed), ATEX_DEBUG_TEST_OUTPUT_FD=N (the test's output goes to
+	 * descriptor N of this process; output.txt stays empty). */
+	bool compat_python_atex;
 };
 
-#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 3
+#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 4
 #define ATEX_FMF_EXECUTOR_OPTIONS_INIT                                         \
 	{                                                                      \
 		ATEX_FMF_EXECUTOR_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,  \
-			NULL, 0                                                \
+			NULL, 0, false                                         \
 	}
 
 /*

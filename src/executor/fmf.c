@@ -720,9 +720,37 @@ static int test_paths(char **tree, char **dir, struct fmf_executor *fx,
 	return *dir ? 0 : ATEX_ENOMEM;
 }
 
-static int open_output(int *fd, const atex_reporter *rep)
+/* Python ATEX's ATEX_DEBUG_TEST_OUTPUT_FD=N (compat): the test's output
+ * goes to descriptor N of this process. -1 when not asked or not open. */
+static int debug_output_fd(const struct fmf_executor *fx)
+{
+	const char *v = fx->compat ? getenv("ATEX_DEBUG_TEST_OUTPUT_FD") : NULL;
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return -1;
+	n = strtol(v, &end, 10);
+	if (*end || n < 0 || n > 65535)
+		return -1;
+	return fcntl((int)n, F_DUPFD_CLOEXEC, 3);
+}
+
+static bool debug_switch(const struct fmf_executor *fx, const char *name)
+{
+	const char *v = fx->compat ? getenv(name) : NULL;
+
+	return v && !strcmp(v, "1");
+}
+
+static int open_output(int *fd, const struct fmf_executor *fx,
+		       const atex_reporter *rep)
 {
 	const char *path = atex_reporter_output_path(rep);
+
+	*fd = debug_output_fd(fx);
+	if (*fd >= 0)
+		return 0;
 
 	*fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (*fd >= 0)
@@ -747,7 +775,9 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 		if (!t->meta)
 			return START_INFRA;
 		end = fmf_run_start(r, t, output_fd, note);
-		if (end == START_INFRA && r->lost && can_reboot) {
+		/* Python ATEX does not follow a reboot without disconnect. */
+		if (end == START_INFRA && r->lost && can_reboot &&
+		    !r->fx->compat) {
 			rc = unannounced_reboot(r, t->name);
 			if (rc == ATEX_ECANCELED) {
 				free(*note);
@@ -837,6 +867,59 @@ oom:
 	return NULL;
 }
 
+/* A channel fault as the exception Python ATEX raises for it. */
+static char *compat_channel_note(const char *m)
+{
+	static const char *const report[] = {
+		"result:",
+		"invalid JSON in result",
+		"'testout'",
+		"'result':",
+	};
+
+	if (!m)
+		m = "test control channel error";
+	if (!strncmp(m, "the stream ended inside", 23))
+		return atex_strdup("BadControlError(EOF when reading data)");
+	for (size_t i = 0; i < sizeof(report) / sizeof(report[0]); i++)
+		if (!strncmp(m, report[i], strlen(report[i])))
+			return atex_sprintf("BadReportJSONError(%s)", m);
+	return atex_sprintf("BadControlError(%s)", m);
+}
+
+/* How the test ended, as the exception Python ATEX raises: a new
+ * "Class(message)", or NULL for a test that ended by itself. */
+static char *compat_note(enum start_end end, const char *note,
+			 const struct run *r)
+{
+	switch (end) {
+	case START_EXITED:
+	case START_NO_PACKAGES:
+		return NULL;
+	case START_TIMED_OUT:
+		return atex_strdup(
+			"TestAbortedError(test duration timeout reached)");
+	case START_CANCELED:
+		return atex_strdup("TestAbortedError(cancel requested)");
+	case START_CHANNEL_ERROR:
+		return compat_channel_note(note);
+	case START_DISCONNECT:
+	case START_INFRA:
+		break;
+	}
+	if (r->lost && r->wrapper_code == 0)
+		return atex_strdup("TestAbortedError(exitcode not reported, "
+				   "wrapper bug?)");
+	if (r->lost && r->wrapper_code > 0)
+		return atex_sprintf(
+			"TestAbortedError(test wrapper unexpectedly "
+			"exited with %d and disconnect was not "
+			"sent via test control)",
+			r->wrapper_code);
+	return atex_sprintf("TestAbortedError(%s)",
+			    note ? note : "infrastructure failure");
+}
+
 static const struct {
 	enum atex_test_end end;
 	int rc;
@@ -861,7 +944,10 @@ static int fmf_run_test(atex_executor *e, const char *name,
 			int *exit_code)
 {
 	struct fmf_executor *fx = to_fmf(e);
-	struct run r = {.fx = fx, .test_name = name, .exitcode = -1};
+	struct run r = {.fx = fx,
+			.test_name = name,
+			.exitcode = -1,
+			.wrapper_code = -1};
 	struct test_start t = {.name = name, .run_env = env};
 	struct atex_test_outcome outcome = {0};
 	char *tree = NULL, *dir = NULL, *note = NULL, *data_dir = NULL;
@@ -888,9 +974,11 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		return ATEX_ENOMEM;
 	rc = test_paths(&tree, &dir, fx, (size_t)i);
 	rc = rc ? rc : atex_reporter_new(&r.rep, artifacts);
-	if (!rc)
+	if (!rc) {
 		atex_reporter_set_memory_limit(r.rep, fx->memory_limit);
-	rc = rc ? rc : open_output(&output_fd, r.rep);
+		atex_reporter_set_compat_python_atex(r.rep, fx->compat);
+	}
+	rc = rc ? rc : open_output(&output_fd, fx, r.rep);
 	if (rc)
 		goto out;
 	if (test_script_check(t.data, name) ||
@@ -909,6 +997,8 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	t.tree = tree;
 	t.test_dir = dir;
+	t.no_exitcode = debug_switch(fx, "ATEX_DEBUG_NO_EXITCODE");
+	t.no_bg_kill = debug_switch(fx, "ATEX_DEBUG_NO_BG_KILL");
 	/* TMT_TEST_DATA: one per run (its starts after reboots share it),
 	 * so what a process the last test left running still writes
 	 * never reaches the next test's files. */
@@ -937,7 +1027,10 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	outcome.end = start_outcomes[end].end;
 	outcome.exit_code = r.exitcode;
-	full_note = outcome_note(&r, note ? note : start_outcomes[end].note);
+	full_note = fx->compat
+			    ? compat_note(end, note, &r)
+			    : outcome_note(&r, note ? note
+						    : start_outcomes[end].note);
 	outcome.note = full_note ? full_note
 		       : note	 ? note
 				 : start_outcomes[end].note;
@@ -1022,6 +1115,7 @@ int atex_fmf_executor_new(atex_executor **out,
 	/* Version 1 callers' structs end before `stage`. */
 	fx->stage = opts->version >= 2 ? opts->stage : NULL;
 	fx->memory_limit = opts->version >= 3 ? opts->memory_limit : 0;
+	fx->compat = opts->version >= 4 && opts->compat_python_atex;
 	fx->remote_tmp = atex_strdup(opts->remote_tmp ? opts->remote_tmp
 						      : FMF_REMOTE_TMP);
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;

@@ -68,6 +68,7 @@ struct fmf_executor {
 	 * that can reboot; NULL before or when unreadable. */
 	char *boot_id;
 	unsigned long runs; /* test runs, for TMT_TEST_DATA names */
+	bool compat;	    /* compat_python_atex */
 };
 
 /* A staged copy of the trees and the remote scripts (executor.h). */
@@ -95,6 +96,8 @@ struct test_start {
 	const char *data_dir; /* on the system: TMT_TEST_DATA */
 	const char *const *run_env;
 	int reboots;
+	/* Python ATEX's debug switches (compat_python_atex). */
+	bool no_exitcode, no_bg_kill;
 };
 
 /* Saved remaining times (`duration save`) nest at most this deep. */
@@ -114,6 +117,9 @@ struct run {
 	 * the connection was lost (or the wrapper killed). */
 	bool lost;
 	int unannounced; /* reboots without `disconnect` so far */
+	/* The last start's wrapper exit status (128+N for signal N), -1
+	 * when not known. */
+	int wrapper_code;
 };
 
 /* How one start of the test ended. */

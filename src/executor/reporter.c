@@ -104,6 +104,7 @@ struct atex_reporter {
 	size_t count;
 	bool self_closed; /* a result for the test itself has been closed */
 	bool finished;
+	bool compat; /* atex_reporter_set_compat_python_atex */
 };
 
 /* ---- small helpers ---- */
@@ -874,9 +875,12 @@ static bool drop_data_copies(atex_reporter *r, json_t *result, json_t *fresh)
 
 /* ---- finish ---- */
 
-/* The status of a killed test, or NULL when the test exited. */
-static const char *killed_status(enum atex_test_end end)
+/* The status of a killed test, or NULL when the test exited. Python
+ * ATEX says "infra" for every kill. */
+static const char *killed_status(const atex_reporter *r, enum atex_test_end end)
 {
+	if (r->compat && end != ATEX_TEST_EXITED)
+		return "infra";
 	switch (end) {
 	case ATEX_TEST_EXITED:
 		return NULL;
@@ -971,7 +975,7 @@ static int add_note(json_t *result, const char *text)
 static int apply_fallback(atex_reporter *r, json_t *result,
 			  const struct atex_test_outcome *outcome)
 {
-	const char *status = killed_status(outcome->end);
+	const char *status = killed_status(r, outcome->end);
 	const char *note = outcome->note;
 	int rc = 0;
 
@@ -988,7 +992,7 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 	}
 	/* A test that ended by itself with something to say about its run
 	 * (the system rebooted under it): the note says it. */
-	if (!rc && !killed_status(outcome->end) && note)
+	if (!rc && !killed_status(r, outcome->end) && note)
 		rc = add_note(result, note);
 	if (!rc)
 		rc = note_disk_full(r, result);
@@ -999,10 +1003,12 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 }
 
 /* Whether a kill overrides what the test said of itself: every kill but
- * a channel error, which adds an "error" result of its own instead. */
-static bool kill_overrides(enum atex_test_end end)
+ * a channel error, which adds an "error" result of its own instead.
+ * Python ATEX leaves what the test closed as it is. */
+static bool kill_overrides(const atex_reporter *r, enum atex_test_end end)
 {
-	return killed_status(end) && end != ATEX_TEST_CHANNEL_ERROR;
+	return !r->compat && killed_status(r, end) &&
+	       end != ATEX_TEST_CHANNEL_ERROR;
 }
 
 /*
@@ -1010,7 +1016,8 @@ static bool kill_overrides(enum atex_test_end end)
  * kill's status replaces the one it reported (which the note keeps),
  * since the test did not get to finish.
  */
-static int settle_own(json_t *result, const struct atex_test_outcome *outcome)
+static int settle_own(const atex_reporter *r, json_t *result,
+		      const struct atex_test_outcome *outcome)
 {
 	const char *had = json_string_value(json_object_get(result, "status"));
 	const char *had_note =
@@ -1033,7 +1040,7 @@ static int settle_own(json_t *result, const struct atex_test_outcome *outcome)
 	free(note);
 	return rc ? rc
 		  : set_new(result, "status",
-			    json_string(killed_status(outcome->end)));
+			    json_string(killed_status(r, outcome->end)));
 }
 
 /* Copies the results file to the open temporary file `out`, each line
@@ -1089,8 +1096,8 @@ static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
 			json_decref(result);
 			continue;
 		}
-		if (kill_overrides(outcome->end))
-			rc = settle_own(result, outcome);
+		if (kill_overrides(r, outcome->end))
+			rc = settle_own(r, result, outcome);
 		if (!rc && extra) {
 			rc = add_file_names(result, extra);
 			extra = NULL; /* to the first such line only */
@@ -1124,7 +1131,7 @@ static int rewrite_own(atex_reporter *r,
 	char *tmp;
 	int fd, rc;
 
-	if (!r->self_closed || (!kill_overrides(outcome->end) && !extra))
+	if (!r->self_closed || (!kill_overrides(r, outcome->end) && !extra))
 		return 0;
 	tmp = atex_sprintf("%s.XXXXXX", r->results_path);
 	if (!tmp)
@@ -1356,6 +1363,11 @@ void atex_reporter_set_memory_limit(atex_reporter *r, size_t bytes)
 	r->limit = bytes ? bytes : DEFAULT_MEMORY_LIMIT;
 }
 
+void atex_reporter_set_compat_python_atex(atex_reporter *r, bool on)
+{
+	r->compat = on;
+}
+
 size_t atex_reporter_held(const atex_reporter *r)
 {
 	return r->held;
@@ -1484,14 +1496,15 @@ int atex_reporter_finish(atex_reporter *r,
 		json_object_del(r->open, "");
 	/* A channel error is worth its own result even after the test's:
 	 * the test could not report all it meant to. */
-	want_self = !r->self_closed || outcome->end == ATEX_TEST_CHANNEL_ERROR;
+	want_self = !r->self_closed ||
+		    (!r->compat && outcome->end == ATEX_TEST_CHANNEL_ERROR);
 	json_object_foreach(r->open, key, o)
 	{
 		if (!*key && want_self) {
 			keep(&rc, apply_fallback(r, o, outcome));
 			self_done = true;
-		} else if (!*key && kill_overrides(outcome->end)) {
-			keep(&rc, settle_own(o, outcome));
+		} else if (!*key && kill_overrides(r, outcome->end)) {
+			keep(&rc, settle_own(r, o, outcome));
 		}
 		keep(&rc, close_result(r, o));
 	}

@@ -42,6 +42,7 @@
 #define ATEX_EXECUTOR_REPORTER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct atex_reporter atex_reporter;
@@ -79,6 +80,15 @@ int atex_reporter_new(atex_reporter **out, const char *artifacts_dir);
  * as for any channel error).
  */
 void atex_reporter_set_memory_limit(atex_reporter *r, size_t bytes);
+
+/*
+ * Python ATEX's results for a killed test (the fmf executor's
+ * compat_python_atex): every kill is "infra" with the outcome's note, the
+ * test's own fallback is added only when the test closed no result for
+ * itself (a channel error too), and what the test closed is left as it
+ * is. Off by default.
+ */
+void atex_reporter_set_compat_python_atex(atex_reporter *r, bool on);
 
 /* What it holds now, in the units of the limit. */
 size_t atex_reporter_held(const atex_reporter *r);

@@ -167,6 +167,10 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= atex_buf_puts(b, "/plan-env\nATEX_BIN=");
 	rc |= atex_shell_quote(b, fx->workdir);
 	rc |= atex_buf_puts(b, "/atex/bin\n");
+	if (t->no_exitcode)
+		rc |= atex_buf_puts(b, "ATEX_NO_EXITCODE=1\n");
+	if (t->no_bg_kill)
+		rc |= atex_buf_puts(b, "ATEX_NO_BG_KILL=1\n");
 	rc |= put_var(b, "ATEX_TEST_DIR", t->test_dir);
 	rc |= atex_buf_printf(b, "ATEX_TTY=%d\n",
 			      json_is_true(json_object_get(t->data, "tty")));

@@ -348,11 +348,13 @@ static enum start_end pump(struct start_state *s, struct run *r)
 /* Why a wrapper that ended with `status` failed the test. The wrapper's
  * own failures (remote/wrapper.sh): 70 it could not set the test up, 71
  * required packages could not be installed. */
-static char *wrapper_failure(const struct run *r, int status)
+static char *wrapper_failure(struct run *r, int status)
 {
 	const char *host = fmf_conn_name(r->fx);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status)
 				     : 128 + WTERMSIG(status);
+
+	r->wrapper_code = code;
 
 	if (r->exitcode < 0 && code == 71)
 		return atex_sprintf("required packages could not be installed "

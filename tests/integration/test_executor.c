@@ -615,6 +615,8 @@ struct session {
 /* The executor's memory_limit for the sessions opened next (0: its
  * default). */
 static size_t session_memory_limit;
+/* compat_python_atex of the executors session_open makes. */
+static bool session_compat;
 
 /* Open sessions, for the teardown of a test that failed half-way. */
 static struct session *open_sessions[4];
@@ -706,6 +708,7 @@ static struct session *session_open(const char *root, const char *plan,
 	eopts.discovery = s->disc;
 	eopts.env = env;
 	eopts.memory_limit = session_memory_limit;
+	eopts.compat_python_atex = session_compat;
 	assert_int_equal(atex_fmf_executor_new(&s->e, &eopts), 0);
 	remember(s, true);
 	var_before = sys_names("/var/tmp", "atex-");
@@ -778,6 +781,7 @@ static int teardown(void **state)
 		procs_with_arg(needle, true);
 	}
 	soft_failed = 0;
+	session_compat = false;
 	return 0;
 }
 
@@ -1820,6 +1824,105 @@ static void test_misc_cancel(void **state)
 	/* And stop still cleans up. */
 	session_close(s);
 	free(root);
+	soft_check();
+}
+
+/* compat_python_atex: Python ATEX's results and notes for tests that do
+ * not end by themselves, what they closed left alone, its debug
+ * switches; return codes as without it. */
+static void test_compat_python_atex(void **state)
+{
+	static const char want_out[] = "test output \x00\x01\x02\x03";
+	char *root = xsprintf("%s/atex-results", g.conformance);
+	char *misc = xsprintf("%s/atex-misc", g.conformance);
+	const char *const debug_fd[] = {"ATEX_DEBUG_TEST_OUTPUT_FD", NULL};
+	struct session *s;
+	struct run r;
+	struct canceler c;
+	pthread_t t;
+	int devnull;
+
+	(void)state;
+	session_compat = true;
+	s = session_open(root, "/plan", NULL);
+	set_duration(s, "/test_noresult_abort", "2");
+	set_duration(s, "/test_trivial_abort", "2");
+	set_duration(s, "/test_partial_abrupt_abort", "2");
+	run(s, &r, "/test_noresult_abort", NULL, 0);
+	expect_rc(&r, ATEX_ETIMEDOUT, -1);
+	CHECK(strstr(atex_error_last(), "TestAbortedError(test duration "
+					"timeout reached)") != NULL);
+	RESULTS(&r,
+		"{\"status\": \"infra\", \"note\": \"TestAbortedError(test "
+		"duration timeout reached)\", \"files\": [\"output.txt\"]}");
+	EXPECT_TEXT(&r, "output.txt", "sleeping forever-ish\n");
+	/* A result the test closed stays; nothing is added. */
+	run(s, &r, "/test_trivial_abort", NULL, 0);
+	expect_rc(&r, ATEX_ETIMEDOUT, -1);
+	RESULTS(&r, "{\"status\": \"pass\"}");
+	expect_listing(&r, "");
+	run(s, &r, "/test_partial_abrupt_abort", NULL, 0);
+	RESULTS(&r,
+		"{\"status\": \"infra\", \"note\": \"TestAbortedError(test "
+		"duration timeout reached)\", \"files\": [\"output.txt\"]}");
+	run(s, &r, "/test_bad_json", NULL, 0);
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"~BadReportJSONError("
+		    "invalid JSON in result\", \"files\": [\"output.txt\"]}");
+	run(s, &r, "/test_empty_testout", NULL, 0);
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	CHECK(strstr(atex_error_last(), ": BadReportJSONError('testout' "
+					"specified, but empty)") != NULL);
+	/* ATEX_DEBUG_NO_EXITCODE: the channel ends inside the file data. */
+	setenv("ATEX_DEBUG_NO_EXITCODE", "1", 1);
+	run(s, &r, "/test_no_file_data", NULL, 0);
+	unsetenv("ATEX_DEBUG_NO_EXITCODE");
+	expect_rc(&r, ATEX_EFORMAT, -1);
+	CHECK(strstr(atex_error_last(),
+		     "BadControlError(EOF when reading data)") != NULL);
+	/* Without an exit code a test that ended is a wrapper fault. */
+	setenv("ATEX_DEBUG_NO_EXITCODE", "1", 1);
+	run(s, &r, "/test_noresult_pass", NULL, 0);
+	unsetenv("ATEX_DEBUG_NO_EXITCODE");
+	expect_rc(&r, ATEX_EINFRA, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"TestAbortedError("
+		    "exitcode not reported, wrapper bug?)\", \"files\": "
+		    "[\"output.txt\"]}");
+	run(s, &r, "/test_noresult_pass", NULL, 0);
+	expect_rc(&r, 0, 0);
+	RESULTS(&r, PASS_OUT);
+	session_close(s);
+
+	s = session_open(misc, "/plan", NULL);
+	/* ATEX_DEBUG_TEST_OUTPUT_FD: the output goes there, not to the
+	 * artifacts. */
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(devnull >= 0);
+	{
+		char num[16];
+
+		snprintf(num, sizeof(num), "%d", devnull);
+		setenv(debug_fd[0], num, 1);
+	}
+	run(s, &r, "/test_output", NULL, 0);
+	unsetenv(debug_fd[0]);
+	close(devnull);
+	expect_rc(&r, 0, 0);
+	EXPECT_TEXT(&r, "output.txt", "");
+	run(s, &r, "/test_output", NULL, 0);
+	expect_file(&r, "output.txt", want_out, sizeof(want_out) - 1);
+	c.e = s->e;
+	c.delay_ms = 1000;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &c), 0);
+	run(s, &r, "/test_cancel", NULL, 0);
+	pthread_join(t, NULL);
+	expect_rc(&r, ATEX_ECANCELED, -1);
+	RESULTS(&r, "{\"status\": \"infra\", \"note\": \"TestAbortedError("
+		    "cancel requested)\", \"files\": [\"output.txt\"]}");
+	session_close(s);
+	session_compat = false;
+	free(root);
+	free(misc);
 	soft_check();
 }
 
@@ -3590,6 +3693,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_cwd_tree, teardown),
 		cmocka_unit_test_teardown(test_misc_output, teardown),
 		cmocka_unit_test_teardown(test_misc_cancel, teardown),
+		cmocka_unit_test_teardown(test_compat_python_atex, teardown),
 		cmocka_unit_test_teardown(test_pty_tree, teardown),
 		cmocka_unit_test_teardown(test_hostile_channel, teardown),
 		cmocka_unit_test_teardown(test_hostile_names, teardown),

@@ -1335,6 +1335,79 @@ static void test_output_large(void **state)
 	free(big);
 }
 
+/* ---- Python ATEX's results (atex_reporter_set_compat_python_atex) ---- */
+
+/* A kill with no result of its own closed: one "infra" result with the
+ * note given (the exception's text), the testout, merged into an open
+ * partial of its own whose status it overrides. */
+static void test_compat_noresult_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	atex_reporter_set_compat_python_atex(f->r, true);
+	output(f, "sleeping forever-ish\n");
+	SEND(f, "{\"status\": \"pass\", \"partial\": true, \"a\": 1}");
+	finish_end(f, ATEX_TEST_TIMED_OUT,
+		   "TestAbortedError(test duration timeout reached)");
+	assert_lines(f,
+		     "{\"status\": \"infra\", \"a\": 1, \"note\": "
+		     "\"TestAbortedError(test duration timeout reached)\", "
+		     "\"files\": [\"output.txt\"]}",
+		     NULL);
+	ASSERT_FILE(f, "output.txt", "sleeping forever-ish\n");
+}
+
+/* What the test closed for itself stays as it said, whatever the kill
+ * (a channel error adds nothing either); nothing is added. */
+static void test_compat_trivial_kills(void **state)
+{
+	static const enum atex_test_end ends[] = {
+		ATEX_TEST_TIMED_OUT, ATEX_TEST_CHANNEL_ERROR, ATEX_TEST_INFRA,
+		ATEX_TEST_CANCELED};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		atex_reporter_free(f->r);
+		assert_int_equal(atex_reporter_new(&f->r, f->artifacts), 0);
+		atex_reporter_set_compat_python_atex(f->r, true);
+		output(f, "some output\n");
+		SEND(f, "{\"status\": \"pass\"}");
+		SEND(f, "{\"status\": \"fail\", \"name\": \"sub\"}");
+		finish_end(f, ends[i], "BadControlError(x)");
+		assert_lines(f, "{\"status\": \"pass\"}",
+			     "{\"status\": \"fail\", \"name\": \"sub\"}", NULL);
+		assert_int_equal(count_entries(f, "files"), 0);
+	}
+}
+
+/* Every kill is "infra" (a timeout and a channel error too). */
+static void test_compat_channel_error(void **state)
+{
+	struct fixture *f = *state;
+
+	atex_reporter_set_compat_python_atex(f->r, true);
+	SEND(f, "{\"status\": \"pass\", \"name\": \"sub\"}");
+	finish_end(f, ATEX_TEST_CHANNEL_ERROR,
+		   "BadControlError(EOF when reading data)");
+	assert_lines(f, "{\"status\": \"pass\", \"name\": \"sub\"}",
+		     "{\"status\": \"infra\", \"note\": "
+		     "\"BadControlError(EOF when reading data)\", "
+		     "\"files\": [\"output.txt\"]}",
+		     NULL);
+}
+
+/* A test that ended by itself: as without the switch. */
+static void test_compat_exited(void **state)
+{
+	struct fixture *f = *state;
+
+	atex_reporter_set_compat_python_atex(f->r, true);
+	output(f, "x\n");
+	finish_exit(f, 3);
+	assert_lines(f, "{\"status\": \"fail\", \"files\": [\"output.txt\"]}",
+		     NULL);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 /* ---- what a test may make the reporter hold ---- */
@@ -1517,6 +1590,10 @@ int main(void)
 		T(test_partial_custom_file),
 		T(test_partial_custom_file_no_status),
 		T(test_partial_timeout),
+		T(test_compat_noresult_timeout),
+		T(test_compat_trivial_kills),
+		T(test_compat_channel_error),
+		T(test_compat_exited),
 		T(test_partial_merging),
 		T(test_partial_deleting),
 		T(test_partial_overwriting),

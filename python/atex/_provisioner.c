@@ -1036,9 +1036,18 @@ static int pb_get_remote(atex_remote **out, atex_provisioner *p, int timeout_ms)
 	return rc;
 }
 
+/* Nothing more is wanted: the poller stops (an orchestrator clears at
+ * the end of its run, and the Python object's own stop() never reaches
+ * the bridge) and remotes it queued are released; provision() starts it
+ * again. */
 static int pb_clear(atex_provisioner *p)
 {
-	return pcall((struct pbridge *)p, "clear", NULL);
+	struct pbridge *b = (struct pbridge *)p;
+	int rc = pcall(b, "clear", NULL);
+
+	poller_stop(b);
+	drain(b);
+	return rc;
 }
 
 static void pb_abort(atex_provisioner *p)

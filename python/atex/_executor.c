@@ -289,10 +289,17 @@ static int bridge_run_test(atex_executor *e, const char *test_name,
 	/* Python ATEX's executors get a Path and an existing directory. */
 	pathlib = name && path ? PyImport_ImportModule("pathlib") : NULL;
 	p = pathlib ? PyObject_CallMethod(pathlib, "Path", "O", path) : NULL;
-	PyObject *made =
-		p ? PyObject_CallMethod(p, "mkdir", "{sOsO}", "parents",
-					Py_True, "exist_ok", Py_True)
-		  : NULL;
+	/* p.mkdir(parents=True, exist_ok=True): keywords, not a dict as
+	 * the positional `mode`. */
+	PyObject *mk = p ? PyObject_GetAttrString(p, "mkdir") : NULL;
+	PyObject *mkkw = mk ? Py_BuildValue("{sOsO}", "parents", Py_True,
+					    "exist_ok", Py_True)
+			    : NULL;
+	PyObject *noargs = mkkw ? PyTuple_New(0) : NULL;
+	PyObject *made = noargs ? PyObject_Call(mk, noargs, mkkw) : NULL;
+	Py_XDECREF(noargs);
+	Py_XDECREF(mkkw);
+	Py_XDECREF(mk);
 	/* env only when there is some: Executor.run_test takes none. */
 	if (made && envd) {
 		PyObject *a = Py_BuildValue("(OO)", name, p);

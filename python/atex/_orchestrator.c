@@ -71,6 +71,10 @@ struct xshim {
 	PyObject *sinfo;
 	PyObject *previous;
 	bool destructive; /* the current attempt's verdict */
+	/* Its run_test takes env= (FMFExecutor); Python ATEX's other
+	 * executors take none, so ATEX_TEST_ATTEMPT is not given to them. */
+	bool pass_env;
+	char *why; /* the last run_test error's message */
 };
 
 struct orch {
@@ -266,8 +270,13 @@ static int x_start(atex_executor *e)
 static int x_run_test(atex_executor *e, const char *test, const char *dir,
 		      const char *const *env, int *exit_code)
 {
-	return atex_executor_run_test(XSHIM(e)->inner, test, dir, env,
-				      exit_code);
+	struct xshim *x = XSHIM(e);
+	int rc = atex_executor_run_test(x->inner, test, dir,
+					x->pass_env ? env : NULL, exit_code);
+
+	free(x->why);
+	x->why = rc < 0 ? strdup(atex_error_last()) : NULL;
+	return rc;
 }
 
 static void x_cancel(atex_executor *e)
@@ -292,6 +301,7 @@ static void x_free(atex_executor *e)
 	Py_XDECREF(x->sinfo);
 	Py_XDECREF(x->executor);
 	PyGILState_Release(gil);
+	free(x->why);
 	free(x);
 }
 
@@ -304,7 +314,8 @@ static const struct atex_executor_ops xshim_ops = {
 	.free = x_free,
 };
 
-/* The owner's _atex_new_system(index, remote) -> (executor, sinfo) into a
+/* The owner's _atex_new_system(index, remote) -> (executor, sinfo,
+ * takes_env) into a
  * shim. NULL with a Python exception set. GIL held. */
 static struct xshim *new_system(OrchObject *o, atex_remote *r, size_t index)
 {
@@ -317,10 +328,10 @@ static struct xshim *new_system(OrchObject *o, atex_remote *r, size_t index)
 		res = PyObject_CallMethod(o->owner, "_atex_new_system", "nO",
 					  (Py_ssize_t)index, remote);
 	Py_XDECREF(remote);
-	if (res && !(PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2))
+	if (res && !(PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 3))
 		PyErr_SetString(PyExc_TypeError,
 				"_atex_new_system must return (executor, "
-				"sinfo)");
+				"sinfo, takes_env)");
 	else if (res && !(x = calloc(1, sizeof(*x))))
 		PyErr_NoMemory();
 	if (!x) {
@@ -332,6 +343,7 @@ static struct xshim *new_system(OrchObject *o, atex_remote *r, size_t index)
 	x->executor = Py_NewRef(PyTuple_GET_ITEM(res, 0));
 	x->sinfo = Py_NewRef(PyTuple_GET_ITEM(res, 1));
 	x->previous = Py_NewRef(x->sinfo);
+	x->pass_env = PyObject_IsTrue(PyTuple_GET_ITEM(res, 2)) == 1;
 	Py_DECREF(res);
 	x->inner = atexpy_executor_ptr(x->executor);
 	if (!x->inner) {
@@ -445,6 +457,22 @@ static size_t next_test(atex_fmf_discovery *d, const size_t *queue, size_t n,
 	return pick;
 }
 
+/* What a Python executor raised in run_test (its bridge kept it), or
+ * NULL. GIL held. */
+static PyObject *raised_by(struct xshim *x)
+{
+	PyObject *bridge = PyObject_GetAttrString(x->executor, "_atex_bridge");
+	PyObject *exc = NULL;
+
+	if (bridge && PyObject_HasAttrString(bridge, "take_exception"))
+		exc = PyObject_CallMethod(bridge, "take_exception", NULL);
+	Py_XDECREF(bridge);
+	PyErr_Clear();
+	if (exc == Py_None)
+		Py_CLEAR(exc);
+	return exc;
+}
+
 /* The owner's _atex_finished(previous, test, exit_code, artifacts, exc)
  * -> (destructive, rerun, previous). GIL held. */
 static void finished_py(OrchObject *o, struct xshim *x,
@@ -454,10 +482,11 @@ static void finished_py(OrchObject *o, struct xshim *x,
 	PyObject *exc = NULL, *res, *code;
 	char msg[1024];
 
-	if (a->rc < 0) {
-		snprintf(msg, sizeof(msg), "'%s' on %s: %s (status %s)",
-			 a->test_name, a->remote, atex_error_name(a->rc),
-			 a->status ? a->status : "error");
+	if (a->rc < 0)
+		exc = raised_by(x);
+	if (a->rc < 0 && !exc) {
+		snprintf(msg, sizeof(msg), "'%s' on %s: %s", a->test_name,
+			 a->remote, x->why ? x->why : atex_error_name(a->rc));
 		exc = make_exception(o, a->rc, msg);
 	}
 	code = a->rc < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(a->exit_code);

@@ -7,6 +7,7 @@ aggregator. Scheduling, test runs and ingests happen in libatex's threads
 those threads only when a subclass overrides them.
 """
 
+import inspect
 import logging
 import threading
 
@@ -41,6 +42,17 @@ class _Artifacts:
 
     def __fspath__(self):
         return self.name
+
+
+def _takes_env(executor):
+    """Whether executor.run_test() takes env= (FMFExecutor does; Python
+    ATEX's Executor API has no env)."""
+    try:
+        params = inspect.signature(executor.run_test).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "env" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _overrides(obj, name):
@@ -207,7 +219,7 @@ class AdHocOrchestrator(Orchestrator):
         self.logger.info(f"running setup on new {remote}")
         info = self.SetupInfo(
             provisioner=provisioner, remote=remote, executor=executor)
-        return executor, info
+        return executor, info, _takes_env(executor)
 
     def _atex_setup_failed(self, info, exception):
         what = (f"{type(exception).__name__}({exception})"

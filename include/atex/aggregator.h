@@ -124,13 +124,25 @@ struct atex_jsonl_aggregator_options {
 	 * gzip 1-9; xz preset 0-9, optionally ORed with
 	 * LZMA_PRESET_EXTREME (1u << 31). ATEX_EINVAL otherwise. */
 	unsigned int level;
+	/* compress_files: ATEX_COMPRESSION_GZIP or _XZ writes every regular
+	 * file a test uploaded compressed (at `level`) into the files
+	 * directory, named name + files_suffix, instead of linking it, and
+	 * adds files_suffix to the names in the results' "files" lists;
+	 * symlinks, and files whose basename is in files_exclude (also in
+	 * the lists), are kept as they are. ATEX_COMPRESSION_AUTO: the
+	 * output's compression (none: off). 0: off. files_suffix NULL:
+	 * ".gz" or ".xz"; "": compressed under the same name. The strings
+	 * are copied. */
+	int compress_files;
+	const char *files_suffix;
+	const char *const *files_exclude; /* NULL-terminated; NULL: none */
 };
 
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 3
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
 		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false,   \
-			false, false, 0                                        \
+			false, false, 0, 0, NULL, NULL                         \
 	}
 
 /*
@@ -152,6 +164,32 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
  */
 int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
 			     const char *files_dir);
+
+struct atex_yaml_aggregator_options {
+	unsigned int version;
+	const char *path;      /* the YAML file; required */
+	const char *files_dir; /* where files go; NULL: no files kept */
+	/* compact: Python ATEX's layout. Keys platform, name, status,
+	 * files, note, subtests (items {name, status, files, note}), in
+	 * that order; a key without a value (null, an empty list) is left
+	 * out; the results without a name are the test's own, merged (the
+	 * last status and note, the files of all). */
+	bool compact;
+	bool strict;	/* as the JSON Lines aggregator's */
+	bool exclusive; /* as the JSON Lines aggregator's */
+};
+
+#define ATEX_YAML_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_YAML_AGGREGATOR_OPTIONS_INIT                                      \
+	{                                                                      \
+		ATEX_YAML_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, false,       \
+			false, false                                           \
+	}
+
+/* atex_yaml_aggregator_new with options (copied). Returns 0, ATEX_EINVAL,
+ * ATEX_ENOMEM. */
+int atex_yaml_aggregator_new_opts(
+	atex_aggregator **out, const struct atex_yaml_aggregator_options *opts);
 
 struct atex_sqlite_aggregator_options {
 	unsigned int version;

@@ -30,21 +30,25 @@ typedef struct {
 	PyObject_HEAD atex_aggregator *agg;
 	PyObject *parent; /* AggregatorSQLiteEarlier: the database's handle */
 	PyObject *name;	  /* for repr */
+	/* Calls in flight with the GIL released (counted with the GIL): a
+	 * close() meanwhile only marks the handle closed, and the last call
+	 * out frees the aggregator, never under another thread's feet. */
+	int busy;
+	bool closed;
 } Handle;
 
 static PyTypeObject HandleType;
 
+static int handle_ok(Handle *self);
+static void handle_release(Handle *self);
+
 static void handle_dealloc(Handle *self)
 {
-	/* libatex's free stops a started aggregator: no Python lock is held
-	 * by it, and it may write (a compressed stream's end). */
-	if (self->agg) {
-		atex_aggregator *agg = self->agg;
-
-		self->agg = NULL;
-		Py_BEGIN_ALLOW_THREADS atex_aggregator_free(agg);
-		Py_END_ALLOW_THREADS
-	}
+	/* No call is in flight: each holds a reference. libatex's free
+	 * stops a started aggregator. */
+	self->closed = true;
+	self->busy = 0;
+	handle_release(self);
 	Py_CLEAR(self->parent);
 	Py_CLEAR(self->name);
 	Py_TYPE(self)->tp_free((PyObject *)self);
@@ -58,10 +62,36 @@ static PyObject *handle_repr(Handle *self)
 
 static int handle_ok(Handle *self)
 {
-	if (self->agg)
+	if (self->agg && !self->closed)
 		return 0;
 	PyErr_SetString(PyExc_ValueError, "aggregator handle is closed");
 	return -1;
+}
+
+/* Frees the aggregator once closed and no call is in flight. With the
+ * GIL; libatex's free runs without it (it may write a stream's end). */
+static void handle_release(Handle *self)
+{
+	atex_aggregator *agg = self->agg;
+
+	if (!self->closed || self->busy || !agg)
+		return;
+	self->agg = NULL;
+	Py_BEGIN_ALLOW_THREADS atex_aggregator_free(agg);
+	Py_END_ALLOW_THREADS
+}
+
+/* A libatex call on the handle with the GIL released. */
+static int handle_call(Handle *self, int (*fn)(void *), void *arg,
+		       PyObject *fallback)
+{
+	int rc;
+
+	self->busy++;
+	rc = atexpy_call_raise(fn, arg, NULL, NULL, fallback);
+	self->busy--;
+	handle_release(self);
+	return rc;
 }
 
 struct op_call {
@@ -93,7 +123,7 @@ static PyObject *handle_start(Handle *self, PyObject *unused)
 	if (handle_ok(self) < 0)
 		return NULL;
 	c.agg = self->agg;
-	if (atexpy_call_raise(op_run, &c, NULL, NULL, NULL) < 0)
+	if (handle_call(self, op_run, &c, NULL) < 0)
 		return NULL;
 	Py_RETURN_NONE;
 }
@@ -106,7 +136,7 @@ static PyObject *handle_stop(Handle *self, PyObject *unused)
 	if (handle_ok(self) < 0)
 		return NULL;
 	c.agg = self->agg;
-	if (atexpy_call_raise(op_run, &c, NULL, NULL, NULL) < 0)
+	if (handle_call(self, op_run, &c, NULL) < 0)
 		return NULL;
 	Py_RETURN_NONE;
 }
@@ -148,7 +178,7 @@ static PyObject *handle_ingest(Handle *self, PyObject *args, PyObject *kw)
 	c.artifacts = dir;
 	/* A malformed results line (strict reading): ValueError, as
 	 * json.loads() raises in Python ATEX. */
-	if (atexpy_call_raise(op_run, &c, NULL, NULL, PyExc_ValueError) == 0)
+	if (handle_call(self, op_run, &c, PyExc_ValueError) == 0)
 		ret = Py_NewRef(Py_None);
 out:
 	free(dir);
@@ -160,13 +190,8 @@ out:
 static PyObject *handle_close(Handle *self, PyObject *unused)
 {
 	(void)unused;
-	if (self->agg) {
-		atex_aggregator *agg = self->agg;
-
-		self->agg = NULL;
-		Py_BEGIN_ALLOW_THREADS atex_aggregator_free(agg);
-		Py_END_ALLOW_THREADS
-	}
+	self->closed = true;
+	handle_release(self);
 	Py_RETURN_NONE;
 }
 
@@ -203,6 +228,8 @@ static PyObject *handle_new(atex_aggregator *agg, const char *name)
 		return NULL;
 	}
 	h->agg = agg;
+	h->busy = 0;
+	h->closed = false;
 	h->parent = NULL;
 	h->name = atexpy_str(name);
 	if (!h->name) {
@@ -218,31 +245,40 @@ static PyObject *handle_new(atex_aggregator *agg, const char *name)
 
 static PyObject *jsonl_new(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"path",	 "files_dir", "compression",
-				 "attempt_dirs", "strict",    "exclusive",
-				 "level",	 NULL};
+	static char *kwlist[] = {"path",
+				 "files_dir",
+				 "compression",
+				 "attempt_dirs",
+				 "strict",
+				 "exclusive",
+				 "level",
+				 "compress_files",
+				 "files_suffix",
+				 "files_exclude",
+				 NULL};
 	struct atex_jsonl_aggregator_options o =
 		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
-	PyObject *path, *files = Py_None, *ret = NULL;
+	PyObject *path, *files = Py_None, *exclude = Py_None, *ret = NULL;
 	int compression = ATEX_COMPRESSION_AUTO, attempt_dirs = 0;
-	int strict = 0, exclusive = 0;
+	int strict = 0, exclusive = 0, compress_files = 0;
 	unsigned int level = 0;
-	char *p = NULL, *f = NULL;
+	const char *suffix = NULL;
+	char *p = NULL, *f = NULL, **ex = NULL;
 	atex_aggregator *agg = NULL;
 	int rc;
 
 	(void)mod;
-	if (!PyArg_ParseTupleAndKeywords(args, kw,
-					 "O|Oippp"
-					 "I:AggregatorJSONLines",
-					 kwlist, &path, &files, &compression,
-					 &attempt_dirs, &strict, &exclusive,
-					 &level))
+	if (!PyArg_ParseTupleAndKeywords(
+		    args, kw, "O|OipppIizO:AggregatorJSONLines", kwlist, &path,
+		    &files, &compression, &attempt_dirs, &strict, &exclusive,
+		    &level, &compress_files, &suffix, &exclude))
 		return NULL;
 	p = atexpy_path(path, "path");
 	if (!p)
 		return NULL;
 	if (files != Py_None && !(f = atexpy_path(files, "files_dir")))
+		goto out;
+	if (exclude != Py_None && !(ex = atexpy_strv(exclude, "files_exclude")))
 		goto out;
 	o.path = p;
 	o.files_dir = f;
@@ -251,6 +287,9 @@ static PyObject *jsonl_new(PyObject *mod, PyObject *args, PyObject *kw)
 	o.strict = strict;
 	o.exclusive = exclusive;
 	o.level = level;
+	o.compress_files = compress_files;
+	o.files_suffix = suffix;
+	o.files_exclude = (const char *const *)ex;
 	rc = atex_jsonl_aggregator_new(&agg, &o);
 	if (rc) {
 		atexpy_raise(rc, NULL, NULL);
@@ -258,6 +297,7 @@ static PyObject *jsonl_new(PyObject *mod, PyObject *args, PyObject *kw)
 	}
 	ret = handle_new(agg, p);
 out:
+	atexpy_strv_free(ex);
 	free(p);
 	free(f);
 	return ret;
@@ -265,22 +305,32 @@ out:
 
 static PyObject *yaml_new(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"path", "files_dir", NULL};
+	static char *kwlist[] = {"path",   "files_dir", "compact",
+				 "strict", "exclusive", NULL};
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
 	PyObject *path, *files = Py_None, *ret = NULL;
+	int compact = 0, strict = 0, exclusive = 0;
 	char *p = NULL, *f = NULL;
 	atex_aggregator *agg = NULL;
 	int rc;
 
 	(void)mod;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:AggregatorYAML", kwlist,
-					 &path, &files))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Oppp:AggregatorYAML",
+					 kwlist, &path, &files, &compact,
+					 &strict, &exclusive))
 		return NULL;
 	p = atexpy_path(path, "path");
 	if (!p)
 		return NULL;
 	if (files != Py_None && !(f = atexpy_path(files, "files_dir")))
 		goto out;
-	rc = atex_yaml_aggregator_new(&agg, p, f);
+	o.path = p;
+	o.files_dir = f;
+	o.compact = compact;
+	o.strict = strict;
+	o.exclusive = exclusive;
+	rc = atex_yaml_aggregator_new_opts(&agg, &o);
 	if (rc) {
 		atexpy_raise(rc, NULL, NULL);
 		goto out;

@@ -141,7 +141,11 @@ int atexpy_dict_int(int *out, PyObject *d, const char *key);
 int atexpy_ssh_options_from(struct atexpy_ssh_options *s, PyObject *dict);
 void atexpy_ssh_options_clear(struct atexpy_ssh_options *s);
 
-/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner. */
+/* _provisioner.c: atex.provisioner.Provisioner -> atex_provisioner.
+ * A Python provisioner's bridge polls get_remote(block=False) from a
+ * thread between its start and stop ops; the first exception its methods
+ * raise is kept as provisioner._atex_error (a get_remote failure makes
+ * the C get_remote fail for good with ATEX_EIO naming it). */
 atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
 
 /* _provisioner.c: a Python atex.provisioner.Remote for a remote the C
@@ -151,6 +155,13 @@ atex_provisioner *atexpy_provisioner_ptr(PyObject *provisioner);
  * reference. When `r` came from a Python provisioner through its bridge,
  * this is the Python Remote object the provisioner returned. */
 PyObject *atexpy_remote_wrap(atex_remote *r, PyObject *provisioner);
+
+/* _provisioner.c: call before C releases a remote that atexpy_remote_wrap
+ * wrapped as `wrapped`: a built-in's Remote is marked released (its cmd()
+ * then raises NotConnectedError instead of reaching freed memory); a
+ * Python provisioner's own Remote is left alone (its release() is what C
+ * calls). Needs the GIL; never fails; NULL is accepted. */
+void atexpy_remote_unwrap(PyObject *wrapped);
 
 /* _fmf.c: atex.executor.fmf.FMFTests -> its discovery, with the edits a
  * script made to .data (changed, removed tests) applied first. */

@@ -31,7 +31,8 @@ typedef struct RemoteHandle RemoteHandle;
 
 typedef struct {
 	PyObject_HEAD atex_provisioner *p;
-	RemoteHandle *remotes; /* handed out, not yet released */
+	RemoteHandle *remotes; /* live handles of remotes handed out */
+	long out;	       /* remotes handed out and not released */
 } ProvHandle;
 
 struct RemoteHandle {
@@ -127,6 +128,8 @@ static PyObject *remote_release(RemoteHandle *h, PyObject *unused)
 
 	(void)unused;
 	h->r = NULL; /* idempotent, also against another thread */
+	if (r && owned)
+		h->prov->out--;
 	remote_unlink(h);
 	if (r && owned) {
 		/* podman rm, ssh master stop: may take a while. */
@@ -209,6 +212,7 @@ static void forget_remotes(ProvHandle *h)
 		r->r = NULL;
 		remote_unlink(r);
 	}
+	h->out = 0;
 }
 
 static void prov_dealloc(ProvHandle *h)
@@ -234,6 +238,7 @@ static PyObject *prov_new(atex_provisioner *p)
 	}
 	h->p = p;
 	h->remotes = NULL;
+	h->out = 0;
 	return (PyObject *)h;
 }
 
@@ -312,6 +317,8 @@ static PyObject *prov_get_remote(ProvHandle *h, PyObject *args)
 	ret = remote_handle_new(r, h);
 	if (!ret)
 		atex_remote_release(r);
+	else
+		h->out++;
 	return ret;
 }
 
@@ -333,12 +340,8 @@ static PyObject *prov_name(ProvHandle *h, PyObject *unused)
 
 static PyObject *prov_outstanding(ProvHandle *h, PyObject *unused)
 {
-	long n = 0;
-
 	(void)unused;
-	for (RemoteHandle *r = h->remotes; r; r = r->next)
-		n++;
-	return PyLong_FromLong(n);
+	return PyLong_FromLong(h->out);
 }
 
 static PyObject *prov_testingfarm_stats(ProvHandle *h, PyObject *unused)
@@ -1205,6 +1208,21 @@ PyObject *atexpy_remote_wrap(atex_remote *r, PyObject *provisioner)
 	return ret;
 }
 
+void atexpy_remote_unwrap(PyObject *wrapped)
+{
+	PyObject *h;
+
+	if (!wrapped)
+		return;
+	h = PyObject_GetAttrString(wrapped, "_rhandle");
+	if (h && PyObject_TypeCheck(h, &RemoteHandleType) &&
+	    !((RemoteHandle *)h)->prov)
+		((RemoteHandle *)h)->r = NULL; /* C releases it, not us */
+	else
+		PyErr_Clear();
+	Py_XDECREF(h);
+}
+
 /* _provisioner_selftest(provisioner, count, timeout_ms): what the C
  * orchestrator does: start, provision, get_remote, run `echo` through
  * the remote's connection, wrap it, release it, stop. Returns
@@ -1260,12 +1278,7 @@ static PyObject *py_selftest(PyObject *self, PyObject *args)
 				    (Py_ssize_t)t.res.out_len, wrapped,
 				    pollable);
 	/* The orchestrator's Remote must not outlive the release below. */
-	if (wrapped && t.r->ops != &bremote_ops) {
-		PyObject *r = PyObject_CallMethod(wrapped, "release", NULL);
-		if (!r)
-			Py_CLEAR(ret);
-		Py_XDECREF(r);
-	}
+	atexpy_remote_unwrap(wrapped);
 	t.step = 1;
 	if (atexpy_call_raise(selftest_get, &t, NULL, NULL, NULL) < 0)
 		Py_CLEAR(ret);

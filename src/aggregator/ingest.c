@@ -39,7 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lzma.h>
+#include <zlib.h>
+
 #include "aggregator/ingest.h"
+#include "atex/aggregator.h"
 
 #define COMPONENT "aggregator"
 
@@ -355,7 +359,7 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
 			const char *artifacts_dir)
 {
 	return atex_ingest_prepare_flags(in, files_dir, platform, test_name,
-					 artifacts_dir, 0);
+					 artifacts_dir, 0, NULL);
 }
 
 bool atex_ingest_dir_empty(const char *path)
@@ -372,6 +376,10 @@ bool atex_ingest_dir_empty(const char *path)
 	return empty;
 }
 
+static int ingest_files(const char *files_dir, const char *platform,
+			const char *test_name, const char *artifacts_dir,
+			const struct atex_ingest_compress *cz);
+
 /* Whether ARTIFACTS/files has anything to place (strict mode). */
 static bool has_files(const char *artifacts_dir)
 {
@@ -384,7 +392,8 @@ static bool has_files(const char *artifacts_dir)
 
 int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
 			      const char *platform, const char *test_name,
-			      const char *artifacts_dir, unsigned int flags)
+			      const char *artifacts_dir, unsigned int flags,
+			      const struct atex_ingest_compress *cz)
 {
 	bool strict = flags & ATEX_INGEST_STRICT;
 	int rc = atex_ingest_check_names(platform, test_name);
@@ -401,8 +410,8 @@ int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
 	in->test = test_name;
 	rc = read_results(in, artifacts_dir, strict);
 	if (!rc && files_dir && (!strict || has_files(artifacts_dir)))
-		rc = atex_ingest_files(files_dir, platform, test_name,
-				       artifacts_dir);
+		rc = ingest_files(files_dir, platform, test_name, artifacts_dir,
+				  cz);
 	if (rc < 0 && rc != ATEX_ENOMEM && in->n && !strict)
 		rc = files_failed(in);
 	if (rc < 0)
@@ -419,6 +428,18 @@ static int sys_error(const char *what, const char *dir, const char *name)
 
 	return atex_error_set(ATEX_EIO, "%s%s%s: %s: %s", dir, name ? "/" : "",
 			      name ? name : "", what, strerror(err));
+}
+
+int atex_ingest_check_absent(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0)
+		return atex_error_set(ATEX_EEXISTS, "%s already exists", path);
+	if (errno != ENOENT)
+		return atex_error_set(ATEX_EIO, "%s: %s", path,
+				      strerror(errno));
+	return 0;
 }
 
 int atex_ingest_mkdirs(const char *path)
@@ -580,11 +601,177 @@ static int place_symlink(int src, int dst, const char *name,
 	return rc;
 }
 
+/* ---- compressed files (struct atex_ingest_compress) ---- */
+
+bool atex_ingest_excluded(const struct atex_ingest_compress *cz,
+			  const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	for (const char *const *e = cz->exclude; e && *e; e++)
+		if (!strcmp(*e, base))
+			return true;
+	return false;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n, const char *shown,
+		     const char *name)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return sys_error("cannot write", shown, name);
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One step of gzip or xz: `in_len` bytes of `in` (finish: the end),
+ * output into `out` (`*out_len` its room, then what was produced).
+ * Returns 1 at the stream's end, 0 to go on, or an error. */
+static int compress_step(bool gz, z_stream *z, lzma_stream *x,
+			 const uint8_t *in, size_t *in_len, uint8_t *out,
+			 size_t *out_len, bool finish)
+{
+	int ret;
+
+	if (gz) {
+		z->next_in = (Bytef *)in;
+		z->avail_in = (uInt)*in_len;
+		z->next_out = out;
+		z->avail_out = (uInt)*out_len;
+		ret = deflate(z, finish ? Z_FINISH : Z_NO_FLUSH);
+		*in_len = z->avail_in;
+		*out_len -= z->avail_out;
+		if (ret == Z_STREAM_ERROR)
+			return atex_error_set(ATEX_EIO, "zlib stream error");
+		return ret == Z_STREAM_END;
+	}
+	x->next_in = in;
+	x->avail_in = *in_len;
+	x->next_out = out;
+	x->avail_out = *out_len;
+	ret = lzma_code(x, finish ? LZMA_FINISH : LZMA_RUN);
+	*in_len = x->avail_in;
+	*out_len -= x->avail_out;
+	if (ret == LZMA_MEM_ERROR)
+		return atex_error_oom();
+	if (ret != LZMA_OK && ret != LZMA_STREAM_END)
+		return atex_error_set(ATEX_EIO, "liblzma error %d", ret);
+	return ret == LZMA_STREAM_END;
+}
+
+#define CZ_BUF 65536
+
+/* Streams `in` through gzip or xz into `out`. */
+static int compress_data(int in, int out, const struct atex_ingest_compress *cz,
+			 const char *src_shown, const char *name,
+			 const char *dst_shown, const char *dst_name)
+{
+	bool gz = cz->compression == ATEX_COMPRESSION_GZIP;
+	z_stream z = {0};
+	lzma_stream x = LZMA_STREAM_INIT;
+	uint8_t *ib = malloc(CZ_BUF), *ob = malloc(CZ_BUF);
+	int rc = 0, end = 0;
+	bool ready;
+
+	ready = gz ? deflateInit2(
+			     &z,
+			     cz->level ? (int)cz->level : Z_DEFAULT_COMPRESSION,
+			     Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK
+		   : lzma_easy_encoder(&x, cz->level ? cz->level : 1,
+				       LZMA_CHECK_CRC64) == LZMA_OK;
+	if (!ib || !ob || !ready) {
+		rc = atex_error_oom();
+		goto out;
+	}
+	while (!rc && !end) {
+		ssize_t n = read(in, ib, CZ_BUF);
+		size_t left;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = sys_error("cannot read", src_shown, name);
+			break;
+		}
+		left = (size_t)n;
+		/* Until the input is taken (and, at its end, the stream
+		 * is finished). */
+		do {
+			size_t produced = CZ_BUF;
+
+			end = compress_step(gz, &z, &x, ib + (n - left), &left,
+					    ob, &produced, n == 0);
+			if (end < 0) {
+				rc = atex_error_prefix("%s/%s", dst_shown,
+						       dst_name);
+				break;
+			}
+			rc = write_all(out, ob, produced, dst_shown, dst_name);
+		} while (!rc && (left || (n == 0 && !end)));
+	}
+out:
+	if (ready && gz)
+		deflateEnd(&z);
+	else if (ready)
+		lzma_end(&x);
+	free(ib);
+	free(ob);
+	return rc;
+}
+
+/* Writes the regular file `name` compressed as name + suffix, with the
+ * artifact's mode (an existing file there replaced). */
+static int compress_file(int src, int dst, const char *name, mode_t mode,
+			 const char *src_shown, const char *dst_shown,
+			 const struct atex_ingest_compress *cz)
+{
+	char *dst_name = atex_sprintf("%s%s", name, cz->suffix);
+	int in = -1, out = -1, rc;
+
+	if (!dst_name)
+		return atex_error_oom();
+	rc = clear_name(dst, dst_name, dst_shown);
+	if (rc)
+		goto out;
+	in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) {
+		rc = sys_error("cannot open", src_shown, name);
+		goto out;
+	}
+	out = openat(dst, dst_name,
+		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     mode & 07777);
+	if (out < 0) {
+		rc = sys_error("cannot create", dst_shown, dst_name);
+		goto out;
+	}
+	rc = compress_data(in, out, cz, src_shown, name, dst_shown, dst_name);
+	if (!rc && fchmod(out, mode & 07777) < 0)
+		rc = sys_error("cannot change the mode of", dst_shown,
+			       dst_name);
+out:
+	if (out >= 0 && close(out) < 0 && !rc)
+		rc = sys_error("cannot write", dst_shown, dst_name);
+	if (in >= 0)
+		close(in);
+	free(dst_name);
+	return rc;
+}
+
 static int copy_tree(int src, int dst, const char *src_shown,
-		     const char *dst_shown);
+		     const char *dst_shown,
+		     const struct atex_ingest_compress *cz);
 
 static int place_dir(int src, int dst, const char *name, mode_t mode,
-		     const char *src_shown, const char *dst_shown)
+		     const char *src_shown, const char *dst_shown,
+		     const struct atex_ingest_compress *cz)
 {
 	char *sub_src_shown = atex_path_join(src_shown, name);
 	char *sub_dst_shown = atex_path_join(dst_shown, name);
@@ -604,7 +791,8 @@ static int place_dir(int src, int dst, const char *name, mode_t mode,
 	rc = open_dir_at(&sub_dst, dst, name, (mode & 07777) | 0700, true,
 			 dst_shown);
 	if (!rc)
-		rc = copy_tree(sub_src, sub_dst, sub_src_shown, sub_dst_shown);
+		rc = copy_tree(sub_src, sub_dst, sub_src_shown, sub_dst_shown,
+			       cz);
 out:
 	if (sub_dst >= 0)
 		close(sub_dst);
@@ -617,7 +805,8 @@ out:
 
 /* Copies the entries of the open directory `src` into `dst`. */
 static int copy_tree(int src, int dst, const char *src_shown,
-		     const char *dst_shown)
+		     const char *dst_shown,
+		     const struct atex_ingest_compress *cz)
 {
 	int fd = dup(src), rc = 0;
 	struct dirent *e;
@@ -640,7 +829,11 @@ static int copy_tree(int src, int dst, const char *src_shown,
 			rc = sys_error("cannot stat", src_shown, name);
 		else if (S_ISDIR(st.st_mode))
 			rc = place_dir(src, dst, name, st.st_mode, src_shown,
-				       dst_shown);
+				       dst_shown, cz);
+		else if (S_ISREG(st.st_mode) && cz &&
+			 !atex_ingest_excluded(cz, name))
+			rc = compress_file(src, dst, name, st.st_mode,
+					   src_shown, dst_shown, cz);
 		else if (S_ISREG(st.st_mode))
 			rc = place_file(src, dst, name, st.st_mode, src_shown,
 					dst_shown);
@@ -708,6 +901,14 @@ static int open_destination(int *out, const char *files_dir,
 int atex_ingest_files(const char *files_dir, const char *platform,
 		      const char *test_name, const char *artifacts_dir)
 {
+	return ingest_files(files_dir, platform, test_name, artifacts_dir,
+			    NULL);
+}
+
+static int ingest_files(const char *files_dir, const char *platform,
+			const char *test_name, const char *artifacts_dir,
+			const struct atex_ingest_compress *cz)
+{
 	char *src_shown = atex_path_join(artifacts_dir, "files");
 	char *dst_shown = NULL;
 	int src = -1, dst = -1, rc = 0;
@@ -729,7 +930,7 @@ int atex_ingest_files(const char *files_dir, const char *platform,
 	}
 	rc = open_destination(&dst, files_dir, platform, test_name);
 	if (!rc)
-		rc = copy_tree(src, dst, src_shown, dst_shown);
+		rc = copy_tree(src, dst, src_shown, dst_shown, cz);
 out:
 	if (dst >= 0)
 		close(dst);

@@ -81,9 +81,28 @@ int atex_ingest_prepare(struct atex_ingest *in, const char *files_dir,
  */
 #define ATEX_INGEST_STRICT 1u
 
+/*
+ * Compression of the files placed (the jsonl aggregator's compress_files):
+ * every regular file whose basename is not in `exclude` is written
+ * compressed (gzip or xz at `level`, 0 the default) to its name +
+ * `suffix` ("": the same name) instead of linked; symlinks and excluded
+ * files are placed as they are.
+ */
+struct atex_ingest_compress {
+	int compression;	    /* ATEX_COMPRESSION_GZIP or _XZ */
+	unsigned int level;	    /* 0: zlib's default, xz preset 1 */
+	const char *suffix;	    /* never NULL */
+	const char *const *exclude; /* NULL-terminated; NULL: none */
+};
+
+/* Whether `path`'s basename is in cz->exclude. */
+bool atex_ingest_excluded(const struct atex_ingest_compress *cz,
+			  const char *path);
+
 int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
 			      const char *platform, const char *test_name,
-			      const char *artifacts_dir, unsigned int flags);
+			      const char *artifacts_dir, unsigned int flags,
+			      const struct atex_ingest_compress *cz);
 
 void atex_ingest_release(struct atex_ingest *in);
 
@@ -93,6 +112,10 @@ int atex_ingest_files(const char *files_dir, const char *platform,
 
 /* true when the directory `path` has no entries (or cannot be read). */
 bool atex_ingest_dir_empty(const char *path);
+
+/* ATEX_EEXISTS when `path` exists (a dangling symlink too): the
+ * aggregators' exclusive start. */
+int atex_ingest_check_absent(const char *path);
 
 /* Creates `path` and its missing parents (mode 0755). ATEX_EIO naming the
  * path when one cannot be made or is not a directory. */

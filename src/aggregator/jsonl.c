@@ -55,6 +55,11 @@ struct jsonl {
 	bool strict;	    /* ATEX_INGEST_STRICT */
 	bool exclusive;	    /* start: EEXISTS for existing outputs */
 	unsigned int level; /* 0: the default */
+	/* compress_files (cz.compression NONE: off); cz's strings are
+	 * owned: suffix, and exclude as a strv. */
+	struct atex_ingest_compress cz;
+	char *cz_suffix;
+	char **cz_exclude;
 
 	pthread_mutex_t lock;
 	/* Under the lock: */
@@ -71,17 +76,57 @@ struct jsonl {
 	struct atex_buf out; /* compressed bytes of one write */
 };
 
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 static int dump_to_buf(const char *data, size_t len, void *arg)
 {
 	return atex_buf_put(arg, data, len) < 0 ? -1 : 0;
 }
 
+/* The names of `files` as compress_files placed them: with the suffix
+ * unless excluded. A new reference; NULL on error (set). */
+static json_t *compressed_names(const struct atex_ingest_compress *cz,
+				json_t *files)
+{
+	json_t *out = json_array(), *v;
+	size_t i;
+
+	if (!out)
+		goto oom;
+	json_array_foreach(files, i, v)
+	{
+		const char *name = json_string_value(v);
+		json_t *s = atex_ingest_excluded(cz, name)
+				    ? json_incref(v)
+				    : json_sprintf("%s%s", name, cz->suffix);
+
+		if (!s || json_array_append_new(out, s) < 0)
+			goto oom;
+	}
+	return out;
+oom:
+	json_decref(out);
+	atex_error_oom();
+	return NULL;
+}
+
 /* Appends the line of one result to `b`. */
-static int put_line(struct atex_buf *b, const struct atex_ingest *in,
+static int put_line(struct jsonl *j, struct atex_buf *b,
+		    const struct atex_ingest *in,
 		    const struct atex_ingest_result *r)
 {
-	json_t *line = json_pack("[s,s?,s,s?,O,s?]", in->platform, r->status,
-				 in->test, r->name, r->files, r->note);
+	json_t *files = j->cz.compression && *j->cz.suffix
+				? compressed_names(&j->cz, r->files)
+				: json_incref(r->files);
+	json_t *line =
+		files ? json_pack("[s,s?,s,s?,o,s?]", in->platform, r->status,
+				  in->test, r->name, files, r->note)
+		      : NULL;
 	int rc = 0;
 
 	if (!line)
@@ -205,19 +250,6 @@ static int streams_begin(struct jsonl *j)
 	return 0;
 }
 
-/* exclusive: `path` must not exist, not even as a dangling symlink. */
-static int check_absent(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == 0)
-		return atex_error_set(ATEX_EEXISTS, "%s already exists", path);
-	if (errno != ENOENT)
-		return atex_error_set(ATEX_EIO, "%s: %s", path,
-				      strerror(errno));
-	return 0;
-}
-
 static int jsonl_start(atex_aggregator *a)
 {
 	struct jsonl *j = (struct jsonl *)a;
@@ -229,9 +261,9 @@ static int jsonl_start(atex_aggregator *a)
 		goto out;
 	}
 	if (j->exclusive) {
-		rc = check_absent(j->path);
+		rc = atex_ingest_check_absent(j->path);
 		if (!rc && j->files_dir)
-			rc = check_absent(j->files_dir);
+			rc = atex_ingest_check_absent(j->files_dir);
 		if (rc)
 			goto out;
 	}
@@ -319,12 +351,13 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 	}
 	rc = atex_ingest_prepare_flags(
 		&in, files_dir ? files_dir : j->files_dir, platform, test_name,
-		artifacts_dir, j->strict ? ATEX_INGEST_STRICT : 0);
+		artifacts_dir, j->strict ? ATEX_INGEST_STRICT : 0,
+		j->cz.compression ? &j->cz : NULL);
 	free(files_dir);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < in.n && !rc; i++)
-		rc = put_line(&lines, &in, &in.results[i]);
+		rc = put_line(j, &lines, &in, &in.results[i]);
 	if (rc)
 		goto out;
 
@@ -422,6 +455,8 @@ static void jsonl_free(atex_aggregator *a)
 	free(j->path);
 	free(j->files_dir);
 	json_decref(j->ingests);
+	free(j->cz_suffix);
+	strv_free(j->cz_exclude);
 	free(j);
 }
 
@@ -449,6 +484,44 @@ static bool level_ok(int compression, unsigned int level)
 	if (compression == ATEX_COMPRESSION_XZ)
 		return (level & ~LZMA_PRESET_EXTREME) <= 9;
 	return true; /* no compression: nothing to set */
+}
+
+/* Options version 3: compress_files, files_suffix, files_exclude. */
+static int compress_files_init(struct jsonl *j,
+			       const struct atex_jsonl_aggregator_options *o,
+			       int compression)
+{
+	int cz = o->compress_files;
+	size_t n = 0;
+
+	if (cz == ATEX_COMPRESSION_AUTO)
+		cz = compression;
+	if (cz == ATEX_COMPRESSION_NONE)
+		return 0;
+	if (cz != ATEX_COMPRESSION_GZIP && cz != ATEX_COMPRESSION_XZ)
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: unknown compress_files %d", o->path,
+				      o->compress_files);
+	if (!level_ok(cz, o->level))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: compression level %u out of range",
+				      o->path, o->level);
+	j->cz_suffix = atex_strdup(o->files_suffix ? o->files_suffix
+				   : cz == ATEX_COMPRESSION_GZIP ? ".gz"
+								 : ".xz");
+	while (o->files_exclude && o->files_exclude[n])
+		n++;
+	j->cz_exclude = atex_calloc(n + 1, sizeof(char *));
+	if (!j->cz_suffix || !j->cz_exclude)
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(j->cz_exclude[i] = atex_strdup(o->files_exclude[i])))
+			return ATEX_ENOMEM;
+	j->cz.compression = cz;
+	j->cz.level = o->level;
+	j->cz.suffix = j->cz_suffix;
+	j->cz.exclude = (const char *const *)j->cz_exclude;
+	return 0;
 }
 
 int atex_jsonl_aggregator_new(atex_aggregator **out,
@@ -492,6 +565,14 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 		j->strict = opts->strict;
 		j->exclusive = opts->exclusive;
 		j->level = opts->level;
+		if (compress_files_init(j, opts, compression) < 0) {
+			int rc = atex_error_last_code();
+
+			free(j->cz_suffix);
+			strv_free(j->cz_exclude);
+			free(j);
+			return rc;
+		}
 	}
 	j->compression = compression;
 	j->fd = -1;

@@ -44,6 +44,7 @@ struct yamld {
 	atex_aggregator base;
 	char *path;
 	char *files_dir;
+	bool compact, strict, exclusive; /* the options */
 
 	pthread_mutex_t lock;
 	bool started; /* under the lock, with fd and size */
@@ -195,8 +196,93 @@ static int document_body(yaml_emitter_t *e, const struct atex_ingest *in)
 	return rc ? rc : mapping(e, false);
 }
 
+/* ---- the compact layout (Python ATEX's) ---- */
+
+static bool is_subtest(const struct atex_ingest_result *r)
+{
+	return r->name && *r->name;
+}
+
+static int files_key(yaml_emitter_t *e, json_t *files)
+{
+	json_t *file;
+	size_t i;
+	int rc = scalar(e, "files");
+
+	if (!rc)
+		rc = sequence(e, true);
+	json_array_foreach(files, i, file)
+	{
+		if (!rc)
+			rc = scalar(e, json_string_value(file));
+	}
+	return rc ? rc : sequence(e, false);
+}
+
+static int compact_subtest(yaml_emitter_t *e,
+			   const struct atex_ingest_result *r)
+{
+	int rc = mapping(e, true);
+
+	if (!rc)
+		rc = pair(e, "name", r->name);
+	if (!rc && r->status)
+		rc = pair(e, "status", r->status);
+	if (!rc && json_array_size(r->files))
+		rc = files_key(e, r->files);
+	if (!rc && r->note)
+		rc = pair(e, "note", r->note);
+	return rc ? rc : mapping(e, false);
+}
+
+static int compact_body(yaml_emitter_t *e, const struct atex_ingest *in)
+{
+	const char *status = NULL, *note = NULL;
+	json_t *files = json_array();
+	bool any_subtest = false;
+	int rc;
+
+	if (!files)
+		return atex_error_oom();
+	for (size_t i = 0; i < in->n; i++) {
+		const struct atex_ingest_result *r = &in->results[i];
+
+		if (is_subtest(r)) {
+			any_subtest = true;
+			continue;
+		}
+		status = r->status ? r->status : status;
+		note = r->note ? r->note : note;
+		json_array_extend(files, r->files);
+	}
+	rc = mapping(e, true);
+	if (!rc)
+		rc = pair(e, "platform", in->platform);
+	if (!rc)
+		rc = pair(e, "name", in->test);
+	if (!rc && status)
+		rc = pair(e, "status", status);
+	if (!rc && json_array_size(files))
+		rc = files_key(e, files);
+	if (!rc && note)
+		rc = pair(e, "note", note);
+	json_decref(files);
+	if (!rc && any_subtest) {
+		rc = scalar(e, "subtests");
+		if (!rc)
+			rc = sequence(e, true);
+		for (size_t i = 0; i < in->n && !rc; i++)
+			if (is_subtest(&in->results[i]))
+				rc = compact_subtest(e, &in->results[i]);
+		if (!rc)
+			rc = sequence(e, false);
+	}
+	return rc ? rc : mapping(e, false);
+}
+
 /* The whole document of one ingest, appended to `b`. */
-static int document(struct atex_buf *b, const struct atex_ingest *in)
+static int document(struct atex_buf *b, const struct atex_ingest *in,
+		    bool compact)
 {
 	yaml_emitter_t e;
 	yaml_event_t ev;
@@ -214,7 +300,7 @@ static int document(struct atex_buf *b, const struct atex_ingest *in)
 			  yaml_document_start_event_initialize(&ev, NULL, NULL,
 							       NULL, 0));
 	if (!rc)
-		rc = document_body(&e, in);
+		rc = compact ? compact_body(&e, in) : document_body(&e, in);
 	if (!rc)
 		rc = emit(&e, &ev, yaml_document_end_event_initialize(&ev, 1));
 	if (!rc)
@@ -236,6 +322,13 @@ static int yamld_start(atex_aggregator *a)
 	if (y->started) {
 		rc = atex_error_set(ATEX_EINVAL, "%s: started twice", y->path);
 		goto out;
+	}
+	if (y->exclusive) {
+		rc = atex_ingest_check_absent(y->path);
+		if (!rc && y->files_dir)
+			rc = atex_ingest_check_absent(y->files_dir);
+		if (rc)
+			goto out;
 	}
 	if (y->files_dir) {
 		rc = atex_ingest_mkdirs(y->files_dir);
@@ -267,11 +360,12 @@ static int yamld_ingest(atex_aggregator *a, const char *platform,
 	if (!started)
 		return atex_error_set(ATEX_EINVAL, "%s: ingest before start",
 				      y->path);
-	rc = atex_ingest_prepare(&in, y->files_dir, platform, test_name,
-				 artifacts_dir);
+	rc = atex_ingest_prepare_flags(
+		&in, y->files_dir, platform, test_name, artifacts_dir,
+		y->strict ? ATEX_INGEST_STRICT : 0, NULL);
 	if (rc)
 		return rc;
-	rc = document(&doc, &in);
+	rc = document(&doc, &in, y->compact);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&y->lock);
@@ -328,6 +422,19 @@ static const struct atex_aggregator_ops yamld_ops = {
 int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
 			     const char *files_dir)
 {
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
+
+	o.path = path;
+	o.files_dir = files_dir;
+	return atex_yaml_aggregator_new_opts(out, &o);
+}
+
+int atex_yaml_aggregator_new_opts(
+	atex_aggregator **out, const struct atex_yaml_aggregator_options *opts)
+{
+	const char *path = opts ? opts->path : NULL;
+	const char *files_dir = opts ? opts->files_dir : NULL;
 	struct yamld *y;
 
 	if (!out)
@@ -335,6 +442,10 @@ int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
 				      "atex_yaml_aggregator_new: no out "
 				      "pointer");
 	*out = NULL;
+	if (!opts || opts->version != ATEX_YAML_AGGREGATOR_OPTIONS_VERSION)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_yaml_aggregator_new: no options "
+				      "or unknown options version");
 	if (!path || !*path)
 		return atex_error_set(ATEX_EINVAL,
 				      "atex_yaml_aggregator_new: no path");
@@ -342,6 +453,9 @@ int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
 	if (!y)
 		return ATEX_ENOMEM;
 	y->base.ops = &yamld_ops;
+	y->compact = opts->compact;
+	y->strict = opts->strict;
+	y->exclusive = opts->exclusive;
 	y->fd = -1;
 	y->path = atex_strdup(path);
 	y->files_dir = files_dir ? atex_strdup(files_dir) : NULL;

@@ -430,11 +430,17 @@ static int parse_line(struct atex_result *res, const char *text, size_t len,
 		goto out;
 	}
 	if ((rc = take_string(&s[0], line, 0, false, "platform", where)) ||
-	    (rc = take_string(&s[1], line, 1, false, "status", where)) ||
+	    (rc = take_string(&s[1], line, 1, true, "status", where)) ||
 	    (rc = take_string(&s[2], line, 2, false, "test", where)) ||
 	    (rc = take_string(&s[3], line, 3, true, "subtest", where)) ||
 	    (rc = take_string(&s[4], line, 5, true, "note", where)))
 		goto out;
+	/* A null status (the strict JSON Lines aggregator's, Python ATEX's
+	 * format) is a result without status: an error (PROTOCOL.md). */
+	if (!s[1] && !(s[1] = atex_strdup("error"))) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
 	res->platform = s[0];
 	res->status = s[1];
 	res->test = s[2];

@@ -117,3 +117,22 @@ def test_subprocess_stream_and_log(caplog):
     caplog.set_level(logging.DEBUG)
     assert util.subprocess_log(["echo", "hello"]) == 0
     assert any(r.getMessage().endswith(": hello") for r in caplog.records)
+
+
+def test_fmf_stand_in(tmp_path):
+    import fmf
+
+    if not getattr(fmf, "STAND_IN", False):
+        # The real library is installed: the stand-in must not shadow it.
+        assert "site-packages" in fmf.__file__ or "dist-packages" in fmf.__file__
+        return
+    (tmp_path / ".fmf").mkdir()
+    (tmp_path / ".fmf" / "version").write_text("1\n")
+    (tmp_path / "sub").mkdir()
+    assert fmf.Tree(str(tmp_path / "sub")).root == str(tmp_path)
+    with pytest.raises(fmf.utils.RootError):
+        fmf.Tree("/proc/self")
+    assert issubclass(fmf.utils.FetchError, fmf.utils.GeneralError)
+    ctx = fmf.Context(distro="fedora-40", arch=["x86_64", "aarch64"])
+    assert ctx.dimensions == {"distro": ["fedora-40"],
+                              "arch": ["x86_64", "aarch64"]}

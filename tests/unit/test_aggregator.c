@@ -747,6 +747,110 @@ static char *unxz(const void *data, size_t len, size_t *out_len)
 
 typedef char *(*decoder)(const void *, size_t, size_t *);
 
+/* compress_files (options version 3): gzip with exclusions and the
+ * default suffix, xz in place; the big file crosses many buffers. */
+static void assert_decoded(const char *dir, const char *rel, decoder decode,
+			   const char *want, size_t want_len)
+{
+	char *path = path_in(dir, rel);
+	size_t len, out_len;
+	char *data = slurp(path, &len);
+	char *plain = decode(data, len, &out_len);
+
+	assert_int_equal(out_len, want_len);
+	assert_memory_equal(plain, want, want_len);
+	free(plain);
+	free(data);
+	free(path);
+}
+
+static void test_compress_files(void **state)
+{
+	struct fixture *f = *state;
+	const char *const exclude[] = {"keep.txt", NULL};
+	struct atex_jsonl_aggregator_options o =
+		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
+	size_t big_len = 300000;
+	char *big = malloc(big_len + 1), *dir;
+	atex_aggregator *a = NULL;
+	json_t *lines;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (char)("abcdefgh"[i % 8] + (i / 4096) % 7);
+	big[big_len] = '\0';
+	write_file(f->art, "results",
+		   "{\"status\":\"pass\",\"files\":[\"big\",\"sub/keep.txt\","
+		   "\"link\",\"gone\"]}\n");
+	write_file(f->art, "files/big", big);
+	write_file(f->art, "files/sub/keep.txt", "plain\n");
+	symlink_in(f->art, "files/link", "big");
+
+	o.path = f->out;
+	o.files_dir = f->files;
+	o.compress_files = ATEX_COMPRESSION_GZIP;
+	o.files_exclude = exclude;
+	o.level = 9;
+	o.compress_files = 7;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), ATEX_EINVAL);
+	o.compress_files = ATEX_COMPRESSION_GZIP;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	atex_aggregator_free(a);
+	lines = read_lines(f->out);
+	/* Names get the suffix, whether the file was there or not, except
+	 * excluded basenames. */
+	assert_json(lines, "[[\"p\",\"pass\",\"/t\",null,[\"big.gz\","
+			   "\"sub/keep.txt\",\"link.gz\",\"gone.gz\"],null]]");
+	json_decref(lines);
+	dir = path_in(f->files, "p/t");
+	assert_decoded(dir, "big.gz", gunzip, big, big_len);
+	assert_file(dir, "sub/keep.txt", "plain\n",
+		    mode_of(f->art, "files/sub/keep.txt") & 07777);
+	assert_int_equal(mode_of(dir, "big.gz") & 0777,
+			 mode_of(f->art, "files/big") & 0777);
+	{
+		char target[64];
+		char *link = path_in(dir, "link");
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+
+		assert_true(n > 0);
+		target[n] = '\0';
+		assert_string_equal(target, "big");
+		free(link);
+	}
+	free(dir);
+
+	/* xz, suffix "": compressed under the same name, lists unchanged. */
+	char *files2 = path_in(f->tmp, "files2");
+	char *out2 = path_in(f->tmp, "out2.jsonl");
+
+	o.path = out2;
+	o.files_dir = files2;
+	o.compress_files = ATEX_COMPRESSION_XZ;
+	o.files_suffix = "";
+	o.files_exclude = NULL;
+	o.level = 0;
+	assert_int_equal(atex_jsonl_aggregator_new(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	ingest_ok(a, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	atex_aggregator_free(a);
+	lines = read_lines(out2);
+	assert_json(lines, "[[\"p\",\"pass\",\"/t\",null,[\"big\","
+			   "\"sub/keep.txt\",\"link\",\"gone\"],null]]");
+	json_decref(lines);
+	dir = path_in(files2, "p/t");
+	assert_decoded(dir, "big", unxz, big, big_len);
+	assert_decoded(dir, "sub/keep.txt", unxz, "plain\n", 6);
+	free(dir);
+	free(files2);
+	free(out2);
+	free(big);
+}
+
 static void write_test_n(const char *art, int i)
 {
 	char text[512];
@@ -1450,6 +1554,59 @@ static void test_strict_exclusive(void **state)
 	free(p);
 }
 
+/* The compact layout (Python ATEX's), strict and exclusive. */
+static void test_yaml_compact(void **state)
+{
+	struct fixture *f = *state;
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
+	char *path = path_in(f->tmp, "c.yaml"), *text;
+	atex_aggregator *a = NULL;
+	json_t *docs;
+
+	o.version = 99;
+	assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), ATEX_EINVAL);
+	o.version = ATEX_YAML_AGGREGATOR_OPTIONS_VERSION;
+	o.path = path;
+	o.files_dir = f->files;
+	o.compact = o.strict = o.exclusive = true;
+	assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), 0);
+	write_file(
+		f->art, "results",
+		"{\"status\":\"fail\",\"name\":\"s1\",\"files\":[\"s.log\"]}\n"
+		"{\"status\":\"error\",\"files\":[\"a\"],\"note\":\"first\"}\n"
+		"{\"status\":\"pass\",\"files\":[\"b\"],\"note\":\"last\"}\n"
+		"{\"name\":\"s2\"}\n");
+	ingest_ok(a, "p", "/t1", f->art);
+	write_file(f->art, "results", "{}\n");
+	ingest_ok(a, "p", "/t2", f->art);
+	unlink_in(f->art, "results");
+	assert_int_equal(atex_aggregator_ingest(a, "p", "/t3", f->art),
+			 ATEX_ENOTFOUND);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	text = slurp(path, NULL);
+	/* The key order is the document's. */
+	assert_non_null(strstr(text, "platform: p\nname: /t1\nstatus: pass\n"
+				     "files:\n- a\n- b\nnote: last\n"
+				     "subtests:\n"));
+	docs = load_yaml_docs(text);
+	assert_json(docs, "[{\"platform\":\"p\",\"name\":\"/t1\","
+			  "\"status\":\"pass\",\"files\":[\"a\",\"b\"],"
+			  "\"note\":\"last\",\"subtests\":["
+			  "{\"name\":\"s1\",\"status\":\"fail\","
+			  "\"files\":[\"s.log\"]},{\"name\":\"s2\"}]},"
+			  "{\"platform\":\"p\",\"name\":\"/t2\"}]");
+	json_decref(docs);
+	free(text);
+	atex_aggregator_free(a);
+	/* Exclusive: the file exists now. */
+	assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), 0);
+	assert_int_equal(atex_aggregator_start(a), ATEX_EEXISTS);
+	atex_aggregator_free(a);
+	free(path);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1476,6 +1633,8 @@ int main(void)
 		T(test_outputs_no_follow),
 		T(test_multi_agreement),
 		T(test_strict_exclusive),
+		T(test_compress_files),
+		T(test_yaml_compact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

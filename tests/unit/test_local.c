@@ -886,8 +886,9 @@ static void test_command_argv(void **state)
 	check_argv(p, "/srv", env,
 		   "podman --runtime runc exec -i -w /srv -e A=1 -e B=x y box "
 		   "printf %s\\n a b");
-	check_argv(p, NULL, NULL, "podman --runtime runc exec -i box printf "
-				  "%s\\n a b");
+	check_argv(p, NULL, NULL,
+		   "podman --runtime runc exec -i box printf "
+		   "%s\\n a b");
 
 	/* It runs: through the local connection's own spawn. */
 	opts.argv = sh;

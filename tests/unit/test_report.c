@@ -395,6 +395,24 @@ static void test_malformed_line(void **state)
 		       "files", 0);
 }
 
+/* A null status (Python ATEX's format, the strict JSON Lines aggregator)
+ * is a result without status: loaded as an error, not as damage. */
+static void test_null_status(void **state)
+{
+	char *dir = *state;
+	atex_results *r;
+
+	write_file(dir, "n/results.jsonl",
+		   "[\"p\", null, \"/a\", \"s\", [], null]\n");
+	r = load_ok(dir, "n/results.jsonl");
+	assert_int_equal(atex_results_count(r), 1);
+	assert_int_equal(atex_results_damaged(r), 0);
+	assert_string_equal(get(r, 0)->status, "error");
+	assert_string_equal(get(r, 0)->subtest, "s");
+	assert_false(atex_results_passed(r));
+	atex_results_free(r);
+}
+
 static void test_not_found(void **state)
 {
 	char *p = path_in(*state, "nothing.jsonl");
@@ -815,6 +833,7 @@ int main(void)
 		T(test_truncated_last_line),
 		T(test_malformed_line),
 		T(test_not_found),
+		T(test_null_status),
 		T(test_earlier_attempts),
 		T(test_earlier_other_compression),
 		T(test_load_sqlite),

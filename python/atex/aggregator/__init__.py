@@ -10,8 +10,6 @@ atex's ``sqlite``. Differences from Python ATEX: docs/PYTHON.md.
 import importlib as _importlib
 from abc import ABC, abstractmethod
 
-from ._common import normalize_path  # noqa: F401 (used by the submodules)
-
 
 class Aggregator(ABC):
     """A test result collector.

@@ -1,20 +1,8 @@
 """What the aggregators share (internal)."""
 
 import os
-import shutil
 import threading
-from pathlib import Path, PurePath
-
-_CONTROL = {c: "_" for c in range(32)} | {127: "_"}
-
-
-def normalize_path(name):
-    """``name`` (any str()-able) as a relative PurePath safe under a
-    directory: control characters become ``_``, empty, ``.`` and ``..``
-    components and a leading ``/`` are dropped."""
-    text = str(name).translate(_CONTROL)
-    parts = [p for p in text.split("/") if p not in ("", ".", "..")]
-    return PurePath(*parts) if parts else PurePath()
+from pathlib import Path
 
 
 def lexists(path):
@@ -29,15 +17,6 @@ def has_entries(path):
             return any(True for _ in it)
     except (FileNotFoundError, NotADirectoryError):
         return False
-
-
-def move_verbatim(src, dst):
-    """Move ``src`` to ``dst`` (a rename, or a copy keeping symlinks as
-    symlinks across file systems)."""
-    return shutil.move(
-        src, dst,
-        copy_function=lambda s, d: shutil.copy2(s, d, follow_symlinks=False),
-    )
 
 
 class SeenTests:
@@ -70,12 +49,17 @@ class SeenTests:
 def check_artifacts(artifacts, files, platform, test_name):
     """PA's checks before an ingest: ``artifacts/results`` must exist
     (FileNotFoundError) and the test's files directory must not
-    (FileExistsError). Returns (artifacts Path, the test's files dir)."""
+    (FileExistsError). Returns (artifacts Path, the test's files dir as
+    a str)."""
     artifacts = Path(artifacts)
     results = artifacts / "results"
     if not lexists(results):
         raise FileNotFoundError(f"{results} does not exist")
-    test_files = files / normalize_path(platform) / normalize_path(test_name)
+    # libatex's layout (names kept as they are, empty components
+    # dropped). Strings, not PurePath: pathlib interns every component,
+    # and a long run's test names would stay in the interning table.
+    test_files = os.path.join(files, str(platform),
+                              "/".join(p for p in str(test_name).split("/") if p))
     if lexists(test_files):
         raise FileExistsError(f"{test_files} already exists for {test_name}")
     return artifacts, test_files

@@ -6,6 +6,7 @@
 
 import shlex
 import subprocess
+import threading
 
 from ... import _atex
 from .. import Connection, NotConnectedError, _rsync_defaults, _rsync_rsh
@@ -130,33 +131,56 @@ class ManagedSSHConnection(Connection):
         _check_password(password)
         self.options = dict(options)
         self.sudo = sudo
+        self._connected = False
         self._handle = _atex.SSHConnection(_to_atex(self.options))
 
     def __str__(self):
         return f"ssh:{self._handle.name()}"
 
     def assert_master(self):
-        """Raise NotConnectedError when the master does not run."""
-        if not self._handle.alive():
-            raise NotConnectedError(f"{self}: the ssh master is not running")
-
-    def connect(self, *, block=True):
-        """Start the master; ``block=False``: raise BlockingIOError when it
-        is not up yet instead of waiting (call again later)."""
+        """Raise NotConnectedError when never connected (or disconnected),
+        GoneAwayError when the master ended by itself (the system went
+        away: connect() again)."""
         if self._handle.alive():
             return
-        try:
-            self._handle.connect(-1 if block else 0)
-        except TimeoutError as e:
-            if not block:
-                raise BlockingIOError(str(e)) from None
-            raise ConnectError(str(e)) from e
-        except (OSError, RuntimeError) as e:
-            if isinstance(e, ConnectError):
-                raise
-            raise ConnectError(str(e)) from e
+        if self._connected:
+            raise GoneAwayError(f"{self}: the ssh master ended")
+        raise NotConnectedError(f"{self}: the ssh master is not running")
+
+    def connect(self, *, block=True):
+        """Start the master; ``block=False``: start it in the background
+        and raise BlockingIOError until it is up (call again later)."""
+        if self._handle.alive():
+            return
+        if block:
+            self._pending = None
+            try:
+                self._handle.connect(-1)
+            except (OSError, RuntimeError) as e:
+                raise ConnectError(str(e)) from e
+            self._connected = True
+            return
+        pending = getattr(self, "_pending", None)
+        if pending is None:
+            pending = self._pending = [None, None]
+
+            def run():
+                try:
+                    self._handle.connect(-1)
+                except Exception as e:  # noqa: BLE001 - handed to connect()
+                    pending[1] = e
+                pending[0] = True
+
+            threading.Thread(target=run, name=f"connect {self}", daemon=True).start()
+        if not pending[0]:
+            raise BlockingIOError(f"{self}: the ssh master is not up yet")
+        self._pending = None
+        if pending[1] is not None:
+            raise ConnectError(str(pending[1])) from pending[1]
+        self._connected = True
 
     def disconnect(self):
+        self._connected = False
         self._handle.disconnect()
 
     def forward(self, forward_type, *spec, cancel=False):

@@ -140,7 +140,8 @@ struct atex_fmf_executor_options {
 	 * "BadControlError(EOF when reading data)",
 	 * "BadReportJSONError(...)"), only when the test closed no result
 	 * for itself; results it closed are left as they are; a reboot
-	 * without `disconnect` is not followed; run_test's error message
+	 * without `disconnect` is not followed; `env` reaches the plan's
+	 * prepare and finish steps too; run_test's error message
 	 * ends with that note. The return codes stay as above. The
 	 * controller's environment is read at each run_test:
 	 * ATEX_DEBUG_NO_EXITCODE=1 (the wrapper sends no exit code),

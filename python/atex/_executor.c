@@ -277,6 +277,21 @@ static PyObject *env_dict(const char *const *env)
 	return d;
 }
 
+/* path.mkdir(parents=True, exist_ok=True) */
+static PyObject *mkdir_p(PyObject *path)
+{
+	PyObject *fn = PyObject_GetAttrString(path, "mkdir");
+	PyObject *args = fn ? PyTuple_New(0) : NULL;
+	PyObject *kw = args ? Py_BuildValue("{sOsO}", "parents", Py_True,
+					    "exist_ok", Py_True)
+			    : NULL;
+	PyObject *r = kw ? PyObject_Call(fn, args, kw) : NULL;
+	Py_XDECREF(kw);
+	Py_XDECREF(args);
+	Py_XDECREF(fn);
+	return r;
+}
+
 static int bridge_run_test(atex_executor *e, const char *test_name,
 			   const char *artifacts_dir, const char *const *env,
 			   int *exit_code)
@@ -289,17 +304,7 @@ static int bridge_run_test(atex_executor *e, const char *test_name,
 	/* Python ATEX's executors get a Path and an existing directory. */
 	pathlib = name && path ? PyImport_ImportModule("pathlib") : NULL;
 	p = pathlib ? PyObject_CallMethod(pathlib, "Path", "O", path) : NULL;
-	/* p.mkdir(parents=True, exist_ok=True): keywords, not a dict as
-	 * the positional `mode`. */
-	PyObject *mk = p ? PyObject_GetAttrString(p, "mkdir") : NULL;
-	PyObject *mkkw = mk ? Py_BuildValue("{sOsO}", "parents", Py_True,
-					    "exist_ok", Py_True)
-			    : NULL;
-	PyObject *noargs = mkkw ? PyTuple_New(0) : NULL;
-	PyObject *made = noargs ? PyObject_Call(mk, noargs, mkkw) : NULL;
-	Py_XDECREF(noargs);
-	Py_XDECREF(mkkw);
-	Py_XDECREF(mk);
+	PyObject *made = p ? mkdir_p(p) : NULL;
 	/* env only when there is some: Executor.run_test takes none. */
 	if (made && envd) {
 		PyObject *a = Py_BuildValue("(OO)", name, p);

@@ -309,6 +309,17 @@ static int plan_env(struct atex_vec *env, struct fmf_executor *fx)
 			return ATEX_ENOMEM;
 		}
 	}
+	/* Python ATEX's prepare and finish get the executor's environment
+	 * too, over the plan's. */
+	for (size_t i = 0; fx->compat && i < fx->env.len; i++) {
+		const char *item = fx->env.items[i];
+
+		s = item ? atex_strdup(item) : NULL;
+		if (item && (!s || atex_vec_push(env, s))) {
+			free(s);
+			return ATEX_ENOMEM;
+		}
+	}
 	s = atex_sprintf("TMT_TREE=%s/tree", fx->workdir);
 	if (!s || atex_vec_push(env, s))
 		goto oom;

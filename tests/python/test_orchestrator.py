@@ -135,7 +135,8 @@ class ListAggregator(Aggregator):
         self.stopped = True
 
     def ingest(self, platform, test_name, artifacts):
-        lines = (Path(artifacts) / "results").read_text().splitlines()
+        path = Path(artifacts) / "results"
+        lines = path.read_text().splitlines() if path.exists() else []
         statuses = [json.loads(line)["status"] for line in lines]
         with self.lock:
             self.got.append((platform, test_name, statuses))
@@ -651,3 +652,41 @@ def test_no_leak_running(tmp_path):
     assert grown < 200_000, "\n".join(
         f"{s}\n" + "\n".join(s.traceback.format()) for s in diff[:3])
     assert rss1 - rss0 < 20_000, (rss0, rss1)
+
+
+def test_executor_exception_reaches_hooks(tmp_path):
+    """What a Python executor raised is FinishedInfo.exception (exit_code
+    None), its system replaced without asking destructive()."""
+    ok = script(tmp_path, "ok.sh", "true\n")
+    seen, asked = [], []
+
+    class Flaky(CommandExecutor):
+        def run_test(self, test_name, artifacts):
+            if test_name == "/boom":
+                raise RuntimeError("bad luck in run_test")
+            return super().run_test(test_name, artifacts)
+
+    class Watch(AdHocOrchestrator):
+        def should_be_rerun(self, info, /):
+            seen.append((info.test_name, info.exception, info.exit_code))
+            return False
+
+        def destructive(self, info, /):
+            asked.append(info.test_name)
+            return False
+
+    tests = {"/boom": (ok,), "/fine": (ok,)}
+    pool = PoolProvisioner(1)
+    agg = ListAggregator()
+    with pool, agg:
+        with Watch("p", tests, (pool,), lambda r: Flaky(r, tests),
+                   agg) as orch:
+            orch.serve_forever()
+    assert len(seen) == 1
+    name, exc, code = seen[0]
+    assert name == "/boom" and code is None
+    assert isinstance(exc, RuntimeError) and "bad luck" in str(exc)
+    assert asked == ["/fine"]
+    assert pool.made >= 2  # /boom's system was replaced
+    # ingested all the same (no results: the executor wrote none)
+    assert sorted(t for _, t, _ in agg.got) == ["/boom", "/fine"]

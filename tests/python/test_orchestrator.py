@@ -521,6 +521,8 @@ def test_ctrl_c(tmp_path):
                 orch.serve_forever()
             took = time.monotonic() - sent[0]
             timer.join()
+            # every system was given back before serve_forever() raised
+            assert str(prov) == "LocalProvisioner(0 remotes)"
     assert took < 1.0, took
     for pid in pids.read_text().split():
         assert not Path(f"/proc/{pid}").exists() or \

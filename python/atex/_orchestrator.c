@@ -315,8 +315,7 @@ static const struct atex_executor_ops xshim_ops = {
 };
 
 /* The owner's _atex_new_system(index, remote) -> (executor, sinfo,
- * takes_env) into a
- * shim. NULL with a Python exception set. GIL held. */
+ * takes_env) into a shim. NULL with a Python exception set. GIL held. */
 static struct xshim *new_system(OrchObject *o, atex_remote *r, size_t index)
 {
 	PyObject *remote, *res = NULL;

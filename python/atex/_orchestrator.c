@@ -430,9 +430,14 @@ static size_t next_test(atex_fmf_discovery *d, const size_t *queue, size_t n,
 
 	gil = PyGILState_Ensure();
 	tuple = PyTuple_New((Py_ssize_t)n);
-	for (size_t i = 0; tuple && i < n; i++)
-		PyTuple_SET_ITEM(tuple, (Py_ssize_t)i,
-				 PyLong_FromSize_t(queue[order[i]]));
+	for (size_t i = 0; tuple && i < n; i++) {
+		PyObject *item = PyLong_FromSize_t(queue[order[i]]);
+
+		if (!item)
+			Py_CLEAR(tuple);
+		else
+			PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, item);
+	}
 	if (tuple)
 		res = PyObject_CallMethod(
 			o->owner, "_atex_next_test", "OO", tuple,

@@ -692,3 +692,26 @@ def test_executor_exception_reaches_hooks(tmp_path):
     assert pool.made >= 2  # /boom's system was replaced
     # ingested all the same (no results: the executor wrote none)
     assert sorted(t for _, t, _ in agg.got) == ["/boom", "/fine"]
+
+
+def test_several_provisioners(tmp_path):
+    """Each system's infos name the provisioner that gave it."""
+    ok = script(tmp_path, "ok.sh", "sleep 0.1\n")
+    seen = []
+
+    class Watch(AdHocOrchestrator):
+        def next_test(self, to_run, previous, /):
+            seen.append((previous.provisioner, previous.remote))
+            return next(iter(to_run))
+
+    pools = (PoolProvisioner(2), PoolProvisioner(2))
+    tests = {f"/t{i}": (ok,) for i in range(8)}
+    agg = ListAggregator()
+    with pools[0], pools[1], agg:
+        with Watch("p", tests, pools, lambda r: CommandExecutor(r, tests),
+                   agg) as orch:
+            orch.serve_forever()
+    assert len(agg.got) == 8
+    assert all(remote.pool is prov for prov, remote in seen)
+    assert {id(prov) for prov, _ in seen} == {id(p) for p in pools}
+    assert all(p.out == 0 for p in pools)

@@ -305,6 +305,18 @@ struct atex_fmf_discover_options {
 int atex_fmf_discover(atex_fmf_discovery **out, const char *path,
 		      const struct atex_fmf_discover_options *opts);
 
+/*
+ * A discovery of plain test names, for tests that have no fmf tree (an
+ * orchestrator running a program's own executor): `n` tests named
+ * `names` (copied; duplicates are kept, as a plan listing a test twice),
+ * each with data `{}`, root and directory "" (no tree), no plan
+ * (plan, environment, prepare and finish NULL). Returns 0, ATEX_EINVAL
+ * (a NULL or empty name: its position said), ATEX_ENOMEM. Free with
+ * atex_fmf_discovery_free.
+ */
+int atex_fmf_discovery_new_names(atex_fmf_discovery **out,
+				 const char *const *names, size_t n);
+
 /* Frees a discovery result; NULL is accepted. */
 void atex_fmf_discovery_free(atex_fmf_discovery *d);
 

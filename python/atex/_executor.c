@@ -26,7 +26,43 @@ typedef struct {
 	PyObject_HEAD atex_executor *e;
 	PyObject *connection; /* kept alive: e borrows its atex_connection */
 	PyObject *fmf_tests;  /* kept alive: e borrows its discovery */
+	PyObject *stage;      /* kept alive: e borrows it (or NULL) */
 } FmfHandle;
+
+static void stage_free(PyObject *capsule)
+{
+	atex_fmf_stage *st = PyCapsule_GetPointer(capsule, "atex.stage");
+
+	Py_BEGIN_ALLOW_THREADS atex_fmf_stage_free(st);
+	Py_END_ALLOW_THREADS
+}
+
+/* One stage (the tree copy every system is uploaded from) shared by the
+ * executors of one FMFTests, as atex run shares it: kept on the object
+ * as _atex_stage for its current discovery. A new reference, or NULL
+ * (no exception) when none could be made: the executor then stages on
+ * its own. Without it, 100 systems copy the tree 100 times. */
+static PyObject *shared_stage(PyObject *fmf_tests, atex_fmf_discovery *d)
+{
+	PyObject *cap = PyObject_GetAttrString(fmf_tests, "_atex_stage");
+	atex_fmf_stage *st = NULL;
+	int rc;
+
+	if (cap && PyCapsule_IsValid(cap, "atex.stage") &&
+	    PyCapsule_GetContext(cap) == d)
+		return cap;
+	Py_XDECREF(cap);
+	PyErr_Clear();
+	Py_BEGIN_ALLOW_THREADS rc = atex_fmf_stage_new(&st, d);
+	Py_END_ALLOW_THREADS if (rc < 0) return NULL;
+	cap = PyCapsule_New(st, "atex.stage", stage_free);
+	if (!cap || PyCapsule_SetContext(cap, d) < 0 ||
+	    PyObject_SetAttrString(fmf_tests, "_atex_stage", cap) < 0)
+		PyErr_Clear();
+	if (!cap)
+		atex_fmf_stage_free(st);
+	return cap;
+}
 
 static PyObject *fmf_handle_new(PyTypeObject *type, PyObject *args,
 				PyObject *kw)
@@ -48,9 +84,15 @@ static PyObject *fmf_handle_new(PyTypeObject *type, PyObject *args,
 		return NULL;
 	o.env = (const char *const *)envv;
 	o.compat_python_atex = true;
+	PyObject *stage = shared_stage(fmf_tests, o.discovery);
+	o.stage = stage ? PyCapsule_GetPointer(stage, "atex.stage") : NULL;
 	FmfHandle *self = (FmfHandle *)type->tp_alloc(type, 0);
 	int rc = self ? atex_fmf_executor_new(&self->e, &o) : 0;
 	atexpy_strv_free(envv);
+	if (self)
+		self->stage = stage;
+	else
+		Py_XDECREF(stage);
 	if (!self)
 		return NULL;
 	if (rc < 0) {
@@ -74,6 +116,7 @@ static void fmf_handle_dealloc(FmfHandle *self)
 	}
 	Py_CLEAR(self->connection);
 	Py_CLEAR(self->fmf_tests);
+	Py_CLEAR(self->stage);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -957,15 +957,13 @@ static int pcall(struct pbridge *b, const char *method, PyObject *arg)
 	return rc;
 }
 
-static int pb_start(atex_provisioner *p)
+/* Starts the poller unless it runs. 0 or an error. */
+static int poller_start(struct pbridge *b)
 {
-	struct pbridge *b = (struct pbridge *)p;
-	int rc = pcall(b, "start", NULL);
 	bool started = false;
 	PyGILState_STATE g;
+	int rc = 0;
 
-	if (rc < 0)
-		return rc;
 	/* The poller's reference; taken before the lock (the poller holds
 	 * the GIL when it takes the lock: never the other order). */
 	g = PyGILState_Ensure();
@@ -989,6 +987,14 @@ static int pb_start(atex_provisioner *p)
 		PyGILState_Release(g);
 	}
 	return rc;
+}
+
+static int pb_start(atex_provisioner *p)
+{
+	struct pbridge *b = (struct pbridge *)p;
+	int rc = pcall(b, "start", NULL);
+
+	return rc < 0 ? rc : poller_start(b);
 }
 
 /* Releases the remotes got from Python but not handed to C yet. */
@@ -1026,6 +1032,12 @@ static int pb_provision(atex_provisioner *p, int count)
 				: PyLong_FromLong(count);
 	PyGILState_Release(g);
 	int rc = n ? pcall(b, "provision", n) : ATEX_ENOMEM;
+
+	/* A Python provisioner reaches C already started by Python (the
+	 * orchestrator takes started ones): the poller starts with the
+	 * first request then. */
+	if (rc == 0)
+		rc = poller_start(b);
 
 	g = PyGILState_Ensure();
 	Py_XDECREF(n);
@@ -1084,9 +1096,18 @@ static int pb_get_remote(atex_remote **out, atex_provisioner *p, int timeout_ms)
 	return rc;
 }
 
+/* Nothing more is wanted: the poller stops (an orchestrator clears at
+ * the end of its run, and the Python object's own stop() never reaches
+ * the bridge) and remotes it queued are released; provision() starts it
+ * again. */
 static int pb_clear(atex_provisioner *p)
 {
-	return pcall((struct pbridge *)p, "clear", NULL);
+	struct pbridge *b = (struct pbridge *)p;
+	int rc = pcall(b, "clear", NULL);
+
+	poller_stop(b);
+	drain(b);
+	return rc;
 }
 
 static void pb_abort(atex_provisioner *p)

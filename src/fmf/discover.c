@@ -217,6 +217,51 @@ fail:
 	return rc;
 }
 
+int atex_fmf_discovery_new_names(atex_fmf_discovery **out,
+				 const char *const *names, size_t n)
+{
+	atex_fmf_discovery *d;
+
+	if (!out || (!names && n))
+		return atex_error_set(ATEX_EINVAL,
+				      "discovery from names: %s is NULL",
+				      out ? "names" : "out");
+	*out = NULL;
+	d = atex_calloc(1, sizeof(*d));
+	if (!d)
+		return ATEX_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct test *t;
+
+		if (!names[i] || !*names[i]) {
+			atex_fmf_discovery_free(d);
+			return atex_error_set(ATEX_EINVAL,
+					      "discovery from names: name %zu "
+					      "is %s",
+					      i + 1,
+					      names[i] ? "empty" : "NULL");
+		}
+		t = atex_calloc(1, sizeof(*t));
+		if (t) {
+			t->own_name = atex_strdup(names[i]);
+			t->data = json_object();
+		}
+		if (!t || !t->own_name || !t->data ||
+		    atex_vec_push(&d->tests, t) < 0) {
+			atex_fmf_test_free(t);
+			atex_fmf_discovery_free(d);
+			return atex_error_oom();
+		}
+		/* No tree: the test has no files of its own. */
+		t->name = t->own_name;
+		t->root = "";
+		t->dir = "";
+		t->private = true;
+	}
+	*out = d;
+	return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Access.
  */

@@ -871,6 +871,39 @@ static void unsafe_names(void **state)
 	tree_remove(t);
 }
 
+/* Plain names, no tree: what an orchestrator takes for a program's own
+ * executor (the Python API's AdHocOrchestrator with any test names). */
+static void from_names(void **state)
+{
+	const char *const list[] = {"/b", "/a", "/b", "x y"};
+	const char *const bad[] = {"/a", ""};
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	assert_int_equal(atex_fmf_discovery_new_names(&d, list, 4), 0);
+	assert_string_equal(names(d), "/b /a /b x y");
+	assert_null(atex_fmf_discovery_plan(d));
+	assert_null(atex_fmf_discovery_plan_name(d));
+	assert_null(atex_fmf_discovery_root(d));
+	assert_string_equal(atex_fmf_discovery_test_root(d, 1), "");
+	assert_string_equal(atex_fmf_discovery_test_dir(d, 1), "");
+	assert_true(json_is_object(atex_fmf_discovery_test_data(d, 3)));
+	assert_int_equal(json_object_size(atex_fmf_discovery_test_data(d, 3)),
+			 0);
+	assert_int_equal(atex_fmf_discovery_find(d, "/a"), 1);
+	assert_int_equal(atex_fmf_discovery_remove(d, 0), 0);
+	assert_string_equal(names(d), "/a /b x y");
+	atex_fmf_discovery_free(d);
+
+	assert_int_equal(atex_fmf_discovery_new_names(&d, NULL, 0), 0);
+	assert_int_equal(atex_fmf_discovery_count(d), 0);
+	atex_fmf_discovery_free(d);
+
+	assert_int_equal(atex_fmf_discovery_new_names(&d, bad, 2), ATEX_EINVAL);
+	assert_null(d);
+	assert_non_null(strstr(atex_error_last(), "name 2 is empty"));
+}
+
 /* compat_python_atex: Python ATEX's discover() semantics. The caller's
  * names add to the phase's `test` names (each test once), filters hold
  * together with the phase's, a phase the plan names prefixes its tests
@@ -988,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(select_names),
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),
+		cmocka_unit_test(from_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

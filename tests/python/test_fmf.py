@@ -356,3 +356,19 @@ def test_discover_leak_loop(tree):
 
 def test_handle_is_atex():
     assert _atex.FMFDiscovery.__module__ == "atex._atex"
+
+
+def test_unfetchable_remote_tree_is_fetch_error(tree, tmp_path):
+    (tree / "remote.fmf").write_text(textwrap.dedent(f"""
+        /plans/remote:
+          discover:
+            how: fmf
+            url: file://{tmp_path}/no-such-repo
+          execute: {{how: tmt}}
+    """).replace("/plans/remote", "/remote_plan"))
+    with pytest.raises(atex.executor.fmf.FetchError,
+                       match="no-such-repo") as info:
+        discover(str(tree), "/remote/remote_plan")
+    import fmf
+
+    assert isinstance(info.value, fmf.utils.FetchError)

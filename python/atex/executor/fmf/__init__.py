@@ -8,7 +8,7 @@ atex.executor.fmf.discover import ...`) is the submodule, as in Python
 ATEX.
 """
 
-from .discover import discover
+from .discover import FetchError, discover  # noqa: F401
 from .fmf import FMFExecutor, TestAbortedError, TestSetupError  # noqa: F401
 from .metadata import (  # noqa: F401
     FMFTests,

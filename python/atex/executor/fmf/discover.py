@@ -9,6 +9,16 @@ from .metadata import FMFTests, _source, listlike
 
 _log = logging.getLogger("atex.fmf")
 
+try:  # the fmf library's class, so that scripts catching it keep working
+    from fmf.utils import FetchError as _FetchBase
+except ImportError:
+    _FetchBase = OSError
+
+
+class FetchError(_FetchBase):
+    """A remote tree a plan names (``url``) could not be fetched (git
+    failed); a subclass of ``fmf.utils.FetchError`` where fmf imports."""
+
 
 def _tree_path(fmf_tree):
     if isinstance(fmf_tree, (str, bytes, os.PathLike)):
@@ -83,7 +93,8 @@ def discover(
 
     Raises ValueError for a missing plan or bad metadata (the message
     names the file and test), FileNotFoundError when no fmf tree is
-    there.
+    there, FetchError when a remote tree the plan names cannot be
+    fetched.
     """
     path = _tree_path(fmf_tree)
     try:
@@ -103,6 +114,8 @@ def discover(
     except _atex.Error as e:
         if e.atex_code in (_atex.E_FORMAT, _atex.E_RULE, _atex.E_MERGE):
             raise ValueError(str(e)) from None
+        if e.atex_code == _atex.E_EXTERNAL:
+            raise FetchError(str(e)) from None
         raise
     root = handle.root
     data, sources, order = {}, {}, []

@@ -11,8 +11,8 @@ FUZZ_SECONDS ?= 20
 ATEX       = $(BUILD)/cli/atex
 
 .PHONY: all deps build demo check check-plain check-plain-core \
-	check-cli-remote check-python check-asan check-valgrind check-fuzz check-vm bench \
-	clean refresh-conformance
+	check-cli-remote check-python check-asan check-valgrind check-fuzz \
+	check-vm bench clean refresh-conformance
 
 all: build
 
@@ -68,7 +68,7 @@ check: deps
 	( $(CLI_REMOTE) >$(BUILD)/check-cli-remote.log 2>&1; \
 		echo $$? >$(BUILD)/check-cli-remote.log.rc ) & \
 	$(MAKE) check-valgrind && $(MAKE) check-fuzz || rc=$$((rc | $$?)); \
-	$(PYTHON_TEST) || rc=$$((rc | $$?)); \
+	$(MAKE) check-python || rc=$$((rc | $$?)); \
 	echo "make check: waiting for the VM suite and the CLI over remotes"; \
 	wait; bad=; \
 	for lane in $(CHECK_LANES); do \

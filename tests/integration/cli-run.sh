@@ -401,8 +401,11 @@ podman)
 		fail "interrupt: $left containers left"
 	;;
 esac
-leftover=$(find /var/tmp -maxdepth 1 -name 'atex-*' -newer "$work/int.out" \
-	2>/dev/null | wc -l)
+# Work directories are named after their owner, BOOT-PID-START of the
+# atex run (src/executor/README.md): only ours count, not those of a
+# suite running beside this one (make check runs several at once).
+leftover=$(find /var/tmp -maxdepth 1 -name "atex-????????-$pid-*" \
+	-newer "$work/int.out" 2>/dev/null | wc -l)
 [ "$leftover" -eq 0 ] && pass "interrupt: no work directory left" ||
 	fail "interrupt: $leftover /var/tmp/atex-* left"
 if ls "$TMPDIR" | grep -q '^atex-'; then

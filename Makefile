@@ -63,9 +63,10 @@ check: deps
 	for lane in $(CHECK_LANES); do \
 		rm -f $(BUILD)/check-$$lane.log $(BUILD)/check-$$lane.log.rc; \
 	done; \
-	( $(VM_TEST) >$(BUILD)/check-vm.log 2>&1; \
+	( ( echo "$(VM_TEST)"; $(VM_TEST) ) >$(BUILD)/check-vm.log 2>&1; \
 		echo $$? >$(BUILD)/check-vm.log.rc ) & \
-	( $(CLI_REMOTE) >$(BUILD)/check-cli-remote.log 2>&1; \
+	( ( echo "$(CLI_REMOTE)"; $(CLI_REMOTE) ) \
+		>$(BUILD)/check-cli-remote.log 2>&1; \
 		echo $$? >$(BUILD)/check-cli-remote.log.rc ) & \
 	$(MAKE) check-valgrind && $(MAKE) check-fuzz || rc=$$((rc | $$?)); \
 	$(MAKE) check-python || rc=$$((rc | $$?)); \

@@ -10,8 +10,9 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 ATEX       = $(BUILD)/cli/atex
 
-.PHONY: all deps build demo check check-plain check-asan check-valgrind \
-	check-fuzz check-vm bench clean refresh-conformance
+.PHONY: all deps build demo check check-plain check-plain-core \
+	check-cli-remote check-python check-asan check-valgrind check-fuzz \
+	check-vm bench clean refresh-conformance
 
 all: build
 
@@ -33,47 +34,101 @@ demo: build
 	echo; echo "demo: report in $(DEMO_RESULTS)/report.html" \
 		"(results.jsonl, results.sqlite and files/ beside it)"
 
-# The VM suite (real QEMU boots, minutes of CPU under TCG) runs in the
-# background beside valgrind and the fuzzers, after the suites whose
-# time limits a busy machine would break (executor durations); its log is
-# printed when it ends.
-VM_LOG = $(BUILD)/check-vm.log
+# make check, in the order that keeps a 2-core machine busy without
+# breaking time limits:
+#  1. the plain build's core suites (unit, conformance, the C integration
+#     tests, the executor over local/ssh/podman), then the same under ASan:
+#     their time limits (executor durations) need cores that are not busy,
+#     so they run alone;
+#  2. then three lanes at once: in the foreground valgrind, the fuzzers,
+#     then the Python package (suite python); in the background the VM
+#     suite (real QEMU boots, minutes of CPU under TCG) and the CLI over
+#     ssh, podman and Testing Farm (suite cli-remote, mostly waiting on
+#     servers). Each background lane's log is printed when all ended.
+# The plain build runs a suite with no is_parallel limit 4 at a time
+# (servers and sleeps: half of them wait), meson's default is 2 here.
+CHECK_JOBS ?= 4
+MESON_TEST = meson test --print-errorlogs --no-rebuild
+PLAIN_CORE = $(MESON_TEST) -C $(BUILD) --num-processes $(CHECK_JOBS) \
+	--no-suite vm --no-suite cli-remote --no-suite python --no-suite asan-only
+CLI_REMOTE = $(MESON_TEST) -C $(BUILD) --suite cli-remote --no-suite vm \
+	--logbase cli-remote-testlog
+PYTHON_TEST = $(MESON_TEST) -C $(BUILD) --num-processes $(CHECK_JOBS) \
+	--suite python --logbase python-testlog
+VM_TEST    = $(MESON_TEST) -C $(BUILD) --suite vm --logbase vm-testlog
+CHECK_LANES = vm cli-remote
 check: deps
 	$(MAKE) build
-	@rc=0; $(MAKE) check-plain && $(MAKE) check-asan || rc=$$?; \
-	rm -f $(VM_LOG) $(VM_LOG).rc; \
-	( $(MAKE) check-vm >$(VM_LOG) 2>&1; echo $$? >$(VM_LOG).rc ) & \
+	@rc=0; $(MAKE) check-plain-core && $(MAKE) check-asan || rc=$$?; \
+	for lane in $(CHECK_LANES); do \
+		rm -f $(BUILD)/check-$$lane.log $(BUILD)/check-$$lane.log.rc; \
+	done; \
+	( ( echo "$(VM_TEST)"; $(VM_TEST) ) >$(BUILD)/check-vm.log 2>&1; \
+		echo $$? >$(BUILD)/check-vm.log.rc ) & \
+	( ( echo "$(CLI_REMOTE)"; $(CLI_REMOTE) ) \
+		>$(BUILD)/check-cli-remote.log 2>&1; \
+		echo $$? >$(BUILD)/check-cli-remote.log.rc ) & \
 	$(MAKE) check-valgrind && $(MAKE) check-fuzz || rc=$$((rc | $$?)); \
-	echo "make check: waiting for the VM suite"; wait; \
-	echo "---- VM suite ($(VM_LOG)) ----"; cat $(VM_LOG); \
-	vrc=$$(cat $(VM_LOG).rc 2>/dev/null || echo 1); \
-	if [ $$rc -ne 0 ] || [ "$$vrc" -ne 0 ]; then \
-		echo "make check: FAILED (suites: $$rc, VM suite: $$vrc)"; exit 1; fi; \
+	$(MAKE) check-python || rc=$$((rc | $$?)); \
+	echo "make check: waiting for the VM suite and the CLI over remotes"; \
+	wait; bad=; \
+	for lane in $(CHECK_LANES); do \
+		log=$(BUILD)/check-$$lane.log; \
+		echo "---- $$lane lane ($$log) ----"; cat $$log; \
+		lrc=$$(cat $$log.rc 2>/dev/null || echo 1); \
+		[ "$$lrc" -eq 0 ] || bad="$$bad, $$lane lane: $$lrc"; \
+	done; \
+	if [ $$rc -ne 0 ] || [ -n "$$bad" ]; then \
+		echo "make check: FAILED (suites: $$rc$$bad)"; exit 1; fi; \
 	echo "make check: all suites passed"
 
+# Every plain-build suite but the VM one, in one meson run.
 check-plain: build
-	meson test -C $(BUILD) --print-errorlogs --no-rebuild --no-suite vm
+	$(MESON_TEST) -C $(BUILD) --num-processes $(CHECK_JOBS) --no-suite vm
+
+# make check's plain-build parts (see above). testingfarm-api (suite
+# asan-only) runs in make check under ASan only: its provisioner code runs
+# in the plain build through cli-tf.
+check-plain-core: build
+	$(PLAIN_CORE)
+
+check-cli-remote: build
+	$(CLI_REMOTE)
+
+check-python: build
+	$(PYTHON_TEST)
 
 # Real VMs (suite vm): a Debian image built from packages (cached in
 # /var/cache/atex-test), booted under KVM where a probe shows it works.
 check-vm: build
-	meson test -C $(BUILD) --print-errorlogs --no-rebuild --suite vm \
-		--logbase vm-testlog
+	$(VM_TEST)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer; any report fails the test.
-# The executor over ssh and podman (~3 min) runs once, in check-plain: the
-# executor suite over the local connection runs the same code here.
+# Left out here, run once in the plain build (make check's time budget),
+# each with its C code covered under ASan by another suite:
+#  - the executor over ssh and podman (suite remote-executor, ~3 min): the
+#    executor suite over the local connection runs the same code, the ssh
+#    and podman suites the connections;
+#  - the CLI over ssh, podman and Testing Farm (suite cli-remote: cli-test,
+#    cli-run over ssh and podman, cli-tf): cli-test-local, cli-run-local,
+#    cli-exec-ssh and cli-exec-podman run the CLI's code, ssh and podman
+#    the connections, executor and orchestrator the rest, testingfarm-api
+#    the Testing Farm provisioner;
+#  - the Python package (suite python).
+# testingfarm-api runs here at a faster pace of its fake server
+# (ATEX_TF_SCALE, ~3 s per request at the default 0.5).
+ASAN_TF_SCALE ?= 0.25
 check-asan: deps
 	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all
 	ninja -C $(ASAN_BUILD)
-	meson test -C $(ASAN_BUILD) --print-errorlogs --no-rebuild \
-		--no-suite remote-executor --no-suite remote-run --no-suite vm \
-		--no-suite python
+	ATEX_TF_SCALE=$(ASAN_TF_SCALE) $(MESON_TEST) -C $(ASAN_BUILD) \
+		--no-suite remote-executor --no-suite remote-run \
+		--no-suite cli-remote --no-suite vm --no-suite python
 
 check-valgrind: build
-	meson test -C $(BUILD) --print-errorlogs --no-rebuild --suite unit \
+	$(MESON_TEST) -C $(BUILD) --suite unit \
 		--wrapper 'valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect'
 
 # Short libFuzzer runs of every fuzz target (clang build of its own).
@@ -83,7 +138,7 @@ check-fuzz: deps
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link -Dc_link_args=-fsanitize=fuzzer-no-link
 	ninja -C $(FUZZ_BUILD)
-	meson test -C $(FUZZ_BUILD) --print-errorlogs --no-rebuild --suite fuzz
+	$(MESON_TEST) -C $(FUZZ_BUILD) --suite fuzz
 
 bench: build
 	bench/run-all.sh $(BUILD)

@@ -8,9 +8,10 @@
  * messages.
  *
  * Each test starts its own server (fresh requests and faults; the fast
- * profile at half its delays: a request is ready in ~3 s). The path
- * of the server comes from $ATEX_TF_SERVER (tests/meson.build). Needs
- * root (the server's sshd) like the ssh suite.
+ * profile at half its delays: a request is ready in ~3 s; $ATEX_TF_SCALE
+ * sets another factor, make check's ASan run uses a faster pace). The
+ * path of the server comes from $ATEX_TF_SERVER (tests/meson.build).
+ * Needs root (the server's sshd) like the ssh suite.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,17 +115,20 @@ static bool read_small(const char *path, char *out, size_t size)
 static void server_start(const char *ranch)
 {
 	const char *script = getenv("ATEX_TF_SERVER");
+	const char *scale = getenv("ATEX_TF_SCALE");
 	char path[128], port[16];
 	double end;
 
 	assert_non_null(script);
+	if (!scale || !*scale)
+		scale = "0.5";
 	strcpy(fx.dir, "/tmp/atex-tf-test-XXXXXX");
 	assert_non_null(mkdtemp(fx.dir));
 	fx.pid = fork();
 	assert_true(fx.pid >= 0);
 	if (fx.pid == 0) {
 		execl("/usr/bin/python3", "python3", script, "--dir", fx.dir,
-		      "--token", TOKEN, "--ranch", ranch, "--scale", "0.5",
+		      "--token", TOKEN, "--ranch", ranch, "--scale", scale,
 		      (char *)NULL);
 		_exit(127);
 	}

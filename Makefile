@@ -11,7 +11,8 @@ FUZZ_SECONDS ?= 20
 ATEX       = $(BUILD)/cli/atex
 
 .PHONY: all deps build demo check check-plain check-plain-core \
-	check-cli-remote check-python check-asan check-valgrind check-fuzz \
+	check-cli-remote check-python check-asan check-asan-build \
+	check-asan-python check-valgrind check-fuzz \
 	check-vm bench clean refresh-conformance
 
 all: build
@@ -41,7 +42,8 @@ demo: build
 #     their time limits (executor durations) need cores that are not busy,
 #     so they run alone;
 #  2. then three lanes at once: in the foreground valgrind, the fuzzers,
-#     then the Python package (suite python); in the background the VM
+#     then the Python package (suite python, then check-asan-python: its
+#     C code under ASan); in the background the VM
 #     suite (real QEMU boots, minutes of CPU under TCG) and the CLI over
 #     ssh, podman and Testing Farm (suite cli-remote, mostly waiting on
 #     servers). Each background lane's log is printed when all ended.
@@ -70,6 +72,7 @@ check: deps
 		echo $$? >$(BUILD)/check-cli-remote.log.rc ) & \
 	$(MAKE) check-valgrind && $(MAKE) check-fuzz || rc=$$((rc | $$?)); \
 	$(MAKE) check-python || rc=$$((rc | $$?)); \
+	$(MAKE) check-asan-python || rc=$$((rc | $$?)); \
 	echo "make check: waiting for the VM suite and the CLI over remotes"; \
 	wait; bad=; \
 	for lane in $(CHECK_LANES); do \
@@ -98,6 +101,26 @@ check-cli-remote: build
 check-python: build
 	$(PYTHON_TEST)
 
+# The Python package's C code under ASan + UBSan as well: Debian's python3
+# with the sanitizer runtimes preloaded (the interpreter is not
+# instrumented, and its own allocations at exit are not ours to report:
+# detect_leaks=0). The leak loops measure RSS, which ASan's quarantine
+# inflates: they run in the plain build (check-python) only. The suites
+# over ssh and podman run the same C code as the local ones.
+ASAN_PRELOAD = $(shell gcc -print-file-name=libasan.so) \
+	$(shell gcc -print-file-name=libubsan.so)
+ASAN_PYTHON_TESTS = core util fmf executor connection provisioner \
+	aggregator report orchestrator
+check-asan-python: check-asan-build
+	cd tests/python && LD_PRELOAD="$(ASAN_PRELOAD)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	PYTHONPATH=$(abspath $(ASAN_BUILD))/python \
+	ATEX_PYTHON_BUILD=$(abspath $(ASAN_BUILD))/python \
+	PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider -k "not leak" \
+		$(ASAN_PYTHON_TESTS:%=test_%.py)
+
 # Real VMs (suite vm): a Debian image built from packages (cached in
 # /var/cache/atex-test), booted under KVM where a probe shows it works.
 check-vm: build
@@ -118,11 +141,13 @@ check-vm: build
 # testingfarm-api runs here at a faster pace of its fake server
 # (ATEX_TF_SCALE, ~3 s per request at the default 0.5).
 ASAN_TF_SCALE ?= 0.25
-check-asan: deps
+check-asan-build: deps
 	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all
 	ninja -C $(ASAN_BUILD)
+
+check-asan: check-asan-build
 	ATEX_TF_SCALE=$(ASAN_TF_SCALE) $(MESON_TEST) -C $(ASAN_BUILD) \
 		--no-suite remote-executor --no-suite remote-run \
 		--no-suite cli-remote --no-suite vm --no-suite python

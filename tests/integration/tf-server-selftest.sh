@@ -155,7 +155,10 @@ while [ $SECONDS -lt $end ]; do
 	fi
 	sleep 0.03
 done
-check "GET: new -> queued -> running (${states[*]})" [ "${states[*]}" = "new queued running" ]
+# The POST's reply showed "new"; on a busy machine the first GET may come
+# after the scaled second of "new" is over.
+check "GET: new -> queued -> running (${states[*]})" \
+	[ "${states[*]}" = "new queued running" -o "${states[*]}" = "queued running" ]
 check "run.artifacts is URL/artifacts/ID" [ "$artifacts" = "$TF_URL/artifacts/$A" ]
 [ "$log404" -ge 3 ] && [ "$s" = 200 ]
 verdict "pipeline.log: 404 first ($log404 times), then 200"

@@ -118,7 +118,8 @@ check-asan-python: check-asan-build
 	PYTHONPATH=$(abspath $(ASAN_BUILD))/python \
 	ATEX_PYTHON_BUILD=$(abspath $(ASAN_BUILD))/python \
 	PYTHONDONTWRITEBYTECODE=1 \
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider -k "not leak" \
+	timeout -s ABRT 1200 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		-o faulthandler_timeout=300 -k "not leak" \
 		$(ASAN_PYTHON_TESTS:%=test_%.py)
 
 # Real VMs (suite vm): a Debian image built from packages (cached in

@@ -6,12 +6,18 @@ with PYTHONPATH naming build/python; see tests/meson.build.
 """
 
 import os
+import signal
 import sys
 
 import pytest
 
 
 def pytest_configure(config):
+    # Started in the background by a non-interactive shell (make check's
+    # lanes, `cmd &`), the run inherits SIGINT ignored, and Python then
+    # installs no handler of its own: the Ctrl-C tests need it.
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # A test run that picked up another atex (an installed one, Python
     # ATEX's) would prove nothing: fail loudly instead.
     import atex

@@ -137,16 +137,18 @@ out:
 	return rc;
 }
 
-/* Reads the output of a one-line command (mktemp). */
+/* Reads the output of a one-line command (mktemp), within timeout_ms,
+ * cancel (may be NULL) cutting it short. */
 static int remote_capture(char **line, struct fmf_executor *fx,
-			  const char *const *argv)
+			  const char *const *argv, int timeout_ms,
+			  atex_cancel *cancel)
 {
 	struct atex_run_result r = {0};
 	int rc;
 
 	*line = NULL;
-	rc = atex_connection_run(&r, fx->conn, argv, NULL, 0, FMF_COMMAND_MS,
-				 fx->cancel);
+	rc = atex_connection_run(&r, fx->conn, argv, NULL, 0, timeout_ms,
+				 cancel);
 	if (rc) {
 		atex_error_prefix("%s", fmf_conn_name(fx));
 		goto out;
@@ -465,7 +467,12 @@ static int fmf_start(atex_executor *e)
 				      tmpl,
 				      NULL};
 
-		rc = remote_capture(&fx->workdir, fx, argv);
+		/* Not canceled: a cancel that killed the client after the
+		 * system made the directory would leave it there, unnamed
+		 * (an ssh client killed under Ctrl-C while a fresh system
+		 * started). Once it is known, stop removes it; the cancel
+		 * then ends the start at the copy below. */
+		rc = remote_capture(&fx->workdir, fx, argv, FMF_MKDIR_MS, NULL);
 	}
 	if (rc)
 		goto out;

@@ -454,6 +454,10 @@ static int fmf_start(atex_executor *e)
 	tmpl = atex_sprintf("%s/atex-%s-XXXXXX", fx->remote_tmp,
 			    atex_stage_owner());
 	rc = tmpl ? 0 : ATEX_ENOMEM;
+	/* The command below is not canceled: no directory after one. */
+	if (!rc && atex_cancel_fired(fx->cancel))
+		rc = atex_error_set(ATEX_ECANCELED, "%s: start: canceled",
+				    fmf_conn_name(fx));
 	if (!rc) {
 		/* One command: the directory, its plan-environment file, the
 		 * metadata folder and the parent of the tests' TMT_TEST_DATA.

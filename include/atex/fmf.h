@@ -269,8 +269,11 @@ struct atex_fmf_discover_options {
 	 * per name; no names at all: every test), `filters` must hold
 	 * together with the phase's `filter` (they do not replace it), and
 	 * a phase the plan names itself prefixes its tests with "/<name>"
-	 * even when it is the only one. Shell phases and discovery without
-	 * a plan are as without it. */
+	 * even when it is the only one. The plan is any node without
+	 * children that has no `test` key (`execute` not needed, `enabled`
+	 * not read); a test or a node with children is ATEX_ENOTFOUND,
+	 * said. Shell phases and discovery without a plan are as without
+	 * it. */
 	bool compat_python_atex;
 };
 

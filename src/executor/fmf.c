@@ -137,16 +137,18 @@ out:
 	return rc;
 }
 
-/* Reads the output of a one-line command (mktemp). */
+/* Reads the output of a one-line command (mktemp), within timeout_ms,
+ * cancel (may be NULL) cutting it short. */
 static int remote_capture(char **line, struct fmf_executor *fx,
-			  const char *const *argv)
+			  const char *const *argv, int timeout_ms,
+			  atex_cancel *cancel)
 {
 	struct atex_run_result r = {0};
 	int rc;
 
 	*line = NULL;
-	rc = atex_connection_run(&r, fx->conn, argv, NULL, 0, FMF_COMMAND_MS,
-				 fx->cancel);
+	rc = atex_connection_run(&r, fx->conn, argv, NULL, 0, timeout_ms,
+				 cancel);
 	if (rc) {
 		atex_error_prefix("%s", fmf_conn_name(fx));
 		goto out;
@@ -452,6 +454,10 @@ static int fmf_start(atex_executor *e)
 	tmpl = atex_sprintf("%s/atex-%s-XXXXXX", fx->remote_tmp,
 			    atex_stage_owner());
 	rc = tmpl ? 0 : ATEX_ENOMEM;
+	/* The command below is not canceled: no directory after one. */
+	if (!rc && atex_cancel_fired(fx->cancel))
+		rc = atex_error_set(ATEX_ECANCELED, "%s: start: canceled",
+				    fmf_conn_name(fx));
 	if (!rc) {
 		/* One command: the directory, its plan-environment file, the
 		 * metadata folder and the parent of the tests' TMT_TEST_DATA.
@@ -465,7 +471,12 @@ static int fmf_start(atex_executor *e)
 				      tmpl,
 				      NULL};
 
-		rc = remote_capture(&fx->workdir, fx, argv);
+		/* Not canceled: a cancel that killed the client after the
+		 * system made the directory would leave it there, unnamed
+		 * (an ssh client killed under Ctrl-C while a fresh system
+		 * started). Once it is known, stop removes it; the cancel
+		 * then ends the start at the copy below. */
+		rc = remote_capture(&fx->workdir, fx, argv, FMF_MKDIR_MS, NULL);
 	}
 	if (rc)
 		goto out;

@@ -35,6 +35,10 @@
 #define FMF_REBOOT_SETTLE_MS 5000
 /* Setup commands (mkdir, rm) and finish steps. */
 #define FMF_COMMAND_MS (10 * 60 * 1000)
+/* Making the work directory, which a cancel does not cut short (what
+ * stop removes must be known): bounded tighter than the others, as a
+ * Ctrl-C may wait for it. */
+#define FMF_MKDIR_MS   30000
 #define FMF_READ_CHUNK 65536
 /* The wrapper's `exitcode` carries a random token of this many hex
  * digits, which the test never sees: only the wrapper's word counts. */

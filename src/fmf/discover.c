@@ -92,6 +92,9 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	size_t i, total = 0;
 	int rc;
 
+	if (node && !atex_fmf_node_is_selected(node) && o->compat_python_atex)
+		return atex_fmf_plan_not_found(
+			tree, o->plan, " has children: it is not one plan");
 	if (!node || !atex_fmf_node_is_selected(node))
 		return atex_fmf_plan_not_found(tree, o->plan, NULL);
 	d->plan_file = atex_fmf_node_file(node);
@@ -111,14 +114,24 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 			   "('plan: import:'), which atex does not do");
 		goto out;
 	}
-	if (!atex_fmf_is_plan(atex_fmf_node_data(node))) {
+	if (o->compat_python_atex &&
+	    json_object_get(atex_fmf_node_data(node), "test")) {
+		rc = atex_fmf_plan_not_found(tree, o->plan,
+					     " is a test, not a plan");
+		goto out;
+	}
+	/* Python ATEX takes any leaf that is not a test as the plan, with
+	 * or without `execute`, `enabled: false` or not. */
+	if (!atex_fmf_is_plan(atex_fmf_node_data(node)) &&
+	    !o->compat_python_atex) {
 		rc = atex_fmf_plan_not_found(
 			tree, o->plan,
 			" is not a plan: it has no 'execute' "
 			"(tmt's plans are the nodes with one)");
 		goto out;
 	}
-	if (json_is_false(
+	if (!o->compat_python_atex &&
+	    json_is_false(
 		    json_object_get(atex_fmf_node_data(node), "enabled"))) {
 		rc = atex_fmf_plan_not_found(
 			tree, o->plan,

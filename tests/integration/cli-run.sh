@@ -89,6 +89,12 @@ small_tree() {
 	printf '%s\n' "$@" >"$dir/main.fmf"
 }
 
+# owner_of PID: "PID-START", the part of the names of its staging and work
+# directories that is the process's own (src/executor/README.md). Read
+# while it lives: under make check pids wrap within seconds, and another
+# suite's process with the same pid makes directories of its own.
+owner_of() { echo "$1-$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20)"; }
+
 # jsonl FILE FILTER: jq over every line of a results file, slurped.
 jsonl() { jq -s -c "$2" "$1"; }
 
@@ -341,6 +347,7 @@ endless="sleep 300.$$"
 	--env "ENDLESS=${endless#sleep }" \
 	--context mode=interrupt "$tree" >"$work/int.out" 2>"$work/int.err" &
 pid=$!
+owner=$(owner_of "$pid")
 # Wait until the endless test runs (the other tests are done by then or
 # running: whatever finished must be in the results).
 for _ in $(seq 1 600); do
@@ -409,11 +416,12 @@ podman)
 esac
 # Work directories are named after their owner, BOOT-PID-START of the
 # atex run (src/executor/README.md): only ours count, not those of a
-# suite running beside this one (make check runs several at once).
-leftover=$(find /var/tmp -maxdepth 1 -name "atex-????????-$pid-*" \
-	-newer "$work/int.out" 2>/dev/null | wc -l)
-[ "$leftover" -eq 0 ] && pass "interrupt: no work directory left" ||
-	fail "interrupt: $leftover /var/tmp/atex-* left"
+# suite running beside this one (make check runs several at once), nor
+# those of a later process that got the same pid.
+leftover=$(find /var/tmp -maxdepth 1 -name "atex-????????-$owner-*" \
+	2>/dev/null)
+[ -z "$leftover" ] && pass "interrupt: no work directory left" ||
+	fail "interrupt: left: $leftover"
 if ls "$TMPDIR" | grep -q '^atex-'; then
 	fail "interrupt: private directories left: $(ls "$TMPDIR")"
 else
@@ -583,19 +591,21 @@ if [ "$kind" = local ]; then
 			sleep 0.1
 		done
 	}
-	# dirs_of PID: the staging and work directories named after PID.
+	# dirs_of OWNER: the staging and work directories of OWNER
+	# (owner_of).
 	dirs_of() {
-		ls -d "$TMPDIR"/atex-stage-*-"$1"-*-?????? \
-			/var/tmp/atex-????????-"$1"-*-?????? 2>/dev/null
+		ls -d "$TMPDIR"/atex-stage-*-"$1"-?????? \
+			/var/tmp/atex-????????-"$1"-?????? 2>/dev/null
 	}
 	sleeper killed
-	killed=$sleeper
-	kill -KILL "$killed"
-	wait "$killed" 2>/dev/null
+	killed=$(owner_of "$sleeper")
+	kill -KILL "$sleeper"
+	wait "$sleeper" 2>/dev/null
 	before_killed=$(dirs_of "$killed" | wc -l)
 	# The live run is a next run too: it may remove them already.
 	sleeper live
-	live=$sleeper
+	live=$(owner_of "$sleeper")
+	live_pid=$sleeper
 	before_live=$(dirs_of "$live" | wc -l)
 	"$atex" run --local 1 --results "$work/after-kill" "$work/quick-tree" \
 		>/dev/null 2>"$work/after-kill.err"
@@ -608,8 +618,8 @@ if [ "$kind" = local ]; then
 	else
 		fail "leftovers: exit $rc, killed run's $before_killed then '$after_killed', live run's $before_live then $after_live: $(cat "$work/after-kill.err")"
 	fi
-	kill -INT "$live"
-	wait "$live"
+	kill -INT "$live_pid"
+	wait "$live_pid"
 	[ -z "$(dirs_of "$live")" ] || fail "the live run left $(dirs_of "$live")"
 fi
 

@@ -2776,6 +2776,107 @@ static struct fake_conn *fake_new(bool can_reboot)
 }
 
 /* ------------------------------------------------------------------------
+ * A cancel while start makes the work directory (Ctrl-C as a fresh system
+ * starts): the system made it, so it must not be left there unnamed. The
+ * fake connection lets the command make the directory, then cancels the
+ * executor while the command still runs.
+ */
+
+static struct {
+	atex_executor *target;
+	char mark[PATH_MAX];   /* on the system: the directory was made */
+	char prefix[PATH_MAX]; /* "atex-OWNER-": the names it makes */
+	atomic_int seen;
+} mk;
+
+static int mkdir_spawn(atex_connection *c, const struct atex_spawn_options *o,
+		       atex_process **out)
+{
+	struct atex_spawn_options late = *o;
+	const char *argv[6];
+	char *script;
+	int rc;
+
+	if (!o->argv[0] || strcmp(o->argv[0], "bash") || !o->argv[2] ||
+	    !strstr(o->argv[2], "mktemp -d") || !o->argv[3] || !o->argv[4])
+		return atex_connection_spawn(out, to_fake(c)->inner, o);
+	mk.seen++;
+	snprintf(mk.prefix, sizeof(mk.prefix), "%s",
+		 strrchr(o->argv[4], '/') + 1);
+	mk.prefix[strlen(mk.prefix) - strlen("XXXXXX")] = '\0';
+	script = xsprintf("%s && touch %s && sleep 1", o->argv[2], mk.mark);
+	argv[0] = o->argv[0];
+	argv[1] = o->argv[1];
+	argv[2] = script;
+	argv[3] = o->argv[3];
+	argv[4] = o->argv[4];
+	argv[5] = NULL;
+	late.argv = argv;
+	rc = atex_connection_spawn(out, to_fake(c)->inner, &late);
+	free(script);
+	for (int i = 0; rc == 0 && i < 200 && !sys_exists(mk.mark); i++)
+		usleep(50 * 1000);
+	atex_executor_cancel(mk.target);
+	return rc;
+}
+
+static int mkdir_fake_spawn(atex_process **out, atex_connection *c,
+			    const struct atex_spawn_options *opts)
+{
+	return mkdir_spawn(c, opts, out);
+}
+
+static const struct atex_connection_ops mkdir_ops = {
+	.version = ATEX_CONNECTION_OPS_VERSION,
+	.connect = fake_connect,
+	.disconnect = fake_disconnect,
+	.spawn = mkdir_fake_spawn,
+	.copy_to = fake_copy_to,
+	.name = fake_name,
+	.free = fake_free,
+};
+
+static void test_cancel_while_making_workdir(void **state)
+{
+	char *root = xsprintf("%s/atex-misc", g.conformance);
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	struct fake_conn *f = fake_new(false);
+	atex_fmf_discovery *disc = NULL;
+	atex_executor *e = NULL;
+	char **left;
+	int rc;
+
+	(void)state;
+	f->base.ops = &mkdir_ops;
+	g.session_conn = &f->base;
+	memset(&mk, 0, sizeof(mk));
+	snprintf(mk.mark, sizeof(mk.mark), "%s/made-workdir", g.base);
+	dopts.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&disc, root, &dopts), 0);
+	eopts.connection = &f->base;
+	eopts.discovery = disc;
+	assert_int_equal(atex_fmf_executor_new(&e, &eopts), 0);
+	mk.target = e;
+	rc = atex_executor_start(e);
+	assert_int_equal(mk.seen, 1);
+	assert_true(sys_exists(mk.mark));
+	/* Canceled: the copy after it is not made. */
+	assert_int_equal(rc, ATEX_ECANCELED);
+	/* free stops the executor: the directory goes. */
+	atex_executor_free(e);
+	left = sys_names("/var/tmp", mk.prefix);
+	if (left[0])
+		fail_msg("canceled while made, /var/tmp/%s is left on %s",
+			 left[0], atex_connection_name(g.conn));
+	names_free(left);
+	atex_fmf_discovery_free(disc);
+	atex_connection_free(g.session_conn);
+	g.session_conn = NULL;
+	free(root);
+}
+
+/* ------------------------------------------------------------------------
  * executor-reboot-local: disconnect, reconnect, start again.
  */
 
@@ -3717,6 +3818,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_cwd_tree, teardown),
 		cmocka_unit_test_teardown(test_misc_output, teardown),
 		cmocka_unit_test_teardown(test_misc_cancel, teardown),
+		cmocka_unit_test_teardown(test_cancel_while_making_workdir,
+					  teardown),
 		cmocka_unit_test_teardown(test_compat_python_atex, teardown),
 		cmocka_unit_test_teardown(test_pty_tree, teardown),
 		cmocka_unit_test_teardown(test_hostile_channel, teardown),

@@ -372,3 +372,41 @@ def test_unfetchable_remote_tree_is_fetch_error(tree, tmp_path):
     import fmf
 
     assert isinstance(info.value, fmf.utils.FetchError)
+
+
+PLAN_RULES = """
+/plans:
+  /noexec:
+    discover: {how: fmf, test: /tests/a}
+  /off:
+    enabled: false
+    discover: {how: fmf, test: /tests/b}
+  /tmt:
+    discover: {how: fmf}
+    execute: {how: tmt}
+/tests:
+  test: ./t.sh
+  /a:
+  /b:
+"""
+
+
+def test_plan_is_any_leaf_that_is_not_a_test(tmp_path):
+    # Python ATEX's rule, not tmt's: no `execute` needed, `enabled: false`
+    # not looked at; a test or a node with children is refused by name.
+    root = tmp_path / "rules"
+    (root / ".fmf").mkdir(parents=True)
+    (root / ".fmf" / "version").write_text("1\n")
+    (root / "main.fmf").write_text(textwrap.dedent(PLAN_RULES))
+    t = discover(root, "/plans/noexec")
+    assert list(t.data) == ["/tests/a"]
+    assert "execute" not in t.plan
+    assert t.plan["discover"] == {"how": "fmf", "test": "/tests/a"}
+    assert list(discover(root, "/plans/off").data) == ["/tests/b"]
+    assert list(discover(root, "/plans/tmt").data) == ["/tests/a", "/tests/b"]
+    with pytest.raises(ValueError, match="'/tests/a' is a test, not a plan"):
+        discover(root, "/tests/a")
+    with pytest.raises(ValueError, match="'/plans' has children: it is not one plan"):
+        discover(root, "/plans")
+    with pytest.raises(ValueError, match="no plan '/nope'.*plans here: /plans/tmt"):
+        discover(root, "/nope")

@@ -558,6 +558,49 @@ static void select_plans(void **state)
 	tree_remove(root);
 }
 
+/* Python ATEX's discover() (compat_python_atex) takes any leaf that is
+ * not a test as the plan: without `execute`, disabled too; a test or a
+ * node with children is refused, saying which. */
+static void select_plans_compat(void **state)
+{
+	char *root =
+		tree_new("main.fmf", sel_plans, "t/main.fmf", sel_tests, NULL);
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.compat_python_atex = true;
+	o.plan = "/noexec";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/c /t/b /t/d /t/a");
+	assert_non_null(atex_fmf_discovery_plan(d));
+	assert_null(json_object_get(atex_fmf_discovery_plan(d), "execute"));
+	atex_fmf_discovery_free(d);
+	d = NULL;
+	o.plan = "/plans/disabled";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), 0);
+	assert_string_equal(names(d), "/t/c /t/b /t/d /t/a");
+	atex_fmf_discovery_free(d);
+	d = NULL;
+	o.plan = "/t/a";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_ENOTFOUND);
+	assert_non_null(
+		strstr(atex_error_last(), "'/t/a' is a test, not a plan"));
+	assert_null(d);
+	o.plan = "/plans";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(),
+			       "'/plans' has children: it is not one plan"));
+	o.plan = "/nope";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_ENOTFOUND);
+	assert_non_null(strstr(atex_error_last(), "no plan '/nope'"));
+	/* The CLI's rule (tmt's) is unchanged. */
+	o.compat_python_atex = false;
+	o.plan = "/noexec";
+	assert_int_equal(atex_fmf_discover(&d, root, &o), ATEX_ENOTFOUND);
+	tree_remove(root);
+}
+
 /* 1.8: include, exclude, link, a phase's `when`, adjust-tests and a test
  * entry's own rule; keys atex does not read are refused. */
 static void select_discover_keys(void **state)
@@ -1010,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(select_repeats),
 		cmocka_unit_test(select_shell_and_scripts),
 		cmocka_unit_test(select_plans),
+		cmocka_unit_test(select_plans_compat),
 		cmocka_unit_test(select_discover_keys),
 		cmocka_unit_test(select_method_prefix),
 		cmocka_unit_test(select_strict_bools),

@@ -761,14 +761,24 @@ static PyObject *orch_serve_once(OrchObject *o, PyObject *noargs)
 	return res;
 }
 
+/* Serves until the run ends. An abort (Ctrl-C, a hook's exception) ends
+ * it at once: serving on would wait until every system is released
+ * (seconds for many containers), and Ctrl-C must be felt within a
+ * second. The workers wind down on their own meanwhile; close() (stop(),
+ * leaving the `with` block) waits for them and their releases. */
 static int serve_all(void *arg)
 {
 	OrchObject *o = arg;
 	int rc;
 
-	do
-		rc = serve_step(o, 100);
-	while (rc == 1);
+	do {
+		if (atomic_load(&o->want_abort)) {
+			atex_orchestrator_abort(o->orch);
+			return atex_error_set_message(ATEX_ECANCELED,
+						      "aborted");
+		}
+		rc = atex_orchestrator_serve_once(o->orch, 100);
+	} while (rc == 1);
 	return rc;
 }
 

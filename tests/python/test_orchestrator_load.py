@@ -1,0 +1,155 @@
+"""The orchestrator under load (issue 12 black-box findings): test data
+edited while tests run, many local systems, Ctrl-C with Python executors,
+the open-files limit."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from atex.executor.fmf import discover
+
+PY = "/usr/bin/python3"
+
+
+def make_tree(root, n_tests, n_extra=400):
+    """An fmf tree of `n_tests` quick tests with an `extra` map of
+    `n_extra` keys each, and the plan /plans/p."""
+    (root / ".fmf").mkdir(parents=True)
+    (root / ".fmf" / "version").write_text("1\n")
+    (root / "plans.fmf").write_text(
+        "/p:\n  discover:\n    how: fmf\n  execute:\n    how: tmt\n"
+    )
+    lines = ["extra:"] + [f"  k{i}: value-{i}" for i in range(n_extra)]
+    lines.append("test: test -n \"$TMT_TEST_NAME\"")
+    lines += [f"/t{i}:\n  summary: test {i}" for i in range(n_tests)]
+    (root / "tests").mkdir()
+    (root / "tests" / "main.fmf").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def script_env():
+    """The environment with PYTHONPATH naming this atex package
+    (absolute: scripts run in other directories)."""
+    import atex
+
+    env = os.environ.copy()
+    env["PYTHONPATH"] = str(Path(atex.__file__).resolve().parent.parent)
+    return env
+
+
+def run_script(tmp_path, body, *, timeout=240, preexec=None):
+    """Run `body` in a fresh interpreter (a crash is then a failed
+    assertion, not a dead pytest); returns the CompletedProcess."""
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(body))
+    return subprocess.run(
+        [PY, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=script_env(),
+        cwd=tmp_path,
+        preexec_fn=preexec,
+    )
+
+
+class CountingDiscovery:
+    """Wraps an FMFDiscovery to count what FMFTests._sync pushes."""
+
+    def __init__(self, d, names):
+        self.d = d
+        self.names = names
+        self.pushed = []
+        self.removed = []
+
+    def same(self, i, data):
+        return self.d.same(i, data)
+
+    def set_data(self, i, data):
+        self.pushed.append(self.names[i])
+        return self.d.set_data(i, data)
+
+    def remove(self, i):
+        self.removed.append(self.names[i])
+        return self.d.remove(i)
+
+
+def test_sync_pushes_only_changed_tests(tmp_path):
+    ft = discover(make_tree(tmp_path / "tree", 5, n_extra=3), "/plans/p")
+    real = ft._discovery
+    counting = CountingDiscovery(real, ft._names)
+    ft._discovery = counting
+    ft._sync()
+    assert counting.pushed == []
+    ft.data["/tests/t3"]["extra"]["k1"] = "changed"
+    ft._sync()
+    assert counting.pushed == ["/tests/t3"]
+    ft._sync()
+    assert counting.pushed == ["/tests/t3"]
+    # Types count: 1, 1.0 and True are different JSON values.
+    ft.data["/tests/t1"]["n"] = 1
+    ft._sync(only="/tests/t1")
+    ft.data["/tests/t1"]["n"] = True
+    ft._sync(only="/tests/t1")
+    ft.data["/tests/t1"]["n"] = 1.0
+    ft._sync(only="/tests/t1")
+    ft._sync(only="/tests/t1")
+    assert counting.pushed == ["/tests/t3", "/tests/t1", "/tests/t1", "/tests/t1"]
+    del ft.data["/tests/t0"]
+    ft._sync()
+    assert counting.removed == ["/tests/t0"]
+    assert counting.pushed == ["/tests/t3", "/tests/t1", "/tests/t1", "/tests/t1"]
+    names = [t[0] for t in real.tests()]
+    assert sorted(names) == ["/tests/t1", "/tests/t2", "/tests/t3", "/tests/t4"]
+    by_name = {t[0]: t[1] for t in real.tests()}
+    assert by_name["/tests/t3"]["extra"]["k1"] == "changed"
+    assert by_name["/tests/t1"]["n"] == 1.0 and isinstance(by_name["/tests/t1"]["n"], float)
+    ft.data["/new"] = {}
+    with pytest.raises(ValueError, match="/new"):
+        ft._sync()
+    with pytest.raises(ValueError, match="/new"):
+        ft._sync(only="/new")
+
+
+def test_edits_while_tests_run(tmp_path):
+    """Every new FMFExecutor syncs the data of all tests while other
+    systems run tests (whose setup dumps that data): a script editing data
+    between runs must never crash libatex (it did: data cleared and
+    refilled in place under the workers' feet)."""
+    make_tree(tmp_path / "tree", 150)
+    r = run_script(
+        tmp_path,
+        f"""
+        import itertools, json, sys
+        from pathlib import Path
+        from atex.provisioner.local import LocalProvisioner
+        from atex.executor.fmf import FMFExecutor, discover
+        from atex.aggregator.jsonl import JSONLinesAggregator
+        from atex.orchestrator.adhoc import AdHocOrchestrator
+        ft = discover("{tmp_path}/tree", "/plans/p")
+        counter = itertools.count()
+        class O(AdHocOrchestrator):
+            def destructive(self, info, /):
+                return True
+        def make(remote):
+            n = next(counter)
+            for data in ft.data.values():   # edit every test's data
+                data["extra"]["k7"] = f"edit-{{n}}"
+                data["extra"]["n"] = n
+            return FMFExecutor(remote, ft)
+        out = Path("{tmp_path}")
+        with JSONLinesAggregator(out / "r.jsonl", out / "f") as agg, \\
+                LocalProvisioner(max_remotes=10) as prov:
+            with O("p", ft.data.keys(), [prov], make, agg) as o:
+                o.serve_forever()
+        """,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert len(results) == 150
+    assert {x[1] for x in results} == {"pass"}, results[:3]

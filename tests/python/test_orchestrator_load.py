@@ -153,3 +153,92 @@ def test_edits_while_tests_run(tmp_path):
     results = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert len(results) == 150
     assert {x[1] for x in results} == {"pass"}, results[:3]
+
+
+def ctrl_c_run(tmp_path, provisioner, n_tests, *, after_orch=None, settle=0.0):
+    """Runs `n_tests` tests of `sleep 60` with CommandExecutor, Ctrl-C
+    once all of them started (+ `settle` s); returns (seconds from SIGINT
+    to KeyboardInterrupt, the aggregator's results, the remotes used).
+    `after_orch(remotes)` is called after the orchestrator's `with`, still
+    in the provisioner's."""
+    import signal
+    import threading
+    import time
+
+    from test_orchestrator import ListAggregator, script
+
+    from atex.executor.command import CommandExecutor
+    from atex.orchestrator.adhoc import AdHocOrchestrator
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    tests = {f"/slow{i}": ("sleep", "60") for i in range(n_tests)}
+    remotes = []
+
+    class Marking(CommandExecutor):
+        # marks on this machine (the command may run in a container)
+        def run_test(self, test_name, artifacts):
+            (marks / test_name.strip("/")).touch()
+            return super().run_test(test_name, artifacts)
+
+    def make(remote):
+        remotes.append(remote)
+        return Marking(remote, tests)
+    agg = ListAggregator()
+    sent = []
+
+    def interrupt():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(os.listdir(marks)) < n_tests:
+            time.sleep(0.05)
+        time.sleep(settle + 0.3)  # the commands spawned
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with provisioner:
+        with AdHocOrchestrator("p", tests, (provisioner,), make, agg) as orch:
+            timer = threading.Thread(target=interrupt)
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                orch.serve_forever()
+            took = time.monotonic() - sent[0]
+            timer.join()
+        if after_orch:
+            after_orch(remotes)
+    return took, sorted(agg.got), remotes
+
+
+class SlowReleasePool:
+    """PoolProvisioner whose systems take 2 s each to release."""
+
+    @staticmethod
+    def make(size):
+        import time
+
+        from test_orchestrator import PoolProvisioner, PoolRemote
+
+        class SlowRemote(PoolRemote):
+            def release(self):
+                time.sleep(2)
+                super().release()
+
+        class Pool(PoolProvisioner):
+            def get_remote(self, block=True):
+                r = super().get_remote(block)
+                if r is not None:
+                    r.__class__ = SlowRemote
+                return r
+
+        return Pool(size)
+
+
+def test_ctrl_c_fast_with_slow_releases(tmp_path):
+    """Ctrl-C raises KeyboardInterrupt within 1 s although releasing the
+    10 systems takes 2 s each; leaving the `with` waited for all."""
+    pool = SlowReleasePool.make(10)
+    took, got, _ = ctrl_c_run(tmp_path, pool, 10)
+    assert took < 1.0, took
+    # every system went back by the end of the `with` block
+    assert sorted(pool.released) == list(range(1, 11))
+    assert pool.out == 0
+    assert got == [("p", f"/slow{i}", ["infra"]) for i in range(10)]

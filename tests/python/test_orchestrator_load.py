@@ -242,3 +242,46 @@ def test_ctrl_c_fast_with_slow_releases(tmp_path):
     assert sorted(pool.released) == list(range(1, 11))
     assert pool.out == 0
     assert got == [("p", f"/slow{i}", ["infra"]) for i in range(10)]
+
+
+def test_open_files_limit_raised(tmp_path):
+    """A low open-files soft limit: the orchestrator raises it to the hard
+    limit, so 60 local systems at once (a few files each) run fine."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.skip(f"hard open-files limit {hard}: nothing to raise")
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
+
+    r = run_script(
+        tmp_path,
+        """
+        import json, resource
+        from pathlib import Path
+        from atex.provisioner.local import LocalProvisioner
+        from atex.executor.command import CommandExecutor
+        from atex.aggregator.jsonl import JSONLinesAggregator
+        from atex.orchestrator.adhoc import AdHocOrchestrator
+        before = resource.getrlimit(resource.RLIMIT_NOFILE)
+        tests = {f"/t{i}": ("sleep", "2") for i in range(60)}
+        out = Path.cwd()
+        with JSONLinesAggregator(out / "r.jsonl", out / "f") as agg, \\
+                LocalProvisioner(max_remotes=60) as prov:
+            with AdHocOrchestrator("p", tests, [prov],
+                                   lambda r: CommandExecutor(r, tests), agg) as o:
+                during = resource.getrlimit(resource.RLIMIT_NOFILE)
+                o.serve_forever()
+        print(json.dumps([before, during]))
+        """,
+        preexec=lower,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    before, during = json.loads(r.stdout.splitlines()[-1])
+    assert before == [128, hard]
+    assert during == [hard, hard]
+    results = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert sorted(x[2] for x in results) == sorted(f"/t{i}" for i in range(60))
+    assert {x[1] for x in results} == {"pass"}, results[:3]

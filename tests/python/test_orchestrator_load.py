@@ -254,7 +254,7 @@ def test_open_files_limit_raised(tmp_path):
         pytest.skip(f"hard open-files limit {hard}: nothing to raise")
 
     def lower():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, hard))
 
     r = run_script(
         tmp_path,
@@ -280,7 +280,7 @@ def test_open_files_limit_raised(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     before, during = json.loads(r.stdout.splitlines()[-1])
-    assert before == [128, hard]
+    assert before == [48, hard]
     assert during == [hard, hard]
     results = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert sorted(x[2] for x in results) == sorted(f"/t{i}" for i in range(60))

@@ -285,3 +285,59 @@ def test_open_files_limit_raised(tmp_path):
     results = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert sorted(x[2] for x in results) == sorted(f"/t{i}" for i in range(60))
     assert {x[1] for x in results} == {"pass"}, results[:3]
+
+
+def test_next_test_gets_a_live_view(tmp_path):
+    """next_test() gets one live view of the tests left (no O(queued)
+    rebuild per call); it stays right across picks and re-runs, and is
+    rebuilt from libatex's queue when libatex changed it on its own."""
+    from test_orchestrator import PoolProvisioner, run, script
+
+    from atex.orchestrator.adhoc import AdHocOrchestrator, LimitedRerunsMixin
+
+    bad = script(tmp_path, "bad.sh", "exit 1\n")
+    ok = script(tmp_path, "ok.sh", "true\n")
+    order, views, rebuilds = [], [], []
+
+    class Runner(LimitedRerunsMixin(1), AdHocOrchestrator):
+        def next_test(self, to_run, previous, /):
+            order.append(list(to_run))
+            views.append(to_run.mapping)
+            return next(iter(to_run))
+
+        def destructive(self, info, /):
+            return False
+
+        def _atex_next_test(self, queued, previous):
+            if not isinstance(queued, int):
+                rebuilds.append(queued)
+            return super()._atex_next_test(queued, previous)
+
+    tests = {"/a": (bad,), "/b": (ok,), "/c": (ok,), "/d": (bad,)}
+    results, _ = run(tmp_path, tests, cls=Runner, provisioner=PoolProvisioner(1))
+    assert order == [["/a", "/b", "/c", "/d"], ["/b", "/c", "/d", "/a"],
+                     ["/c", "/d", "/a"], ["/d", "/a"], ["/a", "/d"], ["/d"]]
+    assert rebuilds == []
+    assert all(v == views[0] for v in views)  # one dict, seen live
+    assert sorted(r[2] for r in results) == ["/a", "/b", "/c", "/d"]
+
+    # A stale copy (as after libatex re-queued a lost system's test):
+    # rebuilt from libatex's queue, in Python ATEX's order.
+    order.clear()
+
+    class Stale(AdHocOrchestrator):
+        def next_test(self, to_run, previous, /):
+            order.append(list(to_run))
+            if len(order) == 1:
+                self._to_run["/zzz"] = None  # make the copy disagree
+            return next(iter(to_run))
+
+        def _atex_next_test(self, queued, previous):
+            if not isinstance(queued, int):
+                rebuilds.append(list(queued))
+            return super()._atex_next_test(queued, previous)
+
+    tests = {"/a": (ok,), "/b": (ok,), "/c": (ok,)}
+    run(tmp_path / "2", tests, cls=Stale, provisioner=PoolProvisioner(1))
+    assert rebuilds == [[1, 2]]
+    assert order == [["/a", "/b", "/c"], ["/b", "/c"], ["/c"]]

@@ -431,6 +431,9 @@ json_t *atex_fmf_discovery_to_json(const atex_fmf_discovery *d)
 
 	if (!tests)
 		return NULL;
+	/* The data references are taken under the lock: a test's data may
+	 * be replaced meanwhile (atex_fmf_discovery_set_test_data). */
+	pthread_mutex_lock(&data_lock);
 	for (size_t i = 0; i < d->tests.len; i++) {
 		const struct test *t = test_at(d, i);
 
@@ -438,10 +441,12 @@ json_t *atex_fmf_discovery_to_json(const atex_fmf_discovery *d)
 			    tests, json_pack("{ss ss ss sO}", "name", t->name,
 					     "root", t->root, "dir", t->dir,
 					     "data", t->data)) < 0) {
+			pthread_mutex_unlock(&data_lock);
 			json_decref(tests);
 			return NULL;
 		}
 	}
+	pthread_mutex_unlock(&data_lock);
 	all = json_pack("{s s? sO sO sO sO so}", "plan", d->plan_name,
 			"plan_data", d->plan, "environment", d->environment,
 			"prepare", d->prepare, "finish", d->finish, "tests",

@@ -341,3 +341,35 @@ def test_next_test_gets_a_live_view(tmp_path):
     run(tmp_path / "2", tests, cls=Stale, provisioner=PoolProvisioner(1))
     assert rebuilds == [[1, 2]]
     assert order == [["/a", "/b", "/c"], ["/b", "/c"], ["/c"]]
+
+
+def test_same_and_set_data_no_leak(tmp_path):
+    """10,000 compares and pushes of a test's data keep memory flat."""
+    import gc
+    import resource
+    import tracemalloc
+
+    ft = discover(make_tree(tmp_path / "tree", 2, n_extra=20), "/plans/p")
+    d = ft._discovery
+    data = ft.data["/tests/t0"]
+
+    def loop(n):
+        for i in range(n):
+            data["extra"]["n"] = i
+            assert not d.same(0, data)
+            d.set_data(0, data)
+            assert d.same(0, data)
+            ft._sync(only="/tests/t0")
+
+    loop(1000)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loop(10000)
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert grown < 100_000, grown
+    assert rss1 - rss0 < 4096, (rss0, rss1)  # KiB

@@ -11,7 +11,8 @@
  * server); over the local connection they also include the test itself
  * and its wrapper.
  *
- * usage: executor [--tests N] [--only local|ssh|podman]
+ * usage: executor [--tests N] [--only local|ssh|podman] [--compat]
+ * (--compat: compat_python_atex, as the Python package's FMFExecutor)
  * ssh and podman use the server and container named by the environment,
  * as bench/connection does (bench/connections.h); without them they are
  * skipped, with the reason printed.
@@ -68,6 +69,9 @@ static int make_tree(const char *dir, int n)
 	return 0;
 }
 
+/* --compat: Python ATEX's results rules, as the Python package runs. */
+static bool compat;
+
 static int bench(const char *name, int (*open)(atex_connection **),
 		 atex_fmf_discovery *disc, const char *work, int n)
 {
@@ -84,6 +88,7 @@ static int bench(const char *name, int (*open)(atex_connection **),
 		rc = atex_connection_connect(conn, 30000, NULL);
 	o.connection = conn;
 	o.discovery = disc;
+	o.compat_python_atex = compat;
 	if (!rc)
 		rc = atex_fmf_executor_new(&exec, &o);
 	if (!rc)
@@ -132,9 +137,12 @@ int main(int argc, char **argv)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
+		else if (!strcmp(argv[i], "--compat"))
+			compat = true;
 		else {
-			fprintf(stderr, "usage: executor [--tests N] "
-					"[--only local|ssh|podman]\n");
+			fprintf(stderr,
+				"usage: executor [--tests N] "
+				"[--only local|ssh|podman] [--compat]\n");
 			return 2;
 		}
 	}

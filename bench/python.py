@@ -213,6 +213,7 @@ def main():
             print(f"  Python ATEX             not run: {why}")
         else:
             print(f"  Python ATEX             {pa_ms:7.1f} ms  "
+                  f"{ratio(pa_ms, py_ms)} of the atex Python API, "
                   f"{ratio(pa_ms, c_ms)} of C")
 
         run_tree = os.path.join(work, "run-tree")

@@ -360,6 +360,22 @@ const char *atex_fmf_discovery_test_name(const atex_fmf_discovery *d,
  * test). NULL when out of range or out of memory. */
 json_t *atex_fmf_discovery_test_data(atex_fmf_discovery *d, size_t i);
 
+/* The i-th test's data as a new reference (json_decref it), or NULL when
+ * out of range or out of memory. Thread safe against
+ * atex_fmf_discovery_set_test_data(): what a reader got stays alive and
+ * unchanged while the test's data is replaced. libatex's orchestrator and
+ * FMF executor read test data only this way. */
+json_t *atex_fmf_discovery_test_data_ref(atex_fmf_discovery *d, size_t i);
+
+/* Replaces the i-th test's data with `data` (an object; the discovery
+ * takes its own reference, so the caller must not change `data`
+ * afterwards). Safe while an orchestrator or executor runs on the
+ * discovery: a test started before sees the old data, one started after
+ * the new. Changing the object atex_fmf_discovery_test_data() returned is
+ * not safe then. Returns 0 or ATEX_EINVAL (out of range, not an object). */
+int atex_fmf_discovery_set_test_data(atex_fmf_discovery *d, size_t i,
+				     json_t *data);
+
 /* The absolute path of the tree root the i-th test comes from (differs
  * from the plan's tree for `discover` sections with `url` or `path`). */
 const char *atex_fmf_discovery_test_root(const atex_fmf_discovery *d,

@@ -197,6 +197,11 @@ struct atex_orchestrator_options {
 
 /*
  * A new ad-hoc orchestrator. Nothing happens before the first serve call.
+ * Each system costs a few open files (pipes, sockets, log files), so the
+ * first orchestrator of a process raises the process's RLIMIT_NOFILE
+ * soft limit to its hard limit (a soft limit of 1024 ends a run of ~170
+ * local systems with "Too many open files"); a program that needs the
+ * lower limit (select() on descriptors) sets it back after this call.
  * Returns 0, ATEX_EINVAL (a required option missing, a test index out of
  * range, no provisioner), ATEX_EIO (work_dir), ATEX_ENOMEM.
  */

@@ -15,6 +15,7 @@
  */
 #include "_atex.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,8 +233,9 @@ static PyTypeObject FmfHandleType = {
 
 struct bridge {
 	struct atex_executor base;
-	PyObject *obj; /* borrowed: the object owns the bridge */
-	PyObject *exc; /* the first exception a method raised, or NULL */
+	PyObject *obj;	      /* borrowed: the object owns the bridge */
+	PyObject *exc;	      /* the first exception a method raised, or NULL */
+	atomic_bool canceled; /* cancel() came during the current run_test */
 };
 
 typedef struct {
@@ -297,6 +299,7 @@ static int bridge_stop(atex_executor *e)
 
 static void bridge_cancel(atex_executor *e)
 {
+	atomic_store(&to_bridge(e)->canceled, true);
 	(void)bridge_call(e, "cancel");
 }
 
@@ -335,12 +338,37 @@ static PyObject *mkdir_p(PyObject *path)
 	return r;
 }
 
+/* A run_test that ended after cancel: whatever it returned or raised
+ * comes of the kill. Its results get an "infra" result saying so (as
+ * libatex's own executor writes) and C gets ATEX_ECANCELED. With the
+ * GIL; an exception set is dropped. */
+static int bridge_canceled(PyObject *artifacts, const char *test_name)
+{
+	PyErr_Clear();
+	PyObject *mod = PyImport_ImportModule("atex.executor");
+	PyObject *r =
+		mod ? PyObject_CallMethod(mod, "_mark_canceled", "O", artifacts)
+		    : NULL;
+	if (!r) {
+		/* The results stay as the test left them. */
+		PyErr_WriteUnraisable(mod);
+		PyErr_Clear();
+	}
+	Py_XDECREF(r);
+	Py_XDECREF(mod);
+	char msg[1024];
+	snprintf(msg, sizeof(msg), "%s: the run was canceled", test_name);
+	return atex_error_set_message(ATEX_ECANCELED, msg);
+}
+
 static int bridge_run_test(atex_executor *e, const char *test_name,
 			   const char *artifacts_dir, const char *const *env,
 			   int *exit_code)
 {
 	struct bridge *b = to_bridge(e);
 	PyGILState_STATE g = PyGILState_Ensure();
+	/* A cancel before this test began did not reach it. */
+	atomic_store(&b->canceled, false);
 	PyObject *name = atexpy_str(test_name);
 	PyObject *path = atexpy_str(artifacts_dir);
 	PyObject *envd = env_dict(env), *r = NULL, *pathlib, *p = NULL;
@@ -366,7 +394,9 @@ static int bridge_run_test(atex_executor *e, const char *test_name,
 	/* An int exit code; None (no code) is -1. */
 	if (r && r != Py_None)
 		code = PyLong_AsLong(r);
-	if (!r || PyErr_Occurred())
+	if (made && atomic_load(&b->canceled))
+		rc = bridge_canceled(p, test_name);
+	else if (!r || PyErr_Occurred())
 		rc = bridge_fail(b, "run_test");
 	else if (exit_code)
 		*exit_code = (int)code;
@@ -447,6 +477,7 @@ static atex_executor *bridge_of(PyObject *executor)
 	b->b.base.ops = &bridge_ops;
 	b->b.obj = executor;
 	b->b.exc = NULL;
+	atomic_init(&b->b.canceled, false);
 	int rc =
 		PyObject_SetAttrString(executor, "_atex_bridge", (PyObject *)b);
 	Py_DECREF(b);

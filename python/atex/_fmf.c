@@ -204,8 +204,9 @@ static PyObject *discovery_tests(Discovery *self, PyObject *unused)
 	size_t n = atex_fmf_discovery_count(self->d);
 	PyObject *list = PyList_New((Py_ssize_t)n);
 	for (size_t i = 0; list && i < n; i++) {
-		json_t *data = atex_fmf_discovery_test_data(self->d, i);
+		json_t *data = atex_fmf_discovery_test_data_ref(self->d, i);
 		PyObject *pydata = data ? from_json(data) : PyErr_NoMemory();
+		json_decref(data);
 		PyObject *item =
 			pydata ? Py_BuildValue(
 					 "(NNNN)",
@@ -240,7 +241,9 @@ static PyObject *discovery_environment(Discovery *self, PyObject *unused)
 	return from_json(atex_fmf_discovery_environment(self->d));
 }
 
-/* set_data(i, dict): the i-th test's data becomes `dict` (copied). */
+/* set_data(i, dict): the i-th test's data becomes `dict` (copied). The
+ * discovery's object is replaced, never changed: executor and
+ * orchestrator threads may be reading the old one right now. */
 static PyObject *discovery_set_data(Discovery *self, PyObject *args)
 {
 	PyObject *index, *data;
@@ -252,15 +255,98 @@ static PyObject *discovery_set_data(Discovery *self, PyObject *args)
 	json_t *value = to_json(data, name);
 	if (!value)
 		return NULL;
-	json_t *own = atex_fmf_discovery_test_data(self->d, i);
-	int rc = own && json_is_object(value)
-			 ? json_object_clear(own) |
-				   json_object_update(own, value)
-			 : -1;
+	int rc = atex_fmf_discovery_set_test_data(self->d, i, value);
 	json_decref(value);
 	if (rc < 0)
-		return PyErr_NoMemory();
+		return atexpy_raise(rc, NULL, NULL);
 	Py_RETURN_NONE;
+}
+
+/* Whether the Python value `obj` is exactly the JSON value `v`: same
+ * structure, same types (1, 1.0 and True differ, as they do in JSON
+ * text). 1 same, 0 different, -1 with an exception. Anything json.dumps
+ * would turn into something else (a tuple, a str subclass's dict) counts
+ * as different, so set_data() gets to judge it. */
+static int same_json(PyObject *obj, const json_t *v)
+{
+	if (obj == Py_None)
+		return json_is_null(v);
+	if (PyBool_Check(obj))
+		return obj == Py_True ? json_is_true(v) : json_is_false(v);
+	if (PyLong_CheckExact(obj)) {
+		int overflow;
+		long long n = PyLong_AsLongLongAndOverflow(obj, &overflow);
+		if (n == -1 && PyErr_Occurred())
+			return -1;
+		return !overflow && json_is_integer(v) &&
+		       json_integer_value(v) == n;
+	}
+	if (PyFloat_CheckExact(obj))
+		return json_is_real(v) &&
+		       json_real_value(v) == PyFloat_AS_DOUBLE(obj);
+	if (PyUnicode_CheckExact(obj)) {
+		Py_ssize_t len;
+		const char *text = PyUnicode_AsUTF8AndSize(obj, &len);
+		if (!text)
+			return -1;
+		return json_is_string(v) &&
+		       json_string_length(v) == (size_t)len &&
+		       !memcmp(json_string_value(v), text, (size_t)len);
+	}
+	if (PyList_CheckExact(obj)) {
+		Py_ssize_t n = PyList_GET_SIZE(obj);
+		if (!json_is_array(v) || json_array_size(v) != (size_t)n)
+			return 0;
+		for (Py_ssize_t i = 0; i < n; i++) {
+			int r = same_json(PyList_GET_ITEM(obj, i),
+					  json_array_get(v, (size_t)i));
+			if (r <= 0)
+				return r;
+		}
+		return 1;
+	}
+	if (PyDict_CheckExact(obj)) {
+		if (!json_is_object(v) ||
+		    json_object_size(v) != (size_t)PyDict_GET_SIZE(obj))
+			return 0;
+		PyObject *key, *value;
+		Py_ssize_t pos = 0;
+		while (PyDict_Next(obj, &pos, &key, &value)) {
+			if (!PyUnicode_CheckExact(key))
+				return 0;
+			Py_ssize_t len;
+			const char *k = PyUnicode_AsUTF8AndSize(key, &len);
+			if (!k)
+				return -1;
+			if (strlen(k) != (size_t)len)
+				return 0; /* a NUL in the key */
+			json_t *item = json_object_get(v, k);
+			int r = item ? same_json(value, item) : 0;
+			if (r <= 0)
+				return r;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* same(i, dict): whether the i-th test's data in libatex is exactly
+ * `dict` (so FMFTests._sync pushes only what a script changed). */
+static PyObject *discovery_same(Discovery *self, PyObject *args)
+{
+	PyObject *index, *data;
+	size_t i;
+	if (!PyArg_ParseTuple(args, "OO", &index, &data) ||
+	    index_arg(self, index, &i) < 0)
+		return NULL;
+	json_t *own = atex_fmf_discovery_test_data_ref(self->d, i);
+	if (!own)
+		return PyErr_NoMemory();
+	int r = same_json(data, own);
+	json_decref(own);
+	if (r < 0)
+		return NULL;
+	return PyBool_FromLong(r);
 }
 
 static PyObject *discovery_remove(Discovery *self, PyObject *index)
@@ -297,6 +383,8 @@ static PyMethodDef discovery_methods[] = {
 	 "The plan's environment as a dict of strings."},
 	{"set_data", (PyCFunction)discovery_set_data, METH_VARARGS,
 	 "set_data(i, dict): replace the i-th test's data."},
+	{"same", (PyCFunction)discovery_same, METH_VARARGS,
+	 "same(i, dict): whether the i-th test's data is exactly dict."},
 	{"remove", (PyCFunction)discovery_remove, METH_O,
 	 "remove(i): drop the i-th test."},
 	{NULL, NULL, 0, NULL},

@@ -415,33 +415,39 @@ static size_t next_test(atex_fmf_discovery *d, const size_t *queue, size_t n,
 	const void *ctx[2] = {o, queue};
 	size_t *order, pick;
 	PyGILState_STATE gil;
-	PyObject *tuple, *res = NULL;
+	PyObject *tuple = NULL, *res = NULL;
 
 	(void)d;
 	pick = first_by_pa_order(o, queue, n);
 	if (!(o->hooks & HOOK_NEXT_TEST) || atomic_load(&o->want_abort))
 		return pick;
-	order = malloc(n * sizeof(*order));
-	if (!order)
-		return pick;
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	qsort_r(order, n, sizeof(*order), by_rerun_seq, ctx);
-
 	gil = PyGILState_Ensure();
-	tuple = PyTuple_New((Py_ssize_t)n);
-	for (size_t i = 0; tuple && i < n; i++) {
-		PyObject *item = PyLong_FromSize_t(queue[order[i]]);
+	/* The owner's live copy of the queue first: only its length. */
+	res = PyObject_CallMethod(o->owner, "_atex_next_test", "nO",
+				  (Py_ssize_t)n,
+				  current ? current->previous : Py_None);
+	if (res == Py_None) {
+		Py_CLEAR(res);
+		order = malloc(n * sizeof(*order));
+		tuple = order ? PyTuple_New((Py_ssize_t)n) : PyErr_NoMemory();
+		for (size_t i = 0; tuple && i < n; i++)
+			order[i] = i;
+		if (tuple)
+			qsort_r(order, n, sizeof(*order), by_rerun_seq, ctx);
+		for (size_t i = 0; tuple && i < n; i++) {
+			PyObject *item = PyLong_FromSize_t(queue[order[i]]);
 
-		if (!item)
-			Py_CLEAR(tuple);
-		else
-			PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, item);
+			if (!item)
+				Py_CLEAR(tuple);
+			else
+				PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, item);
+		}
+		if (tuple)
+			res = PyObject_CallMethod(
+				o->owner, "_atex_next_test", "OO", tuple,
+				current ? current->previous : Py_None);
+		free(order);
 	}
-	if (tuple)
-		res = PyObject_CallMethod(
-			o->owner, "_atex_next_test", "OO", tuple,
-			current ? current->previous : Py_None);
 	if (res) {
 		size_t test = PyLong_AsSize_t(res);
 
@@ -457,7 +463,6 @@ static size_t next_test(atex_fmf_discovery *d, const size_t *queue, size_t n,
 	Py_XDECREF(res);
 	Py_XDECREF(tuple);
 	PyGILState_Release(gil);
-	free(order);
 	return pick;
 }
 
@@ -761,14 +766,24 @@ static PyObject *orch_serve_once(OrchObject *o, PyObject *noargs)
 	return res;
 }
 
+/* Serves until the run ends. An abort (Ctrl-C, a hook's exception) ends
+ * it at once: serving on would wait until every system is released
+ * (seconds for many containers), and Ctrl-C must be felt within a
+ * second. The workers wind down on their own meanwhile; close() (stop(),
+ * leaving the `with` block) waits for them and their releases. */
 static int serve_all(void *arg)
 {
 	OrchObject *o = arg;
 	int rc;
 
-	do
-		rc = serve_step(o, 100);
-	while (rc == 1);
+	do {
+		if (atomic_load(&o->want_abort)) {
+			atex_orchestrator_abort(o->orch);
+			return atex_error_set_message(ATEX_ECANCELED,
+						      "aborted");
+		}
+		rc = atex_orchestrator_serve_once(o->orch, 100);
+	} while (rc == 1);
 	return rc;
 }
 

@@ -994,7 +994,9 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	if (i < 0)
 		return atex_error_set(ATEX_ENOTFOUND, "no test named '%s'",
 				      name);
-	t.data = atex_fmf_discovery_test_data(fx->disc, (size_t)i);
+	/* Our own reference: a program may replace the test's data while
+	 * we run (atex_fmf_discovery_set_test_data). */
+	t.data = atex_fmf_discovery_test_data_ref(fx->disc, (size_t)i);
 	if (!t.data)
 		return ATEX_ENOMEM;
 	rc = test_paths(&tree, &dir, fx, (size_t)i);
@@ -1072,6 +1074,7 @@ out:
 	if (output_fd >= 0)
 		close(output_fd);
 	atex_reporter_free(r.rep);
+	json_decref(t.data);
 	free((char *)t.meta);
 	free(data_dir);
 	free(note);

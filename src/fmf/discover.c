@@ -17,6 +17,7 @@
  * so a program may change anything in it without touching another test's
  * data, and a run that never looks pays neither the time nor the memory.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +338,14 @@ const char *atex_fmf_discovery_test_name(const atex_fmf_discovery *d, size_t i)
 	return t ? t->name : NULL;
 }
 
-json_t *atex_fmf_discovery_test_data(atex_fmf_discovery *d, size_t i)
+/* Guards every test's `data` pointer (and its first private copy) so a
+ * program may replace a test's data while orchestrator or executor threads
+ * read it: readers take their own reference under it. One lock for every
+ * discovery: it is held for a pointer swap or a json_incref only. */
+static pthread_mutex_t data_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The i-th test's private data, or NULL; with data_lock held. */
+static json_t *private_data(atex_fmf_discovery *d, size_t i)
 {
 	struct test *t = i < d->tests.len ? d->tests.items[i] : NULL;
 	json_t *copy;
@@ -355,6 +363,52 @@ json_t *atex_fmf_discovery_test_data(atex_fmf_discovery *d, size_t i)
 		t->private = true;
 	}
 	return t->data;
+}
+
+json_t *atex_fmf_discovery_test_data(atex_fmf_discovery *d, size_t i)
+{
+	json_t *data;
+
+	pthread_mutex_lock(&data_lock);
+	data = private_data(d, i);
+	pthread_mutex_unlock(&data_lock);
+	return data;
+}
+
+json_t *atex_fmf_discovery_test_data_ref(atex_fmf_discovery *d, size_t i)
+{
+	json_t *data;
+
+	pthread_mutex_lock(&data_lock);
+	data = json_incref(private_data(d, i));
+	pthread_mutex_unlock(&data_lock);
+	return data;
+}
+
+int atex_fmf_discovery_set_test_data(atex_fmf_discovery *d, size_t i,
+				     json_t *data)
+{
+	struct test *t;
+	json_t *old;
+
+	if (!json_is_object(data))
+		return atex_error_set(ATEX_EINVAL,
+				      "test data must be a JSON object");
+	pthread_mutex_lock(&data_lock);
+	t = i < d->tests.len ? d->tests.items[i] : NULL;
+	if (!t) {
+		pthread_mutex_unlock(&data_lock);
+		return atex_error_set(ATEX_EINVAL,
+				      "test index %zu out of range (%zu tests)",
+				      i, d->tests.len);
+	}
+	old = t->data;
+	t->data = json_incref(data);
+	t->private = true;
+	pthread_mutex_unlock(&data_lock);
+	/* Readers that took a reference keep the old object alive. */
+	json_decref(old);
+	return 0;
 }
 
 const char *atex_fmf_discovery_test_root(const atex_fmf_discovery *d, size_t i)
@@ -390,6 +444,9 @@ json_t *atex_fmf_discovery_to_json(const atex_fmf_discovery *d)
 
 	if (!tests)
 		return NULL;
+	/* The data references are taken under the lock: a test's data may
+	 * be replaced meanwhile (atex_fmf_discovery_set_test_data). */
+	pthread_mutex_lock(&data_lock);
 	for (size_t i = 0; i < d->tests.len; i++) {
 		const struct test *t = test_at(d, i);
 
@@ -397,10 +454,12 @@ json_t *atex_fmf_discovery_to_json(const atex_fmf_discovery *d)
 			    tests, json_pack("{ss ss ss sO}", "name", t->name,
 					     "root", t->root, "dir", t->dir,
 					     "data", t->data)) < 0) {
+			pthread_mutex_unlock(&data_lock);
 			json_decref(tests);
 			return NULL;
 		}
 	}
+	pthread_mutex_unlock(&data_lock);
 	all = json_pack("{s s? sO sO sO sO so}", "plan", d->plan_name,
 			"plan_data", d->plan, "environment", d->environment,
 			"prepare", d->prepare, "finish", d->finish, "tests",

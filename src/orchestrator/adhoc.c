@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1099,9 +1100,34 @@ static int init_work_dir(struct adhoc *o, const char *dir)
 	return 0;
 }
 
+/* Every system takes open files: the soft limit up to the hard one, once
+ * per process (the header says so). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		atex_log(ATEX_LOG_DEBUG, COMPONENT,
+			 "open files limit stays %llu: %s",
+			 (unsigned long long)was, strerror(errno));
+	else
+		atex_log(ATEX_LOG_DEBUG, COMPONENT,
+			 "open files limit raised from %llu to %llu",
+			 (unsigned long long)was,
+			 (unsigned long long)rl.rlim_cur);
+}
+
 int atex_adhoc_orchestrator_new(atex_orchestrator **out,
 				const struct atex_orchestrator_options *opts)
 {
+	static pthread_once_t nofile_once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&nofile_once, raise_nofile);
 	struct atex_orchestrator *orch;
 	struct adhoc *o;
 	size_t count;

@@ -34,19 +34,22 @@ size_t atex_policy_fmf_order(atex_fmf_discovery *d, const size_t *queue,
  * and a text of multipliers only ("*2") applies them to 5m. */
 static double test_duration(atex_fmf_discovery *d, size_t test)
 {
-	json_t *data = atex_fmf_discovery_test_data(d, test);
+	json_t *data = atex_fmf_discovery_test_data_ref(d, test);
 	const char *text = json_string_value(json_object_get(data, "duration"));
 	double seconds = 300;
 	char *with_default;
 
 	if (!text || atex_duration_parse(&seconds, text) < 0)
-		return 300;
-	if (seconds > 0)
-		return seconds;
+		seconds = 300;
+	if (!text || seconds > 0) {
+		json_decref(data);
+		return seconds > 0 ? seconds : 300;
+	}
 	with_default = atex_sprintf("5m %s", text);
 	if (!with_default || atex_duration_parse(&seconds, with_default) < 0)
 		seconds = 300;
 	free(with_default);
+	json_decref(data);
 	atex_error_clear();
 	return seconds;
 }
@@ -73,19 +76,21 @@ size_t atex_policy_longest_first(atex_fmf_discovery *d, const size_t *queue,
  * of digits counts, as YAML authors write "10" too). */
 static double test_priority(atex_fmf_discovery *d, size_t test)
 {
-	json_t *data = atex_fmf_discovery_test_data(d, test);
+	json_t *data = atex_fmf_discovery_test_data_ref(d, test);
 	json_t *v = json_object_get(data, "extra-priority");
-	const char *text;
+	const char *text = json_string_value(v);
 	char *end;
-	double p;
+	double p = 0;
 
 	if (json_is_number(v))
-		return json_number_value(v);
-	text = json_string_value(v);
-	if (!text)
-		return 0;
-	p = strtod(text, &end);
-	return (end != text && *end == '\0' && isfinite(p)) ? p : 0;
+		p = json_number_value(v);
+	else if (text) {
+		p = strtod(text, &end);
+		if (end == text || *end != '\0' || !isfinite(p))
+			p = 0;
+	}
+	json_decref(data);
+	return p;
 }
 
 size_t atex_policy_priority(atex_fmf_discovery *d, const size_t *queue,
@@ -133,7 +138,11 @@ bool atex_policy_destructive_tag(atex_fmf_discovery *d,
 	 * may have left anything running or half done. */
 	if (a->rc == ATEX_ETIMEDOUT || a->rc == ATEX_EFORMAT)
 		return true;
-	return has_tag(atex_fmf_discovery_test_data(d, a->test), "destructive");
+	json_t *data = atex_fmf_discovery_test_data_ref(d, a->test);
+	bool destructive = has_tag(data, "destructive");
+
+	json_decref(data);
+	return destructive;
 }
 
 bool atex_policy_rerun(const struct atex_attempt *a, unsigned int max_reruns,

@@ -220,3 +220,22 @@ def test_ulimit_error_names_python_settings(monkeypatch):
         else:
             r.release()
             pytest.skip("this host takes podman's default ulimits")
+
+
+def test_orchestrator_ctrl_c_many_containers(tmp_path):
+    """Ctrl-C with 8 containers running tests: KeyboardInterrupt within
+    1 s; leaving the orchestrator's `with` removed every container."""
+    from test_orchestrator_load import ctrl_c_run
+
+    seen = {}
+
+    def after(remotes):
+        seen["names"] = {r.container for r in remotes}
+        seen["left"] = seen["names"] & containers()
+
+    took, got, _ = ctrl_c_run(tmp_path, PodmanProvisioner(IMAGE, max_remotes=8),
+                              8, after_orch=after, settle=0.5)
+    assert took < 1.0, took
+    assert len(seen["names"]) == 8
+    assert seen["left"] == set()
+    assert got == [("p", f"/slow{i}", ["infra"]) for i in range(8)]

@@ -6,6 +6,9 @@
  */
 #include "helpers.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "atex/atex.h"
 
 static const char *plans =
@@ -298,6 +301,83 @@ static void data_is_private(void **state)
 	assert_int_equal(json_array_size(json_object_get(all, "tests")), 4);
 	assert_true(json_is_null(json_object_get(all, "plan")));
 	json_decref(all);
+	atex_fmf_discovery_free(d);
+}
+
+struct reader {
+	atex_fmf_discovery *d;
+	volatile int *stop;
+	unsigned long reads;
+};
+
+/* What an executor does: take the test's data and dump it. */
+static void *read_data(void *arg)
+{
+	struct reader *r = arg;
+
+	while (!*r->stop) {
+		json_t *data = atex_fmf_discovery_test_data_ref(r->d, 0);
+		char *text = json_dumps(data, JSON_SORT_KEYS);
+
+		if (!text || !strstr(text, "\"k\": "))
+			abort();
+		free(text);
+		json_decref(data);
+		__atomic_add_fetch(&r->reads, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void data_replaced(void **state)
+{
+	atex_fmf_discovery *d = discover(NULL, NULL, NULL);
+	json_t *old = atex_fmf_discovery_test_data_ref(d, 0);
+	json_t *repl = json_pack("{s:i}", "k", 1);
+	volatile int stop = 0;
+	struct reader readers[3];
+	pthread_t threads[3];
+
+	(void)state;
+	assert_non_null(old);
+	assert_int_equal(atex_fmf_discovery_set_test_data(d, 0, repl), 0);
+	/* The reader's object is untouched and alive; the test has the new. */
+	assert_non_null(json_object_get(old, "adjust"));
+	json_decref(old);
+	assert_ptr_equal(atex_fmf_discovery_test_data(d, 0), repl);
+	json_decref(repl);
+	assert_int_equal(atex_fmf_discovery_set_test_data(d, 0, json_null()),
+			 ATEX_EINVAL);
+	repl = json_object();
+	assert_int_equal(atex_fmf_discovery_set_test_data(d, 99, repl),
+			 ATEX_EINVAL);
+	json_decref(repl);
+	/* Replaced 20,000 times while three threads read and dump it. */
+	for (int i = 0; i < 3; i++) {
+		readers[i] = (struct reader){d, &stop, 0};
+		assert_int_equal(pthread_create(&threads[i], NULL, read_data,
+						&readers[i]),
+				 0);
+	}
+	for (int i = 0; i < 20000; i++) {
+		json_t *data = json_object();
+
+		for (int k = 0; k < 50; k++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "k%d", k);
+			json_object_set_new(data, key, json_integer(i));
+		}
+		json_object_set_new(data, "k", json_integer(i));
+		assert_int_equal(atex_fmf_discovery_set_test_data(d, 0, data),
+				 0);
+		json_decref(data);
+	}
+	for (int i = 0; i < 3; i++) /* each read at least once */
+		while (!__atomic_load_n(&readers[i].reads, __ATOMIC_RELAXED))
+			sched_yield();
+	stop = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(threads[i], NULL);
 	atex_fmf_discovery_free(d);
 }
 
@@ -1066,6 +1146,7 @@ int main(void)
 		cmocka_unit_test(context_case),
 		cmocka_unit_test(unsafe_names),
 		cmocka_unit_test(from_names),
+		cmocka_unit_test(data_replaced),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,6 +27,7 @@ class FMFTests:
     root: Path
     _discovery: object = dataclasses.field(default=None, repr=False, compare=False)
     _names: list = dataclasses.field(default_factory=list, repr=False, compare=False)
+    _by_name: dict = dataclasses.field(default=None, repr=False, compare=False)
 
     def __str__(self):
         return f"{type(self).__name__}(<holding {len(self.data)} tests>, root={self.root})"
@@ -34,31 +35,54 @@ class FMFTests:
     def _sync(self, only=None):
         """Push edits of .data into libatex's discovery (removed tests,
         changed data: every test's, or only the test named `only`) and
-        return it (an _atex.FMFDiscovery)."""
+        return it (an _atex.FMFDiscovery).
+
+        Only a test whose data differs from libatex's copy is pushed, and
+        a push replaces libatex's object instead of changing it, so
+        executors already running on other threads are never disturbed.
+        """
         d = self._discovery
         if d is None:
             raise ValueError(
                 f"{self}: made without discover(), so libatex has no tests to run"
             )
-        known = set(self._names)
-        for name in self.data:
-            if name not in known:
+        if only is not None:
+            i = self._index().get(only)
+            if i is None:
                 raise ValueError(
-                    f"test {name!r} was added to FMFTests.data: only tests "
+                    f"test {only!r} was added to FMFTests.data: only tests "
                     "discover() found can run (rename or add them in the fmf tree)"
                 )
-        if len(self.data) != len(self._names):
+            self._push(d, i, only)
+            return d
+        if len(self.data) != len(self._names) or self.data.keys() != self._index().keys():
+            known = self._index()
+            for name in self.data:
+                if name not in known:
+                    raise ValueError(
+                        f"test {name!r} was added to FMFTests.data: only tests "
+                        "discover() found can run (rename or add them in the fmf tree)"
+                    )
             for i in reversed(range(len(self._names))):
                 if self._names[i] not in self.data:
                     d.remove(i)
                     del self._names[i]
+            self._by_name = None
         for i, name in enumerate(self._names):
-            if only is None or name == only:
-                data = self.data[name]
-                if not isinstance(data, dict):
-                    raise TypeError(f"FMFTests.data[{name!r}] is not a dict")
-                d.set_data(i, data)
+            self._push(d, i, name)
         return d
+
+    def _index(self):
+        if self._by_name is None:
+            self._by_name = {name: i for i, name in enumerate(self._names)}
+        return self._by_name
+
+    def _push(self, d, i, name):
+        data = self.data[name]
+        if not isinstance(data, dict):
+            raise TypeError(f"FMFTests.data[{name!r}] is not a dict")
+        if not d.same(i, data):
+            d.set_data(i, data)
 
 
 def listlike(data, key):

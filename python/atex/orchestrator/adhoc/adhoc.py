@@ -114,6 +114,7 @@ class AdHocOrchestrator(Orchestrator):
         self._failed_setups_left = max_failed_setups
         self._lock = threading.Lock()
         self._handle = None
+        self._to_run = None  # next_test()'s live view (_atex_next_test)
 
     def __str__(self):
         state = "started" if self._handle else "stopped"
@@ -144,6 +145,7 @@ class AdHocOrchestrator(Orchestrator):
         if not self.provisioners:
             raise ValueError("no provisioners were given")
         _atex.log_sync()
+        self._to_run = dict.fromkeys(self._tests)
         self._handle = _atex.AdHocOrchestrator(
             owner=self,
             platform=str(self.platform),
@@ -236,8 +238,19 @@ class AdHocOrchestrator(Orchestrator):
         self.logger.error(f"{msg}, setup retries exceeded, giving up")
         raise FailedSetupError("setup retries limit exceeded, broken infra?")
 
-    def _atex_next_test(self, order, previous):
-        to_run = dict.fromkeys(self._tests[i] for i in order).keys()
+    def _atex_next_test(self, queued, previous):
+        # `queued`: libatex's queue as test indexes in Python ATEX's order,
+        # or only its length when our live copy may still match it: the
+        # copy loses the tests taken here and gains the re-runs decided
+        # in _atex_finished, so next_test() costs O(1) instead of
+        # O(queued). None asks for the indexes (libatex re-queued a test
+        # of a lost system itself, or a call failed).
+        if isinstance(queued, int):
+            if self._to_run is None or len(self._to_run) != queued:
+                return None
+        else:
+            self._to_run = dict.fromkeys(self._tests[i] for i in queued)
+        to_run = self._to_run.keys()
         choice = self.next_test(to_run, previous)
         try:
             ok = choice in to_run
@@ -248,7 +261,9 @@ class AdHocOrchestrator(Orchestrator):
                 f"{type(self).__name__}.next_test() returned {choice!r}, "
                 "which is not one of the tests to run")
         self.logger.info(f"starting '{choice}' on {previous.remote}")
-        return self._index[choice]
+        index = self._index[choice]
+        del self._to_run[self._tests[index]]
+        return index
 
     def _atex_finished(self, previous, index, exit_code, artifacts, exc):
         name = self._tests[index]
@@ -268,6 +283,8 @@ class AdHocOrchestrator(Orchestrator):
             rerun = bool(self.should_be_rerun(info))
         if rerun:
             self.logger.info(f"'{name}' failed, re-running")
+            if self._to_run is not None:
+                self._to_run[name] = None  # queued last, as libatex does
         elif self.logger.isEnabledFor(logging.INFO):
             self.logger.info(f"'{name}' completed, ingesting result")
         return destroyed, rerun, self.FinishedInfo._from(info, artifacts=None)

@@ -21,7 +21,9 @@ import urllib.request
 import pytest
 
 from atex.provisioner import ProvisionerError
-from atex.provisioner.testingfarm import TestingFarmProvisioner, TestingFarmRemote
+from atex.provisioner import testingfarm
+
+# Module attributes, not names here: pytest would try to collect Test* classes.
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "..", "integration", "tf-server.py")
@@ -111,10 +113,12 @@ def provisioner(tf, **kwargs):
                 ssh_options=[f"Port={tf.ssh_port}"], poll_ms=200, timeout=30)
     opts.update(kwargs)
     compose = opts.pop("compose", "Fedora-41")
-    return TestingFarmProvisioner(compose, **opts)
+    return testingfarm.TestingFarmProvisioner(compose, **opts)
 
 
 def no_token(caplog, *texts):
+    # libatex did log (else the check below proves nothing).
+    assert any(rec.name.startswith("atex.") for rec in caplog.records)
     for rec in caplog.records:
         assert TOKEN not in rec.getMessage(), rec.getMessage()
     assert TOKEN not in caplog.text
@@ -129,7 +133,7 @@ def test_two_remotes_run_release_stop(tf, atex_log):
         prov.provision(2)
         remotes = [prov.get_remote(block=True) for _ in range(2)]
         for r in remotes:
-            assert isinstance(r, TestingFarmRemote)
+            assert isinstance(r, testingfarm.TestingFarmRemote)
             out = r.cmd(["uname"], capture_output=True, text=True, timeout=30)
             assert out.returncode == 0, out.stderr
             assert out.stdout == "Linux\n"
@@ -242,15 +246,21 @@ def test_ctrl_c_in_get_remote(tf, atex_log):
 
 
 def test_token_not_in_bad_auth_error(tf, atex_log):
-    """A wrong token: the error is clear and holds no token."""
+    """A wrong token: start fails with a clear ProvisionerError (401 on
+    whoami), holding neither token."""
     wrong = TOKEN + "-wrong"
     prov = provisioner(tf, token=wrong)
-    with pytest.raises(Exception) as ei:
+    with pytest.raises(ProvisionerError, match="token was rejected") as ei:
         with prov:
             prov.provision(1)
             prov.get_remote(block=True)
     text = str(ei.value) + repr(ei.value)
     assert wrong not in text and TOKEN not in text
+    assert "401" in text
+    assert wrong not in atex_log.text
     for rec in atex_log.records:
         assert wrong not in rec.getMessage()
-    no_token(atex_log)
+    # Nor in the server's access log (what atex sent in URLs).
+    with open(os.path.join(tf.dir, "access.log")) as f:
+        access = f.read()
+    assert TOKEN not in access and access

@@ -136,3 +136,28 @@ def test_fmf_stand_in(tmp_path):
     ctx = fmf.Context(distro="fedora-40", arch=["x86_64", "aarch64"])
     assert ctx.dimensions == {"distro": ["fedora-40"],
                               "arch": ["x86_64", "aarch64"]}
+
+
+def test_start_stop_context():
+    calls = []
+
+    class Block(util.StartStop):
+        def __init__(self, fail):
+            self.fail = fail
+
+        def start(self):
+            calls.append("start")
+            if self.fail:
+                raise OSError("half started")
+
+        def stop(self):
+            calls.append("stop")
+
+    with Block(False) as b:
+        assert isinstance(b, Block)
+    assert calls == ["start", "stop"]
+    calls.clear()
+    with pytest.raises(OSError, match="half started"):
+        with Block(True):
+            pass
+    assert calls == ["start", "stop"]

@@ -10,8 +10,10 @@ atex's ``sqlite``. Differences from Python ATEX: docs/PYTHON.md.
 import importlib as _importlib
 from abc import ABC, abstractmethod
 
+from ..util.context import StartStop
 
-class Aggregator(ABC):
+
+class Aggregator(StartStop, ABC):
     """A test result collector.
 
     ``ingest()`` must be thread-safe (the orchestrator calls it from its
@@ -42,17 +44,6 @@ class Aggregator(ABC):
         all this object's work, or None when libatex must call the Python
         methods (through a bridge). Internal."""
         return None
-
-    def __enter__(self):
-        try:
-            self.start()
-            return self
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, exc_type, exc_value, traceback):
-        self.stop()
 
 
 class AggregatorError(Exception):

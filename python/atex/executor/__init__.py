@@ -9,8 +9,10 @@ are imported on first use. Differences: docs/PYTHON.md, section executor.
 import abc as _abc
 import importlib as _importlib
 
+from ..util.context import StartStop as _StartStop
 
-class Executor(_abc.ABC):
+
+class Executor(_StartStop, _abc.ABC):
     """Runs tests on one system, one at a time.
 
     A subclass implements run_test, start, stop and cancel. Used as a
@@ -42,17 +44,6 @@ class Executor(_abc.ABC):
         # libatex's own executor behind a built-in (FMFExecutor not
         # overridden), or None: C then calls these methods (a bridge).
         return None
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc_value, traceback):
-        self.stop()
 
 
 class ExecutorError(Exception):

@@ -10,10 +10,12 @@ import importlib
 import time
 from abc import ABC, abstractmethod
 
+from ..util.context import StartStop
+
 _SUBMODULES = ("adhoc",)
 
 
-class Orchestrator(ABC):
+class Orchestrator(StartStop, ABC):
     """What every orchestrator offers: ``serve_once()`` (non-blocking, True
     while there is more to do), ``serve_forever()``, ``start()`` /
     ``stop()`` and use as a context manager (start on enter, stop on exit,
@@ -36,17 +38,6 @@ class Orchestrator(ABC):
     @abstractmethod
     def stop(self):
         """Ends the run: running tests are canceled, systems released."""
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc_value, traceback):
-        self.stop()
 
 
 class OrchestratorError(Exception):

@@ -16,6 +16,7 @@ import subprocess
 import threading
 from abc import ABC, abstractmethod
 
+from ..util.context import StartStop
 from ..connection import Connection, NotConnectedError, _rsync_defaults, _rsync_rsh
 
 _SUBMODULES = ("local", "podman", "qemu", "static", "testingfarm")
@@ -61,7 +62,7 @@ class Remote(Connection):
         """Give the system back (destroyed or returned to its pool)."""
 
 
-class Provisioner(ABC):
+class Provisioner(StartStop, ABC):
     """Reserves systems and hands them out (abstract).
 
     ``provision``, ``get_remote`` and ``clear`` are thread-safe. As a
@@ -89,17 +90,6 @@ class Provisioner(ABC):
     @abstractmethod
     def stop(self):
         """Stop it, releasing every Remote it handed out."""
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc_value, traceback):
-        self.stop()
 
     # The libatex provisioner behind a built-in, or None: the bridge.
     def _atex_handle(self):

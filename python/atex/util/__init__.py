@@ -2,6 +2,7 @@
 as Python ATEX has them: thread helpers, a read-only named mapping, safe
 relative paths, per-instance loggers, text and subprocess helpers."""
 
+from .context import StartStop
 from .logs import get_loggers
 from .mapping import NamedMapping
 from .paths import normalize_path
@@ -11,6 +12,7 @@ from .threads import ThreadJoin, ThreadJoinQueue, ThreadResult
 
 __all__ = (
     "NamedMapping",
+    "StartStop",
     "ThreadJoin",
     "ThreadJoinQueue",
     "ThreadResult",

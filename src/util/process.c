@@ -16,6 +16,15 @@
  *    eventfd readable: the "dedicated reaper" of DESIGN.md, behind the
  *    same descriptor, so every wait stays one poll(). The watcher does not
  *    reap: reaping stays under the handle's mutex (see kill).
+ *  - Once clone3 is known to work, the child shares our memory until its
+ *    exec (CLONE_VM | CLONE_VFORK, on a stack of its own, as glibc's
+ *    posix_spawn does), and the calling thread waits for that exec. A
+ *    fork-like clone copies the page tables of the whole process and makes
+ *    every page copy-on-write, with TLB flushes on each core running one of
+ *    our threads: its cost grows with the program's memory and threads (a
+ *    Python program, a run driving 100 systems) and was the largest cost
+ *    of a spawn there. Valgrind cannot run such a child; it filters clone3
+ *    out, so it never gets here.
  *  - Everything the child needs (environment array, the PATH candidates for
  *    argv[0], its stdio descriptors) is prepared before the clone, so the
  *    child only makes async-signal-safe system calls: the library may be
@@ -62,7 +71,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -70,6 +81,16 @@
 
 #include "process.h"
 #include "util.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#define HAVE_ASAN 1
+#endif
+#endif
 
 extern char **environ;
 
@@ -477,8 +498,9 @@ static _Noreturn void child_run(const struct spawn_plan *plan)
 
 /* What the kernel (or valgrind, or a seccomp filter) lets us use. A cache
  * of a property of the system, the same for every caller: probing costs a
- * failing system call (and a valgrind warning) per spawn otherwise. */
-enum { PIDFD_UNKNOWN, PIDFD_CLONE3, PIDFD_OPEN, PIDFD_NONE };
+ * failing system call (and a valgrind warning) per spawn otherwise.
+ * PIDFD_SHARED: clone3 worked, and so may a clone sharing our memory. */
+enum { PIDFD_UNKNOWN, PIDFD_SHARED, PIDFD_CLONE3, PIDFD_OPEN, PIDFD_NONE };
 static atomic_int pidfd_support = PIDFD_UNKNOWN;
 
 static bool unsupported(int err)
@@ -486,11 +508,49 @@ static bool unsupported(int err)
 	return err == ENOSYS || err == EPERM;
 }
 
+/* The child's stack when it shares our memory: child_run needs little,
+ * sanitizer builds a few times more. */
+enum { CHILD_STACK_SIZE = 256 * 1024 };
+
+static int child_entry(void *plan)
+{
+	child_run(plan);
+}
+
+/* The shared-memory clone (see the top of the file). Returns the pid or
+ * -1 with errno; the child never returns here. */
+static pid_t clone_shared(int *pidfd, const struct spawn_plan *plan)
+{
+	void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	pid_t pid;
+	int err;
+
+	if (stack == MAP_FAILED)
+		return -1;
+	/* The stack grows down on every architecture Linux has clone()
+	 * with a stack argument for; CLONE_PIDFD puts the pidfd into the
+	 * parent_tid argument. */
+	pid = clone(child_entry, (char *)stack + CHILD_STACK_SIZE,
+		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+		    (void *)plan, pidfd);
+	err = errno;
+#ifdef HAVE_ASAN
+	/* The child's frames never returned, so their redzones are still
+	 * poisoned in the shadow of this range, where the next mapping would
+	 * inherit them. */
+	ASAN_UNPOISON_MEMORY_REGION(stack, CHILD_STACK_SIZE);
+#endif
+	munmap(stack, CHILD_STACK_SIZE);
+	errno = err;
+	return pid;
+}
+
 /* Starts the child with a pidfd: clone3 where allowed, else fork and
  * pidfd_open (only we reap the child, so its pid stays valid meanwhile),
  * else fork with *pidfd left at -1 (the caller starts a watcher).
  * Returns the pid (0 in the child) or -1 with errno. */
-static pid_t clone_with_pidfd(int *pidfd)
+static pid_t clone_with_pidfd(int *pidfd, const struct spawn_plan *plan)
 {
 	struct clone_args args = {
 		.flags = CLONE_PIDFD,
@@ -500,8 +560,16 @@ static pid_t clone_with_pidfd(int *pidfd)
 	int support = atomic_load(&pidfd_support);
 	pid_t pid;
 
+	if (support == PIDFD_SHARED) {
+		pid = clone_shared(pidfd, plan);
+		if (pid >= 0 || !(unsupported(errno) || errno == EINVAL))
+			return pid;
+		atomic_store(&pidfd_support, PIDFD_CLONE3);
+	}
 	if (support <= PIDFD_CLONE3) {
 		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid > 0 && support == PIDFD_UNKNOWN)
+			atomic_store(&pidfd_support, PIDFD_SHARED);
 		if (pid >= 0 || !unsupported(errno))
 			return pid;
 		atomic_store(&pidfd_support, PIDFD_OPEN);
@@ -621,7 +689,7 @@ static int start_child(atex_process *p, struct spawn_plan *plan)
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = clone_with_pidfd(&p->pidfd);
+	pid = clone_with_pidfd(&p->pidfd, plan);
 	if (pid == 0)
 		child_run(plan);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

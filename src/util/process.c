@@ -92,6 +92,15 @@
 #endif
 #endif
 
+/* What runs in the child: on a stack ASan does not know (a shared-memory
+ * child, below), instrumented code would warn on the command's stderr
+ * before each call that does not return (exec, _exit). */
+#ifdef HAVE_ASAN
+#define CHILD_CODE __attribute__((no_sanitize_address))
+#else
+#define CHILD_CODE
+#endif
+
 extern char **environ;
 
 struct atex_process {
@@ -433,7 +442,7 @@ static char **paths_build(const char *prog)
  * The child: async-signal-safe system calls only.
  */
 
-static _Noreturn void child_fail(int fd, int stage, int err)
+CHILD_CODE static _Noreturn void child_fail(int fd, int stage, int err)
 {
 	struct child_report report = {stage, err};
 
@@ -449,7 +458,7 @@ static _Noreturn void child_fail(int fd, int stage, int err)
  * command; the raw system call resets them. The kernel's sigaction with
  * SIG_DFL, no flags and an empty mask is all zeros on every architecture.
  */
-static void reset_reserved_signals(void)
+CHILD_CODE static void reset_reserved_signals(void)
 {
 	unsigned long long ksa[4] = {0, 0, 0, 0};
 
@@ -458,7 +467,7 @@ static void reset_reserved_signals(void)
 		syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)8);
 }
 
-static _Noreturn void child_run(const struct spawn_plan *plan)
+CHILD_CODE static _Noreturn void child_run(const struct spawn_plan *plan)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t empty;
@@ -512,7 +521,7 @@ static bool unsupported(int err)
  * sanitizer builds a few times more. */
 enum { CHILD_STACK_SIZE = 256 * 1024 };
 
-static int child_entry(void *plan)
+CHILD_CODE static int child_entry(void *plan)
 {
 	child_run(plan);
 }
@@ -536,9 +545,8 @@ static pid_t clone_shared(int *pidfd, const struct spawn_plan *plan)
 		    (void *)plan, pidfd);
 	err = errno;
 #ifdef HAVE_ASAN
-	/* The child's frames never returned, so their redzones are still
-	 * poisoned in the shadow of this range, where the next mapping would
-	 * inherit them. */
+	/* Whatever the child's libc calls left poisoned in the shadow of
+	 * this range must not reach the next mapping there. */
 	ASAN_UNPOISON_MEMORY_REGION(stack, CHILD_STACK_SIZE);
 #endif
 	munmap(stack, CHILD_STACK_SIZE);

@@ -972,6 +972,26 @@ static int add_note(json_t *result, const char *text)
 	return rc;
 }
 
+/* The status of an exit code, as tmt's shell framework reads it: 0
+ * pass, 1 fail, anything else (a crash, a missing command, a signal) an
+ * error of the test rather than a verdict. Python ATEX: 0 pass, else
+ * fail. */
+static const char *exit_status(const atex_reporter *r, int code)
+{
+	if (code == 0)
+		return "pass";
+	return code == 1 || r->compat ? "fail" : "error";
+}
+
+/* Says which exit code made an "error": the status alone does not. */
+static int exit_note(json_t *result, int code)
+{
+	char text[48];
+
+	snprintf(text, sizeof(text), "exit code %d", code);
+	return add_note(result, text);
+}
+
 static int apply_fallback(atex_reporter *r, json_t *result,
 			  const struct atex_test_outcome *outcome)
 {
@@ -987,8 +1007,10 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 				text_value(note ? note
 						: default_note(outcome->end)));
 	} else if (!json_is_string(json_object_get(result, "status"))) {
-		status = outcome->exit_code == 0 ? "pass" : "fail";
+		status = exit_status(r, outcome->exit_code);
 		rc = set_new(result, "status", json_string(status));
+		if (!rc && !strcmp(status, "error"))
+			rc = exit_note(result, outcome->exit_code);
 	}
 	/* A test that ended by itself with something to say about its run
 	 * (the system rebooted under it): the note says it. */

@@ -2322,9 +2322,10 @@ static void test_verdicts(void **state)
 	if (!procs_gone(needle, 3000))
 		soft_fail("/forged_exitcode: its sleep is still running");
 
+	/* Exit code 3: an error, as tmt reads a shell test's exit code. */
 	run(s, &r, "/forged_exitcode_fails", NULL, 0);
 	expect_rc(&r, 0, 3);
-	RESULTS(&r, FAIL_OUT);
+	RESULTS(&r, ERROR_OUT("exit code 3"));
 
 	run(s, &r, "/flood_channel", NULL, 0);
 	expect_rc(&r, ATEX_ETIMEDOUT, -1);
@@ -2534,7 +2535,8 @@ static void test_helpers(void **state)
 	RESULTS(&r, PASS_OUT);
 	run(s, &r, "/exit3", NULL, 0);
 	expect_rc(&r, 0, 3);
-	RESULTS(&r, FAIL_OUT);
+	RESULTS(&r, "{\"status\": \"error\", \"note\": \"exit code 3\", "
+		    "\"files\": [\"output.txt\"]}");
 
 	/* A log streamed and also written to TMT_TEST_DATA: stored once
 	 * (what is not a copy comes as data/: /test_data). */

@@ -37,6 +37,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1480,6 +1481,20 @@ static int custom_error(atex_reporter *r, char *msg)
 	return r->custom_status ? 0 : ATEX_ENOMEM;
 }
 
+/* *err = the message; 0, or ATEX_ENOMEM when it cannot be made. */
+static int say(char **err, const char *fmt, ...) ATEX_PRINTF(2, 3);
+
+static int say(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		*err = NULL;
+	va_end(ap);
+	return *err ? 0 : atex_error_oom();
+}
+
 /* Where result `i` is, for a message: "FILE:LINE" (YAML) or "FILE: result
  * N" (JSON, whose parser keeps no positions). */
 static char *custom_where(const char *file, const struct atex_marks *marks,
@@ -1542,27 +1557,21 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	*out = NULL;
 	*err = NULL;
 	if (!json_is_object(item))
-		return (*err = atex_sprintf("%s: not a mapping", where))
-			       ? 0
-			       : ATEX_ENOMEM;
+		return say(err, "%s: not a mapping", where);
 	if (!json_is_string(name))
-		return (*err = atex_sprintf("%s: no 'name' string", where))
-			       ? 0
-			       : ATEX_ENOMEM;
+		return say(err, "%s: no 'name' string", where);
 	n = json_string_value(name);
 	if (!json_is_string(status) || !known_status(json_string_value(status)))
-		return (*err = atex_sprintf("%s: '%s': invalid 'result' (one "
-					    "of pass, fail, info, warn, error, "
-					    "skip, pending)",
-					    where, n))
-			       ? 0
-			       : ATEX_ENOMEM;
+		return say(err,
+			   "%s: '%s': invalid 'result' (one "
+			   "of pass, fail, info, warn, error, "
+			   "skip, pending)",
+			   where, n);
 	if (!custom_note_text(json_object_get(item, "note"), &note))
-		return (*err = atex_sprintf("%s: '%s': 'note' is not a string "
-					    "or a list of strings",
-					    where, n))
-			       ? 0
-			       : ATEX_ENOMEM;
+		return say(err,
+			   "%s: '%s': 'note' is not a string "
+			   "or a list of strings",
+			   where, n);
 	res = json_object();
 	files = json_array();
 	if (!res || !files)
@@ -1649,7 +1658,7 @@ static int custom_parse(atex_reporter *r, const char *file, json_t **out,
 	char *text = NULL;
 	size_t len = 0;
 	json_error_t je;
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	*err = NULL;
@@ -1657,9 +1666,13 @@ static int custom_parse(atex_reporter *r, const char *file, json_t **out,
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
-	rc = atex_file_read(&text, &len, path);
-	if (rc)
+	/* Unreadable (it was uploaded, so hardly ever): the test's error,
+	 * not the run's. */
+	if (atex_file_read(&text, &len, path)) {
+		*err = atex_sprintf("%s: %s", shown_name, atex_error_last());
+		rc = *err ? 0 : ATEX_ENOMEM;
 		goto out;
+	}
 	if (!strcmp(file, "results.json")) {
 		*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 		if (!*out)

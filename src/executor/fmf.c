@@ -696,6 +696,32 @@ static int test_script_check(json_t *data, const char *name)
 			      "%s: 'test' is not a shell command string", name);
 }
 
+/* The test's `result` key (tmt's result interpretation), "respect" when
+ * missing. */
+static int test_result_key(enum atex_result_interpret *how, json_t *data,
+			   const char *name)
+{
+	json_t *v = json_object_get(data, "result");
+	int i;
+
+	*how = ATEX_RESULT_RESPECT;
+	if (!v)
+		return 0;
+	i = atex_result_interpret_parse(json_string_value(v));
+	if (i >= 0) {
+		*how = (enum atex_result_interpret)i;
+		return 0;
+	}
+	return atex_error_set(ATEX_EFORMAT,
+			      "%s: invalid 'result' %s%s%s (one of respect, "
+			      "xfail, pass, info, warn, error, fail, custom, "
+			      "restraint)",
+			      name, json_is_string(v) ? "'" : "",
+			      json_is_string(v) ? json_string_value(v)
+						: "(not a string)",
+			      json_is_string(v) ? "'" : "");
+}
+
 /* The test's duration in seconds (tmt's default when missing). */
 static int test_duration(double *seconds, json_t *data, const char *name)
 {
@@ -978,6 +1004,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	char *tree = NULL, *dir = NULL, *note = NULL, *data_dir = NULL;
 	char *full_note = NULL;
 	enum start_end end;
+	enum atex_result_interpret how;
 	double seconds = 0;
 	long i;
 	int output_fd = -1, rc;
@@ -1009,7 +1036,8 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	if (rc)
 		goto out;
 	if (test_script_check(t.data, name) ||
-	    test_duration(&seconds, t.data, name)) {
+	    test_duration(&seconds, t.data, name) ||
+	    test_result_key(&how, t.data, name)) {
 		/* The test's own metadata is wrong: an "error" result that
 		 * says so, as for a test that breaks the protocol. */
 		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
@@ -1022,6 +1050,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 			rc = atex_error_set(ATEX_EFORMAT, "%s", bad.note);
 		goto out;
 	}
+	atex_reporter_set_interpret(r.rep, how);
 	t.tree = tree;
 	t.test_dir = dir;
 	t.no_exitcode = debug_switch(fx, "ATEX_DEBUG_NO_EXITCODE");

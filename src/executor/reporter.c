@@ -37,6 +37,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include "executor/reporter.h"
+#include "fmf/yaml.h"
 #include "util/util.h"
 
 #define COMPONENT "reporter"
@@ -61,6 +63,10 @@
 
 /* The key of the test's own open result in `open`: no name is empty. */
 #define SELF_KEY ""
+
+/* The key by which tmt-report-result (and its aliases) marks its results:
+ * the reporter takes it away, counting the result as such a call. */
+#define REPORTED_KEY "atex-tmt-report-result"
 
 /* The default of atex_reporter_set_memory_limit. */
 #define DEFAULT_MEMORY_LIMIT ((size_t)64 * 1024 * 1024)
@@ -105,6 +111,15 @@ struct atex_reporter {
 	bool self_closed; /* a result for the test itself has been closed */
 	bool finished;
 	bool compat; /* atex_reporter_set_compat_python_atex */
+
+	/* The test's `result` key, and what settles its own result: the
+	 * worst status of its tmt-report-result calls (NULL: none), and in
+	 * custom mode what its results file says of the test itself. */
+	enum atex_result_interpret interpret;
+	const char *reported;
+	bool cur_reported; /* the result arriving came from such a call */
+	char *custom_status;
+	char *custom_note;
 };
 
 /* ---- small helpers ---- */
@@ -875,6 +890,12 @@ static bool drop_data_copies(atex_reporter *r, json_t *result, json_t *fresh)
 
 /* ---- finish ---- */
 
+static int interpret_own(atex_reporter *r, json_t *result,
+			 enum atex_test_end end);
+static bool interprets(const atex_reporter *r);
+static int load_custom(atex_reporter *r);
+static const char *worse(const char *had, const char *status);
+
 /* The status of a killed test, or NULL when the test exited. Python
  * ATEX says "infra" for every kill. */
 static const char *killed_status(const atex_reporter *r, enum atex_test_end end)
@@ -972,6 +993,26 @@ static int add_note(json_t *result, const char *text)
 	return rc;
 }
 
+/* The status of an exit code, as tmt's shell framework reads it: 0
+ * pass, 1 fail, anything else (a crash, a missing command, a signal) an
+ * error of the test rather than a verdict. Python ATEX: 0 pass, else
+ * fail. */
+static const char *exit_status(const atex_reporter *r, int code)
+{
+	if (code == 0)
+		return "pass";
+	return code == 1 || r->compat ? "fail" : "error";
+}
+
+/* Says which exit code made an "error": the status alone does not. */
+static int exit_note(json_t *result, int code)
+{
+	char text[48];
+
+	snprintf(text, sizeof(text), "exit code %d", code);
+	return add_note(result, text);
+}
+
 static int apply_fallback(atex_reporter *r, json_t *result,
 			  const struct atex_test_outcome *outcome)
 {
@@ -987,9 +1028,20 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 				text_value(note ? note
 						: default_note(outcome->end)));
 	} else if (!json_is_string(json_object_get(result, "status"))) {
-		status = outcome->exit_code == 0 ? "pass" : "fail";
+		/* tmt: the test's tmt-report-result calls, when it made
+		 * any, are its verdict (the worst of them), not its exit
+		 * code; restraint mode makes each its own result only. */
+		bool reduce = r->reported && !r->compat &&
+			      r->interpret != ATEX_RESULT_RESTRAINT;
+
+		status = reduce ? r->reported
+				: exit_status(r, outcome->exit_code);
 		rc = set_new(result, "status", json_string(status));
+		if (!rc && !reduce && !strcmp(status, "error"))
+			rc = exit_note(result, outcome->exit_code);
 	}
+	if (!rc)
+		rc = interpret_own(r, result, outcome->end);
 	/* A test that ended by itself with something to say about its run
 	 * (the system rebooted under it): the note says it. */
 	if (!rc && !killed_status(r, outcome->end) && note)
@@ -1098,6 +1150,8 @@ static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
 		}
 		if (kill_overrides(r, outcome->end))
 			rc = settle_own(r, result, outcome);
+		if (!rc)
+			rc = interpret_own(r, result, outcome->end);
 		if (!rc && extra) {
 			rc = add_file_names(result, extra);
 			extra = NULL; /* to the first such line only */
@@ -1131,7 +1185,9 @@ static int rewrite_own(atex_reporter *r,
 	char *tmp;
 	int fd, rc;
 
-	if (!r->self_closed || (!kill_overrides(r, outcome->end) && !extra))
+	if (!r->self_closed ||
+	    (!kill_overrides(r, outcome->end) && !extra && !interprets(r) &&
+	     r->interpret != ATEX_RESULT_CUSTOM))
 		return 0;
 	tmp = atex_sprintf("%s.XXXXXX", r->results_path);
 	if (!tmp)
@@ -1291,6 +1347,478 @@ static int copy_output(atex_reporter *r)
 	return rc;
 }
 
+/* ---- the test's `result` key ---- */
+
+static const char *const interpret_names[] = {
+	[ATEX_RESULT_RESPECT] = "respect",     [ATEX_RESULT_XFAIL] = "xfail",
+	[ATEX_RESULT_PASS] = "pass",	       [ATEX_RESULT_INFO] = "info",
+	[ATEX_RESULT_WARN] = "warn",	       [ATEX_RESULT_ERROR] = "error",
+	[ATEX_RESULT_FAIL] = "fail",	       [ATEX_RESULT_CUSTOM] = "custom",
+	[ATEX_RESULT_RESTRAINT] = "restraint",
+};
+
+int atex_result_interpret_parse(const char *value)
+{
+	for (size_t i = 0; value && i < ATEX_ARRAY_SIZE(interpret_names); i++)
+		if (!strcmp(value, interpret_names[i]))
+			return (int)i;
+	return -1;
+}
+
+/* The statuses a reduction knows, worst first: tmt's order. */
+static const char *const severity[] = {"error", "fail", "warn",	  "pass",
+				       "info",	"skip", "pending"};
+
+/* The place of `status` in severity; anything else counts as an error. */
+static size_t rank(const char *status)
+{
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(severity); i++)
+		if (!strcmp(status, severity[i]))
+			return i;
+	return 0;
+}
+
+/* The worse of `had` (NULL: none yet) and `status`, a static string. */
+static const char *worse(const char *had, const char *status)
+{
+	size_t i = rank(status);
+
+	return had && rank(had) <= i ? had : severity[i];
+}
+
+static bool known_status(const char *status)
+{
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(severity); i++)
+		if (!strcmp(status, severity[i]))
+			return true;
+	return false;
+}
+
+/* Whether finish changes the test's own result by its `result` key. */
+static bool interprets(const atex_reporter *r)
+{
+	return r->interpret != ATEX_RESULT_RESPECT &&
+	       r->interpret != ATEX_RESULT_RESTRAINT;
+}
+
+/*
+ * The test's own result settled by its `result` key, as tmt's
+ * interpret_result does: xfail swaps pass and fail, an outcome replaces
+ * the status (the notes say so and keep the original), custom takes what
+ * the test's results file said. Only for a test that ended by itself or
+ * ran out of time: lost connections, cancels and a broken channel are
+ * atex's verdicts, not the test's.
+ */
+static int interpret_own(atex_reporter *r, json_t *result,
+			 enum atex_test_end end)
+{
+	const char *had = json_string_value(json_object_get(result, "status"));
+	const char *now, *why;
+	char *orig, *text;
+	int rc;
+
+	if (end != ATEX_TEST_EXITED &&
+	    (end != ATEX_TEST_TIMED_OUT || r->compat))
+		return 0;
+	if (r->interpret == ATEX_RESULT_CUSTOM) {
+		if (end != ATEX_TEST_EXITED || !r->custom_status)
+			return 0;
+		rc = set_new(result, "status", json_string(r->custom_status));
+		return rc || !r->custom_note ? rc
+					     : add_note(result, r->custom_note);
+	}
+	if (!had || !interprets(r))
+		return 0;
+	if (r->interpret == ATEX_RESULT_XFAIL) {
+		if (!strcmp(had, "pass")) {
+			now = "fail";
+			why = "test was expected to fail";
+		} else if (!strcmp(had, "fail")) {
+			now = "pass";
+			why = "test failed as expected";
+		} else {
+			return 0;
+		}
+		text = atex_strdup(why);
+	} else {
+		now = interpret_names[r->interpret];
+		text = atex_sprintf("test result overridden: %s", now);
+	}
+	orig = atex_strdup(had);
+	if (!orig || !text) {
+		free(orig);
+		free(text);
+		return ATEX_ENOMEM;
+	}
+	rc = set_new(result, "status", json_string(now));
+	if (!rc)
+		rc = add_note(result, text);
+	free(text);
+	text = strcmp(orig, now)
+		       ? atex_sprintf("original test result: %s", orig)
+		       : NULL;
+	if (!rc && text)
+		rc = add_note(result, text);
+	free(text);
+	free(orig);
+	return rc;
+}
+
+/* ---- custom results: the test's own results file ---- */
+
+/* What custom mode reads, in TMT_TEST_DATA (files data/...), in order. */
+static const char *const custom_files[] = {"results.yaml", "results.json"};
+
+/* Custom mode's verdict on the test itself: an error, the note `msg`. */
+static int custom_error(atex_reporter *r, char *msg)
+{
+	if (!msg)
+		return ATEX_ENOMEM;
+	free(r->custom_status);
+	free(r->custom_note);
+	r->custom_note = msg;
+	r->custom_status = atex_strdup("error");
+	return r->custom_status ? 0 : ATEX_ENOMEM;
+}
+
+/* *err = the message; 0, or ATEX_ENOMEM when it cannot be made. */
+static int say(char **err, const char *fmt, ...) ATEX_PRINTF(2, 3);
+
+static int say(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		*err = NULL;
+	va_end(ap);
+	return *err ? 0 : atex_error_oom();
+}
+
+/* Where result `i` is, for a message: "FILE:LINE" (YAML) or "FILE: result
+ * N" (JSON, whose parser keeps no positions). */
+static char *custom_where(const char *file, const struct atex_marks *marks,
+			  json_t *item, size_t i)
+{
+	const struct atex_mark *m = atex_marks_find(marks, item, NULL);
+
+	return m ? atex_sprintf("%s:%u", file, m->line)
+		 : atex_sprintf("%s: result %zu", file, i + 1);
+}
+
+/* A `note` of a custom result (a string or a list of them) as one
+ * string, in *out (NULL for none); false when it is neither. */
+static bool custom_note_text(json_t *note, char **out)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	json_t *v;
+	size_t i;
+
+	*out = NULL;
+	if (!note || json_is_null(note))
+		return true;
+	if (json_is_string(note)) {
+		*out = atex_strdup(json_string_value(note));
+		return true;
+	}
+	if (!json_is_array(note))
+		return false;
+	json_array_foreach(note, i, v)
+	{
+		if (!json_is_string(v)) {
+			atex_buf_free(&b);
+			return false;
+		}
+		if ((i && atex_buf_puts(&b, "; ") < 0) ||
+		    atex_buf_puts(&b, json_string_value(v)) < 0)
+			break;
+	}
+	*out = b.len ? atex_buf_detach(&b) : NULL;
+	atex_buf_free(&b);
+	return true;
+}
+
+/*
+ * One custom result made an atex result (in *out): name without its
+ * leading slashes ("" for the test itself), status, note, and its logs
+ * as the names of files under data/ (copied under the result's name
+ * later). NULL *err when fine, else the message.
+ */
+static int custom_one(atex_reporter *r, json_t *item, const char *where,
+		      json_t **out, char **err)
+{
+	json_t *name = json_object_get(item, "name");
+	json_t *status = json_object_get(item, "result");
+	json_t *log = json_object_get(item, "log"), *v, *res, *files;
+	const char *n;
+	char *note = NULL;
+	size_t i;
+
+	*out = NULL;
+	*err = NULL;
+	if (!json_is_object(item))
+		return say(err, "%s: not a mapping", where);
+	if (!json_is_string(name))
+		return say(err, "%s: no 'name' string", where);
+	n = json_string_value(name);
+	if (!json_is_string(status) || !known_status(json_string_value(status)))
+		return say(err,
+			   "%s: '%s': invalid 'result' (one "
+			   "of pass, fail, info, warn, error, "
+			   "skip, pending)",
+			   where, n);
+	if (!custom_note_text(json_object_get(item, "note"), &note))
+		return say(err,
+			   "%s: '%s': 'note' is not a string "
+			   "or a list of strings",
+			   where, n);
+	res = json_object();
+	files = json_array();
+	if (!res || !files)
+		goto oom;
+	if (n[0] != '/') {
+		char *both = note ? atex_sprintf("%s; custom test result name "
+						 "should start with '/'",
+						 note)
+				  : atex_strdup("custom test result name "
+						"should start with '/'");
+
+		free(note);
+		note = both;
+		if (!note)
+			goto oom;
+	}
+	while (*n == '/')
+		n++;
+	if (*n && !name_ok(n)) {
+		*err = atex_sprintf("%s: '%s': invalid name", where,
+				    json_string_value(name));
+		goto out;
+	}
+	if (set_new(res, "status", json_copy(status)) ||
+	    (*n && set_new(res, "name", json_string(n))) ||
+	    (note && set_new(res, "note", text_value(note))))
+		goto oom;
+	json_array_foreach(log, i, v)
+	{
+		const char *l = json_string_value(v);
+
+		if (!l || !name_ok(l)) {
+			*err = atex_sprintf("%s: '%s': 'log' %zu is not a "
+					    "relative path in TMT_TEST_DATA",
+					    where, json_string_value(name),
+					    i + 1);
+			goto out;
+		}
+		if (json_array_append(files, v) < 0)
+			goto oom;
+	}
+	if (log && !json_is_array(log)) {
+		*err = atex_sprintf("%s: '%s': 'log' is not a list", where,
+				    json_string_value(name));
+		goto out;
+	}
+	if (set(res, "files", files))
+		goto oom;
+	*out = res;
+	res = NULL;
+out:
+	json_decref(res);
+	json_decref(files);
+	free(note);
+	return *err || *out ? 0 : ATEX_ENOMEM;
+oom:
+	json_decref(res);
+	json_decref(files);
+	free(note);
+	return atex_error_oom();
+}
+
+/* The file custom mode reads (a name in custom_files), NULL for none. */
+static const char *custom_file(const atex_reporter *r)
+{
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(custom_files); i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), DATA_PREFIX "%s", custom_files[i]);
+		if (json_object_get(r->uploaded, rel))
+			return custom_files[i];
+	}
+	return NULL;
+}
+
+/* The custom results file parsed (a list), in *out; a message in *err
+ * when it is not one. */
+static int custom_parse(atex_reporter *r, const char *file, json_t **out,
+			struct atex_marks *marks, char **err)
+{
+	char *rel = atex_sprintf(DATA_PREFIX "%s", file);
+	char *path = rel ? atex_path_join(r->files_dir, rel) : NULL;
+	char *shown_name = atex_sprintf("TMT_TEST_DATA/%s", file);
+	char *text = NULL;
+	size_t len = 0;
+	json_error_t je;
+	int rc = 0;
+
+	*out = NULL;
+	*err = NULL;
+	if (!path || !shown_name) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	/* Unreadable (it was uploaded, so hardly ever): the test's error,
+	 * not the run's. */
+	if (atex_file_read(&text, &len, path)) {
+		*err = atex_sprintf("%s: %s", shown_name, atex_error_last());
+		rc = *err ? 0 : ATEX_ENOMEM;
+		goto out;
+	}
+	if (!strcmp(file, "results.json")) {
+		*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+		if (!*out)
+			*err = atex_sprintf("%s:%d: %s", shown_name, je.line,
+					    je.text);
+	} else if (atex_yaml_load(out, text, len, shown_name, marks)) {
+		*err = atex_strdup(atex_error_last());
+	}
+	if (*out && !json_is_array(*out) && !json_is_null(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		*err = atex_sprintf("%s: not a list of results", shown_name);
+	}
+	if (!*out && !*err)
+		rc = ATEX_ENOMEM;
+out:
+	free(text);
+	free(shown_name);
+	free(path);
+	free(rel);
+	return rc;
+}
+
+/* A custom result's logs copied from data/ to under its name; the ones
+ * not there are dropped with a note. */
+static int custom_logs(atex_reporter *r, json_t *res)
+{
+	json_t *files = json_object_get(res, "files"), *kept = json_array();
+	const char *name = result_name(res);
+	json_t *v;
+	size_t i;
+	int rc = kept ? 0 : ATEX_ENOMEM;
+
+	json_array_foreach(files, i, v)
+	{
+		const char *l = json_string_value(v);
+		char *from = atex_sprintf(DATA_PREFIX "%s", l);
+		char *to = relative_path(name, l);
+		char *path = from ? atex_path_join(r->files_dir, from) : NULL;
+		char *msg;
+		int fd;
+
+		if (rc || !to || !path) {
+			keep(&rc, ATEX_ENOMEM);
+		} else if (!json_object_get(r->uploaded, from) ||
+			   (fd = open(path,
+				      O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			msg = atex_sprintf("log '%s' not found in "
+					   "TMT_TEST_DATA",
+					   l);
+			rc = msg ? add_note(res, msg) : ATEX_ENOMEM;
+			free(msg);
+		} else {
+			rc = copy_to(r, fd, to);
+			close(fd);
+			if (!rc)
+				rc = set_new(r->uploaded, to, json_true());
+			if (!rc && json_array_append(kept, v) < 0)
+				rc = ATEX_ENOMEM;
+		}
+		free(path);
+		free(to);
+		free(from);
+	}
+	if (!rc && json_array_size(kept))
+		rc = set(res, "files", kept);
+	else if (!rc)
+		json_object_del(res, "files");
+	json_decref(kept);
+	return rc;
+}
+
+/*
+ * Custom mode, at the end of a test that exited: its results file read
+ * into results, as tmt reads it. The named ones are written; what it
+ * says of the test itself (name "/"; else the worst of them) waits in
+ * custom_status/custom_note for the test's own result. A missing or
+ * invalid file makes that an error naming it, and nothing else counts.
+ */
+static int load_custom(atex_reporter *r)
+{
+	const char *file = custom_file(r);
+	struct atex_marks *marks = atex_marks_new();
+	json_t *list = NULL, *item, *all = json_array(), *res;
+	const char *worst = NULL, *own = NULL;
+	char *err = NULL, *where, *own_note = NULL;
+	size_t i;
+	int rc = marks && all ? 0 : ATEX_ENOMEM;
+
+	if (!rc && !file)
+		err = atex_strdup("custom results file not found: the test "
+				  "wrote neither TMT_TEST_DATA/results.yaml "
+				  "nor TMT_TEST_DATA/results.json");
+	if (!rc && file)
+		rc = custom_parse(r, file, &list, marks, &err);
+	if (!rc && !err && json_array_size(list) == 0)
+		err = atex_strdup("no custom results were provided");
+	json_array_foreach(list, i, item)
+	{
+		char shown_name[64];
+
+		if (rc || err)
+			break;
+		snprintf(shown_name, sizeof(shown_name), "TMT_TEST_DATA/%s",
+			 file);
+		where = custom_where(shown_name, marks, item, i);
+		rc = where ? custom_one(r, item, where, &res, &err)
+			   : ATEX_ENOMEM;
+		free(where);
+		if (!rc && res && json_array_append_new(all, res) < 0)
+			rc = ATEX_ENOMEM;
+	}
+	if (!rc && err)
+		rc = custom_error(r, err);
+	else
+		free(err);
+	json_array_foreach(all, i, res)
+	{
+		const char *status =
+			json_string_value(json_object_get(res, "status"));
+
+		if (rc || r->custom_status)
+			break;
+		worst = worse(worst, status);
+		if (!result_name(res)) {
+			own = status;
+			own_note = (char *)json_string_value(
+				json_object_get(res, "note"));
+			continue;
+		}
+		rc = custom_logs(r, res);
+		if (!rc)
+			rc = close_result(r, res);
+	}
+	if (!rc && !r->custom_status) {
+		r->custom_status = atex_strdup(own ? own : worst);
+		r->custom_note = own_note ? atex_strdup(own_note) : NULL;
+		if (!r->custom_status || (own_note && !r->custom_note))
+			rc = ATEX_ENOMEM;
+	}
+	json_decref(all);
+	json_decref(list);
+	atex_marks_free(marks);
+	return rc;
+}
+
 /* ---- the API ---- */
 
 int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
@@ -1368,6 +1896,12 @@ void atex_reporter_set_compat_python_atex(atex_reporter *r, bool on)
 	r->compat = on;
 }
 
+void atex_reporter_set_interpret(atex_reporter *r,
+				 enum atex_result_interpret how)
+{
+	r->interpret = how;
+}
+
 size_t atex_reporter_held(const atex_reporter *r)
 {
 	return r->held;
@@ -1403,8 +1937,12 @@ int atex_reporter_result_begin(void *reporter, json_t *result)
 	int rc;
 
 	rc = check_event(r, false, "result");
-	if (!rc)
+	if (!rc) {
+		r->cur_reported =
+			json_is_true(json_object_get(result, REPORTED_KEY));
+		json_object_del(result, REPORTED_KEY);
 		rc = normalize(result, &partial);
+	}
 	if (!rc)
 		rc = check_testout(r, result, result_name(result));
 	if (rc) {
@@ -1462,6 +2000,12 @@ int atex_reporter_result_end(void *reporter)
 	drop_current(r);
 	empty = drop_data_copies(r, result, fresh);
 	json_decref(fresh);
+	if (r->cur_reported && result_name(result)) {
+		const char *status =
+			json_string_value(json_object_get(result, "status"));
+
+		r->reported = worse(r->reported, status ? status : "error");
+	}
 	if (empty && r->cur_partial) {
 		json_decref(result);
 		return 0;
@@ -1487,6 +2031,9 @@ int atex_reporter_finish(atex_reporter *r,
 		atex_debug(COMPONENT, "%s: a result ended before its files",
 			   r->results_path);
 	drop_current(r);
+	if (r->interpret == ATEX_RESULT_CUSTOM &&
+	    outcome->end == ATEX_TEST_EXITED)
+		keep(&rc, load_custom(r));
 
 	/* What a killed test closed for itself, settled; then what it
 	 * left open. */
@@ -1541,6 +2088,8 @@ void atex_reporter_free(atex_reporter *r)
 	}
 	json_decref(r->uploaded);
 	json_decref(r->testouts);
+	free(r->custom_status);
+	free(r->custom_note);
 	free(r->files_dir);
 	free(r->results_path);
 	free(r->output_path);

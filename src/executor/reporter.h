@@ -90,6 +90,29 @@ void atex_reporter_set_memory_limit(atex_reporter *r, size_t bytes);
  */
 void atex_reporter_set_compat_python_atex(atex_reporter *r, bool on);
 
+/*
+ * The test's `result` key (tmt's result interpretation; docs/PROTOCOL.md
+ * section 2): how the test's own result is settled at finish.
+ */
+enum atex_result_interpret {
+	ATEX_RESULT_RESPECT, /* the default */
+	ATEX_RESULT_XFAIL,
+	ATEX_RESULT_PASS,
+	ATEX_RESULT_INFO,
+	ATEX_RESULT_WARN,
+	ATEX_RESULT_ERROR,
+	ATEX_RESULT_FAIL,
+	ATEX_RESULT_CUSTOM,
+	ATEX_RESULT_RESTRAINT,
+};
+
+/* The interpretation named `value`, or -1 when it names none. */
+int atex_result_interpret_parse(const char *value);
+
+/* Sets the test's interpretation (ATEX_RESULT_RESPECT by default). */
+void atex_reporter_set_interpret(atex_reporter *r,
+				 enum atex_result_interpret how);
+
 /* What it holds now, in the units of the limit. */
 size_t atex_reporter_held(const atex_reporter *r);
 

@@ -247,6 +247,36 @@ static int check_phase(const atex_fmf_discovery *d, const char *step,
 	return rc;
 }
 
+/*
+ * tmt's multihost key `where` (spec/plans/guest-topology: the guests or
+ * roles a phase runs on) is refused by name, with its position in the
+ * plan's file: atex runs a plan on one system at a time, so a phase meant
+ * for some guests only would run where its author did not mean it to.
+ * `raw` is the phase as written, for the position. Phases of every step,
+ * execute too, where no other key is checked.
+ */
+static int check_where(const atex_fmf_discovery *d, const char *step,
+		       const char *phase, const json_t *raw)
+{
+	struct atex_locator *loc;
+	char at[1024] = "";
+
+	if (!json_is_object(raw) || !json_object_get(raw, "where"))
+		return 0;
+	loc = atex_locator_new();
+	if (loc && d->plan_file && atex_locator_add(loc, d->plan_file) == 0)
+		atex_locate(at, sizeof(at), loc, d->plan_file, raw, "where");
+	atex_locator_free(loc);
+	if (!at[0] && d->plan_file)
+		snprintf(at, sizeof(at), "%s: ", d->plan_file);
+	return atex_error_set(ATEX_EFORMAT,
+			      "%splan %s: %s phase %s: key 'where' (tmt's "
+			      "multihost: the guests a phase runs on) is not "
+			      "supported: atex runs a plan on one system at a "
+			      "time, without guest roles",
+			      at, d->plan_name, step, phase);
+}
+
 /* Whether a phase's `when` (a rule or a list of rules) lets it run: any
  * matching rule does; a rule the context cannot decide does not. Unlike
  * adjust, tmt matches `when` with fmf's default, case-sensitive context
@@ -423,7 +453,14 @@ static int step_phases(json_t **out, size_t *total, const atex_fmf_discovery *d,
 	if (rc == 0)
 		rc = name_phases(d, list, step);
 	for (i = 0; i < n && rc == 0; i++) {
-		rc = check_phase(d, step, json_array_get(list, i));
+		char which[512];
+
+		snprintf(which, sizeof(which), "'%s'",
+			 json_string_value(json_object_get(
+				 json_array_get(list, i), "name")));
+		rc = check_where(d, step, which, json_array_get(raw, i));
+		if (!rc)
+			rc = check_phase(d, step, json_array_get(list, i));
 		if (rc == ATEX_EFORMAT && !strict) {
 			atex_log(ATEX_LOG_WARNING, "fmf",
 				 "%s (listing the tests anyway)",
@@ -632,6 +669,18 @@ int atex_fmf_plan_check_execute(const atex_fmf_discovery *d, bool strict)
 		return atex_error_last_code();
 	json_array_foreach(raw, i, phase)
 	{
+		char which[32];
+
+		snprintf(which, sizeof(which), "%zu", i + 1);
+		rc = check_where(d, "execute", which, phase);
+		if (rc && strict)
+			break;
+		if (rc) {
+			atex_log(ATEX_LOG_WARNING, "fmf",
+				 "%s (listing the tests anyway)",
+				 atex_error_last());
+			rc = 0;
+		}
 		how = json_object_get(phase, "how");
 		if (how && !json_is_null(how) && !json_is_string(how)) {
 			rc = atex_fmf_plan_error(

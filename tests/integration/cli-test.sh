@@ -85,7 +85,7 @@ if run subtests 1 "$tree" /subtests &&
 	has "$work/subtests.out" '^pass +/subtests/first$' "first" &&
 	has "$work/subtests.out" '^fail +/subtests/second$' "second" &&
 	has "$work/subtests.out" '^warn +/subtests/third +a note$' "third" &&
-	has "$work/subtests.out" '^pass +/subtests$' "fallback" &&
+	has "$work/subtests.out" '^fail +/subtests$' "fallback: the worst call, as tmt" &&
 	has "$work/subtests/subtests/files/first/log.txt" '^some log$' "-o file"; then
 	pass "subtests: helpers, notes, uploaded file, exit 1"
 fi

@@ -2322,9 +2322,10 @@ static void test_verdicts(void **state)
 	if (!procs_gone(needle, 3000))
 		soft_fail("/forged_exitcode: its sleep is still running");
 
+	/* Exit code 3: an error, as tmt reads a shell test's exit code. */
 	run(s, &r, "/forged_exitcode_fails", NULL, 0);
 	expect_rc(&r, 0, 3);
-	RESULTS(&r, FAIL_OUT);
+	RESULTS(&r, ERROR_OUT("exit code 3"));
 
 	run(s, &r, "/flood_channel", NULL, 0);
 	expect_rc(&r, ATEX_ETIMEDOUT, -1);
@@ -2489,7 +2490,9 @@ static void test_helpers(void **state)
 		"{\"status\": \"fail\", \"name\": \"second\"}",
 		"{\"status\": \"pass\", \"name\": \"third\", \"files\": "
 		"[\"log.txt\"]}",
-		"{\"status\": \"warn\", \"name\": \"fourth\"}", PASS_OUT);
+		"{\"status\": \"warn\", \"name\": \"fourth\"}",
+		/* tmt: the calls are the test's verdict, the worst. */
+		FAIL_OUT);
 	expect_listing(&r, "output.txt\nthird/log.txt\n");
 	EXPECT_TEXT(&r, "third/log.txt", "log content\n");
 	EXPECT_TEXT(&r, "output.txt", "");
@@ -2514,7 +2517,7 @@ static void test_helpers(void **state)
 	RESULTS(&r, "{\"status\": \"pass\", \"name\": \"žluťoučký kůň\"}",
 		"{\"status\": \"fail\", \"name\": \"sub ž\", \"files\": "
 		"[\"ž.log\"]}",
-		"{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		"{\"status\": \"fail\", \"files\": [\"output.txt\", "
 		"\"ť.log\"]}");
 	EXPECT_TEXT(&r, "sub ž/ž.log", "ž\n");
 	EXPECT_TEXT(&r, "ť.log", "ť\n");
@@ -2534,7 +2537,8 @@ static void test_helpers(void **state)
 	RESULTS(&r, PASS_OUT);
 	run(s, &r, "/exit3", NULL, 0);
 	expect_rc(&r, 0, 3);
-	RESULTS(&r, FAIL_OUT);
+	RESULTS(&r, "{\"status\": \"error\", \"note\": \"exit code 3\", "
+		    "\"files\": [\"output.txt\"]}");
 
 	/* A log streamed and also written to TMT_TEST_DATA: stored once
 	 * (what is not a copy comes as data/: /test_data). */

@@ -58,6 +58,7 @@
 
 #include "atex/executor.h"
 #include "executor/fmf_private.h"
+#include "executor/library.h"
 #include "executor/remote_files.h"
 #include "executor/stage.h"
 #include "util/process.h"
@@ -255,7 +256,8 @@ static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
 	}
 	free(atex);
 	free(bin);
-	return rc;
+	/* Fetched libraries go beside the trees: WORKDIR/libs. */
+	return rc ? rc : fmf_libraries_stage(&st->libs, d, st->dir);
 }
 
 void atex_fmf_stage_free(atex_fmf_stage *st)
@@ -268,6 +270,7 @@ void atex_fmf_stage_free(atex_fmf_stage *st)
 		close(st->lock_fd);
 	free(st->dir);
 	atex_vec_free_all(&st->roots, free);
+	json_decref(st->libs);
 	free(st);
 }
 
@@ -696,6 +699,15 @@ static int test_script_check(json_t *data, const char *name)
 			      "%s: 'test' is not a shell command string", name);
 }
 
+/* A library the test requires could not be fetched, or its entry is
+ * wrong (library.c said which). */
+static int test_libraries(json_t *libs)
+{
+	const char *error = json_string_value(json_object_get(libs, "error"));
+
+	return error ? atex_error_set(ATEX_EFORMAT, "%s", error) : 0;
+}
+
 /* The test's duration in seconds (tmt's default when missing). */
 static int test_duration(double *seconds, json_t *data, const char *name)
 {
@@ -1008,8 +1020,9 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	rc = rc ? rc : open_output(&output_fd, fx, r.rep);
 	if (rc)
 		goto out;
+	t.libs = json_object_get(fx->stage->libs, name);
 	if (test_script_check(t.data, name) ||
-	    test_duration(&seconds, t.data, name)) {
+	    test_duration(&seconds, t.data, name) || test_libraries(t.libs)) {
 		/* The test's own metadata is wrong: an "error" result that
 		 * says so, as for a test that breaks the protocol. */
 		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,

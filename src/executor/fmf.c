@@ -8,6 +8,7 @@
  * reboot) and uploads everything in one copy:
  *
  *   WORKDIR/tree, tree-1, ...   the trees (one per discovery root)
+ *   WORKDIR/libs/REPO/NAME      fmf libraries the tests require (library.c)
  *   WORKDIR/atex/wrapper.sh     the test wrapper
  *   WORKDIR/atex/bin/           tmt-report-result, tmt-file-submit, ...
  *   WORKDIR/plan-env            TMT_PLAN_ENVIRONMENT_FILE

@@ -1022,8 +1022,20 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	if (rc)
 		goto out;
 	t.libs = json_object_get(fx->stage->libs, name);
+	if (test_libraries(t.libs)) {
+		/* As for a package that cannot be installed: the test's
+		 * requirement failed, not the system (run_test returns 0, an
+		 * orchestrator keeps the system). */
+		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
+						NULL};
+
+		note = atex_strdup(atex_error_last());
+		bad.note = note ? note : "a library could not be fetched";
+		rc = atex_reporter_finish(r.rep, &bad);
+		goto out;
+	}
 	if (test_script_check(t.data, name) ||
-	    test_duration(&seconds, t.data, name) || test_libraries(t.libs)) {
+	    test_duration(&seconds, t.data, name)) {
 		/* The test's own metadata is wrong: an "error" result that
 		 * says so, as for a test that breaks the protocol. */
 		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,

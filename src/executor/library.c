@@ -375,6 +375,10 @@ static int add_all(json_t *to, json_t *from)
 	json_t *v;
 	int rc = 0;
 
+	/* A library requiring itself: its packages are there already (and
+	 * the array would grow while we walk it). */
+	if (to == from)
+		return 0;
 	json_array_foreach(from, i, v) rc |= json_array_append(to, v);
 	return rc ? ATEX_ENOMEM : 0;
 }

@@ -249,6 +249,8 @@ static void test_forms_and_errors(void **state)
 	expect(&s, "/path", "pass", NULL);
 	expect(&s, "/nick_only", "pass", NULL);
 	expect(&s, "/no_libraries", "pass", NULL);
+	expect(&s, "/loop", "pass", NULL);
+	expect(&s, "/conflict", "pass", NULL);
 	/* openssl/broken -> helpers/needs-missing -> a missing package. */
 	expect(&s, "/missing_package", "infra",
 	       NOTE("atex-no-such-package-xyz"));

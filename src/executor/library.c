@@ -119,7 +119,7 @@ static char *repo_of_url(const char *url)
 /* A nick, repo or name must not climb out of libs/ nor be empty. */
 static bool safe_part(const char *s, bool slashes)
 {
-	if (!*s || strstr(s, ".."))
+	if (!*s || !strcmp(s, ".") || strstr(s, ".."))
 		return false;
 	return slashes || !strchr(s, '/');
 }

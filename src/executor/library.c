@@ -460,6 +460,16 @@ static int fetch_library(struct lib_ctx *c, struct lib_id *id, json_t *req,
 	return rc;
 }
 
+static int bad_entry(struct lib_ctx *c, json_t *item, const char *what)
+{
+	char *text = json_dumps(item, JSON_ENCODE_ANY | JSON_COMPACT);
+
+	lib_fail(c, "%s: entry %s is neither a string nor an object", what,
+		 text ? text : "?");
+	free(text);
+	return -1;
+}
+
 /* One require/recommend value (a string, an object or a list of them):
  * packages into `out`, libraries fetched with their packages into
  * req/rec. */
@@ -494,10 +504,7 @@ static int resolve_list(struct lib_ctx *c, json_t *list, json_t *req,
 			rc = (is = parse_object(c, &id, item, what)) < 0 ? -1
 									 : 0;
 		else
-			rc = lib_fail(c,
-				      "%s: an entry is neither a string nor "
-				      "an object",
-				      what);
+			rc = bad_entry(c, item, what);
 		if (!rc && is && !safe_part(id.name + 1, true) &&
 		    strcmp(id.name, "/"))
 			rc = lib_fail(c, "%s: bad library name '%s'", what,

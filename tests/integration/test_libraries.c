@@ -269,7 +269,7 @@ static void test_forms_and_errors(void **state)
 	expect(&s, "/bad_key", "error",
 	       NOTE("/bad_key: recommend: unknown key 'destination'"));
 	expect(&s, "/bad_scalar", "error",
-	       NOTE("/bad_scalar: require: an entry is neither"));
+	       NOTE("/bad_scalar: require: entry 42 is neither"));
 	expect(&s, "/bad_simple", "error",
 	       NOTE("/bad_simple: 'library(nolibrary)': not a library"));
 	expect(&s, "/bad_name", "error",

@@ -8,6 +8,7 @@
  * reboot) and uploads everything in one copy:
  *
  *   WORKDIR/tree, tree-1, ...   the trees (one per discovery root)
+ *   WORKDIR/libs/REPO/NAME      fmf libraries the tests require (library.c)
  *   WORKDIR/atex/wrapper.sh     the test wrapper
  *   WORKDIR/atex/bin/           tmt-report-result, tmt-file-submit, ...
  *   WORKDIR/plan-env            TMT_PLAN_ENVIRONMENT_FILE
@@ -58,6 +59,7 @@
 
 #include "atex/executor.h"
 #include "executor/fmf_private.h"
+#include "executor/library.h"
 #include "executor/remote_files.h"
 #include "executor/stage.h"
 #include "util/process.h"
@@ -255,7 +257,8 @@ static int stage_make(struct atex_fmf_stage *st, atex_fmf_discovery *d)
 	}
 	free(atex);
 	free(bin);
-	return rc;
+	/* Fetched libraries go beside the trees: WORKDIR/libs. */
+	return rc ? rc : fmf_libraries_stage(&st->libs, d, st->dir);
 }
 
 void atex_fmf_stage_free(atex_fmf_stage *st)
@@ -268,6 +271,7 @@ void atex_fmf_stage_free(atex_fmf_stage *st)
 		close(st->lock_fd);
 	free(st->dir);
 	atex_vec_free_all(&st->roots, free);
+	json_decref(st->libs);
 	free(st);
 }
 
@@ -722,6 +726,15 @@ static int test_result_key(enum atex_result_interpret *how, json_t *data,
 			      json_is_string(v) ? "'" : "");
 }
 
+/* A library the test requires could not be fetched, or its entry is
+ * wrong (library.c said which). */
+static int test_libraries(json_t *libs)
+{
+	const char *error = json_string_value(json_object_get(libs, "error"));
+
+	return error ? atex_error_set(ATEX_EFORMAT, "%s", error) : 0;
+}
+
 /* The test's duration in seconds (tmt's default when missing). */
 static int test_duration(double *seconds, json_t *data, const char *name)
 {
@@ -1035,6 +1048,19 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	rc = rc ? rc : open_output(&output_fd, fx, r.rep);
 	if (rc)
 		goto out;
+	t.libs = json_object_get(fx->stage->libs, name);
+	if (test_libraries(t.libs)) {
+		/* As for a package that cannot be installed: the test's
+		 * requirement failed, not the system (run_test returns 0, an
+		 * orchestrator keeps the system). */
+		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
+						NULL};
+
+		note = atex_strdup(atex_error_last());
+		bad.note = note ? note : "a library could not be fetched";
+		rc = atex_reporter_finish(r.rep, &bad);
+		goto out;
+	}
 	if (test_script_check(t.data, name) ||
 	    test_duration(&seconds, t.data, name) ||
 	    test_result_key(&how, t.data, name)) {

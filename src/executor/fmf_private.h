@@ -83,6 +83,8 @@ struct atex_fmf_stage {
 	char *dir;	       /* $TMPDIR/atex-stage-OWNER-XXXXXX */
 	int lock_fd;	       /* dir, flock()ed while we live; or -1 */
 	struct atex_vec roots; /* char *, the local roots; index = tree-N */
+	/* Test name -> its libraries' packages or error (library.h). */
+	json_t *libs;
 };
 
 static inline const char *fmf_conn_name(const struct fmf_executor *fx)
@@ -98,6 +100,9 @@ struct test_start {
 	const char *tree;     /* on the system */
 	const char *meta;     /* on the system */
 	const char *data_dir; /* on the system: TMT_TEST_DATA */
+	/* Its libraries' {"require", "recommend"} packages (library.h), or
+	 * NULL when it has none. */
+	json_t *libs;
 	const char *const *run_env;
 	int reboots;
 	/* Python ATEX's debug switches (compat_python_atex). */

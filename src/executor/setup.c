@@ -10,27 +10,38 @@
 #include <string.h>
 
 #include "executor/fmf_private.h"
+#include "executor/library.h"
 #include "util/process.h"
 
-/* A `require`/`recommend` value: a string or a list; only strings are
- * packages (objects are fmf libraries, not handled here). */
-static int put_packages(struct atex_buf *b, const char *var, json_t *value)
+/* The packages of a `require`/`recommend` value (a string or a list):
+ * its strings but libraries (library.c fetched those). */
+static int put_package_list(struct atex_buf *b, json_t *value)
 {
 	size_t i;
 	json_t *pkg;
+	int rc = 0;
+
+	if (json_is_string(value) && !fmf_library_entry(value))
+		return atex_shell_quote(b, json_string_value(value));
+	json_array_foreach(value, i, pkg)
+	{
+		if (!json_is_string(pkg) || fmf_library_entry(pkg))
+			continue;
+		rc |= atex_buf_putc(b, ' ');
+		rc |= atex_shell_quote(b, json_string_value(pkg));
+	}
+	return rc;
+}
+
+/* The test's packages, then those of its libraries. */
+static int put_packages(struct atex_buf *b, const char *var, json_t *value,
+			json_t *from_libs)
+{
 	int rc = atex_buf_printf(b, "%s=(", var);
 
-	if (json_is_string(value)) {
-		rc |= atex_shell_quote(b, json_string_value(value));
-	} else {
-		json_array_foreach(value, i, pkg)
-		{
-			if (!json_is_string(pkg))
-				continue;
-			rc |= atex_buf_putc(b, ' ');
-			rc |= atex_shell_quote(b, json_string_value(pkg));
-		}
-	}
+	rc |= put_package_list(b, value);
+	rc |= atex_buf_putc(b, ' ');
+	rc |= put_package_list(b, from_libs);
 	return rc | atex_buf_puts(b, ")\n");
 }
 
@@ -133,6 +144,12 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_export(b, "TMT_TEST_METADATA", 17, t->meta);
 	/* What a test leaves there is uploaded as its files (wrapper.sh). */
 	rc |= put_export(b, "TMT_TEST_DATA", 13, t->data_dir);
+	/* rlImport REPO/LIB finds WORKDIR/libs/REPO/LIB/lib.sh (library.c). */
+	if (t->libs) {
+		rc |= atex_buf_printf(b, "\texport BEAKERLIB_LIBRARY_PATH=");
+		rc |= atex_shell_quote(b, fx->workdir);
+		rc |= atex_buf_puts(b, "/" FMF_LIBRARY_DIR "\n");
+	}
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
 	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
 	/* tmt-reboot reads it: where the system cannot reboot (on this very
@@ -179,9 +196,11 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_var(b, "ATEX_DATA_DIR", t->data_dir);
 	rc |= put_var(b, "ATEX_METADATA", meta ? meta : "");
 	rc |= put_packages(b, "ATEX_REQUIRE",
-			   json_object_get(t->data, "require"));
+			   json_object_get(t->data, "require"),
+			   json_object_get(t->libs, "require"));
 	rc |= put_packages(b, "ATEX_RECOMMEND",
-			   json_object_get(t->data, "recommend"));
+			   json_object_get(t->data, "recommend"),
+			   json_object_get(t->libs, "recommend"));
 	/* Lowest first: plan environment, (the plan-environment file,
 	 * sourced by the wrapper), built-ins, test environment, executor
 	 * environment, this run's environment. */

@@ -1,0 +1,1 @@
+needs_missing_loaded=yes

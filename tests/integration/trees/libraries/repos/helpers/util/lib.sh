@@ -1,0 +1,1 @@
+util_loaded=yes

@@ -133,51 +133,6 @@ int atex_fmf_shell_split(struct atex_vec *out, const char *s)
 	return rc;
 }
 
-/* Whether `s` is a collection's playbook (namespace.collection.name), as
- * tmt's pattern says, but whole: tmt matches only the start, which makes
- * "site.v2.yml" a collection. */
-static bool is_collection(const char *s)
-{
-	int dots = 0;
-	bool empty = true;
-
-	for (; *s; s++) {
-		if (*s == '.') {
-			if (empty)
-				return false;
-			dots++;
-			empty = true;
-		} else if ((*s >= 'a' && *s <= 'z') ||
-			   (*s >= 'A' && *s <= 'Z') ||
-			   (*s >= '0' && *s <= '9') || *s == '_') {
-			empty = false;
-		} else {
-			return false;
-		}
-	}
-	return dots == 2 && !empty;
-}
-
-/* Whether a relative path stays inside its root, read lexically (a `..`
- * never climbs above where it starts). */
-static bool stays_inside(const char *rel)
-{
-	long depth = 0;
-
-	while (*rel) {
-		size_t n = strcspn(rel, "/");
-
-		if (n == 2 && !strncmp(rel, "..", 2))
-			depth--;
-		else if (n && !(n == 1 && *rel == '.'))
-			depth++;
-		if (depth < 0)
-			return false;
-		rel += n + (rel[n] == '/');
-	}
-	return true;
-}
-
 /* Downloads an http(s) playbook into the private directory. */
 static int fetch_playbook(char **path, const struct phase_ctx *c,
 			  const char *url, size_t index)
@@ -222,20 +177,16 @@ static int playbook_path(char **path, const struct phase_ctx *c,
 			 const char *raw, size_t index)
 {
 	const char *root = atex_fmf_discovery_root(c->fx->disc);
-	const char *rel = raw;
+	const char *rel = atex_playbook_relative(raw);
 	struct stat st;
 
 	*path = NULL;
-	if (!strncasecmp(raw, "http://", 7) || !strncasecmp(raw, "https://", 8))
+	if (!rel)
 		return fetch_playbook(path, c, raw, index);
-	if (!strncasecmp(raw, "file://", 7))
-		rel = raw + 7;
-	while (*rel == '/')
-		rel++;
 	if (!root)
 		return phase_error(c, ATEX_EINVAL,
 				   "playbook '%s': the plan has no tree", raw);
-	if (!stays_inside(rel))
+	if (!atex_path_stays_inside(rel))
 		return phase_error(c, ATEX_EFORMAT,
 				   "playbook '%s' is not inside the tree %s",
 				   raw, root);
@@ -244,7 +195,7 @@ static int playbook_path(char **path, const struct phase_ctx *c,
 		return ATEX_ENOMEM;
 	if (stat(*path, &st) == 0 && S_ISREG(st.st_mode))
 		return 0;
-	if (rel == raw && is_collection(raw)) {
+	if (rel == raw && atex_playbook_is_collection(raw)) {
 		free(*path);
 		*path = atex_strdup(raw);
 		return *path ? 0 : ATEX_ENOMEM;

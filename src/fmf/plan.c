@@ -502,6 +502,60 @@ out:
 	return rc;
 }
 
+static int check_playbooks(const atex_fmf_discovery *d, const char *root,
+			   const char *step, json_t *phases)
+{
+	json_t *phase, *book;
+	size_t i, j;
+
+	json_array_foreach(phases, i, phase)
+	{
+		const char *how =
+			json_string_value(json_object_get(phase, "how"));
+		const char *name =
+			json_string_value(json_object_get(phase, "name"));
+
+		if (!how || strcmp(how, "ansible"))
+			continue;
+		json_array_foreach(json_object_get(phase, "playbook"), j, book)
+		{
+			const char *raw = json_string_value(book);
+			const char *rel = atex_playbook_relative(raw);
+			char *path;
+			bool ok;
+
+			if (!rel)
+				continue;
+			if (!atex_path_stays_inside(rel))
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '%s' is not inside the tree",
+					step, name, raw);
+			path = atex_path_join(root, rel);
+			if (!path)
+				return atex_error_oom();
+			ok = atex_path_exists(path) ||
+			     (rel == raw && atex_playbook_is_collection(raw));
+			free(path);
+			if (!ok)
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '%s' does not exist in %s",
+					step, name, raw, root);
+		}
+	}
+	return 0;
+}
+
+int atex_fmf_plan_check_playbooks(const atex_fmf_discovery *d, const char *root)
+{
+	int rc = check_playbooks(d, root, "prepare", d->prepare);
+
+	return rc ? rc : check_playbooks(d, root, "finish", d->finish);
+}
+
 /* Normalises prepare/finish phases to {"how", "package"|"script"|
  * "playbook": [...], ...}. */
 int atex_fmf_plan_steps(json_t **out, const atex_fmf_discovery *d,

@@ -8,8 +8,8 @@
 # extra-args that the test then sees; finish's reads it back after the
 # test (handing it to this machine); a failing playbook fails the start
 # with a message naming the plan, the phase and what the playbook said.
-# Local only (the connection does not matter there): a missing playbook,
-# a method atex does not run (prepare and finish: an error before any
+# Local only (the connection does not matter there): a missing playbook
+# and a method atex does not run (prepare and finish: errors before any
 # system), no ansible-playbook on this machine, and a playbook by URL
 # (served on 127.0.0.1).
 set -u
@@ -136,10 +136,12 @@ if [ "$kind" != local ]; then
 	exit
 fi
 
-try missing /plans/missing
+# A missing playbook: refused when the plan is read, before any system.
+run missing /plans/missing
 if [ "$rc" -eq 2 ] &&
-	has missing "plan /plans/missing: prepare phase 'nobook' (how: ansible): playbook 'playbooks/no-such.yml' does not exist"; then
-	pass "a missing playbook: an error naming it"
+	has missing "main.fmf: plan /plans/missing: prepare phase 'nobook' (how: ansible): playbook 'playbooks/no-such.yml' does not exist in $tree" &&
+	! has missing ready; then
+	pass "a missing playbook: refused before any system"
 else
 	fail "missing playbook: exit $rc: $(cat "$work/missing.err")"
 fi

@@ -103,7 +103,8 @@ int atex_fmf_shell_split(struct atex_vec *out, const char *s)
 			   *s == '\r') {
 			if (word) {
 				rc = atex_vec_push(
-					out, atex_strdup(atex_buf_cstr(&w)));
+					out,
+					atex_strndup(atex_buf_cstr(&w), w.len));
 				w.len = 0;
 				word = false;
 			}
@@ -125,7 +126,7 @@ int atex_fmf_shell_split(struct atex_vec *out, const char *s)
 	if (!rc && quote)
 		rc = ATEX_EFORMAT;
 	if (!rc && word)
-		rc = atex_vec_push(out, atex_strdup(atex_buf_cstr(&w)));
+		rc = atex_vec_push(out, atex_strndup(atex_buf_cstr(&w), w.len));
 	for (size_t i = 0; !rc && i < out->len; i++)
 		if (!out->items[i])
 			rc = ATEX_ENOMEM;

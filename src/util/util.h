@@ -120,7 +120,7 @@ bool atex_path_stays_inside(const char *rel);
 const char *atex_playbook_relative(const char *raw);
 /* Whether an entry is a collection's playbook: namespace.collection.name,
  * tmt's pattern matched whole (tmt matches only the start, which makes
- * "site.v2.yml" one). */
+ * "roles.v2.setup.yml" one). */
 bool atex_playbook_is_collection(const char *s);
 /* Reads a whole file into a NUL-terminated buffer. ATEX_EIO on failure
  * with a message naming the path. */

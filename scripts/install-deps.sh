@@ -12,6 +12,7 @@ podman runc conmon uidmap slirp4netns netavark aardvark-dns fuse-overlayfs
 catatonit containernetworking-plugins iptables debootstrap
 openssh-server openssh-client rsync
 python3 python3-dev python3-pytest python3-yaml
+ansible-core
 qemu-system-x86 qemu-utils genisoimage ovmf
 locales"
 

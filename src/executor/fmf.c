@@ -407,6 +407,22 @@ static int run_install(struct fmf_executor *fx, json_t *packages)
 	return rc;
 }
 
+/* A phase whose method atex does not run: discovery refuses these unless
+ * it only listed tests, and such a discovery must not run either. */
+static int unknown_method(struct fmf_executor *fx, const char *step,
+			  json_t *phase)
+{
+	const char *how = json_string_value(json_object_get(phase, "how"));
+	const char *name = json_string_value(json_object_get(phase, "name"));
+
+	return atex_error_set(ATEX_EFORMAT,
+			      "%s: plan %s: %s phase '%s': unsupported "
+			      "method 'how: %s'",
+			      fmf_conn_name(fx),
+			      atex_fmf_discovery_plan_name(fx->disc), step,
+			      name ? name : "?", how ? how : "(none)");
+}
+
 static int run_prepare(struct fmf_executor *fx)
 {
 	struct atex_vec env = ATEX_VEC_INIT;
@@ -419,14 +435,18 @@ static int run_prepare(struct fmf_executor *fx)
 		const char *how =
 			json_string_value(json_object_get(step, "how"));
 
-		if (rc || !how)
+		if (rc)
 			continue;
-		if (!strcmp(how, "install"))
+		if (how && !strcmp(how, "install"))
 			rc = run_install(fx, json_object_get(step, "package"));
-		else if (!strcmp(how, "shell"))
+		else if (how && !strcmp(how, "shell"))
 			rc = run_scripts(fx, "prepare",
 					 json_object_get(step, "script"),
 					 (const char *const *)env.items);
+		else if (how && !strcmp(how, "ansible"))
+			rc = atex_fmf_run_ansible(fx, "prepare", step);
+		else
+			rc = unknown_method(fx, "prepare", step);
 	}
 	atex_vec_free_all(&env, free);
 	return rc;
@@ -502,6 +522,21 @@ out:
  * stop
  */
 
+/* One finish phase; a failure is only a warning (the tests ran). */
+static int run_finish(struct fmf_executor *fx, json_t *phase,
+		      const struct atex_vec *env)
+{
+	const char *how = json_string_value(json_object_get(phase, "how"));
+
+	if (how && !strcmp(how, "shell"))
+		return run_scripts(fx, "finish",
+				   json_object_get(phase, "script"),
+				   (const char *const *)env->items);
+	if (how && !strcmp(how, "ansible"))
+		return atex_fmf_run_ansible(fx, "finish", phase);
+	return unknown_method(fx, "finish", phase);
+}
+
 static int fmf_stop(atex_executor *e)
 {
 	struct fmf_executor *fx = to_fmf(e);
@@ -517,9 +552,7 @@ static int fmf_stop(atex_executor *e)
 		if (plan_env(&env, fx) == 0) {
 			json_array_foreach(steps, i, step)
 			{
-				if (run_scripts(fx, "finish",
-						json_object_get(step, "script"),
-						(const char *const *)env.items))
+				if (run_finish(fx, step, &env))
 					atex_log(ATEX_LOG_WARNING,
 						 FMF_COMPONENT, "%s",
 						 atex_error_last());

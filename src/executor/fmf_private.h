@@ -152,4 +152,17 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 enum start_end fmf_run_start(struct run *r, const struct test_start *t,
 			     int output_fd, char **note);
 
+/* Runs the playbooks of one `how: ansible` prepare or finish phase
+ * (`step`) against the system (ansible.c). Returns 0, ATEX_EEXTERNAL (a
+ * playbook failed: the message has the end of its output), ATEX_ENOTFOUND
+ * (no ansible-playbook, no such playbook), ATEX_EFORMAT, ATEX_EIO,
+ * ATEX_ECANCELED or ATEX_ENOMEM; every message names the plan and the
+ * phase. */
+int atex_fmf_run_ansible(struct fmf_executor *fx, const char *step,
+			 json_t *phase);
+
+/* Splits `s` into words as Python's shlex.split does, pushing new strings
+ * onto `out` (ansible.c). Returns 0, ATEX_EFORMAT or ATEX_ENOMEM. */
+int atex_fmf_shell_split(struct atex_vec *out, const char *s);
+
 #endif /* ATEX_EXECUTOR_FMF_PRIVATE_H */

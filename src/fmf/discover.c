@@ -159,6 +159,8 @@ static int discover_plan(atex_fmf_discovery *d, atex_fmf_tree *tree,
 	if (rc == 0)
 		rc = atex_fmf_plan_steps(&d->finish, d, "finish", ctx,
 					 !o->tests_only);
+	if (rc == 0 && !o->tests_only)
+		rc = atex_fmf_plan_check_playbooks(d, atex_fmf_tree_root(tree));
 	if (rc == 0)
 		rc = atex_fmf_plan_check_execute(d, !o->tests_only);
 	if (rc == 0)

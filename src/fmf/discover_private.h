@@ -97,6 +97,12 @@ int atex_fmf_plan_steps(json_t **out, const atex_fmf_discovery *d,
  * `strict`, for `upgrade`). */
 int atex_fmf_plan_check_execute(const atex_fmf_discovery *d, bool strict);
 
+/* Checks that the local playbooks of the ansible prepare and finish
+ * phases are in the plan's tree `root` (or are a collection's), so that a
+ * run fails before reserving systems. */
+int atex_fmf_plan_check_playbooks(const atex_fmf_discovery *d,
+				  const char *root);
+
 /* The discover phases to run, in order; *total counts all of them. */
 int atex_fmf_plan_discover_phases(json_t **out, size_t *total,
 				  atex_fmf_discovery *d,

@@ -183,6 +183,8 @@ static const char *const shell_discover_keys[] = {"tests", "url", "ref",
 						  "keep-git-metadata", NULL};
 static const char *const script_keys[] = {"script", NULL};
 static const char *const install_keys[] = {"package", NULL};
+static const char *const ansible_keys[] = {"playbook", "playbooks",
+					   "extra-args", NULL};
 
 static const struct method {
 	const char *step, *how;
@@ -192,7 +194,9 @@ static const struct method {
 	{"discover", "shell", shell_discover_keys},
 	{"prepare", "shell", script_keys},
 	{"prepare", "install", install_keys},
+	{"prepare", "ansible", ansible_keys},
 	{"finish", "shell", script_keys},
+	{"finish", "ansible", ansible_keys},
 };
 
 bool atex_fmf_in_list(const char *const *list, const char *s)
@@ -224,9 +228,10 @@ static int check_phase(const atex_fmf_discovery *d, const char *step,
 			"%s phase '%s': unsupported method 'how: "
 			"%s' (atex runs %s)",
 			step, name, how,
-			!strcmp(step, "discover")  ? "'fmf' and 'shell'"
-			: !strcmp(step, "prepare") ? "'install' and 'shell'"
-						   : "'shell'");
+			!strcmp(step, "discover") ? "'fmf' and 'shell'"
+			: !strcmp(step, "prepare")
+				? "'ansible', 'install' and 'shell'"
+				: "'ansible' and 'shell'");
 	json_object_foreach((json_t *)phase, key, v)
 	{
 		if (atex_fmf_in_list(phase_keys, key) ||
@@ -496,8 +501,100 @@ out:
 	return rc;
 }
 
-/* Normalises prepare/finish phases to {"how", "package"|"script": [...],
- * ...}. */
+/* An ansible phase as tmt reads it: `playbook` (a string or a list)
+ * followed by `playbooks`, in one `playbook` list; `extra-args` a string
+ * (tmt splits it as a shell would). */
+static int ansible_phase(json_t *phase, const atex_fmf_discovery *d,
+			 const char *step)
+{
+	json_t *one = atex_fmf_plan_string_list(
+		json_object_get(phase, "playbook"), "playbook", d->plan_name);
+	json_t *more = one ? atex_fmf_plan_string_list(
+				     json_object_get(phase, "playbooks"),
+				     "playbooks", d->plan_name)
+			   : NULL;
+	json_t *args = json_object_get(phase, "extra-args");
+	int rc = 0;
+
+	if (!more) {
+		rc = atex_error_last_code();
+		goto out;
+	}
+	if (args && !json_is_null(args) && !json_is_string(args)) {
+		rc = atex_fmf_plan_error(
+			d,
+			"%s phase '%s' (how: ansible): 'extra-args' must be "
+			"a string",
+			step,
+			json_string_value(json_object_get(phase, "name")));
+		goto out;
+	}
+	json_object_del(phase, "playbooks");
+	if (json_array_extend(one, more) < 0 ||
+	    json_object_set(phase, "playbook", one) < 0)
+		rc = atex_error_oom();
+out:
+	json_decref(one);
+	json_decref(more);
+	return rc;
+}
+
+static int check_playbooks(const atex_fmf_discovery *d, const char *root,
+			   const char *step, json_t *phases)
+{
+	json_t *phase, *book;
+	size_t i, j;
+
+	json_array_foreach(phases, i, phase)
+	{
+		const char *how =
+			json_string_value(json_object_get(phase, "how"));
+		const char *name =
+			json_string_value(json_object_get(phase, "name"));
+
+		if (!how || strcmp(how, "ansible"))
+			continue;
+		json_array_foreach(json_object_get(phase, "playbook"), j, book)
+		{
+			const char *raw = json_string_value(book);
+			const char *rel = atex_playbook_relative(raw);
+			char *path;
+			bool ok;
+
+			if (!rel)
+				continue;
+			if (!atex_path_stays_inside(rel))
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '%s' is not inside the tree",
+					step, name, raw);
+			path = atex_path_join(root, rel);
+			if (!path)
+				return atex_error_oom();
+			ok = atex_path_exists(path) ||
+			     (rel == raw && atex_playbook_is_collection(raw));
+			free(path);
+			if (!ok)
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '%s' does not exist in %s",
+					step, name, raw, root);
+		}
+	}
+	return 0;
+}
+
+int atex_fmf_plan_check_playbooks(const atex_fmf_discovery *d, const char *root)
+{
+	int rc = check_playbooks(d, root, "prepare", d->prepare);
+
+	return rc ? rc : check_playbooks(d, root, "finish", d->finish);
+}
+
+/* Normalises prepare/finish phases to {"how", "package"|"script"|
+ * "playbook": [...], ...}. */
 int atex_fmf_plan_steps(json_t **out, const atex_fmf_discovery *d,
 			const char *step, const atex_fmf_context *ctx,
 			bool strict)
@@ -515,9 +612,16 @@ int atex_fmf_plan_steps(json_t **out, const atex_fmf_discovery *d,
 			json_string_value(json_object_get(item, "how"));
 		const char *key =
 			!strcmp(how, "install") ? "package" : "script";
-		json_t *list = atex_fmf_plan_string_list(
-			json_object_get(item, key), key, d->plan_name);
+		json_t *list;
 
+		if (!strcmp(how, "ansible")) {
+			rc = ansible_phase(item, d, step);
+			if (rc)
+				break;
+			continue;
+		}
+		list = atex_fmf_plan_string_list(json_object_get(item, key),
+						 key, d->plan_name);
 		if (!list) {
 			rc = atex_error_last_code();
 			break;

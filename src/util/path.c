@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +44,57 @@ bool atex_path_exists(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0;
+}
+
+bool atex_path_stays_inside(const char *rel)
+{
+	long depth = 0;
+
+	while (*rel) {
+		size_t n = strcspn(rel, "/");
+
+		if (n == 2 && !strncmp(rel, "..", 2))
+			depth--;
+		else if (n && !(n == 1 && *rel == '.'))
+			depth++;
+		if (depth < 0)
+			return false;
+		rel += n + (rel[n] == '/');
+	}
+	return true;
+}
+
+const char *atex_playbook_relative(const char *raw)
+{
+	if (!strncasecmp(raw, "http://", 7) || !strncasecmp(raw, "https://", 8))
+		return NULL;
+	if (!strncasecmp(raw, "file://", 7))
+		raw += 7;
+	while (*raw == '/')
+		raw++;
+	return raw;
+}
+
+bool atex_playbook_is_collection(const char *s)
+{
+	int dots = 0;
+	bool empty = true;
+
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (empty)
+				return false;
+			dots++;
+			empty = true;
+		} else if ((*s >= 'a' && *s <= 'z') ||
+			   (*s >= 'A' && *s <= 'Z') ||
+			   (*s >= '0' && *s <= '9') || *s == '_') {
+			empty = false;
+		} else {
+			return false;
+		}
+	}
+	return dots == 2 && !empty;
 }
 
 char *atex_path_abspath(const char *path)

@@ -111,6 +111,17 @@ bool atex_path_exists(const char *path);
 /* Absolute, normalised (no ".", "..", "//"), without resolving symlinks,
  * like Python's os.path.abspath. */
 char *atex_path_abspath(const char *path);
+/* Whether a relative path stays inside its root, read lexically (a ".."
+ * never climbs above where it starts). */
+bool atex_path_stays_inside(const char *rel);
+/* A plan's Ansible playbook entry (prepare/finish `how: ansible`) as tmt
+ * reads it: NULL for an http(s) URL, else the path relative to the tree
+ * root (a leading file:// and slashes dropped; a pointer into raw). */
+const char *atex_playbook_relative(const char *raw);
+/* Whether an entry is a collection's playbook: namespace.collection.name,
+ * tmt's pattern matched whole (tmt matches only the start, which makes
+ * "roles.v2.setup.yml" one). */
+bool atex_playbook_is_collection(const char *s);
 /* Reads a whole file into a NUL-terminated buffer. ATEX_EIO on failure
  * with a message naming the path. */
 int atex_file_read(char **out, size_t *len, const char *path);

@@ -46,7 +46,7 @@ static const char *plans =
 	"/tests/a}\n"
 	"    execute: {how: tmt}\n"
 	"  /badprepare:\n"
-	"    prepare: {how: ansible}\n"
+	"    prepare: {how: artifact}\n"
 	"    execute: {how: tmt}\n"
 	"  /twins:\n"
 	"    discover: [{how: fmf, name: same}, {how: fmf, name: same}]\n"
@@ -230,7 +230,9 @@ static void errors(void **state)
 	assert_non_null(strstr(atex_error_last(), "('plan: import:')"));
 	o.plan = "/plans/badprepare";
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
-	assert_non_null(strstr(atex_error_last(), "ansible"));
+	assert_non_null(strstr(atex_error_last(),
+			       "prepare phase 'default-0': unsupported "
+			       "method 'how: artifact'"));
 	o.plan = "/plans/twins";
 	assert_int_equal(atex_fmf_discover(&d, tree, &o), ATEX_EFORMAT);
 	assert_non_null(strstr(atex_error_last(),

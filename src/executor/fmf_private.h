@@ -99,7 +99,11 @@ struct test_start {
 	const char *meta;     /* on the system */
 	const char *data_dir; /* on the system: TMT_TEST_DATA */
 	const char *const *run_env;
-	int reboots;
+	int reboots; /* TMT_REBOOT_COUNT */
+	/* TMT_TEST_RESTART_COUNT: as in tmt, raised by every start again,
+	 * a reboot's (tmt-reboot, unannounced) as a restart's
+	 * (restart-on-exit-code). */
+	int restarts;
 	/* Python ATEX's debug switches (compat_python_atex). */
 	bool no_exitcode, no_bg_kill;
 };
@@ -124,6 +128,10 @@ struct run {
 	/* The last start's wrapper exit status (128+N for signal N), -1
 	 * when not known. */
 	int wrapper_code;
+	/* Why the test's restart failed (restart-on-exit-code): over
+	 * restart-max-count, or no reboot for restart-with-reboot; the
+	 * test's result is then an error saying so, as in tmt. NULL: none. */
+	char *restart_error;
 };
 
 /* How one start of the test ended. */

@@ -119,10 +119,11 @@ static int put_env_list(struct atex_buf *b, const char *const *list)
 static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 			const struct test_start *t)
 {
-	char n[32], fd[16];
+	char n[32], restarts[32], fd[16];
 	int rc = 0;
 
 	snprintf(n, sizeof(n), "%d", t->reboots);
+	snprintf(restarts, sizeof(restarts), "%d", t->restarts);
 	snprintf(fd, sizeof(fd), "%d", FMF_CONTROL_FD);
 	rc |= put_export(b, "ATEX_TEST_CONTROL", 17, fd);
 	rc |= put_export(b, "TMT_TREE", 8, t->tree);
@@ -134,7 +135,7 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	/* What a test leaves there is uploaded as its files (wrapper.sh). */
 	rc |= put_export(b, "TMT_TEST_DATA", 13, t->data_dir);
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
-	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
+	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, restarts);
 	/* tmt-reboot reads it: where the system cannot reboot (on this very
 	 * machine, in a container without an init), it refuses at once. */
 	if (atex_connection_is_local(fx->conn))

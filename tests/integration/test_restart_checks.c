@@ -1,0 +1,356 @@
+/*
+ * test_restart_checks.c - tmt's restart keys (restart-on-exit-code,
+ * restart-max-count, restart-with-reboot) and test checks (check: avc,
+ * dmesg) end to end, on the fixture tree
+ * $ATEX_TEST_TREES/restart-checks over the local connection (this
+ * machine, as root).
+ *
+ * Each test is run by the fmf executor into its own artifacts directory;
+ * its results lines are compared with expected objects (a "note" of
+ * "~text" means a note containing text), its output and files byte by
+ * byte where they matter.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "atex/connection.h"
+#include "atex/executor.h"
+#include "atex/fmf.h"
+
+static struct {
+	char tree[PATH_MAX];
+	char base[64]; /* /tmp/atex-restarttest-XXXXXX: the artifacts */
+	atex_connection *conn;
+	unsigned long runs;
+} g;
+
+struct session {
+	atex_fmf_discovery *disc;
+	atex_executor *e;
+};
+
+struct run {
+	char dir[PATH_MAX];
+	int rc, exit_code;
+	json_t *results; /* array of the results lines */
+};
+
+static char *xsprintf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static char *xsprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	assert_true(n >= 0);
+	return s;
+}
+
+/* The whole file, or NULL. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	{
+		FILE *m = open_memstream(&buf, &len);
+		char chunk[4096];
+		size_t n;
+
+		assert_non_null(m);
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+			fwrite(chunk, 1, n, m);
+		fclose(m);
+	}
+	fclose(f);
+	return buf;
+}
+
+static struct session *session_open(const char *const *env)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	int rc;
+
+	assert_non_null(s);
+	dopts.plan = "/plan";
+	rc = atex_fmf_discover(&s->disc, g.tree, &dopts);
+	if (rc)
+		fail_msg("discover %s: %s", g.tree, atex_error_last());
+	eopts.connection = g.conn;
+	eopts.discovery = s->disc;
+	eopts.env = env;
+	assert_int_equal(atex_fmf_executor_new(&s->e, &eopts), 0);
+	rc = atex_executor_start(s->e);
+	if (rc)
+		fail_msg("start: %d: %s", rc, atex_error_last());
+	return s;
+}
+
+static void session_close(struct session *s)
+{
+	assert_int_equal(atex_executor_stop(s->e), 0);
+	atex_executor_free(s->e);
+	atex_fmf_discovery_free(s->disc);
+	free(s);
+}
+
+static void run(struct session *s, struct run *r, const char *test)
+{
+	char *path, *text, *line, *save = NULL;
+
+	snprintf(r->dir, sizeof(r->dir), "%s/%lu", g.base, ++g.runs);
+	r->exit_code = -2;
+	r->rc = atex_executor_run_test(s->e, test, r->dir, NULL, &r->exit_code);
+	path = xsprintf("%s/results", r->dir);
+	text = slurp(path);
+	if (!text)
+		fail_msg("%s: no results file", test);
+	r->results = json_array();
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_error_t err;
+		json_t *j = json_loads(line, 0, &err);
+
+		if (!j)
+			fail_msg("%s: bad results line %s", test, line);
+		json_array_append_new(r->results, j);
+	}
+	free(text);
+	free(path);
+}
+
+static void run_free(struct run *r)
+{
+	json_decref(r->results);
+	r->results = NULL;
+}
+
+/* The results, one expected JSON object per line, in order; a "note" of
+ * "~text" matches a note containing text. */
+static void expect_results(const struct run *r, size_t n, ...)
+{
+	va_list ap;
+	char *have = json_dumps(r->results, JSON_COMPACT);
+
+	if (json_array_size(r->results) != n)
+		fail_msg("%s: %zu results, expected %zu: %s", r->dir,
+			 json_array_size(r->results), n, have);
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++) {
+		json_t *want = json_loads(va_arg(ap, const char *), 0, NULL);
+		json_t *got = json_deep_copy(json_array_get(r->results, i));
+		const char *wn =
+			json_string_value(json_object_get(want, "note"));
+		const char *gn =
+			json_string_value(json_object_get(got, "note"));
+
+		assert_non_null(want);
+		if (wn && wn[0] == '~') {
+			if (!gn || !strstr(gn, wn + 1))
+				fail_msg("%s: result %zu: note %s, expected "
+					 "one containing '%s'",
+					 r->dir, i, gn ? gn : "(none)", wn + 1);
+			json_object_del(want, "note");
+			json_object_del(got, "note");
+		}
+		if (!json_equal(want, got))
+			fail_msg("%s: result %zu: %s", r->dir, i, have);
+		json_decref(want);
+		json_decref(got);
+	}
+	va_end(ap);
+	free(have);
+}
+
+static void expect_text(const struct run *r, const char *file, const char *want)
+{
+	char *path = xsprintf("%s/files/%s", r->dir, file);
+	char *text = slurp(path);
+
+	if (!text)
+		fail_msg("%s: no %s", r->dir, file);
+	if (strcmp(text, want))
+		fail_msg("%s: %s is:\n%s\nexpected:\n%s", r->dir, file, text,
+			 want);
+	free(text);
+	free(path);
+}
+
+#define PASS_OUT "{\"status\": \"pass\", \"files\": [\"output.txt\"]}"
+#define FAIL_OUT "{\"status\": \"fail\", \"files\": [\"output.txt\"]}"
+
+/* ------------------------------------------------------------------------
+ * Restarts.
+ */
+
+/* Restarted on a listed code, TMT_TEST_RESTART_COUNT raised each time,
+ * TMT_REBOOT_COUNT not (no reboot); every restart is a line in the
+ * output; the last start's exit code counts. */
+static void test_restart(void **state)
+{
+	struct session *s = session_open(NULL);
+	struct run r;
+
+	(void)state;
+	run(s, &r, "/restart/twice");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 0);
+	expect_results(&r, 1, PASS_OUT);
+	expect_text(&r, "output.txt",
+		    "start restart=0 reboot=0\n"
+		    "atex: exit code 3: restarting the test (1 of 2)\n"
+		    "start restart=1 reboot=0\n"
+		    "atex: exit code 3: restarting the test (2 of 2)\n"
+		    "start restart=2 reboot=0\n");
+	run_free(&r);
+
+	/* One code, not a list; restart-max-count is 1 by default. */
+	run(s, &r, "/restart/one-code");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 0);
+	expect_results(&r, 1, PASS_OUT);
+	expect_text(&r, "output.txt",
+		    "start restart=0\n"
+		    "atex: exit code 7: restarting the test (1 of 1)\n"
+		    "start restart=1\n");
+	run_free(&r);
+
+	/* A code not listed: no restart. */
+	run(s, &r, "/restart/other-code");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 1);
+	expect_results(&r, 1, FAIL_OUT);
+	expect_text(&r, "output.txt", "start restart=0\n");
+	run_free(&r);
+	session_close(s);
+}
+
+/* Over restart-max-count: as in tmt, an error; the last exit code is
+ * kept. */
+static void test_restart_over_max(void **state)
+{
+	struct session *s = session_open(NULL);
+	struct run r;
+
+	(void)state;
+	run(s, &r, "/restart/over-max");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 5);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~restarted 1 times already "
+		       "(restart-max-count 1)\"}");
+	expect_text(&r, "output.txt",
+		    "start restart=0\n"
+		    "atex: exit code 5: restarting the test (1 of 1)\n"
+		    "start restart=1\n");
+	run_free(&r);
+	session_close(s);
+}
+
+/* restart-with-reboot on the local connection: the system is this
+ * machine; an error saying so, nothing rebooted, not restarted. */
+static void test_restart_with_reboot_refused(void **state)
+{
+	struct session *s = session_open(NULL);
+	struct run r;
+
+	(void)state;
+	run(s, &r, "/restart/with-reboot");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 3);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~restart-with-reboot: local cannot reboot "
+		       "(the system is the machine atex runs on)\"}");
+	expect_text(&r, "output.txt",
+		    "start restart=0\n"
+		    "atex: exit code 3: restarting the test (1 of 1) after a "
+		    "reboot\n");
+	run_free(&r);
+	session_close(s);
+}
+
+/* Bad restart keys: an error naming the test and the key; the test does
+ * not run. */
+static void test_restart_bad_keys(void **state)
+{
+	struct session *s = session_open(NULL);
+	struct run r;
+
+	(void)state;
+	run(s, &r, "/restart/bad-max");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/restart/bad-max: "
+		       "restart-max-count: not an integer from 1 to 10\"}");
+	run_free(&r);
+	run(s, &r, "/restart/bad-codes");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/restart/"
+		       "bad-codes: restart-on-exit-code: not an exit code\"}");
+	run_free(&r);
+	session_close(s);
+}
+
+static int setup(void **state)
+{
+	const char *trees = getenv("ATEX_TEST_TREES");
+
+	(void)state;
+	if (!trees)
+		return -1;
+	snprintf(g.tree, sizeof(g.tree), "%s/restart-checks", trees);
+	snprintf(g.base, sizeof(g.base), "/tmp/atex-restarttest-XXXXXX");
+	if (!mkdtemp(g.base))
+		return -1;
+	return atex_local_connection_new(&g.conn, NULL) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = xsprintf("rm -rf -- '%s'", g.base);
+
+	(void)state;
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", g.base);
+	free(cmd);
+	atex_connection_free(g.conn);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest all[] = {
+		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_restart_over_max),
+		cmocka_unit_test(test_restart_with_reboot_refused),
+		cmocka_unit_test(test_restart_bad_keys),
+	};
+
+	return cmocka_run_group_tests(all, setup, teardown);
+}

@@ -998,6 +998,8 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 				       ++r->fx->starts);
 		if (!t->meta)
 			return START_INFRA;
+		/* tmt keeps the checks of the last start. */
+		json_object_clear(r->checks_seen);
 		end = fmf_run_start(r, t, output_fd, note);
 		/* Python ATEX does not follow a reboot without disconnect. */
 		if (end == START_INFRA && r->lost && can_reboot &&
@@ -1203,7 +1205,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	struct atex_test_outcome outcome = {0};
 	struct restart_keys keys;
 	char *tree = NULL, *dir = NULL, *note = NULL, *data_dir = NULL;
-	char *full_note = NULL;
+	char *full_note = NULL, *checks_note = NULL;
 	enum start_end end;
 	double seconds = 0;
 	long i;
@@ -1237,17 +1239,24 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		goto out;
 	if (test_script_check(t.data, name) ||
 	    test_duration(&seconds, t.data, name) ||
-	    restart_keys(&keys, t.data, name)) {
+	    restart_keys(&keys, t.data, name) ||
+	    fmf_checks_parse(&t.checks, t.data, name)) {
 		/* The test's own metadata is wrong: an "error" result that
 		 * says so, as for a test that breaks the protocol. */
-		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
-						atex_error_last()};
+		struct atex_test_outcome bad = {.end = ATEX_TEST_CHANNEL_ERROR,
+						.exit_code = -1,
+						.note = atex_error_last()};
 
 		note = atex_strdup(atex_error_last());
 		bad.note = note ? note : "invalid duration";
 		rc = atex_reporter_finish(r.rep, &bad);
 		if (!rc)
 			rc = atex_error_set(ATEX_EFORMAT, "%s", bad.note);
+		goto out;
+	}
+	r.checks_seen = json_object();
+	if (!r.checks_seen) {
+		rc = ATEX_ENOMEM;
 		goto out;
 	}
 	t.tree = tree;
@@ -1287,6 +1296,11 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	outcome.end = start_outcomes[end].end;
 	outcome.exit_code = r.exitcode;
+	rc = fmf_checks_verdict(&outcome.checks_status, &checks_note, t.checks,
+				r.checks_seen);
+	if (rc)
+		goto out;
+	outcome.checks_note = checks_note;
 	full_note = fx->compat
 			    ? compat_note(end, note, &r)
 			    : outcome_note(&r, note ? note
@@ -1313,6 +1327,9 @@ out:
 	free(note);
 	free(full_note);
 	free(r.restart_error);
+	free(checks_note);
+	json_decref(r.checks_seen);
+	json_decref(t.checks);
 	free(tree);
 	free(dir);
 	return rc;

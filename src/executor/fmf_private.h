@@ -104,6 +104,8 @@ struct test_start {
 	 * a reboot's (tmt-reboot, unannounced) as a restart's
 	 * (restart-on-exit-code). */
 	int restarts;
+	/* The enabled checks, [{"how", "result"}] (checks.c). */
+	json_t *checks;
 	/* Python ATEX's debug switches (compat_python_atex). */
 	bool no_exitcode, no_bg_kill;
 };
@@ -132,6 +134,9 @@ struct run {
 	 * restart-max-count, or no reboot for restart-with-reboot; the
 	 * test's result is then an error saying so, as in tmt. NULL: none. */
 	char *restart_error;
+	/* The check results of the last start, {HOW: worst status}: tmt
+	 * keeps those of the test's last start. */
+	json_t *checks_seen;
 };
 
 /* How one start of the test ended. */
@@ -154,5 +159,23 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
  * says why when it did not end by itself (start.c). */
 enum start_end fmf_run_start(struct run *r, const struct test_start *t,
 			     int output_fd, char **note);
+
+/* The test's `check` key as [{"how", "result"}] in *out (the enabled
+ * checks); a check atex does not run, or a bad key, is ATEX_EFORMAT with
+ * a message naming the test and the check (checks.c). */
+int fmf_checks_parse(json_t **out, json_t *data, const char *name);
+
+/* Notes a check result the wrapper sent (name check/HOW/EVENT with the
+ * keys "check" and "event") in r->checks_seen; others are left alone. */
+void fmf_checks_seen(struct run *r, json_t *result);
+
+/* What the checks make of the test's own result, as tmt interprets them
+ * (respect, xfail, info): a status to reduce it with (NULL: none; valid
+ * while `seen` is) and notes (NULL: none; the caller frees). */
+int fmf_checks_verdict(const char **status, char **note, json_t *checks,
+		       json_t *seen);
+
+/* The worse of two statuses, in tmt's order (NULL: the other). */
+const char *fmf_status_worse(const char *a, const char *b);
 
 #endif /* ATEX_EXECUTOR_FMF_PRIVATE_H */

@@ -183,6 +183,20 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 			   json_object_get(t->data, "require"));
 	rc |= put_packages(b, "ATEX_RECOMMEND",
 			   json_object_get(t->data, "recommend"));
+	if (json_array_size(t->checks)) {
+		json_t *c;
+		size_t i;
+
+		rc |= atex_buf_puts(b, "ATEX_CHECKS=(");
+		json_array_foreach(t->checks, i, c)
+		{
+			rc |= atex_buf_putc(b, ' ');
+			rc |= atex_shell_quote(
+				b,
+				json_string_value(json_object_get(c, "how")));
+		}
+		rc |= atex_buf_puts(b, ")\n");
+	}
 	/* Lowest first: plan environment, (the plan-environment file,
 	 * sourced by the wrapper), built-ins, test environment, executor
 	 * environment, this run's environment. */

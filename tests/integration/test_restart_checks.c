@@ -317,6 +317,261 @@ static void test_restart_bad_keys(void **state)
 	session_close(s);
 }
 
+/* ------------------------------------------------------------------------
+ * Checks.
+ */
+
+/* $ATEX_FAKE_STATE and PATH for the fake dmesg, ausearch, sestatus and
+ * rpm of the tree's bin/ (inherited by the wrapper over the local
+ * connection), SELinux there when `selinux`. */
+static char orig_path[8192];
+
+static void fakes_on(bool selinux)
+{
+	char *state = xsprintf("%s/state", g.base);
+	char *cmd = xsprintf("rm -rf '%s' && mkdir '%s'", state, state);
+	char *path = xsprintf("%s/bin:%s", g.tree, orig_path);
+	char *enforce = xsprintf("%s/enforce", state);
+
+	assert_int_equal(system(cmd), 0);
+	setenv("ATEX_FAKE_STATE", state, 1);
+	setenv("PATH", path, 1);
+	if (selinux) {
+		FILE *f = fopen(enforce, "w");
+
+		assert_non_null(f);
+		fclose(f);
+	}
+	setenv("ATEX_CHECK_SELINUX", enforce, 1);
+	free(enforce);
+	free(path);
+	free(cmd);
+	free(state);
+}
+
+static void fakes_off(void)
+{
+	setenv("PATH", orig_path, 1);
+	unsetenv("ATEX_FAKE_STATE");
+	unsetenv("ATEX_CHECK_SELINUX");
+}
+
+static void touch_state(const char *name, const char *text)
+{
+	char *path = xsprintf("%s/state/%s", g.base, name);
+	FILE *f = fopen(path, "a");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(path);
+}
+
+#define DMESG_PASS(event)                                                      \
+	"{\"name\": \"check/dmesg/" event "\", \"status\": \"pass\", "         \
+	"\"check\": \"dmesg\", \"event\": \"" event "\", \"files\": "          \
+	"[\"dmesg-" event ".txt\"]}"
+
+/* The real dmesg, as root on this machine: before and after, passing. */
+static void test_check_dmesg_real(void **state)
+{
+	struct session *s;
+	struct run r;
+
+	(void)state;
+	fakes_off();
+	s = session_open(NULL);
+	run(s, &r, "/check/dmesg-real");
+	assert_int_equal(r.rc, 0);
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       DMESG_PASS("after-test"), PASS_OUT);
+	run_free(&r);
+	session_close(s);
+}
+
+#define DMESG_FAIL(event)                                                      \
+	"{\"name\": \"check/dmesg/" event "\", \"status\": \"fail\", "         \
+	"\"check\": \"dmesg\", \"event\": \"" event "\", \"files\": "          \
+	"[\"dmesg-" event ".txt\", \"failures.txt\"]}"
+
+/* dmesg, faked: what came after the last line seen, tmt's failure
+ * patterns, and the test's result as tmt interprets the check: respect,
+ * xfail, info, enabled: false. */
+static void test_check_dmesg(void **state)
+{
+	struct session *s;
+	struct run r;
+
+	(void)state;
+	fakes_on(false);
+	touch_state("dmesg", "[ 1.000000] booted\n");
+	s = session_open(NULL);
+
+	/* The first snapshot has all of it; the after one what came. */
+	run(s, &r, "/check/dmesg-fail");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 0);
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       DMESG_FAIL("after-test"),
+		       "{\"status\": \"fail\", \"note\": \"check 'dmesg' "
+		       "failed\", \"files\": [\"output.txt\"]}");
+	expect_text(&r, "check/dmesg/before-test/dmesg-before-test.txt",
+		    "[ 1.000000] booted\n");
+	expect_text(&r, "check/dmesg/after-test/dmesg-after-test.txt",
+		    "[ 2.000000] Call Trace:\n");
+	expect_text(&r, "check/dmesg/after-test/failures.txt",
+		    "[ 2.000000] Call Trace:\n");
+	run_free(&r);
+
+	/* xfail: a failing check passes the test, with a note... */
+	run(s, &r, "/check/dmesg-xfail");
+	assert_int_equal(r.rc, 0);
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       DMESG_FAIL("after-test"),
+		       "{\"status\": \"pass\", \"note\": \"check 'dmesg' "
+		       "failed as expected\", \"files\": [\"output.txt\"]}");
+	/* (nothing new since the last test's after snapshot) */
+	expect_text(&r, "check/dmesg/before-test/dmesg-before-test.txt", "");
+	expect_text(&r, "check/dmesg/after-test/failures.txt",
+		    "[ 3.000000] app[1]: segfault at 0 ip 0 sp 0\n");
+	run_free(&r);
+
+	/* ... and a passing one fails it. */
+	run(s, &r, "/check/dmesg-xfail-clean");
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       DMESG_PASS("after-test"),
+		       "{\"status\": \"fail\", \"note\": \"check 'dmesg' did "
+		       "not fail as expected\", \"files\": [\"output.txt\"]}");
+	run_free(&r);
+
+	/* info: reported, the test's result left as it is. */
+	run(s, &r, "/check/dmesg-info");
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       DMESG_FAIL("after-test"),
+		       "{\"status\": \"pass\", \"note\": \"check 'dmesg' is "
+		       "informational\", \"files\": [\"output.txt\"]}");
+	run_free(&r);
+
+	run(s, &r, "/check/dmesg-disabled");
+	expect_results(&r, 1, PASS_OUT);
+	run_free(&r);
+
+	/* No privileges to read the buffer: skipped, as tmt skips it. */
+	touch_state("dmesg-denied", "");
+	run(s, &r, "/check/dmesg-denied");
+	assert_int_equal(r.rc, 0);
+	expect_results(&r, 3,
+		       "{\"name\": \"check/dmesg/before-test\", \"status\": "
+		       "\"skip\", \"check\": \"dmesg\", \"event\": "
+		       "\"before-test\", \"note\": \"~lacks the privileges\"}",
+		       "{\"name\": \"check/dmesg/after-test\", \"status\": "
+		       "\"skip\", \"check\": \"dmesg\", \"event\": "
+		       "\"after-test\", \"note\": \"~lacks the privileges\"}",
+		       PASS_OUT);
+	run_free(&r);
+	session_close(s);
+	fakes_off();
+}
+
+#define AVC_FAIL                                                               \
+	"{\"name\": \"check/avc/after-test\", \"status\": \"fail\", "          \
+	"\"check\": \"avc\", \"event\": \"after-test\", \"files\": "           \
+	"[\"avc.txt\", \"failures.txt\"]}"
+
+/* avc with a fake ausearch (checkpoint before, "-ts checkpoint" after),
+ * sestatus and rpm: denials since the test started fail it, tmt's
+ * ignored policyload notice aside; no result before the test, as tmt. */
+static void test_check_avc(void **state)
+{
+	struct session *s;
+	struct run r;
+	char *path, *log;
+
+	(void)state;
+	fakes_on(true);
+	s = session_open(NULL);
+	run(s, &r, "/check/avc-clean");
+	assert_int_equal(r.rc, 0);
+	expect_results(&r, 2,
+		       "{\"name\": \"check/avc/after-test\", \"status\": "
+		       "\"pass\", \"check\": \"avc\", \"event\": "
+		       "\"after-test\", \"files\": [\"avc.txt\"]}",
+		       PASS_OUT);
+	run_free(&r);
+	path = xsprintf("%s/state/ausearch.log", g.base);
+	log = slurp(path);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "-m AVC,USER_AVC,SELINUX_ERR\n"));
+	assert_non_null(strstr(log, "-i -ts checkpoint\n"));
+	free(log);
+	free(path);
+
+	run(s, &r, "/check/avc-denial");
+	assert_int_equal(r.rc, 0);
+	expect_results(&r, 4, DMESG_PASS("before-test"), AVC_FAIL,
+		       DMESG_PASS("after-test"),
+		       "{\"status\": \"fail\", \"note\": \"check 'avc' "
+		       "failed\", \"files\": [\"output.txt\"]}");
+	expect_text(&r, "check/avc/after-test/failures.txt",
+		    "type=AVC msg=audit(1.0:1): avc:  denied  { read } for "
+		    "pid=1\n");
+	run_free(&r);
+
+	/* A failing test stays failed; the check's note is added. */
+	run(s, &r, "/check/avc-fail-exit");
+	assert_int_equal(r.exit_code, 1);
+	expect_results(&r, 2, AVC_FAIL,
+		       "{\"status\": \"fail\", \"note\": \"check 'avc' "
+		       "failed\", \"files\": [\"output.txt\"]}");
+	run_free(&r);
+	session_close(s);
+
+	/* No SELinux: skipped after the test, with a note. */
+	fakes_on(false);
+	s = session_open(NULL);
+	run(s, &r, "/check/avc-clean");
+	expect_results(&r, 2,
+		       "{\"name\": \"check/avc/after-test\", \"status\": "
+		       "\"skip\", \"check\": \"avc\", \"event\": "
+		       "\"after-test\", \"note\": \"~SELinux is not "
+		       "available\"}",
+		       PASS_OUT);
+	run_free(&r);
+	session_close(s);
+	fakes_off();
+}
+
+/* A check atex does not run, or a bad key: an error naming the test and
+ * the check; the test does not run. */
+static void test_check_refused(void **state)
+{
+	struct session *s = session_open(NULL);
+	struct run r;
+
+	(void)state;
+	run(s, &r, "/check/unknown");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/check/unknown: check 'journal': atex "
+		       "has no such check\"}");
+	run_free(&r);
+	run(s, &r, "/check/bad-result");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/check/bad-result: check 'avc': result: "
+		       "not respect, xfail or info\"}");
+	run_free(&r);
+	run(s, &r, "/check/no-how");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/check/no-how: check 1: no 'how'\"}");
+	run_free(&r);
+	session_close(s);
+}
+
 static int setup(void **state)
 {
 	const char *trees = getenv("ATEX_TEST_TREES");
@@ -324,6 +579,8 @@ static int setup(void **state)
 	(void)state;
 	if (!trees)
 		return -1;
+	snprintf(orig_path, sizeof(orig_path), "%s",
+		 getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
 	snprintf(g.tree, sizeof(g.tree), "%s/restart-checks", trees);
 	snprintf(g.base, sizeof(g.base), "/tmp/atex-restarttest-XXXXXX");
 	if (!mkdtemp(g.base))
@@ -350,6 +607,10 @@ int main(void)
 		cmocka_unit_test(test_restart_over_max),
 		cmocka_unit_test(test_restart_with_reboot_refused),
 		cmocka_unit_test(test_restart_bad_keys),
+		cmocka_unit_test(test_check_dmesg_real),
+		cmocka_unit_test(test_check_dmesg),
+		cmocka_unit_test(test_check_avc),
+		cmocka_unit_test(test_check_refused),
 	};
 
 	return cmocka_run_group_tests(all, setup, teardown);

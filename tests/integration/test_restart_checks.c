@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,8 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+static atex_connection *session_conn; /* NULL: g.conn */
+
 static struct session *session_open(const char *const *env)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -97,7 +100,7 @@ static struct session *session_open(const char *const *env)
 	rc = atex_fmf_discover(&s->disc, g.tree, &dopts);
 	if (rc)
 		fail_msg("discover %s: %s", g.tree, atex_error_last());
-	eopts.connection = g.conn;
+	eopts.connection = session_conn ? session_conn : g.conn;
 	eopts.discovery = s->disc;
 	eopts.env = env;
 	assert_int_equal(atex_fmf_executor_new(&s->e, &eopts), 0);
@@ -197,6 +200,9 @@ static void expect_text(const struct run *r, const char *file, const char *want)
 	free(path);
 }
 
+static void fakes_on(bool selinux);
+static void fakes_off(void);
+
 #define PASS_OUT "{\"status\": \"pass\", \"files\": [\"output.txt\"]}"
 #define FAIL_OUT "{\"status\": \"fail\", \"files\": [\"output.txt\"]}"
 
@@ -290,6 +296,147 @@ static void test_restart_with_reboot_refused(void **state)
 		    "reboot\n");
 	run_free(&r);
 	session_close(s);
+}
+
+/* Fake boot: a connection around g.conn that says it can reboot and
+ * whose boot id is the content of the file $BOOT_FILE, so that a reboot
+ * can be acted out (the executor's ATEX_REBOOT_COMMAND changes the file;
+ * PATH has fake reboot, systemctl and shutdown besides): nothing here
+ * reboots this machine. */
+struct fake_conn {
+	atex_connection base;
+	char boot_file[PATH_MAX];
+};
+
+static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
+{
+	(void)c;
+	return atex_connection_connect(g.conn, timeout_ms, cancel);
+}
+
+static int fake_disconnect(atex_connection *c)
+{
+	(void)c;
+	return atex_connection_disconnect(g.conn);
+}
+
+static int fake_spawn(atex_process **out, atex_connection *c,
+		      const struct atex_spawn_options *opts)
+{
+	(void)c;
+	return atex_connection_spawn(out, g.conn, opts);
+}
+
+static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
+			atex_cancel *cancel)
+{
+	(void)c;
+	return atex_connection_copy_to(g.conn, src, dst, cancel);
+}
+
+static const char *fake_name(const atex_connection *c)
+{
+	(void)c;
+	return "fake-boot";
+}
+
+static void fake_free(atex_connection *c)
+{
+	free(c);
+}
+
+static bool fake_can_reboot(const atex_connection *c)
+{
+	(void)c;
+	return true;
+}
+
+static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
+			atex_cancel *cancel)
+{
+	char *text = slurp(((struct fake_conn *)c)->boot_file);
+
+	(void)timeout_ms;
+	(void)cancel;
+	if (!text)
+		return ATEX_EEXTERNAL;
+	text[strcspn(text, "\n")] = '\0';
+	*out = text;
+	return 0;
+}
+
+static const struct atex_connection_ops fake_ops = {
+	.version = ATEX_CONNECTION_OPS_VERSION,
+	.connect = fake_connect,
+	.disconnect = fake_disconnect,
+	.spawn = fake_spawn,
+	.copy_to = fake_copy_to,
+	.name = fake_name,
+	.free = fake_free,
+	.can_reboot = fake_can_reboot,
+	.boot_id = fake_boot_id,
+};
+
+/* restart-with-reboot where the system can reboot: the reboot command
+ * runs, the new boot is awaited, both counters are raised. tmt-reboot
+ * raises TMT_TEST_RESTART_COUNT too, and so uses up restart-max-count. */
+static void test_restart_with_reboot(void **state)
+{
+	struct fake_conn *f = calloc(1, sizeof(*f));
+	char *cmd, *env0, *log;
+	const char *env[2];
+	struct session *s;
+	struct run r;
+	FILE *b;
+
+	(void)state;
+	assert_non_null(f);
+	f->base.ops = &fake_ops;
+	fakes_on(false);
+	snprintf(f->boot_file, sizeof(f->boot_file), "%s/state/boot-id",
+		 g.base);
+	b = fopen(f->boot_file, "w");
+	assert_non_null(b);
+	fputs("boot-1\n", b);
+	fclose(b);
+	setenv("BOOT_FILE", f->boot_file, 1);
+	cmd = xsprintf("echo boot-2 > '%s'", f->boot_file);
+	env0 = xsprintf("ATEX_REBOOT_COMMAND=%s", cmd);
+	env[0] = env0;
+	env[1] = NULL;
+	session_conn = &f->base;
+	s = session_open(env);
+	run(s, &r, "/restart/reboot");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 0);
+	expect_results(&r, 1, PASS_OUT);
+	expect_text(&r, "output.txt",
+		    "start restart=0 reboot=0 boot=boot-1\n"
+		    "atex: exit code 3: restarting the test (1 of 2) after a "
+		    "reboot\n"
+		    "start restart=1 reboot=1 boot=boot-2\n");
+	run_free(&r);
+
+	run(s, &r, "/restart/tmt-reboot");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.exit_code, 4);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~restarted 1 times already\"}");
+	expect_text(&r, "output.txt",
+		    "start restart=0 reboot=0\nstart restart=1 reboot=1\n");
+	run_free(&r);
+	session_close(s);
+	atex_connection_free(&f->base);
+	session_conn = NULL;
+	/* Only the executor's command "rebooted". */
+	log = xsprintf("%s/state/reboots.log", g.base);
+	assert_int_equal(access(log, F_OK), -1);
+	free(log);
+	unsetenv("BOOT_FILE");
+	fakes_off();
+	free(env0);
+	free(cmd);
 }
 
 /* Bad restart keys: an error naming the test and the key; the test does
@@ -606,6 +753,7 @@ int main(void)
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_restart_over_max),
 		cmocka_unit_test(test_restart_with_reboot_refused),
+		cmocka_unit_test(test_restart_with_reboot),
 		cmocka_unit_test(test_restart_bad_keys),
 		cmocka_unit_test(test_check_dmesg_real),
 		cmocka_unit_test(test_check_dmesg),

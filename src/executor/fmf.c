@@ -40,6 +40,11 @@
  * starts again, with a warning and a note), and an infrastructure
  * failure when the old boot is still there.
  *
+ * A test that exits with a code its `restart-on-exit-code` lists is
+ * started again (restart(), after a reboot for `restart-with-reboot`) on
+ * the same clock, TMT_TEST_RESTART_COUNT raised; its `check` results, sent
+ * by the wrapper, make the verdict checks.c gives the reporter.
+ *
  * The setup code is written by setup.c, one start of a test is run by
  * start.c; fmf_private.h holds what the three share.
  */

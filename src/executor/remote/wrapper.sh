@@ -18,6 +18,9 @@
 # is about to reboot the system: the control channel is closed (the test's
 # next write fails) and the test goes on to reboot.
 #
+# With checks in the setup (ATEX_CHECKS), checks.sh snapshots the system
+# before the test and after it, sending each check's result.
+#
 # The test runs in a new session (setsid), with stdout and stderr on the
 # wrapper's stderr (the executor stores it as the test's output) and the
 # control channel on descriptor ATEX_TEST_CONTROL, a pipe to a `cat` that

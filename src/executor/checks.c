@@ -23,8 +23,45 @@ static bool is_known(const char *how)
 	return false;
 }
 
+/* The check's patterns key (dmesg: failure-pattern, avc: ignore-pattern;
+ * a string or a list of strings, tmt's regular expressions) into
+ * c["patterns"]; missing: tmt's defaults (the wrapper's). */
+static int patterns(json_t *c, json_t *entry, const char *name, const char *how)
+{
+	const char *key =
+		!strcmp(how, "dmesg") ? "failure-pattern" : "ignore-pattern";
+	json_t *p = json_is_object(entry) ? json_object_get(entry, key) : NULL;
+	json_t *list, *item;
+	size_t i;
+
+	if (!p || json_is_null(p))
+		return 0;
+	list = json_is_string(p) ? json_pack("[O]", p) : json_incref(p);
+	if (!list)
+		return ATEX_ENOMEM;
+	json_array_foreach(list, i, item)
+	{
+		if (!json_is_string(item)) {
+			json_decref(list);
+			return atex_error_set(ATEX_EFORMAT,
+					      "%s: check '%s': %s: not a "
+					      "pattern or a list of patterns",
+					      name, how, key);
+		}
+	}
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return atex_error_set(ATEX_EFORMAT,
+				      "%s: check '%s': %s: not a pattern or a "
+				      "list of patterns",
+				      name, how, key);
+	}
+	return json_object_set_new(c, "patterns", list) ? ATEX_ENOMEM : 0;
+}
+
 /* One entry of `check`: a name, or an object with `how`, `enabled`,
- * `result`. Adds {"how", "result"} to `out` when enabled. */
+ * `result` and the check's patterns. Adds {"how", "result", "patterns"}
+ * to `out` when enabled. */
 static int parse_one(json_t *out, json_t *entry, const char *name, size_t i)
 {
 	json_t *how =
@@ -35,6 +72,8 @@ static int parse_one(json_t *out, json_t *entry, const char *name, size_t i)
 				? "respect"
 				: json_string_value(result);
 	const char *h = json_string_value(how);
+	json_t *c;
+	int rc;
 
 	if (!json_is_string(entry) && !json_is_object(entry))
 		return atex_error_set(ATEX_EFORMAT,
@@ -71,10 +110,14 @@ static int parse_one(json_t *out, json_t *entry, const char *name, size_t i)
 			return atex_error_set(ATEX_EFORMAT,
 					      "%s: check '%s': listed twice",
 					      name, h);
-	return json_array_append_new(
-		       out, json_pack("{s:s, s:s}", "how", h, "result", r))
-		       ? ATEX_ENOMEM
-		       : 0;
+	c = json_pack("{s:s, s:s}", "how", h, "result", r);
+	if (!c)
+		return ATEX_ENOMEM;
+	rc = patterns(c, entry, name, h);
+	if (!rc && json_array_append(out, c))
+		rc = ATEX_ENOMEM;
+	json_decref(c);
+	return rc;
 }
 
 int fmf_checks_parse(json_t **out, json_t *data, const char *name)

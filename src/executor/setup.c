@@ -196,6 +196,26 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 				json_string_value(json_object_get(c, "how")));
 		}
 		rc |= atex_buf_puts(b, ")\n");
+		json_array_foreach(t->checks, i, c)
+		{
+			json_t *p = json_object_get(c, "patterns");
+			json_t *one;
+			size_t k;
+
+			if (!p)
+				continue;
+			/* ATEX_CHECK_PATTERNS_dmesg, ..._avc */
+			rc |= atex_buf_printf(
+				b, "ATEX_CHECK_PATTERNS_%s=(",
+				json_string_value(json_object_get(c, "how")));
+			json_array_foreach(p, k, one)
+			{
+				rc |= atex_buf_putc(b, ' ');
+				rc |= atex_shell_quote(b,
+						       json_string_value(one));
+			}
+			rc |= atex_buf_puts(b, ")\n");
+		}
 	}
 	/* Lowest first: plan environment, (the plan-environment file,
 	 * sourced by the wrapper), built-ins, test environment, executor

@@ -599,6 +599,16 @@ static void test_check_dmesg(void **state)
 		       "informational\", \"files\": [\"output.txt\"]}");
 	run_free(&r);
 
+	/* failure-pattern instead of tmt's defaults. */
+	run(s, &r, "/check/dmesg-pattern");
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       DMESG_FAIL("after-test"),
+		       "{\"status\": \"fail\", \"note\": \"check 'dmesg' "
+		       "failed\", \"files\": [\"output.txt\"]}");
+	expect_text(&r, "check/dmesg/after-test/failures.txt",
+		    "[ 5.100000] [Firmware Bug]: bad table\n");
+	run_free(&r);
+
 	run(s, &r, "/check/dmesg-disabled");
 	expect_results(&r, 1, PASS_OUT);
 	run_free(&r);
@@ -664,6 +674,15 @@ static void test_check_avc(void **state)
 		    "pid=1\n");
 	run_free(&r);
 
+	/* ignore-pattern: a denial the test expects. */
+	run(s, &r, "/check/avc-ignore");
+	expect_results(&r, 2,
+		       "{\"name\": \"check/avc/after-test\", \"status\": "
+		       "\"pass\", \"check\": \"avc\", \"event\": "
+		       "\"after-test\", \"files\": [\"avc.txt\"]}",
+		       PASS_OUT);
+	run_free(&r);
+
 	/* A failing test stays failed; the check's note is added. */
 	run(s, &r, "/check/avc-fail-exit");
 	assert_int_equal(r.exit_code, 1);
@@ -709,6 +728,13 @@ static void test_check_refused(void **state)
 		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
 		       "\"note\": \"~/check/bad-result: check 'avc': result: "
 		       "not respect, xfail or info\"}");
+	run_free(&r);
+	run(s, &r, "/check/dmesg-bad-pattern");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/check/dmesg-bad-pattern: check 'dmesg': "
+		       "failure-pattern: not a pattern\"}");
 	run_free(&r);
 	run(s, &r, "/check/no-how");
 	assert_int_equal(r.rc, ATEX_EFORMAT);

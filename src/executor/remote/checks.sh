@@ -16,10 +16,40 @@
 # leaves it as it is and reads what came after that line) and the
 # ausearch checkpoint of the test start (avc).
 #
+# The checks' patterns (tmt's failure-pattern of dmesg, ignore-pattern of
+# avc) come as ATEX_CHECK_PATTERNS_dmesg and ATEX_CHECK_PATTERNS_avc when
+# the test sets them; tmt's defaults otherwise.
+#
 # Hooks for the test suite, never set by the executor: ATEX_CHECK_SELINUX
 # (the file whose presence means SELinux is there).
 
 ATEX_CHECK_TYPES=AVC,USER_AVC,SELINUX_ERR
+
+# grep [-v] FILE PATTERN...: the lines of FILE that match one of the
+# patterns (-v: none of them). tmt's patterns are Python's regular
+# expressions, searched anywhere in the line: grep -P (Perl's) is the
+# closest; where grep has no -P, -E.
+atex_check_grep() {
+	local invert= file one all= sep= rc
+	if [[ $1 == -v ]]; then
+		invert=-v
+		shift
+	fi
+	file=$1
+	shift
+	for one in "$@"; do
+		all+="$sep(?:$one)"
+		sep='|'
+	done
+	grep $invert -P -e "$all" -- "$file" 2>/dev/null
+	rc=$?
+	((rc == 2)) || return "$rc"
+	local args=()
+	for one in "$@"; do
+		args+=(-e "$one")
+	done
+	grep $invert -E "${args[@]}" -- "$file"
+}
 
 # result HOW EVENT STATUS NOTE [FILE NAME]...: one check result.
 atex_check_result() {
@@ -78,7 +108,12 @@ atex_check_dmesg() {
 	else
 		: >"$file"
 	fi
-	failures=$(grep -E -e 'Call Trace:' -e '[[:space:]]segfault[[:space:]]' -- "$file")
+	# tmt's defaults, unless the check's failure-pattern.
+	if [[ -v ATEX_CHECK_PATTERNS_dmesg ]]; then
+		failures=$(atex_check_grep "$file" "${ATEX_CHECK_PATTERNS_dmesg[@]}")
+	else
+		failures=$(atex_check_grep "$file" 'Call Trace:' '\ssegfault\s')
+	fi
 	if [[ -n $failures ]]; then
 		printf '%s\n' "$failures" >"$dir/dmesg-$event-failures.txt"
 		atex_check_result dmesg "$event" fail "" \
@@ -120,8 +155,13 @@ atex_check_avc() {
 	if ((rc != 0)) && ! { ((rc == 1)) && grep -q '<no matches>' "$dir/ausearch.err"; }; then
 		ok=
 	fi
-	denials=$(printf '%s\n' "$out" | grep -E '^type=(AVC|USER_AVC|SELINUX_ERR)\b' |
-		grep -v -E 'type=USER_AVC.*received policyload notice')
+	printf '%s\n' "$out" | grep -E '^type=(AVC|USER_AVC|SELINUX_ERR)\b' >"$dir/avc-all"
+	# tmt's default, unless the check's ignore-pattern.
+	if [[ -v ATEX_CHECK_PATTERNS_avc ]]; then
+		denials=$(atex_check_grep -v "$dir/avc-all" "${ATEX_CHECK_PATTERNS_avc[@]}")
+	else
+		denials=$(atex_check_grep -v "$dir/avc-all" 'type=USER_AVC.*received policyload notice')
+	fi
 	if [[ -z $ok ]]; then
 		atex_check_result avc "$event" error "avc: sestatus, rpm or ausearch failed, see avc.txt" \
 			"$report" avc.txt

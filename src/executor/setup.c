@@ -184,8 +184,22 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_packages(b, "ATEX_RECOMMEND",
 			   json_object_get(t->data, "recommend"));
 	if (json_array_size(t->checks)) {
-		json_t *c;
+		json_t *c, *codes = json_object_get(t->data,
+						    "restart-on-exit-code");
 		size_t i;
+
+		/* After-test checks skip when the test asks for a restart
+		 * (checks.sh), as tmt's do: integers only (fmf.c checked). */
+		rc |= atex_buf_puts(b, "ATEX_RESTART_CODES=(");
+		if (json_is_integer(codes))
+			rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
+					      json_integer_value(codes));
+		json_array_foreach(codes, i, c)
+		{
+			rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
+					      json_integer_value(c));
+		}
+		rc |= atex_buf_puts(b, ")\n");
 
 		rc |= atex_buf_puts(b, "ATEX_CHECKS=(");
 		json_array_foreach(t->checks, i, c)

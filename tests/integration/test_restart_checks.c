@@ -609,6 +609,19 @@ static void test_check_dmesg(void **state)
 		    "[ 5.100000] [Firmware Bug]: bad table\n");
 	run_free(&r);
 
+	/* A start that asks for a restart: after-test skipped; all starts'
+	 * checks are in the artifacts, the last one's make the verdict. */
+	run(s, &r, "/check/dmesg-restart");
+	assert_int_equal(r.exit_code, 0);
+	expect_results(&r, 5, DMESG_PASS("before-test"),
+		       "{\"name\": \"check/dmesg/after-test\", \"status\": "
+		       "\"skip\", \"check\": \"dmesg\", \"event\": "
+		       "\"after-test\", \"note\": \"~asked for a restart "
+		       "(exit code 3)\"}",
+		       DMESG_PASS("before-test"), DMESG_PASS("after-test"),
+		       PASS_OUT);
+	run_free(&r);
+
 	run(s, &r, "/check/dmesg-disabled");
 	expect_results(&r, 1, PASS_OUT);
 	run_free(&r);

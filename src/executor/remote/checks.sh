@@ -174,10 +174,22 @@ atex_check_avc() {
 	fi
 }
 
-# checks EVENT: every enabled check for before-test or after-test.
+# checks EVENT [EXITCODE]: every enabled check for before-test or
+# after-test. After a test whose exit code asks for a restart
+# (ATEX_RESTART_CODES), the system is not deemed healthy: skipped, as tmt
+# skips them.
 atex_checks() {
-	local event=$1 dir how
+	local event=$1 dir how code
 	((${#ATEX_CHECKS[@]})) || return 0
+	if [[ $event == after-test ]]; then
+		for code in ${ATEX_RESTART_CODES[@]+"${ATEX_RESTART_CODES[@]}"}; do
+			[[ $code == "${2:-}" ]] || continue
+			for how in "${ATEX_CHECKS[@]}"; do
+				atex_check_result "$how" "$event" skip "$how: skipped: the test asked for a restart (exit code $code), the system is not deemed healthy"
+			done
+			return 0
+		done
+	fi
 	dir=${ATEX_PLAN_ENV_FILE%/plan-env}/checks/$event
 	rm -rf -- "$dir"
 	mkdir -p -- "$dir" || return 0

@@ -246,7 +246,7 @@ atex_test() {
 	local pgid rc relay watcher
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
 	# The setup sets them when the test has checks.
-	ATEX_CHECKS=()
+	ATEX_CHECKS=() ATEX_RESTART_CODES=()
 	# Bytes, not characters, whatever the system's locale.
 	LC_ALL=C atex_read_setup "$1"
 	: "${ATEX_FD:?}" "${ATEX_PLAN_ENV_FILE:?}" "${ATEX_DATA_DIR:?}"
@@ -321,7 +321,7 @@ atex_test() {
 	# (the executor's compat_python_atex).
 	[[ ${ATEX_NO_BG_KILL:-0} == 1 ]] || kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
-	atex_checks after-test
+	atex_checks after-test "$rc"
 	atex_submit_data
 	# With the executor's token, which the test never sees: a test that
 	# writes "exitcode" itself does not end by it.

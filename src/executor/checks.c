@@ -172,8 +172,54 @@ const char *fmf_status_worse(const char *a, const char *b)
 	return severity(b) < severity(a) ? b : a;
 }
 
+/* The check's `result` key on its own result line, so that what atex's
+ * commands count (a failed line fails `atex test`) agrees with the
+ * test's verdict: `info` makes a failure or an error "info", `xfail` a
+ * failure "pass"; the check's own outcome stays in the note. */
+static void interpret_line(json_t *result, const char *interpret,
+			   const char *status)
+{
+	const char *note = json_string_value(json_object_get(result, "note"));
+	const char *to = NULL, *why = NULL;
+	char *text;
+
+	if (!strcmp(interpret, "info") && strcmp(status, "pass") &&
+	    strcmp(status, "info") && strcmp(status, "skip")) {
+		to = "info";
+		why = "informational (result: info)";
+	} else if (!strcmp(interpret, "xfail") && !strcmp(status, "fail")) {
+		to = "pass";
+		why = "failed as expected (result: xfail)";
+	}
+	if (!to)
+		return;
+	text = note && *note ? atex_sprintf("%s; the check's outcome: %s, %s",
+					    note, status, why)
+			     : atex_sprintf("the check's outcome: %s, %s",
+					    status, why);
+	if (!text)
+		return;
+	json_object_set_new(result, "note", json_string(text));
+	json_object_set_new(result, "status", json_string(to));
+	free(text);
+}
+
+static const char *interpretation(json_t *checks, const char *how)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(checks, i, c)
+	{
+		if (!strcmp(how, json_string_value(json_object_get(c, "how"))))
+			return json_string_value(json_object_get(c, "result"));
+	}
+	return NULL;
+}
+
 void fmf_checks_seen(struct run *r, json_t *result)
 {
+	const char *interpret;
 	const char *how = json_string_value(json_object_get(result, "check"));
 	const char *event = json_string_value(json_object_get(result, "event"));
 	const char *name = json_string_value(json_object_get(result, "name"));
@@ -193,6 +239,9 @@ void fmf_checks_seen(struct run *r, json_t *result)
 	had = json_string_value(json_object_get(r->checks_seen, how));
 	json_object_set_new(r->checks_seen, how,
 			    json_string(fmf_status_worse(had, status)));
+	interpret = interpretation(r->checks, how);
+	if (interpret)
+		interpret_line(result, interpret, status);
 }
 
 static int add_note(struct atex_buf *b, const char *fmt, const char *how)

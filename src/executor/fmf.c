@@ -1264,6 +1264,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
+	r.checks = t.checks;
 	t.tree = tree;
 	t.test_dir = dir;
 	t.no_exitcode = debug_switch(fx, "ATEX_DEBUG_NO_EXITCODE");

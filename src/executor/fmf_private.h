@@ -137,6 +137,7 @@ struct run {
 	/* The check results of the last start, {HOW: worst status}: tmt
 	 * keeps those of the test's last start. */
 	json_t *checks_seen;
+	json_t *checks; /* the test's enabled checks (test_start's) */
 };
 
 /* How one start of the test ended. */

@@ -570,11 +570,16 @@ static void test_check_dmesg(void **state)
 		    "[ 2.000000] Call Trace:\n");
 	run_free(&r);
 
-	/* xfail: a failing check passes the test, with a note... */
+	/* xfail: a failing check passes the test, with a note, and its
+	 * own line passes too (what atex's commands count)... */
 	run(s, &r, "/check/dmesg-xfail");
 	assert_int_equal(r.rc, 0);
 	expect_results(&r, 3, DMESG_PASS("before-test"),
-		       DMESG_FAIL("after-test"),
+		       "{\"name\": \"check/dmesg/after-test\", \"status\": "
+		       "\"pass\", \"check\": \"dmesg\", \"event\": "
+		       "\"after-test\", \"files\": [\"dmesg-after-test.txt\", "
+		       "\"failures.txt\"], \"note\": \"the check's outcome: "
+		       "fail, failed as expected (result: xfail)\"}",
 		       "{\"status\": \"pass\", \"note\": \"check 'dmesg' "
 		       "failed as expected\", \"files\": [\"output.txt\"]}");
 	/* (nothing new since the last test's after snapshot) */
@@ -591,10 +596,15 @@ static void test_check_dmesg(void **state)
 		       "not fail as expected\", \"files\": [\"output.txt\"]}");
 	run_free(&r);
 
-	/* info: reported, the test's result left as it is. */
+	/* info: reported ("info" on its line), the test's result left as
+	 * it is. */
 	run(s, &r, "/check/dmesg-info");
 	expect_results(&r, 3, DMESG_PASS("before-test"),
-		       DMESG_FAIL("after-test"),
+		       "{\"name\": \"check/dmesg/after-test\", \"status\": "
+		       "\"info\", \"check\": \"dmesg\", \"event\": "
+		       "\"after-test\", \"files\": [\"dmesg-after-test.txt\", "
+		       "\"failures.txt\"], \"note\": \"the check's outcome: "
+		       "fail, informational (result: info)\"}",
 		       "{\"status\": \"pass\", \"note\": \"check 'dmesg' is "
 		       "informational\", \"files\": [\"output.txt\"]}");
 	run_free(&r);

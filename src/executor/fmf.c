@@ -902,7 +902,7 @@ static int restart_reboot(struct run *r)
 	int rc;
 
 	if (atex_connection_is_local(fx->conn) ||
-	    !atex_connection_can_reboot(fx->conn) || fx->compat) {
+	    !atex_connection_can_reboot(fx->conn)) {
 		r->restart_error = atex_sprintf(
 			"restart-with-reboot: %s cannot reboot (%s); the test "
 			"was not restarted",
@@ -912,8 +912,10 @@ static int restart_reboot(struct run *r)
 				: "its connection does not survive a reboot");
 		return r->restart_error ? ATEX_EINVAL : ATEX_ENOMEM;
 	}
-	script = atex_sprintf("(sleep 1; sync; %s) </dev/null >/dev/null "
-			      "2>&1 &",
+	/* Detached, HUP ignored: the session our command ran in may end
+	 * (and be hung up) before the reboot starts. */
+	script = atex_sprintf("trap '' HUP; (sleep 1; sync; %s) </dev/null "
+			      ">/dev/null 2>&1 &",
 			      reboot_command(fx));
 	if (!script)
 		return ATEX_ENOMEM;
@@ -928,6 +930,8 @@ static int restart_reboot(struct run *r)
 						atex_error_last());
 		return r->restart_error ? ATEX_EINVAL : ATEX_ENOMEM;
 	}
+	/* A new boot, also under compat_python_atex (Python ATEX has no
+	 * restarts to be compatible with). */
 	rc = await_boot(r, true);
 	if (rc == ATEX_ECANCELED)
 		return rc;

@@ -883,7 +883,7 @@ static const char *reboot_command(const struct fmf_executor *fx)
 {
 	static const char var[] = "ATEX_REBOOT_COMMAND=";
 
-	for (size_t i = 0; i < fx->env.len; i++) {
+	for (size_t i = 0; i < fx->env.len && fx->env.items[i]; i++) {
 		const char *e = fx->env.items[i];
 
 		if (!strncmp(e, var, sizeof(var) - 1))

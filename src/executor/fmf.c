@@ -41,6 +41,11 @@
  * starts again, with a warning and a note), and an infrastructure
  * failure when the old boot is still there.
  *
+ * A test that exits with a code its `restart-on-exit-code` lists is
+ * started again (restart(), after a reboot for `restart-with-reboot`) on
+ * the same clock, TMT_TEST_RESTART_COUNT raised; its `check` results, sent
+ * by the wrapper, make the verdict checks.c gives the reporter.
+ *
  * The setup code is written by setup.c, one start of a test is run by
  * start.c; fmf_private.h holds what the three share.
  */
@@ -853,10 +858,216 @@ static int open_output(int *fd, const struct fmf_executor *fx,
 			      strerror(errno));
 }
 
+/* ------------------------------------------------------------------------
+ * Restarts (tmt's restart-on-exit-code, restart-max-count,
+ * restart-with-reboot).
+ */
+
+/* tmt's default and upper bound of restart-max-count. */
+#define FMF_RESTART_MAX_DEFAULT 1
+#define FMF_RESTART_MAX_LIMIT	10
+/* What reboots the system for restart-with-reboot, unless the executor's
+ * environment sets ATEX_REBOOT_COMMAND; detached, so that our command
+ * ends before the connection goes down with the system. */
+#define FMF_REBOOT_COMMAND "reboot || systemctl reboot || shutdown -r now"
+
+struct restart_keys {
+	json_t *codes; /* an integer or an array of them; NULL: none */
+	long max;
+	bool reboot;
+};
+
+/* The test's restart keys, as tmt's schema has them. */
+static int restart_keys(struct restart_keys *k, json_t *data, const char *name)
+{
+	json_t *codes = json_object_get(data, "restart-on-exit-code");
+	json_t *max = json_object_get(data, "restart-max-count");
+	json_t *reboot = json_object_get(data, "restart-with-reboot");
+	json_t *code;
+	size_t i;
+
+	k->codes = json_is_null(codes) ? NULL : codes;
+	k->max = FMF_RESTART_MAX_DEFAULT;
+	k->reboot = json_is_true(reboot);
+	if (json_is_array(codes)) {
+		json_array_foreach(codes, i, code)
+		{
+			if (!json_is_integer(code))
+				codes = NULL;
+		}
+	}
+	if (k->codes && !json_is_integer(codes) && !json_is_array(codes))
+		return atex_error_set(ATEX_EFORMAT,
+				      "%s: restart-on-exit-code: not an exit "
+				      "code or a list of exit codes",
+				      name);
+	if (max && !json_is_null(max)) {
+		if (!json_is_integer(max) || json_integer_value(max) < 1 ||
+		    json_integer_value(max) > FMF_RESTART_MAX_LIMIT)
+			return atex_error_set(ATEX_EFORMAT,
+					      "%s: restart-max-count: not an "
+					      "integer from 1 to %d",
+					      name, FMF_RESTART_MAX_LIMIT);
+		k->max = (long)json_integer_value(max);
+	}
+	if (reboot && !json_is_null(reboot) && !json_is_boolean(reboot))
+		return atex_error_set(ATEX_EFORMAT,
+				      "%s: restart-with-reboot: not true or "
+				      "false",
+				      name);
+	return 0;
+}
+
+static bool restart_asked(const struct restart_keys *k, int code)
+{
+	json_t *c;
+	size_t i;
+
+	if (json_is_integer(k->codes))
+		return json_integer_value(k->codes) == code;
+	json_array_foreach(k->codes, i, c)
+	{
+		if (json_integer_value(c) == code)
+			return true;
+	}
+	return false;
+}
+
+/* A line in the test's output, so that a restart shows where it is. */
+static void output_line(int fd, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n) {
+		ssize_t w = write(fd, line, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		line += w;
+		n -= (size_t)w;
+	}
+}
+
+/* The executor environment's ATEX_REBOOT_COMMAND, or the default. */
+static const char *reboot_command(const struct fmf_executor *fx)
+{
+	static const char var[] = "ATEX_REBOOT_COMMAND=";
+
+	for (size_t i = 0; i < fx->env.len && fx->env.items[i]; i++) {
+		const char *e = fx->env.items[i];
+
+		if (!strncmp(e, var, sizeof(var) - 1))
+			return e + sizeof(var) - 1;
+	}
+	return FMF_REBOOT_COMMAND;
+}
+
+/* Reboots the system for restart-with-reboot and waits for the new boot
+ * (the test's clock runs on). 0; otherwise r->restart_error says why, or
+ * ATEX_ECANCELED. */
+static int restart_reboot(struct run *r)
+{
+	struct fmf_executor *fx = r->fx;
+	char *script = NULL;
+	int rc;
+
+	if (atex_connection_is_local(fx->conn) ||
+	    !atex_connection_can_reboot(fx->conn)) {
+		r->restart_error = atex_sprintf(
+			"restart-with-reboot: %s cannot reboot (%s); the test "
+			"was not restarted",
+			fmf_conn_name(fx),
+			atex_connection_is_local(fx->conn)
+				? "the system is the machine atex runs on"
+				: "its connection does not survive a reboot");
+		return r->restart_error ? ATEX_EINVAL : ATEX_ENOMEM;
+	}
+	/* Detached, HUP ignored: the session our command ran in may end
+	 * (and be hung up) before the reboot starts. */
+	script = atex_sprintf("trap '' HUP; (sleep 1; sync; %s) </dev/null "
+			      ">/dev/null 2>&1 &",
+			      reboot_command(fx));
+	if (!script)
+		return ATEX_ENOMEM;
+	rc = remote_run(fx, "reboot",
+			(const char *const[]){"bash", "-c", script, NULL}, NULL,
+			NULL, fx->cancel);
+	free(script);
+	if (rc == ATEX_ECANCELED)
+		return rc;
+	if (rc) {
+		r->restart_error = atex_sprintf("restart-with-reboot: %s",
+						atex_error_last());
+		return r->restart_error ? ATEX_EINVAL : ATEX_ENOMEM;
+	}
+	/* A new boot, also under compat_python_atex (Python ATEX has no
+	 * restarts to be compatible with). */
+	rc = await_boot(r, true);
+	if (rc == ATEX_ECANCELED)
+		return rc;
+	if (rc) {
+		r->restart_error = atex_sprintf(
+			"restart-with-reboot: %s did not come back after a "
+			"reboot before the test's duration ran out",
+			fmf_conn_name(fx));
+		return r->restart_error ? ATEX_EINVAL : ATEX_ENOMEM;
+	}
+	return 0;
+}
+
+/* After a start that exited: whether the test starts again (1), as its
+ * restart keys ask; 0: the outcome stands (r->restart_error may say it
+ * is an error); ATEX_ECANCELED. The clock runs on, as in tmt. */
+static int restart(struct run *r, struct test_start *t,
+		   const struct restart_keys *k, int output_fd)
+{
+	char *line;
+	int code = r->exitcode, rc;
+
+	if (!k->codes || !restart_asked(k, code))
+		return 0;
+	/* tmt counts reboots in it too. */
+	if (t->restarts >= k->max) {
+		r->restart_error = atex_sprintf(
+			"exit code %d asks for a restart, but the test was "
+			"restarted %d times already (restart-max-count %ld)",
+			code, t->restarts, k->max);
+		atex_log(ATEX_LOG_WARNING, FMF_COMPONENT, "%s: %s: %s",
+			 fmf_conn_name(r->fx), t->name,
+			 r->restart_error ? r->restart_error : "");
+		return 0;
+	}
+	atex_log(ATEX_LOG_INFO, FMF_COMPONENT,
+		 "%s: %s: exit code %d, restarting (%d of %ld)%s",
+		 fmf_conn_name(r->fx), t->name, code, t->restarts + 1, k->max,
+		 k->reboot ? " after a reboot" : "");
+	line = atex_sprintf("atex: exit code %d: restarting the test (%d of "
+			    "%ld)%s\n",
+			    code, t->restarts + 1, k->max,
+			    k->reboot ? " after a reboot" : "");
+	if (line)
+		output_line(output_fd, line);
+	free(line);
+	if (k->reboot) {
+		rc = restart_reboot(r);
+		if (rc == ATEX_ECANCELED)
+			return rc;
+		if (rc)
+			return 0;
+		t->reboots++;
+	}
+	t->restarts++;
+	r->exitcode = -1;
+	return 1;
+}
+
 /* Runs the starts of the test (more than one when it reboots the system)
  * and says how the last one ended. */
 static enum start_end run_starts(struct run *r, struct test_start *t,
-				 int output_fd, char **note)
+				 const struct restart_keys *k, int output_fd,
+				 char **note)
 {
 	bool can_reboot = atex_connection_can_reboot(r->fx->conn);
 	enum start_end end;
@@ -868,6 +1079,8 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 				       ++r->fx->starts);
 		if (!t->meta)
 			return START_INFRA;
+		/* tmt keeps the checks of the last start. */
+		json_object_clear(r->checks_seen);
 		end = fmf_run_start(r, t, output_fd, note);
 		/* Python ATEX does not follow a reboot without disconnect. */
 		if (end == START_INFRA && r->lost && can_reboot &&
@@ -883,6 +1096,7 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 				*note = NULL;
 				r->unannounced++;
 				t->reboots++;
+				t->restarts++;
 				continue;
 			}
 			/* Not rebooted (or not back in time): the
@@ -899,6 +1113,13 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 				}
 			}
 			return end;
+		}
+		if (end == START_EXITED) {
+			rc = restart(r, t, k, output_fd);
+			if (rc == ATEX_ECANCELED)
+				return START_CANCELED;
+			if (rc == 1)
+				continue;
 		}
 		if (end != START_DISCONNECT)
 			return end;
@@ -918,7 +1139,9 @@ static enum start_end run_starts(struct run *r, struct test_start *t,
 					     fmf_conn_name(r->fx));
 			return START_INFRA;
 		}
+		/* tmt raises both after its reboot. */
 		t->reboots++;
+		t->restarts++;
 	}
 }
 
@@ -1036,6 +1259,20 @@ static const struct {
 	[START_NO_PACKAGES] = {ATEX_TEST_EXITED, 0, NULL},
 };
 
+/* A restart that could not happen (over restart-max-count, no reboot):
+ * as in tmt, the test's result is an error, its exit code kept. */
+static int restart_failed(struct run *r)
+{
+	json_t *res = json_pack("{s:s, s:s, s:s}", "status", "error", "note",
+				r->restart_error, "testout", "output.txt");
+	int rc;
+
+	if (!res)
+		return ATEX_ENOMEM;
+	rc = atex_reporter_result_begin(r->rep, res);
+	return rc ? rc : atex_reporter_result_end(r->rep);
+}
+
 static int fmf_run_test(atex_executor *e, const char *name,
 			const char *artifacts, const char *const *env,
 			int *exit_code)
@@ -1047,8 +1284,9 @@ static int fmf_run_test(atex_executor *e, const char *name,
 			.wrapper_code = -1};
 	struct test_start t = {.name = name, .run_env = env};
 	struct atex_test_outcome outcome = {0};
+	struct restart_keys keys;
 	char *tree = NULL, *dir = NULL, *note = NULL, *data_dir = NULL;
-	char *full_note = NULL;
+	char *full_note = NULL, *checks_note = NULL;
 	enum start_end end;
 	enum atex_result_interpret how;
 	double seconds = 0;
@@ -1086,8 +1324,8 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		/* As for a package that cannot be installed: the test's
 		 * requirement failed, not the system (run_test returns 0, an
 		 * orchestrator keeps the system). */
-		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
-						NULL};
+		struct atex_test_outcome bad = {.end = ATEX_TEST_CHANNEL_ERROR,
+						.exit_code = -1};
 
 		note = atex_strdup(atex_error_last());
 		bad.note = note ? note : "a library could not be fetched";
@@ -1096,11 +1334,14 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	if (test_script_check(t.data, name) ||
 	    test_duration(&seconds, t.data, name) ||
-	    test_result_key(&how, t.data, name)) {
+	    test_result_key(&how, t.data, name) ||
+	    restart_keys(&keys, t.data, name) ||
+	    fmf_checks_parse(&t.checks, t.data, name)) {
 		/* The test's own metadata is wrong: an "error" result that
 		 * says so, as for a test that breaks the protocol. */
-		struct atex_test_outcome bad = {ATEX_TEST_CHANNEL_ERROR, -1,
-						atex_error_last()};
+		struct atex_test_outcome bad = {.end = ATEX_TEST_CHANNEL_ERROR,
+						.exit_code = -1,
+						.note = atex_error_last()};
 
 		note = atex_strdup(atex_error_last());
 		bad.note = note ? note : "invalid duration";
@@ -1110,6 +1351,12 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		goto out;
 	}
 	atex_reporter_set_interpret(r.rep, how);
+	r.checks_seen = json_object();
+	if (!r.checks_seen) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
+	r.checks = t.checks;
 	t.tree = tree;
 	t.test_dir = dir;
 	t.no_exitcode = debug_switch(fx, "ATEX_DEBUG_NO_EXITCODE");
@@ -1131,7 +1378,12 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	fx->boot_id = NULL;
 	boot_id_known(fx);
 	r.deadline = atex_monotonic_ms() + seconds * 1000;
-	end = run_starts(&r, &t, output_fd, &note);
+	end = run_starts(&r, &t, &keys, output_fd, &note);
+	if (end == START_EXITED && r.restart_error) {
+		rc = restart_failed(&r);
+		if (rc)
+			goto out;
+	}
 	if (note) {
 		char *shorter = without_dir(note, artifacts);
 
@@ -1142,6 +1394,11 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	}
 	outcome.end = start_outcomes[end].end;
 	outcome.exit_code = r.exitcode;
+	rc = fmf_checks_verdict(&outcome.checks_status, &checks_note, t.checks,
+				r.checks_seen);
+	if (rc)
+		goto out;
+	outcome.checks_note = checks_note;
 	full_note = fx->compat
 			    ? compat_note(end, note, &r)
 			    : outcome_note(&r, note ? note
@@ -1167,6 +1424,10 @@ out:
 	free(data_dir);
 	free(note);
 	free(full_note);
+	free(r.restart_error);
+	free(checks_note);
+	json_decref(r.checks_seen);
+	json_decref(t.checks);
 	free(tree);
 	free(dir);
 	return rc;

@@ -104,7 +104,13 @@ struct test_start {
 	 * NULL when it has none. */
 	json_t *libs;
 	const char *const *run_env;
-	int reboots;
+	int reboots; /* TMT_REBOOT_COUNT */
+	/* TMT_TEST_RESTART_COUNT: as in tmt, raised by every start again,
+	 * a reboot's (tmt-reboot, unannounced) as a restart's
+	 * (restart-on-exit-code). */
+	int restarts;
+	/* The enabled checks, [{"how", "result"}] (checks.c). */
+	json_t *checks;
 	/* Python ATEX's debug switches (compat_python_atex). */
 	bool no_exitcode, no_bg_kill;
 };
@@ -129,6 +135,14 @@ struct run {
 	/* The last start's wrapper exit status (128+N for signal N), -1
 	 * when not known. */
 	int wrapper_code;
+	/* Why the test's restart failed (restart-on-exit-code): over
+	 * restart-max-count, or no reboot for restart-with-reboot; the
+	 * test's result is then an error saying so, as in tmt. NULL: none. */
+	char *restart_error;
+	/* The check results of the last start, {HOW: worst status}: tmt
+	 * keeps those of the test's last start. */
+	json_t *checks_seen;
+	json_t *checks; /* the test's enabled checks (test_start's) */
 };
 
 /* How one start of the test ended. */
@@ -164,5 +178,23 @@ int atex_fmf_run_ansible(struct fmf_executor *fx, const char *step,
 /* Splits `s` into words as Python's shlex.split does, pushing new strings
  * onto `out` (ansible.c). Returns 0, ATEX_EFORMAT or ATEX_ENOMEM. */
 int atex_fmf_shell_split(struct atex_vec *out, const char *s);
+
+/* The test's `check` key as [{"how", "result"}] in *out (the enabled
+ * checks); a check atex does not run, or a bad key, is ATEX_EFORMAT with
+ * a message naming the test and the check (checks.c). */
+int fmf_checks_parse(json_t **out, json_t *data, const char *name);
+
+/* Notes a check result the wrapper sent (name check/HOW/EVENT with the
+ * keys "check" and "event") in r->checks_seen; others are left alone. */
+void fmf_checks_seen(struct run *r, json_t *result);
+
+/* What the checks make of the test's own result, as tmt interprets them
+ * (respect, xfail, info): a status to reduce it with (NULL: none; valid
+ * while `seen` is) and notes (NULL: none; the caller frees). */
+int fmf_checks_verdict(const char **status, char **note, json_t *checks,
+		       json_t *seen);
+
+/* The worse of two statuses, in tmt's order (NULL: the other). */
+const char *fmf_status_worse(const char *a, const char *b);
 
 #endif /* ATEX_EXECUTOR_FMF_PRIVATE_H */

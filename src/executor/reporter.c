@@ -1013,6 +1013,32 @@ static int exit_note(json_t *result, int code)
 	return add_note(result, text);
 }
 
+/* The test's checks on its result (tmt's interpretation, made by the
+ * executor): the worse status of the two, and the checks' notes. */
+static int apply_checks(json_t *result, const struct atex_test_outcome *o)
+{
+	static const char *const order[] = {"infra", "error", "fail", "warn",
+					    "pass",  "info",  "skip"};
+	const char *had = json_string_value(json_object_get(result, "status"));
+	size_t a = 0, b = 0;
+	int rc = 0;
+
+	if (o->checks_status && had) {
+		while (a < sizeof(order) / sizeof(order[0]) &&
+		       strcmp(order[a], had))
+			a++;
+		while (b < sizeof(order) / sizeof(order[0]) &&
+		       strcmp(order[b], o->checks_status))
+			b++;
+		if (b < a)
+			rc = set_new(result, "status",
+				     json_string(o->checks_status));
+	}
+	if (!rc && o->checks_note)
+		rc = add_note(result, o->checks_note);
+	return rc;
+}
+
 static int apply_fallback(atex_reporter *r, json_t *result,
 			  const struct atex_test_outcome *outcome)
 {
@@ -1040,6 +1066,9 @@ static int apply_fallback(atex_reporter *r, json_t *result,
 		if (!rc && !reduce && !strcmp(status, "error"))
 			rc = exit_note(result, outcome->exit_code);
 	}
+	/* tmt: the checks first, then the `result` key over both. */
+	if (!rc && !killed_status(r, outcome->end))
+		rc = apply_checks(result, outcome);
 	if (!rc)
 		rc = interpret_own(r, result, outcome->end);
 	/* A test that ended by itself with something to say about its run

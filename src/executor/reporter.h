@@ -63,6 +63,11 @@ struct atex_test_outcome {
 	 * what the test's fallback result's note gains (a reboot without
 	 * tmt-reboot). */
 	const char *note;
+	/* For EXITED: what the test's checks make of its fallback result
+	 * (tmt's check interpretation): a status it is reduced with (the
+	 * worse wins) and what its note gains; NULL: nothing. */
+	const char *checks_status;
+	const char *checks_note;
 };
 
 /*

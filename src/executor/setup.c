@@ -130,10 +130,11 @@ static int put_env_list(struct atex_buf *b, const char *const *list)
 static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 			const struct test_start *t)
 {
-	char n[32], fd[16];
+	char n[32], restarts[32], fd[16];
 	int rc = 0;
 
 	snprintf(n, sizeof(n), "%d", t->reboots);
+	snprintf(restarts, sizeof(restarts), "%d", t->restarts);
 	snprintf(fd, sizeof(fd), "%d", FMF_CONTROL_FD);
 	rc |= put_export(b, "ATEX_TEST_CONTROL", 17, fd);
 	rc |= put_export(b, "TMT_TREE", 8, t->tree);
@@ -151,7 +152,7 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 		rc |= atex_buf_puts(b, "/" FMF_LIBRARY_DIR "\n");
 	}
 	rc |= put_export(b, "TMT_REBOOT_COUNT", 16, n);
-	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, n);
+	rc |= put_export(b, "TMT_TEST_RESTART_COUNT", 22, restarts);
 	/* tmt-reboot reads it: where the system cannot reboot (on this very
 	 * machine, in a container without an init), it refuses at once. */
 	if (atex_connection_is_local(fx->conn))
@@ -201,6 +202,54 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_packages(b, "ATEX_RECOMMEND",
 			   json_object_get(t->data, "recommend"),
 			   json_object_get(t->libs, "recommend"));
+	if (json_array_size(t->checks)) {
+		json_t *c, *codes = json_object_get(t->data,
+						    "restart-on-exit-code");
+		size_t i;
+
+		/* After-test checks skip when the test asks for a restart
+		 * (checks.sh), as tmt's do: integers only (fmf.c checked). */
+		rc |= atex_buf_puts(b, "ATEX_RESTART_CODES=(");
+		if (json_is_integer(codes))
+			rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
+					      json_integer_value(codes));
+		json_array_foreach(codes, i, c)
+		{
+			rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
+					      json_integer_value(c));
+		}
+		rc |= atex_buf_puts(b, ")\n");
+
+		rc |= atex_buf_puts(b, "ATEX_CHECKS=(");
+		json_array_foreach(t->checks, i, c)
+		{
+			rc |= atex_buf_putc(b, ' ');
+			rc |= atex_shell_quote(
+				b,
+				json_string_value(json_object_get(c, "how")));
+		}
+		rc |= atex_buf_puts(b, ")\n");
+		json_array_foreach(t->checks, i, c)
+		{
+			json_t *p = json_object_get(c, "patterns");
+			json_t *one;
+			size_t k;
+
+			if (!p)
+				continue;
+			/* ATEX_CHECK_PATTERNS_dmesg, ..._avc */
+			rc |= atex_buf_printf(
+				b, "ATEX_CHECK_PATTERNS_%s=(",
+				json_string_value(json_object_get(c, "how")));
+			json_array_foreach(p, k, one)
+			{
+				rc |= atex_buf_putc(b, ' ');
+				rc |= atex_shell_quote(b,
+						       json_string_value(one));
+			}
+			rc |= atex_buf_puts(b, ")\n");
+		}
+	}
 	/* Lowest first: plan environment, (the plan-environment file,
 	 * sourced by the wrapper), built-ins, test environment, executor
 	 * environment, this run's environment. */

@@ -31,6 +31,7 @@
 /* The result events go to the reporter. */
 static int on_result_begin(void *data, json_t *result)
 {
+	fmf_checks_seen(data, result);
 	return atex_reporter_result_begin(((struct run *)data)->rep, result);
 }
 

@@ -18,6 +18,9 @@
 # is about to reboot the system: the control channel is closed (the test's
 # next write fails) and the test goes on to reboot.
 #
+# With checks in the setup (ATEX_CHECKS), checks.sh snapshots the system
+# before the test and after it, sending each check's result.
+#
 # The test runs in a new session (setsid), with stdout and stderr on the
 # wrapper's stderr (the executor stores it as the test's output) and the
 # control channel on descriptor ATEX_TEST_CONTROL, a pipe to a `cat` that
@@ -40,6 +43,9 @@ atex_die() {
 # JSON, the channel, the plan-environment file: shared with tmt's helpers.
 # shellcheck source=lib.sh
 . "${BASH_SOURCE[0]%/*}/lib.sh" || atex_die "cannot read lib.sh"
+# tmt's test checks (avc, dmesg), run in this process.
+# shellcheck source=checks.sh
+. "${BASH_SOURCE[0]%/*}/checks.sh" || atex_die "cannot read checks.sh"
 
 # ---------------------------------------------------------------------------
 # Packages
@@ -239,6 +245,8 @@ atex_channel_close() {
 atex_test() {
 	local pgid rc relay watcher
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
+	# The setup sets them when the test has checks.
+	ATEX_CHECKS=() ATEX_RESTART_CODES=()
 	# Bytes, not characters, whatever the system's locale.
 	LC_ALL=C atex_read_setup "$1"
 	: "${ATEX_FD:?}" "${ATEX_PLAN_ENV_FILE:?}" "${ATEX_DATA_DIR:?}"
@@ -255,6 +263,9 @@ atex_test() {
 	printf '%s\n' "$ATEX_METADATA" >"$ATEX_METADATA_FILE" ||
 		atex_die "cannot write $ATEX_METADATA_FILE"
 	atex_packages
+	# Before the test's environment applies: the checks' commands are
+	# the system's, not the test's.
+	atex_checks before-test
 
 	# The plan-environment file is read as tmt reads it, never run; a
 	# file tmt would refuse fails the test before it starts ("error").
@@ -310,6 +321,7 @@ atex_test() {
 	# (the executor's compat_python_atex).
 	[[ ${ATEX_NO_BG_KILL:-0} == 1 ]] || kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
+	atex_checks after-test "$rc"
 	atex_submit_data
 	# With the executor's token, which the test never sees: a test that
 	# writes "exitcode" itself does not end by it.

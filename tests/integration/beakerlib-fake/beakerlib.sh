@@ -115,7 +115,7 @@ rlJournalEnd() {
 	__bl_end=$EPOCHSECONDS
 	__bl_head "${TMT_TEST_NAME:-unknown}"
 	__bl_foot "$__bl_start" "$__bl_end" Phases "$__bl_phases_passed" \
-		"$__bl_phases_failed" "$__bl_worst" OVERALL
+		"$__bl_phases_failed" "$__bl_worst" OVERALL "(${TMT_TEST_NAME:-unknown})"
 	{
 		echo '<?xml version="1.0" encoding="utf-8"?>'
 		echo "<BEAKER_TEST><test_id>${TESTID:-}</test_id><log/></BEAKER_TEST>"

@@ -16,6 +16,7 @@ ATEX_BL_DEFAULT=/usr/share/beakerlib
 
 # Refuses to run the test: an "error" result saying why (with FILE as
 # NAME, when given); exit 71 tells the executor the test did not run.
+# shellcheck disable=SC2154 # relay: the wrapper's
 atex_bl_refuse() {
 	atex_report error "framework beakerlib: $1; the test did not run" "${@:2}"
 	atex_channel_close "$relay"

@@ -90,11 +90,12 @@ static int make_tree(const char *dir, int n)
 /* --compat: Python ATEX's results rules, as the Python package runs. */
 static bool compat;
 
-/* Runs tests first .. first+n-1 of disc with env. */
+/* Runs the tests PREFIX/t0000 ... of disc with env. */
 static int bench(const char *name, int (*open)(atex_connection **),
-		 atex_fmf_discovery *disc, const char *work, int n, int first,
-		 const char *const *env)
+		 atex_fmf_discovery *disc, const char *work, int n,
+		 const char *prefix, const char *const *env)
 {
+	char test[64];
 	struct atex_fmf_executor_options o = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
 	atex_connection *conn = NULL;
 	atex_executor *exec = NULL;
@@ -123,10 +124,8 @@ static int bench(const char *name, int (*open)(atex_connection **),
 		double t0 = atex_monotonic_ms();
 
 		snprintf(art, sizeof(art), "%s/art-%s/%d", work, name, i);
-		rc = atex_executor_run_test(
-			exec,
-			atex_fmf_discovery_test_name(disc, (size_t)(first + i)),
-			art, env, &code);
+		snprintf(test, sizeof(test), "%s/t%04d", prefix, i);
+		rc = atex_executor_run_test(exec, test, art, env, &code);
 		ms[i] = atex_monotonic_ms() - t0;
 	}
 	self = cpu_ms(RUSAGE_SELF) - self0;
@@ -177,14 +176,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!only || !strcmp(only, "local"))
-		rc |= bench("local", bench_open_local, disc, work, n, 0, NULL);
+		rc |= bench("local", bench_open_local, disc, work, n, "", NULL);
 	if (!only || !strcmp(only, "local"))
-		rc |= bench("local-bl", bench_open_local, disc, work, n, n,
+		rc |= bench("local-bl", bench_open_local, disc, work, n, "/bl",
 			    bl_env);
 	if (!only || !strcmp(only, "ssh"))
-		bench("ssh", bench_open_ssh, disc, work, n, 0, NULL);
+		bench("ssh", bench_open_ssh, disc, work, n, "", NULL);
 	if (!only || !strcmp(only, "podman"))
-		bench("podman", bench_open_podman, disc, work, n, 0, NULL);
+		bench("podman", bench_open_podman, disc, work, n, "", NULL);
 	atex_fmf_discovery_free(disc);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", work);
 	if (system(cmd) != 0)

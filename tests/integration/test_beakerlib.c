@@ -7,8 +7,9 @@
  * is an error), each phase a subtest with its part of the journal as its
  * log, rlReport and rlFileSubmit through tmt's helpers, the journal files
  * uploaded, BEAKERLIB_DIR kept across a reboot (acted out: the local
- * connection cannot reboot), rlImport, an unknown framework, and BeakerLib
- * missing (BEAKERLIB wrong; not installable).
+ * connection cannot reboot; and over a connection of our own around it
+ * that can, whose boot id is a file), rlImport, an unknown framework, and
+ * BeakerLib missing (BEAKERLIB wrong; not installable).
  *
  * The results are compared exactly (json_equal, line by line; a "note" of
  * "~TEXT" means a note containing TEXT), files byte by byte or by a line
@@ -21,9 +22,11 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -73,18 +76,25 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Runs `test` (with BEAKERLIB=`beakerlib` unless NULL); returns its
- * artifacts directory (freed by the caller) and its return code. */
-static char *run(const char *test, const char *beakerlib, int *rc)
+/* Runs `test` on `e` (with BEAKERLIB=`beakerlib` unless NULL, and
+ * `extra`, a NAME=VALUE); returns its artifacts directory (freed by the
+ * caller) and its return code. */
+static char *run_on(atex_executor *e, const char *test, const char *beakerlib,
+		    const char *extra, int *rc)
 {
 	char *dir = xsprintf("%s/%lu", g.base, ++g.runs);
 	char *var = beakerlib ? xsprintf("BEAKERLIB=%s", beakerlib) : NULL;
-	const char *env[] = {var, NULL};
+	const char *env[] = {var ? var : extra, var ? extra : NULL, NULL};
 	int code = -1;
 
-	*rc = atex_executor_run_test(g.e, test, dir, env, &code);
+	*rc = atex_executor_run_test(e, test, dir, env, &code);
 	free(var);
 	return dir;
+}
+
+static char *run(const char *test, const char *beakerlib, int *rc)
+{
+	return run_on(g.e, test, beakerlib, NULL, rc);
 }
 
 /* The results of `dir` are exactly `want` (JSON lines, in order). */
@@ -337,6 +347,130 @@ static void test_reboot(void **state)
 	free(dir);
 }
 
+/* A connection of our own around the local one that says it can reboot,
+ * its boot id the content of a file: the executor then waits for a new
+ * boot after `disconnect`, as on a real system. */
+struct fake_conn {
+	atex_connection base;
+	atex_connection *inner;
+	char boot_file[PATH_MAX];
+	atomic_int boot_reads;
+};
+
+static struct fake_conn *to_fake(const atex_connection *c)
+{
+	return (struct fake_conn *)c;
+}
+
+static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
+{
+	return atex_connection_connect(to_fake(c)->inner, timeout_ms, cancel);
+}
+
+static int fake_disconnect(atex_connection *c)
+{
+	return atex_connection_disconnect(to_fake(c)->inner);
+}
+
+static int fake_spawn(atex_process **out, atex_connection *c,
+		      const struct atex_spawn_options *opts)
+{
+	return atex_connection_spawn(out, to_fake(c)->inner, opts);
+}
+
+static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
+			atex_cancel *cancel)
+{
+	return atex_connection_copy_to(to_fake(c)->inner, src, dst, cancel);
+}
+
+static const char *fake_name(const atex_connection *c)
+{
+	return atex_connection_name(to_fake(c)->inner);
+}
+
+static void fake_free(atex_connection *c)
+{
+	free(c); /* the inner one is g.conn */
+}
+
+static bool fake_can_reboot(const atex_connection *c)
+{
+	(void)c;
+	return true;
+}
+
+static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
+			atex_cancel *cancel)
+{
+	struct fake_conn *f = to_fake(c);
+	char *text;
+
+	(void)timeout_ms;
+	(void)cancel;
+	f->boot_reads++;
+	text = slurp(f->boot_file);
+	if (!text)
+		return ATEX_EEXTERNAL;
+	text[strcspn(text, "\n")] = '\0';
+	*out = text;
+	return 0;
+}
+
+static const struct atex_connection_ops fake_ops = {
+	.version = ATEX_CONNECTION_OPS_VERSION,
+	.connect = fake_connect,
+	.disconnect = fake_disconnect,
+	.spawn = fake_spawn,
+	.copy_to = fake_copy_to,
+	.name = fake_name,
+	.free = fake_free,
+	.can_reboot = fake_can_reboot,
+	.boot_id = fake_boot_id,
+};
+
+/* The same reboot where the connection can reboot: BEAKERLIB_DIR is kept
+ * until the new boot shows up and the test starts again. */
+static void test_reboot_new_boot(void **state)
+{
+	const char *want[] = {PHASE("pass", "before"), PHASE("pass", "after"),
+			      OWN("pass"), NULL};
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	struct fake_conn *f = calloc(1, sizeof(*f));
+	atex_executor *e = NULL;
+	char *boot_cmd, *dir;
+	FILE *bf;
+	int rc;
+
+	(void)state;
+	assert_non_null(f);
+	f->base.ops = &fake_ops;
+	f->inner = g.conn;
+	snprintf(f->boot_file, sizeof(f->boot_file), "%s/boot-id", g.base);
+	bf = fopen(f->boot_file, "w");
+	assert_non_null(bf);
+	fputs("boot-1\n", bf);
+	fclose(bf);
+	eopts.connection = &f->base;
+	eopts.discovery = g.disc;
+	assert_int_equal(atex_fmf_executor_new(&e, &eopts), 0);
+	if (atex_executor_start(e))
+		fail_msg("start: %s", atex_error_last());
+	boot_cmd = xsprintf("BL_BOOT_CMD=echo boot-2 > '%s'", f->boot_file);
+	dir = run_on(e, "/reboot", g.fake, boot_cmd, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	file_has(dir, "journal.txt",
+		 "] :: [   PASS   ] :: Same BEAKERLIB_DIR after reboot", false);
+	/* Before the first start, then until the new boot. */
+	assert_true(f->boot_reads >= 2);
+	assert_int_equal(atex_executor_stop(e), 0);
+	atex_executor_free(e);
+	atex_connection_free(&f->base);
+	free(boot_cmd);
+	free(dir);
+}
+
 static void test_import(void **state)
 {
 	const char *want[] = {PHASE("pass", "Test"), OWN("pass"), NULL};
@@ -413,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_unfinished),
 		cmocka_unit_test(test_report_submit),
 		cmocka_unit_test(test_reboot),
+		cmocka_unit_test(test_reboot_new_boot),
 		cmocka_unit_test(test_import),
 		cmocka_unit_test(test_frameworks),
 		cmocka_unit_test(test_missing),

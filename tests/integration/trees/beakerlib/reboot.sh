@@ -6,8 +6,10 @@ rlJournalStart
         rlPhaseStartTest before
             rlRun "echo '$BEAKERLIB_DIR' > '$BEAKERLIB_DIR/marker'" 0 "Marking before reboot"
         rlPhaseEnd
-        # The "reboot" kills the test's process group, as a reboot would.
-        rhts-reboot -c 'kill -KILL 0'
+        # The "reboot" kills the test's process group, as a reboot would
+        # (after BL_BOOT_CMD, which the test sets to change the boot id
+        # of a connection that can reboot).
+        rhts-reboot -c "${BL_BOOT_CMD:-:}; kill -KILL 0"
     else
         rlPhaseStartTest after
             rlRun "grep -qxF '$BEAKERLIB_DIR' '$BEAKERLIB_DIR/marker'" 0 "Same BEAKERLIB_DIR after reboot"

@@ -11,6 +11,11 @@
  * server); over the local connection they also include the test itself
  * and its wrapper.
  *
+ * Over the local connection also N BeakerLib-framework tests
+ * (`framework: beakerlib`, one phase with one rlRun, against the fake
+ * BeakerLib of tests/integration/beakerlib-fake): what reading the
+ * journal and reporting the phase adds to a test.
+ *
  * usage: executor [--tests N] [--only local|ssh|podman] [--compat]
  * (--compat: compat_python_atex, as the Python package's FMFExecutor)
  * ssh and podman use the server and container named by the environment,
@@ -44,7 +49,8 @@ static double cpu_ms(int who)
 	       ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
 }
 
-/* A tree of n tests /t0000 ... in one file. */
+/* A tree of n tests /t0000 ... in one file, and n BeakerLib tests
+ * /bl/t0000 ... after them. */
 static int make_tree(const char *dir, int n)
 {
 	char path[4096];
@@ -65,16 +71,31 @@ static int make_tree(const char *dir, int n)
 		return -1;
 	for (int i = 0; i < n; i++)
 		fprintf(f, "/t%04d:\n  test: \"true\"\n", i);
+	fputs("/bl:\n  framework: beakerlib\n  test: ./bl.sh\n", f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  /t%04d:\n", i);
 	fclose(f);
-	return 0;
+	snprintf(path, sizeof(path), "%s/bl.sh", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs("#!/bin/bash\n. \"$BEAKERLIB/beakerlib.sh\" || exit 1\n"
+	      "rlJournalStart\nrlPhaseStartTest\nrlRun true\nrlPhaseEnd\n"
+	      "rlJournalEnd\n",
+	      f);
+	fclose(f);
+	return chmod(path, 0755);
 }
 
 /* --compat: Python ATEX's results rules, as the Python package runs. */
 static bool compat;
 
+/* Runs the tests PREFIX/t0000 ... of disc with env. */
 static int bench(const char *name, int (*open)(atex_connection **),
-		 atex_fmf_discovery *disc, const char *work, int n)
+		 atex_fmf_discovery *disc, const char *work, int n,
+		 const char *prefix, const char *const *env)
 {
+	char test[64];
 	struct atex_fmf_executor_options o = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
 	atex_connection *conn = NULL;
 	atex_executor *exec = NULL;
@@ -94,7 +115,7 @@ static int bench(const char *name, int (*open)(atex_connection **),
 	if (!rc)
 		rc = atex_executor_start(exec);
 	if (rc) {
-		printf("%-6s skipped: %s\n", name, atex_error_last());
+		printf("%-9s skipped: %s\n", name, atex_error_last());
 		goto out;
 	}
 	self0 = cpu_ms(RUSAGE_SELF);
@@ -103,19 +124,18 @@ static int bench(const char *name, int (*open)(atex_connection **),
 		double t0 = atex_monotonic_ms();
 
 		snprintf(art, sizeof(art), "%s/art-%s/%d", work, name, i);
-		rc = atex_executor_run_test(
-			exec, atex_fmf_discovery_test_name(disc, (size_t)i),
-			art, NULL, &code);
+		snprintf(test, sizeof(test), "%s/t%04d", prefix, i);
+		rc = atex_executor_run_test(exec, test, art, env, &code);
 		ms[i] = atex_monotonic_ms() - t0;
 	}
 	self = cpu_ms(RUSAGE_SELF) - self0;
 	kids = cpu_ms(RUSAGE_CHILDREN) - kids0;
 	if (rc) {
-		printf("%-6s failed: %s\n", name, atex_error_last());
+		printf("%-9s failed: %s\n", name, atex_error_last());
 		goto out;
 	}
 	qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
-	printf("%-6s %d tests: wall median %.1f ms, p90 %.1f ms; CPU per "
+	printf("%-9s %d tests: wall median %.1f ms, p90 %.1f ms; CPU per "
 	       "test: atex %.2f ms, children %.2f ms\n",
 	       name, n, ms[n / 2], ms[n * 9 / 10], self / n, kids / n);
 out:
@@ -130,6 +150,9 @@ int main(int argc, char **argv)
 	const char *only = NULL;
 	char work[] = "/tmp/atex-bench-exec-XXXXXX", cmd[4200];
 	atex_fmf_discovery *disc = NULL;
+	const char *bl_env[] = {"BEAKERLIB=" BENCH_SOURCE_DIR
+				"/../tests/integration/beakerlib-fake",
+				NULL};
 	int n = 200, rc = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -153,11 +176,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!only || !strcmp(only, "local"))
-		rc |= bench("local", bench_open_local, disc, work, n);
+		rc |= bench("local", bench_open_local, disc, work, n, "", NULL);
+	if (!only || !strcmp(only, "local"))
+		rc |= bench("local-bl", bench_open_local, disc, work, n, "/bl",
+			    bl_env);
 	if (!only || !strcmp(only, "ssh"))
-		bench("ssh", bench_open_ssh, disc, work, n);
+		bench("ssh", bench_open_ssh, disc, work, n, "", NULL);
 	if (!only || !strcmp(only, "podman"))
-		bench("podman", bench_open_podman, disc, work, n);
+		bench("podman", bench_open_podman, disc, work, n, "", NULL);
 	atex_fmf_discovery_free(disc);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", work);
 	if (system(cmd) != 0)

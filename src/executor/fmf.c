@@ -773,6 +773,23 @@ static int test_libraries(json_t *libs)
 	return error ? atex_error_set(ATEX_EFORMAT, "%s", error) : 0;
 }
 
+/* tmt's `framework`: how the test's result is read. `shell` (the
+ * default): from its exit code; `beakerlib`: from its journal
+ * (remote/beakerlib.sh). tmt refuses any other value, and so do we. */
+static int test_framework_check(json_t *data, const char *name)
+{
+	json_t *f = json_object_get(data, "framework");
+	const char *s = json_string_value(f);
+
+	if (!f || json_is_null(f) ||
+	    (s && (!strcmp(s, "shell") || !strcmp(s, "beakerlib"))))
+		return 0;
+	return atex_error_set(ATEX_EFORMAT,
+			      "%s: framework '%s' is not supported (shell or "
+			      "beakerlib)",
+			      name, s ? s : "(not a string)");
+}
+
 /* The test's duration in seconds (tmt's default when missing). */
 static int test_duration(double *seconds, json_t *data, const char *name)
 {
@@ -1333,6 +1350,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		goto out;
 	}
 	if (test_script_check(t.data, name) ||
+	    test_framework_check(t.data, name) ||
 	    test_duration(&seconds, t.data, name) ||
 	    test_result_key(&how, t.data, name) ||
 	    restart_keys(&keys, t.data, name) ||

@@ -170,6 +170,29 @@ static int put_builtins(struct atex_buf *b, const struct fmf_executor *fx,
 	return rc;
 }
 
+/* `framework: beakerlib`: what tmt exports for BeakerLib. BEAKERLIB_DIR
+ * is one per run (beside TMT_TEST_DATA, which the wrapper empties after
+ * each start), so the journal survives reboots; TESTID makes rlReport and
+ * rlJournalEnd report through the two commands (remote/beakerlib.sh). */
+static int put_beakerlib(struct atex_buf *b, const struct fmf_executor *fx,
+			 const struct test_start *t)
+{
+	const char *id = strrchr(t->data_dir, '/');
+	int rc = atex_buf_puts(b, "\texport BEAKERLIB_DIR=");
+
+	rc |= atex_shell_quote(b, t->data_dir);
+	rc |= atex_buf_puts(b, "-beakerlib\n");
+	rc |= put_export(b, "TESTID", 6, id ? id + 1 : t->data_dir);
+	rc |= atex_buf_puts(b, "\texport BEAKERLIB_COMMAND_SUBMIT_LOG=");
+	rc |= atex_shell_quote(b, fx->workdir);
+	rc |= atex_buf_puts(b, "/atex/bin/tmt-file-submit\n");
+	/* As tmt: the rhts name takes rlReport's log file as its third
+	 * argument. */
+	rc |= atex_buf_puts(b, "\texport BEAKERLIB_COMMAND_REPORT_RESULT=");
+	rc |= atex_shell_quote(b, fx->workdir);
+	return rc | atex_buf_puts(b, "/atex/bin/rhts-report-result\n");
+}
+
 /* The bash code the wrapper evaluates (remote/wrapper.sh lists what it
  * expects), ended by the sentinel line. */
 int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
@@ -177,6 +200,9 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 {
 	json_t *script = json_object_get(t->data, "test");
 	char *meta = json_dumps(t->data, JSON_INDENT(2) | JSON_SORT_KEYS);
+	const char *fw =
+		json_string_value(json_object_get(t->data, "framework"));
+	bool beakerlib = fw && !strcmp(fw, "beakerlib");
 	int rc = meta ? 0 : ATEX_ENOMEM;
 
 	rc |= atex_buf_printf(b, "ATEX_FD=%d\n", FMF_CONTROL_FD);
@@ -190,6 +216,8 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	if (t->no_bg_kill)
 		rc |= atex_buf_puts(b, "ATEX_NO_BG_KILL=1\n");
 	rc |= put_var(b, "ATEX_TEST_DIR", t->test_dir);
+	if (beakerlib)
+		rc |= atex_buf_puts(b, "ATEX_FRAMEWORK=beakerlib\n");
 	rc |= atex_buf_printf(b, "ATEX_TTY=%d\n",
 			      json_is_true(json_object_get(t->data, "tty")));
 	rc |= put_var(b, "ATEX_TEST_SCRIPT", json_string_value(script));
@@ -257,6 +285,8 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_env_object(b, atex_fmf_discovery_environment(fx->disc));
 	rc |= atex_buf_puts(b, "}\natex_env_test() {\n\t:\n");
 	rc |= put_builtins(b, fx, t);
+	if (beakerlib)
+		rc |= put_beakerlib(b, fx, t);
 	rc |= put_env_object(b, json_object_get(t->data, "environment"));
 	rc |= put_env_list(b, (const char *const *)fx->env.items);
 	rc |= put_env_list(b, t->run_env);

@@ -217,7 +217,7 @@ static void test_reported(void **state)
 	      "{\"status\": \"pass\", \"name\": \"a\", \"files\": "
 	      "[\"log.txt\"]}",
 	      "{\"status\": \"fail\", \"name\": \"b\", \"files\": "
-	      "[\"b.log\"]}",
+	      "[\"resultoutputfile.log\"]}",
 	      "{\"status\": \"warn\", \"name\": \"c\"}",
 	      "{\"status\": \"pass\", " OUT "}");
 	session_close(&s);

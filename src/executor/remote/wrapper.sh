@@ -277,6 +277,14 @@ atex_test() {
 	fi
 	atex_env_test
 	export PATH="$ATEX_BIN:$PATH"
+	# tmt's `framework: beakerlib` (beakerlib.sh); the shell framework
+	# reads nothing more.
+	if [[ ${ATEX_FRAMEWORK:-} == beakerlib ]]; then
+		# shellcheck source=beakerlib.sh
+		. "${BASH_SOURCE[0]%/*}/beakerlib.sh" ||
+			atex_die "cannot read beakerlib.sh"
+		atex_bl_prepare
+	fi
 	cd "$ATEX_TEST_DIR" || atex_die "cannot enter $ATEX_TEST_DIR"
 
 	# The test, in its own session; not a process group leader (no job
@@ -322,6 +330,7 @@ atex_test() {
 	[[ ${ATEX_NO_BG_KILL:-0} == 1 ]] || kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
 	atex_checks after-test "$rc"
+	[[ ${ATEX_FRAMEWORK:-} == beakerlib ]] && atex_bl_finish
 	atex_submit_data
 	# With the executor's token, which the test never sees: a test that
 	# writes "exitcode" itself does not end by it.

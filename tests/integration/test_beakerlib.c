@@ -1,0 +1,557 @@
+/*
+ * test_beakerlib.c - tmt's `framework: beakerlib` end to end over the
+ * local connection (docs/PROTOCOL.md, "BeakerLib"), on
+ * $ATEX_TEST_TREES/beakerlib with the fake BeakerLib of
+ * tests/integration/beakerlib-fake (BEAKERLIB points there): the test's
+ * result from TestResults (pass, fail, warn; an unfinished journal or none
+ * is an error), each phase a subtest with its part of the journal as its
+ * log, rlReport and rlFileSubmit through tmt's helpers, the journal files
+ * uploaded, BEAKERLIB_DIR kept across a reboot (acted out: the local
+ * connection cannot reboot; and over a connection of our own around it
+ * that can, whose boot id is a file), rlImport, an unknown framework, and
+ * BeakerLib missing (BEAKERLIB wrong; not installable).
+ *
+ * The results are compared exactly (json_equal, line by line; a "note" of
+ * "~TEXT" means a note containing TEXT), files byte by byte or by a line
+ * they must hold.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "atex/connection.h"
+#include "atex/executor.h"
+#include "atex/fmf.h"
+
+static struct {
+	char tree[PATH_MAX];
+	char fake[PATH_MAX]; /* BEAKERLIB=... */
+	char base[64];	     /* the artifacts */
+	atex_connection *conn;
+	atex_fmf_discovery *disc;
+	atex_executor *e;
+	unsigned long runs;
+} g;
+
+static char *xsprintf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static char *xsprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	assert_non_null(s);
+	return s;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Runs `test` on `e` (with BEAKERLIB=`beakerlib` unless NULL, and
+ * `extra`, a NAME=VALUE); returns its artifacts directory (freed by the
+ * caller) and its return code. */
+static char *run_on(atex_executor *e, const char *test, const char *beakerlib,
+		    const char *extra, int *rc)
+{
+	char *dir = xsprintf("%s/%lu", g.base, ++g.runs);
+	char *var = beakerlib ? xsprintf("BEAKERLIB=%s", beakerlib) : NULL;
+	const char *env[] = {var ? var : extra, var ? extra : NULL, NULL};
+	int code = -1;
+
+	*rc = atex_executor_run_test(e, test, dir, env, &code);
+	free(var);
+	return dir;
+}
+
+static char *run(const char *test, const char *beakerlib, int *rc)
+{
+	return run_on(g.e, test, beakerlib, NULL, rc);
+}
+
+/* The results of `dir` are exactly `want` (JSON lines, in order). */
+static void results_are(const char *dir, const char *const *want)
+{
+	char *path = xsprintf("%s/results", dir);
+	char *text = slurp(path);
+	char *line, *save = NULL;
+	size_t n = 0;
+
+	if (!text)
+		fail_msg("no %s", path);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		json_error_t err;
+		json_t *got = json_loads(line, 0, &err), *exp;
+		json_t *note;
+
+		if (!want[n])
+			fail_msg("%s: more results than expected: %s", path,
+				 line);
+		exp = json_loads(want[n], 0, &err);
+		assert_non_null(got);
+		if (!exp)
+			fail_msg("bad expectation %s: %s", want[n], err.text);
+		note = json_object_get(exp, "note");
+		if (json_is_string(note) && json_string_value(note)[0] == '~') {
+			const char *part = json_string_value(note) + 1;
+			const char *have =
+				json_string_value(json_object_get(got, "note"));
+
+			if (!have || !strstr(have, part))
+				fail_msg("%s: line %zu: note without '%s': %s",
+					 path, n + 1, part, line);
+			json_object_del(exp, "note");
+			json_object_del(got, "note");
+		}
+		if (!json_equal(got, exp))
+			fail_msg("%s: line %zu: got %s, want %s", path, n + 1,
+				 line, want[n]);
+		json_decref(got);
+		json_decref(exp);
+	}
+	if (want[n])
+		fail_msg("%s: %zu results, want more (%s)", path, n, want[n]);
+	free(text);
+	free(path);
+}
+
+/* File `name` of `dir` holds `part` (or is exactly `part`). */
+static void file_has(const char *dir, const char *name, const char *part,
+		     bool exact)
+{
+	char *path = xsprintf("%s/files/%s", dir, name);
+	char *text = slurp(path);
+
+	if (!text)
+		fail_msg("no file %s", path);
+	if (exact ? strcmp(text, part) != 0 : !strstr(text, part))
+		fail_msg("%s: '%s' %s; it holds:\n%s", path, part,
+			 exact ? "is not what it holds" : "is not in it", text);
+	free(text);
+	free(path);
+}
+
+static int setup(void **state)
+{
+	const char *trees = getenv("ATEX_TEST_TREES");
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+
+	(void)state;
+	if (!trees)
+		return -1;
+	snprintf(g.tree, sizeof(g.tree), "%s/beakerlib", trees);
+	snprintf(g.fake, sizeof(g.fake), "%s/../beakerlib-fake", trees);
+	snprintf(g.base, sizeof(g.base), "/tmp/atex-bltest-XXXXXX");
+	if (!mkdtemp(g.base))
+		return -1;
+	dopts.plan = "/plan";
+	if (atex_local_connection_new(&g.conn, NULL) ||
+	    atex_connection_connect(g.conn, 10000, NULL) ||
+	    atex_fmf_discover(&g.disc, g.tree, &dopts)) {
+		fprintf(stderr, "setup: %s\n", atex_error_last());
+		return -1;
+	}
+	eopts.connection = g.conn;
+	eopts.discovery = g.disc;
+	if (atex_fmf_executor_new(&g.e, &eopts) || atex_executor_start(g.e)) {
+		fprintf(stderr, "start: %s\n", atex_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *rm;
+
+	(void)state;
+	if (g.e && atex_executor_stop(g.e))
+		fprintf(stderr, "stop: %s\n", atex_error_last());
+	atex_executor_free(g.e);
+	atex_fmf_discovery_free(g.disc);
+	atex_connection_free(g.conn);
+	rm = xsprintf("rm -rf '%s'", g.base);
+	if (system(rm) != 0)
+		fprintf(stderr, "cannot remove %s\n", g.base);
+	free(rm);
+	return 0;
+}
+
+#define PHASE(status, name)                                                    \
+	"{\"status\": \"" status "\", \"name\": \"" name                       \
+	"\", \"files\": [\"resultoutputfile.log\"]}"
+#define OWN(status)                                                            \
+	"{\"status\": \"" status "\", \"files\": [\"output.txt\", "            \
+	"\"TestResults\", \"journal.txt\", \"journal.xml\"]}"
+
+/* All phases pass: pass; each phase a subtest with its asserts as its
+ * log; the journal files and the output with the test's own result. */
+static void test_pass(void **state)
+{
+	const char *want[] = {PHASE("pass", "Setup"),
+			      PHASE("pass", "the-main-phase"),
+			      PHASE("pass", "Cleanup"), OWN("pass"), NULL};
+	int rc;
+	char *dir = run("/pass", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	file_has(dir, "Setup/resultoutputfile.log",
+		 "] :: [   PASS   ] :: Setting up (Expected 0, got 0)\n",
+		 false);
+	file_has(dir, "Setup/resultoutputfile.log", "::   RESULT: PASS (Setup)",
+		 false);
+	file_has(dir, "the-main-phase/resultoutputfile.log",
+		 "] :: [   PASS   ] :: one is one (Assert: '1' should equal "
+		 "'1')\n",
+		 false);
+	file_has(dir, "TestResults", "\nTESTRESULT_STATE=complete\n", false);
+	file_has(dir, "journal.txt", "::   OVERALL RESULT: PASS (/pass)",
+		 false);
+	file_has(dir, "output.txt", "::   OVERALL RESULT: PASS (/pass)", false);
+	free(dir);
+}
+
+/* The test's status is BeakerLib's overall result, not its exit code. */
+static void test_fail_warn(void **state)
+{
+	const char *fail[] = {PHASE("pass", "Setup"),
+			      PHASE("fail", "the-main-phase"),
+			      PHASE("pass", "Cleanup"), OWN("fail"), NULL};
+	const char *warn[] = {PHASE("warn", "Setup"),
+			      PHASE("pass", "the-main-phase"),
+			      PHASE("pass", "Cleanup"), OWN("warn"), NULL};
+	int rc;
+	char *dir = run("/fail", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, fail);
+	file_has(dir, "the-main-phase/resultoutputfile.log",
+		 "] :: [   FAIL   ] :: Running false (Expected 0, got 1)\n",
+		 false);
+	free(dir);
+	dir = run("/warn", g.fake, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, warn);
+	free(dir);
+}
+
+/* No rlJournalEnd: the state is not "complete", an error saying so, as
+ * tmt's; no TestResults at all: an error too. */
+static void test_unfinished(void **state)
+{
+	const char *want[] = {
+		PHASE("pass", "Setup"), PHASE("pass", "the-main-phase"),
+		"{\"status\": \"error\", \"note\": \"beakerlib: State "
+		"'incomplete'\", \"files\": [\"output.txt\", \"TestResults\", "
+		"\"journal.txt\"]}",
+		NULL};
+	const char *none[] = {"{\"status\": \"error\", \"note\": \"beakerlib: "
+			      "TestResults FileError\", \"files\": "
+			      "[\"output.txt\"]}",
+			      NULL};
+	int rc;
+	char *dir = run("/unfinished", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	file_has(dir, "TestResults", "\nTESTRESULT_STATE=incomplete\n", false);
+	free(dir);
+	dir = run("/no_journal", g.fake, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, none);
+	free(dir);
+}
+
+/* rlReport: a subtest, with its log; rlFileSubmit: files of the test's
+ * own result, under their names. */
+static void test_report_submit(void **state)
+{
+	const char *report[] = {"{\"status\": \"fail\", \"name\": \"some "
+				"result name\"}",
+				PHASE("pass", "result name with log"),
+				PHASE("pass", "Test"), OWN("pass"), NULL};
+	const char *submit[] = {
+		PHASE("pass", "Test"),
+		"{\"status\": \"pass\", \"files\": [\"output.txt\", "
+		"\"TestResults\", \"custom log name.txt\", \"journal.txt\", "
+		"\"journal.xml\", \"log.txt\"]}",
+		NULL};
+	int rc;
+	char *dir = run("/report", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, report);
+	file_has(dir, "result name with log/resultoutputfile.log",
+		 "some log content\n", true);
+	free(dir);
+	dir = run("/submit", g.fake, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, submit);
+	file_has(dir, "log.txt", "some log content\n", true);
+	file_has(dir, "custom log name.txt", "some log content\n", true);
+	free(dir);
+}
+
+/* rhts-reboot between two phases: the test starts again with the same
+ * BEAKERLIB_DIR (the second phase checks a file the first left there),
+ * and one journal holds both. */
+static void test_reboot(void **state)
+{
+	const char *want[] = {PHASE("pass", "before"), PHASE("pass", "after"),
+			      OWN("pass"), NULL};
+	int rc;
+	char *dir = run("/reboot", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	file_has(dir, "journal.txt", "Marking before reboot (Expected 0",
+		 false);
+	file_has(dir, "journal.txt",
+		 "] :: [   PASS   ] :: Same BEAKERLIB_DIR after reboot", false);
+	free(dir);
+}
+
+/* A connection of our own around the local one that says it can reboot,
+ * its boot id the content of a file: the executor then waits for a new
+ * boot after `disconnect`, as on a real system. */
+struct fake_conn {
+	atex_connection base;
+	atex_connection *inner;
+	char boot_file[PATH_MAX];
+	atomic_int boot_reads;
+};
+
+static struct fake_conn *to_fake(const atex_connection *c)
+{
+	return (struct fake_conn *)c;
+}
+
+static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
+{
+	return atex_connection_connect(to_fake(c)->inner, timeout_ms, cancel);
+}
+
+static int fake_disconnect(atex_connection *c)
+{
+	return atex_connection_disconnect(to_fake(c)->inner);
+}
+
+static int fake_spawn(atex_process **out, atex_connection *c,
+		      const struct atex_spawn_options *opts)
+{
+	return atex_connection_spawn(out, to_fake(c)->inner, opts);
+}
+
+static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
+			atex_cancel *cancel)
+{
+	return atex_connection_copy_to(to_fake(c)->inner, src, dst, cancel);
+}
+
+static const char *fake_name(const atex_connection *c)
+{
+	return atex_connection_name(to_fake(c)->inner);
+}
+
+static void fake_free(atex_connection *c)
+{
+	free(c); /* the inner one is g.conn */
+}
+
+static bool fake_can_reboot(const atex_connection *c)
+{
+	(void)c;
+	return true;
+}
+
+static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
+			atex_cancel *cancel)
+{
+	struct fake_conn *f = to_fake(c);
+	char *text;
+
+	(void)timeout_ms;
+	(void)cancel;
+	f->boot_reads++;
+	text = slurp(f->boot_file);
+	if (!text)
+		return ATEX_EEXTERNAL;
+	text[strcspn(text, "\n")] = '\0';
+	*out = text;
+	return 0;
+}
+
+static const struct atex_connection_ops fake_ops = {
+	.version = ATEX_CONNECTION_OPS_VERSION,
+	.connect = fake_connect,
+	.disconnect = fake_disconnect,
+	.spawn = fake_spawn,
+	.copy_to = fake_copy_to,
+	.name = fake_name,
+	.free = fake_free,
+	.can_reboot = fake_can_reboot,
+	.boot_id = fake_boot_id,
+};
+
+/* The same reboot where the connection can reboot: BEAKERLIB_DIR is kept
+ * until the new boot shows up and the test starts again. */
+static void test_reboot_new_boot(void **state)
+{
+	const char *want[] = {PHASE("pass", "before"), PHASE("pass", "after"),
+			      OWN("pass"), NULL};
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	struct fake_conn *f = calloc(1, sizeof(*f));
+	atex_executor *e = NULL;
+	char *boot_cmd, *dir;
+	FILE *bf;
+	int rc;
+
+	(void)state;
+	assert_non_null(f);
+	f->base.ops = &fake_ops;
+	f->inner = g.conn;
+	snprintf(f->boot_file, sizeof(f->boot_file), "%s/boot-id", g.base);
+	bf = fopen(f->boot_file, "w");
+	assert_non_null(bf);
+	fputs("boot-1\n", bf);
+	fclose(bf);
+	eopts.connection = &f->base;
+	eopts.discovery = g.disc;
+	assert_int_equal(atex_fmf_executor_new(&e, &eopts), 0);
+	if (atex_executor_start(e))
+		fail_msg("start: %s", atex_error_last());
+	boot_cmd = xsprintf("BL_BOOT_CMD=echo boot-2 > '%s'", f->boot_file);
+	dir = run_on(e, "/reboot", g.fake, boot_cmd, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	file_has(dir, "journal.txt",
+		 "] :: [   PASS   ] :: Same BEAKERLIB_DIR after reboot", false);
+	/* Before the first start, then until the new boot. */
+	assert_true(f->boot_reads >= 2);
+	assert_int_equal(atex_executor_stop(e), 0);
+	atex_executor_free(e);
+	atex_connection_free(&f->base);
+	free(boot_cmd);
+	free(dir);
+}
+
+static void test_import(void **state)
+{
+	const char *want[] = {PHASE("pass", "Test"), OWN("pass"), NULL};
+	int rc;
+	char *dir = run("/import", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	file_has(dir, "journal.txt", "the library's function", false);
+	free(dir);
+}
+
+/* `shell` is the default, named; another framework: an error naming the
+ * test, the test not run. */
+static void test_frameworks(void **state)
+{
+	const char *shell[] = {"{\"status\": \"pass\", \"files\": "
+			       "[\"output.txt\"]}",
+			       NULL};
+	const char *bad[] = {"{\"status\": \"error\", \"note\": "
+			     "\"~/bad_framework: framework 'restraint' is not "
+			     "supported\", \"files\": [\"output.txt\"]}",
+			     NULL};
+	int rc;
+	char *dir = run("/shell", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, shell);
+	free(dir);
+	dir = run("/bad_framework", g.fake, &rc);
+	assert_int_equal(rc, ATEX_EFORMAT);
+	results_are(dir, bad);
+	free(dir);
+}
+
+/* BEAKERLIB set to where there is none; none installed and the package
+ * not installable (a Debian system: BeakerLib is no Debian package). */
+static void test_missing(void **state)
+{
+	const char *wrong[] = {"{\"status\": \"error\", \"note\": \"~BEAKERLIB "
+			       "is /nonexistent, which has no readable "
+			       "beakerlib.sh\"}",
+			       NULL};
+	const char *uninstallable[] = {
+		"{\"status\": \"error\", \"note\": \"~the package beakerlib "
+		"could not be installed\", \"files\": "
+		"[\"beakerlib-install.txt\"]}",
+		NULL};
+	int rc;
+	char *dir = run("/pass", "/nonexistent", &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, wrong);
+	free(dir);
+	if (access("/usr/share/beakerlib/beakerlib.sh", F_OK) == 0) {
+		printf("# BeakerLib is installed here: not-installable case "
+		       "skipped\n");
+		return;
+	}
+	dir = run("/pass", NULL, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, uninstallable);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pass),
+		cmocka_unit_test(test_fail_warn),
+		cmocka_unit_test(test_unfinished),
+		cmocka_unit_test(test_report_submit),
+		cmocka_unit_test(test_reboot),
+		cmocka_unit_test(test_reboot_new_boot),
+		cmocka_unit_test(test_import),
+		cmocka_unit_test(test_frameworks),
+		cmocka_unit_test(test_missing),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -151,18 +151,23 @@ struct atex_fmf_executor_options {
 	 * killed), ATEX_DEBUG_TEST_OUTPUT_FD=N (the test's output goes to
 	 * descriptor N of this process; output.txt stays empty). */
 	bool compat_python_atex;
+	/* (Version 5.) The framework of tests whose metadata has no
+	 * `framework` key: "shell" or "beakerlib" (Python ATEX's
+	 * BeakerlibExecutor runs every test as BeakerLib); copied. NULL:
+	 * "shell", as tmt. A test's own key always wins. */
+	const char *framework;
 };
 
-#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 4
+#define ATEX_FMF_EXECUTOR_OPTIONS_VERSION 5
 #define ATEX_FMF_EXECUTOR_OPTIONS_INIT                                         \
 	{                                                                      \
 		ATEX_FMF_EXECUTOR_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL,  \
-			NULL, 0, false                                         \
+			NULL, 0, false, NULL                                   \
 	}
 
 /*
  * A new fmf executor. Returns 0, ATEX_EINVAL (no connection or
- * discovery, an unknown options version), ATEX_ENOMEM.
+ * discovery, an unknown options version or framework), ATEX_ENOMEM.
  */
 int atex_fmf_executor_new(atex_executor **out,
 			  const struct atex_fmf_executor_options *opts);

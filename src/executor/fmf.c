@@ -774,16 +774,22 @@ static int test_libraries(json_t *libs)
 }
 
 /* tmt's `framework`: how the test's result is read. `shell` (the
- * default): from its exit code; `beakerlib`: from its journal
- * (remote/beakerlib.sh). tmt refuses any other value, and so do we. */
-static int test_framework_check(json_t *data, const char *name)
+ * default, unless the executor's options say `beakerlib`): from its exit
+ * code; `beakerlib`: from its journal (remote/beakerlib.sh). tmt refuses
+ * any other value, and so do we. */
+static int test_framework(bool *beakerlib, const struct fmf_executor *fx,
+			  json_t *data, const char *name)
 {
 	json_t *f = json_object_get(data, "framework");
 	const char *s = json_string_value(f);
 
-	if (!f || json_is_null(f) ||
-	    (s && (!strcmp(s, "shell") || !strcmp(s, "beakerlib"))))
+	*beakerlib = fx->beakerlib;
+	if (!f || json_is_null(f))
 		return 0;
+	if (s && (!strcmp(s, "shell") || !strcmp(s, "beakerlib"))) {
+		*beakerlib = !strcmp(s, "beakerlib");
+		return 0;
+	}
 	return atex_error_set(ATEX_EFORMAT,
 			      "%s: framework '%s' is not supported (shell or "
 			      "beakerlib)",
@@ -1350,7 +1356,7 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		goto out;
 	}
 	if (test_script_check(t.data, name) ||
-	    test_framework_check(t.data, name) ||
+	    test_framework(&t.beakerlib, fx, t.data, name) ||
 	    test_duration(&seconds, t.data, name) ||
 	    test_result_key(&how, t.data, name) ||
 	    restart_keys(&keys, t.data, name) ||
@@ -1487,6 +1493,7 @@ static const struct atex_executor_ops fmf_ops = {
 int atex_fmf_executor_new(atex_executor **out,
 			  const struct atex_fmf_executor_options *opts)
 {
+	const char *framework;
 	struct fmf_executor *fx;
 	int rc;
 
@@ -1500,6 +1507,13 @@ int atex_fmf_executor_new(atex_executor **out,
 		return atex_error_set(ATEX_EINVAL,
 				      "fmf executor: no connection or "
 				      "discovery");
+	framework = opts->version >= 5 ? opts->framework : NULL;
+	if (framework && strcmp(framework, "shell") &&
+	    strcmp(framework, "beakerlib"))
+		return atex_error_set(ATEX_EINVAL,
+				      "fmf executor: framework '%s' is not "
+				      "supported (shell or beakerlib)",
+				      framework);
 	fx = atex_calloc(1, sizeof(*fx));
 	if (!fx)
 		return ATEX_ENOMEM;
@@ -1511,6 +1525,7 @@ int atex_fmf_executor_new(atex_executor **out,
 	fx->stage = opts->version >= 2 ? opts->stage : NULL;
 	fx->memory_limit = opts->version >= 3 ? opts->memory_limit : 0;
 	fx->compat = opts->version >= 4 && opts->compat_python_atex;
+	fx->beakerlib = framework && !strcmp(framework, "beakerlib");
 	fx->remote_tmp = atex_strdup(opts->remote_tmp ? opts->remote_tmp
 						      : FMF_REMOTE_TMP);
 	rc = fx->remote_tmp ? atex_cancel_new(&fx->cancel) : ATEX_ENOMEM;

@@ -73,6 +73,8 @@ struct fmf_executor {
 	char *boot_id;
 	unsigned long runs; /* test runs, for TMT_TEST_DATA names */
 	bool compat;	    /* compat_python_atex */
+	/* Tests without a `framework` key run as BeakerLib (options). */
+	bool beakerlib;
 };
 
 /* A staged copy of the trees and the remote scripts (executor.h). */
@@ -100,6 +102,7 @@ struct test_start {
 	const char *tree;     /* on the system */
 	const char *meta;     /* on the system */
 	const char *data_dir; /* on the system: TMT_TEST_DATA */
+	bool beakerlib;	      /* its framework (the key or the default) */
 	/* Its libraries' {"require", "recommend"} packages (library.h), or
 	 * NULL when it has none. */
 	json_t *libs;

@@ -200,9 +200,6 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 {
 	json_t *script = json_object_get(t->data, "test");
 	char *meta = json_dumps(t->data, JSON_INDENT(2) | JSON_SORT_KEYS);
-	const char *fw =
-		json_string_value(json_object_get(t->data, "framework"));
-	bool beakerlib = fw && !strcmp(fw, "beakerlib");
 	int rc = meta ? 0 : ATEX_ENOMEM;
 
 	rc |= atex_buf_printf(b, "ATEX_FD=%d\n", FMF_CONTROL_FD);
@@ -216,7 +213,7 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	if (t->no_bg_kill)
 		rc |= atex_buf_puts(b, "ATEX_NO_BG_KILL=1\n");
 	rc |= put_var(b, "ATEX_TEST_DIR", t->test_dir);
-	if (beakerlib)
+	if (t->beakerlib)
 		rc |= atex_buf_puts(b, "ATEX_FRAMEWORK=beakerlib\n");
 	rc |= atex_buf_printf(b, "ATEX_TTY=%d\n",
 			      json_is_true(json_object_get(t->data, "tty")));
@@ -285,7 +282,7 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_env_object(b, atex_fmf_discovery_environment(fx->disc));
 	rc |= atex_buf_puts(b, "}\natex_env_test() {\n\t:\n");
 	rc |= put_builtins(b, fx, t);
-	if (beakerlib)
+	if (t->beakerlib)
 		rc |= put_beakerlib(b, fx, t);
 	rc |= put_env_object(b, json_object_get(t->data, "environment"));
 	rc |= put_env_list(b, (const char *const *)fx->env.items);

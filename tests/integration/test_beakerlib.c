@@ -508,6 +508,48 @@ static void test_frameworks(void **state)
 	free(dir);
 }
 
+/* The executor's default framework (options version 5: Python ATEX's
+ * BeakerlibExecutor) for tests without the key; a test's own key wins;
+ * an unknown default is refused. */
+static void test_default_framework(void **state)
+{
+	const char *bl[] = {PHASE("pass", "only"), OWN("pass"), NULL};
+	const char *shell[] = {"{\"status\": \"pass\", \"files\": "
+			       "[\"output.txt\"]}",
+			       NULL};
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
+	atex_fmf_discovery *disc = NULL;
+	atex_executor *e = NULL;
+	char *tree = xsprintf("%s/../beakerlib-default", g.tree);
+	char *dir;
+	int rc;
+
+	(void)state;
+	dopts.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&disc, tree, &dopts), 0);
+	eopts.connection = g.conn;
+	eopts.discovery = disc;
+	eopts.framework = "restraint";
+	assert_int_equal(atex_fmf_executor_new(&e, &eopts), ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "'restraint'"));
+	eopts.framework = "beakerlib";
+	assert_int_equal(atex_fmf_executor_new(&e, &eopts), 0);
+	assert_int_equal(atex_executor_start(e), 0);
+	dir = run_on(e, "/no_key", g.fake, NULL, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, bl);
+	free(dir);
+	dir = run_on(e, "/shell", g.fake, NULL, &rc);
+	assert_int_equal(rc, 0);
+	results_are(dir, shell);
+	free(dir);
+	assert_int_equal(atex_executor_stop(e), 0);
+	atex_executor_free(e);
+	atex_fmf_discovery_free(disc);
+	free(tree);
+}
+
 /* BEAKERLIB set to where there is none; none installed and the package
  * not installable (a Debian system: BeakerLib is no Debian package). */
 static void test_missing(void **state)
@@ -550,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_reboot_new_boot),
 		cmocka_unit_test(test_import),
 		cmocka_unit_test(test_frameworks),
+		cmocka_unit_test(test_default_framework),
 		cmocka_unit_test(test_missing),
 	};
 

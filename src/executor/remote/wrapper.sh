@@ -291,12 +291,18 @@ atex_test() {
 	# control here), so setsid does not fork and $! is the group.
 	# --norc: with SSH_CLIENT set and a low SHLVL, bash sources ~/.bashrc
 	# even for -c, which can cost more than the test itself.
+	# tmt runs a shell-framework test under `set -eo pipefail`, a
+	# BeakerLib one as it is: its asserts report failures, a failing
+	# command does not end it.
+	local shopts='-e -o pipefail'
+	[[ ${ATEX_FRAMEWORK:-} == beakerlib ]] && shopts=''
 	if [[ $ATEX_TTY == 1 ]]; then
 		export TERM=vt100
-		ATEX_TEST_SCRIPT=$ATEX_TEST_SCRIPT setsid script -qefc 'stty rows 24 cols 80 2>/dev/null; exec bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT"' /dev/null \
+		ATEX_TEST_SCRIPT=$ATEX_TEST_SCRIPT setsid script -qefc "stty rows 24 cols 80 2>/dev/null; exec bash --norc $shopts -c \"\$ATEX_TEST_SCRIPT\"" /dev/null \
 			</dev/null >&2 4<&- &
 	else
-		setsid bash --norc -e -o pipefail -c "$ATEX_TEST_SCRIPT" \
+		# shellcheck disable=SC2086 # $shopts: words or none
+		setsid bash --norc $shopts -c "$ATEX_TEST_SCRIPT" \
 			</dev/null >&2 4<&- &
 	fi
 	pgid=$!

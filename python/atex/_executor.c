@@ -68,10 +68,12 @@ static PyObject *shared_stage(PyObject *fmf_tests, atex_fmf_discovery *d)
 static PyObject *fmf_handle_new(PyTypeObject *type, PyObject *args,
 				PyObject *kw)
 {
-	static char *kwlist[] = {"connection", "fmf_tests", "env", NULL};
+	static char *kwlist[] = {"connection", "fmf_tests", "env", "framework",
+				 NULL};
 	PyObject *connection, *fmf_tests, *env = Py_None;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &connection,
-					 &fmf_tests, &env))
+	const char *framework = NULL;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|Oz", kwlist, &connection,
+					 &fmf_tests, &env, &framework))
 		return NULL;
 	struct atex_fmf_executor_options o = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
 	o.connection = atexpy_connection_ptr(connection);
@@ -85,6 +87,7 @@ static PyObject *fmf_handle_new(PyTypeObject *type, PyObject *args,
 		return NULL;
 	o.env = (const char *const *)envv;
 	o.compat_python_atex = true;
+	o.framework = framework;
 	PyObject *stage = shared_stage(fmf_tests, o.discovery);
 	o.stage = stage ? PyCapsule_GetPointer(stage, "atex.stage") : NULL;
 	FmfHandle *self = (FmfHandle *)type->tp_alloc(type, 0);

@@ -1439,6 +1439,12 @@ static int fmf_run_test(atex_executor *e, const char *name,
 			       outcome.note);
 	if (exit_code && end == START_EXITED)
 		*exit_code = r.exitcode;
+	/* Python ATEX's BeakerlibExecutor: a BeakerLib test exits 0 whatever
+	 * its asserts said, so its results decide (any fail, warn, error:
+	 * 1), which is what its orchestrator's hooks look at. */
+	if (exit_code && end == START_EXITED && fx->compat && t.beakerlib &&
+	    atex_reporter_failing(r.rep))
+		*exit_code = 1;
 out:
 	if (output_fd >= 0)
 		close(output_fd);

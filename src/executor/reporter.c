@@ -108,6 +108,7 @@ struct atex_reporter {
 	json_t *testouts;
 
 	size_t count;
+	bool failing;	  /* a result written was fail, warn or error */
 	bool self_closed; /* a result for the test itself has been closed */
 	bool finished;
 	bool compat; /* atex_reporter_set_compat_python_atex */
@@ -674,8 +675,15 @@ static int close_result(atex_reporter *r, json_t *result)
 		goto out;
 	}
 	rc = append_line(r, &b);
-	if (!rc)
+	if (!rc) {
+		const char *st =
+			json_string_value(json_object_get(result, "status"));
+
 		r->count++;
+		if (st && (!strcmp(st, "fail") || !strcmp(st, "warn") ||
+			   !strcmp(st, "error")))
+			r->failing = true;
+	}
 out:
 	atex_buf_free(&b);
 	json_decref(line);
@@ -2095,6 +2103,11 @@ int atex_reporter_finish(atex_reporter *r,
 size_t atex_reporter_count(const atex_reporter *r)
 {
 	return r->count;
+}
+
+bool atex_reporter_failing(const atex_reporter *r)
+{
+	return r->failing;
 }
 
 void atex_reporter_free(atex_reporter *r)

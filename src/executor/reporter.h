@@ -150,6 +150,10 @@ int atex_reporter_finish(atex_reporter *r,
 /* Number of result lines written so far. */
 size_t atex_reporter_count(const atex_reporter *r);
 
+/* Whether a result written so far has the status fail, warn or error
+ * (Python ATEX's BeakerlibExecutor makes that exit code 1). */
+bool atex_reporter_failing(const atex_reporter *r);
+
 /* Frees the reporter; NULL is accepted. Does not finish it. */
 void atex_reporter_free(atex_reporter *r);
 

@@ -59,6 +59,10 @@ class FMFExecutor(Executor):
     docs/PYTHON.md for the differences).
     """
 
+    # The framework of tests without a `framework` key (None: tmt's
+    # "shell"); BeakerlibExecutor makes it "beakerlib".
+    _framework = None
+
     def __init__(self, connection, fmf_tests, *, env=None):
         self.conn = connection
         self.fmf_tests = fmf_tests
@@ -76,7 +80,8 @@ class FMFExecutor(Executor):
 
     def _get_handle(self):
         if self._handle is None:
-            self._handle = _atex.FMFExecutorHandle(self.conn, self.fmf_tests, self.env)
+            self._handle = _atex.FMFExecutorHandle(
+                self.conn, self.fmf_tests, self.env, self._framework)
         return self._handle
 
     def _atex_handle(self):

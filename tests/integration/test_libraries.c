@@ -251,6 +251,16 @@ static void test_forms_and_errors(void **state)
 	expect(&s, "/no_libraries", "pass", NULL);
 	expect(&s, "/loop", "pass", NULL);
 	expect(&s, "/conflict", "pass", NULL);
+	{
+		/* The local connection passes our environment on. */
+		char *fake = xsprintf("%s/../beakerlib-fake",
+				      getenv("ATEX_TEST_TREES"));
+
+		setenv("BEAKERLIB", fake, 1);
+		expect(&s, "/rlimport", "pass", NULL);
+		unsetenv("BEAKERLIB");
+		free(fake);
+	}
 	/* openssl/broken -> helpers/needs-missing -> a missing package. */
 	expect(&s, "/missing_package", "infra",
 	       NOTE("atex-no-such-package-xyz"));

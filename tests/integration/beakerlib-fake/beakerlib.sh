@@ -293,7 +293,7 @@ __bl_lib_in() {
 }
 
 rlImport() {
-	local lib dir found rc=0
+	local lib dir found prefix rc=0
 	for lib in "$@"; do
 		found=
 		IFS=: read -ra dirs <<<"${BEAKERLIB_LIBRARY_PATH:-}"
@@ -306,8 +306,22 @@ rlImport() {
 			continue
 		fi
 		rlLogInfo "rlImport: Found '$lib' in $dir"
+		# As BeakerLib (libraries.sh): a library names its prefix in a
+		# '#   library-prefix = PREFIX' header and defines
+		# PREFIXLibraryLoaded, which must succeed.
+		prefix=$(sed -n 's/.*library-prefix = \([a-zA-Z_][a-zA-Z0-9_]*\).*/\1/p' "$found" | head -n 1)
+		if [[ -z $prefix ]]; then
+			rlLogError "rlImport: Could not extract prefix from library $lib"
+			rc=1
+			continue
+		fi
 		# shellcheck disable=SC1090
 		. "$found" || rc=1
+		if ! declare -F "${prefix}LibraryLoaded" >/dev/null ||
+			! "${prefix}LibraryLoaded"; then
+			rlLogError "rlImport: Import of library $lib was not successful (callback failed)"
+			rc=1
+		fi
 	done
 	return $rc
 }

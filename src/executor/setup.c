@@ -193,6 +193,30 @@ static int put_beakerlib(struct atex_buf *b, const struct fmf_executor *fx,
 	return rc | atex_buf_puts(b, "/atex/bin/rhts-report-result\n");
 }
 
+/* The exit codes that start the test again (restart-on-exit-code,
+ * integers: fmf.c checked): after such a start, checks are skipped
+ * (checks.sh) and a BeakerLib journal is not read yet (wrapper.sh), as
+ * tmt does. */
+static int put_restart_codes(struct atex_buf *b, json_t *data)
+{
+	json_t *c, *codes = json_object_get(data, "restart-on-exit-code");
+	size_t i;
+	int rc;
+
+	if (!codes)
+		return 0;
+	rc = atex_buf_puts(b, "ATEX_RESTART_CODES=(");
+	if (json_is_integer(codes))
+		rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
+				      json_integer_value(codes));
+	json_array_foreach(codes, i, c)
+	{
+		rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
+				      json_integer_value(c));
+	}
+	return rc | atex_buf_puts(b, ")\n");
+}
+
 /* The bash code the wrapper evaluates (remote/wrapper.sh lists what it
  * expects), ended by the sentinel line. */
 int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
@@ -227,23 +251,10 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_packages(b, "ATEX_RECOMMEND",
 			   json_object_get(t->data, "recommend"),
 			   json_object_get(t->libs, "recommend"));
+	rc |= put_restart_codes(b, t->data);
 	if (json_array_size(t->checks)) {
-		json_t *c, *codes = json_object_get(t->data,
-						    "restart-on-exit-code");
+		json_t *c;
 		size_t i;
-
-		/* After-test checks skip when the test asks for a restart
-		 * (checks.sh), as tmt's do: integers only (fmf.c checked). */
-		rc |= atex_buf_puts(b, "ATEX_RESTART_CODES=(");
-		if (json_is_integer(codes))
-			rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
-					      json_integer_value(codes));
-		json_array_foreach(codes, i, c)
-		{
-			rc |= atex_buf_printf(b, " %" JSON_INTEGER_FORMAT,
-					      json_integer_value(c));
-		}
-		rc |= atex_buf_puts(b, ")\n");
 
 		rc |= atex_buf_puts(b, "ATEX_CHECKS=(");
 		json_array_foreach(t->checks, i, c)

@@ -508,6 +508,22 @@ static void test_frameworks(void **state)
 	free(dir);
 }
 
+/* A BeakerLib test restarted (restart-on-exit-code) after a phase: the
+ * first start sends no result of its own (its journal goes on), the last
+ * one sends the only one, from both starts' phases. */
+static void test_restart(void **state)
+{
+	const char *want[] = {PHASE("pass", "first"), PHASE("pass", "second"),
+			      OWN("pass"), NULL};
+	int rc;
+	char *dir = run("/restart", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	free(dir);
+}
+
 /* The executor's default framework (options version 5: Python ATEX's
  * BeakerlibExecutor) for tests without the key; a test's own key wins;
  * an unknown default is refused. */
@@ -593,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_import),
 		cmocka_unit_test(test_frameworks),
 		cmocka_unit_test(test_default_framework),
+		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_missing),
 	};
 

@@ -242,6 +242,15 @@ atex_channel_close() {
 	done
 }
 
+# Whether exit code $1 asks for a restart (ATEX_RESTART_CODES).
+atex_restarting() {
+	local code
+	for code in ${ATEX_RESTART_CODES[@]+"${ATEX_RESTART_CODES[@]}"}; do
+		[[ $code == "$1" ]] && return 0
+	done
+	return 1
+}
+
 atex_test() {
 	local pgid rc relay watcher
 	[[ $# -eq 1 ]] || atex_die "usage: wrapper.sh test SENTINEL"
@@ -336,7 +345,10 @@ atex_test() {
 	[[ ${ATEX_NO_BG_KILL:-0} == 1 ]] || kill -KILL -- "-$pgid" 2>/dev/null
 	kill "$watcher" 2>/dev/null
 	atex_checks after-test "$rc"
-	[[ ${ATEX_FRAMEWORK:-} == beakerlib ]] && atex_bl_finish
+	# A start the executor will restart (restart-on-exit-code) is not
+	# the test's end: its journal goes on in the next start.
+	[[ ${ATEX_FRAMEWORK:-} == beakerlib ]] && ! atex_restarting "$rc" &&
+		atex_bl_finish
 	atex_submit_data
 	# With the executor's token, which the test never sees: a test that
 	# writes "exitcode" itself does not end by it.

@@ -1187,6 +1187,10 @@ static int rewrite_lines(atex_reporter *r, int out, const char *out_path,
 		}
 		if (kill_overrides(r, outcome->end))
 			rc = settle_own(r, result, outcome);
+		/* tmt: the checks first, then the `result` key over both,
+		 * whoever made the test's own result. */
+		if (!rc && !killed_status(r, outcome->end))
+			rc = apply_checks(result, outcome);
 		if (!rc)
 			rc = interpret_own(r, result, outcome->end);
 		if (!rc && extra) {
@@ -1224,7 +1228,8 @@ static int rewrite_own(atex_reporter *r,
 
 	if (!r->self_closed ||
 	    (!kill_overrides(r, outcome->end) && !extra && !interprets(r) &&
-	     r->interpret != ATEX_RESULT_CUSTOM))
+	     r->interpret != ATEX_RESULT_CUSTOM && !outcome->checks_status &&
+	     !outcome->checks_note))
 		return 0;
 	tmp = atex_sprintf("%s.XXXXXX", r->results_path);
 	if (!tmp)

@@ -634,6 +634,16 @@ static void test_check_dmesg(void **state)
 		    "[ 2.000000] Call Trace:\n");
 	run_free(&r);
 
+	/* The test's own result (tmt-report-result /, a BeakerLib
+	 * test's): the check reduces it too, as tmt. */
+	run(s, &r, "/check/dmesg-fail-own");
+	assert_int_equal(r.rc, 0);
+	expect_results(&r, 3, DMESG_PASS("before-test"),
+		       "{\"status\": \"fail\", \"note\": \"check 'dmesg' "
+		       "failed\"}",
+		       DMESG_FAIL("after-test"));
+	run_free(&r);
+
 	/* xfail: a failing check passes the test, with a note, and its
 	 * own line passes too (what atex's commands count)... */
 	run(s, &r, "/check/dmesg-xfail");

@@ -106,6 +106,11 @@ struct atex_reporter {
 	 * testout. */
 	json_t *uploaded;
 	json_t *testouts;
+	/* The directories under files/ that hold those files: path -> the
+	 * result that first needed it ("" for the test itself). uploaded's
+	 * values are the same owners. Both say when a result's file would
+	 * land on another's (clash). */
+	json_t *dirs;
 
 	size_t count;
 	bool self_closed; /* a result for the test itself has been closed */
@@ -356,6 +361,96 @@ static int write_all(int fd, const void *data, size_t len, const char *path)
 	return 0;
 }
 
+/* The test's own files, which its subtests' files must not land on nor
+ * under: some arrive only at its end (output.txt, data/ from
+ * TMT_TEST_DATA, BeakerLib's), after a subtest could have taken the
+ * place. */
+static const char *const own_names[] = {
+	DEFAULT_TESTOUT, "data",	"packages.txt", "journal.txt",
+	"journal.xml",	 "TestResults", "beakerlib-install.txt",
+};
+
+/* Whether `rel` is `top` or under it. */
+static bool at_or_under(const char *rel, const char *top, size_t n)
+{
+	return !strncmp(rel, top, n) && (!rel[n] || rel[n] == '/');
+}
+
+/* Who owns what: a result's name, the test itself for "". */
+static char *owner_text(const char *owner)
+{
+	char buf[SHOWN_MAX];
+
+	return *owner ? atex_sprintf("result '%s'", shown(buf, owner))
+		      : atex_strdup("the test itself");
+}
+
+/*
+ * Whether the file `rel` (under files/) of the result `name` (NULL: the
+ * test itself) would land on another result's file, or on the test's own
+ * (own_names): NULL when not, else why (allocated). Two results' files
+ * share a directory freely; a file is never another's file, nor a
+ * directory of another's files, nor under one.
+ */
+static char *clash(atex_reporter *r, const char *name, const char *rel)
+{
+	const char *owner = name ? name : "", *other;
+	char buf[SHOWN_MAX], *who, *why;
+	size_t n = strlen(rel);
+
+	for (size_t i = 0; name && i < ATEX_ARRAY_SIZE(own_names); i++)
+		if (at_or_under(rel, own_names[i], strlen(own_names[i])))
+			return atex_sprintf("files/%s would land on the "
+					    "test's own '%s'",
+					    shown(buf, rel), own_names[i]);
+	other = json_string_value(json_object_get(r->uploaded, rel));
+	if (!other || !strcmp(other, owner))
+		other = json_string_value(json_object_get(r->dirs, rel));
+	for (size_t i = 1; !other && i < n; i++) {
+		char *prefix;
+
+		if (rel[i] != '/')
+			continue;
+		prefix = atex_strndup(rel, i);
+		if (!prefix)
+			return NULL;
+		other = json_string_value(json_object_get(r->uploaded, prefix));
+		free(prefix);
+	}
+	if (!other || !strcmp(other, owner))
+		return NULL;
+	who = owner_text(other);
+	why = who ? atex_sprintf("files/%s would land on a file of %s",
+				 shown(buf, rel), who)
+		  : NULL;
+	free(who);
+	return why;
+}
+
+/* Records `rel` (under files/) as a file of `name` (NULL: the test
+ * itself), and its directories. */
+static int record_file(atex_reporter *r, const char *name, const char *rel)
+{
+	const char *owner = name ? name : "";
+	char *dir = atex_strdup(rel), *slash;
+	int rc = 0;
+
+	if (!dir)
+		return ATEX_ENOMEM;
+	if (!json_object_get(r->uploaded, rel))
+		hold(r, 80 + strlen(rel) + strlen(owner), 0);
+	rc = set_new(r->uploaded, rel, json_string(owner));
+	while (!rc && (slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		if (json_object_get(r->dirs, dir))
+			break;
+		hold(r, 80 + strlen(dir) + strlen(owner), 0);
+		rc = set_new(r->dirs, dir, json_string(owner));
+	}
+	free(dir);
+	return rc ? rc : check_limit(r);
+}
+
 /*
  * Creates (or keeps, to append to) the file `file` of the result `name`,
  * its directories too, and records it as uploaded. Created now rather than
@@ -365,11 +460,20 @@ static int write_all(int fd, const void *data, size_t len, const char *path)
 static int create_file(atex_reporter *r, const char *name, const char *file,
 		       char **out)
 {
-	char *rel = relative_path(name, file), *path = NULL;
+	char *rel = relative_path(name, file), *path = NULL, *why = NULL;
+	char buf[SHOWN_MAX];
 	int fd, rc = 0;
 
 	if (!rel)
 		return ATEX_ENOMEM;
+	why = clash(r, name, rel);
+	if (why) {
+		rc = atex_error_set(ATEX_EFORMAT, "result %s%s%s: file not "
+				    "stored: %s", name ? "'" : "",
+				    name ? shown(buf, name) : "of the test",
+				    name ? "'" : "", why);
+		goto out;
+	}
 	path = atex_path_join(r->files_dir, rel);
 	if (!path) {
 		rc = ATEX_ENOMEM;
@@ -387,16 +491,13 @@ static int create_file(atex_reporter *r, const char *name, const char *file,
 		goto out;
 	}
 	close(fd);
-	if (!json_object_get(r->uploaded, rel))
-		hold(r, 80 + strlen(rel), 0);
-	rc = set_new(r->uploaded, rel, json_true());
-	if (!rc)
-		rc = check_limit(r);
+	rc = record_file(r, name, rel);
 	if (rc)
 		goto out;
 	*out = path;
 	path = NULL;
 out:
+	free(why);
 	free(path);
 	free(rel);
 	return rc;
@@ -1725,6 +1826,36 @@ out:
 	return rc;
 }
 
+/*
+ * One log `l` of a custom result copied (from `fd`) to `to`: 1 when it
+ * was, 0 when it could not be (a clash with another result's files, a
+ * path the file system refuses): the result keeps its status and says
+ * so in its note, never lost for its log.
+ */
+static int custom_log(atex_reporter *r, json_t *res, int fd, const char *l,
+		      const char *to)
+{
+	char *why = clash(r, result_name(res), to), *msg;
+	char buf[SHOWN_MAX];
+	int rc = 0;
+
+	if (!why) {
+		rc = copy_to(r, fd, to);
+		if (!rc)
+			return record_file(r, result_name(res), to) ?: 1;
+		if (rc != ATEX_EIO)
+			return rc;
+	}
+	msg = atex_sprintf("log '%s' could not be stored: %s", shown(buf, l),
+			   why ? why : atex_error_last());
+	if (!why)
+		remove_file(r, to);
+	free(why);
+	rc = msg ? add_note(res, msg) : ATEX_ENOMEM;
+	free(msg);
+	return rc;
+}
+
 /* A custom result's logs copied from data/ to under its name; the ones
  * not there are dropped with a note. */
 static int custom_logs(atex_reporter *r, json_t *res)
@@ -1755,12 +1886,12 @@ static int custom_logs(atex_reporter *r, json_t *res)
 			rc = msg ? add_note(res, msg) : ATEX_ENOMEM;
 			free(msg);
 		} else {
-			rc = copy_to(r, fd, to);
+			rc = custom_log(r, res, fd, l, to);
 			close(fd);
-			if (!rc)
-				rc = set_new(r->uploaded, to, json_true());
-			if (!rc && json_array_append(kept, v) < 0)
+			if (rc > 0 && json_array_append(kept, v) < 0)
 				rc = ATEX_ENOMEM;
+			else if (rc > 0)
+				rc = 0;
 		}
 		free(path);
 		free(to);
@@ -1848,6 +1979,19 @@ static int load_custom(atex_reporter *r)
 	return rc;
 }
 
+/* load_custom, whose failure (the results not all written: a full disk)
+ * is the test's error, never a verdict from its exit code. */
+static int custom_or_error(atex_reporter *r)
+{
+	int rc = load_custom(r);
+
+	if (rc)
+		keep(&rc, custom_error(r, atex_sprintf("custom results could "
+						       "not all be stored: %s",
+						       atex_error_last())));
+	return rc;
+}
+
 /* ---- the API ---- */
 
 int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
@@ -1870,10 +2014,11 @@ int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
 	r->output_path = atex_path_join(artifacts_dir, "output.raw");
 	r->uploaded = json_object();
 	r->testouts = json_object();
+	r->dirs = json_object();
 	r->open = json_object();
 	r->limit = DEFAULT_MEMORY_LIMIT;
 	if (!dir || !r->files_dir || !r->results_path || !r->output_path ||
-	    !r->uploaded || !r->testouts || !r->open) {
+	    !r->uploaded || !r->testouts || !r->dirs || !r->open) {
 		rc = atex_error_oom();
 		goto out;
 	}
@@ -2062,7 +2207,7 @@ int atex_reporter_finish(atex_reporter *r,
 	drop_current(r);
 	if (r->interpret == ATEX_RESULT_CUSTOM &&
 	    outcome->end == ATEX_TEST_EXITED)
-		keep(&rc, load_custom(r));
+		keep(&rc, custom_or_error(r));
 
 	/* What a killed test closed for itself, settled; then what it
 	 * left open. */
@@ -2117,6 +2262,7 @@ void atex_reporter_free(atex_reporter *r)
 	}
 	json_decref(r->uploaded);
 	json_decref(r->testouts);
+	json_decref(r->dirs);
 	free(r->custom_status);
 	free(r->custom_note);
 	free(r->files_dir);

@@ -366,7 +366,7 @@ static int write_all(int fd, const void *data, size_t len, const char *path)
  * TMT_TEST_DATA, BeakerLib's), after a subtest could have taken the
  * place. */
 static const char *const own_names[] = {
-	DEFAULT_TESTOUT, "data",	"packages.txt", "journal.txt",
+	DEFAULT_TESTOUT, "data",	"packages.txt",		 "journal.txt",
 	"journal.xml",	 "TestResults", "beakerlib-install.txt",
 };
 
@@ -468,8 +468,10 @@ static int create_file(atex_reporter *r, const char *name, const char *file,
 		return ATEX_ENOMEM;
 	why = clash(r, name, rel);
 	if (why) {
-		rc = atex_error_set(ATEX_EFORMAT, "result %s%s%s: file not "
-				    "stored: %s", name ? "'" : "",
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "result %s%s%s: file not "
+				    "stored: %s",
+				    name ? "'" : "",
 				    name ? shown(buf, name) : "of the test",
 				    name ? "'" : "", why);
 		goto out;
@@ -1669,6 +1671,45 @@ static bool custom_note_text(json_t *note, char **out)
 }
 
 /*
+ * A custom result's `log` entry as a path in TMT_TEST_DATA, NULL when it
+ * is none: tmt joins it to the directory, so "./log" and "a/../log" are
+ * "log"; what is absolute, empty, holds a NUL byte or climbs out of the
+ * directory is refused.
+ */
+static char *custom_log_path(json_t *v)
+{
+	const char *l = json_string_value(v), *p;
+	struct atex_buf b = ATEX_BUF_INIT;
+
+	if (!l || *l == '/' || strlen(l) != json_string_length(v))
+		return NULL;
+	for (p = l; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && !strncmp(p, "..", 2)) {
+			char *slash;
+
+			if (!b.len)
+				goto bad;
+			slash = memrchr(b.ptr, '/', b.len);
+			b.len = slash ? (size_t)(slash - b.ptr) : 0;
+		} else if (n && !(n == 1 && *p == '.') &&
+			   ((b.len && atex_buf_putc(&b, '/') < 0) ||
+			    atex_buf_put(&b, p, n) < 0)) {
+			goto bad;
+		}
+		p += n + (p[n] == '/');
+	}
+	if (!b.len)
+		goto bad;
+	b.ptr[b.len] = '\0'; /* a ".." may have shortened it */
+	return atex_buf_detach(&b);
+bad:
+	atex_buf_free(&b);
+	return NULL;
+}
+
+/*
  * One custom result made an atex result (in *out): name without its
  * leading slashes ("" for the test itself), status, note, and its logs
  * as the names of files under data/ (copied under the result's name
@@ -1681,7 +1722,7 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	json_t *status = json_object_get(item, "result");
 	json_t *log = json_object_get(item, "log"), *v, *res, *files;
 	const char *n;
-	char *note = NULL;
+	char *note = NULL, buf[SHOWN_MAX];
 	size_t i;
 
 	*out = NULL;
@@ -1691,6 +1732,10 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	if (!json_is_string(name))
 		return say(err, "%s: no 'name' string", where);
 	n = json_string_value(name);
+	/* Cut at the NUL, the name would be another one. */
+	if (strlen(n) != json_string_length(name))
+		return say(err, "%s: '%s\\0...': the name holds a NUL byte",
+			   where, shown(buf, n));
 	if (!json_is_string(status) || !known_status(json_string_value(status)))
 		return say(err,
 			   "%s: '%s': invalid 'result' (one "
@@ -1731,17 +1776,22 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 		goto oom;
 	json_array_foreach(log, i, v)
 	{
-		const char *l = json_string_value(v);
+		char *l = custom_log_path(v);
 
-		if (!l || !name_ok(l)) {
-			*err = atex_sprintf("%s: '%s': 'log' %zu is not a "
-					    "relative path in TMT_TEST_DATA",
-					    where, json_string_value(name),
-					    i + 1);
+		if (!l) {
+			*err = atex_sprintf(
+				"%s: log entry %zu of result '%s' "
+				"is not a relative path inside "
+				"TMT_TEST_DATA",
+				where, i + 1,
+				shown(buf, json_string_value(name)));
 			goto out;
 		}
-		if (json_array_append(files, v) < 0)
+		if (json_array_append_new(files, json_string(l)) < 0) {
+			free(l);
 			goto oom;
+		}
+		free(l);
 	}
 	if (log && !json_is_array(log)) {
 		*err = atex_sprintf("%s: '%s': 'log' is not a list", where,

@@ -327,6 +327,42 @@ static void test_stored(void **state)
 	session_close(&s);
 }
 
+/* Names and paths: custom logs joined to TMT_TEST_DATA as tmt joins
+ * them, NUL bytes refused aloud, '..' in a tmt-report-result name
+ * refused by the helper with the channel kept. */
+static void test_names(void **state)
+{
+	struct session s;
+
+	(void)state;
+	session_open(&s, false);
+	CHECK(&s, "/custom_log_paths", 0,
+	      "{\"status\": \"pass\", \"name\": \"x\", \"files\": "
+	      "[\"log.txt\"]}",
+	      "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+	      "\"data/log.txt\", \"data/results.yaml\"]}");
+	check_file("/custom_log_paths", "x/log.txt", "one\n");
+	CHECK(&s, "/custom_log_escape", 0,
+	      "{\"status\": \"error\", \"note\": "
+	      "\"TMT_TEST_DATA/results.yaml:1: log entry 2 of result '/x' is "
+	      "not a relative path inside TMT_TEST_DATA\", \"files\": "
+	      "[\"output.txt\", \"data/log.txt\", \"data/results.yaml\"]}");
+	CHECK(&s, "/custom_nul", 0,
+	      "{\"status\": \"error\", \"note\": "
+	      "\"TMT_TEST_DATA/results.yaml:1: '/a\\\\0...': the name holds "
+	      "a NUL byte\", \"files\": [\"output.txt\", "
+	      "\"data/results.yaml\"]}");
+	CHECK(&s, "/rr_dotdot", 0,
+	      "{\"status\": \"pass\", \"name\": \"atex/refused-name\", "
+	      "\"note\": \"result '/a/../../x' left out: a subtest name "
+	      "cannot have a '..' component\"}",
+	      "{\"status\": \"fail\", \"name\": \"later\"}",
+	      "{\"status\": \"fail\", " OUT "}");
+	CHECK(&s, "/rr_dots", 0, "{\"status\": \"pass\", \"name\": \"a/b\"}",
+	      "{\"status\": \"pass\"}");
+	session_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_reported),
 		cmocka_unit_test(test_custom),
 		cmocka_unit_test(test_stored),
+		cmocka_unit_test(test_names),
 	};
 	const char *trees = getenv("ATEX_TEST_TREES");
 	int failed;

@@ -1895,11 +1895,17 @@ static int custom_log(atex_reporter *r, json_t *res, int fd, const char *l,
 			return record_file(r, result_name(res), to) ?: 1;
 		if (rc != ATEX_EIO)
 			return rc;
+		/* files/..., not where this run's artifacts happen to be. */
+		const char *e = atex_error_last();
+		size_t n = strlen(r->files_dir) - strlen("files");
+
+		why = atex_strdup(strncmp(e, r->files_dir, n) ? e : e + n);
+		if (!why)
+			return ATEX_ENOMEM;
+		remove_file(r, to);
 	}
 	msg = atex_sprintf("log '%s' could not be stored: %s", shown(buf, l),
-			   why ? why : atex_error_last());
-	if (!why)
-		remove_file(r, to);
+			   why);
 	free(why);
 	rc = msg ? add_note(res, msg) : ATEX_ENOMEM;
 	free(msg);

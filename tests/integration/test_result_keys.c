@@ -289,15 +289,17 @@ static void check_file(const char *test, const char *path, const char *want)
 static void test_stored(void **state)
 {
 	struct session s;
-	char name[301], line[600];
+	char name[301], line[1000];
 
 	(void)state;
 	memset(name, 'L', 300);
 	name[300] = '\0';
+	/* The path under files/, not where the artifacts happen to be. */
 	snprintf(line, sizeof(line),
-		 "{\"status\": \"fail\", \"name\": \"%s\", \"note\": \"~log "
-		 "'log.txt' could not be stored: \"}",
-		 name);
+		 "{\"status\": \"fail\", \"name\": \"%s\", \"note\": \"log "
+		 "'log.txt' could not be stored: files/%s: cannot create "
+		 "directory: File name too long\"}",
+		 name, name);
 	session_open(&s, false);
 	CHECK(&s, "/custom_long", 0, line,
 	      "{\"status\": \"fail\", \"files\": [\"output.txt\", "

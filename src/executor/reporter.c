@@ -106,6 +106,11 @@ struct atex_reporter {
 	 * testout. */
 	json_t *uploaded;
 	json_t *testouts;
+	/* The directories under files/ that hold those files: path -> the
+	 * result that first needed it ("" for the test itself). uploaded's
+	 * values are the same owners. Both say when a result's file would
+	 * land on another's (clash). */
+	json_t *dirs;
 
 	size_t count;
 	bool failing;	  /* a result written was fail, warn or error */
@@ -357,6 +362,96 @@ static int write_all(int fd, const void *data, size_t len, const char *path)
 	return 0;
 }
 
+/* The test's own files, which its subtests' files must not land on nor
+ * under: some arrive only at its end (output.txt, data/ from
+ * TMT_TEST_DATA, BeakerLib's), after a subtest could have taken the
+ * place. */
+static const char *const own_names[] = {
+	DEFAULT_TESTOUT, "data",	"packages.txt",		 "journal.txt",
+	"journal.xml",	 "TestResults", "beakerlib-install.txt",
+};
+
+/* Whether `rel` is `top` or under it. */
+static bool at_or_under(const char *rel, const char *top, size_t n)
+{
+	return !strncmp(rel, top, n) && (!rel[n] || rel[n] == '/');
+}
+
+/* Who owns what: a result's name, the test itself for "". */
+static char *owner_text(const char *owner)
+{
+	char buf[SHOWN_MAX];
+
+	return *owner ? atex_sprintf("result '%s'", shown(buf, owner))
+		      : atex_strdup("the test itself");
+}
+
+/*
+ * Whether the file `rel` (under files/) of the result `name` (NULL: the
+ * test itself) would land on another result's file, or on the test's own
+ * (own_names): NULL when not, else why (allocated). Two results' files
+ * share a directory freely; a file is never another's file, nor a
+ * directory of another's files, nor under one.
+ */
+static char *clash(atex_reporter *r, const char *name, const char *rel)
+{
+	const char *owner = name ? name : "", *other;
+	char buf[SHOWN_MAX], *who, *why;
+	size_t n = strlen(rel);
+
+	for (size_t i = 0; name && i < ATEX_ARRAY_SIZE(own_names); i++)
+		if (at_or_under(rel, own_names[i], strlen(own_names[i])))
+			return atex_sprintf("files/%s would land on the "
+					    "test's own '%s'",
+					    shown(buf, rel), own_names[i]);
+	other = json_string_value(json_object_get(r->uploaded, rel));
+	if (!other || !strcmp(other, owner))
+		other = json_string_value(json_object_get(r->dirs, rel));
+	for (size_t i = 1; !other && i < n; i++) {
+		char *prefix;
+
+		if (rel[i] != '/')
+			continue;
+		prefix = atex_strndup(rel, i);
+		if (!prefix)
+			return NULL;
+		other = json_string_value(json_object_get(r->uploaded, prefix));
+		free(prefix);
+	}
+	if (!other || !strcmp(other, owner))
+		return NULL;
+	who = owner_text(other);
+	why = who ? atex_sprintf("files/%s would land on a file of %s",
+				 shown(buf, rel), who)
+		  : NULL;
+	free(who);
+	return why;
+}
+
+/* Records `rel` (under files/) as a file of `name` (NULL: the test
+ * itself), and its directories. */
+static int record_file(atex_reporter *r, const char *name, const char *rel)
+{
+	const char *owner = name ? name : "";
+	char *dir = atex_strdup(rel), *slash;
+	int rc = 0;
+
+	if (!dir)
+		return ATEX_ENOMEM;
+	if (!json_object_get(r->uploaded, rel))
+		hold(r, 80 + strlen(rel) + strlen(owner), 0);
+	rc = set_new(r->uploaded, rel, json_string(owner));
+	while (!rc && (slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		if (json_object_get(r->dirs, dir))
+			break;
+		hold(r, 80 + strlen(dir) + strlen(owner), 0);
+		rc = set_new(r->dirs, dir, json_string(owner));
+	}
+	free(dir);
+	return rc ? rc : check_limit(r);
+}
+
 /*
  * Creates (or keeps, to append to) the file `file` of the result `name`,
  * its directories too, and records it as uploaded. Created now rather than
@@ -366,11 +461,22 @@ static int write_all(int fd, const void *data, size_t len, const char *path)
 static int create_file(atex_reporter *r, const char *name, const char *file,
 		       char **out)
 {
-	char *rel = relative_path(name, file), *path = NULL;
+	char *rel = relative_path(name, file), *path = NULL, *why = NULL;
+	char buf[SHOWN_MAX];
 	int fd, rc = 0;
 
 	if (!rel)
 		return ATEX_ENOMEM;
+	why = clash(r, name, rel);
+	if (why) {
+		rc = atex_error_set(ATEX_EFORMAT,
+				    "result %s%s%s: file not "
+				    "stored: %s",
+				    name ? "'" : "",
+				    name ? shown(buf, name) : "of the test",
+				    name ? "'" : "", why);
+		goto out;
+	}
 	path = atex_path_join(r->files_dir, rel);
 	if (!path) {
 		rc = ATEX_ENOMEM;
@@ -388,16 +494,13 @@ static int create_file(atex_reporter *r, const char *name, const char *file,
 		goto out;
 	}
 	close(fd);
-	if (!json_object_get(r->uploaded, rel))
-		hold(r, 80 + strlen(rel), 0);
-	rc = set_new(r->uploaded, rel, json_true());
-	if (!rc)
-		rc = check_limit(r);
+	rc = record_file(r, name, rel);
 	if (rc)
 		goto out;
 	*out = path;
 	path = NULL;
 out:
+	free(why);
 	free(path);
 	free(rel);
 	return rc;
@@ -1581,6 +1684,45 @@ static bool custom_note_text(json_t *note, char **out)
 }
 
 /*
+ * A custom result's `log` entry as a path in TMT_TEST_DATA, NULL when it
+ * is none: tmt joins it to the directory, so "./log" and "a/../log" are
+ * "log"; what is absolute, empty, holds a NUL byte or climbs out of the
+ * directory is refused.
+ */
+static char *custom_log_path(json_t *v)
+{
+	const char *l = json_string_value(v), *p;
+	struct atex_buf b = ATEX_BUF_INIT;
+
+	if (!l || *l == '/' || strlen(l) != json_string_length(v))
+		return NULL;
+	for (p = l; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && !strncmp(p, "..", 2)) {
+			char *slash;
+
+			if (!b.len)
+				goto bad;
+			slash = memrchr(b.ptr, '/', b.len);
+			b.len = slash ? (size_t)(slash - b.ptr) : 0;
+		} else if (n && !(n == 1 && *p == '.') &&
+			   ((b.len && atex_buf_putc(&b, '/') < 0) ||
+			    atex_buf_put(&b, p, n) < 0)) {
+			goto bad;
+		}
+		p += n + (p[n] == '/');
+	}
+	if (!b.len)
+		goto bad;
+	b.ptr[b.len] = '\0'; /* a ".." may have shortened it */
+	return atex_buf_detach(&b);
+bad:
+	atex_buf_free(&b);
+	return NULL;
+}
+
+/*
  * One custom result made an atex result (in *out): name without its
  * leading slashes ("" for the test itself), status, note, and its logs
  * as the names of files under data/ (copied under the result's name
@@ -1593,7 +1735,7 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	json_t *status = json_object_get(item, "result");
 	json_t *log = json_object_get(item, "log"), *v, *res, *files;
 	const char *n;
-	char *note = NULL;
+	char *note = NULL, buf[SHOWN_MAX];
 	size_t i;
 
 	*out = NULL;
@@ -1603,6 +1745,10 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	if (!json_is_string(name))
 		return say(err, "%s: no 'name' string", where);
 	n = json_string_value(name);
+	/* Cut at the NUL, the name would be another one. */
+	if (strlen(n) != json_string_length(name))
+		return say(err, "%s: '%s\\0...': the name holds a NUL byte",
+			   where, shown(buf, n));
 	if (!json_is_string(status) || !known_status(json_string_value(status)))
 		return say(err,
 			   "%s: '%s': invalid 'result' (one "
@@ -1643,17 +1789,22 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 		goto oom;
 	json_array_foreach(log, i, v)
 	{
-		const char *l = json_string_value(v);
+		char *l = custom_log_path(v);
 
-		if (!l || !name_ok(l)) {
-			*err = atex_sprintf("%s: '%s': 'log' %zu is not a "
-					    "relative path in TMT_TEST_DATA",
-					    where, json_string_value(name),
-					    i + 1);
+		if (!l) {
+			*err = atex_sprintf(
+				"%s: log entry %zu of result '%s' "
+				"is not a relative path inside "
+				"TMT_TEST_DATA",
+				where, i + 1,
+				shown(buf, json_string_value(name)));
 			goto out;
 		}
-		if (json_array_append(files, v) < 0)
+		if (json_array_append_new(files, json_string(l)) < 0) {
+			free(l);
 			goto oom;
+		}
+		free(l);
 	}
 	if (log && !json_is_array(log)) {
 		*err = atex_sprintf("%s: '%s': 'log' is not a list", where,
@@ -1738,6 +1889,42 @@ out:
 	return rc;
 }
 
+/*
+ * One log `l` of a custom result copied (from `fd`) to `to`: 1 when it
+ * was, 0 when it could not be (a clash with another result's files, a
+ * path the file system refuses): the result keeps its status and says
+ * so in its note, never lost for its log.
+ */
+static int custom_log(atex_reporter *r, json_t *res, int fd, const char *l,
+		      const char *to)
+{
+	char *why = clash(r, result_name(res), to), *msg;
+	char buf[SHOWN_MAX];
+	int rc = 0;
+
+	if (!why) {
+		rc = copy_to(r, fd, to);
+		if (!rc)
+			return record_file(r, result_name(res), to) ?: 1;
+		if (rc != ATEX_EIO)
+			return rc;
+		/* files/..., not where this run's artifacts happen to be. */
+		const char *e = atex_error_last();
+		size_t n = strlen(r->files_dir) - strlen("files");
+
+		why = atex_strdup(strncmp(e, r->files_dir, n) ? e : e + n);
+		if (!why)
+			return ATEX_ENOMEM;
+		remove_file(r, to);
+	}
+	msg = atex_sprintf("log '%s' could not be stored: %s", shown(buf, l),
+			   why);
+	free(why);
+	rc = msg ? add_note(res, msg) : ATEX_ENOMEM;
+	free(msg);
+	return rc;
+}
+
 /* A custom result's logs copied from data/ to under its name; the ones
  * not there are dropped with a note. */
 static int custom_logs(atex_reporter *r, json_t *res)
@@ -1768,12 +1955,12 @@ static int custom_logs(atex_reporter *r, json_t *res)
 			rc = msg ? add_note(res, msg) : ATEX_ENOMEM;
 			free(msg);
 		} else {
-			rc = copy_to(r, fd, to);
+			rc = custom_log(r, res, fd, l, to);
 			close(fd);
-			if (!rc)
-				rc = set_new(r->uploaded, to, json_true());
-			if (!rc && json_array_append(kept, v) < 0)
+			if (rc > 0 && json_array_append(kept, v) < 0)
 				rc = ATEX_ENOMEM;
+			else if (rc > 0)
+				rc = 0;
 		}
 		free(path);
 		free(to);
@@ -1861,6 +2048,19 @@ static int load_custom(atex_reporter *r)
 	return rc;
 }
 
+/* load_custom, whose failure (the results not all written: a full disk)
+ * is the test's error, never a verdict from its exit code. */
+static int custom_or_error(atex_reporter *r)
+{
+	int rc = load_custom(r);
+
+	if (rc)
+		keep(&rc, custom_error(r, atex_sprintf("custom results could "
+						       "not all be stored: %s",
+						       atex_error_last())));
+	return rc;
+}
+
 /* ---- the API ---- */
 
 int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
@@ -1883,10 +2083,11 @@ int atex_reporter_new(atex_reporter **out, const char *artifacts_dir)
 	r->output_path = atex_path_join(artifacts_dir, "output.raw");
 	r->uploaded = json_object();
 	r->testouts = json_object();
+	r->dirs = json_object();
 	r->open = json_object();
 	r->limit = DEFAULT_MEMORY_LIMIT;
 	if (!dir || !r->files_dir || !r->results_path || !r->output_path ||
-	    !r->uploaded || !r->testouts || !r->open) {
+	    !r->uploaded || !r->testouts || !r->dirs || !r->open) {
 		rc = atex_error_oom();
 		goto out;
 	}
@@ -2075,7 +2276,7 @@ int atex_reporter_finish(atex_reporter *r,
 	drop_current(r);
 	if (r->interpret == ATEX_RESULT_CUSTOM &&
 	    outcome->end == ATEX_TEST_EXITED)
-		keep(&rc, load_custom(r));
+		keep(&rc, custom_or_error(r));
 
 	/* What a killed test closed for itself, settled; then what it
 	 * left open. */
@@ -2135,6 +2336,7 @@ void atex_reporter_free(atex_reporter *r)
 	}
 	json_decref(r->uploaded);
 	json_decref(r->testouts);
+	json_decref(r->dirs);
 	free(r->custom_status);
 	free(r->custom_note);
 	free(r->files_dir);

@@ -263,6 +263,108 @@ static void test_custom(void **state)
 	session_close(&s);
 }
 
+/* Whether the file PATH of the last run's artifacts (under files/) holds
+ * exactly `want`. */
+static void check_file(const char *test, const char *path, const char *want)
+{
+	char full[PATH_MAX * 3], buf[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(full, sizeof(full), "%s/%lu%s/files/%s", g.base, g.runs, test,
+		 path);
+	f = fopen(full, "r");
+	if (!f)
+		fail_msg("%s: no file %s", test, full);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	if (strcmp(buf, want))
+		fail_msg("%s: %s holds '%s', not '%s'", test, path, buf, want);
+}
+
+/* A result whose files cannot be stored is kept, with a note, and the
+ * test's status does not improve; subtests' files never land on the
+ * test's own; repeated logs of one name are all kept. */
+static void test_stored(void **state)
+{
+	struct session s;
+	char name[301], line[1000];
+
+	(void)state;
+	memset(name, 'L', 300);
+	name[300] = '\0';
+	/* The path under files/, not where the artifacts happen to be. */
+	snprintf(line, sizeof(line),
+		 "{\"status\": \"fail\", \"name\": \"%s\", \"note\": \"log "
+		 "'log.txt' could not be stored: files/%s: cannot create "
+		 "directory: File name too long\"}",
+		 name, name);
+	session_open(&s, false);
+	CHECK(&s, "/custom_long", 0, line,
+	      "{\"status\": \"fail\", \"files\": [\"output.txt\", "
+	      "\"data/log.txt\", \"data/results.yaml\"]}");
+	CHECK(&s, "/custom_clash", 0,
+	      "{\"status\": \"pass\", \"name\": \"output.txt\", \"note\": "
+	      "\"log 'log.txt' could not be stored: files/output.txt/log.txt "
+	      "would land on the test's own 'output.txt'\"}",
+	      "{\"status\": \"pass\", \"name\": \"data/sub\", \"note\": "
+	      "\"log 'log.txt' could not be stored: files/data/sub/log.txt "
+	      "would land on the test's own 'data'\"}",
+	      "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+	      "\"data/log.txt\", \"data/results.yaml\", "
+	      "\"data/sub/log.txt\"]}");
+	check_file("/custom_clash", "output.txt", "my-output\n");
+	check_file("/custom_clash", "data/sub/log.txt", "ORIGINAL\n");
+	CHECK(&s, "/rr_clash", -7,
+	      "{\"status\": \"error\", \"note\": \"result 'output.txt': file "
+	      "not stored: files/output.txt/log would land on the test's own "
+	      "'output.txt'\", " OUT "}");
+	check_file("/rr_clash", "output.txt", "my-output\n");
+	CHECK(&s, "/restraint_dup", 0,
+	      "{\"status\": \"pass\", \"name\": \"a\", \"files\": [\"f1\"]}",
+	      "{\"status\": \"fail\", \"name\": \"a\", \"files\": [\"f1\"]}",
+	      "{\"status\": \"pass\", " OUT "}");
+	check_file("/restraint_dup", "a/f1", "first\nsecond\n");
+	session_close(&s);
+}
+
+/* Names and paths: custom logs joined to TMT_TEST_DATA as tmt joins
+ * them, NUL bytes refused aloud, '..' in a tmt-report-result name
+ * refused by the helper with the channel kept. */
+static void test_names(void **state)
+{
+	struct session s;
+
+	(void)state;
+	session_open(&s, false);
+	CHECK(&s, "/custom_log_paths", 0,
+	      "{\"status\": \"pass\", \"name\": \"x\", \"files\": "
+	      "[\"log.txt\"]}",
+	      "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+	      "\"data/log.txt\", \"data/results.yaml\"]}");
+	check_file("/custom_log_paths", "x/log.txt", "one\n");
+	CHECK(&s, "/custom_log_escape", 0,
+	      "{\"status\": \"error\", \"note\": "
+	      "\"TMT_TEST_DATA/results.yaml:1: log entry 2 of result '/x' is "
+	      "not a relative path inside TMT_TEST_DATA\", \"files\": "
+	      "[\"output.txt\", \"data/log.txt\", \"data/results.yaml\"]}");
+	CHECK(&s, "/custom_nul", 0,
+	      "{\"status\": \"error\", \"note\": "
+	      "\"TMT_TEST_DATA/results.yaml:1: '/a\\\\0...': the name holds "
+	      "a NUL byte\", \"files\": [\"output.txt\", "
+	      "\"data/results.yaml\"]}");
+	CHECK(&s, "/rr_dotdot", 0,
+	      "{\"status\": \"pass\", \"name\": \"atex/refused-name\", "
+	      "\"note\": \"result '/a/../../x' left out: a subtest name "
+	      "cannot have a '..' component\"}",
+	      "{\"status\": \"fail\", \"name\": \"later\"}",
+	      "{\"status\": \"fail\", " OUT "}");
+	CHECK(&s, "/rr_dots", 0, "{\"status\": \"pass\", \"name\": \"a/b\"}",
+	      "{\"status\": \"pass\"}");
+	session_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +372,8 @@ int main(void)
 		cmocka_unit_test(test_interpret),
 		cmocka_unit_test(test_reported),
 		cmocka_unit_test(test_custom),
+		cmocka_unit_test(test_stored),
+		cmocka_unit_test(test_names),
 	};
 	const char *trees = getenv("ATEX_TEST_TREES");
 	int failed;

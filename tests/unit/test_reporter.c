@@ -1155,11 +1155,60 @@ static void test_error_dir_then_file(void **state)
 			     "{\"name\": \"c/d\", \"length\": 0}]}",
 			     "", 0),
 		     ATEX_EIO, "/files/c");
+	/* A subtest's file under another result's file: refused before
+	 * the file system is asked, saying whose file it is. */
 	assert_error(send_rc(f->r,
 			     "{\"name\": \"a/b\", \"files\": [{\"name\": "
 			     "\"x\", \"length\": 0}]}",
 			     "", 0),
-		     ATEX_EIO, "/files/a/b");
+		     ATEX_EFORMAT,
+		     "files/a/b/x would land on a file of the test itself");
+}
+
+/* A subtest's files never land on the test's own (some arrive only at
+ * its end) nor on another result's: refused, saying whose they are. */
+static void test_error_clash(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_error(
+		send_rc(f->r,
+			"{\"name\": \"output.txt\", \"files\": [{\"name\": "
+			"\"x\", \"length\": 0}]}",
+			"", 0),
+		ATEX_EFORMAT,
+		"result 'output.txt': file not stored: files/output.txt/x "
+		"would land on the test's own 'output.txt'");
+	assert_error(send_rc(f->r,
+			     "{\"name\": \"data/sub\", \"files\": [{\"name\": "
+			     "\"log\", \"length\": 0}]}",
+			     "", 0),
+		     ATEX_EFORMAT, "would land on the test's own 'data'");
+	SEND(f, "{\"name\": \"a\", \"files\": [{\"name\": \"b\", "
+		"\"length\": 0}]}");
+	assert_error(send_rc(f->r,
+			     "{\"name\": \"a/b\", \"files\": [{\"name\": "
+			     "\"c\", \"length\": 0}]}",
+			     "", 0),
+		     ATEX_EFORMAT,
+		     "files/a/b/c would land on a file of result 'a'");
+	SEND(f, "{\"name\": \"q\", \"files\": [{\"name\": \"r/s\", "
+		"\"length\": 0}]}");
+	assert_error(
+		send_rc(f->r,
+			"{\"files\": [{\"name\": \"q/r\", \"length\": 0}]}", "",
+			0),
+		ATEX_EFORMAT, "files/q/r would land on a file of result 'q'");
+	/* Sharing a directory is fine, and so is the same name again. */
+	SEND(f, "{\"files\": [{\"name\": \"q/t\", \"length\": 0}, "
+		"{\"name\": \"data/x\", \"length\": 0}]}");
+	SEND(f, "{\"name\": \"a\", \"files\": [{\"name\": \"b\", "
+		"\"length\": 0}]}");
+	finish_exit(f, 0);
+	assert_lines(f, "{\"name\": \"a\", \"files\": [\"b\"]}",
+		     "{\"name\": \"q\", \"files\": [\"r/s\"]}",
+		     "{\"files\": [\"data/x\", \"q/t\"]}",
+		     "{\"name\": \"a\", \"files\": [\"b\"]}", NULL);
 }
 
 /* The testout of the merged result must not be one of its files. */
@@ -1620,6 +1669,7 @@ int main(void)
 		T(test_free_unfinished),
 		T(test_error_file_then_dir),
 		T(test_error_dir_then_file),
+		T(test_error_clash),
 		T(test_error_testout_in_files),
 		T(test_error_after_finish),
 		T(test_error_out_of_order),

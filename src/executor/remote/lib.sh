@@ -88,19 +88,26 @@ atex_send() {
 	done
 }
 
-# refuse KIND NAME [STATUS]: reports that NAME (a file or subtest name of
-# the test) is not UTF-8 and cannot be carried in the channel's JSON: a
-# result "atex/refused-name" with STATUS (default warn) whose note shows
-# the name escaped. Only that name is lost; the rest goes on.
+# refuse KIND NAME [STATUS [WHY]]: reports that NAME (a file or subtest
+# name of the test) cannot be carried, because WHY (by default: it is not
+# UTF-8, which the channel's JSON cannot hold): a result
+# "atex/refused-name" with STATUS (default warn) whose note shows the name
+# escaped. Only that name is lost; the rest goes on.
 atex_refuse_name() {
 	local kind=$1 status=${3:-warn} note
+	local why='its name is not UTF-8 (shown with \xHH escapes)'
+	if [[ $# -ge 4 ]]; then why=$4; fi
 	atex_shown "$2"
-	note="$kind '$REPLY' left out: its name is not UTF-8 (shown with \\xHH escapes)"
+	note="$kind '$REPLY' left out: $why"
 	printf '%s\n' "atex: $note" >&2
 	atex_json_str "$note"
 	note=$REPLY
 	atex_json_str "$status"
-	atex_send "{\"status\": $REPLY, \"name\": \"atex/refused-name\", \"note\": $note}"
+	# A subtest result refused stays a tmt-report-result call: its status
+	# still counts towards the test's own (docs/PROTOCOL.md section 2).
+	local call=''
+	[[ $kind != result ]] || call=', "atex-tmt-report-result": true'
+	atex_send "{\"status\": $REPLY, \"name\": \"atex/refused-name\", \"note\": $note$call}"
 }
 
 # plan_env_parse FILE: the NAME=VALUE words of TMT_PLAN_ENVIRONMENT_FILE

@@ -586,8 +586,14 @@ static int check_playbooks(const atex_fmf_discovery *d, const char *root,
 			const char *raw = json_string_value(book);
 			const char *rel = atex_playbook_relative(raw);
 			char *path;
-			bool ok;
+			bool ok, dir;
 
+			if (raw && !*raw)
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '' (empty)",
+					step, name);
 			if (!rel)
 				continue;
 			if (!atex_path_stays_inside(rel))
@@ -601,7 +607,14 @@ static int check_playbooks(const atex_fmf_discovery *d, const char *root,
 				return atex_error_oom();
 			ok = atex_path_exists(path) ||
 			     (rel == raw && atex_playbook_is_collection(raw));
+			dir = atex_path_is_dir(path);
 			free(path);
+			if (dir)
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '%s' is a directory in %s",
+					step, name, raw, root);
 			if (!ok)
 				return atex_fmf_plan_error(
 					d,

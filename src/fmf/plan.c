@@ -289,6 +289,8 @@ static int check_where(const atex_fmf_discovery *d, const char *step,
  */
 static int check_multihost(const atex_fmf_discovery *d)
 {
+	/* The list itself is located: the plan is merged (inherited keys),
+	 * its node in the file is not equal to it. */
 	const json_t *prov = json_object_get(d->plan, "provision");
 	struct atex_locator *loc;
 	char at[1024] = "";
@@ -297,8 +299,7 @@ static int check_multihost(const atex_fmf_discovery *d)
 		return 0;
 	loc = atex_locator_new();
 	if (loc && d->plan_file && atex_locator_add(loc, d->plan_file) == 0)
-		atex_locate(at, sizeof(at), loc, d->plan_file, d->plan,
-			    "provision");
+		atex_locate(at, sizeof(at), loc, d->plan_file, prov, NULL);
 	atex_locator_free(loc);
 	if (!at[0] && d->plan_file)
 		snprintf(at, sizeof(at), "%s: ", d->plan_file);

@@ -49,6 +49,11 @@ static const char *plans = "/plans:\n"
 			   "    execute: {how: tmt}\n"
 			   "    provision:\n"
 			   "      - how: virtual\n"
+			   "  /inherited:\n"
+			   "    discover: {how: fmf}\n"
+			   "    execute: {how: tmt}\n"
+			   "    /multi:\n"
+			   "      provision: [{role: a}, {role: b}]\n"
 			   "  /plain:\n"
 			   "    discover: {how: fmf}\n"
 			   "    execute: {how: tmt}\n"
@@ -106,8 +111,11 @@ static void test_where_refused(void **state)
 		"28:7: plan /plans/execute: execute phase 1");
 	/* Two guests or more: tmt's multihost, refused the same way. */
 	refused("/plans/multi", false,
-		"32:5: plan /plans/multi: provision: 2 guests: tmt's "
+		"33:7: plan /plans/multi: provision: 2 guests: tmt's "
 		"multihost is not supported");
+	/* Steps inherited: the plan is not as written, the list is. */
+	refused("/plans/inherited/multi", false,
+		"46:18: plan /plans/inherited/multi: provision: 2 guests");
 }
 
 /* One guest in a list is not multihost; listing tests, two are a

@@ -281,6 +281,32 @@ oom:
 	return ATEX_ENOMEM;
 }
 
+/* Logs the end of a failed playbook's output as a warning per line (a
+ * log message is one line: its newlines would be escaped) and returns the
+ * line that says why: ansible's last "fatal:", "failed:" or "ERROR!"
+ * line, else its last line that is not empty. */
+static const char *log_output(const struct phase_ctx *c, const char *out)
+{
+	const char *why = "", *last = "", *line = out;
+
+	while (*line) {
+		int n = (int)strcspn(line, "\n");
+
+		atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+			 "%s: plan %s: %s phase '%s': | %.*s",
+			 fmf_conn_name(c->fx),
+			 atex_fmf_discovery_plan_name(c->fx->disc), c->step,
+			 c->name, n, line);
+		if (!strncmp(line, "fatal:", 6) ||
+		    !strncmp(line, "failed:", 7) || !strncmp(line, "ERROR!", 6))
+			why = line;
+		if (strspn(line, " \t*") < (size_t)n)
+			last = line;
+		line += n + (line[n] == '\n');
+	}
+	return *why ? why : last;
+}
+
 /* Runs one ansible-playbook and judges its exit status. */
 static int run_playbook(const struct phase_ctx *c, const char *playbook,
 			const char *raw, const char *extra_args)
@@ -342,12 +368,20 @@ static int run_playbook(const struct phase_ctx *c, const char *playbook,
 	 * in a message of bounded size. */
 	if (out.len > 2500)
 		tail += out.len - 2500;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		const char *why = log_output(c, tail);
+		int n = (int)strcspn(why, "\n");
+
 		rc = phase_error(c, ATEX_EEXTERNAL,
-				 "playbook %s failed (exit status %d)%s%s", raw,
+				 "playbook %s failed (exit status %d)%s%.*s%s",
+				 raw,
 				 WIFEXITED(status) ? WEXITSTATUS(status)
 						   : 128 + WTERMSIG(status),
-				 out.len ? ":\n" : "", tail);
+				 n ? ": " : "", n, why,
+				 out.len ? " (the end of its output is logged "
+					   "above, line by line)"
+					 : "");
+	}
 out:
 	atex_process_free(p);
 	atex_buf_free(&out);

@@ -49,6 +49,8 @@ struct lib_ctx {
 	const char *libs;  /* stage/libs */
 	json_t *done;	   /* "REPO/NAME" -> {"from", "require", "recommend"} */
 	char *error;	   /* the test's first error */
+	/* The libraries being resolved, outermost first (for messages). */
+	const char *chain[LIB_DEPTH_MAX + 1];
 };
 
 /* One library entry, parsed. */
@@ -143,6 +145,9 @@ static int parse_simple(struct lib_ctx *c, struct lib_id *id, const char *s)
 				s + m[1].rm_so);
 	id->name = atex_sprintf("%.*s", (int)(m[2].rm_eo - m[2].rm_so),
 				s + m[2].rm_so);
+	if (id->repo && !safe_part(id->repo, false))
+		return lib_fail(c, "'%s': bad library name (repository '%s')",
+				s, id->repo);
 	id->url =
 		id->repo ? atex_sprintf(LIB_DEFAULT_URL "%s", id->repo) : NULL;
 	return id->url && id->name ? 0 : ATEX_ENOMEM;
@@ -201,6 +206,9 @@ static int parse_object(struct lib_ctx *c, struct lib_id *id, json_t *obj,
 		return lib_fail(c, "%s: 'ref' needs 'url'", what);
 	if (id->ref && id->ref[0] == '-')
 		return lib_fail(c, "%s: bad ref '%s'", what, id->ref);
+	if (nick && !safe_part(nick, false))
+		return lib_fail(c, "%s: bad nick '%s' (one name, no '..')",
+				what, nick);
 	if (nick)
 		id->repo = atex_strdup(nick);
 	else if (id->url)
@@ -263,6 +271,16 @@ static int run_git(struct lib_ctx *c, const struct lib_id *id,
 	return -1;
 }
 
+/* Whether a clone marked done is still there: a git work tree. */
+static bool clone_intact(const char *dir)
+{
+	char *git = atex_path_join(dir, ".git");
+	bool ok = git && atex_path_exists(git);
+
+	free(git);
+	return ok;
+}
+
 /* Clones url at ref into the cache (once: under a lock, marked done)
  * and sets *root to the clone. */
 static int fetch_clone(struct lib_ctx *c, const struct lib_id *id, char **root)
@@ -278,6 +296,14 @@ static int fetch_clone(struct lib_ctx *c, const struct lib_id *id, char **root)
 		if (fd < 0 || flock(fd, LOCK_EX) < 0)
 			rc = atex_error_set(ATEX_EIO, "cannot lock %s: %s",
 					    lock, strerror(errno));
+	}
+	if (!rc && atex_path_exists(done) && !clone_intact(dir)) {
+		/* A cache someone pruned by hand: fetched again. */
+		atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+			 "library '%s%s' (%s): the cached clone %s is gone or "
+			 "broken: cloning it again",
+			 id->repo, id->name, id->from, dir);
+		unlink(done);
 	}
 	if (!rc && !atex_path_exists(done)) {
 		const char *clone[] = {"git", "clone", "-q", "--depth=1",
@@ -331,7 +357,8 @@ static int mkdir_p(const char *path)
 }
 
 static int resolve_list(struct lib_ctx *c, json_t *list, json_t *req,
-			json_t *rec, json_t *out, const char *what, int depth);
+			json_t *rec, json_t *out, const char *what,
+			bool recommend, int depth);
 
 /* The library's node in its fmf tree: its require/recommend, resolved
  * into rec_out/req_out of `entry`. */
@@ -362,7 +389,7 @@ static int library_metadata(struct lib_ctx *c, const struct lib_id *id,
 			json_object_get(entry, "require"),
 			json_object_get(entry, "recommend"),
 			json_object_get(entry, k ? "recommend" : "require"),
-			what, depth + 1);
+			what, k == 1, depth + 1);
 	free(what);
 	atex_fmf_tree_free(tree);
 	return rc;
@@ -412,10 +439,18 @@ static int fetch_library(struct lib_ctx *c, struct lib_id *id, json_t *req,
 		return rc;
 	}
 	if (depth > LIB_DEPTH_MAX) {
+		struct atex_buf b = ATEX_BUF_INIT;
+
+		for (int i = 0; i <= LIB_DEPTH_MAX; i++)
+			atex_buf_printf(&b, "%s -> ", c->chain[i]);
+		atex_buf_puts(&b, key);
+		lib_fail(c, "libraries nest deeper than %d: %s", LIB_DEPTH_MAX,
+			 atex_buf_cstr(&b));
+		atex_buf_free(&b);
 		free(key);
-		return lib_fail(c, "library '%s': libraries nest too deep",
-				id->repo);
+		return -1;
 	}
+	c->chain[depth] = key;
 	entry = json_pack("{s:s, s:[], s:[]}", "from", id->from, "require",
 			  "recommend");
 	/* Set before its own requirements: a loop back to it ends here. */
@@ -425,6 +460,9 @@ static int fetch_library(struct lib_ctx *c, struct lib_id *id, json_t *req,
 		rc = fetch_clone(c, id, &root);
 	else if (!rc)
 		rc = (root = atex_path_abspath(id->path)) ? 0 : ATEX_ENOMEM;
+	if (!rc && !id->url && !atex_path_is_dir(root))
+		rc = lib_fail(c, "library '%s': path '%s' is not a directory",
+			      key, id->path);
 	/* With a url, `path` is the fmf root inside the repository. */
 	if (!rc && id->url && id->path) {
 		char *sub = atex_path_join(root, id->path);
@@ -438,8 +476,14 @@ static int fetch_library(struct lib_ctx *c, struct lib_id *id, json_t *req,
 	if (!rc && (!src || !dst))
 		rc = ATEX_ENOMEM;
 	if (!rc && !atex_path_is_dir(src))
-		rc = lib_fail(c, "library '%s' (%s): no directory %s", key,
-			      id->from, id->name);
+		rc = id->url ? lib_fail(c,
+					"library '%s' (%s): no directory %s "
+					"in its clone %s",
+					key, id->from, id->name, root)
+			     : lib_fail(c,
+					"library '%s' (%s): no directory %s "
+					"in %s",
+					key, id->from, id->name, root);
 	if (!rc)
 		rc = library_metadata(c, id, root, entry, depth);
 	if (!rc && (rc = mkdir_p(dst)) == 0) {
@@ -470,11 +514,24 @@ static int bad_entry(struct lib_ctx *c, json_t *item, const char *what)
 	return -1;
 }
 
+/* A recommended library that cannot be fetched is best effort, as in tmt
+ * (which then tries it as a package): a warning, and the test runs. */
+static int recommend_failed(struct lib_ctx *c)
+{
+	atex_log(ATEX_LOG_WARNING, FMF_COMPONENT,
+		 "%s (a recommended library: the test runs without it)",
+		 c->error ? c->error : atex_error_last());
+	free(c->error);
+	c->error = NULL;
+	return 0;
+}
+
 /* One require/recommend value (a string, an object or a list of them):
  * packages into `out`, libraries fetched with their packages into
  * req/rec. */
 static int resolve_list(struct lib_ctx *c, json_t *list, json_t *req,
-			json_t *rec, json_t *out, const char *what, int depth)
+			json_t *rec, json_t *out, const char *what,
+			bool recommend, int depth)
 {
 	json_t *one = NULL, *item;
 	size_t i;
@@ -516,6 +573,8 @@ static int resolve_list(struct lib_ctx *c, json_t *list, json_t *req,
 					 : atex_strdup(id.path);
 			rc = id.from ? fetch_library(c, &id, req, rec, depth)
 				     : ATEX_ENOMEM;
+			if (rc && rc != ATEX_ENOMEM && recommend)
+				rc = recommend_failed(c);
 		}
 		lib_id_free(&id);
 	}
@@ -558,7 +617,8 @@ static int resolve_test(struct lib_ctx *c, json_t *out)
 					  json_object_get(data, k ? "recommend"
 								  : "require"),
 					  req, rec, ignored,
-					  k ? "recommend" : "require", 0);
+					  k ? "recommend" : "require", k == 1,
+					  0);
 		/* A library that cannot be staged fails its test only. */
 		if (rc && rc != ATEX_ENOMEM && !c->error)
 			lib_fail(c, "%s", atex_error_last());

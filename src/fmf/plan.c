@@ -282,6 +282,34 @@ static int check_where(const atex_fmf_discovery *d, const char *step,
 			      at, d->plan_name, step, phase);
 }
 
+/*
+ * A plan whose `provision` is a list of two or more guests (tmt's
+ * multihost: roles client/server...) is refused as `where` is: atex runs
+ * a plan on one system, and the plan's author meant several.
+ */
+static int check_multihost(const atex_fmf_discovery *d)
+{
+	/* The list itself is located: the plan is merged (inherited keys),
+	 * its node in the file is not equal to it. */
+	const json_t *prov = json_object_get(d->plan, "provision");
+	struct atex_locator *loc;
+	char at[1024] = "";
+
+	if (!json_is_array(prov) || json_array_size(prov) < 2)
+		return 0;
+	loc = atex_locator_new();
+	if (loc && d->plan_file && atex_locator_add(loc, d->plan_file) == 0)
+		atex_locate(at, sizeof(at), loc, d->plan_file, prov, NULL);
+	atex_locator_free(loc);
+	if (!at[0] && d->plan_file)
+		snprintf(at, sizeof(at), "%s: ", d->plan_file);
+	return atex_error_set(ATEX_EFORMAT,
+			      "%splan %s: provision: %zu guests: tmt's "
+			      "multihost is not supported: atex runs a plan "
+			      "on one system at a time, without guest roles",
+			      at, d->plan_name, json_array_size(prov));
+}
+
 /* Whether a phase's `when` (a rule or a list of rules) lets it run: any
  * matching rule does; a rule the context cannot decide does not. Unlike
  * adjust, tmt matches `when` with fmf's default, case-sensitive context
@@ -559,8 +587,14 @@ static int check_playbooks(const atex_fmf_discovery *d, const char *root,
 			const char *raw = json_string_value(book);
 			const char *rel = atex_playbook_relative(raw);
 			char *path;
-			bool ok;
+			bool ok, dir;
 
+			if (raw && !*raw)
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '' (empty)",
+					step, name);
 			if (!rel)
 				continue;
 			if (!atex_path_stays_inside(rel))
@@ -574,7 +608,14 @@ static int check_playbooks(const atex_fmf_discovery *d, const char *root,
 				return atex_error_oom();
 			ok = atex_path_exists(path) ||
 			     (rel == raw && atex_playbook_is_collection(raw));
+			dir = atex_path_is_dir(path);
 			free(path);
+			if (dir)
+				return atex_fmf_plan_error(
+					d,
+					"%s phase '%s' (how: ansible): "
+					"playbook '%s' is a directory in %s",
+					step, name, raw, root);
 			if (!ok)
 				return atex_fmf_plan_error(
 					d,
@@ -766,6 +807,14 @@ int atex_fmf_plan_check_execute(const atex_fmf_discovery *d, bool strict)
 	size_t i;
 	int rc = 0;
 
+	rc = check_multihost(d);
+	if (rc && strict)
+		return rc;
+	if (rc) {
+		atex_log(ATEX_LOG_WARNING, "fmf",
+			 "%s (listing the tests anyway)", atex_error_last());
+		rc = 0;
+	}
 	if (json_is_null(value))
 		return 0;
 	raw = step_list(value, "execute", d->plan_name);

@@ -1601,17 +1601,18 @@ static bool use_kvm(struct qemu_provisioner *p)
  * per line: a log message is one line, its newlines would be escaped. */
 static void log_lines(struct qemu_vm *vm, const char *msg)
 {
-	const char *nl = strchr(msg, '\n');
+	/* Line by line with lengths (strcspn), no pointer arithmetic on
+	 * strchr's NULL: gcc 12 with the sanitizers took that for a null
+	 * '%.*s' argument (-Wformat-overflow). */
+	for (bool first = true; msg; first = false) {
+		int n = (int)strcspn(msg, "\n");
 
-	atex_log(ATEX_LOG_WARNING, COMPONENT, "%.*s",
-		 (int)(nl ? nl - msg : (ptrdiff_t)strlen(msg)), msg);
-	while (nl) {
-		const char *line = nl + 1;
-
-		nl = strchr(line, '\n');
-		atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s | %.*s",
-			 vm->prov->name, vm->name,
-			 (int)(nl ? nl - line : (ptrdiff_t)strlen(line)), line);
+		if (first)
+			atex_log(ATEX_LOG_WARNING, COMPONENT, "%.*s", n, msg);
+		else
+			atex_log(ATEX_LOG_WARNING, COMPONENT, "%s: %s | %.*s",
+				 vm->prov->name, vm->name, n, msg);
+		msg = msg[n] ? msg + n + 1 : NULL;
 	}
 }
 

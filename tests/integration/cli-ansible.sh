@@ -125,8 +125,11 @@ fi
 try fail /plans/fail
 if [ "$rc" -eq 2 ] &&
 	has fail "plan /plans/fail: prepare phase 'breaks' (how: ansible): playbook playbooks/fail.yml failed (exit status 2)" &&
-	has fail broken-on-purpose && ! grep -q "^pass" "$work/fail.out"; then
-	pass "a failing playbook fails the start"
+	has fail broken-on-purpose && ! grep -q "^pass" "$work/fail.out" &&
+	! has fail 'broken-on-purpose\n' &&
+	grep "playbook playbooks/fail.yml failed (exit status 2): fatal:" "$work/fail.err" | grep -q broken-on-purpose &&
+	grep -q "prepare phase 'breaks': | PLAY RECAP" "$work/fail.err"; then
+	pass "a failing playbook fails the start, its output a line per warning"
 else
 	fail "failing playbook: exit $rc: $(cat "$work/fail.err")"
 fi

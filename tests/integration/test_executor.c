@@ -2477,6 +2477,60 @@ static void test_stalled_executor(void **state)
  * executor-helpers: tmt-report-result, tmt-file-submit, exit codes.
  */
 
+/* executor-helpers /parallel: 100 results p1..p100 (pass, big.log each,
+ * as the test wrote it), /last, and the test's own result with s1..s20.log,
+ * in any order: every message arrived whole. */
+static void expect_parallel(const struct run *r)
+{
+	char *path = xsprintf("%s/results", r->dir);
+	char *text = slurp(path, NULL), *p, *nl, *big;
+	size_t n = 0, pass = 0, own = 0, last = 0, len = 0;
+
+	big = artifact(r, "s1.log", &len);
+	CHECK(text && big && len > 15000);
+	for (p = text; text && *p; p = nl + 1, n++) {
+		json_t *j = json_loads(p, JSON_DISABLE_EOF_CHECK, NULL);
+		const char *name =
+			json_string_value(json_object_get(j, "name"));
+		const char *st =
+			json_string_value(json_object_get(j, "status"));
+		size_t files = json_array_size(json_object_get(j, "files"));
+
+		nl = strchr(p, '\n');
+		if (!j || !nl || !st) {
+			soft_fail("%s: line %zu is not a result", path, n + 1);
+			json_decref(j);
+			break;
+		}
+		if (name && name[0] == 'p' && !strcmp(st, "pass") &&
+		    files == 1) {
+			char *rel = xsprintf("%s/big.log", name);
+
+			pass++;
+			expect_file(r, rel, big, len);
+			free(rel);
+		} else if (name && !strcmp(name, "last") && !strcmp(st, "fail"))
+			last++;
+		else if (!name && !strcmp(st, "fail") && files == 21)
+			own++;
+		else
+			soft_fail("%s: unexpected line %zu", path, n + 1);
+		json_decref(j);
+	}
+	if (pass != 100 || last != 1 || own != 1 || n != 102)
+		soft_fail("%s: %zu lines, %zu of p1..p100, %zu last, %zu own",
+			  path, n, pass, last, own);
+	for (int i = 1; i <= 20; i++) {
+		char *rel = xsprintf("s%d.log", i);
+
+		expect_file(r, rel, big, len);
+		free(rel);
+	}
+	free(big);
+	free(text);
+	free(path);
+}
+
 static void test_helpers(void **state)
 {
 	char *root = xsprintf("%s/executor-helpers", g.trees);
@@ -2531,6 +2585,10 @@ static void test_helpers(void **state)
 	run(s, &r, "/test_data_empty", NULL, 0);
 	expect_rc(&r, 0, 0);
 	RESULTS(&r, PASS_OUT);
+
+	run(s, &r, "/parallel", NULL, 0);
+	expect_rc(&r, 0, 0);
+	expect_parallel(&r);
 
 	run(s, &r, "/exit0", NULL, 0);
 	expect_rc(&r, 0, 0);

@@ -129,6 +129,15 @@ static int setup_all(void **state)
 	   "git -C openssl -c user.name=t -c user.email=t@t "
 	   "commit -q -am devel && git -C openssl checkout -q main",
 	   g.base);
+	/* A chain of 40 libraries, l0 requiring l1 and so on. */
+	sh("cd '%s/repos' && mkdir -p chain/.fmf && echo 1 >chain/.fmf/version "
+	   "&& for i in $(seq 0 39); do mkdir chain/l$i && "
+	   "echo \"require: [library(chain/l$((i + 1)))]\" "
+	   ">chain/l$i/main.fmf || exit 1; done && git -C chain init -q -b "
+	   "main "
+	   "&& git -C chain add -A && "
+	   "git -C chain -c user.name=t -c user.email=t@t commit -q -m one",
+	   g.base);
 	sh("sed -i 's|@REPOS@|%s/repos|g' '%s/tests/main.fmf'", g.base, g.base);
 	/* library(REPO/LIB) is fetched from these, not from GitHub. */
 	path = xsprintf("%s/gitconfig", g.base);
@@ -244,6 +253,7 @@ static void test_forms_and_errors(void **state)
 	expect(&s, "/simple", "pass", NULL);
 	expect(&s, "/simple_string", "pass", NULL);
 	expect(&s, "/recommended", "pass", NULL);
+	expect(&s, "/recommended_missing", "pass", NULL);
 	expect(&s, "/fmf_id_ref", "pass", NULL);
 	expect(&s, "/fmf_id_url", "pass", NULL);
 	expect(&s, "/path", "pass", NULL);
@@ -282,6 +292,17 @@ static void test_forms_and_errors(void **state)
 	       NOTE("/bad_scalar: require: entry 42 is neither"));
 	expect(&s, "/bad_simple", "error",
 	       NOTE("/bad_simple: 'library(nolibrary)': not a library"));
+	expect(&s, "/bad_simple_dotdot", "error",
+	       NOTE("/bad_simple_dotdot: 'library(../x)': bad library name"));
+	expect(&s, "/bad_nick", "error",
+	       NOTE("/bad_nick: require: bad nick '../../esc'"));
+	expect(&s, "/missing_path", "error",
+	       NOTE("/missing_path: library 'nothere/x': path '",
+		    "repos/nothere' is not a directory"));
+	expect(&s, "/too_deep", "error",
+	       NOTE("/too_deep: libraries nest deeper than 32: chain/l0 -> "
+		    "chain/l1 -> ",
+		    "-> chain/l32 -> chain/l33"));
 	expect(&s, "/bad_name", "error",
 	       NOTE("/bad_name: require: name 'thing' does not start"));
 	/* Still fine after the failures. */
@@ -410,6 +431,19 @@ static void test_parallel_cache(void **state)
 	    count_entries(cache, "helpers-", true) != 1)
 		fail_msg("%s: expected one openssl and one helpers clone",
 			 cache);
+	/* A cache pruned by hand (clones gone, KEY.done kept): fetched
+	 * again, not "no directory" for ever. */
+	sh("for d in '%s'/*; do [ -d \"$d\" ] && rm -rf \"$d\"; done; true",
+	   cache);
+	setenv("ATEX_LIBRARY_CACHE", cache, 1);
+	{
+		struct session s;
+
+		session_open(&s, "parallel", NULL);
+		expect(&s, "/uses", "pass", NULL);
+		session_close(&s);
+	}
+	unsetenv("ATEX_LIBRARY_CACHE");
 	free(cache);
 	free(bin);
 	free(log);

@@ -414,9 +414,13 @@ static void test_bad_names(void **state)
 	assert_int_equal(atex_aggregator_stop(a), 0);
 	text = slurp(f->out, &len);
 	/* Only the good ingest was written, and nothing escaped. */
-	assert_non_null(strstr(text, "/a/..b/c.d"));
-	assert_int_equal(strstr(text, "/a/..b/c.d") - text,
-			 strlen("[\"rhel-9.6@x86_64\",\"fail\",\""));
+	/* At its place, compared there: gcc 12 -O3 took strstr(text) -
+	 * text for a dangling pointer (-Wdangling-pointer). */
+	assert_true(len > strlen("[\"rhel-9.6@x86_64\",\"fail\",\""));
+	assert_int_equal(
+		strncmp(text + strlen("[\"rhel-9.6@x86_64\",\"fail\",\""),
+			"/a/..b/c.d\"", 11),
+		0);
 	free(text);
 	text = path_in(f->tmp, "b");
 	assert_false(atex_path_exists(text));

@@ -78,6 +78,10 @@ static const char plans[] =
 	"  /escapes:\n"
 	"    prepare: {name: up, how: ansible,\n"
 	"              playbook: pb/../../x/setup.yml}\n"
+	"  /empty:\n"
+	"    prepare: {name: e, how: ansible, playbook: ''}\n"
+	"  /dir:\n"
+	"    prepare: {name: d, how: ansible, playbook: pb}\n"
 	"  /unknownkey:\n"
 	"    prepare: {how: ansible, playbook: pb/setup.yml, become: true}\n";
 
@@ -135,6 +139,17 @@ static void phases_read(void **state)
 		strstr(atex_error_last(),
 		       "prepare phase 'up' (how: ansible): playbook "
 		       "'pb/../../x/setup.yml' is not inside the tree"));
+	/* An empty name and a directory: refused as a missing playbook
+	 * is, not handed to ansible-playbook. */
+	assert_int_equal(discover(&d, root, "/plans/empty", false),
+			 ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "main.fmf: plan /plans/empty: prepare phase 'e' "
+			       "(how: ansible): playbook '' (empty)"));
+	assert_int_equal(discover(&d, root, "/plans/dir", false), ATEX_EFORMAT);
+	assert_non_null(strstr(atex_error_last(),
+			       "main.fmf: plan /plans/dir: prepare phase 'd' "
+			       "(how: ansible): playbook 'pb' is a directory"));
 	assert_int_equal(discover(&d, root, "/plans/unknownkey", false),
 			 ATEX_EFORMAT);
 	assert_non_null(strstr(atex_error_last(), "key 'become'"));

@@ -36,6 +36,24 @@ static const char *plans = "/plans:\n"
 			   "    execute:\n"
 			   "      how: tmt\n"
 			   "      where: client\n"
+			   "  /multi:\n"
+			   "    discover: {how: fmf}\n"
+			   "    execute: {how: tmt}\n"
+			   "    provision:\n"
+			   "      - name: client\n"
+			   "        role: client\n"
+			   "      - name: server\n"
+			   "        role: server\n"
+			   "  /one-guest:\n"
+			   "    discover: {how: fmf}\n"
+			   "    execute: {how: tmt}\n"
+			   "    provision:\n"
+			   "      - how: virtual\n"
+			   "  /inherited:\n"
+			   "    discover: {how: fmf}\n"
+			   "    execute: {how: tmt}\n"
+			   "    /multi:\n"
+			   "      provision: [{role: a}, {role: b}]\n"
 			   "  /plain:\n"
 			   "    discover: {how: fmf}\n"
 			   "    execute: {how: tmt}\n"
@@ -72,7 +90,8 @@ static void refused(const char *plan, bool tests_only, const char *want)
 	assert_true(asprintf(&full, "%s/main.fmf:%s", tree, want) > 0);
 	if (!strstr(atex_error_last(), full))
 		fail_msg("'%s' not in '%s'", full, atex_error_last());
-	assert_non_null(strstr(atex_error_last(), "key 'where'"));
+	if (!strstr(want, "provision"))
+		assert_non_null(strstr(atex_error_last(), "key 'where'"));
 	assert_non_null(strstr(atex_error_last(), "multihost"));
 	free(full);
 }
@@ -90,6 +109,33 @@ static void test_where_refused(void **state)
 		"23:7: plan /plans/finish: finish phase 'default-0'");
 	refused("/plans/execute", false,
 		"28:7: plan /plans/execute: execute phase 1");
+	/* Two guests or more: tmt's multihost, refused the same way. */
+	refused("/plans/multi", false,
+		"33:7: plan /plans/multi: provision: 2 guests: tmt's "
+		"multihost is not supported");
+	/* Steps inherited: the plan is not as written, the list is. */
+	refused("/plans/inherited/multi", false,
+		"46:18: plan /plans/inherited/multi: provision: 2 guests");
+}
+
+/* One guest in a list is not multihost; listing tests, two are a
+ * warning. */
+static void test_multihost_listing(void **state)
+{
+	struct atex_fmf_discover_options o = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+
+	(void)state;
+	o.plan = "/plans/one-guest";
+	if (atex_fmf_discover(&d, tree, &o))
+		fail_msg("%s", atex_error_last());
+	atex_fmf_discovery_free(d);
+	o.plan = "/plans/multi";
+	o.tests_only = true;
+	if (atex_fmf_discover(&d, tree, &o))
+		fail_msg("%s", atex_error_last());
+	assert_int_equal(atex_fmf_discovery_count(d), 1);
+	atex_fmf_discovery_free(d);
 }
 
 /* Listing tests only: prepare, finish and execute phases are not run, so
@@ -121,6 +167,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_where_refused),
 		cmocka_unit_test(test_where_listing),
+		cmocka_unit_test(test_multihost_listing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

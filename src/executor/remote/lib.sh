@@ -69,11 +69,39 @@ atex_byte_length() {
 	REPLY=${#1}
 }
 
+# locked CMD [ARG]...: runs CMD with the channel's lock held. Every writer
+# (the wrapper, checks, BeakerLib's reports, tmt's helpers, run in
+# parallel by the test) writes a message in several writes; the pipe keeps
+# a write whole only up to PIPE_BUF, so unlocked messages interleave and
+# the channel is lost from there on. The lock is flock(1) (util-linux) on
+# ATEX_CHANNEL_LOCK (one per test, setup.c), opened anew here: flock locks
+# belong to the open file, and the channel's descriptor is shared by all.
+# The kernel drops it with its holder, killed or not. Without flock or
+# the file, the message goes unlocked.
+atex_locked() {
+	local lockfd rc
+	if [[ -z ${ATEX_CHANNEL_LOCK:-} ]] ||
+		! { exec {lockfd}>>"$ATEX_CHANNEL_LOCK"; } 2>/dev/null; then
+		"$@"
+		return
+	fi
+	flock "$lockfd" 2>/dev/null
+	"$@"
+	rc=$?
+	exec {lockfd}>&-
+	return "$rc"
+}
+
 # send JSON [FILE LENGTH]...: one result on the control channel (stdout),
 # with the files' contents after it: exactly LENGTH bytes of each, however
 # the file changed since it was measured (a logger still writing to it, a
-# truncation: cut, or padded with NUL bytes).
+# truncation: cut, or padded with NUL bytes). The whole message under the
+# channel's lock.
 atex_send() {
+	atex_locked atex_send_unlocked "$@"
+}
+
+atex_send_unlocked() {
 	local json=$1 f n
 	shift
 	atex_byte_length "$json"

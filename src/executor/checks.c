@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "executor/fmf_private.h"
+#include "util/pyre.h"
 
 /* The checks atex runs; tmt has more (coredump, journal, watchdog...),
  * which are refused by name rather than ignored. */
@@ -41,6 +42,8 @@ static int patterns(json_t *c, json_t *entry, const char *name, const char *how)
 		return ATEX_ENOMEM;
 	json_array_foreach(list, i, item)
 	{
+		struct atex_pyre *re = NULL;
+
 		if (!json_is_string(item)) {
 			json_decref(list);
 			return atex_error_set(ATEX_EFORMAT,
@@ -48,6 +51,15 @@ static int patterns(json_t *c, json_t *entry, const char *name, const char *how)
 					      "pattern or a list of patterns",
 					      name, how, key);
 		}
+		/* tmt compiles them (Python's re) and refuses the metadata
+		 * when one does not: a pattern grep cannot read would
+		 * match nothing and hide the failures it is for. */
+		if (atex_pyre_compile(&re, json_string_value(item), 0)) {
+			json_decref(list);
+			return atex_error_prefix("%s: check '%s': %s", name,
+						 how, key);
+		}
+		atex_pyre_free(re);
 	}
 	if (!json_is_array(list)) {
 		json_decref(list);

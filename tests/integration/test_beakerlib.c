@@ -508,6 +508,23 @@ static void test_frameworks(void **state)
 	free(dir);
 }
 
+/* A phase whose name BeakerLib cleans down to nothing is a subtest
+ * still, never a second result of the test itself. */
+static void test_empty_phase(void **state)
+{
+	const char *want[] = {PHASE("pass", "Setup"),
+			      PHASE("pass", "the-main-phase"),
+			      PHASE("pass", "unnamed phase"),
+			      PHASE("pass", "Cleanup"), OWN("pass"), NULL};
+	int rc;
+	char *dir = run("/empty_phase", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	free(dir);
+}
+
 /* A BeakerLib test restarted (restart-on-exit-code) after a phase: the
  * first start sends no result of its own (its journal goes on), the last
  * one sends the only one, from both starts' phases. */
@@ -610,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_frameworks),
 		cmocka_unit_test(test_default_framework),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_empty_phase),
 		cmocka_unit_test(test_missing),
 	};
 

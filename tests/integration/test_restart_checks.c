@@ -833,6 +833,13 @@ static void test_check_refused(void **state)
 		       "\"note\": \"~/check/dmesg-bad-pattern: check 'dmesg': "
 		       "failure-pattern: not a pattern\"}");
 	run_free(&r);
+	run(s, &r, "/check/dmesg-bad-regex");
+	assert_int_equal(r.rc, ATEX_EFORMAT);
+	expect_results(&r, 1,
+		       "{\"status\": \"error\", \"files\": [\"output.txt\"], "
+		       "\"note\": \"~/check/dmesg-bad-regex: check 'avc': "
+		       "ignore-pattern: \"}");
+	run_free(&r);
 	run(s, &r, "/check/no-how");
 	assert_int_equal(r.rc, ATEX_EFORMAT);
 	expect_results(&r, 1,

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from ... import _atex
-from .metadata import FMFTests, _source, listlike
+from .metadata import FMFTests, _source
 
 _log = logging.getLogger("atex.fmf")
 
@@ -51,16 +51,6 @@ def _holds(condition, data, name):
         raise ValueError(f"condition {condition!r} on test {name}: {e!r}") from e
 
 
-def _has_library(data):
-    for key in ("require", "recommend"):
-        for entry in listlike(data, key):
-            if isinstance(entry, dict) or (
-                isinstance(entry, str) and entry.startswith("library(")
-            ):
-                return True
-    return False
-
-
 def discover(
     fmf_tree,
     plan=None,
@@ -88,8 +78,10 @@ def discover(
       locals; a test is kept when all are true (KeyError counts as false).
     - `context`: a dict of fmf context dimensions ({"distro":
       "fedora-41"}) for adjust rules.
-    - `libraries`: beakerlib libraries are not resolved (docs/PYTHON.md);
-      accepted for compatibility.
+    - `libraries`: accepted for compatibility: fmf libraries (`require:
+      library(...)`, `type: library`) are fetched by the executor when it
+      stages the tests, for every FMFExecutor, and found by rlImport;
+      the tests' `require` stays as written here (docs/PYTHON.md).
 
     Raises ValueError for a missing plan or bad metadata (the message
     names the file and test), FileNotFoundError when no fmf tree is
@@ -137,16 +129,13 @@ def discover(
             del sources[name]
     if conditions:
         fmf_tests._sync()
-    if libraries and any(_has_library(d) for d in data.values()):
-        _log.warning(
-            "beakerlib libraries (require: type: library) are not resolved: "
-            "their requirements stay as written"
-        )
     return fmf_tests
 
 
 def resolve_libraries(tests_data, tests_tree, libs_dir, context):
-    """Not available: beakerlib libraries are not resolved (docs/PYTHON.md)."""
+    """Not available: the executor fetches fmf libraries when it stages
+    the tests (docs/PYTHON.md), so there is nothing to resolve here."""
     raise NotImplementedError(
-        "resolve_libraries: beakerlib library resolution is not implemented"
+        "resolve_libraries: fmf libraries are fetched by the executor when "
+        "it stages the tests, not at discovery"
     )

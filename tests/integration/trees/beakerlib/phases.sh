@@ -11,6 +11,11 @@ rlJournalStart
         [[ $1 == fail ]] && rlRun "false" 0 "Running false"
     rlPhaseEnd
     [[ $1 == unfinished ]] && exit 0
+    if [[ $1 == empty ]]; then
+        rlPhaseStartTest "////"
+            rlPass "a phase without a name"
+        rlPhaseEnd
+    fi
     rlPhaseStartCleanup
         rlAssert0 "cleaned up" 0
     rlPhaseEnd

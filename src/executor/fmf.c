@@ -1282,20 +1282,6 @@ static const struct {
 	[START_NO_PACKAGES] = {ATEX_TEST_EXITED, 0, NULL},
 };
 
-/* A restart that could not happen (over restart-max-count, no reboot):
- * as in tmt, the test's result is an error, its exit code kept. */
-static int restart_failed(struct run *r)
-{
-	json_t *res = json_pack("{s:s, s:s, s:s}", "status", "error", "note",
-				r->restart_error, "testout", "output.txt");
-	int rc;
-
-	if (!res)
-		return ATEX_ENOMEM;
-	rc = atex_reporter_result_begin(r->rep, res);
-	return rc ? rc : atex_reporter_result_end(r->rep);
-}
-
 static int fmf_run_test(atex_executor *e, const char *name,
 			const char *artifacts, const char *const *env,
 			int *exit_code)
@@ -1375,6 +1361,10 @@ static int fmf_run_test(atex_executor *e, const char *name,
 		goto out;
 	}
 	atex_reporter_set_interpret(r.rep, how);
+	t.restart_max = keys.max;
+	t.restart_refused = keys.reboot &&
+			    (atex_connection_is_local(fx->conn) ||
+			     !atex_connection_can_reboot(fx->conn));
 	r.checks_seen = json_object();
 	if (!r.checks_seen) {
 		rc = ATEX_ENOMEM;
@@ -1403,11 +1393,6 @@ static int fmf_run_test(atex_executor *e, const char *name,
 	boot_id_known(fx);
 	r.deadline = atex_monotonic_ms() + seconds * 1000;
 	end = run_starts(&r, &t, &keys, output_fd, &note);
-	if (end == START_EXITED && r.restart_error) {
-		rc = restart_failed(&r);
-		if (rc)
-			goto out;
-	}
 	if (note) {
 		char *shorter = without_dir(note, artifacts);
 
@@ -1422,6 +1407,23 @@ static int fmf_run_test(atex_executor *e, const char *name,
 				r.checks_seen);
 	if (rc)
 		goto out;
+	/* A restart that could not happen (over restart-max-count, no
+	 * reboot): as in tmt, a failed check of the test's own result,
+	 * whoever made it (the exit code, a BeakerLib journal): an error,
+	 * the exit code kept. */
+	if (end == START_EXITED && r.restart_error) {
+		char *both = checks_note ? atex_sprintf("%s; %s", checks_note,
+							r.restart_error)
+					 : atex_strdup(r.restart_error);
+
+		if (!both) {
+			rc = ATEX_ENOMEM;
+			goto out;
+		}
+		free(checks_note);
+		checks_note = both;
+		outcome.checks_status = "error";
+	}
 	outcome.checks_note = checks_note;
 	full_note = fx->compat
 			    ? compat_note(end, note, &r)

@@ -112,6 +112,10 @@ struct test_start {
 	 * a reboot's (tmt-reboot, unannounced) as a restart's
 	 * (restart-on-exit-code). */
 	int restarts;
+	/* restart-max-count, and restart-with-reboot where this system
+	 * cannot reboot: whether this start may be restarted at all. */
+	long restart_max;
+	bool restart_refused;
 	/* The enabled checks, [{"how", "result"}] (checks.c). */
 	json_t *checks;
 	/* Python ATEX's debug switches (compat_python_atex). */

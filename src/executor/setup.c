@@ -251,7 +251,10 @@ int fmf_build_setup(struct atex_buf *b, const struct fmf_executor *fx,
 	rc |= put_packages(b, "ATEX_RECOMMEND",
 			   json_object_get(t->data, "recommend"),
 			   json_object_get(t->libs, "recommend"));
-	rc |= put_restart_codes(b, t->data);
+	/* Only when this start may really be restarted: after the last
+	 * one, checks run and a BeakerLib journal is read, as tmt reads it. */
+	if (t->restarts < t->restart_max && !t->restart_refused)
+		rc |= put_restart_codes(b, t->data);
 	if (json_array_size(t->checks)) {
 		json_t *c;
 		size_t i;

@@ -508,6 +508,26 @@ static void test_frameworks(void **state)
 	free(dir);
 }
 
+/* Restarts run out (restart-max-count 1): the last start's journal is
+ * read all the same (one result of the test itself, with BeakerLib's
+ * files), and the test is an error saying why, as in tmt. */
+static void test_restart_out(void **state)
+{
+	const char *want[] = {
+		PHASE("pass", "first"), PHASE("pass", "first"),
+		"{\"status\": \"error\", \"note\": \"~restart-max-count 1\", "
+		"\"files\": [\"output.txt\", \"TestResults\", "
+		"\"journal.txt\"]}",
+		NULL};
+	int rc;
+	char *dir = run("/restart_out", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	free(dir);
+}
+
 /* A phase whose name BeakerLib cleans down to nothing is a subtest
  * still, never a second result of the test itself. */
 static void test_empty_phase(void **state)
@@ -628,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_default_framework),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_empty_phase),
+		cmocka_unit_test(test_restart_out),
 		cmocka_unit_test(test_missing),
 	};
 

@@ -4,7 +4,7 @@
 . "${BEAKERLIB:-/usr/share/beakerlib}/beakerlib.sh" || exit 1
 
 rlJournalStart
-if [[ $TMT_TEST_RESTART_COUNT == 0 ]]; then
+if [[ $TMT_TEST_RESTART_COUNT == 0 || ${1:-} == always ]]; then
     rlPhaseStartTest first
         rlPass "first start"
     rlPhaseEnd

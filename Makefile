@@ -109,7 +109,7 @@ check-python: build
 # over ssh and podman run the same C code as the local ones.
 ASAN_PRELOAD = $(shell gcc -print-file-name=libasan.so) \
 	$(shell gcc -print-file-name=libubsan.so)
-ASAN_PYTHON_TESTS = core util fmf executor connection provisioner \
+ASAN_PYTHON_TESTS = core util fmf executor beakerlib connection provisioner \
 	aggregator report orchestrator
 check-asan-python: check-asan-build
 	cd tests/python && LD_PRELOAD="$(ASAN_PRELOAD)" \

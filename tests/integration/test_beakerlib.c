@@ -508,6 +508,24 @@ static void test_frameworks(void **state)
 	free(dir);
 }
 
+/* A result string of 2 MB: an error quoting its first 200 bytes, with
+ * TestResults kept (the whole string in the note was over the 1 MiB a
+ * result may have, and the journal files were lost with it). */
+static void test_huge_result(void **state)
+{
+	const char *want[] = {
+		"{\"status\": \"error\", \"note\": \"~unknown result 'XXXX\", "
+		"\"files\": [\"output.txt\", \"TestResults\"]}",
+		NULL};
+	int rc;
+	char *dir = run("/huge_result", g.fake, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	results_are(dir, want);
+	free(dir);
+}
+
 /* Restarts run out (restart-max-count 1): the last start's journal is
  * read all the same (one result of the test itself, with BeakerLib's
  * files), and the test is an error saying why, as in tmt. */
@@ -649,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_empty_phase),
 		cmocka_unit_test(test_restart_out),
+		cmocka_unit_test(test_huge_result),
 		cmocka_unit_test(test_missing),
 	};
 

@@ -53,6 +53,13 @@ atex_bl_prepare() {
 # as the test's own result (closed: the exit code no longer decides),
 # with journal.txt and TestResults (journal.xml too when the journal was
 # not ended: rlJournalEnd submits it itself) and the output as output.txt.
+# $1 cut to 200 bytes ("..." after), in REPLY: a value quoted in a note
+# must not make the result too big to send (the journal would go with it).
+atex_bl_cut() {
+	REPLY=$1
+	((${#REPLY} <= 200)) || REPLY="${REPLY:0:200}..."
+}
+
 atex_bl_finish() {
 	local LC_ALL=C d=$BEAKERLIB_DIR text= result= state= status=error note
 	local json sep= files= send=() f size
@@ -69,13 +76,15 @@ atex_bl_finish() {
 		if [[ $text != *TESTRESULT_RESULT_STRING=* || -z $state ]]; then
 			note="beakerlib: Result/State missing"
 		elif [[ $state != complete ]]; then
-			note="beakerlib: State '$state'"
+			atex_bl_cut "$state"
+			note="beakerlib: State '$REPLY'"
 		else
 			status=${result,,} note=
 			case $status in
 			pass | fail | warn | info | skip | error) ;;
 			*)
-				atex_shown "$result"
+				atex_bl_cut "$result"
+				atex_shown "$REPLY"
 				note="beakerlib: unknown result '$REPLY'"
 				status=error
 				;;

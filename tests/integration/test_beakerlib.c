@@ -34,6 +34,7 @@
 #include "atex/connection.h"
 #include "atex/executor.h"
 #include "atex/fmf.h"
+#include "helpers.h"
 
 static struct {
 	char tree[PATH_MAX];
@@ -44,37 +45,6 @@ static struct {
 	atex_executor *e;
 	unsigned long runs;
 } g;
-
-static char *xsprintf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-static char *xsprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	assert_non_null(s);
-	return s;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f)
-		return NULL;
-	if (getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
-}
 
 /* Runs `test` on `e` (with BEAKERLIB=`beakerlib` unless NULL, and
  * `extra`, a NAME=VALUE); returns its artifacts directory (freed by the
@@ -101,7 +71,7 @@ static char *run(const char *test, const char *beakerlib, int *rc)
 static void results_are(const char *dir, const char *const *want)
 {
 	char *path = xsprintf("%s/results", dir);
-	char *text = slurp(path);
+	char *text = slurp(path, NULL);
 	char *line, *save = NULL;
 	size_t n = 0;
 
@@ -149,7 +119,7 @@ static void file_has(const char *dir, const char *name, const char *part,
 		     bool exact)
 {
 	char *path = xsprintf("%s/files/%s", dir, name);
-	char *text = slurp(path);
+	char *text = slurp(path, NULL);
 
 	if (!text)
 		fail_msg("no file %s", path);
@@ -347,88 +317,6 @@ static void test_reboot(void **state)
 	free(dir);
 }
 
-/* A connection of our own around the local one that says it can reboot,
- * its boot id the content of a file: the executor then waits for a new
- * boot after `disconnect`, as on a real system. */
-struct fake_conn {
-	atex_connection base;
-	atex_connection *inner;
-	char boot_file[PATH_MAX];
-	atomic_int boot_reads;
-};
-
-static struct fake_conn *to_fake(const atex_connection *c)
-{
-	return (struct fake_conn *)c;
-}
-
-static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
-{
-	return atex_connection_connect(to_fake(c)->inner, timeout_ms, cancel);
-}
-
-static int fake_disconnect(atex_connection *c)
-{
-	return atex_connection_disconnect(to_fake(c)->inner);
-}
-
-static int fake_spawn(atex_process **out, atex_connection *c,
-		      const struct atex_spawn_options *opts)
-{
-	return atex_connection_spawn(out, to_fake(c)->inner, opts);
-}
-
-static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
-			atex_cancel *cancel)
-{
-	return atex_connection_copy_to(to_fake(c)->inner, src, dst, cancel);
-}
-
-static const char *fake_name(const atex_connection *c)
-{
-	return atex_connection_name(to_fake(c)->inner);
-}
-
-static void fake_free(atex_connection *c)
-{
-	free(c); /* the inner one is g.conn */
-}
-
-static bool fake_can_reboot(const atex_connection *c)
-{
-	(void)c;
-	return true;
-}
-
-static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
-			atex_cancel *cancel)
-{
-	struct fake_conn *f = to_fake(c);
-	char *text;
-
-	(void)timeout_ms;
-	(void)cancel;
-	f->boot_reads++;
-	text = slurp(f->boot_file);
-	if (!text)
-		return ATEX_EEXTERNAL;
-	text[strcspn(text, "\n")] = '\0';
-	*out = text;
-	return 0;
-}
-
-static const struct atex_connection_ops fake_ops = {
-	.version = ATEX_CONNECTION_OPS_VERSION,
-	.connect = fake_connect,
-	.disconnect = fake_disconnect,
-	.spawn = fake_spawn,
-	.copy_to = fake_copy_to,
-	.name = fake_name,
-	.free = fake_free,
-	.can_reboot = fake_can_reboot,
-	.boot_id = fake_boot_id,
-};
-
 /* The same reboot where the connection can reboot: BEAKERLIB_DIR is kept
  * until the new boot shows up and the test starts again. */
 static void test_reboot_new_boot(void **state)
@@ -436,17 +324,15 @@ static void test_reboot_new_boot(void **state)
 	const char *want[] = {PHASE("pass", "before"), PHASE("pass", "after"),
 			      OWN("pass"), NULL};
 	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
-	struct fake_conn *f = calloc(1, sizeof(*f));
+	char *file = xsprintf("%s/boot-id", g.base);
+	struct fake_boot_conn *f = fake_boot_conn_new(g.conn, true, file);
 	atex_executor *e = NULL;
 	char *boot_cmd, *dir;
 	FILE *bf;
 	int rc;
 
 	(void)state;
-	assert_non_null(f);
-	f->base.ops = &fake_ops;
-	f->inner = g.conn;
-	snprintf(f->boot_file, sizeof(f->boot_file), "%s/boot-id", g.base);
+	free(file);
 	bf = fopen(f->boot_file, "w");
 	assert_non_null(bf);
 	fputs("boot-1\n", bf);
@@ -553,7 +439,9 @@ static void test_empty_phase(void **state)
 	const char *want[] = {PHASE("pass", "Setup"),
 			      PHASE("pass", "the-main-phase"),
 			      PHASE("pass", "unnamed phase"),
-			      PHASE("pass", "Cleanup"), OWN("pass"), NULL};
+			      PHASE("pass", "Cleanup"),
+			      OWN("pass"),
+			      NULL};
 	int rc;
 	char *dir = run("/empty_phase", g.fake, &rc);
 

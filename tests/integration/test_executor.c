@@ -76,6 +76,7 @@
 #include "atex/connection.h"
 #include "atex/executor.h"
 #include "atex/fmf.h"
+#include "helpers.h"
 #include "fmf/yaml.h"
 
 #define GIB	     (1024LL * 1024 * 1024)
@@ -114,22 +115,6 @@ static struct {
 /* ------------------------------------------------------------------------
  * Small helpers.
  */
-
-static char *xsprintf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static char *xsprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0);
-	return s;
-}
 
 static double now_ms(void)
 {
@@ -175,31 +160,6 @@ static void soft_check(void)
 	soft_failed = 0;
 	if (n)
 		fail_msg("%d checks failed (above)", n);
-}
-
-/* The whole file, NUL-terminated (it may hold NULs before), or NULL. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - n < 65536) {
-			cap = cap * 2 + 65536;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	return buf;
 }
 
 /* strcmp for strings that may be missing (NULL). */
@@ -2740,101 +2700,12 @@ static void test_helpers(void **state)
  * confirmation seen without rebooting anything.
  */
 
-struct fake_conn {
-	atex_connection base;
-	atex_connection *inner;
-	bool can_reboot;
-	char boot_file[PATH_MAX]; /* on the system */
-	atomic_int boot_reads;
-};
-
-static struct fake_conn *to_fake(const atex_connection *c)
+static struct fake_boot_conn *fake_new(bool can_reboot)
 {
-	return (struct fake_conn *)c;
-}
+	char *file = xsprintf("%s/boot-id", g.base);
+	struct fake_boot_conn *f = fake_boot_conn_new(g.conn, can_reboot, file);
 
-static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
-{
-	return atex_connection_connect(to_fake(c)->inner, timeout_ms, cancel);
-}
-
-static int fake_disconnect(atex_connection *c)
-{
-	return atex_connection_disconnect(to_fake(c)->inner);
-}
-
-static int fake_spawn(atex_process **out, atex_connection *c,
-		      const struct atex_spawn_options *opts)
-{
-	return atex_connection_spawn(out, to_fake(c)->inner, opts);
-}
-
-static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
-			atex_cancel *cancel)
-{
-	return atex_connection_copy_to(to_fake(c)->inner, src, dst, cancel);
-}
-
-static const char *fake_name(const atex_connection *c)
-{
-	return atex_connection_name(to_fake(c)->inner);
-}
-
-static void fake_free(atex_connection *c)
-{
-	free(c); /* the inner one is g.conn */
-}
-
-static bool fake_can_reboot(const atex_connection *c)
-{
-	return to_fake(c)->can_reboot;
-}
-
-static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
-			atex_cancel *cancel)
-{
-	struct fake_conn *f = to_fake(c);
-	const char *argv[] = {"cat", "--", f->boot_file, NULL};
-	struct atex_run_result r = {0};
-	int rc;
-
-	f->boot_reads++;
-	rc = atex_connection_run(&r, f->inner, argv, NULL, 0, timeout_ms,
-				 cancel);
-	if (rc)
-		return rc;
-	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status)) {
-		atex_run_result_clear(&r);
-		return ATEX_EEXTERNAL;
-	}
-	r.out[strcspn(r.out, "\n")] = '\0';
-	*out = r.out;
-	r.out = NULL;
-	atex_run_result_clear(&r);
-	return 0;
-}
-
-static const struct atex_connection_ops fake_ops = {
-	.version = ATEX_CONNECTION_OPS_VERSION,
-	.connect = fake_connect,
-	.disconnect = fake_disconnect,
-	.spawn = fake_spawn,
-	.copy_to = fake_copy_to,
-	.name = fake_name,
-	.free = fake_free,
-	.can_reboot = fake_can_reboot,
-	.boot_id = fake_boot_id,
-};
-
-static struct fake_conn *fake_new(bool can_reboot)
-{
-	struct fake_conn *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->base.ops = &fake_ops;
-	f->inner = g.conn;
-	f->can_reboot = can_reboot;
-	snprintf(f->boot_file, sizeof(f->boot_file), "%s/boot-id", g.base);
+	free(file);
 	return f;
 }
 
@@ -2852,8 +2723,8 @@ static struct {
 	atomic_int seen;
 } mk;
 
-static int mkdir_spawn(atex_connection *c, const struct atex_spawn_options *o,
-		       atex_process **out)
+static int mkdir_spawn(struct fake_boot_conn *f, atex_process **out,
+		       const struct atex_spawn_options *o)
 {
 	struct atex_spawn_options late = *o;
 	const char *argv[6];
@@ -2862,7 +2733,7 @@ static int mkdir_spawn(atex_connection *c, const struct atex_spawn_options *o,
 
 	if (!o->argv[0] || strcmp(o->argv[0], "bash") || !o->argv[2] ||
 	    !strstr(o->argv[2], "mktemp -d") || !o->argv[3] || !o->argv[4])
-		return atex_connection_spawn(out, to_fake(c)->inner, o);
+		return atex_connection_spawn(out, f->inner, o);
 	mk.seen++;
 	snprintf(mk.prefix, sizeof(mk.prefix), "%s",
 		 strrchr(o->argv[4], '/') + 1);
@@ -2875,7 +2746,7 @@ static int mkdir_spawn(atex_connection *c, const struct atex_spawn_options *o,
 	argv[4] = o->argv[4];
 	argv[5] = NULL;
 	late.argv = argv;
-	rc = atex_connection_spawn(out, to_fake(c)->inner, &late);
+	rc = atex_connection_spawn(out, f->inner, &late);
 	free(script);
 	for (int i = 0; rc == 0 && i < 200 && !sys_exists(mk.mark); i++)
 		usleep(50 * 1000);
@@ -2883,35 +2754,19 @@ static int mkdir_spawn(atex_connection *c, const struct atex_spawn_options *o,
 	return rc;
 }
 
-static int mkdir_fake_spawn(atex_process **out, atex_connection *c,
-			    const struct atex_spawn_options *opts)
-{
-	return mkdir_spawn(c, opts, out);
-}
-
-static const struct atex_connection_ops mkdir_ops = {
-	.version = ATEX_CONNECTION_OPS_VERSION,
-	.connect = fake_connect,
-	.disconnect = fake_disconnect,
-	.spawn = mkdir_fake_spawn,
-	.copy_to = fake_copy_to,
-	.name = fake_name,
-	.free = fake_free,
-};
-
 static void test_cancel_while_making_workdir(void **state)
 {
 	char *root = xsprintf("%s/atex-misc", g.conformance);
 	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	struct atex_fmf_executor_options eopts = ATEX_FMF_EXECUTOR_OPTIONS_INIT;
-	struct fake_conn *f = fake_new(false);
+	struct fake_boot_conn *f = fake_new(false);
 	atex_fmf_discovery *disc = NULL;
 	atex_executor *e = NULL;
 	char **left;
 	int rc;
 
 	(void)state;
-	f->base.ops = &mkdir_ops;
+	f->spawn = mkdir_spawn;
 	g.session_conn = &f->base;
 	memset(&mk, 0, sizeof(mk));
 	snprintf(mk.mark, sizeof(mk.mark), "%s/made-workdir", g.base);
@@ -3225,7 +3080,7 @@ static void test_fake_boot_refused(void **state)
 	char *root = xsprintf("%s/executor-reboot-boot", g.trees);
 	char *bin = fake_bin(), *bin_var = xsprintf("FAKE_BIN=%s", bin);
 	const char *env[] = {bin_var, NULL};
-	struct fake_conn *f = fake_new(false);
+	struct fake_boot_conn *f = fake_new(false);
 	struct session *s;
 	struct run r;
 	char *out;
@@ -3262,7 +3117,7 @@ static void test_fake_boot_refused(void **state)
 static void test_fake_boot_reboots(void **state)
 {
 	char *root = xsprintf("%s/executor-reboot-boot", g.trees);
-	struct fake_conn *f = fake_new(true);
+	struct fake_boot_conn *f = fake_new(true);
 	char *boot_var = xsprintf("BOOT_FILE=%s", f->boot_file);
 	const char *env[] = {boot_var, NULL};
 	const char *env_new[] = {boot_var, "NEW_BOOT=boot-4", NULL};

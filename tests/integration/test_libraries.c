@@ -35,6 +35,7 @@
 #include "atex/connection.h"
 #include "atex/executor.h"
 #include "atex/fmf.h"
+#include "helpers.h"
 
 static struct {
 	char base[64]; /* /tmp/atex-libtest-XXXXXX */
@@ -43,22 +44,6 @@ static struct {
 	atex_connection *conn;
 	unsigned long runs;
 } g;
-
-static char *xsprintf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static char *xsprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0);
-	return s;
-}
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -28,6 +28,7 @@
 #include "atex/connection.h"
 #include "atex/executor.h"
 #include "atex/fmf.h"
+#include "helpers.h"
 
 static struct {
 	char tree[PATH_MAX];
@@ -46,45 +47,6 @@ struct run {
 	int rc, exit_code;
 	json_t *results; /* array of the results lines */
 };
-
-static char *xsprintf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static char *xsprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0);
-	return s;
-}
-
-/* The whole file, or NULL. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f)
-		return NULL;
-	{
-		FILE *m = open_memstream(&buf, &len);
-		char chunk[4096];
-		size_t n;
-
-		assert_non_null(m);
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			fwrite(chunk, 1, n, m);
-		fclose(m);
-	}
-	fclose(f);
-	return buf;
-}
 
 static atex_connection *session_conn; /* NULL: g.conn */
 
@@ -126,7 +88,7 @@ static void run(struct session *s, struct run *r, const char *test)
 	r->exit_code = -2;
 	r->rc = atex_executor_run_test(s->e, test, r->dir, NULL, &r->exit_code);
 	path = xsprintf("%s/results", r->dir);
-	text = slurp(path);
+	text = slurp(path, NULL);
 	if (!text)
 		fail_msg("%s: no results file", test);
 	r->results = json_array();
@@ -189,7 +151,7 @@ static void expect_results(const struct run *r, size_t n, ...)
 static void expect_text(const struct run *r, const char *file, const char *want)
 {
 	char *path = xsprintf("%s/files/%s", r->dir, file);
-	char *text = slurp(path);
+	char *text = slurp(path, NULL);
 
 	if (!text)
 		fail_msg("%s: no %s", r->dir, file);
@@ -298,34 +260,18 @@ static void test_restart_with_reboot_refused(void **state)
 	session_close(s);
 }
 
-/* Fake boot: a connection around g.conn that says it can reboot and
- * whose boot id is the content of the file $BOOT_FILE, so that a reboot
- * can be acted out (the executor's ATEX_REBOOT_COMMAND changes the file;
- * PATH has fake reboot, systemctl and shutdown besides): nothing here
- * reboots this machine. */
-struct fake_conn {
-	atex_connection base;
-	char boot_file[PATH_MAX];
-};
-
-static int fake_connect(atex_connection *c, int timeout_ms, atex_cancel *cancel)
-{
-	(void)c;
-	return atex_connection_connect(g.conn, timeout_ms, cancel);
-}
-
-static int fake_disconnect(atex_connection *c)
-{
-	(void)c;
-	return atex_connection_disconnect(g.conn);
-}
+/* Fake boot (helpers.h): a connection around g.conn that says it can
+ * reboot and whose boot id is the content of the file $BOOT_FILE, so that
+ * a reboot can be acted out (the executor's ATEX_REBOOT_COMMAND changes
+ * the file; PATH has fake reboot, systemctl and shutdown besides):
+ * nothing here reboots this machine. */
 
 /* The executor's default reboot command never reaches a shell: the fake
  * system "reboots" by changing its boot id instead (and counts it). */
 static int default_reboots;
 
-static int fake_spawn(atex_process **out, atex_connection *c,
-		      const struct atex_spawn_options *opts)
+static int reboot_spawn(struct fake_boot_conn *f, atex_process **out,
+			const struct atex_spawn_options *opts)
 {
 	const char *const *argv = opts->argv;
 	struct atex_spawn_options o = *opts;
@@ -339,7 +285,7 @@ static int fake_spawn(atex_process **out, atex_connection *c,
 	assert_non_null(strstr(argv[2], "trap '' HUP;"));
 	default_reboots++;
 	cmd = xsprintf("echo boot-%d > '%s'", 10 + default_reboots,
-		       ((struct fake_conn *)c)->boot_file);
+		       f->boot_file);
 	instead[2] = cmd;
 	o.argv = instead;
 	rc = atex_connection_spawn(out, g.conn, &o);
@@ -347,62 +293,13 @@ static int fake_spawn(atex_process **out, atex_connection *c,
 	return rc;
 }
 
-static int fake_copy_to(atex_connection *c, const char *src, const char *dst,
-			atex_cancel *cancel)
-{
-	(void)c;
-	return atex_connection_copy_to(g.conn, src, dst, cancel);
-}
-
-static const char *fake_name(const atex_connection *c)
-{
-	(void)c;
-	return "fake-boot";
-}
-
-static void fake_free(atex_connection *c)
-{
-	free(c);
-}
-
-static bool fake_can_reboot(const atex_connection *c)
-{
-	(void)c;
-	return true;
-}
-
-static int fake_boot_id(char **out, atex_connection *c, int timeout_ms,
-			atex_cancel *cancel)
-{
-	char *text = slurp(((struct fake_conn *)c)->boot_file);
-
-	(void)timeout_ms;
-	(void)cancel;
-	if (!text)
-		return ATEX_EEXTERNAL;
-	text[strcspn(text, "\n")] = '\0';
-	*out = text;
-	return 0;
-}
-
-static const struct atex_connection_ops fake_ops = {
-	.version = ATEX_CONNECTION_OPS_VERSION,
-	.connect = fake_connect,
-	.disconnect = fake_disconnect,
-	.spawn = fake_spawn,
-	.copy_to = fake_copy_to,
-	.name = fake_name,
-	.free = fake_free,
-	.can_reboot = fake_can_reboot,
-	.boot_id = fake_boot_id,
-};
-
 /* restart-with-reboot where the system can reboot: the reboot command
  * runs, the new boot is awaited, both counters are raised. tmt-reboot
  * raises TMT_TEST_RESTART_COUNT too, and so uses up restart-max-count. */
 static void test_restart_with_reboot(void **state)
 {
-	struct fake_conn *f = calloc(1, sizeof(*f));
+	char *file = xsprintf("%s/state/boot-id", g.base);
+	struct fake_boot_conn *f = fake_boot_conn_new(g.conn, true, file);
 	char *cmd, *env0, *log;
 	const char *env[2];
 	struct session *s;
@@ -410,11 +307,10 @@ static void test_restart_with_reboot(void **state)
 	FILE *b;
 
 	(void)state;
-	assert_non_null(f);
-	f->base.ops = &fake_ops;
+	free(file);
+	f->spawn = reboot_spawn;
+	f->name = "fake-boot";
 	fakes_on(false);
-	snprintf(f->boot_file, sizeof(f->boot_file), "%s/state/boot-id",
-		 g.base);
 	b = fopen(f->boot_file, "w");
 	assert_non_null(b);
 	fputs("boot-1\n", b);
@@ -591,7 +487,7 @@ static void test_check_dmesg_real(void **state)
 	path = xsprintf("%s/files/check/dmesg/before-test/"
 			"dmesg-before-test.txt",
 			r.dir);
-	text = slurp(path);
+	text = slurp(path, NULL);
 	assert_non_null(text);
 	assert_true(strlen(text) > 0);
 	free(text);
@@ -753,7 +649,7 @@ static void test_check_avc(void **state)
 		       PASS_OUT);
 	run_free(&r);
 	path = xsprintf("%s/state/ausearch.log", g.base);
-	log = slurp(path);
+	log = slurp(path, NULL);
 	assert_non_null(log);
 	assert_non_null(strstr(log, "-m AVC,USER_AVC,SELINUX_ERR\n"));
 	assert_non_null(strstr(log, "-i -ts checkpoint\n"));

@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,25 +125,29 @@ static bool safe_part(const char *s, bool slashes)
 	return slashes || !strchr(s, '/');
 }
 
+/* "library(REPO/NAME)": REPO has no '/', NAME (kept with its leading
+ * '/') no ')'. */
 static int parse_simple(struct lib_ctx *c, struct lib_id *id, const char *s)
 {
-	regex_t re;
-	regmatch_t m[3];
-	int ok;
+	static const char prefix[] = "library(";
+	size_t len = strlen(s), plen = sizeof(prefix) - 1;
+	const char *inner = NULL, *slash = NULL;
+	size_t inner_len = 0;
 
-	if (regcomp(&re, "^library\\(([^/]+)(/[^)]+)\\)$", REG_EXTENDED))
-		return lib_fail(c, "cannot compile the library pattern");
-	ok = !regexec(&re, s, 3, m, 0);
-	regfree(&re);
-	if (!ok)
+	if (len > plen && !strncmp(s, prefix, plen) && s[len - 1] == ')') {
+		inner = s + plen;
+		inner_len = len - plen - 1;
+		slash = memchr(inner, '/', inner_len);
+	}
+	if (!slash || slash == inner || slash + 1 == inner + inner_len ||
+	    memchr(slash, ')', (size_t)(inner + inner_len - slash)))
 		return lib_fail(c,
 				"'%s': not a library (expected "
 				"library(REPO/LIB))",
 				s);
-	id->repo = atex_sprintf("%.*s", (int)(m[1].rm_eo - m[1].rm_so),
-				s + m[1].rm_so);
-	id->name = atex_sprintf("%.*s", (int)(m[2].rm_eo - m[2].rm_so),
-				s + m[2].rm_so);
+	id->repo = atex_sprintf("%.*s", (int)(slash - inner), inner);
+	id->name =
+		atex_sprintf("%.*s", (int)(inner + inner_len - slash), slash);
 	if (id->repo && !safe_part(id->repo, false))
 		return lib_fail(c, "'%s': bad library name (repository '%s')",
 				s, id->repo);

@@ -136,13 +136,28 @@ struct atex_jsonl_aggregator_options {
 	int compress_files;
 	const char *files_suffix;
 	const char *const *files_exclude; /* NULL-terminated; NULL: none */
+	/* (Version 4.) attempts_path: a sidecar JSON Lines file with one
+	 * line per ingest, written in the same lock as the results and
+	 * with the same whole-line rule (docs/PROTOCOL.md section 5):
+	 *   {"platform": "p", "test": "/t", "attempt": 1, "final": true,
+	 *    "start": ISO, "end": ISO, "duration": 3.444,
+	 *    "system": "local-3", "exit_code": 0}
+	 * from ARTIFACTS/attempt.json (null for what is unknown; a
+	 * directory without one gives a line of nulls). The results lines
+	 * keep Python ATEX's six fields. Compressed by its own name's suffix
+	 * (.gz, .xz) at `level`. When it cannot be written, the ingest's
+	 * results are taken back and the ingest fails; the multi
+	 * aggregator's undo takes back both. NULL: none. attempts_earlier:
+	 * its lines say "final": false (the home of earlier attempts). */
+	const char *attempts_path;
+	bool attempts_earlier;
 };
 
-#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 3
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 4
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
 		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false,   \
-			false, false, 0, 0, NULL, NULL                         \
+			false, false, 0, 0, NULL, NULL, NULL, false            \
 	}
 
 /*

@@ -173,8 +173,10 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 
 /*
  * YAML documents: one "---" document per ingested test, with keys
- * platform, test, status, note, files (its own result) and subtests (a
- * list of {name, status, note, files}). `files_dir` as for JSON Lines.
+ * platform, test, status, note, files (its own result), then start, end,
+ * duration, system, attempt and exit_code from ARTIFACTS/attempt.json
+ * (each only when known), and subtests (a list of {name, status, note,
+ * files}). `files_dir` as for JSON Lines.
  * Both strings copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
  */
 int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,

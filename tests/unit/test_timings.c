@@ -611,6 +611,54 @@ static void test_sidecar_undo(void **state)
 	free(ap);
 }
 
+/* ---- YAML ---- */
+
+static void test_yaml_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
+	char *path = path_in(f->tmp, "r.yaml");
+	atex_aggregator *a = NULL;
+	char *text;
+
+	write_results(f->art);
+	write_file(f->art, "attempt.json", attempt1);
+	o.path = path;
+	for (int compact = 0; compact < 2; compact++) {
+		o.compact = compact;
+		assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), 0);
+		assert_int_equal(atex_aggregator_start(a), 0);
+		ingest_ok(a, "p", "/t", f->art);
+		write_file(f->art, "attempt.json",
+			   "{\"system\": \"local-1\", \"exit_code\": null}");
+		ingest_ok(a, "p", "/u", f->art);
+		write_file(f->art, "attempt.json", attempt1);
+		assert_int_equal(atex_aggregator_stop(a), 0);
+		atex_aggregator_free(a);
+		text = slurp(path);
+		if (compact) {
+			/* Python ATEX's layout stays as it was. */
+			assert_null(strstr(text, "start"));
+			assert_null(strstr(text, "system"));
+			assert_null(strstr(text, "duration"));
+		} else {
+			assert_non_null(strstr(
+				text, "files:\n- out.log\n"
+				      "start: '2026-12-06T22:45:01.123+00:00'\n"
+				      "end: '2026-12-06T22:45:04.567+00:00'\n"
+				      "duration: 3.444\nsystem: local-3\n"
+				      "attempt: 1\nexit_code: 0\nsubtests:\n"));
+			/* Only what is known. */
+			assert_non_null(strstr(text, "files:\n- out.log\n"
+						     "system: local-1\n"
+						     "subtests:\n"));
+		}
+		free(text);
+	}
+	free(path);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -619,7 +667,7 @@ int main(void)
 		T(test_attempt_written), T(test_attempt_read_bad),
 		T(test_sqlite_timings),	 T(test_sqlite_options),
 		T(test_sidecar),	 T(test_sidecar_compressed),
-		T(test_sidecar_undo),
+		T(test_sidecar_undo),	 T(test_yaml_keys),
 	};
 	int rc;
 

@@ -120,8 +120,8 @@ double atex_history_typical(const atex_history *h);
  * The orchestrator's `history` option makes it the default; a program's
  * own hook may call it.
  */
-size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue,
-			   size_t n, void *userdata);
+size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue, size_t n,
+			   void *userdata);
 
 /*
  * A test's expected time for an estimate: its history's `expected`, or

@@ -32,16 +32,23 @@
 #define COMPONENT "history"
 
 /* Status ranks, worst first, as the orchestrator orders them. */
-enum { ST_INFRA, ST_ERROR, ST_FAIL, ST_CUSTOM, ST_WARN, ST_INFO, ST_PASS,
-       ST_SKIP };
+enum {
+	ST_INFRA,
+	ST_ERROR,
+	ST_FAIL,
+	ST_CUSTOM,
+	ST_WARN,
+	ST_INFO,
+	ST_PASS,
+	ST_SKIP
+};
 
 static int status_rank(const char *s)
 {
 	static const char *const names[] = {"infra", "error", "fail", "",
 					    "warn",  "info",  "pass", "skip"};
 
-	for (int i = 0; s && i < (int)(sizeof(names) / sizeof(names[0]));
-	     i++) {
+	for (int i = 0; s && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
 		if (i != ST_CUSTOM && strcmp(names[i], s) == 0)
 			return i;
 	}
@@ -113,8 +120,7 @@ static int add_rec(struct reader *rd, const char *platform, const char *test,
 		return 0;
 	if (rd->n == rd->cap) {
 		size_t cap = rd->cap ? rd->cap * 2 : 256;
-		struct rec *bigger =
-			realloc(rd->recs, cap * sizeof(*rd->recs));
+		struct rec *bigger = realloc(rd->recs, cap * sizeof(*rd->recs));
 
 		if (!bigger)
 			return atex_error_oom();
@@ -161,7 +167,8 @@ static int sqlite_columns(sqlite3 *db)
 		const char *col = (const char *)sqlite3_column_text(st, 1);
 
 		has_table = 1;
-		if (col && (!strcmp(col, "duration") || !strcmp(col, "started")))
+		if (col &&
+		    (!strcmp(col, "duration") || !strcmp(col, "started")))
 			found++;
 	}
 	sqlite3_finalize(st);
@@ -324,7 +331,7 @@ static int load_statuses(json_t *map, const char *results_path)
 		}
 		if (!v) {
 			v = json_pack("[ii]", -1, rank);
-			if (!v || json_object_set_new(map, key, v) < 0)
+			if (!v || json_object_set_new_nocheck(map, key, v) < 0)
 				rc = atex_error_oom();
 		}
 		if (v && rank < json_integer_value(json_array_get(v, 1)))
@@ -342,7 +349,8 @@ static int take_attempt_line(struct reader *rd, json_t *map, const char *path,
 {
 	json_error_t err;
 	json_t *j = json_loads(text, 0, &err);
-	const char *platform = json_string_value(json_object_get(j, "platform"));
+	const char *platform =
+		json_string_value(json_object_get(j, "platform"));
 	const char *test = json_string_value(json_object_get(j, "test"));
 	json_t *attempt = json_object_get(j, "attempt");
 	json_t *duration = json_object_get(j, "duration");
@@ -612,7 +620,8 @@ static int build(atex_history *h, struct reader *rd, unsigned int last_n)
 
 	qsort(rd->recs, rd->n, sizeof(*rd->recs), cmp_rec);
 	for (size_t i = 0; i < rd->n; i++)
-		count += i == 0 || strcmp(rd->recs[i].test, rd->recs[i - 1].test);
+		count += i == 0 ||
+			 strcmp(rd->recs[i].test, rd->recs[i - 1].test);
 	h->tests = atex_calloc(count ? count : 1, sizeof(*h->tests));
 	scratch = atex_calloc(rd->n ? rd->n : 1, sizeof(*scratch));
 	medians = atex_calloc(count ? count : 1, sizeof(*medians));
@@ -623,8 +632,8 @@ static int build(atex_history *h, struct reader *rd, unsigned int last_n)
 	for (size_t i = 0, j; i < rd->n; i = j) {
 		struct entry *e = &h->tests[h->n];
 
-		for (j = i + 1; j < rd->n && !strcmp(rd->recs[j].test,
-						     rd->recs[i].test);
+		for (j = i + 1;
+		     j < rd->n && !strcmp(rd->recs[j].test, rd->recs[i].test);
 		     j++)
 			;
 		/* The name moves to the entry. */
@@ -776,8 +785,8 @@ static const double *keys_for(atex_history *h, atex_fmf_discovery *d)
 	return h->keys;
 }
 
-size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue,
-			   size_t n, void *userdata)
+size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue, size_t n,
+			   void *userdata)
 {
 	atex_history *h = userdata;
 	const double *keys;

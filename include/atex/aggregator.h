@@ -195,23 +195,40 @@ struct atex_sqlite_aggregator_options {
 	unsigned int version;
 	const char *path;      /* the database; required */
 	const char *files_dir; /* where files go; NULL: names recorded only */
+	/* (Version 2.) What the `run` table says about the run: a JSON
+	 * object text with the keys platform, provisioner, tree,
+	 * git_commit (strings) and context (an object of strings), each
+	 * optional (NULL in the table). NULL: all of them NULL.
+	 * ATEX_EINVAL when it is not such an object. */
+	const char *run_json;
 };
 
-#define ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION 2
 #define ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT                                    \
 	{                                                                      \
-		ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL             \
+		ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, NULL       \
 	}
 
 /*
  * SQLite: table `results` with one row per result (id, platform, status,
  * test, subtest, note, files as a JSON array text, ingested as Unix
- * seconds with a fraction, attempt, final), indexed by status, test and
- * platform; WAL mode, one transaction per ingest. `attempt` counts the
- * ingests of the same platform and test, from 1; `final` is 1 for rows
- * ingested through this aggregator and 0 for rows ingested through its
- * earlier-attempts view (below). start() replaces an existing database.
- * Options are copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
+ * seconds with a fraction, attempt, final, started, ended, duration,
+ * system, exit_code), indexed by status, test and platform; WAL mode, one
+ * transaction per ingest. `attempt` is ARTIFACTS/attempt.json's number
+ * when the directory has one, else it counts the ingests of the same
+ * platform and test, from 1; `final` is 1 for rows ingested through this
+ * aggregator and 0 for rows ingested through its earlier-attempts view
+ * (below). started, ended (ISO 8601 UTC with milliseconds), duration
+ * (seconds), system and exit_code come from attempt.json (NULL without
+ * one, or for a value it lacks), the same for every row of an ingest.
+ * Table `run`, one row: started (at start()), ended (at stop(); NULL in
+ * the database of a run that did not stop), atex_version, platform,
+ * provisioner, tree, git_commit, context (JSON object text) from the
+ * options' run_json, first_test (the earliest `started` of the results)
+ * and systems (the number of distinct `system` values), both filled at
+ * stop(). docs/PROTOCOL.md section 5 has the whole schema. start()
+ * replaces an existing database. Options are copied (a version-1 struct
+ * is accepted). Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
  */
 int atex_sqlite_aggregator_new(
 	atex_aggregator **out,

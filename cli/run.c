@@ -8,6 +8,9 @@
  *   DIR/old/results.jsonl, DIR/old/files/N/  earlier attempts of re-runs
  *                                      (attempt N's files)
  *   DIR/results.sqlite                 every attempt, queryable
+ *   DIR/attempts.jsonl, DIR/old/attempts.jsonl  each attempt's timings
+ *                                      (PROTOCOL.md 5, the sidecar)
+ *   DIR/run.json                       the run: when, what, where from
  *   DIR/report.html                    the report
  *
  * It is the library's blocks strung together and nothing more: the
@@ -69,8 +72,7 @@ struct run_args {
 	unsigned int max_spares;
 	const char *results;
 	const char *tree;
-	/* --history: earlier runs' results (TODO(lead): run.json's
-	 * "history" lists them, contract 4). */
+	/* --history: earlier runs' results (run.json's "history"). */
 	const char **history_paths;
 	size_t n_history;
 	bool order_given;
@@ -95,6 +97,7 @@ struct run_state {
 	size_t not_ingested;   /* attempts no aggregator took */
 	char *ingest_error;    /* why the first of them was not (owned) */
 	bool all_ok;
+	json_t *seen; /* the systems that ran a test, as keys */
 	/* --history: expected seconds per discovery index, which tests
 	 * started (and when, 0: not running), the queued tests' sum. */
 	atex_history *history;
@@ -123,14 +126,17 @@ static void run_usage(FILE *out)
 		"DIR/files/,\n"
 		"DIR/results.sqlite and DIR/report.html (earlier attempts of "
 		"re-run\n"
-		"tests in DIR/old/). Exit status: 0 when every final result is "
-		"pass,\n"
-		"info, warn or skip, 1 when any is not (a result without "
-		"status is an\n"
-		"error), 2 on usage or setup errors, when nothing is selected "
-		"and when\n"
-		"results could not be written (a full disk), 130 after "
-		"Ctrl-C.\n"
+		"tests in DIR/old/), each attempt's times in "
+		"DIR/attempts.jsonl "
+		"and the\n"
+		"run's (its tree's git commit, context) in DIR/run.json.\n"
+		"Exit status: 0 when every final result is pass, info, warn or "
+		"skip,\n"
+		"1 when any is not (a result without status is an error), 2 "
+		"on\n"
+		"usage or setup errors, when nothing is selected and when "
+		"results\n"
+		"could not be written (a full disk), 130 after Ctrl-C.\n"
 		"\n"
 		"  --filter EXPR     only tests matching the fmf filter "
 		"(replaces "
@@ -342,6 +348,8 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 			cli_error("run: system %s released", ev->remote);
 		break;
 	case ATEX_EVENT_TEST_STARTED:
+		if (st->seen && ev->remote)
+			json_object_set_new(st->seen, ev->remote, json_true());
 		if (!st->live)
 			cli_error("run: %s started on %s", ev->test_name,
 				  ev->remote);
@@ -437,7 +445,8 @@ struct aggregators {
 	atex_aggregator *final, *earlier, *jsonl, *sqlite;
 };
 
-static int make_aggregators(struct aggregators *ag, const char *dir)
+static int make_aggregators(struct aggregators *ag, const char *dir,
+			    const char *run_json)
 {
 	struct atex_jsonl_aggregator_options jo =
 		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
@@ -450,9 +459,12 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	char *old_jsonl = old ? path_in(old, "results.jsonl") : NULL;
 	char *old_files = old ? path_in(old, "files") : NULL;
 	char *db = path_in(dir, "results.sqlite");
+	char *attempts = path_in(dir, "attempts.jsonl");
+	char *old_attempts = old ? path_in(old, "attempts.jsonl") : NULL;
 	int rc = CLI_USAGE;
 
-	if (!jsonl || !files || !old_jsonl || !old_files || !db)
+	if (!jsonl || !files || !old_jsonl || !old_files || !db || !attempts ||
+	    !old_attempts)
 		goto out;
 	if (mkdir(old, 0755) < 0 && errno != EEXIST) {
 		cli_error("run: %s: %s", old, strerror(errno));
@@ -461,7 +473,9 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	}
 	jo.path = jsonl;
 	jo.files_dir = files;
+	jo.attempts_path = attempts;
 	so.path = db;
+	so.run_json = run_json;
 	if (atex_jsonl_aggregator_new(&ag->jsonl, &jo) < 0 ||
 	    atex_sqlite_aggregator_new(&ag->sqlite, &so) < 0)
 		goto out;
@@ -474,6 +488,8 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	jo.files_dir = old_files;
 	/* old/files/N/...: a test re-run twice keeps both attempts' files. */
 	jo.attempt_dirs = true;
+	jo.attempts_path = old_attempts;
+	jo.attempts_earlier = true;
 	if (atex_jsonl_aggregator_new(&parts[0], &jo) < 0 ||
 	    atex_sqlite_aggregator_earlier(&parts[1], ag->sqlite) < 0 ||
 	    atex_multi_aggregator_new(&ag->earlier, parts, 2, true) < 0)
@@ -495,6 +511,8 @@ quiet:
 	free(old_jsonl);
 	free(old_files);
 	free(db);
+	free(attempts);
+	free(old_attempts);
 	return rc;
 }
 
@@ -615,15 +633,63 @@ static int serve(struct run_state *st, const struct run_args *a,
 	return rc;
 }
 
+/* run.json's "history": the --history paths, absolute (null without). */
+static int set_history_paths(json_t *info, const struct run_args *a)
+{
+	json_t *list;
+
+	if (!a->n_history)
+		return 0;
+	list = json_array();
+	for (size_t i = 0; list && i < a->n_history; i++) {
+		char *abs = realpath(a->history_paths[i], NULL);
+
+		if (json_array_append_new(
+			    list,
+			    json_string(abs ? abs : a->history_paths[i])) < 0) {
+			free(abs);
+			json_decref(list);
+			list = NULL;
+			break;
+		}
+		free(abs);
+	}
+	if (!list || json_object_set_new(info, "history", list) < 0) {
+		cli_error("run: run.json: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* DIR/run.json at the start, and the SQLite run_json from it. */
+static int start_runinfo(json_t **info, char **run_json,
+			 const struct run_args *a)
+{
+	*info = cli_runinfo_new(a->platform ? a->platform : default_platform(a),
+				default_platform(a), a->tree, a->suite.context);
+	if (!*info || set_history_paths(*info, a) < 0)
+		return CLI_USAGE;
+	*run_json = cli_runinfo_sqlite_json(*info);
+	if (!*run_json) {
+		cli_error("run: run.json: out of memory");
+		return CLI_USAGE;
+	}
+	return cli_runinfo_write(*info, a->results);
+}
+
 static int run_suite(struct run_state *st, const struct run_args *a)
 {
 	struct aggregators ag = {0};
 	bool passed = true;
+	json_t *info = NULL;
+	char *run_json = NULL;
 	int rc;
 
 	rc = prepare_results_dir(a->results);
 	if (rc == CLI_OK)
-		rc = make_aggregators(&ag, a->results);
+		rc = start_runinfo(&info, &run_json, a);
+	if (rc == CLI_OK)
+		rc = make_aggregators(&ag, a->results, run_json);
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) == 0)
 		fprintf(stderr, "atex: run: no tests to run\n");
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) > 0) {
@@ -635,6 +701,13 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	}
 	/* Results so far are kept whatever happened: flushed, reported. */
 	free_aggregators(&ag);
+	if (info &&
+	    cli_runinfo_finish(info, a->results, json_object_size(st->seen)) !=
+		    CLI_OK &&
+	    rc == CLI_OK)
+		rc = CLI_USAGE;
+	json_decref(info);
+	free(run_json);
 	if (ag.final && write_report(a->results, &passed) != CLI_OK &&
 	    rc == CLI_OK)
 		rc = CLI_USAGE;
@@ -735,6 +808,7 @@ static int run_main(struct run_args *a)
 	int rc;
 
 	st.env = a->suite.env;
+	st.seen = json_object();
 	st.live = isatty(STDERR_FILENO);
 	st.started = now_s();
 	rc = open_history(&st, a);
@@ -760,6 +834,7 @@ static int run_main(struct run_args *a)
 	free_estimate(&st);
 	atex_fmf_discovery_free(st.disc);
 	free(st.ingest_error);
+	json_decref(st.seen);
 	return rc;
 }
 

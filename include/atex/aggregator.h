@@ -136,13 +136,28 @@ struct atex_jsonl_aggregator_options {
 	int compress_files;
 	const char *files_suffix;
 	const char *const *files_exclude; /* NULL-terminated; NULL: none */
+	/* (Version 4.) attempts_path: a sidecar JSON Lines file with one
+	 * line per ingest, written in the same lock as the results and
+	 * with the same whole-line rule (docs/PROTOCOL.md section 5):
+	 *   {"platform": "p", "test": "/t", "attempt": 1, "final": true,
+	 *    "start": ISO, "end": ISO, "duration": 3.444,
+	 *    "system": "local-3", "exit_code": 0}
+	 * from ARTIFACTS/attempt.json (null for what is unknown; a
+	 * directory without one gives a line of nulls). The results lines
+	 * keep Python ATEX's six fields. Compressed by its own name's suffix
+	 * (.gz, .xz) at `level`. When it cannot be written, the ingest's
+	 * results are taken back and the ingest fails; the multi
+	 * aggregator's undo takes back both. NULL: none. attempts_earlier:
+	 * its lines say "final": false (the home of earlier attempts). */
+	const char *attempts_path;
+	bool attempts_earlier;
 };
 
-#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 3
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 4
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
 		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false,   \
-			false, false, 0, 0, NULL, NULL                         \
+			false, false, 0, 0, NULL, NULL, NULL, false            \
 	}
 
 /*
@@ -158,8 +173,10 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 
 /*
  * YAML documents: one "---" document per ingested test, with keys
- * platform, test, status, note, files (its own result) and subtests (a
- * list of {name, status, note, files}). `files_dir` as for JSON Lines.
+ * platform, test, status, note, files (its own result), then start, end,
+ * duration, system, attempt and exit_code from ARTIFACTS/attempt.json
+ * (each only when known), and subtests (a list of {name, status, note,
+ * files}). `files_dir` as for JSON Lines.
  * Both strings copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
  */
 int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,

@@ -176,14 +176,8 @@ static double ms_round(double s)
 	return (double)(long long)(s * 1e3 + 0.5) / 1e3;
 }
 
-static json_t *attempt_json(const struct atex_ingest_attempt *a)
+int atex_ingest_attempt_fields(json_t *o, const struct atex_ingest_attempt *a)
 {
-	json_t *o = json_object();
-
-	if (!o)
-		return NULL;
-	/* Rounded to the millisecond; printed with 15 digits so that 3.444
-	 * stays 3.444 (see JSON_REAL_PRECISION in the dump). */
 	if (json_object_set_new(o, "start",
 				*a->start ? json_string(a->start)
 					  : json_null()) ||
@@ -195,7 +189,16 @@ static json_t *attempt_json(const struct atex_ingest_attempt *a)
 					: json_null()) ||
 	    json_object_set_new(o, "system",
 				a->system ? json_string(a->system)
-					  : json_null()) ||
+					  : json_null()))
+		return -1;
+	return 0;
+}
+
+static json_t *attempt_json(const struct atex_ingest_attempt *a)
+{
+	json_t *o = json_object();
+
+	if (!o || atex_ingest_attempt_fields(o, a) < 0 ||
 	    json_object_set_new(o, "attempt",
 				a->attempt > 0 ? json_integer(a->attempt)
 					       : json_null()) ||

@@ -81,6 +81,11 @@ void atex_ingest_attempt_release(struct atex_ingest_attempt *a);
 int atex_ingest_write_attempt(const char *artifacts_dir,
 			      const struct atex_ingest_attempt *a);
 
+/* Sets the keys start, end, duration (rounded to the millisecond) and
+ * system of `obj` from `a`, null for the unknown ones. -1 on ENOMEM. */
+int atex_ingest_attempt_fields(json_t *obj,
+			       const struct atex_ingest_attempt *a);
+
 /* Formats a wall-clock time as attempt.json does:
  * "2026-12-06T22:45:01.123+00:00" (UTC, milliseconds truncated). */
 void atex_ingest_iso_time(char out[40], const struct timespec *ts);
@@ -207,6 +212,7 @@ int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
  */
 struct atex_jsonl_mark {
 	off_t size;
+	off_t attempts_size; /* the attempts sidecar's */
 	unsigned long writes;
 };
 

@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
+#include <lzma.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <zlib.h>
@@ -389,15 +390,284 @@ static void test_sqlite_options(void **state)
 	free(db);
 }
 
+/* ---- the JSON Lines attempts sidecar ---- */
+
+static atex_aggregator *jsonl_new(const char *path, const char *attempts,
+				  bool earlier)
+{
+	struct atex_jsonl_aggregator_options o =
+		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *a = NULL;
+
+	o.path = path;
+	o.compression = ATEX_COMPRESSION_AUTO;
+	o.attempts_path = attempts;
+	o.attempts_earlier = earlier;
+	if (atex_jsonl_aggregator_new(&a, &o) < 0)
+		fail_msg("%s", atex_error_last());
+	return a;
+}
+
+/* A whole gzip or xz file decoded with its library. */
+static char *decode(const char *path)
+{
+	char *raw = NULL, *text = calloc(1, 1 << 20);
+	size_t len = 0, out = 0;
+
+	assert_non_null(text);
+	assert_int_equal(atex_file_read(&raw, &len, path), 0);
+	if (strstr(path, ".gz")) {
+		z_stream z = {0};
+
+		assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+		z.next_in = (Bytef *)raw;
+		z.avail_in = (uInt)len;
+		z.next_out = (Bytef *)text;
+		z.avail_out = (1 << 20) - 1;
+		assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+		out = z.total_out;
+		inflateEnd(&z);
+	} else {
+		size_t in_pos = 0;
+		uint64_t memlimit = UINT64_MAX;
+
+		assert_int_equal(lzma_stream_buffer_decode(
+					 &memlimit, 0, NULL, (uint8_t *)raw,
+					 &in_pos, len, (uint8_t *)text, &out,
+					 (1 << 20) - 1),
+				 LZMA_OK);
+	}
+	text[out] = '\0';
+	free(raw);
+	return text;
+}
+
+static void test_sidecar(void **state)
+{
+	struct fixture *f = *state;
+	char *main_path = path_in(f->tmp, "results.jsonl");
+	char *side = path_in(f->tmp, "attempts.jsonl");
+	char *old_main = path_in(f->tmp, "old.jsonl");
+	char *old_side = path_in(f->tmp, "old-attempts.jsonl");
+	atex_aggregator *a = jsonl_new(main_path, side, false);
+	atex_aggregator *e = jsonl_new(old_main, old_side, true);
+	char *text;
+
+	assert_int_equal(atex_aggregator_start(a), 0);
+	assert_int_equal(atex_aggregator_start(e), 0);
+	write_results(f->art);
+	write_file(f->art, "attempt.json", attempt1);
+	ingest_ok(e, "p", "/t", f->art);
+	write_file(f->art, "attempt.json",
+		   "{\"start\": \"2026-12-06T22:45:05.000+00:00\","
+		   " \"end\": null, \"duration\": 0.2,"
+		   " \"system\": \"local-1\", \"attempt\": 2,"
+		   " \"exit_code\": null}");
+	ingest_ok(a, "p", "/t", f->art);
+	remove_in(f->art, "attempt.json");
+	ingest_ok(a, "p", "/u", f->art);
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	assert_int_equal(atex_aggregator_stop(e), 0);
+
+	/* The results lines keep their six fields. */
+	text = slurp(main_path);
+	assert_string_equal(text,
+			    "[\"p\",\"pass\",\"/t\",null,[\"out.log\"],null]\n"
+			    "[\"p\",\"fail\",\"/t\",\"sub\",[],null]\n"
+			    "[\"p\",\"pass\",\"/u\",null,[\"out.log\"],null]\n"
+			    "[\"p\",\"fail\",\"/u\",\"sub\",[],null]\n");
+	free(text);
+	/* One line per ingest, in the contract's key order. */
+	text = slurp(side);
+	assert_string_equal(
+		text,
+		"{\"platform\":\"p\",\"test\":\"/t\",\"attempt\":2,"
+		"\"final\":true,\"start\":\"2026-12-06T22:45:05.000+00:00\","
+		"\"end\":null,\"duration\":0.2,\"system\":\"local-1\","
+		"\"exit_code\":null}\n"
+		"{\"platform\":\"p\",\"test\":\"/u\",\"attempt\":null,"
+		"\"final\":true,\"start\":null,\"end\":null,"
+		"\"duration\":null,\"system\":null,\"exit_code\":null}\n");
+	free(text);
+	text = slurp(old_side);
+	assert_string_equal(
+		text,
+		"{\"platform\":\"p\",\"test\":\"/t\",\"attempt\":1,"
+		"\"final\":false,\"start\":\"2026-12-06T22:45:01.123+00:00\","
+		"\"end\":\"2026-12-06T22:45:04.567+00:00\","
+		"\"duration\":3.444,\"system\":\"local-3\","
+		"\"exit_code\":0}\n");
+	free(text);
+	atex_aggregator_free(a);
+	atex_aggregator_free(e);
+	free(main_path);
+	free(side);
+	free(old_main);
+	free(old_side);
+}
+
+/* The sidecar compressed by its own suffix, whatever the results file. */
+static void test_sidecar_compressed(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[][2] = {
+		{"r1.jsonl", "a1.jsonl.gz"},
+		{"r2.jsonl.gz", "a2.jsonl.xz"},
+		{"r3.jsonl.xz", "a3.jsonl"},
+	};
+
+	write_results(f->art);
+	write_file(f->art, "attempt.json", attempt1);
+	for (size_t i = 0; i < 3; i++) {
+		char *rp = path_in(f->tmp, names[i][0]);
+		char *ap = path_in(f->tmp, names[i][1]);
+		atex_aggregator *a = jsonl_new(rp, ap, false);
+		char *text;
+
+		assert_int_equal(atex_aggregator_start(a), 0);
+		ingest_ok(a, "p", "/t", f->art);
+		ingest_ok(a, "p", "/u", f->art);
+		assert_int_equal(atex_aggregator_stop(a), 0);
+		text = i == 2 ? slurp(ap) : decode(ap);
+		assert_non_null(strstr(text, "\"test\":\"/t\",\"attempt\":1,"));
+		assert_non_null(strstr(text, "\"test\":\"/u\",\"attempt\":1,"));
+		assert_int_equal(strlen(text),
+				 2 * strlen(strchr(text, '\n') + 1));
+		free(text);
+		text = i == 0 ? slurp(rp) : decode(rp);
+		assert_non_null(strstr(text, "[\"p\",\"fail\",\"/u\",\"sub\""));
+		free(text);
+		atex_aggregator_free(a);
+		free(rp);
+		free(ap);
+	}
+}
+
+/* An aggregator that refuses every ingest (a full disk). */
+static int refuse_ingest(atex_aggregator *a, const char *platform,
+			 const char *test_name, const char *artifacts_dir)
+{
+	(void)a;
+	(void)platform;
+	(void)artifacts_dir;
+	if (!strcmp(test_name, "/bad"))
+		return atex_error_set(ATEX_EIO, "disk full");
+	return 0;
+}
+
+static void refuse_free(atex_aggregator *a)
+{
+	(void)a;
+}
+
+static void test_sidecar_undo(void **state)
+{
+	struct fixture *f = *state;
+	static const struct atex_aggregator_ops ops = {
+		.version = ATEX_AGGREGATOR_OPS_VERSION,
+		.ingest = refuse_ingest,
+		.free = refuse_free,
+	};
+	atex_aggregator refusing = {&ops};
+	char *rp = path_in(f->tmp, "results.jsonl");
+	char *ap = path_in(f->tmp, "attempts.jsonl");
+	atex_aggregator *j = jsonl_new(rp, ap, false), *m = NULL;
+	atex_aggregator *parts[] = {j, &refusing};
+	char *text;
+
+	assert_int_equal(atex_multi_aggregator_new(&m, parts, 2, false), 0);
+	assert_int_equal(atex_aggregator_start(m), 0);
+	write_results(f->art);
+	write_file(f->art, "attempt.json", attempt1);
+	ingest_ok(m, "p", "/t", f->art);
+	assert_int_equal(atex_aggregator_ingest(m, "p", "/bad", f->art),
+			 ATEX_EIO);
+	ingest_ok(m, "p", "/u", f->art);
+	assert_int_equal(atex_aggregator_stop(m), 0);
+	text = slurp(ap);
+	/* /bad's line went with its results. */
+	assert_null(strstr(text, "/bad"));
+	assert_non_null(strstr(text, "\"test\":\"/t\""));
+	assert_non_null(strstr(text, "\"test\":\"/u\""));
+	free(text);
+	text = slurp(rp);
+	assert_null(strstr(text, "/bad"));
+	free(text);
+	atex_aggregator_free(m);
+	atex_aggregator_free(j);
+
+	/* A sidecar that cannot be written takes the results back. */
+	j = jsonl_new(rp, "/dev/full", false);
+	assert_int_equal(atex_aggregator_start(j), 0);
+	assert_int_equal(atex_aggregator_ingest(j, "p", "/t", f->art),
+			 ATEX_EIO);
+	assert_non_null(strstr(atex_error_last(), "/dev/full"));
+	assert_int_equal(atex_aggregator_stop(j), 0);
+	text = slurp(rp);
+	assert_string_equal(text, "");
+	free(text);
+	atex_aggregator_free(j);
+	free(rp);
+	free(ap);
+}
+
+/* ---- YAML ---- */
+
+static void test_yaml_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct atex_yaml_aggregator_options o =
+		ATEX_YAML_AGGREGATOR_OPTIONS_INIT;
+	char *path = path_in(f->tmp, "r.yaml");
+	atex_aggregator *a = NULL;
+	char *text;
+
+	write_results(f->art);
+	write_file(f->art, "attempt.json", attempt1);
+	o.path = path;
+	for (int compact = 0; compact < 2; compact++) {
+		o.compact = compact;
+		assert_int_equal(atex_yaml_aggregator_new_opts(&a, &o), 0);
+		assert_int_equal(atex_aggregator_start(a), 0);
+		ingest_ok(a, "p", "/t", f->art);
+		write_file(f->art, "attempt.json",
+			   "{\"system\": \"local-1\", \"exit_code\": null}");
+		ingest_ok(a, "p", "/u", f->art);
+		write_file(f->art, "attempt.json", attempt1);
+		assert_int_equal(atex_aggregator_stop(a), 0);
+		atex_aggregator_free(a);
+		text = slurp(path);
+		if (compact) {
+			/* Python ATEX's layout stays as it was. */
+			assert_null(strstr(text, "start"));
+			assert_null(strstr(text, "system"));
+			assert_null(strstr(text, "duration"));
+		} else {
+			assert_non_null(strstr(
+				text, "files:\n- out.log\n"
+				      "start: '2026-12-06T22:45:01.123+00:00'\n"
+				      "end: '2026-12-06T22:45:04.567+00:00'\n"
+				      "duration: 3.444\nsystem: local-3\n"
+				      "attempt: 1\nexit_code: 0\nsubtests:\n"));
+			/* Only what is known. */
+			assert_non_null(strstr(text, "files:\n- out.log\n"
+						     "system: local-1\n"
+						     "subtests:\n"));
+		}
+		free(text);
+	}
+	free(path);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_attempt_written),
-		T(test_attempt_read_bad),
-		T(test_sqlite_timings),
-		T(test_sqlite_options),
+		T(test_attempt_written), T(test_attempt_read_bad),
+		T(test_sqlite_timings),	 T(test_sqlite_options),
+		T(test_sidecar),	 T(test_sidecar_compressed),
+		T(test_sidecar_undo),	 T(test_yaml_keys),
 	};
 	int rc;
 

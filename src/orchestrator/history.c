@@ -27,6 +27,7 @@
 #include "atex/history.h"
 #include "atex/orchestrator.h"
 #include "atex/report.h"
+#include "orchestrator/policy.h"
 #include "util/util.h"
 
 #define COMPONENT "history"
@@ -76,7 +77,9 @@ struct atex_history {
 	size_t n;
 	double typical;
 	/* The policy's keys per discovery index, for one discovery at a
-	 * time (-1: never seen). */
+	 * time: the expected time, or for a test never seen -1 - its
+	 * declared duration (parsed once: a pick is then linear in the
+	 * queue with nothing parsed). */
 	pthread_mutex_t lock;
 	const atex_fmf_discovery *cached;
 	double *keys;
@@ -780,7 +783,8 @@ static const double *keys_for(atex_history *h, atex_fmf_discovery *d)
 		const struct entry *e =
 			find(h, atex_fmf_discovery_test_name(d, i));
 
-		h->keys[i] = e ? e->t.expected : -1;
+		h->keys[i] = e ? e->t.expected
+			       : -1 - atex_policy_declared_duration(d, i);
 	}
 	return h->keys;
 }
@@ -790,49 +794,27 @@ size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue, size_t n,
 {
 	atex_history *h = userdata;
 	const double *keys;
-	size_t *unseen = NULL, n_unseen = 0, best = 0;
-	double best_key = -1;
+	size_t best = 0, best_unseen = 0;
+	double best_key = -1, best_declared = -1;
 
 	if (!h || n == 0)
 		return atex_policy_longest_first(d, queue, n, NULL);
 	pthread_mutex_lock(&h->lock);
 	keys = keys_for(h, d);
-	if (!keys) {
-		pthread_mutex_unlock(&h->lock);
-		return atex_policy_longest_first(d, queue, n, NULL);
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; keys && i < n; i++) {
 		double key = queue[i] < h->n_keys ? keys[queue[i]] : -1;
 
-		if (key < 0)
-			n_unseen++;
-		else if (key > best_key) {
+		/* Never seen: longest declared first, before any other. */
+		if (key < 0 && -1 - key > best_declared) {
+			best_unseen = i;
+			best_declared = -1 - key;
+		} else if (key >= 0 && key > best_key) {
 			best = i;
 			best_key = key;
 		}
 	}
-	if (n_unseen)
-		unseen = atex_calloc(n_unseen, sizeof(*unseen));
-	if (unseen) {
-		size_t k = 0, pick;
-		size_t *where = atex_calloc(n_unseen, sizeof(*where));
-
-		for (size_t i = 0; where && i < n; i++) {
-			if ((queue[i] < h->n_keys ? keys[queue[i]] : -1) < 0) {
-				where[k] = i;
-				unseen[k++] = queue[i];
-			}
-		}
-		pthread_mutex_unlock(&h->lock);
-		if (where) {
-			pick = atex_policy_longest_first(d, unseen, k, NULL);
-			best = where[pick < k ? pick : 0];
-		}
-		free(where);
-		free(unseen);
-		return best;
-	}
 	pthread_mutex_unlock(&h->lock);
-	/* No memory for the unseen ones: the measured order still holds. */
-	return best;
+	if (!keys) /* no memory for the cache: as without history */
+		return atex_policy_longest_first(d, queue, n, NULL);
+	return best_declared >= 0 ? best_unseen : best;
 }

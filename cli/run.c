@@ -1,7 +1,8 @@
 /*
  * run.c - `atex run [PROVISIONER] [--context K=V]... [--plan NAME]
  * [--filter EXPR]... [--env K=V]... [--reruns N] [--order ORDER]
- * [--platform NAME] [--max-spares N] --results DIR TREE`: discover the
+ * [--platform NAME] [--max-spares N] [--history PATH]... --results DIR
+ * TREE`: discover the
  * tests, provision a pool, run everything ad hoc, and write
  *   DIR/results.jsonl, DIR/files/      the final results (PROTOCOL.md 5)
  *   DIR/old/results.jsonl, DIR/old/files/N/  earlier attempts of re-runs
@@ -44,6 +45,7 @@ enum {
 	OPT_PLATFORM,
 	OPT_MAX_SPARES,
 	OPT_RESULTS,
+	OPT_HISTORY,
 };
 
 static const struct option run_options[] = {
@@ -56,6 +58,7 @@ static const struct option run_options[] = {
 	{"platform", required_argument, NULL, OPT_PLATFORM},
 	{"max-spares", required_argument, NULL, OPT_MAX_SPARES},
 	{"results", required_argument, NULL, OPT_RESULTS},
+	{"history", required_argument, NULL, OPT_HISTORY},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -69,6 +72,10 @@ struct run_args {
 	unsigned int max_spares;
 	const char *results;
 	const char *tree;
+	/* --history: earlier runs' results (run.json's "history"). */
+	const char **history_paths;
+	size_t n_history;
+	bool order_given;
 };
 
 /* What the signal thread, the orchestrator's threads and the main thread
@@ -91,7 +98,15 @@ struct run_state {
 	char *ingest_error;    /* why the first of them was not (owned) */
 	bool all_ok;
 	json_t *seen; /* the systems that ran a test, as keys */
+	/* --history: expected seconds per discovery index, which tests
+	 * started (and when, 0: not running), the queued tests' sum. */
+	atex_history *history;
+	double *expected, *running_since;
+	json_t *index_of;	   /* shown name -> discovery index */
+	unsigned char *test_state; /* enum test_state */
 };
+
+enum test_state { TEST_QUEUED, TEST_RUNNING, TEST_DONE };
 
 static void run_usage(FILE *out)
 {
@@ -101,7 +116,9 @@ static void run_usage(FILE *out)
 		"                [--test REGEX]... [--exclude REGEX]...\n"
 		"                [--env K=V]... [--reruns N] [--order ORDER] "
 		"[--platform NAME]\n"
-		"                [--max-spares N] --results DIR TREE\n"
+		"                [--max-spares N] [--history PATH]... "
+		"--results "
+		"DIR TREE\n"
 		"\n"
 		"Runs every test of TREE (its plan) on a pool of systems, the "
 		"next test\n"
@@ -130,13 +147,25 @@ static void run_usage(FILE *out)
 		"  --reruns N        run a failed test (fail, error, infra) up "
 		"to "
 		"N more times\n"
-		"  --order ORDER     fmf (default), longest-first or priority "
+		"  --order ORDER     fmf (default), longest-first, priority "
 		"(extra-priority)\n"
+		"                    or history (the default with --history)\n"
 		"  --platform NAME   the name results are filed under "
 		"(default: "
 		"the provisioner kind)\n"
 		"  --max-spares N    keep up to N prepared systems idle for "
 		"replacements\n"
+		"  --history PATH    an earlier run's results.sqlite or "
+		"results "
+		"folder\n"
+		"                    (repeatable): tests run longest measured "
+		"time first\n"
+		"                    (never seen ones before them), and the "
+		"estimate of the\n"
+		"                    time left comes from it; an explicit "
+		"--order wins\n"
+		"                    over its order (--order history is its "
+		"default)\n"
 		"\n%s",
 		cli_provision_usage);
 }
@@ -161,6 +190,61 @@ static void clear_progress(struct run_state *st)
 	}
 }
 
+/*
+ * The time left from history: what the queued tests are expected to take
+ * plus what the running ones have left, spread over the systems, but never
+ * less than the longest of them (the longest-first order makes that
+ * bound the one that holds at the end).
+ */
+static double history_left(const struct run_state *st)
+{
+	size_t n = atex_fmf_discovery_count(st->disc);
+	double now = now_s(), sum = 0, longest = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double left = st->expected[i];
+
+		if (st->test_state[i] == TEST_DONE)
+			continue;
+		if (st->test_state[i] == TEST_RUNNING)
+			left -= now - st->running_since[i];
+		if (left < 0)
+			left = 0;
+		sum += left;
+		if (left > longest)
+			longest = left;
+	}
+	sum /= (double)(st->systems ? st->systems : 1);
+	return sum > longest ? sum : longest;
+}
+
+/* The test an event names, as a discovery index; -1 if unknown. */
+static long event_test(const struct run_state *st, const char *name)
+{
+	json_t *v = name ? json_object_get(st->index_of, name) : NULL;
+
+	return v ? (long)json_integer_value(v) : -1;
+}
+
+static void track_test(struct run_state *st,
+		       const struct atex_orchestrator_event *ev)
+{
+	long i;
+
+	if (!st->test_state || (ev->type != ATEX_EVENT_TEST_STARTED &&
+				ev->type != ATEX_EVENT_TEST_FINISHED))
+		return;
+	i = event_test(st, ev->test_name);
+	if (i < 0)
+		return;
+	if (ev->type == ATEX_EVENT_TEST_STARTED) {
+		st->test_state[i] = TEST_RUNNING;
+		st->running_since[i] = now_s();
+	} else {
+		st->test_state[i] = ev->rerun ? TEST_QUEUED : TEST_DONE;
+	}
+}
+
 static void show_progress(struct run_state *st)
 {
 	double elapsed = now_s() - st->started;
@@ -168,7 +252,9 @@ static void show_progress(struct run_state *st)
 
 	if (!st->live)
 		return;
-	if (st->done > 0 && st->done < st->total)
+	if (st->test_state && st->done < st->total)
+		snprintf(eta, sizeof(eta), "~%.0fs", history_left(st));
+	else if (st->done > 0 && st->done < st->total)
 		snprintf(eta, sizeof(eta), "~%.0fs",
 			 elapsed / (double)st->done *
 				 (double)(st->total - st->done));
@@ -241,6 +327,7 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 	st->done = ev->tests_done;
 	st->running = ev->tests_running;
 	st->systems = ev->systems;
+	track_test(st, ev);
 	clear_progress(st);
 	switch (ev->type) {
 	case ATEX_EVENT_SYSTEM_READY:
@@ -506,6 +593,9 @@ static int serve(struct run_state *st, const struct run_args *a,
 	o.userdata = st;
 	o.max_reruns = a->reruns;
 	o.max_spares = a->max_spares;
+	/* An explicit --order wins; the history's order is the default. */
+	if (!a->order)
+		o.history = st->history;
 	if (!work || atex_adhoc_orchestrator_new(&orch, &o) < 0) {
 		free(work);
 		return cli_fail("run");
@@ -543,13 +633,41 @@ static int serve(struct run_state *st, const struct run_args *a,
 	return rc;
 }
 
+/* run.json's "history": the --history paths, absolute (null without). */
+static int set_history_paths(json_t *info, const struct run_args *a)
+{
+	json_t *list;
+
+	if (!a->n_history)
+		return 0;
+	list = json_array();
+	for (size_t i = 0; list && i < a->n_history; i++) {
+		char *abs = realpath(a->history_paths[i], NULL);
+
+		if (json_array_append_new(
+			    list,
+			    json_string(abs ? abs : a->history_paths[i])) < 0) {
+			free(abs);
+			json_decref(list);
+			list = NULL;
+			break;
+		}
+		free(abs);
+	}
+	if (!list || json_object_set_new(info, "history", list) < 0) {
+		cli_error("run: run.json: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* DIR/run.json at the start, and the SQLite run_json from it. */
 static int start_runinfo(json_t **info, char **run_json,
 			 const struct run_args *a)
 {
 	*info = cli_runinfo_new(a->platform ? a->platform : default_platform(a),
 				default_platform(a), a->tree, a->suite.context);
-	if (!*info)
+	if (!*info || set_history_paths(*info, a) < 0)
 		return CLI_USAGE;
 	*run_json = cli_runinfo_sqlite_json(*info);
 	if (!*run_json) {
@@ -602,6 +720,87 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	return rc;
 }
 
+/* --history: read before anything is provisioned, so that a bad path
+ * costs nothing. CLI_OK or CLI_USAGE (printed, naming the path). */
+static int open_history(struct run_state *st, const struct run_args *a)
+{
+	struct atex_history_options o = ATEX_HISTORY_OPTIONS_INIT;
+
+	if (!a->n_history)
+		return CLI_OK;
+	o.paths = a->history_paths;
+	o.n_paths = a->n_history;
+	if (atex_history_open(&st->history, &o) < 0)
+		return cli_fail("run: --history");
+	if (!st->live)
+		cli_error("run: history of %zu tests from %zu path%s",
+			  atex_history_count(st->history), a->n_history,
+			  a->n_history == 1 ? "" : "s");
+	return CLI_OK;
+}
+
+/* The estimate's tables, once the tests are known; without history (or
+ * an empty one) the estimate stays the elapsed time per test. */
+static int prepare_estimate(struct run_state *st)
+{
+	size_t n = atex_fmf_discovery_count(st->disc);
+	json_t *seen;
+
+	if (!st->history || atex_history_count(st->history) == 0 || n == 0)
+		return CLI_OK;
+	st->expected = calloc(n, sizeof(*st->expected));
+	st->running_since = calloc(n, sizeof(*st->running_since));
+	st->test_state = calloc(n, sizeof(*st->test_state));
+	st->index_of = json_object();
+	seen = json_object();
+	for (size_t i = 0; st->index_of && seen && st->test_state &&
+			   st->expected && st->running_since && i < n;
+	     i++) {
+		const char *name = atex_fmf_discovery_test_name(st->disc, i);
+		json_int_t k = json_integer_value(json_object_get(seen, name));
+		/* Repeats are shown as NAME~K, as the orchestrator names
+		 * them (K in discovery order). */
+		char *shown = NULL;
+
+		if (k == 0)
+			shown = strdup(name);
+		else if (asprintf(&shown, "%s~%lld", name, (long long)k + 1) <
+			 0)
+			shown = NULL;
+
+		if (!shown ||
+		    json_object_set_new_nocheck(seen, name,
+						json_integer(k + 1)) < 0 ||
+		    json_object_set_new_nocheck(st->index_of, shown,
+						json_integer((json_int_t)i)) <
+			    0) {
+			free(shown);
+			json_decref(seen);
+			return cli_fail("run");
+		}
+		free(shown);
+		st->expected[i] =
+			atex_history_estimate(st->history, st->disc, i, 0);
+	}
+	json_decref(seen);
+	if (!st->index_of || !st->test_state || !st->expected ||
+	    !st->running_since) {
+		free(st->test_state);
+		st->test_state = NULL;
+		return cli_fail("run");
+	}
+	return CLI_OK;
+}
+
+static void free_estimate(struct run_state *st)
+{
+	free(st->expected);
+	free(st->running_since);
+	free(st->test_state);
+	json_decref(st->index_of);
+	atex_history_free(st->history);
+}
+
 static int run_main(struct run_args *a)
 {
 	struct run_state st = {.signals = CLI_SIGNALS_INIT, .all_ok = true};
@@ -612,7 +811,11 @@ static int run_main(struct run_args *a)
 	st.seen = json_object();
 	st.live = isatty(STDERR_FILENO);
 	st.started = now_s();
-	rc = cli_suite_discover(&st.disc, &a->suite, a->tree, "run");
+	rc = open_history(&st, a);
+	if (rc == CLI_OK)
+		rc = cli_suite_discover(&st.disc, &a->suite, a->tree, "run");
+	if (rc == CLI_OK)
+		rc = prepare_estimate(&st);
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
 	if (rc == CLI_OK)
@@ -628,6 +831,7 @@ static int run_main(struct run_args *a)
 	if (cli_signals_received(&st.signals))
 		rc = 128 + cli_signals_received(&st.signals);
 	atex_fmf_stage_free(st.stage);
+	free_estimate(&st);
 	atex_fmf_discovery_free(st.disc);
 	free(st.ingest_error);
 	json_decref(st.seen);
@@ -659,15 +863,18 @@ static int parse_count(unsigned int *out, const char *name, const char *arg,
 
 static int parse_order(struct run_args *a, const char *arg)
 {
-	if (!strcmp(arg, "fmf"))
+	a->order_given = true;
+	if (!strcmp(arg, "history"))
+		a->order = NULL; /* the orchestrator's default with history */
+	else if (!strcmp(arg, "fmf"))
 		a->order = atex_policy_fmf_order;
 	else if (!strcmp(arg, "longest-first"))
 		a->order = atex_policy_longest_first;
 	else if (!strcmp(arg, "priority"))
 		a->order = atex_policy_priority;
 	else {
-		cli_error("--order: '%s' is not fmf, longest-first or "
-			  "priority",
+		cli_error("--order: '%s' is not fmf, longest-first, priority "
+			  "or history",
 			  arg);
 		return CLI_USAGE;
 	}
@@ -712,6 +919,23 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 		return take_platform(a, arg);
 	case OPT_MAX_SPARES:
 		return parse_count(&a->max_spares, "--max-spares", arg, 1024);
+	case OPT_HISTORY: {
+		const char **more =
+			realloc(a->history_paths,
+				(a->n_history + 1) * sizeof(*a->history_paths));
+
+		if (!*arg) {
+			cli_error("--history: the path is empty");
+			return CLI_USAGE;
+		}
+		if (!more) {
+			cli_error("--history: out of memory");
+			return CLI_USAGE;
+		}
+		a->history_paths = more;
+		a->history_paths[a->n_history++] = arg;
+		return CLI_OK;
+	}
 	case OPT_RESULTS:
 		if (a->results) {
 			cli_error("--results given twice");
@@ -735,6 +959,10 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 		return rc;
 	if (!a->results) {
 		cli_error("run: --results DIR is required");
+		return CLI_USAGE;
+	}
+	if (a->order_given && !a->order && !a->n_history) {
+		cli_error("run: --order history needs --history PATH");
 		return CLI_USAGE;
 	}
 	if (argc - optind != 1) {
@@ -761,5 +989,6 @@ int cli_run(int argc, char **argv)
 		rc = run_main(&a);
 	cli_suite_free(&a.suite);
 	cli_provision_free(&a.prov);
+	free(a.history_paths);
 	return rc < 0 ? CLI_OK : rc;
 }

@@ -12,5 +12,6 @@
 #include "atex/aggregator.h"
 #include "atex/orchestrator.h"
 #include "atex/report.h"
+#include "atex/history.h"
 
 #endif /* ATEX_ATEX_H */

@@ -41,6 +41,7 @@
 #include "atex/common.h"
 #include "atex/executor.h"
 #include "atex/fmf.h"
+#include "atex/history.h"
 #include "atex/provisioner.h"
 
 #ifdef __cplusplus
@@ -157,7 +158,8 @@ struct atex_orchestrator_options {
 	 * removed after ingest); NULL: a private directory in $TMPDIR. Use
 	 * the aggregators' filesystem so that ingest hard-links. */
 	const char *work_dir;
-	/* Hooks; NULL takes the default: fmf order, the destructive tag
+	/* Hooks; NULL takes the default: fmf order (or history, see
+	 * `history` below), the destructive tag
 	 * (atex_policy_destructive_tag), atex_policy_rerun with max_reruns
 	 * below, no setup. */
 	atex_next_test_hook next_test;
@@ -190,9 +192,14 @@ struct atex_orchestrator_options {
 	/* Extra environment for every test ("NAME=VALUE", NULL-terminated,
 	 * may be NULL); copied. ATEX_TEST_ATTEMPT is added. */
 	const char *const *env;
+	/* Version 2. What earlier runs measured (atex/history.h);
+	 * borrowed, must outlive the orchestrator; NULL: none. When set
+	 * and next_test is NULL, the default order is atex_policy_history
+	 * on it instead of fmf order. */
+	atex_history *history;
 };
 
-#define ATEX_ORCHESTRATOR_OPTIONS_VERSION 1
+#define ATEX_ORCHESTRATOR_OPTIONS_VERSION 2
 #define ATEX_ORCHESTRATOR_OPTIONS_INIT                                         \
 	{                                                                      \
 		.version = ATEX_ORCHESTRATOR_OPTIONS_VERSION                   \

@@ -94,6 +94,8 @@ struct orch {
 	unsigned long seq;
 	atomic_bool want_abort;
 	PyObject *error; /* the first exception of Python code C called */
+	/* history=: earlier runs' timings (an atex extension), or NULL. */
+	atex_history *history;
 };
 
 static __thread struct xshim *current;
@@ -417,8 +419,11 @@ static size_t next_test(atex_fmf_discovery *d, const size_t *queue, size_t n,
 	PyGILState_STATE gil;
 	PyObject *tuple = NULL, *res = NULL;
 
-	(void)d;
-	pick = first_by_pa_order(o, queue, n);
+	/* With history= and no next_test() of the owner's: longest
+	 * measured first (atex/history.h). */
+	pick = o->history && !(o->hooks & HOOK_NEXT_TEST)
+		       ? atex_policy_history(d, queue, n, o->history)
+		       : first_by_pa_order(o, queue, n);
 	if (!(o->hooks & HOOK_NEXT_TEST) || atomic_load(&o->want_abort))
 		return pick;
 	gil = PyGILState_Ensure();
@@ -585,6 +590,8 @@ static void orch_close(OrchObject *o)
 	o->pptrs = NULL;
 	free(o->rerun_seq);
 	o->rerun_seq = NULL;
+	atex_history_free(o->history);
+	o->history = NULL;
 	Py_CLEAR(o->owner);
 	Py_CLEAR(o->keep);
 	Py_CLEAR(o->provisioners);
@@ -642,15 +649,56 @@ static int make_discovery(OrchObject *o, PyObject *names, size_t *n)
 	return 0;
 }
 
+/* history=: a sequence of paths (str or os.PathLike), read now so that
+ * a bad path fails the start, naming it. */
+static int open_history(OrchObject *o, PyObject *paths, PyObject *fallback)
+{
+	struct atex_history_options ho = ATEX_HISTORY_OPTIONS_INIT;
+	PyObject *seq = PySequence_Tuple(paths), *encoded = NULL;
+	const char **v = NULL;
+	Py_ssize_t n;
+	int rc = -1;
+
+	if (!seq)
+		return -1;
+	n = PyTuple_GET_SIZE(seq);
+	encoded = PyTuple_New(n);
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!encoded || !v) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *b = NULL;
+
+		if (!PyUnicode_FSConverter(PyTuple_GET_ITEM(seq, i), &b))
+			goto out;
+		PyTuple_SET_ITEM(encoded, i, b);
+		v[i] = PyBytes_AS_STRING(b);
+	}
+	ho.paths = v;
+	ho.n_paths = (size_t)n;
+	rc = atex_history_open(&o->history, &ho);
+	if (rc < 0) {
+		atexpy_raise(rc, NULL, fallback);
+		rc = -1;
+	}
+out:
+	free(v);
+	Py_XDECREF(encoded);
+	Py_DECREF(seq);
+	return rc;
+}
+
 static int orch_init(OrchObject *o, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = {"owner",      "platform",
-				 "tests",      "provisioners",
-				 "aggregator", "old_aggregator",
-				 "max_spares", "hooks",
-				 "error",      NULL};
+	static char *kwlist[] = {"owner",	 "platform",   "tests",
+				 "provisioners", "aggregator", "old_aggregator",
+				 "max_spares",	 "hooks",      "error",
+				 "history",	 NULL};
 	struct atex_orchestrator_options opts = ATEX_ORCHESTRATOR_OPTIONS_INIT;
 	PyObject *owner, *names, *provs, *agg, *old, *fallback;
+	PyObject *history = Py_None;
 	const char *platform;
 	Py_ssize_t max_spares;
 	atex_aggregator *a, *earlier = NULL;
@@ -661,9 +709,10 @@ static int orch_init(OrchObject *o, PyObject *args, PyObject *kwargs)
 		PyErr_SetString(PyExc_RuntimeError, "already initialized");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(
-		    args, kwargs, "OsOOOOniO", kwlist, &owner, &platform,
-		    &names, &provs, &agg, &old, &max_spares, &hooks, &fallback))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsOOOOniO|O", kwlist,
+					 &owner, &platform, &names, &provs,
+					 &agg, &old, &max_spares, &hooks,
+					 &fallback, &history))
 		return -1;
 	if (max_spares < 0) {
 		PyErr_SetString(PyExc_ValueError, "max_spares < 0");
@@ -684,6 +733,8 @@ static int orch_init(OrchObject *o, PyObject *args, PyObject *kwargs)
 	}
 	a = atexpy_aggregator_ptr(agg);
 	if (!a || (old != Py_None && !(earlier = atexpy_aggregator_ptr(old))))
+		return -1;
+	if (history != Py_None && open_history(o, history, fallback) < 0)
 		return -1;
 
 	opts.platform = platform;

@@ -420,6 +420,11 @@ static bool take_test(struct adhoc *o, struct worker *w, size_t *test,
 					 o->n_queue, o->opts.userdata);
 		if (pick >= o->n_queue)
 			pick = 0;
+	} else if (o->opts.version >= 2 && o->opts.history) {
+		pick = atex_policy_history(o->opts.discovery, o->queue,
+					   o->n_queue, o->opts.history);
+		if (pick >= o->n_queue)
+			pick = 0;
 	}
 	*test = o->queue[pick];
 	memmove(&o->queue[pick], &o->queue[pick + 1],

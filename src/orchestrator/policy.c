@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "atex/orchestrator.h"
+#include "orchestrator/policy.h"
 #include "util/util.h"
 
 size_t atex_policy_fmf_order(atex_fmf_discovery *d, const size_t *queue,
@@ -32,7 +33,7 @@ size_t atex_policy_fmf_order(atex_fmf_discovery *d, const size_t *queue,
 
 /* The test's duration in seconds as tmt reads it: 5m when missing or bad,
  * and a text of multipliers only ("*2") applies them to 5m. */
-static double test_duration(atex_fmf_discovery *d, size_t test)
+double atex_policy_declared_duration(atex_fmf_discovery *d, size_t test)
 {
 	json_t *data = atex_fmf_discovery_test_data_ref(d, test);
 	const char *text = json_string_value(json_object_get(data, "duration"));
@@ -62,7 +63,7 @@ size_t atex_policy_longest_first(atex_fmf_discovery *d, const size_t *queue,
 
 	(void)userdata;
 	for (size_t i = 0; i < n; i++) {
-		double duration = test_duration(d, queue[i]);
+		double duration = atex_policy_declared_duration(d, queue[i]);
 
 		if (duration > best_duration) {
 			best = i;
@@ -102,7 +103,7 @@ size_t atex_policy_priority(atex_fmf_discovery *d, const size_t *queue,
 	(void)userdata;
 	for (size_t i = 0; i < n; i++) {
 		double priority = test_priority(d, queue[i]);
-		double duration = test_duration(d, queue[i]);
+		double duration = atex_policy_declared_duration(d, queue[i]);
 
 		if (i == 0 || priority > best_priority ||
 		    (priority == best_priority && duration > best_duration)) {

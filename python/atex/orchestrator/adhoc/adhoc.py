@@ -9,6 +9,7 @@ those threads only when a subclass overrides them.
 
 import inspect
 import logging
+import os
 import threading
 
 from ... import _atex, util
@@ -98,6 +99,7 @@ class AdHocOrchestrator(Orchestrator):
     def __init__(
         self, platform, tests, provisioners, executor, aggregator, *,
         old_aggregator=None, max_spares=0, max_failed_setups=10,
+        history=None,
     ):
         self.logger = _logger
         self.platform = platform
@@ -111,6 +113,11 @@ class AdHocOrchestrator(Orchestrator):
         self.old_aggregator = old_aggregator
         self.max_spares = max_spares
         self.max_failed_setups = max_failed_setups
+        # An atex extension: earlier runs' results (a path or a list of
+        # them) to order the tests by (docs/PYTHON.md).
+        if isinstance(history, (str, bytes, os.PathLike)):
+            history = [history]
+        self.history = tuple(history) if history else None
         self._failed_setups_left = max_failed_setups
         self._lock = threading.Lock()
         self._handle = None
@@ -156,6 +163,7 @@ class AdHocOrchestrator(Orchestrator):
             max_spares=self.max_spares,
             hooks=self._hooks(),
             error=OrchestratorError,
+            history=self.history,
         )
 
     def stop(self):

@@ -33,6 +33,18 @@ struct atex_result {
 	const char *files_dir;
 	unsigned int attempt; /* 1 for the first run of the test */
 	bool final;	      /* false: an earlier attempt of a re-run test */
+	/*
+	 * When and where the attempt ran (docs/PROTOCOL.md section 5,
+	 * attempt.json); every result of one attempt (the test's own and
+	 * its subtests) carries the same values. Unknown for results from
+	 * before issue 14 or from other tools.
+	 */
+	const char *start;  /* UTC, ISO 8601 ("...T22:45:01.123+00:00"), NULL */
+	const char *end;    /* the same; NULL unknown */
+	double duration;    /* seconds of the attempt; < 0 unknown */
+	const char *system; /* the system's name ("local-3"); NULL unknown */
+	int exit_code;	    /* the test's exit code; -1 unknown */
+	bool has_exit_code; /* false: exit_code is unknown */
 };
 
 typedef struct atex_results atex_results;
@@ -69,6 +81,38 @@ int atex_results_load(atex_results **out, const char *path);
 /* The number of lines of the loaded file(s) that were not results (each
  * is an "error" result, see atex_results_load); 0 for NULL. */
 size_t atex_results_damaged(const atex_results *r);
+
+/*
+ * What a run recorded of itself (docs/PROTOCOL.md, "The run"): DIR/run.json
+ * next to JSON Lines results, or the `run` table of a SQLite database
+ * (run.json next to it when it has none). Every member may be NULL (or
+ * -1) when unknown. Strings are UTF-8, owned by the results set.
+ */
+struct atex_run_info {
+	const char *started;	  /* UTC, ISO 8601 as in struct atex_result */
+	const char *ended;	  /* NULL: the run did not end (killed) */
+	const char *atex_version; /* the atex that ran it */
+	const char *platform;
+	const char *provisioner; /* "local", "ssh", "podman", "vm"... */
+	const char *tree;	 /* the fmf tree, absolute */
+	const char *git_commit;	 /* the tree's commit (40 hex) */
+	const char *context;	 /* a JSON object's text ({"distro": ...}) */
+	long systems;		 /* systems that ran tests; -1 unknown */
+};
+
+/*
+ * The run's metadata, borrowed (valid while r lives); NULL when the
+ * results have none (older runs, other tools, or r NULL). A run.json
+ * that cannot be read is a warning naming it, never a failed load.
+ */
+const struct atex_run_info *atex_results_run(const atex_results *r);
+
+/*
+ * The run's wall time in seconds: ended - started of the run metadata,
+ * else the span from the earliest start to the latest end of the
+ * results; < 0 when neither is known.
+ */
+double atex_results_wall_time(const atex_results *r);
 
 /* Frees the results; NULL is accepted. */
 void atex_results_free(atex_results *r);
@@ -114,6 +158,19 @@ int atex_report_junit(const atex_results *r, const char *path);
  * (r NULL).
  */
 int atex_report_summary(const atex_results *r, int fd);
+
+/*
+ * tmt's results.yaml (tmt/schemas/results.yaml, as `tmt run` writes it)
+ * of the final results: one entry per platform and test (its subtests as
+ * `subresult`), statuses as tmt's outcomes (infra and custom statuses
+ * become error and fail, a note naming the atex status), `log` and
+ * `data-path` relative to the folder of `path`, start-time, end-time,
+ * duration ("HH:MM:SS"), guest {name: the system (else the platform),
+ * role: the platform}, the run's context. Written to a temporary file
+ * renamed over `path`. Returns 0, ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (r
+ * or path NULL).
+ */
+int atex_report_tmt(const atex_results *r, const char *path);
 
 #ifdef __cplusplus
 }

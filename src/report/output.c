@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,4 +351,36 @@ char *report_relative_path(const char *base, const char *target)
 	if (b.len > 1 && b.ptr[b.len - 1] == '/')
 		b.ptr[--b.len] = '\0';
 	return atex_buf_detach(&b);
+}
+
+double report_test_time(const atex_results *r, size_t *n)
+{
+	json_t *seen = json_object();
+	double sum = 0;
+
+	*n = 0;
+	for (size_t i = 0; seen && i < atex_results_count(r); i++) {
+		const struct atex_result *res = atex_results_get(r, i);
+		char *key;
+
+		if (res->duration < 0)
+			continue;
+		/* Every result of one attempt carries its timings. */
+		key = atex_sprintf("%s\xff%s\xff%u\xff%d", res->platform,
+				   res->test, res->attempt, res->final);
+		if (!key)
+			break;
+		if (!json_object_get(seen, key)) {
+			if (json_object_set_new_nocheck(seen, key,
+							json_true()) < 0) {
+				free(key);
+				break;
+			}
+			sum += res->duration;
+			(*n)++;
+		}
+		free(key);
+	}
+	json_decref(seen);
+	return *n ? sum : -1;
 }

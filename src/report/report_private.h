@@ -81,6 +81,13 @@ bool report_parse_time(const char *iso, double *out);
  * least 32 bytes). */
 const char *report_format_duration(char *buf, size_t size, double seconds);
 
+/*
+ * The sum of the durations of every attempt (final and earlier; each
+ * counted once, though all its results carry it), in seconds; *n gets
+ * the number of attempts counted. < 0 when none has a duration.
+ */
+double report_test_time(const atex_results *r, size_t *n);
+
 /* The path of `target` relative to the directory `base`, both absolute
  * and normalised ("../x/y"; "." for base itself). NULL: ATEX_ENOMEM. */
 char *report_relative_path(const char *base, const char *target);

@@ -303,6 +303,8 @@ const char *report_format_duration(char *buf, size_t size, double seconds)
 
 	if (seconds < 0)
 		snprintf(buf, size, "?");
+	else if (seconds < 0.995)
+		snprintf(buf, size, "%.2fs", seconds);
 	else if (seconds < 59.95)
 		snprintf(buf, size, "%.1fs", seconds);
 	else if (s < 3600)

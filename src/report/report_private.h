@@ -77,7 +77,7 @@ void report_run_clear(struct atex_run_info *run);
  * zone: UTC) as seconds since the epoch; false when it is not one. */
 bool report_parse_time(const char *iso, double *out);
 
-/* `seconds` for people: "0.4s", "3.4s", "1m02s", "1h02m03s" (buf of at
+/* `seconds` for people: "0.42s", "3.4s", "1m02s", "1h02m03s" (buf of at
  * least 32 bytes). */
 const char *report_format_duration(char *buf, size_t size, double seconds);
 

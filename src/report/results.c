@@ -715,11 +715,13 @@ char *report_find_jsonl(const char *dir, const char *stem,
 	*rc = 0;
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < ATEX_ARRAY_SIZE(kinds); i++) {
-			char *p;
+			char *p, *name;
 
 			if ((pass == 0) != (kinds[i].format == format))
 				continue;
-			p = atex_sprintf("%s/%s%s", dir, stem, kinds[i].suffix);
+			name = atex_sprintf("%s%s", stem, kinds[i].suffix);
+			p = name ? atex_path_join(dir, name) : NULL;
+			free(name);
 			if (!p) {
 				*rc = ATEX_ENOMEM;
 				return NULL;

@@ -270,8 +270,8 @@ static void put_times(struct report_out *o, const atex_results *r,
 		report_printf(o, "Wall time %s",
 			      report_format_duration(buf, sizeof(buf), wall));
 	if (sum >= 0)
-		report_printf(o, "%stest time %s (%zu attempt%s)",
-			      wall >= 0 ? ", " : "Test time ",
+		report_printf(o, "%s %s (%zu attempt%s)",
+			      wall >= 0 ? ", test time" : "Test time",
 			      report_format_duration(buf, sizeof(buf), sum), n,
 			      n == 1 ? "" : "s");
 	if (wall >= 0 || sum >= 0)

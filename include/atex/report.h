@@ -135,7 +135,9 @@ bool atex_results_passed(const atex_results *r);
  * One self-contained HTML file (styles and script inline, nothing loaded
  * from the network): counts per status, a table filterable by status,
  * platform and test name, links to each result's files (relative to the
- * HTML file's folder), earlier attempts of re-run tests marked. `title`
+ * HTML file's folder), earlier attempts of re-run tests marked; each
+ * attempt's duration, system and start, the table sortable by duration,
+ * status, test and start, the run's metadata and times at the top. `title`
  * may be NULL. Written to a temporary file renamed over `path`.
  * Returns 0, ATEX_EIO, ATEX_ENOMEM, ATEX_EINVAL (r or path NULL).
  */
@@ -146,16 +148,20 @@ int atex_report_html(const atex_results *r, const char *path,
  * JUnit XML as GitLab and Jenkins read it: one <testsuite> per platform,
  * one <testcase> per final result (classname the test, name the subtest
  * or the test), fail -> <failure>, error and infra -> <error>, skip ->
- * <skipped>, the note as the message. Returns 0, ATEX_EIO, ATEX_ENOMEM,
- * ATEX_EINVAL (r or path NULL).
+ * <skipped>, the note as the message; `time` on a test's own testcase
+ * (its attempt's duration; none on subtests), `time`, `timestamp` and
+ * `hostname` (one system) on a testsuite when known. Returns 0, ATEX_EIO,
+ * ATEX_ENOMEM, ATEX_EINVAL (r or path NULL).
  */
 int atex_report_junit(const atex_results *r, const char *path);
 
 /*
  * A terminal summary to descriptor `fd`: a table of counts per platform
  * and status of the final results, then every final result that is not
- * pass/info/warn/skip with its note. Returns 0, ATEX_EIO or ATEX_EINVAL
- * (r NULL).
+ * pass/info/warn/skip with its note, then (when known) the ten slowest
+ * tests with their durations and systems, the run's wall time and the sum
+ * of its attempts' durations. Returns 0, ATEX_EIO or ATEX_EINVAL (r
+ * NULL).
  */
 int atex_report_summary(const atex_results *r, int fd);
 

@@ -108,9 +108,9 @@ struct atex_run_info {
 const struct atex_run_info *atex_results_run(const atex_results *r);
 
 /*
- * The run's wall time in seconds: ended - started of the run metadata,
- * else the span from the earliest start to the latest end of the
- * results; < 0 when neither is known.
+ * The run's wall time in seconds: from the run's start (else the earliest
+ * start of the results) to its end (else the latest end of the results:
+ * a run that did not end); < 0 when either is unknown.
  */
 double atex_results_wall_time(const atex_results *r);
 

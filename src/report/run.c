@@ -483,22 +483,25 @@ const struct atex_run_info *atex_results_run(const atex_results *r)
 double atex_results_wall_time(const atex_results *r)
 {
 	double first = 0, last = 0, t;
-	bool have_first = false, have_last = false;
+	bool run_first, run_last, have_first, have_last;
 
 	if (!r)
 		return -1;
-	if (r->has_run && report_parse_time(r->run.started, &first) &&
-	    report_parse_time(r->run.ended, &last) && last >= first)
-		return last - first;
-	for (size_t i = 0; i < r->n; i++) {
+	/* The run's own times, else the results' (a run that did not end:
+	 * from its start to the last result's end). */
+	run_first = have_first =
+		r->has_run && report_parse_time(r->run.started, &first);
+	run_last = have_last =
+		r->has_run && report_parse_time(r->run.ended, &last);
+	for (size_t i = 0; i < r->n && !(run_first && run_last); i++) {
 		const struct atex_result *res = &r->items[i];
 
-		if (report_parse_time(res->start, &t) &&
+		if (!run_first && report_parse_time(res->start, &t) &&
 		    (!have_first || t < first)) {
 			first = t;
 			have_first = true;
 		}
-		if (report_parse_time(res->end, &t) &&
+		if (!run_last && report_parse_time(res->end, &t) &&
 		    (!have_last || t > last)) {
 			last = t;
 			have_last = true;

@@ -7,6 +7,9 @@
  *   DIR/old/results.jsonl, DIR/old/files/N/  earlier attempts of re-runs
  *                                      (attempt N's files)
  *   DIR/results.sqlite                 every attempt, queryable
+ *   DIR/attempts.jsonl, DIR/old/attempts.jsonl  each attempt's timings
+ *                                      (PROTOCOL.md 5, the sidecar)
+ *   DIR/run.json                       the run: when, what, where from
  *   DIR/report.html                    the report
  *
  * It is the library's blocks strung together and nothing more: the
@@ -87,6 +90,7 @@ struct run_state {
 	size_t not_ingested;   /* attempts no aggregator took */
 	char *ingest_error;    /* why the first of them was not (owned) */
 	bool all_ok;
+	json_t *seen; /* the systems that ran a test, as keys */
 };
 
 static void run_usage(FILE *out)
@@ -105,14 +109,17 @@ static void run_usage(FILE *out)
 		"DIR/files/,\n"
 		"DIR/results.sqlite and DIR/report.html (earlier attempts of "
 		"re-run\n"
-		"tests in DIR/old/). Exit status: 0 when every final result is "
-		"pass,\n"
-		"info, warn or skip, 1 when any is not (a result without "
-		"status is an\n"
-		"error), 2 on usage or setup errors, when nothing is selected "
-		"and when\n"
-		"results could not be written (a full disk), 130 after "
-		"Ctrl-C.\n"
+		"tests in DIR/old/), each attempt's times in "
+		"DIR/attempts.jsonl "
+		"and the\n"
+		"run's (its tree's git commit, context) in DIR/run.json.\n"
+		"Exit status: 0 when every final result is pass, info, warn or "
+		"skip,\n"
+		"1 when any is not (a result without status is an error), 2 "
+		"on\n"
+		"usage or setup errors, when nothing is selected and when "
+		"results\n"
+		"could not be written (a full disk), 130 after Ctrl-C.\n"
 		"\n"
 		"  --filter EXPR     only tests matching the fmf filter "
 		"(replaces "
@@ -254,6 +261,8 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 			cli_error("run: system %s released", ev->remote);
 		break;
 	case ATEX_EVENT_TEST_STARTED:
+		if (st->seen && ev->remote)
+			json_object_set_new(st->seen, ev->remote, json_true());
 		if (!st->live)
 			cli_error("run: %s started on %s", ev->test_name,
 				  ev->remote);
@@ -349,7 +358,8 @@ struct aggregators {
 	atex_aggregator *final, *earlier, *jsonl, *sqlite;
 };
 
-static int make_aggregators(struct aggregators *ag, const char *dir)
+static int make_aggregators(struct aggregators *ag, const char *dir,
+			    const char *run_json)
 {
 	struct atex_jsonl_aggregator_options jo =
 		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
@@ -362,9 +372,12 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	char *old_jsonl = old ? path_in(old, "results.jsonl") : NULL;
 	char *old_files = old ? path_in(old, "files") : NULL;
 	char *db = path_in(dir, "results.sqlite");
+	char *attempts = path_in(dir, "attempts.jsonl");
+	char *old_attempts = old ? path_in(old, "attempts.jsonl") : NULL;
 	int rc = CLI_USAGE;
 
-	if (!jsonl || !files || !old_jsonl || !old_files || !db)
+	if (!jsonl || !files || !old_jsonl || !old_files || !db || !attempts ||
+	    !old_attempts)
 		goto out;
 	if (mkdir(old, 0755) < 0 && errno != EEXIST) {
 		cli_error("run: %s: %s", old, strerror(errno));
@@ -373,7 +386,9 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	}
 	jo.path = jsonl;
 	jo.files_dir = files;
+	jo.attempts_path = attempts;
 	so.path = db;
+	so.run_json = run_json;
 	if (atex_jsonl_aggregator_new(&ag->jsonl, &jo) < 0 ||
 	    atex_sqlite_aggregator_new(&ag->sqlite, &so) < 0)
 		goto out;
@@ -386,6 +401,8 @@ static int make_aggregators(struct aggregators *ag, const char *dir)
 	jo.files_dir = old_files;
 	/* old/files/N/...: a test re-run twice keeps both attempts' files. */
 	jo.attempt_dirs = true;
+	jo.attempts_path = old_attempts;
+	jo.attempts_earlier = true;
 	if (atex_jsonl_aggregator_new(&parts[0], &jo) < 0 ||
 	    atex_sqlite_aggregator_earlier(&parts[1], ag->sqlite) < 0 ||
 	    atex_multi_aggregator_new(&ag->earlier, parts, 2, true) < 0)
@@ -407,6 +424,8 @@ quiet:
 	free(old_jsonl);
 	free(old_files);
 	free(db);
+	free(attempts);
+	free(old_attempts);
 	return rc;
 }
 
@@ -524,15 +543,35 @@ static int serve(struct run_state *st, const struct run_args *a,
 	return rc;
 }
 
+/* DIR/run.json at the start, and the SQLite run_json from it. */
+static int start_runinfo(json_t **info, char **run_json,
+			 const struct run_args *a)
+{
+	*info = cli_runinfo_new(a->platform ? a->platform : default_platform(a),
+				default_platform(a), a->tree, a->suite.context);
+	if (!*info)
+		return CLI_USAGE;
+	*run_json = cli_runinfo_sqlite_json(*info);
+	if (!*run_json) {
+		cli_error("run: run.json: out of memory");
+		return CLI_USAGE;
+	}
+	return cli_runinfo_write(*info, a->results);
+}
+
 static int run_suite(struct run_state *st, const struct run_args *a)
 {
 	struct aggregators ag = {0};
 	bool passed = true;
+	json_t *info = NULL;
+	char *run_json = NULL;
 	int rc;
 
 	rc = prepare_results_dir(a->results);
 	if (rc == CLI_OK)
-		rc = make_aggregators(&ag, a->results);
+		rc = start_runinfo(&info, &run_json, a);
+	if (rc == CLI_OK)
+		rc = make_aggregators(&ag, a->results, run_json);
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) == 0)
 		fprintf(stderr, "atex: run: no tests to run\n");
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) > 0) {
@@ -544,6 +583,13 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	}
 	/* Results so far are kept whatever happened: flushed, reported. */
 	free_aggregators(&ag);
+	if (info &&
+	    cli_runinfo_finish(info, a->results, json_object_size(st->seen)) !=
+		    CLI_OK &&
+	    rc == CLI_OK)
+		rc = CLI_USAGE;
+	json_decref(info);
+	free(run_json);
 	if (ag.final && write_report(a->results, &passed) != CLI_OK &&
 	    rc == CLI_OK)
 		rc = CLI_USAGE;
@@ -563,6 +609,7 @@ static int run_main(struct run_args *a)
 	int rc;
 
 	st.env = a->suite.env;
+	st.seen = json_object();
 	st.live = isatty(STDERR_FILENO);
 	st.started = now_s();
 	rc = cli_suite_discover(&st.disc, &a->suite, a->tree, "run");
@@ -583,6 +630,7 @@ static int run_main(struct run_args *a)
 	atex_fmf_stage_free(st.stage);
 	atex_fmf_discovery_free(st.disc);
 	free(st.ingest_error);
+	json_decref(st.seen);
 	return rc;
 }
 

@@ -34,7 +34,7 @@ struct atex_result {
 	unsigned int attempt; /* 1 for the first run of the test */
 	bool final;	      /* false: an earlier attempt of a re-run test */
 	/*
-	 * When and where the attempt ran (docs/PROTOCOL.md section 5,
+	 * When and where the attempt ran (docs/PROTOCOL.md sections 3, 5, 6:
 	 * attempt.json); every result of one attempt (the test's own and
 	 * its subtests) carries the same values. Unknown for results from
 	 * before issue 14 or from other tools.
@@ -83,7 +83,7 @@ int atex_results_load(atex_results **out, const char *path);
 size_t atex_results_damaged(const atex_results *r);
 
 /*
- * What a run recorded of itself (docs/PROTOCOL.md, "The run"): DIR/run.json
+ * What a run recorded of itself (docs/PROTOCOL.md section 6): DIR/run.json
  * next to JSON Lines results, or the `run` table of a SQLite database
  * (run.json next to it when it has none). Every member may be NULL (or
  * -1) when unknown. Strings are UTF-8, owned by the results set.

@@ -1,6 +1,6 @@
 /*
  * run.c - what a run recorded beside its results (docs/PROTOCOL.md
- * section 5, "Timings and the run"): the timings of every attempt from the
+ * sections 5 to 7): the timings of every attempt from the
  * attempts.jsonl sidecars of JSON Lines results, and the run's metadata
  * from run.json or the SQLite database's `run` table.
  *

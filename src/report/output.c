@@ -299,9 +299,11 @@ bool report_parse_time(const char *iso, double *out)
 
 const char *report_format_duration(char *buf, size_t size, double seconds)
 {
-	long s = (long)(seconds + 0.5);
+	long s = seconds >= 0 && seconds <= REPORT_MAX_DURATION
+			 ? (long)(seconds + 0.5)
+			 : 0;
 
-	if (seconds < 0)
+	if (seconds < 0 || seconds > REPORT_MAX_DURATION)
 		snprintf(buf, size, "?");
 	else if (seconds < 0.995)
 		snprintf(buf, size, "%.2fs", seconds);

@@ -14,6 +14,10 @@
 
 #define REPORT_COMPONENT "report"
 
+/* The longest duration taken as one (about 31 years): beyond it a value
+ * is damage, and converting it to whole seconds would overflow. */
+#define REPORT_MAX_DURATION 1e9
+
 /* How a results file is stored (results.c). */
 enum report_format {
 	REPORT_FORMAT_JSONL,

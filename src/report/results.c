@@ -812,8 +812,13 @@ static int sqlite_timings(struct atex_result *res, sqlite3_stmt *st)
 	    (!res->end && sqlite3_column_type(st, 10) != SQLITE_NULL) ||
 	    (!res->system && sqlite3_column_type(st, 12) != SQLITE_NULL))
 		return atex_error_oom();
-	if (sqlite3_column_type(st, 11) != SQLITE_NULL)
-		res->duration = sqlite3_column_double(st, 11);
+	if (sqlite3_column_type(st, 11) == SQLITE_INTEGER ||
+	    sqlite3_column_type(st, 11) == SQLITE_FLOAT) {
+		double d = sqlite3_column_double(st, 11);
+
+		/* Anything else is damage: unknown. */
+		res->duration = d >= 0 && d <= REPORT_MAX_DURATION ? d : -1;
+	}
 	if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
 		res->exit_code = sqlite3_column_int(st, 13);
 		res->has_exit_code = true;

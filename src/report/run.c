@@ -42,7 +42,8 @@ static int is_string(const json_t *v)
 
 static int is_duration(const json_t *v)
 {
-	return json_is_number(v) && json_number_value(v) >= 0;
+	return json_is_number(v) && json_number_value(v) >= 0 &&
+	       json_number_value(v) <= REPORT_MAX_DURATION;
 }
 
 static int is_exit_code(const json_t *v)

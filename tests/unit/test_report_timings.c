@@ -283,6 +283,8 @@ static void test_damaged_sidecar(void **state)
 		   "{\"platform\": \"local\", \"test\": \"/b\", \"duration\": "
 		   "2.5, "
 		   "\"system\": \"s\"}\n"
+		   "{\"platform\": \"local\", \"test\": \"/d\", \"duration\": "
+		   "1e300}\n"
 		   "{\"platform\": \"local\", \"test\": \"/c\", \"dur");
 	r = load_ok(dir, "run/results.jsonl");
 	assert_int_equal(atex_results_count(r), 4);
@@ -295,6 +297,9 @@ static void test_damaged_sidecar(void **state)
 				  "(not JSON");
 	assert_contains(warnings, "run/attempts.jsonl:3: not a timing line "
 				  "(not a JSON object)");
+	assert_contains(warnings, "run/attempts.jsonl:5: not a timing line "
+				  "(\"duration\" is not a number of seconds "
+				  "or null)");
 	assert_contains(warnings, "run/attempts.jsonl: cut short");
 	atex_results_free(r);
 }
@@ -390,6 +395,13 @@ static void test_sqlite_columns(void **state)
 		"'local-1', 2);"
 		"INSERT INTO results VALUES(3, 'p', 'pass', '/b', NULL, NULL, "
 		"'[]', 1, 1, 1, NULL, NULL, NULL, NULL, NULL);"
+		/* Damage: durations that are not ones. */
+		"INSERT INTO results VALUES(4, 'p', 'pass', '/c', NULL, NULL, "
+		"'[]', 1, 1, 1, NULL, NULL, 1e300, NULL, NULL);"
+		"INSERT INTO results VALUES(5, 'p', 'pass', '/d', NULL, NULL, "
+		"'[]', 1, 1, 1, NULL, NULL, 'long', NULL, NULL);"
+		"INSERT INTO results VALUES(6, 'p', 'pass', '/e', NULL, NULL, "
+		"'[]', 1, 1, 1, NULL, NULL, -3, NULL, NULL);"
 		"INSERT INTO run VALUES('2026-12-06T22:44:00.000+00:00', NULL, "
 		"'0.1.0', 'p', 'podman', '/t', NULL, '{\"distro\": "
 		"\"fedora-41\"}', NULL, 2);");
@@ -408,6 +420,9 @@ static void test_sqlite_columns(void **state)
 	assert_null(res->start);
 	assert_true(res->duration < 0);
 	assert_false(res->has_exit_code);
+	assert_true(find(r, "/c", NULL, true)->duration < 0);
+	assert_true(find(r, "/d", NULL, true)->duration < 0);
+	assert_true(find(r, "/e", NULL, true)->duration < 0);
 	assert_non_null(atex_results_run(r));
 	assert_string_equal(atex_results_run(r)->provisioner, "podman");
 	assert_null(atex_results_run(r)->ended);

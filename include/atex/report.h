@@ -98,6 +98,9 @@ struct atex_run_info {
 	const char *git_commit;	 /* the tree's commit (40 hex) */
 	const char *context;	 /* a JSON object's text ({"distro": ...}) */
 	long systems;		 /* systems that ran tests; -1 unknown */
+	/* The earlier results it scheduled from (--history): a JSON array
+	 * text of paths; NULL without (only run.json has it). */
+	const char *history;
 };
 
 /*

@@ -74,22 +74,25 @@ static PyObject *results_item(Results *self, Py_ssize_t i)
 static PyObject *results_run(Results *self, void *unused)
 {
 	const struct atex_run_info *run = atex_results_run(self->r);
-	PyObject *d, *context = NULL, *json = NULL;
+	PyObject *d, *context = NULL, *history = NULL, *json = NULL;
 
 	(void)unused;
 	if (!run)
 		Py_RETURN_NONE;
-	if (run->context) {
+	if (run->context || run->history) {
 		json = PyImport_ImportModule("json");
-		context = json ? PyObject_CallMethod(json, "loads", "s",
-						     run->context)
-			       : NULL;
-		Py_XDECREF(json);
-		if (!context)
+		if (!json)
 			return NULL;
 	}
+	if (run->context &&
+	    !(context = PyObject_CallMethod(json, "loads", "s", run->context)))
+		goto fail;
+	if (run->history &&
+	    !(history = PyObject_CallMethod(json, "loads", "s", run->history)))
+		goto fail;
+	Py_XDECREF(json);
 	d = Py_BuildValue(
-		"{sNsNsNsNsNsNsNsNsN}", "started", atexpy_str(run->started),
+		"{sNsNsNsNsNsNsNsNsNsN}", "started", atexpy_str(run->started),
 		"ended", atexpy_str(run->ended), "atex_version",
 		atexpy_str(run->atex_version), "platform",
 		atexpy_str(run->platform), "provisioner",
@@ -97,8 +100,13 @@ static PyObject *results_run(Results *self, void *unused)
 		"git_commit", atexpy_str(run->git_commit), "context",
 		context ? context : Py_NewRef(Py_None), "systems",
 		run->systems >= 0 ? PyLong_FromLong(run->systems)
-				  : Py_NewRef(Py_None));
+				  : Py_NewRef(Py_None),
+		"history", history ? history : Py_NewRef(Py_None));
 	return d;
+fail:
+	Py_XDECREF(context);
+	Py_XDECREF(json);
+	return NULL;
 }
 
 static PyObject *results_wall_time(Results *self, void *unused)

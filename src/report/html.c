@@ -761,6 +761,28 @@ static char *context_text(const char *json)
 	return atex_buf_detach(&b);
 }
 
+/* "a, b" of the history's JSON array text (NULL: none, or bad). */
+static char *history_text(const char *json)
+{
+	json_t *list = json ? json_loads(json, 0, NULL) : NULL, *v;
+	struct atex_buf b = ATEX_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(list, i, v)
+	{
+		if (json_is_string(v))
+			rc |= atex_buf_printf(&b, "%s%s", b.len ? ", " : "",
+					      json_string_value(v));
+	}
+	json_decref(list);
+	if (rc || !b.len) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
 /* What the run recorded of itself, and its times. */
 static void put_run(struct report_out *o, const atex_results *r)
 {
@@ -805,6 +827,9 @@ static void put_run(struct report_out *o, const atex_results *r)
 		put_fact(o, "Git commit", run->git_commit);
 		text = context_text(run->context);
 		put_fact(o, "Context", text);
+		free(text);
+		text = history_text(run->history);
+		put_fact(o, "History", text);
 		free(text);
 	}
 	report_puts(o, "</dl>\n");

@@ -333,6 +333,7 @@ void report_run_clear(struct atex_run_info *run)
 	free((char *)run->tree);
 	free((char *)run->git_commit);
 	free((char *)run->context);
+	free((char *)run->history);
 	memset(run, 0, sizeof(*run));
 	run->systems = -1;
 }
@@ -378,6 +379,7 @@ static int run_from_json(struct atex_run_info *run, json_t *obj,
 {
 	const char **member, *key;
 	json_t *systems = json_object_get(obj, "systems");
+	json_t *history = json_object_get(obj, "history");
 
 	for (size_t i = 0; (member = run_member(run, i, &key)); i++) {
 		json_t *v = json_object_get(obj, key);
@@ -391,6 +393,9 @@ static int run_from_json(struct atex_run_info *run, json_t *obj,
 	}
 	if (json_is_integer(systems) && json_integer_value(systems) >= 0)
 		run->systems = (long)json_integer_value(systems);
+	if (json_is_array(history) && json_array_size(history) &&
+	    !(run->history = json_dumps(history, JSON_COMPACT)))
+		return atex_error_oom();
 	return take_context(&run->context, json_object_get(obj, "context"),
 			    path);
 }

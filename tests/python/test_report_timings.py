@@ -26,7 +26,7 @@ RUN = {"started": "2026-12-06T22:44:59.000+00:00",
        "ended": "2026-12-06T22:46:11.500+00:00", "atex_version": "0.1.0",
        "platform": "local", "provisioner": "local", "tree": "/t",
        "git_commit": None, "context": {"distro": "fedora-41"},
-       "systems": 3, "history": None}
+       "systems": 3, "history": ["/h/r1"]}
 
 
 def write_run(d, run=True):
@@ -66,6 +66,7 @@ def test_run(tmp_path):
     assert run["git_commit"] is None
     assert run["context"] == {"distro": "fedora-41"}
     assert run["systems"] == 3
+    assert run["history"] == ["/h/r1"]
     assert abs(results.wall_time - 72.5) < 1e-6
 
 

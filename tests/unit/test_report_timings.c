@@ -143,7 +143,7 @@ static const char run_json[] =
 	"\"tree\": \"/abs/tree\", \"git_commit\": "
 	"\"0123456789abcdef0123456789abcdef01234567\", \"context\": "
 	"{\"distro\": \"fedora-41\", \"arch\": [\"x86_64\"]}, \"systems\": 3, "
-	"\"history\": null}\n";
+	"\"history\": [\"/old/r1\", \"/old/r2.sqlite\"]}\n";
 
 static void write_run(const char *dir)
 {
@@ -209,6 +209,7 @@ static void test_jsonl_sidecars(void **state)
 	assert_string_equal(run->context,
 			    "{\"distro\":\"fedora-41\",\"arch\":[\"x86_64\"]}");
 	assert_int_equal(run->systems, 3);
+	assert_string_equal(run->history, "[\"/old/r1\",\"/old/r2.sqlite\"]");
 	/* 22:44:59.000 to 22:46:11.500. */
 	assert_true(atex_results_wall_time(r) > 72.49 &&
 		    atex_results_wall_time(r) < 72.51);
@@ -344,6 +345,7 @@ static void test_bad_run_json(void **state)
 	assert_null(atex_results_run(r)->started);
 	assert_string_equal(atex_results_run(r)->platform, "p");
 	assert_null(atex_results_run(r)->context);
+	assert_null(atex_results_run(r)->history);
 	assert_contains(warnings, "\"started\" is not a string");
 	assert_contains(warnings, "\"context\" is not an object");
 	atex_results_free(r);
@@ -596,6 +598,8 @@ static void test_html(void **state)
 	assert_contains(html, "<dt>Context</dt><dd>distro=fedora-41, "
 			      "arch=x86_64</dd>");
 	assert_contains(html, "<dt>Systems</dt><dd>3</dd>");
+	assert_contains(html, "<dt>History</dt><dd>/old/r1, "
+			      "/old/r2.sqlite</dd>");
 	assert_lacks(html, "http://");
 	assert_lacks(html, "https://");
 	free(html);

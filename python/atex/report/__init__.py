@@ -86,8 +86,9 @@ class Results(Sequence):
     def run(self):
         """What the run recorded of itself (run.json, or the SQLite
         ``run`` table): a dict with started, ended, atex_version,
-        platform, provisioner, tree, git_commit, context (a dict) and
-        systems, each None when unknown; None when there is none."""
+        platform, provisioner, tree, git_commit, context (a dict),
+        systems and history (a list of paths), each None when unknown;
+        None when there is none."""
         return self._r.run
 
     @property

@@ -235,8 +235,9 @@ check "summary: the slowest tests and the times" \
 mkdir -p "$work/pages"
 "$atex" report --html "$work/pages/report.html" "$run" 2>"$work/err" ||
 	fail "html: exit $?"
-# order NAME FRAGMENT WANT: the data-test (and data-final) of the rows of
-# the page opened with FRAGMENT, in order, are WANT.
+# order NAME FRAGMENT WANT [PAGE]: the data-test (and data-final) of the
+# rows of PAGE (default report.html) opened with FRAGMENT, in order, are
+# WANT.
 order() {
 	HOME=$work/home XDG_CONFIG_HOME=$work/home XDG_CACHE_HOME=$work/home \
 		timeout 120 chromium --headless --no-sandbox --disable-gpu \
@@ -244,7 +245,7 @@ order() {
 		--disable-background-networking --disable-component-update \
 		--disable-sync --disable-extensions \
 		--user-data-dir="$work/chrome" --virtual-time-budget=5000 \
-		--dump-dom "file://$work/pages/report.html$2" \
+		--dump-dom "file://$work/pages/${4:-report.html}$2" \
 		>"$work/$1.dom" 2>"$work/$1.chromium"
 	# Moved rows lose the newlines between them: one a line again.
 	got=$(sed 's/<tr /\n<tr /g' "$work/$1.dom" | grep '^<tr ' |
@@ -266,6 +267,26 @@ if command -v chromium >/dev/null 2>&1; then
 	order status "#sort=status" "/b:1 /b:0 /a:1 /as1:1 /c:1 /d:1"
 	order test "?sort=-test" "/d:1 /c:1 /b:1 /b:0 /a:1 /as1:1"
 	order started "#sort=started" "/a:1 /as1:1 /c:1 /b:1 /b:0 /d:1"
+	# Clicks on the headers (a script after the page's own clicks them):
+	# Duration once is longest first, twice shortest first.
+	clicks() { # PAGE SORT...
+		local page=$1 js="" col
+		shift
+		for col in "$@"; do
+			js="$js document.querySelector('th[data-sort=$col] button').click();"
+		done
+		sed "s|</body>|<script>$js</script></body>|" \
+			"$work/pages/report.html" >"$work/pages/$page"
+	}
+	clicks once.html duration
+	order click-once "" "/b:1 /b:0 /c:1 /a:1 /as1:1 /d:1" once.html
+	clicks twice.html duration duration
+	order click-twice "" "/a:1 /as1:1 /c:1 /b:1 /b:0 /d:1" twice.html
+	check "html-sort: a click sets aria-sort" grep -qF \
+		'<th data-sort="duration" data-first="-" aria-sort="ascending">' \
+		"$work/click-twice.dom"
+	clicks other.html duration test
+	order click-other "" "/a:1 /as1:1 /b:1 /b:0 /c:1 /d:1" other.html
 	check "html-sort: aria-sort on the header" \
 		grep -qF '<th data-sort="duration" data-first="-" aria-sort="descending">' \
 		"$work/duration.dom"

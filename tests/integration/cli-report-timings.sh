@@ -340,6 +340,17 @@ cat >"$work/tree2/main.fmf" <<'EOF'
     duration: 1m
     result: custom
     test: 'cp -r "$REPLAY"/. "$TMT_TEST_DATA"/'
+/bad-list:
+    result: custom
+    test: |
+        printf '%s\n' '- name: /x' '  result: pass' '  subresult: 5' \
+            > "$TMT_TEST_DATA/results.yaml"
+/bad-sub:
+    result: custom
+    test: |
+        printf '%s\n' '- name: /x' '  result: pass' '  subresult:' \
+            '    - name: /y' '      result: great' \
+            > "$TMT_TEST_DATA/results.yaml"
 EOF
 "$atex" run --local 2 --results "$work/r1" "$work/tree1" >"$work/r1.out" 2>&1
 [ $? -eq 1 ] || fail "round trip: the first run's exit status (want 1)"
@@ -387,6 +398,26 @@ sys.exit(0 if ok else 1)
 EOF
 check "round trip: the same statuses, notes and logs" \
 	"$py" "$work/compare.py" "$work/r1" "$work/r2"
+# A subresult list that is not one: the test's error, naming file:line.
+cat >"$work/bad.py" <<'EOF'
+import json, sys
+
+notes = {r[2]: (r[1], r[5]) for r in map(json.loads, open(sys.argv[1]))
+         if r[3] is None}
+want = {
+    "/bad-list": ("error", "TMT_TEST_DATA/results.yaml:1: '/x': "
+                  "'subresult' is not a list"),
+    "/bad-sub": ("error", "TMT_TEST_DATA/results.yaml:4: '/y': invalid "
+                 "'result' (one of pass, fail, info, warn, error, skip, "
+                 "pending)"),
+}
+for test, w in want.items():
+    if notes.get(test) != w:
+        print(f"{test}: {notes.get(test)}, want {w}")
+        sys.exit(1)
+EOF
+check "custom: a bad subresult is the test's error, naming file:line" \
+	"$py" "$work/bad.py" "$work/r2/results.jsonl"
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"

@@ -1,8 +1,9 @@
 /*
  * report.c - `atex report [--html FILE] [--junit FILE] [--summary]
- * [--title TEXT] [--exit-code] RESULTS`: load a results file (JSON Lines, .gz,
- * .xz, or the SQLite database; a results folder of `atex run` stands for its
- * results.jsonl) and render it, as many ways as asked at once.
+ * [--tmt FILE] [--title TEXT] [--exit-code] RESULTS`: load a results file
+ * (JSON Lines, .gz, .xz, or the SQLite database; a results folder of `atex
+ * run` stands for its results.jsonl) and render it, as many ways as asked
+ * at once.
  *
  * Exit status: 0 when every output asked for was written, whatever the
  * results say (a report is a success when it shows failures); 2 on a usage
@@ -34,12 +35,13 @@ static const struct option report_options[] = {
 	{"summary", no_argument, NULL, 's'},
 	{"title", required_argument, NULL, 't'},
 	{"exit-code", no_argument, NULL, 'x'},
+	{"tmt", required_argument, NULL, 'T'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct report_args {
-	const char *html, *junit, *title, *results;
+	const char *html, *junit, *title, *results, *tmt;
 	bool summary, exit_code;
 };
 
@@ -47,8 +49,8 @@ static void report_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: atex report [--html FILE] [--junit FILE] [--summary] "
-		"[--title TEXT]\n"
-		"                   [--exit-code] RESULTS\n"
+		"[--tmt FILE]\n"
+		"                   [--title TEXT] [--exit-code] RESULTS\n"
 		"\n"
 		"Renders a results file (results.jsonl[.gz|.xz] with old/ "
 		"next to\n"
@@ -59,8 +61,11 @@ static void report_usage(FILE *out)
 		"the files\n"
 		"                 relative to FILE's folder)\n"
 		"  --junit FILE   JUnit XML for CI\n"
-		"  --summary      a table of counts and the failures, on "
-		"stdout\n"
+		"  --summary      a table of counts, the failures and the "
+		"slowest tests,\n"
+		"                 on stdout\n"
+		"  --tmt FILE     tmt's results.yaml (logs relative to FILE's "
+		"folder)\n"
 		"  --title TEXT   the HTML page's title\n"
 		"  --exit-code    exit 1 when a final result is not pass, "
 		"info, warn\n"
@@ -94,6 +99,9 @@ static int take_option(void *data, int opt, const char *arg, const char *text)
 	case 'x':
 		a->exit_code = true;
 		break;
+	case 'T':
+		a->tmt = arg;
+		break;
 	}
 	return CLI_OK;
 }
@@ -107,9 +115,9 @@ static int parse_args(struct report_args *a, int argc, char **argv)
 
 	if (rc != CLI_OK)
 		return rc;
-	if (!a->html && !a->junit && !a->summary) {
+	if (!a->html && !a->junit && !a->summary && !a->tmt) {
 		cli_error("report: no output asked for (--html FILE, --junit "
-			  "FILE or --summary)");
+			  "FILE, --summary or --tmt FILE)");
 		report_usage(stderr);
 		return CLI_USAGE;
 	}
@@ -169,6 +177,8 @@ int cli_report(int argc, char **argv)
 	if (a.html && atex_report_html(r, a.html, a.title) < 0)
 		rc = cli_fail("report");
 	if (!rc && a.junit && atex_report_junit(r, a.junit) < 0)
+		rc = cli_fail("report");
+	if (!rc && a.tmt && atex_report_tmt(r, a.tmt) < 0)
 		rc = cli_fail("report");
 	if (!rc && a.summary && atex_report_summary(r, STDOUT_FILENO) < 0)
 		rc = cli_fail("report");

@@ -11,7 +11,7 @@ jq libxml2-utils
 podman runc conmon uidmap slirp4netns netavark aardvark-dns fuse-overlayfs
 catatonit containernetworking-plugins iptables debootstrap
 openssh-server openssh-client rsync
-python3 python3-dev python3-pytest python3-yaml
+python3 python3-dev python3-pytest python3-yaml python3-jsonschema
 ansible-core
 qemu-system-x86 qemu-utils genisoimage ovmf
 locales"

@@ -5,9 +5,10 @@
  * the SQLite aggregator's database) with the GIL released, into an
  * _atex.ReportResults: a read-only sequence of result tuples
  * (platform, status, test, subtest, note, files, files_dir, attempt,
- * final) with passed/damaged and the html/junit/summary writers (each
- * with the GIL released: rendering is read-only, so threads may render at
- * once). atex.report wraps it.
+ * final, start, end, duration, system, exit_code; None for a timing that
+ * is unknown) with passed/damaged/run/wall_time and the
+ * html/junit/summary/tmt writers (each with the GIL released: rendering
+ * is read-only, so threads may render at once). atex.report wraps it.
  */
 #include <stdlib.h>
 
@@ -55,11 +56,67 @@ static PyObject *results_item(Results *self, Py_ssize_t i)
 		return NULL;
 	}
 	res = atex_results_get(self->r, (size_t)i);
-	return Py_BuildValue("(NNNNNNNIO)", atexpy_str(res->platform),
-			     atexpy_str(res->status), atexpy_str(res->test),
-			     atexpy_str(res->subtest), atexpy_str(res->note),
-			     files_tuple(res), atexpy_str(res->files_dir),
-			     res->attempt, res->final ? Py_True : Py_False);
+	return Py_BuildValue(
+		"(NNNNNNNIONNNNN)", atexpy_str(res->platform),
+		atexpy_str(res->status), atexpy_str(res->test),
+		atexpy_str(res->subtest), atexpy_str(res->note),
+		files_tuple(res), atexpy_str(res->files_dir), res->attempt,
+		res->final ? Py_True : Py_False, atexpy_str(res->start),
+		atexpy_str(res->end),
+		res->duration >= 0 ? PyFloat_FromDouble(res->duration)
+				   : Py_NewRef(Py_None),
+		atexpy_str(res->system),
+		res->has_exit_code ? PyLong_FromLong(res->exit_code)
+				   : Py_NewRef(Py_None));
+}
+
+/* The run's metadata as a dict (context a dict), or None. */
+static PyObject *results_run(Results *self, void *unused)
+{
+	const struct atex_run_info *run = atex_results_run(self->r);
+	PyObject *d, *context = NULL, *history = NULL, *json = NULL;
+
+	(void)unused;
+	if (!run)
+		Py_RETURN_NONE;
+	if (run->context || run->history) {
+		json = PyImport_ImportModule("json");
+		if (!json)
+			return NULL;
+	}
+	if (run->context &&
+	    !(context = PyObject_CallMethod(json, "loads", "s", run->context)))
+		goto fail;
+	if (run->history &&
+	    !(history = PyObject_CallMethod(json, "loads", "s", run->history)))
+		goto fail;
+	Py_XDECREF(json);
+	d = Py_BuildValue(
+		"{sNsNsNsNsNsNsNsNsNsN}", "started", atexpy_str(run->started),
+		"ended", atexpy_str(run->ended), "atex_version",
+		atexpy_str(run->atex_version), "platform",
+		atexpy_str(run->platform), "provisioner",
+		atexpy_str(run->provisioner), "tree", atexpy_str(run->tree),
+		"git_commit", atexpy_str(run->git_commit), "context",
+		context ? context : Py_NewRef(Py_None), "systems",
+		run->systems >= 0 ? PyLong_FromLong(run->systems)
+				  : Py_NewRef(Py_None),
+		"history", history ? history : Py_NewRef(Py_None));
+	return d;
+fail:
+	Py_XDECREF(context);
+	Py_XDECREF(json);
+	return NULL;
+}
+
+static PyObject *results_wall_time(Results *self, void *unused)
+{
+	double t = atex_results_wall_time(self->r);
+
+	(void)unused;
+	if (t < 0)
+		Py_RETURN_NONE;
+	return PyFloat_FromDouble(t);
 }
 
 static PyObject *results_passed(Results *self, void *unused)
@@ -78,7 +135,7 @@ struct render {
 	const atex_results *r;
 	const char *path, *title;
 	int fd;
-	int kind; /* 0 html, 1 junit, 2 summary */
+	int kind; /* 0 html, 1 junit, 2 summary, 3 tmt */
 };
 
 static int render_run(void *arg)
@@ -90,6 +147,8 @@ static int render_run(void *arg)
 		return atex_report_html(c->r, c->path, c->title);
 	case 1:
 		return atex_report_junit(c->r, c->path);
+	case 3:
+		return atex_report_tmt(c->r, c->path);
 	default:
 		return atex_report_summary(c->r, c->fd);
 	}
@@ -129,6 +188,11 @@ static PyObject *results_junit(Results *self, PyObject *path)
 	return render_to(self, 1, path, NULL);
 }
 
+static PyObject *results_tmt(Results *self, PyObject *path)
+{
+	return render_to(self, 3, path, NULL);
+}
+
 static PyObject *results_summary(Results *self, PyObject *arg)
 {
 	struct render c = {.r = self->r, .kind = 2};
@@ -152,6 +216,10 @@ static PyGetSetDef results_getset[] = {
 	{"damaged", (getter)results_damaged, NULL,
 	 "Lines of the file that were not results (each an error result).",
 	 NULL},
+	{"run", (getter)results_run, NULL,
+	 "The run's metadata (a dict), or None (atex_results_run).", NULL},
+	{"wall_time", (getter)results_wall_time, NULL,
+	 "The run's wall time in seconds, or None.", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -161,6 +229,8 @@ static PyMethodDef results_methods[] = {
 	 "html(path, title=None): a self-contained HTML report."},
 	{"junit", (PyCFunction)results_junit, METH_O,
 	 "junit(path): JUnit XML."},
+	{"tmt", (PyCFunction)results_tmt, METH_O,
+	 "tmt(path): tmt's results.yaml."},
 	{"summary", (PyCFunction)results_summary, METH_O,
 	 "summary(fd or file): the terminal summary."},
 	{NULL, NULL, 0, NULL},

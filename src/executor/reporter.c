@@ -1726,16 +1726,18 @@ bad:
  * One custom result made an atex result (in *out): name without its
  * leading slashes ("" for the test itself), status, note, and its logs
  * as the names of files under data/ (copied under the result's name
- * later). NULL *err when fine, else the message.
+ * later). A subresult of an entry (`parent` its name, "" for the test
+ * itself) is named PARENT/NAME: atex has one level of subtests. NULL
+ * *err when fine, else the message.
  */
 static int custom_one(atex_reporter *r, json_t *item, const char *where,
-		      json_t **out, char **err)
+		      const char *parent, json_t **out, char **err)
 {
 	json_t *name = json_object_get(item, "name");
 	json_t *status = json_object_get(item, "result");
 	json_t *log = json_object_get(item, "log"), *v, *res, *files;
 	const char *n;
-	char *note = NULL, buf[SHOWN_MAX];
+	char *note = NULL, *full = NULL, buf[SHOWN_MAX];
 	size_t i;
 
 	*out = NULL;
@@ -1764,7 +1766,7 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	files = json_array();
 	if (!res || !files)
 		goto oom;
-	if (n[0] != '/') {
+	if (n[0] != '/' && !parent) {
 		char *both = note ? atex_sprintf("%s; custom test result name "
 						 "should start with '/'",
 						 note)
@@ -1778,7 +1780,13 @@ static int custom_one(atex_reporter *r, json_t *item, const char *where,
 	}
 	while (*n == '/')
 		n++;
-	if (*n && !name_ok(n)) {
+	if (parent && *parent) {
+		full = atex_sprintf("%s/%s", parent, n);
+		if (!full)
+			goto oom;
+		n = full;
+	}
+	if ((*n || parent) && !name_ok(n)) {
 		*err = atex_sprintf("%s: '%s': invalid name", where,
 				    json_string_value(name));
 		goto out;
@@ -1819,12 +1827,53 @@ out:
 	json_decref(res);
 	json_decref(files);
 	free(note);
+	free(full);
 	return *err || *out ? 0 : ATEX_ENOMEM;
 oom:
 	json_decref(res);
 	json_decref(files);
 	free(note);
+	free(full);
 	return atex_error_oom();
+}
+
+/*
+ * The `subresult` list of custom entry `item` (tmt's, as `atex report
+ * --tmt` writes it), each a result named ENTRY/NAME appended to `all`.
+ * NULL *err when fine, else the message.
+ */
+static int custom_subresults(atex_reporter *r, json_t *item, json_t *entry,
+			     const char *where, const char *file,
+			     const struct atex_marks *marks, json_t *all,
+			     char **err)
+{
+	json_t *subs = json_object_get(item, "subresult"), *sub, *res;
+	const char *parent = result_name(entry);
+	size_t i;
+	int rc = 0;
+
+	*err = NULL;
+	if (!subs || json_is_null(subs))
+		return 0;
+	if (!json_is_array(subs))
+		return say(err, "%s: '%s': 'subresult' is not a list", where,
+			   json_string_value(json_object_get(item, "name")));
+	json_array_foreach(subs, i, sub)
+	{
+		const struct atex_mark *m = atex_marks_find(marks, sub, NULL);
+		char *at = m ? atex_sprintf("%s:%u", file, m->line)
+			     : atex_sprintf("%s, subresult %zu", where, i + 1);
+
+		rc = at ? custom_one(r, sub, at, parent ? parent : "", &res,
+				     err)
+			: ATEX_ENOMEM;
+		free(at);
+		if (rc || *err)
+			break;
+		if (json_array_append_new(all, res) < 0)
+			return atex_error_oom();
+	}
+	return rc;
 }
 
 /* The file custom mode reads (a name in custom_files), NULL for none. */
@@ -2008,11 +2057,14 @@ static int load_custom(atex_reporter *r)
 		snprintf(shown_name, sizeof(shown_name), "TMT_TEST_DATA/%s",
 			 file);
 		where = custom_where(shown_name, marks, item, i);
-		rc = where ? custom_one(r, item, where, &res, &err)
+		rc = where ? custom_one(r, item, where, NULL, &res, &err)
 			   : ATEX_ENOMEM;
-		free(where);
 		if (!rc && res && json_array_append_new(all, res) < 0)
 			rc = ATEX_ENOMEM;
+		if (!rc && res)
+			rc = custom_subresults(r, item, res, where, shown_name,
+					       marks, all, &err);
+		free(where);
 	}
 	if (!rc && err)
 		rc = custom_error(r, err);

@@ -70,7 +70,16 @@ static const char style[] =
 	".tag{font-size:.8em;font-style:normal;color:#555;"
 	"border:1px solid #bbb;border-radius:3px;padding:0 .3em;"
 	"white-space:nowrap}\n"
-	"tr.final.rerun .tag{border-color:#1a7f37;color:#1a7f37}\n";
+	"tr.final.rerun .tag{border-color:#1a7f37;color:#1a7f37}\n"
+	"#run{display:grid;grid-template-columns:max-content auto;"
+	"gap:.1em 1em;margin:0 0 1em}\n"
+	"#run dt{font-weight:bold;color:#555}#run dd{margin:0}\n"
+	"td.duration,td.started{white-space:nowrap}\n"
+	"td.duration{text-align:right;font-variant-numeric:tabular-nums}\n"
+	"th button.sort{font:inherit;font-weight:bold;background:none;"
+	"border:0;padding:0;cursor:pointer;color:inherit}\n"
+	"th[aria-sort=ascending] button.sort::after{content:\" \\25B2\"}\n"
+	"th[aria-sort=descending] button.sort::after{content:\" \\25BC\"}\n";
 
 /* Reads the filters from the URL and the controls, and hides rows. */
 static const char script[] =
@@ -83,6 +92,59 @@ static const char script[] =
 	"var test = document.getElementById(\"f-test\");\n"
 	"var earlier = document.getElementById(\"f-earlier\");\n"
 	"var shown = document.getElementById(\"shown\");\n"
+	"var body = document.getElementById(\"results\").tBodies[0];\n"
+	"var sorters = document.querySelectorAll(\"#results th[data-sort]\");\n"
+	"var sorted = \"\";\n"
+	"/* A test's rows (its final ones, then its earlier attempts) move\n"
+	" * together; the file's order breaks ties. */\n"
+	"var groups = [], last = null;\n"
+	"Array.prototype.forEach.call(body.rows, function (row) {\n"
+	"  var key = row.dataset.platform + \"\\u0000\" + row.dataset.test;\n"
+	"  if (!last || last.key !== key) {\n"
+	"    last = { key: key, rows: [], n: groups.length };\n"
+	"    groups.push(last);\n"
+	"  }\n"
+	"  last.rows.push(row);\n"
+	"});\n"
+	"/* The value a group sorts by; null (unknown) always goes last. */\n"
+	"function value(g, col) {\n"
+	"  var rows = g.rows.filter(function (r) {\n"
+	"    return r.dataset.final === \"1\"; });\n"
+	"  if (!rows.length) rows = g.rows;\n"
+	"  if (col === \"status\")\n"
+	"    return Math.min.apply(null, rows.map(function (r) {\n"
+	"      return +r.dataset.rank; }));\n"
+	"  if (col === \"test\")\n"
+	"    return (rows[0].dataset.test + \"\\u0000\" +\n"
+	"      rows[0].dataset.platform).toLowerCase();\n"
+	"  var v = rows[0].dataset[col];\n"
+	"  if (!v) return null;\n"
+	"  return col === \"duration\" ? +v : v;\n"
+	"}\n"
+	"/* col, or -col for descending; \"\" is the file's order. */\n"
+	"function sortRows(spec) {\n"
+	"  var desc = spec.charAt(0) === \"-\";\n"
+	"  var col = spec.replace(/^-/, \"\");\n"
+	"  var order = groups.slice(), i;\n"
+	"  if (col) order.forEach(function (g) { g.v = value(g, col); });\n"
+	"  if (col) order.sort(function (a, b) {\n"
+	"    var x = a.v, y = b.v, c = 0;\n"
+	"    if (x === null || y === null)\n"
+	"      c = x === y ? 0 : (x === null ? 1 : -1);\n"
+	"    else\n"
+	"      c = (x < y ? -1 : x > y ? 1 : 0) * (desc ? -1 : 1);\n"
+	"    return c || a.n - b.n;\n"
+	"  });\n"
+	"  var frag = document.createDocumentFragment();\n"
+	"  order.forEach(function (g) {\n"
+	"    g.rows.forEach(function (r) { frag.appendChild(r); }); });\n"
+	"  body.appendChild(frag);\n"
+	"  for (i = 0; i < sorters.length; i++)\n"
+	"    sorters[i].setAttribute(\"aria-sort\",\n"
+	"      sorters[i].dataset.sort !== col ? \"none\" :\n"
+	"      desc ? \"descending\" : \"ascending\");\n"
+	"  sorted = col ? spec : \"\";\n"
+	"}\n"
 	"function dec(s) {\n"
 	"  try { return decodeURIComponent(s.replace(/\\+/g, \" \")); }\n"
 	"  catch (e) { return s; }\n"
@@ -136,6 +198,11 @@ static const char script[] =
 	"  platform.value = pf;\n"
 	"  test.value = p.test ? p.test[0] : (p.name ? p.name[0] : \"\");\n"
 	"  earlier.checked = !p.earlier || p.earlier[0] !== \"0\";\n"
+	"  var sp = p.sort ? p.sort[0] : \"\";\n"
+	"  if (!Array.prototype.some.call(sorters, function (h) {\n"
+	"      return h.dataset.sort === sp.replace(/^-/, \"\"); }))\n"
+	"    sp = \"\";\n"
+	"  if (sp !== sorted) sortRows(sp);\n"
 	"  apply();\n"
 	"}\n"
 	"/* The fragment of the filters that are set; all of them when the\n"
@@ -153,6 +220,8 @@ static const char script[] =
 	"    parts.push(\"test=\" + encodeURIComponent(test.value));\n"
 	"  if (every || !earlier.checked)\n"
 	"    parts.push(\"earlier=\" + (earlier.checked ? 1 : 0));\n"
+	"  if (every || sorted)\n"
+	"    parts.push(\"sort=\" + encodeURIComponent(sorted));\n"
 	"  try {\n"
 	"    history.replaceState(null, \"\", location.pathname +\n"
 	"      location.search + \"#\" + parts.join(\"&\"));\n"
@@ -170,7 +239,21 @@ static const char script[] =
 	"  function () { location.hash = \"status=\" +\n"
 	"    Array.prototype.map.call(boxes, function (b) {\n"
 	"      return encodeURIComponent(b.value); }).join(\",\") +\n"
-	"    \"&platform=&test=&earlier=1\"; });\n"
+	"    \"&platform=&test=&earlier=1&sort=\" +\n"
+	"    encodeURIComponent(sorted); });\n"
+	"/* A first click sorts (duration: longest first), a second\n"
+	" * reverses. */\n"
+	"Array.prototype.forEach.call(sorters, function (h) {\n"
+	"  var button = h.querySelector(\"button\");\n"
+	"  button.addEventListener(\"click\", function () {\n"
+	"    var col = h.dataset.sort, first = h.dataset.first || \"\";\n"
+	"    var now = h.getAttribute(\"aria-sort\");\n"
+	"    var desc = now === \"none\" ? first === \"-\" :\n"
+	"      now === \"ascending\";\n"
+	"    sortRows((desc ? \"-\" : \"\") + col);\n"
+	"    toUrl();\n"
+	"  });\n"
+	"});\n"
 	"window.addEventListener(\"hashchange\", fromUrl);\n"
 	"fromUrl();\n"
 	"})();\n";
@@ -314,6 +397,91 @@ static void put_status_class(struct report_out *o, const char *status)
 	}
 }
 
+/* Where a status sorts: errors and failures first, skips last. */
+static int status_rank(const char *status)
+{
+	static const char *const order[] = {"error", "infra", "fail", "",
+					    "warn",  "info",  "pass", "skip"};
+
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(order); i++)
+		if (!strcmp(status, order[i]))
+			return (int)i;
+	return 3; /* a custom status fails the run */
+}
+
+/* data-rank, data-duration (seconds), data-started, data-system,
+ * data-exit-code: what the script sorts by and a test reads. */
+static void put_timing_data(struct report_out *o, const struct atex_result *res)
+{
+	report_printf(o, " data-rank=\"%d\" data-duration=\"",
+		      status_rank(res->status));
+	if (res->duration >= 0)
+		report_printf(o, "%.3f", res->duration);
+	report_puts(o, "\" data-started=\"");
+	if (res->start)
+		report_esc(o, res->start, true);
+	report_puts(o, "\" data-system=\"");
+	if (res->system)
+		report_esc(o, res->system, true);
+	report_puts(o, "\" data-exit-code=\"");
+	if (res->has_exit_code)
+		report_printf(o, "%d", res->exit_code);
+	report_puts(o, "\"");
+}
+
+/* A time as people read it: "2026-12-06 22:45:01" of an ISO one. */
+static void put_time_text(struct report_out *o, const char *iso)
+{
+	char shown[20];
+	double t;
+
+	if (!report_parse_time(iso, &t) || strlen(iso) < 19) {
+		report_esc(o, iso, false);
+		return;
+	}
+	memcpy(shown, iso, 19);
+	shown[10] = ' ';
+	shown[19] = '\0';
+	report_puts(o, shown);
+}
+
+/* The duration (its title: start, end, exit code), system and start. */
+static void put_timing_cells(struct report_out *o,
+			     const struct atex_result *res)
+{
+	char buf[32];
+
+	report_puts(o, "<td class=\"duration\"");
+	if (res->start || res->end || res->has_exit_code) {
+		report_puts(o, " title=\"");
+		if (res->start || res->end) {
+			report_esc(o, res->start ? res->start : "?", true);
+			report_puts(o, " to ");
+			report_esc(o, res->end ? res->end : "?", true);
+		}
+		if (res->has_exit_code)
+			report_printf(o, "%sexit code %d",
+				      res->start || res->end ? ", " : "",
+				      res->exit_code);
+		report_puts(o, "\"");
+	}
+	report_puts(o, ">");
+	if (res->duration >= 0)
+		report_puts(o, report_format_duration(buf, sizeof(buf),
+						      res->duration));
+	report_puts(o, "</td>");
+	put_cell(o, "system", res->system);
+	report_puts(o, "<td class=\"started\">");
+	if (res->start) {
+		report_puts(o, "<time datetime=\"");
+		report_esc(o, res->start, true);
+		report_puts(o, "\">");
+		put_time_text(o, res->start);
+		report_puts(o, "</time>");
+	}
+	report_puts(o, "</td>");
+}
+
 static void put_row(struct report_out *o, const struct atex_result *res,
 		    const char *base, bool rerun)
 {
@@ -329,8 +497,10 @@ static void put_row(struct report_out *o, const struct atex_result *res,
 	report_puts(o, "\" data-subtest=\"");
 	if (res->subtest)
 		report_esc(o, res->subtest, true);
-	report_printf(o, "\" data-attempt=\"%u\" data-final=\"%d\">\n",
+	report_printf(o, "\" data-attempt=\"%u\" data-final=\"%d\"",
 		      res->attempt, res->final ? 1 : 0);
+	put_timing_data(o, res);
+	report_puts(o, ">\n");
 	report_puts(o, "<td class=\"status\"><span class=\"badge\">");
 	report_esc(o, res->status, false);
 	report_puts(o, "</span>");
@@ -354,6 +524,7 @@ static void put_row(struct report_out *o, const struct atex_result *res,
 			      res->attempt);
 	else
 		report_printf(o, "<td class=\"attempt\">%u</td>", res->attempt);
+	put_timing_cells(o, res);
 	report_puts(o, "</tr>\n");
 }
 
@@ -550,6 +721,120 @@ static void put_filters(struct report_out *o, const atex_results *r,
 		    "<span id=\"shown\"></span>\n</form>\n");
 }
 
+static void put_fact(struct report_out *o, const char *name, const char *value)
+{
+	if (!value)
+		return;
+	report_printf(o, "<dt>%s</dt><dd>", name);
+	report_esc(o, value, false);
+	report_puts(o, "</dd>\n");
+}
+
+/* "k=v, k=v1 v2" of the context's JSON text (NULL: none, or bad). */
+static char *context_text(const char *json)
+{
+	json_t *ctx = json ? json_loads(json, 0, NULL) : NULL;
+	struct atex_buf b = ATEX_BUF_INIT;
+	const char *key;
+	json_t *v, *item;
+	size_t i;
+	int rc = 0;
+
+	json_object_foreach(ctx, key, v)
+	{
+		rc |= atex_buf_printf(&b, "%s%s=", b.len ? ", " : "", key);
+		if (json_is_string(v))
+			rc |= atex_buf_puts(&b, json_string_value(v));
+		json_array_foreach(v, i, item)
+		{
+			rc |= atex_buf_printf(&b, "%s%s", i ? " " : "",
+					      json_is_string(item)
+						      ? json_string_value(item)
+						      : "?");
+		}
+	}
+	json_decref(ctx);
+	if (rc || !b.len) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
+/* "a, b" of the history's JSON array text (NULL: none, or bad). */
+static char *history_text(const char *json)
+{
+	json_t *list = json ? json_loads(json, 0, NULL) : NULL, *v;
+	struct atex_buf b = ATEX_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(list, i, v)
+	{
+		if (json_is_string(v))
+			rc |= atex_buf_printf(&b, "%s%s", b.len ? ", " : "",
+					      json_string_value(v));
+	}
+	json_decref(list);
+	if (rc || !b.len) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	return atex_buf_detach(&b);
+}
+
+/* What the run recorded of itself, and its times. */
+static void put_run(struct report_out *o, const atex_results *r)
+{
+	const struct atex_run_info *run = atex_results_run(r);
+	double wall = atex_results_wall_time(r), sum;
+	char buf[32], *text = NULL;
+	size_t n;
+
+	sum = report_test_time(r, &n);
+	if (!run && wall < 0 && sum < 0)
+		return;
+	report_puts(o, "<dl id=\"run\">\n");
+	if (run) {
+		put_fact(o, "Started", run->started);
+		put_fact(o, "Ended",
+			 run->ended	? run->ended
+			 : run->started ? "not recorded (still running, or "
+					  "killed)"
+					: NULL);
+	}
+	if (wall >= 0)
+		put_fact(o, "Wall time",
+			 report_format_duration(buf, sizeof(buf), wall));
+	if (sum >= 0) {
+		text = atex_sprintf(
+			"%s (%zu attempts)",
+			report_format_duration(buf, sizeof(buf), sum), n);
+		if (!text)
+			o->rc = ATEX_ENOMEM;
+		put_fact(o, "Test time", text);
+		free(text);
+	}
+	if (run) {
+		put_fact(o, "atex", run->atex_version);
+		put_fact(o, "Platform", run->platform);
+		put_fact(o, "Provisioner", run->provisioner);
+		if (run->systems >= 0) {
+			snprintf(buf, sizeof(buf), "%ld", run->systems);
+			put_fact(o, "Systems", buf);
+		}
+		put_fact(o, "Tree", run->tree);
+		put_fact(o, "Git commit", run->git_commit);
+		text = context_text(run->context);
+		put_fact(o, "Context", text);
+		free(text);
+		text = history_text(run->history);
+		put_fact(o, "History", text);
+		free(text);
+	}
+	report_puts(o, "</dl>\n");
+}
+
 int atex_report_html(const atex_results *r, const char *path, const char *title)
 {
 	struct report_out o = REPORT_OUT_INIT;
@@ -583,12 +868,24 @@ int atex_report_html(const atex_results *r, const char *path, const char *title)
 	report_printf(&o, "</h1>\n<p class=\"verdict %s\">%s</p>\n",
 		      atex_results_passed(r) ? "passed" : "failed",
 		      atex_results_passed(r) ? "Passed" : "Failed");
+	put_run(&o, r);
 	put_counts(&o, r, &statuses);
 	put_filters(&o, r, &statuses);
-	report_puts(&o, "<table id=\"results\">\n<thead><tr><th>Status</th>"
-			"<th>Platform</th><th>Test</th><th>Subtest</th>"
-			"<th>Note</th><th>Files</th><th>Attempt</th></tr>"
-			"</thead>\n<tbody>\n");
+	report_puts(&o, "<table id=\"results\">\n<thead><tr>"
+			"<th data-sort=\"status\" aria-sort=\"none\"><button "
+			"type=\"button\" class=\"sort\">Status</button></th>"
+			"<th>Platform</th>"
+			"<th data-sort=\"test\" aria-sort=\"none\"><button "
+			"type=\"button\" class=\"sort\">Test</button></th>"
+			"<th>Subtest</th><th>Note</th><th>Files</th>"
+			"<th>Attempt</th>"
+			"<th data-sort=\"duration\" data-first=\"-\" "
+			"aria-sort=\"none\"><button type=\"button\" "
+			"class=\"sort\">Duration</button></th>"
+			"<th>System</th>"
+			"<th data-sort=\"started\" aria-sort=\"none\"><button "
+			"type=\"button\" class=\"sort\">Started</button></th>"
+			"</tr></thead>\n<tbody>\n");
 	if (!o.rc)
 		put_rows(&o, r, base);
 	report_puts(&o, "</tbody>\n</table>\n<script>\n");

@@ -9,8 +9,19 @@
  * and info pass, their note going to <system-out> so it is not lost. The
  * files are listed in <system-out> as paths, which GitLab turns into
  * links when they are artifacts of the job.
+ *
+ * Timings: a test's own result has `time`, its attempt's duration; a
+ * subtest has none (atex measures the attempt, not its parts, and the
+ * test's time again on each subtest would count it several times in the
+ * totals CI computes; JUnit readers take a missing time as 0). A
+ * testsuite has `time`, the sum of its tests' times, `timestamp`, its
+ * first test's start (UTC, without a zone, as Ant's schema has it), and
+ * `hostname` when all its tests ran on one system. Each testcase's
+ * system, start and exit code are <properties>.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "report/report_private.h"
 
@@ -34,17 +45,44 @@ static enum kind kind_of(const char *status)
 
 struct counts {
 	size_t tests, failures, errors, skipped;
+	double time;	    /* the sum of the tests' durations; < 0 none */
+	double first;	    /* the earliest start (epoch) */
+	bool has_first;	    /* first is known */
+	const char *system; /* the one system of every test, or NULL */
+	bool many_systems;  /* tests ran on several systems */
 };
+
+/* The timings of final result `res` into the counts. */
+static void count_time(struct counts *c, const struct atex_result *res)
+{
+	double t;
+
+	if (!res->subtest && res->duration >= 0)
+		c->time = (c->time < 0 ? 0 : c->time) + res->duration;
+	if (report_parse_time(res->start, &t) &&
+	    (!c->has_first || t < c->first)) {
+		c->first = t;
+		c->has_first = true;
+	}
+	if (res->system && !c->system && !c->many_systems)
+		c->system = res->system;
+	else if (res->system && c->system && strcmp(c->system, res->system)) {
+		c->system = NULL;
+		c->many_systems = true;
+	}
+}
 
 static void count(struct counts *c, const atex_results *r, const char *platform)
 {
 	memset(c, 0, sizeof(*c));
+	c->time = -1;
 	for (size_t i = 0; i < atex_results_count(r); i++) {
 		const struct atex_result *res = atex_results_get(r, i);
 
 		if (!res->final ||
 		    (platform && strcmp(res->platform, platform)))
 			continue;
+		count_time(c, res);
 		c->tests++;
 		switch (kind_of(res->status)) {
 		case KIND_FAILURE:
@@ -70,6 +108,56 @@ static void put_counts(struct report_out *o, const struct counts *c)
 		      c->tests, c->failures, c->errors, c->skipped);
 }
 
+/* time, timestamp and hostname of a testsuite, when known. */
+static void put_suite_times(struct report_out *o, const struct counts *c)
+{
+	if (c->time >= 0)
+		report_printf(o, " time=\"%.3f\"", c->time);
+	if (c->has_first) {
+		time_t t = (time_t)c->first;
+		struct tm tm;
+		char buf[32];
+
+		if (gmtime_r(&t, &tm) &&
+		    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
+			report_printf(o, " timestamp=\"%s\"", buf);
+	}
+	if (c->system) {
+		report_puts(o, " hostname=\"");
+		report_esc(o, c->system, true);
+		report_puts(o, "\"");
+	}
+}
+
+static void put_property(struct report_out *o, const char *name,
+			 const char *value)
+{
+	report_printf(o, "        <property name=\"%s\" value=\"", name);
+	report_esc(o, value, true);
+	report_puts(o, "\"/>\n");
+}
+
+/* The attempt's system, start, end and exit code, when known. */
+static void put_properties(struct report_out *o, const struct atex_result *res)
+{
+	char code[16];
+
+	if (!res->system && !res->start && !res->end && !res->has_exit_code)
+		return;
+	report_puts(o, "      <properties>\n");
+	if (res->system)
+		put_property(o, "system", res->system);
+	if (res->start)
+		put_property(o, "start", res->start);
+	if (res->end)
+		put_property(o, "end", res->end);
+	if (res->has_exit_code) {
+		snprintf(code, sizeof(code), "%d", res->exit_code);
+		put_property(o, "exit_code", code);
+	}
+	report_puts(o, "      </properties>\n");
+}
+
 static void put_testcase(struct report_out *o, const struct atex_result *res)
 {
 	static const char *const elements[] = {
@@ -84,7 +172,11 @@ static void put_testcase(struct report_out *o, const struct atex_result *res)
 	report_esc(o, res->test, true);
 	report_puts(o, "\" name=\"");
 	report_esc(o, res->subtest ? res->subtest : res->test, true);
-	report_puts(o, "\">\n");
+	report_puts(o, "\"");
+	if (!res->subtest && res->duration >= 0)
+		report_printf(o, " time=\"%.3f\"", res->duration);
+	report_puts(o, ">\n");
+	put_properties(o, res);
 	if (kind != KIND_PASS) {
 		report_printf(o, "      <%s message=\"", elements[kind]);
 		report_esc(o, note, true);
@@ -148,6 +240,7 @@ int atex_report_junit(const atex_results *r, const char *path)
 		report_esc(&o, platform, true);
 		report_puts(&o, "\"");
 		put_counts(&o, &c);
+		put_suite_times(&o, &c);
 		report_puts(&o, ">\n");
 		for (size_t i = 0; i < atex_results_count(r); i++) {
 			const struct atex_result *res = atex_results_get(r, i);

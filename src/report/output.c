@@ -9,13 +9,16 @@
  * a stray byte or a control character must not make the JUnit file
  * unreadable to the CI that parses it: those become U+FFFD.
  */
+#include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "report/report_private.h"
@@ -239,4 +242,149 @@ out:
 		close(fd);
 	free(tmp);
 	return rc;
+}
+
+bool report_parse_time(const char *iso, double *out)
+{
+	/* d: a digit; anything else: itself. */
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	const char *p = iso;
+	int v[6] = {0}, k = 0;
+	double frac = 0, scale = 0.1;
+	long offset = 0;
+	struct tm tm = {0};
+	time_t t;
+
+	if (!iso || strlen(iso) < sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; i < sizeof(shape) - 1; i++, p++) {
+		if (shape[i] != 'd' && *p != shape[i])
+			return false;
+		if (shape[i] == 'd' && !isdigit((unsigned char)*p))
+			return false;
+		if (shape[i] == 'd')
+			v[k] = v[k] * 10 + (*p - '0');
+		else
+			k++;
+	}
+	if (*p == '.' && isdigit((unsigned char)p[1]))
+		for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+			frac += (*p - '0') * scale;
+	if (*p == 'Z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+		   isdigit((unsigned char)p[2]) && p[3] == ':' &&
+		   isdigit((unsigned char)p[4]) &&
+		   isdigit((unsigned char)p[5])) {
+		offset = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
+			 ((p[4] - '0') * 10 + (p[5] - '0')) * 60L;
+		offset = *p == '-' ? -offset : offset;
+		p += 6;
+	}
+	if (*p || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
+	    v[4] > 59 || v[5] > 60)
+		return false;
+	tm.tm_year = v[0] - 1900;
+	tm.tm_mon = v[1] - 1;
+	tm.tm_mday = v[2];
+	tm.tm_hour = v[3];
+	tm.tm_min = v[4];
+	tm.tm_sec = v[5];
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return false;
+	*out = (double)t - (double)offset + frac;
+	return true;
+}
+
+const char *report_format_duration(char *buf, size_t size, double seconds)
+{
+	long s = seconds >= 0 && seconds <= REPORT_MAX_DURATION
+			 ? (long)(seconds + 0.5)
+			 : 0;
+
+	if (seconds < 0 || seconds > REPORT_MAX_DURATION)
+		snprintf(buf, size, "?");
+	else if (seconds < 0.995)
+		snprintf(buf, size, "%.2fs", seconds);
+	else if (seconds < 59.95)
+		snprintf(buf, size, "%.1fs", seconds);
+	else if (s < 3600)
+		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60,
+			 s % 60);
+	return buf;
+}
+
+char *report_relative_path(const char *base, const char *target)
+{
+	struct atex_buf b = ATEX_BUF_INIT;
+	const char *pb = base, *pt = target;
+	int rc = 0;
+
+	/* Past the components both share. */
+	for (;;) {
+		size_t lb, lt;
+
+		while (*pb == '/')
+			pb++;
+		while (*pt == '/')
+			pt++;
+		lb = strcspn(pb, "/");
+		lt = strcspn(pt, "/");
+		if (lb == 0 || lb != lt || memcmp(pb, pt, lb))
+			break;
+		pb += lb;
+		pt += lt;
+	}
+	for (; !rc && *pb; pb += strcspn(pb, "/")) {
+		while (*pb == '/')
+			pb++;
+		if (*pb)
+			rc = atex_buf_puts(&b, "../");
+	}
+	while (*pt == '/')
+		pt++;
+	if (!rc)
+		rc = atex_buf_puts(&b, *pt || b.len ? pt : ".");
+	if (rc) {
+		atex_buf_free(&b);
+		return NULL;
+	}
+	if (b.len > 1 && b.ptr[b.len - 1] == '/')
+		b.ptr[--b.len] = '\0';
+	return atex_buf_detach(&b);
+}
+
+double report_test_time(const atex_results *r, size_t *n)
+{
+	json_t *seen = json_object();
+	double sum = 0;
+
+	*n = 0;
+	for (size_t i = 0; seen && i < atex_results_count(r); i++) {
+		const struct atex_result *res = atex_results_get(r, i);
+		char *key;
+
+		if (res->duration < 0)
+			continue;
+		/* Every result of one attempt carries its timings. */
+		key = atex_sprintf("%s\xff%s\xff%u\xff%d", res->platform,
+				   res->test, res->attempt, res->final);
+		if (!key)
+			break;
+		if (!json_object_get(seen, key)) {
+			if (json_object_set_new_nocheck(seen, key,
+							json_true()) < 0) {
+				free(key);
+				break;
+			}
+			sum += res->duration;
+			(*n)++;
+		}
+		free(key);
+	}
+	json_decref(seen);
+	return *n ? sum : -1;
 }

@@ -14,6 +14,88 @@
 
 #define REPORT_COMPONENT "report"
 
+/* The longest duration taken as one (about 31 years): beyond it a value
+ * is damage, and converting it to whole seconds would overflow. */
+#define REPORT_MAX_DURATION 1e9
+
+/* How a results file is stored (results.c). */
+enum report_format {
+	REPORT_FORMAT_JSONL,
+	REPORT_FORMAT_GZIP,
+	REPORT_FORMAT_XZ,
+	REPORT_FORMAT_SQLITE,
+};
+
+/* A loaded results set (results.c; the run's metadata from run.c). */
+struct atex_results {
+	struct atex_result *items;
+	size_t n, cap;
+	size_t damaged; /* lines that were not results (kept as errors) */
+	struct atex_run_info run;
+	bool has_run;
+};
+
+/*
+ * Reads `path` whole into `out`, decompressed as `format` says (not
+ * SQLITE); *truncated tells a compressed stream cut short. Returns 0,
+ * ATEX_ENOTFOUND, ATEX_EIO, ATEX_EFORMAT, ATEX_ENOMEM (results.c).
+ */
+int report_read_decoded(struct atex_buf *out, bool *truncated, const char *path,
+			enum report_format format);
+
+/* The format a name's suffix says (.gz, .xz, else plain JSON Lines). */
+enum report_format report_format_of_name(const char *name);
+
+/*
+ * The file `stem`.jsonl in `dir` with the suffix of `format` first, then
+ * plain, .gz, .xz: NULL when there is none (or ATEX_ENOMEM, which *rc
+ * says). A copy.
+ */
+char *report_find_jsonl(const char *dir, const char *stem,
+			enum report_format format, int *rc);
+
+/*
+ * run.c: the timings of attempts.jsonl (docs/PROTOCOL.md section 5) set
+ * on the results of the JSON Lines file in `dir`: DIR/attempts.jsonl for
+ * the final results (items before `n_final`), DIR/old/attempts.jsonl for
+ * the earlier ones, matched by platform, test and attempt. A sidecar
+ * missing where the run should have written one, or a damaged line, is
+ * a warning naming it (file:line): never a failed load. Returns 0 or
+ * ATEX_ENOMEM.
+ */
+int report_load_timings(atex_results *r, const char *dir,
+			enum report_format format, size_t n_final);
+
+/* run.c: the run's metadata from DIR/run.json, when it exists (a bad
+ * one is a warning). Returns 0 or ATEX_ENOMEM. */
+int report_load_run_json(atex_results *r, const char *dir);
+
+/* run.c: the run's metadata from the `run` table of a SQLite database
+ * (`db` is a sqlite3 *); 1 when it had one, 0 when not, ATEX_ENOMEM. */
+int report_load_run_table(atex_results *r, void *db, const char *path);
+
+/* run.c: frees the run's metadata. */
+void report_run_clear(struct atex_run_info *run);
+
+/* An ISO 8601 time ("2026-12-06T22:45:01.123+00:00", "...Z", without a
+ * zone: UTC) as seconds since the epoch; false when it is not one. */
+bool report_parse_time(const char *iso, double *out);
+
+/* `seconds` for people: "0.42s", "3.4s", "1m02s", "1h02m03s" (buf of at
+ * least 32 bytes). */
+const char *report_format_duration(char *buf, size_t size, double seconds);
+
+/*
+ * The sum of the durations of every attempt (final and earlier; each
+ * counted once, though all its results carry it), in seconds; *n gets
+ * the number of attempts counted. < 0 when none has a duration.
+ */
+double report_test_time(const atex_results *r, size_t *n);
+
+/* The path of `target` relative to the directory `base`, both absolute
+ * and normalised ("../x/y"; "." for base itself). NULL: ATEX_ENOMEM. */
+char *report_relative_path(const char *base, const char *target);
+
 /* The statuses of docs/PROTOCOL.md section 2, in the order every output
  * shows them; custom statuses follow in the order first seen. */
 extern const char *const report_known_statuses[];

@@ -50,25 +50,23 @@
 /* Input is read and decompressed in pieces of this size. */
 #define CHUNK 65536
 
-enum format {
-	FORMAT_JSONL,
-	FORMAT_GZIP,
-	FORMAT_XZ,
-	FORMAT_SQLITE,
-};
-
-struct atex_results {
-	struct atex_result *items;
-	size_t n, cap;
-	size_t damaged; /* lines that were not results (kept as errors) */
-};
-
 /* ------------------------------------------------------------------------
  * The results set.
  */
 
+/* An empty result: no strings, timings unknown. */
+static void result_init(struct atex_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->duration = -1;
+	res->exit_code = -1;
+}
+
 static void result_clear(struct atex_result *res)
 {
+	free((char *)res->start);
+	free((char *)res->end);
+	free((char *)res->system);
 	free((char *)res->platform);
 	free((char *)res->status);
 	free((char *)res->test);
@@ -88,6 +86,7 @@ void atex_results_free(atex_results *r)
 	for (size_t i = 0; i < r->n; i++)
 		result_clear(&r->items[i]);
 	free(r->items);
+	report_run_clear(&r->run);
 	free(r);
 }
 
@@ -290,8 +289,8 @@ static int feed_xz(struct decoder *d, struct atex_buf *out, const uint8_t *in,
 /* Reads `path` whole into `out`, decompressed; *truncated tells a stream
  * cut short. Returns 0, ATEX_ENOTFOUND, ATEX_EIO, ATEX_EFORMAT,
  * ATEX_ENOMEM. */
-static int read_decoded(struct atex_buf *out, bool *truncated, const char *path,
-			enum format format)
+int report_read_decoded(struct atex_buf *out, bool *truncated, const char *path,
+			enum report_format format)
 {
 	struct decoder d = {.path = path, .feed = feed_plain};
 	uint8_t *chunk = NULL;
@@ -304,7 +303,7 @@ static int read_decoded(struct atex_buf *out, bool *truncated, const char *path,
 				    "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (format == FORMAT_GZIP) {
+	if (format == REPORT_FORMAT_GZIP) {
 		/* 32 + 15: a gzip or zlib header, the largest window. */
 		if (inflateInit2(&d.z, 47) != Z_OK) {
 			rc = atex_error_oom();
@@ -312,7 +311,7 @@ static int read_decoded(struct atex_buf *out, bool *truncated, const char *path,
 		}
 		d.z_init = true;
 		d.feed = feed_gzip;
-	} else if (format == FORMAT_XZ) {
+	} else if (format == REPORT_FORMAT_XZ) {
 		d.x = (lzma_stream)LZMA_STREAM_INIT;
 		if (lzma_stream_decoder(&d.x, UINT64_MAX, LZMA_CONCATENATED) !=
 		    LZMA_OK) {
@@ -417,7 +416,7 @@ static int parse_line(struct atex_result *res, const char *text, size_t len,
 	char *s[5] = {NULL};
 	int rc;
 
-	memset(res, 0, sizeof(*res));
+	result_init(res);
 	if (!line)
 		return atex_error_set(ATEX_EFORMAT, "%s: not JSON: %s", where,
 				      jerr.text);
@@ -476,7 +475,7 @@ static int damaged_line(struct atex_result *res, const char *where,
 				  "not a result and was skipped",
 				  atex_error_last());
 
-	memset(res, 0, sizeof(*res));
+	result_init(res);
 	if (!note)
 		return ATEX_ENOMEM;
 	atex_error_clear();
@@ -540,8 +539,8 @@ static void warn_damage(const atex_results *r, size_t from, size_t damaged,
 			 damaged - warned, path, ATEX_RESULTS_DAMAGED_PLATFORM);
 }
 
-static int load_jsonl(atex_results *r, const char *path, enum format format,
-		      const char *files, bool final)
+static int load_jsonl(atex_results *r, const char *path,
+		      enum report_format format, const char *files, bool final)
 {
 	struct atex_buf data = ATEX_BUF_INIT;
 	bool truncated = false, cut_line = false;
@@ -549,7 +548,7 @@ static int load_jsonl(atex_results *r, const char *path, enum format format,
 	char *where = NULL, *first_bad = NULL;
 	int rc;
 
-	rc = read_decoded(&data, &truncated, path, format);
+	rc = report_read_decoded(&data, &truncated, path, format);
 	if (rc)
 		goto out;
 	while (pos < data.len) {
@@ -701,28 +700,28 @@ out:
 	return rc;
 }
 
-/* The earlier-attempts file in `old_dir`: results.jsonl with the suffix
- * of the main file first, then any of the three. NULL when none (or
- * ATEX_ENOMEM, which *rc says). */
-static char *find_old(const char *old_dir, enum format main_format, int *rc)
+char *report_find_jsonl(const char *dir, const char *stem,
+			enum report_format format, int *rc)
 {
 	static const struct {
-		const char *name;
-		enum format format;
-	} names[] = {
-		{"results.jsonl", FORMAT_JSONL},
-		{"results.jsonl.gz", FORMAT_GZIP},
-		{"results.jsonl.xz", FORMAT_XZ},
+		const char *suffix;
+		enum report_format format;
+	} kinds[] = {
+		{".jsonl", REPORT_FORMAT_JSONL},
+		{".jsonl.gz", REPORT_FORMAT_GZIP},
+		{".jsonl.xz", REPORT_FORMAT_XZ},
 	};
 
 	*rc = 0;
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < ATEX_ARRAY_SIZE(names); i++) {
-			char *p;
+		for (size_t i = 0; i < ATEX_ARRAY_SIZE(kinds); i++) {
+			char *p, *name;
 
-			if ((pass == 0) != (names[i].format == main_format))
+			if ((pass == 0) != (kinds[i].format == format))
 				continue;
-			p = atex_path_join(old_dir, names[i].name);
+			name = atex_sprintf("%s%s", stem, kinds[i].suffix);
+			p = name ? atex_path_join(dir, name) : NULL;
+			free(name);
 			if (!p) {
 				*rc = ATEX_ENOMEM;
 				return NULL;
@@ -734,19 +733,19 @@ static char *find_old(const char *old_dir, enum format main_format, int *rc)
 	return NULL;
 }
 
-static enum format format_of_name(const char *name)
+enum report_format report_format_of_name(const char *name)
 {
 	size_t len = strlen(name);
 
 	if (len > 3 && !strcmp(name + len - 3, ".gz"))
-		return FORMAT_GZIP;
+		return REPORT_FORMAT_GZIP;
 	if (len > 3 && !strcmp(name + len - 3, ".xz"))
-		return FORMAT_XZ;
-	return FORMAT_JSONL;
+		return REPORT_FORMAT_XZ;
+	return REPORT_FORMAT_JSONL;
 }
 
 static int load_jsonl_all(atex_results *r, const char *path, const char *dir,
-			  enum format format)
+			  enum report_format format)
 {
 	char *files = NULL, *old_dir = NULL, *old_files = NULL, *old = NULL;
 	size_t n_final;
@@ -763,17 +762,23 @@ static int load_jsonl_all(atex_results *r, const char *path, const char *dir,
 	if (rc)
 		goto out;
 	n_final = r->n;
-	old = find_old(old_dir, format, &rc);
+	old = report_find_jsonl(old_dir, "results", format, &rc);
 	if (rc)
 		goto out;
 	if (old) {
-		rc = load_jsonl(r, old, format_of_name(old), old_files, false);
+		rc = load_jsonl(r, old, report_format_of_name(old), old_files,
+				false);
 		if (rc)
 			goto out;
 	}
 	rc = number_attempts(r, n_final);
 	for (size_t i = n_final; !rc && i < r->n; i++)
 		rc = set_earlier_files_dir(&r->items[i], old_files);
+	/* Run metadata first: whether a sidecar is missing depends on it. */
+	if (!rc)
+		rc = report_load_run_json(r, dir);
+	if (!rc)
+		rc = report_load_timings(r, dir, format, n_final);
 out:
 	free(files);
 	free(old_dir);
@@ -796,6 +801,31 @@ static char *column_dup(sqlite3_stmt *st, int col)
 			    (size_t)sqlite3_column_bytes(st, col));
 }
 
+/* The attempt's timings (columns 9 to 13: started, ended, duration,
+ * system, exit_code; NULL when unknown). */
+static int sqlite_timings(struct atex_result *res, sqlite3_stmt *st)
+{
+	res->start = column_dup(st, 9);
+	res->end = column_dup(st, 10);
+	res->system = column_dup(st, 12);
+	if ((!res->start && sqlite3_column_type(st, 9) != SQLITE_NULL) ||
+	    (!res->end && sqlite3_column_type(st, 10) != SQLITE_NULL) ||
+	    (!res->system && sqlite3_column_type(st, 12) != SQLITE_NULL))
+		return atex_error_oom();
+	if (sqlite3_column_type(st, 11) == SQLITE_INTEGER ||
+	    sqlite3_column_type(st, 11) == SQLITE_FLOAT) {
+		double d = sqlite3_column_double(st, 11);
+
+		/* Anything else is damage: unknown. */
+		res->duration = d >= 0 && d <= REPORT_MAX_DURATION ? d : -1;
+	}
+	if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+		res->exit_code = sqlite3_column_int(st, 13);
+		res->has_exit_code = true;
+	}
+	return 0;
+}
+
 /* One row into `res`; `where` is "path: row N". */
 static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
 		      const char *files, const char *old_files,
@@ -807,7 +837,7 @@ static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
 	char *s[3];
 	int rc = 0;
 
-	memset(res, 0, sizeof(*res));
+	result_init(res);
 	for (int i = 0; i < 3; i++) {
 		if (sqlite3_column_type(st, i + 1) == SQLITE_NULL ||
 		    sqlite3_column_bytes(st, i + 1) == 0)
@@ -841,6 +871,9 @@ static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
 		goto out;
 	res->attempt = (unsigned int)sqlite3_column_int64(st, 7);
 	res->final = sqlite3_column_int64(st, 8) != 0;
+	rc = sqlite_timings(res, st);
+	if (rc)
+		goto out;
 	res->files_dir =
 		make_files_dir(files, res->platform, res->test, res->subtest);
 	if (!res->files_dir)
@@ -856,9 +889,15 @@ out:
 
 static int load_sqlite(atex_results *r, const char *path, const char *dir)
 {
+	/* A database from before issue 14 has no timing columns: NULLs. */
 	static const char query[] =
 		"SELECT id, platform, status, test, subtest, note, files, "
-		"attempt, final FROM results ORDER BY final DESC, id";
+		"attempt, final, started, ended, duration, system, exit_code "
+		"FROM results ORDER BY final DESC, id";
+	static const char query_old[] =
+		"SELECT id, platform, status, test, subtest, note, files, "
+		"attempt, final, NULL, NULL, NULL, NULL, NULL "
+		"FROM results ORDER BY final DESC, id";
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	char *files = NULL, *old_files = NULL, *where = NULL;
@@ -879,7 +918,8 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 	}
 	/* The aggregator of a running run may be in a transaction. */
 	sqlite3_busy_timeout(db, 10000);
-	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK &&
+	    sqlite3_prepare_v2(db, query_old, -1, &st, NULL) != SQLITE_OK) {
 		rc = atex_error_set(ATEX_EFORMAT,
 				    "%s: not a results database: %s", path,
 				    sqlite3_errmsg(db));
@@ -901,9 +941,17 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 		if (rc)
 			goto out;
 	}
-	if (src != SQLITE_DONE)
+	if (src != SQLITE_DONE) {
 		rc = atex_error_set(ATEX_EIO, "%s: %s", path,
 				    sqlite3_errmsg(db));
+		goto out;
+	}
+	/* The run's metadata: its table, else a run.json next to it. */
+	rc = report_load_run_table(r, db, path);
+	if (rc == 0)
+		rc = report_load_run_json(r, dir);
+	else if (rc == 1)
+		rc = 0;
 out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -925,7 +973,7 @@ static bool has_suffix(const char *s, const char *suffix)
 }
 
 /* The format of `path` from its name, else its first bytes. */
-static enum format detect_format(const char *path)
+static enum report_format detect_format(const char *path)
 {
 	static const unsigned char xz_magic[] = {0xfd, '7', 'z', 'X', 'Z', 0};
 	unsigned char head[16] = {0};
@@ -933,25 +981,25 @@ static enum format detect_format(const char *path)
 	int fd;
 
 	if (has_suffix(path, ".jsonl"))
-		return FORMAT_JSONL;
+		return REPORT_FORMAT_JSONL;
 	if (has_suffix(path, ".gz"))
-		return FORMAT_GZIP;
+		return REPORT_FORMAT_GZIP;
 	if (has_suffix(path, ".xz"))
-		return FORMAT_XZ;
+		return REPORT_FORMAT_XZ;
 	if (has_suffix(path, ".sqlite") || has_suffix(path, ".db"))
-		return FORMAT_SQLITE;
+		return REPORT_FORMAT_SQLITE;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		n = read(fd, head, sizeof(head));
 		close(fd);
 	}
 	if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b)
-		return FORMAT_GZIP;
+		return REPORT_FORMAT_GZIP;
 	if (n >= 6 && !memcmp(head, xz_magic, 6))
-		return FORMAT_XZ;
+		return REPORT_FORMAT_XZ;
 	if (n >= 16 && !memcmp(head, "SQLite format 3", 16))
-		return FORMAT_SQLITE;
-	return FORMAT_JSONL;
+		return REPORT_FORMAT_SQLITE;
+	return REPORT_FORMAT_JSONL;
 }
 
 int atex_results_load(atex_results **out, const char *path)
@@ -983,8 +1031,8 @@ int atex_results_load(atex_results **out, const char *path)
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
-	enum format format = detect_format(path);
-	if (format == FORMAT_SQLITE)
+	enum report_format format = detect_format(path);
+	if (format == REPORT_FORMAT_SQLITE)
 		rc = load_sqlite(r, path, dir);
 	else
 		rc = load_jsonl_all(r, path, dir, format);

@@ -1,7 +1,8 @@
 /*
  * summary.c - the final results for a terminal (atex/report.h): a table
  * of counts, platforms as rows and statuses as columns, then the results
- * that fail the run, one a line, with their notes. Every text from the
+ * that fail the run, one a line, with their notes, then the slowest tests
+ * and the run's times when the results have timings. Every text from the
  * results is shown escaped (atex_text_escape): one result, one line.
  *
  * Plain text with fixed-width columns, no colours: it goes to CI logs as
@@ -11,6 +12,7 @@
  * write(2), so it does not mix with stdio buffers of the caller.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +164,121 @@ static void put_failures(struct report_out *o, const atex_results *r,
 	}
 }
 
+/* How many of the slowest tests the summary lists. */
+#define SLOWEST 10
+
+/* Longest first; the file's order breaks ties. */
+static int cmp_slowest(const void *a, const void *b)
+{
+	const struct atex_result *x = *(const struct atex_result *const *)a;
+	const struct atex_result *y = *(const struct atex_result *const *)b;
+
+	if (x->duration != y->duration)
+		return x->duration > y->duration ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* The final results with a duration, one per platform and test (its own
+ * result, else its first), slowest first. */
+static int slowest(struct atex_vec *out, const atex_results *r)
+{
+	json_t *index = json_object();
+	int rc = index ? 0 : atex_error_oom();
+
+	for (size_t i = 0; i < atex_results_count(r) && !rc; i++) {
+		const struct atex_result *res = atex_results_get(r, i);
+		char *key;
+		json_t *at;
+
+		if (!res->final || res->duration < 0)
+			continue;
+		key = atex_sprintf("%s\xff%s", res->platform, res->test);
+		if (!key) {
+			rc = ATEX_ENOMEM;
+			break;
+		}
+		at = json_object_get(index, key);
+		if (at) {
+			const struct atex_result **o =
+				(const struct atex_result **)&out
+					->items[json_integer_value(at)];
+
+			if ((*o)->subtest && !res->subtest)
+				*o = res;
+		} else if (atex_vec_push(out, (void *)res) < 0 ||
+			   json_object_set_new_nocheck(
+				   index, key,
+				   json_integer((json_int_t)out->len - 1)) <
+				   0) {
+			rc = atex_error_oom();
+		}
+		free(key);
+	}
+	json_decref(index);
+	if (!rc)
+		atex_vec_sort(out, cmp_slowest);
+	return rc;
+}
+
+/* "Slowest tests:" (up to SLOWEST) and the wall and test times. */
+static void put_times(struct report_out *o, const atex_results *r,
+		      bool with_platform)
+{
+	struct atex_vec v = ATEX_VEC_INIT;
+	double wall = atex_results_wall_time(r), sum;
+	size_t n, w_name = 0, w_platform = 0, w_time = 0, shown_n;
+	char buf[32];
+
+	sum = report_test_time(r, &n);
+	o->rc = o->rc ? o->rc : slowest(&v, r);
+	shown_n = v.len < SLOWEST ? v.len : SLOWEST;
+	for (size_t i = 0; i < shown_n; i++) {
+		const struct atex_result *res = v.items[i];
+
+		if (shown_width(res->test) > w_name)
+			w_name = shown_width(res->test);
+		if (shown_width(res->platform) > w_platform)
+			w_platform = shown_width(res->platform);
+		report_format_duration(buf, sizeof(buf), res->duration);
+		if (strlen(buf) > w_time)
+			w_time = strlen(buf);
+	}
+	if (shown_n)
+		report_printf(o, "\nSlowest tests:\n");
+	for (size_t i = 0; i < shown_n && !o->rc; i++) {
+		const struct atex_result *res = v.items[i];
+
+		put_padded(
+			o,
+			report_format_duration(buf, sizeof(buf), res->duration),
+			w_time, true);
+		if (with_platform) {
+			report_puts(o, "  ");
+			put_padded(o, res->platform, w_platform, false);
+		}
+		report_puts(o, "  ");
+		put_padded(o, res->test, res->system ? w_name : 0, false);
+		if (res->system) {
+			report_puts(o, "  ");
+			put_padded(o, res->system, 0, false);
+		}
+		report_puts(o, "\n");
+	}
+	if (wall >= 0 || sum >= 0)
+		report_puts(o, "\n");
+	if (wall >= 0)
+		report_printf(o, "Wall time %s",
+			      report_format_duration(buf, sizeof(buf), wall));
+	if (sum >= 0)
+		report_printf(o, "%s %s (%zu attempt%s)",
+			      wall >= 0 ? ", test time" : "Test time",
+			      report_format_duration(buf, sizeof(buf), sum), n,
+			      n == 1 ? "" : "s");
+	if (wall >= 0 || sum >= 0)
+		report_puts(o, "\n");
+	atex_vec_free(&v);
+}
+
 int atex_report_summary(const atex_results *r, int fd)
 {
 	struct report_out o = REPORT_OUT_INIT;
@@ -185,6 +302,8 @@ int atex_report_summary(const atex_results *r, int fd)
 			      earlier, earlier == 1 ? "" : "s");
 	if (!o.rc)
 		put_failures(&o, r, platforms.len > 1);
+	if (!o.rc)
+		put_times(&o, r, platforms.len > 1);
 	rc = o.rc;
 	if (!rc && report_write_all(fd, o.buf.ptr, o.buf.len) < 0)
 		rc = atex_error_set(ATEX_EIO,

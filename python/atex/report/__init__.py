@@ -4,11 +4,13 @@
 (``.jsonl``, ``.jsonl.gz``, ``.jsonl.xz``, with earlier attempts from
 ``old/results.jsonl*`` next to it) or the SQLite aggregator's ``.sqlite``.
 The :class:`Results` it returns is a sequence of :class:`Result` and
-renders an HTML page, JUnit XML or a terminal summary::
+renders an HTML page, JUnit XML, a terminal summary or tmt's
+results.yaml::
 
     results = atex.report.load("results.jsonl.gz")
     results.html("report.html", title="nightly")
     results.junit("junit.xml")
+    results.tmt("results.yaml")
     results.summary()             # to sys.stdout
     sys.exit(0 if results.passed else 1)
 """
@@ -29,7 +31,10 @@ __all__ = ("Result", "Results", "load")
 class Result(NamedTuple):
     """One result: ``files`` are names relative to ``files_dir`` (the
     result's own files directory); ``attempt`` counts runs of the test
-    from 1; ``final`` is False for an earlier attempt of a re-run test."""
+    from 1; ``final`` is False for an earlier attempt of a re-run test.
+    ``start``, ``end`` (ISO 8601 UTC strings), ``duration`` (seconds),
+    ``system`` and ``exit_code`` are the attempt's (every result of one
+    attempt has the same), None when unknown."""
 
     platform: str
     status: str
@@ -40,6 +45,11 @@ class Result(NamedTuple):
     files_dir: str
     attempt: int
     final: bool
+    start: str | None = None
+    end: str | None = None
+    duration: float | None = None
+    system: str | None = None
+    exit_code: int | None = None
 
 
 class Results(Sequence):
@@ -72,6 +82,21 @@ class Results(Sequence):
         ``error`` result of platform ``"(damaged)"``)."""
         return self._r.damaged
 
+    @property
+    def run(self):
+        """What the run recorded of itself (run.json, or the SQLite
+        ``run`` table): a dict with started, ended, atex_version,
+        platform, provisioner, tree, git_commit, context (a dict),
+        systems and history (a list of paths), each None when unknown;
+        None when there is none."""
+        return self._r.run
+
+    @property
+    def wall_time(self):
+        """The run's wall time in seconds (its start to its end, else the
+        span of the results' starts and ends), or None."""
+        return self._r.wall_time
+
     def final(self):
         """The final results (no earlier attempts)."""
         return [r for r in self if r.final]
@@ -83,6 +108,11 @@ class Results(Sequence):
     def junit(self, path):
         """Write JUnit XML (one testsuite per platform) to ``path``."""
         self._r.junit(path)
+
+    def tmt(self, path):
+        """Write tmt's results.yaml of the final results to ``path`` (log
+        paths relative to its folder)."""
+        self._r.tmt(path)
 
     def summary(self, file=None):
         """Write the terminal summary to ``file``: a descriptor (int), or

@@ -517,8 +517,11 @@ static char *read_artifact(struct rp_test *t, const char *subtest,
 	*why = "cannot be read";
 	if (!t->files_real)
 		return NULL;
-	dir = subtest ? atex_path_join(t->files_real, subtest)
-		      : atex_strdup(t->files_real);
+	/* files/NAME/FILE, NAME's leading '/' dropped ("/first"). */
+	while (subtest && *subtest == '/')
+		subtest++;
+	dir = subtest && *subtest ? atex_path_join(t->files_real, subtest)
+				  : atex_strdup(t->files_real);
 	path = dir ? atex_path_join(dir, name) : NULL;
 	if (!path)
 		goto out;

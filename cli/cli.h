@@ -393,6 +393,7 @@ enum {
 	CLI_OPT_RP_DESCRIPTION,
 	CLI_OPT_RP_ATTRIBUTE,
 	CLI_OPT_RP_RETRY_TIME,
+	CLI_OPT_RP_TIMEOUT,
 };
 
 #define CLI_RP_LONG_OPTIONS                                                    \
@@ -406,7 +407,8 @@ enum {
 		{"rp-attribute", required_argument, NULL,                      \
 		 CLI_OPT_RP_ATTRIBUTE},                                        \
 		{"rp-retry-time", required_argument, NULL,                     \
-		 CLI_OPT_RP_RETRY_TIME}
+		 CLI_OPT_RP_RETRY_TIME},                                       \
+		{"rp-timeout", required_argument, NULL, CLI_OPT_RP_TIMEOUT}
 
 #define CLI_RP_MAX_ATTRIBUTES 33
 
@@ -414,7 +416,7 @@ struct cli_rp {
 	const char *url, *project, *launch, *rerun, *join, *description;
 	const char *attributes[CLI_RP_MAX_ATTRIBUTES]; /* NULL-terminated */
 	size_t n_attributes;
-	int retry_s;
+	int retry_s, timeout_s;
 	char *token; /* cli_rp_check: from the environment */
 };
 

@@ -127,11 +127,23 @@ static int tee_new(atex_aggregator **inout, atex_aggregator *rp,
  * Options
  */
 
-int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
+static int parse_seconds(int *out, const char *name, const char *arg)
 {
 	char *end;
-	long v;
+	long v = strtol(arg, &end, 10);
 
+	if (end == arg || *end || v < 1 || v > 24 * 3600) {
+		cli_error("%s: '%s' is not a number of seconds from 1 to "
+			  "86400",
+			  name, arg);
+		return CLI_USAGE;
+	}
+	*out = (int)v;
+	return CLI_OK;
+}
+
+int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
+{
 	switch (opt) {
 	case CLI_OPT_RP_URL:
 		o->url = arg;
@@ -164,15 +176,9 @@ int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
 		o->attributes[o->n_attributes++] = arg;
 		return CLI_OK;
 	case CLI_OPT_RP_RETRY_TIME:
-		v = strtol(arg, &end, 10);
-		if (end == arg || *end || v < 1 || v > 24 * 3600) {
-			cli_error("--rp-retry-time: '%s' is not a number of "
-				  "seconds from 1 to 86400",
-				  arg);
-			return CLI_USAGE;
-		}
-		o->retry_s = (int)v;
-		return CLI_OK;
+		return parse_seconds(&o->retry_s, "--rp-retry-time", arg);
+	case CLI_OPT_RP_TIMEOUT:
+		return parse_seconds(&o->timeout_s, "--rp-timeout", arg);
 	}
 	return -1;
 }
@@ -182,7 +188,8 @@ int cli_rp_check(struct cli_rp *o)
 	const char *names[] = {"ATEX_REPORTPORTAL_TOKEN",
 			       "TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN"};
 	bool any = o->project || o->launch || o->rerun || o->join ||
-		   o->description || o->n_attributes || o->retry_s;
+		   o->description || o->n_attributes || o->retry_s ||
+		   o->timeout_s;
 
 	if (!o->url) {
 		if (any) {
@@ -247,6 +254,10 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
 	ro.attributes = o->n_attributes ? o->attributes : NULL;
 	ro.retry_total_ms =
 		(o->retry_s ? o->retry_s : RP_RETRY_DEFAULT_S) * 1000;
+	ro.timeout_ms = o->timeout_s * 1000;
+	/* For tests: retries in a fraction of a second. */
+	if (getenv("ATEX_TEST_RP_BACKOFF_MS"))
+		ro.backoff_first_ms = atoi(getenv("ATEX_TEST_RP_BACKOFF_MS"));
 	if (atex_reportportal_aggregator_new(&rp, &ro) < 0 ||
 	    atex_reportportal_aggregator_earlier(&view, rp) < 0) {
 		atex_aggregator_free(rp);
@@ -313,6 +324,7 @@ const char cli_rp_usage[] =
 	"  --rp-retry-time S     how long one request is retried through "
 	"outages\n"
 	"                        (default 1800)\n"
+	"  --rp-timeout S        how long one try may take (default 60)\n"
 	"Results not uploaded are named; the run then exits 2 (the local "
 	"results\n"
 	"are complete).\n";

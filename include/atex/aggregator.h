@@ -277,13 +277,16 @@ struct atex_reportportal_aggregator_options {
 	/* output.txt is also sent inline (as the log message) up to this
 	 * size; 0: 1 MiB. */
 	size_t inline_max;
+	/* The first retry's wait, doubling up to 2 min; 0: 2 s. (Tests
+	 * make it short.) */
+	int backoff_first_ms;
 };
 
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 1
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT                              \
 	{                                                                      \
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL,      \
-			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0            \
+			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0         \
 	}
 
 /*

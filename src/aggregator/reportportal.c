@@ -79,6 +79,7 @@ struct rp_agg {
 	char **attributes;
 	int retry_total_ms;
 	int timeout_ms;
+	int backoff_first_ms;
 	size_t inline_max;
 
 	char launch_uuid[RP_UUID_LEN + 1];
@@ -257,6 +258,7 @@ static int rp_request(struct rp_agg *rp, const char *method, const char *path,
 	r.retry = true;
 	r.retry_total_ms = rp->retry_total_ms;
 	r.timeout_ms = rp->timeout_ms;
+	r.backoff_first_ms = rp->backoff_first_ms;
 	r.parts = parts;
 	r.n_parts = n_parts;
 	rc = atex_http_call(&res, &r, NULL);
@@ -1006,6 +1008,7 @@ int atex_reportportal_aggregator_new(
 	pthread_mutex_init(&rp->lock, NULL);
 	rp->retry_total_ms = o->retry_total_ms;
 	rp->timeout_ms = o->timeout_ms;
+	rp->backoff_first_ms = o->backoff_first_ms;
 	rp->inline_max = o->inline_max ? o->inline_max : RP_INLINE_DEFAULT;
 	while (o->attributes && o->attributes[n])
 		n++;

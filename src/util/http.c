@@ -446,7 +446,8 @@ int atex_http_start(struct atex_http *h, const struct atex_http_request *r,
 	x->retry = r->retry;
 	x->total_ms =
 		r->retry_total_ms > 0 ? r->retry_total_ms : HTTP_RETRY_TOTAL_MS;
-	x->backoff_ms = h->backoff_first_ms;
+	x->backoff_ms = r->backoff_first_ms > 0 ? r->backoff_first_ms
+						: h->backoff_first_ms;
 	x->method = atex_strdup(r->method);
 	x->shown_url = atex_http_url_for_message(r->url);
 	x->token = r->token ? atex_strdup(r->token) : NULL;

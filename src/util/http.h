@@ -61,10 +61,13 @@ struct atex_http_request {
 	 * copied); `body` must then be NULL. */
 	const struct atex_http_part *parts;
 	size_t n_parts;
+	/* > 0: this exchange's first retry waits this long (doubling up to
+	 * the client's cap) instead of the client's backoff: for tests. */
+	int backoff_first_ms;
 };
 
 #define ATEX_HTTP_REQUEST_INIT                                                 \
-	{NULL, NULL, NULL, NULL, NULL, -1, true, 0, 0, NULL, 0}
+	{NULL, NULL, NULL, NULL, NULL, -1, true, 0, 0, NULL, 0, 0}
 
 /* A finished exchange: valid only during the callback. */
 struct atex_http_reply {

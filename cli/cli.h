@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 /* Exit statuses shared by every subcommand. */
 enum {
 	CLI_OK = 0,
@@ -449,5 +451,25 @@ int cli_test(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_tf(int argc, char **argv);
+
+/* ------------------------------------------------------------------------
+ * DIR/run.json of `atex run` (runinfo.c; docs/PROTOCOL.md "run.json").
+ */
+
+/* The run's record at its start (ended and systems null): the tree made
+ * absolute, its git commit when it is in a git work tree (else null),
+ * the context's dimensions as strings. NULL (printed) on ENOMEM. */
+json_t *cli_runinfo_new(const char *platform, const char *provisioner,
+			const char *tree, const struct atex_fmf_context *ctx);
+
+/* The SQLite aggregator's run_json from it (malloc'd; NULL on ENOMEM). */
+char *cli_runinfo_sqlite_json(const json_t *info);
+
+/* Writes DIR/run.json atomically (a temporary file renamed). CLI_OK or
+ * CLI_USAGE (printed, naming the file). */
+int cli_runinfo_write(const json_t *info, const char *dir);
+
+/* Sets ended (now) and systems, and writes it again. */
+int cli_runinfo_finish(json_t *info, const char *dir, size_t systems);
 
 #endif /* ATEX_CLI_H */

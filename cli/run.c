@@ -7,6 +7,9 @@
  *   DIR/old/results.jsonl, DIR/old/files/N/  earlier attempts of re-runs
  *                                      (attempt N's files)
  *   DIR/results.sqlite                 every attempt, queryable
+ *   DIR/attempts.jsonl, DIR/old/attempts.jsonl  each attempt's timings
+ *                                      (PROTOCOL.md 5, the sidecar)
+ *   DIR/run.json                       the run: when, what, where from
  *   DIR/report.html                    the report
  *
  * It is the library's blocks strung together and nothing more: the
@@ -89,6 +92,7 @@ struct run_state {
 	size_t not_ingested;   /* attempts no aggregator took */
 	char *ingest_error;    /* why the first of them was not (owned) */
 	bool all_ok;
+	json_t *seen; /* the systems that ran a test, as keys */
 };
 
 static void run_usage(FILE *out)
@@ -256,6 +260,8 @@ static void on_event(const struct atex_orchestrator_event *ev, void *data)
 			cli_error("run: system %s released", ev->remote);
 		break;
 	case ATEX_EVENT_TEST_STARTED:
+		if (st->seen && ev->remote)
+			json_object_set_new(st->seen, ev->remote, json_true());
 		if (!st->live)
 			cli_error("run: %s started on %s", ev->test_name,
 				  ev->remote);
@@ -366,7 +372,7 @@ static char *default_launch(const char *tree)
 }
 
 static int make_aggregators(struct aggregators *ag, const char *dir,
-			    const struct run_args *a)
+			    const char *run_json, const struct run_args *a)
 {
 	struct atex_jsonl_aggregator_options jo =
 		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
@@ -379,9 +385,12 @@ static int make_aggregators(struct aggregators *ag, const char *dir,
 	char *old_jsonl = old ? path_in(old, "results.jsonl") : NULL;
 	char *old_files = old ? path_in(old, "files") : NULL;
 	char *db = path_in(dir, "results.sqlite");
+	char *attempts = path_in(dir, "attempts.jsonl");
+	char *old_attempts = old ? path_in(old, "attempts.jsonl") : NULL;
 	int rc = CLI_USAGE;
 
-	if (!jsonl || !files || !old_jsonl || !old_files || !db)
+	if (!jsonl || !files || !old_jsonl || !old_files || !db || !attempts ||
+	    !old_attempts)
 		goto out;
 	if (mkdir(old, 0755) < 0 && errno != EEXIST) {
 		cli_error("run: %s: %s", old, strerror(errno));
@@ -390,7 +399,9 @@ static int make_aggregators(struct aggregators *ag, const char *dir,
 	}
 	jo.path = jsonl;
 	jo.files_dir = files;
+	jo.attempts_path = attempts;
 	so.path = db;
+	so.run_json = run_json;
 	if (atex_jsonl_aggregator_new(&ag->jsonl, &jo) < 0 ||
 	    atex_sqlite_aggregator_new(&ag->sqlite, &so) < 0)
 		goto out;
@@ -403,6 +414,8 @@ static int make_aggregators(struct aggregators *ag, const char *dir,
 	jo.files_dir = old_files;
 	/* old/files/N/...: a test re-run twice keeps both attempts' files. */
 	jo.attempt_dirs = true;
+	jo.attempts_path = old_attempts;
+	jo.attempts_earlier = true;
 	if (atex_jsonl_aggregator_new(&parts[0], &jo) < 0 ||
 	    atex_sqlite_aggregator_earlier(&parts[1], ag->sqlite) < 0 ||
 	    atex_multi_aggregator_new(&ag->earlier, parts, 2, true) < 0)
@@ -435,6 +448,8 @@ quiet:
 	free(old_jsonl);
 	free(old_files);
 	free(db);
+	free(attempts);
+	free(old_attempts);
 	return rc;
 }
 
@@ -552,15 +567,35 @@ static int serve(struct run_state *st, const struct run_args *a,
 	return rc;
 }
 
+/* DIR/run.json at the start, and the SQLite run_json from it. */
+static int start_runinfo(json_t **info, char **run_json,
+			 const struct run_args *a)
+{
+	*info = cli_runinfo_new(a->platform ? a->platform : default_platform(a),
+				default_platform(a), a->tree, a->suite.context);
+	if (!*info)
+		return CLI_USAGE;
+	*run_json = cli_runinfo_sqlite_json(*info);
+	if (!*run_json) {
+		cli_error("run: run.json: out of memory");
+		return CLI_USAGE;
+	}
+	return cli_runinfo_write(*info, a->results);
+}
+
 static int run_suite(struct run_state *st, const struct run_args *a)
 {
 	struct aggregators ag = {0};
 	bool passed = true;
+	json_t *info = NULL;
+	char *run_json = NULL;
 	int rc;
 
 	rc = prepare_results_dir(a->results);
 	if (rc == CLI_OK)
-		rc = make_aggregators(&ag, a->results, a);
+		rc = start_runinfo(&info, &run_json, a);
+	if (rc == CLI_OK)
+		rc = make_aggregators(&ag, a->results, run_json, a);
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) == 0)
 		fprintf(stderr, "atex: run: no tests to run\n");
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) > 0) {
@@ -575,6 +610,13 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	/* Not uploaded: the run failed, its results here are complete. */
 	if (cli_rp_finish(ag.rp) != CLI_OK && rc == CLI_OK)
 		rc = CLI_USAGE;
+	if (info &&
+	    cli_runinfo_finish(info, a->results, json_object_size(st->seen)) !=
+		    CLI_OK &&
+	    rc == CLI_OK)
+		rc = CLI_USAGE;
+	json_decref(info);
+	free(run_json);
 	if (ag.final && write_report(a->results, &passed) != CLI_OK &&
 	    rc == CLI_OK)
 		rc = CLI_USAGE;
@@ -594,6 +636,7 @@ static int run_main(struct run_args *a)
 	int rc;
 
 	st.env = a->suite.env;
+	st.seen = json_object();
 	st.live = isatty(STDERR_FILENO);
 	st.started = now_s();
 	rc = cli_suite_discover(&st.disc, &a->suite, a->tree, "run");
@@ -614,6 +657,7 @@ static int run_main(struct run_args *a)
 	atex_fmf_stage_free(st.stage);
 	atex_fmf_discovery_free(st.disc);
 	free(st.ingest_error);
+	json_decref(st.seen);
 	return rc;
 }
 

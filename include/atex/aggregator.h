@@ -136,13 +136,28 @@ struct atex_jsonl_aggregator_options {
 	int compress_files;
 	const char *files_suffix;
 	const char *const *files_exclude; /* NULL-terminated; NULL: none */
+	/* (Version 4.) attempts_path: a sidecar JSON Lines file with one
+	 * line per ingest, written in the same lock as the results and
+	 * with the same whole-line rule (docs/PROTOCOL.md section 5):
+	 *   {"platform": "p", "test": "/t", "attempt": 1, "final": true,
+	 *    "start": ISO, "end": ISO, "duration": 3.444,
+	 *    "system": "local-3", "exit_code": 0}
+	 * from ARTIFACTS/attempt.json (null for what is unknown; a
+	 * directory without one gives a line of nulls). The results lines
+	 * keep Python ATEX's six fields. Compressed by its own name's suffix
+	 * (.gz, .xz) at `level`. When it cannot be written, the ingest's
+	 * results are taken back and the ingest fails; the multi
+	 * aggregator's undo takes back both. NULL: none. attempts_earlier:
+	 * its lines say "final": false (the home of earlier attempts). */
+	const char *attempts_path;
+	bool attempts_earlier;
 };
 
-#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 3
+#define ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION 4
 #define ATEX_JSONL_AGGREGATOR_OPTIONS_INIT                                     \
 	{                                                                      \
 		ATEX_JSONL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, 0, false,   \
-			false, false, 0, 0, NULL, NULL                         \
+			false, false, 0, 0, NULL, NULL, NULL, false            \
 	}
 
 /*
@@ -158,8 +173,10 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 
 /*
  * YAML documents: one "---" document per ingested test, with keys
- * platform, test, status, note, files (its own result) and subtests (a
- * list of {name, status, note, files}). `files_dir` as for JSON Lines.
+ * platform, test, status, note, files (its own result), then start, end,
+ * duration, system, attempt and exit_code from ARTIFACTS/attempt.json
+ * (each only when known), and subtests (a list of {name, status, note,
+ * files}). `files_dir` as for JSON Lines.
  * Both strings copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
  */
 int atex_yaml_aggregator_new(atex_aggregator **out, const char *path,
@@ -195,23 +212,40 @@ struct atex_sqlite_aggregator_options {
 	unsigned int version;
 	const char *path;      /* the database; required */
 	const char *files_dir; /* where files go; NULL: names recorded only */
+	/* (Version 2.) What the `run` table says about the run: a JSON
+	 * object text with the keys platform, provisioner, tree,
+	 * git_commit (strings) and context (an object of strings), each
+	 * optional (NULL in the table). NULL: all of them NULL.
+	 * ATEX_EINVAL when it is not such an object. */
+	const char *run_json;
 };
 
-#define ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION 2
 #define ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT                                    \
 	{                                                                      \
-		ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL             \
+		ATEX_SQLITE_AGGREGATOR_OPTIONS_VERSION, NULL, NULL, NULL       \
 	}
 
 /*
  * SQLite: table `results` with one row per result (id, platform, status,
  * test, subtest, note, files as a JSON array text, ingested as Unix
- * seconds with a fraction, attempt, final), indexed by status, test and
- * platform; WAL mode, one transaction per ingest. `attempt` counts the
- * ingests of the same platform and test, from 1; `final` is 1 for rows
- * ingested through this aggregator and 0 for rows ingested through its
- * earlier-attempts view (below). start() replaces an existing database.
- * Options are copied. Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
+ * seconds with a fraction, attempt, final, started, ended, duration,
+ * system, exit_code), indexed by status, test and platform; WAL mode, one
+ * transaction per ingest. `attempt` is ARTIFACTS/attempt.json's number
+ * when the directory has one, else it counts the ingests of the same
+ * platform and test, from 1; `final` is 1 for rows ingested through this
+ * aggregator and 0 for rows ingested through its earlier-attempts view
+ * (below). started, ended (ISO 8601 UTC with milliseconds), duration
+ * (seconds), system and exit_code come from attempt.json (NULL without
+ * one, or for a value it lacks), the same for every row of an ingest.
+ * Table `run`, one row: started (at start()), ended (at stop(); NULL in
+ * the database of a run that did not stop), atex_version, platform,
+ * provisioner, tree, git_commit, context (JSON object text) from the
+ * options' run_json, first_test (the earliest `started` of the results)
+ * and systems (the number of distinct `system` values), both filled at
+ * stop(). docs/PROTOCOL.md section 5 has the whole schema. start()
+ * replaces an existing database. Options are copied (a version-1 struct
+ * is accepted). Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
  */
 int atex_sqlite_aggregator_new(
 	atex_aggregator **out,

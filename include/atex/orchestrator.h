@@ -8,7 +8,10 @@
  * executor's start), and gives it the next test at once; tests start as
  * soon as the first system is ready. Every set-up system has a worker
  * thread that runs tests on it one after another, each into a private
- * artifacts directory, ingested into the aggregator when the test ends.
+ * artifacts directory, ingested into the aggregator when the test ends;
+ * before the ingest it writes ARTIFACTS/attempt.json there (when the
+ * attempt started and ended, its duration, system, attempt number and
+ * exit code: docs/PROTOCOL.md section 3), which the aggregators record.
  *
  * A test whose system failed under it (run_test returned ATEX_EINFRA) goes
  * back to the queue and the system is released and replaced; its attempt

@@ -413,17 +413,18 @@ out:
 
 static PyObject *sqlite_new(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"path", "files_dir", NULL};
+	static char *kwlist[] = {"path", "files_dir", "run_json", NULL};
 	struct atex_sqlite_aggregator_options o =
 		ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT;
 	PyObject *path, *files = Py_None, *ret = NULL;
 	char *p = NULL, *f = NULL;
+	const char *run_json = NULL;
 	atex_aggregator *agg = NULL;
 	int rc;
 
 	(void)mod;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:AggregatorSQLite",
-					 kwlist, &path, &files))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Oz:AggregatorSQLite",
+					 kwlist, &path, &files, &run_json))
 		return NULL;
 	p = atexpy_path(path, "path");
 	if (!p)
@@ -432,6 +433,7 @@ static PyObject *sqlite_new(PyObject *mod, PyObject *args, PyObject *kw)
 		goto out;
 	o.path = p;
 	o.files_dir = f;
+	o.run_json = run_json;
 	rc = atex_sqlite_aggregator_new(&agg, &o);
 	if (rc) {
 		atexpy_raise(rc, NULL, NULL);

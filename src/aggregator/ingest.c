@@ -108,6 +108,7 @@ static void ingest_clear(struct atex_ingest *in)
 	free(in->results);
 	in->results = NULL;
 	in->n = 0;
+	atex_ingest_attempt_release(&in->attempt);
 }
 
 void atex_ingest_release(struct atex_ingest *in)
@@ -409,6 +410,10 @@ int atex_ingest_prepare_flags(struct atex_ingest *in, const char *files_dir,
 	in->platform = platform;
 	in->test = test_name;
 	rc = read_results(in, artifacts_dir, strict);
+	/* Its values or unknowns: only memory can fail the ingest. */
+	if (!rc && atex_ingest_read_attempt(&in->attempt, artifacts_dir) ==
+			   ATEX_ENOMEM)
+		rc = atex_error_oom();
 	if (!rc && files_dir && (!strict || has_files(artifacts_dir)))
 		rc = ingest_files(files_dir, platform, test_name, artifacts_dir,
 				  cz);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -31,17 +32,77 @@ struct atex_ingest_result {
 	json_t *obj;	    /* the whole result, other keys included */
 };
 
+/*
+ * ARTIFACTS/attempt.json (docs/PROTOCOL.md section 3, issue 14's contract
+ * section 1): when and where one attempt of a test ran, written by the
+ * ad-hoc orchestrator before the ingest.
+ *
+ *     {"start": "2026-12-06T22:45:01.123+00:00", "end": "...",
+ *      "duration": 3.444, "system": "local-3", "attempt": 1,
+ *      "exit_code": 0}
+ *
+ * Each field is unknown on its own: start/end "", duration -1, system
+ * NULL, attempt 0, exit_code -1 with has_exit_code false.
+ */
+struct atex_ingest_attempt {
+	char start[40]; /* ISO 8601, UTC, ms, "+00:00"; "" unknown */
+	char end[40];
+	double duration; /* seconds, monotonic clock; -1 unknown */
+	char *system;	 /* malloc'd; NULL unknown */
+	long attempt;	 /* from 1; 0 unknown */
+	int exit_code;	 /* -1 unknown */
+	bool has_exit_code;
+};
+
+#define ATEX_INGEST_ATTEMPT_INIT                                               \
+	{                                                                      \
+		"", "", -1, NULL, 0, -1, false                                 \
+	}
+
+/*
+ * Reads ARTIFACTS/attempt.json into *out (always set, to unknowns at
+ * least; release it with atex_ingest_attempt_release). Returns 0 when it
+ * was read, ATEX_ENOTFOUND when there is none (a program's own artifacts:
+ * fine, no message), ATEX_EFORMAT when it is not a JSON object (a warning
+ * naming the file; everything unknown), ATEX_ENOMEM. A key of the wrong
+ * type or shape is a warning naming the file and key, and that value
+ * alone unknown: an ingest never fails for this file.
+ */
+int atex_ingest_read_attempt(struct atex_ingest_attempt *out,
+			     const char *artifacts_dir);
+
+void atex_ingest_attempt_release(struct atex_ingest_attempt *a);
+
+/*
+ * Writes ARTIFACTS/attempt.json from `a` (unknown values as null), whole
+ * or not at all (a temporary file renamed). Returns 0 or ATEX_EIO naming
+ * the file, ATEX_ENOMEM.
+ */
+int atex_ingest_write_attempt(const char *artifacts_dir,
+			      const struct atex_ingest_attempt *a);
+
+/* Sets the keys start, end, duration (rounded to the millisecond) and
+ * system of `obj` from `a`, null for the unknown ones. -1 on ENOMEM. */
+int atex_ingest_attempt_fields(json_t *obj,
+			       const struct atex_ingest_attempt *a);
+
+/* Formats a wall-clock time as attempt.json does:
+ * "2026-12-06T22:45:01.123+00:00" (UTC, milliseconds truncated). */
+void atex_ingest_iso_time(char out[40], const struct timespec *ts);
+
 /* The results of one ingested test, in the order of the results file. */
 struct atex_ingest {
 	const char *platform; /* borrowed from the caller of ingest */
 	const char *test;
 	struct atex_ingest_result *results;
 	size_t n;
+	/* ARTIFACTS/attempt.json, read by atex_ingest_prepare*(). */
+	struct atex_ingest_attempt attempt;
 };
 
 #define ATEX_INGEST_INIT                                                       \
 	{                                                                      \
-		NULL, NULL, NULL, 0                                            \
+		NULL, NULL, NULL, 0, ATEX_INGEST_ATTEMPT_INIT                  \
 	}
 
 /*
@@ -151,6 +212,7 @@ int atex_ingest_write(int fd, const void *data, size_t len, off_t *size,
  */
 struct atex_jsonl_mark {
 	off_t size;
+	off_t attempts_size; /* the attempts sidecar's */
 	unsigned long writes;
 };
 

@@ -46,6 +46,22 @@
 
 #define XZ_PRESET 1
 
+/* One output file and its compressed stream: the results file and the
+ * attempts sidecar each have one. Under the aggregator's lock. */
+struct sink {
+	const char *path; /* NULL: no such output */
+	int compression;  /* NONE, GZIP or XZ (AUTO resolved) */
+	unsigned int level;
+	bool broken; /* a compressed write failed; the stream is lost */
+	int fd;
+	off_t size; /* bytes written: where a failed write is cut back */
+	z_stream z;
+	bool z_ready;
+	lzma_stream x;
+	bool x_ready;
+	struct atex_buf out; /* compressed bytes of one write */
+};
+
 struct jsonl {
 	atex_aggregator base;
 	char *path;
@@ -60,20 +76,18 @@ struct jsonl {
 	struct atex_ingest_compress cz;
 	char *cz_suffix;
 	char **cz_exclude;
+	/* (Version 4.) The attempts sidecar; NULL: none. earlier: its
+	 * lines say "final": false. */
+	char *attempts_path;
+	bool attempts_earlier;
 
 	pthread_mutex_t lock;
 	/* Under the lock: */
 	bool started;
-	bool broken;	 /* a compressed write failed; the stream is lost */
-	json_t *ingests; /* attempt_dirs: "platform\xfftest" -> count */
-	int fd;
-	off_t size; /* bytes written: where a failed write is cut back */
+	json_t *ingests;      /* attempt_dirs: "platform\xfftest" -> count */
+	struct sink main;     /* the results file */
+	struct sink attempts; /* the sidecar (path NULL: none) */
 	unsigned long writes; /* ingests written, for atex_jsonl_undo */
-	z_stream z;
-	bool z_ready;
-	lzma_stream x;
-	bool x_ready;
-	struct atex_buf out; /* compressed bytes of one write */
 };
 
 static void strv_free(char **v)
@@ -138,116 +152,192 @@ static int put_line(struct jsonl *j, struct atex_buf *b,
 	return rc;
 }
 
+/* The sidecar line of one ingest (docs/PROTOCOL.md section 5): its
+ * attempt.json values beside the platform and test. */
+static int put_attempt_line(struct jsonl *j, struct atex_buf *b,
+			    const struct atex_ingest *in)
+{
+	const struct atex_ingest_attempt *at = &in->attempt;
+	json_t *line = json_pack("{s:s,s:s,s:o,s:b}", "platform", in->platform,
+				 "test", in->test, "attempt",
+				 at->attempt > 0 ? json_integer(at->attempt)
+						 : json_null(),
+				 "final", !j->attempts_earlier);
+	int rc = 0;
+
+	if (!line || atex_ingest_attempt_fields(line, at) < 0 ||
+	    json_object_set_new(line, "exit_code",
+				at->has_exit_code ? json_integer(at->exit_code)
+						  : json_null()) < 0)
+		rc = atex_error_oom();
+	else if (json_dump_callback(line, dump_to_buf, b,
+				    JSON_COMPACT | JSON_REAL_PRECISION(15)) <
+			 0 ||
+		 atex_buf_putc(b, '\n') < 0)
+		rc = atex_error_oom();
+	json_decref(line);
+	return rc;
+}
+
 /* ---- compression (under the lock) ---- */
 
-static int gzip_run(struct jsonl *j, const void *data, size_t len, int flush)
+static int gzip_run(struct sink *k, const void *data, size_t len, int flush)
 {
 	int ret;
 
-	j->z.next_in = (Bytef *)data;
-	j->z.avail_in = (uInt)len;
+	k->z.next_in = (Bytef *)data;
+	k->z.avail_in = (uInt)len;
 	do {
-		if (atex_buf_grow(&j->out, 65536) < 0)
+		if (atex_buf_grow(&k->out, 65536) < 0)
 			return ATEX_ENOMEM;
-		j->z.next_out = (Bytef *)j->out.ptr + j->out.len;
-		j->z.avail_out = (uInt)(j->out.cap - j->out.len - 1);
-		size_t before = j->z.avail_out;
+		k->z.next_out = (Bytef *)k->out.ptr + k->out.len;
+		k->z.avail_out = (uInt)(k->out.cap - k->out.len - 1);
+		size_t before = k->z.avail_out;
 
-		ret = deflate(&j->z, flush);
+		ret = deflate(&k->z, flush);
 		if (ret == Z_STREAM_ERROR)
-			return atex_error_set(ATEX_EIO, "%s: zlib: %s", j->path,
-					      j->z.msg ? j->z.msg
+			return atex_error_set(ATEX_EIO, "%s: zlib: %s", k->path,
+					      k->z.msg ? k->z.msg
 						       : "stream error");
-		j->out.len += before - j->z.avail_out;
-	} while (j->z.avail_out == 0 ||
+		k->out.len += before - k->z.avail_out;
+	} while (k->z.avail_out == 0 ||
 		 (flush == Z_FINISH && ret != Z_STREAM_END));
 	return 0;
 }
 
-static int xz_run(struct jsonl *j, const void *data, size_t len,
+static int xz_run(struct sink *k, const void *data, size_t len,
 		  lzma_action action)
 {
 	lzma_ret ret;
 
-	j->x.next_in = data;
-	j->x.avail_in = len;
+	k->x.next_in = data;
+	k->x.avail_in = len;
 	do {
-		if (atex_buf_grow(&j->out, 65536) < 0)
+		if (atex_buf_grow(&k->out, 65536) < 0)
 			return ATEX_ENOMEM;
-		j->x.next_out = (uint8_t *)j->out.ptr + j->out.len;
-		j->x.avail_out = j->out.cap - j->out.len - 1;
-		size_t before = j->x.avail_out;
+		k->x.next_out = (uint8_t *)k->out.ptr + k->out.len;
+		k->x.avail_out = k->out.cap - k->out.len - 1;
+		size_t before = k->x.avail_out;
 
-		ret = lzma_code(&j->x, action);
-		j->out.len += before - j->x.avail_out;
+		ret = lzma_code(&k->x, action);
+		k->out.len += before - k->x.avail_out;
 		if (ret == LZMA_MEM_ERROR)
 			return atex_error_oom();
 		if (ret != LZMA_OK && ret != LZMA_STREAM_END)
 			return atex_error_set(ATEX_EIO, "%s: liblzma error %d",
-					      j->path, (int)ret);
+					      k->path, (int)ret);
 	} while (ret != LZMA_STREAM_END);
 	return 0;
 }
 
-/* Compresses `data` (NULL: finish the stream) into j->out. */
-static int compress_locked(struct jsonl *j, const void *data, size_t len)
+/* Compresses `data` (NULL: finish the stream) into k->out. */
+static int compress_locked(struct sink *k, const void *data, size_t len)
 {
-	atex_buf_clear(&j->out);
-	if (j->compression == ATEX_COMPRESSION_GZIP)
-		return gzip_run(j, data, len, data ? Z_SYNC_FLUSH : Z_FINISH);
-	return xz_run(j, data, len, data ? LZMA_SYNC_FLUSH : LZMA_FINISH);
+	atex_buf_clear(&k->out);
+	if (k->compression == ATEX_COMPRESSION_GZIP)
+		return gzip_run(k, data, len, data ? Z_SYNC_FLUSH : Z_FINISH);
+	return xz_run(k, data, len, data ? LZMA_SYNC_FLUSH : LZMA_FINISH);
 }
 
-static int write_locked(struct jsonl *j, const void *data, size_t len)
+static int write_locked(struct sink *k, const void *data, size_t len)
 {
 	int rc;
 
-	if (j->compression == ATEX_COMPRESSION_NONE)
-		return atex_ingest_write(j->fd, data, len, &j->size, j->path);
-	rc = compress_locked(j, data, len);
+	if (k->compression == ATEX_COMPRESSION_NONE)
+		return atex_ingest_write(k->fd, data, len, &k->size, k->path);
+	rc = compress_locked(k, data, len);
 	if (!rc)
-		rc = atex_ingest_write(j->fd, j->out.ptr, j->out.len, &j->size,
-				       j->path);
+		rc = atex_ingest_write(k->fd, k->out.ptr, k->out.len, &k->size,
+				       k->path);
 	if (rc)
-		j->broken = true;
+		k->broken = true;
 	/* One big ingest must not pin its buffer for the whole run. */
-	if (j->out.cap > 1 << 20)
-		atex_buf_free(&j->out);
+	if (k->out.cap > 1 << 20)
+		atex_buf_free(&k->out);
 	return rc;
 }
 
-static void streams_end(struct jsonl *j)
+static void streams_end(struct sink *k)
 {
-	if (j->z_ready)
-		deflateEnd(&j->z);
-	if (j->x_ready)
-		lzma_end(&j->x);
-	j->z_ready = j->x_ready = false;
-	atex_buf_free(&j->out);
+	if (k->z_ready)
+		deflateEnd(&k->z);
+	if (k->x_ready)
+		lzma_end(&k->x);
+	k->z_ready = k->x_ready = false;
+	atex_buf_free(&k->out);
+}
+
+/* Cuts the file back to `size` (a write taken back); a compressed stream
+ * has gone on past what is in the file, so it takes no more writes. */
+static void sink_cut(struct sink *k, off_t size)
+{
+	if (ftruncate(k->fd, size) < 0) {
+		atex_log(ATEX_LOG_ERROR, "aggregator",
+			 "%s: cannot take back a test: %s", k->path,
+			 strerror(errno));
+		return;
+	}
+	k->size = size;
+	if (k->compression != ATEX_COMPRESSION_NONE)
+		k->broken = true;
 }
 
 /* ---- operations ---- */
 
-static int streams_begin(struct jsonl *j)
+static int streams_begin(struct sink *k)
 {
-	if (j->compression == ATEX_COMPRESSION_GZIP) {
-		memset(&j->z, 0, sizeof(j->z));
+	if (k->compression == ATEX_COMPRESSION_GZIP) {
+		memset(&k->z, 0, sizeof(k->z));
 		/* 15 + 16: a gzip header and trailer around the deflate
 		 * stream. */
 		if (deflateInit2(
-			    &j->z,
-			    j->level ? (int)j->level : Z_DEFAULT_COMPRESSION,
+			    &k->z,
+			    k->level ? (int)k->level : Z_DEFAULT_COMPRESSION,
 			    Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 			return atex_error_oom();
-		j->z_ready = true;
-	} else if (j->compression == ATEX_COMPRESSION_XZ) {
-		j->x = (lzma_stream)LZMA_STREAM_INIT;
-		if (lzma_easy_encoder(&j->x, j->level ? j->level : XZ_PRESET,
+		k->z_ready = true;
+	} else if (k->compression == ATEX_COMPRESSION_XZ) {
+		k->x = (lzma_stream)LZMA_STREAM_INIT;
+		if (lzma_easy_encoder(&k->x, k->level ? k->level : XZ_PRESET,
 				      LZMA_CHECK_CRC64) != LZMA_OK)
 			return atex_error_oom();
-		j->x_ready = true;
+		k->x_ready = true;
 	}
 	return 0;
+}
+
+/* Opens (emptied) the file of a new run and begins its stream. */
+static int sink_open(struct sink *k)
+{
+	int rc = atex_ingest_open_output(&k->fd, k->path);
+
+	if (rc)
+		return rc;
+	rc = streams_begin(k);
+	if (rc) {
+		streams_end(k);
+		close(k->fd);
+		k->fd = -1;
+		return rc;
+	}
+	k->size = 0;
+	k->broken = false;
+	return 0;
+}
+
+/* Finishes the stream and closes the file. */
+static int sink_close(struct sink *k)
+{
+	int rc = 0;
+
+	if (k->compression != ATEX_COMPRESSION_NONE && !k->broken)
+		rc = write_locked(k, NULL, 0);
+	streams_end(k);
+	if (close(k->fd) < 0 && !rc)
+		rc = atex_error_set(ATEX_EIO, "%s: cannot close: %s", k->path,
+				    strerror(errno));
+	k->fd = -1;
+	return rc;
 }
 
 static int jsonl_start(atex_aggregator *a)
@@ -264,6 +354,8 @@ static int jsonl_start(atex_aggregator *a)
 		rc = atex_ingest_check_absent(j->path);
 		if (!rc && j->files_dir)
 			rc = atex_ingest_check_absent(j->files_dir);
+		if (!rc && j->attempts.path)
+			rc = atex_ingest_check_absent(j->attempts.path);
 		if (rc)
 			goto out;
 	}
@@ -275,18 +367,18 @@ static int jsonl_start(atex_aggregator *a)
 	/* A new run: attempts count from 1 again. */
 	if (j->ingests)
 		json_object_clear(j->ingests);
-	rc = atex_ingest_open_output(&j->fd, j->path);
+	rc = sink_open(&j->main);
 	if (rc)
 		goto out;
-	rc = streams_begin(j);
-	if (rc) {
-		streams_end(j);
-		close(j->fd);
-		j->fd = -1;
-		goto out;
+	if (j->attempts.path) {
+		rc = sink_open(&j->attempts);
+		if (rc) {
+			streams_end(&j->main);
+			close(j->main.fd);
+			j->main.fd = -1;
+			goto out;
+		}
 	}
-	j->size = 0;
-	j->broken = false;
 	j->started = true;
 out:
 	pthread_mutex_unlock(&j->lock);
@@ -325,12 +417,35 @@ static char *attempt_dir(struct jsonl *j, const char *platform,
 	return dir;
 }
 
+/* Writes one ingest's lines and its sidecar line, both or neither: a
+ * sidecar that cannot be written takes the results back (lock held). */
+static int write_ingest(struct jsonl *j, const struct atex_buf *lines,
+			const struct atex_buf *attempt)
+{
+	off_t before = j->main.size;
+	int rc;
+
+	if (j->main.broken || (j->attempts.path && j->attempts.broken))
+		return atex_error_set(ATEX_EIO,
+				      "%s: an earlier write failed, the "
+				      "compressed stream cannot go on",
+				      j->main.broken ? j->main.path
+						     : j->attempts.path);
+	rc = write_locked(&j->main, lines->ptr, lines->len);
+	if (!rc && j->attempts.path) {
+		rc = write_locked(&j->attempts, attempt->ptr, attempt->len);
+		if (rc)
+			sink_cut(&j->main, before);
+	}
+	return rc;
+}
+
 static int jsonl_ingest(atex_aggregator *a, const char *platform,
 			const char *test_name, const char *artifacts_dir)
 {
 	struct jsonl *j = (struct jsonl *)a;
 	struct atex_ingest in;
-	struct atex_buf lines = ATEX_BUF_INIT;
+	struct atex_buf lines = ATEX_BUF_INIT, attempt = ATEX_BUF_INIT;
 	char *files_dir = NULL;
 	bool started;
 	int rc;
@@ -358,6 +473,8 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 		return rc;
 	for (size_t i = 0; i < in.n && !rc; i++)
 		rc = put_line(j, &lines, &in, &in.results[i]);
+	if (!rc && j->attempts_path)
+		rc = put_attempt_line(j, &attempt, &in);
 	if (rc)
 		goto out;
 
@@ -365,13 +482,8 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 	if (!j->started)
 		rc = atex_error_set(ATEX_EINVAL, "%s: stopped during ingest",
 				    j->path);
-	else if (j->broken)
-		rc = atex_error_set(ATEX_EIO,
-				    "%s: an earlier write failed, the "
-				    "compressed stream cannot go on",
-				    j->path);
 	else
-		rc = write_locked(j, lines.ptr, lines.len);
+		rc = write_ingest(j, &lines, &attempt);
 	if (!rc)
 		j->writes++;
 	pthread_mutex_unlock(&j->lock);
@@ -379,6 +491,7 @@ static int jsonl_ingest(atex_aggregator *a, const char *platform,
 		atex_error_prefix("%s on %s", test_name, platform);
 out:
 	atex_buf_free(&lines);
+	atex_buf_free(&attempt);
 	atex_ingest_release(&in);
 	return rc;
 }
@@ -394,7 +507,8 @@ bool atex_jsonl_mark(atex_aggregator *a, struct atex_jsonl_mark *mark)
 	if (!a || a->ops != &jsonl_ops)
 		return false;
 	pthread_mutex_lock(&j->lock);
-	mark->size = j->size;
+	mark->size = j->main.size;
+	mark->attempts_size = j->attempts.size;
 	mark->writes = j->writes;
 	pthread_mutex_unlock(&j->lock);
 	return true;
@@ -409,17 +523,10 @@ void atex_jsonl_undo(atex_aggregator *a, const struct atex_jsonl_mark *mark)
 	 * is open: anything else is not ours to take back. */
 	if (!j->started || j->writes != mark->writes + 1)
 		goto out;
-	if (ftruncate(j->fd, mark->size) < 0) {
-		atex_log(ATEX_LOG_ERROR, "aggregator",
-			 "%s: cannot take back a test: %s", j->path,
-			 strerror(errno));
-		goto out;
-	}
-	j->size = mark->size;
+	sink_cut(&j->main, mark->size);
+	if (j->attempts.path)
+		sink_cut(&j->attempts, mark->attempts_size);
 	j->writes = mark->writes;
-	/* The compressed stream has gone on past what is in the file. */
-	if (j->compression != ATEX_COMPRESSION_NONE)
-		j->broken = true;
 out:
 	pthread_mutex_unlock(&j->lock);
 }
@@ -432,13 +539,12 @@ static int jsonl_stop(atex_aggregator *a)
 	pthread_mutex_lock(&j->lock);
 	if (!j->started)
 		goto out;
-	if (j->compression != ATEX_COMPRESSION_NONE && !j->broken)
-		rc = write_locked(j, NULL, 0);
-	streams_end(j);
-	if (close(j->fd) < 0 && !rc)
-		rc = atex_error_set(ATEX_EIO, "%s: cannot close: %s", j->path,
-				    strerror(errno));
-	j->fd = -1;
+	rc = sink_close(&j->main);
+	if (j->attempts.path) {
+		int r = sink_close(&j->attempts);
+
+		rc = rc ? rc : r;
+	}
 	j->started = false;
 out:
 	pthread_mutex_unlock(&j->lock);
@@ -454,6 +560,7 @@ static void jsonl_free(atex_aggregator *a)
 	pthread_mutex_destroy(&j->lock);
 	free(j->path);
 	free(j->files_dir);
+	free(j->attempts_path);
 	json_decref(j->ingests);
 	free(j->cz_suffix);
 	strv_free(j->cz_exclude);
@@ -473,6 +580,16 @@ static bool ends_with(const char *s, const char *suffix)
 	size_t n = strlen(s), m = strlen(suffix);
 
 	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* The compression a file's name asks for: .gz, .xz, else none. */
+static int suffix_compression(const char *path)
+{
+	if (!path)
+		return ATEX_COMPRESSION_NONE;
+	return ends_with(path, ".gz")	? ATEX_COMPRESSION_GZIP
+	       : ends_with(path, ".xz") ? ATEX_COMPRESSION_XZ
+					: ATEX_COMPRESSION_NONE;
 }
 
 static bool level_ok(int compression, unsigned int level)
@@ -545,15 +662,21 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 				      "atex_jsonl_aggregator_new: no path");
 	compression = opts->compression;
 	if (compression == ATEX_COMPRESSION_AUTO)
-		compression =
-			ends_with(opts->path, ".gz")   ? ATEX_COMPRESSION_GZIP
-			: ends_with(opts->path, ".xz") ? ATEX_COMPRESSION_XZ
-						       : ATEX_COMPRESSION_NONE;
+		compression = suffix_compression(opts->path);
+	if (opts->version >= 4 && opts->attempts_path &&
+	    (!*opts->attempts_path || !strcmp(opts->attempts_path, opts->path)))
+		return atex_error_set(ATEX_EINVAL,
+				      "%s: attempts_path \"%s\" is empty or "
+				      "the results file",
+				      opts->path, opts->attempts_path);
 	if (compression < ATEX_COMPRESSION_NONE ||
 	    compression > ATEX_COMPRESSION_XZ)
 		return atex_error_set(ATEX_EINVAL, "%s: unknown compression %d",
 				      opts->path, opts->compression);
-	if (opts->version >= 3 && !level_ok(compression, opts->level))
+	if (opts->version >= 3 &&
+	    (!level_ok(compression, opts->level) ||
+	     (opts->version >= 4 &&
+	      !level_ok(suffix_compression(opts->attempts_path), opts->level))))
 		return atex_error_set(ATEX_EINVAL,
 				      "%s: compression level %u out of range",
 				      opts->path, opts->level);
@@ -575,16 +698,31 @@ int atex_jsonl_aggregator_new(atex_aggregator **out,
 		}
 	}
 	j->compression = compression;
-	j->fd = -1;
 	j->path = atex_strdup(opts->path);
 	j->files_dir = opts->files_dir ? atex_strdup(opts->files_dir) : NULL;
+	if (opts->version >= 4 && opts->attempts_path) {
+		j->attempts_path = atex_strdup(opts->attempts_path);
+		j->attempts_earlier = opts->attempts_earlier;
+	}
+	j->main = (struct sink){.path = j->path,
+				.compression = compression,
+				.level = j->level,
+				.fd = -1};
+	/* The sidecar's compression follows its own name. */
+	j->attempts = (struct sink){
+		.path = j->attempts_path,
+		.compression = suffix_compression(j->attempts_path),
+		.level = j->level,
+		.fd = -1};
 	/* Version 1 callers' structs end before attempt_dirs. */
 	j->attempt_dirs = opts->version >= 2 && opts->attempt_dirs;
 	j->ingests = j->attempt_dirs ? json_object() : NULL;
 	if (!j->path || (opts->files_dir && !j->files_dir) ||
-	    (j->attempt_dirs && !j->ingests)) {
+	    (j->attempt_dirs && !j->ingests) ||
+	    (opts->version >= 4 && opts->attempts_path && !j->attempts_path)) {
 		free(j->path);
 		free(j->files_dir);
+		free(j->attempts_path);
 		json_decref(j->ingests);
 		free(j);
 		return ATEX_ENOMEM;

@@ -458,7 +458,8 @@ struct rp_test {
 	const char *artifacts;
 	char *files_real; /* realpath of ARTIFACTS/files, or NULL */
 	char start[40], end[40];
-	char *what; /* "test /t on P" */
+	char *system; /* attempt.json's, or NULL */
+	char *what;   /* "test /t on P" */
 };
 
 static const char *rp_status(const char *status)
@@ -487,23 +488,24 @@ static bool failing(const char *status)
  * (ReportPortal refuses a child older than its parent). */
 static void attempt_times(struct rp_test *t)
 {
-	char *path = atex_path_join(t->artifacts, "attempt.json");
-	json_t *j = path ? json_load_file(path, 0, NULL) : NULL;
-	const char *s = json_string_value(json_object_get(j, "start"));
-	const char *e = json_string_value(json_object_get(j, "end"));
+	struct atex_ingest_attempt at = ATEX_INGEST_ATTEMPT_INIT;
 
 	iso_now(t->end);
 	snprintf(t->start, sizeof(t->start), "%s", t->end);
-	if (s && strlen(s) < sizeof(t->start))
-		snprintf(t->start, sizeof(t->start), "%s", s);
-	if (e && strlen(e) < sizeof(t->end))
-		snprintf(t->end, sizeof(t->end), "%s", e);
+	/* A malformed attempt.json is a warning (the reader's), not fatal. */
+	if (atex_ingest_read_attempt(&at, t->artifacts) == 0) {
+		if (at.start[0])
+			snprintf(t->start, sizeof(t->start), "%s", at.start);
+		if (at.end[0])
+			snprintf(t->end, sizeof(t->end), "%s", at.end);
+		t->system = at.system;
+		at.system = NULL;
+	}
+	atex_ingest_attempt_release(&at);
 	if (strcmp(t->start, t->rp->launch_start) < 0)
 		snprintf(t->start, sizeof(t->start), "%s", t->rp->launch_start);
 	if (strcmp(t->end, t->start) < 0)
 		snprintf(t->end, sizeof(t->end), "%s", t->start);
-	json_decref(j);
-	free(path);
 }
 
 /* Reads one uploaded file (a regular file inside ARTIFACTS/files: a
@@ -701,6 +703,10 @@ static int start_item(struct rp_test *t, const char *parent, const char *key,
 	json_object_set_new(body, "attributes",
 			    json_pack("[{s:s, s:s}]", "key", "platform",
 				      "value", t->platform));
+	if (t->system)
+		json_array_append_new(json_object_get(body, "attributes"),
+				      json_pack("{s:s, s:s}", "key", "system",
+						"value", t->system));
 	if (prev[0]) {
 		json_object_set_new(body, "retry", json_true());
 		json_object_set_new(body, "retryOf", json_string(prev));
@@ -841,6 +847,7 @@ out:
 	if (rc)
 		atomic_fetch_add(&rp->failed, 1);
 	free(t.what);
+	free(t.system);
 	free(t.files_real);
 	atex_ingest_release(&in);
 	return rc;

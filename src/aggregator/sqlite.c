@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -47,15 +48,25 @@ static const char schema[] =
 	" platform TEXT NOT NULL, status TEXT NOT NULL, test TEXT NOT NULL,"
 	" subtest TEXT, note TEXT, files TEXT NOT NULL,"
 	" ingested REAL NOT NULL, attempt INTEGER NOT NULL,"
-	" final INTEGER NOT NULL);"
+	" final INTEGER NOT NULL, started TEXT, ended TEXT, duration REAL,"
+	" system TEXT, exit_code INTEGER);"
 	"CREATE INDEX results_status ON results(status);"
 	"CREATE INDEX results_test ON results(test);"
-	"CREATE INDEX results_platform ON results(platform);";
+	"CREATE INDEX results_platform ON results(platform);"
+	"CREATE TABLE run(started TEXT NOT NULL, ended TEXT,"
+	" atex_version TEXT NOT NULL, platform TEXT, provisioner TEXT,"
+	" tree TEXT, git_commit TEXT, context TEXT, first_test TEXT,"
+	" systems INTEGER);";
+
+/* The string keys of run_json, in the `run` table's column order. */
+static const char *const run_keys[] = {"platform", "provisioner", "tree",
+				       "git_commit"};
 
 struct sqlite_agg {
 	atex_aggregator base;
 	char *path;
 	char *files_dir;
+	json_t *run; /* run_json parsed (an object); NULL: none */
 
 	pthread_mutex_t lock;
 	/* Under the lock: */
@@ -154,6 +165,81 @@ static int close_db(struct sqlite_agg *s)
 	return rc;
 }
 
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *text)
+{
+	if (text && *text)
+		sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void now_iso(char out[40])
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	atex_ingest_iso_time(out, &ts);
+}
+
+/* The `run` row, at start: what the options say about the run. */
+static int insert_run(struct sqlite_agg *s)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *ctx = s->run ? json_object_get(s->run, "context") : NULL;
+	char *ctx_text =
+		json_is_object(ctx)
+			? json_dumps(ctx, JSON_COMPACT | JSON_SORT_KEYS)
+			: NULL;
+	char started[40];
+	int rc = 0;
+
+	if (json_is_object(ctx) && !ctx_text)
+		return atex_error_oom();
+	now_iso(started);
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO run(started, atex_version, "
+			       "platform, provisioner, tree, git_commit, "
+			       "context) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		free(ctx_text);
+		return db_error(s, "cannot prepare");
+	}
+	sqlite3_bind_text(st, 1, started, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, ATEX_VERSION_STRING, -1, SQLITE_STATIC);
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(run_keys); i++)
+		bind_text_or_null(st, 3 + (int)i,
+				  s->run ? json_string_value(json_object_get(
+						   s->run, run_keys[i]))
+					 : NULL);
+	bind_text_or_null(st, 7, ctx_text);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(s, "cannot record the run");
+	sqlite3_finalize(st);
+	free(ctx_text);
+	return rc;
+}
+
+/* The `run` row, at stop: the end, and what the results tell. */
+static int finish_run(struct sqlite_agg *s)
+{
+	sqlite3_stmt *st = NULL;
+	char ended[40];
+	int rc = 0;
+
+	now_iso(ended);
+	if (sqlite3_prepare_v2(s->db,
+			       "UPDATE run SET ended = ?1, first_test = "
+			       "(SELECT MIN(started) FROM results), systems = "
+			       "(SELECT COUNT(DISTINCT system) FROM results)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, "cannot prepare");
+	sqlite3_bind_text(st, 1, ended, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(s, "cannot record the end of the run");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int open_db(struct sqlite_agg *s)
 {
 	int rc = remove_old(s->path);
@@ -204,10 +290,13 @@ static int open_db(struct sqlite_agg *s)
 	    sqlite3_prepare_v2(s->db,
 			       "INSERT INTO results(platform, status, test, "
 			       "subtest, note, files, ingested, attempt, "
-			       "final) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-			       "?8, ?9)",
+			       "final, started, ended, duration, system, "
+			       "exit_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+			       "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 			       -1, &s->insert, NULL) != SQLITE_OK)
 		rc = db_error(s, "cannot prepare");
+	if (!rc)
+		rc = insert_run(s);
 	return rc;
 }
 
@@ -243,7 +332,12 @@ static int sqlite_stop(atex_aggregator *a)
 	/* Closing the last connection folds the log into the database
 	 * and removes it: a finished run leaves one file. */
 	if (s->started)
-		rc = close_db(s);
+		rc = finish_run(s);
+	if (s->started) {
+		int closed = close_db(s);
+
+		rc = rc ? rc : closed;
+	}
 	s->started = false;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -255,6 +349,7 @@ static int insert_row(struct sqlite_agg *s, const struct atex_ingest *in,
 		      const struct atex_ingest_result *r, double now,
 		      sqlite3_int64 attempt, bool final)
 {
+	const struct atex_ingest_attempt *at = &in->attempt;
 	sqlite3_stmt *st = s->insert;
 	char *files = json_dumps(r->files, JSON_COMPACT);
 	int rc = 0;
@@ -274,6 +369,13 @@ static int insert_row(struct sqlite_agg *s, const struct atex_ingest *in,
 	sqlite3_bind_double(st, 7, now);
 	sqlite3_bind_int64(st, 8, attempt);
 	sqlite3_bind_int(st, 9, final ? 1 : 0);
+	bind_text_or_null(st, 10, at->start);
+	bind_text_or_null(st, 11, at->end);
+	if (at->duration >= 0)
+		sqlite3_bind_double(st, 12, at->duration);
+	bind_text_or_null(st, 13, at->system);
+	if (at->has_exit_code)
+		sqlite3_bind_int(st, 14, at->exit_code);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(s, "cannot insert");
 	sqlite3_reset(st);
@@ -309,7 +411,12 @@ static int write_rows(struct sqlite_agg *s, const struct atex_ingest *in,
 
 	if (rc)
 		return rc;
-	rc = next_attempt(s, in, &attempt);
+	/* attempt.json's number when there is one: the orchestrator's
+	 * count, which also numbers attempts other aggregators got. */
+	if (in->attempt.attempt > 0)
+		attempt = in->attempt.attempt;
+	else
+		rc = next_attempt(s, in, &attempt);
 	for (size_t i = 0; i < in->n && !rc; i++)
 		rc = insert_row(s, in, &in->results[i], now, attempt, final);
 	if (!rc)
@@ -369,6 +476,7 @@ static void sqlite_free(atex_aggregator *a)
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
 	free(s->files_dir);
+	json_decref(s->run);
 	free(s);
 }
 
@@ -380,11 +488,49 @@ static const struct atex_aggregator_ops sqlite_ops = {
 	.free = sqlite_free,
 };
 
+/* run_json: a JSON object whose known keys have the right types. */
+static int parse_run(json_t **out, const char *text)
+{
+	json_error_t jerr;
+	json_t *run = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *v;
+
+	if (!json_is_object(run)) {
+		json_decref(run);
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_sqlite_aggregator_new: run_json "
+				      "is not a JSON object: %s",
+				      run ? "another value" : jerr.text);
+	}
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(run_keys); i++) {
+		v = json_object_get(run, run_keys[i]);
+		if (v && !json_is_null(v) && !json_is_string(v)) {
+			json_decref(run);
+			return atex_error_set(ATEX_EINVAL,
+					      "atex_sqlite_aggregator_new: "
+					      "run_json: \"%s\" is not a "
+					      "string or null",
+					      run_keys[i]);
+		}
+	}
+	v = json_object_get(run, "context");
+	if (v && !json_is_null(v) && !json_is_object(v)) {
+		json_decref(run);
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_sqlite_aggregator_new: run_json: "
+				      "\"context\" is not an object or null");
+	}
+	*out = run;
+	return 0;
+}
+
 int atex_sqlite_aggregator_new(
 	atex_aggregator **out,
 	const struct atex_sqlite_aggregator_options *opts)
 {
 	struct sqlite_agg *s;
+	json_t *run = NULL;
+	int rc;
 
 	if (!out)
 		return atex_error_set(ATEX_EINVAL,
@@ -399,13 +545,20 @@ int atex_sqlite_aggregator_new(
 	if (!opts->path || !*opts->path)
 		return atex_error_set(ATEX_EINVAL,
 				      "atex_sqlite_aggregator_new: no path");
+	if (opts->version >= 2 && opts->run_json &&
+	    (rc = parse_run(&run, opts->run_json)) < 0)
+		return rc;
 	s = atex_calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		json_decref(run);
 		return ATEX_ENOMEM;
+	}
 	s->base.ops = &sqlite_ops;
+	s->run = run;
 	s->path = atex_strdup(opts->path);
 	s->files_dir = opts->files_dir ? atex_strdup(opts->files_dir) : NULL;
 	if (!s->path || (opts->files_dir && !s->files_dir)) {
+		json_decref(s->run);
 		free(s->path);
 		free(s->files_dir);
 		free(s);

@@ -7,6 +7,12 @@
  *     status: fail          # the test's own result; null when it
  *     note: null            #   reported subtests only
  *     files: [output.txt]
+ *     start: '2026-12-06T22:45:01.123+00:00'   # ARTIFACTS/attempt.json:
+ *     end: '2026-12-06T22:45:04.567+00:00'     #   start, end, duration,
+ *     duration: 3.444                          #   system, attempt and
+ *     system: local-3                          #   exit_code, each only
+ *     attempt: 1                               #   when known
+ *     exit_code: 0
  *     subtests:
  *     - name: connect
  *       status: fail
@@ -29,6 +35,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -176,6 +184,47 @@ static int subtests(yaml_emitter_t *e, const struct atex_ingest *in,
 	return rc ? rc : sequence(e, false);
 }
 
+/* A number, plain: it reads back as one. */
+static int number(yaml_emitter_t *e, const char *key, const char *fmt, ...)
+	ATEX_PRINTF(3, 4);
+static int number(yaml_emitter_t *e, const char *key, const char *fmt, ...)
+{
+	yaml_event_t ev;
+	char text[64];
+	va_list ap;
+	int rc = scalar(e, key);
+
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return emit(e, &ev,
+		    yaml_scalar_event_initialize(
+			    &ev, NULL, NULL, (yaml_char_t *)text,
+			    (int)strlen(text), 1, 0, YAML_PLAIN_SCALAR_STYLE));
+}
+
+/* ARTIFACTS/attempt.json's values, those that are known. */
+static int attempt_keys(yaml_emitter_t *e, const struct atex_ingest_attempt *a)
+{
+	int rc = 0;
+
+	if (*a->start)
+		rc = pair(e, "start", a->start);
+	if (!rc && *a->end)
+		rc = pair(e, "end", a->end);
+	if (!rc && a->duration >= 0)
+		rc = number(e, "duration", "%.3f", a->duration);
+	if (!rc && a->system)
+		rc = pair(e, "system", a->system);
+	if (!rc && a->attempt > 0)
+		rc = number(e, "attempt", "%ld", a->attempt);
+	if (!rc && a->has_exit_code)
+		rc = number(e, "exit_code", "%d", a->exit_code);
+	return rc;
+}
+
 static int document_body(yaml_emitter_t *e, const struct atex_ingest *in)
 {
 	const struct atex_ingest_result *own = NULL;
@@ -191,6 +240,8 @@ static int document_body(yaml_emitter_t *e, const struct atex_ingest *in)
 		rc = pair(e, "test", in->test);
 	if (!rc)
 		rc = result_keys(e, own);
+	if (!rc)
+		rc = attempt_keys(e, &in->attempt);
 	if (!rc)
 		rc = subtests(e, in, own);
 	return rc ? rc : mapping(e, false);

@@ -36,8 +36,10 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "aggregator/ingest.h"
 #include "atex/orchestrator.h"
 #include "executor/stage.h"
 #include "util/process.h"
@@ -461,6 +463,30 @@ static void finish_test(struct adhoc *o, struct worker *w, size_t test,
  * worker may go on with another test (false: its system must go; *lost
  * when it failed).
  */
+/* ARTIFACTS/attempt.json (docs/PROTOCOL.md section 3) for every attempt,
+ * before any aggregator reads the directory; taken right after the test
+ * ended. Failing to write it costs the timings, never the results. */
+static void write_attempt(const char *artifacts, const struct atex_attempt *a,
+			  const struct timespec *started, double mono_started)
+{
+	struct atex_ingest_attempt rec = ATEX_INGEST_ATTEMPT_INIT;
+	double mono_ended = atex_monotonic_ms();
+	struct timespec ended;
+
+	clock_gettime(CLOCK_REALTIME, &ended);
+	atex_ingest_iso_time(rec.start, started);
+	atex_ingest_iso_time(rec.end, &ended);
+	rec.duration = (mono_ended - mono_started) / 1e3;
+	rec.system = (char *)a->remote;
+	rec.attempt = a->attempt;
+	rec.exit_code = a->exit_code;
+	rec.has_exit_code = a->exit_code >= 0;
+	if (atex_ingest_write_attempt(artifacts, &rec) < 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: no timings for this attempt: %s", a->test_name,
+			 atex_error_last());
+}
+
 static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		    unsigned int attempt, bool *lost)
 {
@@ -479,8 +505,12 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 	char **env = attempt_env(o, attempt);
 	char *why = NULL;
 	struct verdict v;
+	struct timespec started;
+	double mono;
 
 	emit(o, &ev);
+	clock_gettime(CLOCK_REALTIME, &started);
+	mono = atex_monotonic_ms();
 	if (!artifacts || !env) {
 		/* Local trouble (disk full): not the system's fault, not the
 		 * test's; the attempt is an error result of its own. */
@@ -495,6 +525,8 @@ static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		if (a.rc < 0)
 			why = atex_strdup(atex_error_last());
 	}
+	if (artifacts)
+		write_attempt(artifacts, &a, &started, mono);
 	a.artifacts_dir = artifacts;
 	a.results = artifacts ? read_results(artifacts, &a.status) : NULL;
 	if (!a.results)

@@ -91,6 +91,25 @@ for name in ("/tests/pass", "/tests/fail", "/tests/flaky"):
     check(bool(last) and last[0]["description"] == notes.get(name),
           f"{name}: description is the note ({notes.get(name)!r})")
 
+# Times: the attempts' own (attempt.json, as DIR/attempts.jsonl and
+# DIR/old/attempts.jsonl hold them), in attempt order.
+att = {}
+for f in (os.path.join(results, "old", "attempts.jsonl"),
+          os.path.join(results, "attempts.jsonl")):
+    if os.path.exists(f):
+        for x in open(f):
+            a = json.loads(x)
+            att.setdefault(a["test"], []).append(a)
+for name in ("/tests/pass", "/tests/fail", "/tests/flaky"):
+    chain = attempts(name)[1]
+    want = [(a["start"], a["end"], a["system"]) for a in
+            sorted(att.get(name, []), key=lambda a: a["attempt"])]
+    got = [(i["startTime"], i["endTime"],
+            {x["key"]: x["value"] for x in i["attributes"]}.get("system"))
+           for i in chain]
+    check(bool(want) and got == want,
+          f"{name}: start, end and system of each attempt ({got} vs {want})")
+
 
 def sha(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()

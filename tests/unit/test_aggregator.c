@@ -1089,7 +1089,8 @@ static void test_sqlite(void **state)
 	assert_string_equal(rows, "id|0|1\nplatform|1|0\nstatus|1|0\n"
 				  "test|1|0\nsubtest|0|0\nnote|0|0\n"
 				  "files|1|0\ningested|1|0\nattempt|1|0\n"
-				  "final|1|0\n");
+				  "final|1|0\nstarted|0|0\nended|0|0\n"
+				  "duration|0|0\nsystem|0|0\nexit_code|0|0\n");
 	free(rows);
 	sqlite3_close(db);
 	/* The files went to the same directory. */

@@ -1,5 +1,6 @@
 """The SQLite aggregator over libatex's (atex's own, not in Python ATEX)."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -43,16 +44,25 @@ class _Native(Aggregator):
 class SQLiteAggregator(_Native):
     """Every result as a row of table ``results`` in the SQLite database
     ``target`` (id, platform, status, test, subtest, note, files as JSON
-    text, ingested, attempt, final); files under ``files`` when given.
-    ``start()`` replaces an existing database. ``earlier()`` gives the
-    aggregator for earlier attempts of re-run tests (same database,
-    ``final = 0``). Load the database with atex.report.load()."""
+    text, ingested, attempt, final, and from the artifacts' attempt.json
+    started, ended, duration, system, exit_code); files under ``files``
+    when given. Table ``run`` has one row about the run: started, ended,
+    atex_version, first_test, systems, and what ``run`` says (a dict with
+    the keys platform, provisioner, tree, git_commit (strings) and context
+    (a dict of strings), each optional). ``start()`` replaces an existing
+    database. ``earlier()`` gives the aggregator for earlier attempts of
+    re-run tests (same database, ``final = 0``). Load the database with
+    atex.report.load()."""
 
-    def __init__(self, target, files=None):
+    def __init__(self, target, files=None, run=None):
         self.logger = _logger
         self.target = Path(target)
         self.files = Path(files) if files is not None else None
-        self._handle = _atex.AggregatorSQLite(self.target, self.files)
+        if run is not None and not isinstance(run, dict):
+            raise TypeError(f"SQLiteAggregator: run must be a dict, not {type(run).__name__}")
+        self.run = run
+        run_json = json.dumps(run) if run is not None else None
+        self._handle = _atex.AggregatorSQLite(self.target, self.files, run_json)
 
     def earlier(self):
         """A SQLiteEarlierAggregator writing into this database."""

@@ -233,9 +233,10 @@ static bool already_done(long status, const char *body)
  * item"). On 0, *reply (may be NULL) holds the decoded answer (or NULL
  * when it was "already done" or not JSON). ATEX_EIO with a message
  * naming what, method, URL, and the status or why no answer came. */
-static int rp_request(struct rp_agg *rp, const char *method, const char *path,
-		      json_t *body, const struct atex_http_part *parts,
-		      size_t n_parts, const char *what, json_t **reply)
+static int rp_request_try(struct rp_agg *rp, const char *method,
+			  const char *path, json_t *body,
+			  const struct atex_http_part *parts, size_t n_parts,
+			  const char *what, json_t **reply, bool retry)
 {
 	struct atex_http_request r = ATEX_HTTP_REQUEST_INIT;
 	struct atex_http_result res;
@@ -255,7 +256,7 @@ static int rp_request(struct rp_agg *rp, const char *method, const char *path,
 	r.url = url;
 	r.body = text;
 	r.token = rp->token;
-	r.retry = true;
+	r.retry = retry;
 	r.retry_total_ms = rp->retry_total_ms;
 	r.timeout_ms = rp->timeout_ms;
 	r.backoff_first_ms = rp->backoff_first_ms;
@@ -297,6 +298,14 @@ static int rp_request(struct rp_agg *rp, const char *method, const char *path,
 	free(url);
 	atex_http_result_clear(&res);
 	return rc;
+}
+
+static int rp_request(struct rp_agg *rp, const char *method, const char *path,
+		      json_t *body, const struct atex_http_part *parts,
+		      size_t n_parts, const char *what, json_t **reply)
+{
+	return rp_request_try(rp, method, path, body, parts, n_parts, what,
+			      reply, true);
 }
 
 static void attr_add(json_t *list, const char *key, const char *value)
@@ -661,7 +670,7 @@ static int upload_files(struct rp_test *t, const char *item,
 }
 
 static int finish_item(struct rp_test *t, const char *uuid, const char *status,
-		       const char *note, const char *what)
+		       const char *note, const char *what, bool retry)
 {
 	json_t *body =
 		json_pack("{s:s, s:s, s:s}", "launchUuid", t->rp->launch_uuid,
@@ -671,12 +680,29 @@ static int finish_item(struct rp_test *t, const char *uuid, const char *status,
 
 	if (body && note)
 		json_object_set_new(body, "description", json_string(note));
-	rc = body && path
-		     ? rp_request(t->rp, "PUT", path, body, NULL, 0, what, NULL)
-		     : atex_error_oom();
+	rc = body && path ? rp_request_try(t->rp, "PUT", path, body, NULL, 0,
+					   what, NULL, retry)
+			  : atex_error_oom();
 	json_decref(body);
 	free(path);
 	return rc;
+}
+
+/* After an upload failed midway: the started item finished as
+ * interrupted, saying why, with one try (the server may be down); the
+ * first error is the one kept. */
+static void abandon_item(struct rp_test *t, const char *uuid)
+{
+	char *why = atex_strdup(atex_error_last());
+	int code = atex_error_last_code();
+	char *note =
+		why ? atex_sprintf("atex could not upload all of it: %s", why)
+		    : NULL;
+
+	finish_item(t, uuid, "interrupted", note, t->what, false);
+	free(note);
+	atex_error_set(code, "%s", why ? why : "");
+	free(why);
 }
 
 /* Starts an item under `parent`: a retry of the last item of `key` when
@@ -731,10 +757,16 @@ static int post_result(struct rp_test *t, const char *parent, const char *key,
 	if (!what)
 		return atex_error_oom();
 	rc = start_item(t, parent, key, name, has_stats, uuid, what);
+	if (rc) {
+		free(what);
+		return rc;
+	}
+	rc = upload_files(t, uuid, r);
 	if (!rc)
-		rc = upload_files(t, uuid, r);
-	if (!rc)
-		rc = finish_item(t, uuid, rp_status(r->status), r->note, what);
+		rc = finish_item(t, uuid, rp_status(r->status), r->note, what,
+				 true);
+	if (rc)
+		abandon_item(t, uuid);
 	free(what);
 	return rc;
 }
@@ -750,7 +782,7 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 	struct rp_agg *rp = t->rp;
 	const char *status = NULL, *note = NULL;
 	char uuid[RP_UUID_LEN + 1], *key = NULL, *name = NULL;
-	bool own = false;
+	bool own = false, started = false;
 	int rc = 0;
 
 	/* The test's own results: the last status and note (as YAML's
@@ -764,8 +796,10 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 	key = test_key(t->platform, t->test);
 	if (!key)
 		return atex_error_oom();
-	if (!rp->join_subtest)
+	if (!rp->join_subtest) {
 		rc = start_item(t, suite, key, t->test, true, uuid, t->what);
+		started = !rc;
+	}
 	for (size_t i = 0; !rc && i < in->n; i++) {
 		const struct atex_ingest_result *r = &in->results[i];
 
@@ -793,6 +827,7 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 		rc = key ? start_item(t, suite, key, t->test, true, uuid,
 				      t->what)
 			 : atex_error_oom();
+		started = !rc;
 		for (size_t i = 0; !rc && i < in->n; i++)
 			if (!in->results[i].name)
 				rc = upload_files(t, uuid, &in->results[i]);
@@ -801,7 +836,9 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 		rc = finish_item(
 			t, uuid, own ? rp_status(status) : "interrupted",
 			own ? note : "no result reported for the test itself",
-			t->what);
+			t->what, true);
+	if (rc && started)
+		abandon_item(t, uuid);
 	free(key);
 	return rc;
 }

@@ -200,6 +200,26 @@ launch=$(state | /usr/bin/python3 -c 'import json,sys; print([l["status"] for l 
 	pass "middown: the launch is finished all the same" ||
 	fail "middown: launch status $launch"
 
+# Logs refused mid-test: each test's item is finished as interrupted,
+# saying why, by atex (not left for the launch's finish to interrupt).
+start_server logdown
+fault '{"kind": "status", "status": 500, "count": 100000, "match": "^POST /api/v2/[^/]+/log$"}'
+run_rp logdown --rp-retry-time 1
+expect_rc logdown 2
+local_complete logdown
+got=$(state | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+steps = [i for i in s["items"].values() if i["parent"] and
+         s["items"][i["parent"]]["type"] == "SUITE"]
+ok = [i for i in steps if i["status"] == "INTERRUPTED" and
+      "atex could not upload all of it" in (i["description"] or "") and
+      "HTTP 500" in i["description"]]
+print(len(steps), len(ok), s["forced"])')
+[ "$got" = "7 7 0" ] &&
+	pass "logdown: every test item finished as interrupted, saying why" ||
+	fail "logdown: test items, interrupted by atex, forced: $got (want 7 7 0)"
+
 # A wrong token: 401, named; local results complete.
 start_server badtoken
 ATEX_REPORTPORTAL_TOKEN=wrong-$TOKEN "$atex" run --local 2 --reruns 1 \

@@ -27,7 +27,8 @@ answers at once) answers 201 with the same id again; --mode sync (as the
 v1 API) answers 409 {"errorCode": 4091, "message": "Resource '...'
 already exists. You couldn't create the duplicate."}, and an item or
 launch finished twice 406 "... already finished". Repeats are counted
-(state "repeats").
+(state "repeats"). Finishing a launch interrupts its items still in
+progress, as ReportPortal does (counted: state "forced").
 
 Control API (no auth): GET /_control/state (everything as JSON: launches,
 items with their logs, the requests seen), POST /_control/fault
@@ -55,7 +56,7 @@ import uuid as uuidlib
 
 LOCK = threading.Lock()
 STATE = {"launches": {}, "items": {}, "logs": {}, "requests": [],
-         "repeats": 0, "launch_number": 0}
+         "repeats": 0, "forced": 0, "launch_number": 0}
 FAULTS = []
 ARGS = None
 
@@ -166,6 +167,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     STATE[k] = {}
                 STATE["requests"] = []
                 STATE["repeats"] = 0
+                STATE["forced"] = 0
             self.send_json(200, {"ok": True})
             return
         self.send_json(404, {"message": "no such control"})
@@ -263,6 +265,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             launch["endTime"] = rq["endTime"]
             children = [i for i in STATE["items"].values()
                         if i["launchUuid"] == uid]
+            # As ReportPortal: what is still in progress is interrupted
+            # (counted: a client should have finished it).
+            for i in children:
+                if i["status"] == "IN_PROGRESS":
+                    i["status"] = "INTERRUPTED"
+                    i["endTime"] = rq["endTime"]
+                    STATE["forced"] += 1
             bad = [i for i in children if i["status"] in
                    ("FAILED", "INTERRUPTED")]
             launch["status"] = "FAILED" if bad else "PASSED"

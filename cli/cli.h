@@ -443,6 +443,10 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
  * (printed); CLI_USAGE when any, or the launch could not be finished.
  * Frees `up` (NULL: CLI_OK). */
 int cli_rp_finish(struct cli_rp_upload *up);
+/* `atex report --reportportal ... DIR`: uploads a results folder of
+ * `atex run` (earlier attempts first, as retries); CLI_OK, or CLI_USAGE
+ * (printed) when it cannot be read or a test was not uploaded. */
+int cli_rp_upload_dir(const struct cli_rp *o, const char *dir);
 void cli_rp_free(struct cli_rp *o);
 
 int cli_fmf(int argc, char **argv);

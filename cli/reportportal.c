@@ -18,9 +18,14 @@
  * test printing its environment would upload it otherwise). There is no
  * option for it: a process's arguments are visible to every user.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "atex/atex.h"
 #include "cli.h"
@@ -328,3 +333,377 @@ const char cli_rp_usage[] =
 	"Results not uploaded are named; the run then exits 2 (the local "
 	"results\n"
 	"are complete).\n";
+
+/* ------------------------------------------------------------------------
+ * `atex report --reportportal ... DIR`: a results folder of `atex run`
+ * uploaded afterwards. Each test's ingest is made again as an artifacts
+ * directory (DIR/.rp-upload/N: `results`, `files/` hard links to the
+ * stored files, `attempt.json` from attempts.jsonl when part A's sidecar
+ * is there) and handed to the same aggregator: earlier attempts
+ * (old/results.jsonl, their files in old/files/K/) first, through its
+ * earlier view, so that re-runs are retries again.
+ */
+
+struct upload_group {
+	char *platform, *test;
+	json_t *lines;	 /* the result lines of the ingest */
+	json_t *attempt; /* its attempts.jsonl line, or NULL */
+	unsigned int k;	 /* old: the ingest's number for its test (1...) */
+};
+
+/* Reads a JSON Lines file (NULL when missing; a bad line is skipped with
+ * a message). */
+static json_t *read_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	json_t *all = json_array();
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long no = 0;
+
+	if (!f || !all) {
+		if (f)
+			fclose(f);
+		json_decref(all);
+		return NULL;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+
+		no++;
+		if (j)
+			json_array_append_new(all, j);
+		else
+			cli_error("report: %s:%lu: not JSON, skipped", path,
+				  no);
+	}
+	free(line);
+	fclose(f);
+	return all;
+}
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 3;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+	return p;
+}
+
+static int mkdirs(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Groups the lines ([platform, status, test, subtest, files, note]) into
+ * ingests: consecutive lines of one platform and test, a new ingest after
+ * the test's own result when the next line is the same test's again. */
+static size_t group_lines(struct upload_group **out, size_t n, json_t *lines,
+			  json_t *attempts)
+{
+	struct upload_group *g = *out, *cur = NULL;
+	bool own_seen = false;
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(lines, i, l)
+	{
+		const char *p = json_string_value(json_array_get(l, 0));
+		const char *t = json_string_value(json_array_get(l, 2));
+		bool own = json_is_null(json_array_get(l, 3));
+
+		if (!p || !t || json_array_size(l) < 6)
+			continue;
+		if (!cur || strcmp(cur->platform, p) || strcmp(cur->test, t) ||
+		    own_seen) {
+			struct upload_group *ng =
+				realloc(g, (n + 1) * sizeof(*g));
+
+			if (!ng)
+				break;
+			g = ng;
+			cur = &g[n++];
+			memset(cur, 0, sizeof(*cur));
+			cur->platform = strdup(p);
+			cur->test = strdup(t);
+			cur->lines = json_array();
+			own_seen = false;
+			for (size_t k = 0; k + 1 < n; k++)
+				if (!strcmp(g[k].platform, p) &&
+				    !strcmp(g[k].test, t) && g[k].k)
+					cur->k = g[k].k;
+			cur->k++;
+		}
+		own_seen |= own;
+		json_array_append(cur->lines, l);
+	}
+	/* attempts.jsonl: one line per ingest, in the same order per test. */
+	for (size_t k = 0; attempts && k < n; k++) {
+		unsigned int seen = 0;
+
+		json_array_foreach(attempts, i, l)
+		{
+			const char *p = json_string_value(
+				json_object_get(l, "platform"));
+			const char *t =
+				json_string_value(json_object_get(l, "test"));
+
+			if (p && t && !strcmp(p, g[k].platform) &&
+			    !strcmp(t, g[k].test) && ++seen == g[k].k) {
+				g[k].attempt = json_incref(l);
+				break;
+			}
+		}
+	}
+	*out = g;
+	return n;
+}
+
+/* DIR/.rp-upload/N made from one group; its path, or NULL (printed). */
+static char *make_artifacts(const char *work, size_t n,
+			    const struct upload_group *g, const char *files)
+{
+	char num[32], *dir, *res, *att;
+	FILE *f;
+	size_t i;
+	json_t *l;
+
+	snprintf(num, sizeof(num), "%zu", n);
+	dir = join3(work, num, NULL);
+	res = dir ? join3(dir, "results", NULL) : NULL;
+	att = dir ? join3(dir, "attempt.json", NULL) : NULL;
+	if (!res || !att || mkdirs(dir) < 0 || !(f = fopen(res, "w"))) {
+		cli_error("report: %s: %s", dir ? dir : work, strerror(errno));
+		free(dir);
+		free(res);
+		free(att);
+		return NULL;
+	}
+	json_array_foreach(g->lines, i, l)
+	{
+		json_t *r = json_object(), *fl = json_array_get(l, 4);
+		const char *sub = json_string_value(json_array_get(l, 3));
+		size_t k;
+		json_t *name;
+		char *text;
+
+		json_object_set(r, "status", json_array_get(l, 1));
+		if (sub)
+			json_object_set_new(r, "name", json_string(sub));
+		if (json_is_string(json_array_get(l, 5)))
+			json_object_set(r, "note", json_array_get(l, 5));
+		json_object_set(r, "files",
+				json_is_array(fl) ? fl : json_array());
+		text = json_dumps(r, JSON_COMPACT);
+		if (text)
+			fprintf(f, "%s\n", text);
+		free(text);
+		json_decref(r);
+		/* The stored files, linked where the test had them:
+		 * FILES/PLATFORM/TEST/[SUB/]NAME -> files/[SUB/]NAME. */
+		json_array_foreach(fl, k, name)
+		{
+			const char *fn = json_string_value(name);
+			const char *test = g->test + (g->test[0] == '/');
+			const char *s2 = sub ? sub + (sub[0] == '/') : NULL;
+			char *inner = NULL, *src = NULL, *dst = NULL, *slash;
+
+			if (!fn)
+				continue;
+			inner = s2 && *s2 ? join3(s2, fn, NULL) : strdup(fn);
+			src = inner ? malloc(strlen(files) +
+					     strlen(g->platform) +
+					     strlen(test) + strlen(inner) + 4)
+				    : NULL;
+			dst = inner ? join3(dir, "files", inner) : NULL;
+			if (src && dst) {
+				sprintf(src, "%s/%s/%s/%s", files, g->platform,
+					test, inner);
+				slash = strrchr(dst, '/');
+				*slash = '\0';
+				mkdirs(dst);
+				*slash = '/';
+				if (link(src, dst) < 0 && errno != EEXIST)
+					cli_error("report: %s: %s", src,
+						  strerror(errno));
+			}
+			free(inner);
+			free(src);
+			free(dst);
+		}
+	}
+	fclose(f);
+	if (g->attempt && (f = fopen(att, "w"))) {
+		char *text = json_dumps(g->attempt, JSON_COMPACT);
+
+		if (text)
+			fputs(text, f);
+		free(text);
+		fclose(f);
+	}
+	free(res);
+	free(att);
+	return dir;
+}
+
+static size_t upload_groups(atex_aggregator *agg, const char *work,
+			    size_t *counter, struct upload_group *g, size_t n,
+			    const char *files, bool old)
+{
+	size_t failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char *fdir = NULL, num[32], *dir;
+
+		if (old) {
+			snprintf(num, sizeof(num), "%u", g[i].k);
+			fdir = join3(files, num, NULL);
+		}
+		dir = make_artifacts(work, ++*counter, &g[i],
+				     old ? fdir : files);
+		if (!dir || atex_aggregator_ingest(agg, g[i].platform,
+						   g[i].test, dir) < 0) {
+			if (dir)
+				cli_error("report: not uploaded: %s",
+					  atex_error_last());
+			failed++;
+		}
+		if (dir)
+			cli_remove_tree(dir, "report");
+		free(dir);
+		free(fdir);
+	}
+	return failed;
+}
+
+static void free_groups(struct upload_group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(g[i].platform);
+		free(g[i].test);
+		json_decref(g[i].lines);
+		json_decref(g[i].attempt);
+	}
+	free(g);
+}
+
+/* The launch starts with the earliest attempt (ISO times of one format
+ * compare as strings); NULL: now. */
+static const char *earliest_start(const struct upload_group *a, size_t na,
+				  const struct upload_group *b, size_t nb)
+{
+	const char *min = NULL;
+
+	for (size_t i = 0; i < na + nb; i++) {
+		const struct upload_group *g = i < na ? &a[i] : &b[i - na];
+		const char *s =
+			json_string_value(json_object_get(g->attempt, "start"));
+
+		if (s && (!min || strcmp(s, min) < 0))
+			min = s;
+	}
+	return min;
+}
+
+int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
+{
+	struct atex_reportportal_aggregator_options ro =
+		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT;
+	char *p_final = join3(dir, "results.jsonl", NULL);
+	char *p_old = join3(dir, "old/results.jsonl", NULL);
+	char *p_att = join3(dir, "attempts.jsonl", NULL);
+	char *p_oatt = join3(dir, "old/attempts.jsonl", NULL);
+	char *files = join3(dir, "files", NULL);
+	char *ofiles = join3(dir, "old/files", NULL);
+	char *work = join3(dir, ".rp-upload", NULL);
+	json_t *fin = NULL, *old = NULL, *att = NULL, *oatt = NULL;
+	struct upload_group *gf = NULL, *go = NULL;
+	atex_aggregator *rp = NULL, *view = NULL;
+	size_t nf = 0, no = 0, failed = 0, counter = 0;
+	int rc = CLI_USAGE;
+
+	if (!p_final || !p_old || !p_att || !p_oatt || !files || !ofiles ||
+	    !work)
+		goto out;
+	fin = read_lines(p_final);
+	if (!fin) {
+		cli_error("report: --reportportal needs a results folder of "
+			  "atex run: %s: %s",
+			  p_final, strerror(errno));
+		goto out;
+	}
+	old = read_lines(p_old);
+	att = read_lines(p_att);
+	oatt = read_lines(p_oatt);
+	nf = group_lines(&gf, 0, fin, att);
+	no = old ? group_lines(&go, 0, old, oatt) : 0;
+	ro.url = o->url;
+	ro.project = o->project;
+	ro.token = o->token;
+	ro.launch_name = o->rerun ? NULL : o->launch ? o->launch : dir;
+	ro.launch_rerun = o->rerun;
+	ro.join_subtest = o->join;
+	ro.description = o->description;
+	ro.attributes = o->n_attributes ? o->attributes : NULL;
+	ro.retry_total_ms =
+		(o->retry_s ? o->retry_s : RP_RETRY_DEFAULT_S) * 1000;
+	ro.timeout_ms = o->timeout_s * 1000;
+	if (getenv("ATEX_TEST_RP_BACKOFF_MS"))
+		ro.backoff_first_ms = atoi(getenv("ATEX_TEST_RP_BACKOFF_MS"));
+	ro.start_time = earliest_start(gf, nf, go, no);
+	if (atex_reportportal_aggregator_new(&rp, &ro) < 0 ||
+	    atex_reportportal_aggregator_earlier(&view, rp) < 0) {
+		cli_fail("report: --reportportal");
+		goto out;
+	}
+	cli_remove_tree(work, "report");
+	if (mkdirs(work) < 0) {
+		cli_error("report: %s: %s", work, strerror(errno));
+		goto out;
+	}
+	if (atex_aggregator_start(rp) < 0) {
+		cli_fail("report");
+		goto out;
+	}
+	cli_error("report: ReportPortal launch %s",
+		  atex_reportportal_launch_uuid(rp));
+	failed = upload_groups(view, work, &counter, go, no, ofiles, true);
+	failed += upload_groups(rp, work, &counter, gf, nf, files, false);
+	rc = CLI_OK;
+	if (atex_aggregator_stop(rp) < 0)
+		rc = cli_fail("report");
+	if (failed) {
+		cli_error("report: %zu test result%s not uploaded to "
+			  "ReportPortal",
+			  failed, failed == 1 ? " was" : "s were");
+		rc = CLI_USAGE;
+	}
+out:
+	if (work)
+		cli_remove_tree(work, "report");
+	atex_aggregator_free(view);
+	atex_aggregator_free(rp);
+	free_groups(gf, nf);
+	free_groups(go, no);
+	json_decref(fin);
+	json_decref(old);
+	json_decref(att);
+	json_decref(oatt);
+	free(p_final);
+	free(p_old);
+	free(p_att);
+	free(p_oatt);
+	free(files);
+	free(ofiles);
+	free(work);
+	return rc;
+}

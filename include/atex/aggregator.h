@@ -314,13 +314,17 @@ struct atex_reportportal_aggregator_options {
 	/* The first retry's wait, doubling up to 2 min; 0: 2 s. (Tests
 	 * make it short.) */
 	int backoff_first_ms;
+	/* The launch's startTime ("2026-12-06T22:45:01.123+00:00", as
+	 * attempt.json has it): for results uploaded after the run, whose
+	 * tests started before now. NULL: when start() is called. */
+	const char *start_time;
 };
 
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 1
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT                              \
 	{                                                                      \
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL,      \
-			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0         \
+			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL   \
 	}
 
 /*

@@ -76,6 +76,7 @@ struct rp_agg {
 	char *launch_rerun;
 	char *join_subtest;
 	char *description;
+	char *start_time;
 	char **attributes;
 	int retry_total_ms;
 	int timeout_ms;
@@ -349,7 +350,11 @@ static int start_launch(struct rp_agg *rp)
 	int rc;
 
 	make_uuid(rp->launch_uuid);
-	iso_now(rp->launch_start);
+	if (rp->start_time)
+		snprintf(rp->launch_start, sizeof(rp->launch_start), "%s",
+			 rp->start_time);
+	else
+		iso_now(rp->launch_start);
 	if (rp->launch_rerun)
 		/* The name is the rerun launch's; any string will do. */
 		body = json_pack("{s:s, s:s, s:b, s:s, s:s}", "name",
@@ -969,6 +974,7 @@ static void rp_free(atex_aggregator *a)
 	free(rp->launch_rerun);
 	free(rp->join_subtest);
 	free(rp->description);
+	free(rp->start_time);
 	for (size_t i = 0; rp->attributes && rp->attributes[i]; i++)
 		free(rp->attributes[i]);
 	free(rp->attributes);
@@ -1021,6 +1027,9 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	else if (!*token || !**token)
 		why = "no token: set ATEX_REPORTPORTAL_TOKEN (or tmt's "
 		      "TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN)";
+	else if (o->start_time &&
+		 (strlen(o->start_time) < 19 || strlen(o->start_time) > 39))
+		why = "start_time is not an ISO 8601 time";
 	else if (strpbrk(*token, "\r\n"))
 		why = "a line break in the token";
 	if (why)
@@ -1063,6 +1072,7 @@ int atex_reportportal_aggregator_new(
 	rc = rc ? rc : copy_opt(&rp->launch_rerun, o->launch_rerun);
 	rc = rc ? rc : copy_opt(&rp->join_subtest, o->join_subtest);
 	rc = rc ? rc : copy_opt(&rp->description, o->description);
+	rc = rc ? rc : copy_opt(&rp->start_time, o->start_time);
 	if (!rc && n) {
 		rp->attributes = atex_calloc(n + 1, sizeof(char *));
 		rc = rp->attributes ? 0 : ATEX_ENOMEM;

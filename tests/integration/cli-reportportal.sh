@@ -17,6 +17,8 @@
 #     results complete, exit 2, the message names the test, the request
 #     and the status;
 #   - Ctrl-C mid-run: the launch is finished all the same;
+#   - atex report --reportportal: a results folder uploaded afterwards
+#     makes the same launch (attempts as retries, times, files);
 #   - the token in no output, no file of the results, no process's
 #     arguments, not in the environment of the tests.
 set -u
@@ -139,6 +141,25 @@ fi
 grep -q "ReportPortal launch [0-9a-f-]\{36\}" "$work/clean.err" &&
 	pass "clean: the launch's UUID is printed" ||
 	fail "clean: no launch UUID printed"
+
+# --- atex report --reportportal: the same folder uploaded again. ------------------
+ATEX_REPORTPORTAL_TOKEN=$TOKEN "$atex" report --reportportal "$URL" \
+	--rp-project "$PROJECT" --rp-launch "launch reupload" "$work/clean" \
+	>"$work/reupload.out" 2>"$work/reupload.err"
+rc=$?
+expect_rc reupload 0
+state >"$work/reupload.state"
+if /usr/bin/python3 "$here/rp-check.py" "$work/reupload.state" \
+	"$work/clean" "launch reupload" "$TOKEN" >"$work/reupload.check"; then
+	pass "reupload: atex report --reportportal gives the same launch" \
+		"($(grep -c '^ok' "$work/reupload.check") checks)"
+else
+	fail "reupload: ReportPortal's state:"
+	sed 's/^/     /' "$work/reupload.check"
+	sed 's/^/     stderr: /' "$work/reupload.err" | tail -20
+fi
+[ ! -e "$work/clean/.rp-upload" ] && pass "reupload: nothing left in the folder" ||
+	fail "reupload: $work/clean/.rp-upload left"
 
 # --- Joined subtests. ------------------------------------------------------------
 run_rp joined --rp-join-subtest ::

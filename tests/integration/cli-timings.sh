@@ -183,5 +183,50 @@ git -C "$tree" init -q &&
 		commit -qm tree || fail "git: cannot make the repository"
 run git "$(git -C "$tree" rev-parse HEAD)"
 
+# A canceled attempt is timed too: Ctrl-C while /long runs; run.json gets
+# its end all the same.
+long=$work/long
+mkdir -p "$long/.fmf"
+echo 1 >"$long/.fmf/version"
+cat >"$long/main.fmf" <<'EOF2'
+/long:
+  test: touch "$SNAP"; sleep 30
+EOF2
+out=$work/canceled
+"$atex" run --local 1 --env "SNAP=$work/long-started" --results "$out" \
+	"$long" >"$work/canceled.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -e "$work/long-started" ] && break
+	sleep 0.1
+done
+sleep 0.3
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" = 130 ] || fail "canceled: exit status $rc, want 130"
+if "$py" - "$out" <<'EOF2'; then
+import json, sqlite3, sys
+out = sys.argv[1]
+db = sqlite3.connect(out + "/results.sqlite")
+rows = db.execute("SELECT test, started, ended, duration, system, attempt,"
+                  " exit_code FROM results WHERE subtest IS NULL").fetchall()
+assert len(rows) == 1, rows
+test, started, ended, duration, system, attempt, exit_code = rows[0]
+assert test == "/long" and started < ended and system == "local:1", rows
+assert attempt == 1 and exit_code is None, rows
+assert 0.3 <= duration < 25, rows
+(line,) = [json.loads(l) for l in open(out + "/attempts.jsonl")]
+assert line["duration"] == duration and line["exit_code"] is None, line
+info = json.load(open(out + "/run.json"))
+assert info["ended"] is not None and info["ended"] >= ended, info
+assert info["systems"] == 1, info
+EOF2
+	echo "ok   canceled attempt timed, run.json ended"
+else
+	fail "canceled: see above"
+	cat "$work/canceled.log"
+fi
+
 [ "$failures" = 0 ] || exit 1
 echo "all ok"

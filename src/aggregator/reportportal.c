@@ -89,6 +89,7 @@ struct rp_agg {
 	pthread_mutex_t lock;
 	struct rp_entry *suites, *tests;
 	atomic_size_t failed, ingested;
+	atomic_bool down;
 };
 
 struct rp_earlier {
@@ -257,7 +258,10 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 	r.url = url;
 	r.body = text;
 	r.token = rp->token;
-	r.retry = retry;
+	/* While the server is down (a request outlasted its retries), one
+	 * try each: a run does not wait the whole budget for every test;
+	 * the first answer ends it. */
+	r.retry = retry && !atomic_load(&rp->down);
 	r.retry_total_ms = rp->retry_total_ms;
 	r.timeout_ms = rp->timeout_ms;
 	r.backoff_first_ms = rp->backoff_first_ms;
@@ -266,10 +270,14 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 	rc = atex_http_call(&res, &r, NULL);
 	free(text);
 	if (rc < 0) {
+		if (rc == ATEX_EIO)
+			atomic_store(&rp->down, true);
 		atex_error_prefix("ReportPortal: %s", what);
 		free(url);
 		return rc == ATEX_ENOMEM ? rc : ATEX_EIO;
 	}
+	if (res.status < 500 && res.status != 408 && res.status != 429)
+		atomic_store(&rp->down, false);
 	if (res.status == 200 || res.status == 201 ||
 	    already_done(res.status, res.body)) {
 		if (res.tries > 1 || res.status >= 300)
@@ -287,8 +295,15 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 								 : RP_EXCERPT);
 	/* A server quoting the Authorization header back must not make us
 	 * print the token. */
-	if (excerpt && rp->token && rp->token[0] && strstr(excerpt, rp->token))
-		strcpy(excerpt, "(the answer quotes the token: not shown)");
+	if (excerpt && rp->token && rp->token[0] &&
+	    strstr(excerpt, rp->token)) {
+		free(excerpt);
+		excerpt = atex_strdup("(the answer quotes the token: not "
+				      "shown)");
+	}
+	/* Outages that outlasted the budget: the server is down. */
+	if (res.status == 408 || res.status == 429 || res.status >= 500)
+		atomic_store(&rp->down, true);
 	rc = atex_error_set(
 		ATEX_EIO, "ReportPortal: %s: %s %s: HTTP %ld after %d %s%s%s",
 		what, method, shown ? shown : "", res.status, res.tries,

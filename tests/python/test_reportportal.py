@@ -176,3 +176,20 @@ def test_errors(server, tmp_path, monkeypatch):
             agg.ingest("p", "/t", a)
         assert TOKEN not in str(e.value)
         assert (a / "results").exists()  # not consumed
+
+
+def test_launch_rerun(server, tmp_path):
+    api = ReportPortalAPI(server, PROJECT, TOKEN)
+    with ReportPortalAggregator(api, launch_name="first") as agg:
+        agg.ingest("p", "/t", artifacts(tmp_path, "a", [{"status": "fail"}]))
+        uuid = agg.launch_uuid
+    with ReportPortalAggregator(api, launch_rerun=uuid) as agg:
+        assert agg.launch_uuid == uuid
+        agg.ingest("p", "/t", artifacts(tmp_path, "b", [{"status": "pass"}]))
+    s = state(server)
+    assert list(s["launches"]) == [uuid]
+    assert s["launches"][uuid]["reruns"] == 1
+    assert s["launches"][uuid]["status"] == "PASSED" or \
+        s["launches"][uuid]["status"] == "FAILED"
+    assert sorted(i["status"] for i in s["items"].values()
+                  if i["name"] == "/t") == ["FAILED", "PASSED"]

@@ -396,6 +396,7 @@ enum {
 	CLI_OPT_RP_ATTRIBUTE,
 	CLI_OPT_RP_RETRY_TIME,
 	CLI_OPT_RP_TIMEOUT,
+	CLI_OPT_RP_PER_PLATFORM,
 };
 
 #define CLI_RP_LONG_OPTIONS                                                    \
@@ -410,7 +411,9 @@ enum {
 		 CLI_OPT_RP_ATTRIBUTE},                                        \
 		{"rp-retry-time", required_argument, NULL,                     \
 		 CLI_OPT_RP_RETRY_TIME},                                       \
-		{"rp-timeout", required_argument, NULL, CLI_OPT_RP_TIMEOUT}
+		{"rp-timeout", required_argument, NULL, CLI_OPT_RP_TIMEOUT},   \
+		{"rp-launch-per-platform", no_argument, NULL,                  \
+		 CLI_OPT_RP_PER_PLATFORM}
 
 #define CLI_RP_MAX_ATTRIBUTES 33
 
@@ -419,6 +422,7 @@ struct cli_rp {
 	const char *attributes[CLI_RP_MAX_ATTRIBUTES]; /* NULL-terminated */
 	size_t n_attributes;
 	int retry_s, timeout_s;
+	bool per_platform;
 	char *token; /* cli_rp_check: from the environment */
 };
 

@@ -58,7 +58,7 @@ static int tee_start(atex_aggregator *a)
 	if (atex_aggregator_start(t->rp) < 0)
 		cli_error("run: %s; the results are kept here only",
 			  atex_error_last());
-	else
+	else if (atex_reportportal_launch_uuid(t->rp))
 		cli_error("run: ReportPortal launch %s",
 			  atex_reportportal_launch_uuid(t->rp));
 	return 0;
@@ -184,6 +184,9 @@ int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
 		return parse_seconds(&o->retry_s, "--rp-retry-time", arg);
 	case CLI_OPT_RP_TIMEOUT:
 		return parse_seconds(&o->timeout_s, "--rp-timeout", arg);
+	case CLI_OPT_RP_PER_PLATFORM:
+		o->per_platform = true;
+		return CLI_OK;
 	}
 	return -1;
 }
@@ -194,7 +197,7 @@ int cli_rp_check(struct cli_rp *o)
 			       "TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN"};
 	bool any = o->project || o->launch || o->rerun || o->join ||
 		   o->description || o->n_attributes || o->retry_s ||
-		   o->timeout_s;
+		   o->per_platform || o->timeout_s;
 
 	if (!o->url) {
 		if (any) {
@@ -260,6 +263,7 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
 	ro.retry_total_ms =
 		(o->retry_s ? o->retry_s : RP_RETRY_DEFAULT_S) * 1000;
 	ro.timeout_ms = o->timeout_s * 1000;
+	ro.launch_per_platform = o->per_platform;
 	/* For tests: retries in a fraction of a second. */
 	if (getenv("ATEX_TEST_RP_BACKOFF_MS"))
 		ro.backoff_first_ms = atoi(getenv("ATEX_TEST_RP_BACKOFF_MS"));
@@ -330,6 +334,7 @@ const char cli_rp_usage[] =
 	"outages\n"
 	"                        (default 1800)\n"
 	"  --rp-timeout S        how long one try may take (default 60)\n"
+	"  --rp-launch-per-platform  a launch \"NAME PLATFORM\" per platform\n"
 	"Results not uploaded are named; the run then exits 2 (the local "
 	"results\n"
 	"are complete).\n";
@@ -660,6 +665,7 @@ int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 	if (getenv("ATEX_TEST_RP_BACKOFF_MS"))
 		ro.backoff_first_ms = atoi(getenv("ATEX_TEST_RP_BACKOFF_MS"));
 	ro.start_time = earliest_start(gf, nf, go, no);
+	ro.launch_per_platform = o->per_platform;
 	if (atex_reportportal_aggregator_new(&rp, &ro) < 0 ||
 	    atex_reportportal_aggregator_earlier(&view, rp) < 0) {
 		cli_fail("report: --reportportal");
@@ -674,8 +680,9 @@ int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 		cli_fail("report");
 		goto out;
 	}
-	cli_error("report: ReportPortal launch %s",
-		  atex_reportportal_launch_uuid(rp));
+	if (atex_reportportal_launch_uuid(rp))
+		cli_error("report: ReportPortal launch %s",
+			  atex_reportportal_launch_uuid(rp));
 	failed = upload_groups(view, work, &counter, go, no, ofiles, true);
 	failed += upload_groups(rp, work, &counter, gf, nf, files, false);
 	rc = CLI_OK;

@@ -318,13 +318,18 @@ struct atex_reportportal_aggregator_options {
 	 * attempt.json has it): for results uploaded after the run, whose
 	 * tests started before now. NULL: when start() is called. */
 	const char *start_time;
+	/* A launch per platform, "LAUNCH_NAME PLATFORM" (each with the
+	 * platform's suite), started with the platform's first test, instead
+	 * of one launch for everything; not with launch_rerun. */
+	bool launch_per_platform;
 };
 
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 1
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT                              \
 	{                                                                      \
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL,      \
-			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL   \
+			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL,  \
+			false                                                  \
 	}
 
 /*
@@ -353,8 +358,9 @@ int atex_reportportal_aggregator_new(
 int atex_reportportal_aggregator_earlier(atex_aggregator **out,
 					 atex_aggregator *rp);
 
-/* The launch's UUID once started (NULL before, or when not a ReportPortal
- * aggregator or view); valid until freed. */
+/* The launch's UUID once started (NULL before, with a launch per
+ * platform, or when not a ReportPortal aggregator or view); valid until
+ * freed. */
 const char *atex_reportportal_launch_uuid(atex_aggregator *a);
 
 /* How many ingests (through the aggregator and its view) failed. Any

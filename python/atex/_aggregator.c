@@ -476,10 +476,18 @@ static PyObject *sqlite_earlier(PyObject *mod, PyObject *arg)
  * of "key:value" strings. */
 static PyObject *rp_new(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {
-		"url",		"project",	"token",       "launch_name",
-		"launch_rerun", "join_subtest", "description", "attributes",
-		"retry_total",	"timeout",	NULL};
+	static char *kwlist[] = {"url",
+				 "project",
+				 "token",
+				 "launch_name",
+				 "launch_rerun",
+				 "join_subtest",
+				 "description",
+				 "attributes",
+				 "retry_total",
+				 "timeout",
+				 "launch_per_platform",
+				 NULL};
 	struct atex_reportportal_aggregator_options o =
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT;
 	PyObject *attrs = Py_None, *seq = NULL, *ret = NULL;
@@ -487,15 +495,16 @@ static PyObject *rp_new(PyObject *mod, PyObject *args, PyObject *kw)
 	double retry = 0, timeout = 0;
 	atex_aggregator *agg = NULL;
 	Py_ssize_t n = 0;
-	int rc;
+	int rc, per_platform = 0;
 
 	(void)mod;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "ssz|zzzzOdd:AggregatorReportPortal", kwlist,
+		    args, kw, "ssz|zzzzOddp:AggregatorReportPortal", kwlist,
 		    &o.url, &o.project, &o.token, &o.launch_name,
 		    &o.launch_rerun, &o.join_subtest, &o.description, &attrs,
-		    &retry, &timeout))
+		    &retry, &timeout, &per_platform))
 		return NULL;
+	o.launch_per_platform = per_platform;
 	if (attrs != Py_None) {
 		seq = PySequence_Fast(attrs, "attributes: a list of strings");
 		if (!seq)
@@ -988,7 +997,8 @@ static PyMethodDef functions[] = {
 	 METH_VARARGS | METH_KEYWORDS,
 	 "AggregatorReportPortal(url, project, token, launch_name=None, "
 	 "launch_rerun=None, join_subtest=None, description=None, "
-	 "attributes=None, retry_total=0, timeout=0)"},
+	 "attributes=None, retry_total=0, timeout=0, "
+	 "launch_per_platform=False)"},
 	{"AggregatorReportPortalEarlier", (PyCFunction)rp_earlier, METH_O,
 	 "AggregatorReportPortalEarlier(handle): the earlier-attempts view"},
 	{"ReportPortalLaunch", (PyCFunction)rp_launch, METH_O,

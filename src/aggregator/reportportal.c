@@ -57,14 +57,22 @@
 #define RP_INLINE_DEFAULT ((size_t)1 << 20)  /* as Python ATEX */
 #define RP_EXCERPT	  300
 
-/* The tests and platforms seen: a platform's suite item, and the last
- * item posted for a test (or joined subtest), which a later attempt
- * retries. */
+/* A launch: the run's, or (launch_per_platform) a platform's. */
+struct rp_launch {
+	char uuid[RP_UUID_LEN + 1];
+	char start[40];
+	bool started;
+};
+
+/* The tests and platforms seen: a platform's suite item (and its launch
+ * with launch_per_platform), and the last item posted for a test (or
+ * joined subtest), which a later attempt retries. */
 struct rp_entry {
 	struct rp_entry *next;
 	char *key; /* "platform\ntest" or "platform" for a suite */
 	char uuid[RP_UUID_LEN + 1];
 	bool started; /* suites: created on the server */
+	struct rp_launch launch;
 };
 
 struct rp_agg {
@@ -83,8 +91,8 @@ struct rp_agg {
 	int backoff_first_ms;
 	size_t inline_max;
 
-	char launch_uuid[RP_UUID_LEN + 1];
-	char launch_start[40];
+	bool per_platform;
+	struct rp_launch launch; /* the run's (not per platform) */
 	bool started, launched, stopped;
 	pthread_mutex_t lock;
 	struct rp_entry *suites, *tests;
@@ -358,58 +366,85 @@ static json_t *launch_attributes(struct rp_agg *rp)
 	return list;
 }
 
-static int start_launch(struct rp_agg *rp)
+/* Starts launch `l` (its UUID made at the first try and kept: a try
+ * after one that did reach the server makes no second launch). `platform`
+ * is the platform of a launch per platform, NULL for the run's. */
+static int start_launch(struct rp_agg *rp, struct rp_launch *l,
+			const char *platform)
 {
 	json_t *body, *reply = NULL;
+	char *name = NULL, *what = NULL;
 	const char *id;
 	int rc;
 
-	make_uuid(rp->launch_uuid);
-	if (rp->start_time)
-		snprintf(rp->launch_start, sizeof(rp->launch_start), "%s",
-			 rp->start_time);
-	else
-		iso_now(rp->launch_start);
+	if (!l->uuid[0]) {
+		make_uuid(l->uuid);
+		if (rp->start_time)
+			snprintf(l->start, sizeof(l->start), "%s",
+				 rp->start_time);
+		else
+			iso_now(l->start);
+	}
 	if (rp->launch_rerun)
 		/* The name is the rerun launch's; any string will do. */
 		body = json_pack("{s:s, s:s, s:b, s:s, s:s}", "name",
-				 rp->launch_rerun, "startTime",
-				 rp->launch_start, "rerun", 1, "rerunOf",
-				 rp->launch_rerun, "uuid", rp->launch_uuid);
-	else
-		body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "name",
-				 rp->launch_name, "startTime", rp->launch_start,
-				 "uuid", rp->launch_uuid, "mode", "DEFAULT",
-				 "attributes", launch_attributes(rp));
-	if (!body)
+				 rp->launch_rerun, "startTime", l->start,
+				 "rerun", 1, "rerunOf", rp->launch_rerun,
+				 "uuid", l->uuid);
+	else {
+		name = platform ? atex_sprintf("%s %s", rp->launch_name,
+					       platform)
+				: atex_strdup(rp->launch_name);
+		body = name ? json_pack("{s:s, s:s, s:s, s:s, s:o}", "name",
+					name, "startTime", l->start, "uuid",
+					l->uuid, "mode", "DEFAULT",
+					"attributes", launch_attributes(rp))
+			    : NULL;
+		if (body && platform)
+			json_array_append_new(
+				json_object_get(body, "attributes"),
+				json_pack("{s:s, s:s}", "key", "platform",
+					  "value", platform));
+	}
+	free(name);
+	what = platform ? atex_sprintf("platform %s: start launch", platform)
+			: atex_strdup("start launch");
+	if (!body || !what) {
+		json_decref(body);
+		free(what);
 		return atex_error_oom();
+	}
 	if (rp->description)
 		json_object_set_new(body, "description",
 				    json_string(rp->description));
-	rc = rp_request(rp, "POST", "/launch", body, NULL, 0, "start launch",
-			&reply);
+	rc = rp_request(rp, "POST", "/launch", body, NULL, 0, what, &reply);
 	json_decref(body);
+	free(what);
 	/* A rerun continues the launch it names: its id is the answer. */
 	id = json_string_value(json_object_get(reply, "id"));
 	if (!rc && id && strlen(id) <= RP_UUID_LEN)
-		snprintf(rp->launch_uuid, sizeof(rp->launch_uuid), "%s", id);
+		snprintf(l->uuid, sizeof(l->uuid), "%s", id);
 	json_decref(reply);
+	l->started = rc == 0;
 	return rc;
 }
 
-static json_t *item_body(struct rp_agg *rp, const char *uuid, const char *name,
-			 const char *type, const char *start, bool has_stats)
+static json_t *item_body(const struct rp_launch *l, const char *uuid,
+			 const char *name, const char *type, const char *start,
+			 bool has_stats)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "launchUuid",
-			 rp->launch_uuid, "uuid", uuid, "name", name, "type",
-			 type, "startTime", start, "hasStats", has_stats);
+			 l->uuid, "uuid", uuid, "name", name, "type", type,
+			 "startTime", start, "hasStats", has_stats);
 }
 
 /* The platform's suite item, created once (under the lock: other
  * ingests of the platform wait for it). */
 static int platform_suite(struct rp_agg *rp, const char *platform,
-			  char uuid[RP_UUID_LEN + 1])
+			  char uuid[RP_UUID_LEN + 1],
+			  const struct rp_launch **launch)
 {
+	struct rp_launch *l;
 	struct rp_entry *e;
 	json_t *body;
 	char *what;
@@ -426,11 +461,14 @@ static int platform_suite(struct rp_agg *rp, const char *platform,
 		pthread_mutex_unlock(&rp->lock);
 		return atex_error_oom();
 	}
-	if (!e->started) {
+	l = rp->per_platform ? &e->launch : &rp->launch;
+	*launch = l;
+	if (!l->started)
+		rc = start_launch(rp, l, platform);
+	if (!rc && !e->started) {
 		/* A failed try keeps the UUID: the next one cannot make a
 		 * second suite if this one did reach the server. */
-		body = item_body(rp, e->uuid, platform, "SUITE",
-				 rp->launch_start, true);
+		body = item_body(l, e->uuid, platform, "SUITE", l->start, true);
 		what = atex_sprintf("platform %s: start suite", platform);
 		if (body)
 			json_object_set_new(body, "attributes",
@@ -488,7 +526,8 @@ struct rp_test {
 	char *files_real; /* realpath of ARTIFACTS/files, or NULL */
 	char start[40], end[40];
 	char *system; /* attempt.json's, or NULL */
-	char *what;   /* "test /t on P" */
+	const struct rp_launch *launch;
+	char *what; /* "test /t on P" */
 };
 
 static const char *rp_status(const char *status)
@@ -531,8 +570,8 @@ static void attempt_times(struct rp_test *t)
 		at.system = NULL;
 	}
 	atex_ingest_attempt_release(&at);
-	if (strcmp(t->start, t->rp->launch_start) < 0)
-		snprintf(t->start, sizeof(t->start), "%s", t->rp->launch_start);
+	if (strcmp(t->start, t->launch->start) < 0)
+		snprintf(t->start, sizeof(t->start), "%s", t->launch->start);
 	if (strcmp(t->end, t->start) < 0)
 		snprintf(t->end, sizeof(t->end), "%s", t->start);
 }
@@ -604,7 +643,7 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 
 	make_uuid(uuid);
 	entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "launchUuid",
-			  t->rp->launch_uuid, "itemUuid", item, "uuid", uuid,
+			  t->launch->uuid, "itemUuid", item, "uuid", uuid,
 			  "time", t->end, "level", level, "message", message);
 	if (!entry)
 		return atex_error_oom();
@@ -693,7 +732,7 @@ static int finish_item(struct rp_test *t, const char *uuid, const char *status,
 		       const char *note, const char *what, bool retry)
 {
 	json_t *body =
-		json_pack("{s:s, s:s, s:s}", "launchUuid", t->rp->launch_uuid,
+		json_pack("{s:s, s:s, s:s}", "launchUuid", t->launch->uuid,
 			  "endTime", t->end, "status", status);
 	char *path = atex_sprintf("/item/%s", uuid);
 	int rc;
@@ -738,7 +777,7 @@ static int start_item(struct rp_test *t, const char *parent, const char *key,
 	make_uuid(uuid);
 	if (key)
 		last_attempt(t->rp, key, prev);
-	body = item_body(t->rp, uuid, name, "STEP", t->start, has_stats);
+	body = item_body(t->launch, uuid, name, "STEP", t->start, has_stats);
 	path = atex_sprintf("/item/%s", parent);
 	if (!body || !path) {
 		json_decref(body);
@@ -895,10 +934,11 @@ static int rp_ingest_one(struct rp_agg *rp, const char *platform,
 		rc = atex_error_oom();
 		goto out;
 	}
-	attempt_times(&t);
-	rc = platform_suite(rp, platform, suite);
-	if (!rc)
+	rc = platform_suite(rp, platform, suite, &t.launch);
+	if (!rc) {
+		attempt_times(&t);
 		rc = post_test(&t, &in, suite);
+	}
 out:
 	atomic_fetch_add(&rp->ingested, 1);
 	if (rc)
@@ -923,7 +963,12 @@ static int rp_start(atex_aggregator *a)
 		return atex_error_set(ATEX_EINVAL,
 				      "ReportPortal: started twice");
 	rp->started = true;
-	rc = start_launch(rp);
+	/* A launch per platform starts with its platform's first test. */
+	if (rp->per_platform) {
+		rp->launched = true;
+		return 0;
+	}
+	rc = start_launch(rp, &rp->launch, NULL);
 	rp->launched = rc == 0;
 	return rc;
 }
@@ -935,7 +980,25 @@ static int rp_ingest(atex_aggregator *a, const char *platform,
 			     artifacts_dir);
 }
 
-/* Finishes every platform suite, then the launch: whatever failed
+static int finish_launch(struct rp_agg *rp, const struct rp_launch *l,
+			 const char *end, const char *platform)
+{
+	json_t *body = json_pack("{s:s}", "endTime", end);
+	char *path = atex_sprintf("/launch/%s/finish", l->uuid);
+	char *what =
+		platform ? atex_sprintf("platform %s: finish launch", platform)
+			 : atex_strdup("finish launch");
+	int rc = body && path && what ? rp_request(rp, "PUT", path, body, NULL,
+						   0, what, NULL)
+				      : atex_error_oom();
+
+	json_decref(body);
+	free(path);
+	free(what);
+	return rc;
+}
+
+/* Finishes every platform suite, then the launch(es): whatever failed
  * before, a launch we started is never left in progress. */
 static int rp_stop(atex_aggregator *a)
 {
@@ -949,10 +1012,13 @@ static int rp_stop(atex_aggregator *a)
 	rp->stopped = true;
 	iso_now(end);
 	for (struct rp_entry *e = rp->suites; e; e = e->next) {
+		const struct rp_launch *l =
+			rp->per_platform ? &e->launch : &rp->launch;
+
 		if (!e->started)
 			continue;
-		body = json_pack("{s:s, s:s}", "launchUuid", rp->launch_uuid,
-				 "endTime", end);
+		body = json_pack("{s:s, s:s}", "launchUuid", l->uuid, "endTime",
+				 end);
 		path = atex_sprintf("/item/%s", e->uuid);
 		what = atex_sprintf("platform %s: finish suite", e->key);
 		one = body && path && what ? rp_request(rp, "PUT", path, body,
@@ -964,14 +1030,20 @@ static int rp_stop(atex_aggregator *a)
 		free(path);
 		free(what);
 	}
-	body = json_pack("{s:s}", "endTime", end);
-	path = atex_sprintf("/launch/%s/finish", rp->launch_uuid);
-	one = body && path ? rp_request(rp, "PUT", path, body, NULL, 0,
-					"finish launch", NULL)
-			   : atex_error_oom();
-	json_decref(body);
-	free(path);
-	return one ? one : rc;
+	for (struct rp_entry *e = rp->suites; rp->per_platform && e;
+	     e = e->next) {
+		one = e->launch.started
+			      ? finish_launch(rp, &e->launch, end, e->key)
+			      : 0;
+		if (one && !rc)
+			rc = one;
+	}
+	if (!rp->per_platform) {
+		one = finish_launch(rp, &rp->launch, end, NULL);
+		if (one)
+			rc = one;
+	}
+	return rc;
 }
 
 static void rp_free(atex_aggregator *a)
@@ -1035,6 +1107,8 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 		why = "no project, or one with '/', '?', '#', '%' or a space";
 	else if (!o->launch_name == !o->launch_rerun)
 		why = "give a launch name or a launch to rerun (one of them)";
+	else if (o->launch_rerun && o->launch_per_platform)
+		why = "a launch per platform cannot rerun one launch";
 	else if (o->launch_rerun &&
 		 strspn(o->launch_rerun, "0123456789abcdefABCDEF-") !=
 			 strlen(o->launch_rerun))
@@ -1077,6 +1151,7 @@ int atex_reportportal_aggregator_new(
 	rp->retry_total_ms = o->retry_total_ms;
 	rp->timeout_ms = o->timeout_ms;
 	rp->backoff_first_ms = o->backoff_first_ms;
+	rp->per_platform = o->launch_per_platform;
 	rp->inline_max = o->inline_max ? o->inline_max : RP_INLINE_DEFAULT;
 	while (o->attributes && o->attributes[n])
 		n++;
@@ -1153,7 +1228,7 @@ const char *atex_reportportal_launch_uuid(atex_aggregator *a)
 {
 	struct rp_agg *rp = as_rp(a);
 
-	return rp && rp->launched ? rp->launch_uuid : NULL;
+	return rp && rp->launch.started ? rp->launch.uuid : NULL;
 }
 
 size_t atex_reportportal_failed(atex_aggregator *a)

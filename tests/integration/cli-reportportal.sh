@@ -17,6 +17,7 @@
 #     results complete, exit 2, the message names the test, the request
 #     and the status;
 #   - Ctrl-C mid-run: the launch is finished all the same;
+#   - tmt's token variable, --rp-launch-per-platform, no token at all;
 #   - atex report --reportportal: a results folder uploaded afterwards
 #     makes the same launch (attempts as retries, times, files);
 #   - the token in no output, no file of the results, no process's
@@ -83,7 +84,7 @@ run_rp() {
 	ATEX_REPORTPORTAL_TOKEN=$TOKEN "$atex" run --local 2 --reruns 1 \
 		--results "$work/$name" --reportportal "$URL/" \
 		--rp-project "$PROJECT" --rp-launch "launch $name" \
-		--rp-timeout 2 --rp-retry-time 60 "$@" "$tree" \
+		--rp-timeout 2 --rp-retry-time "${RETRY:-60}" "$@" "$tree" \
 		>"$work/$name.out" 2>"$work/$name.err"
 	rc=$?
 }
@@ -197,7 +198,7 @@ done
 # --- A server that fails every request: local results kept, exit 2. -------------
 start_server down
 fault '{"kind": "status", "status": 503, "count": 100000, "match": "^(POST|PUT) /api/"}'
-run_rp down --rp-retry-time 1
+RETRY=1 run_rp down
 expect_rc down 2
 local_complete down
 grep -q "run: 7 test results were not uploaded to ReportPortal" "$work/down.err" &&
@@ -210,7 +211,7 @@ grep -q "start launch: POST http://127.0.0.1:[0-9]*/api/v2/$PROJECT/launch: HTTP
 # Going down mid-run: a test's upload fails; the message names it.
 start_server middown
 fault '{"kind": "status", "status": 500, "count": 100000, "match": "^POST /api/v2/[^/]+/item/"}'
-run_rp middown --rp-retry-time 1
+RETRY=1 run_rp middown
 expect_rc middown 2
 local_complete middown
 grep -q "not uploaded: ReportPortal: test /tests/[a-z]* on local: POST http://127.0.0.1:[0-9]*/api/v2/$PROJECT/item/[0-9a-f-]*: HTTP 500 after [0-9]* tries" "$work/middown.err" &&
@@ -233,7 +234,7 @@ launch=$(state | /usr/bin/python3 -c 'import json,sys; print([l["status"] for l 
 # saying why, by atex (not left for the launch's finish to interrupt).
 start_server logdown
 fault '{"kind": "status", "status": 500, "count": 100000, "match": "^POST /api/v2/[^/]+/log$"}'
-run_rp logdown --rp-retry-time 1
+RETRY=1 run_rp logdown
 expect_rc logdown 2
 local_complete logdown
 got=$(state | /usr/bin/python3 -c '
@@ -265,12 +266,17 @@ grep -q "HTTP 401" "$work/badtoken.err" &&
 start_server tmtvar
 TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN=$TOKEN "$atex" run --local 2 \
 	--results "$work/tmtvar" --reportportal "$URL" --rp-project "$PROJECT" \
-	--rp-launch "launch tmtvar" "$tree" >"$work/tmtvar.out" 2>"$work/tmtvar.err"
+	--rp-launch "launch tmtvar" --rp-launch-per-platform "$tree" \
+	>"$work/tmtvar.out" 2>"$work/tmtvar.err"
 rc=$?
 expect_rc tmtvar 1
 n=$(state | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 [ "$n" -ge 6 ] && pass "tmtvar: TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN works ($n items)" ||
 	fail "tmtvar: $n items"
+names=$(state | /usr/bin/python3 -c 'import json,sys; print([(l["name"], l["status"]) for l in json.load(sys.stdin)["launches"].values()])')
+[ "$names" = "[('launch tmtvar local', 'FAILED')]" ] &&
+	pass "tmtvar: --rp-launch-per-platform names the launch after the platform" ||
+	fail "tmtvar: launches $names"
 env -u ATEX_REPORTPORTAL_TOKEN -u TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN \
 	"$atex" run --local 1 --results "$work/notoken" --reportportal "$URL" \
 	--rp-project "$PROJECT" "$tree" >"$work/notoken.out" 2>"$work/notoken.err"

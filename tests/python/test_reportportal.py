@@ -193,3 +193,28 @@ def test_launch_rerun(server, tmp_path):
         s["launches"][uuid]["status"] == "FAILED"
     assert sorted(i["status"] for i in s["items"].values()
                   if i["name"] == "/t") == ["FAILED", "PASSED"]
+
+
+def test_launch_per_platform(server, tmp_path):
+    api = ReportPortalAPI(server, PROJECT, TOKEN)
+    with ReportPortalAggregator(api, launch_name="nightly",
+                                launch_per_platform=True) as agg:
+        assert agg.launch_uuid is None
+        for n, p in enumerate(("f41", "f42", "f41")):
+            agg.ingest(p, "/t", artifacts(tmp_path, f"a{n}",
+                                          [{"status": "pass"}]))
+    s = state(server)
+    launches = {la["name"]: la for la in s["launches"].values()}
+    assert sorted(launches) == ["nightly f41", "nightly f42"]
+    assert all(la["status"] == "PASSED" and la["endTime"]
+               for la in launches.values())
+    for p, n in (("f41", 2), ("f42", 1)):
+        uuid = launches["nightly " + p]["uuid"]
+        mine = [i for i in s["items"].values() if i["launchUuid"] == uuid]
+        assert sorted((i["type"], i["name"]) for i in mine) == sorted(
+            [("SUITE", p)] + [("STEP", "/t")] * n)
+        assert [i["retry"] for i in mine if i["type"] == "STEP"] == \
+            [False, True][:n]
+    with pytest.raises(ValueError, match="per platform"):
+        ReportPortalAggregator(api, launch_rerun="0" * 8,
+                               launch_per_platform=True)

@@ -45,6 +45,8 @@ class ReportPortalAggregator(Aggregator):
     - ``description``, ``attributes`` ("key:value" strings): of the launch.
     - ``retry_total``, ``timeout``: seconds one request is retried through
       outages (0: 4 hours) and one try may take (0: 60).
+    - ``launch_per_platform``: a launch "LAUNCH_NAME PLATFORM" per
+      platform (``launch_uuid`` is then None) instead of one launch.
 
     ``ingest()`` is thread-safe and consumes the artifacts (``results``
     removed, ``files/`` too) once posted; a test ingested again for the
@@ -63,7 +65,7 @@ class ReportPortalAggregator(Aggregator):
 
     def __init__(self, api, *, launch_name=None, launch_rerun=None,
                  join_subtest=None, description=None, attributes=None,
-                 retry_total=0, timeout=0):
+                 retry_total=0, timeout=0, launch_per_platform=False):
         if not launch_name and not launch_rerun:
             raise ValueError("'launch_name' or 'launch_rerun' must be given")
         if launch_name and launch_rerun:
@@ -79,7 +81,8 @@ class ReportPortalAggregator(Aggregator):
             launch_rerun=launch_rerun, join_subtest=join_subtest,
             description=description,
             attributes=list(attributes) if attributes else None,
-            retry_total=retry_total, timeout=timeout)
+            retry_total=retry_total, timeout=timeout,
+            launch_per_platform=launch_per_platform)
 
     @classmethod
     def map_status(cls, src):

@@ -191,6 +191,29 @@ int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
 	return -1;
 }
 
+/* The library's checks of the options (the URL, the project, UTF-8...)
+ * before anything is done: making an aggregator contacts nobody. */
+static int check_by_library(const struct cli_rp *o)
+{
+	struct atex_reportportal_aggregator_options ro =
+		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *rp = NULL;
+
+	ro.url = o->url;
+	ro.project = o->project;
+	ro.token = o->token;
+	ro.launch_name = o->rerun ? NULL : o->launch ? o->launch : "atex";
+	ro.launch_rerun = o->rerun;
+	ro.join_subtest = o->join;
+	ro.description = o->description;
+	ro.attributes = o->n_attributes ? o->attributes : NULL;
+	ro.launch_per_platform = o->per_platform;
+	if (atex_reportportal_aggregator_new(&rp, &ro) < 0)
+		return cli_fail("--reportportal");
+	atex_aggregator_free(rp);
+	return CLI_OK;
+}
+
 int cli_rp_check(struct cli_rp *o)
 {
 	const char *names[] = {"ATEX_REPORTPORTAL_TOKEN",
@@ -230,7 +253,7 @@ int cli_rp_check(struct cli_rp *o)
 			  "TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN)");
 		return CLI_USAGE;
 	}
-	return CLI_OK;
+	return check_by_library(o);
 }
 
 int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,

@@ -1087,10 +1087,24 @@ static int copy_opt(char **dst, const char *src)
 	return *dst ? 0 : ATEX_ENOMEM;
 }
 
+/* Whether s (NULL: fine) can go into a JSON string: valid UTF-8. */
+static bool json_text(const char *s)
+{
+	json_t *j = s ? json_string(s) : NULL;
+
+	json_decref(j);
+	return !s || j;
+}
+
 static int check_options(const struct atex_reportportal_aggregator_options *o,
 			 const char **token)
 {
 	const char *why = NULL;
+	bool text = json_text(o->launch_name) && json_text(o->description) &&
+		    json_text(o->join_subtest);
+
+	for (size_t i = 0; text && o->attributes && o->attributes[i]; i++)
+		text = json_text(o->attributes[i]);
 
 	*token = o->token;
 	if (!*token || !**token)
@@ -1107,6 +1121,9 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 		why = "no project, or one with '/', '?', '#', '%' or a space";
 	else if (!o->launch_name == !o->launch_rerun)
 		why = "give a launch name or a launch to rerun (one of them)";
+	else if (!text)
+		why = "the launch name, description, attributes or subtest "
+		      "separator are not UTF-8";
 	else if (o->launch_rerun && o->launch_per_platform)
 		why = "a launch per platform cannot rerun one launch";
 	else if (o->launch_rerun &&

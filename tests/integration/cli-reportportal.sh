@@ -286,6 +286,16 @@ grep -q "no token: set ATEX_REPORTPORTAL_TOKEN" "$work/notoken.err" &&
 	pass "notoken: says which variable to set" ||
 	fail "notoken: $(cat "$work/notoken.err")"
 
+# Bad options: refused before anything runs or is written.
+ATEX_REPORTPORTAL_TOKEN=$TOKEN "$atex" run --local 1 --results "$work/badurl" \
+	--reportportal "ftp://127.0.0.1/" --rp-project "$PROJECT" "$tree" \
+	>"$work/badurl.out" 2>"$work/badurl.err"
+rc=$?
+expect_rc badurl 2
+grep -q "the URL must be http:// or https://" "$work/badurl.err" && [ ! -e "$work/badurl" ] &&
+	pass "badurl: refused at once, nothing written" ||
+	fail "badurl: $(cat "$work/badurl.err")"
+
 # --- Ctrl-C mid-run: the launch is finished. ---------------------------------------
 start_server interrupt
 ATEX_REPORTPORTAL_TOKEN=$TOKEN "$atex" run --local 2 --context mode=interrupt \

@@ -436,12 +436,16 @@ int cli_rp_option(struct cli_rp *o, int opt, const char *arg);
 int cli_rp_check(struct cli_rp *o);
 /* With --reportportal, puts ReportPortal behind *final and *earlier (the
  * local aggregators, not started yet; then owned by the new ones): local
- * first, uploads after, upload failures printed and counted, never an
- * ingest's error. *out is NULL without --reportportal. */
+ * first, then the upload queued (the artifacts linked into
+ * DIR/.rp-spool) for one uploader thread, so that uploads never hold a
+ * system; upload failures printed and counted, never an ingest's error;
+ * stopping *final waits for the queue, then finishes the launch. *out is
+ * NULL without --reportportal. */
 struct cli_rp_upload;
 struct atex_aggregator;
 int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
-		const char *default_launch, struct atex_aggregator **final,
+		const char *default_launch, const char *dir,
+		struct atex_aggregator **final,
 		struct atex_aggregator **earlier);
 /* After the aggregators are stopped: how many results were not uploaded
  * (printed); CLI_USAGE when any, or the launch could not be finished.

@@ -18,7 +18,10 @@
  * test printing its environment would upload it otherwise). There is no
  * option for it: a process's arguments are visible to every user.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,34 +37,187 @@
  * short outage costs nothing; --rp-retry-time changes it. */
 #define RP_RETRY_DEFAULT_S 1800
 
+static char *join3(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 3;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+	return p;
+}
+
+/* One ingest waiting for its upload: the artifacts linked into the
+ * spool (the orchestrator removes its own copy once the local outputs
+ * have it). */
+struct job {
+	struct job *next;
+	char *platform, *test, *dir;
+	bool earlier; /* through the earlier-attempts view */
+};
+
 struct cli_rp_upload {
 	atomic_size_t not_uploaded;
 	bool stop_failed;
-	char *token;
+	atex_aggregator *rp, *view; /* owned by the tees */
+	char *spool;		    /* DIR/.rp-spool */
+	atomic_size_t seq;
+	/* The queue, served in order by one thread: an earlier attempt is
+	 * always posted before its re-run, whose retry it becomes. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	size_t queued;
+	bool closing, running;
+	pthread_t thread;
 };
 
-/* Our aggregator: `local` then `rp`, both owned. */
+/* Our aggregator: `local`, then the upload queued (`rp` owned). */
 struct tee {
 	atex_aggregator base;
 	atex_aggregator *local, *rp;
 	struct cli_rp_upload *up;
-	bool main; /* owns the launch: starts and stops it */
+	bool main; /* owns the launch and the uploader: starts and stops */
 };
+
+/* Hard links of the tree `src` at `dst` (symlinks copied as symlinks,
+ * never followed); 0 or -1 with errno. */
+static int link_tree(const char *src, const char *dst)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (mkdir(dst, 0700) < 0)
+		return -1;
+	d = opendir(src);
+	if (!d)
+		return -1;
+	while (!rc && (e = readdir(d))) {
+		char *s, *t;
+		struct stat sb;
+		char target[PATH_MAX];
+		ssize_t n;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		s = join3(src, e->d_name, NULL);
+		t = join3(dst, e->d_name, NULL);
+		if (!s || !t || lstat(s, &sb) < 0)
+			rc = -1;
+		else if (S_ISDIR(sb.st_mode))
+			rc = link_tree(s, t);
+		else if (S_ISLNK(sb.st_mode)) {
+			n = readlink(s, target, sizeof(target) - 1);
+			rc = n < 0 ? -1
+				   : (target[n] = '\0', symlink(target, t));
+		} else if (S_ISREG(sb.st_mode))
+			rc = link(s, t);
+		free(s);
+		free(t);
+	}
+	closedir(d);
+	return rc;
+}
+
+static void *uploader(void *arg)
+{
+	struct cli_rp_upload *up = arg;
+
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&up->lock);
+		while (!up->head && !up->closing)
+			pthread_cond_wait(&up->cond, &up->lock);
+		j = up->head;
+		if (j) {
+			up->head = j->next;
+			if (!up->head)
+				up->tail = NULL;
+		}
+		pthread_mutex_unlock(&up->lock);
+		if (!j)
+			return NULL;
+		if (atex_aggregator_ingest(j->earlier ? up->view : up->rp,
+					   j->platform, j->test, j->dir) < 0) {
+			atomic_fetch_add(&up->not_uploaded, 1);
+			cli_error("run: not uploaded: %s", atex_error_last());
+		}
+		cli_remove_tree(j->dir, "run");
+		pthread_mutex_lock(&up->lock);
+		up->queued--;
+		pthread_mutex_unlock(&up->lock);
+		free(j->platform);
+		free(j->test);
+		free(j->dir);
+		free(j);
+	}
+}
 
 static int tee_start(atex_aggregator *a)
 {
 	struct tee *t = (struct tee *)a;
+	struct cli_rp_upload *up = t->up;
 	int rc = atex_aggregator_start(t->local);
 
 	if (rc < 0 || !t->main)
 		return rc;
+	cli_remove_tree(up->spool, "run");
+	if (mkdir(up->spool, 0700) < 0) {
+		cli_error("run: %s: %s", up->spool, strerror(errno));
+		return ATEX_EIO;
+	}
 	if (atex_aggregator_start(t->rp) < 0)
 		cli_error("run: %s; the results are kept here only",
 			  atex_error_last());
 	else if (atex_reportportal_launch_uuid(t->rp))
 		cli_error("run: ReportPortal launch %s",
 			  atex_reportportal_launch_uuid(t->rp));
+	up->running = pthread_create(&up->thread, NULL, uploader, up) == 0;
 	return 0;
+}
+
+/* The upload of one ingest, queued; false (printed) when it cannot be. */
+static bool enqueue(struct cli_rp_upload *up, const char *platform,
+		    const char *test_name, const char *artifacts_dir,
+		    bool earlier)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	char num[32];
+
+	snprintf(num, sizeof(num), "%zu", atomic_fetch_add(&up->seq, 1));
+	if (j) {
+		j->platform = strdup(platform);
+		j->test = strdup(test_name);
+		j->dir = join3(up->spool, num, NULL);
+		j->earlier = earlier;
+	}
+	if (!j || !j->platform || !j->test || !j->dir ||
+	    link_tree(artifacts_dir, j->dir) < 0 || !up->running) {
+		cli_error("run: not uploaded: %s on %s: %s", test_name,
+			  platform,
+			  up->running ? strerror(errno) : "no uploader thread");
+		if (j && j->dir)
+			cli_remove_tree(j->dir, "run");
+		if (j) {
+			free(j->platform);
+			free(j->test);
+			free(j->dir);
+		}
+		free(j);
+		return false;
+	}
+	pthread_mutex_lock(&up->lock);
+	if (up->tail)
+		up->tail->next = j;
+	else
+		up->head = j;
+	up->tail = j;
+	up->queued++;
+	pthread_cond_signal(&up->cond);
+	pthread_mutex_unlock(&up->lock);
+	return true;
 }
 
 static int tee_ingest(atex_aggregator *a, const char *platform,
@@ -71,25 +227,39 @@ static int tee_ingest(atex_aggregator *a, const char *platform,
 	int rc = atex_aggregator_ingest(t->local, platform, test_name,
 					artifacts_dir);
 
-	if (rc < 0)
-		return rc;
-	if (atex_aggregator_ingest(t->rp, platform, test_name, artifacts_dir) <
-	    0) {
+	/* Uploads never hold the system the test ran on: queued. */
+	if (rc == 0 &&
+	    !enqueue(t->up, platform, test_name, artifacts_dir, !t->main))
 		atomic_fetch_add(&t->up->not_uploaded, 1);
-		cli_error("run: not uploaded: %s", atex_error_last());
-	}
-	return 0;
+	return rc;
 }
 
+/* The local outputs closed, then every queued upload done, then the
+ * launch finished. */
 static int tee_stop(atex_aggregator *a)
 {
 	struct tee *t = (struct tee *)a;
+	struct cli_rp_upload *up = t->up;
 	int rc = atex_aggregator_stop(t->local);
 
-	if (t->main && atex_aggregator_stop(t->rp) < 0) {
-		t->up->stop_failed = true;
+	if (!t->main)
+		return rc;
+	pthread_mutex_lock(&up->lock);
+	up->closing = true;
+	if (up->queued)
+		cli_error("run: uploading the last %zu result%s to "
+			  "ReportPortal",
+			  up->queued, up->queued == 1 ? "" : "s");
+	pthread_cond_signal(&up->cond);
+	pthread_mutex_unlock(&up->lock);
+	if (up->running)
+		pthread_join(up->thread, NULL);
+	up->running = false;
+	if (atex_aggregator_stop(t->rp) < 0) {
+		up->stop_failed = true;
 		cli_error("run: %s", atex_error_last());
 	}
+	cli_remove_tree(up->spool, "run");
 	return rc;
 }
 
@@ -97,6 +267,9 @@ static void tee_free(atex_aggregator *a)
 {
 	struct tee *t = (struct tee *)a;
 
+	/* A tee never stopped (setup failed): its uploader ends first. */
+	if (t->main && t->up->running)
+		tee_stop(a);
 	atex_aggregator_free(t->local);
 	atex_aggregator_free(t->rp);
 	free(t);
@@ -256,9 +429,19 @@ int cli_rp_check(struct cli_rp *o)
 	return check_by_library(o);
 }
 
+static void upload_free(struct cli_rp_upload *up)
+{
+	if (!up)
+		return;
+	pthread_mutex_destroy(&up->lock);
+	pthread_cond_destroy(&up->cond);
+	free(up->spool);
+	free(up);
+}
+
 int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
-		const char *default_launch, atex_aggregator **final,
-		atex_aggregator **earlier)
+		const char *default_launch, const char *dir,
+		atex_aggregator **final, atex_aggregator **earlier)
 {
 	struct atex_reportportal_aggregator_options ro =
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT;
@@ -269,10 +452,13 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
 	if (!o->url)
 		return CLI_OK;
 	up = calloc(1, sizeof(*up));
-	if (!up) {
+	if (!up || !(up->spool = join3(dir, ".rp-spool", NULL))) {
+		free(up);
 		cli_error("run: out of memory");
 		return CLI_USAGE;
 	}
+	pthread_mutex_init(&up->lock, NULL);
+	pthread_cond_init(&up->cond, NULL);
 	ro.url = o->url;
 	ro.project = o->project;
 	ro.token = o->token;
@@ -293,19 +479,22 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
 	if (atex_reportportal_aggregator_new(&rp, &ro) < 0 ||
 	    atex_reportportal_aggregator_earlier(&view, rp) < 0) {
 		atex_aggregator_free(rp);
-		free(up);
+		upload_free(up);
 		return cli_fail("run: --reportportal");
 	}
+	up->rp = rp;
+	up->view = view;
 	/* The view goes with `earlier`, freed before `final`: before rp. */
 	if (tee_new(earlier, view, up, false) != CLI_OK) {
 		atex_aggregator_free(view);
 		atex_aggregator_free(rp);
-		free(up);
+		upload_free(up);
 		return CLI_USAGE;
 	}
 	if (tee_new(final, rp, up, true) != CLI_OK) {
 		atex_aggregator_free(rp);
-		free(up); /* `earlier` (a tee) still points at it: not used */
+		/* `earlier` (a tee) still points at it: not used */
+		upload_free(up);
 		return CLI_USAGE;
 	}
 	*out = up;
@@ -329,7 +518,7 @@ int cli_rp_finish(struct cli_rp_upload *up)
 	}
 	if (up->stop_failed)
 		rc = CLI_USAGE;
-	free(up);
+	upload_free(up);
 	return rc;
 }
 
@@ -408,16 +597,6 @@ static json_t *read_lines(const char *path)
 	free(line);
 	fclose(f);
 	return all;
-}
-
-static char *join3(const char *a, const char *b, const char *c)
-{
-	size_t n = strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 3;
-	char *p = malloc(n);
-
-	if (p)
-		snprintf(p, n, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
-	return p;
 }
 
 static int mkdirs(char *path)

@@ -427,8 +427,8 @@ static int make_aggregators(struct aggregators *ag, const char *dir,
 	if (a->rp.url) {
 		char *launch = default_launch(a->tree);
 
-		rc = launch ? cli_rp_wrap(&ag->rp, &a->rp, launch, &ag->final,
-					  &ag->earlier)
+		rc = launch ? cli_rp_wrap(&ag->rp, &a->rp, launch, dir,
+					  &ag->final, &ag->earlier)
 			    : CLI_USAGE;
 		free(launch);
 		if (rc != CLI_OK)

@@ -13,6 +13,7 @@
 #     handled), with the v2 API's answers to a repeated request and with
 #     a synchronous server's (409 "already exists", 406 "already
 #     finished"): everything arrives exactly once;
+#   - a slow server: the tests do not wait for it (uploads queued);
 #   - a server failing every request, and a wrong token: the local
 #     results complete, exit 2, the message names the test, the request
 #     and the status;
@@ -194,6 +195,18 @@ print(s["repeats"], sum(1 for r in s["requests"] if r["fault"]))
 		fail "$name: repeats and faults hit: $left (want >= 4, 11)"
 	fi
 done
+
+# --- A slow server holds no system: uploads are queued, the run drains them. -----
+start_server slow
+fault '{"kind": "slow", "delay": 0.4, "count": 100, "match": "^POST /api/v2/[^/]+/item/"}'
+run_rp slow
+expect_rc slow 1
+check slow
+n=$(sed -n 's/.*run: uploading the last \([0-9]*\) result.*/\1/p' "$work/slow.err")
+[ "${n:-0}" -ge 3 ] && pass "slow: the tests did not wait for the uploads ($n queued at the end)" ||
+	fail "slow: queued at the end: ${n:-none}"
+[ ! -e "$work/slow/.rp-spool" ] && pass "slow: the upload spool is gone" ||
+	fail "slow: $work/slow/.rp-spool left"
 
 # --- A server that fails every request: local results kept, exit 2. -------------
 start_server down

@@ -11,6 +11,9 @@
  *                                      (PROTOCOL.md 5, the sidecar)
  *   DIR/run.json                       the run: when, what, where from
  *   DIR/report.html                    the report
+ * and with --reportportal URL --rp-project P also a ReportPortal launch
+ * (cli/reportportal.c: uploads queued behind the local results, never
+ * costing them; exit 2 when one was not uploaded).
  *
  * It is the library's blocks strung together and nothing more: the
  * provisioner from the shared options, the fmf executor as the factory,

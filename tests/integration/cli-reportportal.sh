@@ -180,7 +180,8 @@ for mode in async sync; do
 	fault '{"kind": "status", "status": 502, "match": "^PUT /api/v2/[^/]+/item/"}'
 	fault '{"kind": "drop_after", "count": 2, "match": "^PUT /api/v2/[^/]+/item/"}'
 	fault '{"kind": "drop_after", "match": "^PUT /api/v2/[^/]+/launch/.*/finish$"}'
-	run_rp "$name"
+	# With the debug log: the retries are logged, the token never.
+	ATEX_LOG=debug run_rp "$name"
 	expect_rc "$name" 1
 	check "$name"
 	state >"$work/$name.state2"

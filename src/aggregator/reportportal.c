@@ -438,12 +438,23 @@ static json_t *item_body(const struct rp_launch *l, const char *uuid,
 			 "startTime", start, "hasStats", has_stats);
 }
 
+/* A server that did not take our UUID names the object in its answer
+ * ({"id": ...}): that name is used from then on. */
+static void take_id(char uuid[RP_UUID_LEN + 1], json_t *reply)
+{
+	const char *id = json_string_value(json_object_get(reply, "id"));
+
+	if (id && id[0] && strlen(id) <= RP_UUID_LEN)
+		snprintf(uuid, RP_UUID_LEN + 1, "%s", id);
+}
+
 /* The platform's suite item, created once (under the lock: other
  * ingests of the platform wait for it). */
 static int platform_suite(struct rp_agg *rp, const char *platform,
 			  char uuid[RP_UUID_LEN + 1],
 			  const struct rp_launch **launch)
 {
+	json_t *reply = NULL;
 	struct rp_launch *l;
 	struct rp_entry *e;
 	json_t *body;
@@ -476,10 +487,12 @@ static int platform_suite(struct rp_agg *rp, const char *platform,
 						      "platform", "value",
 						      platform));
 		rc = body && what ? rp_request(rp, "POST", "/item", body, NULL,
-					       0, what, NULL)
+					       0, what, &reply)
 				  : atex_error_oom();
 		json_decref(body);
 		free(what);
+		take_id(e->uuid, reply);
+		json_decref(reply);
 		e->started = rc == 0;
 	}
 	memcpy(uuid, e->uuid, RP_UUID_LEN + 1);
@@ -771,7 +784,7 @@ static int start_item(struct rp_test *t, const char *parent, const char *key,
 		      char uuid[RP_UUID_LEN + 1], const char *what)
 {
 	char prev[RP_UUID_LEN + 1] = "", *path;
-	json_t *body;
+	json_t *body, *reply = NULL;
 	int rc;
 
 	make_uuid(uuid);
@@ -796,7 +809,9 @@ static int start_item(struct rp_test *t, const char *parent, const char *key,
 		json_object_set_new(body, "retry", json_true());
 		json_object_set_new(body, "retryOf", json_string(prev));
 	}
-	rc = rp_request(t->rp, "POST", path, body, NULL, 0, what, NULL);
+	rc = rp_request(t->rp, "POST", path, body, NULL, 0, what, &reply);
+	take_id(uuid, reply);
+	json_decref(reply);
 	json_decref(body);
 	free(path);
 	if (!rc && key)

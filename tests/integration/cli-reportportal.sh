@@ -65,7 +65,7 @@ start_server() {
 	mkdir -p "$work/srv-$1"
 	RP_SERVER_TOKEN=$TOKEN /usr/bin/python3 "$here/rp-server.py" \
 		--dir "$work/srv-$1" --token - --project "$PROJECT" \
-		--mode "${2:-async}" </dev/null 2>"$work/srv-$1.err" &
+		--mode "${2:-async}" ${3:+"$3"} </dev/null 2>"$work/srv-$1.err" &
 	srv_pid=$!
 	for _ in $(seq 100); do
 		[ -s "$work/srv-$1/port" ] && break
@@ -162,6 +162,12 @@ else
 fi
 [ ! -e "$work/clean/.rp-upload" ] && pass "reupload: nothing left in the folder" ||
 	fail "reupload: $work/clean/.rp-upload left"
+
+# --- A server that makes its own ids: atex uses those it answers. -----------------
+start_server ownids async --ignore-uuid
+run_rp ownids
+expect_rc ownids 1
+check ownids
 
 # --- Joined subtests. ------------------------------------------------------------
 run_rp joined --rp-join-subtest ::

@@ -2,6 +2,7 @@
 """A fake ReportPortal API on 127.0.0.1 for atex's tests (stdlib only).
 
 Usage: rp-server.py --dir DIR --token TOKEN [--project P] [--mode async|sync]
+                    [--ignore-uuid]
 Writes the port to DIR/port once listening; exits when its parent does.
 
 The reporting endpoints of ReportPortal 5 (API v1 and v2, the same
@@ -26,7 +27,8 @@ request whose first try did reach the server) are never duplicated:
 answers at once) answers 201 with the same id again; --mode sync (as the
 v1 API) answers 409 {"errorCode": 4091, "message": "Resource '...'
 already exists. You couldn't create the duplicate."}, and an item or
-launch finished twice 406 "... already finished". Repeats are counted
+launch finished twice 406 "... already finished". With --ignore-uuid the server
+makes its own ids (a client must then use the ids it answers). Repeats are counted
 (state "repeats"). Finishing a launch interrupts its items still in
 progress, as ReportPortal does (counted: state "forced").
 
@@ -217,6 +219,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 200, item
         return error(4040, 404, f"No handler for {method} {rest}")
 
+    @staticmethod
+    def client_uuid(rq):
+        if ARGS.ignore_uuid:
+            return str(uuidlib.uuid4())
+        return rq.get("uuid") or str(uuidlib.uuid4())
+
     def repeat(self, uid, reply_ok):
         STATE["repeats"] += 1
         if ARGS.mode == "async":
@@ -237,7 +245,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key in ("name", "startTime"):
             if not rq.get(key):
                 raise ValueError(f"[Field '{key}' should not be null.]")
-        uid = rq.get("uuid") or str(uuidlib.uuid4())
+        uid = self.client_uuid(rq)
         if uid in STATE["launches"]:
             old = STATE["launches"][uid]
             return self.repeat(uid, {"id": uid, "number": old["number"]})
@@ -283,7 +291,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key in ("name", "startTime", "type", "launchUuid"):
             if not rq.get(key):
                 raise ValueError(f"[Field '{key}' should not be null.]")
-        uid = rq.get("uuid") or str(uuidlib.uuid4())
+        uid = self.client_uuid(rq)
         if uid in STATE["items"]:
             return self.repeat(uid, {"id": uid})
         launch = STATE["launches"].get(rq["launchUuid"])
@@ -356,7 +364,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                      "finished."}
 
     def add_log(self, rq, files):
-        uid = rq.get("uuid") or str(uuidlib.uuid4())
+        uid = self.client_uuid(rq)
         if uid in STATE["logs"]:
             STATE["repeats"] += 1
             return uid, ARGS.mode == "sync"
@@ -433,6 +441,9 @@ def main():
     p.add_argument("--token", required=True)
     p.add_argument("--project", default="atex_personal")
     p.add_argument("--mode", choices=("async", "sync"), default="async")
+    p.add_argument("--ignore-uuid", action="store_true",
+                   help="make our own ids, as a server that does not take "
+                   "the client's uuid")
     ARGS = p.parse_args()
     # The token may also come from the environment, never an argument
     # others see: "--token -" reads RP_SERVER_TOKEN.

@@ -381,6 +381,82 @@ int cli_tf_check_env(const char *what);
  * when none); any thread. */
 void cli_log_print_alive(void);
 
+/* ------------------------------------------------------------------------
+ * ReportPortal upload of a run (reportportal.c): `atex run --reportportal
+ * URL --rp-project P ...`.
+ */
+
+enum {
+	CLI_OPT_RP_URL = 0x300,
+	CLI_OPT_RP_PROJECT,
+	CLI_OPT_RP_LAUNCH,
+	CLI_OPT_RP_RERUN,
+	CLI_OPT_RP_JOIN,
+	CLI_OPT_RP_DESCRIPTION,
+	CLI_OPT_RP_ATTRIBUTE,
+	CLI_OPT_RP_RETRY_TIME,
+	CLI_OPT_RP_TIMEOUT,
+	CLI_OPT_RP_PER_PLATFORM,
+};
+
+#define CLI_RP_LONG_OPTIONS                                                    \
+	{"reportportal", required_argument, NULL, CLI_OPT_RP_URL},             \
+		{"rp-project", required_argument, NULL, CLI_OPT_RP_PROJECT},   \
+		{"rp-launch", required_argument, NULL, CLI_OPT_RP_LAUNCH},     \
+		{"rp-rerun", required_argument, NULL, CLI_OPT_RP_RERUN},       \
+		{"rp-join-subtest", required_argument, NULL, CLI_OPT_RP_JOIN}, \
+		{"rp-description", required_argument, NULL,                    \
+		 CLI_OPT_RP_DESCRIPTION},                                      \
+		{"rp-attribute", required_argument, NULL,                      \
+		 CLI_OPT_RP_ATTRIBUTE},                                        \
+		{"rp-retry-time", required_argument, NULL,                     \
+		 CLI_OPT_RP_RETRY_TIME},                                       \
+		{"rp-timeout", required_argument, NULL, CLI_OPT_RP_TIMEOUT},   \
+		{"rp-launch-per-platform", no_argument, NULL,                  \
+		 CLI_OPT_RP_PER_PLATFORM}
+
+#define CLI_RP_MAX_ATTRIBUTES 33
+
+struct cli_rp {
+	const char *url, *project, *launch, *rerun, *join, *description;
+	const char *attributes[CLI_RP_MAX_ATTRIBUTES]; /* NULL-terminated */
+	size_t n_attributes;
+	int retry_s, timeout_s;
+	bool per_platform;
+	char *token; /* cli_rp_check: from the environment */
+};
+
+extern const char cli_rp_usage[];
+
+/* One option of CLI_RP_LONG_OPTIONS: CLI_OK, CLI_USAGE (printed), or -1
+ * when `opt` is not one. */
+int cli_rp_option(struct cli_rp *o, int opt, const char *arg);
+/* After parsing: the options agree, and the token is taken out of the
+ * environment (CLI_OK, or CLI_USAGE printed). Before threads exist. */
+int cli_rp_check(struct cli_rp *o);
+/* With --reportportal, puts ReportPortal behind *final and *earlier (the
+ * local aggregators, not started yet; then owned by the new ones): local
+ * first, then the upload queued (the artifacts linked into
+ * DIR/.rp-spool) for one uploader thread, so that uploads never hold a
+ * system; upload failures printed and counted, never an ingest's error;
+ * stopping *final waits for the queue, then finishes the launch. *out is
+ * NULL without --reportportal. */
+struct cli_rp_upload;
+struct atex_aggregator;
+int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
+		const char *default_launch, const char *dir,
+		struct atex_aggregator **final,
+		struct atex_aggregator **earlier);
+/* After the aggregators are stopped: how many results were not uploaded
+ * (printed); CLI_USAGE when any, or the launch could not be finished.
+ * Frees `up` (NULL: CLI_OK). */
+int cli_rp_finish(struct cli_rp_upload *up);
+/* `atex report --reportportal ... DIR`: uploads a results folder of
+ * `atex run` (earlier attempts first, as retries); CLI_OK, or CLI_USAGE
+ * (printed) when it cannot be read or a test was not uploaded. */
+int cli_rp_upload_dir(const struct cli_rp *o, const char *dir);
+void cli_rp_free(struct cli_rp *o);
+
 int cli_fmf(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_test(int argc, char **argv);

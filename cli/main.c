@@ -76,7 +76,10 @@ bool cli_option_once(const char *name)
 	for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
 		if (!strcmp(name, once[i]))
 			return true;
-	return false;
+	/* --reportportal and its --rp-* options set one value each but
+	 * --rp-attribute (reportportal.c). */
+	return !strcmp(name, "reportportal") ||
+	       (!strncmp(name, "rp-", 3) && strcmp(name, "rp-attribute"));
 }
 
 /* CLI_USAGE with a message when long option `i` of `o` sets one value and

@@ -36,6 +36,7 @@ static const struct option report_options[] = {
 	{"title", required_argument, NULL, 't'},
 	{"exit-code", no_argument, NULL, 'x'},
 	{"tmt", required_argument, NULL, 'T'},
+	CLI_RP_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -43,6 +44,7 @@ static const struct option report_options[] = {
 struct report_args {
 	const char *html, *junit, *title, *results, *tmt;
 	bool summary, exit_code;
+	struct cli_rp rp; /* --reportportal (reportportal.c) */
 };
 
 static void report_usage(FILE *out)
@@ -75,14 +77,24 @@ static void report_usage(FILE *out)
 		"results\n"
 		"failed), 2 error, 3 outputs written but the input was "
 		"damaged (lines\n"
-		"that are not results, each named FILE:LINE).\n");
+		"that are not results, each named FILE:LINE).\n"
+		"\n"
+		"--reportportal URL --rp-project P [--rp-launch NAME]... "
+		"RESULTS_DIR\n"
+		"uploads a results folder of atex run (earlier attempts as "
+		"retries);\n"
+		"exit 2 when a test was not uploaded. The --rp-* options are "
+		"atex run's.\n");
 }
 
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct report_args *a = data;
+	int rc = cli_rp_option(&a->rp, opt, arg);
 
 	(void)text;
+	if (rc >= 0)
+		return rc;
 	switch (opt) {
 	case 'H':
 		a->html = arg;
@@ -115,9 +127,12 @@ static int parse_args(struct report_args *a, int argc, char **argv)
 
 	if (rc != CLI_OK)
 		return rc;
-	if (!a->html && !a->junit && !a->summary && !a->tmt) {
+	rc = cli_rp_check(&a->rp);
+	if (rc != CLI_OK)
+		return rc;
+	if (!a->html && !a->junit && !a->summary && !a->tmt && !a->rp.url) {
 		cli_error("report: no output asked for (--html FILE, --junit "
-			  "FILE, --summary or --tmt FILE)");
+			  "FILE, --summary, --tmt FILE or --reportportal URL)");
 		report_usage(stderr);
 		return CLI_USAGE;
 	}
@@ -161,8 +176,22 @@ int cli_report(int argc, char **argv)
 	int rc;
 
 	rc = parse_args(&a, argc, argv);
-	if (rc != CLI_OK)
+	if (rc != CLI_OK) {
+		cli_rp_free(&a.rp);
 		return rc < 0 ? CLI_OK : rc;
+	}
+	if (a.rp.url) {
+		rc = stat(a.results, &sb) == 0 && S_ISDIR(sb.st_mode)
+			     ? cli_rp_upload_dir(&a.rp, a.results)
+			     : (cli_error("report: --reportportal needs a "
+					  "results folder of atex run, not "
+					  "%s",
+					  a.results),
+				CLI_USAGE);
+		cli_rp_free(&a.rp);
+		if (rc != CLI_OK || (!a.html && !a.junit && !a.summary))
+			return rc;
+	}
 	if (stat(a.results, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		in_dir = results_in(a.results);
 		if (!in_dir)

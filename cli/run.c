@@ -12,6 +12,9 @@
  *                                      (PROTOCOL.md 5, the sidecar)
  *   DIR/run.json                       the run: when, what, where from
  *   DIR/report.html                    the report
+ * and with --reportportal URL --rp-project P also a ReportPortal launch
+ * (cli/reportportal.c: uploads queued behind the local results, never
+ * costing them; exit 2 when one was not uploaded).
  *
  * It is the library's blocks strung together and nothing more: the
  * provisioner from the shared options, the fmf executor as the factory,
@@ -59,6 +62,7 @@ static const struct option run_options[] = {
 	{"max-spares", required_argument, NULL, OPT_MAX_SPARES},
 	{"results", required_argument, NULL, OPT_RESULTS},
 	{"history", required_argument, NULL, OPT_HISTORY},
+	CLI_RP_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -76,6 +80,7 @@ struct run_args {
 	const char **history_paths;
 	size_t n_history;
 	bool order_given;
+	struct cli_rp rp; /* --reportportal... (reportportal.c) */
 };
 
 /* What the signal thread, the orchestrator's threads and the main thread
@@ -166,8 +171,8 @@ static void run_usage(FILE *out)
 		"--order wins\n"
 		"                    over its order (--order history is its "
 		"default)\n"
-		"\n%s",
-		cli_provision_usage);
+		"\n%s\n%s",
+		cli_provision_usage, cli_rp_usage);
 }
 
 /* ------------------------------------------------------------------------
@@ -443,10 +448,24 @@ static int prepare_results_dir(const char *dir)
  * its JSON Lines file and the SQLite earlier-attempts view. */
 struct aggregators {
 	atex_aggregator *final, *earlier, *jsonl, *sqlite;
+	struct cli_rp_upload *rp; /* with --reportportal */
 };
 
+static char *default_launch(const char *tree)
+{
+	char *abs = realpath(tree, NULL);
+	const char *base = abs ? strrchr(abs, '/') : NULL;
+	char *name = NULL;
+
+	if (base && base[1] &&
+	    (name = malloc(strlen(base) + sizeof("atex run of "))))
+		sprintf(name, "atex run of %s", base + 1);
+	free(abs);
+	return name ? name : strdup("atex run");
+}
+
 static int make_aggregators(struct aggregators *ag, const char *dir,
-			    const char *run_json)
+			    const char *run_json, const struct run_args *a)
 {
 	struct atex_jsonl_aggregator_options jo =
 		ATEX_JSONL_AGGREGATOR_OPTIONS_INIT;
@@ -495,6 +514,17 @@ static int make_aggregators(struct aggregators *ag, const char *dir,
 	    atex_multi_aggregator_new(&ag->earlier, parts, 2, true) < 0)
 		goto out;
 	parts[0] = parts[1] = NULL;
+	if (a->rp.url) {
+		char *launch = default_launch(a->tree);
+
+		rc = launch ? cli_rp_wrap(&ag->rp, &a->rp, launch, dir,
+					  &ag->final, &ag->earlier)
+			    : CLI_USAGE;
+		free(launch);
+		if (rc != CLI_OK)
+			goto quiet;
+		rc = CLI_USAGE;
+	}
 	if (atex_aggregator_start(ag->final) < 0 ||
 	    atex_aggregator_start(ag->earlier) < 0)
 		goto out;
@@ -689,7 +719,7 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	if (rc == CLI_OK)
 		rc = start_runinfo(&info, &run_json, a);
 	if (rc == CLI_OK)
-		rc = make_aggregators(&ag, a->results, run_json);
+		rc = make_aggregators(&ag, a->results, run_json, a);
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) == 0)
 		fprintf(stderr, "atex: run: no tests to run\n");
 	if (rc == CLI_OK && atex_fmf_discovery_count(st->disc) > 0) {
@@ -701,6 +731,9 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	}
 	/* Results so far are kept whatever happened: flushed, reported. */
 	free_aggregators(&ag);
+	/* Not uploaded: the run failed, its results here are complete. */
+	if (cli_rp_finish(ag.rp) != CLI_OK && rc == CLI_OK)
+		rc = CLI_USAGE;
 	if (info &&
 	    cli_runinfo_finish(info, a->results, json_object_size(st->seen)) !=
 		    CLI_OK &&
@@ -909,7 +942,11 @@ static int take_platform(struct run_args *a, const char *arg)
 static int take_option(void *data, int opt, const char *arg, const char *text)
 {
 	struct run_args *a = data;
+	int rc;
 
+	rc = cli_rp_option(&a->rp, opt, arg);
+	if (rc >= 0)
+		return rc;
 	switch (opt) {
 	case OPT_RERUNS:
 		return parse_count(&a->reruns, "--reruns", arg, 100);
@@ -972,7 +1009,7 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 		return CLI_USAGE;
 	}
 	a->tree = argv[optind];
-	return CLI_OK;
+	return cli_rp_check(&a->rp);
 }
 
 int cli_run(int argc, char **argv)
@@ -990,5 +1027,6 @@ int cli_run(int argc, char **argv)
 	cli_suite_free(&a.suite);
 	cli_provision_free(&a.prov);
 	free(a.history_paths);
+	cli_rp_free(&a.rp);
 	return rc < 0 ? CLI_OK : rc;
 }

@@ -280,6 +280,93 @@ int atex_multi_aggregator_new(atex_aggregator **out,
 			      atex_aggregator *const *aggregators, size_t n,
 			      bool owned);
 
+/* ------------------------------------------------------------------------
+ * ReportPortal (src/aggregator/README.md, "ReportPortal", has the mapping).
+ */
+
+struct atex_reportportal_aggregator_options {
+	unsigned int version;
+	const char *url;     /* https://reportportal.example.com; required */
+	const char *project; /* required */
+	/* The API token; NULL: $ATEX_REPORTPORTAL_TOKEN, else tmt's
+	 * $TMT_PLUGIN_REPORT_REPORTPORTAL_TOKEN. Sent only in the
+	 * Authorization header, never in a message. */
+	const char *token;
+	/* A new launch of this name, or (launch_rerun, a launch UUID) a
+	 * rerun of an existing launch: exactly one of them. */
+	const char *launch_name;
+	const char *launch_rerun;
+	/* NULL: subtests are nested steps of their test (without
+	 * statistics); a separator ("/", "::"): subtests are steps of their
+	 * own named TEST<sep>SUBTEST beside the test. */
+	const char *join_subtest;
+	const char *description;	/* of the launch; NULL: none */
+	const char *const *attributes;	/* "key:value" or "value",
+					   NULL-terminated; NULL: none */
+	/* Each request's retry budget for outages (5xx, 408, 429, no
+	 * answer), from its first try: 0 is util/http.c's 4 hours; and the
+	 * time one try may take (0: 60 s). */
+	int retry_total_ms;
+	int timeout_ms;
+	/* output.txt is also sent inline (as the log message) up to this
+	 * size; 0: 1 MiB. */
+	size_t inline_max;
+	/* The first retry's wait, doubling up to 2 min; 0: 2 s. (Tests
+	 * make it short.) */
+	int backoff_first_ms;
+	/* The launch's startTime ("2026-12-06T22:45:01.123+00:00", as
+	 * attempt.json has it): for results uploaded after the run, whose
+	 * tests started before now. NULL: when start() is called. */
+	const char *start_time;
+	/* A launch per platform, "LAUNCH_NAME PLATFORM" (each with the
+	 * platform's suite), started with the platform's first test, instead
+	 * of one launch for everything; not with launch_rerun. */
+	bool launch_per_platform;
+};
+
+#define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT                              \
+	{                                                                      \
+		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL,      \
+			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL,  \
+			false                                                  \
+	}
+
+/*
+ * ReportPortal (REST API v2): start() starts the launch, each ingest posts
+ * the test (a suite per platform, a step per test, its subtests, a log
+ * with every uploaded file), stop() finishes the suites and the launch.
+ * A platform and test ingested again is posted as a retry of the earlier
+ * item. Every object carries a UUID made by the client, so that a request
+ * retried after an answer was lost makes no duplicate. Ingest returns
+ * ATEX_EIO naming the test, the request and the HTTP status when an
+ * upload fails for good (the test may then be partly on the server); it
+ * cannot take a test back: in a multi aggregator put it last, or keep it
+ * out of the multi so that its failures do not cost local results (what
+ * `atex run` does). start() fails with ATEX_EIO when the launch cannot be
+ * started; later ingests then fail at once. Options are copied.
+ * Returns 0, ATEX_EINVAL (bad options, no token), ATEX_ENOMEM.
+ */
+int atex_reportportal_aggregator_new(
+	atex_aggregator **out,
+	const struct atex_reportportal_aggregator_options *opts);
+
+/* The earlier-attempts view of `rp` (as atex_sqlite_aggregator_earlier):
+ * hand it to an orchestrator as `earlier`, so that re-runs show as
+ * retries. Start and stop do nothing; free it before `rp`. Returns 0,
+ * ATEX_EINVAL, ATEX_ENOMEM. */
+int atex_reportportal_aggregator_earlier(atex_aggregator **out,
+					 atex_aggregator *rp);
+
+/* The launch's UUID once started (NULL before, with a launch per
+ * platform, or when not a ReportPortal aggregator or view); valid until
+ * freed. */
+const char *atex_reportportal_launch_uuid(atex_aggregator *a);
+
+/* How many ingests (through the aggregator and its view) failed. Any
+ * thread. */
+size_t atex_reportportal_failed(atex_aggregator *a);
+
 #ifdef __cplusplus
 }
 #endif

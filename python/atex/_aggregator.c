@@ -472,6 +472,118 @@ static PyObject *sqlite_earlier(PyObject *mod, PyObject *arg)
 	return (PyObject *)h;
 }
 
+/* ReportPortal: the strings are copied by libatex; attributes a sequence
+ * of "key:value" strings. */
+static PyObject *rp_new(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"url",
+				 "project",
+				 "token",
+				 "launch_name",
+				 "launch_rerun",
+				 "join_subtest",
+				 "description",
+				 "attributes",
+				 "retry_total",
+				 "timeout",
+				 "launch_per_platform",
+				 NULL};
+	struct atex_reportportal_aggregator_options o =
+		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT;
+	PyObject *attrs = Py_None, *seq = NULL, *ret = NULL;
+	const char **list = NULL;
+	double retry = 0, timeout = 0;
+	atex_aggregator *agg = NULL;
+	Py_ssize_t n = 0;
+	int rc, per_platform = 0;
+
+	(void)mod;
+	if (!PyArg_ParseTupleAndKeywords(
+		    args, kw, "ssz|zzzzOddp:AggregatorReportPortal", kwlist,
+		    &o.url, &o.project, &o.token, &o.launch_name,
+		    &o.launch_rerun, &o.join_subtest, &o.description, &attrs,
+		    &retry, &timeout, &per_platform))
+		return NULL;
+	o.launch_per_platform = per_platform;
+	if (attrs != Py_None) {
+		seq = PySequence_Fast(attrs, "attributes: a list of strings");
+		if (!seq)
+			return NULL;
+		n = PySequence_Fast_GET_SIZE(seq);
+		list = calloc((size_t)n + 1, sizeof(*list));
+		if (!list) {
+			PyErr_NoMemory();
+			goto out;
+		}
+		for (Py_ssize_t i = 0; i < n; i++) {
+			list[i] = PyUnicode_AsUTF8(
+				PySequence_Fast_GET_ITEM(seq, i));
+			if (!list[i])
+				goto out;
+		}
+		o.attributes = list;
+	}
+	if (retry < 0 || retry > 86400 * 7 || timeout < 0 || timeout > 86400) {
+		PyErr_SetString(PyExc_ValueError,
+				"retry_total: 0 to a week, timeout: 0 to a day "
+				"(seconds)");
+		goto out;
+	}
+	o.retry_total_ms = (int)(retry * 1000);
+	o.timeout_ms = (int)(timeout * 1000);
+	rc = atex_reportportal_aggregator_new(&agg, &o);
+	if (rc) {
+		atexpy_raise(rc, NULL, NULL);
+		goto out;
+	}
+	ret = handle_new(agg, o.url);
+out:
+	free(list);
+	Py_XDECREF(seq);
+	return ret;
+}
+
+static PyObject *rp_earlier(PyObject *mod, PyObject *arg)
+{
+	Handle *parent = (Handle *)arg, *h;
+	atex_aggregator *agg = NULL;
+	int rc;
+
+	(void)mod;
+	if (!PyObject_TypeCheck(arg, &HandleType)) {
+		PyErr_SetString(PyExc_TypeError,
+				"AggregatorReportPortalEarlier: an "
+				"AggregatorHandle of a ReportPortal aggregator "
+				"is needed");
+		return NULL;
+	}
+	if (handle_ok(parent) < 0)
+		return NULL;
+	rc = atex_reportportal_aggregator_earlier(&agg, parent->agg);
+	if (rc)
+		return atexpy_raise(rc, NULL, NULL);
+	h = (Handle *)handle_new(agg, "earlier attempts");
+	if (!h)
+		return NULL;
+	/* The view must be freed before the aggregator: it keeps it. */
+	h->parent = Py_NewRef(arg);
+	return (PyObject *)h;
+}
+
+static PyObject *rp_launch(PyObject *mod, PyObject *arg)
+{
+	(void)mod;
+	if (!PyObject_TypeCheck(arg, &HandleType)) {
+		PyErr_SetString(PyExc_TypeError,
+				"ReportPortalLaunch: an AggregatorHandle is "
+				"needed");
+		return NULL;
+	}
+	if (handle_ok((Handle *)arg) < 0)
+		return NULL;
+	return atexpy_str(atex_reportportal_launch_uuid(((Handle *)arg)->agg));
+}
+
 /* ------------------------------------------------------------------------
  * The bridge: libatex calls a Python object's methods.
  */
@@ -881,6 +993,16 @@ static PyMethodDef functions[] = {
 	 "AggregatorSQLite(path, files_dir=None)"},
 	{"AggregatorSQLiteEarlier", (PyCFunction)sqlite_earlier, METH_O,
 	 "AggregatorSQLiteEarlier(sqlite_handle): the earlier-attempts view"},
+	{"AggregatorReportPortal", (PyCFunction)(void (*)(void))rp_new,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "AggregatorReportPortal(url, project, token, launch_name=None, "
+	 "launch_rerun=None, join_subtest=None, description=None, "
+	 "attributes=None, retry_total=0, timeout=0, "
+	 "launch_per_platform=False)"},
+	{"AggregatorReportPortalEarlier", (PyCFunction)rp_earlier, METH_O,
+	 "AggregatorReportPortalEarlier(handle): the earlier-attempts view"},
+	{"ReportPortalLaunch", (PyCFunction)rp_launch, METH_O,
+	 "ReportPortalLaunch(handle): the launch UUID, or None"},
 	{"AggregatorDrive", (PyCFunction)(void (*)(void))drive,
 	 METH_VARARGS | METH_KEYWORDS,
 	 "AggregatorDrive(aggregator, items, threads=1, start=False, "

@@ -47,6 +47,7 @@ struct exchange {
 	struct exchange *prev, *next;
 	uint64_t id;
 	CURL *easy;
+	curl_mime *mime; /* a multipart body, sent again at each try */
 	struct curl_slist *headers;
 	char *method;
 	char *shown_url; /* atex_http_url_for_message */
@@ -182,6 +183,7 @@ static void exchange_free(struct exchange *x)
 		return;
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
+	curl_mime_free(x->mime);
 	curl_slist_free_all(x->headers);
 	free(x->method);
 	free(x->shown_url);
@@ -284,6 +286,38 @@ static int build_headers(struct exchange *x, const struct atex_http_request *r)
 	return rc;
 }
 
+/* The multipart body: libcurl copies the data and reopens a file part at
+ * every try (it rewinds the whole body before each send). */
+static CURLcode build_mime(struct exchange *x,
+			   const struct atex_http_request *r)
+{
+	CURLcode c = CURLE_OK;
+
+	x->mime = curl_mime_init(x->easy);
+	if (!x->mime)
+		return CURLE_OUT_OF_MEMORY;
+	for (size_t i = 0; c == CURLE_OK && i < r->n_parts; i++) {
+		const struct atex_http_part *p = &r->parts[i];
+		curl_mimepart *part = curl_mime_addpart(x->mime);
+
+		if (!part)
+			return CURLE_OUT_OF_MEMORY;
+		c = curl_mime_name(part, p->name);
+		if (c == CURLE_OK && p->data)
+			c = curl_mime_data(part, p->data, p->len);
+		else if (c == CURLE_OK)
+			c = curl_mime_filedata(part, p->path);
+		/* filedata sets the file's name: only ours is sent. */
+		if (c == CURLE_OK)
+			c = curl_mime_filename(part, p->filename);
+		if (c == CURLE_OK && p->type)
+			c = curl_mime_type(part, p->type);
+	}
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(x->easy, CURLOPT_MIMEPOST, x->mime);
+	return c;
+}
+
 /* The easy handle's options for the whole exchange (every try). */
 static int setup_easy(struct exchange *x, const struct atex_http_request *r)
 {
@@ -319,6 +353,9 @@ static int setup_easy(struct exchange *x, const struct atex_http_request *r)
 	SET(CURLOPT_MAXREDIRS, HTTP_MAX_REDIRS);
 	if (is_head) {
 		SET(CURLOPT_NOBODY, 1L);
+	} else if (r->n_parts) {
+		if (c == CURLE_OK)
+			c = build_mime(x, r);
 	} else if (r->body) {
 		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
 		SET(CURLOPT_COPYPOSTFIELDS, r->body);
@@ -349,6 +386,12 @@ static int check_request(const struct atex_http_request *r)
 				      "spaces or line breaks in them");
 	if (r->token && !valid_header_text(r->token))
 		problem = "a line break in the token";
+	if (r->n_parts && (r->body || !r->parts))
+		problem = "both a body and parts, or no parts";
+	for (size_t i = 0; !problem && i < r->n_parts; i++)
+		if (!r->parts[i].name ||
+		    (!r->parts[i].data && !r->parts[i].path))
+			problem = "a part without a name or content";
 	for (size_t i = 0; !problem && r->headers && r->headers[i]; i++)
 		if (!valid_header_text(r->headers[i]) ||
 		    !strchr(r->headers[i], ':'))
@@ -403,7 +446,8 @@ int atex_http_start(struct atex_http *h, const struct atex_http_request *r,
 	x->retry = r->retry;
 	x->total_ms =
 		r->retry_total_ms > 0 ? r->retry_total_ms : HTTP_RETRY_TOTAL_MS;
-	x->backoff_ms = h->backoff_first_ms;
+	x->backoff_ms = r->backoff_first_ms > 0 ? r->backoff_first_ms
+						: h->backoff_first_ms;
 	x->method = atex_strdup(r->method);
 	x->shown_url = atex_http_url_for_message(r->url);
 	x->token = r->token ? atex_strdup(r->token) : NULL;

@@ -1,6 +1,6 @@
 /*
  * http.h - private: HTTP exchanges over one libcurl multi handle, for the
- * clients of web services (Testing Farm, later ReportPortal).
+ * clients of web services (Testing Farm, ReportPortal).
  *
  * A client (struct atex_http) is one multi handle driven by one thread:
  * that thread starts exchanges and calls atex_http_run, which waits in one
@@ -33,6 +33,18 @@
 
 struct atex_http;
 
+/* One part of a multipart/form-data body (a ReportPortal log upload):
+ * `data` (`len` bytes, copied) or the file at `path` (read again at each
+ * try, so that a retry sends it whole). */
+struct atex_http_part {
+	const char *name;     /* the form field's name */
+	const char *filename; /* NULL: none */
+	const char *type;     /* the part's Content-Type; NULL: libcurl's */
+	const char *data;     /* NULL: `path` */
+	size_t len;
+	const char *path;
+};
+
 struct atex_http_request {
 	const char *method;    /* "GET", "POST", "DELETE", "HEAD"... */
 	const char *url;       /* absolute */
@@ -45,9 +57,17 @@ struct atex_http_request {
 	bool retry;            /* retry outages as above */
 	int retry_total_ms;    /* 0: 4 hours */
 	int timeout_ms;        /* one try, connect to last byte; 0: 60 s */
+	/* A multipart/form-data body of n_parts parts (strings and data
+	 * copied); `body` must then be NULL. */
+	const struct atex_http_part *parts;
+	size_t n_parts;
+	/* > 0: this exchange's first retry waits this long (doubling up to
+	 * the client's cap) instead of the client's backoff: for tests. */
+	int backoff_first_ms;
 };
 
-#define ATEX_HTTP_REQUEST_INIT {NULL, NULL, NULL, NULL, NULL, -1, true, 0, 0}
+#define ATEX_HTTP_REQUEST_INIT                                                 \
+	{NULL, NULL, NULL, NULL, NULL, -1, true, 0, 0, NULL, 0, 0}
 
 /* A finished exchange: valid only during the callback. */
 struct atex_http_reply {

@@ -3,8 +3,8 @@
 Shaped like Python ATEX's ``atex.aggregator``: an :class:`Aggregator`
 ingests the artifacts directory of each finished test (its ``results``
 file and ``files/`` tree) under a platform and a test name. Implementations
-are submodules imported on first use: ``jsonl``, ``yamld``, ``multi`` and
-atex's ``sqlite``. Differences from Python ATEX: docs/PYTHON.md.
+are submodules imported on first use: ``jsonl``, ``yamld``, ``multi``,
+``reportportal`` and atex's ``sqlite``. Differences from Python ATEX: docs/PYTHON.md.
 """
 
 import importlib as _importlib
@@ -50,7 +50,7 @@ class AggregatorError(Exception):
     """An ingest the aggregator refuses (a duplicate test name...)."""
 
 
-_SUBMODULES = ("jsonl", "multi", "sqlite", "yamld")
+_SUBMODULES = ("jsonl", "multi", "reportportal", "sqlite", "yamld")
 
 __all__ = (Aggregator.__name__, AggregatorError.__name__, *_SUBMODULES)
 

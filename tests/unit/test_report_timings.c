@@ -99,12 +99,14 @@ static const struct atex_result *find(const atex_results *r, const char *test,
 
 static void assert_contains(const char *text, const char *part)
 {
+	assert_non_null(text);
 	if (!strstr(text, part))
 		fail_msg("'%s' not in:\n%s", part, text);
 }
 
 static void assert_lacks(const char *text, const char *part)
 {
+	assert_non_null(text);
 	if (strstr(text, part))
 		fail_msg("'%s' in:\n%s", part, text);
 }

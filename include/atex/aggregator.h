@@ -231,7 +231,8 @@ struct atex_sqlite_aggregator_options {
  * test, subtest, note, files as a JSON array text, ingested as Unix
  * seconds with a fraction, attempt, final, started, ended, duration,
  * system, exit_code), indexed by status, test and platform; WAL mode, one
- * transaction per ingest. `attempt` is ARTIFACTS/attempt.json's number
+ * transaction per ingest; stop() leaves it in rollback-journal mode (one
+ * file, readable without write access to its folder). `attempt` is ARTIFACTS/attempt.json's number
  * when the directory has one, else it counts the ingests of the same
  * platform and test, from 1; `final` is 1 for rows ingested through this
  * aggregator and 0 for rows ingested through its earlier-attempts view

@@ -19,7 +19,9 @@
  *  - WAL mode with synchronous=NORMAL: a commit is an append to the log,
  *    cheap enough for one per test, and readers (a report made while the
  *    run goes on) do not block the writer. A busy timeout covers such a
- *    reader holding a lock for a moment.
+ *    reader holding a lock for a moment. stop() goes back to a rollback
+ *    journal: an archived database is one file that needs no -shm, so
+ *    that it can be read where it cannot be written.
  *  - One connection, guarded by our own mutex, which the earlier view
  *    shares: the statements are prepared once and used under the lock.
  *    Results are read and files placed before the lock is taken.
@@ -147,6 +149,30 @@ static int wal_mode(struct sqlite_agg *s)
 				    s->path, sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Back to a rollback journal (which checkpoints the log first): a
+ * finished database is one plain file, which readers without write
+ * access to its folder can open (a WAL database needs its -shm). A
+ * failure leaves a good WAL database: said, not fatal. */
+static void rollback_mode(struct sqlite_agg *s)
+{
+	sqlite3_stmt *st = NULL;
+	const char *mode = NULL;
+
+	sqlite3_finalize(s->attempt);
+	sqlite3_finalize(s->insert);
+	s->attempt = s->insert = NULL;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=DELETE", -1, &st,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		mode = (const char *)sqlite3_column_text(st, 0);
+	if (!mode || strcmp(mode, "delete"))
+		atex_log(ATEX_LOG_WARNING, "aggregator",
+			 "%s: left in WAL mode (%s): readers need write "
+			 "access to its folder",
+			 s->path, mode ? mode : sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
 }
 
 static int close_db(struct sqlite_agg *s)
@@ -329,10 +355,11 @@ static int sqlite_stop(atex_aggregator *a)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	/* Closing the last connection folds the log into the database
-	 * and removes it: a finished run leaves one file. */
+	/* A finished run leaves one file, in rollback-journal mode. */
 	if (s->started)
 		rc = finish_run(s);
+	if (s->started)
+		rollback_mode(s);
 	if (s->started) {
 		int closed = close_db(s);
 

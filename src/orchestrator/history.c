@@ -209,12 +209,9 @@ static int read_sqlite(struct reader *rd, const char *path, size_t source)
 	struct pending p = {0};
 	int rc = 0, step, cols;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		rc = atex_error_set(ATEX_EIO, "%s: cannot open: %s", path,
-				    db ? sqlite3_errmsg(db) : "out of memory");
+	rc = atex_sqlite_open_read(&db, path);
+	if (rc)
 		goto out;
-	}
 	sqlite3_busy_timeout(db, 5000);
 	cols = sqlite_columns(db);
 	if (cols < 0) {

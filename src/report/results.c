@@ -909,13 +909,9 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
-	src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-	if (src != SQLITE_OK) {
-		rc = atex_error_set(ATEX_EIO, "%s: %s", path,
-				    db ? sqlite3_errmsg(db)
-				       : sqlite3_errstr(src));
+	rc = atex_sqlite_open_read(&db, path);
+	if (rc)
 		goto out;
-	}
 	/* The aggregator of a running run may be in a transaction. */
 	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK &&

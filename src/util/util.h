@@ -154,6 +154,13 @@ size_t atex_cpu_count(void);
  * fn must share the work out through `arg` so that all of it gets done. */
 void atex_run_parallel(size_t n, void (*fn)(void *arg), void *arg);
 
+/* Opens the SQLite database `path` read-only for reading, also where it
+ * cannot be written (a WAL database in a read-only folder is opened
+ * immutable: src/util/sqlite.c). Never writes. Returns 0, ATEX_EIO
+ * (named by path), ATEX_ENOMEM. */
+struct sqlite3;
+int atex_sqlite_open_read(struct sqlite3 **out, const char *path);
+
 /* Private temporary directories (tmpdir.c). atex_tmpdir_make first sweeps
  * TMP/PREFIX-XXXXXX directories of the current user whose owner is gone
  * (its flock on DIR/lock is free; no lock file: a day old), calling

@@ -73,6 +73,7 @@ struct sqlite_agg {
 	pthread_mutex_t lock;
 	/* Under the lock: */
 	bool started;
+	char ended[40]; /* atex_sqlite_aggregator_set_ended's; "": now */
 	sqlite3 *db;
 	sqlite3_stmt *attempt; /* the next attempt of (platform, test) */
 	sqlite3_stmt *insert;
@@ -221,7 +222,13 @@ static int insert_run(struct sqlite_agg *s)
 
 	if (json_is_object(ctx) && !ctx_text)
 		return atex_error_oom();
-	now_iso(started);
+	/* The program's own start of the run, so that its record of the
+	 * run (run.json) and this one agree. */
+	if (s->run && json_is_string(json_object_get(s->run, "started")))
+		snprintf(started, sizeof(started), "%s",
+			 json_string_value(json_object_get(s->run, "started")));
+	else
+		now_iso(started);
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO run(started, atex_version, "
 			       "platform, provisioner, tree, git_commit, "
@@ -252,7 +259,10 @@ static int finish_run(struct sqlite_agg *s)
 	char ended[40];
 	int rc = 0;
 
-	now_iso(ended);
+	if (s->ended[0])
+		memcpy(ended, s->ended, sizeof(ended));
+	else
+		now_iso(ended);
 	if (sqlite3_prepare_v2(s->db,
 			       "UPDATE run SET ended = ?1, first_test = "
 			       "(SELECT MIN(started) FROM results), systems = "
@@ -540,6 +550,15 @@ static int parse_run(json_t **out, const char *text)
 					      run_keys[i]);
 		}
 	}
+	v = json_object_get(run, "started");
+	if (v && !json_is_null(v) &&
+	    (!json_is_string(v) || !atex_iso_time_ok(json_string_value(v)))) {
+		json_decref(run);
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_sqlite_aggregator_new: run_json: "
+				      "\"started\" is not an ISO 8601 time or "
+				      "null");
+	}
 	v = json_object_get(run, "context");
 	if (v && !json_is_null(v) && !json_is_object(v)) {
 		json_decref(run);
@@ -593,6 +612,26 @@ int atex_sqlite_aggregator_new(
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	*out = &s->base;
+	return 0;
+}
+
+int atex_sqlite_aggregator_set_ended(atex_aggregator *sqlite, const char *ended)
+{
+	struct sqlite_agg *s = (struct sqlite_agg *)sqlite;
+
+	if (!sqlite || sqlite->ops != &sqlite_ops)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_sqlite_aggregator_set_ended: not a "
+				      "SQLite aggregator");
+	if (ended && !atex_iso_time_ok(ended))
+		return atex_error_set(
+			ATEX_EINVAL,
+			"atex_sqlite_aggregator_set_ended: \"%s\" "
+			"is not an ISO 8601 time",
+			ended);
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->ended, sizeof(s->ended), "%s", ended ? ended : "");
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

@@ -146,6 +146,10 @@ static inline int atex_hex_digit(char c)
 /* Milliseconds on the monotonic clock (for durations, not dates). */
 double atex_monotonic_ms(void);
 
+/* Whether `iso` is a time as attempt.json has them:
+ * YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), under 40 bytes. */
+bool atex_iso_time_ok(const char *iso);
+
 /* The number of CPUs online, between 1 and 8. */
 size_t atex_cpu_count(void);
 

@@ -1,3 +1,0 @@
-#!/bin/bash
-sleep 0.1
-exit 3

@@ -31,6 +31,9 @@ bool atex_iso_time_ok(const char *iso)
 	if (*p == '.' && isdigit((unsigned char)p[1]))
 		for (p++; isdigit((unsigned char)*p); p++)
 			;
+	/* No zone: UTC, as the readers take it. */
+	if (*p == '\0')
+		return true;
 	if (*p == 'Z')
 		return p[1] == '\0';
 	return (*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&

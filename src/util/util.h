@@ -147,7 +147,8 @@ static inline int atex_hex_digit(char c)
 double atex_monotonic_ms(void);
 
 /* Whether `iso` is a time as attempt.json has them:
- * YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), under 40 bytes. */
+ * YYYY-MM-DDTHH:MM:SS[.fraction][Z|+HH:MM|-HH:MM] (no zone: UTC), under
+ * 40 bytes. */
 bool atex_iso_time_ok(const char *iso);
 
 /* The number of CPUs online, between 1 and 8. */

@@ -826,8 +826,8 @@ static void bad_value(struct damage *d, const struct atex_result *res,
 		 "%s: table results, row %lld (test %s, attempt %u): \"%s\" "
 		 "is not %s ('%.40s%s'); taken as unknown",
 		 d->path, (long long)sqlite3_column_int64(st, 0), res->test,
-		 res->attempt, column, what,
-		 v.ptr ? v.ptr : "", v.len > 40 ? "..." : "");
+		 res->attempt, column, what, v.ptr ? v.ptr : "",
+		 v.len > 40 ? "..." : "");
 	atex_buf_free(&v);
 }
 

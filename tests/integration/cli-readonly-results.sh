@@ -8,7 +8,7 @@
 #    and `atex run --history` work, Python atex.report.load() too.
 #  - The same with a database in WAL mode (a killed run's): opened
 #    immutable; the file is the same byte for byte afterwards, no -shm
-#    appears.
+#    appears; the same on a read-only bind mount (root, unshare -m).
 # As root the readers run as nobody (setpriv), else as the user with the
 # folder made read-only.
 set -u
@@ -132,6 +132,29 @@ readonly_copy "$work/wal" wal
 [ "$(journal "$work/wal/results.sqlite")" = "2 2" ] &&
 	pass "the copy is a WAL database" || fail "not WAL: $(journal "$work/wal/results.sqlite")"
 readers "WAL database, read-only folder" "$work/wal"
+
+# A read-only bind mount (root may not write there either), where root
+# can make one (unshare -m): a WAL database read in place.
+mkdir "$work/mnt"
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	readonly_copy "$work/walsrc" wal
+	sum=$(sha256sum <"$work/walsrc/results.sqlite")
+	out=$(unshare -m sh -c 'mount --bind "$1" "$2" &&
+		mount -o remount,bind,ro "$2" &&
+		"$3" report --summary "$2/results.sqlite" &&
+		"$3" run --local 1 --history "$2/results.sqlite" \
+			--results "$4" "$5"' sh "$work/walsrc" "$work/mnt" \
+		"$atex" "$work/r3" "$tree" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && pass "WAL database on a read-only mount: report, run --history" ||
+		fail "read-only mount: exit $rc: $(tail -5 <<<"$out")"
+	[ "$(sha256sum <"$work/walsrc/results.sqlite")" = "$sum" ] &&
+		[ ! -e "$work/walsrc/results.sqlite-shm" ] &&
+		pass "read-only mount: the database is unchanged" ||
+		fail "read-only mount: the database changed"
+else
+	echo "skip read-only mount (needs root and unshare -m)"
+fi
 
 [ $failures -eq 0 ] && echo "all passed" || echo "$failures failed"
 [ $failures -eq 0 ]

@@ -1,7 +1,7 @@
 #!/bin/bash
 # cli-readonly-results.sh ATEX [PYTHONPATH]: a results.sqlite is read where
 # it cannot be written (an archive, another user's results, a read-only
-# mount), and a reader never changes it (docs/PROTOCOL.md section 5).
+# mount), and a reader never changes it (docs/PROTOCOL.md section 6).
 #  - `atex run` leaves results.sqlite in rollback-journal mode, one file
 #    (no -wal, no -shm).
 #  - A copy in a folder the reader cannot write: `atex report --summary`

@@ -474,14 +474,20 @@ int cli_tf(int argc, char **argv);
 json_t *cli_runinfo_new(const char *platform, const char *provisioner,
 			const char *tree, const struct atex_fmf_context *ctx);
 
-/* The SQLite aggregator's run_json from it (malloc'd; NULL on ENOMEM). */
+/* The SQLite aggregator's run_json from it, with its "started": one
+ * start for both records (malloc'd; NULL on ENOMEM). */
 char *cli_runinfo_sqlite_json(const json_t *info);
 
 /* Writes DIR/run.json atomically (a temporary file renamed). CLI_OK or
  * CLI_USAGE (printed, naming the file). */
 int cli_runinfo_write(const json_t *info, const char *dir);
 
-/* Sets ended (now) and systems, and writes it again. */
-int cli_runinfo_finish(json_t *info, const char *dir, size_t systems);
+/* Sets ended (`ended`, NULL: now) and systems, and writes it again. */
+int cli_runinfo_finish(json_t *info, const char *dir, size_t systems,
+		       const char *ended);
+
+/* The wall clock as run.json and attempt.json have it
+ * ("2026-12-06T22:45:01.123+00:00"). */
+void cli_runinfo_now(char out[40]);
 
 #endif /* ATEX_CLI_H */

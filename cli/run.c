@@ -712,7 +712,7 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 	struct aggregators ag = {0};
 	bool passed = true;
 	json_t *info = NULL;
-	char *run_json = NULL;
+	char *run_json = NULL, ended[40];
 	int rc;
 
 	rc = prepare_results_dir(a->results);
@@ -729,14 +729,18 @@ static int run_suite(struct run_state *st, const struct run_args *a)
 		else
 			rc = serve(st, a, &ag);
 	}
+	/* One end for run.json and the `run` table. */
+	cli_runinfo_now(ended);
+	if (ag.sqlite)
+		atex_sqlite_aggregator_set_ended(ag.sqlite, ended);
 	/* Results so far are kept whatever happened: flushed, reported. */
 	free_aggregators(&ag);
 	/* Not uploaded: the run failed, its results here are complete. */
 	if (cli_rp_finish(ag.rp) != CLI_OK && rc == CLI_OK)
 		rc = CLI_USAGE;
 	if (info &&
-	    cli_runinfo_finish(info, a->results, json_object_size(st->seen)) !=
-		    CLI_OK &&
+	    cli_runinfo_finish(info, a->results, json_object_size(st->seen),
+			       ended) != CLI_OK &&
 	    rc == CLI_OK)
 		rc = CLI_USAGE;
 	json_decref(info);

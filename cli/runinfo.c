@@ -39,8 +39,7 @@
 
 extern char **environ;
 
-/* The wall clock as "2026-12-06T22:45:01.123+00:00" (attempt.json's). */
-static json_t *iso_now(void)
+void cli_runinfo_now(char out[40])
 {
 	struct timespec ts;
 	struct tm tm;
@@ -49,8 +48,16 @@ static json_t *iso_now(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_sprintf("%s.%03u+00:00", date,
-			    (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+	snprintf(out, 40, "%.19s.%03u+00:00", date,
+		 (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
+
+static json_t *iso_now(void)
+{
+	char now[40];
+
+	cli_runinfo_now(now);
+	return json_string(now);
 }
 
 static bool all_hex(const char *s, size_t n)
@@ -163,7 +170,8 @@ json_t *cli_runinfo_new(const char *platform, const char *provisioner,
 
 char *cli_runinfo_sqlite_json(const json_t *info)
 {
-	json_t *o = json_pack("{s:O,s:O,s:O,s:O,s:O}", "platform",
+	json_t *o = json_pack("{s:O,s:O,s:O,s:O,s:O,s:O}", "started",
+			      json_object_get(info, "started"), "platform",
 			      json_object_get(info, "platform"), "provisioner",
 			      json_object_get(info, "provisioner"), "tree",
 			      json_object_get(info, "tree"), "git_commit",
@@ -227,9 +235,11 @@ out:
 	return rc;
 }
 
-int cli_runinfo_finish(json_t *info, const char *dir, size_t systems)
+int cli_runinfo_finish(json_t *info, const char *dir, size_t systems,
+		       const char *ended)
 {
-	if (json_object_set_new(info, "ended", iso_now()) < 0 ||
+	if (json_object_set_new(info, "ended",
+				ended ? json_string(ended) : iso_now()) < 0 ||
 	    json_object_set_new(info, "systems",
 				json_integer((json_int_t)systems)) < 0) {
 		cli_error("run: run.json: out of memory");

@@ -215,8 +215,11 @@ struct atex_sqlite_aggregator_options {
 	/* (Version 2.) What the `run` table says about the run: a JSON
 	 * object text with the keys platform, provisioner, tree,
 	 * git_commit (strings) and context (an object of strings), each
-	 * optional (NULL in the table). NULL: all of them NULL.
-	 * ATEX_EINVAL when it is not such an object. */
+	 * optional (NULL in the table), and started (an ISO 8601 time as
+	 * attempt.json has them: the run's start, recorded instead of the
+	 * moment start() is called, so that the program's own record of
+	 * the run says the same). NULL: all of them NULL (started: at
+	 * start()). ATEX_EINVAL when it is not such an object. */
 	const char *run_json;
 };
 
@@ -231,25 +234,40 @@ struct atex_sqlite_aggregator_options {
  * test, subtest, note, files as a JSON array text, ingested as Unix
  * seconds with a fraction, attempt, final, started, ended, duration,
  * system, exit_code), indexed by status, test and platform; WAL mode, one
- * transaction per ingest. `attempt` is ARTIFACTS/attempt.json's number
+ * transaction per ingest; stop() leaves it in rollback-journal mode (one
+ * file, readable without write access to its folder). `attempt` is ARTIFACTS/attempt.json's number
  * when the directory has one, else it counts the ingests of the same
  * platform and test, from 1; `final` is 1 for rows ingested through this
  * aggregator and 0 for rows ingested through its earlier-attempts view
  * (below). started, ended (ISO 8601 UTC with milliseconds), duration
  * (seconds), system and exit_code come from attempt.json (NULL without
  * one, or for a value it lacks), the same for every row of an ingest.
- * Table `run`, one row: started (at start()), ended (at stop(); NULL in
- * the database of a run that did not stop), atex_version, platform,
+ * Table `run`, one row: started (run_json's, else at start()), ended (at
+ * stop(), or atex_sqlite_aggregator_set_ended's; NULL in the database of
+ * a run that did not stop), atex_version, platform,
  * provisioner, tree, git_commit, context (JSON object text) from the
  * options' run_json, first_test (the earliest `started` of the results)
  * and systems (the number of distinct `system` values), both filled at
- * stop(). docs/PROTOCOL.md section 5 has the whole schema. start()
+ * stop(). docs/PROTOCOL.md section 6 has the whole schema. start()
  * replaces an existing database. Options are copied (a version-1 struct
  * is accepted). Returns 0, ATEX_EINVAL, ATEX_ENOMEM.
  */
 int atex_sqlite_aggregator_new(
 	atex_aggregator **out,
 	const struct atex_sqlite_aggregator_options *opts);
+
+/*
+ * The end of the run that stop() records in the `run` table (an ISO 8601
+ * time as attempt.json has them, "2026-12-06T22:52:13.004+00:00"), instead
+ * of the moment stop() is called: a program keeping its own record of the
+ * run gives both the same end (atex run takes the time once, sets it here,
+ * stops, and writes it to run.json). The start is the same through
+ * run_json's "started". Copied; NULL: stop()'s moment again. Call it
+ * before stop(); thread-safe. Returns 0, ATEX_EINVAL (not a SQLite
+ * aggregator, or not such a time).
+ */
+int atex_sqlite_aggregator_set_ended(atex_aggregator *sqlite,
+				     const char *ended);
 
 /*
  * A second aggregator writing into the same database as `sqlite` (made by

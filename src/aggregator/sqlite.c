@@ -19,7 +19,9 @@
  *  - WAL mode with synchronous=NORMAL: a commit is an append to the log,
  *    cheap enough for one per test, and readers (a report made while the
  *    run goes on) do not block the writer. A busy timeout covers such a
- *    reader holding a lock for a moment.
+ *    reader holding a lock for a moment. stop() goes back to a rollback
+ *    journal: an archived database is one file that needs no -shm, so
+ *    that it can be read where it cannot be written.
  *  - One connection, guarded by our own mutex, which the earlier view
  *    shares: the statements are prepared once and used under the lock.
  *    Results are read and files placed before the lock is taken.
@@ -71,6 +73,7 @@ struct sqlite_agg {
 	pthread_mutex_t lock;
 	/* Under the lock: */
 	bool started;
+	char ended[40]; /* atex_sqlite_aggregator_set_ended's; "": now */
 	sqlite3 *db;
 	sqlite3_stmt *attempt; /* the next attempt of (platform, test) */
 	sqlite3_stmt *insert;
@@ -149,6 +152,30 @@ static int wal_mode(struct sqlite_agg *s)
 	return rc;
 }
 
+/* Back to a rollback journal (which checkpoints the log first): a
+ * finished database is one plain file, which readers without write
+ * access to its folder can open (a WAL database needs its -shm). A
+ * failure leaves a good WAL database: said, not fatal. */
+static void rollback_mode(struct sqlite_agg *s)
+{
+	sqlite3_stmt *st = NULL;
+	const char *mode = NULL;
+
+	sqlite3_finalize(s->attempt);
+	sqlite3_finalize(s->insert);
+	s->attempt = s->insert = NULL;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=DELETE", -1, &st,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		mode = (const char *)sqlite3_column_text(st, 0);
+	if (!mode || strcmp(mode, "delete"))
+		atex_log(ATEX_LOG_WARNING, "aggregator",
+			 "%s: left in WAL mode (%s): readers need write "
+			 "access to its folder",
+			 s->path, mode ? mode : sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+}
+
 static int close_db(struct sqlite_agg *s)
 {
 	int rc = 0;
@@ -195,7 +222,13 @@ static int insert_run(struct sqlite_agg *s)
 
 	if (json_is_object(ctx) && !ctx_text)
 		return atex_error_oom();
-	now_iso(started);
+	/* The program's own start of the run, so that its record of the
+	 * run (run.json) and this one agree. */
+	if (s->run && json_is_string(json_object_get(s->run, "started")))
+		snprintf(started, sizeof(started), "%s",
+			 json_string_value(json_object_get(s->run, "started")));
+	else
+		now_iso(started);
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO run(started, atex_version, "
 			       "platform, provisioner, tree, git_commit, "
@@ -226,7 +259,10 @@ static int finish_run(struct sqlite_agg *s)
 	char ended[40];
 	int rc = 0;
 
-	now_iso(ended);
+	if (s->ended[0])
+		memcpy(ended, s->ended, sizeof(ended));
+	else
+		now_iso(ended);
 	if (sqlite3_prepare_v2(s->db,
 			       "UPDATE run SET ended = ?1, first_test = "
 			       "(SELECT MIN(started) FROM results), systems = "
@@ -329,10 +365,11 @@ static int sqlite_stop(atex_aggregator *a)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	/* Closing the last connection folds the log into the database
-	 * and removes it: a finished run leaves one file. */
+	/* A finished run leaves one file, in rollback-journal mode. */
 	if (s->started)
 		rc = finish_run(s);
+	if (s->started)
+		rollback_mode(s);
 	if (s->started) {
 		int closed = close_db(s);
 
@@ -513,6 +550,15 @@ static int parse_run(json_t **out, const char *text)
 					      run_keys[i]);
 		}
 	}
+	v = json_object_get(run, "started");
+	if (v && !json_is_null(v) &&
+	    (!json_is_string(v) || !atex_iso_time_ok(json_string_value(v)))) {
+		json_decref(run);
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_sqlite_aggregator_new: run_json: "
+				      "\"started\" is not an ISO 8601 time or "
+				      "null");
+	}
 	v = json_object_get(run, "context");
 	if (v && !json_is_null(v) && !json_is_object(v)) {
 		json_decref(run);
@@ -566,6 +612,26 @@ int atex_sqlite_aggregator_new(
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	*out = &s->base;
+	return 0;
+}
+
+int atex_sqlite_aggregator_set_ended(atex_aggregator *sqlite, const char *ended)
+{
+	struct sqlite_agg *s = (struct sqlite_agg *)sqlite;
+
+	if (!sqlite || sqlite->ops != &sqlite_ops)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_sqlite_aggregator_set_ended: not a "
+				      "SQLite aggregator");
+	if (ended && !atex_iso_time_ok(ended))
+		return atex_error_set(
+			ATEX_EINVAL,
+			"atex_sqlite_aggregator_set_ended: \"%s\" "
+			"is not an ISO 8601 time",
+			ended);
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->ended, sizeof(s->ended), "%s", ended ? ended : "");
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

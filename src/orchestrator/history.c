@@ -90,7 +90,34 @@ struct reader {
 	const struct atex_history_options *opts;
 	struct rec *recs;
 	size_t n, cap;
+	size_t damaged; /* values warned about (up to MAX_WARNINGS) */
 };
+
+/* Warnings about damaged values per history; the rest are counted. */
+#define MAX_WARNINGS 10
+/* A duration beyond this (about 31 years) is damage, not a measure. */
+#define MAX_DURATION 1e9
+
+/* A damaged value: `where` (FILE:LINE, or the database, table and row)
+ * and what is wrong with `key`. The value is then unknown. */
+static void damaged(struct reader *rd, const char *where, const char *key,
+		    const char *what, const char *value, const char *then)
+{
+	struct atex_buf v = ATEX_BUF_INIT;
+
+	if (rd->damaged++ >= MAX_WARNINGS)
+		return;
+	atex_buf_put_printable(&v, value ? value : "");
+	atex_log(ATEX_LOG_WARNING, COMPONENT,
+		 "%s: \"%s\" is not %s ('%.40s%s'); %s", where, key, what,
+		 v.ptr ? v.ptr : "", v.len > 40 ? "..." : "", then);
+	atex_buf_free(&v);
+}
+
+static bool good_duration(double d)
+{
+	return d >= 0 && d <= MAX_DURATION;
+}
 
 static void rec_free(struct rec *r)
 {
@@ -202,6 +229,43 @@ static int flush_pending(struct reader *rd, struct pending *p, size_t source)
 	return rc;
 }
 
+/* The attempt's started and duration from its first row, checked: a
+ * started that is not a time is unknown, an attempt whose duration is
+ * not a number of seconds is left out (p->active false). */
+static int sqlite_timing(struct reader *rd, struct pending *p, sqlite3_stmt *st,
+			 const char *path)
+{
+	const char *started = (const char *)sqlite3_column_text(st, 5);
+	int type = sqlite3_column_type(st, 6);
+	char *where = NULL;
+
+	p->duration = sqlite3_column_double(st, 6);
+	p->started[0] = '\0';
+	if (sqlite3_column_type(st, 5) == SQLITE_TEXT &&
+	    atex_iso_time_ok(started))
+		snprintf(p->started, sizeof(p->started), "%s", started);
+	if ((type == SQLITE_INTEGER || type == SQLITE_FLOAT) &&
+	    good_duration(p->duration) &&
+	    (p->started[0] || sqlite3_column_type(st, 5) == SQLITE_NULL))
+		return 0;
+	where = atex_sprintf("%s: table results (test %s, attempt %ld)", path,
+			     p->test, p->attempt);
+	if (!where)
+		return atex_error_oom();
+	if (!(type == SQLITE_INTEGER || type == SQLITE_FLOAT) ||
+	    !good_duration(p->duration)) {
+		damaged(rd, where, "duration", "a number of seconds",
+			(const char *)sqlite3_column_text(st, 6),
+			"the attempt is left out");
+		p->active = false;
+	} else {
+		damaged(rd, where, "started", "an ISO 8601 time", started,
+			"taken as unknown");
+	}
+	free(where);
+	return 0;
+}
+
 static int read_sqlite(struct reader *rd, const char *path, size_t source)
 {
 	sqlite3 *db = NULL;
@@ -209,12 +273,9 @@ static int read_sqlite(struct reader *rd, const char *path, size_t source)
 	struct pending p = {0};
 	int rc = 0, step, cols;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		rc = atex_error_set(ATEX_EIO, "%s: cannot open: %s", path,
-				    db ? sqlite3_errmsg(db) : "out of memory");
+	rc = atex_sqlite_open_read(&db, path);
+	if (rc)
 		goto out;
-	}
 	sqlite3_busy_timeout(db, 5000);
 	cols = sqlite_columns(db);
 	if (cols < 0) {
@@ -251,7 +312,6 @@ static int read_sqlite(struct reader *rd, const char *path, size_t source)
 		bool own = sqlite3_column_int(st, 3) != 0;
 		int status =
 			status_rank((const char *)sqlite3_column_text(st, 4));
-		const char *started = (const char *)sqlite3_column_text(st, 5);
 
 		if (!platform || !test)
 			continue;
@@ -266,11 +326,13 @@ static int read_sqlite(struct reader *rd, const char *path, size_t source)
 			p.attempt = attempt;
 			p.own = -1;
 			p.worst = status;
-			snprintf(p.started, sizeof(p.started), "%s",
-				 started ? started : "");
-			p.duration = sqlite3_column_double(st, 6);
-			if (!p.platform || !p.test)
+			if (!p.platform || !p.test) {
 				rc = atex_error_oom();
+				break;
+			}
+			rc = sqlite_timing(rd, &p, st, path);
+			if (rc < 0)
+				break;
 		}
 		if (status < p.worst)
 			p.worst = status;
@@ -347,6 +409,24 @@ static int load_statuses(json_t *map, const char *results_path)
 	return rc;
 }
 
+/* damaged() for `key` of PATH:LINE, its value `v` as JSON. */
+static int damaged_json(struct reader *rd, const char *path, size_t line,
+			const char *key, json_t *v, const char *what,
+			const char *then)
+{
+	char *where = atex_sprintf("%s:%zu", path, line);
+	char *value = json_dumps(v, JSON_ENCODE_ANY);
+	int rc = 0;
+
+	if (!where || !value)
+		rc = atex_error_oom();
+	else
+		damaged(rd, where, key, what, value, then);
+	free(where);
+	free(value);
+	return rc;
+}
+
 static int take_attempt_line(struct reader *rd, json_t *map, const char *path,
 			     size_t line, const char *text, size_t source)
 {
@@ -357,6 +437,7 @@ static int take_attempt_line(struct reader *rd, json_t *map, const char *path,
 	const char *test = json_string_value(json_object_get(j, "test"));
 	json_t *attempt = json_object_get(j, "attempt");
 	json_t *duration = json_object_get(j, "duration");
+	const char *start;
 	json_t *status;
 	char *key;
 	int rc = 0, rank = ST_PASS;
@@ -369,8 +450,26 @@ static int take_attempt_line(struct reader *rd, json_t *map, const char *path,
 				    path, line);
 		goto out;
 	}
-	if (!json_is_number(duration))
+	if (!duration || json_is_null(duration))
 		goto out; /* unknown: nothing to learn */
+	if (!json_is_number(duration) ||
+	    !good_duration(json_number_value(duration))) {
+		rc = damaged_json(rd, path, line, "duration", duration,
+				  "a number of seconds",
+				  "the attempt is left out");
+		goto out;
+	}
+	start = json_string_value(json_object_get(j, "start"));
+	if (json_object_get(j, "start") &&
+	    !json_is_null(json_object_get(j, "start")) &&
+	    !atex_iso_time_ok(start)) {
+		rc = damaged_json(rd, path, line, "start",
+				  json_object_get(j, "start"),
+				  "an ISO 8601 time", "taken as unknown");
+		start = NULL;
+		if (rc)
+			goto out;
+	}
 	key = status_key(platform, test, (long)json_integer_value(attempt));
 	if (!key) {
 		rc = atex_error_oom();
@@ -386,8 +485,7 @@ static int take_attempt_line(struct reader *rd, json_t *map, const char *path,
 					  json_array_get(status, 1));
 	}
 	rc = add_rec(rd, platform, test, source,
-		     (long)json_integer_value(attempt),
-		     json_string_value(json_object_get(j, "start")),
+		     (long)json_integer_value(attempt), start,
 		     json_number_value(duration), rank);
 out:
 	json_decref(j);
@@ -656,7 +754,7 @@ out:
 int atex_history_open(atex_history **out,
 		      const struct atex_history_options *opts)
 {
-	struct reader rd = {opts, NULL, 0, 0};
+	struct reader rd = {opts, NULL, 0, 0, 0};
 	atex_history *h = NULL;
 	int rc = 0;
 
@@ -682,6 +780,10 @@ int atex_history_open(atex_history **out,
 	pthread_mutex_init(&h->lock, NULL);
 	for (size_t i = 0; rc == 0 && i < opts->n_paths; i++)
 		rc = read_path(&rd, opts->paths[i], i);
+	if (rd.damaged > MAX_WARNINGS)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%zu more damaged values in the history",
+			 rd.damaged - MAX_WARNINGS);
 	if (rc == 0)
 		rc = build(h, &rd, opts->last_n ? opts->last_n : 5);
 	for (size_t i = 0; i < rd.n; i++)

@@ -801,27 +801,86 @@ static char *column_dup(sqlite3_stmt *st, int col)
 			    (size_t)sqlite3_column_bytes(st, col));
 }
 
-/* The attempt's timings (columns 9 to 13: started, ended, duration,
- * system, exit_code; NULL when unknown). */
-static int sqlite_timings(struct atex_result *res, sqlite3_stmt *st)
-{
-	res->start = column_dup(st, 9);
-	res->end = column_dup(st, 10);
-	res->system = column_dup(st, 12);
-	if ((!res->start && sqlite3_column_type(st, 9) != SQLITE_NULL) ||
-	    (!res->end && sqlite3_column_type(st, 10) != SQLITE_NULL) ||
-	    (!res->system && sqlite3_column_type(st, 12) != SQLITE_NULL))
-		return atex_error_oom();
-	if (sqlite3_column_type(st, 11) == SQLITE_INTEGER ||
-	    sqlite3_column_type(st, 11) == SQLITE_FLOAT) {
-		double d = sqlite3_column_double(st, 11);
+/* Damaged values of one database: warned about, up to a limit. */
+#define MAX_VALUE_WARNINGS 10
 
-		/* Anything else is damage: unknown. */
-		res->duration = d >= 0 && d <= REPORT_MAX_DURATION ? d : -1;
+struct damage {
+	const char *path;
+	size_t count;
+};
+
+/* A warning that column `col` of the row (`column` its name) is not
+ * `what`: its value is unknown. */
+static void bad_value(struct damage *d, const struct atex_result *res,
+		      sqlite3_stmt *st, int col, const char *column,
+		      const char *what)
+{
+	struct atex_buf v = ATEX_BUF_INIT;
+	const char *text = (const char *)sqlite3_column_text(st, col);
+
+	if (d->count++ >= MAX_VALUE_WARNINGS)
+		return;
+	/* The value as a person can read it, cut short. */
+	atex_buf_put_printable(&v, text ? text : "");
+	atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+		 "%s: table results, row %lld (test %s, attempt %u): \"%s\" "
+		 "is not %s ('%.40s%s'); taken as unknown",
+		 d->path, (long long)sqlite3_column_int64(st, 0), res->test,
+		 res->attempt, column, what, v.ptr ? v.ptr : "",
+		 v.len > 40 ? "..." : "");
+	atex_buf_free(&v);
+}
+
+/* Text column `col` as a time (NULL: unknown, or damaged: warned). */
+static int time_column(const char **out, struct damage *d,
+		       const struct atex_result *res, sqlite3_stmt *st, int col,
+		       const char *column)
+{
+	const char *v = (const char *)sqlite3_column_text(st, col);
+
+	*out = NULL;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	if (sqlite3_column_type(st, col) != SQLITE_TEXT ||
+	    !atex_iso_time_ok(v)) {
+		if (!v &&
+		    sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
+			return atex_error_oom();
+		bad_value(d, res, st, col, column, "an ISO 8601 time");
+		return 0;
 	}
-	if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+	*out = atex_strdup(v);
+	return *out ? 0 : ATEX_ENOMEM;
+}
+
+/* The attempt's timings (columns 9 to 13: started, ended, duration,
+ * system, exit_code; NULL when unknown). A value of the wrong type or
+ * out of range is damage: a warning, and unknown. */
+static int sqlite_timings(struct atex_result *res, sqlite3_stmt *st,
+			  struct damage *d)
+{
+	int type = sqlite3_column_type(st, 11);
+
+	if (time_column(&res->start, d, res, st, 9, "started") ||
+	    time_column(&res->end, d, res, st, 10, "ended"))
+		return ATEX_ENOMEM;
+	res->system = column_dup(st, 12);
+	if (!res->system && sqlite3_column_type(st, 12) != SQLITE_NULL)
+		return atex_error_oom();
+	if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+		double v = sqlite3_column_double(st, 11);
+
+		res->duration = v >= 0 && v <= REPORT_MAX_DURATION ? v : -1;
+	}
+	if (type != SQLITE_NULL && res->duration < 0)
+		bad_value(d, res, st, 11, "duration", "a number of seconds");
+	type = sqlite3_column_type(st, 13);
+	if (type == SQLITE_INTEGER &&
+	    sqlite3_column_int64(st, 13) == sqlite3_column_int(st, 13)) {
 		res->exit_code = sqlite3_column_int(st, 13);
 		res->has_exit_code = true;
+	} else if (type != SQLITE_NULL) {
+		bad_value(d, res, st, 13, "exit_code", "an integer");
 	}
 	return 0;
 }
@@ -829,7 +888,7 @@ static int sqlite_timings(struct atex_result *res, sqlite3_stmt *st)
 /* One row into `res`; `where` is "path: row N". */
 static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
 		      const char *files, const char *old_files,
-		      const char *where)
+		      const char *where, struct damage *d)
 {
 	static const char *const names[] = {"platform", "status", "test"};
 	json_error_t jerr;
@@ -871,7 +930,7 @@ static int sqlite_row(struct atex_result *res, sqlite3_stmt *st,
 		goto out;
 	res->attempt = (unsigned int)sqlite3_column_int64(st, 7);
 	res->final = sqlite3_column_int64(st, 8) != 0;
-	rc = sqlite_timings(res, st);
+	rc = sqlite_timings(res, st, d);
 	if (rc)
 		goto out;
 	res->files_dir =
@@ -901,6 +960,7 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	char *files = NULL, *old_files = NULL, *where = NULL;
+	struct damage damage = {path, 0};
 	int rc = 0, src;
 
 	files = atex_path_join(dir, "files");
@@ -909,13 +969,9 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 		rc = ATEX_ENOMEM;
 		goto out;
 	}
-	src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-	if (src != SQLITE_OK) {
-		rc = atex_error_set(ATEX_EIO, "%s: %s", path,
-				    db ? sqlite3_errmsg(db)
-				       : sqlite3_errstr(src));
+	rc = atex_sqlite_open_read(&db, path);
+	if (rc)
 		goto out;
-	}
 	/* The aggregator of a running run may be in a transaction. */
 	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK &&
@@ -935,7 +991,7 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 			rc = ATEX_ENOMEM;
 			goto out;
 		}
-		rc = sqlite_row(&res, st, files, old_files, where);
+		rc = sqlite_row(&res, st, files, old_files, where, &damage);
 		if (!rc)
 			rc = results_push(r, &res);
 		if (rc)
@@ -946,6 +1002,10 @@ static int load_sqlite(atex_results *r, const char *path, const char *dir)
 				    sqlite3_errmsg(db));
 		goto out;
 	}
+	if (damage.count > MAX_VALUE_WARNINGS)
+		atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+			 "%s: %zu more damaged values in table results", path,
+			 damage.count - MAX_VALUE_WARNINGS);
 	/* The run's metadata: its table, else a run.json next to it. */
 	rc = report_load_run_table(r, db, path);
 	if (rc == 0)

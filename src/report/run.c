@@ -130,9 +130,33 @@ static char *timing_key(const char *platform, const char *test,
 	return atex_sprintf("%s\xff%s\xff%lu", platform, test, attempt);
 }
 
+/* A start or end of timing line `line` that is not a time: a warning
+ * naming PATH:LINE, and the value dropped (unknown). */
+static void drop_bad_times(json_t *line, const char *path, size_t lineno)
+{
+	static const char *const keys[] = {"start", "end"};
+
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(keys); i++) {
+		const char *v =
+			json_string_value(json_object_get(line, keys[i]));
+		struct atex_buf shown = ATEX_BUF_INIT;
+
+		if (!v || atex_iso_time_ok(v))
+			continue;
+		atex_buf_put_printable(&shown, v);
+		atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+			 "%s:%zu: \"%s\" is not an ISO 8601 time "
+			 "('%.40s%s'); taken as unknown",
+			 path, lineno, keys[i], shown.ptr ? shown.ptr : "",
+			 shown.len > 40 ? "..." : "");
+		atex_buf_free(&shown);
+		json_object_del(line, keys[i]);
+	}
+}
+
 /*
  * Every timing line of the sidecar `path` into `map` (key -> line; a
- * later line of the same key wins), keyed with the attempt when
+ * later line of the same key wins, with a warning), keyed with the attempt when
  * `by_attempt`. Bad lines are warnings naming path:line. Returns 0 or
  * ATEX_ENOMEM; a file that cannot be read is a warning.
  */
@@ -186,6 +210,7 @@ static int load_sidecar(json_t *map, const char *path, bool by_attempt)
 		} else {
 			json_t *a = json_object_get(line, "attempt");
 
+			drop_bad_times(line, path, lineno);
 			key = timing_key(
 				json_string_value(
 					json_object_get(line, "platform")),
@@ -194,6 +219,12 @@ static int load_sidecar(json_t *map, const char *path, bool by_attempt)
 				by_attempt
 					? (unsigned long)json_integer_value(a)
 					: 0);
+			if (key && json_object_get(map, key))
+				atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+					 "%s:%zu: a second line for the same "
+					 "platform, test and attempt; it "
+					 "replaces the earlier one",
+					 path, lineno);
 			if (!key || json_object_set_nocheck(map, key, line) < 0)
 				rc = atex_error_oom();
 		}
@@ -374,6 +405,19 @@ static int take_context(const char **out, json_t *v, const char *where)
 	return *out ? 0 : atex_error_oom();
 }
 
+/* The run's `key` (started, ended) is not a time: unknown. */
+static void warn_time(const char *where, const char *key, const char *value)
+{
+	struct atex_buf v = ATEX_BUF_INIT;
+
+	atex_buf_put_printable(&v, value ? value : "");
+	atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+		 "%s: \"%s\" is not an ISO 8601 time ('%.40s%s'); taken as "
+		 "unknown",
+		 where, key, v.ptr ? v.ptr : "", v.len > 40 ? "..." : "");
+	atex_buf_free(&v);
+}
+
 static int run_from_json(struct atex_run_info *run, json_t *obj,
 			 const char *path)
 {
@@ -388,6 +432,9 @@ static int run_from_json(struct atex_run_info *run, json_t *obj,
 			atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
 				 "%s: \"%s\" is not a string; left out", path,
 				 key);
+		else if (i < 2 && json_is_string(v) &&
+			 !atex_iso_time_ok(json_string_value(v)))
+			warn_time(path, key, json_string_value(v));
 		else if (dup_member(member, obj, key))
 			return ATEX_ENOMEM;
 	}
@@ -438,6 +485,7 @@ int report_load_run_table(atex_results *r, void *handle, const char *path)
 	struct atex_run_info *run = &r->run;
 	const char **member, *key;
 	json_t *context = NULL;
+	char *where = NULL;
 	int rc = 0;
 
 	/* No table: a database from before issue 14. */
@@ -445,37 +493,48 @@ int report_load_run_table(atex_results *r, void *handle, const char *path)
 	    sqlite3_step(st) != SQLITE_ROW)
 		goto out;
 	report_run_clear(run);
+	where = atex_sprintf("%s: table run", path);
+	if (!where) {
+		rc = ATEX_ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; (member = run_member(run, i, &key)); i++) {
 		const unsigned char *v = sqlite3_column_text(st, (int)i);
 
+		/* started, ended: times in text, else damage. */
+		if (v && i < 2 &&
+		    (sqlite3_column_type(st, (int)i) != SQLITE_TEXT ||
+		     !atex_iso_time_ok((const char *)v))) {
+			warn_time(where, key, (const char *)v);
+			continue;
+		}
 		if (v && !(*member = atex_strdup((const char *)v))) {
 			rc = ATEX_ENOMEM;
 			goto out;
 		}
 	}
-	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+	if (sqlite3_column_type(st, 8) == SQLITE_INTEGER &&
+	    sqlite3_column_int64(st, 8) >= 0)
 		run->systems = (long)sqlite3_column_int64(st, 8);
+	else if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+		atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
+			 "%s: \"systems\" is not a count; taken as unknown",
+			 where);
 	if (sqlite3_column_text(st, 7)) {
-		char *where = atex_sprintf("%s: table run", path);
-
 		context = json_loads((const char *)sqlite3_column_text(st, 7),
 				     0, NULL);
-		if (!where) {
-			rc = ATEX_ENOMEM;
-			goto out;
-		}
 		if (!context)
 			atex_log(ATEX_LOG_WARNING, REPORT_COMPONENT,
 				 "%s: \"context\" is not JSON; left out",
 				 where);
 		rc = context ? take_context(&run->context, context, where) : 0;
-		free(where);
 		if (rc)
 			goto out;
 	}
 	r->has_run = true;
 	rc = 1;
 out:
+	free(where);
 	json_decref(context);
 	sqlite3_finalize(st);
 	return rc;

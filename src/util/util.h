@@ -146,6 +146,11 @@ static inline int atex_hex_digit(char c)
 /* Milliseconds on the monotonic clock (for durations, not dates). */
 double atex_monotonic_ms(void);
 
+/* Whether `iso` is a time as attempt.json has them:
+ * YYYY-MM-DDTHH:MM:SS[.fraction][Z|+HH:MM|-HH:MM] (no zone: UTC), under
+ * 40 bytes. */
+bool atex_iso_time_ok(const char *iso);
+
 /* The number of CPUs online, between 1 and 8. */
 size_t atex_cpu_count(void);
 
@@ -153,6 +158,13 @@ size_t atex_cpu_count(void);
  * and returns when all are done. Fewer run if threads cannot be started:
  * fn must share the work out through `arg` so that all of it gets done. */
 void atex_run_parallel(size_t n, void (*fn)(void *arg), void *arg);
+
+/* Opens the SQLite database `path` read-only for reading, also where it
+ * cannot be written (a WAL database in a read-only folder is opened
+ * immutable: src/util/sqlite.c). Never writes. Returns 0, ATEX_EIO
+ * (named by path), ATEX_ENOMEM. */
+struct sqlite3;
+int atex_sqlite_open_read(struct sqlite3 **out, const char *path);
 
 /* Private temporary directories (tmpdir.c). atex_tmpdir_make first sweeps
  * TMP/PREFIX-XXXXXX directories of the current user whose owner is gone

@@ -146,6 +146,10 @@ check((info["atex_version"], info["platform"], info["provisioner"],
        info["history"]) ==
       (version, "local", "local", tree, commit, {"distro": "fedora-41"},
        run["systems"], None), f"run.json {info}")
+# One run, one start and one end: run.json and the `run` table agree.
+check((info["started"], info["ended"]) == (run["started"], run["ended"]),
+      f"run.json {info['started']}..{info['ended']} vs run table "
+      f"{run['started']}..{run['ended']}")
 # Written at the start too: what /fast saw while running.
 during = json.load(open(snap))
 check(during["ended"] is None and during["systems"] is None

@@ -429,6 +429,95 @@ static void test_policy_order(void **state)
 	tree_remove(dir);
 }
 
+/* ---- damaged values ---- */
+
+static char warnings[8192];
+
+static void capture(int level, const char *component, const char *message,
+		    void *userdata)
+{
+	size_t used = strlen(warnings);
+
+	(void)userdata;
+	if (level <= ATEX_LOG_WARNING)
+		snprintf(warnings + used, sizeof(warnings) - used, "%s: %s\n",
+			 component, message);
+}
+
+static void assert_warned(const char *part)
+{
+	if (!strstr(warnings, part))
+		fail_msg("'%s' not in:\n%s", part, warnings);
+}
+
+/* Durations that are not ones (text, negative, huge) and starts that are
+ * not times: a warning naming where, the attempt left out (a duration)
+ * or its start unknown; never a median of garbage. */
+static void test_damaged_values(void **state)
+{
+	char *dir = tmpdir_new();
+	char *db_path = path_in(dir, "results.sqlite");
+	char *res = path_in(dir, "res");
+	sqlite3 *db = db_new(db_path, schema);
+	struct atex_history_test t;
+	const char *paths[] = {db_path};
+	atex_history *h;
+
+	(void)state;
+	warnings[0] = '\0';
+	atex_log_set_handler(capture, NULL);
+	row(db, "p", "/t", NULL, "pass", 1, true, at(1), 10);
+	row(db, "p", "/t", NULL, "pass", 2, true, at(2), 20);
+	db_exec(db, "INSERT INTO results(platform, status, test, files,"
+		    " ingested, attempt, final, started, duration) VALUES"
+		    " ('p', 'pass', '/t', '[]', 0, 3, 1, 'x', 'abc'),"
+		    " ('p', 'pass', '/t', '[]', 0, 4, 1, 'x', -3),"
+		    " ('p', 'pass', '/t', '[]', 0, 5, 1, 'x', 1e300),"
+		    " ('p', 'pass', '/u', '[]', 0, 1, 1, 42, 7)");
+	sqlite3_close(db);
+	h = open_paths(paths, 1, 0);
+	assert_true(atex_history_lookup(h, "/t", &t));
+	assert_int_equal(t.attempts, 2);
+	assert_true(t.median == 15);
+	assert_true(atex_history_lookup(h, "/u", &t));
+	assert_true(t.median == 7);
+	atex_history_free(h);
+	assert_warned("results.sqlite: table results (test /t, attempt 3): "
+		      "\"duration\" is not a number of seconds ('abc'); the "
+		      "attempt is left out");
+	assert_warned("(test /t, attempt 4): \"duration\" is not a number");
+	assert_warned("(test /t, attempt 5): \"duration\" is not a number");
+	assert_warned("(test /u, attempt 1): \"started\" is not an ISO 8601 "
+		      "time ('42'); taken as unknown");
+
+	warnings[0] = '\0';
+	write_file(dir, "res/results.jsonl",
+		   "[\"p\", \"pass\", \"/a\", null, [], null]\n");
+	write_file(dir, "res/attempts.jsonl",
+		   "{\"platform\": \"p\", \"test\": \"/a\", \"attempt\": 1,"
+		   " \"duration\": \"long\"}\n"
+		   "{\"platform\": \"p\", \"test\": \"/b\", \"attempt\": 1,"
+		   " \"duration\": -1}\n"
+		   "{\"platform\": \"p\", \"test\": \"/c\", \"attempt\": 1,"
+		   " \"duration\": 2, \"start\": 5}\n");
+	paths[0] = res;
+	h = open_paths(paths, 1, 0);
+	assert_false(atex_history_lookup(h, "/a", NULL));
+	assert_false(atex_history_lookup(h, "/b", NULL));
+	assert_true(atex_history_lookup(h, "/c", &t));
+	assert_true(t.median == 2);
+	atex_history_free(h);
+	assert_warned("res/attempts.jsonl:1: \"duration\" is not a number of "
+		      "seconds ('\"long\"'); the attempt is left out");
+	assert_warned("res/attempts.jsonl:2: \"duration\" is not a number");
+	assert_warned("res/attempts.jsonl:3: \"start\" is not an ISO 8601 "
+		      "time ('5')");
+	atex_log_set_handler(NULL, NULL);
+	free(db_path);
+	free(res);
+	tree_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_jsonl_folder),
 		cmocka_unit_test(test_policy_order),
+		cmocka_unit_test(test_damaged_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -847,6 +847,106 @@ static void test_tmt_edges(void **state)
 	atex_results_free(r);
 }
 
+/* Damaged timing data is a warning naming where it is, and unknown:
+ * SQLite values of the wrong type or range, run.json times that are not
+ * times, a sidecar with two lines for one attempt. */
+static void test_damaged_values(void **state)
+{
+	char *dir = *state, *xml, *html;
+	sqlite3 *db = db_new(dir, "db/results.sqlite");
+	atex_results *r;
+	const struct atex_result *res;
+
+	sql(db, "CREATE TABLE results(id INTEGER PRIMARY KEY, platform TEXT "
+		"NOT NULL, status TEXT NOT NULL, test TEXT NOT NULL, subtest "
+		"TEXT, note TEXT, files TEXT NOT NULL, ingested REAL NOT NULL, "
+		"attempt INTEGER NOT NULL, final INTEGER NOT NULL, started "
+		"TEXT, ended TEXT, duration REAL, system TEXT, exit_code "
+		"INTEGER);"
+		"CREATE TABLE run(started TEXT NOT NULL, ended TEXT, "
+		"atex_version TEXT NOT NULL, platform TEXT, provisioner TEXT, "
+		"tree TEXT, git_commit TEXT, context TEXT, first_test TEXT, "
+		"systems INTEGER);"
+		"INSERT INTO results VALUES(1, 'p', 'pass', '/d', NULL, NULL, "
+		"'[]', 1, 1, 1, NULL, NULL, 'abc', NULL, NULL);"
+		"INSERT INTO results VALUES(2, 'p', 'pass', '/e', NULL, NULL, "
+		"'[]', 1, 2, 1, NULL, NULL, -3, NULL, NULL);"
+		"INSERT INTO results VALUES(3, 'p', 'pass', '/s', NULL, NULL, "
+		"'[]', 1, 1, 1, 42, 'soon', 1.5, NULL, 'x');"
+		"INSERT INTO run VALUES(42, 'later', '0.1.0', 'p', NULL, NULL, "
+		"NULL, '[1', NULL, 'two');");
+	sqlite3_close(db);
+	r = load_ok(dir, "db/results.sqlite");
+	assert_contains(warnings, "db/results.sqlite: table results, row 1 "
+				  "(test /d, attempt 1): \"duration\" is not "
+				  "a number of seconds");
+	assert_contains(warnings, "db/results.sqlite: table results, row 2 "
+				  "(test /e, attempt 2): \"duration\" is not "
+				  "a number of seconds");
+	assert_contains(warnings, "row 3 (test /s, attempt 1): \"started\" is "
+				  "not an ISO 8601 time ('42')");
+	assert_contains(warnings, "row 3 (test /s, attempt 1): \"ended\" is "
+				  "not an ISO 8601 time ('soon')");
+	assert_contains(warnings, "row 3 (test /s, attempt 1): \"exit_code\" "
+				  "is not an integer");
+	assert_contains(warnings, "db/results.sqlite: table run: \"started\" "
+				  "is not an ISO 8601 time");
+	assert_contains(warnings, "db/results.sqlite: table run: \"ended\" "
+				  "is not an ISO 8601 time");
+	assert_contains(warnings, "db/results.sqlite: table run: \"context\" "
+				  "is not JSON");
+	assert_contains(warnings, "db/results.sqlite: table run: \"systems\" "
+				  "is not a count");
+	res = find(r, "/s", NULL, true);
+	assert_null(res->start);
+	assert_null(res->end);
+	assert_false(res->has_exit_code);
+	assert_true(res->duration == 1.5);
+	assert_true(find(r, "/d", NULL, true)->duration < 0);
+	assert_true(find(r, "/e", NULL, true)->duration < 0);
+	assert_null(atex_results_run(r)->started);
+	assert_null(atex_results_run(r)->ended);
+	assert_int_equal(atex_results_run(r)->systems, -1);
+	xml = render(dir, r, "junit.xml");
+	assert_lacks(xml, "\"42\"");
+	assert_lacks(xml, "soon");
+	free(xml);
+	atex_results_free(r);
+
+	/* run.json's times; a sidecar line twice. */
+	warnings[0] = '\0';
+	write_run(dir);
+	write_file(dir, "run/run.json",
+		   "{\"started\": \"junk\", \"ended\": "
+		   "\"2026-12-06T22:46:11.500+00:00\", \"platform\": \"p\"}");
+	write_file(dir, "run/attempts.jsonl",
+		   "{\"platform\": \"local\", \"test\": \"/a\", \"attempt\": 1, "
+		   "\"duration\": 1.0}\n"
+		   "{\"platform\": \"local\", \"test\": \"/b\", \"attempt\": 2, "
+		   "\"duration\": 2.0, \"start\": \"yesterday\"}\n"
+		   "{\"platform\": \"local\", \"test\": \"/a\", \"attempt\": 1, "
+		   "\"duration\": 3.0}\n");
+	r = load_ok(dir, "run/results.jsonl");
+	assert_contains(warnings, "run/run.json: \"started\" is not an ISO "
+				  "8601 time ('junk')");
+	assert_lacks(warnings, "\"ended\" is not");
+	assert_null(atex_results_run(r)->started);
+	assert_string_equal(atex_results_run(r)->ended,
+			    "2026-12-06T22:46:11.500+00:00");
+	assert_contains(warnings, "run/attempts.jsonl:3: a second line for "
+				  "the same platform, test and attempt");
+	assert_contains(warnings, "run/attempts.jsonl:2: \"start\" is not an "
+				  "ISO 8601 time ('yesterday')");
+	assert_true(find(r, "/a", NULL, true)->duration == 3.0);
+	assert_null(find(r, "/b", NULL, true)->start);
+	assert_true(find(r, "/b", NULL, true)->duration == 2.0);
+	html = render(dir, r, "page.html");
+	assert_lacks(html, "junk");
+	assert_lacks(html, "yesterday");
+	free(html);
+	atex_results_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -877,6 +977,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmt_edges, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_values, setup,
 						teardown),
 	};
 

@@ -659,6 +659,55 @@ static void test_yaml_keys(void **state)
 	free(path);
 }
 
+/* One run, one start and one end: run_json's "started" and
+ * atex_sqlite_aggregator_set_ended's end are what `run` records (atex run
+ * writes the same two in run.json). */
+static void test_sqlite_run_times(void **state)
+{
+	struct fixture *f = *state;
+	char *db = path_in(f->tmp, "times.sqlite");
+	struct atex_sqlite_aggregator_options o =
+		ATEX_SQLITE_AGGREGATOR_OPTIONS_INIT;
+	atex_aggregator *a = sqlite_new(
+		db, "{\"started\": \"2026-12-06T22:45:00.912+00:00\"}");
+	char *jsonl = path_in(f->tmp, "r.jsonl");
+	atex_aggregator *j = NULL;
+
+	assert_int_equal(atex_aggregator_start(a), 0);
+	assert_query(db, "SELECT started, ended FROM run",
+		     "2026-12-06T22:45:00.912+00:00|NULL\n");
+	assert_int_equal(
+		atex_sqlite_aggregator_set_ended(a, "2026-12-06T22:52:13.004Z"),
+		0);
+	/* Not a time: refused, the one set kept. */
+	assert_int_equal(atex_sqlite_aggregator_set_ended(a, "soon"),
+			 ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "soon"));
+	assert_int_equal(atex_aggregator_stop(a), 0);
+	assert_query(db, "SELECT started, ended FROM run",
+		     "2026-12-06T22:45:00.912+00:00|"
+		     "2026-12-06T22:52:13.004Z\n");
+	/* A finished database is one file in rollback-journal mode. */
+	assert_query(db, "PRAGMA journal_mode", "delete\n");
+	atex_aggregator_free(a);
+
+	/* Not a SQLite aggregator; a bad "started". */
+	j = jsonl_new(jsonl, NULL, false);
+	assert_int_equal(atex_sqlite_aggregator_set_ended(j, NULL),
+			 ATEX_EINVAL);
+	atex_aggregator_free(j);
+	o.path = db;
+	a = NULL;
+	o.run_json = "{\"started\": \"junk\"}";
+	assert_int_equal(atex_sqlite_aggregator_new(&a, &o), ATEX_EINVAL);
+	assert_non_null(strstr(atex_error_last(), "started"));
+	o.run_json = "{\"started\": 5}";
+	assert_int_equal(atex_sqlite_aggregator_new(&a, &o), ATEX_EINVAL);
+	assert_null(a);
+	free(jsonl);
+	free(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -668,6 +717,7 @@ int main(void)
 		T(test_sqlite_timings),	 T(test_sqlite_options),
 		T(test_sidecar),	 T(test_sidecar_compressed),
 		T(test_sidecar_undo),	 T(test_yaml_keys),
+		T(test_sqlite_run_times),
 	};
 	int rc;
 

@@ -357,6 +357,13 @@ char *report_relative_path(const char *base, const char *target)
 	return atex_buf_detach(&b);
 }
 
+char *report_real_path(const char *path)
+{
+	char *real = realpath(path, NULL);
+
+	return real ? real : atex_path_abspath(path);
+}
+
 double report_test_time(const atex_results *r, size_t *n)
 {
 	json_t *seen = json_object();

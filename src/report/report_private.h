@@ -96,6 +96,12 @@ double report_test_time(const atex_results *r, size_t *n);
  * and normalised ("../x/y"; "." for base itself). NULL: ATEX_ENOMEM. */
 char *report_relative_path(const char *base, const char *target);
 
+/* `path` with its symlinks resolved (realpath), so that a relative path
+ * computed from it climbs ("..") where the kernel does; the normalised
+ * absolute text when it does not exist (yet). NULL: ATEX_ENOMEM, or
+ * ATEX_EIO (the working directory unknown; the error set). */
+char *report_real_path(const char *path);
+
 /* The statuses of docs/PROTOCOL.md section 2, in the order every output
  * shows them; custom statuses follow in the order first seen. */
 extern const char *const report_known_statuses[];

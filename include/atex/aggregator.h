@@ -216,7 +216,9 @@ struct atex_sqlite_aggregator_options {
 	 * object text with the keys platform, provisioner, tree,
 	 * git_commit (strings) and context (an object of strings), each
 	 * optional (NULL in the table). NULL: all of them NULL.
-	 * ATEX_EINVAL when it is not such an object. */
+	 * ATEX_EINVAL, naming the key, when it is not such an object: a
+	 * value of another type, a context value that is not a string,
+	 * a key not in this list. */
 	const char *run_json;
 };
 

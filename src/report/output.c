@@ -357,6 +357,35 @@ char *report_relative_path(const char *base, const char *target)
 	return atex_buf_detach(&b);
 }
 
+int report_earlier_attempts(const atex_results *r, size_t *n)
+{
+	json_t *seen = json_object();
+	int rc = seen ? 0 : ATEX_ENOMEM;
+
+	*n = 0;
+	for (size_t i = 0; !rc && i < atex_results_count(r); i++) {
+		const struct atex_result *res = atex_results_get(r, i);
+		char *key;
+
+		if (res->final)
+			continue;
+		key = atex_sprintf("%s\xff%s\xff%u", res->platform, res->test,
+				   res->attempt);
+		if (!key) {
+			rc = ATEX_ENOMEM;
+		} else if (!json_object_get(seen, key)) {
+			if (json_object_set_new_nocheck(seen, key,
+							json_true()) < 0)
+				rc = ATEX_ENOMEM;
+			else
+				(*n)++;
+		}
+		free(key);
+	}
+	json_decref(seen);
+	return rc;
+}
+
 char *report_real_path(const char *path)
 {
 	char *real = realpath(path, NULL);

@@ -92,6 +92,12 @@ const char *report_format_duration(char *buf, size_t size, double seconds);
  */
 double report_test_time(const atex_results *r, size_t *n);
 
+/* The number of earlier attempts of re-run tests: distinct (platform,
+ * test, attempt) among the results that are not final (an attempt's
+ * subtests are part of it, not attempts of their own). Returns 0 or
+ * ATEX_ENOMEM. */
+int report_earlier_attempts(const atex_results *r, size_t *n);
+
 /* The path of `target` relative to the directory `base`, both absolute
  * and normalised ("../x/y"; "." for base itself). NULL: ATEX_ENOMEM. */
 char *report_relative_path(const char *base, const char *target);

@@ -4,6 +4,8 @@
 #  - `atex report --tmt FILE` where FILE's folder is a symlink to a
 #    folder of another depth: every log and data-path resolves from the
 #    real folder (as tmt opens Path(workdir) / log).
+#  - The earlier attempts of re-run tests counted as attempts (not result
+#    rows, subtests included) in the summary and the HTML page.
 set -u
 atex=$1
 py=/usr/bin/python3
@@ -46,6 +48,8 @@ cat >"$run/old/results.jsonl" <<'JSON'
 ["local", "fail", "/a", null, [], null]
 ["local", "fail", "/a", "s1", [], null]
 ["local", "pass", "/a", "s2", [], null]
+["local", "error", "/a", null, [], null]
+["local", "fail", "/a", "s1", [], null]
 JSON
 
 # ---- 1. --tmt into a symlinked folder of another depth ----
@@ -83,6 +87,15 @@ check "tmt via a symlink: every log and data-path opens from the link" \
 	cat "$work/err"
 check "tmt via a symlink, relative FILE: the paths open" \
 	"$py" "$work/tmt_paths.py" "$work/L/deep/t2.yaml"
+
+# ---- 3. earlier attempts: 2 (of /a), in 5 result rows ----
+"$atex" report --summary "$run" >"$work/summary" 2>&1
+check "summary: 2 earlier attempts (5 rows)" \
+	grep -q "(and 2 earlier attempts of re-run tests" "$work/summary"
+"$atex" report --html "$work/r.html" "$run" 2>"$work/err" || cat "$work/err"
+check "html: 2 earlier attempts (5 rows)" \
+	grep -q "[0-9]* results, 2 earlier attempts of re-run tests" \
+	"$work/r.html"
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -386,6 +386,29 @@ int report_earlier_attempts(const atex_results *r, size_t *n)
 	return rc;
 }
 
+int report_results_in_dir(char **out, const char *dir)
+{
+	static const char *const names[] = {"results.jsonl", "results.sqlite"};
+
+	*out = NULL;
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(names); i++) {
+		char *path = atex_path_join(dir, names[i]);
+
+		if (!path)
+			return ATEX_ENOMEM;
+		if (atex_path_exists(path) && !atex_path_is_dir(path)) {
+			*out = path;
+			return 0;
+		}
+		free(path);
+	}
+	return atex_error_set(ATEX_ENOTFOUND,
+			      "%s: a folder without results.jsonl or "
+			      "results.sqlite (not a results folder of atex "
+			      "run)",
+			      dir);
+}
+
 char *report_real_path(const char *path)
 {
 	char *real = realpath(path, NULL);

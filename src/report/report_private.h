@@ -108,6 +108,11 @@ char *report_relative_path(const char *base, const char *target);
  * ATEX_EIO (the working directory unknown; the error set). */
 char *report_real_path(const char *path);
 
+/* The results file a results folder of `atex run` stands for: its
+ * results.jsonl, or its results.sqlite when that is all there is.
+ * ATEX_ENOTFOUND (naming the folder) when it has neither, ATEX_ENOMEM. */
+int report_results_in_dir(char **out, const char *dir);
+
 /* The statuses of docs/PROTOCOL.md section 2, in the order every output
  * shows them; custom statuses follow in the order first seen. */
 extern const char *const report_known_statuses[];

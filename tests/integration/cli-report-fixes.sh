@@ -6,6 +6,9 @@
 #    real folder (as tmt opens Path(workdir) / log).
 #  - The earlier attempts of re-run tests counted as attempts (not result
 #    rows, subtests included) in the summary and the HTML page.
+#  - `atex run --results M` with M read-only (run as nobody when root):
+#    rm's complaint said once, readably (its first line and how many
+#    more), exit 2.
 set -u
 atex=$1
 py=/usr/bin/python3
@@ -96,6 +99,40 @@ check "summary: 2 earlier attempts (5 rows)" \
 check "html: 2 earlier attempts (5 rows)" \
 	grep -q "[0-9]* results, 2 earlier attempts of re-run tests" \
 	"$work/r.html"
+
+# ---- 5. atex run --results into a read-only copy of a results folder ----
+ro=$work/ro
+mkdir -p "$ro/M/files/local/a" "$ro/tree/.fmf"
+for i in 1 2 3 4; do echo x >"$ro/M/files/local/a/f$i"; done
+cp "$run/results.jsonl" "$ro/M/"
+echo 1 >"$ro/tree/.fmf/version"
+echo 'test: "true"' >"$ro/tree/t.fmf"
+chmod -R a-w "$ro/M"
+chmod a+rx "$work" "$ro"
+as=()
+[ "$(id -u)" = 0 ] && as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+if ! { "${as[@]}" "$atex" --version && "${as[@]}" test -r "$ro/tree/t.fmf"; } \
+	>/dev/null 2>&1; then
+	echo "skip read-only --results (cannot run $atex as ${as[*]:-myself})"
+else
+	(cd "$ro" && "${as[@]}" "$atex" run --local 1 --results M tree) \
+		>"$work/out" 2>"$work/err"
+	rc=$?
+	[ "$rc" = 2 ] && pass "read-only --results: exit 2" ||
+		fail "read-only --results: exit $rc"
+	cat >"$work/ro_check.py" <<'PY'
+import sys
+err = open(sys.argv[1]).read()
+lines = err.splitlines()
+print(repr(err))
+assert len(lines) == 1, "one line"
+assert "\\n" not in err, "no escaped newline"
+assert lines[0].startswith("atex: run: cannot remove M/files: rm: "), lines[0]
+assert lines[0].endswith(" (and 3 more)"), lines[0]
+PY
+	check "read-only --results: rm's complaint once, readably" \
+		"$py" "$work/ro_check.py" "$work/err"
+fi
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

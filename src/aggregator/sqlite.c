@@ -498,7 +498,8 @@ static int check_run_keys(json_t *run, json_t *context)
 
 	json_object_foreach(run, key, v)
 	{
-		known = !strcmp(key, "context");
+		/* started: the run's start (parse_run checks it). */
+		known = !strcmp(key, "context") || !strcmp(key, "started");
 		for (size_t i = 0; !known && i < ATEX_ARRAY_SIZE(run_keys); i++)
 			known = !strcmp(key, run_keys[i]);
 		if (!known)
@@ -506,7 +507,7 @@ static int check_run_keys(json_t *run, json_t *context)
 					      "atex_sqlite_aggregator_new: "
 					      "run_json: unknown key \"%s\" "
 					      "(platform, provisioner, tree, "
-					      "git_commit, context)",
+					      "git_commit, context, started)",
 					      key);
 	}
 	json_object_foreach(context, key, v)

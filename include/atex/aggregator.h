@@ -212,13 +212,15 @@ struct atex_sqlite_aggregator_options {
 	unsigned int version;
 	const char *path;      /* the database; required */
 	const char *files_dir; /* where files go; NULL: names recorded only */
+	/* run_json holds only the keys below (ATEX_EINVAL naming a key it
+	 * does not know, a misspelt "git-commit", rather than dropping it
+	 * silently), and context's values are strings (ATEX_EINVAL naming
+	 * the dimension). */
 	/* (Version 2.) What the `run` table says about the run: a JSON
 	 * object text with the keys platform, provisioner, tree,
 	 * git_commit (strings) and context (an object of strings), each
 	 * optional (NULL in the table). NULL: all of them NULL.
-	 * ATEX_EINVAL, naming the key, when it is not such an object: a
-	 * value of another type, a context value that is not a string,
-	 * a key not in this list. */
+	 * ATEX_EINVAL when it is not such an object. */
 	const char *run_json;
 };
 

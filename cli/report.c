@@ -147,31 +147,10 @@ static int parse_args(struct report_args *a, int argc, char **argv)
 	return CLI_OK;
 }
 
-/* A results folder of `atex run` stands for its results.jsonl (or its
- * results.sqlite when that is all there is). A copy, or NULL. */
-static char *results_in(const char *dir)
-{
-	static const char *const names[] = {"results.jsonl", "results.sqlite"};
-	char *path = NULL;
-	struct stat sb;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		free(path);
-		path = malloc(strlen(dir) + strlen(names[i]) + 2);
-		if (!path)
-			return NULL;
-		sprintf(path, "%s/%s", dir, names[i]);
-		if (stat(path, &sb) == 0)
-			break;
-	}
-	return path;
-}
-
 int cli_report(int argc, char **argv)
 {
 	struct report_args a = {0};
 	atex_results *r = NULL;
-	char *in_dir = NULL;
 	struct stat sb;
 	int rc;
 
@@ -192,17 +171,10 @@ int cli_report(int argc, char **argv)
 		if (rc != CLI_OK || (!a.html && !a.junit && !a.summary))
 			return rc;
 	}
-	if (stat(a.results, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		in_dir = results_in(a.results);
-		if (!in_dir)
-			return cli_fail("report");
-		a.results = in_dir;
-	}
-	/* The library's messages name the file. */
-	if (atex_results_load(&r, a.results) < 0) {
-		free(in_dir);
+	/* The library's messages name the file; a results folder stands
+	 * for its results.jsonl (atex_results_load). */
+	if (atex_results_load(&r, a.results) < 0)
 		return cli_fail("report");
-	}
 	if (a.html && atex_report_html(r, a.html, a.title) < 0)
 		rc = cli_fail("report");
 	if (!rc && a.junit && atex_report_junit(r, a.junit) < 0)
@@ -224,6 +196,5 @@ int cli_report(int argc, char **argv)
 		rc = REPORT_DAMAGED;
 	}
 	atex_results_free(r);
-	free(in_dir);
 	return rc;
 }

@@ -74,6 +74,22 @@ void cli_print_result(const char *status, const char *test, const char *sub,
 /* rm -rf through the library's local connection: no hand-written tree
  * walk here; and no process at all when there is nothing to remove, the
  * usual case for a fresh results or artifacts directory. */
+/* rm's message said once: its first line, and how many more it has (rm
+ * writes one line per entry it could not remove). */
+static void remove_failed(const char *what, const char *path, const char *err)
+{
+	size_t len = strcspn(err, "\n"), more = 0;
+
+	for (const char *p = err + len; *p; p++)
+		more += *p == '\n' && p[1] && p[1] != '\n';
+	if (more)
+		cli_error("%s: cannot remove %s: %.*s (and %zu more)", what,
+			  path, (int)len, err, more);
+	else
+		cli_error("%s: cannot remove %s: %.*s", what, path, (int)len,
+			  err);
+}
+
 int cli_remove_tree(const char *path, const char *what)
 {
 	const char *argv[] = {"rm", "-rf", "--", path, NULL};
@@ -90,8 +106,8 @@ int cli_remove_tree(const char *path, const char *what)
 	    WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
 		rc = 0;
 	else
-		cli_error("%s: cannot remove %s: %s", what, path,
-			  r.err && *r.err ? r.err : atex_error_last());
+		remove_failed(what, path,
+			      r.err && *r.err ? r.err : atex_error_last());
 	atex_run_result_clear(&r);
 	atex_connection_free(local);
 	return rc;

@@ -212,6 +212,10 @@ struct atex_sqlite_aggregator_options {
 	unsigned int version;
 	const char *path;      /* the database; required */
 	const char *files_dir; /* where files go; NULL: names recorded only */
+	/* run_json holds only the keys below (ATEX_EINVAL naming a key it
+	 * does not know, a misspelt "git-commit", rather than dropping it
+	 * silently), and context's values are strings (ATEX_EINVAL naming
+	 * the dimension). */
 	/* (Version 2.) What the `run` table says about the run: a JSON
 	 * object text with the keys platform, provisioner, tree,
 	 * git_commit (strings) and context (an object of strings), each

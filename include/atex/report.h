@@ -59,6 +59,9 @@ typedef struct atex_results atex_results;
  *    the JSON Lines aggregator's attempt_dirs) or "old/files/".
  *  - "*.sqlite": the database of the SQLite aggregator, every attempt;
  *    files found as for JSON Lines.
+ *  - a folder: a results folder of `atex run`, which stands for its
+ *    results.jsonl (its results.sqlite when that is all it has);
+ *    ATEX_ENOTFOUND naming the folder when it has neither.
  * A file cut short by a killed run (a truncated last line, a compressed
  * stream without its end) loads what it has, with a warning logged.
  * A damaged JSON Lines file (a whole line that is not a result) loads

@@ -525,7 +525,42 @@ static const struct atex_aggregator_ops sqlite_ops = {
 	.free = sqlite_free,
 };
 
-/* run_json: a JSON object whose known keys have the right types. */
+/* No key but the known ones (a misspelt "git-commit" would be lost
+ * silently), and the context's values strings (docs/PROTOCOL.md 5). */
+static int check_run_keys(json_t *run, json_t *context)
+{
+	const char *key;
+	json_t *v;
+	bool known;
+
+	json_object_foreach(run, key, v)
+	{
+		/* started: the run's start (parse_run checks it). */
+		known = !strcmp(key, "context") || !strcmp(key, "started");
+		for (size_t i = 0; !known && i < ATEX_ARRAY_SIZE(run_keys); i++)
+			known = !strcmp(key, run_keys[i]);
+		if (!known)
+			return atex_error_set(ATEX_EINVAL,
+					      "atex_sqlite_aggregator_new: "
+					      "run_json: unknown key \"%s\" "
+					      "(platform, provisioner, tree, "
+					      "git_commit, context, started)",
+					      key);
+	}
+	json_object_foreach(context, key, v)
+	{
+		if (!json_is_string(v))
+			return atex_error_set(ATEX_EINVAL,
+					      "atex_sqlite_aggregator_new: "
+					      "run_json: context \"%s\" is not "
+					      "a string",
+					      key);
+	}
+	return 0;
+}
+
+/* run_json: a JSON object whose keys are known and have the right
+ * types. */
 static int parse_run(json_t **out, const char *text)
 {
 	json_error_t jerr;
@@ -565,6 +600,10 @@ static int parse_run(json_t **out, const char *text)
 		return atex_error_set(ATEX_EINVAL,
 				      "atex_sqlite_aggregator_new: run_json: "
 				      "\"context\" is not an object or null");
+	}
+	if (check_run_keys(run, v) < 0) {
+		json_decref(run);
+		return ATEX_EINVAL;
 	}
 	*out = run;
 	return 0;

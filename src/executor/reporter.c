@@ -35,6 +35,7 @@
  *    they are checked once more, cheaply, because this is the code that
  *    creates files, and the API can be driven without the parser.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -1722,6 +1723,131 @@ bad:
 	return NULL;
 }
 
+/* tmt's timestamp (schemas/common.yaml): digits-2-2T2:2:2.FRACTION and
+ * +HH:MM or Z, as tmt writes start-time and end-time. */
+static bool tmt_timestamp_ok(const char *s)
+{
+	static const char shape[] = "dd-dd-ddTdd:dd:dd.";
+	size_t year = strspn(s, "0123456789");
+
+	if (year < 2)
+		return false;
+	s += year - 2;
+	for (size_t i = 0; shape[i]; i++, s++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)*s)
+				    : *s != shape[i])
+			return false;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	s += strspn(s, "0123456789");
+	if (!strcmp(s, "Z"))
+		return true;
+	return strlen(s) == 6 && s[0] == '+' && isdigit((unsigned char)s[1]) &&
+	       isdigit((unsigned char)s[2]) && s[3] == ':' &&
+	       isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]);
+}
+
+/* tmt's result duration: HH:MM:SS, two or more digits of hours. */
+static bool tmt_duration_ok(const char *s)
+{
+	size_t hours = strspn(s, "0123456789");
+
+	return hours >= 2 && s[hours] == ':' && s[hours + 1] >= '0' &&
+	       s[hours + 1] <= '5' && isdigit((unsigned char)s[hours + 2]) &&
+	       s[hours + 3] == ':' && s[hours + 4] >= '0' &&
+	       s[hours + 4] <= '5' && isdigit((unsigned char)s[hours + 5]) &&
+	       !s[hours + 6];
+}
+
+/* tmt's keys of a result's times, as tmt writes them (kept by their
+ * names on atex's results: docs/PROTOCOL.md section 2 keeps other keys). */
+static const struct {
+	const char *key;
+	bool (*ok)(const char *);
+	const char *shape;
+} custom_times[] = {
+	{"start-time", tmt_timestamp_ok,
+	 "a timestamp like "
+	 "2026-12-06T22:45:01.123456+00:00"},
+	{"end-time", tmt_timestamp_ok,
+	 "a timestamp like "
+	 "2026-12-06T22:45:01.123456+00:00"},
+	{"duration", tmt_duration_ok, "HH:MM:SS"},
+};
+
+/* A warning about the test's results file, as tmt's "Result format
+ * violation": logged and said in the test's output; the results stand. */
+static void custom_warn(atex_reporter *r, const char *fmt, ...)
+	ATEX_PRINTF(2, 3);
+
+static void custom_warn(atex_reporter *r, const char *fmt, ...)
+{
+	char *msg = NULL, *line;
+	va_list ap;
+	int fd;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return;
+	atex_log(ATEX_LOG_WARNING, COMPONENT, "%s", msg);
+	line = atex_sprintf("atex: %s\n", msg);
+	fd = line ? open(r->output_path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		if (write(fd, line, strlen(line)) < 0)
+			atex_debug(COMPONENT, "%s: %s", r->output_path,
+				   strerror(errno));
+		close(fd);
+	}
+	free(line);
+	free(msg);
+}
+
+/* The times custom entry `item` gives (tmt's start-time, end-time,
+ * duration) onto `res`, the result made of it, when a subtest's: the test's
+ * own are atex's measure of the attempt, as tmt overrides them. An
+ * invalid one is left out with a warning naming FILE:LINE (of the key
+ * when known, else `where`). */
+static int custom_times_of(atex_reporter *r, json_t *item, json_t *res,
+			   const char *where, const char *file,
+			   const struct atex_marks *marks)
+{
+	bool own = !result_name(res);
+	char buf[SHOWN_MAX], at[SHOWN_MAX];
+
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(custom_times); i++) {
+		json_t *v = json_object_get(item, custom_times[i].key);
+		const char *text = json_string_value(v);
+		const struct atex_mark *m;
+		char *dump;
+
+		if (!v)
+			continue;
+		if (text && custom_times[i].ok(text)) {
+			if (!own && set_new(res, custom_times[i].key,
+					    json_string(text)))
+				return atex_error_oom();
+			continue;
+		}
+		m = atex_marks_find(marks, item, custom_times[i].key);
+		if (m)
+			snprintf(at, sizeof(at), "%s:%u", file, m->line);
+		dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		custom_warn(r,
+			    "%s: '%s': result format violation: '%s' %s is "
+			    "not %s (left out)",
+			    m ? at : where,
+			    shown(buf, json_string_value(
+					       json_object_get(item, "name"))),
+			    custom_times[i].key, dump ? dump : "?",
+			    custom_times[i].shape);
+		free(dump);
+	}
+	return 0;
+}
+
 /*
  * One custom result made an atex result (in *out): name without its
  * leading slashes ("" for the test itself), status, note, and its logs
@@ -1864,12 +1990,17 @@ static int custom_subresults(atex_reporter *r, json_t *item, json_t *entry,
 		char *at = m ? atex_sprintf("%s:%u", file, m->line)
 			     : atex_sprintf("%s, subresult %zu", where, i + 1);
 
+		res = NULL;
 		rc = at ? custom_one(r, sub, at, parent ? parent : "", &res,
 				     err)
 			: ATEX_ENOMEM;
+		if (!rc && !*err)
+			rc = custom_times_of(r, sub, res, at, file, marks);
 		free(at);
-		if (rc || *err)
+		if (rc || *err) {
+			json_decref(res);
 			break;
+		}
 		if (json_array_append_new(all, res) < 0)
 			return atex_error_oom();
 	}
@@ -2059,7 +2190,11 @@ static int load_custom(atex_reporter *r)
 		where = custom_where(shown_name, marks, item, i);
 		rc = where ? custom_one(r, item, where, NULL, &res, &err)
 			   : ATEX_ENOMEM;
-		if (!rc && res && json_array_append_new(all, res) < 0)
+		if (!rc && res &&
+		    (rc = custom_times_of(r, item, res, where, shown_name,
+					  marks)))
+			json_decref(res);
+		else if (!rc && res && json_array_append_new(all, res) < 0)
 			rc = ATEX_ENOMEM;
 		if (!rc && res)
 			rc = custom_subresults(r, item, res, where, shown_name,

@@ -652,7 +652,7 @@ static void put_rows(struct report_out *o, const atex_results *r,
 static void put_counts(struct report_out *o, const atex_results *r,
 		       const struct atex_vec *statuses)
 {
-	size_t n = atex_results_count(r), n_final = 0;
+	size_t n = atex_results_count(r), n_final = 0, n_earlier = 0;
 
 	report_puts(o, "<div id=\"counts\">\n");
 	for (size_t s = 0; s < statuses->len; s++) {
@@ -676,10 +676,14 @@ static void put_counts(struct report_out *o, const atex_results *r,
 		report_esc(o, statuses->items[s], false);
 		report_puts(o, "</a>\n");
 	}
+	/* Attempts, as the run facts count them: an earlier attempt's
+	 * subtests are part of it. */
+	if (!o->rc)
+		o->rc = report_earlier_attempts(r, &n_earlier);
 	report_printf(o,
 		      "</div>\n<p class=\"totals\">%zu results, %zu earlier "
 		      "attempts of re-run tests</p>\n",
-		      n_final, n - n_final);
+		      n_final, n_earlier);
 }
 
 static void put_filters(struct report_out *o, const atex_results *r,

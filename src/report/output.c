@@ -357,6 +357,65 @@ char *report_relative_path(const char *base, const char *target)
 	return atex_buf_detach(&b);
 }
 
+int report_earlier_attempts(const atex_results *r, size_t *n)
+{
+	json_t *seen = json_object();
+	int rc = seen ? 0 : ATEX_ENOMEM;
+
+	*n = 0;
+	for (size_t i = 0; !rc && i < atex_results_count(r); i++) {
+		const struct atex_result *res = atex_results_get(r, i);
+		char *key;
+
+		if (res->final)
+			continue;
+		key = atex_sprintf("%s\xff%s\xff%u", res->platform, res->test,
+				   res->attempt);
+		if (!key) {
+			rc = ATEX_ENOMEM;
+		} else if (!json_object_get(seen, key)) {
+			if (json_object_set_new_nocheck(seen, key,
+							json_true()) < 0)
+				rc = ATEX_ENOMEM;
+			else
+				(*n)++;
+		}
+		free(key);
+	}
+	json_decref(seen);
+	return rc;
+}
+
+int report_results_in_dir(char **out, const char *dir)
+{
+	static const char *const names[] = {"results.jsonl", "results.sqlite"};
+
+	*out = NULL;
+	for (size_t i = 0; i < ATEX_ARRAY_SIZE(names); i++) {
+		char *path = atex_path_join(dir, names[i]);
+
+		if (!path)
+			return ATEX_ENOMEM;
+		if (atex_path_exists(path) && !atex_path_is_dir(path)) {
+			*out = path;
+			return 0;
+		}
+		free(path);
+	}
+	return atex_error_set(ATEX_ENOTFOUND,
+			      "%s: a folder without results.jsonl or "
+			      "results.sqlite (not a results folder of atex "
+			      "run)",
+			      dir);
+}
+
+char *report_real_path(const char *path)
+{
+	char *real = realpath(path, NULL);
+
+	return real ? real : atex_path_abspath(path);
+}
+
 double report_test_time(const atex_results *r, size_t *n)
 {
 	json_t *seen = json_object();

@@ -92,9 +92,26 @@ const char *report_format_duration(char *buf, size_t size, double seconds);
  */
 double report_test_time(const atex_results *r, size_t *n);
 
+/* The number of earlier attempts of re-run tests: distinct (platform,
+ * test, attempt) among the results that are not final (an attempt's
+ * subtests are part of it, not attempts of their own). Returns 0 or
+ * ATEX_ENOMEM. */
+int report_earlier_attempts(const atex_results *r, size_t *n);
+
 /* The path of `target` relative to the directory `base`, both absolute
  * and normalised ("../x/y"; "." for base itself). NULL: ATEX_ENOMEM. */
 char *report_relative_path(const char *base, const char *target);
+
+/* `path` with its symlinks resolved (realpath), so that a relative path
+ * computed from it climbs ("..") where the kernel does; the normalised
+ * absolute text when it does not exist (yet). NULL: ATEX_ENOMEM, or
+ * ATEX_EIO (the working directory unknown; the error set). */
+char *report_real_path(const char *path);
+
+/* The results file a results folder of `atex run` stands for: its
+ * results.jsonl, or its results.sqlite when that is all there is.
+ * ATEX_ENOTFOUND (naming the folder) when it has neither, ATEX_ENOMEM. */
+int report_results_in_dir(char **out, const char *dir);
 
 /* The statuses of docs/PROTOCOL.md section 2, in the order every output
  * shows them; custom statuses follow in the order first seen. */

@@ -1077,8 +1077,14 @@ int atex_results_load(atex_results **out, const char *path)
 		return atex_error_set(errno == ENOENT ? ATEX_ENOTFOUND
 						      : ATEX_EIO,
 				      "%s: %s", path, strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return atex_error_set(ATEX_EIO, "%s: is a directory", path);
+	/* A results folder of `atex run` stands for its results file. */
+	if (S_ISDIR(st.st_mode)) {
+		rc = report_results_in_dir(&dir, path);
+		if (!rc)
+			rc = atex_results_load(out, dir);
+		free(dir);
+		return rc;
+	}
 	r = atex_calloc(1, sizeof(*r));
 	abs = atex_path_abspath(path);
 	if (!r || !abs) {

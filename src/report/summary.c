@@ -289,8 +289,9 @@ int atex_report_summary(const atex_results *r, int fd)
 	if (!r)
 		return atex_error_set(ATEX_EINVAL,
 				      "report: summary: the results are NULL");
-	earlier = atex_results_count(r) - count(r, NULL, NULL);
-	o.rc = report_statuses(&statuses, r, true, true);
+	o.rc = report_earlier_attempts(r, &earlier);
+	if (!o.rc)
+		o.rc = report_statuses(&statuses, r, true, true);
 	if (!o.rc)
 		o.rc = report_platforms(&platforms, r);
 	if (!o.rc)

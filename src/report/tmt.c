@@ -26,7 +26,8 @@
  *    cannot hold as is escaped: a test name or note with a colon, a
  *    newline or a stray byte must not make the file unreadable, and
  *    "10:00:00" must stay a string for YAML 1.1 readers too.
- *  - Paths (`log`, `data-path`) are relative to the file's folder, as
+ *  - Paths (`log`, `data-path`) are relative to the file's real folder
+ *    (symlinks resolved: ".." climbs where the kernel does), as
  *    tmt's are relative to its execute step's folder.
  */
 #include <jansson.h>
@@ -223,13 +224,16 @@ static void put_notes(struct report_out *o, const char *indent,
 static void put_logs(struct report_out *o, const char *indent,
 		     const struct atex_result *res, const char *base)
 {
+	char *dir;
+
 	if (!res || res->n_files == 0) {
 		report_printf(o, "%slog: []\n", indent);
 		return;
 	}
 	report_printf(o, "%slog:\n", indent);
+	dir = report_real_path(res->files_dir);
 	for (size_t i = 0; i < res->n_files && !o->rc; i++) {
-		char *path = atex_path_join(res->files_dir, res->files[i]);
+		char *path = dir ? atex_path_join(dir, res->files[i]) : NULL;
 		char *rel = path ? report_relative_path(base, path) : NULL;
 
 		if (!rel) {
@@ -242,6 +246,7 @@ static void put_logs(struct report_out *o, const char *indent,
 		free(rel);
 		free(path);
 	}
+	free(dir);
 }
 
 /* A timestamp as tmt's schema has them (with a fraction and a zone). */
@@ -377,13 +382,15 @@ static void put_entry(struct report_out *o, const atex_results *r,
 	}
 	report_puts(o, "  check: []\n");
 	if (e->own) {
-		char *rel = report_relative_path(base, e->own->files_dir);
+		char *dir = report_real_path(e->own->files_dir);
+		char *rel = dir ? report_relative_path(base, dir) : NULL;
 
 		if (!rel)
 			o->rc = ATEX_ENOMEM;
 		else
 			put_key_string(o, "  ", "data-path", rel);
 		free(rel);
+		free(dir);
 	}
 }
 
@@ -391,15 +398,16 @@ int atex_report_tmt(const atex_results *r, const char *path)
 {
 	struct report_out o = REPORT_OUT_INIT;
 	struct atex_vec entries = ATEX_VEC_INIT;
-	char *abs = NULL, *base = NULL;
+	char *folder = NULL, *base = NULL;
 	int rc;
 
 	if (!r || !path)
 		return atex_error_set(ATEX_EINVAL, "report: tmt: %s is NULL",
 				      r ? "path" : "the results");
-	abs = atex_path_abspath(path);
-	base = abs ? atex_strndup(abs, (size_t)(atex_path_basename(abs) - abs))
-		   : NULL;
+	/* tmt opens Path(workdir) / log: the ".." of a path climb from the
+	 * real folder, not from the path's text (a symlinked folder). */
+	folder = atex_strndup(path, (size_t)(atex_path_basename(path) - path));
+	base = folder ? report_real_path(*folder ? folder : ".") : NULL;
 	if (!base) {
 		rc = atex_error_last_code() == ATEX_EIO ? ATEX_EIO
 							: ATEX_ENOMEM;
@@ -417,7 +425,7 @@ int atex_report_tmt(const atex_results *r, const char *path)
 out:
 	atex_vec_free_all(&entries, entry_free);
 	atex_buf_free(&o.buf);
-	free(abs);
+	free(folder);
 	free(base);
 	return rc;
 }

@@ -365,6 +365,68 @@ static void test_names(void **state)
 	session_close(&s);
 }
 
+/* Output file FILE of the last run of `test` (under files/) holds `want`. */
+static bool output_has(const char *test, const char *want)
+{
+	char full[PATH_MAX * 3], buf[8192];
+	size_t n;
+	FILE *f;
+
+	snprintf(full, sizeof(full), "%s/%lu%s/files/output.txt", g.base,
+		 g.runs, test);
+	f = fopen(full, "r");
+	if (!f)
+		fail_msg("%s: no file %s", test, full);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	if (!strstr(buf, want))
+		print_error("%s: output.txt: no '%s' in:\n%s\n", test, want,
+			    buf);
+	return strstr(buf, want) != NULL;
+}
+
+/* Issue 14: tmt keeps start-time, end-time and duration of the entries
+ * other than "/" (whose times are the attempt's): so do subtests; an
+ * invalid one is a warning naming file:line (tmt's "Result format
+ * violation"), the results kept. */
+static void test_custom_times(void **state)
+{
+	struct session s;
+
+	(void)state;
+	session_open(&s, false);
+	CHECK(&s, "/custom_times", 0,
+	      "{\"status\": \"pass\", \"name\": \"a\", \"start-time\": "
+	      "\"2026-12-06T22:45:01.123456+00:00\", \"end-time\": "
+	      "\"2026-12-06T22:45:03.5Z\", \"duration\": \"00:00:02\"}",
+	      "{\"status\": \"info\", \"name\": \"a/deep\", "
+	      "\"duration\": \"100:59:59\"}",
+	      "{\"status\": \"fail\", \"name\": \"b\"}",
+	      "{\"status\": \"pass\", \"files\": [\"output.txt\", "
+	      "\"data/results.yaml\"]}");
+	assert_true(output_has("/custom_times", "my-output\n"));
+	/* Unquoted, YAML makes it a timestamp (tmt's schema wants a
+	 * string): said too. */
+	assert_true(output_has("/custom_times",
+			       "results.yaml:13: '/deep': result format "
+			       "violation: 'start-time' "
+			       "\"2026-12-06T22:45:01.123456\" is not"));
+	assert_true(output_has(
+		"/custom_times",
+		"atex: TMT_TEST_DATA/results.yaml:17: '/b': result format "
+		"violation: 'duration' 12 is not HH:MM:SS (left out)\n"));
+	assert_true(output_has("/custom_times",
+			       "results.yaml:18: '/b': result format "
+			       "violation: 'start-time' \"bogus\" is not a "
+			       "timestamp"));
+	assert_true(
+		output_has("/custom_times",
+			   "results.yaml:19: '/b': result format "
+			   "violation: 'end-time' \"2026-12-06 22:45:03\""));
+	session_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_custom),
 		cmocka_unit_test(test_stored),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_custom_times),
 	};
 	const char *trees = getenv("ATEX_TEST_TREES");
 	int failed;

@@ -81,7 +81,7 @@ def test_damaged_lines(tmp_path, atex_log):
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         atex.report.load(tmp_path / "missing.jsonl")
-    with pytest.raises(OSError, match="is a directory"):
+    with pytest.raises(FileNotFoundError, match="without results.jsonl"):
         atex.report.load(tmp_path)
     (tmp_path / "x.sqlite").write_text("hello\n")
     with pytest.raises(ValueError, match="x.sqlite: not a results database"):

@@ -90,3 +90,22 @@ def test_tmt(tmp_path):
     assert data[0]["subresult"][0]["result"] == "fail"
     assert data[1]["result"] == "error"
     assert data[1]["note"][0] == "lost"
+
+
+def test_load_results_folder(tmp_path):
+    """A results folder of atex run loads as `atex report DIR` reads it:
+    its results.jsonl (with the run's metadata), else its results.sqlite."""
+    run = tmp_path / "run"
+    run.mkdir()
+    write_run(run)
+    results = atex.report.load(run)
+    assert [(r.test, r.subtest) for r in results] == [
+        ("/a", None), ("/a", "s1"), ("/b", None)]
+    assert results.run["platform"] == "local"
+    assert results[0].files_dir == str(run / "files/local/a")
+    from atex.aggregator.sqlite import SQLiteAggregator
+    only_db = tmp_path / "db"
+    only_db.mkdir()
+    with SQLiteAggregator(only_db / "results.sqlite"):
+        pass
+    assert len(atex.report.load(only_db)) == 0

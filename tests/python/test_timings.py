@@ -91,3 +91,30 @@ def test_orchestrator_times_every_attempt(tmp_path):
     assert got["/ok"]["duration"] >= 0.2 and got["/bad"]["duration"] >= 0.1
     for r in got.values():
         assert r["started"] < r["ended"] and r["system"] and r["attempt"] == 1
+
+
+@pytest.mark.parametrize("run, key", [
+    ({"context": {"a": 1}}, "'a'"),
+    ({"context": {"a": None}}, "'a'"),
+    ({"context": {"a": ["x", "y"]}}, "'a'"),
+    ({"context": {1: "x"}}, "1"),
+    ({"context": "a=b"}, "'context'"),
+    ({"tree": b"x"}, "'tree'"),
+    ({"git-commit": "0" * 40}, "'git-commit'"),
+])
+def test_sqlite_run_checked(tmp_path, run, key):
+    """run= as docs/PYTHON.md says: a ValueError naming the key, nothing
+    stored as it is nor dropped silently."""
+    with pytest.raises(ValueError, match=key):
+        SQLiteAggregator(tmp_path / "r.sqlite", run=run)
+
+
+def test_sqlite_run_json_checked_in_c(tmp_path):
+    """libatex refuses the same run_json (for C callers), naming the key."""
+    for text, key in (('{"context": {"a": 1}}', '"a"'),
+                      ('{"context": {"a": ["x"]}}', '"a"'),
+                      ('{"git-commit": "x"}', '"git-commit"')):
+        with pytest.raises(ValueError, match=key):
+            _atex.AggregatorSQLite(tmp_path / "r.sqlite", None, text)
+    _atex.AggregatorSQLite(tmp_path / "r.sqlite", None,
+                           '{"context": {"a": "x,y"}, "tree": null}')

@@ -283,7 +283,7 @@ static void test_sqlite_timings(void **state)
 			       " \"local\", \"tree\": \"/src/tests\","
 			       " \"git_commit\": null, \"context\":"
 			       " {\"distro\": \"fedora-41\", \"arch\": "
-			       "\"x86_64\"}, \"other\": 1}");
+			       "\"x86_64\"}}");
 	atex_aggregator *e = NULL;
 
 	assert_int_equal(atex_sqlite_aggregator_earlier(&e, a), 0);

@@ -148,7 +148,9 @@ class Results(Sequence):
 
 
 def load(path):
-    """Load the results file ``path`` (see the module). FileNotFoundError
-    when it does not exist, ValueError (naming file:line) when it is not a
+    """Load the results file ``path`` (see the module), or a results folder
+    of ``atex run`` (its results.jsonl, else its results.sqlite), as
+    ``atex report`` does. FileNotFoundError when it does not exist (or the
+    folder has neither), ValueError (naming file:line) when it is not a
     results file."""
     return Results(path, _atex.ReportLoad(path))

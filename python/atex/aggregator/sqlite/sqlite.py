@@ -41,6 +41,40 @@ class _Native(Aggregator):
         self._handle.ingest(str(platform), str(test_name), artifacts)
 
 
+_RUN_STRINGS = ("platform", "provisioner", "tree", "git_commit")
+
+
+def _check_run(run):
+    """SQLiteAggregator's run=: TypeError when not a dict, ValueError
+    naming the key for an unknown key (a misspelt one would be lost) or a
+    value of the wrong type (json.dumps would not name it)."""
+    if not isinstance(run, dict):
+        raise TypeError(f"SQLiteAggregator: run must be a dict, not {type(run).__name__}")
+    for key, value in run.items():
+        if key == "context":
+            _check_context(value)
+        elif key not in _RUN_STRINGS:
+            known = ", ".join((*_RUN_STRINGS, "context"))
+            raise ValueError(f"SQLiteAggregator: run: unknown key {key!r} (known: {known})")
+        elif value is not None and not isinstance(value, str):
+            raise ValueError(f"SQLiteAggregator: run: {key!r} must be a string or None, "
+                             f"not {type(value).__name__}")
+
+
+def _check_context(context):
+    if context is None:
+        return
+    if not isinstance(context, dict):
+        raise ValueError(f"SQLiteAggregator: run: 'context' must be a dict or None, "
+                         f"not {type(context).__name__}")
+    for dim, value in context.items():
+        if not isinstance(dim, str):
+            raise ValueError(f"SQLiteAggregator: run: context key {dim!r} is not a string")
+        if not isinstance(value, str):
+            raise ValueError(f"SQLiteAggregator: run: context {dim!r} must be a string "
+                             f"(several values joined with ','), not {type(value).__name__}")
+
+
 class SQLiteAggregator(_Native):
     """Every result as a row of table ``results`` in the SQLite database
     ``target`` (id, platform, status, test, subtest, note, files as JSON
@@ -58,8 +92,8 @@ class SQLiteAggregator(_Native):
         self.logger = _logger
         self.target = Path(target)
         self.files = Path(files) if files is not None else None
-        if run is not None and not isinstance(run, dict):
-            raise TypeError(f"SQLiteAggregator: run must be a dict, not {type(run).__name__}")
+        if run is not None:
+            _check_run(run)
         self.run = run
         run_json = json.dumps(run) if run is not None else None
         self._handle = _atex.AggregatorSQLite(self.target, self.files, run_json)

@@ -113,7 +113,9 @@ as=()
 [ "$(id -u)" = 0 ] && as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 if ! { "${as[@]}" "$atex" --version && "${as[@]}" test -r "$ro/tree/t.fmf"; } \
 	>/dev/null 2>&1; then
-	echo "skip read-only --results (cannot run $atex as ${as[*]:-myself})"
+	# Needed, not optional: say so loudly (a build folder others
+	# cannot read, a machine without nobody).
+	fail "read-only --results: cannot run $atex as ${as[*]:-myself}"
 else
 	(cd "$ro" && "${as[@]}" "$atex" run --local 1 --results M tree) \
 		>"$work/out" 2>"$work/err"

@@ -973,3 +973,105 @@ size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue, size_t n,
 		return atex_policy_longest_first(d, queue, n, NULL);
 	return best_declared >= 0 ? best_unseen : best;
 }
+
+/* ------------------------------------------------------------------------
+ * The estimate of a run's time left.
+ */
+
+/* Merges the runs src[lo..mid) and src[mid..hi) into dst: the left one's
+ * test first when the hook, given the two in queue order, picks it. */
+static void merge_picks(atex_fmf_discovery *d, const size_t *src, size_t *dst,
+			size_t lo, size_t mid, size_t hi,
+			atex_history_pick_hook next_test, void *userdata)
+{
+	size_t i = lo, j = mid, k = lo;
+
+	while (i < mid && j < hi) {
+		size_t pair[2] = {src[i], src[j]};
+
+		if (next_test(d, pair, 2, userdata) == 0)
+			dst[k++] = src[i++];
+		else
+			dst[k++] = src[j++];
+	}
+	while (i < mid)
+		dst[k++] = src[i++];
+	while (j < hi)
+		dst[k++] = src[j++];
+}
+
+int atex_history_order(atex_fmf_discovery *d, size_t *queue, size_t n,
+		       atex_history_pick_hook next_test, void *userdata)
+{
+	size_t *tmp, *src = queue, *dst;
+
+	if ((!queue && n) || !next_test)
+		return atex_error_set(ATEX_EINVAL,
+				      "history order: no queue or no hook");
+	if (n < 2)
+		return 0;
+	tmp = atex_calloc(n, sizeof(*tmp));
+	if (!tmp)
+		return ATEX_ENOMEM;
+	dst = tmp;
+	/* Bottom-up and stable: ties keep queue order, as the policies'. */
+	for (size_t width = 1; width < n; width *= 2) {
+		size_t *swap;
+
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+
+			merge_picks(d, src, dst, lo, mid, hi, next_test,
+				    userdata);
+		}
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != queue)
+		memcpy(queue, src, n * sizeof(*queue));
+	free(tmp);
+	return 0;
+}
+
+/* The min-heap of the systems' free times: sifts heap[i] down. */
+static void sift_down(double *heap, size_t m, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, low = i;
+		double swap;
+
+		if (l < m && heap[l] < heap[low])
+			low = l;
+		if (r < m && heap[r] < heap[low])
+			low = r;
+		if (low == i)
+			return;
+		swap = heap[i];
+		heap[i] = heap[low];
+		heap[low] = swap;
+		i = low;
+	}
+}
+
+double atex_history_estimate_run(const double *queued, size_t n, double *busy,
+				 size_t systems)
+{
+	double end = 0;
+
+	if (systems == 0 || !busy)
+		return 0;
+	/* Heapify (bottom-up), then each test to the system free first. */
+	for (size_t i = systems / 2 + 1; i-- > 0;)
+		sift_down(busy, systems, i);
+	for (size_t i = 0; queued && i < n; i++) {
+		busy[0] += queued[i] > 0 ? queued[i] : 0;
+		sift_down(busy, systems, 0);
+	}
+	for (size_t i = 0; i < systems; i++) {
+		if (busy[i] > end)
+			end = busy[i];
+	}
+	return end;
+}

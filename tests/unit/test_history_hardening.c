@@ -299,6 +299,174 @@ static void test_same_results_twice(void **state)
 	tree_remove(dir);
 }
 
+/* ---- 5. the estimate, simulated ---- */
+
+static size_t names_at(atex_fmf_discovery *d, const size_t *order, size_t n,
+		       char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(
+			out + len, size - len, "%s%s", i ? " " : "",
+			atex_fmf_discovery_test_name(d, order[i]));
+	return len;
+}
+
+static void test_estimate_follows_order(void **state)
+{
+	char *dir = tree_new("main.fmf",
+			     "/plan:\n"
+			     "    discover:\n"
+			     "        how: fmf\n"
+			     "    execute:\n"
+			     "        how: tmt\n"
+			     "/a:\n    test: 'true'\n"
+			     "/b:\n    test: 'true'\n"
+			     "/c:\n    test: 'true'\n"
+			     "/d:\n    test: 'true'\n"
+			     "/e:\n    test: 'true'\n"
+			     "/f:\n    test: 'true'\n",
+			     NULL);
+	char *db_path = path_in(dir, "h.sqlite");
+	sqlite3 *db = db_new(db_path);
+	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
+	atex_fmf_discovery *d = NULL;
+	const char *paths[] = {db_path};
+	size_t order[6];
+	double queued[6], busy[2];
+	char names[128];
+	atex_history *h;
+
+	(void)state;
+	/* Five 10 s tests and, last in fmf order, one of 40 s. */
+	row(db, "/a", "pass", 1, 1, 10);
+	row(db, "/b", "pass", 1, 1, 10);
+	row(db, "/c", "pass", 1, 1, 10);
+	row(db, "/d", "pass", 1, 1, 10);
+	row(db, "/e", "pass", 1, 1, 10);
+	row(db, "/f", "pass", 1, 1, 40);
+	sqlite3_close(db);
+	h = open_ok(paths, 1);
+	dopts.plan = "/plan";
+	assert_int_equal(atex_fmf_discover(&d, dir, &dopts), 0);
+	/* --order fmf: the long test starts last, at 20 s on 2 systems:
+	 * 60 s (the old estimate said max(90 / 2, 40) = 45). */
+	for (size_t i = 0; i < 6; i++)
+		order[i] = i;
+	assert_int_equal(
+		atex_history_order(d, order, 6, atex_policy_fmf_order, NULL),
+		0);
+	names_at(d, order, 6, names, sizeof(names));
+	assert_string_equal(names, "/a /b /c /d /e /f");
+	for (size_t i = 0; i < 6; i++)
+		queued[i] = atex_history_estimate(h, d, order[i], 0);
+	busy[0] = busy[1] = 0;
+	assert_true(atex_history_estimate_run(queued, 6, busy, 2) == 60);
+	/* The history's order: the long one first, 50 s. */
+	for (size_t i = 0; i < 6; i++)
+		order[i] = i;
+	assert_int_equal(
+		atex_history_order(d, order, 6, atex_policy_history, h), 0);
+	names_at(d, order, 6, names, sizeof(names));
+	assert_string_equal(names, "/f /a /b /c /d /e");
+	for (size_t i = 0; i < 6; i++)
+		queued[i] = atex_history_estimate(h, d, order[i], 0);
+	busy[0] = busy[1] = 0;
+	assert_true(atex_history_estimate_run(queued, 6, busy, 2) == 50);
+	/* Running tests: /f with 35 s left, /a with 5 s; then b..e on the
+	 * second system: 5 + 40. */
+	busy[0] = 35;
+	busy[1] = 5;
+	assert_true(atex_history_estimate_run(queued + 2, 4, busy, 2) == 45);
+	/* Nothing queued: the longest running; no system: 0. */
+	busy[0] = 3;
+	busy[1] = 7;
+	assert_true(atex_history_estimate_run(NULL, 0, busy, 2) == 7);
+	assert_true(atex_history_estimate_run(queued, 6, busy, 0) == 0);
+	atex_history_free(h);
+	atex_fmf_discovery_free(d);
+	free(db_path);
+	tree_remove(dir);
+}
+
+/* The order from pairs is the order of repeated picks over the whole
+ * queue, for a policy picking the best key with ties in queue order. */
+static const double *fake_keys;
+static unsigned long fake_calls;
+
+static size_t pick_biggest(atex_fmf_discovery *d, const size_t *queue, size_t n,
+			   void *userdata)
+{
+	size_t best = 0;
+
+	(void)d;
+	(void)userdata;
+	fake_calls++;
+	for (size_t i = 1; i < n; i++) {
+		if (fake_keys[queue[i]] > fake_keys[queue[best]])
+			best = i;
+	}
+	return best;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_order_and_cost(void **state)
+{
+	enum { N = 5000, SYSTEMS = 100, ROUNDS = 200 };
+	static double keys[N], queued[N], busy[SYSTEMS];
+	static size_t order[N], picked[N], queue[N];
+	size_t n = N;
+	double t0, per_event, per_order;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++) {
+		keys[i] = (double)((i * 7919) % 613); /* ties too */
+		order[i] = queue[i] = i;
+	}
+	fake_keys = keys;
+	fake_calls = 0;
+	t0 = now_s();
+	assert_int_equal(atex_history_order(NULL, order, N, pick_biggest, NULL),
+			 0);
+	per_order = now_s() - t0;
+	/* O(n log n) calls of two tests. */
+	assert_true(fake_calls < (unsigned long)N * 14);
+	for (size_t k = 0; k < N; k++) {
+		size_t p = pick_biggest(NULL, queue, n, NULL);
+
+		picked[k] = queue[p];
+		memmove(&queue[p], &queue[p + 1], (n - p - 1) * sizeof(*queue));
+		n--;
+	}
+	assert_memory_equal(order, picked, sizeof(order));
+	/* Per event: the queued tests' times in order and the simulation,
+	 * as `atex run` redraws its line. */
+	t0 = now_s();
+	for (int r = 0; r < ROUNDS; r++) {
+		for (size_t i = 0; i < N; i++)
+			queued[i] = keys[order[i]];
+		for (size_t i = 0; i < SYSTEMS; i++)
+			busy[i] = (double)(i % 7);
+		assert_true(atex_history_estimate_run(queued, N, busy,
+						      SYSTEMS) > 0);
+	}
+	per_event = (now_s() - t0) / ROUNDS;
+	print_message("5000 tests on 100 systems: %.3f ms per event, "
+		      "%.1f ms for the order (%lu picks of two)\n",
+		      per_event * 1e3, per_order * 1e3, fake_calls);
+	/* < 1 ms on a quiet machine; a loaded one gets slack. */
+	assert_true(per_event < 0.005);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +475,8 @@ int main(void)
 		cmocka_unit_test(test_no_durations),
 		cmocka_unit_test(test_locked),
 		cmocka_unit_test(test_same_results_twice),
+		cmocka_unit_test(test_estimate_follows_order),
+		cmocka_unit_test(test_order_and_cost),
 	};
 
 	/* One case at a time (checking that each fails without its fix). */

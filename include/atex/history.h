@@ -19,8 +19,13 @@
  *    system). Its duration is what the test takes;
  *  - a test's time: the median duration of its last N successful
  *    attempts, newest first by start time; a test with none has the
- *    median of all its attempts (a test that always errors out takes as
- *    long as it did);
+ *    median of its error attempts (a test that always errors out takes as
+ *    long as it did). Infra attempts never give a time: they measured the
+ *    incident (a lost system, a canceled run), not the test; a test with
+ *    only infra attempts is not in the history at all, so the policy
+ *    starts it with the tests never seen (by declared duration) and the
+ *    estimate takes the typical time, rather than the few seconds a
+ *    Ctrl-C left it, which would start a long test last;
  *  - flaky: an attempt that failed (fail or error) followed, later by
  *    start time, by one that passed (pass, info, warn), in the same run
  *    (a re-run) or in a later one;
@@ -69,7 +74,15 @@ struct atex_history_options {
 
 /*
  * Reads the history of `paths`. Attempts without a duration (results
- * from programs that do not write attempt.json) are left out.
+ * from programs that do not write attempt.json) are left out; a path
+ * that gives none is warned about (naming it), as a history whose every
+ * attempt ended in infra. A path that reads the same results as an
+ * earlier one (the same path again, another spelling, a folder and its
+ * results.sqlite) is read once, with a warning. Only regular files
+ * (symlinks followed) and folders are opened: a FIFO, device or socket,
+ * given or in a folder, is ATEX_EFORMAT naming it (opening it could wait
+ * for ever). A database locked by another process (still after 5 s) is
+ * ATEX_EIO saying so.
  * Returns 0, ATEX_EINVAL (no path, bad options), ATEX_ENOTFOUND (a path
  * that does not exist, a folder without results), ATEX_EFORMAT (not a
  * results database or folder; a database or folder from before timings

@@ -19,8 +19,13 @@
  *    system). Its duration is what the test takes;
  *  - a test's time: the median duration of its last N successful
  *    attempts, newest first by start time; a test with none has the
- *    median of all its attempts (a test that always errors out takes as
- *    long as it did);
+ *    median of its error attempts (a test that always errors out takes as
+ *    long as it did). Infra attempts never give a time: they measured the
+ *    incident (a lost system, a canceled run), not the test; a test with
+ *    only infra attempts is not in the history at all, so the policy
+ *    starts it with the tests never seen (by declared duration) and the
+ *    estimate takes the typical time, rather than the few seconds a
+ *    Ctrl-C left it, which would start a long test last;
  *  - flaky: an attempt that failed (fail or error) followed, later by
  *    start time, by one that passed (pass, info, warn), in the same run
  *    (a re-run) or in a later one;
@@ -69,7 +74,15 @@ struct atex_history_options {
 
 /*
  * Reads the history of `paths`. Attempts without a duration (results
- * from programs that do not write attempt.json) are left out.
+ * from programs that do not write attempt.json) are left out; a path
+ * that gives none is warned about (naming it), as a history whose every
+ * attempt ended in infra. A path that reads the same results as an
+ * earlier one (the same path again, another spelling, a folder and its
+ * results.sqlite) is read once, with a warning. Only regular files
+ * (symlinks followed) and folders are opened: a FIFO, device or socket,
+ * given or in a folder, is ATEX_EFORMAT naming it (opening it could wait
+ * for ever). A database locked by another process (still after 5 s) is
+ * ATEX_EIO saying so.
  * Returns 0, ATEX_EINVAL (no path, bad options), ATEX_ENOTFOUND (a path
  * that does not exist, a folder without results), ATEX_EFORMAT (not a
  * results database or folder; a database or folder from before timings
@@ -130,6 +143,42 @@ size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue, size_t n,
  */
 double atex_history_estimate(const atex_history *h, atex_fmf_discovery *d,
 			     size_t test, double fallback);
+
+/*
+ * The estimate of a run's time left is a simulation of the rest of the
+ * run: the queued tests handed out in the order the run's next_test hook
+ * would hand them out, each to the system that frees first (its running
+ * test's expected time left, or 0 when idle); the estimate is when the
+ * last one ends. So an explicit order that starts the long tests last
+ * (--order fmf) is estimated as the longer run it is.
+ *
+ * atex_history_order sorts `queue` (discovery indices, in the queue's
+ * order) in place into the order `next_test` (an atex_next_test_hook of
+ * atex/orchestrator.h; atex_policy_history with the history as userdata
+ * for the history's order) would hand them out: a stable merge sort whose
+ * comparison asks the hook to pick from the two tests, in queue order.
+ * That is exact for every policy that picks the best of a key, ties in
+ * queue order (all of atex's), in O(n log n) calls of two tests each
+ * instead of n calls over the whole queue. The order of the rest stays
+ * right while tests are handed out, so a caller computes it once and
+ * again when a test goes back to the queue (a re-run: to its front).
+ * Returns 0, ATEX_EINVAL, ATEX_ENOMEM. Thread safety: the hook's.
+ */
+typedef size_t (*atex_history_pick_hook)(atex_fmf_discovery *d,
+					 const size_t *queue, size_t n,
+					 void *userdata);
+int atex_history_order(atex_fmf_discovery *d, size_t *queue, size_t n,
+		       atex_history_pick_hook next_test, void *userdata);
+
+/*
+ * The simulation: queued[0..n-1] are the expected seconds of the queued
+ * tests in hand-out order (atex_history_estimate of each), busy[0..
+ * systems-1] when each system is free (seconds from now); busy is used as
+ * scratch (reordered, changed). Returns the seconds until the last test
+ * ends (0 without systems). O(n log systems): cheap enough per event.
+ */
+double atex_history_estimate_run(const double *queued, size_t n, double *busy,
+				 size_t systems);
 
 #ifdef __cplusplus
 }

@@ -174,6 +174,26 @@ static int add_rec(struct reader *rd, const char *platform, const char *test,
 	return 0;
 }
 
+/* 0 when `path` (followed through symlinks) is a regular file: opening a
+ * FIFO or a device would wait for a writer for ever, whatever a signal
+ * says. */
+static int regular_file(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) < 0)
+		return atex_error_set(errno == ENOENT ? ATEX_ENOTFOUND
+						      : ATEX_EIO,
+				      "%s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return atex_error_set(ATEX_EFORMAT,
+				      "%s: not a regular file (a FIFO, a "
+				      "device or a socket is not read as "
+				      "history)",
+				      path);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------
  * results.sqlite.
  */
@@ -266,6 +286,20 @@ static int sqlite_timing(struct reader *rd, struct pending *p, sqlite3_stmt *st,
 	return 0;
 }
 
+/* ATEX_EIO saying so when SQLite failed on a lock another connection
+ * holds (after the busy timeout); 0 otherwise. */
+static int sqlite_locked(sqlite3 *db, const char *path)
+{
+	int code = sqlite3_errcode(db);
+
+	if (code != SQLITE_BUSY && code != SQLITE_LOCKED)
+		return 0;
+	return atex_error_set(ATEX_EIO,
+			      "%s: locked by another process (a run still "
+			      "writing it?): %s; try again when it is done",
+			      path, sqlite3_errmsg(db));
+}
+
 static int read_sqlite(struct reader *rd, const char *path, size_t source)
 {
 	sqlite3 *db = NULL;
@@ -279,9 +313,11 @@ static int read_sqlite(struct reader *rd, const char *path, size_t source)
 	sqlite3_busy_timeout(db, 5000);
 	cols = sqlite_columns(db);
 	if (cols < 0) {
-		rc = atex_error_set(ATEX_EFORMAT,
-				    "%s: not a results database: %s", path,
-				    sqlite3_errmsg(db));
+		rc = sqlite_locked(db, path);
+		if (rc == 0)
+			rc = atex_error_set(ATEX_EFORMAT,
+					    "%s: not a results database: %s",
+					    path, sqlite3_errmsg(db));
 		goto out;
 	}
 	if (cols == 0) {
@@ -339,6 +375,8 @@ static int read_sqlite(struct reader *rd, const char *path, size_t source)
 		if (own)
 			p.own = status;
 	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = sqlite_locked(db, path);
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = atex_error_set(ATEX_EIO, "%s: %s", path,
 				    sqlite3_errmsg(db));
@@ -534,6 +572,30 @@ static int read_attempts_file(struct reader *rd, json_t *map, const char *path,
 	return rc;
 }
 
+/* The files of a folder read without its database are regular files (the
+ * results loader also reads old/results.jsonl and run.json). */
+static int folder_files_regular(const char *dir, const char *results,
+				const char *attempts)
+{
+	char *old = atex_path_join(dir, "old");
+	char *old_results = old ? find_variant(old, "results.jsonl") : NULL;
+	char *run_json = atex_path_join(dir, "run.json");
+	int rc = old && run_json ? 0 : atex_error_oom();
+
+	if (rc == 0)
+		rc = regular_file(results);
+	if (rc == 0)
+		rc = regular_file(attempts);
+	if (rc == 0 && old_results)
+		rc = regular_file(old_results);
+	if (rc == 0 && atex_path_exists(run_json))
+		rc = regular_file(run_json);
+	free(old);
+	free(old_results);
+	free(run_json);
+	return rc;
+}
+
 static int read_folder(struct reader *rd, const char *dir, size_t source)
 {
 	char *db = atex_path_join(dir, "results.sqlite");
@@ -547,7 +609,9 @@ static int read_folder(struct reader *rd, const char *dir, size_t source)
 		goto out;
 	}
 	if (atex_path_exists(db)) {
-		rc = read_sqlite(rd, db, source);
+		rc = regular_file(db);
+		if (rc == 0)
+			rc = read_sqlite(rd, db, source);
 		goto out;
 	}
 	results = find_variant(dir, "results.jsonl");
@@ -568,10 +632,14 @@ static int read_folder(struct reader *rd, const char *dir, size_t source)
 				    dir);
 		goto out;
 	}
-	rc = load_statuses(map, results);
+	rc = folder_files_regular(dir, results, attempts);
+	if (rc == 0)
+		rc = load_statuses(map, results);
 	if (rc == 0)
 		rc = read_attempts_file(rd, map, attempts, source);
 	old_attempts = rc == 0 ? find_variant(old, "attempts.jsonl") : NULL;
+	if (rc == 0 && old_attempts)
+		rc = regular_file(old_attempts);
 	if (rc == 0 && old_attempts)
 		rc = read_attempts_file(rd, map, old_attempts, source);
 out:
@@ -595,6 +663,8 @@ static int read_path(struct reader *rd, const char *path, size_t source)
 				      "%s: %s", path, strerror(errno));
 	if (S_ISDIR(sb.st_mode))
 		return read_folder(rd, path, source);
+	if (!S_ISREG(sb.st_mode))
+		return regular_file(path);
 	/* A results.jsonl stands for its folder. */
 	if (len > 6 && strstr(atex_path_basename(path), ".jsonl")) {
 		char *dir = atex_strdup(path);
@@ -665,7 +735,7 @@ static bool is_failed(int status)
 static void summarize(struct atex_history_test *t, const struct rec *recs,
 		      size_t n, unsigned int last_n, double *scratch)
 {
-	size_t k = 0, runs = 0, failed = 0, most_in_run = 0;
+	size_t k = 0, runs = 0, failed = 0, most_in_run = 0, j_fallback = 0;
 	bool seen_failure = false;
 
 	memset(t, 0, sizeof(*t));
@@ -673,11 +743,15 @@ static void summarize(struct atex_history_test *t, const struct rec *recs,
 		if (is_ok(recs[i].status))
 			scratch[k++] = recs[i].duration;
 	}
-	/* Nothing ran to its end: what it took is all we know. */
-	for (size_t i = n; k == 0 && i-- > 0 && n - 1 - i < last_n;)
-		scratch[n - 1 - i] = recs[i].duration;
+	/* Nothing ran to its end: what the errors took is all we know
+	 * (infra attempts say nothing of the test: build() left out a test
+	 * that has only those). */
+	for (size_t i = n; k == 0 && i-- > 0 && j_fallback < last_n;) {
+		if (recs[i].status != ST_INFRA)
+			scratch[j_fallback++] = recs[i].duration;
+	}
 	if (k == 0)
-		k = n < last_n ? n : last_n;
+		k = j_fallback;
 	t->samples = (unsigned int)k;
 	t->median = median_of(scratch, k);
 	t->attempts = (unsigned int)n;
@@ -713,13 +787,26 @@ static void summarize(struct atex_history_test *t, const struct rec *recs,
 	t->expected = t->median * t->expected_attempts;
 }
 
+/* Attempts of a test that all ended in infra (a lost system, a canceled
+ * run) measured the incident, not the test: the test counts as never
+ * seen rather than as short. */
+static bool only_infra(const struct rec *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].status != ST_INFRA)
+			return false;
+	}
+	return true;
+}
+
 static int build(atex_history *h, struct reader *rd, unsigned int last_n)
 {
 	double *scratch = NULL, *medians = NULL;
 	size_t count = 0;
 	int rc = 0;
 
-	qsort(rd->recs, rd->n, sizeof(*rd->recs), cmp_rec);
+	if (rd->n) /* qsort(NULL, 0) is undefined */
+		qsort(rd->recs, rd->n, sizeof(*rd->recs), cmp_rec);
 	for (size_t i = 0; i < rd->n; i++)
 		count += i == 0 ||
 			 strcmp(rd->recs[i].test, rd->recs[i - 1].test);
@@ -737,6 +824,8 @@ static int build(atex_history *h, struct reader *rd, unsigned int last_n)
 		     j < rd->n && !strcmp(rd->recs[j].test, rd->recs[i].test);
 		     j++)
 			;
+		if (only_infra(&rd->recs[i], j - i))
+			continue; /* never seen (history.h) */
 		/* The name moves to the entry. */
 		e->test = rd->recs[i].test;
 		rd->recs[i].test = NULL;
@@ -748,6 +837,68 @@ static int build(atex_history *h, struct reader *rd, unsigned int last_n)
 out:
 	free(scratch);
 	free(medians);
+	return rc;
+}
+
+/* What reading `path` reads, as a real path: a folder with a database is
+ * its database, a .jsonl file its folder. NULL if it does not resolve
+ * (read_path then says why). */
+static char *read_key(const char *path)
+{
+	char *real = realpath(path, NULL);
+	char *inner = NULL, *slash;
+	struct stat sb;
+
+	if (!real || stat(real, &sb) < 0)
+		return real;
+	if (S_ISDIR(sb.st_mode)) {
+		char *db = atex_path_join(real, "results.sqlite");
+
+		inner = db ? realpath(db, NULL) : NULL;
+		free(db);
+	} else if (strstr(atex_path_basename(real), ".jsonl") &&
+		   (slash = strrchr(real, '/'))) {
+		*slash = '\0';
+		inner = read_key(*real ? real : "/");
+	}
+	if (!inner)
+		return real;
+	free(real);
+	return inner;
+}
+
+/* Path i, unless an earlier path reads the same (the same path twice,
+ * a folder and its database): counted once, or its attempts would weigh
+ * twice. Warns when it gave nothing to learn from. */
+static int read_one(struct reader *rd, size_t i)
+{
+	const char *const *paths = rd->opts->paths;
+	char *key = read_key(paths[i]);
+	size_t before = rd->n, same = i;
+	int rc;
+
+	for (size_t j = 0; key && j < i && same == i; j++) {
+		char *other = read_key(paths[j]);
+
+		if (other && !strcmp(other, key))
+			same = j;
+		free(other);
+	}
+	free(key);
+	if (same < i) {
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: the same results as %s, read once", paths[i],
+			 paths[same]);
+		return 0;
+	}
+	rc = read_path(rd, paths[i], i);
+	if (rc == 0 && rd->n == before)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "%s: no attempt with a duration%s%s (results "
+			 "from before timings, or of a program that does "
+			 "not record them): nothing to learn from it",
+			 paths[i], rd->opts->platform ? " on platform " : "",
+			 rd->opts->platform ? rd->opts->platform : "");
 	return rc;
 }
 
@@ -779,13 +930,17 @@ int atex_history_open(atex_history **out,
 		return ATEX_ENOMEM;
 	pthread_mutex_init(&h->lock, NULL);
 	for (size_t i = 0; rc == 0 && i < opts->n_paths; i++)
-		rc = read_path(&rd, opts->paths[i], i);
+		rc = read_one(&rd, i);
 	if (rd.damaged > MAX_WARNINGS)
 		atex_log(ATEX_LOG_WARNING, COMPONENT,
 			 "%zu more damaged values in the history",
 			 rd.damaged - MAX_WARNINGS);
 	if (rc == 0)
 		rc = build(h, &rd, opts->last_n ? opts->last_n : 5);
+	if (rc == 0 && h->n == 0 && rd.n > 0)
+		atex_log(ATEX_LOG_WARNING, COMPONENT,
+			 "history: every attempt read ended in infra (a "
+			 "canceled run, lost systems): no test has a time");
 	for (size_t i = 0; i < rd.n; i++)
 		rec_free(&rd.recs[i]);
 	free(rd.recs);
@@ -919,4 +1074,106 @@ size_t atex_policy_history(atex_fmf_discovery *d, const size_t *queue, size_t n,
 	if (!keys) /* no memory for the cache: as without history */
 		return atex_policy_longest_first(d, queue, n, NULL);
 	return best_declared >= 0 ? best_unseen : best;
+}
+
+/* ------------------------------------------------------------------------
+ * The estimate of a run's time left.
+ */
+
+/* Merges the runs src[lo..mid) and src[mid..hi) into dst: the left one's
+ * test first when the hook, given the two in queue order, picks it. */
+static void merge_picks(atex_fmf_discovery *d, const size_t *src, size_t *dst,
+			size_t lo, size_t mid, size_t hi,
+			atex_history_pick_hook next_test, void *userdata)
+{
+	size_t i = lo, j = mid, k = lo;
+
+	while (i < mid && j < hi) {
+		size_t pair[2] = {src[i], src[j]};
+
+		if (next_test(d, pair, 2, userdata) == 0)
+			dst[k++] = src[i++];
+		else
+			dst[k++] = src[j++];
+	}
+	while (i < mid)
+		dst[k++] = src[i++];
+	while (j < hi)
+		dst[k++] = src[j++];
+}
+
+int atex_history_order(atex_fmf_discovery *d, size_t *queue, size_t n,
+		       atex_history_pick_hook next_test, void *userdata)
+{
+	size_t *tmp, *src = queue, *dst;
+
+	if ((!queue && n) || !next_test)
+		return atex_error_set(ATEX_EINVAL,
+				      "history order: no queue or no hook");
+	if (n < 2)
+		return 0;
+	tmp = atex_calloc(n, sizeof(*tmp));
+	if (!tmp)
+		return ATEX_ENOMEM;
+	dst = tmp;
+	/* Bottom-up and stable: ties keep queue order, as the policies'. */
+	for (size_t width = 1; width < n; width *= 2) {
+		size_t *swap;
+
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+
+			merge_picks(d, src, dst, lo, mid, hi, next_test,
+				    userdata);
+		}
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != queue)
+		memcpy(queue, src, n * sizeof(*queue));
+	free(tmp);
+	return 0;
+}
+
+/* The min-heap of the systems' free times: sifts heap[i] down. */
+static void sift_down(double *heap, size_t m, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, low = i;
+		double swap;
+
+		if (l < m && heap[l] < heap[low])
+			low = l;
+		if (r < m && heap[r] < heap[low])
+			low = r;
+		if (low == i)
+			return;
+		swap = heap[i];
+		heap[i] = heap[low];
+		heap[low] = swap;
+		i = low;
+	}
+}
+
+double atex_history_estimate_run(const double *queued, size_t n, double *busy,
+				 size_t systems)
+{
+	double end = 0;
+
+	if (systems == 0 || !busy)
+		return 0;
+	/* Heapify (bottom-up), then each test to the system free first. */
+	for (size_t i = systems / 2 + 1; i-- > 0;)
+		sift_down(busy, systems, i);
+	for (size_t i = 0; queued && i < n; i++) {
+		busy[0] += queued[i] > 0 ? queued[i] : 0;
+		sift_down(busy, systems, 0);
+	}
+	for (size_t i = 0; i < systems; i++) {
+		if (busy[i] > end)
+			end = busy[i];
+	}
+	return end;
 }

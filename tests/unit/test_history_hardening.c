@@ -463,8 +463,9 @@ static void test_order_and_cost(void **state)
 	print_message("5000 tests on 100 systems: %.3f ms per event, "
 		      "%.1f ms for the order (%lu picks of two)\n",
 		      per_event * 1e3, per_order * 1e3, fake_calls);
-	/* < 1 ms on a quiet machine; a loaded one gets slack. */
-	assert_true(per_event < 0.005);
+	/* The figure is printed, not asserted (a loaded machine or
+	 * valgrind would make any bound flaky): the bound that matters is
+	 * the number of picks above. */
 }
 
 int main(void)

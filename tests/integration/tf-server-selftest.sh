@@ -156,11 +156,14 @@ while [ $SECONDS -lt $end ]; do
 	sleep 0.03
 done
 # The POST's reply showed "new"; on a busy machine the first GET may come
-# after the scaled second of "new" is over.
+# after the scaled second of "new" (or of "queued") is over: the states
+# seen are the end of the sequence, in order.
 check "GET: new -> queued -> running (${states[*]})" \
-	[ "${states[*]}" = "new queued running" -o "${states[*]}" = "queued running" ]
+	[ "${states[*]}" = "new queued running" -o "${states[*]}" = "queued running" \
+	-o "${states[*]}" = "running" ]
 check "run.artifacts is URL/artifacts/ID" [ "$artifacts" = "$TF_URL/artifacts/$A" ]
-[ "$log404" -ge 3 ] && [ "$s" = 200 ]
+# (Polled every 0.03 s for a scaled second: a loaded machine sees fewer.)
+[ "$log404" -ge 1 ] && [ "$s" = 200 ]
 verdict "pipeline.log: 404 first ($log404 times), then 200"
 check "history: new, queued, running in order, ~0.2 s apart" py "
 import json,sys

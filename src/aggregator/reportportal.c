@@ -56,6 +56,13 @@
 #define RP_MAX_FILE	  ((size_t)60 << 20) /* under RP's request limit */
 #define RP_INLINE_DEFAULT ((size_t)1 << 20)  /* as Python ATEX */
 #define RP_EXCERPT	  300
+/* ReportPortal's ValidationConstraints (service-api, commons-model):
+ * longer texts are refused with 400. */
+#define RP_MAX_LAUNCH_NAME 256
+#define RP_MAX_ITEM_NAME   1024
+#define RP_MAX_LAUNCH_DESC 2048
+#define RP_MAX_DESC	   65536
+#define RP_MAX_ATTRIBUTE   512
 
 /* A launch: the run's, or (launch_per_platform) a platform's. */
 struct rp_launch {
@@ -156,6 +163,42 @@ static void iso_now(char out[40])
 		 tm.tm_sec % 100, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+/* The length of the valid UTF-8 sequence at s (at most `left` bytes), 0
+ * when it is not one. Strict as jansson is: no overlong forms, no
+ * surrogates (U+D800..DFFF), nothing above U+10FFFF, no NUL. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c == 0)
+		return 0;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (n > left || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 /* A copy of `s` (len bytes) that is valid UTF-8 without NULs: each bad
  * byte becomes '?', so that any log can go into a JSON string. */
 static char *utf8_clean(const char *s, size_t len)
@@ -166,18 +209,9 @@ static char *utf8_clean(const char *s, size_t len)
 	if (!out)
 		return NULL;
 	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n = c < 0x80	    ? 1
-			   : (c >> 5) == 6  ? 2
-			   : (c >> 4) == 14 ? 3
-			   : (c >> 3) == 30 ? 4
-					    : 0;
-		bool ok = n > 0 && i + n <= len && c != 0 && c != 0xc0 &&
-			  c != 0xc1 && c < 0xf5;
+		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
 
-		for (size_t k = 1; ok && k < n; k++)
-			ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-		if (!ok) {
+		if (!n) {
 			out[o++] = '?';
 			i++;
 			continue;
@@ -188,6 +222,43 @@ static char *utf8_clean(const char *s, size_t len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* A copy of s cut to at most max bytes (max > 3) on a character
+ * boundary, "…" ending it when cut: ReportPortal refuses longer names
+ * (its ValidationConstraints count UTF-16 units, never more than bytes). */
+static char *fit_text(const char *s, size_t max)
+{
+	size_t len = strlen(s), i = 0;
+	char *out;
+
+	if (len <= max)
+		return atex_strdup(s);
+	while (i < len) {
+		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+
+		if (!n)
+			n = 1;
+		if (i + n > max - 3)
+			break;
+		i += n;
+	}
+	out = atex_malloc(i + 4);
+	if (!out)
+		return NULL;
+	memcpy(out, s, i);
+	memcpy(out + i, "\xe2\x80\xa6", 4);
+	return out;
+}
+
+/* A request body could not be made: a text jansson refused (not UTF-8)
+ * or memory; named, never a bare "out of memory". */
+static int build_failed(const char *what)
+{
+	return atex_error_set(ATEX_EINVAL,
+			      "ReportPortal: %s: the request could not be "
+			      "built (a text that is not UTF-8, or no memory)",
+			      what ? what : "request");
 }
 
 static struct rp_entry *find_entry(struct rp_entry *head, const char *key)
@@ -332,6 +403,16 @@ static int rp_request(struct rp_agg *rp, const char *method, const char *path,
 			      reply, true);
 }
 
+/* A text cut to `max` bytes as a JSON string (NULL when it cannot be). */
+static json_t *json_fit(const char *s, size_t max)
+{
+	char *cut = s ? fit_text(s, max) : NULL;
+	json_t *j = cut ? json_string(cut) : NULL;
+
+	free(cut);
+	return j;
+}
+
 static void attr_add(json_t *list, const char *key, const char *value)
 {
 	json_t *a = json_object();
@@ -339,8 +420,8 @@ static void attr_add(json_t *list, const char *key, const char *value)
 	if (!a)
 		return;
 	if (key)
-		json_object_set_new(a, "key", json_string(key));
-	json_object_set_new(a, "value", json_string(value));
+		json_object_set_new(a, "key", json_fit(key, RP_MAX_ATTRIBUTE));
+	json_object_set_new(a, "value", json_fit(value, RP_MAX_ATTRIBUTE));
 	json_array_append_new(list, a);
 }
 
@@ -392,19 +473,20 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 				 "rerun", 1, "rerunOf", rp->launch_rerun,
 				 "uuid", l->uuid);
 	else {
-		name = platform ? atex_sprintf("%s %s", rp->launch_name,
-					       platform)
-				: atex_strdup(rp->launch_name);
+		char *full = platform ? atex_sprintf("%s %s", rp->launch_name,
+						     platform)
+				      : atex_strdup(rp->launch_name);
+
+		name = full ? fit_text(full, RP_MAX_LAUNCH_NAME) : NULL;
+		free(full);
 		body = name ? json_pack("{s:s, s:s, s:s, s:s, s:o}", "name",
 					name, "startTime", l->start, "uuid",
 					l->uuid, "mode", "DEFAULT",
 					"attributes", launch_attributes(rp))
 			    : NULL;
 		if (body && platform)
-			json_array_append_new(
-				json_object_get(body, "attributes"),
-				json_pack("{s:s, s:s}", "key", "platform",
-					  "value", platform));
+			attr_add(json_object_get(body, "attributes"),
+				 "platform", platform);
 	}
 	free(name);
 	what = platform ? atex_sprintf("platform %s: start launch", platform)
@@ -412,11 +494,12 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 	if (!body || !what) {
 		json_decref(body);
 		free(what);
-		return atex_error_oom();
+		return build_failed(what);
 	}
 	if (rp->description)
-		json_object_set_new(body, "description",
-				    json_string(rp->description));
+		json_object_set_new(
+			body, "description",
+			json_fit(rp->description, RP_MAX_LAUNCH_DESC));
 	rc = rp_request(rp, "POST", "/launch", body, NULL, 0, what, &reply);
 	json_decref(body);
 	free(what);
@@ -429,13 +512,24 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 	return rc;
 }
 
+/* A name too long for ReportPortal is cut; the full one is then the
+ * item's description at its start (and its codeRef for a test). */
 static json_t *item_body(const struct rp_launch *l, const char *uuid,
 			 const char *name, const char *type, const char *start,
 			 bool has_stats)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "launchUuid",
-			 l->uuid, "uuid", uuid, "name", name, "type", type,
-			 "startTime", start, "hasStats", has_stats);
+	char *cut = fit_text(name, RP_MAX_ITEM_NAME);
+	json_t *body =
+		cut ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "launchUuid",
+				l->uuid, "uuid", uuid, "name", cut, "type",
+				type, "startTime", start, "hasStats", has_stats)
+		    : NULL;
+
+	if (body && strcmp(cut, name))
+		json_object_set_new(body, "description",
+				    json_fit(name, RP_MAX_DESC));
+	free(cut);
+	return body;
 }
 
 /* A server that did not take our UUID names the object in its answer
@@ -481,14 +575,14 @@ static int platform_suite(struct rp_agg *rp, const char *platform,
 		 * second suite if this one did reach the server. */
 		body = item_body(l, e->uuid, platform, "SUITE", l->start, true);
 		what = atex_sprintf("platform %s: start suite", platform);
-		if (body)
-			json_object_set_new(body, "attributes",
-					    json_pack("[{s:s, s:s}]", "key",
-						      "platform", "value",
-						      platform));
+		if (body) {
+			json_object_set_new(body, "attributes", json_array());
+			attr_add(json_object_get(body, "attributes"),
+				 "platform", platform);
+		}
 		rc = body && what ? rp_request(rp, "POST", "/item", body, NULL,
 					       0, what, &reply)
-				  : atex_error_oom();
+				  : build_failed(what);
 		json_decref(body);
 		free(what);
 		take_id(e->uuid, reply);
@@ -650,7 +744,7 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 		    const char *data, size_t len)
 {
 	struct atex_http_part parts[2] = {{0}};
-	char uuid[RP_UUID_LEN + 1], *list_text, *what;
+	char uuid[RP_UUID_LEN + 1], *list_text, *what, *safe;
 	json_t *entry, *list;
 	int rc;
 
@@ -659,7 +753,7 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 			  t->launch->uuid, "itemUuid", item, "uuid", uuid,
 			  "time", t->end, "level", level, "message", message);
 	if (!entry)
-		return atex_error_oom();
+		return build_failed(t->what);
 	what = atex_sprintf("%s: log %s", t->what,
 			    file_name ? file_name : "(inline)");
 	if (!file_name) {
@@ -670,23 +764,35 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 		free(what);
 		return rc;
 	}
+	/* ReportPortal matches the part to the entry by file name: one safe
+	 * name in both (curl would escape '"' in the part's header, and
+	 * line breaks or '\\' have no portable form there); the real name
+	 * is the log's message. */
+	safe = atex_strdup(file_name);
+	for (char *c = safe; c && *c; c++)
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 ||
+		    *c == 0x7f)
+			*c = '_';
 	json_object_set_new(entry, "file",
-			    json_pack("{s:s}", "name", file_name));
+			    safe ? json_pack("{s:s}", "name", safe) : NULL);
 	list = json_pack("[o]", entry);
 	list_text = list ? json_dumps(list, JSON_COMPACT) : NULL;
 	json_decref(list);
-	if (!list_text || !what) {
+	if (!list_text || !what || !safe) {
 		free(list_text);
+		free(safe);
+		rc = build_failed(what ? what : t->what);
 		free(what);
-		return atex_error_oom();
+		return rc;
 	}
 	parts[0] = (struct atex_http_part){"json_request_part", NULL,
 					   "application/json",	list_text,
 					   strlen(list_text),	NULL};
 	parts[1] = (struct atex_http_part){
-		"file", file_name, "application/octet-stream", data, len, NULL};
+		"file", safe, "application/octet-stream", data, len, NULL};
 	rc = rp_request(t->rp, "POST", "/log", NULL, parts, 2, what, NULL);
 	free(list_text);
+	free(safe);
 	free(what);
 	return rc;
 }
@@ -725,8 +831,9 @@ static int upload_files(struct rp_test *t, const char *item,
 		} else {
 			rc = post_log(t, item, level, name, base_name(name),
 				      data, len);
-			if (!rc && !strcmp(base_name(name), "output.txt") &&
-			    len <= t->rp->inline_max) {
+			/* Only the test's own output inline, and not empty. */
+			if (!rc && !r->name && !strcmp(name, "output.txt") &&
+			    len > 0 && len <= t->rp->inline_max) {
 				msg = utf8_clean(data, len);
 				rc = msg ? post_log(t, item, level, msg, NULL,
 						    NULL, 0)
@@ -751,10 +858,11 @@ static int finish_item(struct rp_test *t, const char *uuid, const char *status,
 	int rc;
 
 	if (body && note)
-		json_object_set_new(body, "description", json_string(note));
+		json_object_set_new(body, "description",
+				    json_fit(note, RP_MAX_DESC));
 	rc = body && path ? rp_request_try(t->rp, "PUT", path, body, NULL, 0,
 					   what, NULL, retry)
-			  : atex_error_oom();
+			  : build_failed(what);
 	json_decref(body);
 	free(path);
 	return rc;
@@ -780,7 +888,7 @@ static void abandon_item(struct rp_test *t, const char *uuid)
 /* Starts an item under `parent`: a retry of the last item of `key` when
  * there is one (key NULL: never a retry). */
 static int start_item(struct rp_test *t, const char *parent, const char *key,
-		      const char *name, bool has_stats,
+		      const char *name, const char *code_ref, bool has_stats,
 		      char uuid[RP_UUID_LEN + 1], const char *what)
 {
 	char prev[RP_UUID_LEN + 1] = "", *path;
@@ -795,16 +903,14 @@ static int start_item(struct rp_test *t, const char *parent, const char *key,
 	if (!body || !path) {
 		json_decref(body);
 		free(path);
-		return atex_error_oom();
+		return build_failed(what);
 	}
-	json_object_set_new(body, "codeRef", json_string(t->test));
-	json_object_set_new(body, "attributes",
-			    json_pack("[{s:s, s:s}]", "key", "platform",
-				      "value", t->platform));
+	json_object_set_new(body, "codeRef", json_string(code_ref));
+	json_object_set_new(body, "attributes", json_array());
+	attr_add(json_object_get(body, "attributes"), "platform", t->platform);
 	if (t->system)
-		json_array_append_new(json_object_get(body, "attributes"),
-				      json_pack("{s:s, s:s}", "key", "system",
-						"value", t->system));
+		attr_add(json_object_get(body, "attributes"), "system",
+			 t->system);
 	if (prev[0]) {
 		json_object_set_new(body, "retry", json_true());
 		json_object_set_new(body, "retryOf", json_string(prev));
@@ -826,11 +932,22 @@ static int post_result(struct rp_test *t, const char *parent, const char *key,
 {
 	char uuid[RP_UUID_LEN + 1];
 	char *what = atex_sprintf("%s: %s", t->what, name);
+	const char *sub = r->name;
+	char *code_ref;
 	int rc;
 
-	if (!what)
+	/* A code reference of its own (TEST/SUBTEST, as tmt names it), so
+	 * that ReportPortal's testCaseId tells subtests apart. */
+	while (*sub == '/')
+		sub++;
+	code_ref = atex_sprintf("%s/%s", t->test, sub);
+	if (!what || !code_ref) {
+		free(what);
+		free(code_ref);
 		return atex_error_oom();
-	rc = start_item(t, parent, key, name, has_stats, uuid, what);
+	}
+	rc = start_item(t, parent, key, name, code_ref, has_stats, uuid, what);
+	free(code_ref);
 	if (rc) {
 		free(what);
 		return rc;
@@ -871,7 +988,8 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 	if (!key)
 		return atex_error_oom();
 	if (!rp->join_subtest) {
-		rc = start_item(t, suite, key, t->test, true, uuid, t->what);
+		rc = start_item(t, suite, key, t->test, t->test, true, uuid,
+				t->what);
 		started = !rc;
 	}
 	for (size_t i = 0; !rc && i < in->n; i++) {
@@ -898,8 +1016,8 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 		/* The test's own item, with the files of its own results. */
 		free(key);
 		key = test_key(t->platform, t->test);
-		rc = key ? start_item(t, suite, key, t->test, true, uuid,
-				      t->what)
+		rc = key ? start_item(t, suite, key, t->test, t->test, true,
+				      uuid, t->what)
 			 : atex_error_oom();
 		started = !rc;
 		for (size_t i = 0; !rc && i < in->n; i++)

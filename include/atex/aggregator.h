@@ -389,6 +389,22 @@ const char *atex_reportportal_launch_uuid(atex_aggregator *a);
  * thread. */
 size_t atex_reportportal_failed(atex_aggregator *a);
 
+/* Before start(), from the thread that will start it: one try of the
+ * launch's start, each try at most timeout_ms (0: the options'), so that
+ * a run can tell at once whether ReportPortal is there. 0: the launch is
+ * started (start() then sends nothing; a launch per platform is not
+ * tried: 0). ATEX_EINVAL: the server answered and refused (401/403: the
+ * token, 404: the project, other 4xx) or did not answer as ReportPortal
+ * (a 2xx that is not JSON): the message names the request and status.
+ * ATEX_EIO: no answer, or 5xx/408/429: start() will retry as usual. */
+int atex_reportportal_probe(atex_aggregator *a, int timeout_ms);
+
+/* Any thread (not a signal handler): requests in flight end now
+ * (ATEX_ECANCELED), later requests get one try each, and stop() finishes
+ * what was started with one try each: for a user who stops waiting. `a`
+ * may be the aggregator or its earlier view. */
+void atex_reportportal_cancel(atex_aggregator *a);
+
 #ifdef __cplusplus
 }
 #endif

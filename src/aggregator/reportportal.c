@@ -105,6 +105,14 @@ struct rp_agg {
 	struct rp_entry *suites, *tests;
 	atomic_size_t failed, ingested;
 	atomic_bool down;
+	/* atex_reportportal_cancel: requests in flight end, later ones get
+	 * one try (hurry); stop() resets the token for its last tries. */
+	atex_cancel *cancel;
+	atomic_bool hurry;
+	/* The last answer's status (0: none) and whether it was JSON: for
+	 * the probe, made before any other thread uses the aggregator. */
+	long last_status;
+	bool last_json;
 };
 
 struct rp_earlier {
@@ -340,20 +348,23 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 	/* While the server is down (a request outlasted its retries), one
 	 * try each: a run does not wait the whole budget for every test;
 	 * the first answer ends it. */
-	r.retry = retry && !atomic_load(&rp->down);
+	r.retry = retry && !atomic_load(&rp->down) && !atomic_load(&rp->hurry);
 	r.retry_total_ms = rp->retry_total_ms;
 	r.timeout_ms = rp->timeout_ms;
 	r.backoff_first_ms = rp->backoff_first_ms;
 	r.parts = parts;
 	r.n_parts = n_parts;
-	rc = atex_http_call(&res, &r, NULL);
+	rc = atex_http_call(&res, &r, rp->cancel);
 	free(text);
+	rp->last_status = rc < 0 ? 0 : res.status;
+	rp->last_json = false;
 	if (rc < 0) {
 		if (rc == ATEX_EIO)
 			atomic_store(&rp->down, true);
 		atex_error_prefix("ReportPortal: %s", what);
 		free(url);
-		return rc == ATEX_ENOMEM ? rc : ATEX_EIO;
+		return rc == ATEX_ENOMEM || rc == ATEX_ECANCELED ? rc
+								 : ATEX_EIO;
 	}
 	if (res.status < 500 && res.status != 408 && res.status != 429)
 		atomic_store(&rp->down, false);
@@ -365,6 +376,7 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 				   method, path, res.status, res.tries);
 		if (reply && res.status < 300)
 			*reply = json_loads(res.body, 0, NULL);
+		rp->last_json = reply && json_is_object(*reply);
 		atex_http_result_clear(&res);
 		free(url);
 		return 0;
@@ -450,8 +462,8 @@ static json_t *launch_attributes(struct rp_agg *rp)
 /* Starts launch `l` (its UUID made at the first try and kept: a try
  * after one that did reach the server makes no second launch). `platform`
  * is the platform of a launch per platform, NULL for the run's. */
-static int start_launch(struct rp_agg *rp, struct rp_launch *l,
-			const char *platform)
+static int start_launch_try(struct rp_agg *rp, struct rp_launch *l,
+			    const char *platform, bool retry)
 {
 	json_t *body, *reply = NULL;
 	char *name = NULL, *what = NULL;
@@ -500,7 +512,8 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 		json_object_set_new(
 			body, "description",
 			json_fit(rp->description, RP_MAX_LAUNCH_DESC));
-	rc = rp_request(rp, "POST", "/launch", body, NULL, 0, what, &reply);
+	rc = rp_request_try(rp, "POST", "/launch", body, NULL, 0, what, &reply,
+			    retry);
 	json_decref(body);
 	free(what);
 	/* A rerun continues the launch it names: its id is the answer. */
@@ -510,6 +523,12 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 	json_decref(reply);
 	l->started = rc == 0;
 	return rc;
+}
+
+static int start_launch(struct rp_agg *rp, struct rp_launch *l,
+			const char *platform)
+{
+	return start_launch_try(rp, l, platform, true);
 }
 
 /* A name too long for ReportPortal is cut; the full one is then the
@@ -1101,7 +1120,7 @@ static int rp_start(atex_aggregator *a)
 		rp->launched = true;
 		return 0;
 	}
-	rc = start_launch(rp, &rp->launch, NULL);
+	rc = rp->launch.started ? 0 : start_launch(rp, &rp->launch, NULL);
 	rp->launched = rc == 0;
 	return rc;
 }
@@ -1143,6 +1162,9 @@ static int rp_stop(atex_aggregator *a)
 	if (!rp->launched || rp->stopped)
 		return 0;
 	rp->stopped = true;
+	/* After a cancel: one try each to finish what was started. */
+	if (atomic_load(&rp->hurry))
+		atex_cancel_reset(rp->cancel);
 	iso_now(end);
 	for (struct rp_entry *e = rp->suites; e; e = e->next) {
 		const struct rp_launch *l =
@@ -1200,6 +1222,7 @@ static void rp_free(atex_aggregator *a)
 	free(rp->attributes);
 	free_entries(rp->suites);
 	free_entries(rp->tests);
+	atex_cancel_free(rp->cancel);
 	pthread_mutex_destroy(&rp->lock);
 	free(rp);
 }
@@ -1305,7 +1328,8 @@ int atex_reportportal_aggregator_new(
 	rp->inline_max = o->inline_max ? o->inline_max : RP_INLINE_DEFAULT;
 	while (o->attributes && o->attributes[n])
 		n++;
-	rc = copy_opt(&rp->url, o->url);
+	rc = atex_cancel_new(&rp->cancel);
+	rc = rc ? rc : copy_opt(&rp->url, o->url);
 	rc = rc ? rc : copy_opt(&rp->project, o->project);
 	rc = rc ? rc : copy_opt(&rp->token, token);
 	rc = rc ? rc : copy_opt(&rp->launch_name, o->launch_name);
@@ -1386,4 +1410,63 @@ size_t atex_reportportal_failed(atex_aggregator *a)
 	struct rp_agg *rp = as_rp(a);
 
 	return rp ? atomic_load(&rp->failed) : 0;
+}
+
+int atex_reportportal_probe(atex_aggregator *a, int timeout_ms)
+{
+	struct rp_agg *rp = as_rp(a);
+	int saved, rc;
+
+	if (!rp || a->ops != &rp_ops || rp->started)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_reportportal_probe: not a "
+				      "ReportPortal aggregator, or started");
+	/* A launch per platform starts with its platform: nothing to try. */
+	if (rp->per_platform || rp->launch.started)
+		return 0;
+	saved = rp->timeout_ms;
+	if (timeout_ms > 0)
+		rp->timeout_ms = timeout_ms;
+	rc = start_launch_try(rp, &rp->launch, NULL, false);
+	rp->timeout_ms = saved;
+	if (!rc && !rp->last_json) {
+		rp->launch.started = false;
+		rc = atex_error_set(ATEX_EIO,
+				    "ReportPortal: start launch: "
+				    "HTTP %ld",
+				    rp->last_status);
+	}
+	if (!rc || rc == ATEX_ENOMEM || rc == ATEX_ECANCELED)
+		return rc;
+	/* An answer that is not an outage is the user's to fix. */
+	if (rp->last_status && rp->last_status < 500 &&
+	    rp->last_status != 408 && rp->last_status != 429) {
+		char *why = atex_strdup(atex_error_last());
+
+		rp->launch.uuid[0] = '\0';
+		rc = atex_error_set(
+			ATEX_EINVAL, "%s%s",
+			why ? why : "ReportPortal: start launch",
+			rp->last_status < 300 ? ": not ReportPortal's answer"
+			: rp->last_status == 401 || rp->last_status == 403
+				? " (a wrong token?)"
+			: rp->last_status == 404 ? " (an unknown project?)"
+						 : "");
+		free(why);
+		return rc;
+	}
+	/* An outage: start() retries; the probe's one try does not make the
+	 * server "down" (one try each) for it. */
+	atomic_store(&rp->down, false);
+	return ATEX_EIO;
+}
+
+void atex_reportportal_cancel(atex_aggregator *a)
+{
+	struct rp_agg *rp = as_rp(a);
+
+	if (!rp)
+		return;
+	atomic_store(&rp->hurry, true);
+	atex_cancel_fire(rp->cancel);
 }

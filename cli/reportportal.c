@@ -535,8 +535,16 @@ int cli_rp_check(struct cli_rp *o)
 		if (v && *v)
 			o->token = strdup(v);
 	}
-	for (size_t i = 0; i < 2; i++)
+	/* unsetenv() only drops the pointer: the value stays in the
+	 * process's original environment block, which /proc/PID/environ
+	 * shows; overwritten first. */
+	for (size_t i = 0; i < 2; i++) {
+		char *v = getenv(names[i]);
+
+		if (v)
+			memset(v, 'x', strlen(v));
 		unsetenv(names[i]);
+	}
 	if (!o->token) {
 		cli_error("--reportportal: no token: set "
 			  "ATEX_REPORTPORTAL_TOKEN (or "
@@ -950,6 +958,30 @@ static const char *earliest_start(const struct upload_group *a, size_t na,
 	return min;
 }
 
+/* The launch ends with the run: run.json's "ended", else the latest
+ * attempt's end; NULL: now. */
+static const char *run_end(const json_t *info, const struct upload_group *a,
+			   size_t n)
+{
+	const char *max = json_string_value(json_object_get(info, "ended"));
+
+	for (size_t i = 0; !max && i < n; i++) {
+		const char *e =
+			json_string_value(json_object_get(a[i].attempt, "end"));
+
+		if (e && (!max || strcmp(e, max) > 0))
+			max = e;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *e =
+			json_string_value(json_object_get(a[i].attempt, "end"));
+
+		if (e && max && strcmp(e, max) > 0)
+			max = e;
+	}
+	return max;
+}
+
 int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 {
 	struct atex_reportportal_aggregator_options ro =
@@ -962,6 +994,7 @@ int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 	char *ofiles = join3(dir, "old/files", NULL);
 	char *work = join3(dir, ".rp-upload", NULL);
 	json_t *fin = NULL, *old = NULL, *att = NULL, *oatt = NULL;
+	json_t *info = NULL;
 	struct upload_group *gf = NULL, *go = NULL;
 	atex_aggregator *rp = NULL, *view = NULL;
 	size_t nf = 0, no = 0, failed = 0, counter = 0;
@@ -996,6 +1029,13 @@ int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 	if (getenv("ATEX_TEST_RP_BACKOFF_MS"))
 		ro.backoff_first_ms = atoi(getenv("ATEX_TEST_RP_BACKOFF_MS"));
 	ro.start_time = earliest_start(gf, nf, go, no);
+	{
+		char *p_info = join3(dir, "run.json", NULL);
+
+		info = p_info ? json_load_file(p_info, 0, NULL) : NULL;
+		free(p_info);
+	}
+	ro.end_time = run_end(info, gf, nf);
 	ro.launch_per_platform = o->per_platform;
 	if (atex_reportportal_aggregator_new(&rp, &ro) < 0 ||
 	    atex_reportportal_aggregator_earlier(&view, rp) < 0) {
@@ -1036,6 +1076,7 @@ out:
 	json_decref(old);
 	json_decref(att);
 	json_decref(oatt);
+	json_decref(info);
 	free(p_final);
 	free(p_old);
 	free(p_att);

@@ -338,20 +338,25 @@ struct atex_reportportal_aggregator_options {
 	int backoff_first_ms;
 	/* The launch's startTime ("2026-12-06T22:45:01.123+00:00", as
 	 * attempt.json has it): for results uploaded after the run, whose
-	 * tests started before now. NULL: when start() is called. */
+	 * tests started before now. NULL: when start() is called. Every
+	 * launch starts then (a launch per platform too, though made at its
+	 * platform's first upload). */
 	const char *start_time;
 	/* A launch per platform, "LAUNCH_NAME PLATFORM" (each with the
 	 * platform's suite), started with the platform's first test, instead
 	 * of one launch for everything; not with launch_rerun. */
 	bool launch_per_platform;
+	/* Version 2: the launches' (and suites') endTime, for results
+	 * uploaded after the run (its end); NULL: when stop() is called. */
+	const char *end_time;
 };
 
-#define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 2
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT                              \
 	{                                                                      \
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL,      \
 			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL,  \
-			false                                                  \
+			false, NULL                                            \
 	}
 
 /*

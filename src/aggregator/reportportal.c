@@ -92,6 +92,8 @@ struct rp_agg {
 	char *join_subtest;
 	char *description;
 	char *start_time;
+	char *end_time;
+	char run_start[40]; /* start()'s time, or start_time */
 	char **attributes;
 	int retry_total_ms;
 	int timeout_ms;
@@ -470,11 +472,13 @@ static int start_launch_try(struct rp_agg *rp, struct rp_launch *l,
 	const char *id;
 	int rc;
 
+	/* Every launch starts with the run (a launch per platform too,
+	 * made at its first upload): its tests' real times fit in it. */
 	if (!l->uuid[0]) {
 		make_uuid(l->uuid);
-		if (rp->start_time)
+		if (rp->run_start[0])
 			snprintf(l->start, sizeof(l->start), "%s",
-				 rp->start_time);
+				 rp->run_start);
 		else
 			iso_now(l->start);
 	}
@@ -652,6 +656,7 @@ struct rp_test {
 	char *files_real; /* realpath of ARTIFACTS/files, or NULL */
 	char start[40], end[40];
 	char *system; /* attempt.json's, or NULL */
+	long attempt; /* attempt.json's, 0 unknown */
 	const struct rp_launch *launch;
 	char *what; /* "test /t on P" */
 };
@@ -693,6 +698,7 @@ static void attempt_times(struct rp_test *t)
 		if (at.end[0])
 			snprintf(t->end, sizeof(t->end), "%s", at.end);
 		t->system = at.system;
+		t->attempt = at.attempt;
 		at.system = NULL;
 	}
 	atex_ingest_attempt_release(&at);
@@ -1089,6 +1095,16 @@ static int rp_ingest_one(struct rp_agg *rp, const char *platform,
 	rc = platform_suite(rp, platform, suite, &t.launch);
 	if (!rc) {
 		attempt_times(&t);
+		if (t.attempt > 0) {
+			/* Messages name the attempt: re-runs are told apart. */
+			char *w = atex_sprintf("test %s on %s (attempt %ld)",
+					       test_name, platform, t.attempt);
+
+			if (w) {
+				free(t.what);
+				t.what = w;
+			}
+		}
 		rc = post_test(&t, &in, suite);
 	}
 out:
@@ -1115,6 +1131,14 @@ static int rp_start(atex_aggregator *a)
 		return atex_error_set(ATEX_EINVAL,
 				      "ReportPortal: started twice");
 	rp->started = true;
+	if (rp->start_time)
+		snprintf(rp->run_start, sizeof(rp->run_start), "%s",
+			 rp->start_time);
+	else if (!rp->launch.started)
+		iso_now(rp->run_start);
+	else
+		snprintf(rp->run_start, sizeof(rp->run_start), "%s",
+			 rp->launch.start);
 	/* A launch per platform starts with its platform's first test. */
 	if (rp->per_platform) {
 		rp->launched = true;
@@ -1165,7 +1189,10 @@ static int rp_stop(atex_aggregator *a)
 	/* After a cancel: one try each to finish what was started. */
 	if (atomic_load(&rp->hurry))
 		atex_cancel_reset(rp->cancel);
-	iso_now(end);
+	if (rp->end_time)
+		snprintf(end, sizeof(end), "%s", rp->end_time);
+	else
+		iso_now(end);
 	for (struct rp_entry *e = rp->suites; e; e = e->next) {
 		const struct rp_launch *l =
 			rp->per_platform ? &e->launch : &rp->launch;
@@ -1217,6 +1244,7 @@ static void rp_free(atex_aggregator *a)
 	free(rp->join_subtest);
 	free(rp->description);
 	free(rp->start_time);
+	free(rp->end_time);
 	for (size_t i = 0; rp->attributes && rp->attributes[i]; i++)
 		free(rp->attributes[i]);
 	free(rp->attributes);
@@ -1292,6 +1320,9 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	else if (o->start_time &&
 		 (strlen(o->start_time) < 19 || strlen(o->start_time) > 39))
 		why = "start_time is not an ISO 8601 time";
+	else if (o->version >= 2 && o->end_time &&
+		 (strlen(o->end_time) < 19 || strlen(o->end_time) > 39))
+		why = "end_time is not an ISO 8601 time";
 	else if (strpbrk(*token, "\r\n"))
 		why = "a line break in the token";
 	if (why)
@@ -1337,6 +1368,8 @@ int atex_reportportal_aggregator_new(
 	rc = rc ? rc : copy_opt(&rp->join_subtest, o->join_subtest);
 	rc = rc ? rc : copy_opt(&rp->description, o->description);
 	rc = rc ? rc : copy_opt(&rp->start_time, o->start_time);
+	if (o->version >= 2)
+		rc = rc ? rc : copy_opt(&rp->end_time, o->end_time);
 	if (!rc && n) {
 		rp->attributes = atex_calloc(n + 1, sizeof(char *));
 		rc = rp->attributes ? 0 : ATEX_ENOMEM;
@@ -1424,6 +1457,9 @@ int atex_reportportal_probe(atex_aggregator *a, int timeout_ms)
 	/* A launch per platform starts with its platform: nothing to try. */
 	if (rp->per_platform || rp->launch.started)
 		return 0;
+	if (rp->start_time)
+		snprintf(rp->run_start, sizeof(rp->run_start), "%s",
+			 rp->start_time);
 	saved = rp->timeout_ms;
 	if (timeout_ms > 0)
 		rp->timeout_ms = timeout_ms;

@@ -12,7 +12,9 @@
 #   - a server that is not there at all and Ctrl-C: exit 130 at once;
 #   - Ctrl-C while the last uploads drain: says how to abandon them, the
 #     second one does, the launch finished;
-#   - --rp-attribute KEY: (blank value) refused.
+#   - --rp-attribute KEY: (blank value) refused; the token not in
+#     /proc/PID/environ; atex report --reportportal ends the launch when
+#     the run ended.
 set -u
 atex=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -139,6 +141,22 @@ exp="True PASSED 6 [] ['x???y????z???w\\n'] we_ird.txt True"
 [ "$got" = "$exp" ] && pass "strict: every item passed, names cut, bytes as '?', safe file name" ||
 	fail "strict: got $got, want $exp"
 
+# atex report --reportportal later: the launch ends when the run ended.
+sleep 1
+ATEX_REPORTPORTAL_TOKEN=$TOKEN "$atex" report --reportportal "$URL" \
+	--rp-project "$PROJECT" --rp-launch "later" "$work/strict" \
+	>"$work/later.out" 2>"$work/later.err"
+rc=$?
+expect_rc later 0
+got=$(state | py '
+import json, sys
+s = json.load(sys.stdin)
+ended = json.load(open(sys.argv[1]))["ended"]
+(la,) = [l for l in s["launches"].values() if l["name"] == "later"]
+print(la["endTime"] == ended, la["endTime"], ended)' "$work/strict/run.json")
+[ "${got%% *}" = True ] && pass "later: the launch ends at the run's end" ||
+	fail "later: launch end, run end: $got"
+
 # --- Refused at the start: exit 2 before any test runs. ---------------------
 for what in token project; do
 	if [ $what = token ]; then
@@ -207,6 +225,9 @@ for _ in $(seq 300); do
 	grep -q "uploading the last" "$work/drain.err" 2>/dev/null && break
 	sleep 0.1
 done
+grep -qF -- "$TOKEN" "/proc/$atex_pid/environ" &&
+	fail "drain: the token is in /proc/$atex_pid/environ" ||
+	pass "drain: the token is not in atex's /proc/PID/environ"
 kill -INT "$atex_pid"
 sleep 0.5
 grep -q "run: uploading [0-9]* results\? to ReportPortal; Ctrl-C again to abandon them (the local results are complete)" "$work/drain.err" &&

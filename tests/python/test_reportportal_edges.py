@@ -129,3 +129,42 @@ def test_subtest_code_ref_and_inline(server, tmp_path):
         assert [g for g in logs_of(s, items[name]) if "file" not in g] == []
     assert [g["message"] for g in logs_of(s, items["/u"])
             if "file" not in g] == ["own\n"]
+
+
+def test_per_platform_launch_starts_with_the_run(server, tmp_path):
+    import datetime
+    import time
+
+    def iso(t):
+        return datetime.datetime.fromtimestamp(
+            t, datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+00:00"
+
+    api = ReportPortalAPI(server, PROJECT, TOKEN)
+    with ReportPortalAggregator(api, launch_name="pp",
+                                launch_per_platform=True) as agg:
+        t0 = time.time()
+        time.sleep(1.2)
+        a = artifacts(tmp_path, "a", [{"status": "pass"}], {},
+                      {"start": iso(t0 + 0.3), "end": iso(t0 + 0.8),
+                       "duration": 0.5, "attempt": 1})
+        agg.ingest("f42", "/t", a)
+    s = state(server)
+    (launch,) = s["launches"].values()
+    (item,) = [i for i in s["items"].values() if i["name"] == "/t"]
+    assert launch["startTime"] <= iso(t0 + 0.3)
+    assert item["startTime"] == iso(t0 + 0.3)
+    assert item["endTime"] == iso(t0 + 0.8)
+
+
+def test_failure_names_the_attempt(server, tmp_path):
+    from test_reportportal import fault
+    api = ReportPortalAPI(server, PROJECT, TOKEN)
+    agg = ReportPortalAggregator(api, launch_name="att", retry_total=1)
+    with agg:
+        fault(server, kind="status", status=500, count=1000,
+              match="^POST /api/v2/[^/]+/item/")
+        a = artifacts(tmp_path, "a", [{"status": "pass"}], {},
+                      {"attempt": 2})
+        with pytest.raises(OSError, match=r"test /t on p \(attempt 2\)"):
+            agg.ingest("p", "/t", a)

@@ -112,9 +112,10 @@ struct rp_agg {
 	atex_cancel *cancel;
 	atomic_bool hurry;
 	/* The last answer's status (0: none) and whether it was JSON: for
-	 * the probe, made before any other thread uses the aggregator. */
-	long last_status;
-	bool last_json;
+	 * the probe, made before any other thread uses the aggregator
+	 * (atomic: ingests in many threads write them too). */
+	atomic_long last_status;
+	atomic_bool last_json;
 };
 
 struct rp_earlier {

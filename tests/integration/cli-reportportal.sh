@@ -234,8 +234,8 @@ fault '{"kind": "status", "status": 500, "count": 100000, "match": "^POST /api/v
 RETRY=1 run_rp middown
 expect_rc middown 2
 local_complete middown
-grep -q "not uploaded: ReportPortal: test /tests/[a-z]* on local: POST http://127.0.0.1:[0-9]*/api/v2/$PROJECT/item/[0-9a-f-]*: HTTP 500 after [0-9]* tries" "$work/middown.err" &&
-	pass "middown: the message names the test, the request and the status" ||
+grep -q "not uploaded: ReportPortal: test /tests/[a-z]* on local (attempt [0-9]*): POST http://127.0.0.1:[0-9]*/api/v2/$PROJECT/item/[0-9a-f-]*: HTTP 500 after [0-9]* tries" "$work/middown.err" &&
+	pass "middown: the message names the test, its attempt, the request and the status" ||
 	fail "middown: message: $(grep -m1 'not uploaded' "$work/middown.err")"
 # Once a request outlasted its retries, the others get one try each.
 tries=$(state | /usr/bin/python3 -c '

@@ -1288,8 +1288,15 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	bool text = json_text(o->launch_name) && json_text(o->description) &&
 		    json_text(o->join_subtest);
 
-	for (size_t i = 0; text && o->attributes && o->attributes[i]; i++)
+	bool blank = false;
+
+	for (size_t i = 0; text && o->attributes && o->attributes[i]; i++) {
+		const char *colon = strchr(o->attributes[i], ':');
+		const char *value = colon ? colon + 1 : o->attributes[i];
+
 		text = json_text(o->attributes[i]);
+		blank |= !value[strspn(value, " \t")];
+	}
 
 	*token = o->token;
 	if (!*token || !**token)
@@ -1309,6 +1316,9 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	else if (!text)
 		why = "the launch name, description, attributes or subtest "
 		      "separator are not UTF-8";
+	else if (blank)
+		why = "an attribute with a blank value (ReportPortal refuses "
+		      "it): \"key:value\" or \"value\"";
 	else if (o->launch_rerun && o->launch_per_platform)
 		why = "a launch per platform cannot rerun one launch";
 	else if (o->launch_rerun &&

@@ -175,6 +175,47 @@ for what in token project; do
 	fi
 done
 
+# Not ReportPortal at all (a web server answering 200 with HTML): refused.
+mkdir -p "$work/html"
+/usr/bin/python3 -c '
+import http.server, os, sys, threading, time
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"<html>a login page</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_PUT = do_GET = do_POST
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + "/port.tmp", "w").write(str(s.server_address[1]))
+os.rename(sys.argv[1] + "/port.tmp", sys.argv[1] + "/port")
+ppid = os.getppid()
+def watch():
+    while os.getppid() == ppid:
+        time.sleep(1)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+s.serve_forever()' "$work/html" </dev/null 2>/dev/null &
+html_pid=$!
+for _ in $(seq 100); do
+	[ -s "$work/html/port" ] && break
+	sleep 0.1
+done
+SAVED_URL=$URL
+URL=http://127.0.0.1:$(cat "$work/html/port")
+run_fg html
+expect_rc html 2
+grep -q "start launch.*not ReportPortal's answer" "$work/html.err" &&
+	[ ! -s "$work/html/results.jsonl" ] &&
+	pass "html: not ReportPortal: refused, no test started" ||
+	fail "html: $(tail -3 "$work/html.err")"
+kill "$html_pid" 2>/dev/null
+URL=$SAVED_URL
+
 # --- 503 at the start: a warning, the launch started in the background. ------
 start_server late
 fault '{"kind": "status", "status": 503, "count": 2, "match": "^POST /api/v2/[^/]+/launch$"}'

@@ -168,3 +168,10 @@ def test_failure_names_the_attempt(server, tmp_path):
                       {"attempt": 2})
         with pytest.raises(OSError, match=r"test /t on p \(attempt 2\)"):
             agg.ingest("p", "/t", a)
+
+
+def test_blank_attribute_value_refused(server):
+    api = ReportPortalAPI(server, PROJECT, TOKEN)
+    for attr in ("k:", "k:  ", " "):
+        with pytest.raises(ValueError, match="blank value"):
+            ReportPortalAggregator(api, launch_name="x", attributes=[attr])

@@ -237,6 +237,9 @@ struct cli_signals {
 	struct atex_provisioner *prov;
 	struct atex_executor *exec;
 	struct atex_orchestrator *orch;
+	/* Called on a second (third...) signal before exiting: true when it
+	 * took the signal (the process goes on). NULL: exit. */
+	bool (*on_again)(int sig, void *data);
 };
 
 /* A struct cli_signals starts as this (publish works before start). */
@@ -451,6 +454,13 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
  * (printed); CLI_USAGE when any, or the launch could not be finished.
  * Frees `up` (NULL: CLI_OK). */
 int cli_rp_finish(struct cli_rp_upload *up);
+/* For cli_signals (on_first, on_again) of `atex run`: the first signal
+ * stops waiting for a launch not started yet (the uploads abandoned),
+ * or, while the last uploads drain, says how to abandon them; the next
+ * one abandons them (true: taken, the run then ends by itself, the
+ * launch finished with one try each; false: nothing to abandon). */
+void cli_rp_on_first(int sig, void *data);
+bool cli_rp_on_again(int sig, void *data);
 /* `atex report --reportportal ... DIR`: uploads a results folder of
  * `atex run` (earlier attempts first, as retries); CLI_OK, or CLI_USAGE
  * (printed) when it cannot be read or a test was not uploaded. */

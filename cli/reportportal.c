@@ -58,6 +58,14 @@ struct job {
 
 struct cli_rp_upload {
 	atomic_size_t not_uploaded;
+	/* The launch's start failed its quick first try with an outage: the
+	 * uploader starts it (retrying) before its first job. */
+	bool start_later;
+	const char *url; /* the options' */
+	int probe_ms;
+	/* Ctrl-C: the queue left as it is, the launch finished with one
+	 * try (cli_rp_on_first, cli_rp_on_again). */
+	atomic_bool abandoned, draining, started;
 	bool stop_failed;
 	atex_aggregator *rp, *view; /* owned by the tees */
 	char *spool;		    /* DIR/.rp-spool */
@@ -120,10 +128,90 @@ static int link_tree(const char *src, const char *dst)
 	return rc;
 }
 
+/* The upload of this run, for the signal thread (cli_rp_on_first):
+ * under sig_lock, cleared before it is freed. */
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cli_rp_upload *sig_up;
+static atomic_bool sig_seen;
+
+static void abandon(struct cli_rp_upload *up, const char *why)
+{
+	size_t n;
+
+	pthread_mutex_lock(&up->lock);
+	n = up->queued;
+	pthread_mutex_unlock(&up->lock);
+	cli_error("run: %s: %zu upload%s to ReportPortal abandoned, the "
+		  "launch finished with one try (the local results are "
+		  "complete)",
+		  why, n, n == 1 ? "" : "s");
+	atomic_store(&up->abandoned, true);
+	atex_reportportal_cancel(up->rp);
+}
+
+void cli_rp_on_first(int sig, void *data)
+{
+	struct cli_rp_upload *up;
+	size_t n;
+
+	(void)sig;
+	(void)data;
+	atomic_store(&sig_seen, true);
+	pthread_mutex_lock(&sig_lock);
+	up = sig_up;
+	if (up && !atomic_load(&up->started)) {
+		/* Still waiting for the launch's start: not any more. */
+		abandon(up, "interrupted");
+	} else if (up && atomic_load(&up->draining)) {
+		pthread_mutex_lock(&up->lock);
+		n = up->queued;
+		pthread_mutex_unlock(&up->lock);
+		if (n)
+			cli_error(
+				"run: uploading %zu result%s to ReportPortal; "
+				"Ctrl-C again to abandon them (the local "
+				"results are complete)",
+				n, n == 1 ? "" : "s");
+	}
+	pthread_mutex_unlock(&sig_lock);
+}
+
+bool cli_rp_on_again(int sig, void *data)
+{
+	struct cli_rp_upload *up;
+	bool taken = false;
+
+	(void)sig;
+	(void)data;
+	pthread_mutex_lock(&sig_lock);
+	up = sig_up;
+	if (up && !atomic_load(&up->abandoned)) {
+		abandon(up, "interrupted again");
+		taken = true;
+	}
+	pthread_mutex_unlock(&sig_lock);
+	return taken;
+}
+
+/* The launch's start in the background (it failed its first try). */
+static void start_late(struct cli_rp_upload *up)
+{
+	if (atex_aggregator_start(up->rp) < 0)
+		cli_error("run: %s; the results are kept here only",
+			  atex_error_last());
+	else if (atex_reportportal_launch_uuid(up->rp))
+		cli_error("run: ReportPortal launch %s",
+			  atex_reportportal_launch_uuid(up->rp));
+	atomic_store(&up->started, true);
+}
+
 static void *uploader(void *arg)
 {
 	struct cli_rp_upload *up = arg;
 
+	if (up->start_later && !atomic_load(&up->abandoned))
+		start_late(up);
+	atomic_store(&up->started, true);
 	for (;;) {
 		struct job *j;
 
@@ -139,8 +227,12 @@ static void *uploader(void *arg)
 		pthread_mutex_unlock(&up->lock);
 		if (!j)
 			return NULL;
-		if (atex_aggregator_ingest(j->earlier ? up->view : up->rp,
-					   j->platform, j->test, j->dir) < 0) {
+		/* Abandoned (Ctrl-C): counted, not tried, not named. */
+		if (atomic_load(&up->abandoned))
+			atomic_fetch_add(&up->not_uploaded, 1);
+		else if (atex_aggregator_ingest(j->earlier ? up->view : up->rp,
+						j->platform, j->test,
+						j->dir) < 0) {
 			atomic_fetch_add(&up->not_uploaded, 1);
 			cli_error("run: not uploaded: %s", atex_error_last());
 		}
@@ -163,17 +255,26 @@ static int tee_start(atex_aggregator *a)
 
 	if (rc < 0 || !t->main)
 		return rc;
+	/* One quick try before any system is made: a refusal (token,
+	 * project, not ReportPortal) is the user's to fix now; an outage
+	 * holds nothing, the uploader retries the start. */
+	rc = atomic_load(&up->abandoned)
+		     ? ATEX_ECANCELED
+		     : atex_reportportal_probe(t->rp, up->probe_ms);
+	if (rc == ATEX_EINVAL || rc == ATEX_ENOMEM)
+		return rc;
+	up->start_later = rc < 0;
+	if (up->start_later && !atomic_load(&up->abandoned))
+		cli_error("run: ReportPortal at %s unreachable (%s): uploads "
+			  "will be retried in the background",
+			  up->url, atex_error_last());
 	cli_remove_tree(up->spool, "run");
 	if (mkdir(up->spool, 0700) < 0) {
 		cli_error("run: %s: %s", up->spool, strerror(errno));
 		return ATEX_EIO;
 	}
-	if (atex_aggregator_start(t->rp) < 0)
-		cli_error("run: %s; the results are kept here only",
-			  atex_error_last());
-	else if (atex_reportportal_launch_uuid(t->rp))
-		cli_error("run: ReportPortal launch %s",
-			  atex_reportportal_launch_uuid(t->rp));
+	if (!up->start_later)
+		start_late(up);
 	up->running = pthread_create(&up->thread, NULL, uploader, up) == 0;
 	return 0;
 }
@@ -246,10 +347,15 @@ static int tee_stop(atex_aggregator *a)
 		return rc;
 	pthread_mutex_lock(&up->lock);
 	up->closing = true;
-	if (up->queued)
+	atomic_store(&up->draining, true);
+	if (up->queued && !atomic_load(&up->abandoned))
 		cli_error("run: uploading the last %zu result%s to "
-			  "ReportPortal",
-			  up->queued, up->queued == 1 ? "" : "s");
+			  "ReportPortal%s",
+			  up->queued, up->queued == 1 ? "" : "s",
+			  atomic_load(&sig_seen) ? "; Ctrl-C again to abandon "
+						   "them (the local results "
+						   "are complete)"
+						 : "");
 	pthread_cond_signal(&up->cond);
 	pthread_mutex_unlock(&up->lock);
 	if (up->running)
@@ -351,6 +457,17 @@ int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
 				  CLI_RP_MAX_ATTRIBUTES - 1);
 			return CLI_USAGE;
 		}
+		/* ReportPortal refuses a blank value (the key may be). */
+		if (!arg[strspn(arg, " \t")] ||
+		    (strchr(arg, ':') &&
+		     !strchr(arg,
+			     ':')[1 + strspn(strchr(arg, ':') + 1, " \t")])) {
+			cli_error("--rp-attribute '%s': the value is blank "
+				  "(ReportPortal refuses it): KEY:VALUE or "
+				  "VALUE",
+				  arg);
+			return CLI_USAGE;
+		}
 		o->attributes[o->n_attributes++] = arg;
 		return CLI_OK;
 	case CLI_OPT_RP_RETRY_TIME:
@@ -418,8 +535,16 @@ int cli_rp_check(struct cli_rp *o)
 		if (v && *v)
 			o->token = strdup(v);
 	}
-	for (size_t i = 0; i < 2; i++)
+	/* unsetenv() only drops the pointer: the value stays in the
+	 * process's original environment block, which /proc/PID/environ
+	 * shows; overwritten first. */
+	for (size_t i = 0; i < 2; i++) {
+		char *v = getenv(names[i]);
+
+		if (v)
+			memset(v, 'x', strlen(v));
 		unsetenv(names[i]);
+	}
 	if (!o->token) {
 		cli_error("--reportportal: no token: set "
 			  "ATEX_REPORTPORTAL_TOKEN (or "
@@ -484,6 +609,11 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
 	}
 	up->rp = rp;
 	up->view = view;
+	up->url = o->url;
+	/* The first try is quick: a server that does not answer in 10 s is
+	 * an outage (retried in the background), not a wait. */
+	up->probe_ms =
+		o->timeout_s && o->timeout_s < 10 ? o->timeout_s * 1000 : 10000;
 	/* The view goes with `earlier`, freed before `final`: before rp. */
 	if (tee_new(earlier, view, up, false) != CLI_OK) {
 		atex_aggregator_free(view);
@@ -498,6 +628,9 @@ int cli_rp_wrap(struct cli_rp_upload **out, const struct cli_rp *o,
 		return CLI_USAGE;
 	}
 	*out = up;
+	pthread_mutex_lock(&sig_lock);
+	sig_up = up;
+	pthread_mutex_unlock(&sig_lock);
 	return CLI_OK;
 }
 
@@ -518,6 +651,10 @@ int cli_rp_finish(struct cli_rp_upload *up)
 	}
 	if (up->stop_failed)
 		rc = CLI_USAGE;
+	pthread_mutex_lock(&sig_lock);
+	if (sig_up == up)
+		sig_up = NULL;
+	pthread_mutex_unlock(&sig_lock);
 	upload_free(up);
 	return rc;
 }
@@ -821,6 +958,30 @@ static const char *earliest_start(const struct upload_group *a, size_t na,
 	return min;
 }
 
+/* The launch ends with the run: run.json's "ended", else the latest
+ * attempt's end; NULL: now. */
+static const char *run_end(const json_t *info, const struct upload_group *a,
+			   size_t n)
+{
+	const char *max = json_string_value(json_object_get(info, "ended"));
+
+	for (size_t i = 0; !max && i < n; i++) {
+		const char *e =
+			json_string_value(json_object_get(a[i].attempt, "end"));
+
+		if (e && (!max || strcmp(e, max) > 0))
+			max = e;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *e =
+			json_string_value(json_object_get(a[i].attempt, "end"));
+
+		if (e && max && strcmp(e, max) > 0)
+			max = e;
+	}
+	return max;
+}
+
 int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 {
 	struct atex_reportportal_aggregator_options ro =
@@ -833,6 +994,7 @@ int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 	char *ofiles = join3(dir, "old/files", NULL);
 	char *work = join3(dir, ".rp-upload", NULL);
 	json_t *fin = NULL, *old = NULL, *att = NULL, *oatt = NULL;
+	json_t *info = NULL;
 	struct upload_group *gf = NULL, *go = NULL;
 	atex_aggregator *rp = NULL, *view = NULL;
 	size_t nf = 0, no = 0, failed = 0, counter = 0;
@@ -867,6 +1029,13 @@ int cli_rp_upload_dir(const struct cli_rp *o, const char *dir)
 	if (getenv("ATEX_TEST_RP_BACKOFF_MS"))
 		ro.backoff_first_ms = atoi(getenv("ATEX_TEST_RP_BACKOFF_MS"));
 	ro.start_time = earliest_start(gf, nf, go, no);
+	{
+		char *p_info = join3(dir, "run.json", NULL);
+
+		info = p_info ? json_load_file(p_info, 0, NULL) : NULL;
+		free(p_info);
+	}
+	ro.end_time = run_end(info, gf, nf);
 	ro.launch_per_platform = o->per_platform;
 	if (atex_reportportal_aggregator_new(&rp, &ro) < 0 ||
 	    atex_reportportal_aggregator_earlier(&view, rp) < 0) {
@@ -907,6 +1076,7 @@ out:
 	json_decref(old);
 	json_decref(att);
 	json_decref(oatt);
+	json_decref(info);
 	free(p_final);
 	free(p_old);
 	free(p_att);

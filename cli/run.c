@@ -960,8 +960,11 @@ static int run_main(struct run_args *a)
 		rc = prepare_estimate(&st, a);
 	if (rc == CLI_OK)
 		rc = cli_provision_build(&prov, &a->prov);
+	/* ReportPortal's uploads: Ctrl-C stops waiting for them. */
+	st.signals.on_again = cli_rp_on_again;
 	if (rc == CLI_OK)
-		rc = cli_signals_start(&st.signals, "run", NULL, NULL, NULL);
+		rc = cli_signals_start(&st.signals, "run", cli_rp_on_first,
+				       NULL, NULL);
 	st.prov = prov;
 	if (rc == CLI_OK && cli_signals_publish(&st.signals, prov, NULL, NULL))
 		rc = run_suite(&st, a);

@@ -41,6 +41,8 @@ static void *signal_thread(void *arg)
 				s->on_first(sig, s->data);
 			continue;
 		}
+		if (s->on_again && s->on_again(sig, s->data))
+			continue;
 		/* The user insists: leave now, naming what may be left
 		 * alive (Testing Farm requests bill until they end). */
 		cli_log_print_alive();

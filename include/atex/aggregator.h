@@ -338,20 +338,25 @@ struct atex_reportportal_aggregator_options {
 	int backoff_first_ms;
 	/* The launch's startTime ("2026-12-06T22:45:01.123+00:00", as
 	 * attempt.json has it): for results uploaded after the run, whose
-	 * tests started before now. NULL: when start() is called. */
+	 * tests started before now. NULL: when start() is called. Every
+	 * launch starts then (a launch per platform too, though made at its
+	 * platform's first upload). */
 	const char *start_time;
 	/* A launch per platform, "LAUNCH_NAME PLATFORM" (each with the
 	 * platform's suite), started with the platform's first test, instead
 	 * of one launch for everything; not with launch_rerun. */
 	bool launch_per_platform;
+	/* Version 2: the launches' (and suites') endTime, for results
+	 * uploaded after the run (its end); NULL: when stop() is called. */
+	const char *end_time;
 };
 
-#define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 1
+#define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION 2
 #define ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_INIT                              \
 	{                                                                      \
 		ATEX_REPORTPORTAL_AGGREGATOR_OPTIONS_VERSION, NULL, NULL,      \
 			NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL,  \
-			false                                                  \
+			false, NULL                                            \
 	}
 
 /*
@@ -388,6 +393,22 @@ const char *atex_reportportal_launch_uuid(atex_aggregator *a);
 /* How many ingests (through the aggregator and its view) failed. Any
  * thread. */
 size_t atex_reportportal_failed(atex_aggregator *a);
+
+/* Before start(), from the thread that will start it: one try of the
+ * launch's start, each try at most timeout_ms (0: the options'), so that
+ * a run can tell at once whether ReportPortal is there. 0: the launch is
+ * started (start() then sends nothing; a launch per platform is not
+ * tried: 0). ATEX_EINVAL: the server answered and refused (401/403: the
+ * token, 404: the project, other 4xx) or did not answer as ReportPortal
+ * (a 2xx that is not JSON): the message names the request and status.
+ * ATEX_EIO: no answer, or 5xx/408/429: start() will retry as usual. */
+int atex_reportportal_probe(atex_aggregator *a, int timeout_ms);
+
+/* Any thread (not a signal handler): requests in flight end now
+ * (ATEX_ECANCELED), later requests get one try each, and stop() finishes
+ * what was started with one try each: for a user who stops waiting. `a`
+ * may be the aggregator or its earlier view. */
+void atex_reportportal_cancel(atex_aggregator *a);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,13 @@
 #define RP_MAX_FILE	  ((size_t)60 << 20) /* under RP's request limit */
 #define RP_INLINE_DEFAULT ((size_t)1 << 20)  /* as Python ATEX */
 #define RP_EXCERPT	  300
+/* ReportPortal's ValidationConstraints (service-api, commons-model):
+ * longer texts are refused with 400. */
+#define RP_MAX_LAUNCH_NAME 256
+#define RP_MAX_ITEM_NAME   1024
+#define RP_MAX_LAUNCH_DESC 2048
+#define RP_MAX_DESC	   65536
+#define RP_MAX_ATTRIBUTE   512
 
 /* A launch: the run's, or (launch_per_platform) a platform's. */
 struct rp_launch {
@@ -85,6 +92,8 @@ struct rp_agg {
 	char *join_subtest;
 	char *description;
 	char *start_time;
+	char *end_time;
+	char run_start[40]; /* start()'s time, or start_time */
 	char **attributes;
 	int retry_total_ms;
 	int timeout_ms;
@@ -98,6 +107,15 @@ struct rp_agg {
 	struct rp_entry *suites, *tests;
 	atomic_size_t failed, ingested;
 	atomic_bool down;
+	/* atex_reportportal_cancel: requests in flight end, later ones get
+	 * one try (hurry); stop() resets the token for its last tries. */
+	atex_cancel *cancel;
+	atomic_bool hurry;
+	/* The last answer's status (0: none) and whether it was JSON: for
+	 * the probe, made before any other thread uses the aggregator
+	 * (atomic: ingests in many threads write them too). */
+	atomic_long last_status;
+	atomic_bool last_json;
 };
 
 struct rp_earlier {
@@ -156,6 +174,42 @@ static void iso_now(char out[40])
 		 tm.tm_sec % 100, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+/* The length of the valid UTF-8 sequence at s (at most `left` bytes), 0
+ * when it is not one. Strict as jansson is: no overlong forms, no
+ * surrogates (U+D800..DFFF), nothing above U+10FFFF, no NUL. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c == 0)
+		return 0;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (n > left || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 /* A copy of `s` (len bytes) that is valid UTF-8 without NULs: each bad
  * byte becomes '?', so that any log can go into a JSON string. */
 static char *utf8_clean(const char *s, size_t len)
@@ -166,18 +220,9 @@ static char *utf8_clean(const char *s, size_t len)
 	if (!out)
 		return NULL;
 	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n = c < 0x80	    ? 1
-			   : (c >> 5) == 6  ? 2
-			   : (c >> 4) == 14 ? 3
-			   : (c >> 3) == 30 ? 4
-					    : 0;
-		bool ok = n > 0 && i + n <= len && c != 0 && c != 0xc0 &&
-			  c != 0xc1 && c < 0xf5;
+		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
 
-		for (size_t k = 1; ok && k < n; k++)
-			ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-		if (!ok) {
+		if (!n) {
 			out[o++] = '?';
 			i++;
 			continue;
@@ -188,6 +233,43 @@ static char *utf8_clean(const char *s, size_t len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* A copy of s cut to at most max bytes (max > 3) on a character
+ * boundary, "…" ending it when cut: ReportPortal refuses longer names
+ * (its ValidationConstraints count UTF-16 units, never more than bytes). */
+static char *fit_text(const char *s, size_t max)
+{
+	size_t len = strlen(s), i = 0;
+	char *out;
+
+	if (len <= max)
+		return atex_strdup(s);
+	while (i < len) {
+		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+
+		if (!n)
+			n = 1;
+		if (i + n > max - 3)
+			break;
+		i += n;
+	}
+	out = atex_malloc(i + 4);
+	if (!out)
+		return NULL;
+	memcpy(out, s, i);
+	memcpy(out + i, "\xe2\x80\xa6", 4);
+	return out;
+}
+
+/* A request body could not be made: a text jansson refused (not UTF-8)
+ * or memory; named, never a bare "out of memory". */
+static int build_failed(const char *what)
+{
+	return atex_error_set(ATEX_EINVAL,
+			      "ReportPortal: %s: the request could not be "
+			      "built (a text that is not UTF-8, or no memory)",
+			      what ? what : "request");
 }
 
 static struct rp_entry *find_entry(struct rp_entry *head, const char *key)
@@ -269,20 +351,23 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 	/* While the server is down (a request outlasted its retries), one
 	 * try each: a run does not wait the whole budget for every test;
 	 * the first answer ends it. */
-	r.retry = retry && !atomic_load(&rp->down);
+	r.retry = retry && !atomic_load(&rp->down) && !atomic_load(&rp->hurry);
 	r.retry_total_ms = rp->retry_total_ms;
 	r.timeout_ms = rp->timeout_ms;
 	r.backoff_first_ms = rp->backoff_first_ms;
 	r.parts = parts;
 	r.n_parts = n_parts;
-	rc = atex_http_call(&res, &r, NULL);
+	rc = atex_http_call(&res, &r, rp->cancel);
 	free(text);
+	rp->last_status = rc < 0 ? 0 : res.status;
+	rp->last_json = false;
 	if (rc < 0) {
 		if (rc == ATEX_EIO)
 			atomic_store(&rp->down, true);
 		atex_error_prefix("ReportPortal: %s", what);
 		free(url);
-		return rc == ATEX_ENOMEM ? rc : ATEX_EIO;
+		return rc == ATEX_ENOMEM || rc == ATEX_ECANCELED ? rc
+								 : ATEX_EIO;
 	}
 	if (res.status < 500 && res.status != 408 && res.status != 429)
 		atomic_store(&rp->down, false);
@@ -294,6 +379,7 @@ static int rp_request_try(struct rp_agg *rp, const char *method,
 				   method, path, res.status, res.tries);
 		if (reply && res.status < 300)
 			*reply = json_loads(res.body, 0, NULL);
+		rp->last_json = reply && json_is_object(*reply);
 		atex_http_result_clear(&res);
 		free(url);
 		return 0;
@@ -332,6 +418,16 @@ static int rp_request(struct rp_agg *rp, const char *method, const char *path,
 			      reply, true);
 }
 
+/* A text cut to `max` bytes as a JSON string (NULL when it cannot be). */
+static json_t *json_fit(const char *s, size_t max)
+{
+	char *cut = s ? fit_text(s, max) : NULL;
+	json_t *j = cut ? json_string(cut) : NULL;
+
+	free(cut);
+	return j;
+}
+
 static void attr_add(json_t *list, const char *key, const char *value)
 {
 	json_t *a = json_object();
@@ -339,8 +435,8 @@ static void attr_add(json_t *list, const char *key, const char *value)
 	if (!a)
 		return;
 	if (key)
-		json_object_set_new(a, "key", json_string(key));
-	json_object_set_new(a, "value", json_string(value));
+		json_object_set_new(a, "key", json_fit(key, RP_MAX_ATTRIBUTE));
+	json_object_set_new(a, "value", json_fit(value, RP_MAX_ATTRIBUTE));
 	json_array_append_new(list, a);
 }
 
@@ -369,19 +465,21 @@ static json_t *launch_attributes(struct rp_agg *rp)
 /* Starts launch `l` (its UUID made at the first try and kept: a try
  * after one that did reach the server makes no second launch). `platform`
  * is the platform of a launch per platform, NULL for the run's. */
-static int start_launch(struct rp_agg *rp, struct rp_launch *l,
-			const char *platform)
+static int start_launch_try(struct rp_agg *rp, struct rp_launch *l,
+			    const char *platform, bool retry)
 {
 	json_t *body, *reply = NULL;
 	char *name = NULL, *what = NULL;
 	const char *id;
 	int rc;
 
+	/* Every launch starts with the run (a launch per platform too,
+	 * made at its first upload): its tests' real times fit in it. */
 	if (!l->uuid[0]) {
 		make_uuid(l->uuid);
-		if (rp->start_time)
+		if (rp->run_start[0])
 			snprintf(l->start, sizeof(l->start), "%s",
-				 rp->start_time);
+				 rp->run_start);
 		else
 			iso_now(l->start);
 	}
@@ -392,19 +490,20 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 				 "rerun", 1, "rerunOf", rp->launch_rerun,
 				 "uuid", l->uuid);
 	else {
-		name = platform ? atex_sprintf("%s %s", rp->launch_name,
-					       platform)
-				: atex_strdup(rp->launch_name);
+		char *full = platform ? atex_sprintf("%s %s", rp->launch_name,
+						     platform)
+				      : atex_strdup(rp->launch_name);
+
+		name = full ? fit_text(full, RP_MAX_LAUNCH_NAME) : NULL;
+		free(full);
 		body = name ? json_pack("{s:s, s:s, s:s, s:s, s:o}", "name",
 					name, "startTime", l->start, "uuid",
 					l->uuid, "mode", "DEFAULT",
 					"attributes", launch_attributes(rp))
 			    : NULL;
 		if (body && platform)
-			json_array_append_new(
-				json_object_get(body, "attributes"),
-				json_pack("{s:s, s:s}", "key", "platform",
-					  "value", platform));
+			attr_add(json_object_get(body, "attributes"),
+				 "platform", platform);
 	}
 	free(name);
 	what = platform ? atex_sprintf("platform %s: start launch", platform)
@@ -412,12 +511,14 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 	if (!body || !what) {
 		json_decref(body);
 		free(what);
-		return atex_error_oom();
+		return build_failed(what);
 	}
 	if (rp->description)
-		json_object_set_new(body, "description",
-				    json_string(rp->description));
-	rc = rp_request(rp, "POST", "/launch", body, NULL, 0, what, &reply);
+		json_object_set_new(
+			body, "description",
+			json_fit(rp->description, RP_MAX_LAUNCH_DESC));
+	rc = rp_request_try(rp, "POST", "/launch", body, NULL, 0, what, &reply,
+			    retry);
 	json_decref(body);
 	free(what);
 	/* A rerun continues the launch it names: its id is the answer. */
@@ -429,13 +530,30 @@ static int start_launch(struct rp_agg *rp, struct rp_launch *l,
 	return rc;
 }
 
+static int start_launch(struct rp_agg *rp, struct rp_launch *l,
+			const char *platform)
+{
+	return start_launch_try(rp, l, platform, true);
+}
+
+/* A name too long for ReportPortal is cut; the full one is then the
+ * item's description at its start (and its codeRef for a test). */
 static json_t *item_body(const struct rp_launch *l, const char *uuid,
 			 const char *name, const char *type, const char *start,
 			 bool has_stats)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "launchUuid",
-			 l->uuid, "uuid", uuid, "name", name, "type", type,
-			 "startTime", start, "hasStats", has_stats);
+	char *cut = fit_text(name, RP_MAX_ITEM_NAME);
+	json_t *body =
+		cut ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "launchUuid",
+				l->uuid, "uuid", uuid, "name", cut, "type",
+				type, "startTime", start, "hasStats", has_stats)
+		    : NULL;
+
+	if (body && strcmp(cut, name))
+		json_object_set_new(body, "description",
+				    json_fit(name, RP_MAX_DESC));
+	free(cut);
+	return body;
 }
 
 /* A server that did not take our UUID names the object in its answer
@@ -481,14 +599,14 @@ static int platform_suite(struct rp_agg *rp, const char *platform,
 		 * second suite if this one did reach the server. */
 		body = item_body(l, e->uuid, platform, "SUITE", l->start, true);
 		what = atex_sprintf("platform %s: start suite", platform);
-		if (body)
-			json_object_set_new(body, "attributes",
-					    json_pack("[{s:s, s:s}]", "key",
-						      "platform", "value",
-						      platform));
+		if (body) {
+			json_object_set_new(body, "attributes", json_array());
+			attr_add(json_object_get(body, "attributes"),
+				 "platform", platform);
+		}
 		rc = body && what ? rp_request(rp, "POST", "/item", body, NULL,
 					       0, what, &reply)
-				  : atex_error_oom();
+				  : build_failed(what);
 		json_decref(body);
 		free(what);
 		take_id(e->uuid, reply);
@@ -539,6 +657,7 @@ struct rp_test {
 	char *files_real; /* realpath of ARTIFACTS/files, or NULL */
 	char start[40], end[40];
 	char *system; /* attempt.json's, or NULL */
+	long attempt; /* attempt.json's, 0 unknown */
 	const struct rp_launch *launch;
 	char *what; /* "test /t on P" */
 };
@@ -580,6 +699,7 @@ static void attempt_times(struct rp_test *t)
 		if (at.end[0])
 			snprintf(t->end, sizeof(t->end), "%s", at.end);
 		t->system = at.system;
+		t->attempt = at.attempt;
 		at.system = NULL;
 	}
 	atex_ingest_attempt_release(&at);
@@ -650,7 +770,7 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 		    const char *data, size_t len)
 {
 	struct atex_http_part parts[2] = {{0}};
-	char uuid[RP_UUID_LEN + 1], *list_text, *what;
+	char uuid[RP_UUID_LEN + 1], *list_text, *what, *safe;
 	json_t *entry, *list;
 	int rc;
 
@@ -659,7 +779,7 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 			  t->launch->uuid, "itemUuid", item, "uuid", uuid,
 			  "time", t->end, "level", level, "message", message);
 	if (!entry)
-		return atex_error_oom();
+		return build_failed(t->what);
 	what = atex_sprintf("%s: log %s", t->what,
 			    file_name ? file_name : "(inline)");
 	if (!file_name) {
@@ -670,23 +790,35 @@ static int post_log(struct rp_test *t, const char *item, const char *level,
 		free(what);
 		return rc;
 	}
+	/* ReportPortal matches the part to the entry by file name: one safe
+	 * name in both (curl would escape '"' in the part's header, and
+	 * line breaks or '\\' have no portable form there); the real name
+	 * is the log's message. */
+	safe = atex_strdup(file_name);
+	for (char *c = safe; c && *c; c++)
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 ||
+		    *c == 0x7f)
+			*c = '_';
 	json_object_set_new(entry, "file",
-			    json_pack("{s:s}", "name", file_name));
+			    safe ? json_pack("{s:s}", "name", safe) : NULL);
 	list = json_pack("[o]", entry);
 	list_text = list ? json_dumps(list, JSON_COMPACT) : NULL;
 	json_decref(list);
-	if (!list_text || !what) {
+	if (!list_text || !what || !safe) {
 		free(list_text);
+		free(safe);
+		rc = build_failed(what ? what : t->what);
 		free(what);
-		return atex_error_oom();
+		return rc;
 	}
 	parts[0] = (struct atex_http_part){"json_request_part", NULL,
 					   "application/json",	list_text,
 					   strlen(list_text),	NULL};
 	parts[1] = (struct atex_http_part){
-		"file", file_name, "application/octet-stream", data, len, NULL};
+		"file", safe, "application/octet-stream", data, len, NULL};
 	rc = rp_request(t->rp, "POST", "/log", NULL, parts, 2, what, NULL);
 	free(list_text);
+	free(safe);
 	free(what);
 	return rc;
 }
@@ -725,8 +857,9 @@ static int upload_files(struct rp_test *t, const char *item,
 		} else {
 			rc = post_log(t, item, level, name, base_name(name),
 				      data, len);
-			if (!rc && !strcmp(base_name(name), "output.txt") &&
-			    len <= t->rp->inline_max) {
+			/* Only the test's own output inline, and not empty. */
+			if (!rc && !r->name && !strcmp(name, "output.txt") &&
+			    len > 0 && len <= t->rp->inline_max) {
 				msg = utf8_clean(data, len);
 				rc = msg ? post_log(t, item, level, msg, NULL,
 						    NULL, 0)
@@ -751,10 +884,11 @@ static int finish_item(struct rp_test *t, const char *uuid, const char *status,
 	int rc;
 
 	if (body && note)
-		json_object_set_new(body, "description", json_string(note));
+		json_object_set_new(body, "description",
+				    json_fit(note, RP_MAX_DESC));
 	rc = body && path ? rp_request_try(t->rp, "PUT", path, body, NULL, 0,
 					   what, NULL, retry)
-			  : atex_error_oom();
+			  : build_failed(what);
 	json_decref(body);
 	free(path);
 	return rc;
@@ -780,7 +914,7 @@ static void abandon_item(struct rp_test *t, const char *uuid)
 /* Starts an item under `parent`: a retry of the last item of `key` when
  * there is one (key NULL: never a retry). */
 static int start_item(struct rp_test *t, const char *parent, const char *key,
-		      const char *name, bool has_stats,
+		      const char *name, const char *code_ref, bool has_stats,
 		      char uuid[RP_UUID_LEN + 1], const char *what)
 {
 	char prev[RP_UUID_LEN + 1] = "", *path;
@@ -795,16 +929,14 @@ static int start_item(struct rp_test *t, const char *parent, const char *key,
 	if (!body || !path) {
 		json_decref(body);
 		free(path);
-		return atex_error_oom();
+		return build_failed(what);
 	}
-	json_object_set_new(body, "codeRef", json_string(t->test));
-	json_object_set_new(body, "attributes",
-			    json_pack("[{s:s, s:s}]", "key", "platform",
-				      "value", t->platform));
+	json_object_set_new(body, "codeRef", json_string(code_ref));
+	json_object_set_new(body, "attributes", json_array());
+	attr_add(json_object_get(body, "attributes"), "platform", t->platform);
 	if (t->system)
-		json_array_append_new(json_object_get(body, "attributes"),
-				      json_pack("{s:s, s:s}", "key", "system",
-						"value", t->system));
+		attr_add(json_object_get(body, "attributes"), "system",
+			 t->system);
 	if (prev[0]) {
 		json_object_set_new(body, "retry", json_true());
 		json_object_set_new(body, "retryOf", json_string(prev));
@@ -826,11 +958,22 @@ static int post_result(struct rp_test *t, const char *parent, const char *key,
 {
 	char uuid[RP_UUID_LEN + 1];
 	char *what = atex_sprintf("%s: %s", t->what, name);
+	const char *sub = r->name;
+	char *code_ref;
 	int rc;
 
-	if (!what)
+	/* A code reference of its own (TEST/SUBTEST, as tmt names it), so
+	 * that ReportPortal's testCaseId tells subtests apart. */
+	while (*sub == '/')
+		sub++;
+	code_ref = atex_sprintf("%s/%s", t->test, sub);
+	if (!what || !code_ref) {
+		free(what);
+		free(code_ref);
 		return atex_error_oom();
-	rc = start_item(t, parent, key, name, has_stats, uuid, what);
+	}
+	rc = start_item(t, parent, key, name, code_ref, has_stats, uuid, what);
+	free(code_ref);
 	if (rc) {
 		free(what);
 		return rc;
@@ -871,7 +1014,8 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 	if (!key)
 		return atex_error_oom();
 	if (!rp->join_subtest) {
-		rc = start_item(t, suite, key, t->test, true, uuid, t->what);
+		rc = start_item(t, suite, key, t->test, t->test, true, uuid,
+				t->what);
 		started = !rc;
 	}
 	for (size_t i = 0; !rc && i < in->n; i++) {
@@ -898,8 +1042,8 @@ static int post_test(struct rp_test *t, const struct atex_ingest *in,
 		/* The test's own item, with the files of its own results. */
 		free(key);
 		key = test_key(t->platform, t->test);
-		rc = key ? start_item(t, suite, key, t->test, true, uuid,
-				      t->what)
+		rc = key ? start_item(t, suite, key, t->test, t->test, true,
+				      uuid, t->what)
 			 : atex_error_oom();
 		started = !rc;
 		for (size_t i = 0; !rc && i < in->n; i++)
@@ -952,6 +1096,16 @@ static int rp_ingest_one(struct rp_agg *rp, const char *platform,
 	rc = platform_suite(rp, platform, suite, &t.launch);
 	if (!rc) {
 		attempt_times(&t);
+		if (t.attempt > 0) {
+			/* Messages name the attempt: re-runs are told apart. */
+			char *w = atex_sprintf("test %s on %s (attempt %ld)",
+					       test_name, platform, t.attempt);
+
+			if (w) {
+				free(t.what);
+				t.what = w;
+			}
+		}
 		rc = post_test(&t, &in, suite);
 	}
 out:
@@ -978,12 +1132,20 @@ static int rp_start(atex_aggregator *a)
 		return atex_error_set(ATEX_EINVAL,
 				      "ReportPortal: started twice");
 	rp->started = true;
+	if (rp->start_time)
+		snprintf(rp->run_start, sizeof(rp->run_start), "%s",
+			 rp->start_time);
+	else if (!rp->launch.started)
+		iso_now(rp->run_start);
+	else
+		snprintf(rp->run_start, sizeof(rp->run_start), "%s",
+			 rp->launch.start);
 	/* A launch per platform starts with its platform's first test. */
 	if (rp->per_platform) {
 		rp->launched = true;
 		return 0;
 	}
-	rc = start_launch(rp, &rp->launch, NULL);
+	rc = rp->launch.started ? 0 : start_launch(rp, &rp->launch, NULL);
 	rp->launched = rc == 0;
 	return rc;
 }
@@ -1025,7 +1187,13 @@ static int rp_stop(atex_aggregator *a)
 	if (!rp->launched || rp->stopped)
 		return 0;
 	rp->stopped = true;
-	iso_now(end);
+	/* After a cancel: one try each to finish what was started. */
+	if (atomic_load(&rp->hurry))
+		atex_cancel_reset(rp->cancel);
+	if (rp->end_time)
+		snprintf(end, sizeof(end), "%s", rp->end_time);
+	else
+		iso_now(end);
 	for (struct rp_entry *e = rp->suites; e; e = e->next) {
 		const struct rp_launch *l =
 			rp->per_platform ? &e->launch : &rp->launch;
@@ -1077,11 +1245,13 @@ static void rp_free(atex_aggregator *a)
 	free(rp->join_subtest);
 	free(rp->description);
 	free(rp->start_time);
+	free(rp->end_time);
 	for (size_t i = 0; rp->attributes && rp->attributes[i]; i++)
 		free(rp->attributes[i]);
 	free(rp->attributes);
 	free_entries(rp->suites);
 	free_entries(rp->tests);
+	atex_cancel_free(rp->cancel);
 	pthread_mutex_destroy(&rp->lock);
 	free(rp);
 }
@@ -1118,8 +1288,15 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	bool text = json_text(o->launch_name) && json_text(o->description) &&
 		    json_text(o->join_subtest);
 
-	for (size_t i = 0; text && o->attributes && o->attributes[i]; i++)
+	bool blank = false;
+
+	for (size_t i = 0; text && o->attributes && o->attributes[i]; i++) {
+		const char *colon = strchr(o->attributes[i], ':');
+		const char *value = colon ? colon + 1 : o->attributes[i];
+
 		text = json_text(o->attributes[i]);
+		blank |= !value[strspn(value, " \t")];
+	}
 
 	*token = o->token;
 	if (!*token || !**token)
@@ -1139,6 +1316,9 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	else if (!text)
 		why = "the launch name, description, attributes or subtest "
 		      "separator are not UTF-8";
+	else if (blank)
+		why = "an attribute with a blank value (ReportPortal refuses "
+		      "it): \"key:value\" or \"value\"";
 	else if (o->launch_rerun && o->launch_per_platform)
 		why = "a launch per platform cannot rerun one launch";
 	else if (o->launch_rerun &&
@@ -1151,6 +1331,9 @@ static int check_options(const struct atex_reportportal_aggregator_options *o,
 	else if (o->start_time &&
 		 (strlen(o->start_time) < 19 || strlen(o->start_time) > 39))
 		why = "start_time is not an ISO 8601 time";
+	else if (o->version >= 2 && o->end_time &&
+		 (strlen(o->end_time) < 19 || strlen(o->end_time) > 39))
+		why = "end_time is not an ISO 8601 time";
 	else if (strpbrk(*token, "\r\n"))
 		why = "a line break in the token";
 	if (why)
@@ -1187,7 +1370,8 @@ int atex_reportportal_aggregator_new(
 	rp->inline_max = o->inline_max ? o->inline_max : RP_INLINE_DEFAULT;
 	while (o->attributes && o->attributes[n])
 		n++;
-	rc = copy_opt(&rp->url, o->url);
+	rc = atex_cancel_new(&rp->cancel);
+	rc = rc ? rc : copy_opt(&rp->url, o->url);
 	rc = rc ? rc : copy_opt(&rp->project, o->project);
 	rc = rc ? rc : copy_opt(&rp->token, token);
 	rc = rc ? rc : copy_opt(&rp->launch_name, o->launch_name);
@@ -1195,6 +1379,8 @@ int atex_reportportal_aggregator_new(
 	rc = rc ? rc : copy_opt(&rp->join_subtest, o->join_subtest);
 	rc = rc ? rc : copy_opt(&rp->description, o->description);
 	rc = rc ? rc : copy_opt(&rp->start_time, o->start_time);
+	if (o->version >= 2)
+		rc = rc ? rc : copy_opt(&rp->end_time, o->end_time);
 	if (!rc && n) {
 		rp->attributes = atex_calloc(n + 1, sizeof(char *));
 		rc = rp->attributes ? 0 : ATEX_ENOMEM;
@@ -1268,4 +1454,66 @@ size_t atex_reportportal_failed(atex_aggregator *a)
 	struct rp_agg *rp = as_rp(a);
 
 	return rp ? atomic_load(&rp->failed) : 0;
+}
+
+int atex_reportportal_probe(atex_aggregator *a, int timeout_ms)
+{
+	struct rp_agg *rp = as_rp(a);
+	int saved, rc;
+
+	if (!rp || a->ops != &rp_ops || rp->started)
+		return atex_error_set(ATEX_EINVAL,
+				      "atex_reportportal_probe: not a "
+				      "ReportPortal aggregator, or started");
+	/* A launch per platform starts with its platform: nothing to try. */
+	if (rp->per_platform || rp->launch.started)
+		return 0;
+	if (rp->start_time)
+		snprintf(rp->run_start, sizeof(rp->run_start), "%s",
+			 rp->start_time);
+	saved = rp->timeout_ms;
+	if (timeout_ms > 0)
+		rp->timeout_ms = timeout_ms;
+	rc = start_launch_try(rp, &rp->launch, NULL, false);
+	rp->timeout_ms = saved;
+	if (!rc && !rp->last_json) {
+		rp->launch.started = false;
+		rc = atex_error_set(ATEX_EIO,
+				    "ReportPortal: start launch: "
+				    "HTTP %ld",
+				    rp->last_status);
+	}
+	if (!rc || rc == ATEX_ENOMEM || rc == ATEX_ECANCELED)
+		return rc;
+	/* An answer that is not an outage is the user's to fix. */
+	if (rp->last_status && rp->last_status < 500 &&
+	    rp->last_status != 408 && rp->last_status != 429) {
+		char *why = atex_strdup(atex_error_last());
+
+		rp->launch.uuid[0] = '\0';
+		rc = atex_error_set(
+			ATEX_EINVAL, "%s%s",
+			why ? why : "ReportPortal: start launch",
+			rp->last_status < 300 ? ": not ReportPortal's answer"
+			: rp->last_status == 401 || rp->last_status == 403
+				? " (a wrong token?)"
+			: rp->last_status == 404 ? " (an unknown project?)"
+						 : "");
+		free(why);
+		return rc;
+	}
+	/* An outage: start() retries; the probe's one try does not make the
+	 * server "down" (one try each) for it. */
+	atomic_store(&rp->down, false);
+	return ATEX_EIO;
+}
+
+void atex_reportportal_cancel(atex_aggregator *a)
+{
+	struct rp_agg *rp = as_rp(a);
+
+	if (!rp)
+		return;
+	atomic_store(&rp->hurry, true);
+	atex_cancel_fire(rp->cancel);
 }

@@ -14,9 +14,9 @@
 #     a synchronous server's (409 "already exists", 406 "already
 #     finished"): everything arrives exactly once;
 #   - a slow server: the tests do not wait for it (uploads queued);
-#   - a server failing every request, and a wrong token: the local
-#     results complete, exit 2, the message names the test, the request
-#     and the status;
+#   - a server failing every request: the local results complete, exit
+#     2, the message names the test, the request and the status; a wrong
+#     token: exit 2 before any test runs;
 #   - Ctrl-C mid-run: the launch is finished all the same;
 #   - tmt's token variable, --rp-launch-per-platform, no token at all;
 #   - atex report --reportportal: a results folder uploaded afterwards
@@ -234,8 +234,8 @@ fault '{"kind": "status", "status": 500, "count": 100000, "match": "^POST /api/v
 RETRY=1 run_rp middown
 expect_rc middown 2
 local_complete middown
-grep -q "not uploaded: ReportPortal: test /tests/[a-z]* on local: POST http://127.0.0.1:[0-9]*/api/v2/$PROJECT/item/[0-9a-f-]*: HTTP 500 after [0-9]* tries" "$work/middown.err" &&
-	pass "middown: the message names the test, the request and the status" ||
+grep -q "not uploaded: ReportPortal: test /tests/[a-z]* on local (attempt [0-9]*): POST http://127.0.0.1:[0-9]*/api/v2/$PROJECT/item/[0-9a-f-]*: HTTP 500 after [0-9]* tries" "$work/middown.err" &&
+	pass "middown: the message names the test, its attempt, the request and the status" ||
 	fail "middown: message: $(grep -m1 'not uploaded' "$work/middown.err")"
 # Once a request outlasted its retries, the others get one try each.
 tries=$(state | /usr/bin/python3 -c '
@@ -270,14 +270,16 @@ print(len(steps), len(ok), s["forced"])')
 	pass "logdown: every test item finished as interrupted, saying why" ||
 	fail "logdown: test items, interrupted by atex, forced: $got (want 7 7 0)"
 
-# A wrong token: 401, named; local results complete.
+# A wrong token: 401, named, at the start: a usage error before any
+# test runs (the launch's quick first try; cli-reportportal-edges.sh).
 start_server badtoken
 ATEX_REPORTPORTAL_TOKEN=wrong-$TOKEN "$atex" run --local 2 --reruns 1 \
 	--results "$work/badtoken" --reportportal "$URL" --rp-project "$PROJECT" \
 	"$tree" >"$work/badtoken.out" 2>"$work/badtoken.err"
 rc=$?
 expect_rc badtoken 2
-local_complete badtoken
+[ ! -s "$work/badtoken/results.jsonl" ] && pass "badtoken: no test ran" ||
+	fail "badtoken: tests ran: $(head -c 300 "$work/badtoken/results.jsonl")"
 grep -q "HTTP 401" "$work/badtoken.err" &&
 	pass "badtoken: the message says HTTP 401" ||
 	fail "badtoken: $(grep -m1 ReportPortal "$work/badtoken.err")"

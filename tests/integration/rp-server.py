@@ -19,7 +19,11 @@ Every call needs "Authorization: Bearer TOKEN" (401 otherwise), an
 unknown project is 404. Checks as the server makes them: the launch and
 parent exist (404), a child does not start before its parent (400), a
 root item is never a retry (400), retryOf names an item (404), a file
-named in json_request_part has its part (400).
+named in json_request_part has its part, its name exactly as in the
+part's Content-Disposition filename="..." (raw, no unescaping: 400), the
+limits of ReportPortal's ValidationConstraints (launch name 256, item
+name 1024, launch description 2048, description 65536, attribute key
+and value 512, a blank attribute value: 400).
 
 Objects posted again with the same client-supplied uuid (a retried
 request whose first try did reach the server) are never duplicated:
@@ -65,6 +69,26 @@ ARGS = None
 
 def error(code, status, message):
     return status, {"errorCode": code, "message": message}
+
+
+LIMITS = {"launch": 256, "item": 1024}
+
+
+def check_limits(kind, rq):
+    """Raises ValueError as ReportPortal's validation of a start request."""
+    if len(rq.get("name") or "") > LIMITS[kind]:
+        raise ValueError(f"[Field 'name' should have size from '1' to "
+                         f"'{LIMITS[kind]}'.]")
+    desc = rq.get("description") or ""
+    if len(desc) > (2048 if kind == "launch" else 65536):
+        raise ValueError("[Field 'description' is too long.]")
+    for a in rq.get("attributes") or []:
+        if len(a.get("key") or "") > 512 or len(a.get("value") or "") > 512:
+            raise ValueError("[Field 'attributes[].value' should have size "
+                             "from '1' to '512'.]")
+        if not a.get("value"):
+            raise ValueError("[Field 'attributes[].value' should not be "
+                             "blank.]")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -245,6 +269,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key in ("name", "startTime"):
             if not rq.get(key):
                 raise ValueError(f"[Field '{key}' should not be null.]")
+        check_limits("launch", rq)
         uid = self.client_uuid(rq)
         if uid in STATE["launches"]:
             old = STATE["launches"][uid]
@@ -291,6 +316,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key in ("name", "startTime", "type", "launchUuid"):
             if not rq.get(key):
                 raise ValueError(f"[Field '{key}' should not be null.]")
+        check_limits("item", rq)
         uid = self.client_uuid(rq)
         if uid in STATE["items"]:
             return self.repeat(uid, {"id": uid})
@@ -353,6 +379,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          f"item ID = {uid}"}
         if not rq.get("endTime"):
             raise ValueError("[Field 'endTime' should not be null.]")
+        if len(rq.get("description") or "") > 65536:
+            raise ValueError("[Field 'description' is too long.]")
         if rq["endTime"] < item["startTime"]:
             return error(4001, 400, "Finish time should be later than "
                          "start time")
@@ -410,7 +438,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if name == "json_request_part":
                 entries = json.loads(part.get_payload(decode=True))
             elif part.get_filename():
-                files[part.get_filename()] = part.get_payload(decode=True)
+                # Matched by the name as sent, with no unescaping: a
+                # client must send the same name in both places.
+                raw = re.search(r'filename="((?:[^"\\]|\\.)*)"',
+                                part.get("Content-Disposition", ""))
+                key = raw.group(1) if raw else part.get_filename()
+                files[key] = part.get_payload(decode=True)
         if not isinstance(entries, list):
             return error(4001, 400, "Incorrect Request. No json_request_part")
         responses = []

@@ -111,7 +111,7 @@ ASAN_PRELOAD = $(shell gcc -print-file-name=libasan.so) \
 	$(shell gcc -print-file-name=libubsan.so)
 ASAN_PYTHON_TESTS = core util fmf executor beakerlib connection provisioner \
 	aggregator report report_timings orchestrator timings history \
-	reportportal
+	reportportal reportportal_edges
 check-asan-python: check-asan-build
 	cd tests/python && LD_PRELOAD="$(ASAN_PRELOAD)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \

@@ -463,11 +463,6 @@ static void finish_test(struct adhoc *o, struct worker *w, size_t test,
 	wake(o);
 }
 
-/*
- * Runs one attempt of `test` on worker w and books it. Returns whether the
- * worker may go on with another test (false: its system must go; *lost
- * when it failed).
- */
 /* ARTIFACTS/attempt.json (docs/PROTOCOL.md section 3) for every attempt,
  * before any aggregator reads the directory; taken right after the test
  * ended. Failing to write it costs the timings, never the results. */
@@ -492,6 +487,11 @@ static void write_attempt(const char *artifacts, const struct atex_attempt *a,
 			 atex_error_last());
 }
 
+/*
+ * Runs one attempt of `test` on worker w and books it. Returns whether the
+ * worker may go on with another test (false: its system must go; *lost
+ * when it failed).
+ */
 static bool run_one(struct adhoc *o, struct worker *w, size_t test,
 		    unsigned int attempt, bool *lost)
 {

@@ -15,6 +15,13 @@ set -u
 atex=$1
 pypath=${2:-}
 py=/usr/bin/python3
+# The extension of a sanitizer build needs its runtimes loaded first (as
+# `make check-asan-python` does; the interpreter's own leaks are not ours).
+py_env=()
+if [ -n "$pypath" ] && ldd "$pypath"/atex/_atex*.so 2>/dev/null | grep -q libasan; then
+	py_env=(LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/atex-ro-results.XXXXXX")
 chmod 755 "$work"
 # As root the readers are nobody, who must reach the folder: a private
@@ -108,7 +115,8 @@ readers() {
 	[ $rc -eq 0 ] && pass "$name: atex run --history" ||
 		fail "$name: atex run --history: exit $rc: $(tail -5 <<<"$out")"
 	if [ -n "$pypath" ]; then
-		out=$(as_reader env PYTHONPATH="$pypath" TMPDIR="$scratch/tmp" \
+		out=$(as_reader env "${py_env[@]}" PYTHONPATH="$pypath" \
+			TMPDIR="$scratch/tmp" \
 			PYTHONDONTWRITEBYTECODE=1 "$py" -c '
 import sys, atex.report
 r = atex.report.load(sys.argv[1])

@@ -10,9 +10,15 @@
 # use (made when missing): several servers then take one --identity.
 
 sshd_free_port() {
-	# A port nobody listens on, from the ephemeral range.
+	# A port nobody listens on, below the kernel's ephemeral range
+	# (ip_local_port_range, 32768 up): a port there may be any client
+	# socket's, which no probe sees, and sshd's bind then fails.
+	local low=20000 high
+	high=$(($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+		echo 32768) - 1))
+	[ "$high" -gt "$low" ] || high=60000
 	while :; do
-		port=$(shuf -i 20000-60000 -n 1)
+		port=$(shuf -i "$low-$high" -n 1)
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return
@@ -20,7 +26,21 @@ sshd_free_port() {
 	done
 }
 
+# sshd_start: up to three tries, each on another free port (a port found
+# free may be taken before sshd binds it).
 sshd_start() {
+	local try
+	for try in 1 2 3; do
+		sshd_start_once && return 0
+		grep -q "Address already in use" "$SSHD_DIR/sshd.log" 2>/dev/null ||
+			return 1
+		echo "sshd.sh: port $SSHD_PORT taken meanwhile, another" >&2
+		sshd_stop
+	done
+	return 1
+}
+
+sshd_start_once() {
 	SSHD_DIR=$(mktemp -d /tmp/atex-sshd-XXXXXX)
 	SSHD_KEY=${SSHD_SHARED_KEY:-$SSHD_DIR/user_key}
 	SSHD_PORT=$(sshd_free_port)

@@ -974,9 +974,11 @@ static void test_call_canceled(void **state)
 	assert_true(end - p.at_ms < 100);
 	assert_non_null(strstr(atex_error_last(), "canceled"));
 	assert_null(res.body);
-	/* Already fired: no request at all. */
+	/* Already fired: no request at all. (The first call's may not
+	 * have reached the server before the cancel on a slow machine, under
+	 * valgrind: at most that one.) */
 	assert_int_equal(atex_http_call(&res, &r, p.cancel), ATEX_ECANCELED);
-	assert_int_equal(server_requests(s), 1);
+	assert_true(server_requests(s) <= 1);
 	atex_cancel_free(p.cancel);
 	free((char *)r.url);
 	server_stop(s);

@@ -212,10 +212,6 @@ struct atex_sqlite_aggregator_options {
 	unsigned int version;
 	const char *path;      /* the database; required */
 	const char *files_dir; /* where files go; NULL: names recorded only */
-	/* run_json holds only the keys below (ATEX_EINVAL naming a key it
-	 * does not know, a misspelt "git-commit", rather than dropping it
-	 * silently), and context's values are strings (ATEX_EINVAL naming
-	 * the dimension). */
 	/* (Version 2.) What the `run` table says about the run: a JSON
 	 * object text with the keys platform, provisioner, tree,
 	 * git_commit (strings) and context (an object of strings), each
@@ -223,7 +219,9 @@ struct atex_sqlite_aggregator_options {
 	 * attempt.json has them: the run's start, recorded instead of the
 	 * moment start() is called, so that the program's own record of
 	 * the run says the same). NULL: all of them NULL (started: at
-	 * start()). ATEX_EINVAL when it is not such an object. */
+	 * start()). ATEX_EINVAL when it is not such an object, names a key
+	 * it does not know (a misspelt "git-commit" is not dropped
+	 * silently) or a context value that is not a string. */
 	const char *run_json;
 };
 
@@ -239,8 +237,9 @@ struct atex_sqlite_aggregator_options {
  * seconds with a fraction, attempt, final, started, ended, duration,
  * system, exit_code), indexed by status, test and platform; WAL mode, one
  * transaction per ingest; stop() leaves it in rollback-journal mode (one
- * file, readable without write access to its folder). `attempt` is ARTIFACTS/attempt.json's number
- * when the directory has one, else it counts the ingests of the same
+ * file, readable without write access to its folder). `attempt` is
+ * ARTIFACTS/attempt.json's number when the directory has one, else it
+ * counts the ingests of the same
  * platform and test, from 1; `final` is 1 for rows ingested through this
  * aggregator and 0 for rows ingested through its earlier-attempts view
  * (below). started, ended (ISO 8601 UTC with milliseconds), duration

@@ -426,6 +426,16 @@ static int parse_seconds(int *out, const char *name, const char *arg)
 	return CLI_OK;
 }
 
+/* "KEY:VALUE" or "VALUE" whose value is only blanks: ReportPortal
+ * refuses a blank value (the key may be blank). */
+static bool attribute_value_blank(const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	const char *value = colon ? colon + 1 : arg;
+
+	return !value[strspn(value, " \t")];
+}
+
 int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
 {
 	switch (opt) {
@@ -457,11 +467,7 @@ int cli_rp_option(struct cli_rp *o, int opt, const char *arg)
 				  CLI_RP_MAX_ATTRIBUTES - 1);
 			return CLI_USAGE;
 		}
-		/* ReportPortal refuses a blank value (the key may be). */
-		if (!arg[strspn(arg, " \t")] ||
-		    (strchr(arg, ':') &&
-		     !strchr(arg,
-			     ':')[1 + strspn(strchr(arg, ':') + 1, " \t")])) {
+		if (attribute_value_blank(arg)) {
 			cli_error("--rp-attribute '%s': the value is blank "
 				  "(ReportPortal refuses it): KEY:VALUE or "
 				  "VALUE",

@@ -446,30 +446,41 @@ out:
 	return ret;
 }
 
-static PyObject *sqlite_earlier(PyObject *mod, PyObject *arg)
+/* The earlier-attempts view of the aggregator behind `arg` (a handle),
+ * made by `make`; `who` names the Python call and the aggregator kind
+ * in the TypeError. The view keeps its aggregator alive: it must be freed
+ * first. */
+static PyObject *earlier_view(PyObject *arg, const char *who,
+			      int (*make)(atex_aggregator **,
+					  atex_aggregator *))
 {
 	Handle *parent = (Handle *)arg, *h;
 	atex_aggregator *agg = NULL;
 	int rc;
 
-	(void)mod;
 	if (!PyObject_TypeCheck(arg, &HandleType)) {
-		PyErr_SetString(PyExc_TypeError,
-				"AggregatorSQLiteEarlier: an AggregatorHandle "
-				"of a SQLite aggregator is needed");
+		PyErr_Format(PyExc_TypeError, "%s aggregator is needed", who);
 		return NULL;
 	}
 	if (handle_ok(parent) < 0)
 		return NULL;
-	rc = atex_sqlite_aggregator_earlier(&agg, parent->agg);
+	rc = make(&agg, parent->agg);
 	if (rc)
 		return atexpy_raise(rc, NULL, NULL);
 	h = (Handle *)handle_new(agg, "earlier attempts");
 	if (!h)
 		return NULL;
-	/* The view must be freed before the database: it keeps it. */
 	h->parent = Py_NewRef(arg);
 	return (PyObject *)h;
+}
+
+static PyObject *sqlite_earlier(PyObject *mod, PyObject *arg)
+{
+	(void)mod;
+	return earlier_view(arg,
+			    "AggregatorSQLiteEarlier: an AggregatorHandle "
+			    "of a SQLite",
+			    atex_sqlite_aggregator_earlier);
 }
 
 /* ReportPortal: the strings are copied by libatex; attributes a sequence
@@ -545,29 +556,11 @@ out:
 
 static PyObject *rp_earlier(PyObject *mod, PyObject *arg)
 {
-	Handle *parent = (Handle *)arg, *h;
-	atex_aggregator *agg = NULL;
-	int rc;
-
 	(void)mod;
-	if (!PyObject_TypeCheck(arg, &HandleType)) {
-		PyErr_SetString(PyExc_TypeError,
-				"AggregatorReportPortalEarlier: an "
-				"AggregatorHandle of a ReportPortal aggregator "
-				"is needed");
-		return NULL;
-	}
-	if (handle_ok(parent) < 0)
-		return NULL;
-	rc = atex_reportportal_aggregator_earlier(&agg, parent->agg);
-	if (rc)
-		return atexpy_raise(rc, NULL, NULL);
-	h = (Handle *)handle_new(agg, "earlier attempts");
-	if (!h)
-		return NULL;
-	/* The view must be freed before the aggregator: it keeps it. */
-	h->parent = Py_NewRef(arg);
-	return (PyObject *)h;
+	return earlier_view(arg,
+			    "AggregatorReportPortalEarlier: an "
+			    "AggregatorHandle of a ReportPortal",
+			    atex_reportportal_aggregator_earlier);
 }
 
 static PyObject *rp_launch(PyObject *mod, PyObject *arg)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "helpers.h"
+#include "history_db.h"
 
 #include "atex/history.h"
 #include "atex/orchestrator.h"
@@ -15,45 +16,12 @@
 
 /* ---- fixtures ---- */
 
-static const char *const schema =
-	"CREATE TABLE results(id INTEGER PRIMARY KEY,"
-	" platform TEXT NOT NULL, status TEXT NOT NULL, test TEXT NOT NULL,"
-	" subtest TEXT, note TEXT, files TEXT NOT NULL,"
-	" ingested REAL NOT NULL, attempt INTEGER NOT NULL,"
-	" final INTEGER NOT NULL, started TEXT, ended TEXT, duration REAL,"
-	" system TEXT, exit_code INTEGER);";
-
 static const char *const old_schema =
 	"CREATE TABLE results(id INTEGER PRIMARY KEY,"
 	" platform TEXT NOT NULL, status TEXT NOT NULL, test TEXT NOT NULL,"
 	" subtest TEXT, note TEXT, files TEXT NOT NULL,"
 	" ingested REAL NOT NULL, attempt INTEGER NOT NULL,"
 	" final INTEGER NOT NULL);";
-
-static char *path_in(const char *dir, const char *rel)
-{
-	char *p = NULL;
-
-	assert_true(asprintf(&p, "%s/%s", dir, rel) > 0);
-	return p;
-}
-
-static void db_exec(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err);
-}
-
-static sqlite3 *db_new(const char *path, const char *create)
-{
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	db_exec(db, create);
-	return db;
-}
 
 /* One row; subtest NULL is the test's own result; duration < 0: NULL. */
 static void row(sqlite3 *db, const char *platform, const char *test,
@@ -107,7 +75,7 @@ static void test_median_last_n(void **state)
 {
 	char *dir = tmpdir_new();
 	char *db_path = path_in(dir, "results.sqlite");
-	sqlite3 *db = db_new(db_path, schema);
+	sqlite3 *db = db_new(db_path, history_schema);
 	struct atex_history_test t;
 	atex_history *h;
 	/* Oldest first: 100 and 90 are old; the last five successful are
@@ -168,7 +136,7 @@ static void test_flaky_and_failures(void **state)
 	char *dir = tmpdir_new();
 	char *one = path_in(dir, "one.sqlite"),
 	     *two = path_in(dir, "two.sqlite");
-	sqlite3 *db = db_new(one, schema);
+	sqlite3 *db = db_new(one, history_schema);
 	struct atex_history_test t;
 	atex_history *h;
 	const char *paths[] = {one, two};
@@ -188,7 +156,7 @@ static void test_flaky_and_failures(void **state)
 	 * not flaky (order is by start, not by path). */
 	row(db, "p", "/fixed", NULL, "pass", 1, true, at(1), 3);
 	sqlite3_close(db);
-	db = db_new(two, schema);
+	db = db_new(two, history_schema);
 	row(db, "p", "/flaky", NULL, "pass", 1, true, at(10), 24);
 	row(db, "p", "/across", NULL, "pass", 1, true, at(10), 10);
 	row(db, "p", "/fixed", NULL, "fail", 1, true, at(2), 3);
@@ -366,7 +334,7 @@ static void test_policy_order(void **state)
 			     "/new-big:\n    test: 'true'\n    duration: 10m\n",
 			     NULL);
 	char *db_path = path_in(dir, "h.sqlite");
-	sqlite3 *db = db_new(db_path, schema);
+	sqlite3 *db = db_new(db_path, history_schema);
 	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	atex_fmf_discovery *d = NULL;
 	const char *paths[] = {db_path};
@@ -458,7 +426,7 @@ static void test_damaged_values(void **state)
 	char *dir = tmpdir_new();
 	char *db_path = path_in(dir, "results.sqlite");
 	char *res = path_in(dir, "res");
-	sqlite3 *db = db_new(db_path, schema);
+	sqlite3 *db = db_new(db_path, history_schema);
 	struct atex_history_test t;
 	const char *paths[] = {db_path};
 	atex_history *h;

@@ -13,43 +13,11 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "history_db.h"
 
 #include "atex/history.h"
 #include "atex/orchestrator.h"
 #include "util/util.h"
-
-static const char *const schema =
-	"CREATE TABLE results(id INTEGER PRIMARY KEY,"
-	" platform TEXT NOT NULL, status TEXT NOT NULL, test TEXT NOT NULL,"
-	" subtest TEXT, note TEXT, files TEXT NOT NULL,"
-	" ingested REAL NOT NULL, attempt INTEGER NOT NULL,"
-	" final INTEGER NOT NULL, started TEXT, ended TEXT, duration REAL,"
-	" system TEXT, exit_code INTEGER);";
-
-static char *path_in(const char *dir, const char *rel)
-{
-	char *p = NULL;
-
-	assert_true(asprintf(&p, "%s/%s", dir, rel) > 0);
-	return p;
-}
-
-static void db_exec(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err);
-}
-
-static sqlite3 *db_new(const char *path)
-{
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	db_exec(db, schema);
-	return db;
-}
 
 /* One row of the test itself; duration < 0: NULL. K orders the starts. */
 static void row(sqlite3 *db, const char *test, const char *status, int attempt,
@@ -142,7 +110,7 @@ static void test_fifo_refused(void **state)
 	assert_int_equal(mkfifo(att_fifo, 0600), 0);
 	expect_refused(folder_att, att_fifo, "not a regular file");
 	/* A symlink to a regular file is a regular file. */
-	sqlite3_close(db_new(good));
+	sqlite3_close(db_new(good, history_schema));
 	assert_int_equal(symlink(good, link), 0);
 	h = open_ok(paths, 1);
 	atex_history_free(h);
@@ -171,7 +139,7 @@ static void test_infra_gives_no_time(void **state)
 			     "/errs:\n    test: 'true'\n    duration: 1m\n",
 			     NULL);
 	char *db_path = path_in(dir, "h.sqlite");
-	sqlite3 *db = db_new(db_path);
+	sqlite3 *db = db_new(db_path, history_schema);
 	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	atex_fmf_discovery *d = NULL;
 	const char *paths[] = {db_path};
@@ -222,7 +190,7 @@ static void test_no_durations(void **state)
 {
 	char *dir = tmpdir_new();
 	char *db_path = path_in(dir, "h.sqlite");
-	sqlite3 *db = db_new(db_path);
+	sqlite3 *db = db_new(db_path, history_schema);
 	const char *paths[] = {db_path};
 	atex_history *h;
 
@@ -248,7 +216,7 @@ static void test_locked(void **state)
 {
 	char *dir = tmpdir_new();
 	char *db_path = path_in(dir, "h.sqlite");
-	sqlite3 *db = db_new(db_path);
+	sqlite3 *db = db_new(db_path, history_schema);
 	atex_history *h = NULL;
 	const char *paths[] = {db_path};
 
@@ -274,7 +242,7 @@ static void test_same_results_twice(void **state)
 	char *dir = tmpdir_new();
 	char *db_path = path_in(dir, "results.sqlite");
 	char *dotted = path_in(dir, "./results.sqlite");
-	sqlite3 *db = db_new(db_path);
+	sqlite3 *db = db_new(db_path, history_schema);
 	const char *paths[] = {db_path, dotted, dir};
 	struct atex_history_test t;
 	atex_history *h;
@@ -330,7 +298,7 @@ static void test_estimate_follows_order(void **state)
 			     "/f:\n    test: 'true'\n",
 			     NULL);
 	char *db_path = path_in(dir, "h.sqlite");
-	sqlite3 *db = db_new(db_path);
+	sqlite3 *db = db_new(db_path, history_schema);
 	struct atex_fmf_discover_options dopts = ATEX_FMF_DISCOVER_OPTIONS_INIT;
 	atex_fmf_discovery *d = NULL;
 	const char *paths[] = {db_path};
